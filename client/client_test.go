@@ -1,0 +1,147 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+func TestParseHost(t *testing.T) {
+	wd, _ := os.Getwd()
+	for _, tc := range []struct {
+		name, host, path, canonical, err string
+	}{
+		{name: "default socket", host: DefaultHost, path: "/var/run/minsw/minsw.sock", canonical: DefaultHost},
+		{name: "plain absolute path", host: "/tmp/m.sock", path: "/tmp/m.sock", canonical: "unix:///tmp/m.sock"},
+		{name: "relative path made absolute", host: "m.sock", path: filepath.Join(wd, "m.sock"), canonical: "unix://" + filepath.Join(wd, "m.sock")},
+		{name: "unix scheme with relative path", host: "unix://m.sock", path: filepath.Join(wd, "m.sock"), canonical: "unix://" + filepath.Join(wd, "m.sock")},
+		{name: "tcp refused", host: "tcp://1.2.3.4:2375", err: "only unix:// sockets are supported"},
+		{name: "empty unix path", host: "unix://", err: "empty socket path"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path, canonical, err := ParseHost(tc.host)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || path != tc.path || canonical != tc.canonical {
+				t.Fatalf("ParseHost(%q) = %q, %q, %v; want %q, %q", tc.host, path, canonical, err, tc.path, tc.canonical)
+			}
+		})
+	}
+}
+
+func TestResolveHost(t *testing.T) {
+	t.Setenv(HostEnv, "")
+	if got := ResolveHost(""); got != DefaultHost {
+		t.Errorf("no flag, no env: %q", got)
+	}
+	t.Setenv(HostEnv, "/env.sock")
+	if got := ResolveHost(""); got != "/env.sock" {
+		t.Errorf("env: %q", got)
+	}
+	if got := ResolveHost("/flag.sock"); got != "/flag.sock" {
+		t.Errorf("flag wins over env: %q", got)
+	}
+}
+
+func TestMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"not found", status.Error(codes.NotFound, "service web not found"), "Error response from daemon: service web not found"},
+		{"invalid argument", status.Error(codes.InvalidArgument, `invalid name "-x"`), `Error response from daemon: invalid name "-x"`},
+		{"no leader", status.Error(codes.Unavailable, "the swarm does not have a leader"), "Error response from daemon: the swarm does not have a leader"},
+		{"wrapped status keeps the daemon's words", fmt.Errorf("scale web: %w", status.Error(codes.FailedPrecondition, "ambiguous")), "Error response from daemon: ambiguous"},
+		{"connect", &ConnectError{Host: "unix:///x.sock"}, "Cannot connect to the minsw daemon at unix:///x.sock: is the daemon running?"},
+		{"local error", errors.New(`invalid replicas value "x"`), `invalid replicas value "x"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Message(tc.err); got != tc.want {
+				t.Errorf("Message() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNoDaemon(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, "stale.sock")
+	l, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+
+	for name, path := range map[string]string{
+		"socket file missing": filepath.Join(dir, "missing.sock"),
+		"stale socket file":   stale,
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, err := New("unix://" + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.Swarm.Info(context.Background(), &minswv1.InfoRequest{})
+			want := "Cannot connect to the minsw daemon at unix://" + path + ": is the daemon running?"
+			if got := Message(err); got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+			// Streams fail the same way.
+			s, err := c.Containers.Logs(context.Background(), &minswv1.LogsRequest{Container: "x"})
+			if err == nil {
+				_, err = s.Recv()
+			}
+			if got := Message(err); got != want {
+				t.Fatalf("stream: got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+type unavailableSwarm struct {
+	minswv1.UnimplementedSwarmServer
+}
+
+func (unavailableSwarm) Info(context.Context, *minswv1.InfoRequest) (*minswv1.InfoResponse, error) {
+	return nil, status.Error(codes.Unavailable, "the swarm does not have a leader")
+}
+
+func TestDaemonUnavailableIsNotConnectError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "d.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	minswv1.RegisterSwarmServer(srv, unavailableSwarm{})
+	go srv.Serve(l)
+	defer srv.Stop()
+
+	c, err := New(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Swarm.Info(context.Background(), &minswv1.InfoRequest{})
+	if got, want := Message(err), "Error response from daemon: the swarm does not have a leader"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
