@@ -1,0 +1,178 @@
+package store
+
+import (
+	"fmt"
+	"strconv"
+
+	memdb "github.com/hashicorp/go-memdb"
+
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// Table names.
+const (
+	TableNode    = "node"
+	TableNetwork = "network"
+	TableService = "service"
+	TableTask    = "task"
+	TableCluster = "cluster"
+)
+
+// Index names.
+const (
+	indexID      = "id"
+	indexName    = "name"
+	indexService = "service"
+	indexNode    = "node"
+	indexSlot    = "slot"
+)
+
+// Object is what every table holds.
+type Object interface {
+	GetId() string
+	GetMeta() *api.Meta
+}
+
+// stringIndexer indexes objects by one string the accessor picks out; it is
+// written out rather than reflected because the scheduler benchmark inserts
+// 100,000 tasks and reflection would dominate.
+type stringIndexer struct {
+	get func(obj any) (string, bool)
+}
+
+func (ix stringIndexer) FromObject(obj any) (bool, []byte, error) {
+	s, ok := ix.get(obj)
+	if !ok || s == "" {
+		return false, nil, nil
+	}
+	return true, append([]byte(s), 0), nil
+}
+
+func (ix stringIndexer) FromArgs(args ...any) ([]byte, error) {
+	if len(args) != 1 {
+		return nil, fmt.Errorf("store: index wants one argument, got %d", len(args))
+	}
+	s, ok := args[0].(string)
+	if !ok {
+		return nil, fmt.Errorf("store: index argument %v is not a string", args[0])
+	}
+	return append([]byte(s), 0), nil
+}
+
+func (ix stringIndexer) PrefixFromArgs(args ...any) ([]byte, error) {
+	b, err := ix.FromArgs(args...)
+	if err != nil {
+		return nil, err
+	}
+	return b[:len(b)-1], nil
+}
+
+func idIndex() *memdb.IndexSchema {
+	return &memdb.IndexSchema{Name: indexID, Unique: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
+		return o.(Object).GetId(), true
+	}}}
+}
+
+// slotKey is the index key of a replicated task's slot (global tasks, which
+// have slot 0, are keyed by node instead).
+func slotKey(serviceID string, slot uint64, nodeID string) string {
+	if slot == 0 {
+		return serviceID + "/n/" + nodeID
+	}
+	return serviceID + "/" + strconv.FormatUint(slot, 10)
+}
+
+func schema() *memdb.DBSchema {
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		TableNode: {Name: TableNode, Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()}},
+		TableNetwork: {Name: TableNetwork, Indexes: map[string]*memdb.IndexSchema{
+			indexID: idIndex(),
+			indexName: {Name: indexName, Unique: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
+				return o.(*api.Network).GetSpec().GetName(), true
+			}}},
+		}},
+		TableService: {Name: TableService, Indexes: map[string]*memdb.IndexSchema{
+			indexID: idIndex(),
+			indexName: {Name: indexName, Unique: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
+				return o.(*api.Service).GetSpec().GetName(), true
+			}}},
+		}},
+		TableTask: {Name: TableTask, Indexes: map[string]*memdb.IndexSchema{
+			indexID: idIndex(),
+			indexService: {Name: indexService, AllowMissing: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
+				return o.(*api.Task).GetServiceId(), true
+			}}},
+			indexNode: {Name: indexNode, AllowMissing: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
+				return o.(*api.Task).GetNodeId(), true
+			}}},
+			indexSlot: {Name: indexSlot, AllowMissing: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
+				t := o.(*api.Task)
+				return slotKey(t.GetServiceId(), t.GetSlot(), t.GetNodeId()), true
+			}}},
+		}},
+		TableCluster: {Name: TableCluster, Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()}},
+	}}
+}
+
+// tableOf names the table an object belongs to.
+func tableOf(o Object) string {
+	switch o.(type) {
+	case *api.Node:
+		return TableNode
+	case *api.Network:
+		return TableNetwork
+	case *api.Service:
+		return TableService
+	case *api.Task:
+		return TableTask
+	case *api.Cluster:
+		return TableCluster
+	}
+	panic(fmt.Sprintf("store: no table for %T", o))
+}
+
+// nameOf returns the unique name of objects whose table keeps one.
+func nameOf(o Object) (string, bool) {
+	switch v := o.(type) {
+	case *api.Network:
+		return v.GetSpec().GetName(), true
+	case *api.Service:
+		return v.GetSpec().GetName(), true
+	}
+	return "", false
+}
+
+func actionObject(a *api.StoreAction) (Object, error) {
+	switch t := a.Target.(type) {
+	case *api.StoreAction_Node:
+		return t.Node, nil
+	case *api.StoreAction_Network:
+		return t.Network, nil
+	case *api.StoreAction_Service:
+		return t.Service, nil
+	case *api.StoreAction_Task:
+		return t.Task, nil
+	case *api.StoreAction_Cluster:
+		return t.Cluster, nil
+	}
+	return nil, fmt.Errorf("store: action without an object")
+}
+
+func newAction(kind api.StoreActionKind, o Object) *api.StoreAction {
+	a := &api.StoreAction{Kind: kind}
+	switch v := o.(type) {
+	case *api.Node:
+		a.Target = &api.StoreAction_Node{Node: v}
+	case *api.Network:
+		a.Target = &api.StoreAction_Network{Network: v}
+	case *api.Service:
+		a.Target = &api.StoreAction_Service{Service: v}
+	case *api.Task:
+		a.Target = &api.StoreAction_Task{Task: v}
+	case *api.Cluster:
+		a.Target = &api.StoreAction_Cluster{Cluster: v}
+	default:
+		panic(fmt.Sprintf("store: no action for %T", o))
+	}
+	return a
+}

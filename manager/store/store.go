@@ -1,0 +1,462 @@
+// Package store owns the cluster state: go-memdb tables of nodes, networks,
+// services, tasks and the cluster object, changed only by batches of
+// actions. With a Proposer (raft) a batch is replicated first and applied by
+// every manager's FSM through Apply; without one (tests, benchmarks) it is
+// applied at once. It knows nothing of raft, gRPC or scheduling.
+package store
+
+import (
+	"context"
+
+	"fmt"
+	"sync"
+	"time"
+
+	memdb "github.com/hashicorp/go-memdb"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/minsw/minsw/internal/errdefs"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// Proposer replicates a command; Propose returns once the local FSM has
+// applied it, with the error Apply returned for it.
+type Proposer interface {
+	Propose(ctx context.Context, cmd *api.RaftCommand) error
+}
+
+// Store is the in-memory state, replicated by raft when it has a Proposer.
+type Store struct {
+	db       *memdb.MemDB
+	proposer Proposer
+	now      func() time.Time
+
+	mu      sync.Mutex // serialises local-mode commits and Apply
+	applied uint64     // last applied index (raft index, or a local counter)
+
+	watchMu  sync.Mutex
+	watchers map[*Watcher]struct{}
+}
+
+// New returns an empty store. proposer may be nil: writes then apply
+// locally. now may be nil (time.Now).
+func New(proposer Proposer, now func() time.Time) *Store {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		panic("store: schema: " + err.Error())
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, proposer: proposer, now: now, watchers: map[*Watcher]struct{}{}}
+}
+
+// SetProposer sets the proposer after construction (the raft node needs the
+// store as its FSM before it exists itself).
+func (s *Store) SetProposer(p Proposer) { s.proposer = p }
+
+// View runs fn on a consistent read-only snapshot.
+func (s *Store) View(fn func(tx ReadTx)) {
+	fn(ReadTx{txn: s.db.Txn(false)})
+}
+
+// Update runs fn in a write transaction whose reads see its own writes. The
+// actions fn records are then committed as one batch: replicated through the
+// proposer, or applied locally. If fn returns an error, nothing is written.
+// A batch that conflicts with a write committed meanwhile fails as a whole
+// with an errdefs Conflict error.
+func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	if s.proposer == nil {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		txn := s.db.Txn(true)
+		tx := s.newTx(txn, s.applied+1)
+		if err := fn(tx); err != nil {
+			txn.Abort()
+			return err
+		}
+		if len(tx.actions) == 0 {
+			txn.Abort()
+			return nil
+		}
+		s.applied++
+		txn.Commit()
+		s.publish(tx.events)
+		return nil
+	}
+	txn := s.db.Txn(true)
+	tx := s.newTx(txn, 0)
+	err := fn(tx)
+	txn.Abort() // the FSM applies the batch; this copy was for reading our own writes
+	if err != nil || len(tx.actions) == 0 {
+		return err
+	}
+	return s.proposer.Propose(ctx, &api.RaftCommand{Actions: tx.actionList()})
+}
+
+// Batch splits a large write into several Update calls of at most size
+// actions each, so one raft entry stays small. fn is called once per
+// element and records that element's changes.
+func (s *Store) Batch(ctx context.Context, n, size int, fn func(tx *Tx, i int) error) error {
+	for start := 0; start < n; start += size {
+		end := min(start+size, n)
+		err := s.Update(ctx, func(tx *Tx) error {
+			for i := start; i < end; i++ {
+				if err := fn(tx, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Apply applies a replicated command at raft index idx; the FSM calls it.
+// A command whose preconditions fail changes nothing and returns the error.
+func (s *Store) Apply(idx uint64, cmd *api.RaftCommand) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	txn := s.db.Txn(true)
+	tx := s.newTx(txn, idx)
+	for _, a := range cmd.GetActions() {
+		if err := tx.applyAction(a); err != nil {
+			txn.Abort()
+			s.applied = idx
+			return err
+		}
+	}
+	txn.Commit()
+	s.applied = idx
+	s.publish(tx.events)
+	return nil
+}
+
+// Save returns the whole store as a snapshot message.
+func (s *Store) Save() *api.StoreSnapshot {
+	snap := &api.StoreSnapshot{}
+	s.View(func(tx ReadTx) {
+		snap.Nodes = tx.Nodes()
+		snap.Networks = tx.Networks()
+		snap.Services = tx.Services()
+		snap.Tasks = tx.Tasks()
+		if c := tx.Cluster(); c != nil {
+			snap.Clusters = []*api.Cluster{c}
+		}
+	})
+	return snap
+}
+
+// Restore replaces the whole store with snap (raft snapshot restore).
+func (s *Store) Restore(snap *api.StoreSnapshot) error {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return err
+	}
+	txn := db.Txn(true)
+	insert := func(table string, o Object) error { return txn.Insert(table, o) }
+	for _, o := range snap.GetNodes() {
+		if err := insert(TableNode, o); err != nil {
+			return err
+		}
+	}
+	for _, o := range snap.GetNetworks() {
+		if err := insert(TableNetwork, o); err != nil {
+			return err
+		}
+	}
+	for _, o := range snap.GetServices() {
+		if err := insert(TableService, o); err != nil {
+			return err
+		}
+	}
+	for _, o := range snap.GetTasks() {
+		if err := insert(TableTask, o); err != nil {
+			return err
+		}
+	}
+	for _, o := range snap.GetClusters() {
+		if err := insert(TableCluster, o); err != nil {
+			return err
+		}
+	}
+	txn.Commit()
+	s.mu.Lock()
+	s.db = db
+	s.mu.Unlock()
+	s.publish([]Event{{Kind: EventReset}})
+	return nil
+}
+
+// ReadTx reads a consistent snapshot. Returned objects are shared: never
+// modify one, clone it (proto.Clone or the typed Clone helpers) first.
+type ReadTx struct{ txn *memdb.Txn }
+
+func get[T Object](tx ReadTx, table, index string, arg string) T {
+	var zero T
+	raw, err := tx.txn.First(table, index, arg)
+	if err != nil || raw == nil {
+		return zero
+	}
+	return raw.(T)
+}
+
+func list[T Object](tx ReadTx, table, index string, args ...any) []T {
+	it, err := tx.txn.Get(table, index, args...)
+	if err != nil {
+		return nil
+	}
+	var out []T
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(T))
+	}
+	return out
+}
+
+func (tx ReadTx) Node(id string) *api.Node { return get[*api.Node](tx, TableNode, indexID, id) }
+func (tx ReadTx) Nodes() []*api.Node       { return list[*api.Node](tx, TableNode, indexID) }
+func (tx ReadTx) Network(id string) *api.Network {
+	return get[*api.Network](tx, TableNetwork, indexID, id)
+}
+func (tx ReadTx) NetworkByName(name string) *api.Network {
+	return get[*api.Network](tx, TableNetwork, indexName, name)
+}
+func (tx ReadTx) Networks() []*api.Network { return list[*api.Network](tx, TableNetwork, indexID) }
+func (tx ReadTx) Service(id string) *api.Service {
+	return get[*api.Service](tx, TableService, indexID, id)
+}
+func (tx ReadTx) ServiceByName(name string) *api.Service {
+	return get[*api.Service](tx, TableService, indexName, name)
+}
+func (tx ReadTx) Services() []*api.Service { return list[*api.Service](tx, TableService, indexID) }
+func (tx ReadTx) Task(id string) *api.Task { return get[*api.Task](tx, TableTask, indexID, id) }
+func (tx ReadTx) Tasks() []*api.Task       { return list[*api.Task](tx, TableTask, indexID) }
+func (tx ReadTx) TasksByService(serviceID string) []*api.Task {
+	return list[*api.Task](tx, TableTask, indexService, serviceID)
+}
+func (tx ReadTx) TasksByNode(nodeID string) []*api.Task {
+	return list[*api.Task](tx, TableTask, indexNode, nodeID)
+}
+
+// TasksBySlot returns a replicated service's tasks in one slot (old and
+// current).
+func (tx ReadTx) TasksBySlot(serviceID string, slot uint64) []*api.Task {
+	return list[*api.Task](tx, TableTask, indexSlot, slotKey(serviceID, slot, ""))
+}
+
+// Cluster returns the cluster object (there is one once the swarm exists).
+func (tx ReadTx) Cluster() *api.Cluster {
+	cs := list[*api.Cluster](tx, TableCluster, indexID)
+	if len(cs) == 0 {
+		return nil
+	}
+	return cs[0]
+}
+
+// ByIDPrefix returns the objects of table whose ID starts with prefix.
+func (tx ReadTx) ByIDPrefix(table, prefix string) []Object {
+	return list[Object](tx, table, indexID+"_prefix", prefix)
+}
+
+// Tx is a write transaction: reads see its own writes; writes are recorded
+// as actions.
+type Tx struct {
+	ReadTx
+	s       *Store
+	index   uint64 // version given to written objects; 0 while proposing
+	now     *timestamppb.Timestamp
+	actions []*api.StoreAction
+	pos     map[string]int // table/id -> position in actions
+	events  []Event
+}
+
+func (s *Store) newTx(txn *memdb.Txn, index uint64) *Tx {
+	return &Tx{ReadTx: ReadTx{txn: txn}, s: s, index: index, now: timestamppb.New(s.now()), pos: map[string]int{}}
+}
+
+func (tx *Tx) actionList() []*api.StoreAction {
+	out := tx.actions[:0:0]
+	for _, a := range tx.actions {
+		if a != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Create inserts o, which must carry a new ID (and a free name where the
+// table has names). o must not be modified by the caller afterwards.
+func (tx *Tx) Create(o Object) error {
+	m := o.GetMeta()
+	if m == nil {
+		return errdefs.InvalidArgument("store: %T has no meta", o)
+	}
+	m.CreatedAt, m.UpdatedAt, m.Version = tx.now, tx.now, 0
+	a := newAction(api.StoreActionKind_STORE_ACTION_CREATE, o)
+	return tx.record(a, o)
+}
+
+// Update replaces the stored object with o's ID by o. o.Meta.Version must be
+// the version the caller read (the object is then modified in place from a
+// clone): a newer stored version means another writer won.
+func (tx *Tx) Update(o Object) error {
+	m := o.GetMeta()
+	if m == nil {
+		return errdefs.InvalidArgument("store: %T has no meta", o)
+	}
+	m.UpdatedAt = tx.now
+	a := newAction(api.StoreActionKind_STORE_ACTION_UPDATE, o)
+	return tx.record(a, o)
+}
+
+// Delete removes o (by ID); o.Meta.Version guards it as for Update.
+func (tx *Tx) Delete(o Object) error {
+	a := newAction(api.StoreActionKind_STORE_ACTION_REMOVE, o)
+	return tx.record(a, o)
+}
+
+// record applies a to the transaction (checking its preconditions) and keeps
+// it for the batch, folding repeated writes of one object into one action so
+// the batch's version checks stay those of the state the caller read.
+func (tx *Tx) record(a *api.StoreAction, o Object) error {
+	key := tableOf(o) + "/" + o.GetId()
+	prev, seen := tx.pos[key]
+	var base uint64
+	var prevKind api.StoreActionKind
+	if seen {
+		pa := tx.actions[prev]
+		prevKind = pa.Kind
+		po, _ := actionObject(pa)
+		base = po.GetMeta().GetVersion()
+		// The object's in-transaction version is the tentative one; the
+		// check against the transaction's state uses that.
+	}
+	if err := tx.applyAction(a); err != nil {
+		return err
+	}
+	rec := proto.Clone(o.(proto.Message)).(Object)
+	if seen {
+		rec.GetMeta().Version = base
+	}
+	kind := a.Kind
+	switch {
+	case seen && prevKind == api.StoreActionKind_STORE_ACTION_CREATE && kind == api.StoreActionKind_STORE_ACTION_REMOVE:
+		tx.actions[prev] = nil
+		delete(tx.pos, key)
+		return nil
+	case seen && prevKind == api.StoreActionKind_STORE_ACTION_CREATE:
+		kind = api.StoreActionKind_STORE_ACTION_CREATE
+	}
+	na := newAction(kind, rec)
+	if seen {
+		tx.actions[prev] = na
+		return nil
+	}
+	tx.pos[key] = len(tx.actions)
+	tx.actions = append(tx.actions, na)
+	return nil
+}
+
+// applyAction checks a's preconditions against the transaction's state and
+// applies it. It is the one place where the store changes, used both while
+// recording (tentatively) and by the FSM (for real).
+func (tx *Tx) applyAction(a *api.StoreAction) error {
+	o, err := actionObject(a)
+	if err != nil {
+		return err
+	}
+	table := tableOf(o)
+	id := o.GetId()
+	if id == "" {
+		return errdefs.InvalidArgument("store: %s without an ID", table)
+	}
+	cur, err := tx.txn.First(table, indexID, id)
+	if err != nil {
+		return err
+	}
+	var old Object
+	if cur != nil {
+		old = cur.(Object)
+	}
+	checkName := func() error {
+		name, ok := nameOf(o)
+		if !ok {
+			return nil
+		}
+		other, err := tx.txn.First(table, indexName, name)
+		if err != nil {
+			return err
+		}
+		if other != nil && other.(Object).GetId() != id {
+			return errdefs.AlreadyExists("%s name %q is already in use by %s", table, name, other.(Object).GetId())
+		}
+		return nil
+	}
+	checkVersion := func() error {
+		if old == nil {
+			return errdefs.NotFound("%s %s not found", table, id)
+		}
+		if want := o.GetMeta().GetVersion(); want != old.GetMeta().GetVersion() {
+			return errdefs.Conflict("%s %s changed meanwhile (version %d, expected %d)", table, id, old.GetMeta().GetVersion(), want)
+		}
+		return nil
+	}
+	// The action's object may be shared with the caller while recording, and
+	// is owned by the FSM otherwise; store a private copy either way.
+	switch a.Kind {
+	case api.StoreActionKind_STORE_ACTION_CREATE:
+		if old != nil {
+			return errdefs.AlreadyExists("%s %s already exists", table, id)
+		}
+		if err := checkName(); err != nil {
+			return err
+		}
+		n := proto.Clone(o.(proto.Message)).(Object)
+		n.GetMeta().Version = tx.index
+		if err := tx.txn.Insert(table, n); err != nil {
+			return err
+		}
+		tx.events = append(tx.events, Event{Kind: EventCreate, Table: table, Object: n})
+	case api.StoreActionKind_STORE_ACTION_UPDATE:
+		if err := checkVersion(); err != nil {
+			return err
+		}
+		if err := checkName(); err != nil {
+			return err
+		}
+		n := proto.Clone(o.(proto.Message)).(Object)
+		n.GetMeta().Version = tx.index
+		n.GetMeta().CreatedAt = old.GetMeta().GetCreatedAt()
+		if err := tx.txn.Insert(table, n); err != nil {
+			return err
+		}
+		tx.events = append(tx.events, Event{Kind: EventUpdate, Table: table, Object: n, Old: old})
+	case api.StoreActionKind_STORE_ACTION_REMOVE:
+		if err := checkVersion(); err != nil {
+			return err
+		}
+		if err := tx.txn.Delete(table, old); err != nil {
+			return err
+		}
+		tx.events = append(tx.events, Event{Kind: EventDelete, Table: table, Object: old})
+	default:
+		return fmt.Errorf("store: unknown action kind %v", a.Kind)
+	}
+	if a.Kind != api.StoreActionKind_STORE_ACTION_REMOVE && tx.index == 0 {
+		// While proposing, keep the caller's view coherent: what it reads
+		// back carries the version it read, so a second write of the same
+		// object in this transaction passes the check above.
+		n, _ := tx.txn.First(table, indexID, id)
+		if n != nil && old != nil {
+			n.(Object).GetMeta().Version = old.GetMeta().GetVersion()
+		}
+	}
+	return nil
+}
+
+// ErrNotFound reports whether err says an object is missing.
+func ErrNotFound(err error) bool { return errdefs.Is(err, errdefs.KindNotFound) }
