@@ -1,0 +1,142 @@
+package dns
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+)
+
+// ReadResolvConf returns the nameservers of a resolv.conf file as upstreams
+// on port 53, skipping loopback addresses: those name a resolver inside the
+// daemon's own stub (systemd-resolved, dnsmasq) that containers' answers
+// must not depend on, and one of them would be this server itself.
+func ReadResolvConf(path string) ([]netip.AddrPort, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("dns: read upstream resolvers: %w", err)
+	}
+	defer f.Close()
+	return parseResolvConf(f)
+}
+
+func parseResolvConf(r io.Reader) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 || fields[0] != "nameserver" {
+			continue
+		}
+		a, err := netip.ParseAddr(fields[1])
+		if err != nil || a.IsLoopback() {
+			continue
+		}
+		out = append(out, netip.AddrPortFrom(a.WithZone(""), 53))
+	}
+	return out, sc.Err()
+}
+
+// forwarder relays queries for names outside the swarm, raw, over the
+// transport the client used; a truncated UDP answer is relayed as is so the
+// client retries over TCP, which is then forwarded over TCP.
+type forwarder struct {
+	upstreams []netip.AddrPort
+	timeout   time.Duration
+}
+
+var errNoAnswer = errors.New("dns: no upstream answered")
+
+// exchange sends q to each upstream in turn until one answers within the
+// timeout. It runs in the daemon's network namespace, so upstreams are the
+// node's resolvers, reachable whether or not the container has egress.
+func (f *forwarder) exchange(ctx context.Context, q []byte, udp bool) ([]byte, error) {
+	if len(q) < headerLen {
+		return nil, errNoAnswer
+	}
+	err := errNoAnswer
+	for _, up := range f.upstreams {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		var resp []byte
+		var e error
+		if udp {
+			resp, e = f.udp(ctx, up, q)
+		} else {
+			resp, e = f.tcp(ctx, up, q)
+		}
+		if e == nil {
+			return resp, nil
+		}
+		err = fmt.Errorf("dns: upstream %v: %w", up, e)
+	}
+	return nil, err
+}
+
+func (f *forwarder) udp(ctx context.Context, up netip.AddrPort, q []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "udp", up.String())
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	if _, err := c.Write(q); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 65535)
+	// A connected socket only hears from up; still skip stray answers to
+	// other IDs, a bounded number of times.
+	for range 8 {
+		n, err := c.Read(buf)
+		if err != nil {
+			return nil, err
+		}
+		if n >= headerLen && buf[0] == q[0] && buf[1] == q[1] && buf[2]&0x80 != 0 {
+			return buf[:n:n], nil
+		}
+	}
+	return nil, errNoAnswer
+}
+
+func (f *forwarder) tcp(ctx context.Context, up netip.AddrPort, q []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", up.String())
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
+	msg := make([]byte, 2+len(q))
+	binary.BigEndian.PutUint16(msg, uint16(len(q)))
+	copy(msg[2:], q)
+	if _, err := c.Write(msg); err != nil {
+		return nil, err
+	}
+	var l [2]byte
+	if _, err := io.ReadFull(c, l[:]); err != nil {
+		return nil, err
+	}
+	resp := make([]byte, binary.BigEndian.Uint16(l[:]))
+	if _, err := io.ReadFull(c, resp); err != nil {
+		return nil, err
+	}
+	if len(resp) < headerLen || resp[0] != q[0] || resp[1] != q[1] {
+		return nil, errNoAnswer
+	}
+	return resp, nil
+}
