@@ -1,0 +1,331 @@
+// Package raftnode replicates the store with hashicorp/raft: it is the
+// store's Proposer on the leader and feeds every committed entry to the
+// store as the FSM. It owns raft's log, stable and snapshot stores under the
+// data dir; it does not know what the store holds.
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// ErrNoLeader is what writes fail with while the swarm has no leader.
+var ErrNoLeader = errdefs.Unavailable("the swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online")
+
+// Config configures a raft node.
+type Config struct {
+	// ID is the raft server ID: the node's ID.
+	ID string
+	// Addr is the address other managers reach this node's raft at.
+	Addr string
+	// DataDir holds raft.db and snapshots; empty means in memory (tests).
+	DataDir string
+	// Transport carries raft RPCs (a NetworkTransport over the cluster
+	// port in the daemon, an in-memory one in tests).
+	Transport raft.Transport
+	// Bootstrap makes a new single-voter cluster if there is no state yet.
+	Bootstrap bool
+	// ApplyTimeout bounds a write when there is no quorum.
+	ApplyTimeout time.Duration
+	// Timing: raft's heartbeat/election timeouts and leader lease.
+	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+	SnapshotThreshold                                     uint64
+	Logger                                                *slog.Logger
+}
+
+// DefaultConfig returns the timings used on a LAN: a dead leader is
+// replaced in about two seconds.
+func DefaultConfig() Config {
+	return Config{
+		ApplyTimeout:       5 * time.Second,
+		HeartbeatTimeout:   700 * time.Millisecond,
+		ElectionTimeout:    700 * time.Millisecond,
+		LeaderLeaseTimeout: 350 * time.Millisecond,
+		SnapshotThreshold:  8192,
+	}
+}
+
+// Validate reports the first bad field.
+func (c Config) Validate() error {
+	switch {
+	case c.ID == "":
+		return errors.New("raftnode: no server ID")
+	case c.Transport == nil:
+		return errors.New("raftnode: no transport")
+	case c.ApplyTimeout <= 0:
+		return errors.New("raftnode: ApplyTimeout must be positive")
+	}
+	return nil
+}
+
+// Node is one raft member.
+type Node struct {
+	cfg   Config
+	raft  *raft.Raft
+	store *store.Store
+	close []io.Closer
+	log   *slog.Logger
+}
+
+// New starts the raft member; st becomes its FSM and gets n as proposer.
+func New(cfg Config, st *store.Store) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	if err := raft.ValidateConfig(rc); err != nil {
+		return nil, fmt.Errorf("raftnode: %w", err)
+	}
+	n := &Node{cfg: cfg, store: st, log: cfg.Logger}
+	var (
+		logs   raft.LogStore
+		stable raft.StableStore
+		snaps  raft.SnapshotStore
+	)
+	if cfg.DataDir == "" {
+		mem := raft.NewInmemStore()
+		logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
+	} else {
+		dir := filepath.Join(cfg.DataDir, "raft")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+		if err != nil {
+			return nil, fmt.Errorf("raftnode: opening log store: %w", err)
+		}
+		n.close = append(n.close, bolt)
+		logs, stable = bolt, bolt
+		fs, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, rc.Logger)
+		if err != nil {
+			bolt.Close()
+			return nil, fmt.Errorf("raftnode: opening snapshot store: %w", err)
+		}
+		snaps = fs
+	}
+	if cfg.Bootstrap {
+		has, err := raft.HasExistingState(logs, stable, snaps)
+		if err != nil {
+			n.closeStores()
+			return nil, err
+		}
+		if !has {
+			conf := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: cfg.Transport.LocalAddr()}}}
+			if err := raft.BootstrapCluster(rc, logs, stable, snaps, cfg.Transport, conf); err != nil {
+				n.closeStores()
+				return nil, fmt.Errorf("raftnode: bootstrap: %w", err)
+			}
+		}
+	}
+	r, err := raft.NewRaft(rc, (*fsm)(n), logs, stable, snaps, cfg.Transport)
+	if err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("raftnode: %w", err)
+	}
+	n.raft = r
+	st.SetProposer(n)
+	return n, nil
+}
+
+func (n *Node) closeStores() {
+	for _, c := range n.close {
+		c.Close()
+	}
+}
+
+// Propose replicates cmd; it implements store.Proposer. It fails with
+// ErrNoLeader when this node is not the leader or loses leadership before
+// the entry commits, and within ApplyTimeout when there is no quorum.
+func (n *Node) Propose(ctx context.Context, cmd *api.RaftCommand) error {
+	if n.raft.State() != raft.Leader {
+		return ErrNoLeader
+	}
+	b, err := proto.Marshal(cmd)
+	if err != nil {
+		return err
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	f := n.raft.Apply(b, timeout)
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	var timer <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout + 500*time.Millisecond)
+		defer t.Stop()
+		timer = t.C
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+				errors.Is(err, raft.ErrEnqueueTimeout) || errors.Is(err, raft.ErrRaftShutdown) ||
+				errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+				return ErrNoLeader
+			}
+			return err
+		}
+		if resp, ok := f.Response().(error); ok && resp != nil {
+			return resp
+		}
+		return nil
+	case <-timer:
+		return ErrNoLeader
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// IsLeader reports whether this node leads.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's raft address and ID ("" when none is known).
+func (n *Node) Leader() (addr, id string) {
+	a, i := n.raft.LeaderWithID()
+	return string(a), string(i)
+}
+
+// LeaderCh delivers leadership changes of this node (true: became leader).
+func (n *Node) LeaderCh() <-chan bool { return n.raft.LeaderCh() }
+
+// VerifyLeader confirms with a quorum that this node still leads, so a read
+// served from its store is current.
+func (n *Node) VerifyLeader() error {
+	if err := n.raft.VerifyLeader().Error(); err != nil {
+		return ErrNoLeader
+	}
+	return nil
+}
+
+// Barrier waits until every entry committed before it is applied here.
+func (n *Node) Barrier(timeout time.Duration) error { return n.raft.Barrier(timeout).Error() }
+
+// Member is one manager in the raft configuration.
+type Member struct {
+	ID, Addr string
+	Voter    bool
+}
+
+// Members returns the current raft configuration.
+func (n *Node) Members() ([]Member, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	var out []Member
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Member{ID: string(s.ID), Addr: string(s.Address), Voter: s.Suffrage == raft.Voter})
+	}
+	return out, nil
+}
+
+// AddVoter adds (or re-addresses) a manager. Leader only.
+func (n *Node) AddVoter(id, addr string) error {
+	if err := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, 10*time.Second).Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return ErrNoLeader
+		}
+		return fmt.Errorf("raftnode: adding %s: %w", id, err)
+	}
+	return nil
+}
+
+// RemoveServer removes a manager from the configuration. Leader only.
+func (n *Node) RemoveServer(id string) error {
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) {
+			return ErrNoLeader
+		}
+		return fmt.Errorf("raftnode: removing %s: %w", id, err)
+	}
+	return nil
+}
+
+// LastContact is when a follower last heard from the leader.
+func (n *Node) LastContact() time.Time { return n.raft.LastContact() }
+
+// Stats exposes raft's own counters (for `minsw info`-like output).
+func (n *Node) Stats() map[string]string { return n.raft.Stats() }
+
+// Shutdown stops raft and closes the stores; the FSM state stays in memory.
+func (n *Node) Shutdown() error {
+	err := n.raft.Shutdown().Error()
+	n.closeStores()
+	return err
+}
+
+// fsm adapts the store to raft.FSM.
+type fsm Node
+
+func (f *fsm) Apply(l *raft.Log) any {
+	if l.Type != raft.LogCommand {
+		return nil
+	}
+	var cmd api.RaftCommand
+	if err := proto.Unmarshal(l.Data, &cmd); err != nil {
+		return fmt.Errorf("raftnode: undecodable entry %d: %w", l.Index, err)
+	}
+	if err := f.store.Apply(l.Index, &cmd); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	b, err := proto.Marshal(f.store.Save())
+	if err != nil {
+		return nil, err
+	}
+	return snapshot(b), nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return err
+	}
+	var snap api.StoreSnapshot
+	if err := proto.Unmarshal(b, &snap); err != nil {
+		return fmt.Errorf("raftnode: undecodable snapshot: %w", err)
+	}
+	return f.store.Restore(&snap)
+}
+
+type snapshot []byte
+
+func (s snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := sink.Write(s); err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s snapshot) Release() {}

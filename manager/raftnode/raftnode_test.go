@@ -1,0 +1,248 @@
+package raftnode
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+type member struct {
+	id    string
+	st    *store.Store
+	node  *Node
+	trans *raft.InmemTransport
+}
+
+func fastConfig(id string, tr raft.Transport) Config {
+	c := DefaultConfig()
+	c.ID, c.Transport = id, tr
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 300*time.Millisecond, 300*time.Millisecond, 150*time.Millisecond
+	c.ApplyTimeout = 2 * time.Second
+	return c
+}
+
+// cluster starts n in-memory managers, the first bootstrapped, the others
+// added as voters, as `swarm join --token <manager token>` does.
+func cluster(t *testing.T, n int, dataDir func(i int) string) []*member {
+	t.Helper()
+	var ms []*member
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("m%d", i)
+		addr, tr := raft.NewInmemTransport(raft.ServerAddress(id))
+		for _, o := range ms {
+			tr.Connect(o.trans.LocalAddr(), o.trans)
+			o.trans.Connect(addr, tr)
+		}
+		cfg := fastConfig(id, tr)
+		cfg.Bootstrap = i == 0
+		if dataDir != nil {
+			cfg.DataDir = dataDir(i)
+		}
+		st := store.New(nil, nil)
+		node, err := New(cfg, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &member{id: id, st: st, node: node, trans: tr}
+		ms = append(ms, m)
+		if i == 0 {
+			waitLeader(t, ms)
+			continue
+		}
+		if err := leader(ms).node.AddVoter(id, string(addr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, m := range ms {
+			if m.node != nil {
+				_ = m.node.Shutdown()
+			}
+		}
+	})
+	return ms
+}
+
+func leader(ms []*member) *member {
+	for _, m := range ms {
+		if m.node != nil && m.node.IsLeader() {
+			return m
+		}
+	}
+	return nil
+}
+
+func waitLeader(t *testing.T, ms []*member) *member {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if l := leader(ms); l != nil {
+			return l
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no leader elected within 10s")
+	return nil
+}
+
+func createService(st *store.Store, name string) error {
+	return st.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.Create(&api.Service{Id: "id-" + name, Meta: &api.Meta{}, Spec: &api.ServiceSpec{Name: name}})
+	})
+}
+
+func serviceNames(st *store.Store) map[string]bool {
+	out := map[string]bool{}
+	st.View(func(tx store.ReadTx) {
+		for _, s := range tx.Services() {
+			out[s.Spec.Name] = true
+		}
+	})
+	return out
+}
+
+func TestLeaderKilledNoAcknowledgedWriteLost(t *testing.T) {
+	ms := cluster(t, 3, nil)
+	l := waitLeader(t, ms)
+	acked := []string{}
+	for i := 0; i < 50; i++ {
+		name := fmt.Sprintf("svc%d", i)
+		if err := createService(l.st, name); err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, name)
+	}
+	// Kill the leader: cut it off and stop it.
+	for _, m := range ms {
+		if m != l {
+			m.trans.Disconnect(l.trans.LocalAddr())
+		}
+	}
+	l.trans.DisconnectAll()
+	_ = l.node.Shutdown()
+	l.node = nil
+	start := time.Now()
+	rest := []*member{}
+	for _, m := range ms {
+		if m != l {
+			rest = append(rest, m)
+		}
+	}
+	var nl *member
+	for {
+		nl = waitLeader(t, rest)
+		if err := createService(nl.st, "after-failover"); err == nil {
+			break
+		} else if time.Since(start) > 10*time.Second {
+			t.Fatalf("writes not accepted 10s after the leader died: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("leader killed -> writes accepted again after %v", time.Since(start))
+	for _, m := range rest {
+		if err := m.node.Barrier(5 * time.Second); err != nil && m == nl {
+			t.Fatal(err)
+		}
+	}
+	got := serviceNames(nl.st)
+	for _, name := range append(acked, "after-failover") {
+		if !got[name] {
+			t.Fatalf("acknowledged write %s lost after failover", name)
+		}
+	}
+	// The follower converges too.
+	for _, m := range rest {
+		if m == nl {
+			continue
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for len(serviceNames(m.st)) != len(got) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(serviceNames(m.st)) != len(got) {
+			t.Fatalf("follower has %d services, leader %d", len(serviceNames(m.st)), len(got))
+		}
+	}
+}
+
+func TestFollowerCannotWrite(t *testing.T) {
+	ms := cluster(t, 3, nil)
+	waitLeader(t, ms)
+	for _, m := range ms {
+		if !m.node.IsLeader() {
+			if err := createService(m.st, "x"); !errdefs.Is(err, errdefs.KindUnavailable) {
+				t.Fatalf("write on follower: %v", err)
+			}
+			return
+		}
+	}
+}
+
+func TestQuorumLostWritesFailFast(t *testing.T) {
+	ms := cluster(t, 3, nil)
+	l := waitLeader(t, ms)
+	for _, m := range ms {
+		if m != l {
+			_ = m.node.Shutdown()
+			m.trans.DisconnectAll()
+			l.trans.Disconnect(m.trans.LocalAddr())
+		}
+	}
+	start := time.Now()
+	err := createService(l.st, "lonely")
+	if !errdefs.Is(err, errdefs.KindUnavailable) {
+		t.Fatalf("write without quorum: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("write without quorum took %v to fail, want < 5s", d)
+	}
+	if want := "the swarm does not have a leader"; err.Error()[:len(want)] != want {
+		t.Fatalf("error %q does not say the swarm has no leader", err)
+	}
+	if serviceNames(l.st)["lonely"] {
+		t.Fatal("a write without quorum reached the store")
+	}
+}
+
+func TestRestartFromDisk(t *testing.T) {
+	dir := t.TempDir()
+	_, tr := raft.NewInmemTransport("solo")
+	cfg := fastConfig("solo", tr)
+	cfg.Bootstrap, cfg.DataDir = true, dir
+	st := store.New(nil, nil)
+	n, err := New(cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLeader(t, []*member{{node: n}})
+	for i := 0; i < 20; i++ {
+		if err := createService(st, fmt.Sprintf("s%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = n.Shutdown()
+
+	_, tr2 := raft.NewInmemTransport("solo")
+	cfg2 := fastConfig("solo", tr2)
+	cfg2.Bootstrap, cfg2.DataDir = true, dir
+	st2 := store.New(nil, nil)
+	n2, err := New(cfg2, st2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Shutdown()
+	waitLeader(t, []*member{{node: n2}})
+	if err := n2.Barrier(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(serviceNames(st2)); got != 20 {
+		t.Fatalf("after restart the store holds %d services, want 20", got)
+	}
+}

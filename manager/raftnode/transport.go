@@ -1,0 +1,109 @@
+package raftnode
+
+import (
+	"crypto/tls"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// RaftMagic is the first byte a raft connection sends on the cluster port,
+// so the port's multiplexer can tell raft from gRPC (whose connections start
+// with "PRI" or a TLS record, 0x16).
+const RaftMagic byte = 'R'
+
+// StreamLayer carries raft over connections taken from the cluster port's
+// listener (already stripped of the magic byte) and dialed with it.
+type StreamLayer struct {
+	net.Listener
+	advertise net.Addr
+	tls       *tls.Config // nil: plain TCP
+}
+
+// NewStreamLayer wraps l, whose connections the multiplexer has matched as
+// raft. advertise is the address other managers dial. tlsConf (optional)
+// secures both directions.
+func NewStreamLayer(l net.Listener, advertise net.Addr, tlsConf *tls.Config) *StreamLayer {
+	return &StreamLayer{Listener: l, advertise: advertise, tls: tlsConf}
+}
+
+// Accept returns the next raft connection, TLS-wrapped when configured.
+func (s *StreamLayer) Accept() (net.Conn, error) {
+	c, err := s.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if s.tls != nil {
+		return tls.Server(c, s.tls), nil
+	}
+	return c, nil
+}
+
+// Addr is the advertised address.
+func (s *StreamLayer) Addr() net.Addr {
+	if s.advertise != nil {
+		return s.advertise
+	}
+	return s.Listener.Addr()
+}
+
+// Dial opens a raft connection to address.
+func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.Dial("tcp", string(address))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Write([]byte{RaftMagic}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if s.tls != nil {
+		tc := tls.Client(c, s.tls)
+		_ = tc.SetDeadline(time.Now().Add(timeout))
+		if err := tc.Handshake(); err != nil {
+			c.Close()
+			return nil, err
+		}
+		_ = tc.SetDeadline(time.Time{})
+		return tc, nil
+	}
+	return c, nil
+}
+
+// NewNetworkTransport builds raft's TCP transport over the stream layer.
+func NewNetworkTransport(s *StreamLayer) raft.Transport {
+	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  s,
+		MaxPool: 3,
+		Timeout: 10 * time.Second,
+	})
+}
+
+// magicStripper is a listener whose connections had their magic byte read
+// by the multiplexer already; cmux replays peeked bytes, so it drops it.
+type magicStripper struct{ net.Listener }
+
+// StripMagic wraps a cmux-matched raft listener so Accept yields connections
+// positioned after the magic byte.
+func StripMagic(l net.Listener) net.Listener { return magicStripper{l} }
+
+func (m magicStripper) Accept() (net.Conn, error) {
+	c, err := m.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 1)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Read(b); err != nil || b[0] != RaftMagic {
+		c.Close()
+		if err == nil {
+			err = errors.New("raftnode: connection without raft magic")
+		}
+		return nil, err
+	}
+	_ = c.SetReadDeadline(time.Time{})
+	return c, nil
+}
