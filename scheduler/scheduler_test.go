@@ -1,0 +1,338 @@
+package scheduler
+
+import (
+	"maps"
+	"testing"
+
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+func TestSchedule(t *testing.T) {
+	type tasks = []*minswv1.Task
+	tests := []struct {
+		name     string
+		nodes    []*minswv1.Node
+		existing tasks
+		pending  tasks
+		placed   map[string]string // task ID → node ID
+		unplaced map[string]string // task ID → reason
+	}{
+		{
+			name:    "two replicas spread over two workers",
+			nodes:   []*minswv1.Node{node("w1", "swarm-worker1"), node("w2", "swarm-worker2")},
+			pending: tasks{pendingTask("web.1", "web"), pendingTask("web.2", "web")},
+			placed:  map[string]string{"web.1": "w1", "web.2": "w2"},
+		},
+		{
+			name:  "the seed: web on two nodes, client on the third",
+			nodes: nodes3(),
+			pending: tasks{
+				pendingTask("web.1", "web"), pendingTask("web.2", "web"),
+				pendingTask("client.1", "client"),
+			},
+			placed: map[string]string{"web.1": "n1manager", "web.2": "n2worker1", "client.1": "n3worker2"},
+		},
+		{
+			name:    "more replicas than nodes wrap around evenly",
+			nodes:   []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			pending: tasks{pendingTask("t1", "s"), pendingTask("t2", "s"), pendingTask("t3", "s"), pendingTask("t4", "s")},
+			placed:  map[string]string{"t1": "w1", "t2": "w2", "t3": "w1", "t4": "w2"},
+		},
+		{
+			name:    "drained node gets nothing",
+			nodes:   []*minswv1.Node{node("w1", "swarm-worker1", drained), node("w2", "swarm-worker2")},
+			pending: tasks{pendingTask("web.1", "web"), pendingTask("web.2", "web")},
+			placed:  map[string]string{"web.1": "w2", "web.2": "w2"},
+		},
+		{
+			name:    "paused node gets nothing",
+			nodes:   []*minswv1.Node{node("w1", "swarm-worker1", paused), node("w2", "swarm-worker2")},
+			pending: tasks{pendingTask("web.1", "web")},
+			placed:  map[string]string{"web.1": "w2"},
+		},
+		{
+			name:    "down node gets nothing",
+			nodes:   []*minswv1.Node{node("w1", "swarm-worker1", down), node("w2", "swarm-worker2")},
+			pending: tasks{pendingTask("web.1", "web"), pendingTask("web.2", "web")},
+			placed:  map[string]string{"web.1": "w2", "web.2": "w2"},
+		},
+		{
+			name:     "only node drained explains why",
+			nodes:    []*minswv1.Node{node("w1", "swarm-worker1", drained)},
+			pending:  tasks{pendingTask("web.1", "web")},
+			unplaced: map[string]string{"web.1": "no suitable node (1 node not available for new tasks)"},
+		},
+		{
+			name:     "all nodes down says they are not ready",
+			nodes:    []*minswv1.Node{node("w1", "a", down), node("w2", "b", down, drained)},
+			pending:  tasks{pendingTask("web.1", "web")},
+			unplaced: map[string]string{"web.1": "no suitable node (2 nodes not ready)"},
+		},
+		{
+			name:     "empty swarm has no suitable node",
+			pending:  tasks{pendingTask("web.1", "web")},
+			unplaced: map[string]string{"web.1": "no suitable node"},
+		},
+		{
+			name:    "constraint on hostname",
+			nodes:   nodes3(),
+			pending: tasks{pendingTask("web.1", "web", "node.hostname==swarm-worker2"), pendingTask("web.2", "web", "node.hostname==swarm-worker2")},
+			placed:  map[string]string{"web.1": "n3worker2", "web.2": "n3worker2"},
+		},
+		{
+			name:    "hostname constraint ignores case as Swarm does",
+			nodes:   nodes3(),
+			pending: tasks{pendingTask("web.1", "web", "node.hostname==SWARM-Worker1")},
+			placed:  map[string]string{"web.1": "n2worker1"},
+		},
+		{
+			name:    "constraint on node id",
+			nodes:   nodes3(),
+			pending: tasks{pendingTask("web.1", "web", "node.id==n2worker1")},
+			placed:  map[string]string{"web.1": "n2worker1"},
+		},
+		{
+			name:    "manager-only constraint",
+			nodes:   nodes3(),
+			pending: tasks{pendingTask("web.1", "web", "node.role==manager"), pendingTask("web.2", "web", "node.role==manager")},
+			placed:  map[string]string{"web.1": "n1manager", "web.2": "n1manager"},
+		},
+		{
+			name:    "workers-only constraint keeps tasks off the manager",
+			nodes:   nodes3(),
+			pending: tasks{pendingTask("web.1", "web", "node.role!=manager"), pendingTask("web.2", "web", "node.role!=manager")},
+			placed:  map[string]string{"web.1": "n2worker1", "web.2": "n3worker2"},
+		},
+		{
+			name: "label constraint picks the labelled node",
+			nodes: []*minswv1.Node{
+				node("w1", "a", label("region", "east")),
+				node("w2", "b", label("region", "west")),
+			},
+			pending: tasks{pendingTask("web.1", "web", "node.labels.region==west")},
+			placed:  map[string]string{"web.1": "w2"},
+		},
+		{
+			name:     "label constraint with no match explains why",
+			nodes:    nodes3(),
+			pending:  tasks{pendingTask("web.1", "web", "node.labels.ssd==true"), pendingTask("web.2", "web", "node.labels.ssd==true")},
+			unplaced: map[string]string{"web.1": "no suitable node (scheduling constraints not satisfied on 3 nodes)", "web.2": "no suitable node (scheduling constraints not satisfied on 3 nodes)"},
+		},
+		{
+			name:    "label != matches nodes without the label",
+			nodes:   []*minswv1.Node{node("w1", "a", label("gpu", "yes")), node("w2", "b")},
+			pending: tasks{pendingTask("web.1", "web", "node.labels.gpu!=yes")},
+			placed:  map[string]string{"web.1": "w2"},
+		},
+		{
+			name:  "all constraints must hold",
+			nodes: []*minswv1.Node{node("w1", "a", label("zone", "1")), node("w2", "b", label("zone", "1"), manager), node("w3", "c", label("zone", "2"))},
+			pending: tasks{
+				pendingTask("web.1", "web", "node.labels.zone==1", "node.role==worker"),
+				pendingTask("web.2", "web", "node.labels.zone==1", "node.role==worker"),
+			},
+			placed: map[string]string{"web.1": "w1", "web.2": "w1"},
+		},
+		{
+			name:    "engine labels are not reported, so == never matches",
+			nodes:   []*minswv1.Node{node("w1", "a")},
+			pending: tasks{pendingTask("web.1", "web", "engine.labels.storage==ssd")},
+			unplaced: map[string]string{
+				"web.1": "no suitable node (scheduling constraints not satisfied on 1 node)",
+			},
+		},
+		{
+			name:    "platform constraint",
+			nodes:   []*minswv1.Node{node("w1", "a")},
+			pending: tasks{pendingTask("web.1", "web", "node.platform.os==linux", "node.platform.arch==x86_64")},
+			placed:  map[string]string{"web.1": "w1"},
+		},
+		{
+			name: "mixed refusals are explained most frequent first",
+			nodes: []*minswv1.Node{
+				node("w1", "a"), node("w2", "b"), node("w3", "c", drained), node("w4", "d", down),
+			},
+			pending: tasks{pendingTask("web.1", "web", "node.role==manager")},
+			unplaced: map[string]string{
+				"web.1": "no suitable node (scheduling constraints not satisfied on 2 nodes; 1 node not ready; 1 node not available for new tasks)",
+			},
+		},
+		{
+			name:     "third replica goes to the least loaded node",
+			nodes:    nodes3(),
+			existing: tasks{runningTask("web.1", "web", "n1manager"), runningTask("web.2", "web", "n2worker1")},
+			pending:  tasks{pendingTask("web.3", "web")},
+			placed:   map[string]string{"web.3": "n3worker2"},
+		},
+		{
+			name:     "replica avoids the node busy with another service",
+			nodes:    nodes3(),
+			existing: tasks{runningTask("client.1", "client", "n1manager"), runningTask("db.1", "db", "n2worker1")},
+			pending:  tasks{pendingTask("web.1", "web")},
+			placed:   map[string]string{"web.1": "n3worker2"},
+		},
+		{
+			name:  "fewest tasks of the service beats fewest tasks overall",
+			nodes: []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			existing: tasks{
+				runningTask("web.1", "web", "w1"),
+				runningTask("db.1", "db", "w2"), runningTask("db.2", "db", "w2"), runningTask("db.3", "db", "w2"),
+			},
+			pending: tasks{pendingTask("web.2", "web")},
+			placed:  map[string]string{"web.2": "w2"},
+		},
+		{
+			name:  "finished tasks do not count",
+			nodes: []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			existing: tasks{
+				withState(runningTask("web.1", "web", "w1"), minswv1.TaskState_TASK_STATE_FAILED),
+				withState(runningTask("web.2", "web", "w1"), minswv1.TaskState_TASK_STATE_SHUTDOWN),
+				runningTask("web.3", "web", "w2"),
+			},
+			pending: tasks{pendingTask("web.4", "web")},
+			placed:  map[string]string{"web.4": "w1"},
+		},
+		{
+			name:     "tasks on a node that left the swarm do not count",
+			nodes:    []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			existing: tasks{runningTask("web.1", "web", "gone")},
+			pending:  tasks{pendingTask("web.2", "web")},
+			placed:   map[string]string{"web.2": "w1"},
+		},
+		{
+			name:    "ties go to the smallest node ID whatever the input order",
+			nodes:   []*minswv1.Node{node("zz", "a"), node("mm", "b"), node("aa", "c")},
+			pending: tasks{pendingTask("web.1", "web")},
+			placed:  map[string]string{"web.1": "aa"},
+		},
+		{
+			name:    "global task stays on its node",
+			nodes:   nodes3(),
+			pending: tasks{globalTask("agent.a", "agent", "n1manager"), globalTask("agent.b", "agent", "n2worker1"), globalTask("agent.c", "agent", "n3worker2")},
+			placed:  map[string]string{"agent.a": "n1manager", "agent.b": "n2worker1", "agent.c": "n3worker2"},
+		},
+		{
+			name:     "global task on a drained node is refused",
+			nodes:    []*minswv1.Node{node("w1", "a", drained)},
+			pending:  tasks{globalTask("agent.a", "agent", "w1")},
+			unplaced: map[string]string{"agent.a": "no suitable node (1 node not available for new tasks)"},
+		},
+		{
+			name:    "global task whose node breaks the constraint is refused",
+			nodes:   nodes3(),
+			pending: tasks{globalTask("agent.a", "agent", "n1manager", "node.role==worker"), globalTask("agent.b", "agent", "n2worker1", "node.role==worker")},
+			placed:  map[string]string{"agent.b": "n2worker1"},
+			unplaced: map[string]string{
+				"agent.a": "no suitable node (scheduling constraints not satisfied on 1 node)",
+			},
+		},
+		{
+			name:     "global task on a node that left is refused",
+			nodes:    nodes3(),
+			pending:  tasks{globalTask("agent.a", "agent", "gone")},
+			unplaced: map[string]string{"agent.a": "no suitable node (node gone not found)"},
+		},
+		{
+			name:    "global tasks in the batch count towards the spread",
+			nodes:   []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			pending: tasks{pendingTask("web.1", "web"), globalTask("agent.a", "agent", "w1")},
+			placed:  map[string]string{"web.1": "w2", "agent.a": "w1"},
+		},
+		{
+			name:     "task with a bad constraint says so",
+			nodes:    nodes3(),
+			pending:  tasks{pendingTask("web.1", "web", "node.hostname=swarm-worker1")},
+			unplaced: map[string]string{"web.1": `no suitable node (invalid constraint "node.hostname=swarm-worker1": operator must be == or !=)`},
+		},
+		{
+			name:  "rolling update with a new constraint places each version by its own",
+			nodes: nodes3(),
+			existing: tasks{
+				runningTask("web.1", "web", "n1manager"),
+			},
+			pending: tasks{
+				withVersion(pendingTask("web.2", "web"), 1),
+				withVersion(pendingTask("web.3", "web", "node.role==manager"), 2),
+			},
+			placed: map[string]string{"web.2": "n2worker1", "web.3": "n1manager"},
+		},
+		{
+			name:    "tasks of two services interleaved in the batch",
+			nodes:   []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			pending: tasks{pendingTask("a.1", "a"), pendingTask("b.1", "b"), pendingTask("a.2", "a"), pendingTask("b.2", "b")},
+			placed:  map[string]string{"a.1": "w1", "a.2": "w2", "b.1": "w1", "b.2": "w2"},
+		},
+	}
+	var reused Scheduler
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, run := range []struct {
+				name string
+				plan func() Plan
+			}{
+				{"fresh", func() Plan { return Schedule(tc.nodes, tc.existing, tc.pending) }},
+				{"reused", func() Plan { return reused.Schedule(tc.nodes, tc.existing, tc.pending) }},
+			} {
+				plan := run.plan()
+				if len(plan.Decisions) != len(tc.pending) {
+					t.Fatalf("%s: %d decisions for %d tasks", run.name, len(plan.Decisions), len(tc.pending))
+				}
+				for i, d := range plan.Decisions {
+					if d.TaskID != tc.pending[i].GetId() {
+						t.Errorf("%s: decision %d is for %q, want %q", run.name, i, d.TaskID, tc.pending[i].GetId())
+					}
+					if d.Placed() == (d.Reason != "") {
+						t.Errorf("%s: decision %+v must have a node or a reason", run.name, d)
+					}
+				}
+				want := tc.placed
+				if want == nil {
+					want = map[string]string{}
+				}
+				if got := plan.Assignments(); !maps.Equal(got, want) {
+					t.Errorf("%s: placed %v, want %v", run.name, got, want)
+				}
+				wantU := tc.unplaced
+				if wantU == nil {
+					wantU = map[string]string{}
+				}
+				if got := plan.Unplaced(); !maps.Equal(got, wantU) {
+					t.Errorf("%s: unplaced %v, want %v", run.name, got, wantU)
+				}
+			}
+		})
+	}
+}
+
+func TestScheduleDoesNotModifyItsInput(t *testing.T) {
+	nodes := nodes3()
+	pending := []*minswv1.Task{pendingTask("web.1", "web"), globalTask("agent.a", "agent", "n1manager")}
+	existing := []*minswv1.Task{runningTask("db.1", "db", "n2worker1")}
+	before := func() string {
+		s := ""
+		for _, n := range nodes {
+			s += n.String()
+		}
+		for _, t := range append(append([]*minswv1.Task{}, pending...), existing...) {
+			s += t.String()
+		}
+		return s
+	}
+	b := before()
+	order := []string{nodes[0].Id, nodes[1].Id, nodes[2].Id}
+	Schedule(nodes, existing, pending)
+	if before() != b {
+		t.Fatal("Schedule changed the objects it was given")
+	}
+	for i, n := range nodes {
+		if n.Id != order[i] {
+			t.Fatal("Schedule reordered the caller's node slice")
+		}
+	}
+}
+
+func TestNoPendingTasksIsAnEmptyPlan(t *testing.T) {
+	if plan := Schedule(nodes3(), nil, nil); len(plan.Decisions) != 0 {
+		t.Fatalf("got %d decisions", len(plan.Decisions))
+	}
+}
