@@ -147,7 +147,9 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Upstreams reports the resolvers outside names are relayed to.
-func (s *Server) Upstreams() []netip.AddrPort { return append([]netip.AddrPort(nil), s.fwd.upstreams...) }
+func (s *Server) Upstreams() []netip.AddrPort {
+	return append([]netip.AddrPort(nil), s.fwd.upstreams...)
+}
 
 // Stats reports the counters.
 func (s *Server) Stats() Stats {
