@@ -99,7 +99,7 @@ func TestPlan(t *testing.T) {
 			name: "leftovers of a crashed daemon are completed, not duplicated",
 			cur: map[uint32]entry{
 				262: {Service: true, Backends: ips("10.0.1.31")}, // IPVS made, map not yet
-				263: {VIP: ip("10.0.1.35"), Snat: true},         // map made, IPVS not yet
+				263: {VIP: ip("10.0.1.35"), Snat: true},          // map made, IPVS not yet
 			},
 			set: []lb.Service{web, client},
 			want: plan{

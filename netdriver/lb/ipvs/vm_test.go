@@ -27,6 +27,8 @@ import (
 	mobyipvs "github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
 	"github.com/minsw/minsw/netdriver/lb"
@@ -158,6 +160,51 @@ func (l *lab) get(t *testing.T, url string) whoami {
 	return parseWhoami(string(body))
 }
 
+// ping sends one ICMP echo from the client namespace and returns who
+// answered.
+func (l *lab) ping(t *testing.T, to netip.Addr, seq int) (netip.Addr, time.Duration) {
+	t.Helper()
+	var from netip.Addr
+	var rtt time.Duration
+	must(t, inNS(l.client, func() error {
+		c, err := icmp.ListenPacket("ip4:icmp", "0.0.0.0")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: 0x5eed, Seq: seq, Data: []byte("minsw")}}
+		wb, err := msg.Marshal(nil)
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		if _, err := c.WriteTo(wb, &net.IPAddr{IP: to.AsSlice()}); err != nil {
+			return err
+		}
+		rb := make([]byte, 1500)
+		for {
+			if err := c.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
+				return err
+			}
+			n, peer, err := c.ReadFrom(rb)
+			if err != nil {
+				return fmt.Errorf("ping %v: %w", to, err)
+			}
+			m, err := icmp.ParseMessage(1, rb[:n])
+			if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+				continue
+			}
+			if e, ok := m.Body.(*icmp.Echo); !ok || e.ID != 0x5eed || e.Seq != seq {
+				continue
+			}
+			rtt = time.Since(start)
+			from, _ = netip.AddrFromSlice(peer.(*net.IPAddr).IP.To4())
+			return nil
+		}
+	}))
+	return from, rtt
+}
+
 type whoami struct{ Hostname, RemoteAddr, Raw string }
 
 func parseWhoami(s string) whoami {
@@ -242,6 +289,15 @@ func TestCurlWebAlternatesBetweenTwoTasks(t *testing.T) {
 	must(t, err)
 	if want := seedServices(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Services() = %v, want %v", got, want)
+	}
+	// `ping web`: the lb namespace itself answers for the VIP, IPVS only
+	// balances TCP, UDP and SCTP.
+	for seq := range 2 {
+		from, rtt := l.ping(t, webVIP, seq)
+		if from != webVIP {
+			t.Errorf("ping 10.0.1.30: reply from %v", from)
+		}
+		t.Logf("64 bytes from %v: seq=%d time=%v", from, seq, rtt.Round(time.Microsecond))
 	}
 	ipvsadm(t, l.lb)
 	procNetIPVS(t, l.lb)
