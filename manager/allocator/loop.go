@@ -1,0 +1,160 @@
+package allocator
+
+import (
+	"context"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// batchSize bounds the actions of one store write, so one raft entry stays
+// small even when a service of 100,000 tasks is created.
+const batchSize = 1000
+
+// Run allocates until ctx ends: NEW tasks get their addresses and become
+// PENDING, nodes get an lb endpoint IP on each network a task assigned to
+// them uses, and addresses of deleted tasks, services and nodes are freed.
+func (a *Allocator) Run(ctx context.Context) error {
+	w := a.st.Watch(store.ForTables(store.TableTask, store.TableService, store.TableNetwork, store.TableNode))
+	defer w.Close()
+	a.pass(ctx, nil, true)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.C:
+		}
+		a.pass(ctx, w.Drain(), false)
+	}
+}
+
+// Pass runs one allocation round over the whole store (tests, benchmarks).
+func (a *Allocator) Pass(ctx context.Context) { a.pass(ctx, nil, true) }
+
+func (a *Allocator) pass(ctx context.Context, events []store.Event, full bool) {
+	reset := false
+	for _, e := range events {
+		switch e.Kind {
+		case store.EventReset:
+			full, reset = true, true
+		case store.EventDelete:
+			switch o := e.Object.(type) {
+			case *api.Task:
+				a.ReleaseAttachments(o.GetNetworks())
+			case *api.Service:
+				a.ReleaseVIPs(o.GetEndpoint().GetVirtualIps())
+			case *api.Node:
+				a.ReleaseAttachments(o.GetLbAttachments())
+			case *api.Network:
+				a.ForgetNetwork(o.GetId())
+			}
+		}
+	}
+	if reset {
+		a.mu.Lock()
+		a.pools = map[string]*Pool{}
+		a.mu.Unlock()
+	}
+	var newTasks []*api.Task
+	nodeNets := map[string]map[string]bool{}
+	a.st.View(func(tx store.ReadTx) {
+		consider := func(t *api.Task) {
+			if t.GetStatus().GetState() == api.TaskState_TASK_STATE_NEW && t.GetDesiredState() <= api.TaskState_TASK_STATE_RUNNING {
+				newTasks = append(newTasks, t)
+			}
+			if t.GetNodeId() != "" && len(t.GetNetworks()) > 0 && t.GetDesiredState() <= api.TaskState_TASK_STATE_RUNNING {
+				m := nodeNets[t.GetNodeId()]
+				if m == nil {
+					m = map[string]bool{}
+					nodeNets[t.GetNodeId()] = m
+				}
+				for _, na := range t.GetNetworks() {
+					m[na.GetNetworkId()] = true
+				}
+			}
+		}
+		if full {
+			for _, t := range tx.Tasks() {
+				consider(t)
+			}
+			return
+		}
+		seen := map[string]bool{}
+		for _, e := range events {
+			if t, ok := e.Object.(*api.Task); ok && e.Kind != store.EventDelete && !seen[t.GetId()] {
+				seen[t.GetId()] = true
+				if cur := tx.Task(t.GetId()); cur != nil {
+					consider(cur)
+				}
+			}
+		}
+	})
+	a.allocateTasks(ctx, newTasks)
+	a.allocateNodes(ctx, nodeNets)
+}
+
+func (a *Allocator) allocateTasks(ctx context.Context, tasks []*api.Task) {
+	for start := 0; start < len(tasks); start += batchSize {
+		batch := tasks[start:min(start+batchSize, len(tasks))]
+		var made []*api.Task
+		err := a.st.Update(ctx, func(tx *store.Tx) error {
+			made = made[:0]
+			for _, t := range batch {
+				cur := tx.Task(t.GetId())
+				if cur == nil || cur.GetStatus().GetState() != api.TaskState_TASK_STATE_NEW {
+					continue
+				}
+				nt, err := a.allocateTask(tx.ReadTx, cur)
+				if err != nil {
+					a.log.Warn("allocating task addresses", "task", t.GetId(), "err", err)
+					continue
+				}
+				nt.Status.Timestamp = nowProto()
+				if err := tx.Update(nt); err != nil {
+					a.ReleaseAttachments(nt.GetNetworks())
+					continue
+				}
+				made = append(made, nt)
+			}
+			return nil
+		})
+		if err != nil {
+			// The write did not land: give the addresses back; the tasks are
+			// still NEW and the next event retries them.
+			for _, t := range made {
+				a.ReleaseAttachments(t.GetNetworks())
+			}
+			a.log.Warn("storing task allocations", "err", err)
+		}
+	}
+}
+
+func (a *Allocator) allocateNodes(ctx context.Context, nodeNets map[string]map[string]bool) {
+	for nodeID, nets := range nodeNets {
+		var ids []string
+		for id := range nets {
+			ids = append(ids, id)
+		}
+		var added []*api.NetworkAttachment
+		err := a.st.Update(ctx, func(tx *store.Tx) error {
+			n := tx.Node(nodeID)
+			if n == nil {
+				return nil
+			}
+			atts, err := a.lbAttachments(tx.ReadTx, n, ids)
+			if err != nil || atts == nil {
+				return err
+			}
+			added = atts[len(n.GetLbAttachments()):]
+			nn := proto.Clone(n).(*api.Node)
+			nn.LbAttachments = atts
+			return tx.Update(nn)
+		})
+		if err != nil {
+			a.ReleaseAttachments(added)
+			a.log.Warn("allocating lb endpoint", "node", nodeID, "err", err)
+		}
+	}
+}
