@@ -42,7 +42,9 @@ type Backend struct {
 	obj    nftObjects
 	// state is what the kernel holds, as of New or the last Apply; Apply
 	// diffs against it and reloads it from the kernel when a change fails.
+	// owner indexes it by VIP.
 	state map[uint32]entry
+	owner map[netip.Addr]uint32
 }
 
 var _ lb.Backend = (*Backend)(nil)
@@ -94,9 +96,11 @@ func New(nsPath string, lbAddr netip.Addr) (*Backend, error) {
 	if err := b.obj.ensure(b.nft, lbAddr); err != nil {
 		return nil, err
 	}
-	if b.state, err = b.load(); err != nil {
+	st, err := b.load()
+	if err != nil {
 		return nil, err
 	}
+	b.setState(st)
 	ok = true
 	return b, nil
 }
@@ -114,21 +118,21 @@ func (b *Backend) Apply(set []lb.Service, del []uint32) error {
 	if b.ipvs == nil {
 		return errors.New("lb/ipvs: backend is closed")
 	}
-	want, err := desired(b.state, set, del)
+	change, err := desired(b.state, b.owner, set, del)
 	if err != nil {
 		return err
 	}
-	p := diff(b.state, want)
+	p := diff(b.state, change)
 	if p.empty() {
 		return nil
 	}
 	if err := b.exec(p); err != nil {
 		if st, lerr := b.load(); lerr == nil {
-			b.state = st
+			b.setState(st)
 		}
 		return err
 	}
-	b.state = want
+	commit(b.state, b.owner, change)
 	return nil
 }
 
@@ -189,8 +193,12 @@ func (b *Backend) Services() ([]lb.Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.state = st
+	b.setState(st)
 	return services(st), nil
+}
+
+func (b *Backend) setState(st map[uint32]entry) {
+	b.state, b.owner = st, vipOwners(st)
 }
 
 // load reads the kernel's state of every mark the backend owns.
@@ -278,7 +286,7 @@ func (b *Backend) release() {
 		_ = b.ns.Close()
 		b.ns = netns.None()
 	}
-	b.state = nil
+	b.state, b.owner = nil, nil
 }
 
 func fwmarkService(mark uint32) *mobyipvs.Service {

@@ -69,53 +69,89 @@ func (p plan) nftSplit() bool {
 	return false
 }
 
-// desired returns the state the kernel must hold after Apply(set, del) on
-// cur: cur without the marks in del, with every service of set replacing
-// the entry of its mark. It refuses malformed services, a mark given twice
-// and two marks sharing one VIP.
-func desired(cur map[uint32]entry, set []lb.Service, del []uint32) (map[uint32]entry, error) {
-	want := make(map[uint32]entry, len(cur)+len(set))
-	for m, e := range cur {
-		want[m] = e
-	}
+// desired returns the new entry of every mark Apply(set, del) touches on
+// cur, nil for a mark that goes; marks it does not touch are left out, so
+// one backend change costs the same with 10 or 10,000 services. owner is
+// cur's VIP→mark index (vipOwners). It refuses malformed services, a mark
+// given twice and two marks sharing one VIP.
+func desired(cur map[uint32]entry, owner map[netip.Addr]uint32, set []lb.Service, del []uint32) (map[uint32]*entry, error) {
+	change := make(map[uint32]*entry, len(set)+len(del))
 	for _, m := range del {
-		delete(want, m)
+		if _, ok := cur[m]; ok {
+			change[m] = nil
+		}
 	}
-	seen := make(map[uint32]bool, len(set))
+	vips := make(map[netip.Addr]uint32, len(set))
 	for _, s := range set {
 		if err := s.Validate(); err != nil {
 			return nil, err
 		}
-		if seen[s.Mark] {
+		if w, dup := change[s.Mark]; dup && w != nil {
 			return nil, fmt.Errorf("lb/ipvs: mark %d given twice", s.Mark)
 		}
-		seen[s.Mark] = true
+		if o, dup := vips[s.VIP]; dup {
+			return nil, twoMarks(s.VIP, o, s.Mark)
+		}
+		vips[s.VIP] = s.Mark
 		b := slices.Clone(s.Backends)
 		slices.SortFunc(b, netip.Addr.Compare)
-		want[s.Mark] = entry{Service: true, VIP: s.VIP, Snat: true, Backends: slices.Compact(b)}
+		change[s.Mark] = &entry{Service: true, VIP: s.VIP, Snat: true, Backends: slices.Compact(b)}
 	}
-	owner := make(map[netip.Addr]uint32, len(want))
-	for m, e := range want {
-		if !e.VIP.IsValid() {
-			continue
+	// A VIP may move to another mark only if its old mark lets go of it
+	// in the same call: removed, or given another VIP.
+	for vip, m := range vips {
+		if o, ok := owner[vip]; ok && o != m {
+			if _, touched := change[o]; !touched {
+				return nil, twoMarks(vip, o, m)
+			}
 		}
-		if o, dup := owner[e.VIP]; dup {
-			lo, hi := min(o, m), max(o, m)
-			return nil, fmt.Errorf("lb/ipvs: VIP %v would carry two marks, %d and %d", e.VIP, lo, hi)
-		}
-		owner[e.VIP] = m
 	}
-	return want, nil
+	return change, nil
 }
 
-// diff returns the kernel changes that turn cur into want. Every entry in
-// want is complete (as desired makes it); entries of cur may be partial.
-// The output is sorted so that tests and kernels see a stable order.
-func diff(cur, want map[uint32]entry) plan {
+func twoMarks(vip netip.Addr, a, b uint32) error {
+	return fmt.Errorf("lb/ipvs: VIP %v would carry two marks, %d and %d", vip, min(a, b), max(a, b))
+}
+
+// vipOwners indexes st by VIP.
+func vipOwners(st map[uint32]entry) map[netip.Addr]uint32 {
+	owner := make(map[netip.Addr]uint32, len(st))
+	for m, e := range st {
+		if e.VIP.IsValid() {
+			owner[e.VIP] = m
+		}
+	}
+	return owner
+}
+
+// commit records change in st and its index owner, once the kernel holds it.
+func commit(st map[uint32]entry, owner map[netip.Addr]uint32, change map[uint32]*entry) {
+	for m, w := range change {
+		if c, ok := st[m]; ok && c.VIP.IsValid() && owner[c.VIP] == m {
+			delete(owner, c.VIP)
+		}
+		if w == nil {
+			delete(st, m)
+			continue
+		}
+		st[m] = *w
+	}
+	for m, w := range change {
+		if w != nil && w.VIP.IsValid() {
+			owner[w.VIP] = m
+		}
+	}
+}
+
+// diff returns the kernel changes that turn cur into cur with change.
+// Entries of change are complete (as desired makes them); entries of cur
+// may be partial, or absent for a new mark. The output is sorted so that
+// tests and kernels see a stable order.
+func diff(cur map[uint32]entry, change map[uint32]*entry) plan {
 	var p plan
-	for m, c := range cur {
-		w, keep := want[m]
-		if !keep {
+	for m, w := range change {
+		c := cur[m]
+		if w == nil {
 			if c.Service {
 				p.DelServices = append(p.DelServices, m)
 			}
@@ -127,12 +163,6 @@ func diff(cur, want map[uint32]entry) plan {
 			}
 			continue
 		}
-		if c.VIP != w.VIP && c.VIP.IsValid() {
-			p.DelVIPs = append(p.DelVIPs, c.VIP)
-		}
-		if !w.Service {
-			continue // a partial entry left as it is: nothing asked for it
-		}
 		if !c.Service {
 			p.NewServices = append(p.NewServices, m)
 		}
@@ -143,23 +173,15 @@ func diff(cur, want map[uint32]entry) plan {
 		for _, d := range del {
 			p.DelDests = append(p.DelDests, dest{m, d})
 		}
-		if c.VIP != w.VIP && w.VIP.IsValid() {
+		if c.VIP != w.VIP {
+			if c.VIP.IsValid() {
+				p.DelVIPs = append(p.DelVIPs, c.VIP)
+			}
 			p.AddVIPs = append(p.AddVIPs, vipMark{w.VIP, m})
 		}
-		if !c.Snat && w.Snat {
+		if !c.Snat {
 			p.AddMarks = append(p.AddMarks, m)
 		}
-	}
-	for m, w := range want {
-		if _, ok := cur[m]; ok {
-			continue
-		}
-		p.NewServices = append(p.NewServices, m)
-		for _, a := range w.Backends {
-			p.AddDests = append(p.AddDests, dest{m, a})
-		}
-		p.AddVIPs = append(p.AddVIPs, vipMark{w.VIP, m})
-		p.AddMarks = append(p.AddMarks, m)
 	}
 	slices.Sort(p.NewServices)
 	slices.Sort(p.DelServices)

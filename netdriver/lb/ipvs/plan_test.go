@@ -1,6 +1,7 @@
 package ipvs
 
 import (
+	"maps"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -112,16 +113,26 @@ func TestPlan(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			want, err := desired(tt.cur, tt.set, tt.del)
+			change, err := desired(tt.cur, vipOwners(tt.cur), tt.set, tt.del)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := diff(tt.cur, want)
+			got := diff(tt.cur, change)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("plan\n got %+v\nwant %+v", got, tt.want)
 			}
-			if again := diff(want, want); !again.empty() {
-				t.Errorf("applying the result again is not a no-op: %+v", again)
+			next := maps.Clone(tt.cur)
+			owner := vipOwners(next)
+			commit(next, owner, change)
+			if !reflect.DeepEqual(owner, vipOwners(next)) {
+				t.Errorf("commit left the VIP index %v, want %v", owner, vipOwners(next))
+			}
+			again, err := desired(next, owner, tt.set, tt.del)
+			if err != nil {
+				t.Fatalf("the same call again: %v", err)
+			}
+			if p := diff(next, again); !p.empty() {
+				t.Errorf("the same call again is not a no-op: %+v", p)
 			}
 		})
 	}
@@ -156,7 +167,7 @@ func TestDesiredRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := desired(tt.cur, tt.set, nil)
+			_, err := desired(tt.cur, vipOwners(tt.cur), tt.set, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.err) {
 				t.Fatalf("error %v, want one containing %q", err, tt.err)
 			}
@@ -176,5 +187,32 @@ func TestServicesSortedByMarkWithoutPartialEntries(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// BenchmarkPlanOneBackendOf10000 is the planning part of "add or remove one
+// backend with 10,000 services present" (the kernel part is two netlink
+// round trips).
+func BenchmarkPlanOneBackendOf10000(b *testing.B) {
+	cur := map[uint32]entry{}
+	for i := range 10000 {
+		e := entry{Service: true, Snat: true, VIP: netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})}
+		for j := range 10 {
+			n := i*10 + j
+			e.Backends = append(e.Backends, netip.AddrFrom4([4]byte{10, 3 + byte(n>>16), byte(n >> 8), byte(n)}))
+		}
+		cur[uint32(0x1000+i)] = e
+	}
+	owner := vipOwners(cur)
+	s := services(cur)[5000]
+	s.Backends = append(s.Backends, ip("10.9.0.1"))
+	for b.Loop() {
+		change, err := desired(cur, owner, []lb.Service{s}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p := diff(cur, change); len(p.AddDests) != 1 {
+			b.Fatalf("plan %+v", p)
+		}
 	}
 }
