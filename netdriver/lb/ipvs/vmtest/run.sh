@@ -33,6 +33,9 @@ if [ -z "$K" ]; then
   K=${KPKG#linux-image-}
 fi
 KDIR=$CACHE/kern-$K
+# Two runs sharing a cache must not extract into one tree at once.
+exec 9>"$CACHE/.lock"
+command -v flock >/dev/null && flock 9
 if [ ! -f "$KDIR/.done" ]; then
   rm -rf "$KDIR" && mkdir -p "$CACHE/debs"
   if ! ls "$CACHE/debs/linux-image-${K}_"*.deb >/dev/null 2>&1; then
@@ -43,6 +46,7 @@ if [ ! -f "$KDIR/.done" ]; then
   touch "$KDIR/.done"
   echo "$K" > "$CACHE/kernel"
 fi
+exec 9>&-
 
 WORK=$(mktemp -d /tmp/ipvs-vm.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
