@@ -62,11 +62,16 @@ func Schedule(nodes []*minswv1.Node, existing, pending []*minswv1.Task) Plan {
 // so a leader scheduling every few milliseconds does not churn the heap. The
 // zero value is ready to use; it is not safe for concurrent use.
 type Scheduler struct {
+	input    []*minswv1.Node  // the node set last indexed, to skip re-indexing it
+	refs     []nodeRef        // scratch for sorting
 	byRank   []*minswv1.Node  // nodes sorted by ID; a node's index is its rank
 	rank     map[string]int32 // node ID → rank
 	total    []int32          // per rank: tasks on the node, all services
 	svc      []int32          // per rank: tasks of the service being placed
 	eligible []int32          // ranks that passed the current group's filters
+
+	base         []int32 // ranks that passed the node-only filters
+	baseFailures []int   // their refusals, per node-only filter
 
 	services  []service
 	serviceOf map[string]int32 // service ID → index in services
@@ -79,6 +84,11 @@ type Scheduler struct {
 
 	heap spreadHeap
 	pipe pipeline
+}
+
+type nodeRef struct {
+	id   string
+	node *minswv1.Node
 }
 
 // service is one service with tasks in the batch.
@@ -138,18 +148,46 @@ func (s *Scheduler) Schedule(nodes []*minswv1.Node, existing, pending []*minswv1
 }
 
 // indexNodes sorts the snapshot by ID so that ranks order ties by node ID.
+// The leader passes the same node set call after call (store objects are
+// immutable, so the same pointers mean the same nodes), and then the sort and
+// the ID map are kept: a small batch costs O(N), not O(N log N).
 func (s *Scheduler) indexNodes(nodes []*minswv1.Node) {
-	s.byRank = append(s.byRank[:0], nodes...)
-	slices.SortFunc(s.byRank, func(a, b *minswv1.Node) int { return strings.Compare(a.GetId(), b.GetId()) })
-	if s.rank == nil {
-		s.rank = make(map[string]int32, len(nodes))
-	}
-	clear(s.rank)
-	for i, n := range s.byRank {
-		s.rank[n.GetId()] = int32(i)
+	if !slices.Equal(s.input, nodes) {
+		s.input = append(s.input[:0], nodes...)
+		// Sorting (ID, node) pairs reads IDs from one flat slice rather
+		// than chasing a pointer into every node at each comparison.
+		s.refs = slices.Grow(s.refs[:0], len(nodes))
+		for _, n := range nodes {
+			s.refs = append(s.refs, nodeRef{n.GetId(), n})
+		}
+		slices.SortFunc(s.refs, func(a, b nodeRef) int { return strings.Compare(a.id, b.id) })
+		s.byRank = slices.Grow(s.byRank[:0], len(nodes))
+		if s.rank == nil {
+			s.rank = make(map[string]int32, len(nodes))
+		}
+		clear(s.rank)
+		for i, r := range s.refs {
+			s.byRank = append(s.byRank, r.node)
+			s.rank[r.id] = int32(i)
+		}
 	}
 	s.total = resize(s.total, len(nodes))
 	s.svc = resize(s.svc, len(nodes))
+	s.filterNodes()
+}
+
+// filterNodes runs the filters that depend on the node alone (ready,
+// availability) once per call; a group then only runs its constraints over
+// the nodes left, and starts its refusal counts from these.
+func (s *Scheduler) filterNodes() {
+	s.pipe.reset(nil)
+	s.base = slices.Grow(s.base[:0], len(s.byRank))
+	for r, n := range s.byRank {
+		if s.pipe.check(n) < 0 {
+			s.base = append(s.base, int32(r))
+		}
+	}
+	s.baseFailures = append(s.baseFailures[:0], s.pipe.failures...)
 }
 
 // groupTasks gives every pending task its group. Consecutive tasks of one
@@ -337,10 +375,18 @@ func (s *Scheduler) spreadGroup(g *group, out []Decision) {
 		return
 	}
 	s.pipe.reset(g.constraints)
-	s.eligible = s.eligible[:0]
-	for r, n := range s.byRank {
-		if s.pipe.check(n) < 0 {
-			s.eligible = append(s.eligible, int32(r))
+	copy(s.pipe.failures, s.baseFailures)
+	s.eligible = slices.Grow(s.eligible[:0], len(s.base))
+	if len(g.constraints) == 0 {
+		s.eligible = append(s.eligible, s.base...)
+	} else {
+		cf := len(s.baseFailures) // the constraint filter's place
+		for _, r := range s.base {
+			if s.pipe.filters[cf].pass(s.byRank[r]) {
+				s.eligible = append(s.eligible, r)
+			} else {
+				s.pipe.failures[cf]++
+			}
 		}
 	}
 	if len(s.eligible) == 0 {
@@ -350,11 +396,11 @@ func (s *Scheduler) spreadGroup(g *group, out []Decision) {
 		}
 		return
 	}
-	s.heap = spreadHeap{ranks: s.eligible, svc: s.svc, total: s.total}
-	s.heap.init()
+	s.heap.fill(s.eligible, s.svc, s.total)
 	for _, i := range tasks {
 		out[i].NodeID = s.byRank[s.heap.take()].GetId()
 	}
+	s.heap.flush(s.svc, s.total)
 }
 
 // resize returns a slice of length n, reusing buf's memory when it can.
