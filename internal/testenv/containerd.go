@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/api/services/tasks/v1"
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
 	"github.com/containerd/containerd/leases"
@@ -329,6 +330,8 @@ func SweepNamespace(ctx context.Context, cl *containerd.Client, ns string) error
 		errs = append(errs, fmt.Errorf("delete: %w", err))
 	}
 	removeCgroups(ns)
+	// runc's per-namespace state directory (the shim's runc root), when empty.
+	_ = unix.Rmdir(filepath.Join("/run/containerd/runc", ns))
 	return errors.Join(errs...)
 }
 
@@ -395,7 +398,7 @@ func (c *Containerd) Leftovers(ctx context.Context, ns string) ([]string, error)
 	for _, ctr := range ctrs {
 		out = append(out, "container "+ctr.ID())
 	}
-	tasks, err := cl.TaskService().List(ctx, nil)
+	tasks, err := cl.TaskService().List(ctx, &tasks.ListTasksRequest{})
 	if err == nil {
 		for _, t := range tasks.Tasks {
 			out = append(out, "task "+t.ID)

@@ -1,0 +1,605 @@
+package containerd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minsw/minsw/internal/testenv"
+	"github.com/minsw/minsw/worker/executor"
+)
+
+func TestRunAndStop(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	if err := e.Pull(ctx, "busybox"); err != nil {
+		t.Fatal(err)
+	}
+	id := run(t, e, `trap "exit 3" TERM; echo up; while true; do sleep 0.05; done`, func(s *executor.Spec) {
+		s.Labels = map[string]string{"minsw.task.id": "abc"}
+	})
+	st, err := e.Inspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != executor.StateRunning || st.Pid == 0 || st.StartedAt.IsZero() {
+		t.Errorf("after start: %+v", st)
+	}
+	if st.Name != "web.1.abcdefghijklmnopqrstuvwxy" || st.Image != "busybox" || st.Labels["minsw.task.id"] != "abc" {
+		t.Errorf("name/image/labels: %+v", st)
+	}
+	if len(st.Command) != 3 || st.Command[0] != "sh" {
+		t.Errorf("command %q", st.Command)
+	}
+	if err := e.Start(ctx, id); err != nil {
+		t.Errorf("start a running container again: %v", err)
+	}
+
+	begin := time.Now()
+	if err := e.Stop(ctx, id, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(begin); took > 5*time.Second {
+		t.Errorf("stop took %v; the TERM trap should end it at once", took)
+	}
+	st, err = e.Inspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.State != executor.StateExited || st.ExitCode != 3 || st.FinishedAt.IsZero() {
+		t.Errorf("after stop: %+v", st)
+	}
+	if err := e.Stop(ctx, id, time.Second); err != nil {
+		t.Errorf("stop an exited container: %v", err)
+	}
+	remove(t, e, id)
+	if _, err := e.Inspect(ctx, id); !errors.Is(err, executor.ErrNotFound) {
+		t.Errorf("inspect after remove: %v", err)
+	}
+	if err := e.Remove(ctx, id); !errors.Is(err, executor.ErrNotFound) {
+		t.Errorf("remove again: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.StateDir, id)); !os.IsNotExist(err) {
+		t.Errorf("state dir kept: %v", err)
+	}
+}
+
+func TestStopKillsAProcessIgnoringTERM(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	// PID 1 without a handler ignores SIGTERM.
+	id := run(t, e, `exec sleep 1000`)
+	if err := e.Stop(ctx, id, 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := e.Inspect(ctx, id)
+	if st.State != executor.StateExited || st.ExitCode != 137 {
+		t.Errorf("after stop: state %v exit %d, want exited 137", st.State, st.ExitCode)
+	}
+	remove(t, e, id)
+}
+
+func TestContainerSeesItsHostnameDNSHostsAndEnv(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	id := run(t, e, `echo "host=$(hostname)"; cat /etc/resolv.conf /etc/hosts; echo "foo=$FOO"; echo "path=$PATH"; exit 7`,
+		func(s *executor.Spec) {
+			s.DNS = []string{"127.0.0.11"}
+			s.DNSSearch = []string{"example.org"}
+			s.DNSOpts = []string{"ndots:0"}
+			s.Env = []string{"FOO=bar"}
+			s.Hosts = []string{"10.0.1.5 db"}
+		})
+	st := waitExited(t, e, id)
+	if st.ExitCode != 7 {
+		t.Errorf("exit code %d, want 7", st.ExitCode)
+	}
+	var out bytes.Buffer
+	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"host=" + id[:12] + "\n",
+		"nameserver 127.0.0.11\nsearch example.org\noptions ndots:0\n",
+		"127.0.0.1\tlocalhost\n",
+		"10.0.1.5\tdb\n",
+		"127.0.1.1\t" + id[:12] + " web.1.abcdefghijklmnopqrstuvwxy\n",
+		"foo=bar\n",
+		"path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	remove(t, e, id)
+}
+
+func TestCrashingContainerSendsExitEvent(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	evctx, cancel := context.WithCancel(ctx)
+	events, err := e.Events(evctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := run(t, e, `sleep 1000`)
+	id := run(t, e, `echo dying; exit 42`)
+	select {
+	case ev := <-events:
+		if ev.ID != id || ev.State != executor.StateExited || ev.ExitCode != 42 || ev.At.IsZero() {
+			t.Errorf("event %+v, want %s exited 42", ev, short(id))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit event in 10s")
+	}
+	// An exec's exit is not the container's.
+	if code, err := e.Exec(ctx, other, executor.ExecConfig{Cmd: []string{"true"}}); err != nil || code != 0 {
+		t.Fatalf("exec: %d %v", code, err)
+	}
+	select {
+	case ev := <-events:
+		t.Errorf("unexpected event %+v", ev)
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel()
+	for range events {
+	}
+	remove(t, e, id)
+	remove(t, e, other)
+}
+
+func TestRestartAfterExit(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	id := run(t, e, `echo run; exit 1`)
+	waitExited(t, e, id)
+	if err := e.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitExited(t, e, id)
+	var out bytes.Buffer
+	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "run\nrun\n" {
+		t.Errorf("logs %q, want two runs", out.String())
+	}
+	remove(t, e, id)
+}
+
+func TestExecWithoutTTY(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	id := run(t, e, `sleep 1000`)
+	defer remove(t, e, id)
+
+	var stdout, stderr bytes.Buffer
+	code, err := e.Exec(ctx, id, executor.ExecConfig{
+		Cmd:    []string{"sh", "-c", `echo out; echo err >&2; echo "x=$X"; exit 5`},
+		Env:    []string{"X=1"},
+		Stdout: &stdout, Stderr: &stderr,
+	})
+	if err != nil || code != 5 {
+		t.Errorf("exit %d, %v; want 5", code, err)
+	}
+	if stdout.String() != "out\nx=1\n" || stderr.String() != "err\n" {
+		t.Errorf("stdout %q stderr %q", stdout.String(), stderr.String())
+	}
+
+	stdout.Reset()
+	code, err = e.Exec(ctx, id, executor.ExecConfig{
+		Cmd:    []string{"sh", "-c", "cat; echo done"},
+		Stdin:  strings.NewReader("hello\nworld\n"),
+		Stdout: &stdout,
+	})
+	if err != nil || code != 0 || stdout.String() != "hello\nworld\ndone\n" {
+		t.Errorf("stdin: exit %d, %v, stdout %q", code, err, stdout.String())
+	}
+
+	code, err = e.Exec(ctx, id, executor.ExecConfig{Cmd: []string{"nosuchcmd"}, Stdout: &stdout})
+	if err == nil || code != 127 {
+		t.Errorf("missing command: exit %d, %v; want 127 and an error", code, err)
+	} else {
+		t.Logf("missing command: %v", err)
+	}
+
+	if _, err := e.Exec(ctx, newID(), executor.ExecConfig{Cmd: []string{"true"}}); !errors.Is(err, executor.ErrNotFound) {
+		t.Errorf("exec in unknown container: %v", err)
+	}
+}
+
+func TestExecWithTTY(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	id := run(t, e, `sleep 1000`)
+	defer remove(t, e, id)
+
+	// One shot: the terminal has the size waiting on Resize.
+	var out bytes.Buffer
+	resize := make(chan executor.WindowSize, 1)
+	resize <- executor.WindowSize{Rows: 30, Cols: 100}
+	code, err := e.Exec(ctx, id, executor.ExecConfig{
+		Cmd: []string{"sh", "-c", "tty; stty size; test -t 0 && echo interactive"}, TTY: true,
+		Stdout: &out, Resize: resize,
+	})
+	if err != nil || code != 0 {
+		t.Fatalf("exit %d, %v", code, err)
+	}
+	got := strings.ReplaceAll(out.String(), "\r\n", "\n")
+	for _, want := range []string{"/dev/pts/", "30 100\n", "interactive\n"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("tty output lacks %q: %q", want, got)
+		}
+	}
+
+	// Interactive: a shell reading commands, resized while it runs.
+	stdinR, stdinW := io.Pipe()
+	outR, outW := io.Pipe()
+	resize = make(chan executor.WindowSize, 1)
+	resize <- executor.WindowSize{Rows: 24, Cols: 80}
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, err := e.Exec(ctx, id, executor.ExecConfig{
+			Cmd: []string{"sh"}, TTY: true, Stdin: stdinR, Stdout: outW, Resize: resize,
+		})
+		outW.Close()
+		done <- result{code, err}
+	}()
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		buf := make([]byte, 4096)
+		var acc string
+		for {
+			n, err := outR.Read(buf)
+			acc += string(buf[:n])
+			for {
+				i := strings.IndexAny(acc, "\n")
+				if i < 0 {
+					break
+				}
+				lines <- strings.TrimRight(acc[:i], "\r")
+				acc = acc[i+1:]
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	expect := func(want string) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("output ended before %q", want)
+				}
+				if l == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no line %q in 10s", want)
+			}
+		}
+	}
+	io.WriteString(stdinW, "stty size\n")
+	expect("24 80")
+	resize <- executor.WindowSize{Rows: 40, Cols: 120}
+	time.Sleep(100 * time.Millisecond)
+	io.WriteString(stdinW, "stty size\n")
+	expect("40 120")
+	io.WriteString(stdinW, "exit 3\n")
+	select {
+	case r := <-done:
+		if r.err != nil || r.code != 3 {
+			t.Errorf("interactive exit %d, %v; want 3", r.code, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("interactive exec did not end")
+	}
+	stdinW.Close()
+}
+
+func TestLogsTailAndFollow(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	// stdout and stderr reach the file through separate pipes: the test does
+	// not depend on their order within one instant.
+	id := run(t, e, `for i in 1 2 3 4 5; do echo line$i; done; sleep 0.2; echo oops >&2; sleep 0.3; echo late; sleep 0.2`)
+
+	var follow bytes.Buffer
+	followed := make(chan error, 1)
+	go func() {
+		followed <- e.Logs(ctx, id, executor.LogsOptions{Follow: true, Tail: -1}, &follow)
+	}()
+	select {
+	case err := <-followed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("follow did not end when the container exited")
+	}
+	all := "line1\nline2\nline3\nline4\nline5\noops\nlate\n"
+	if follow.String() != all {
+		t.Errorf("follow: %q, want %q", follow.String(), all)
+	}
+	for _, tc := range []struct {
+		tail int
+		want string
+	}{
+		{-1, all},
+		{0, ""},
+		{2, "oops\nlate\n"},
+		{100, all},
+	} {
+		var b bytes.Buffer
+		if err := e.Logs(ctx, id, executor.LogsOptions{Tail: tc.tail}, &b); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != tc.want {
+			t.Errorf("tail %d: %q, want %q", tc.tail, b.String(), tc.want)
+		}
+	}
+
+	// Follow ends with the caller's context on a container that runs on.
+	long := run(t, e, `echo hi; sleep 1000`)
+	fctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	var b bytes.Buffer
+	if err := e.Logs(fctx, long, executor.LogsOptions{Follow: true, Tail: 1}, &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != "hi\n" {
+		t.Errorf("follow of a running container: %q", b.String())
+	}
+	remove(t, e, id)
+	remove(t, e, long)
+}
+
+func TestNewExecutorAdoptsRunningContainers(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	running := run(t, e, `echo hello; sleep 1000`)
+	exited := run(t, e, `exit 2`)
+	waitExited(t, e, exited)
+	e.Close()
+
+	// The daemon restarts: a new executor on the same namespace and state.
+	e2, err := New(ctx, e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	all, err := e2.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]executor.Status{}
+	for _, s := range all {
+		got[s.ID] = s
+	}
+	if len(got) != 2 {
+		t.Fatalf("list: %+v", all)
+	}
+	if s := got[running]; s.State != executor.StateRunning || s.Pid == 0 || s.Name == "" || s.Image != "busybox" {
+		t.Errorf("running: %+v", s)
+	}
+	if s := got[exited]; s.State != executor.StateExited || s.ExitCode != 2 {
+		t.Errorf("exited: %+v", s)
+	}
+	var out bytes.Buffer
+	if err := e2.Logs(ctx, running, executor.LogsOptions{Tail: -1}, &out); err != nil || out.String() != "hello\n" {
+		t.Errorf("logs after adoption: %q %v", out.String(), err)
+	}
+	if code, err := e2.Exec(ctx, running, executor.ExecConfig{Cmd: []string{"true"}}); err != nil || code != 0 {
+		t.Errorf("exec after adoption: %d %v", code, err)
+	}
+	for _, id := range []string{running, exited} {
+		if err := e2.Remove(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestPullFailures(t *testing.T) {
+	ctx := testCtx(t)
+	t.Run("no such image", func(t *testing.T) {
+		e := newExecutor(t)
+		err := e.Pull(ctx, "containous/whoamix")
+		if !errors.Is(err, executor.ErrImagePull) {
+			t.Fatalf("got %v, want ErrImagePull", err)
+		}
+		if err.Error() != "No such image: containous/whoamix:latest" {
+			t.Errorf("message %q", err.Error())
+		}
+		err = e.Create(ctx, executor.Spec{ID: newID(), Image: "containous/whoamix"})
+		if !errors.Is(err, executor.ErrImagePull) {
+			t.Errorf("create: %v", err)
+		}
+	})
+	t.Run("registry down", func(t *testing.T) {
+		e := newExecutor(t, func(c *Config) { c.RegistryMirror = "http://" + testenv.FreeAddr(t) })
+		err := e.Pull(ctx, "busybox")
+		if !errors.Is(err, executor.ErrImagePull) || !strings.Contains(err.Error(), "connection refused") {
+			t.Fatalf("got %v, want ErrImagePull with connection refused", err)
+		}
+		t.Log(err)
+	})
+	t.Run("invalid reference", func(t *testing.T) {
+		e := newExecutor(t)
+		if err := e.Pull(ctx, "Not/Valid:::"); !errors.Is(err, executor.ErrImagePull) {
+			t.Errorf("got %v", err)
+		}
+	})
+	t.Run("by registry host without mirror", func(t *testing.T) {
+		e := newExecutor(t, func(c *Config) { c.RegistryMirror = "" })
+		if err := e.Pull(ctx, env.reg.Host+"/library/busybox:latest"); err != nil {
+			t.Errorf("pull from loopback registry: %v", err)
+		}
+	})
+}
+
+func TestBadCommandLeavesNothingBehind(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	id := newID()
+	err := e.Create(ctx, executor.Spec{ID: id, Image: "busybox", Command: []string{"/nosuch/binary"}})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	t.Log(err)
+	if !strings.Contains(err.Error(), "/nosuch/binary") {
+		t.Errorf("error does not name the command: %v", err)
+	}
+	if _, err := e.Inspect(ctx, id); !errors.Is(err, executor.ErrNotFound) {
+		t.Errorf("container kept: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(e.cfg.StateDir, id)); !os.IsNotExist(err) {
+		t.Errorf("state dir kept: %v", err)
+	}
+	// newExecutor's cleanup checks containerd has no container, task,
+	// snapshot or mount left.
+}
+
+func TestCreateTwiceIsAlreadyExists(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	spec := executor.Spec{ID: newID(), Image: "busybox", Command: []string{"true"}}
+	if err := e.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Create(ctx, spec); !errors.Is(err, executor.ErrAlreadyExists) {
+		t.Errorf("second create: %v", err)
+	}
+	remove(t, e, spec.ID)
+}
+
+func TestNamespacesAreIsolated(t *testing.T) {
+	a, b := newExecutor(t), newExecutor(t)
+	ctx := testCtx(t)
+	id := run(t, a, `sleep 1000`)
+	if _, err := b.Inspect(ctx, id); !errors.Is(err, executor.ErrNotFound) {
+		t.Errorf("other node sees the container: %v", err)
+	}
+	if l, _ := b.List(ctx); len(l) != 0 {
+		t.Errorf("other node lists %+v", l)
+	}
+	// The same ID may live in both namespaces.
+	idB := run(t, b, `sleep 1000`, func(s *executor.Spec) { s.ID = id })
+	for _, e := range []*Executor{a, b} {
+		st, err := e.Inspect(ctx, idB)
+		if err != nil || st.State != executor.StateRunning {
+			t.Errorf("%s: %+v %v", e.cfg.Namespace, st, err)
+		}
+	}
+	if err := b.Stop(ctx, id, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := a.Inspect(ctx, id); st.State != executor.StateRunning {
+		t.Errorf("stopping in one namespace stopped the other: %+v", st)
+	}
+	remove(t, a, id)
+	remove(t, b, id)
+}
+
+func TestConcurrentCreatesPullOnce(t *testing.T) {
+	var log lockedBuffer
+	reg, err := testenv.StartRegistry(testenv.RegistryOptions{Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	testenv.PushBusybox(t, reg, "library/busybox:latest")
+	log.Reset()
+	e := newExecutor(t, func(c *Config) { c.RegistryMirror = reg.URL })
+	ctx := testCtx(t)
+
+	ids := make([]string, 5)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(ids))
+	for i := range ids {
+		ids[i] = newID()
+		wg.Add(1)
+		go func(id string) {
+			defer wg.Done()
+			errs <- e.Create(ctx, executor.Spec{ID: id, Image: "busybox", Command: []string{"true"}})
+		}(ids[i])
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := strings.Count(log.String(), "/manifests/latest"); n != 1 {
+		t.Errorf("%d manifest requests, want 1:\n%s", n, log.String())
+	}
+	for _, id := range ids {
+		remove(t, e, id)
+	}
+}
+
+func TestJoinsTheGivenNetworkNamespace(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	path, inode := newNetns(t)
+	id := run(t, e, `readlink /proc/self/ns/net; exit 0`, func(s *executor.Spec) { s.NetnsPath = path })
+	waitExited(t, e, id)
+	var out bytes.Buffer
+	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "net:[" + inode + "]\n"
+	if out.String() != want {
+		t.Errorf("container netns %q, want %q", out.String(), want)
+	}
+	remove(t, e, id)
+}
+
+func TestContainerdNotRunning(t *testing.T) {
+	cfg := DefaultConfig("node1")
+	cfg.Address = filepath.Join(t.TempDir(), "containerd.sock")
+	cfg.StateDir = t.TempDir()
+	_, err := New(testCtx(t), cfg)
+	if err == nil || !strings.Contains(err.Error(), cfg.Address) {
+		t.Fatalf("got %v, want an error naming %s", err, cfg.Address)
+	}
+	t.Log(err)
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
+}

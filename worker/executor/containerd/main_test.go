@@ -1,0 +1,168 @@
+package containerd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/minsw/minsw/internal/ociimage"
+	"github.com/minsw/minsw/internal/testenv"
+	"github.com/minsw/minsw/worker/executor"
+)
+
+// env is the containerd and registry every test of this package shares; each
+// test works in its own containerd namespace.
+var env struct {
+	ctrd *testenv.Containerd
+	reg  *testenv.Registry
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "these tests run containers with containerd: run them as root")
+		return 1
+	}
+	c, err := testenv.StartContainerd(ctx, testenv.ContainerdOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start containerd:", err)
+		return 1
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := c.Stop(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "stop containerd:", err)
+		}
+	}()
+	r, err := testenv.StartRegistry(testenv.RegistryOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer r.Close()
+	spec, err := ociimage.Busybox(ctx, testenv.BusyboxBinary)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "busybox image (apt-get install busybox-static):", err)
+		return 1
+	}
+	if _, err := ociimage.BuildAndPush(ctx, r.Host+"/library/busybox:latest", spec); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	env.ctrd, env.reg = c, r
+	return m.Run()
+}
+
+var nsCounter atomic.Int64
+
+// newExecutor makes an executor on a fresh namespace whose registry mirror is
+// the test registry. When the test ends it checks that the namespace holds
+// no container, task, container snapshot or mount, then sweeps it.
+func newExecutor(t testing.TB, adjust ...func(*Config)) *Executor {
+	t.Helper()
+	cfg := DefaultConfig(fmt.Sprintf("t%d-%d", os.Getpid(), nsCounter.Add(1)))
+	cfg.Address = env.ctrd.Address
+	cfg.StateDir = t.TempDir()
+	cfg.RegistryMirror = env.reg.URL
+	cfg.LogPollInterval = 20 * time.Millisecond
+	for _, a := range adjust {
+		a(&cfg)
+	}
+	e, err := New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		left, err := env.ctrd.Leftovers(ctx, cfg.Namespace)
+		if err != nil {
+			t.Errorf("leftovers: %v", err)
+		}
+		if len(left) > 0 {
+			t.Errorf("namespace %s: left behind %v", cfg.Namespace, left)
+		}
+		e.Close()
+		cl, err := env.ctrd.Client()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer cl.Close()
+		if err := testenv.SweepNamespace(ctx, cl, cfg.Namespace); err != nil {
+			t.Errorf("sweep %s: %v", cfg.Namespace, err)
+		}
+	})
+	return e
+}
+
+func newID() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// run creates and starts a busybox container running the shell script sh.
+func run(t testing.TB, e *Executor, sh string, adjust ...func(*executor.Spec)) string {
+	t.Helper()
+	ctx := testCtx(t)
+	spec := executor.Spec{
+		ID:      newID(),
+		Name:    "web.1.abcdefghijklmnopqrstuvwxy",
+		Image:   "busybox",
+		Command: []string{"sh", "-c", sh},
+	}
+	for _, a := range adjust {
+		a(&spec)
+	}
+	if err := e.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	return spec.ID
+}
+
+// remove removes a container, failing the test on error.
+func remove(t testing.TB, e *Executor, id string) {
+	t.Helper()
+	if err := e.Remove(testCtx(t), id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitExited polls until the container has exited.
+func waitExited(t testing.TB, e *Executor, id string) executor.Status {
+	t.Helper()
+	ctx := testCtx(t)
+	for i := 0; i < 500; i++ {
+		st, err := e.Inspect(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == executor.StateExited {
+			return st
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("container %s did not exit in 10s", short(id))
+	return executor.Status{}
+}
