@@ -59,8 +59,10 @@ func Schedule(nodes []*minswv1.Node, existing, pending []*minswv1.Task) Plan {
 }
 
 // Scheduler holds working memory reused from one Schedule call to the next,
-// so a leader scheduling every few milliseconds does not churn the heap. The
-// zero value is ready to use; it is not safe for concurrent use.
+// so a leader scheduling every few milliseconds does not churn the heap: once
+// warm, a call allocates only the Plan it returns. It keeps the last node set
+// (and so references to those nodes) until the next call. The zero value is
+// ready to use; it is not safe for concurrent use.
 type Scheduler struct {
 	input    []*minswv1.Node  // the node set last indexed, to skip re-indexing it
 	refs     []nodeRef        // scratch for sorting
@@ -125,8 +127,11 @@ type held struct{ service, rank int32 }
 // (a global service's task, chosen by the orchestrator) keeps that node if
 // the node passes the filters, and is refused with a reason if not.
 //
-// Nothing given is modified. Tasks in the plan are counted as they are
-// placed, so a batch spreads as if its tasks had arrived one by one.
+// Tasks with preset nodes are decided first; then services are spread in the
+// order their first task appears in pending, and within a service its groups
+// (spec version + constraints) likewise. Tasks are counted as they are
+// placed, so a batch spreads as if its tasks had arrived one by one. Nothing
+// given is modified.
 func (s *Scheduler) Schedule(nodes []*minswv1.Node, existing, pending []*minswv1.Task) Plan {
 	plan := Plan{Decisions: make([]Decision, len(pending))}
 	for i, t := range pending {

@@ -336,3 +336,30 @@ func TestNoPendingTasksIsAnEmptyPlan(t *testing.T) {
 		t.Fatalf("got %d decisions", len(plan.Decisions))
 	}
 }
+
+func TestReusedSchedulerSeesNodeChanges(t *testing.T) {
+	var s Scheduler
+	nodes := []*minswv1.Node{node("w1", "a"), node("w2", "b")}
+	web := []*minswv1.Task{pendingTask("web.1", "web")}
+	if got := s.Schedule(nodes, nil, web).Decisions[0].NodeID; got != "w1" {
+		t.Fatalf("first call placed on %q, want w1", got)
+	}
+
+	// The store replaces an updated node with a new object.
+	nodes = []*minswv1.Node{node("w1", "a", drained), nodes[1]}
+	if got := s.Schedule(nodes, nil, web).Decisions[0].NodeID; got != "w2" {
+		t.Fatalf("after drain placed on %q, want w2", got)
+	}
+
+	// A node that joins is a new member of the set.
+	nodes = append(nodes, node("w0", "c"))
+	if got := s.Schedule(nodes, nil, web).Decisions[0].NodeID; got != "w0" {
+		t.Fatalf("after join placed on %q, want w0", got)
+	}
+
+	// Even an in-place change is seen: filters run on every call.
+	nodes[2].Status.State = minswv1.NodeState_NODE_STATE_DOWN
+	if got := s.Schedule(nodes, nil, web).Decisions[0].NodeID; got != "w2" {
+		t.Fatalf("after w0 went down placed on %q, want w2", got)
+	}
+}
