@@ -214,7 +214,7 @@ func (n *Network) ensureBridge(h *netlink.Handle) (netlink.Link, error) {
 	if _, ok := br.(*netlink.Bridge); !ok {
 		return nil, fmt.Errorf("%s exists but is a %s, not a bridge", BridgeName, br.Type())
 	}
-	if err := setAddrs(h, br, []netip.Prefix{n.cfg.Gateway}); err != nil {
+	if err := setAddrs(h, br, []netip.Prefix{n.cfg.Gateway}, nil); err != nil {
 		return nil, err
 	}
 	if err := h.LinkSetUp(br); err != nil {
@@ -313,6 +313,8 @@ func (n *Network) ensureLB() error {
 		Addr:        netip.PrefixFrom(n.cfg.LBAddr.Addr(), n.cfg.Gateway.Bits()),
 		IfName:      LBLinkName,
 		hostName:    lbVethName,
+		// The VIPs are SetVIPs' business.
+		keepAddr: func(p netip.Prefix) bool { return p.Bits() == 32 },
 	}
 	if err := n.Attach(ep); err != nil {
 		return err
@@ -362,7 +364,7 @@ func (n *Network) SetVIPs(vips []netip.Addr) error {
 		if err != nil {
 			return fmt.Errorf("overlay: network %s: lb %s: %w", n.cfg.ID, LBLinkName, err)
 		}
-		return setAddrs(h, l, want)
+		return setAddrs(h, l, want, nil)
 	})
 }
 
@@ -394,8 +396,9 @@ func (n *Network) VIPs() ([]netip.Addr, error) {
 	return out, err
 }
 
-// setAddrs makes the IPv4 addresses of l exactly want.
-func setAddrs(h *netlink.Handle, l netlink.Link, want []netip.Prefix) error {
+// setAddrs makes the IPv4 addresses of l exactly want, leaving alone those
+// keep accepts (nil keeps none).
+func setAddrs(h *netlink.Handle, l netlink.Link, want []netip.Prefix, keep func(netip.Prefix) bool) error {
 	have, err := h.AddrList(l, netlink.FAMILY_V4)
 	if err != nil {
 		return fmt.Errorf("list addresses of %s: %w", l.Attrs().Name, err)
@@ -411,6 +414,9 @@ func setAddrs(h *netlink.Handle, l netlink.Link, want []netip.Prefix) error {
 		p := netip.PrefixFrom(ip, ones)
 		if wanted[p] {
 			present[p] = true
+			continue
+		}
+		if keep != nil && keep(p) {
 			continue
 		}
 		if err := h.AddrDel(l, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
@@ -483,6 +489,7 @@ type Endpoint struct {
 	IfName       string       // name inside the namespace; "" picks the first free ethN
 	DefaultRoute bool         // route 0.0.0.0/0 via the network's gateway
 	hostName     string       // bridge-side name override
+	keepAddr     func(netip.Prefix) bool
 }
 
 // VethName is the bridge side of an endpoint's veth inside the sandbox:
@@ -567,7 +574,7 @@ func (n *Network) Attach(ep Endpoint) error {
 					return err
 				}
 			}
-			if err := setAddrs(c, in, []netip.Prefix{ep.Addr}); err != nil {
+			if err := setAddrs(c, in, []netip.Prefix{ep.Addr}, ep.keepAddr); err != nil {
 				return err
 			}
 			if err := c.LinkSetUp(in); err != nil {

@@ -77,6 +77,7 @@ type Backend struct {
 	table                  *nftables.Table
 	vipMark, svc           *nftables.Set
 	backends               [shards]*nftables.Set
+	haveShard              [shards]bool // made lazily, so a small lb lists few maps
 	markCh, dnatCh, snatCh *nftables.Chain
 }
 
@@ -156,6 +157,17 @@ func (b *Backend) adopt() error {
 	}
 	exists := slices.ContainsFunc(tables, func(t *nftables.Table) bool { return t.Name == TableName })
 	if exists {
+		sets, err := b.conn.GetSets(b.table)
+		if err != nil {
+			return fmt.Errorf("nft: list maps: %w", err)
+		}
+		for _, st := range sets {
+			for i := range b.backends {
+				if st.Name == shardName(i) {
+					b.haveShard[i] = true
+				}
+			}
+		}
 		svcs, err := b.readKernel()
 		if err == nil {
 			for _, s := range svcs {
@@ -168,11 +180,12 @@ func (b *Backend) adopt() error {
 				return fmt.Errorf("nft: delete unreadable table: %w", err)
 			}
 			exists = false
+			b.haveShard = [shards]bool{}
 		}
 	}
 	c := b.conn
 	c.AddTable(b.table)
-	for _, s := range append([]*nftables.Set{b.vipMark, b.svc}, b.backends[:]...) {
+	for _, s := range []*nftables.Set{b.vipMark, b.svc} {
 		if err := c.AddSet(s, nil); err != nil {
 			return fmt.Errorf("nft: set %s: %w", s.Name, err)
 		}
@@ -370,6 +383,15 @@ func (b *Backend) Apply(set []lb.Service, del []uint32) error {
 	for _, m := range newChains {
 		c.AddChain(&nftables.Chain{Table: b.table, Name: chainName(m)})
 	}
+	made := b.haveShard
+	for i := range addSlots {
+		if len(addSlots[i]) > 0 && !made[i] {
+			if err := c.AddSet(b.backends[i], nil); err != nil {
+				return fmt.Errorf("nft: map %s: %w", b.backends[i].Name, err)
+			}
+			made[i] = true
+		}
+	}
 	for _, s := range rules {
 		if len(s.Backends) == 0 {
 			// No rule: the VIP is local to the lb namespace, so a
@@ -393,8 +415,10 @@ func (b *Backend) Apply(set []lb.Service, del []uint32) error {
 		return err
 	}
 	if err := c.Flush(); err != nil {
+		b.resync()
 		return fmt.Errorf("nft: apply %d services, delete %d: %w", len(set), len(del), missing(err))
 	}
+	b.haveShard = made
 	for m := range gone {
 		delete(b.cur, m)
 	}
@@ -450,13 +474,31 @@ func (b *Backend) Services() ([]lb.Service, error) {
 	return b.readKernel()
 }
 
+// resync reloads the state after a failed transaction; the kernel rolled
+// it back, but a map made lazily may or may not exist.
+func (b *Backend) resync() {
+	if sets, err := b.conn.GetSets(b.table); err == nil {
+		b.haveShard = [shards]bool{}
+		for _, st := range sets {
+			for i := range b.backends {
+				if st.Name == shardName(i) {
+					b.haveShard[i] = true
+				}
+			}
+		}
+	}
+}
+
 func (b *Backend) readKernel() ([]lb.Service, error) {
 	vips, err := b.conn.GetSetElements(b.vipMark)
 	if err != nil {
 		return nil, fmt.Errorf("nft: read map %s: %w", mapVIPMark, err)
 	}
 	var slots []nftables.SetElement
-	for _, sh := range b.backends {
+	for i, sh := range b.backends {
+		if !b.haveShard[i] {
+			continue
+		}
 		el, err := b.conn.GetSetElements(sh)
 		if err != nil {
 			return nil, fmt.Errorf("nft: read map %s: %w", sh.Name, err)
