@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -249,8 +250,8 @@ func startWhoami(t *testing.T, ns, hostname string) {
 		fmt.Fprintf(w, "RemoteAddr: %s\n", r.RemoteAddr)
 		fmt.Fprintf(w, "%s %s %s\n", r.Method, r.URL.RequestURI(), r.Proto)
 		fmt.Fprintf(w, "Host: %s\n", r.Host)
-		for k, v := range r.Header {
-			fmt.Fprintf(w, "%s: %s\n", k, strings.Join(v, ","))
+		for _, k := range slices.Sorted(maps.Keys(r.Header)) {
+			fmt.Fprintf(w, "%s: %s\n", k, strings.Join(r.Header[k], ","))
 		}
 	})}
 	go srv.Serve(ln)
@@ -301,6 +302,7 @@ func TestCurlWebAlternatesBetweenTwoTasks(t *testing.T) {
 	}
 	ipvsadm(t, l.lb)
 	procNetIPVS(t, l.lb)
+	nftView(t, l.lb)
 	sysctls(t, l.lb)
 }
 
@@ -378,6 +380,28 @@ func TestRestartAdoptsWithoutDuplicates(t *testing.T) {
 	}
 	if len(hosts) != 2 {
 		t.Errorf("after restart answers from %v, want two tasks", hosts)
+	}
+}
+
+// TestVIPMovesToAnotherMark re-creates web under a new mark in one call:
+// the VIP map element is replaced (in two transactions) and traffic follows.
+func TestVIPMovesToAnotherMark(t *testing.T) {
+	l := newLab(t)
+	b, err := New(l.lb, lbEndpoint)
+	must(t, err)
+	defer b.Close()
+	must(t, b.Apply(seedServices(), nil))
+	moved := lb.Service{VIP: webVIP, Mark: 0x200, Backends: []netip.Addr{web3}}
+	must(t, b.Apply([]lb.Service{moved}, []uint32{0x106}))
+	for range 2 {
+		if w := l.get(t, "http://10.0.1.30/"); w.Hostname != "web.3" {
+			t.Errorf("after the move answer from %q, want web.3", w.Hostname)
+		}
+	}
+	got, err := b.Services()
+	must(t, err)
+	if want := []lb.Service{seedServices()[1], moved}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Services() = %v, want %v", got, want)
 	}
 }
 
@@ -527,6 +551,35 @@ func procNetIPVS(t *testing.T, ns string) {
 	t.Logf("# cat /proc/net/ip_vs\n%s", b)
 	if !strings.Contains(string(b), "FWM  00000106 rr") || !strings.Contains(string(b), "-> 0A00011F:0000      Masq    1") {
 		t.Errorf("/proc/net/ip_vs lacks FWM 262 rr -> 10.0.1.31:0 Masq 1")
+	}
+}
+
+// nftView logs the backend's nftables objects, as `nft list table ip
+// minsw_ipvs` would summarise them, and checks the VIP map.
+func nftView(t *testing.T, ns string) {
+	t.Helper()
+	c := nftIn(t, ns)
+	o := newNFTObjects()
+	vips, marks, err := o.read(c)
+	must(t, err)
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "# nft list table ip %s (summary)\n  map %s {", TableName, vipMapName)
+	for _, m := range slices.Sorted(maps.Keys(vips)) {
+		fmt.Fprintf(&sb, " %v : 0x%x", vips[m], m)
+	}
+	fmt.Fprintf(&sb, " }\n  set %s {", markSetName)
+	for _, m := range slices.Sorted(maps.Keys(marks)) {
+		fmt.Fprintf(&sb, " 0x%x", m)
+	}
+	sb.WriteString(" }\n")
+	for _, ch := range []*nftables.Chain{o.input, o.post} {
+		rules, err := c.GetRules(o.table, ch)
+		must(t, err)
+		fmt.Fprintf(&sb, "  chain %s: %d rule(s)\n", ch.Name, len(rules))
+	}
+	t.Log(sb.String())
+	if vips[0x106] != webVIP || vips[0x107] != clientVIP || !marks[0x106] || !marks[0x107] {
+		t.Errorf("nftables holds VIPs %v and marks %v, want the seed's", vips, marks)
 	}
 }
 
