@@ -65,11 +65,11 @@ func (v View) Lines() []string {
 // ctx.Err() when the user interrupts (the service carries on without us).
 func Wait(ctx context.Context, api minswv1.ControlClient, serviceID string, d Display, opts Options) (err error) {
 	var (
-		view          View
-		convergedAt   time.Time
-		stuckSince    time.Time
-		stuckLines    string
-		tick          = time.NewTicker(opts.Interval)
+		view        View
+		convergedAt time.Time
+		stuckSince  time.Time
+		stuckLines  string
+		tick        = time.NewTicker(opts.Interval)
 	)
 	defer tick.Stop()
 	defer func() { d.Close(view, err) }()

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+type execOptions struct {
+	interactive, tty bool
+	env              []string
+}
+
+func newContainerExecCommand(c *cli, use string) *cobra.Command {
+	var o execOptions
+	cmd := &cobra.Command{
+		Use:   use + " [OPTIONS] CONTAINER COMMAND [ARG...]",
+		Short: "Execute a command in a running container",
+		Args:  minArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runExec(cmd.Context(), c, args[0], args[1:], o)
+		},
+	}
+	f := cmd.Flags()
+	f.SetInterspersed(false) // flags after CONTAINER belong to the command
+	f.BoolVarP(&o.interactive, "interactive", "i", false, "Keep STDIN open even if not attached")
+	f.BoolVarP(&o.tty, "tty", "t", false, "Allocate a pseudo-TTY")
+	f.StringArrayVarP(&o.env, "env", "e", nil, "Set environment variables")
+	return cmd
+}
+
+// runExec streams a process in a container: stdin up, output down, window
+// resizes when attached to a terminal; the process's exit status becomes
+// the CLI's.
+func runExec(ctx context.Context, c *cli, container string, argv []string, o execOptions) error {
+	inFd, inTTY := isTerminal(c.in)
+	outFd, outTTY := isTerminal(c.out)
+	if o.interactive && o.tty && !inTTY {
+		return errors.New("the input device is not a TTY")
+	}
+	cl, err := c.Client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := cl.Containers.Exec(ctx)
+	if err != nil {
+		return err
+	}
+	// gRPC allows one sender at a time; stdin and resizes share the stream.
+	var sendMu sync.Mutex
+	send := func(req *minswv1.ExecRequest) error {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		return stream.Send(req)
+	}
+
+	start := &minswv1.ExecStart{Container: container, Cmd: argv, Tty: o.tty, Stdin: o.interactive, Env: o.env}
+	if o.tty && outTTY {
+		if w, h, err := term.GetSize(outFd); err == nil {
+			start.Cols, start.Rows = uint32(w), uint32(h)
+		}
+	}
+	if err := send(&minswv1.ExecRequest{Start: start}); err != nil {
+		return execStreamError(stream, err)
+	}
+
+	if o.tty && o.interactive && inTTY {
+		old, err := term.MakeRaw(inFd)
+		if err != nil {
+			return fmt.Errorf("set terminal raw mode: %w", err)
+		}
+		defer term.Restore(inFd, old)
+	}
+	if o.tty && outTTY {
+		winch := make(chan os.Signal, 1)
+		signal.Notify(winch, syscall.SIGWINCH)
+		defer signal.Stop(winch)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-winch:
+					if w, h, err := term.GetSize(outFd); err == nil {
+						_ = send(&minswv1.ExecRequest{Resize: &minswv1.ExecResize{Rows: uint32(h), Cols: uint32(w)}})
+					}
+				}
+			}
+		}()
+	}
+	if o.interactive {
+		go func() {
+			buf := make([]byte, 32*1024)
+			for {
+				n, err := c.in.Read(buf)
+				if n > 0 {
+					if send(&minswv1.ExecRequest{Stdin: append([]byte(nil), buf[:n]...)}) != nil {
+						return
+					}
+				}
+				if err != nil {
+					_ = send(&minswv1.ExecRequest{CloseStdin: true})
+					return
+				}
+			}
+		}()
+	}
+
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			if ctx.Err() != nil {
+				return exitError{130}
+			}
+			if errors.Is(err, io.EOF) {
+				return errors.New("exec: the daemon closed the stream before the process exited")
+			}
+			return err
+		}
+		if len(resp.GetStdout()) > 0 {
+			if _, err := c.out.Write(resp.GetStdout()); err != nil {
+				return err
+			}
+		}
+		if len(resp.GetStderr()) > 0 {
+			if _, err := c.err.Write(resp.GetStderr()); err != nil {
+				return err
+			}
+		}
+		if resp.GetExited() {
+			if code := resp.GetExitCode(); code != 0 {
+				return exitError{int(code)}
+			}
+			return nil
+		}
+	}
+}
+
+// execStreamError prefers the daemon's reason (from Recv) to the bare
+// io.EOF a failed Send reports.
+func execStreamError(stream minswv1.Containers_ExecClient, err error) error {
+	if errors.Is(err, io.EOF) {
+		if _, rerr := stream.Recv(); rerr != nil {
+			return rerr
+		}
+	}
+	return err
+}

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/internal/format"
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+func newNetworkCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{Use: "network", Short: "Manage networks", Args: noArgs}
+	cmd.AddCommand(newNetworkCreateCommand(c), newNetworkListCommand(c), newNetworkInspectCommand(c), newNetworkRemoveCommand(c))
+	return cmd
+}
+
+// parseKV turns ["k=v", "k2"] into a map, as docker's --label and --opt do.
+func parseKV(list []string) map[string]string {
+	if len(list) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(list))
+	for _, kv := range list {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func newNetworkCreateCommand(c *cli) *cobra.Command {
+	var spec minswv1.NetworkSpec
+	var labels, opts []string
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] NETWORK",
+		Short: "Create a network",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			spec.Name = args[0]
+			spec.Labels = parseKV(labels)
+			spec.DriverOpts = parseKV(opts)
+			resp, err := cl.Control.CreateNetwork(cmd.Context(), &minswv1.CreateNetworkRequest{Spec: &spec})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(c.out, resp.GetNetwork().GetId())
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&spec.Driver, "driver", "d", "overlay", "Driver to manage the Network")
+	f.StringVar(&spec.Subnet, "subnet", "", "Subnet in CIDR format that represents a network segment")
+	f.StringVar(&spec.Gateway, "gateway", "", "IPv4 Gateway for the master subnet")
+	f.BoolVar(&spec.Attachable, "attachable", false, "Enable manual container attachment")
+	f.BoolVar(&spec.Internal, "internal", false, "Restrict external access to the network")
+	f.BoolVar(&spec.Ingress, "ingress", false, "Create swarm routing-mesh network")
+	f.StringArrayVar(&labels, "label", nil, "Set metadata on a network")
+	f.StringArrayVarP(&opts, "opt", "o", nil, "Set driver specific options")
+	return cmd
+}
+
+type networkRow struct {
+	ID, Name, Driver, Scope, IPv6, Internal, Labels, CreatedAt string
+}
+
+var networkTable = format.Table{
+	Default: "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+	Quiet:   "{{.ID}}",
+	Headers: map[string]string{
+		"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE",
+		"IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT",
+	},
+}
+
+func labelString(m map[string]string) string {
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+func networkRows(nets []*minswv1.Network, noTrunc bool) []any {
+	nets = slices.Clone(nets)
+	slices.SortStableFunc(nets, func(a, b *minswv1.Network) int { return strings.Compare(a.GetSpec().GetName(), b.GetSpec().GetName()) })
+	rows := make([]any, len(nets))
+	for i, n := range nets {
+		id := n.GetId()
+		if !noTrunc {
+			id = format.TruncateID(id)
+		}
+		created := ""
+		if t := n.GetMeta().GetCreatedAt(); t != nil {
+			created = t.AsTime().Local().Format("2006-01-02 15:04:05.999999999 -0700 MST")
+		}
+		rows[i] = networkRow{
+			ID: id, Name: n.GetSpec().GetName(), Driver: n.GetSpec().GetDriver(), Scope: "swarm",
+			IPv6: "false", Internal: fmt.Sprint(n.GetSpec().GetInternal()), Labels: labelString(n.GetSpec().GetLabels()), CreatedAt: created,
+		}
+	}
+	return rows
+}
+
+func newNetworkListCommand(c *cli) *cobra.Command {
+	var quiet, noTrunc bool
+	var tmpl string
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   "List networks",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			resp, err := cl.Control.ListNetworks(cmd.Context(), &minswv1.ListNetworksRequest{})
+			if err != nil {
+				return err
+			}
+			return networkTable.Write(c.out, tmpl, quiet, networkRows(resp.GetNetworks(), noTrunc))
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display network IDs")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate the output")
+	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print networks using a Go template")
+	return cmd
+}
+
+// Docker's network inspect shape.
+type networkInspect struct {
+	Name       string
+	ID         string `json:"Id"`
+	Created    string
+	Scope      string
+	Driver     string
+	EnableIPv6 bool
+	IPAM       ipam
+	Internal   bool
+	Attachable bool
+	Ingress    bool
+	Containers map[string]endpointInfo
+	Options    map[string]string
+	Labels     map[string]string
+	Peers      []peer `json:",omitempty"`
+}
+
+type ipam struct {
+	Driver  string
+	Options map[string]string
+	Config  []ipamConfig
+}
+
+type ipamConfig struct {
+	Subnet  string
+	Gateway string `json:",omitempty"`
+}
+
+type endpointInfo struct {
+	Name        string
+	EndpointID  string
+	MacAddress  string
+	IPv4Address string
+	IPv6Address string
+}
+
+type peer struct {
+	Name string
+	IP   string
+}
+
+// macFromIP derives an endpoint's MAC from its IPv4 address as Docker does
+// (02:42 followed by the four address bytes).
+func macFromIP(cidr string) string {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil || !p.Addr().Is4() {
+		return ""
+	}
+	b := p.Addr().As4()
+	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
+
+// taskName is the container name of a task: <service>.<slot>.<id>, or
+// <service>.<node>.<id> for a global task.
+func taskName(t *minswv1.Task) string {
+	if t.GetSlot() == 0 {
+		return fmt.Sprintf("%s.%s.%s", t.GetServiceName(), t.GetNodeId(), t.GetId())
+	}
+	return fmt.Sprintf("%s.%d.%s", t.GetServiceName(), t.GetSlot(), t.GetId())
+}
+
+// localEndpoints fills Containers and Peers from what the managers know:
+// this node's running tasks on the network and its lb endpoint, and the
+// nodes that take part in the network.
+func localEndpoints(ctx context.Context, cl *client.Client, n *minswv1.Network, out *networkInspect) {
+	self := localNodeID(ctx, cl)
+	nodes, err := cl.Control.ListNodes(ctx, &minswv1.ListNodesRequest{})
+	if err != nil {
+		return
+	}
+	for _, node := range nodes.GetNodes() {
+		for _, a := range node.GetLbAttachments() {
+			if a.GetNetworkId() != n.GetId() || len(a.GetAddresses()) == 0 {
+				continue
+			}
+			out.Peers = append(out.Peers, peer{Name: node.GetDescription().GetHostname(), IP: node.GetStatus().GetAddr()})
+			if node.GetId() == self {
+				mac := a.GetMacAddress()
+				if mac == "" {
+					mac = macFromIP(a.GetAddresses()[0])
+				}
+				out.Containers["lb-"+n.GetSpec().GetName()] = endpointInfo{
+					Name: n.GetSpec().GetName() + "-endpoint", MacAddress: mac, IPv4Address: a.GetAddresses()[0],
+				}
+			}
+		}
+	}
+	if self == "" {
+		return
+	}
+	tasks, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{NodeIds: []string{self}})
+	if err != nil {
+		return
+	}
+	for _, t := range tasks.GetTasks() {
+		cid := t.GetStatus().GetContainer().GetContainerId()
+		if cid == "" || t.GetStatus().GetState() != minswv1.TaskState_TASK_STATE_RUNNING {
+			continue
+		}
+		for _, a := range t.GetNetworks() {
+			if a.GetNetworkId() != n.GetId() || len(a.GetAddresses()) == 0 {
+				continue
+			}
+			mac := a.GetMacAddress()
+			if mac == "" {
+				mac = macFromIP(a.GetAddresses()[0])
+			}
+			out.Containers[cid] = endpointInfo{Name: taskName(t), MacAddress: mac, IPv4Address: a.GetAddresses()[0]}
+		}
+	}
+}
+
+func inspectNetwork(ctx context.Context, cl *client.Client, n *minswv1.Network) networkInspect {
+	out := networkInspect{
+		Name:       n.GetSpec().GetName(),
+		ID:         n.GetId(),
+		Scope:      "swarm",
+		Driver:     n.GetSpec().GetDriver(),
+		IPAM:       ipam{Driver: "default", Config: []ipamConfig{{Subnet: n.GetSubnet(), Gateway: n.GetGateway()}}},
+		Internal:   n.GetSpec().GetInternal(),
+		Attachable: n.GetSpec().GetAttachable(),
+		Ingress:    n.GetSpec().GetIngress(),
+		Containers: map[string]endpointInfo{},
+		Options:    map[string]string{},
+		Labels:     map[string]string{},
+	}
+	if t := n.GetMeta().GetCreatedAt(); t != nil {
+		out.Created = t.AsTime().UTC().Format(time.RFC3339Nano)
+	}
+	for k, v := range n.GetSpec().GetDriverOpts() {
+		out.Options[k] = v
+	}
+	if n.GetVni() != 0 {
+		out.Options["com.docker.network.driver.overlay.vxlanid_list"] = fmt.Sprint(n.GetVni())
+	}
+	for k, v := range n.GetSpec().GetLabels() {
+		out.Labels[k] = v
+	}
+	localEndpoints(ctx, cl, n, &out)
+	return out
+}
+
+func newNetworkInspectCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] NETWORK [NETWORK...]",
+		Short: "Display detailed information on one or more networks",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			objs := []any{}
+			var errs []error
+			for _, ref := range args {
+				resp, err := cl.Control.GetNetwork(cmd.Context(), &minswv1.GetNetworkRequest{Ref: ref})
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				objs = append(objs, inspectNetwork(cmd.Context(), cl, resp.GetNetwork()))
+			}
+			if err := writeJSON(c.out, objs); err != nil {
+				return err
+			}
+			return multiError(errs)
+		},
+	}
+	return cmd
+}
+
+func newNetworkRemoveCommand(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm NETWORK [NETWORK...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more networks",
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, ref := range args {
+				if _, err := cl.Control.RemoveNetwork(cmd.Context(), &minswv1.RemoveNetworkRequest{Ref: ref}); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintln(c.out, ref)
+			}
+			return multiError(errs)
+		},
+	}
+}

@@ -1,0 +1,939 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/internal/format"
+	"github.com/minsw/minsw/cmd/minsw/internal/progress"
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+func newServiceCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{Use: "service", Short: "Manage Swarm services", Args: noArgs}
+	cmd.AddCommand(
+		newServiceCreateCommand(c),
+		newServiceListCommand(c),
+		newServicePsCommand(c),
+		newServiceInspectCommand(c),
+		newServiceScaleCommand(c),
+		newServiceUpdateCommand(c),
+		newServiceRemoveCommand(c),
+		newServiceLogsCommand(c),
+	)
+	return cmd
+}
+
+// waitFlags are the flags of the commands that may follow convergence.
+type waitFlags struct {
+	detach, quiet bool
+}
+
+func (w *waitFlags) register(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&w.detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
+	cmd.Flags().BoolVarP(&w.quiet, "quiet", "q", false, "Suppress progress output")
+}
+
+// waitForService shows the service converging unless detached. Ctrl-C
+// stops following; the service carries on.
+func waitForService(ctx context.Context, c *cli, cl *client.Client, id, name string, w waitFlags) error {
+	if w.detach {
+		return nil
+	}
+	var d progress.Display
+	switch _, tty := isTerminal(c.out); {
+	case w.quiet:
+		d = discard{}
+	case tty:
+		d = progress.NewTerminal(c.out)
+	default:
+		d = &progress.Plain{Out: c.out}
+	}
+	err := progress.Wait(ctx, cl.Control, id, d, c.progress)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintf(c.err, "\nOperation continuing in background.\nUse `minsw service ps --no-trunc %s` to check progress.\n", name)
+		return nil
+	}
+	return err
+}
+
+type discard struct{}
+
+func (discard) Update(progress.View)        {}
+func (discard) Close(progress.View, error) {}
+
+// specFlags are the service options shared by create and update.
+type specFlags struct {
+	mode              string
+	replicas          uint64
+	networks          []string
+	env, labels       []string
+	containerLabels   []string
+	constraints       []string
+	publish           []string
+	restartCondition  string
+	restartDelay      time.Duration
+	restartMaxAttempt uint64
+	restartWindow     time.Duration
+	hostname, workdir string
+	user              string
+	stopGrace         time.Duration
+	updateParallelism uint64
+	updateDelay       time.Duration
+}
+
+func parseRestartCondition(s string) (minswv1.RestartCondition, error) {
+	v, ok := minswv1.RestartCondition_value["RESTART_CONDITION_"+strings.ToUpper(strings.ReplaceAll(s, "-", "_"))]
+	if !ok {
+		return 0, fmt.Errorf("invalid restart condition %q: must be one of any, on-failure, none", s)
+	}
+	return minswv1.RestartCondition(v), nil
+}
+
+// parsePort reads -p in docker's short (8080:80[/udp]) or long
+// (published=8080,target=80,protocol=udp,mode=host) syntax.
+func parsePort(s string) (*minswv1.PortConfig, error) {
+	p := &minswv1.PortConfig{}
+	bad := fmt.Errorf("invalid port %q: use published:target[/protocol] or published=P,target=T[,protocol=tcp|udp][,mode=ingress|host]", s)
+	num := func(v string) (uint32, error) {
+		n, err := strconv.ParseUint(v, 10, 16)
+		if err != nil || n == 0 {
+			return 0, bad
+		}
+		return uint32(n), nil
+	}
+	var err error
+	if strings.Contains(s, "=") {
+		for _, kv := range strings.Split(s, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "published":
+				p.PublishedPort, err = num(v)
+			case "target":
+				p.TargetPort, err = num(v)
+			case "protocol":
+				if v == "udp" {
+					p.Protocol = minswv1.PortProtocol_PORT_PROTOCOL_UDP
+				} else if v != "tcp" {
+					err = bad
+				}
+			case "mode":
+				if v == "host" {
+					p.PublishMode = minswv1.PublishMode_PUBLISH_MODE_HOST
+				} else if v != "ingress" {
+					err = bad
+				}
+			default:
+				err = bad
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		ports, proto, _ := strings.Cut(s, "/")
+		switch proto {
+		case "", "tcp":
+		case "udp":
+			p.Protocol = minswv1.PortProtocol_PORT_PROTOCOL_UDP
+		default:
+			return nil, bad
+		}
+		pub, target, ok := strings.Cut(ports, ":")
+		if !ok {
+			target, pub = pub, ""
+		}
+		if p.TargetPort, err = num(target); err != nil {
+			return nil, err
+		}
+		if pub != "" {
+			if p.PublishedPort, err = num(pub); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if p.TargetPort == 0 {
+		return nil, bad
+	}
+	return p, nil
+}
+
+func newServiceCreateCommand(c *cli) *cobra.Command {
+	var sf specFlags
+	var name string
+	var w waitFlags
+	cmd := &cobra.Command{
+		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
+		Short: "Create a new service",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec := &minswv1.ServiceSpec{
+				Name:   name,
+				Labels: parseKV(sf.labels),
+				Task: &minswv1.TaskSpec{
+					Container: &minswv1.ContainerSpec{
+						Image:    args[0],
+						Args:     args[1:],
+						Env:      sf.env,
+						Hostname: sf.hostname,
+						Dir:      sf.workdir,
+						User:     sf.user,
+						Labels:   parseKV(sf.containerLabels),
+					},
+					Restart: &minswv1.RestartPolicy{MaxAttempts: sf.restartMaxAttempt},
+				},
+			}
+			cond, err := parseRestartCondition(sf.restartCondition)
+			if err != nil {
+				return err
+			}
+			spec.Task.Restart.Condition = cond
+			if cmd.Flags().Changed("restart-delay") {
+				spec.Task.Restart.Delay = durationpb.New(sf.restartDelay)
+			}
+			if cmd.Flags().Changed("restart-window") {
+				spec.Task.Restart.Window = durationpb.New(sf.restartWindow)
+			}
+			if cmd.Flags().Changed("stop-grace-period") {
+				spec.Task.Container.StopGracePeriod = durationpb.New(sf.stopGrace)
+			}
+			if len(sf.constraints) > 0 {
+				spec.Task.Placement = &minswv1.Placement{Constraints: sf.constraints}
+			}
+			for _, n := range sf.networks {
+				spec.Task.Networks = append(spec.Task.Networks, &minswv1.NetworkAttachmentConfig{Target: n})
+			}
+			for _, p := range sf.publish {
+				pc, err := parsePort(p)
+				if err != nil {
+					return err
+				}
+				if spec.Endpoint == nil {
+					spec.Endpoint = &minswv1.EndpointSpec{}
+				}
+				spec.Endpoint.Ports = append(spec.Endpoint.Ports, pc)
+			}
+			if cmd.Flags().Changed("update-parallelism") || cmd.Flags().Changed("update-delay") {
+				spec.Update = &minswv1.UpdateConfig{Parallelism: sf.updateParallelism, Delay: durationpb.New(sf.updateDelay)}
+			}
+			switch sf.mode {
+			case "replicated":
+				replicas := uint64(1)
+				if cmd.Flags().Changed("replicas") {
+					replicas = sf.replicas
+				}
+				spec.Mode = &minswv1.ServiceSpec_Replicated{Replicated: &minswv1.ReplicatedService{Replicas: replicas}}
+			case "global":
+				if cmd.Flags().Changed("replicas") {
+					return errors.New("replicas can only be used with replicated mode")
+				}
+				spec.Mode = &minswv1.ServiceSpec_Global{Global: &minswv1.GlobalService{}}
+			default:
+				return fmt.Errorf("invalid mode %q: must be replicated or global", sf.mode)
+			}
+
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			resp, err := cl.Control.CreateService(cmd.Context(), &minswv1.CreateServiceRequest{Spec: spec})
+			if err != nil {
+				return err
+			}
+			svc := resp.GetService()
+			fmt.Fprintln(c.out, svc.GetId())
+			return waitForService(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w)
+		},
+	}
+	f := cmd.Flags()
+	f.SetInterspersed(false) // flags after IMAGE belong to the command
+	f.StringVar(&name, "name", "", "Service name")
+	f.StringVar(&sf.mode, "mode", "replicated", `Service mode ("replicated", "global")`)
+	f.Uint64Var(&sf.replicas, "replicas", 1, "Number of tasks")
+	f.StringArrayVar(&sf.networks, "network", nil, "Network attachments")
+	f.StringArrayVarP(&sf.env, "env", "e", nil, "Set environment variables")
+	f.StringArrayVarP(&sf.labels, "label", "l", nil, "Service labels")
+	f.StringArrayVar(&sf.containerLabels, "container-label", nil, "Container labels")
+	f.StringArrayVar(&sf.constraints, "constraint", nil, "Placement constraints")
+	f.StringArrayVarP(&sf.publish, "publish", "p", nil, "Publish a port as a node port")
+	f.StringVar(&sf.restartCondition, "restart-condition", "any", `Restart when condition is met ("none", "on-failure", "any")`)
+	f.DurationVar(&sf.restartDelay, "restart-delay", 5*time.Second, "Delay between restart attempts (ns|us|ms|s|m|h)")
+	f.Uint64Var(&sf.restartMaxAttempt, "restart-max-attempts", 0, "Maximum number of restarts before giving up")
+	f.DurationVar(&sf.restartWindow, "restart-window", 0, "Window used to evaluate the restart policy (ns|us|ms|s|m|h)")
+	f.StringVar(&sf.hostname, "hostname", "", "Container hostname")
+	f.StringVarP(&sf.workdir, "workdir", "w", "", "Working directory inside the container")
+	f.StringVarP(&sf.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
+	f.DurationVar(&sf.stopGrace, "stop-grace-period", 10*time.Second, "Time to wait before force killing a container (ns|us|ms|s|m|h)")
+	f.Uint64Var(&sf.updateParallelism, "update-parallelism", 1, "Maximum number of tasks updated simultaneously (0 to update all at once)")
+	f.DurationVar(&sf.updateDelay, "update-delay", 0, "Delay between updates (ns|us|ms|s|m|h)")
+	w.register(cmd)
+	return cmd
+}
+
+// serviceCounts holds "running/desired" per service ID.
+type serviceCounts struct{ running, desired int }
+
+// countTasks counts, per service, the tasks running and meant to run on
+// nodes that are not down, as docker's service ls does.
+func countTasks(services []*minswv1.Service, tasks []*minswv1.Task, nodes []*minswv1.Node) map[string]serviceCounts {
+	down := map[string]bool{}
+	for _, n := range nodes {
+		if n.GetStatus().GetState() == minswv1.NodeState_NODE_STATE_DOWN {
+			down[n.GetId()] = true
+		}
+	}
+	counts := map[string]serviceCounts{}
+	global := map[string]bool{}
+	for _, s := range services {
+		if s.GetSpec().GetGlobal() != nil {
+			global[s.GetId()] = true
+			continue
+		}
+		counts[s.GetId()] = serviceCounts{desired: int(s.GetSpec().GetReplicated().GetReplicas())}
+	}
+	for _, t := range tasks {
+		if down[t.GetNodeId()] || t.GetDesiredState() != minswv1.TaskState_TASK_STATE_RUNNING {
+			continue
+		}
+		sc := counts[t.GetServiceId()]
+		if global[t.GetServiceId()] {
+			sc.desired++
+		}
+		if t.GetStatus().GetState() == minswv1.TaskState_TASK_STATE_RUNNING {
+			sc.running++
+		}
+		counts[t.GetServiceId()] = sc
+	}
+	return counts
+}
+
+// portsString shows published ports as "*:8080->80/tcp".
+func portsString(ports []*minswv1.PortConfig) string {
+	var out []string
+	for _, p := range ports {
+		proto := strings.ToLower(strings.TrimPrefix(p.GetProtocol().String(), "PORT_PROTOCOL_"))
+		if p.GetPublishedPort() == 0 {
+			out = append(out, fmt.Sprintf("%d/%s", p.GetTargetPort(), proto))
+			continue
+		}
+		out = append(out, fmt.Sprintf("*:%d->%d/%s", p.GetPublishedPort(), p.GetTargetPort(), proto))
+	}
+	return strings.Join(out, ", ")
+}
+
+type serviceRow struct {
+	ID, Name, Mode, Replicas, Image, Ports string
+}
+
+var serviceTable = format.Table{
+	Default: "table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}\t{{.Image}}\t{{.Ports}}",
+	Quiet:   "{{.ID}}",
+	Headers: map[string]string{"ID": "ID", "Name": "NAME", "Mode": "MODE", "Replicas": "REPLICAS", "Image": "IMAGE", "Ports": "PORTS"},
+}
+
+func serviceRows(services []*minswv1.Service, tasks []*minswv1.Task, nodes []*minswv1.Node) []any {
+	services = slices.Clone(services)
+	slices.SortStableFunc(services, func(a, b *minswv1.Service) int { return strings.Compare(a.GetSpec().GetName(), b.GetSpec().GetName()) })
+	counts := countTasks(services, tasks, nodes)
+	rows := make([]any, len(services))
+	for i, s := range services {
+		mode := "replicated"
+		if s.GetSpec().GetGlobal() != nil {
+			mode = "global"
+		}
+		ports := s.GetEndpoint().GetPorts()
+		if len(ports) == 0 {
+			ports = s.GetSpec().GetEndpoint().GetPorts()
+		}
+		n := counts[s.GetId()]
+		rows[i] = serviceRow{
+			ID:       format.TruncateID(s.GetId()),
+			Name:     s.GetSpec().GetName(),
+			Mode:     mode,
+			Replicas: fmt.Sprintf("%d/%d", n.running, n.desired),
+			Image:    format.Image(s.GetSpec().GetTask().GetContainer().GetImage()),
+			Ports:    portsString(ports),
+		}
+	}
+	return rows
+}
+
+func newServiceListCommand(c *cli) *cobra.Command {
+	var quiet bool
+	var tmpl string
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   "List services",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			services, err := cl.Control.ListServices(ctx, &minswv1.ListServicesRequest{})
+			if err != nil {
+				return err
+			}
+			var tasks []*minswv1.Task
+			var nodes []*minswv1.Node
+			if !quiet {
+				t, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{DesiredStates: []minswv1.TaskState{minswv1.TaskState_TASK_STATE_RUNNING}})
+				if err != nil {
+					return err
+				}
+				n, err := cl.Control.ListNodes(ctx, &minswv1.ListNodesRequest{})
+				if err != nil {
+					return err
+				}
+				tasks, nodes = t.GetTasks(), n.GetNodes()
+			}
+			return serviceTable.Write(c.out, tmpl, quiet, serviceRows(services.GetServices(), tasks, nodes))
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
+	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print services using a Go template")
+	return cmd
+}
+
+type taskRow struct {
+	ID, Name, Image, Node, DesiredState, CurrentState, Error, Ports string
+}
+
+var taskTable = format.Table{
+	Default: "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}\t{{.Ports}}",
+	Quiet:   "{{.ID}}",
+	Headers: map[string]string{
+		"ID": "ID", "Name": "NAME", "Image": "IMAGE", "Node": "NODE", "DesiredState": "DESIRED STATE",
+		"CurrentState": "CURRENT STATE", "Error": "ERROR", "Ports": "PORTS",
+	},
+}
+
+// maxErrLength is how much of a task's error service ps shows.
+const maxErrLength = 30
+
+// taskRows lays out tasks as docker's service ps: grouped by slot (or node
+// for global services), newest first, older tasks of a slot as " \_ name".
+func taskRows(tasks []*minswv1.Task, hostnames map[string]string, now time.Time, noTrunc bool) []any {
+	type named struct {
+		t    *minswv1.Task
+		name string
+	}
+	list := make([]named, len(tasks))
+	for i, t := range tasks {
+		name := fmt.Sprintf("%s.%d", t.GetServiceName(), t.GetSlot())
+		if t.GetSlot() == 0 {
+			name = t.GetServiceName() + "." + t.GetNodeId()
+		}
+		list[i] = named{t, name}
+	}
+	slices.SortStableFunc(list, func(a, b named) int {
+		if a.t.GetServiceName() != b.t.GetServiceName() {
+			return strings.Compare(a.t.GetServiceName(), b.t.GetServiceName())
+		}
+		if a.t.GetSlot() != b.t.GetSlot() {
+			return int(a.t.GetSlot()) - int(b.t.GetSlot())
+		}
+		if a.name != b.name {
+			return strings.Compare(a.name, b.name)
+		}
+		return b.t.GetMeta().GetCreatedAt().AsTime().Compare(a.t.GetMeta().GetCreatedAt().AsTime())
+	})
+	rows := make([]any, len(list))
+	prev := ""
+	for i, n := range list {
+		t := n.t
+		name := n.name
+		if noTrunc {
+			name += "." + t.GetId()
+		}
+		if n.name == prev {
+			name = ` \_ ` + name
+		}
+		prev = n.name
+		id, image, errText := t.GetId(), t.GetSpec().GetContainer().GetImage(), t.GetStatus().GetErr()
+		if !noTrunc {
+			id = format.TruncateID(id)
+			image = format.Image(image)
+			errText = format.Ellipsis(errText, maxErrLength)
+		}
+		if errText != "" {
+			errText = `"` + errText + `"`
+		}
+		node := hostnames[t.GetNodeId()]
+		if node == "" {
+			node = t.GetNodeId()
+		}
+		current := format.Title(progress.StateName(t.GetStatus().GetState()))
+		if ts := t.GetStatus().GetTimestamp(); ts != nil {
+			current += " " + strings.ToLower(format.Ago(now, ts.AsTime()))
+		}
+		rows[i] = taskRow{
+			ID:           id,
+			Name:         name,
+			Image:        image,
+			Node:         node,
+			DesiredState: format.Title(progress.StateName(t.GetDesiredState())),
+			CurrentState: current,
+			Error:        errText,
+			Ports:        portsString(t.GetStatus().GetPorts()),
+		}
+	}
+	return rows
+}
+
+func hostnames(ctx context.Context, cl *client.Client) (map[string]string, error) {
+	nodes, err := cl.Control.ListNodes(ctx, &minswv1.ListNodesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, n := range nodes.GetNodes() {
+		m[n.GetId()] = n.GetDescription().GetHostname()
+	}
+	return m, nil
+}
+
+func newServicePsCommand(c *cli) *cobra.Command {
+	var quiet, noTrunc bool
+	var tmpl string
+	cmd := &cobra.Command{
+		Use:   "ps [OPTIONS] SERVICE [SERVICE...]",
+		Short: "List the tasks of one or more services",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var ids []string
+			for _, ref := range args {
+				s, err := cl.Control.GetService(ctx, &minswv1.GetServiceRequest{Ref: ref})
+				if err != nil {
+					return err
+				}
+				ids = append(ids, s.GetService().GetId())
+			}
+			tasks, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{ServiceIds: ids})
+			if err != nil {
+				return err
+			}
+			names, err := hostnames(ctx, cl)
+			if err != nil {
+				return err
+			}
+			table := taskTable
+			if noTrunc {
+				table.Quiet = "{{.ID}}"
+			}
+			return table.Write(c.out, tmpl, quiet, taskRows(tasks.GetTasks(), names, c.now(), noTrunc))
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display task IDs")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate output")
+	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print tasks using a Go template")
+	return cmd
+}
+
+func newServiceInspectCommand(c *cli) *cobra.Command {
+	var pretty bool
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] SERVICE [SERVICE...]",
+		Short: "Display detailed information on one or more services",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			var services []*minswv1.Service
+			var errs []error
+			for _, ref := range args {
+				resp, err := cl.Control.GetService(cmd.Context(), &minswv1.GetServiceRequest{Ref: ref})
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				services = append(services, resp.GetService())
+			}
+			if pretty {
+				nets := networkNames(cmd.Context(), cl)
+				for i, s := range services {
+					if i > 0 {
+						fmt.Fprintln(c.out)
+					}
+					printServicePretty(c, s, nets)
+				}
+			} else {
+				objs := make([]any, len(services))
+				for i, s := range services {
+					objs[i] = dockerObject(s.ProtoReflect())
+				}
+				if err := writeJSON(c.out, objs); err != nil {
+					return err
+				}
+			}
+			return multiError(errs)
+		},
+	}
+	cmd.Flags().BoolVar(&pretty, "pretty", false, "Print the information in a human friendly format")
+	return cmd
+}
+
+func networkNames(ctx context.Context, cl *client.Client) map[string]string {
+	m := map[string]string{}
+	resp, err := cl.Control.ListNetworks(ctx, &minswv1.ListNetworksRequest{})
+	if err != nil {
+		return m
+	}
+	for _, n := range resp.GetNetworks() {
+		m[n.GetId()] = n.GetSpec().GetName()
+	}
+	return m
+}
+
+func printServicePretty(c *cli, s *minswv1.Service, nets map[string]string) {
+	w := format.NewTabWriter(c.out)
+	spec := s.GetSpec()
+	ct := spec.GetTask().GetContainer()
+	fmt.Fprintf(w, "\nID:\t%s\n", s.GetId())
+	fmt.Fprintf(w, "Name:\t%s\n", spec.GetName())
+	if len(spec.GetLabels()) > 0 {
+		fmt.Fprintln(w, "Labels:")
+		for _, k := range sortedKeys(spec.GetLabels()) {
+			fmt.Fprintf(w, " %s=%s\n", k, spec.GetLabels()[k])
+		}
+	}
+	if spec.GetGlobal() != nil {
+		fmt.Fprintln(w, "Service Mode:\tGlobal")
+	} else {
+		fmt.Fprintln(w, "Service Mode:\tReplicated")
+		fmt.Fprintf(w, " Replicas:\t%d\n", spec.GetReplicated().GetReplicas())
+	}
+	fmt.Fprintln(w, "Placement:")
+	if cs := spec.GetTask().GetPlacement().GetConstraints(); len(cs) > 0 {
+		fmt.Fprintf(w, " Constraints:\t%s\n", strings.Join(cs, ", "))
+	}
+	if u := spec.GetUpdate(); u != nil {
+		fmt.Fprintln(w, "UpdateConfig:")
+		fmt.Fprintf(w, " Parallelism:\t%d\n", u.GetParallelism())
+		if d := u.GetDelay().AsDuration(); d > 0 {
+			fmt.Fprintf(w, " Delay:\t%s\n", d)
+		}
+	}
+	if r := spec.GetTask().GetRestart(); r != nil {
+		fmt.Fprintln(w, "RestartPolicy:")
+		fmt.Fprintf(w, " Condition:\t%s\n", strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(r.GetCondition().String(), "RESTART_CONDITION_")), "_", "-"))
+		if r.GetDelay() != nil {
+			fmt.Fprintf(w, " Delay:\t%s\n", r.GetDelay().AsDuration())
+		}
+		if r.GetMaxAttempts() > 0 {
+			fmt.Fprintf(w, " Max Attempts:\t%d\n", r.GetMaxAttempts())
+		}
+	}
+	fmt.Fprintln(w, "ContainerSpec:")
+	fmt.Fprintf(w, " Image:\t%s\n", ct.GetImage())
+	if len(ct.GetCommand()) > 0 {
+		fmt.Fprintf(w, " Command:\t%s\n", strings.Join(ct.GetCommand(), " "))
+	}
+	if len(ct.GetArgs()) > 0 {
+		fmt.Fprintf(w, " Args:\t%s\n", strings.Join(ct.GetArgs(), " "))
+	}
+	if len(ct.GetEnv()) > 0 {
+		fmt.Fprintf(w, " Env:\t%s\n", strings.Join(ct.GetEnv(), " "))
+	}
+	if len(spec.GetTask().GetNetworks()) > 0 {
+		var names []string
+		for _, n := range spec.GetTask().GetNetworks() {
+			name := nets[n.GetTarget()]
+			if name == "" {
+				name = n.GetTarget()
+			}
+			names = append(names, name)
+		}
+		fmt.Fprintf(w, "Networks:\t%s\n", strings.Join(names, " "))
+	}
+	fmt.Fprintln(w, "Endpoint Mode:\tvip")
+	if ports := s.GetEndpoint().GetPorts(); len(ports) > 0 {
+		fmt.Fprintln(w, "Ports:")
+		for _, p := range ports {
+			fmt.Fprintf(w, " PublishedPort = %d\n  Protocol = %s\n  TargetPort = %d\n", p.GetPublishedPort(),
+				strings.ToLower(strings.TrimPrefix(p.GetProtocol().String(), "PORT_PROTOCOL_")), p.GetTargetPort())
+		}
+	}
+	w.Flush()
+}
+
+// updateService reads a service, lets change edit a copy of its spec and
+// writes it back with the version read.
+func updateService(ctx context.Context, cl *client.Client, ref string, change func(*minswv1.ServiceSpec) error) (*minswv1.Service, error) {
+	resp, err := cl.Control.GetService(ctx, &minswv1.GetServiceRequest{Ref: ref})
+	if err != nil {
+		return nil, err
+	}
+	svc := resp.GetService()
+	spec := proto.Clone(svc.GetSpec()).(*minswv1.ServiceSpec)
+	if err := change(spec); err != nil {
+		return nil, err
+	}
+	up, err := cl.Control.UpdateService(ctx, &minswv1.UpdateServiceRequest{Ref: svc.GetId(), Version: svc.GetMeta().GetVersion(), Spec: spec})
+	if err != nil {
+		return nil, err
+	}
+	return up.GetService(), nil
+}
+
+func newServiceScaleCommand(c *cli) *cobra.Command {
+	var w waitFlags
+	cmd := &cobra.Command{
+		Use:   "scale SERVICE=REPLICAS [SERVICE=REPLICAS...]",
+		Short: "Scale one or multiple replicated services",
+		Args:  minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			type target struct {
+				ref      string
+				replicas uint64
+			}
+			var targets []target
+			for _, a := range args {
+				ref, n, ok := strings.Cut(a, "=")
+				replicas, err := strconv.ParseUint(n, 10, 64)
+				if !ok || ref == "" || err != nil {
+					return fmt.Errorf("invalid scale specifier '%s'.\nSee '%s --help'.", a, cmd.CommandPath())
+				}
+				targets = append(targets, target{ref, replicas})
+			}
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			var scaled []*minswv1.Service
+			for _, t := range targets {
+				svc, err := updateService(cmd.Context(), cl, t.ref, func(spec *minswv1.ServiceSpec) error {
+					if spec.GetReplicated() == nil {
+						return fmt.Errorf("%s: scale can only be used with replicated mode", t.ref)
+					}
+					spec.GetReplicated().Replicas = t.replicas
+					return nil
+				})
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintf(c.out, "%s scaled to %d\n", t.ref, t.replicas)
+				scaled = append(scaled, svc)
+			}
+			for _, svc := range scaled {
+				if err := waitForService(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			return multiError(errs)
+		},
+	}
+	w.register(cmd)
+	return cmd
+}
+
+func newServiceUpdateCommand(c *cli) *cobra.Command {
+	var sf specFlags
+	var w waitFlags
+	var image string
+	var envAdd, envRm, conAdd, conRm, labelAdd, labelRm, netAdd, netRm []string
+	var args []string
+	var force, rollback bool
+	cmd := &cobra.Command{
+		Use:   "update [OPTIONS] SERVICE",
+		Short: "Update a service",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, posArgs []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			changed := cmd.Flags().Changed
+			change := func(spec *minswv1.ServiceSpec) error {
+				if spec.Task == nil {
+					spec.Task = &minswv1.TaskSpec{}
+				}
+				if spec.Task.Container == nil {
+					spec.Task.Container = &minswv1.ContainerSpec{}
+				}
+				ct := spec.Task.Container
+				if changed("replicas") {
+					if spec.GetReplicated() == nil {
+						return errors.New("replicas can only be used with replicated mode")
+					}
+					spec.GetReplicated().Replicas = sf.replicas
+				}
+				if changed("image") {
+					ct.Image = image
+				}
+				if changed("args") {
+					ct.Args = args
+				}
+				ct.Env = removeKeys(ct.Env, envRm)
+				ct.Env = addKeyed(ct.Env, envAdd)
+				if changed("constraint-rm") || changed("constraint-add") {
+					if spec.Task.Placement == nil {
+						spec.Task.Placement = &minswv1.Placement{}
+					}
+					cs := slices.DeleteFunc(spec.Task.Placement.Constraints, func(s string) bool { return slices.Contains(conRm, s) })
+					for _, a := range conAdd {
+						if !slices.Contains(cs, a) {
+							cs = append(cs, a)
+						}
+					}
+					spec.Task.Placement.Constraints = cs
+				}
+				for _, k := range labelRm {
+					delete(spec.Labels, k)
+				}
+				if len(labelAdd) > 0 && spec.Labels == nil {
+					spec.Labels = map[string]string{}
+				}
+				for k, v := range parseKV(labelAdd) {
+					spec.Labels[k] = v
+				}
+				spec.Task.Networks = slices.DeleteFunc(spec.Task.Networks, func(n *minswv1.NetworkAttachmentConfig) bool {
+					return slices.Contains(netRm, n.GetTarget())
+				})
+				for _, n := range netAdd {
+					spec.Task.Networks = append(spec.Task.Networks, &minswv1.NetworkAttachmentConfig{Target: n})
+				}
+				if changed("restart-condition") || changed("restart-delay") || changed("restart-max-attempts") || changed("restart-window") {
+					if spec.Task.Restart == nil {
+						spec.Task.Restart = &minswv1.RestartPolicy{}
+					}
+					if changed("restart-condition") {
+						cond, err := parseRestartCondition(sf.restartCondition)
+						if err != nil {
+							return err
+						}
+						spec.Task.Restart.Condition = cond
+					}
+					if changed("restart-delay") {
+						spec.Task.Restart.Delay = durationpb.New(sf.restartDelay)
+					}
+					if changed("restart-max-attempts") {
+						spec.Task.Restart.MaxAttempts = sf.restartMaxAttempt
+					}
+					if changed("restart-window") {
+						spec.Task.Restart.Window = durationpb.New(sf.restartWindow)
+					}
+				}
+				if force {
+					spec.Task.ForceUpdate++
+				}
+				return nil
+			}
+			var svc *minswv1.Service
+			if rollback {
+				resp, err := cl.Control.GetService(cmd.Context(), &minswv1.GetServiceRequest{Ref: posArgs[0]})
+				if err != nil {
+					return err
+				}
+				up, err := cl.Control.UpdateService(cmd.Context(), &minswv1.UpdateServiceRequest{
+					Ref: resp.GetService().GetId(), Version: resp.GetService().GetMeta().GetVersion(), Rollback: true,
+				})
+				if err != nil {
+					return err
+				}
+				svc = up.GetService()
+			} else if svc, err = updateService(cmd.Context(), cl, posArgs[0], change); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.out, posArgs[0])
+			return waitForService(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w)
+		},
+	}
+	f := cmd.Flags()
+	f.Uint64Var(&sf.replicas, "replicas", 1, "Number of tasks")
+	f.StringVar(&image, "image", "", "Service image tag")
+	f.StringArrayVar(&args, "args", nil, "Service command args")
+	f.StringArrayVar(&envAdd, "env-add", nil, "Add or update an environment variable")
+	f.StringArrayVar(&envRm, "env-rm", nil, "Remove an environment variable")
+	f.StringArrayVar(&conAdd, "constraint-add", nil, "Add or update a placement constraint")
+	f.StringArrayVar(&conRm, "constraint-rm", nil, "Remove a constraint")
+	f.StringArrayVar(&labelAdd, "label-add", nil, "Add or update a service label")
+	f.StringArrayVar(&labelRm, "label-rm", nil, "Remove a label by its key")
+	f.StringArrayVar(&netAdd, "network-add", nil, "Add a network")
+	f.StringArrayVar(&netRm, "network-rm", nil, "Remove a network")
+	f.StringVar(&sf.restartCondition, "restart-condition", "any", `Restart when condition is met ("none", "on-failure", "any")`)
+	f.DurationVar(&sf.restartDelay, "restart-delay", 5*time.Second, "Delay between restart attempts (ns|us|ms|s|m|h)")
+	f.Uint64Var(&sf.restartMaxAttempt, "restart-max-attempts", 0, "Maximum number of restarts before giving up")
+	f.DurationVar(&sf.restartWindow, "restart-window", 0, "Window used to evaluate the restart policy (ns|us|ms|s|m|h)")
+	f.BoolVar(&force, "force", false, "Force update even if no changes require it")
+	f.BoolVar(&rollback, "rollback", false, "Rollback to previous specification")
+	w.register(cmd)
+	return cmd
+}
+
+// removeKeys drops the KEY=... entries named by keys (docker's --env-rm).
+func removeKeys(list, keys []string) []string {
+	return slices.DeleteFunc(slices.Clone(list), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(keys, k)
+	})
+}
+
+// addKeyed sets KEY=VALUE entries, replacing an entry with the same key.
+func addKeyed(list, add []string) []string {
+	for _, kv := range add {
+		k, _, _ := strings.Cut(kv, "=")
+		list = removeKeys(list, []string{k})
+		list = append(list, kv)
+	}
+	return list
+}
+
+func newServiceRemoveCommand(c *cli) *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm SERVICE [SERVICE...]",
+		Aliases: []string{"remove"},
+		Short:   "Remove one or more services",
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			var errs []error
+			for _, ref := range args {
+				if _, err := cl.Control.RemoveService(cmd.Context(), &minswv1.RemoveServiceRequest{Ref: ref}); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				fmt.Fprintln(c.out, ref)
+			}
+			return multiError(errs)
+		},
+	}
+}
+
+func newServiceLogsCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "logs [OPTIONS] SERVICE|TASK",
+		Short: "Fetch the logs of a service or task",
+		Args:  exactArgs(1),
+		RunE: func(*cobra.Command, []string) error {
+			return errors.New("service logs is not supported yet: the API has no service log stream; use `minsw container logs` on the task's node")
+		},
+	}
+	cmd.Flags().BoolP("follow", "f", false, "Follow log output")
+	cmd.Flags().String("tail", "all", "Number of lines to show from the end of the logs")
+	return cmd
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+func newSwarmCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{Use: "swarm", Short: "Manage Swarm", Args: noArgs}
+	cmd.AddCommand(newSwarmInitCommand(c), newSwarmJoinCommand(c), newSwarmJoinTokenCommand(c), newSwarmLeaveCommand(c))
+	return cmd
+}
+
+func newSwarmInitCommand(c *cli) *cobra.Command {
+	var req minswv1.InitRequest
+	cmd := &cobra.Command{
+		Use:   "init [OPTIONS]",
+		Short: "Initialize a swarm",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			resp, err := cl.Swarm.Init(cmd.Context(), &req)
+			if err != nil {
+				return err
+			}
+			join := resp.GetWorkerJoinCommand()
+			if !strings.HasPrefix(join, "minsw ") {
+				// The daemon gave only the token (or nothing): build the line.
+				join, err = joinCommand(cmd, c, "worker", join)
+				if err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(c.out, "Swarm initialized: current node (%s) is now a manager.\n\n", resp.GetNodeId())
+			fmt.Fprintf(c.out, "To add a worker to this swarm, run the following command:\n\n    %s\n\n", join)
+			fmt.Fprintf(c.out, "To add a manager to this swarm, run 'minsw swarm join-token manager' and follow the instructions.\n\n")
+			if key := resp.GetUnlockKey(); key != "" {
+				fmt.Fprintf(c.out, "To unlock a swarm manager after it restarts, run the `minsw swarm unlock`\ncommand and provide the following key:\n\n    %s\n\n"+
+					"Please remember to store this key in a password manager, since without it you\nwill not be able to restart the manager.\n", key)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.AdvertiseAddr, "advertise-addr", "", "Advertised address (format: <ip|interface>[:port])")
+	f.StringVar(&req.ListenAddr, "listen-addr", "0.0.0.0:2377", "Listen address (format: <ip|interface>[:port])")
+	f.BoolVar(&req.Autolock, "autolock", false, "Enable manager autolocking (requiring an unlock key to start a stopped manager)")
+	f.BoolVar(&req.ForceNewCluster, "force-new-cluster", false, "Force create a new cluster from current state")
+	return cmd
+}
+
+func newSwarmJoinCommand(c *cli) *cobra.Command {
+	var req minswv1.JoinRequest
+	cmd := &cobra.Command{
+		Use:   "join [OPTIONS] HOST:PORT",
+		Short: "Join a swarm as a node and/or manager",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			req.RemoteAddrs = []string{args[0]}
+			resp, err := cl.Swarm.Join(cmd.Context(), &req)
+			if err != nil {
+				return err
+			}
+			role := "worker"
+			if resp.GetRole() == minswv1.NodeRole_NODE_ROLE_MANAGER {
+				role = "manager"
+			}
+			fmt.Fprintf(c.out, "This node joined a swarm as a %s.\n", role)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&req.JoinToken, "token", "", "Token for entry into the swarm")
+	f.StringVar(&req.AdvertiseAddr, "advertise-addr", "", "Advertised address (format: <ip|interface>[:port])")
+	f.StringVar(&req.ListenAddr, "listen-addr", "0.0.0.0:2377", "Listen address (format: <ip|interface>[:port])")
+	return cmd
+}
+
+func newSwarmJoinTokenCommand(c *cli) *cobra.Command {
+	var quiet, rotate bool
+	cmd := &cobra.Command{
+		Use:   "join-token [OPTIONS] (worker|manager)",
+		Short: "Manage join tokens",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			role := args[0]
+			if role != "worker" && role != "manager" {
+				return fmt.Errorf("unknown role %s", role)
+			}
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if rotate {
+				cur, err := cl.Control.GetCluster(ctx, &minswv1.GetClusterRequest{})
+				if err != nil {
+					return err
+				}
+				_, err = cl.Control.UpdateCluster(ctx, &minswv1.UpdateClusterRequest{
+					Version:            cur.GetCluster().GetMeta().GetVersion(),
+					Spec:               cur.GetCluster().GetSpec(),
+					RotateWorkerToken:  role == "worker",
+					RotateManagerToken: role == "manager",
+				})
+				if err != nil {
+					return err
+				}
+				if !quiet {
+					fmt.Fprintf(c.out, "Successfully rotated %s join token.\n\n", role)
+				}
+			}
+			cluster, err := cl.Control.GetCluster(ctx, &minswv1.GetClusterRequest{})
+			if err != nil {
+				return err
+			}
+			token := cluster.GetCluster().GetJoinTokens().GetWorker()
+			if role == "manager" {
+				token = cluster.GetCluster().GetJoinTokens().GetManager()
+			}
+			if quiet {
+				fmt.Fprintln(c.out, token)
+				return nil
+			}
+			join, err := joinCommand(cmd, c, role, token)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.out, "To add a %s to this swarm, run the following command:\n\n    %s\n\n", role, join)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display token")
+	cmd.Flags().BoolVar(&rotate, "rotate", false, "Rotate join token")
+	return cmd
+}
+
+// joinCommand builds "minsw swarm join --token T ADDR" with this manager's
+// address. An empty token is fetched from the cluster.
+func joinCommand(cmd *cobra.Command, c *cli, role, token string) (string, error) {
+	cl, err := c.Client()
+	if err != nil {
+		return "", err
+	}
+	ctx := cmd.Context()
+	if token == "" {
+		cluster, err := cl.Control.GetCluster(ctx, &minswv1.GetClusterRequest{})
+		if err != nil {
+			return "", err
+		}
+		token = cluster.GetCluster().GetJoinTokens().GetWorker()
+		if role == "manager" {
+			token = cluster.GetCluster().GetJoinTokens().GetManager()
+		}
+	}
+	info, err := cl.Swarm.Info(ctx, &minswv1.InfoRequest{})
+	if err != nil {
+		return "", err
+	}
+	addr := ""
+	if n, err := cl.Control.GetNode(ctx, &minswv1.GetNodeRequest{Ref: info.GetNodeId()}); err == nil {
+		addr = n.GetNode().GetManagerStatus().GetAddr()
+	}
+	if addr == "" && len(info.GetManagers()) > 0 {
+		addr = info.GetManagers()[0]
+	}
+	if addr == "" && info.GetNodeAddr() != "" {
+		addr = net.JoinHostPort(info.GetNodeAddr(), "2377")
+	}
+	return fmt.Sprintf("minsw swarm join --token %s %s", token, addr), nil
+}
+
+func newSwarmLeaveCommand(c *cli) *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "leave [OPTIONS]",
+		Short: "Leave the swarm",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			if _, err := cl.Swarm.Leave(cmd.Context(), &minswv1.LeaveRequest{Force: force}); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.out, "Node left the swarm.")
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force this node to leave the swarm, ignoring warnings")
+	return cmd
+}
