@@ -7,49 +7,6 @@ import (
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-// Decision is the scheduler's answer for one pending task.
-type Decision struct {
-	TaskID string
-	// NodeID is where the task goes; "" when it cannot be placed.
-	NodeID string
-	// Reason is "" when placed, otherwise the text for the task's status.err,
-	// as `service ps` shows it: "no suitable node (1 node not available for
-	// new tasks)". Tasks of one group share one string.
-	Reason string
-}
-
-// Placed reports whether the task got a node.
-func (d Decision) Placed() bool { return d.NodeID != "" }
-
-// Plan is what the caller commits: one Decision per pending task, in the
-// order the tasks were given, so the caller can pair them up by index.
-type Plan struct {
-	Decisions []Decision
-}
-
-// Assignments returns task ID → node ID for the placed tasks. It is a
-// convenience for tests and small callers; a hot path walks Decisions.
-func (p Plan) Assignments() map[string]string {
-	m := make(map[string]string, len(p.Decisions))
-	for _, d := range p.Decisions {
-		if d.Placed() {
-			m[d.TaskID] = d.NodeID
-		}
-	}
-	return m
-}
-
-// Unplaced returns task ID → reason for the tasks that got no node.
-func (p Plan) Unplaced() map[string]string {
-	m := make(map[string]string)
-	for _, d := range p.Decisions {
-		if !d.Placed() {
-			m[d.TaskID] = d.Reason
-		}
-	}
-	return m
-}
-
 // Schedule places pending tasks on nodes; see Scheduler.Schedule. It is the
 // one-shot form: a caller that schedules again and again should keep a
 // Scheduler, which reuses its working memory.
@@ -92,30 +49,6 @@ type nodeRef struct {
 	id   string
 	node *minswv1.Node
 }
-
-// service is one service with tasks in the batch.
-type service struct {
-	id          string
-	first, last int32 // its groups, linked through group.next; -1 if none
-	held        int32 // its tasks already on nodes (bucket size, then start)
-	heldEnd     int32
-}
-
-// group is the tasks of one service that share a spec version and constraints,
-// so filters run once per (group, node) instead of once per (task, node).
-type group struct {
-	service     int32
-	version     uint64
-	exprs       []string // constraints as written, to tell groups apart
-	constraints []Constraint
-	err         error // from parsing exprs: the group cannot be placed
-	next        int32 // next group of the same service, or -1
-	count       int32 // tasks to spread (bucket size, then end offset)
-	start       int32
-}
-
-// held is a task of a batch service that already sits on a node.
-type held struct{ service, rank int32 }
 
 // Schedule decides a node for every pending task.
 //
@@ -195,86 +128,6 @@ func (s *Scheduler) filterNodes() {
 	s.baseFailures = append(s.baseFailures[:0], s.pipe.failures...)
 }
 
-// groupTasks gives every pending task its group. Consecutive tasks of one
-// service are the common case, so the last service found is tried first and
-// a batch of one service does one map lookup, not one per task.
-func (s *Scheduler) groupTasks(pending []*minswv1.Task) {
-	s.services = s.services[:0]
-	s.groups = s.groups[:0]
-	if s.serviceOf == nil {
-		s.serviceOf = make(map[string]int32)
-	}
-	clear(s.serviceOf)
-	s.groupOf = resize(s.groupOf, len(pending))
-
-	last := int32(-1)
-	for i, t := range pending {
-		id := t.GetServiceId()
-		if last < 0 || s.services[last].id != id {
-			k, ok := s.serviceOf[id]
-			if !ok {
-				k = int32(len(s.services))
-				s.services = append(s.services, service{id: id, first: -1, last: -1})
-				s.serviceOf[id] = k
-			}
-			last = k
-		}
-		s.groupOf[i] = s.findGroup(last, t)
-	}
-}
-
-// findGroup returns the group of task t of service k, creating it if needed.
-// A service has one group unless a rolling update is in flight.
-func (s *Scheduler) findGroup(k int32, t *minswv1.Task) int32 {
-	exprs := t.GetSpec().GetPlacement().GetConstraints()
-	version := t.GetSpecVersion()
-	for g := s.services[k].first; g >= 0; g = s.groups[g].next {
-		if s.groups[g].version == version && slices.Equal(s.groups[g].exprs, exprs) {
-			return g
-		}
-	}
-	g := int32(len(s.groups))
-	cs, err := ParseConstraints(exprs)
-	s.groups = append(s.groups, group{service: k, version: version, exprs: exprs, constraints: cs, err: err, next: -1})
-	if s.services[k].last >= 0 {
-		s.groups[s.services[k].last].next = g
-	} else {
-		s.services[k].first = g
-	}
-	s.services[k].last = g
-	return g
-}
-
-// countHeld tallies the tasks already on nodes: all of them towards their
-// node's total, and those of batch services towards that service.
-func (s *Scheduler) countHeld(existing []*minswv1.Task) {
-	clear(s.total)
-	s.held = s.held[:0]
-	for _, t := range existing {
-		if !occupies(t) {
-			continue
-		}
-		r, ok := s.rank[t.GetNodeId()]
-		if !ok {
-			continue
-		}
-		s.total[r]++
-		if k, ok := s.serviceOf[t.GetServiceId()]; ok {
-			s.held = append(s.held, held{k, r})
-		}
-	}
-}
-
-// occupies reports whether a task counts against its node: it has been handed
-// to the node and has not finished. Desired state is not looked at, as in
-// Swarm, because a task being shut down still runs until it stops.
-func occupies(t *minswv1.Task) bool {
-	st := t.GetStatus().GetState()
-	return t.GetNodeId() != "" &&
-		st >= minswv1.TaskState_TASK_STATE_ASSIGNED &&
-		st <= minswv1.TaskState_TASK_STATE_RUNNING
-}
-
 // placePreset decides the tasks whose node the orchestrator chose, before any
 // spreading, so the spread sees them in its tallies.
 func (s *Scheduler) placePreset(pending []*minswv1.Task, out []Decision) {
@@ -306,54 +159,6 @@ func (s *Scheduler) placePreset(pending []*minswv1.Task, out []Decision) {
 }
 
 func invalidReason(err error) string { return noSuitableNode + " (" + err.Error() + ")" }
-
-// bucketHeld sorts held tasks by service (a counting sort, no allocation once
-// warm), so each service adds its own tallies in O(its tasks).
-func (s *Scheduler) bucketHeld() {
-	for k := range s.services {
-		s.services[k].held = 0
-	}
-	for _, h := range s.held {
-		s.services[h.service].held++
-	}
-	off := int32(0)
-	for k := range s.services {
-		c := s.services[k].held
-		s.services[k].held = off
-		s.services[k].heldEnd = off
-		off += c
-	}
-	s.heldOrder = resize(s.heldOrder, len(s.held))
-	for _, h := range s.held {
-		sv := &s.services[h.service]
-		s.heldOrder[sv.heldEnd] = h.rank
-		sv.heldEnd++
-	}
-}
-
-// bucketTasks lays out the tasks still to place group by group, keeping
-// their batch order within a group.
-func (s *Scheduler) bucketTasks() {
-	for _, g := range s.groupOf {
-		if g >= 0 {
-			s.groups[g].count++
-		}
-	}
-	off := int32(0)
-	for g := range s.groups {
-		c := s.groups[g].count
-		s.groups[g].start = off
-		s.groups[g].count = off // becomes the end offset while filling
-		off += c
-	}
-	s.order = resize(s.order, int(off))
-	for i, g := range s.groupOf {
-		if g >= 0 {
-			s.order[s.groups[g].count] = int32(i)
-			s.groups[g].count++
-		}
-	}
-}
 
 // spreadService places the remaining tasks of service k, group by group.
 func (s *Scheduler) spreadService(k int32, out []Decision) {
