@@ -637,4 +637,3 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	w.l.Log(context.Background(), lvl, line)
 	return len(p), nil
 }
-
