@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -51,6 +52,10 @@ type forwarder struct {
 	upstreams []netip.AddrPort
 	timeout   time.Duration
 }
+
+// bufPool holds receive buffers for relayed UDP answers, which may be as
+// large as the client's EDNS size allows.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 65535); return &b }}
 
 var errNoAnswer = errors.New("dns: no upstream answered")
 
@@ -95,7 +100,9 @@ func (f *forwarder) udp(ctx context.Context, up netip.AddrPort, q []byte) ([]byt
 	if _, err := c.Write(q); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 65535)
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
 	// A connected socket only hears from up; still skip stray answers to
 	// other IDs, a bounded number of times.
 	for range 8 {
@@ -104,7 +111,7 @@ func (f *forwarder) udp(ctx context.Context, up netip.AddrPort, q []byte) ([]byt
 			return nil, err
 		}
 		if n >= headerLen && buf[0] == q[0] && buf[1] == q[1] && buf[2]&0x80 != 0 {
-			return buf[:n:n], nil
+			return append([]byte(nil), buf[:n]...), nil
 		}
 	}
 	return nil, errNoAnswer

@@ -110,6 +110,11 @@ func (c *Config) validate() error {
 	if c.SuspicionMult < 1 || c.SuspicionMaxTimeoutMult < 1 || c.GossipInterval <= 0 || c.PushPullInterval <= 0 || c.ReapAfter <= 0 {
 		errs = append(errs, errors.New("SuspicionMult, SuspicionMaxTimeoutMult, GossipInterval, PushPullInterval and ReapAfter must be positive"))
 	}
+	if c.ReapAfter < 3*c.PushPullInterval {
+		// A tombstone reaped before every node heard of the delete lets a
+		// node that missed it push the entry back.
+		errs = append(errs, fmt.Errorf("ReapAfter %v must be at least three PushPullIntervals (%v)", c.ReapAfter, 3*c.PushPullInterval))
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -574,14 +579,14 @@ func (d *DB) receive(b []byte) {
 	switch {
 	case m.entry != nil:
 		o, changed := d.t.mergeEntry(m.entry, now)
-		if changed { // pass news on, once
-			o.broadcasts = append(o.broadcasts, b)
+		if changed { // pass news on, once; memberlist reuses b
+			o.broadcasts = append(o.broadcasts, bytes.Clone(b))
 		}
 		d.apply(o)
 	case m.member != nil:
 		o, changed := d.t.mergeMember(m.member)
 		if changed {
-			o.broadcasts = append(o.broadcasts, b)
+			o.broadcasts = append(o.broadcasts, bytes.Clone(b))
 		}
 		d.apply(o)
 	case m.state != nil:

@@ -240,3 +240,23 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestConfigValidation(t *testing.T) {
+	good := DefaultConfig("n")
+	if err := good.validate(); err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	for name, mut := range map[string]func(*Config){
+		"no name":                     func(c *Config) { c.NodeName = "" },
+		"probe timeout over interval": func(c *Config) { c.ProbeTimeout = c.ProbeInterval },
+		"tombstones reaped too soon":  func(c *Config) { c.ReapAfter = c.PushPullInterval },
+		"key of 5 bytes":              func(c *Config) { c.Keyring = [][]byte{[]byte("short")} },
+		"port out of range":           func(c *Config) { c.BindPort = 70000 },
+	} {
+		c := DefaultConfig("n")
+		mut(&c)
+		if err := c.validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
