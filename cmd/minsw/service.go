@@ -69,7 +69,7 @@ func waitForService(ctx context.Context, c *cli, cl *client.Client, id, name str
 
 type discard struct{}
 
-func (discard) Update(progress.View)        {}
+func (discard) Update(progress.View)       {}
 func (discard) Close(progress.View, error) {}
 
 // specFlags are the service options shared by create and update.
@@ -534,11 +534,7 @@ func newServicePsCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			table := taskTable
-			if noTrunc {
-				table.Quiet = "{{.ID}}"
-			}
-			return table.Write(c.out, tmpl, quiet, taskRows(tasks.GetTasks(), names, c.now(), noTrunc))
+			return taskTable.Write(c.out, tmpl, quiet, taskRows(tasks.GetTasks(), names, c.now(), noTrunc))
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display task IDs")

@@ -1,0 +1,549 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// fakeDaemon is an in-memory minsw daemon for the CLI's tests: canned
+// objects, refs resolved by ID, name or unique prefix, and a toy
+// orchestrator that moves tasks one state forward on every ListTasks.
+type fakeDaemon struct {
+	minswv1.UnimplementedControlServer
+	minswv1.UnimplementedSwarmServer
+	minswv1.UnimplementedContainersServer
+
+	mu         sync.Mutex
+	self       string
+	nodes      []*minswv1.Node
+	networks   []*minswv1.Network
+	services   []*minswv1.Service
+	tasks      []*minswv1.Task
+	cluster    *minswv1.Cluster
+	containers []*minswv1.Container
+	logs       map[string]string
+	// unschedulable makes new tasks stay pending with this error.
+	unschedulable string
+	nextID        int
+	lastInit      *minswv1.InitRequest
+	lastJoin      *minswv1.JoinRequest
+}
+
+func ago(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(time.Now().Add(-d)) }
+
+// seedDaemon is the cluster of the seed tutorial: three nodes, ingress and
+// mynet, the web service with two running tasks.
+func seedDaemon() *fakeDaemon {
+	d := &fakeDaemon{self: "m1anager0000000000000000a", logs: map[string]string{}}
+	node := func(id, host string, mgr *minswv1.ManagerStatus, addr string) *minswv1.Node {
+		n := &minswv1.Node{
+			Id:            id,
+			Meta:          &minswv1.Meta{Version: 3, CreatedAt: ago(time.Hour)},
+			Spec:          &minswv1.NodeSpec{},
+			Description:   &minswv1.NodeDescription{Hostname: host, Os: "linux", Architecture: "x86_64", EngineVersion: "0.1.0"},
+			Status:        &minswv1.NodeStatus{State: minswv1.NodeState_NODE_STATE_READY, Addr: addr},
+			ManagerStatus: mgr,
+		}
+		if mgr != nil {
+			n.Role, n.Spec.DesiredRole = minswv1.NodeRole_NODE_ROLE_MANAGER, minswv1.NodeRole_NODE_ROLE_MANAGER
+		}
+		return n
+	}
+	d.nodes = []*minswv1.Node{
+		node("w2orker000000000000000002", "swarm-worker2", nil, "192.168.56.12"),
+		node(d.self, "swarm-manager", &minswv1.ManagerStatus{Leader: true, Addr: "192.168.56.10:2377", Reachability: minswv1.Reachability_REACHABILITY_REACHABLE}, "192.168.56.10"),
+		node("w1orker000000000000000001", "swarm-worker1", nil, "192.168.56.11"),
+	}
+	d.networks = []*minswv1.Network{
+		{Id: "lpirdge00y3jqagzhq9psqu6f", Meta: &minswv1.Meta{CreatedAt: ago(time.Hour)}, Spec: &minswv1.NetworkSpec{Name: "mynet", Driver: "overlay"}, Subnet: "10.0.1.0/24", Gateway: "10.0.1.1", Vni: 4097},
+		{Id: "14fy2l7a4mcicc2kfoyxtw2nu", Meta: &minswv1.Meta{CreatedAt: ago(time.Hour)}, Spec: &minswv1.NetworkSpec{Name: "ingress", Driver: "overlay", Ingress: true}, Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", Vni: 4096},
+	}
+	d.nodes[1].LbAttachments = []*minswv1.NetworkAttachment{{NetworkId: "lpirdge00y3jqagzhq9psqu6f", Addresses: []string{"10.0.1.37/24"}}}
+	d.cluster = &minswv1.Cluster{Id: "c1", Meta: &minswv1.Meta{Version: 7}, Spec: &minswv1.ClusterSpec{Name: "default"},
+		JoinTokens: &minswv1.JoinTokens{Worker: "SWMTKN-1-worker", Manager: "SWMTKN-1-manager"}}
+	web := &minswv1.Service{
+		Id:          "jozc1x1c1zpyjl9b5j5abzm0g",
+		Meta:        &minswv1.Meta{Version: 10, CreatedAt: ago(time.Minute)},
+		SpecVersion: 1,
+		Spec: &minswv1.ServiceSpec{
+			Name: "web",
+			Task: &minswv1.TaskSpec{
+				Container: &minswv1.ContainerSpec{Image: "containous/whoami"},
+				Networks:  []*minswv1.NetworkAttachmentConfig{{Target: "lpirdge00y3jqagzhq9psqu6f"}},
+			},
+			Mode: &minswv1.ServiceSpec_Replicated{Replicated: &minswv1.ReplicatedService{Replicas: 2}},
+		},
+		Endpoint: &minswv1.Endpoint{VirtualIps: []*minswv1.VirtualIP{{NetworkId: "lpirdge00y3jqagzhq9psqu6f", Addr: "10.0.1.30/24", Fwmark: 0x106}}},
+	}
+	d.services = []*minswv1.Service{web}
+	running := func(id string, slot uint64, node string, age time.Duration, ip string) *minswv1.Task {
+		return &minswv1.Task{
+			Id: id, ServiceId: web.Id, ServiceName: "web", Slot: slot, NodeId: node, SpecVersion: 1,
+			Meta:         &minswv1.Meta{CreatedAt: ago(age + time.Second)},
+			Spec:         web.Spec.Task,
+			DesiredState: minswv1.TaskState_TASK_STATE_RUNNING,
+			Status:       &minswv1.TaskStatus{State: minswv1.TaskState_TASK_STATE_RUNNING, Timestamp: ago(age)},
+			Networks:     []*minswv1.NetworkAttachment{{NetworkId: "lpirdge00y3jqagzhq9psqu6f", Addresses: []string{ip}}},
+		}
+	}
+	d.tasks = []*minswv1.Task{
+		running("pwi87g86kbxdq8wzfs1lkbgqc", 1, "w1orker000000000000000001", 47*time.Second, "10.0.1.31/24"),
+		running("xbri2akxy2e8yol8rfinx9s2d", 2, "w2orker000000000000000002", 44*time.Second, "10.0.1.32/24"),
+	}
+	d.containers = []*minswv1.Container{{
+		Id:        "36dce35d56e87d43d08c5b9a94678fe789659cb3b1a5c9ddccd7de4b26e8d588",
+		Name:      "client.1.sg9b3dqrgru4f14k2tpxzg2ei",
+		Image:     "xiaopeng163/net-box:latest",
+		Command:   []string{"ping", "8.8.8.8"},
+		CreatedAt: ago(19*time.Minute + 10*time.Second),
+		StartedAt: ago(19*time.Minute + 5*time.Second),
+		State:     "running",
+	}, {
+		Id:         "0b1d2f3e4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f",
+		Name:       "web.1.old0000000000000000000000",
+		Image:      "containous/whoami:latest",
+		Command:    []string{"/whoami"},
+		CreatedAt:  ago(time.Hour),
+		StartedAt:  ago(time.Hour),
+		FinishedAt: ago(2*time.Minute + 3*time.Second),
+		State:      "exited",
+	}}
+	d.logs["36dce35d56e8"] = "line1\nline2\nline3\n"
+	return d
+}
+
+// serve starts the fake on a unix socket in a temp dir and returns its path.
+func (d *fakeDaemon) serve(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "minsw.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	minswv1.RegisterControlServer(srv, d)
+	minswv1.RegisterSwarmServer(srv, d)
+	minswv1.RegisterContainersServer(srv, d)
+	go srv.Serve(l)
+	t.Cleanup(srv.Stop)
+	return path
+}
+
+// runCLI runs the CLI against sock and returns what a user sees.
+func runCLI(t *testing.T, sock string, stdin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(append([]string{"--host", "unix://" + sock}, args...), strings.NewReader(stdin), &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func (d *fakeDaemon) newID() string {
+	d.nextID++
+	return fmt.Sprintf("n%024d", d.nextID)
+}
+
+// resolve finds one object by full ID, name or unique ID prefix.
+func resolve[T any](kind, ref string, items []T, id, name func(T) string) (T, error) {
+	var zero T
+	var byPrefix []T
+	for _, it := range items {
+		if id(it) == ref || name(it) == ref {
+			return it, nil
+		}
+		if strings.HasPrefix(id(it), ref) {
+			byPrefix = append(byPrefix, it)
+		}
+	}
+	switch len(byPrefix) {
+	case 1:
+		return byPrefix[0], nil
+	case 0:
+		return zero, status.Errorf(codes.NotFound, "%s %s not found", kind, ref)
+	}
+	return zero, status.Errorf(codes.FailedPrecondition, "%s %s is ambiguous (%d matches found)", kind, ref, len(byPrefix))
+}
+
+func (d *fakeDaemon) node(ref string) (*minswv1.Node, error) {
+	return resolve("node", ref, d.nodes, (*minswv1.Node).GetId, func(n *minswv1.Node) string { return n.GetDescription().GetHostname() })
+}
+
+func (d *fakeDaemon) service(ref string) (*minswv1.Service, error) {
+	return resolve("service", ref, d.services, (*minswv1.Service).GetId, func(s *minswv1.Service) string { return s.GetSpec().GetName() })
+}
+
+func (d *fakeDaemon) network(ref string) (*minswv1.Network, error) {
+	return resolve("network", ref, d.networks, (*minswv1.Network).GetId, func(n *minswv1.Network) string { return n.GetSpec().GetName() })
+}
+
+func (d *fakeDaemon) GetNode(_ context.Context, r *minswv1.GetNodeRequest) (*minswv1.GetNodeResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.node(r.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return &minswv1.GetNodeResponse{Node: proto.Clone(n).(*minswv1.Node)}, nil
+}
+
+func (d *fakeDaemon) ListNodes(context.Context, *minswv1.ListNodesRequest) (*minswv1.ListNodesResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return &minswv1.ListNodesResponse{Nodes: d.nodes}, nil
+}
+
+func (d *fakeDaemon) UpdateNode(_ context.Context, r *minswv1.UpdateNodeRequest) (*minswv1.UpdateNodeResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.node(r.Ref)
+	if err != nil {
+		return nil, err
+	}
+	if r.Version != n.Meta.Version {
+		return nil, status.Error(codes.FailedPrecondition, "update out of sequence")
+	}
+	n.Spec = r.Spec
+	n.Meta.Version++
+	return &minswv1.UpdateNodeResponse{Node: n}, nil
+}
+
+func (d *fakeDaemon) RemoveNode(_ context.Context, r *minswv1.RemoveNodeRequest) (*minswv1.RemoveNodeResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.node(r.Ref)
+	if err != nil {
+		return nil, err
+	}
+	if n.Status.State != minswv1.NodeState_NODE_STATE_DOWN && !r.Force {
+		return nil, status.Errorf(codes.FailedPrecondition, "node %s is not down and can't be removed", r.Ref)
+	}
+	return &minswv1.RemoveNodeResponse{}, nil
+}
+
+func (d *fakeDaemon) GetNetwork(_ context.Context, r *minswv1.GetNetworkRequest) (*minswv1.GetNetworkResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n, err := d.network(r.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return &minswv1.GetNetworkResponse{Network: n}, nil
+}
+
+func (d *fakeDaemon) ListNetworks(context.Context, *minswv1.ListNetworksRequest) (*minswv1.ListNetworksResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return &minswv1.ListNetworksResponse{Networks: d.networks}, nil
+}
+
+func (d *fakeDaemon) CreateNetwork(_ context.Context, r *minswv1.CreateNetworkRequest) (*minswv1.CreateNetworkResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := d.network(r.Spec.Name); err == nil {
+		return nil, status.Errorf(codes.AlreadyExists, "network with name %s already exists", r.Spec.Name)
+	}
+	n := &minswv1.Network{Id: "netw0rk" + d.newID()[7:], Spec: r.Spec, Subnet: r.Spec.Subnet, Vni: 4098}
+	d.networks = append(d.networks, n)
+	return &minswv1.CreateNetworkResponse{Network: n}, nil
+}
+
+func (d *fakeDaemon) RemoveNetwork(_ context.Context, r *minswv1.RemoveNetworkRequest) (*minswv1.RemoveNetworkResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := d.network(r.Ref); err != nil {
+		return nil, err
+	}
+	return &minswv1.RemoveNetworkResponse{}, nil
+}
+
+func (d *fakeDaemon) GetService(_ context.Context, r *minswv1.GetServiceRequest) (*minswv1.GetServiceResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, err := d.service(r.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return &minswv1.GetServiceResponse{Service: proto.Clone(s).(*minswv1.Service)}, nil
+}
+
+func (d *fakeDaemon) ListServices(context.Context, *minswv1.ListServicesRequest) (*minswv1.ListServicesResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return &minswv1.ListServicesResponse{Services: d.services}, nil
+}
+
+func (d *fakeDaemon) CreateService(_ context.Context, r *minswv1.CreateServiceRequest) (*minswv1.CreateServiceResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, err := d.service(r.Spec.Name); err == nil {
+		return nil, status.Errorf(codes.AlreadyExists, "service %s already exists", r.Spec.Name)
+	}
+	s := &minswv1.Service{Id: "skbcdfvgidwafbm4nciq82env", Spec: r.Spec, SpecVersion: 1, Meta: &minswv1.Meta{Version: 1, CreatedAt: timestamppb.Now()}}
+	d.services = append(d.services, s)
+	d.reconcile(s)
+	return &minswv1.CreateServiceResponse{Service: s}, nil
+}
+
+// reconcile makes the service's missing tasks, as an orchestrator would.
+func (d *fakeDaemon) reconcile(s *minswv1.Service) {
+	want := s.GetSpec().GetReplicated().GetReplicas()
+	have := map[uint64]bool{}
+	for _, t := range d.tasks {
+		if t.ServiceId != s.Id {
+			continue
+		}
+		if t.Slot > want && t.DesiredState == minswv1.TaskState_TASK_STATE_RUNNING {
+			t.DesiredState = minswv1.TaskState_TASK_STATE_SHUTDOWN
+			t.Status.State = minswv1.TaskState_TASK_STATE_SHUTDOWN
+		}
+		if t.DesiredState == minswv1.TaskState_TASK_STATE_RUNNING {
+			have[t.Slot] = true
+		}
+	}
+	for slot := uint64(1); slot <= want; slot++ {
+		if have[slot] {
+			continue
+		}
+		d.tasks = append(d.tasks, &minswv1.Task{
+			Id: "t" + d.newID(), ServiceId: s.Id, ServiceName: s.Spec.Name, Slot: slot, SpecVersion: s.SpecVersion,
+			Meta: &minswv1.Meta{CreatedAt: timestamppb.Now()}, Spec: s.Spec.Task,
+			DesiredState: minswv1.TaskState_TASK_STATE_RUNNING,
+			Status:       &minswv1.TaskStatus{State: minswv1.TaskState_TASK_STATE_NEW, Timestamp: timestamppb.Now()},
+		})
+	}
+}
+
+func (d *fakeDaemon) UpdateService(_ context.Context, r *minswv1.UpdateServiceRequest) (*minswv1.UpdateServiceResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, err := d.service(r.Ref)
+	if err != nil {
+		return nil, err
+	}
+	if r.Version != s.Meta.Version {
+		return nil, status.Error(codes.FailedPrecondition, "update out of sequence")
+	}
+	s.Spec = r.Spec
+	s.Meta.Version++
+	d.reconcile(s)
+	return &minswv1.UpdateServiceResponse{Service: s}, nil
+}
+
+func (d *fakeDaemon) RemoveService(_ context.Context, r *minswv1.RemoveServiceRequest) (*minswv1.RemoveServiceResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s, err := d.service(r.Ref)
+	if err != nil {
+		return nil, err
+	}
+	for i, x := range d.services {
+		if x == s {
+			d.services = append(d.services[:i], d.services[i+1:]...)
+			break
+		}
+	}
+	return &minswv1.RemoveServiceResponse{}, nil
+}
+
+var progression = map[minswv1.TaskState]minswv1.TaskState{
+	minswv1.TaskState_TASK_STATE_NEW:       minswv1.TaskState_TASK_STATE_PENDING,
+	minswv1.TaskState_TASK_STATE_PENDING:   minswv1.TaskState_TASK_STATE_ASSIGNED,
+	minswv1.TaskState_TASK_STATE_ASSIGNED:  minswv1.TaskState_TASK_STATE_PREPARING,
+	minswv1.TaskState_TASK_STATE_PREPARING: minswv1.TaskState_TASK_STATE_STARTING,
+	minswv1.TaskState_TASK_STATE_STARTING:  minswv1.TaskState_TASK_STATE_RUNNING,
+}
+
+func (d *fakeDaemon) ListTasks(_ context.Context, r *minswv1.ListTasksRequest) (*minswv1.ListTasksResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []*minswv1.Task
+	for _, t := range d.tasks {
+		if t.DesiredState == minswv1.TaskState_TASK_STATE_RUNNING {
+			if next, ok := progression[t.Status.State]; ok {
+				if t.Status.State == minswv1.TaskState_TASK_STATE_PENDING && d.unschedulable != "" {
+					t.Status.Err = d.unschedulable
+				} else {
+					t.Status.State = next
+					if t.NodeId == "" {
+						t.NodeId = d.nodes[int(t.Slot)%len(d.nodes)].Id
+					}
+				}
+			}
+		}
+		if len(r.ServiceIds) > 0 && !contains(r.ServiceIds, t.ServiceId) {
+			continue
+		}
+		if len(r.NodeIds) > 0 && !contains(r.NodeIds, t.NodeId) {
+			continue
+		}
+		if len(r.DesiredStates) > 0 && !contains(r.DesiredStates, t.DesiredState) {
+			continue
+		}
+		out = append(out, proto.Clone(t).(*minswv1.Task))
+	}
+	return &minswv1.ListTasksResponse{Tasks: out}, nil
+}
+
+func contains[T comparable](list []T, v T) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *fakeDaemon) GetCluster(context.Context, *minswv1.GetClusterRequest) (*minswv1.GetClusterResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return &minswv1.GetClusterResponse{Cluster: proto.Clone(d.cluster).(*minswv1.Cluster)}, nil
+}
+
+func (d *fakeDaemon) UpdateCluster(_ context.Context, r *minswv1.UpdateClusterRequest) (*minswv1.UpdateClusterResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if r.Version != d.cluster.Meta.Version {
+		return nil, status.Error(codes.FailedPrecondition, "update out of sequence")
+	}
+	if r.RotateWorkerToken {
+		d.cluster.JoinTokens.Worker = "SWMTKN-1-worker-rotated"
+	}
+	if r.RotateManagerToken {
+		d.cluster.JoinTokens.Manager = "SWMTKN-1-manager-rotated"
+	}
+	d.cluster.Meta.Version++
+	return &minswv1.UpdateClusterResponse{Cluster: d.cluster}, nil
+}
+
+func (d *fakeDaemon) Init(_ context.Context, r *minswv1.InitRequest) (*minswv1.InitResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lastInit = r
+	return &minswv1.InitResponse{NodeId: d.self, ClusterId: "c1",
+		WorkerJoinCommand: "minsw swarm join --token SWMTKN-1-worker 192.168.56.10:2377"}, nil
+}
+
+func (d *fakeDaemon) Join(_ context.Context, r *minswv1.JoinRequest) (*minswv1.JoinResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lastJoin = r
+	if r.JoinToken != "SWMTKN-1-worker" {
+		return nil, status.Error(codes.InvalidArgument, "invalid join token")
+	}
+	return &minswv1.JoinResponse{NodeId: "w1orker000000000000000001"}, nil
+}
+
+func (d *fakeDaemon) Leave(context.Context, *minswv1.LeaveRequest) (*minswv1.LeaveResponse, error) {
+	return &minswv1.LeaveResponse{}, nil
+}
+
+func (d *fakeDaemon) Info(context.Context, *minswv1.InfoRequest) (*minswv1.InfoResponse, error) {
+	return &minswv1.InfoResponse{LocalNodeState: "active", NodeId: d.self, NodeAddr: "192.168.56.10", ControlAvailable: true}, nil
+}
+
+func (d *fakeDaemon) container(ref string) (*minswv1.Container, error) {
+	return resolve("container", ref, d.containers, (*minswv1.Container).GetId, (*minswv1.Container).GetName)
+}
+
+func (d *fakeDaemon) ListContainers(_ context.Context, r *minswv1.ListContainersRequest) (*minswv1.ListContainersResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []*minswv1.Container
+	for _, c := range d.containers {
+		if r.All || c.State == "running" {
+			out = append(out, c)
+		}
+	}
+	return &minswv1.ListContainersResponse{Containers: out}, nil
+}
+
+func (d *fakeDaemon) InspectContainer(_ context.Context, r *minswv1.InspectContainerRequest) (*minswv1.InspectContainerResponse, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, err := d.container(r.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return &minswv1.InspectContainerResponse{Container: c}, nil
+}
+
+func (d *fakeDaemon) Logs(r *minswv1.LogsRequest, s grpc.ServerStreamingServer[minswv1.LogsResponse]) error {
+	d.mu.Lock()
+	c, err := d.container(r.Container)
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(d.logs[c.Id[:12]], "\n")
+	lines = lines[:len(lines)-1]
+	if r.Tail >= 0 && int(r.Tail) < len(lines) {
+		lines = lines[len(lines)-int(r.Tail):]
+	}
+	for _, l := range lines {
+		if err := s.Send(&minswv1.LogsResponse{Data: []byte(l)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Exec runs a toy shell: "cat" echoes stdin until it closes, "exit N"
+// exits with N, "tty" reports the terminal settings it was started with.
+func (d *fakeDaemon) Exec(s grpc.BidiStreamingServer[minswv1.ExecRequest, minswv1.ExecResponse]) error {
+	first, err := s.Recv()
+	if err != nil {
+		return err
+	}
+	start := first.GetStart()
+	d.mu.Lock()
+	_, err = d.container(start.GetContainer())
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	exit := func(code int32) error { return s.Send(&minswv1.ExecResponse{Exited: true, ExitCode: code}) }
+	switch start.Cmd[0] {
+	case "cat":
+		for {
+			req, err := s.Recv()
+			if err == io.EOF || req.GetCloseStdin() {
+				return exit(0)
+			}
+			if err != nil {
+				return err
+			}
+			if err := s.Send(&minswv1.ExecResponse{Stdout: req.GetStdin()}); err != nil {
+				return err
+			}
+		}
+	case "exit":
+		var code int32
+		fmt.Sscan(start.Cmd[1], &code)
+		if err := s.Send(&minswv1.ExecResponse{Stderr: []byte("bye\n")}); err != nil {
+			return err
+		}
+		return exit(code)
+	case "tty":
+		msg := fmt.Sprintf("tty=%v stdin=%v env=%v\n", start.Tty, start.Stdin, start.Env)
+		if err := s.Send(&minswv1.ExecResponse{Stdout: []byte(msg)}); err != nil {
+			return err
+		}
+		return exit(0)
+	}
+	return status.Errorf(codes.InvalidArgument, "exec: %q: executable file not found in $PATH", start.Cmd[0])
+}
