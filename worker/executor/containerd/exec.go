@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
@@ -146,8 +147,15 @@ func (e *Executor) Exec(ctx context.Context, id string, cfg executor.ExecConfig)
 
 	select {
 	case st := <-exited:
-		// All output is copied before the status is returned.
-		proc.IO().Wait()
+		// Output is copied to the end before the status is returned, unless
+		// a process left in the background keeps the streams open.
+		drained := make(chan struct{})
+		go func() { proc.IO().Wait(); close(drained) }()
+		select {
+		case <-drained:
+		case <-time.After(ioDrainTimeout):
+			proc.IO().Cancel()
+		}
 		code, _, err := st.Result()
 		if err != nil {
 			return -1, fmt.Errorf("exec in %s: %w", short(id), err)
@@ -162,6 +170,9 @@ func (e *Executor) Exec(ctx context.Context, id string, cfg executor.ExecConfig)
 func containsNotFound(s string) bool {
 	return strings.Contains(s, "not found") || strings.Contains(s, "no such file")
 }
+
+// ioDrainTimeout bounds the wait for an exec's output after it exits.
+const ioDrainTimeout = 2 * time.Second
 
 // closeOnEOF calls onEOF once, in its own goroutine, when r is exhausted.
 type closeOnEOF struct {

@@ -68,7 +68,7 @@ func New(ctx context.Context, cfg Config) (*Executor, error) {
 		containerd.WithDefaultRuntime(cfg.Runtime),
 		containerd.WithTimeout(cfg.DialTimeout))
 	if err != nil {
-		return nil, fmt.Errorf("containerd is not answering at %s: %w", cfg.Address, err)
+		return nil, fmt.Errorf("containerd is not running at %s: %w", cfg.Address, err)
 	}
 	if err := checkDaemon(ctx, client, cfg); err != nil {
 		client.Close()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -602,4 +603,55 @@ func (l *lockedBuffer) Reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.b.Reset()
+}
+
+func TestPurgeLeavesNoTrace(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	run(t, e, `sleep 1000`)
+	id := run(t, e, `exit 0`)
+	waitExited(t, e, id)
+	if err := e.Create(ctx, executor.Spec{ID: newID(), Image: "busybox", Command: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Purge(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := env.ctrd.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	nss, err := cl.NamespaceService().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range nss {
+		if ns == e.cfg.Namespace {
+			t.Errorf("namespace %s still there", ns)
+		}
+	}
+	ents, _ := os.ReadDir(e.cfg.StateDir)
+	if len(ents) != 1 {
+		t.Errorf("state dir holds %v", ents)
+	}
+}
+
+func TestStaleSocketIsAClearError(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "containerd.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	cfg := DefaultConfig("node1")
+	cfg.Address, cfg.StateDir, cfg.DialTimeout = sock, dir, 2*time.Second
+	begin := time.Now()
+	_, err = New(testCtx(t), cfg)
+	if err == nil || !strings.Contains(err.Error(), sock) {
+		t.Fatalf("got %v, want an error naming %s", err, sock)
+	}
+	t.Logf("%v (after %v)", err, time.Since(begin).Round(time.Millisecond))
 }
