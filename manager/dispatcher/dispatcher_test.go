@@ -1,0 +1,568 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// fakeClock fires timers only when Advance moves time past them.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	c    chan time.Time
+	at   time.Time
+	done bool
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.c }
+func (t *fakeTimer) Stop() bool {
+	was := !t.done
+	t.done = true
+	return was
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) NewTimer(d time.Duration) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{c: make(chan time.Time, 1), at: c.now.Add(d)}
+	if d <= 0 {
+		t.c <- c.now
+		t.done = true
+		return t
+	}
+	c.timers = append(c.timers, t)
+	return t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	keep := c.timers[:0]
+	for _, t := range c.timers {
+		switch {
+		case t.done:
+		case !t.at.After(c.now):
+			t.done = true
+			t.c <- c.now
+		default:
+			keep = append(keep, t)
+		}
+	}
+	c.timers = keep
+}
+
+// harness is a store, a running dispatcher and a client over a unix socket.
+type harness struct {
+	t      *testing.T
+	st     *store.Store
+	d      *Dispatcher
+	client api.DispatcherClient
+	clock  *fakeClock
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newHarness(t *testing.T, mutate func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, st: store.New(nil, nil), clock: newFakeClock()}
+	cfg := DefaultConfig()
+	cfg.Clock = h.clock
+	cfg.Managers = func() []string { return []string{"10.0.0.1:2377"} }
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	d, err := New(h.st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.d = d
+	sock := filepath.Join(t.TempDir(), "d.sock")
+	lis, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	api.RegisterDispatcherServer(srv, d)
+	go func() { _ = srv.Serve(lis) }()
+	conn, err := grpc.NewClient("unix:"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.client = api.NewDispatcherClient(conn)
+	h.start()
+	t.Cleanup(func() {
+		h.stop()
+		conn.Close()
+		srv.Stop()
+	})
+	return h
+}
+
+func (h *harness) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel, h.done = cancel, make(chan struct{})
+	go func() { defer close(h.done); _ = h.d.Run(ctx) }()
+	waitFor(h.t, "dispatcher running", func() bool { _, err := h.d.active(); return err == nil })
+}
+
+func (h *harness) stop() {
+	if h.cancel != nil {
+		h.cancel()
+		<-h.done
+		h.cancel = nil
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func (h *harness) addNode(id string) {
+	h.t.Helper()
+	err := h.st.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.Create(&api.Node{Id: id, Meta: &api.Meta{}, Description: &api.NodeDescription{Hostname: id}})
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) node(id string) *api.Node {
+	var n *api.Node
+	h.st.View(func(tx store.ReadTx) { n = tx.Node(id) })
+	return n
+}
+
+func (h *harness) task(id string) *api.Task {
+	var t *api.Task
+	h.st.View(func(tx store.ReadTx) { t = tx.Task(id) })
+	return t
+}
+
+func newTask(id, node string, state api.TaskState) *api.Task {
+	return &api.Task{
+		Id: id, Meta: &api.Meta{}, ServiceId: "svc", ServiceName: "web", Slot: 1, NodeId: node,
+		DesiredState: api.TaskState_TASK_STATE_RUNNING,
+		Spec:         &api.TaskSpec{Container: &api.ContainerSpec{Image: "containous/whoami"}},
+		Status:       &api.TaskStatus{State: state, Message: "assigned"},
+	}
+}
+
+// session opens a session for node and returns the stream and first message.
+func (h *harness) session(ctx context.Context, node string) (api.Dispatcher_SessionClient, *api.SessionMessage) {
+	h.t.Helper()
+	stream, err := h.client.Session(ctx, &api.SessionRequest{NodeId: node, Addr: "192.168.56.11", Description: &api.NodeDescription{Hostname: node, Os: "linux"}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	m, err := stream.Recv()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return stream, m
+}
+
+func TestSessionMarksNodeReady(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addNode("worker1")
+	h.st.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.Create(newTask("t1", "worker1", api.TaskState_TASK_STATE_ASSIGNED))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, m := h.session(ctx, "worker1")
+	if m.GetSessionId() == "" || m.GetNode().GetId() != "worker1" || m.GetHeartbeatPeriod().AsDuration() != 5*time.Second {
+		t.Fatalf("first message %v", m)
+	}
+	if len(m.GetManagers()) != 1 || len(m.GetAssignments().GetTasks()) != 1 {
+		t.Fatalf("managers %v tasks %d", m.GetManagers(), len(m.GetAssignments().GetTasks()))
+	}
+	n := h.node("worker1")
+	if n.GetStatus().GetState() != api.NodeState_NODE_STATE_READY || n.GetStatus().GetAddr() != "192.168.56.11" || n.GetDescription().GetOs() != "linux" {
+		t.Fatalf("node %v", n)
+	}
+}
+
+func TestUnknownNodeIsToldItLeft(t *testing.T) {
+	h := newHarness(t, nil)
+	stream, err := h.client.Session(context.Background(), &api.SessionRequest{NodeId: "ghost"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.NotFound || status.Convert(err).Message() != "node ghost not found: has it left the swarm?" {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestFollowerNamesTheLeader(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.LeaderAddr = func() string { return "10.0.0.2:2377" } })
+	h.addNode("worker1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, _ := h.session(ctx, "worker1")
+	h.stop() // leadership lost
+	_, err := stream.Recv()
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("open session after stop: %v", err)
+	}
+	stream, err = h.client.Session(ctx, &api.SessionRequest{NodeId: "worker1"})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("follower answered %v", err)
+	}
+	if addr, ok := LeaderFromError(err); !ok || addr != "10.0.0.2:2377" {
+		t.Fatalf("leader from %v: %q %v", err, addr, ok)
+	}
+	_, err = h.client.Heartbeat(ctx, &api.HeartbeatRequest{NodeId: "worker1"})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("heartbeat on follower: %v", err)
+	}
+}
+
+func TestMissedHeartbeatsMarkNodeDown(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addNode("worker1")
+	w := h.st.Watch(store.ForTables(store.TableNode))
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, m := h.session(ctx, "worker1")
+
+	// Heartbeats every period keep it ready for well beyond the grace.
+	for range 6 {
+		h.clock.Advance(5 * time.Second)
+		if _, err := h.client.Heartbeat(ctx, &api.HeartbeatRequest{NodeId: "worker1", SessionId: m.GetSessionId()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := h.node("worker1").GetStatus().GetState(); s != api.NodeState_NODE_STATE_READY {
+		t.Fatalf("node %v while heartbeating", s)
+	}
+	w.Drain()
+	// Then silence for three periods.
+	h.clock.Advance(10 * time.Second)
+	time.Sleep(20 * time.Millisecond)
+	if s := h.node("worker1").GetStatus().GetState(); s != api.NodeState_NODE_STATE_READY {
+		t.Fatalf("node %v after two silent periods", s)
+	}
+	h.clock.Advance(5 * time.Second)
+	waitFor(t, "node down", func() bool { return h.node("worker1").GetStatus().GetState() == api.NodeState_NODE_STATE_DOWN })
+	if msg := h.node("worker1").GetStatus().GetMessage(); msg != "heartbeat failure" {
+		t.Fatalf("message %q", msg)
+	}
+	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("session after expiry: %v", err)
+	}
+	time.Sleep(10 * time.Millisecond)
+	if n := len(w.Drain()); n != 1 {
+		t.Fatalf("%d node writes, want 1", n)
+	}
+	_, err := h.client.Heartbeat(ctx, &api.HeartbeatRequest{NodeId: "worker1", SessionId: m.GetSessionId()})
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("heartbeat on expired session: %v", err)
+	}
+}
+
+func TestHeartbeatPeriodFromCluster(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addNode("worker1")
+	h.st.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.Create(&api.Cluster{Id: "c", Meta: &api.Meta{}, Spec: &api.ClusterSpec{HeartbeatPeriod: durationpb.New(2 * time.Second)}})
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, m := h.session(ctx, "worker1")
+	if p := m.GetHeartbeatPeriod().AsDuration(); p != 2*time.Second {
+		t.Fatalf("period %v", p)
+	}
+	h.clock.Advance(6 * time.Second)
+	waitFor(t, "node down after 3 cluster periods", func() bool { return h.node("worker1").GetStatus().GetState() == api.NodeState_NODE_STATE_DOWN })
+}
+
+func TestNodesOfTheOldLeaderGetOneGracePeriod(t *testing.T) {
+	h := newHarness(t, nil)
+	h.stop()
+	h.addNode("worker1")
+	h.st.Update(context.Background(), func(tx *store.Tx) error {
+		n := proto.Clone(tx.Node("worker1")).(*api.Node)
+		n.Status = &api.NodeStatus{State: api.NodeState_NODE_STATE_READY}
+		return tx.Update(n)
+	})
+	h.start()
+	h.clock.Advance(15 * time.Second)
+	waitFor(t, "silent node down", func() bool { return h.node("worker1").GetStatus().GetState() == api.NodeState_NODE_STATE_DOWN })
+}
+
+// TestAssignmentBurstIsOneMessage: the scheduler placing 1000 tasks on a
+// node in one write, or in ten quick ones, must not become 1000 messages.
+func TestAssignmentBurstIsOneMessage(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addNode("worker1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stream, _ := h.session(ctx, "worker1")
+	msgs := make(chan *api.SessionMessage, 100)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				close(msgs)
+				return
+			}
+			msgs <- m
+		}
+	}()
+	collect := func(want int) int {
+		n := 0
+		for {
+			select {
+			case m := <-msgs:
+				n++
+				if len(m.GetAssignments().GetTasks()) == want {
+					// drain anything trailing for a moment
+					select {
+					case <-msgs:
+						n++
+					case <-time.After(50 * time.Millisecond):
+					}
+					return n
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no message with %d tasks", want)
+			}
+		}
+	}
+	err := h.st.Batch(ctx, 1000, 1000, func(tx *store.Tx, i int) error {
+		return tx.Create(newTask(fmt.Sprintf("a%04d", i), "worker1", api.TaskState_TASK_STATE_ASSIGNED))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := collect(1000); n != 1 {
+		t.Errorf("one write of 1000 tasks: %d messages", n)
+	}
+	err = h.st.Batch(ctx, 1000, 100, func(tx *store.Tx, i int) error {
+		return tx.Create(newTask(fmt.Sprintf("b%04d", i), "worker1", api.TaskState_TASK_STATE_ASSIGNED))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := collect(2000)
+	t.Logf("ten writes of 100 tasks: %d messages", n)
+	if n > 3 {
+		t.Errorf("ten writes of 100 tasks: %d messages", n)
+	}
+	// A status report from the worker changes nothing it needs to hear.
+	h.st.Update(ctx, func(tx *store.Tx) error {
+		tk := proto.Clone(tx.Task("a0000")).(*api.Task)
+		tk.Status = &api.TaskStatus{State: api.TaskState_TASK_STATE_RUNNING}
+		return tx.Update(tk)
+	})
+	select {
+	case m := <-msgs:
+		t.Errorf("status change resent %d tasks", len(m.GetAssignments().GetTasks()))
+	case <-time.After(50 * time.Millisecond):
+	}
+	// Shutting a task down does.
+	h.st.Update(ctx, func(tx *store.Tx) error {
+		tk := proto.Clone(tx.Task("a0000")).(*api.Task)
+		tk.DesiredState = api.TaskState_TASK_STATE_SHUTDOWN
+		return tx.Update(tk)
+	})
+	select {
+	case m := <-msgs:
+		if m.GetAssignments().GetTasks()[0].GetDesiredState() != api.TaskState_TASK_STATE_SHUTDOWN {
+			t.Errorf("desired state not sent")
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("desired state change not sent")
+	}
+}
+
+func TestTasksBeforeAssignedAreNotSent(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addNode("worker1")
+	h.st.Update(context.Background(), func(tx *store.Tx) error {
+		if err := tx.Create(newTask("pending", "worker1", api.TaskState_TASK_STATE_PENDING)); err != nil {
+			return err
+		}
+		if err := tx.Create(&api.Network{Id: "net1", Meta: &api.Meta{}, Spec: &api.NetworkSpec{Name: "mynet"}}); err != nil {
+			return err
+		}
+		tk := newTask("t1", "worker1", api.TaskState_TASK_STATE_RUNNING)
+		tk.Networks = []*api.NetworkAttachment{{NetworkId: "net1", Addresses: []string{"10.0.1.3/24"}}}
+		return tx.Create(tk)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, m := h.session(ctx, "worker1")
+	as := m.GetAssignments()
+	if len(as.GetTasks()) != 1 || as.GetTasks()[0].GetId() != "t1" || len(as.GetNetworks()) != 1 || as.GetNetworks()[0].GetId() != "net1" {
+		t.Fatalf("assignments %v", as)
+	}
+}
+
+// writeCounter counts store writes touching the task table: each write
+// stamps its objects with one new version.
+func taskWrites(st *store.Store, ids []string) int {
+	versions := map[uint64]bool{}
+	st.View(func(tx store.ReadTx) {
+		for _, id := range ids {
+			versions[tx.Task(id).GetMeta().GetVersion()] = true
+		}
+	})
+	return len(versions)
+}
+
+func TestStatusUpdatesFromTenNodesAreBatched(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var ids []string
+	sessions := map[string]string{}
+	h.st.Update(ctx, func(tx *store.Tx) error {
+		for n := range 10 {
+			node := fmt.Sprintf("worker%d", n)
+			tx.Create(&api.Node{Id: node, Meta: &api.Meta{}})
+			for i := range 10 {
+				id := fmt.Sprintf("t%d-%d", n, i)
+				ids = append(ids, id)
+				tx.Create(newTask(id, node, api.TaskState_TASK_STATE_ASSIGNED))
+			}
+		}
+		return nil
+	})
+	for n := range 10 {
+		node := fmt.Sprintf("worker%d", n)
+		_, m := h.session(ctx, node)
+		sessions[node] = m.GetSessionId()
+	}
+	w := h.st.Watch(store.ForTables(store.TableTask))
+	defer w.Close()
+	var wg sync.WaitGroup
+	start := time.Now()
+	for n := range 10 {
+		for i := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				node := fmt.Sprintf("worker%d", n)
+				_, err := h.client.UpdateTaskStatus(ctx, &api.UpdateTaskStatusRequest{
+					NodeId: node, SessionId: sessions[node],
+					Updates: []*api.TaskStatusUpdate{{TaskId: fmt.Sprintf("t%d-%d", n, i), Status: &api.TaskStatus{State: api.TaskState_TASK_STATE_RUNNING, Message: "started"}}},
+				})
+				if err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	writes := taskWrites(h.st, ids)
+	t.Logf("100 status updates from 10 nodes: %d store writes in %v", writes, elapsed)
+	if writes > 4 {
+		t.Errorf("%d store writes for 100 updates", writes)
+	}
+	for _, id := range ids {
+		if s := h.task(id).GetStatus().GetState(); s != api.TaskState_TASK_STATE_RUNNING {
+			t.Fatalf("task %s %v", id, s)
+		}
+	}
+	if n := len(w.Drain()); n != 100 {
+		t.Fatalf("%d task events, want 100", n)
+	}
+}
+
+func TestStatusNeverMovesBackwards(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addNode("worker1")
+	h.addNode("worker2")
+	h.st.Update(context.Background(), func(tx *store.Tx) error {
+		tx.Create(newTask("t1", "worker1", api.TaskState_TASK_STATE_RUNNING))
+		return tx.Create(newTask("t2", "worker2", api.TaskState_TASK_STATE_RUNNING))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, m := h.session(ctx, "worker1")
+	update := func(task string, state api.TaskState) error {
+		_, err := h.client.UpdateTaskStatus(ctx, &api.UpdateTaskStatusRequest{
+			NodeId: "worker1", SessionId: m.GetSessionId(),
+			Updates: []*api.TaskStatusUpdate{{TaskId: task, Status: &api.TaskStatus{State: state}}},
+		})
+		return err
+	}
+	if err := update("t1", api.TaskState_TASK_STATE_ACCEPTED); err != nil {
+		t.Fatal(err)
+	}
+	if s := h.task("t1").GetStatus().GetState(); s != api.TaskState_TASK_STATE_RUNNING {
+		t.Fatalf("moved back to %v", s)
+	}
+	if err := update("t2", api.TaskState_TASK_STATE_FAILED); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("other node's task: %v", err)
+	}
+	if err := update("gone", api.TaskState_TASK_STATE_FAILED); err != nil {
+		t.Fatalf("deleted task: %v", err)
+	}
+	_, err := h.client.UpdateTaskStatus(ctx, &api.UpdateTaskStatusRequest{NodeId: "worker1", SessionId: "bogus"})
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("bad session: %v", err)
+	}
+	if err := update("t1", api.TaskState_TASK_STATE_COMPLETE); err != nil || h.task("t1").GetStatus().GetState() != api.TaskState_TASK_STATE_COMPLETE {
+		t.Fatalf("forward: %v %v", err, h.task("t1").GetStatus())
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for name, mutate := range map[string]func(*Config){
+		"zero heartbeat period": func(c *Config) { c.HeartbeatPeriod = 0 },
+		"no grace":              func(c *Config) { c.HeartbeatGrace = 0 },
+		"empty batches":         func(c *Config) { c.StatusBatchSize = 0 },
+	} {
+		cfg := DefaultConfig()
+		mutate(&cfg)
+		if err := cfg.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err := DefaultConfig().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,172 @@
+package dispatcher
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// writeChunk bounds the tasks one store write (one raft entry) carries.
+const writeChunk = 200
+
+// statusBatcher gathers task status reports from all sessions and writes
+// them together: at once when the store has been idle for an interval
+// (leading edge, so a lone report is not delayed), otherwise when the
+// interval since the last write is over or size reports wait.
+type statusBatcher struct {
+	st       *store.Store
+	interval time.Duration
+	size     int
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	cur     *batch
+	stopped bool
+	kick    chan struct{}
+}
+
+type batch struct {
+	updates map[string]pendingStatus // by task ID
+	done    chan struct{}
+	err     error
+}
+
+type pendingStatus struct {
+	nodeID string
+	status *api.TaskStatus
+}
+
+func newBatch() *batch {
+	return &batch{updates: map[string]pendingStatus{}, done: make(chan struct{})}
+}
+
+func newStatusBatcher(st *store.Store, interval time.Duration, size int, log *slog.Logger) *statusBatcher {
+	return &statusBatcher{st: st, interval: interval, size: size, log: log, cur: newBatch(), kick: make(chan struct{}, 1)}
+}
+
+// add queues updates and returns the batch that will carry them. Of two
+// reports for one task the one further along wins.
+func (b *statusBatcher) add(nodeID string, updates []*api.TaskStatusUpdate) (*batch, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return nil, status.Error(codes.Unavailable, errStopped.Error())
+	}
+	for _, u := range updates {
+		prev, ok := b.cur.updates[u.GetTaskId()]
+		if ok && prev.status.GetState() > u.GetStatus().GetState() {
+			continue
+		}
+		b.cur.updates[u.GetTaskId()] = pendingStatus{nodeID: nodeID, status: u.GetStatus()}
+	}
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+	return b.cur, nil
+}
+
+func (b *statusBatcher) run(ctx context.Context) {
+	defer func() {
+		b.mu.Lock()
+		b.stopped = true
+		cur := b.cur
+		b.mu.Unlock()
+		cur.err = status.Error(codes.Unavailable, errStopped.Error())
+		close(cur.done)
+	}()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.kick:
+		}
+		// Wait out the rest of the interval unless the batch fills up.
+		for {
+			wait := b.interval - time.Since(last)
+			b.mu.Lock()
+			n := len(b.cur.updates)
+			b.mu.Unlock()
+			if wait <= 0 || n >= b.size || n == 0 {
+				break
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			case <-b.kick:
+				t.Stop()
+			}
+		}
+		b.mu.Lock()
+		full := b.cur
+		b.cur = newBatch()
+		b.mu.Unlock()
+		if len(full.updates) == 0 {
+			close(full.done)
+			continue
+		}
+		last = time.Now()
+		full.err = b.write(ctx, full.updates)
+		if full.err != nil && ctx.Err() == nil {
+			b.log.Error("write task status", "tasks", len(full.updates), "err", full.err)
+		}
+		close(full.done)
+	}
+}
+
+// write applies the batch, in chunks, never moving a task backwards and
+// skipping tasks that are gone or that another node now holds.
+func (b *statusBatcher) write(ctx context.Context, updates map[string]pendingStatus) error {
+	ids := make([]string, 0, len(updates))
+	for id := range updates {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for start := 0; start < len(ids); start += writeChunk {
+		chunk := ids[start:min(start+writeChunk, len(ids))]
+		err := retryConflict(func() error {
+			return b.st.Update(ctx, func(tx *store.Tx) error {
+				for _, id := range chunk {
+					u := updates[id]
+					cur := tx.Task(id)
+					if cur == nil || cur.GetNodeId() != u.nodeID || !advances(cur.GetStatus(), u.status) {
+						continue
+					}
+					t := proto.Clone(cur).(*api.Task)
+					t.Status = u.status
+					if err := tx.Update(t); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// advances says whether next may replace cur: a later state, or the same
+// state saying something new (a time stamp alone is not new).
+func advances(cur, next *api.TaskStatus) bool {
+	if next.GetState() != cur.GetState() {
+		return next.GetState() > cur.GetState()
+	}
+	return next.GetMessage() != cur.GetMessage() || next.GetErr() != cur.GetErr() ||
+		!proto.Equal(next.GetContainer(), cur.GetContainer()) || len(next.GetPorts()) != len(cur.GetPorts())
+}
