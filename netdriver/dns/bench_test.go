@@ -132,7 +132,7 @@ func BenchmarkUDPOneCore(b *testing.B) {
 			}
 			for inflight > 0 {
 				rc := c.(interface{ SetReadDeadline(time.Time) error })
-				rc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				rc.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 				if _, err := c.Read(buf); err != nil {
 					// Lost in a full socket buffer: give up on the window.
 					lost.Add(int64(inflight))
