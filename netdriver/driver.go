@@ -666,6 +666,46 @@ func (d *Driver) Reconcile(ctx context.Context, want []Network) error {
 		d.log.Info("removing stale namespaces", "names", stale)
 		errs = append(errs, d.removeStale(stale...))
 	}
+	// A crash between creating vxlan0 in the underlay and moving it into
+	// the sandbox leaves a vx-<vni>-<id[:5]>; delete those of networks we
+	// know of (wanted or stale), never another program's.
+	ids := make([]string, 0, len(want)+len(stale))
+	for _, n := range want {
+		ids = append(ids, n.ID)
+	}
+	for _, name := range stale {
+		ids = append(ids, strings.TrimPrefix(strings.TrimPrefix(name, "1-"), "lb_"))
+	}
+	errs = append(errs, d.deleteTempVxlans(ids))
+	return errors.Join(errs...)
+}
+
+func (d *Driver) deleteTempVxlans(ids []string) error {
+	h, err := netlink.NewHandleAt(d.underlay)
+	if err != nil {
+		return fmt.Errorf("netdriver: underlay netlink: %w", err)
+	}
+	defer h.Close()
+	links, err := h.LinkList()
+	if err != nil {
+		return fmt.Errorf("netdriver: underlay links: %w", err)
+	}
+	var errs []error
+	for _, l := range links {
+		name := l.Attrs().Name
+		if _, ok := l.(*netlink.Vxlan); !ok || !overlay.IsVxlanTempName(name) {
+			continue
+		}
+		for _, id := range ids {
+			if len(id) >= 5 && strings.HasSuffix(name, "-"+id[:5]) {
+				d.log.Info("deleting stale vxlan", "link", name)
+				if err := h.LinkDel(l); err != nil {
+					errs = append(errs, fmt.Errorf("netdriver: delete stale %s: %w", name, err))
+				}
+				break
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -355,6 +355,11 @@ func TestRestartAdoptsWantedAndDeletesStale(t *testing.T) {
 	c1 := l.container(t, l.n1, mynetID, "6039865a1e5d0000aaaa", "10.0.1.31", true)
 	client := l.container(t, l.n1, mynetID, "36dce35d56e80000cccc", "10.0.1.36", false)
 
+	// A crash mid-create also left a vxlan in the node's namespace.
+	if err := exec.Command("nsenter", "--net="+l.n1.ns, "ip", "link", "add", "vx-001005-st4le", "type", "vxlan",
+		"id", "4101", "dstport", "4789", "local", "192.168.77.1", "nolearning").Run(); err != nil {
+		t.Fatal(err)
+	}
 	// "Crash": a new driver on the same exec root, the old one never closed.
 	var d2 *netdriver.Driver
 	l.n1.do(t, func() error {
@@ -376,6 +381,9 @@ func TestRestartAdoptsWantedAndDeletesStale(t *testing.T) {
 	}
 	if netns.IsNetns(filepath.Join(l.n1.root, "netns", netns.SandboxName(stale.ID))) {
 		t.Fatal("stale network's sandbox survived Reconcile")
+	}
+	if out, _ := exec.Command("nsenter", "--net="+l.n1.ns, "ip", "link", "show", "vx-001005-st4le").CombinedOutput(); !bytes.Contains(out, []byte("does not exist")) {
+		t.Fatalf("stale vxlan survived Reconcile: %s", out)
 	}
 	// Adopted services still answer, and a re-attach of a live container
 	// is harmless.
