@@ -538,6 +538,27 @@ func (d *fakeDaemon) Exec(s grpc.BidiStreamingServer[minswv1.ExecRequest, minswv
 			return err
 		}
 		return exit(code)
+	case "winch":
+		// Report the start size, then each resize, and exit 7 on input.
+		msg := fmt.Sprintf("start rows=%d cols=%d tty=%v stdin=%v\n", start.Rows, start.Cols, start.Tty, start.Stdin)
+		if err := s.Send(&minswv1.ExecResponse{Stdout: []byte(msg)}); err != nil {
+			return err
+		}
+		for {
+			req, err := s.Recv()
+			if err != nil {
+				return err
+			}
+			if r := req.GetResize(); r != nil {
+				msg := fmt.Sprintf("resize rows=%d cols=%d\n", r.Rows, r.Cols)
+				if err := s.Send(&minswv1.ExecResponse{Stdout: []byte(msg)}); err != nil {
+					return err
+				}
+			}
+			if len(req.GetStdin()) > 0 {
+				return exit(7)
+			}
+		}
 	case "tty":
 		msg := fmt.Sprintf("tty=%v stdin=%v env=%v\n", start.Tty, start.Stdin, start.Env)
 		if err := s.Send(&minswv1.ExecResponse{Stdout: []byte(msg)}); err != nil {
