@@ -11,7 +11,7 @@ import (
 
 // batchSize bounds the actions of one store write, so one raft entry stays
 // small even when a service of 100,000 tasks is created.
-const batchSize = 1000
+const batchSize = 5000
 
 // Run allocates until ctx ends: NEW tasks get their addresses and become
 // PENDING, nodes get an lb endpoint IP on each network a task assigned to

@@ -144,7 +144,9 @@ func eq(t *testing.T, got []string, want ...string) {
 }
 
 func replicas(n uint64) func(*api.ServiceSpec) {
-	return func(s *api.ServiceSpec) { s.Mode = &api.ServiceSpec_Replicated{Replicated: &api.ReplicatedService{Replicas: n}} }
+	return func(s *api.ServiceSpec) {
+		s.Mode = &api.ServiceSpec_Replicated{Replicated: &api.ReplicatedService{Replicas: n}}
+	}
 }
 
 func TestTwoReplicasMakeTwoSlots(t *testing.T) {

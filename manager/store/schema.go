@@ -2,7 +2,6 @@ package store
 
 import (
 	"fmt"
-	"strconv"
 
 	memdb "github.com/hashicorp/go-memdb"
 
@@ -24,7 +23,6 @@ const (
 	indexName    = "name"
 	indexService = "service"
 	indexNode    = "node"
-	indexSlot    = "slot"
 )
 
 // Object is what every table holds.
@@ -73,15 +71,6 @@ func idIndex() *memdb.IndexSchema {
 	}}}
 }
 
-// slotKey is the index key of a replicated task's slot (global tasks, which
-// have slot 0, are keyed by node instead).
-func slotKey(serviceID string, slot uint64, nodeID string) string {
-	if slot == 0 {
-		return serviceID + "/n/" + nodeID
-	}
-	return serviceID + "/" + strconv.FormatUint(slot, 10)
-}
-
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		TableNode: {Name: TableNode, Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()}},
@@ -104,10 +93,6 @@ func schema() *memdb.DBSchema {
 			}}},
 			indexNode: {Name: indexNode, AllowMissing: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
 				return o.(*api.Task).GetNodeId(), true
-			}}},
-			indexSlot: {Name: indexSlot, AllowMissing: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
-				t := o.(*api.Task)
-				return slotKey(t.GetServiceId(), t.GetSlot(), t.GetNodeId()), true
 			}}},
 		}},
 		TableCluster: {Name: TableCluster, Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()}},

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/minsw/minsw/internal/errdefs"
@@ -42,7 +41,7 @@ type Store struct {
 // New returns an empty store. proposer may be nil: writes then apply
 // locally. now may be nil (time.Now).
 func New(proposer Proposer, now func() time.Time) *Store {
-	db, err := memdb.NewMemDB(schema())
+	db, err := newDB()
 	if err != nil {
 		panic("store: schema: " + err.Error())
 	}
@@ -55,6 +54,19 @@ func New(proposer Proposer, now func() time.Time) *Store {
 // SetProposer sets the proposer after construction (the raft node needs the
 // store as its FSM before it exists itself).
 func (s *Store) SetProposer(p Proposer) { s.proposer = p }
+
+// newDB makes the tables. The store publishes its own events (Watch), so it
+// has no use for go-memdb's per-query watch channels; a MemDB taken by
+// Snapshot does not track mutations for them, which keeps a write of
+// thousands of objects linear (with tracking, a write that changes more than
+// 8,192 radix nodes makes its commit walk the whole table).
+func newDB() (*memdb.MemDB, error) {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, err
+	}
+	return db.Snapshot(), nil
+}
 
 // View runs fn on a consistent read-only snapshot.
 func (s *Store) View(fn func(tx ReadTx)) {
@@ -76,7 +88,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 			txn.Abort()
 			return err
 		}
-		if len(tx.actions) == 0 {
+		if tx.local == 0 {
 			txn.Abort()
 			return nil
 		}
@@ -153,7 +165,7 @@ func (s *Store) Save() *api.StoreSnapshot {
 
 // Restore replaces the whole store with snap (raft snapshot restore).
 func (s *Store) Restore(snap *api.StoreSnapshot) error {
-	db, err := memdb.NewMemDB(schema())
+	db, err := newDB()
 	if err != nil {
 		return err
 	}
@@ -243,9 +255,17 @@ func (tx ReadTx) TasksByNode(nodeID string) []*api.Task {
 }
 
 // TasksBySlot returns a replicated service's tasks in one slot (old and
-// current).
+// current). It filters the service's tasks rather than keeping an index:
+// every index costs a radix insert on each task write, and this is read
+// only when a task ends.
 func (tx ReadTx) TasksBySlot(serviceID string, slot uint64) []*api.Task {
-	return list[*api.Task](tx, TableTask, indexSlot, slotKey(serviceID, slot, ""))
+	var out []*api.Task
+	for _, t := range tx.TasksByService(serviceID) {
+		if t.GetSlot() == slot {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Cluster returns the cluster object (there is one once the swarm exists).
@@ -271,6 +291,7 @@ type Tx struct {
 	now     *timestamppb.Timestamp
 	actions []*api.StoreAction
 	pos     map[string]int // table/id -> position in actions
+	local   int            // writes applied directly (no proposer)
 	events  []Event
 }
 
@@ -338,7 +359,11 @@ func (tx *Tx) record(a *api.StoreAction, o Object) error {
 	if err := tx.applyAction(a); err != nil {
 		return err
 	}
-	rec := proto.Clone(o.(proto.Message)).(Object)
+	if tx.s.proposer == nil {
+		tx.local++ // applied for real; nothing to replicate
+		return nil
+	}
+	rec := o
 	if seen {
 		rec.GetMeta().Version = base
 	}
@@ -405,8 +430,9 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		}
 		return nil
 	}
-	// The action's object may be shared with the caller while recording, and
-	// is owned by the FSM otherwise; store a private copy either way.
+	// The object is stored as it is: callers hand it over (Create/Update
+	// document that they must not touch it afterwards), and the FSM owns
+	// what it decoded. Not cloning here halves the cost of a large write.
 	switch a.Kind {
 	case api.StoreActionKind_STORE_ACTION_CREATE:
 		if old != nil {
@@ -415,7 +441,7 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		if err := checkName(); err != nil {
 			return err
 		}
-		n := proto.Clone(o.(proto.Message)).(Object)
+		n := o
 		n.GetMeta().Version = tx.index
 		if err := tx.txn.Insert(table, n); err != nil {
 			return err
@@ -428,7 +454,7 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		if err := checkName(); err != nil {
 			return err
 		}
-		n := proto.Clone(o.(proto.Message)).(Object)
+		n := o
 		n.GetMeta().Version = tx.index
 		n.GetMeta().CreatedAt = old.GetMeta().GetCreatedAt()
 		if err := tx.txn.Insert(table, n); err != nil {
