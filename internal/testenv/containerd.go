@@ -49,9 +49,11 @@ type Containerd struct {
 	Pid     int
 	LogPath string
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	ownDir bool
+	bin     string
+	timeout time.Duration
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	ownDir  bool
 }
 
 // ErrNoContainerd says the containerd or runc binary is not installed.
@@ -91,7 +93,7 @@ func StartContainerd(ctx context.Context, opts ContainerdOptions) (_ *Containerd
 	if opts.StartTimeout == 0 {
 		opts.StartTimeout = 10 * time.Second
 	}
-	c := &Containerd{Dir: opts.Dir, exited: make(chan struct{})}
+	c := &Containerd{Dir: opts.Dir}
 	if c.Dir == "" {
 		// A short path: the socket's path must fit in a sockaddr_un.
 		if c.Dir, err = os.MkdirTemp("", "ctrd-"); err != nil {
@@ -110,28 +112,45 @@ func StartContainerd(ctx context.Context, opts ContainerdOptions) (_ *Containerd
 	if err := os.WriteFile(cfgPath, []byte(containerdConfig(c.Dir, c.Address)), 0o644); err != nil {
 		return nil, err
 	}
-	logf, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
+	c.bin, c.timeout = bin, opts.StartTimeout
+	if err := c.spawn(ctx); err != nil {
 		return nil, err
 	}
-	defer logf.Close()
+	return c, nil
+}
 
-	c.cmd = exec.Command(bin, "--config", cfgPath)
+// spawn runs the daemon and waits until it answers.
+func (c *Containerd) spawn(ctx context.Context) error {
+	logf, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	c.exited = make(chan struct{})
+	c.cmd = exec.Command(c.bin, "--config", filepath.Join(c.Dir, "config.toml"))
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	// Its own process group, so a ^C to the test does not reach it first
 	// and leave shims without their daemon mid-cleanup.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
+		return fmt.Errorf("start %s: %w", c.bin, err)
 	}
 	c.Pid = c.cmd.Process.Pid
-	go func() { c.cmd.Wait(); close(c.exited) }()
+	cmd, exited := c.cmd, c.exited
+	go func() { cmd.Wait(); close(exited) }()
 
-	if err := c.waitServing(ctx, opts.StartTimeout); err != nil {
+	if err := c.waitServing(ctx, c.timeout); err != nil {
 		c.kill()
-		return nil, fmt.Errorf("containerd at %s: %w\n%s", c.Address, err, c.logTail(20))
+		return fmt.Errorf("containerd at %s: %w\n%s", c.Address, err, c.logTail(20))
 	}
-	return c, nil
+	return nil
+}
+
+// Restart stops the daemon (containers and their shims keep running, as
+// with a real containerd restart) and starts it again on the same state.
+func (c *Containerd) Restart(ctx context.Context) error {
+	c.kill()
+	return c.spawn(ctx)
 }
 
 func containerdConfig(dir, addr string) string {

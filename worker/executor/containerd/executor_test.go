@@ -655,3 +655,48 @@ func TestStaleSocketIsAClearError(t *testing.T) {
 	}
 	t.Logf("%v (after %v)", err, time.Since(begin).Round(time.Millisecond))
 }
+
+func TestSurvivesContainerdRestart(t *testing.T) {
+	ctrd := testenv.NewContainerd(t)
+	cfg := DefaultConfig("restart")
+	cfg.Address, cfg.StateDir, cfg.RegistryMirror = ctrd.Address, t.TempDir(), env.reg.URL
+	ctx := testCtx(t)
+	e, err := New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	events, err := e.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := run(t, e, `echo before; sleep 1000`)
+
+	if err := ctrd.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.Inspect(ctx, id)
+	if err != nil || st.State != executor.StateRunning {
+		t.Fatalf("after restart: %+v %v", st, err)
+	}
+	var out bytes.Buffer
+	if code, err := e.Exec(ctx, id, executor.ExecConfig{Cmd: []string{"echo", "after"}, Stdout: &out}); err != nil || code != 0 || out.String() != "after\n" {
+		t.Fatalf("exec after restart: %d %v %q", code, err, out.String())
+	}
+	if err := e.Stop(ctx, id, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(15 * time.Second)
+	for got := false; !got; {
+		select {
+		case ev := <-events:
+			got = ev.ID == id && ev.ExitCode == 137
+		case <-deadline:
+			t.Fatal("no exit event after the containerd restart")
+		}
+	}
+	remove(t, e, id)
+	if left, err := ctrd.Leftovers(ctx, cfg.Namespace); err != nil || len(left) > 0 {
+		t.Errorf("left behind %v %v", left, err)
+	}
+}
