@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -512,5 +513,27 @@ func TestHostFromEnv(t *testing.T) {
 	var out, errb strings.Builder
 	if code := run([]string{"network", "ls", "-q"}, strings.NewReader(""), &out, &errb); code != 0 || out.String() != "14fy2l7a4mci\nlpirdge00y3j\n" {
 		t.Errorf("%d %q %q", code, out.String(), errb.String())
+	}
+}
+
+func TestServiceCreateInterruptedDetaches(t *testing.T) {
+	d := seedDaemon()
+	d.unschedulable = "no suitable node (1 node not available for new tasks)"
+	sock := d.serve(t)
+	var out, errb strings.Builder
+	c := &cli{in: strings.NewReader(""), out: &out, err: &errb, host: sock, now: time.Now, progress: progressOptions()}
+	c.progress.Stall = time.Hour
+	cl, err := c.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := waitForService(ctx, c, cl, "web", "web", waitFlags{}); err != nil {
+		t.Fatalf("interrupt is not an error: %v", err)
+	}
+	if want := "\nOperation continuing in background.\nUse `minsw service ps --no-trunc web` to check progress.\n"; errb.String() != want {
+		t.Errorf("stderr %q", errb.String())
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -166,40 +167,40 @@ func newNodeInspectCommand(c *cli) *cobra.Command {
 }
 
 func printNodePretty(c *cli, n *minswv1.Node) {
-	w := format.NewTabWriter(c.out)
-	fmt.Fprintf(w, "ID:\t%s\n", n.GetId())
+	var w strings.Builder
+	defer func() { io.WriteString(c.out, tabAlign(w.String(), 24)) }()
+	fmt.Fprintf(&w, "ID:\t%s\n", n.GetId())
 	if len(n.GetSpec().GetLabels()) > 0 {
-		fmt.Fprintln(w, "Labels:")
+		fmt.Fprintln(&w, "Labels:")
 		for _, k := range sortedKeys(n.GetSpec().GetLabels()) {
-			fmt.Fprintf(w, " - %s=%s\n", k, n.GetSpec().GetLabels()[k])
+			fmt.Fprintf(&w, " - %s=%s\n", k, n.GetSpec().GetLabels()[k])
 		}
 	}
-	fmt.Fprintf(w, "Hostname:\t%s\n", n.GetDescription().GetHostname())
+	fmt.Fprintf(&w, "Hostname:\t%s\n", n.GetDescription().GetHostname())
 	if t := n.GetMeta().GetCreatedAt(); t != nil {
-		fmt.Fprintf(w, "Joined at:\t%s\n", t.AsTime().Local())
+		fmt.Fprintf(&w, "Joined at:\t%s\n", t.AsTime().Local())
 	}
-	fmt.Fprintln(w, "Status:")
-	fmt.Fprintf(w, " State:\t%s\n", enumWord(n.GetStatus().GetState().String(), "NODE_STATE_"))
+	fmt.Fprintln(&w, "Status:")
+	fmt.Fprintf(&w, " State:\t%s\n", enumWord(n.GetStatus().GetState().String(), "NODE_STATE_"))
 	if m := n.GetStatus().GetMessage(); m != "" {
-		fmt.Fprintf(w, " Message:\t%s\n", m)
+		fmt.Fprintf(&w, " Message:\t%s\n", m)
 	}
-	fmt.Fprintf(w, " Availability:\t%s\n", enumWord(n.GetSpec().GetAvailability().String(), "NODE_AVAILABILITY_"))
-	fmt.Fprintf(w, " Address:\t%s\n", n.GetStatus().GetAddr())
+	fmt.Fprintf(&w, " Availability:\t%s\n", enumWord(n.GetSpec().GetAvailability().String(), "NODE_AVAILABILITY_"))
+	fmt.Fprintf(&w, " Address:\t%s\n", n.GetStatus().GetAddr())
 	if ms := n.GetManagerStatus(); ms != nil {
-		fmt.Fprintln(w, "Manager Status:")
-		fmt.Fprintf(w, " Address:\t%s\n", ms.GetAddr())
-		fmt.Fprintf(w, " Raft Status:\t%s\n", enumWord(ms.GetReachability().String(), "REACHABILITY_"))
+		fmt.Fprintln(&w, "Manager Status:")
+		fmt.Fprintf(&w, " Address:\t%s\n", ms.GetAddr())
+		fmt.Fprintf(&w, " Raft Status:\t%s\n", enumWord(ms.GetReachability().String(), "REACHABILITY_"))
 		leader := "No"
 		if ms.GetLeader() {
 			leader = "Yes"
 		}
-		fmt.Fprintf(w, " Leader:\t%s\n", leader)
+		fmt.Fprintf(&w, " Leader:\t%s\n", leader)
 	}
-	fmt.Fprintln(w, "Platform:")
-	fmt.Fprintf(w, " Operating System:\t%s\n", n.GetDescription().GetOs())
-	fmt.Fprintf(w, " Architecture:\t%s\n", n.GetDescription().GetArchitecture())
-	fmt.Fprintf(w, "Engine Version:\t%s\n", n.GetDescription().GetEngineVersion())
-	w.Flush()
+	fmt.Fprintln(&w, "Platform:")
+	fmt.Fprintf(&w, " Operating System:\t%s\n", n.GetDescription().GetOs())
+	fmt.Fprintf(&w, " Architecture:\t%s\n", n.GetDescription().GetArchitecture())
+	fmt.Fprintf(&w, "Engine Version:\t%s\n", n.GetDescription().GetEngineVersion())
 }
 
 func sortedKeys(m map[string]string) []string {
@@ -359,4 +360,20 @@ func newNodeRemoveCommand(c *cli) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force remove a node from the swarm")
 	return cmd
+}
+
+// tabAlign pads each "Label:\tvalue" line with tabs (8 columns each) so
+// values start at column col, as docker's --pretty templates are written;
+// a tabwriter would split its columns at every line without a value.
+func tabAlign(text string, col int) string {
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		label, value, ok := strings.Cut(l, "\t")
+		if !ok {
+			continue
+		}
+		tabs := max(1, (col-len(label)+7)/8)
+		lines[i] = label + strings.Repeat("\t", tabs) + value
+	}
+	return strings.Join(lines, "\n")
 }

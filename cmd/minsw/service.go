@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -601,54 +602,55 @@ func networkNames(ctx context.Context, cl *client.Client) map[string]string {
 }
 
 func printServicePretty(c *cli, s *minswv1.Service, nets map[string]string) {
-	w := format.NewTabWriter(c.out)
+	var w strings.Builder
+	defer func() { io.WriteString(c.out, tabAlign(w.String(), 16)) }()
 	spec := s.GetSpec()
 	ct := spec.GetTask().GetContainer()
-	fmt.Fprintf(w, "\nID:\t%s\n", s.GetId())
-	fmt.Fprintf(w, "Name:\t%s\n", spec.GetName())
+	fmt.Fprintf(&w, "\nID:\t%s\n", s.GetId())
+	fmt.Fprintf(&w, "Name:\t%s\n", spec.GetName())
 	if len(spec.GetLabels()) > 0 {
-		fmt.Fprintln(w, "Labels:")
+		fmt.Fprintln(&w, "Labels:")
 		for _, k := range sortedKeys(spec.GetLabels()) {
-			fmt.Fprintf(w, " %s=%s\n", k, spec.GetLabels()[k])
+			fmt.Fprintf(&w, " %s=%s\n", k, spec.GetLabels()[k])
 		}
 	}
 	if spec.GetGlobal() != nil {
-		fmt.Fprintln(w, "Service Mode:\tGlobal")
+		fmt.Fprintln(&w, "Service Mode:\tGlobal")
 	} else {
-		fmt.Fprintln(w, "Service Mode:\tReplicated")
-		fmt.Fprintf(w, " Replicas:\t%d\n", spec.GetReplicated().GetReplicas())
+		fmt.Fprintln(&w, "Service Mode:\tReplicated")
+		fmt.Fprintf(&w, " Replicas:\t%d\n", spec.GetReplicated().GetReplicas())
 	}
-	fmt.Fprintln(w, "Placement:")
+	fmt.Fprintln(&w, "Placement:")
 	if cs := spec.GetTask().GetPlacement().GetConstraints(); len(cs) > 0 {
-		fmt.Fprintf(w, " Constraints:\t%s\n", strings.Join(cs, ", "))
+		fmt.Fprintf(&w, " Constraints:\t%s\n", strings.Join(cs, ", "))
 	}
 	if u := spec.GetUpdate(); u != nil {
-		fmt.Fprintln(w, "UpdateConfig:")
-		fmt.Fprintf(w, " Parallelism:\t%d\n", u.GetParallelism())
+		fmt.Fprintln(&w, "UpdateConfig:")
+		fmt.Fprintf(&w, " Parallelism:\t%d\n", u.GetParallelism())
 		if d := u.GetDelay().AsDuration(); d > 0 {
-			fmt.Fprintf(w, " Delay:\t%s\n", d)
+			fmt.Fprintf(&w, " Delay:\t%s\n", d)
 		}
 	}
 	if r := spec.GetTask().GetRestart(); r != nil {
-		fmt.Fprintln(w, "RestartPolicy:")
-		fmt.Fprintf(w, " Condition:\t%s\n", strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(r.GetCondition().String(), "RESTART_CONDITION_")), "_", "-"))
+		fmt.Fprintln(&w, "RestartPolicy:")
+		fmt.Fprintf(&w, " Condition:\t%s\n", strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(r.GetCondition().String(), "RESTART_CONDITION_")), "_", "-"))
 		if r.GetDelay() != nil {
-			fmt.Fprintf(w, " Delay:\t%s\n", r.GetDelay().AsDuration())
+			fmt.Fprintf(&w, " Delay:\t%s\n", r.GetDelay().AsDuration())
 		}
 		if r.GetMaxAttempts() > 0 {
-			fmt.Fprintf(w, " Max Attempts:\t%d\n", r.GetMaxAttempts())
+			fmt.Fprintf(&w, " Max Attempts:\t%d\n", r.GetMaxAttempts())
 		}
 	}
-	fmt.Fprintln(w, "ContainerSpec:")
-	fmt.Fprintf(w, " Image:\t%s\n", ct.GetImage())
+	fmt.Fprintln(&w, "ContainerSpec:")
+	fmt.Fprintf(&w, " Image:\t%s\n", ct.GetImage())
 	if len(ct.GetCommand()) > 0 {
-		fmt.Fprintf(w, " Command:\t%s\n", strings.Join(ct.GetCommand(), " "))
+		fmt.Fprintf(&w, " Command:\t%s\n", strings.Join(ct.GetCommand(), " "))
 	}
 	if len(ct.GetArgs()) > 0 {
-		fmt.Fprintf(w, " Args:\t%s\n", strings.Join(ct.GetArgs(), " "))
+		fmt.Fprintf(&w, " Args:\t%s\n", strings.Join(ct.GetArgs(), " "))
 	}
 	if len(ct.GetEnv()) > 0 {
-		fmt.Fprintf(w, " Env:\t%s\n", strings.Join(ct.GetEnv(), " "))
+		fmt.Fprintf(&w, " Env:\t%s\n", strings.Join(ct.GetEnv(), " "))
 	}
 	if len(spec.GetTask().GetNetworks()) > 0 {
 		var names []string
@@ -659,17 +661,16 @@ func printServicePretty(c *cli, s *minswv1.Service, nets map[string]string) {
 			}
 			names = append(names, name)
 		}
-		fmt.Fprintf(w, "Networks:\t%s\n", strings.Join(names, " "))
+		fmt.Fprintf(&w, "Networks:\t%s\n", strings.Join(names, " "))
 	}
-	fmt.Fprintln(w, "Endpoint Mode:\tvip")
+	fmt.Fprintln(&w, "Endpoint Mode:\tvip")
 	if ports := s.GetEndpoint().GetPorts(); len(ports) > 0 {
-		fmt.Fprintln(w, "Ports:")
+		fmt.Fprintln(&w, "Ports:")
 		for _, p := range ports {
-			fmt.Fprintf(w, " PublishedPort = %d\n  Protocol = %s\n  TargetPort = %d\n", p.GetPublishedPort(),
+			fmt.Fprintf(&w, " PublishedPort = %d\n  Protocol = %s\n  TargetPort = %d\n", p.GetPublishedPort(),
 				strings.ToLower(strings.TrimPrefix(p.GetProtocol().String(), "PORT_PROTOCOL_")), p.GetTargetPort())
 		}
 	}
-	w.Flush()
 }
 
 // updateService reads a service, lets change edit a copy of its spec and
