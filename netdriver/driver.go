@@ -23,6 +23,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/minsw/minsw/netdriver/gwbridge"
 	"github.com/minsw/minsw/netdriver/lb"
 	"github.com/minsw/minsw/netdriver/lb/nft"
 	"github.com/minsw/minsw/netdriver/netns"
@@ -71,6 +72,10 @@ type Config struct {
 	// Logger gets one line per network made or removed and the backend
 	// choice; nil discards.
 	Logger *slog.Logger
+	// Egress is the gateway bridge containers leave the node through
+	// (docker_gwbridge's counterpart); zero fields take gwbridge's defaults
+	// (minsw_gwbridge, 172.18.0.0/16). It is made on first AttachEgress.
+	Egress gwbridge.Config
 	// HasIPVS reports whether the kernel has IPVS; nil probes /proc and
 	// the module tree. Injected by tests.
 	HasIPVS func() bool
@@ -164,6 +169,7 @@ type Driver struct {
 
 	mu     sync.Mutex
 	nets   map[string]*netState
+	gw     *gwbridge.Bridge
 	closed bool
 }
 
@@ -751,6 +757,50 @@ func deleteLinks(path string) error {
 	return nil
 }
 
+// EgressEndpoint is a container's leg on the gateway bridge.
+type EgressEndpoint struct {
+	ContainerID string
+	NetnsPath   string
+	Addr        netip.Prefix // in Config.Egress.Subnet, chosen by the caller
+}
+
+// AttachEgress gives a container a leg on the gateway bridge with the
+// default route, masqueraded out of the node, making the bridge if needed.
+func (d *Driver) AttachEgress(ctx context.Context, ep EgressEndpoint) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return errClosed
+	}
+	if d.gw == nil {
+		gw, err := gwbridge.Ensure(d.underlay, d.cfg.Egress)
+		if err != nil {
+			return fmt.Errorf("netdriver: %w", err)
+		}
+		d.gw = gw
+	}
+	if err := d.gw.Attach(ep.ContainerID, ep.NetnsPath, ep.Addr); err != nil {
+		return fmt.Errorf("netdriver: %w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+// DetachEgress removes a container's gateway bridge leg.
+func (d *Driver) DetachEgress(ctx context.Context, containerID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.gw == nil {
+		return nil
+	}
+	return d.gw.Detach(containerID)
+}
+
 // Close removes every network of this node (their namespaces, links and
 // load balancers, including stale ones under the exec root) and releases
 // the exec root's netns mount. Container namespaces are left to the
@@ -776,6 +826,9 @@ func (d *Driver) Close() error {
 	}
 	errs = append(errs, d.removeStale(stale...))
 	errs = append(errs, netns.Release(d.dir))
+	if d.gw != nil {
+		errs = append(errs, d.gw.Remove())
+	}
 	d.underlay.Close()
 	return errors.Join(errs...)
 }

@@ -293,6 +293,14 @@ func TestSeedRoundRobinAcrossTwoNodes(t *testing.T) {
 		t.Errorf("subnet clash: err = %v", err)
 	}
 
+	// The client also leaves the node through the gateway bridge.
+	if err := l.n1.d.AttachEgress(ctx, netdriver.EgressEndpoint{ContainerID: "36dce35d56e80000cccc", NetnsPath: client, Addr: pfx("172.18.0.3/16")}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = exec.Command("nsenter", "--net="+client, "ip", "-4", "-o", "addr").CombinedOutput()
+	if !strings.Contains(string(out), "eth1    inet 172.18.0.3/16") {
+		t.Errorf("client addresses:\n%s", out)
+	}
 	if err := l.n1.d.RemoveNetwork(ctx, other.ID); err != nil {
 		t.Fatal(err)
 	}
