@@ -106,15 +106,10 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		kick:      make(chan struct{}, 1),
 	}
 	r.batcher = newStatusBatcher(d.st, d.cfg.StatusBatchInterval, d.cfg.StatusBatchSize, d.log)
-	done := make(chan struct{})
-	d.mu.Lock()
-	if d.run != nil {
-		d.mu.Unlock()
-		return fmt.Errorf("dispatcher: already running")
-	}
-	d.run, d.cancel, d.done = r, cancel, done
-	d.mu.Unlock()
-	defer close(done)
+	// Watch before serving, so no change after a session's first message
+	// is missed.
+	w := d.st.Watch(store.ForTables(store.TableTask, store.TableNetwork, store.TableNode, store.TableCluster))
+	defer w.Close()
 
 	// Nodes that were ready under the previous leader get one grace period
 	// to open a session here before they are marked down.
@@ -128,8 +123,15 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		}
 	})
 
-	w := d.st.Watch(store.ForTables(store.TableTask, store.TableNetwork, store.TableNode, store.TableCluster))
-	defer w.Close()
+	done := make(chan struct{})
+	d.mu.Lock()
+	if d.run != nil {
+		d.mu.Unlock()
+		return fmt.Errorf("dispatcher: already running")
+	}
+	d.run, d.cancel, d.done = r, cancel, done
+	d.mu.Unlock()
+	defer close(done)
 
 	var wg sync.WaitGroup
 	wg.Add(3)

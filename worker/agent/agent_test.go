@@ -1,0 +1,481 @@
+package agent_test
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/minsw/minsw/manager/dispatcher"
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+	"github.com/minsw/minsw/worker/agent"
+	"github.com/minsw/minsw/worker/executor"
+	"github.com/minsw/minsw/worker/executor/fake"
+)
+
+// manager is a store and a dispatcher served on a unix socket, as the
+// leader would serve it.
+type manager struct {
+	t    testing.TB
+	st   *store.Store
+	d    *dispatcher.Dispatcher
+	addr string // unix:<path>
+	srv  *grpc.Server
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+func newManager(t testing.TB, st *store.Store, leader func() string) *manager {
+	t.Helper()
+	cfg := dispatcher.DefaultConfig()
+	cfg.LeaderAddr = leader
+	d, err := dispatcher.New(st, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "m.sock")
+	m := &manager{t: t, st: st, d: d, addr: "unix:" + sock}
+	m.serve()
+	t.Cleanup(func() { m.runStop(); m.srv.Stop() })
+	return m
+}
+
+func (m *manager) serve() {
+	lis, err := net.Listen("unix", strings.TrimPrefix(m.addr, "unix:"))
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.srv = grpc.NewServer()
+	api.RegisterDispatcherServer(m.srv, m.d)
+	go func() { _ = m.srv.Serve(lis) }()
+}
+
+func (m *manager) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stop, m.done = cancel, make(chan struct{})
+	go func() { defer close(m.done); _ = m.d.Run(ctx) }()
+}
+
+func (m *manager) runStop() {
+	if m.stop != nil {
+		m.stop()
+		<-m.done
+		m.stop = nil
+	}
+}
+
+func dial(ctx context.Context, addr string) (grpc.ClientConnInterface, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+func newStore(t testing.TB, nodes ...string) *store.Store {
+	st := store.New(nil, nil)
+	err := st.Update(context.Background(), func(tx *store.Tx) error {
+		if err := tx.Create(&api.Cluster{Id: "cluster", Meta: &api.Meta{}, Spec: &api.ClusterSpec{HeartbeatPeriod: durationpb.New(200 * time.Millisecond)}}); err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if err := tx.Create(&api.Node{Id: n, Meta: &api.Meta{}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// startAgent runs an agent until the test ends (or stop is called).
+func startAgent(t testing.TB, node string, managers []string, ex executor.Executor) (*agent.Agent, func()) {
+	t.Helper()
+	cfg := agent.DefaultConfig()
+	cfg.NodeID = node
+	cfg.Managers = managers
+	cfg.Dial = dial
+	cfg.Executor = ex
+	cfg.Description = &api.NodeDescription{Hostname: node}
+	cfg.ReconnectDelay = 20 * time.Millisecond
+	cfg.MaxReconnectDelay = 200 * time.Millisecond
+	a, err := agent.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return a, stop
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func task(st *store.Store, id string) *api.Task {
+	var t *api.Task
+	st.View(func(tx store.ReadTx) { t = tx.Task(id) })
+	return t
+}
+
+func nodeState(st *store.Store, id string) api.NodeState {
+	var s api.NodeState
+	st.View(func(tx store.ReadTx) { s = tx.Node(id).GetStatus().GetState() })
+	return s
+}
+
+func waitState(t testing.TB, st *store.Store, id string, want api.TaskState) *api.Task {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tk := task(st, id)
+		if tk.GetStatus().GetState() == want {
+			return tk
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for task %s %v; it is %v desired %v", id, want, tk.GetStatus(), tk.GetDesiredState())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// assign creates tasks as the scheduler leaves them: assigned to node.
+func assign(t testing.TB, st *store.Store, node, image string, ids ...string) {
+	t.Helper()
+	err := st.Update(context.Background(), func(tx *store.Tx) error {
+		for i, id := range ids {
+			tk := &api.Task{
+				Id: id, Meta: &api.Meta{}, ServiceId: "svc1", ServiceName: "web", Slot: uint64(i + 1), NodeId: node,
+				DesiredState: api.TaskState_TASK_STATE_RUNNING,
+				Spec:         &api.TaskSpec{Container: &api.ContainerSpec{Image: image, Env: []string{"A=1"}}},
+				Status:       &api.TaskStatus{State: api.TaskState_TASK_STATE_ASSIGNED, Message: "assigned"},
+			}
+			if err := tx.Create(tk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setDesired(t testing.TB, st *store.Store, id string, desired api.TaskState) {
+	t.Helper()
+	err := st.Update(context.Background(), func(tx *store.Tx) error {
+		tk := proto.Clone(tx.Task(id)).(*api.Task)
+		tk.DesiredState = desired
+		return tx.Update(tk)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func deleteTask(t testing.TB, st *store.Store, id string) {
+	t.Helper()
+	err := st.Update(context.Background(), func(tx *store.Tx) error { return tx.Delete(tx.Task(id)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSessionMakesNodeReady(t *testing.T) {
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	a, _ := startAgent(t, "worker1", []string{m.addr}, fake.New())
+	waitFor(t, "node ready", func() bool { return nodeState(st, "worker1") == api.NodeState_NODE_STATE_READY })
+	waitFor(t, "agent sees its node", func() bool { return a.Node().GetId() == "worker1" && a.Leader() == m.addr })
+}
+
+func TestAssignedTaskRuns(t *testing.T) {
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	ex := fake.New()
+	a, _ := startAgent(t, "worker1", []string{m.addr}, ex)
+	assign(t, st, "worker1", "containous/whoami", "task1")
+	tk := waitState(t, st, "task1", api.TaskState_TASK_STATE_RUNNING)
+	if tk.GetStatus().GetMessage() != "started" {
+		t.Errorf("message %q", tk.GetStatus().GetMessage())
+	}
+	id := agent.ContainerID("task1")
+	if tk.GetStatus().GetContainer().GetContainerId() != id || tk.GetStatus().GetContainer().GetPid() == 0 {
+		t.Errorf("container status %v", tk.GetStatus().GetContainer())
+	}
+	spec, ok := ex.Spec(id)
+	if !ok {
+		t.Fatalf("no container %s", id)
+	}
+	if spec.Name != "web.1.task1" || spec.Hostname != id[:12] || spec.Labels["minsw.task.id"] != "task1" ||
+		spec.Labels["minsw.service.id"] != "svc1" || spec.Labels["minsw.node.id"] != "worker1" || spec.Env[0] != "A=1" {
+		t.Errorf("spec %+v", spec)
+	}
+	waitFor(t, "local view running", func() bool {
+		ts := a.Tasks()
+		return len(ts) == 1 && ts[0].GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING
+	})
+}
+
+func TestNonZeroExitFails(t *testing.T) {
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	startAgent(t, "worker1", []string{m.addr}, fake.New())
+	assign(t, st, "worker1", "busybox-exit1", "task1")
+	tk := waitState(t, st, "task1", api.TaskState_TASK_STATE_FAILED)
+	if tk.GetStatus().GetErr() != "task: non-zero exit (1)" || tk.GetStatus().GetContainer().GetExitCode() != 1 {
+		t.Fatalf("status %v", tk.GetStatus())
+	}
+}
+
+func TestExitZeroCompletes(t *testing.T) {
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	startAgent(t, "worker1", []string{m.addr}, fake.New())
+	assign(t, st, "worker1", "busybox-exit0", "task1")
+	tk := waitState(t, st, "task1", api.TaskState_TASK_STATE_COMPLETE)
+	if tk.GetStatus().GetErr() != "" || tk.GetStatus().GetMessage() != "finished" {
+		t.Fatalf("status %v", tk.GetStatus())
+	}
+}
+
+func TestMissingImageIsRejected(t *testing.T) {
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	ex := fake.New()
+	startAgent(t, "worker1", []string{m.addr}, ex)
+	assign(t, st, "worker1", "missing/img:1", "task1")
+	tk := waitState(t, st, "task1", api.TaskState_TASK_STATE_REJECTED)
+	if tk.GetStatus().GetErr() != "No such image: missing/img:1" {
+		t.Fatalf("err %q", tk.GetStatus().GetErr())
+	}
+	if ls, _ := ex.List(context.Background()); len(ls) != 0 {
+		t.Fatalf("containers left: %v", ls)
+	}
+}
+
+func TestDesiredShutdownStopsTheContainer(t *testing.T) {
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	ex := fake.New()
+	startAgent(t, "worker1", []string{m.addr}, ex)
+	assign(t, st, "worker1", "containous/whoami", "task1")
+	waitState(t, st, "task1", api.TaskState_TASK_STATE_RUNNING)
+	setDesired(t, st, "task1", api.TaskState_TASK_STATE_SHUTDOWN)
+	tk := waitState(t, st, "task1", api.TaskState_TASK_STATE_SHUTDOWN)
+	if tk.GetStatus().GetMessage() != "shutdown" {
+		t.Errorf("message %q", tk.GetStatus().GetMessage())
+	}
+	cs, err := ex.Inspect(context.Background(), agent.ContainerID("task1"))
+	if err != nil || cs.State != executor.StateExited {
+		t.Fatalf("container %+v %v", cs, err)
+	}
+	// The orchestrator deleting the task removes the container.
+	deleteTask(t, st, "task1")
+	waitFor(t, "container removed", func() bool { ls, _ := ex.List(context.Background()); return len(ls) == 0 })
+}
+
+func TestHeldAtReadyUntilDesiredRunning(t *testing.T) {
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	startAgent(t, "worker1", []string{m.addr}, fake.New())
+	assign(t, st, "worker1", "containous/whoami", "task1")
+	setDesired(t, st, "task1", api.TaskState_TASK_STATE_READY)
+	// Racing the first assignment, the task may be seen with desired
+	// running; only check that it ends up running after we raise it.
+	setDesired(t, st, "task1", api.TaskState_TASK_STATE_RUNNING)
+	waitState(t, st, "task1", api.TaskState_TASK_STATE_RUNNING)
+
+	err := st.Update(context.Background(), func(tx *store.Tx) error {
+		tk := &api.Task{
+			Id: "task2", Meta: &api.Meta{}, ServiceId: "svc1", ServiceName: "web", Slot: 2, NodeId: "worker1",
+			DesiredState: api.TaskState_TASK_STATE_READY,
+			Spec:         &api.TaskSpec{Container: &api.ContainerSpec{Image: "containous/whoami"}},
+			Status:       &api.TaskStatus{State: api.TaskState_TASK_STATE_ASSIGNED},
+		}
+		return tx.Create(tk)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, st, "task2", api.TaskState_TASK_STATE_READY)
+	time.Sleep(50 * time.Millisecond)
+	if s := task(st, "task2").GetStatus().GetState(); s != api.TaskState_TASK_STATE_READY {
+		t.Fatalf("task held at ready went to %v", s)
+	}
+	setDesired(t, st, "task2", api.TaskState_TASK_STATE_RUNNING)
+	waitState(t, st, "task2", api.TaskState_TASK_STATE_RUNNING)
+}
+
+func TestReconnectsAfterDispatcherRestart(t *testing.T) {
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	a, _ := startAgent(t, "worker1", []string{m.addr}, fake.New())
+	waitFor(t, "session", func() bool { return a.Leader() != "" })
+
+	// The manager process goes away entirely, then comes back.
+	m.runStop()
+	m.srv.Stop()
+	waitFor(t, "session lost", func() bool { return a.Leader() == "" })
+	m.serve()
+	m.run()
+	waitFor(t, "session back", func() bool { return a.Leader() == m.addr })
+	assign(t, st, "worker1", "containous/whoami", "task1")
+	waitState(t, st, "task1", api.TaskState_TASK_STATE_RUNNING)
+	if s := nodeState(st, "worker1"); s != api.NodeState_NODE_STATE_READY {
+		t.Fatalf("node %v", s)
+	}
+}
+
+func TestFollowsTheLeader(t *testing.T) {
+	st := newStore(t, "worker1")
+	var mu sync.Mutex
+	leaderAddr := ""
+	current := func() string { mu.Lock(); defer mu.Unlock(); return leaderAddr }
+	m1 := newManager(t, st, current)
+	m2 := newManager(t, st, current)
+	mu.Lock()
+	leaderAddr = m1.addr
+	mu.Unlock()
+	m1.run()
+	a, _ := startAgent(t, "worker1", []string{m2.addr}, fake.New())
+	waitFor(t, "session with the leader", func() bool { return a.Leader() == m1.addr })
+
+	// Leadership moves to m2: m1 stops its dispatcher and redirects.
+	mu.Lock()
+	leaderAddr = m2.addr
+	mu.Unlock()
+	m1.runStop()
+	m2.run()
+	waitFor(t, "session with the new leader", func() bool { return a.Leader() == m2.addr })
+	assign(t, st, "worker1", "containous/whoami", "task1")
+	waitState(t, st, "task1", api.TaskState_TASK_STATE_RUNNING)
+}
+
+func TestAdoptsContainersAfterRestart(t *testing.T) {
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	ex := fake.New()
+	_, stop := startAgent(t, "worker1", []string{m.addr}, ex)
+	assign(t, st, "worker1", "containous/whoami", "keep1", "keep2", "gone", "dies")
+	for _, id := range []string{"keep1", "keep2", "gone", "dies"} {
+		waitState(t, st, id, api.TaskState_TASK_STATE_RUNNING)
+	}
+	stop()
+	before := ex.Counts()
+
+	// While the agent is down: one task is deleted, one container dies.
+	deleteTask(t, st, "gone")
+	if err := ex.Exit(agent.ContainerID("dies"), 2); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, "worker1", []string{m.addr}, ex)
+	waitFor(t, "orphan removed", func() bool {
+		_, err := ex.Inspect(context.Background(), agent.ContainerID("gone"))
+		return err != nil
+	})
+	tk := waitState(t, st, "dies", api.TaskState_TASK_STATE_FAILED)
+	if tk.GetStatus().GetErr() != "task: non-zero exit (2)" {
+		t.Fatalf("dies: %v", tk.GetStatus())
+	}
+	after := ex.Counts()
+	if after.Creates != before.Creates || after.Starts != before.Starts {
+		t.Fatalf("restart made containers again: before %+v after %+v", before, after)
+	}
+	for _, id := range []string{"keep1", "keep2"} {
+		cs, err := ex.Inspect(context.Background(), agent.ContainerID(id))
+		if err != nil || cs.State != executor.StateRunning {
+			t.Fatalf("%s: %+v %v", id, cs, err)
+		}
+		if s := task(st, id).GetStatus().GetState(); s != api.TaskState_TASK_STATE_RUNNING {
+			t.Fatalf("%s: %v", id, s)
+		}
+	}
+	if ls, _ := ex.List(context.Background()); len(ls) != 3 {
+		t.Fatalf("%d containers, want 3", len(ls))
+	}
+}
+
+func TestPullsRunConcurrently(t *testing.T) {
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	ex := fake.New()
+	release := make(chan struct{})
+	var mu sync.Mutex
+	inPull := 0
+	ex.Hooks.Pull = func(ctx context.Context, image string) error {
+		mu.Lock()
+		inPull++
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return nil
+	}
+	startAgent(t, "worker1", []string{m.addr}, ex)
+	assign(t, st, "worker1", "containous/whoami", "t1", "t2", "t3")
+	waitFor(t, "three pulls at once", func() bool { mu.Lock(); defer mu.Unlock(); return inPull == 3 })
+	close(release)
+	for _, id := range []string{"t1", "t2", "t3"} {
+		waitState(t, st, id, api.TaskState_TASK_STATE_RUNNING)
+	}
+	if c := ex.Counts(); c.Pulls != 1 || c.Creates != 3 {
+		t.Fatalf("counts %+v", c)
+	}
+}
+
+func TestShutdownDuringPullCancelsIt(t *testing.T) {
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	ex := fake.New()
+	pulling := make(chan struct{}, 1)
+	ex.Hooks.Pull = func(ctx context.Context, image string) error {
+		pulling <- struct{}{}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	startAgent(t, "worker1", []string{m.addr}, ex)
+	assign(t, st, "worker1", "containous/whoami", "t1")
+	<-pulling
+	setDesired(t, st, "t1", api.TaskState_TASK_STATE_SHUTDOWN)
+	waitState(t, st, "t1", api.TaskState_TASK_STATE_SHUTDOWN)
+}

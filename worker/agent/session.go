@@ -1,0 +1,221 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// The error detail a follower's dispatcher attaches to say where the leader
+// is (manager/dispatcher.NotLeaderError); matched here by value so the
+// worker does not import the manager.
+const (
+	notLeaderReason = "NOT_LEADER"
+	leaderKey       = "leader"
+	maxRedirects    = 3
+)
+
+// leaderFrom returns the leader address a follower's refusal names.
+func leaderFrom(err error) (string, bool) {
+	st, ok := status.FromError(err)
+	if !ok {
+		return "", false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == notLeaderReason {
+			if addr := info.GetMetadata()[leaderKey]; addr != "" {
+				return addr, true
+			}
+		}
+	}
+	return "", false
+}
+
+// sessionLoop keeps one session open: to a redirect target if the last
+// manager named one, else to the next manager in turn, backing off while
+// none answers.
+func (a *Agent) sessionLoop(ctx context.Context) {
+	delay := a.cfg.ReconnectDelay
+	next := 0
+	redirect := ""
+	redirects := 0
+	for ctx.Err() == nil {
+		addr := redirect
+		redirect = ""
+		if addr == "" {
+			a.mu.Lock()
+			addr = a.managers[next%len(a.managers)]
+			a.mu.Unlock()
+			next++
+		}
+		established, err := a.session(ctx, addr)
+		if ctx.Err() != nil {
+			return
+		}
+		if established {
+			delay = a.cfg.ReconnectDelay
+			redirects = 0
+		}
+		if leader, ok := leaderFrom(err); ok && leader != addr && redirects < maxRedirects {
+			a.log.Info("following the leader", "from", addr, "leader", leader)
+			redirect = leader
+			redirects++
+			a.addManagers([]string{leader})
+			continue
+		}
+		redirects = 0
+		a.log.Warn("session ended", "manager", addr, "err", err, "retry_in", delay)
+		if !sleep(ctx, a.clock, delay) {
+			return
+		}
+		if !established {
+			delay = min(2*delay, a.cfg.MaxReconnectDelay)
+		}
+	}
+}
+
+func (a *Agent) addManagers(addrs []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, m := range addrs {
+		if m != "" && !slices.Contains(a.managers, m) {
+			a.managers = append(a.managers, m)
+		}
+	}
+}
+
+// session runs one session with the manager at addr until it fails.
+// established says whether the manager accepted it.
+func (a *Agent) session(ctx context.Context, addr string) (established bool, err error) {
+	conn, err := a.cfg.Dial(ctx, addr)
+	if err != nil {
+		return false, err
+	}
+	if c, ok := conn.(io.Closer); ok {
+		defer c.Close()
+	}
+	client := api.NewDispatcherClient(conn)
+	sctx, end := context.WithCancelCause(ctx)
+	defer end(nil)
+	stream, err := client.Session(sctx, &api.SessionRequest{
+		NodeId: a.cfg.NodeID, Description: a.cfg.Description, Addr: a.cfg.Addr,
+	})
+	if err != nil {
+		return false, err
+	}
+	msg, err := stream.Recv()
+	if err != nil {
+		return false, err
+	}
+	s := &activeSession{client: client, id: msg.GetSessionId(), addr: addr, end: end}
+	a.log.Info("session opened", "manager", addr, "session", s.id)
+	a.apply(msg)
+	a.setSession(s)
+	defer a.clearSession(s)
+
+	period := msg.GetHeartbeatPeriod().AsDuration()
+	hbDone := make(chan struct{})
+	go func() { defer close(hbDone); a.heartbeat(sctx, s, period) }()
+	defer func() { <-hbDone }()
+	for {
+		msg, err := stream.Recv()
+		if err != nil {
+			if cause := context.Cause(sctx); cause != nil && sctx.Err() != nil && ctx.Err() == nil {
+				err = cause
+			}
+			end(err)
+			return true, err
+		}
+		a.apply(msg)
+	}
+}
+
+// apply takes in a session message: node, managers, assignments.
+func (a *Agent) apply(msg *api.SessionMessage) {
+	a.addManagers(msg.GetManagers())
+	a.mu.Lock()
+	if msg.GetNode() != nil {
+		a.node = msg.GetNode()
+	}
+	if as := msg.GetAssignments(); as != nil {
+		a.networks = as.GetNetworks()
+	}
+	a.notifyLocked()
+	a.mu.Unlock()
+	if as := msg.GetAssignments(); as != nil {
+		a.assign(as.GetTasks())
+	}
+}
+
+func (a *Agent) setSession(s *activeSession) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sess = s
+	a.leader = s.addr
+	close(a.sessCh)
+	a.sessCh = make(chan struct{})
+	a.notifyLocked()
+}
+
+func (a *Agent) clearSession(s *activeSession) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sess != s {
+		return
+	}
+	a.sess = nil
+	a.leader = ""
+	close(a.sessCh)
+	a.sessCh = make(chan struct{})
+	a.notifyLocked()
+}
+
+// currentSession returns the live session (or nil) and a channel closed
+// when that changes.
+func (a *Agent) currentSession() (*activeSession, <-chan struct{}) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sess, a.sessCh
+}
+
+// heartbeat keeps the session alive at the period the dispatcher asks;
+// a failed heartbeat ends the session, so the loop finds a live manager.
+func (a *Agent) heartbeat(ctx context.Context, s *activeSession, period time.Duration) {
+	for {
+		if period <= 0 {
+			period = time.Second
+		}
+		if !sleep(ctx, a.clock, period) {
+			return
+		}
+		cctx, cancel := context.WithTimeout(ctx, min(a.cfg.RPCTimeout, period))
+		resp, err := s.client.Heartbeat(cctx, &api.HeartbeatRequest{NodeId: a.cfg.NodeID, SessionId: s.id})
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.end(errors.Join(errors.New("heartbeat failed"), err))
+			}
+			return
+		}
+		if p := resp.GetPeriod().AsDuration(); p > 0 {
+			period = p
+		}
+	}
+}
+
+// sessionGone says whether err means the session must be opened again.
+func sessionGone(err error) bool {
+	switch status.Code(err) {
+	case codes.NotFound, codes.FailedPrecondition, codes.Unavailable:
+		return true
+	}
+	return false
+}
