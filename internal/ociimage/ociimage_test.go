@@ -119,3 +119,23 @@ func TestBadFilesAreRejected(t *testing.T) {
 		})
 	}
 }
+
+func TestHostBinaryBringsItsLibraries(t *testing.T) {
+	files, err := ociimage.HostBinary("/usr/bin/ls", "/usr/bin/ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range files {
+		got[f.Path] = true
+	}
+	for _, want := range []string{"/usr/bin/ls", "/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/libc.so.6"} {
+		if !got[want] {
+			t.Errorf("missing %s in %v", want, got)
+		}
+	}
+	static, err := ociimage.HostBinary("/bin/busybox", testenv.BusyboxBinary)
+	if err != nil || len(static) != 1 {
+		t.Errorf("static busybox: %v %v", static, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minsw/minsw/internal/ociimage"
 	"github.com/minsw/minsw/internal/testenv"
 	"github.com/minsw/minsw/worker/executor"
 )
@@ -699,4 +700,33 @@ func TestSurvivesContainerdRestart(t *testing.T) {
 	if left, err := ctrd.Leftovers(ctx, cfg.Namespace); err != nil || len(left) > 0 {
 		t.Errorf("left behind %v %v", left, err)
 	}
+}
+
+func TestNetBoxLikeImageRunsADynamicBinary(t *testing.T) {
+	ctx := testCtx(t)
+	spec, err := ociimage.Busybox(ctx, testenv.BusyboxBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	curl, err := ociimage.HostBinary("/usr/bin/curl", "/usr/bin/curl")
+	if err != nil {
+		t.Fatalf("curl from the host (apt-get install curl): %v", err)
+	}
+	spec.Files = append(spec.Files, curl...)
+	if _, err := ociimage.BuildAndPush(ctx, env.reg.Host+"/xiaopeng163/net-box:latest", spec); err != nil {
+		t.Fatal(err)
+	}
+	e := newExecutor(t)
+	id := run(t, e, `curl --version | head -1`, func(s *executor.Spec) { s.Image = "xiaopeng163/net-box:latest" })
+	if st := waitExited(t, e, id); st.ExitCode != 0 {
+		t.Errorf("exit %d", st.ExitCode)
+	}
+	var out bytes.Buffer
+	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "curl ") {
+		t.Errorf("curl --version: %q", out.String())
+	}
+	remove(t, e, id)
 }
