@@ -1,0 +1,407 @@
+// Package controlapi serves the Control API on the leader: it validates
+// every request, resolves names and ID prefixes, allocates what a new object
+// needs and writes it in one store batch, so a refused request leaves the
+// store untouched. It does not forward (the manager's interceptor sends
+// followers' calls to the leader) and runs no loops.
+package controlapi
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/manager/allocator"
+	"github.com/minsw/minsw/manager/identity"
+	"github.com/minsw/minsw/manager/jointoken"
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// Raft is what the API needs to know of raft membership.
+type Raft interface {
+	// LeaderID is the current leader's node ID ("" when none).
+	LeaderID() string
+	// Reachable reports whether a manager answers the leader's heartbeats.
+	Reachable(nodeID string) bool
+}
+
+// Server implements api.ControlServer.
+type Server struct {
+	api.UnimplementedControlServer
+
+	st    *store.Store
+	alloc *allocator.Allocator
+	raft  Raft
+	newID func() string
+}
+
+// Config configures a Server.
+type Config struct {
+	Store     *store.Store
+	Allocator *allocator.Allocator
+	Raft      Raft
+	NewID     func() string
+}
+
+// New returns a Control server. The allocator must be the leader's.
+func New(cfg Config) *Server {
+	if cfg.NewID == nil {
+		cfg.NewID = identity.NewID
+	}
+	return &Server{st: cfg.Store, alloc: cfg.Allocator, raft: cfg.Raft, newID: cfg.NewID}
+}
+
+func (s *Server) view(fn func(tx store.ReadTx) error) error {
+	var err error
+	s.st.View(func(tx store.ReadTx) { err = fn(tx) })
+	return errdefs.ToGRPC(err)
+}
+
+func (s *Server) update(ctx context.Context, fn func(tx *store.Tx) error) error {
+	return errdefs.ToGRPC(s.st.Update(ctx, fn))
+}
+
+// ---- nodes
+
+// withManagerStatus fills the live raft view into a manager's status.
+func (s *Server) withManagerStatus(n *api.Node) *api.Node {
+	if n.GetRole() != api.NodeRole_NODE_ROLE_MANAGER || s.raft == nil {
+		return n
+	}
+	n = proto.Clone(n).(*api.Node)
+	if n.ManagerStatus == nil {
+		n.ManagerStatus = &api.ManagerStatus{}
+	}
+	n.ManagerStatus.Leader = s.raft.LeaderID() == n.GetId()
+	if n.ManagerStatus.Leader || s.raft.Reachable(n.GetId()) {
+		n.ManagerStatus.Reachability = api.Reachability_REACHABILITY_REACHABLE
+	} else {
+		n.ManagerStatus.Reachability = api.Reachability_REACHABILITY_UNREACHABLE
+	}
+	return n
+}
+
+func (s *Server) GetNode(_ context.Context, r *api.GetNodeRequest) (*api.GetNodeResponse, error) {
+	var out *api.Node
+	err := s.view(func(tx store.ReadTx) error {
+		n, err := tx.ResolveNode(r.GetRef())
+		out = n
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.GetNodeResponse{Node: s.withManagerStatus(out)}, nil
+}
+
+func (s *Server) ListNodes(context.Context, *api.ListNodesRequest) (*api.ListNodesResponse, error) {
+	var nodes []*api.Node
+	s.st.View(func(tx store.ReadTx) { nodes = tx.Nodes() })
+	out := make([]*api.Node, len(nodes))
+	for i, n := range nodes {
+		out[i] = s.withManagerStatus(n)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].GetDescription().GetHostname() < out[j].GetDescription().GetHostname()
+	})
+	return &api.ListNodesResponse{Nodes: out}, nil
+}
+
+func (s *Server) UpdateNode(ctx context.Context, r *api.UpdateNodeRequest) (*api.UpdateNodeResponse, error) {
+	if r.GetSpec() == nil {
+		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no node spec given"))
+	}
+	var out *api.Node
+	err := s.update(ctx, func(tx *store.Tx) error {
+		n, err := tx.ResolveNode(r.GetRef())
+		if err != nil {
+			return err
+		}
+		if r.GetVersion() != 0 && r.GetVersion() != n.GetMeta().GetVersion() {
+			return errdefs.Conflict("node %s changed meanwhile: update out of sequence", n.GetId())
+		}
+		if n.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_MANAGER && r.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_WORKER {
+			managers := 0
+			for _, o := range tx.Nodes() {
+				if o.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_MANAGER {
+					managers++
+				}
+			}
+			if managers <= 1 {
+				return errdefs.FailedPrecondition("attempting to demote the last manager of the swarm")
+			}
+		}
+		nn := proto.Clone(n).(*api.Node)
+		nn.Spec = r.GetSpec()
+		out = nn
+		return tx.Update(nn)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.UpdateNodeResponse{Node: out}, nil
+}
+
+func (s *Server) RemoveNode(ctx context.Context, r *api.RemoveNodeRequest) (*api.RemoveNodeResponse, error) {
+	err := s.update(ctx, func(tx *store.Tx) error {
+		n, err := tx.ResolveNode(r.GetRef())
+		if err != nil {
+			return err
+		}
+		if n.GetRole() == api.NodeRole_NODE_ROLE_MANAGER || n.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_MANAGER {
+			return errdefs.FailedPrecondition("node %s is a cluster manager and is a member of the raft cluster. It must be demoted to worker before removal", n.GetDescription().GetHostname())
+		}
+		if !r.GetForce() && n.GetStatus().GetState() == api.NodeState_NODE_STATE_READY {
+			return errdefs.FailedPrecondition("node %s is not down and can't be removed (use --force to remove it anyway)", n.GetDescription().GetHostname())
+		}
+		return tx.Delete(n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.RemoveNodeResponse{}, nil
+}
+
+// ---- networks
+
+func (s *Server) GetNetwork(_ context.Context, r *api.GetNetworkRequest) (*api.GetNetworkResponse, error) {
+	var out *api.Network
+	err := s.view(func(tx store.ReadTx) error {
+		n, err := tx.ResolveNetwork(r.GetRef())
+		out = n
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.GetNetworkResponse{Network: out}, nil
+}
+
+func (s *Server) ListNetworks(context.Context, *api.ListNetworksRequest) (*api.ListNetworksResponse, error) {
+	var out []*api.Network
+	s.st.View(func(tx store.ReadTx) { out = tx.Networks() })
+	sort.Slice(out, func(i, j int) bool { return out[i].GetSpec().GetName() < out[j].GetSpec().GetName() })
+	return &api.ListNetworksResponse{Networks: out}, nil
+}
+
+func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest) (*api.CreateNetworkResponse, error) {
+	spec := r.GetSpec()
+	if spec == nil {
+		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no network spec given"))
+	}
+	spec = proto.Clone(spec).(*api.NetworkSpec)
+	if err := ValidateName("network", spec.GetName()); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	switch spec.GetDriver() {
+	case "":
+		spec.Driver = "overlay"
+	case "overlay":
+	default:
+		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("network driver %q is not supported: minsw networks use the overlay driver", spec.GetDriver()))
+	}
+	unlock := s.alloc.LockNetworks()
+	defer unlock()
+	var out *api.Network
+	err := s.update(ctx, func(tx *store.Tx) error {
+		if n := tx.NetworkByName(spec.GetName()); n != nil {
+			return errdefs.AlreadyExists("network with name %s already exists", spec.GetName())
+		}
+		if spec.GetIngress() {
+			for _, n := range tx.Networks() {
+				if n.GetSpec().GetIngress() {
+					return errdefs.AlreadyExists("an ingress network (%s) already exists", n.GetSpec().GetName())
+				}
+			}
+		}
+		subnet, gw, vni, err := allocator.PlanNetwork(tx.ReadTx, spec)
+		if err != nil {
+			return err
+		}
+		out = &api.Network{Id: s.newID(), Meta: &api.Meta{}, Spec: spec, Subnet: subnet.String(), Gateway: gw.String(), Vni: vni}
+		return tx.Create(out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.CreateNetworkResponse{Network: out}, nil
+}
+
+func (s *Server) RemoveNetwork(ctx context.Context, r *api.RemoveNetworkRequest) (*api.RemoveNetworkResponse, error) {
+	err := s.update(ctx, func(tx *store.Tx) error {
+		n, err := tx.ResolveNetwork(r.GetRef())
+		if err != nil {
+			return err
+		}
+		var users []string
+		for _, svc := range tx.Services() {
+			for _, a := range svc.GetSpec().GetTask().GetNetworks() {
+				if a.GetTarget() == n.GetId() {
+					users = append(users, svc.GetSpec().GetName())
+				}
+			}
+			if n.GetSpec().GetIngress() && len(svc.GetSpec().GetEndpoint().GetPorts()) > 0 {
+				users = append(users, svc.GetSpec().GetName())
+			}
+		}
+		if len(users) > 0 {
+			sort.Strings(users)
+			return errdefs.FailedPrecondition("network %s is in use by service %s", n.GetSpec().GetName(), joinNames(users))
+		}
+		for _, t := range tx.Tasks() {
+			for _, a := range t.GetNetworks() {
+				if a.GetNetworkId() == n.GetId() && t.GetStatus().GetState() <= api.TaskState_TASK_STATE_RUNNING {
+					return errdefs.FailedPrecondition("network %s is in use by task %s", n.GetSpec().GetName(), t.GetId())
+				}
+			}
+		}
+		// Nodes drop their lb endpoint on it in the same write.
+		for _, nd := range tx.Nodes() {
+			var keep []*api.NetworkAttachment
+			for _, a := range nd.GetLbAttachments() {
+				if a.GetNetworkId() != n.GetId() {
+					keep = append(keep, a)
+				}
+			}
+			if len(keep) != len(nd.GetLbAttachments()) {
+				nn := proto.Clone(nd).(*api.Node)
+				nn.LbAttachments = keep
+				if err := tx.Update(nn); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Delete(n)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.RemoveNetworkResponse{}, nil
+}
+
+func joinNames(s []string) string {
+	out := ""
+	for i, n := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += n
+	}
+	return out
+}
+
+// ---- tasks
+
+func (s *Server) GetTask(_ context.Context, r *api.GetTaskRequest) (*api.GetTaskResponse, error) {
+	var out *api.Task
+	err := s.view(func(tx store.ReadTx) error {
+		t, err := tx.ResolveTask(r.GetRef())
+		out = t
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.GetTaskResponse{Task: out}, nil
+}
+
+func (s *Server) ListTasks(_ context.Context, r *api.ListTasksRequest) (*api.ListTasksResponse, error) {
+	var out []*api.Task
+	desired := map[api.TaskState]bool{}
+	for _, d := range r.GetDesiredStates() {
+		desired[d] = true
+	}
+	keep := func(t *api.Task) bool {
+		if len(r.GetNodeIds()) > 0 && !contains(r.GetNodeIds(), t.GetNodeId()) {
+			return false
+		}
+		return len(desired) == 0 || desired[t.GetDesiredState()]
+	}
+	s.st.View(func(tx store.ReadTx) {
+		var ts []*api.Task
+		switch {
+		case len(r.GetServiceIds()) > 0:
+			for _, id := range r.GetServiceIds() {
+				ts = append(ts, tx.TasksByService(id)...)
+			}
+		case len(r.GetNodeIds()) > 0:
+			for _, id := range r.GetNodeIds() {
+				ts = append(ts, tx.TasksByNode(id)...)
+			}
+		default:
+			ts = tx.Tasks()
+		}
+		for _, t := range ts {
+			if keep(t) {
+				out = append(out, t)
+			}
+		}
+	})
+	return &api.ListTasksResponse{Tasks: out}, nil
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// ---- cluster
+
+func (s *Server) GetCluster(context.Context, *api.GetClusterRequest) (*api.GetClusterResponse, error) {
+	var c *api.Cluster
+	s.st.View(func(tx store.ReadTx) { c = tx.Cluster() })
+	if c == nil {
+		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("this node is not part of a swarm"))
+	}
+	return &api.GetClusterResponse{Cluster: c}, nil
+}
+
+func (s *Server) UpdateCluster(ctx context.Context, r *api.UpdateClusterRequest) (*api.UpdateClusterResponse, error) {
+	var out *api.Cluster
+	err := s.update(ctx, func(tx *store.Tx) error {
+		c := tx.Cluster()
+		if c == nil {
+			return errdefs.FailedPrecondition("this node is not part of a swarm")
+		}
+		if r.GetVersion() != 0 && r.GetVersion() != c.GetMeta().GetVersion() {
+			return errdefs.Conflict("cluster changed meanwhile: update out of sequence")
+		}
+		nc := proto.Clone(c).(*api.Cluster)
+		if r.GetSpec() != nil {
+			if hb := r.GetSpec().GetHeartbeatPeriod(); hb != nil && hb.AsDuration() < 100*time.Millisecond {
+				return errdefs.InvalidArgument("heartbeat period %s is too short", hb.AsDuration())
+			}
+			if r.GetSpec().GetTaskHistoryLimit() < 0 {
+				return errdefs.InvalidArgument("task history limit must not be negative")
+			}
+			nc.Spec = r.GetSpec()
+		}
+		if r.GetRotateWorkerToken() {
+			t, err := jointoken.New(nc.GetRootCaCert(), nil)
+			if err != nil {
+				return err
+			}
+			nc.JoinTokens.Worker = t.String()
+		}
+		if r.GetRotateManagerToken() {
+			t, err := jointoken.New(nc.GetRootCaCert(), nil)
+			if err != nil {
+				return err
+			}
+			nc.JoinTokens.Manager = t.String()
+		}
+		out = nc
+		return tx.Update(nc)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.UpdateClusterResponse{Cluster: out}, nil
+}

@@ -1,0 +1,212 @@
+package controlapi
+
+import (
+	"context"
+	"crypto/rand"
+	"math/big"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/manager/allocator"
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+func (s *Server) GetService(_ context.Context, r *api.GetServiceRequest) (*api.GetServiceResponse, error) {
+	var out *api.Service
+	err := s.view(func(tx store.ReadTx) error {
+		svc, err := tx.ResolveService(r.GetRef())
+		out = svc
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.GetServiceResponse{Service: out}, nil
+}
+
+func (s *Server) ListServices(context.Context, *api.ListServicesRequest) (*api.ListServicesResponse, error) {
+	var out []*api.Service
+	s.st.View(func(tx store.ReadTx) { out = tx.Services() })
+	sort.Slice(out, func(i, j int) bool { return out[i].GetSpec().GetName() < out[j].GetSpec().GetName() })
+	return &api.ListServicesResponse{Services: out}, nil
+}
+
+// resolveNetworks replaces each attachment's target (name, ID or prefix)
+// by the network's ID, refusing unknown networks and the ingress network.
+func resolveNetworks(tx store.ReadTx, spec *api.ServiceSpec) error {
+	seen := map[string]bool{}
+	var out []*api.NetworkAttachmentConfig
+	for _, a := range spec.GetTask().GetNetworks() {
+		n, err := tx.ResolveNetwork(a.GetTarget())
+		if err != nil {
+			if errdefs.Is(err, errdefs.KindNotFound) {
+				return errdefs.NotFound("network %s not found", a.GetTarget())
+			}
+			return err
+		}
+		if n.GetSpec().GetIngress() {
+			return errdefs.InvalidArgument("service cannot be explicitly attached to the ingress network %q", n.GetSpec().GetName())
+		}
+		if seen[n.GetId()] {
+			return errdefs.InvalidArgument("network %s is given twice", n.GetSpec().GetName())
+		}
+		seen[n.GetId()] = true
+		out = append(out, &api.NetworkAttachmentConfig{Target: n.GetId(), Aliases: a.GetAliases()})
+	}
+	spec.Task.Networks = out
+	return nil
+}
+
+func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest) (*api.CreateServiceResponse, error) {
+	if r.GetSpec() == nil {
+		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no service spec given"))
+	}
+	spec := proto.Clone(r.GetSpec()).(*api.ServiceSpec)
+	if spec.GetName() == "" {
+		spec.Name = randomName()
+	}
+	if err := validateServiceSpec(spec); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	var out *api.Service
+	var undo func()
+	err := s.update(ctx, func(tx *store.Tx) error {
+		if other := tx.ServiceByName(spec.GetName()); other != nil {
+			return errdefs.AlreadyExists("service %s already exists", spec.GetName())
+		}
+		if err := resolveNetworks(tx.ReadTx, spec); err != nil {
+			return err
+		}
+		svc := &api.Service{Id: s.newID(), Meta: &api.Meta{}, Spec: spec, SpecVersion: 1}
+		u, err := s.alloc.AllocateVIPs(tx.ReadTx, svc)
+		if err != nil {
+			return err
+		}
+		undo = u
+		out = svc
+		return tx.Create(svc)
+	})
+	if err != nil {
+		if undo != nil {
+			undo()
+		}
+		return nil, err
+	}
+	return &api.CreateServiceResponse{Service: out}, nil
+}
+
+// specChanged reports whether an update needs new tasks: anything but the
+// replica count changed.
+func specChanged(a, b *api.ServiceSpec) bool {
+	ac, bc := proto.Clone(a).(*api.ServiceSpec), proto.Clone(b).(*api.ServiceSpec)
+	ac.Mode, bc.Mode = nil, nil
+	ac.Update, bc.Update = nil, nil
+	return !proto.Equal(ac, bc)
+}
+
+func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest) (*api.UpdateServiceResponse, error) {
+	var out *api.Service
+	var undo func()
+	var dropped []*api.VirtualIP
+	err := s.update(ctx, func(tx *store.Tx) error {
+		cur, err := tx.ResolveService(r.GetRef())
+		if err != nil {
+			return err
+		}
+		if r.GetVersion() != 0 && r.GetVersion() != cur.GetMeta().GetVersion() {
+			return errdefs.Conflict("service %s changed meanwhile: update out of sequence", cur.GetSpec().GetName())
+		}
+		var spec *api.ServiceSpec
+		switch {
+		case r.GetRollback():
+			if cur.GetPreviousSpec() == nil {
+				return errdefs.FailedPrecondition("service %s has no previous spec to roll back to", cur.GetSpec().GetName())
+			}
+			spec = proto.Clone(cur.GetPreviousSpec()).(*api.ServiceSpec)
+		case r.GetSpec() == nil:
+			return errdefs.InvalidArgument("no service spec given")
+		default:
+			spec = proto.Clone(r.GetSpec()).(*api.ServiceSpec)
+		}
+		if spec.GetName() != cur.GetSpec().GetName() {
+			return errdefs.InvalidArgument("renaming services is not supported")
+		}
+		if (spec.GetGlobal() != nil) != (cur.GetSpec().GetGlobal() != nil) {
+			return errdefs.InvalidArgument("service mode change is not allowed")
+		}
+		if err := validateServiceSpec(spec); err != nil {
+			return err
+		}
+		if err := resolveNetworks(tx.ReadTx, spec); err != nil {
+			return err
+		}
+		svc := proto.Clone(cur).(*api.Service)
+		svc.PreviousSpec = cur.GetSpec()
+		svc.Spec = spec
+		if specChanged(cur.GetSpec(), spec) {
+			svc.SpecVersion++
+		}
+		u, err := s.alloc.AllocateVIPs(tx.ReadTx, svc)
+		if err != nil {
+			return err
+		}
+		undo = u
+		dropped = allocator.DroppedVIPs(cur, svc)
+		out = svc
+		return tx.Update(svc)
+	})
+	if err != nil {
+		if undo != nil {
+			undo()
+		}
+		return nil, err
+	}
+	s.alloc.ReleaseVIPs(dropped)
+	return &api.UpdateServiceResponse{Service: out}, nil
+}
+
+func (s *Server) RemoveService(ctx context.Context, r *api.RemoveServiceRequest) (*api.RemoveServiceResponse, error) {
+	err := s.update(ctx, func(tx *store.Tx) error {
+		svc, err := tx.ResolveService(r.GetRef())
+		if err != nil {
+			return err
+		}
+		// Its tasks are told to go in the same write, so no worker starts
+		// one in between; the orchestrator deletes them once stopped.
+		for _, t := range tx.TasksByService(svc.GetId()) {
+			if t.GetDesiredState() < api.TaskState_TASK_STATE_REMOVE {
+				nt := proto.Clone(t).(*api.Task)
+				nt.DesiredState = api.TaskState_TASK_STATE_REMOVE
+				if err := tx.Update(nt); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Delete(svc)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &api.RemoveServiceResponse{}, nil
+}
+
+// Names for services created without --name, as docker makes them up:
+// adjective_noun.
+var (
+	adjectives = []string{"brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nimble", "proud", "quiet", "swift", "tender", "vivid", "witty", "zen"}
+	nouns      = []string{"albatross", "badger", "condor", "dolphin", "falcon", "gecko", "heron", "ibis", "jaguar", "kestrel", "lynx", "marmot", "narwhal", "otter", "puffin", "quokka", "raven", "stork"}
+)
+
+func randomName() string {
+	pick := func(s []string) string {
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(s))))
+		if err != nil {
+			return s[0]
+		}
+		return s[n.Int64()]
+	}
+	return pick(adjectives) + "_" + pick(nouns)
+}
