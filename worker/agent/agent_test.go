@@ -479,3 +479,120 @@ func TestShutdownDuringPullCancelsIt(t *testing.T) {
 	setDesired(t, st, "t1", api.TaskState_TASK_STATE_SHUTDOWN)
 	waitState(t, st, "t1", api.TaskState_TASK_STATE_SHUTDOWN)
 }
+
+func TestHeartbeatsKeepTheNodeUpUntilTheAgentStops(t *testing.T) {
+	st := newStore(t, "worker1")
+	err := st.Update(context.Background(), func(tx *store.Tx) error {
+		c := proto.Clone(tx.Cluster()).(*api.Cluster)
+		c.Spec.HeartbeatPeriod = durationpb.New(40 * time.Millisecond)
+		return tx.Update(c)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, st, nil)
+	m.run()
+	_, stop := startAgent(t, "worker1", []string{m.addr}, fake.New())
+	waitFor(t, "node ready", func() bool { return nodeState(st, "worker1") == api.NodeState_NODE_STATE_READY })
+	time.Sleep(300 * time.Millisecond) // over twice the 120 ms grace
+	if s := nodeState(st, "worker1"); s != api.NodeState_NODE_STATE_READY {
+		t.Fatalf("heartbeating node is %v", s)
+	}
+	stop()
+	waitFor(t, "node down", func() bool { return nodeState(st, "worker1") == api.NodeState_NODE_STATE_DOWN })
+}
+
+func TestNodeAndNetworksAreExposed(t *testing.T) {
+	st := newStore(t, "worker1")
+	err := st.Update(context.Background(), func(tx *store.Tx) error {
+		for _, n := range []*api.Network{
+			{Id: "ingressid", Meta: &api.Meta{}, Spec: &api.NetworkSpec{Name: "ingress", Ingress: true}, Subnet: "10.0.0.0/24", Vni: 4096},
+			{Id: "mynetid", Meta: &api.Meta{}, Spec: &api.NetworkSpec{Name: "mynet"}, Subnet: "10.0.1.0/24", Vni: 4097},
+			{Id: "unused", Meta: &api.Meta{}, Spec: &api.NetworkSpec{Name: "other"}},
+		} {
+			if err := tx.Create(n); err != nil {
+				return err
+			}
+		}
+		n := proto.Clone(tx.Node("worker1")).(*api.Node)
+		n.Role = api.NodeRole_NODE_ROLE_WORKER
+		n.LbAttachments = []*api.NetworkAttachment{{NetworkId: "ingressid", Addresses: []string{"10.0.0.2/24"}}}
+		return tx.Update(n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, st, nil)
+	m.run()
+	var mu sync.Mutex
+	prepared := map[string][]string{}
+	ex := fake.New()
+	cfg := agent.DefaultConfig()
+	cfg.NodeID, cfg.Managers, cfg.Dial, cfg.Executor = "worker1", []string{m.addr}, dial, ex
+	cfg.Network = netFunc(func(tk *api.Task, nets []*api.Network) string {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range nets {
+			prepared[tk.GetId()] = append(prepared[tk.GetId()], n.GetSpec().GetName())
+		}
+		return "/var/run/minsw/netns/" + tk.GetId()[:5]
+	})
+	a, err := agent.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	changed := a.Changed()
+	waitFor(t, "lb attachment", func() bool { return len(a.Node().GetLbAttachments()) == 1 })
+	<-changed
+	if ns := a.Networks(); len(ns) != 1 || ns[0].GetSpec().GetName() != "ingress" {
+		t.Fatalf("networks %v", ns)
+	}
+	err = st.Update(context.Background(), func(tx *store.Tx) error {
+		return tx.Create(&api.Task{
+			Id: "task1", Meta: &api.Meta{}, ServiceId: "svc1", ServiceName: "web", Slot: 1, NodeId: "worker1",
+			DesiredState: api.TaskState_TASK_STATE_RUNNING,
+			Spec:         &api.TaskSpec{Container: &api.ContainerSpec{Image: "containous/whoami"}, Networks: []*api.NetworkAttachmentConfig{{Target: "mynetid"}}},
+			Networks:     []*api.NetworkAttachment{{NetworkId: "mynetid", Addresses: []string{"10.0.1.3/24"}}},
+			Status:       &api.TaskStatus{State: api.TaskState_TASK_STATE_ASSIGNED},
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, st, "task1", api.TaskState_TASK_STATE_RUNNING)
+	if ns := a.Networks(); len(ns) != 2 {
+		t.Fatalf("networks %v", ns)
+	}
+	spec, _ := ex.Spec(agent.ContainerID("task1"))
+	if spec.NetnsPath != "/var/run/minsw/netns/task1" || len(spec.DNS) != 1 || spec.DNS[0] != "127.0.0.11" {
+		t.Fatalf("spec %+v", spec)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got := prepared["task1"]; len(got) != 1 || got[0] != "mynet" {
+		t.Fatalf("prepared with %v", got)
+	}
+}
+
+type netFunc func(*api.Task, []*api.Network) string
+
+func (f netFunc) Prepare(_ context.Context, t *api.Task, nets []*api.Network) (string, error) {
+	return f(t, nets), nil
+}
+func (netFunc) Release(context.Context, *api.Task) error { return nil }
+
+func TestGlobalTaskName(t *testing.T) {
+	tk := &api.Task{Id: "abc", ServiceName: "mon", NodeId: "node9"}
+	if got := agent.TaskName(tk); got != "mon.node9.abc" {
+		t.Fatalf("global name %q", got)
+	}
+	tk.Slot = 2
+	if got := agent.TaskName(tk); got != "mon.2.abc" {
+		t.Fatalf("replicated name %q", got)
+	}
+}
