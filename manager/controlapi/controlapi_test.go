@@ -21,7 +21,8 @@ func (f fakeRaft) Reachable(id string) bool { return true }
 
 func newServer(t *testing.T) (*Server, *store.Store) {
 	st := store.New(nil, nil)
-	s := New(Config{Store: st, Allocator: allocator.New(st, nil), Raft: fakeRaft{leader: "mgr"}})
+	a := allocator.New(st, nil)
+	s := New(Config{Store: st, Allocator: func() *allocator.Allocator { return a }, Raft: fakeRaft{leader: "mgr"}})
 	ctx := context.Background()
 	if err := st.Update(ctx, func(tx *store.Tx) error {
 		if err := tx.Create(&api.Cluster{Id: "cluster", Meta: &api.Meta{}, Spec: &api.ClusterSpec{}, JoinTokens: &api.JoinTokens{}}); err != nil {
@@ -193,7 +194,8 @@ func TestBadInputIsRefusedAndLeavesStoreUntouched(t *testing.T) {
 func TestAmbiguousPrefixIsRefused(t *testing.T) {
 	st := store.New(nil, nil)
 	ids := []string{"abc1", "abc2"}
-	s := New(Config{Store: st, Allocator: allocator.New(st, nil), NewID: func() string { id := ids[0]; ids = ids[1:]; return id }})
+	a := allocator.New(st, nil)
+	s := New(Config{Store: st, Allocator: func() *allocator.Allocator { return a }, NewID: func() string { id := ids[0]; ids = ids[1:]; return id }})
 	ctx := context.Background()
 	for _, n := range []string{"a", "b"} {
 		if _, err := s.CreateService(ctx, &api.CreateServiceRequest{Spec: &api.ServiceSpec{Name: n,

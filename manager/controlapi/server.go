@@ -33,15 +33,17 @@ type Server struct {
 	api.UnimplementedControlServer
 
 	st    *store.Store
-	alloc *allocator.Allocator
+	alloc func() *allocator.Allocator
 	raft  Raft
 	newID func() string
 }
 
 // Config configures a Server.
 type Config struct {
-	Store     *store.Store
-	Allocator *allocator.Allocator
+	Store *store.Store
+	// Allocator returns the leader's allocator of this term (nil while
+	// this manager does not lead).
+	Allocator func() *allocator.Allocator
 	Raft      Raft
 	NewID     func() string
 }
@@ -52,6 +54,15 @@ func New(cfg Config) *Server {
 		cfg.NewID = identity.NewID
 	}
 	return &Server{st: cfg.Store, alloc: cfg.Allocator, raft: cfg.Raft, newID: cfg.NewID}
+}
+
+// allocator is the leader's allocator, or the error a write gets while
+// there is none.
+func (s *Server) allocator() (*allocator.Allocator, error) {
+	if a := s.alloc(); a != nil {
+		return a, nil
+	}
+	return nil, errdefs.Unavailable("the swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online")
 }
 
 func (s *Server) view(fn func(tx store.ReadTx) error) error {
@@ -203,10 +214,14 @@ func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest)
 	default:
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("network driver %q is not supported: minsw networks use the overlay driver", spec.GetDriver()))
 	}
-	unlock := s.alloc.LockNetworks()
+	alloc, err := s.allocator()
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	unlock := alloc.LockNetworks()
 	defer unlock()
 	var out *api.Network
-	err := s.update(ctx, func(tx *store.Tx) error {
+	err = s.update(ctx, func(tx *store.Tx) error {
 		if n := tx.NetworkByName(spec.GetName()); n != nil {
 			return errdefs.AlreadyExists("network with name %s already exists", spec.GetName())
 		}

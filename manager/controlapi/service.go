@@ -71,9 +71,13 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 	if err := validateServiceSpec(spec); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
+	alloc, err := s.allocator()
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
 	var out *api.Service
 	var undo func()
-	err := s.update(ctx, func(tx *store.Tx) error {
+	err = s.update(ctx, func(tx *store.Tx) error {
 		if other := tx.ServiceByName(spec.GetName()); other != nil {
 			return errdefs.AlreadyExists("service %s already exists", spec.GetName())
 		}
@@ -81,7 +85,7 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 			return err
 		}
 		svc := &api.Service{Id: s.newID(), Meta: &api.Meta{}, Spec: spec, SpecVersion: 1}
-		u, err := s.alloc.AllocateVIPs(tx.ReadTx, svc)
+		u, err := alloc.AllocateVIPs(tx.ReadTx, svc)
 		if err != nil {
 			return err
 		}
@@ -108,10 +112,14 @@ func specChanged(a, b *api.ServiceSpec) bool {
 }
 
 func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest) (*api.UpdateServiceResponse, error) {
+	alloc, err := s.allocator()
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
 	var out *api.Service
 	var undo func()
 	var dropped []*api.VirtualIP
-	err := s.update(ctx, func(tx *store.Tx) error {
+	err = s.update(ctx, func(tx *store.Tx) error {
 		cur, err := tx.ResolveService(r.GetRef())
 		if err != nil {
 			return err
@@ -149,7 +157,7 @@ func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest)
 		if specChanged(cur.GetSpec(), spec) {
 			svc.SpecVersion++
 		}
-		u, err := s.alloc.AllocateVIPs(tx.ReadTx, svc)
+		u, err := alloc.AllocateVIPs(tx.ReadTx, svc)
 		if err != nil {
 			return err
 		}
@@ -164,7 +172,7 @@ func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest)
 		}
 		return nil, err
 	}
-	s.alloc.ReleaseVIPs(dropped)
+	alloc.ReleaseVIPs(dropped)
 	return &api.UpdateServiceResponse{Service: out}, nil
 }
 

@@ -32,7 +32,9 @@ type Token struct {
 	Secret string
 }
 
-func (t Token) String() string { return fmt.Sprintf("%s-%s-%s-%s", prefix, version, t.Digest, t.Secret) }
+func (t Token) String() string {
+	return fmt.Sprintf("%s-%s-%s-%s", prefix, version, t.Digest, t.Secret)
+}
 
 func base36(b []byte, n int) string {
 	s := new(big.Int).SetBytes(b).Text(digestBase36)

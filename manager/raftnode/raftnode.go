@@ -80,6 +80,7 @@ type Node struct {
 	store *store.Store
 	close []io.Closer
 	log   *slog.Logger
+	done  chan struct{}
 }
 
 // New starts the raft member; st becomes its FSM and gets n as proposer.
@@ -100,7 +101,7 @@ func New(cfg Config, st *store.Store) (*Node, error) {
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("raftnode: %w", err)
 	}
-	n := &Node{cfg: cfg, store: st, log: cfg.Logger}
+	n := &Node{cfg: cfg, store: st, log: cfg.Logger, done: make(chan struct{})}
 	var (
 		logs   raft.LogStore
 		stable raft.StableStore
@@ -267,6 +268,28 @@ func (n *Node) RemoveServer(id string) error {
 	return nil
 }
 
+// Observe calls fn with raft's observations (heartbeat failures and
+// resumptions, leader changes) until Shutdown.
+func (n *Node) Observe(fn func(raft.Observation)) {
+	ch := make(chan raft.Observation, 64)
+	obs := raft.NewObserver(ch, false, nil)
+	n.raft.RegisterObserver(obs)
+	go func() {
+		for {
+			select {
+			case o := <-ch:
+				fn(o)
+			case <-n.done:
+				n.raft.DeregisterObserver(obs)
+				return
+			}
+		}
+	}()
+}
+
+// TransferLeadership asks raft to hand leadership to another voter.
+func (n *Node) TransferLeadership() error { return n.raft.LeadershipTransfer().Error() }
+
 // LastContact is when a follower last heard from the leader.
 func (n *Node) LastContact() time.Time { return n.raft.LastContact() }
 
@@ -275,6 +298,12 @@ func (n *Node) Stats() map[string]string { return n.raft.Stats() }
 
 // Shutdown stops raft and closes the stores; the FSM state stays in memory.
 func (n *Node) Shutdown() error {
+	select {
+	case <-n.done:
+		return nil
+	default:
+		close(n.done)
+	}
 	err := n.raft.Shutdown().Error()
 	n.closeStores()
 	return err

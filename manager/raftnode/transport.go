@@ -74,7 +74,7 @@ func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 }
 
 // NewNetworkTransport builds raft's TCP transport over the stream layer.
-func NewNetworkTransport(s *StreamLayer) raft.Transport {
+func NewNetworkTransport(s *StreamLayer) *raft.NetworkTransport {
 	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  s,
 		MaxPool: 3,

@@ -1,0 +1,332 @@
+// Package manager runs one swarm manager: the raft member and its store,
+// the cluster port (raft and gRPC on one listener), the Control, Dispatcher
+// and Membership APIs, and, while this manager leads, the leader loops
+// (allocator, orchestrator, scheduler, dispatcher, role reconciler). Calls
+// that reach a follower are forwarded to the leader. It does not run
+// containers; the node's agent does, as for any worker.
+package manager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/soheilhy/cmux"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/minsw/minsw/manager/allocator"
+	"github.com/minsw/minsw/manager/controlapi"
+	"github.com/minsw/minsw/manager/dispatcher"
+	"github.com/minsw/minsw/manager/identity"
+	"github.com/minsw/minsw/manager/orchestrator"
+	"github.com/minsw/minsw/manager/raftnode"
+	"github.com/minsw/minsw/manager/scheduling"
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// Config configures a manager.
+type Config struct {
+	// NodeID is this node's ID (also its raft server ID).
+	NodeID string
+	// DataDir holds raft's state; "" keeps it in memory (tests).
+	DataDir string
+	// Listener is the cluster port (2377); the manager serves raft and
+	// gRPC on it and closes it on Stop.
+	Listener net.Listener
+	// AdvertiseAddr is host:port other managers reach Listener at.
+	AdvertiseAddr string
+	// Bootstrap starts a new one-manager cluster when there is no state.
+	Bootstrap bool
+	// Raft timings; zero values take raftnode.DefaultConfig's.
+	Raft raftnode.Config
+	// Dispatcher settings; zero values take dispatcher.DefaultConfig's.
+	Dispatcher dispatcher.Config
+	// Dial opens a gRPC connection to another manager (forwarding, joins);
+	// nil dials plain TCP.
+	Dial   func(ctx context.Context, addr string) (*grpc.ClientConn, error)
+	Logger *slog.Logger
+}
+
+// Manager is one running manager.
+type Manager struct {
+	cfg   Config
+	log   *slog.Logger
+	st    *store.Store
+	raft  *raftnode.Node
+	grpc  *grpc.Server
+	mux   cmux.CMux
+	disp  *dispatcher.Dispatcher
+	peers *peerHealth
+
+	mu      sync.Mutex
+	alloc   *allocator.Allocator // the current term's, while leading
+	control *controlapi.Server
+	conns   map[string]*grpc.ClientConn
+
+	stop    context.CancelFunc
+	done    chan struct{}
+	stopped bool
+}
+
+// New starts a manager: raft joins or bootstraps, the cluster port serves.
+func New(cfg Config) (*Manager, error) {
+	if cfg.NodeID == "" || cfg.Listener == nil {
+		return nil, errors.New("manager: NodeID and Listener are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.AdvertiseAddr == "" {
+		cfg.AdvertiseAddr = cfg.Listener.Addr().String()
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
+			return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		}
+	}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), conns: map[string]*grpc.ClientConn{}, done: make(chan struct{}), peers: newPeerHealth()}
+	m.st = store.New(nil, nil)
+
+	m.mux = cmux.New(cfg.Listener)
+	raftL := m.mux.Match(func(r io.Reader) bool {
+		b := make([]byte, 1)
+		n, _ := r.Read(b)
+		return n == 1 && b[0] == raftnode.RaftMagic
+	})
+	grpcL := m.mux.Match(cmux.Any())
+
+	adv, err := net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr)
+	if err != nil {
+		return nil, fmt.Errorf("manager: advertise address %q: %w", cfg.AdvertiseAddr, err)
+	}
+	transport := raftnode.NewNetworkTransport(raftnode.NewStreamLayer(raftnode.StripMagic(raftL), adv, nil))
+
+	rc := raftnode.DefaultConfig()
+	if cfg.Raft.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = cfg.Raft.HeartbeatTimeout, cfg.Raft.ElectionTimeout, cfg.Raft.LeaderLeaseTimeout
+	}
+	if cfg.Raft.ApplyTimeout > 0 {
+		rc.ApplyTimeout = cfg.Raft.ApplyTimeout
+	}
+	rc.ID, rc.Addr, rc.DataDir, rc.Transport, rc.Bootstrap, rc.Logger = cfg.NodeID, cfg.AdvertiseAddr, cfg.DataDir, transport, cfg.Bootstrap, cfg.Logger
+	m.raft, err = raftnode.New(rc, m.st)
+	if err != nil {
+		transport.Close()
+		return nil, err
+	}
+	m.raft.Observe(m.peers.observe)
+
+	dc := cfg.Dispatcher
+	if dc.HeartbeatPeriod == 0 {
+		dc = dispatcher.DefaultConfig()
+	}
+	dc.LeaderAddr = m.leaderAddr
+	dc.Managers = m.managerAddrs
+	dc.Logger = cfg.Logger
+	m.disp, err = dispatcher.New(m.st, dc)
+	if err != nil {
+		m.raft.Shutdown()
+		return nil, err
+	}
+
+	m.control = controlapi.New(controlapi.Config{Store: m.st, Allocator: m.allocator, Raft: m})
+	m.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(m.ForwardUnary))
+	m.Register(m.grpc)
+	api.RegisterDispatcherServer(m.grpc, m.disp)
+	reflection.Register(m.grpc)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stop = cancel
+	go func() { _ = m.grpc.Serve(grpcL) }()
+	go func() { _ = m.mux.Serve() }()
+	go func() {
+		defer close(m.done)
+		m.leadership(ctx)
+	}()
+	return m, nil
+}
+
+// Register adds the manager's client-facing services (Control, Membership)
+// to s; the node registers them on its local socket too. Both go through
+// ForwardUnary.
+func (m *Manager) Register(s *grpc.Server) {
+	api.RegisterControlServer(s, m.control)
+	api.RegisterMembershipServer(s, &membership{m: m})
+}
+
+// allocator returns this term's allocator, nil when not leading.
+func (m *Manager) allocator() *allocator.Allocator {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.alloc
+}
+
+// Store is the manager's replicated store (read-only use outside).
+func (m *Manager) Store() *store.Store { return m.st }
+
+// Raft exposes the raft member (leader queries, membership).
+func (m *Manager) Raft() *raftnode.Node { return m.raft }
+
+// IsLeader reports whether this manager leads.
+func (m *Manager) IsLeader() bool { return m.raft.IsLeader() }
+
+func (m *Manager) leaderAddr() string {
+	addr, _ := m.raft.Leader()
+	return addr
+}
+
+// managerAddrs lists the raft members' addresses.
+func (m *Manager) managerAddrs() []string {
+	ms, err := m.raft.Members()
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(ms))
+	for _, x := range ms {
+		out = append(out, x.Addr)
+	}
+	return out
+}
+
+// WaitLeader waits until the cluster has a leader this manager knows of.
+func (m *Manager) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if addr, _ := m.raft.Leader(); addr != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return raftnode.ErrNoLeader
+		case <-t.C:
+		}
+	}
+}
+
+// leadership starts the leader loops when this manager becomes leader and
+// stops them when it stops leading.
+func (m *Manager) leadership(ctx context.Context) {
+	var cancel context.CancelFunc
+	var group *errgroup.Group
+	stopLoops := func() {
+		if cancel != nil {
+			cancel()
+			_ = group.Wait()
+			cancel = nil
+			m.disp.Stop()
+		}
+	}
+	defer stopLoops()
+	leaderCh := m.raft.LeaderCh()
+	check := time.NewTicker(500 * time.Millisecond)
+	defer check.Stop()
+	for {
+		leading := m.raft.IsLeader()
+		switch {
+		case leading && cancel == nil:
+			// Apply everything committed by earlier terms before deciding.
+			if err := m.raft.Barrier(10 * time.Second); err != nil {
+				m.log.Warn("barrier on becoming leader", "err", err)
+				break
+			}
+			lctx, c := context.WithCancel(ctx)
+			cancel = c
+			group, lctx = errgroup.WithContext(lctx)
+			alloc := allocator.New(m.st, m.cfg.Logger)
+			m.mu.Lock()
+			m.alloc = alloc
+			m.mu.Unlock()
+			orch := orchestrator.New(m.st, orchestrator.Config{Logger: m.cfg.Logger})
+			sched := scheduling.New(m.st, m.cfg.Logger)
+			group.Go(func() error { return alloc.Run(lctx) })
+			group.Go(func() error { return orch.Run(lctx) })
+			group.Go(func() error { return sched.Run(lctx) })
+			group.Go(func() error { return m.disp.Run(lctx) })
+			group.Go(func() error { return m.reconcileRoles(lctx) })
+			m.log.Info("became leader", "node", m.cfg.NodeID)
+		case !leading && cancel != nil:
+			stopLoops()
+			m.mu.Lock()
+			m.alloc = nil
+			m.mu.Unlock()
+			m.log.Info("lost leadership", "node", m.cfg.NodeID)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-leaderCh:
+		case <-check.C:
+		}
+	}
+}
+
+// LeaderID implements controlapi.Raft.
+func (m *Manager) LeaderID() string {
+	_, id := m.raft.Leader()
+	return id
+}
+
+// Reachable implements controlapi.Raft: a member is reachable unless the
+// leader's heartbeats to it are failing.
+func (m *Manager) Reachable(id string) bool { return m.peers.reachable(id) }
+
+// Stop shuts the manager down: loops, gRPC, raft, the listener.
+func (m *Manager) Stop() {
+	m.mu.Lock()
+	if m.stopped {
+		m.mu.Unlock()
+		return
+	}
+	m.stopped = true
+	m.mu.Unlock()
+	m.stop()
+	<-m.done
+	m.grpc.Stop()
+	_ = m.raft.Shutdown()
+	m.mux.Close()
+	_ = m.cfg.Listener.Close()
+	m.mu.Lock()
+	for _, c := range m.conns {
+		c.Close()
+	}
+	m.mu.Unlock()
+}
+
+// peerHealth follows raft's heartbeat observations on the leader.
+type peerHealth struct {
+	mu      sync.Mutex
+	failing map[string]bool
+}
+
+func newPeerHealth() *peerHealth { return &peerHealth{failing: map[string]bool{}} }
+
+func (p *peerHealth) observe(o raft.Observation) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch ev := o.Data.(type) {
+	case raft.FailedHeartbeatObservation:
+		p.failing[string(ev.PeerID)] = true
+	case raft.ResumedHeartbeatObservation:
+		delete(p.failing, string(ev.PeerID))
+	}
+}
+
+func (p *peerHealth) reachable(id string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.failing[id]
+}
+
+// NewNodeID is how the daemon names a new node.
+func NewNodeID() string { return identity.NewID() }
