@@ -34,6 +34,7 @@ type Agent struct {
 	networks []*api.Network
 	managers []string
 	leader   string
+	lastErr  error // why the last session ended or was refused
 	sess     *activeSession
 	sessCh   chan struct{}              // closed when sess changes
 	changed  chan struct{}              // closed when the node's view changes
@@ -298,6 +299,18 @@ func (a *Agent) Leader() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.leader
+}
+
+// SessionError says why the agent has no session right now (the last
+// session's end or refusal, e.g. "node X not found: has it left the
+// swarm?"); nil while a session is open.
+func (a *Agent) SessionError() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sess != nil {
+		return nil
+	}
+	return a.lastErr
 }
 
 // networksFor returns the known networks task t attaches to.

@@ -596,3 +596,14 @@ func TestGlobalTaskName(t *testing.T) {
 		t.Fatalf("replicated name %q", got)
 	}
 }
+
+func TestRemovedNodeSaysWhy(t *testing.T) {
+	st := newStore(t) // worker1 was never joined (or has been removed)
+	m := newManager(t, st, nil)
+	m.run()
+	a, _ := startAgent(t, "worker1", []string{m.addr}, fake.New())
+	waitFor(t, "session error", func() bool {
+		err := a.SessionError()
+		return err != nil && strings.Contains(err.Error(), "node worker1 not found: has it left the swarm?")
+	})
+}

@@ -60,6 +60,10 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		a.mu.Lock()
+		a.lastErr = err
+		a.notifyLocked()
+		a.mu.Unlock()
 		if established {
 			delay = a.cfg.ReconnectDelay
 			redirects = 0
@@ -160,6 +164,7 @@ func (a *Agent) setSession(s *activeSession) {
 	defer a.mu.Unlock()
 	a.sess = s
 	a.leader = s.addr
+	a.lastErr = nil
 	close(a.sessCh)
 	a.sessCh = make(chan struct{})
 	a.notifyLocked()
