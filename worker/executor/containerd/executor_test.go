@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -299,9 +300,27 @@ func TestExecWithTTY(t *testing.T) {
 	io.WriteString(stdinW, "stty size\n")
 	expect("24 80")
 	resize <- executor.WindowSize{Rows: 40, Cols: 120}
-	time.Sleep(100 * time.Millisecond)
-	io.WriteString(stdinW, "stty size\n")
-	expect("40 120")
+	// The resize reaches the terminal asynchronously: ask until it shows.
+	resized := false
+	for i := 0; i < 50 && !resized; i++ {
+		io.WriteString(stdinW, "stty size\n")
+		timeout := time.After(200 * time.Millisecond)
+	read:
+		for {
+			select {
+			case l := <-lines:
+				if l == "40 120" {
+					resized = true
+					break read
+				}
+			case <-timeout:
+				break read
+			}
+		}
+	}
+	if !resized {
+		t.Fatal("terminal never showed the new size 40 120")
+	}
 	io.WriteString(stdinW, "exit 3\n")
 	select {
 	case r := <-done:
@@ -317,9 +336,10 @@ func TestExecWithTTY(t *testing.T) {
 func TestLogsTailAndFollow(t *testing.T) {
 	e := newExecutor(t)
 	ctx := testCtx(t)
-	// stdout and stderr reach the file through separate pipes: the test does
-	// not depend on their order within one instant.
-	id := run(t, e, `for i in 1 2 3 4 5; do echo line$i; done; sleep 0.2; echo oops >&2; sleep 0.3; echo late; sleep 0.2`)
+	// stdout and stderr reach the file through separate pipes, copied by
+	// separate goroutines of the shim: only the order within one stream is
+	// certain.
+	id := run(t, e, `for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; sleep 0.5; echo late`)
 
 	var follow bytes.Buffer
 	followed := make(chan error, 1)
@@ -334,9 +354,14 @@ func TestLogsTailAndFollow(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("follow did not end when the container exited")
 	}
-	all := "line1\nline2\nline3\nline4\nline5\noops\nlate\n"
-	if follow.String() != all {
-		t.Errorf("follow: %q, want %q", follow.String(), all)
+	sorted := func(s string) string {
+		l := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+		sort.Strings(l)
+		return strings.Join(l, ",")
+	}
+	all := "late,line1,line2,line3,line4,line5,oops"
+	if sorted(follow.String()) != all || !strings.HasSuffix(follow.String(), "line5\nlate\n") && !strings.HasSuffix(follow.String(), "oops\nlate\n") {
+		t.Errorf("follow: %q", follow.String())
 	}
 	for _, tc := range []struct {
 		tail int
@@ -344,20 +369,33 @@ func TestLogsTailAndFollow(t *testing.T) {
 	}{
 		{-1, all},
 		{0, ""},
-		{2, "oops\nlate\n"},
+		{1, "late"},
 		{100, all},
 	} {
 		var b bytes.Buffer
 		if err := e.Logs(ctx, id, executor.LogsOptions{Tail: tc.tail}, &b); err != nil {
 			t.Fatal(err)
 		}
-		if b.String() != tc.want {
-			t.Errorf("tail %d: %q, want %q", tc.tail, b.String(), tc.want)
+		if got := sorted(b.String()); got != tc.want {
+			t.Errorf("tail %d: %q, want lines %s", tc.tail, b.String(), tc.want)
 		}
+	}
+	var two bytes.Buffer
+	e.Logs(ctx, id, executor.LogsOptions{Tail: 2}, &two)
+	if strings.Count(two.String(), "\n") != 2 || !strings.HasSuffix(two.String(), "\nlate\n") {
+		t.Errorf("tail 2: %q", two.String())
 	}
 
 	// Follow ends with the caller's context on a container that runs on.
 	long := run(t, e, `echo hi; sleep 1000`)
+	for i := 0; i < 250; i++ {
+		var b bytes.Buffer
+		e.Logs(ctx, long, executor.LogsOptions{Tail: -1}, &b)
+		if b.String() == "hi\n" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	fctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	var b bytes.Buffer
