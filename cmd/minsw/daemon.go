@@ -1,19 +1,113 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/minsw/minsw/manager/raftnode"
+	"github.com/minsw/minsw/node"
+	"github.com/minsw/minsw/worker/executor"
+	"github.com/minsw/minsw/worker/executor/containerd"
+	"github.com/minsw/minsw/worker/executor/fake"
 )
 
-// newDaemonCommand is a placeholder: the lead replaces this file with the
-// real daemon.
+// daemonOptions are `minsw daemon`'s flags.
+type daemonOptions struct {
+	nodeName, dataRoot, execRoot string
+	advertiseAddr, listenAddr    string
+	executor, containerdAddr     string
+	registryMirror               string
+	insecureRegistries           []string
+	heartbeat                    time.Duration
+	raftHeartbeat                time.Duration
+	logLevel                     string
+}
+
 func newDaemonCommand() *cobra.Command {
-	return &cobra.Command{
+	o := &daemonOptions{}
+	cmd := &cobra.Command{
 		Use:   "daemon",
 		Short: "Run the minsw node daemon",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("minsw daemon: not built yet")
-		},
+		Long: "Run a minsw node: the local API on a unix socket in the exec root, and, once the\n" +
+			"node is in a swarm, its manager (on managers) and its worker agent.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), o) },
 	}
+	f := cmd.Flags()
+	f.StringVar(&o.nodeName, "node-name", "", "Name this node reports (default: the host name)")
+	f.StringVar(&o.dataRoot, "data-root", "/var/lib/minsw", "Where the node keeps its persistent state")
+	f.StringVar(&o.execRoot, "exec-root", "/var/run/minsw", "Where the node keeps its runtime state (socket, netns)")
+	f.StringVar(&o.advertiseAddr, "advertise-addr", "", "Default address advertised to other nodes")
+	f.StringVar(&o.listenAddr, "listen-addr", node.DefaultListenAddr, "Default cluster listen address")
+	f.StringVar(&o.executor, "executor", "containerd", "Task runtime: containerd, or fake (in-memory, no containers)")
+	f.StringVar(&o.containerdAddr, "containerd", "/run/containerd/containerd.sock", "containerd's socket")
+	f.StringVar(&o.registryMirror, "registry-mirror", "", "Registry mirror for Docker Hub images (http://HOST:PORT)")
+	f.StringSliceVar(&o.insecureRegistries, "insecure-registry", nil, "Registry reached over plain HTTP (HOST:PORT)")
+	f.DurationVar(&o.heartbeat, "heartbeat-period", 0, "Worker heartbeat period (default 5s)")
+	f.DurationVar(&o.raftHeartbeat, "raft-heartbeat", 0, "Raft heartbeat/election timeout (default 700ms)")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	_ = f.MarkHidden("heartbeat-period")
+	_ = f.MarkHidden("raft-heartbeat")
+	return cmd
+}
+
+func runDaemon(ctx context.Context, o *daemonOptions) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("invalid --log-level %q", o.logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	hostname := o.nodeName
+	if hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return err
+		}
+		hostname = h
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var exec executor.Executor
+	switch o.executor {
+	case "fake":
+		exec = fake.New()
+	case "containerd":
+		cfg := containerd.DefaultConfig("minsw-" + hostname)
+		cfg.Address = o.containerdAddr
+		cfg.RegistryMirror = o.registryMirror
+		cfg.InsecureRegistries = o.insecureRegistries
+		cfg.StateDir = filepath.Join(o.dataRoot, "containers")
+		cfg.Logger = log
+		e, err := containerd.New(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		exec = e
+	default:
+		return fmt.Errorf("invalid --executor %q: want containerd or fake", o.executor)
+	}
+	defer exec.Close()
+
+	cfg := node.Config{
+		Hostname: hostname, DataRoot: o.dataRoot, ExecRoot: o.execRoot,
+		AdvertiseAddr: o.advertiseAddr, ListenAddr: o.listenAddr,
+		Executor: exec, HeartbeatPeriod: o.heartbeat, Logger: log,
+	}
+	if o.raftHeartbeat > 0 {
+		cfg.Raft = raftnode.Config{HeartbeatTimeout: o.raftHeartbeat, ElectionTimeout: o.raftHeartbeat, LeaderLeaseTimeout: o.raftHeartbeat / 2}
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		return err
+	}
+	return n.Run(ctx)
 }

@@ -51,7 +51,7 @@ func newSwarmInitCommand(c *cli) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&req.AdvertiseAddr, "advertise-addr", "", "Advertised address (format: <ip|interface>[:port])")
-	f.StringVar(&req.ListenAddr, "listen-addr", "0.0.0.0:2377", "Listen address (format: <ip|interface>[:port])")
+	f.StringVar(&req.ListenAddr, "listen-addr", "", "Listen address (format: <ip|interface>[:port]) (default: the daemon's --listen-addr, 0.0.0.0:2377)")
 	f.BoolVar(&req.Autolock, "autolock", false, "Enable manager autolocking (requiring an unlock key to start a stopped manager)")
 	f.BoolVar(&req.ForceNewCluster, "force-new-cluster", false, "Force create a new cluster from current state")
 	return cmd
@@ -84,7 +84,7 @@ func newSwarmJoinCommand(c *cli) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&req.JoinToken, "token", "", "Token for entry into the swarm")
 	f.StringVar(&req.AdvertiseAddr, "advertise-addr", "", "Advertised address (format: <ip|interface>[:port])")
-	f.StringVar(&req.ListenAddr, "listen-addr", "0.0.0.0:2377", "Listen address (format: <ip|interface>[:port])")
+	f.StringVar(&req.ListenAddr, "listen-addr", "", "Listen address (format: <ip|interface>[:port]) (default: the daemon's --listen-addr, 0.0.0.0:2377)")
 	return cmd
 }
 

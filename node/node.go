@@ -1,0 +1,394 @@
+// Package node is one minsw daemon: it serves the local API on a unix
+// socket in the exec root, keeps the node's swarm membership on disk under
+// the data root, and runs a manager (when the node is one) and the worker
+// agent. It creates, joins and leaves swarms; what runs where is decided by
+// the manager, and containers are run by the agent's executor.
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/manager"
+	"github.com/minsw/minsw/manager/dispatcher"
+	"github.com/minsw/minsw/manager/raftnode"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+	"github.com/minsw/minsw/worker/agent"
+	"github.com/minsw/minsw/worker/executor"
+)
+
+// Version is the engine version nodes report.
+const Version = "0.1.0"
+
+// DefaultListenAddr is the cluster port Swarm uses.
+const DefaultListenAddr = "0.0.0.0:2377"
+
+// Config configures a node. Paths are per node so several daemons can share
+// one machine (the lab).
+type Config struct {
+	// Hostname overrides the machine's (--node-name).
+	Hostname string
+	DataRoot string
+	ExecRoot string
+	// AdvertiseAddr and ListenAddr are the defaults for init/join.
+	AdvertiseAddr string
+	ListenAddr    string
+	Executor      executor.Executor
+	// Network attaches tasks to overlays; nil means no networking.
+	Network agent.Network
+	// HeartbeatPeriod overrides the dispatcher's (tests); 0 keeps 5 s.
+	HeartbeatPeriod time.Duration
+	// Raft timing overrides (tests); zero keeps the defaults.
+	Raft   raftnode.Config
+	Logger *slog.Logger
+}
+
+// state is what the node keeps on disk across restarts.
+type state struct {
+	NodeID        string   `json:"node_id"`
+	ClusterID     string   `json:"cluster_id"`
+	Manager       bool     `json:"manager"`
+	ListenAddr    string   `json:"listen_addr"`
+	AdvertiseAddr string   `json:"advertise_addr"` // host:port of the cluster listener
+	Managers      []string `json:"managers"`
+}
+
+// Node is a running daemon.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+
+	local *grpc.Server
+
+	mu         sync.Mutex
+	st         *state
+	mgr        *manager.Manager
+	agent      *agent.Agent
+	agentStop  context.CancelFunc
+	agentDone  chan struct{}
+	mgrConn    *grpc.ClientConn
+	ctx        context.Context
+	transition sync.Mutex // one init/join/leave/promote at a time
+}
+
+// New checks cfg and prepares a node; Run starts it.
+func New(cfg Config) (*Node, error) {
+	if cfg.DataRoot == "" || cfg.ExecRoot == "" {
+		return nil, errors.New("node: data root and exec root are required")
+	}
+	if cfg.Executor == nil {
+		return nil, errors.New("node: no executor")
+	}
+	if cfg.Hostname == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Hostname = h
+	}
+	if cfg.ListenAddr == "" {
+		cfg.ListenAddr = DefaultListenAddr
+	}
+	if cfg.Network == nil {
+		cfg.Network = agent.NoopNetwork{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Hostname)}, nil
+}
+
+// SocketPath is where the local API listens.
+func (n *Node) SocketPath() string { return filepath.Join(n.cfg.ExecRoot, "minsw.sock") }
+
+func (n *Node) statePath() string { return filepath.Join(n.cfg.DataRoot, "swarm", "state.json") }
+func (n *Node) raftDir() string   { return filepath.Join(n.cfg.DataRoot, "swarm") }
+
+// Run serves until ctx ends, resuming the swarm membership found on disk.
+func (n *Node) Run(ctx context.Context) error {
+	for _, d := range []string{n.cfg.DataRoot, n.cfg.ExecRoot} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+	}
+	sock := n.SocketPath()
+	_ = os.Remove(sock)
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return fmt.Errorf("node: listening on %s: %w", sock, err)
+	}
+	if err := os.Chmod(sock, 0o660); err != nil {
+		l.Close()
+		return err
+	}
+	n.ctx = ctx
+	n.local = grpc.NewServer(grpc.ChainUnaryInterceptor(n.toManager))
+	api.RegisterSwarmServer(n.local, &swarmAPI{n: n})
+	api.RegisterControlServer(n.local, api.UnimplementedControlServer{})
+	api.RegisterMembershipServer(n.local, api.UnimplementedMembershipServer{})
+	api.RegisterContainersServer(n.local, newContainersAPI(n))
+	reflection.Register(n.local)
+
+	if st, err := n.loadState(); err != nil {
+		n.log.Warn("ignoring unreadable swarm state", "err", err)
+	} else if st != nil {
+		if err := n.resume(ctx, st); err != nil {
+			n.log.Error("resuming swarm membership", "err", err)
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- n.local.Serve(l) }()
+	n.log.Info("daemon ready", "socket", sock)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if err != nil {
+			n.log.Error("local API stopped", "err", err)
+		}
+	}
+	n.local.GracefulStop()
+	n.shutdown()
+	_ = os.Remove(sock)
+	return nil
+}
+
+// shutdown stops the agent and manager, leaving state on disk (a restart
+// resumes, and containers stay for adoption).
+func (n *Node) shutdown() {
+	n.stopAgent()
+	n.mu.Lock()
+	m := n.mgr
+	n.mgr = nil
+	if n.mgrConn != nil {
+		n.mgrConn.Close()
+		n.mgrConn = nil
+	}
+	n.mu.Unlock()
+	if m != nil {
+		m.Stop()
+	}
+}
+
+func (n *Node) loadState() (*state, error) {
+	b, err := os.ReadFile(n.statePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+func (n *Node) saveState(st *state) error {
+	if err := os.MkdirAll(filepath.Dir(n.statePath()), 0o700); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := n.statePath() + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, n.statePath())
+}
+
+func (n *Node) resume(ctx context.Context, st *state) error {
+	n.mu.Lock()
+	n.st = st
+	n.mu.Unlock()
+	if st.Manager {
+		if err := n.startManager(st, false); err != nil {
+			return err
+		}
+	}
+	return n.startAgent(st)
+}
+
+// startManager opens the cluster port and starts the manager.
+func (n *Node) startManager(st *state, bootstrap bool) error {
+	l, err := net.Listen("tcp", st.ListenAddr)
+	if err != nil {
+		return errdefs.FailedPrecondition("cannot listen on %s for the cluster port: %v", st.ListenAddr, err)
+	}
+	dc := dispatcher.DefaultConfig()
+	if n.cfg.HeartbeatPeriod > 0 {
+		dc.HeartbeatPeriod = n.cfg.HeartbeatPeriod
+	}
+	m, err := manager.New(manager.Config{
+		NodeID:        st.NodeID,
+		DataDir:       n.raftDir(),
+		Listener:      l,
+		AdvertiseAddr: st.AdvertiseAddr,
+		Bootstrap:     bootstrap,
+		Raft:          n.cfg.Raft,
+		Dispatcher:    dc,
+		Logger:        n.cfg.Logger,
+	})
+	if err != nil {
+		l.Close()
+		return err
+	}
+	conn, err := grpc.NewClient(st.AdvertiseAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		m.Stop()
+		return err
+	}
+	n.mu.Lock()
+	n.mgr, n.mgrConn = m, conn
+	n.mu.Unlock()
+	return nil
+}
+
+func (n *Node) stopManager() {
+	n.mu.Lock()
+	m, c := n.mgr, n.mgrConn
+	n.mgr, n.mgrConn = nil, nil
+	n.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+	if m != nil {
+		m.Stop()
+	}
+}
+
+func (n *Node) description() *api.NodeDescription {
+	return &api.NodeDescription{Hostname: n.cfg.Hostname, Os: runtime.GOOS, Architecture: runtime.GOARCH, EngineVersion: Version}
+}
+
+func dialPlain(_ context.Context, addr string) (grpc.ClientConnInterface, error) {
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// startAgent starts the worker agent (every node runs tasks, managers too).
+func (n *Node) startAgent(st *state) error {
+	host, _, _ := net.SplitHostPort(st.AdvertiseAddr)
+	acfg := agent.DefaultConfig()
+	acfg.NodeID = st.NodeID
+	acfg.Managers = st.Managers
+	acfg.Dial = dialPlain
+	acfg.Executor = n.cfg.Executor
+	acfg.Network = n.cfg.Network
+	acfg.Description = n.description()
+	acfg.Addr = host
+	acfg.Logger = n.cfg.Logger
+	a, err := agent.New(acfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(n.ctx)
+	done := make(chan struct{})
+	n.mu.Lock()
+	n.agent, n.agentStop, n.agentDone = a, cancel, done
+	n.mu.Unlock()
+	go func() {
+		defer close(done)
+		if err := a.Run(ctx); err != nil && ctx.Err() == nil {
+			n.log.Error("agent stopped", "err", err)
+		}
+	}()
+	go n.followRole(ctx, a)
+	return nil
+}
+
+func (n *Node) stopAgent() {
+	n.mu.Lock()
+	stop, done := n.agentStop, n.agentDone
+	n.agent, n.agentStop, n.agentDone = nil, nil, nil
+	n.mu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// followRole starts a manager when the leader promotes this node and stops
+// it when the node is demoted, as its session reports the node's role.
+func (n *Node) followRole(ctx context.Context, a *agent.Agent) {
+	for {
+		ch := a.Changed()
+		if node := a.Node(); node != nil {
+			n.applyRole(ctx, a, node)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		}
+	}
+}
+
+func (n *Node) applyRole(ctx context.Context, a *agent.Agent, node *api.Node) {
+	n.transition.Lock()
+	defer n.transition.Unlock()
+	n.mu.Lock()
+	st, running := n.st, n.mgr != nil
+	n.mu.Unlock()
+	if st == nil {
+		return
+	}
+	switch {
+	case node.GetRole() == api.NodeRole_NODE_ROLE_MANAGER && !running:
+		leader := a.Leader()
+		if leader == "" {
+			return
+		}
+		ns := *st
+		ns.Manager = true
+		if ns.ListenAddr == "" {
+			ns.ListenAddr = n.cfg.ListenAddr
+		}
+		if err := n.startManager(&ns, false); err != nil {
+			n.log.Error("promotion: starting manager", "err", err)
+			return
+		}
+		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		conn, err := grpc.NewClient(leader, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err == nil {
+			_, err = api.NewMembershipClient(conn).JoinRaft(rctx, &api.JoinRaftRequest{NodeId: st.NodeID, Addr: ns.AdvertiseAddr})
+			conn.Close()
+		}
+		if err != nil {
+			n.log.Error("promotion: joining raft", "err", err)
+			n.stopManager()
+			return
+		}
+		n.mu.Lock()
+		n.st = &ns
+		n.mu.Unlock()
+		_ = n.saveState(&ns)
+		n.log.Info("promoted to manager")
+	case node.GetRole() == api.NodeRole_NODE_ROLE_WORKER && running && node.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_WORKER:
+		n.stopManager()
+		_ = os.RemoveAll(filepath.Join(n.raftDir(), "raft"))
+		ns := *st
+		ns.Manager = false
+		n.mu.Lock()
+		n.st = &ns
+		n.mu.Unlock()
+		_ = n.saveState(&ns)
+		n.log.Info("demoted to worker")
+	}
+}

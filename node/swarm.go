@@ -1,0 +1,355 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/manager"
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+	"github.com/minsw/minsw/worker/executor"
+)
+
+const notManager = "This node is not a swarm manager. Use \"minsw swarm init\" or \"minsw swarm join\" to connect this node to swarm and try again."
+
+// toManager sends the local socket's Control and Membership calls to this
+// node's manager (which forwards them to the leader), or refuses them on a
+// worker as docker does.
+func (n *Node) toManager(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if !strings.HasPrefix(info.FullMethod, "/minsw.v1.Control/") && !strings.HasPrefix(info.FullMethod, "/minsw.v1.Membership/") {
+		return handler(ctx, req)
+	}
+	n.mu.Lock()
+	conn, inSwarm := n.mgrConn, n.st != nil
+	n.mu.Unlock()
+	if conn == nil {
+		if !inSwarm {
+			return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
+		}
+		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition(notManager))
+	}
+	reply, err := manager.NewReply(info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	if err := conn.Invoke(ctx, info.FullMethod, req, reply); err != nil {
+		return nil, err
+	}
+	return reply, nil
+}
+
+// swarmAPI implements api.SwarmServer.
+type swarmAPI struct {
+	api.UnimplementedSwarmServer
+	n *Node
+}
+
+// advertiseHost picks the IP other nodes reach this one at: the one given,
+// else the listen address's, else the only non-loopback IPv4 address.
+func advertiseHost(given, listen string) (string, error) {
+	if given != "" {
+		if h, _, err := net.SplitHostPort(given); err == nil {
+			given = h
+		}
+		if ip := net.ParseIP(given); ip == nil {
+			if ifi, err := net.InterfaceByName(given); err == nil {
+				addrs, _ := ifi.Addrs()
+				for _, a := range addrs {
+					if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+						return ipn.IP.String(), nil
+					}
+				}
+			}
+			return "", errdefs.InvalidArgument("invalid advertise address %q: not an IP address or interface name", given)
+		}
+		return given, nil
+	}
+	if h, _, err := net.SplitHostPort(listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		return h, nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() {
+			found = append(found, ipn.IP.String())
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return "", errdefs.InvalidArgument("could not find an address to advertise: specify one with --advertise-addr")
+	}
+	return "", errdefs.InvalidArgument("could not choose an IP address to advertise since this system has multiple addresses (%s): specify one with --advertise-addr", strings.Join(found, ", "))
+}
+
+func listenPort(listen string) string {
+	if _, p, err := net.SplitHostPort(listen); err == nil && p != "" {
+		return p
+	}
+	return "2377"
+}
+
+func normaliseListen(listen, def string) string {
+	if listen == "" {
+		return def
+	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return net.JoinHostPort(listen, "2377")
+	}
+	return listen
+}
+
+func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitResponse, error) {
+	n := s.n
+	n.transition.Lock()
+	defer n.transition.Unlock()
+	n.mu.Lock()
+	inSwarm := n.st != nil
+	n.mu.Unlock()
+	if inSwarm {
+		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is already part of a swarm. Use \"minsw swarm leave\" to leave this swarm and join another one."))
+	}
+	listen := normaliseListen(r.GetListenAddr(), n.cfg.ListenAddr)
+	adv := r.GetAdvertiseAddr()
+	if adv == "" {
+		adv = n.cfg.AdvertiseAddr
+	}
+	host, err := advertiseHost(adv, listen)
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	st := &state{NodeID: manager.NewNodeID(), Manager: true, ListenAddr: listen, AdvertiseAddr: net.JoinHostPort(host, listenPort(listen))}
+	st.Managers = []string{st.AdvertiseAddr}
+	if err := n.startManager(st, true); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	n.mu.Lock()
+	m := n.mgr
+	n.mu.Unlock()
+	ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	fail := func(err error) (*api.InitResponse, error) {
+		n.stopManager()
+		_ = os.RemoveAll(n.raftDir())
+		return nil, errdefs.ToGRPC(err)
+	}
+	if err := m.WaitLeader(ictx); err != nil {
+		return fail(err)
+	}
+	c, err := m.InitCluster(ictx, n.description(), st.AdvertiseAddr)
+	if err != nil {
+		return fail(err)
+	}
+	st.ClusterID = c.GetId()
+	if err := n.saveState(st); err != nil {
+		return fail(err)
+	}
+	n.mu.Lock()
+	n.st = st
+	n.mu.Unlock()
+	if err := n.startAgent(st); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &api.InitResponse{
+		NodeId:            st.NodeID,
+		ClusterId:         c.GetId(),
+		WorkerJoinCommand: fmt.Sprintf("minsw swarm join --token %s %s", c.GetJoinTokens().GetWorker(), st.AdvertiseAddr),
+	}, nil
+}
+
+func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinResponse, error) {
+	n := s.n
+	n.transition.Lock()
+	defer n.transition.Unlock()
+	n.mu.Lock()
+	inSwarm := n.st != nil
+	n.mu.Unlock()
+	if inSwarm {
+		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is already part of a swarm. Use \"minsw swarm leave\" to leave this swarm and join another one."))
+	}
+	if len(r.GetRemoteAddrs()) == 0 {
+		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no manager address given"))
+	}
+	if r.GetJoinToken() == "" {
+		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no join token given: use --token"))
+	}
+	listen := normaliseListen(r.GetListenAddr(), n.cfg.ListenAddr)
+	adv := r.GetAdvertiseAddr()
+	if adv == "" {
+		adv = n.cfg.AdvertiseAddr
+	}
+	host, err := advertiseHost(adv, listen)
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	st := &state{ListenAddr: listen, AdvertiseAddr: net.JoinHostPort(host, listenPort(listen))}
+	jctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	var resp *api.JoinClusterResponse
+	var lastErr error
+	for _, addr := range r.GetRemoteAddrs() {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			addr = net.JoinHostPort(addr, "2377")
+		}
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		resp, err = api.NewMembershipClient(conn).JoinCluster(jctx, &api.JoinClusterRequest{
+			Token: r.GetJoinToken(), Description: n.description(), Addr: st.AdvertiseAddr,
+		}, grpc.WaitForReady(true))
+		conn.Close()
+		if err == nil {
+			st.Managers = append(resp.GetManagerAddrs(), addr)
+			break
+		}
+		lastErr = err
+		if errdefs.KindOf(err) == errdefs.KindInvalidArgument {
+			return nil, err
+		}
+	}
+	if resp == nil {
+		if errors.Is(lastErr, context.DeadlineExceeded) || errdefs.KindOf(lastErr) == errdefs.KindUnknown || errdefs.KindOf(lastErr) == errdefs.KindUnavailable {
+			return nil, errdefs.ToGRPC(errdefs.Unavailable("could not reach a manager at %s: %v", strings.Join(r.GetRemoteAddrs(), ", "), lastErr))
+		}
+		return nil, lastErr
+	}
+	st.NodeID, st.ClusterID = resp.GetNodeId(), resp.GetClusterId()
+	if resp.GetRole() == api.NodeRole_NODE_ROLE_MANAGER {
+		st.Manager = true
+		if err := n.startManager(st, false); err != nil {
+			return nil, errdefs.ToGRPC(err)
+		}
+		var err error
+		for _, addr := range st.Managers {
+			conn, cerr := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if cerr != nil {
+				err = cerr
+				continue
+			}
+			_, err = api.NewMembershipClient(conn).JoinRaft(jctx, &api.JoinRaftRequest{NodeId: st.NodeID, Addr: st.AdvertiseAddr})
+			conn.Close()
+			if err == nil {
+				break
+			}
+		}
+		if err != nil {
+			n.stopManager()
+			_ = os.RemoveAll(filepath.Join(n.raftDir(), "raft"))
+			return nil, err
+		}
+	}
+	if err := n.saveState(st); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	n.mu.Lock()
+	n.st = st
+	n.mu.Unlock()
+	if err := n.startAgent(st); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &api.JoinResponse{NodeId: st.NodeID, Role: resp.GetRole()}, nil
+}
+
+func (s *swarmAPI) Leave(ctx context.Context, r *api.LeaveRequest) (*api.LeaveResponse, error) {
+	n := s.n
+	n.transition.Lock()
+	defer n.transition.Unlock()
+	n.mu.Lock()
+	st, m := n.st, n.mgr
+	n.mu.Unlock()
+	if st == nil {
+		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
+	}
+	if m != nil {
+		if !r.GetForce() {
+			return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves the remaining managers without it; use `--force` to ignore this message, or demote it first."))
+		}
+		if members, err := m.Raft().Members(); err == nil && len(members) > 1 {
+			lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			n.mu.Lock()
+			conn := n.mgrConn
+			n.mu.Unlock()
+			if conn != nil {
+				_, _ = api.NewMembershipClient(conn).LeaveRaft(lctx, &api.LeaveRaftRequest{NodeId: st.NodeID})
+			}
+			cancel()
+		}
+	}
+	n.stopAgent()
+	n.stopManager()
+	if err := n.removeContainers(ctx); err != nil {
+		n.log.Warn("leave: removing containers", "err", err)
+	}
+	_ = os.RemoveAll(n.raftDir())
+	n.mu.Lock()
+	n.st = nil
+	n.mu.Unlock()
+	return &api.LeaveResponse{}, nil
+}
+
+// removeContainers stops and removes every container of this node.
+func (n *Node) removeContainers(ctx context.Context) error {
+	cs, err := n.cfg.Executor.List(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, c := range cs {
+		if c.State == executor.StateRunning {
+			_ = n.cfg.Executor.Stop(ctx, c.ID, 10*time.Second)
+		}
+		if err := n.cfg.Executor.Remove(ctx, c.ID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *swarmAPI) Info(ctx context.Context, _ *api.InfoRequest) (*api.InfoResponse, error) {
+	n := s.n
+	n.mu.Lock()
+	st, m, a := n.st, n.mgr, n.agent
+	n.mu.Unlock()
+	if st == nil {
+		return &api.InfoResponse{LocalNodeState: "inactive"}, nil
+	}
+	resp := &api.InfoResponse{LocalNodeState: "active", NodeId: st.NodeID, ClusterId: st.ClusterID, ControlAvailable: m != nil}
+	host, _, _ := net.SplitHostPort(st.AdvertiseAddr)
+	resp.NodeAddr = host
+	if m != nil {
+		if members, err := m.Raft().Members(); err == nil {
+			for _, x := range members {
+				resp.Managers = append(resp.Managers, x.Addr)
+			}
+			resp.ManagerCount = int32(len(members))
+		}
+		var nodes int
+		m.Store().View(func(tx store.ReadTx) { nodes = len(tx.Nodes()) })
+		resp.Nodes = int32(nodes)
+	} else {
+		resp.Managers = st.Managers
+		if a != nil {
+			if err := a.SessionError(); err != nil {
+				resp.LocalNodeState = "pending"
+				resp.Error = err.Error()
+			}
+		}
+	}
+	return resp, nil
+}
