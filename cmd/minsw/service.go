@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"io"
 	"slices"
 	"strconv"
@@ -61,7 +63,9 @@ func waitForService(ctx context.Context, c *cli, cl *client.Client, id, name str
 		d = &progress.Plain{Out: c.out}
 	}
 	err := progress.Wait(ctx, cl.Control, id, d, c.progress)
-	if err != nil && ctx.Err() != nil {
+	// An RPC cut by the caller's deadline can report DeadlineExceeded a
+	// moment before ctx itself says so.
+	if err != nil && (ctx.Err() != nil || status.Code(err) == codes.Canceled || status.Code(err) == codes.DeadlineExceeded) {
 		fmt.Fprintf(c.err, "\nOperation continuing in background.\nUse `minsw service ps --no-trunc %s` to check progress.\n", name)
 		return nil
 	}
