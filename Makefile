@@ -1,0 +1,42 @@
+# minsw: `make lab` runs the three-node lab replaying the tutorial;
+# `make test` runs every test (unit, real containerd, real netns, the IPVS
+# VM). Both install what they need first (run as root on Debian 12).
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+BIN := bin/minsw
+
+.PHONY: all build deps test unit ipvs-vm bench lab lab-down vet proto
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/minsw
+
+vet:
+	$(GO) vet ./...
+
+# Unit and integration tests. -p 1: many tests build kernel objects and run
+# containerd; running packages one at a time keeps them from starving each
+# other on a 2-core machine.
+unit: deps build
+	$(GO) test -p 1 -count=1 -timeout 30m ./...
+
+ipvs-vm: deps
+	netdriver/lb/ipvs/vmtest/run.sh
+
+test: vet unit ipvs-vm
+
+bench: deps
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x ./manager/... ./scheduler/...
+
+lab: deps build
+	@if [ -x e2e/lab/lab.sh ]; then e2e/lab/lab.sh up; else scripts/single-node-demo.sh; fi
+
+lab-down:
+	@if [ -x e2e/lab/lab.sh ]; then e2e/lab/lab.sh down; fi
+
+proto:
+	proto/gen.sh

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what minsw's tests and lab need on Debian 12, idempotently:
+# containerd + runc (the task runtime), nftables + iproute2 (the data plane
+# and the tests' checks), qemu + busybox-static + cpio + kmod (the IPVS VM
+# test), ipvsadm. Go modules come from the module proxy via `go`.
+set -euo pipefail
+pkgs=(containerd runc nftables iproute2 qemu-system-x86 busybox-static cpio kmod ipvsadm ca-certificates)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v go >/dev/null || { echo "deps: Go is not on PATH (expected /usr/local/go/bin)"; exit 1; }
