@@ -38,7 +38,7 @@ func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnarySer
 	if err != nil {
 		return nil, errdefs.ToGRPC(errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err))
 	}
-	reply, err := newReply(info.FullMethod)
+	reply, err := NewReply(info.FullMethod)
 	if err != nil {
 		return nil, err
 	}
@@ -58,9 +58,9 @@ func needsLeader(method string) bool {
 	return false
 }
 
-// newReply makes an empty response message for a full method name, from
+// NewReply makes an empty response message for a full method name, from
 // the registered descriptors.
-func newReply(fullMethod string) (any, error) {
+func NewReply(fullMethod string) (any, error) {
 	svc, method, ok := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
 	if !ok {
 		return nil, errdefs.InvalidArgument("malformed method %q", fullMethod)

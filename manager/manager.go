@@ -130,6 +130,7 @@ func New(cfg Config) (*Manager, error) {
 	if dc.HeartbeatPeriod == 0 {
 		dc = dispatcher.DefaultConfig()
 	}
+	m.cfg.Dispatcher = dc
 	dc.LeaderAddr = m.leaderAddr
 	dc.Managers = m.managerAddrs
 	dc.Logger = cfg.Logger

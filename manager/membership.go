@@ -136,10 +136,14 @@ func (m *Manager) InitCluster(ctx context.Context, desc *api.NodeDescription, no
 		}
 	}
 	clusterID := identity.NewID()
+	hb := m.cfg.Dispatcher.HeartbeatPeriod
+	if hb <= 0 {
+		hb = 5 * time.Second
+	}
 	c := &api.Cluster{
 		Id:   clusterID,
 		Meta: &api.Meta{},
-		Spec: &api.ClusterSpec{Name: "default", HeartbeatPeriod: durationpb.New(5 * time.Second),
+		Spec: &api.ClusterSpec{Name: "default", HeartbeatPeriod: durationpb.New(hb),
 			TaskHistoryLimit: orchestrator.DefaultTaskHistoryLimit, CertExpiry: durationpb.New(90 * 24 * time.Hour)},
 	}
 	wt, err := jointoken.New(caBytes(c), nil)

@@ -8,6 +8,7 @@ package controlapi
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -269,7 +270,8 @@ func (s *Server) RemoveNetwork(ctx context.Context, r *api.RemoveNetworkRequest)
 		for _, t := range tx.Tasks() {
 			for _, a := range t.GetNetworks() {
 				if a.GetNetworkId() == n.GetId() && t.GetStatus().GetState() <= api.TaskState_TASK_STATE_RUNNING {
-					return errdefs.FailedPrecondition("network %s is in use by task %s", n.GetSpec().GetName(), t.GetId())
+					return errdefs.FailedPrecondition("network %s is in use by task %s.%d.%s (still %s; try again once it has stopped)",
+						n.GetSpec().GetName(), t.GetServiceName(), t.GetSlot(), t.GetId(), strings.ToLower(strings.TrimPrefix(t.GetStatus().GetState().String(), "TASK_STATE_")))
 				}
 			}
 		}
