@@ -1552,6 +1552,86 @@ func (x *UpdateClusterResponse) GetCluster() *Cluster {
 	return nil
 }
 
+type RotateRootCARequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateRootCARequest) Reset() {
+	*x = RotateRootCARequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateRootCARequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateRootCARequest) ProtoMessage() {}
+
+func (x *RotateRootCARequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateRootCARequest.ProtoReflect.Descriptor instead.
+func (*RotateRootCARequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{34}
+}
+
+type RotateRootCAResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cluster       *Cluster               `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RotateRootCAResponse) Reset() {
+	*x = RotateRootCAResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RotateRootCAResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RotateRootCAResponse) ProtoMessage() {}
+
+func (x *RotateRootCAResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RotateRootCAResponse.ProtoReflect.Descriptor instead.
+func (*RotateRootCAResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RotateRootCAResponse) GetCluster() *Cluster {
+	if x != nil {
+		return x.Cluster
+	}
+	return nil
+}
+
 var File_minsw_v1_control_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_control_proto_rawDesc = "" +
@@ -1629,7 +1709,10 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x13rotate_worker_token\x18\x03 \x01(\bR\x11rotateWorkerToken\x120\n" +
 	"\x14rotate_manager_token\x18\x04 \x01(\bR\x12rotateManagerToken\"D\n" +
 	"\x15UpdateClusterResponse\x12+\n" +
-	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster2\x8c\n" +
+	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster\"\x15\n" +
+	"\x13RotateRootCARequest\"C\n" +
+	"\x14RotateRootCAResponse\x12+\n" +
+	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster2\xdb\n" +
 	"\n" +
 	"\aControl\x12>\n" +
 	"\aGetNode\x12\x18.minsw.v1.GetNodeRequest\x1a\x19.minsw.v1.GetNodeResponse\x12D\n" +
@@ -1653,7 +1736,8 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\tListTasks\x12\x1a.minsw.v1.ListTasksRequest\x1a\x1b.minsw.v1.ListTasksResponse\x12G\n" +
 	"\n" +
 	"GetCluster\x12\x1b.minsw.v1.GetClusterRequest\x1a\x1c.minsw.v1.GetClusterResponse\x12P\n" +
-	"\rUpdateCluster\x12\x1e.minsw.v1.UpdateClusterRequest\x1a\x1f.minsw.v1.UpdateClusterResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
+	"\rUpdateCluster\x12\x1e.minsw.v1.UpdateClusterRequest\x1a\x1f.minsw.v1.UpdateClusterResponse\x12M\n" +
+	"\fRotateRootCA\x12\x1d.minsw.v1.RotateRootCARequest\x1a\x1e.minsw.v1.RotateRootCAResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
 var (
 	file_minsw_v1_control_proto_rawDescOnce sync.Once
@@ -1667,7 +1751,7 @@ func file_minsw_v1_control_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_control_proto_rawDescData
 }
 
-var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_minsw_v1_control_proto_goTypes = []any{
 	(*GetNodeRequest)(nil),        // 0: minsw.v1.GetNodeRequest
 	(*GetNodeResponse)(nil),       // 1: minsw.v1.GetNodeResponse
@@ -1703,77 +1787,82 @@ var file_minsw_v1_control_proto_goTypes = []any{
 	(*GetClusterResponse)(nil),    // 31: minsw.v1.GetClusterResponse
 	(*UpdateClusterRequest)(nil),  // 32: minsw.v1.UpdateClusterRequest
 	(*UpdateClusterResponse)(nil), // 33: minsw.v1.UpdateClusterResponse
-	(*Node)(nil),                  // 34: minsw.v1.Node
-	(*NodeSpec)(nil),              // 35: minsw.v1.NodeSpec
-	(*Network)(nil),               // 36: minsw.v1.Network
-	(*NetworkSpec)(nil),           // 37: minsw.v1.NetworkSpec
-	(*Service)(nil),               // 38: minsw.v1.Service
-	(*ServiceSpec)(nil),           // 39: minsw.v1.ServiceSpec
-	(*Task)(nil),                  // 40: minsw.v1.Task
-	(TaskState)(0),                // 41: minsw.v1.TaskState
-	(*Cluster)(nil),               // 42: minsw.v1.Cluster
-	(*ClusterSpec)(nil),           // 43: minsw.v1.ClusterSpec
+	(*RotateRootCARequest)(nil),   // 34: minsw.v1.RotateRootCARequest
+	(*RotateRootCAResponse)(nil),  // 35: minsw.v1.RotateRootCAResponse
+	(*Node)(nil),                  // 36: minsw.v1.Node
+	(*NodeSpec)(nil),              // 37: minsw.v1.NodeSpec
+	(*Network)(nil),               // 38: minsw.v1.Network
+	(*NetworkSpec)(nil),           // 39: minsw.v1.NetworkSpec
+	(*Service)(nil),               // 40: minsw.v1.Service
+	(*ServiceSpec)(nil),           // 41: minsw.v1.ServiceSpec
+	(*Task)(nil),                  // 42: minsw.v1.Task
+	(TaskState)(0),                // 43: minsw.v1.TaskState
+	(*Cluster)(nil),               // 44: minsw.v1.Cluster
+	(*ClusterSpec)(nil),           // 45: minsw.v1.ClusterSpec
 }
 var file_minsw_v1_control_proto_depIdxs = []int32{
-	34, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
-	34, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
-	35, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
-	34, // 3: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
-	36, // 4: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
-	36, // 5: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
-	37, // 6: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
-	36, // 7: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
-	38, // 8: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
-	38, // 9: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
-	39, // 10: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	38, // 11: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
-	39, // 12: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	38, // 13: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
-	40, // 14: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
-	41, // 15: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
-	40, // 16: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
-	42, // 17: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	43, // 18: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
-	42, // 19: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	0,  // 20: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
-	2,  // 21: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
-	4,  // 22: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
-	6,  // 23: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
-	8,  // 24: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
-	10, // 25: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
-	12, // 26: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
-	14, // 27: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
-	16, // 28: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
-	18, // 29: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
-	20, // 30: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
-	22, // 31: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
-	24, // 32: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
-	26, // 33: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
-	28, // 34: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
-	30, // 35: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
-	32, // 36: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
-	1,  // 37: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
-	3,  // 38: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
-	5,  // 39: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
-	7,  // 40: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
-	9,  // 41: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
-	11, // 42: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
-	13, // 43: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
-	15, // 44: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
-	17, // 45: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
-	19, // 46: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
-	21, // 47: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
-	23, // 48: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
-	25, // 49: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
-	27, // 50: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
-	29, // 51: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
-	31, // 52: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
-	33, // 53: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
-	37, // [37:54] is the sub-list for method output_type
-	20, // [20:37] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	36, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
+	36, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
+	37, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
+	36, // 3: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
+	38, // 4: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
+	38, // 5: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
+	39, // 6: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
+	38, // 7: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
+	40, // 8: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
+	40, // 9: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
+	41, // 10: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	40, // 11: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
+	41, // 12: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	40, // 13: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
+	42, // 14: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
+	43, // 15: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
+	42, // 16: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
+	44, // 17: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	45, // 18: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
+	44, // 19: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	44, // 20: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
+	0,  // 21: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
+	2,  // 22: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
+	4,  // 23: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
+	6,  // 24: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
+	8,  // 25: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
+	10, // 26: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
+	12, // 27: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
+	14, // 28: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
+	16, // 29: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
+	18, // 30: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
+	20, // 31: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
+	22, // 32: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
+	24, // 33: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
+	26, // 34: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
+	28, // 35: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
+	30, // 36: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
+	32, // 37: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
+	34, // 38: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
+	1,  // 39: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
+	3,  // 40: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
+	5,  // 41: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
+	7,  // 42: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
+	9,  // 43: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
+	11, // 44: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
+	13, // 45: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
+	15, // 46: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
+	17, // 47: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
+	19, // 48: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
+	21, // 49: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
+	23, // 50: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
+	25, // 51: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
+	27, // 52: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
+	29, // 53: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
+	31, // 54: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
+	33, // 55: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
+	35, // 56: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
+	39, // [39:57] is the sub-list for method output_type
+	21, // [21:39] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_control_proto_init() }
@@ -1788,7 +1877,7 @@ func file_minsw_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_control_proto_rawDesc), len(file_minsw_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

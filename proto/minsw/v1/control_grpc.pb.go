@@ -36,6 +36,7 @@ const (
 	Control_ListTasks_FullMethodName     = "/minsw.v1.Control/ListTasks"
 	Control_GetCluster_FullMethodName    = "/minsw.v1.Control/GetCluster"
 	Control_UpdateCluster_FullMethodName = "/minsw.v1.Control/UpdateCluster"
+	Control_RotateRootCA_FullMethodName  = "/minsw.v1.Control/RotateRootCA"
 )
 
 // ControlClient is the client API for Control service.
@@ -72,6 +73,10 @@ type ControlClient interface {
 	GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*GetClusterResponse, error)
 	// UpdateCluster changes cluster settings and rotates join tokens.
 	UpdateCluster(ctx context.Context, in *UpdateClusterRequest, opts ...grpc.CallOption) (*UpdateClusterResponse, error)
+	// RotateRootCA starts a root CA rotation (swarm ca --rotate): a new root,
+	// cross-signed by the current one; nodes renew onto it, then it replaces
+	// the old root and the join tokens change with it.
+	RotateRootCA(ctx context.Context, in *RotateRootCARequest, opts ...grpc.CallOption) (*RotateRootCAResponse, error)
 }
 
 type controlClient struct {
@@ -252,6 +257,16 @@ func (c *controlClient) UpdateCluster(ctx context.Context, in *UpdateClusterRequ
 	return out, nil
 }
 
+func (c *controlClient) RotateRootCA(ctx context.Context, in *RotateRootCARequest, opts ...grpc.CallOption) (*RotateRootCAResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RotateRootCAResponse)
+	err := c.cc.Invoke(ctx, Control_RotateRootCA_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServer is the server API for Control service.
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
@@ -286,6 +301,10 @@ type ControlServer interface {
 	GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error)
 	// UpdateCluster changes cluster settings and rotates join tokens.
 	UpdateCluster(context.Context, *UpdateClusterRequest) (*UpdateClusterResponse, error)
+	// RotateRootCA starts a root CA rotation (swarm ca --rotate): a new root,
+	// cross-signed by the current one; nodes renew onto it, then it replaces
+	// the old root and the join tokens change with it.
+	RotateRootCA(context.Context, *RotateRootCARequest) (*RotateRootCAResponse, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -346,6 +365,9 @@ func (UnimplementedControlServer) GetCluster(context.Context, *GetClusterRequest
 }
 func (UnimplementedControlServer) UpdateCluster(context.Context, *UpdateClusterRequest) (*UpdateClusterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateCluster not implemented")
+}
+func (UnimplementedControlServer) RotateRootCA(context.Context, *RotateRootCARequest) (*RotateRootCAResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RotateRootCA not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -674,6 +696,24 @@ func _Control_UpdateCluster_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Control_RotateRootCA_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RotateRootCARequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).RotateRootCA(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_RotateRootCA_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).RotateRootCA(ctx, req.(*RotateRootCARequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Control_ServiceDesc is the grpc.ServiceDesc for Control service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -748,6 +788,10 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateCluster",
 			Handler:    _Control_UpdateCluster_Handler,
+		},
+		{
+			MethodName: "RotateRootCA",
+			Handler:    _Control_RotateRootCA_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -854,6 +854,10 @@ type Node struct {
 	// lb_attachments holds the node's lb endpoint IP on each overlay network
 	// it takes part in, allocated by the leader.
 	LbAttachments []*NetworkAttachment `protobuf:"bytes,8,rep,name=lb_attachments,json=lbAttachments,proto3" json:"lb_attachments,omitempty"`
+	// certificate is the PEM of the node's current TLS certificate, as the
+	// CA last issued it: a root rotation ends when every node holds one from
+	// the new root.
+	Certificate   []byte `protobuf:"bytes,9,opt,name=certificate,proto3" json:"certificate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -940,6 +944,13 @@ func (x *Node) GetRole() NodeRole {
 func (x *Node) GetLbAttachments() []*NetworkAttachment {
 	if x != nil {
 		return x.LbAttachments
+	}
+	return nil
+}
+
+func (x *Node) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
 	}
 	return nil
 }
@@ -2489,22 +2500,95 @@ func (x *ClusterSpec) GetAutolock() bool {
 	return false
 }
 
+// RootRotation is a root CA change in flight: new certificates are signed
+// by the new root and presented with the cross-signed certificate, so nodes
+// that trust only the old root accept them; when every node holds a
+// certificate from the new root, the new root replaces the old one.
+type RootRotation struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	CaCert            []byte                 `protobuf:"bytes,1,opt,name=ca_cert,json=caCert,proto3" json:"ca_cert,omitempty"`                                      // DER
+	CaKey             []byte                 `protobuf:"bytes,2,opt,name=ca_key,json=caKey,proto3" json:"ca_key,omitempty"`                                         // PKCS#8 DER
+	CrossSignedCaCert []byte                 `protobuf:"bytes,3,opt,name=cross_signed_ca_cert,json=crossSignedCaCert,proto3" json:"cross_signed_ca_cert,omitempty"` // DER: the new root's key, signed by the old root
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RootRotation) Reset() {
+	*x = RootRotation{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RootRotation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RootRotation) ProtoMessage() {}
+
+func (x *RootRotation) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RootRotation.ProtoReflect.Descriptor instead.
+func (*RootRotation) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RootRotation) GetCaCert() []byte {
+	if x != nil {
+		return x.CaCert
+	}
+	return nil
+}
+
+func (x *RootRotation) GetCaKey() []byte {
+	if x != nil {
+		return x.CaKey
+	}
+	return nil
+}
+
+func (x *RootRotation) GetCrossSignedCaCert() []byte {
+	if x != nil {
+		return x.CrossSignedCaCert
+	}
+	return nil
+}
+
 type Cluster struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	Meta       *Meta                  `protobuf:"bytes,2,opt,name=meta,proto3" json:"meta,omitempty"`
 	Spec       *ClusterSpec           `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
 	JoinTokens *JoinTokens            `protobuf:"bytes,4,opt,name=join_tokens,json=joinTokens,proto3" json:"join_tokens,omitempty"`
-	// root_ca_cert is the PEM of the cluster's root CA (security issue).
-	RootCaCert    []byte   `protobuf:"bytes,5,opt,name=root_ca_cert,json=rootCaCert,proto3" json:"root_ca_cert,omitempty"`
-	GossipKeys    [][]byte `protobuf:"bytes,6,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"` // next_vni etc. are not stored: allocation state is derived from objects.
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// root_ca_cert is the DER of the cluster's root CA certificate; join
+	// tokens carry the base36 SHA-256 of exactly these bytes.
+	RootCaCert []byte `protobuf:"bytes,5,opt,name=root_ca_cert,json=rootCaCert,proto3" json:"root_ca_cert,omitempty"`
+	// gossip_keys are the memberlist keys, the first one primary (used to
+	// send); the others are still accepted while a rotation spreads.
+	GossipKeys [][]byte `protobuf:"bytes,6,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"`
+	// root_ca_key is the root's PKCS#8 DER key, in raft so any leader signs.
+	RootCaKey []byte `protobuf:"bytes,7,opt,name=root_ca_key,json=rootCaKey,proto3" json:"root_ca_key,omitempty"`
+	// root_rotation is set while `swarm ca --rotate` is in progress.
+	RootRotation *RootRotation `protobuf:"bytes,8,opt,name=root_rotation,json=rootRotation,proto3" json:"root_rotation,omitempty"`
+	// gossip_keys_rotated_unix is when the primary gossip key was made.
+	GossipKeysRotatedUnix int64 `protobuf:"varint,9,opt,name=gossip_keys_rotated_unix,json=gossipKeysRotatedUnix,proto3" json:"gossip_keys_rotated_unix,omitempty"` // next_vni etc. are not stored: allocation state is derived from objects.
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *Cluster) Reset() {
 	*x = Cluster{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[28]
+	mi := &file_minsw_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2516,7 +2600,7 @@ func (x *Cluster) String() string {
 func (*Cluster) ProtoMessage() {}
 
 func (x *Cluster) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[28]
+	mi := &file_minsw_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2529,7 +2613,7 @@ func (x *Cluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cluster.ProtoReflect.Descriptor instead.
 func (*Cluster) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Cluster) GetId() string {
@@ -2574,6 +2658,27 @@ func (x *Cluster) GetGossipKeys() [][]byte {
 	return nil
 }
 
+func (x *Cluster) GetRootCaKey() []byte {
+	if x != nil {
+		return x.RootCaKey
+	}
+	return nil
+}
+
+func (x *Cluster) GetRootRotation() *RootRotation {
+	if x != nil {
+		return x.RootRotation
+	}
+	return nil
+}
+
+func (x *Cluster) GetGossipKeysRotatedUnix() int64 {
+	if x != nil {
+		return x.GossipKeysRotatedUnix
+	}
+	return 0
+}
+
 var File_minsw_v1_objects_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_objects_proto_rawDesc = "" +
@@ -2613,7 +2718,7 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\taddresses\x18\x02 \x03(\tR\taddresses\x12\x1f\n" +
 	"\vmac_address\x18\x03 \x01(\tR\n" +
 	"macAddress\x12\x18\n" +
-	"\aaliases\x18\x04 \x03(\tR\aaliases\"\xf9\x02\n" +
+	"\aaliases\x18\x04 \x03(\tR\aaliases\"\x9b\x03\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.minsw.v1.MetaR\x04meta\x12&\n" +
@@ -2622,7 +2727,8 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x06status\x18\x05 \x01(\v2\x14.minsw.v1.NodeStatusR\x06status\x12>\n" +
 	"\x0emanager_status\x18\x06 \x01(\v2\x17.minsw.v1.ManagerStatusR\rmanagerStatus\x12&\n" +
 	"\x04role\x18\a \x01(\x0e2\x12.minsw.v1.NodeRoleR\x04role\x12B\n" +
-	"\x0elb_attachments\x18\b \x03(\v2\x1b.minsw.v1.NetworkAttachmentR\rlbAttachments\"\xbe\x03\n" +
+	"\x0elb_attachments\x18\b \x03(\v2\x1b.minsw.v1.NetworkAttachmentR\rlbAttachments\x12 \n" +
+	"\vcertificate\x18\t \x01(\fR\vcertificate\"\xbe\x03\n" +
 	"\vNetworkSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06labels\x18\x02 \x03(\v2!.minsw.v1.NetworkSpec.LabelsEntryR\x06labels\x12\x16\n" +
@@ -2763,7 +2869,11 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x12task_history_limit\x18\x03 \x01(\x03R\x10taskHistoryLimit\x12:\n" +
 	"\vcert_expiry\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"certExpiry\x12\x1a\n" +
-	"\bautolock\x18\x05 \x01(\bR\bautolock\"\xe2\x01\n" +
+	"\bautolock\x18\x05 \x01(\bR\bautolock\"o\n" +
+	"\fRootRotation\x12\x17\n" +
+	"\aca_cert\x18\x01 \x01(\fR\x06caCert\x12\x15\n" +
+	"\x06ca_key\x18\x02 \x01(\fR\x05caKey\x12/\n" +
+	"\x14cross_signed_ca_cert\x18\x03 \x01(\fR\x11crossSignedCaCert\"\xf8\x02\n" +
 	"\aCluster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.minsw.v1.MetaR\x04meta\x12)\n" +
@@ -2773,7 +2883,10 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\froot_ca_cert\x18\x05 \x01(\fR\n" +
 	"rootCaCert\x12\x1f\n" +
 	"\vgossip_keys\x18\x06 \x03(\fR\n" +
-	"gossipKeys*7\n" +
+	"gossipKeys\x12\x1e\n" +
+	"\vroot_ca_key\x18\a \x01(\fR\trootCaKey\x12;\n" +
+	"\rroot_rotation\x18\b \x01(\v2\x16.minsw.v1.RootRotationR\frootRotation\x127\n" +
+	"\x18gossip_keys_rotated_unix\x18\t \x01(\x03R\x15gossipKeysRotatedUnix*7\n" +
 	"\bNodeRole\x12\x14\n" +
 	"\x10NODE_ROLE_WORKER\x10\x00\x12\x15\n" +
 	"\x11NODE_ROLE_MANAGER\x10\x01*j\n" +
@@ -2829,7 +2942,7 @@ func file_minsw_v1_objects_proto_rawDescGZIP() []byte {
 }
 
 var file_minsw_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_minsw_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_minsw_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_minsw_v1_objects_proto_goTypes = []any{
 	(NodeRole)(0),                   // 0: minsw.v1.NodeRole
 	(NodeAvailability)(0),           // 1: minsw.v1.NodeAvailability
@@ -2867,19 +2980,20 @@ var file_minsw_v1_objects_proto_goTypes = []any{
 	(*Task)(nil),                    // 33: minsw.v1.Task
 	(*JoinTokens)(nil),              // 34: minsw.v1.JoinTokens
 	(*ClusterSpec)(nil),             // 35: minsw.v1.ClusterSpec
-	(*Cluster)(nil),                 // 36: minsw.v1.Cluster
-	nil,                             // 37: minsw.v1.NodeSpec.LabelsEntry
-	nil,                             // 38: minsw.v1.NetworkSpec.LabelsEntry
-	nil,                             // 39: minsw.v1.NetworkSpec.DriverOptsEntry
-	nil,                             // 40: minsw.v1.ContainerSpec.LabelsEntry
-	nil,                             // 41: minsw.v1.ServiceSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil),   // 42: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 43: google.protobuf.Duration
+	(*RootRotation)(nil),            // 36: minsw.v1.RootRotation
+	(*Cluster)(nil),                 // 37: minsw.v1.Cluster
+	nil,                             // 38: minsw.v1.NodeSpec.LabelsEntry
+	nil,                             // 39: minsw.v1.NetworkSpec.LabelsEntry
+	nil,                             // 40: minsw.v1.NetworkSpec.DriverOptsEntry
+	nil,                             // 41: minsw.v1.ContainerSpec.LabelsEntry
+	nil,                             // 42: minsw.v1.ServiceSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil),   // 43: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 44: google.protobuf.Duration
 }
 var file_minsw_v1_objects_proto_depIdxs = []int32{
-	42, // 0: minsw.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
-	42, // 1: minsw.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
-	37, // 2: minsw.v1.NodeSpec.labels:type_name -> minsw.v1.NodeSpec.LabelsEntry
+	43, // 0: minsw.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
+	43, // 1: minsw.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
+	38, // 2: minsw.v1.NodeSpec.labels:type_name -> minsw.v1.NodeSpec.LabelsEntry
 	0,  // 3: minsw.v1.NodeSpec.desired_role:type_name -> minsw.v1.NodeRole
 	1,  // 4: minsw.v1.NodeSpec.availability:type_name -> minsw.v1.NodeAvailability
 	2,  // 5: minsw.v1.NodeStatus.state:type_name -> minsw.v1.NodeState
@@ -2891,15 +3005,15 @@ var file_minsw_v1_objects_proto_depIdxs = []int32{
 	12, // 11: minsw.v1.Node.manager_status:type_name -> minsw.v1.ManagerStatus
 	0,  // 12: minsw.v1.Node.role:type_name -> minsw.v1.NodeRole
 	13, // 13: minsw.v1.Node.lb_attachments:type_name -> minsw.v1.NetworkAttachment
-	38, // 14: minsw.v1.NetworkSpec.labels:type_name -> minsw.v1.NetworkSpec.LabelsEntry
-	39, // 15: minsw.v1.NetworkSpec.driver_opts:type_name -> minsw.v1.NetworkSpec.DriverOptsEntry
+	39, // 14: minsw.v1.NetworkSpec.labels:type_name -> minsw.v1.NetworkSpec.LabelsEntry
+	40, // 15: minsw.v1.NetworkSpec.driver_opts:type_name -> minsw.v1.NetworkSpec.DriverOptsEntry
 	8,  // 16: minsw.v1.Network.meta:type_name -> minsw.v1.Meta
 	15, // 17: minsw.v1.Network.spec:type_name -> minsw.v1.NetworkSpec
-	40, // 18: minsw.v1.ContainerSpec.labels:type_name -> minsw.v1.ContainerSpec.LabelsEntry
-	43, // 19: minsw.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	41, // 18: minsw.v1.ContainerSpec.labels:type_name -> minsw.v1.ContainerSpec.LabelsEntry
+	44, // 19: minsw.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
 	4,  // 20: minsw.v1.RestartPolicy.condition:type_name -> minsw.v1.RestartCondition
-	43, // 21: minsw.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	43, // 22: minsw.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	44, // 21: minsw.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	44, // 22: minsw.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
 	17, // 23: minsw.v1.TaskSpec.container:type_name -> minsw.v1.ContainerSpec
 	18, // 24: minsw.v1.TaskSpec.restart:type_name -> minsw.v1.RestartPolicy
 	19, // 25: minsw.v1.TaskSpec.placement:type_name -> minsw.v1.Placement
@@ -2907,9 +3021,9 @@ var file_minsw_v1_objects_proto_depIdxs = []int32{
 	5,  // 27: minsw.v1.PortConfig.protocol:type_name -> minsw.v1.PortProtocol
 	6,  // 28: minsw.v1.PortConfig.publish_mode:type_name -> minsw.v1.PublishMode
 	24, // 29: minsw.v1.EndpointSpec.ports:type_name -> minsw.v1.PortConfig
-	43, // 30: minsw.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	43, // 31: minsw.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	41, // 32: minsw.v1.ServiceSpec.labels:type_name -> minsw.v1.ServiceSpec.LabelsEntry
+	44, // 30: minsw.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	44, // 31: minsw.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	42, // 32: minsw.v1.ServiceSpec.labels:type_name -> minsw.v1.ServiceSpec.LabelsEntry
 	21, // 33: minsw.v1.ServiceSpec.task:type_name -> minsw.v1.TaskSpec
 	22, // 34: minsw.v1.ServiceSpec.replicated:type_name -> minsw.v1.ReplicatedService
 	23, // 35: minsw.v1.ServiceSpec.global:type_name -> minsw.v1.GlobalService
@@ -2922,7 +3036,7 @@ var file_minsw_v1_objects_proto_depIdxs = []int32{
 	27, // 42: minsw.v1.Service.spec:type_name -> minsw.v1.ServiceSpec
 	27, // 43: minsw.v1.Service.previous_spec:type_name -> minsw.v1.ServiceSpec
 	29, // 44: minsw.v1.Service.endpoint:type_name -> minsw.v1.Endpoint
-	42, // 45: minsw.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	43, // 45: minsw.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
 	7,  // 46: minsw.v1.TaskStatus.state:type_name -> minsw.v1.TaskState
 	31, // 47: minsw.v1.TaskStatus.container:type_name -> minsw.v1.ContainerStatus
 	24, // 48: minsw.v1.TaskStatus.ports:type_name -> minsw.v1.PortConfig
@@ -2932,16 +3046,17 @@ var file_minsw_v1_objects_proto_depIdxs = []int32{
 	7,  // 52: minsw.v1.Task.desired_state:type_name -> minsw.v1.TaskState
 	13, // 53: minsw.v1.Task.networks:type_name -> minsw.v1.NetworkAttachment
 	29, // 54: minsw.v1.Task.endpoint:type_name -> minsw.v1.Endpoint
-	43, // 55: minsw.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
-	43, // 56: minsw.v1.ClusterSpec.cert_expiry:type_name -> google.protobuf.Duration
+	44, // 55: minsw.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
+	44, // 56: minsw.v1.ClusterSpec.cert_expiry:type_name -> google.protobuf.Duration
 	8,  // 57: minsw.v1.Cluster.meta:type_name -> minsw.v1.Meta
 	35, // 58: minsw.v1.Cluster.spec:type_name -> minsw.v1.ClusterSpec
 	34, // 59: minsw.v1.Cluster.join_tokens:type_name -> minsw.v1.JoinTokens
-	60, // [60:60] is the sub-list for method output_type
-	60, // [60:60] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	36, // 60: minsw.v1.Cluster.root_rotation:type_name -> minsw.v1.RootRotation
+	61, // [61:61] is the sub-list for method output_type
+	61, // [61:61] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_objects_proto_init() }
@@ -2959,7 +3074,7 @@ func file_minsw_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_objects_proto_rawDesc), len(file_minsw_v1_objects_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   34,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

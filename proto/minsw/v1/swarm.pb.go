@@ -504,6 +504,213 @@ func (x *InfoResponse) GetError() string {
 	return ""
 }
 
+type GetRootCARequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRootCARequest) Reset() {
+	*x = GetRootCARequest{}
+	mi := &file_minsw_v1_swarm_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRootCARequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRootCARequest) ProtoMessage() {}
+
+func (x *GetRootCARequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_swarm_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRootCARequest.ProtoReflect.Descriptor instead.
+func (*GetRootCARequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{8}
+}
+
+type GetRootCAResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// root_ca_cert is the DER of the root the join tokens digest.
+	RootCaCert []byte `protobuf:"bytes,1,opt,name=root_ca_cert,json=rootCaCert,proto3" json:"root_ca_cert,omitempty"`
+	// trust_bundle is the PEM of every root a node must trust now: the root,
+	// and during a rotation the new root too.
+	TrustBundle []byte `protobuf:"bytes,2,opt,name=trust_bundle,json=trustBundle,proto3" json:"trust_bundle,omitempty"`
+	// rotating: a node whose certificate is not from signing_root_digest
+	// must renew.
+	Rotating bool `protobuf:"varint,3,opt,name=rotating,proto3" json:"rotating,omitempty"`
+	// signing_root_digest is the digest (as in join tokens) of the root that
+	// signs certificates now.
+	SigningRootDigest string `protobuf:"bytes,4,opt,name=signing_root_digest,json=signingRootDigest,proto3" json:"signing_root_digest,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *GetRootCAResponse) Reset() {
+	*x = GetRootCAResponse{}
+	mi := &file_minsw_v1_swarm_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRootCAResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRootCAResponse) ProtoMessage() {}
+
+func (x *GetRootCAResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_swarm_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRootCAResponse.ProtoReflect.Descriptor instead.
+func (*GetRootCAResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetRootCAResponse) GetRootCaCert() []byte {
+	if x != nil {
+		return x.RootCaCert
+	}
+	return nil
+}
+
+func (x *GetRootCAResponse) GetTrustBundle() []byte {
+	if x != nil {
+		return x.TrustBundle
+	}
+	return nil
+}
+
+func (x *GetRootCAResponse) GetRotating() bool {
+	if x != nil {
+		return x.Rotating
+	}
+	return false
+}
+
+func (x *GetRootCAResponse) GetSigningRootDigest() string {
+	if x != nil {
+		return x.SigningRootDigest
+	}
+	return ""
+}
+
+type RenewCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Csr           []byte                 `protobuf:"bytes,1,opt,name=csr,proto3" json:"csr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewCertificateRequest) Reset() {
+	*x = RenewCertificateRequest{}
+	mi := &file_minsw_v1_swarm_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCertificateRequest) ProtoMessage() {}
+
+func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_swarm_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RenewCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RenewCertificateRequest) GetCsr() []byte {
+	if x != nil {
+		return x.Csr
+	}
+	return nil
+}
+
+type RenewCertificateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificate   []byte                 `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`                    // PEM chain
+	TrustBundle   []byte                 `protobuf:"bytes,2,opt,name=trust_bundle,json=trustBundle,proto3" json:"trust_bundle,omitempty"` // PEM
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewCertificateResponse) Reset() {
+	*x = RenewCertificateResponse{}
+	mi := &file_minsw_v1_swarm_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCertificateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCertificateResponse) ProtoMessage() {}
+
+func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_swarm_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCertificateResponse.ProtoReflect.Descriptor instead.
+func (*RenewCertificateResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RenewCertificateResponse) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *RenewCertificateResponse) GetTrustBundle() []byte {
+	if x != nil {
+		return x.TrustBundle
+	}
+	return nil
+}
+
 type JoinClusterRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	Token       string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
@@ -520,7 +727,7 @@ type JoinClusterRequest struct {
 
 func (x *JoinClusterRequest) Reset() {
 	*x = JoinClusterRequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[8]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +739,7 @@ func (x *JoinClusterRequest) String() string {
 func (*JoinClusterRequest) ProtoMessage() {}
 
 func (x *JoinClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[8]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +752,7 @@ func (x *JoinClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinClusterRequest.ProtoReflect.Descriptor instead.
 func (*JoinClusterRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{8}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *JoinClusterRequest) GetToken() string {
@@ -584,20 +791,22 @@ func (x *JoinClusterRequest) GetCsr() []byte {
 }
 
 type JoinClusterResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	ClusterId     string                 `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
-	Role          NodeRole               `protobuf:"varint,3,opt,name=role,proto3,enum=minsw.v1.NodeRole" json:"role,omitempty"`
-	ManagerAddrs  []string               `protobuf:"bytes,4,rep,name=manager_addrs,json=managerAddrs,proto3" json:"manager_addrs,omitempty"`
-	Certificate   []byte                 `protobuf:"bytes,5,opt,name=certificate,proto3" json:"certificate,omitempty"`
-	RootCaCert    []byte                 `protobuf:"bytes,6,opt,name=root_ca_cert,json=rootCaCert,proto3" json:"root_ca_cert,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	NodeId       string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	ClusterId    string                 `protobuf:"bytes,2,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"`
+	Role         NodeRole               `protobuf:"varint,3,opt,name=role,proto3,enum=minsw.v1.NodeRole" json:"role,omitempty"`
+	ManagerAddrs []string               `protobuf:"bytes,4,rep,name=manager_addrs,json=managerAddrs,proto3" json:"manager_addrs,omitempty"`
+	// certificate is the PEM chain issued for the request's csr.
+	Certificate []byte `protobuf:"bytes,5,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// root_ca_cert is the PEM trust bundle (see GetRootCAResponse).
+	RootCaCert    []byte `protobuf:"bytes,6,opt,name=root_ca_cert,json=rootCaCert,proto3" json:"root_ca_cert,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JoinClusterResponse) Reset() {
 	*x = JoinClusterResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[9]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +818,7 @@ func (x *JoinClusterResponse) String() string {
 func (*JoinClusterResponse) ProtoMessage() {}
 
 func (x *JoinClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[9]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +831,7 @@ func (x *JoinClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinClusterResponse.ProtoReflect.Descriptor instead.
 func (*JoinClusterResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{9}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *JoinClusterResponse) GetNodeId() string {
@@ -678,7 +887,7 @@ type JoinRaftRequest struct {
 
 func (x *JoinRaftRequest) Reset() {
 	*x = JoinRaftRequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[10]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -690,7 +899,7 @@ func (x *JoinRaftRequest) String() string {
 func (*JoinRaftRequest) ProtoMessage() {}
 
 func (x *JoinRaftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[10]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -703,7 +912,7 @@ func (x *JoinRaftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRaftRequest.ProtoReflect.Descriptor instead.
 func (*JoinRaftRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{10}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *JoinRaftRequest) GetNodeId() string {
@@ -729,7 +938,7 @@ type JoinRaftResponse struct {
 
 func (x *JoinRaftResponse) Reset() {
 	*x = JoinRaftResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[11]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +950,7 @@ func (x *JoinRaftResponse) String() string {
 func (*JoinRaftResponse) ProtoMessage() {}
 
 func (x *JoinRaftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[11]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +963,7 @@ func (x *JoinRaftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRaftResponse.ProtoReflect.Descriptor instead.
 func (*JoinRaftResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{11}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *JoinRaftResponse) GetRaftId() uint64 {
@@ -773,7 +982,7 @@ type LeaveRaftRequest struct {
 
 func (x *LeaveRaftRequest) Reset() {
 	*x = LeaveRaftRequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[12]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +994,7 @@ func (x *LeaveRaftRequest) String() string {
 func (*LeaveRaftRequest) ProtoMessage() {}
 
 func (x *LeaveRaftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[12]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +1007,7 @@ func (x *LeaveRaftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRaftRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRaftRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{12}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LeaveRaftRequest) GetNodeId() string {
@@ -816,7 +1025,7 @@ type LeaveRaftResponse struct {
 
 func (x *LeaveRaftResponse) Reset() {
 	*x = LeaveRaftResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[13]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +1037,7 @@ func (x *LeaveRaftResponse) String() string {
 func (*LeaveRaftResponse) ProtoMessage() {}
 
 func (x *LeaveRaftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[13]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +1050,7 @@ func (x *LeaveRaftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRaftResponse.ProtoReflect.Descriptor instead.
 func (*LeaveRaftResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{13}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{17}
 }
 
 var File_minsw_v1_swarm_proto protoreflect.FileDescriptor
@@ -886,7 +1095,19 @@ const file_minsw_v1_swarm_proto_rawDesc = "" +
 	"\bmanagers\x18\x06 \x03(\tR\bmanagers\x12\x14\n" +
 	"\x05nodes\x18\a \x01(\x05R\x05nodes\x12#\n" +
 	"\rmanager_count\x18\b \x01(\x05R\fmanagerCount\x12\x14\n" +
-	"\x05error\x18\t \x01(\tR\x05error\"\xa6\x01\n" +
+	"\x05error\x18\t \x01(\tR\x05error\"\x12\n" +
+	"\x10GetRootCARequest\"\xa4\x01\n" +
+	"\x11GetRootCAResponse\x12 \n" +
+	"\froot_ca_cert\x18\x01 \x01(\fR\n" +
+	"rootCaCert\x12!\n" +
+	"\ftrust_bundle\x18\x02 \x01(\fR\vtrustBundle\x12\x1a\n" +
+	"\brotating\x18\x03 \x01(\bR\brotating\x12.\n" +
+	"\x13signing_root_digest\x18\x04 \x01(\tR\x11signingRootDigest\"+\n" +
+	"\x17RenewCertificateRequest\x12\x10\n" +
+	"\x03csr\x18\x01 \x01(\fR\x03csr\"_\n" +
+	"\x18RenewCertificateResponse\x12 \n" +
+	"\vcertificate\x18\x01 \x01(\fR\vcertificate\x12!\n" +
+	"\ftrust_bundle\x18\x02 \x01(\fR\vtrustBundle\"\xa6\x01\n" +
 	"\x12JoinClusterRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12;\n" +
 	"\vdescription\x18\x02 \x01(\v2\x19.minsw.v1.NodeDescriptionR\vdescription\x12\x12\n" +
@@ -914,12 +1135,14 @@ const file_minsw_v1_swarm_proto_rawDesc = "" +
 	"\x04Init\x12\x15.minsw.v1.InitRequest\x1a\x16.minsw.v1.InitResponse\x125\n" +
 	"\x04Join\x12\x15.minsw.v1.JoinRequest\x1a\x16.minsw.v1.JoinResponse\x128\n" +
 	"\x05Leave\x12\x16.minsw.v1.LeaveRequest\x1a\x17.minsw.v1.LeaveResponse\x125\n" +
-	"\x04Info\x12\x15.minsw.v1.InfoRequest\x1a\x16.minsw.v1.InfoResponse2\xe1\x01\n" +
+	"\x04Info\x12\x15.minsw.v1.InfoRequest\x1a\x16.minsw.v1.InfoResponse2\x82\x03\n" +
 	"\n" +
 	"Membership\x12J\n" +
 	"\vJoinCluster\x12\x1c.minsw.v1.JoinClusterRequest\x1a\x1d.minsw.v1.JoinClusterResponse\x12A\n" +
 	"\bJoinRaft\x12\x19.minsw.v1.JoinRaftRequest\x1a\x1a.minsw.v1.JoinRaftResponse\x12D\n" +
-	"\tLeaveRaft\x12\x1a.minsw.v1.LeaveRaftRequest\x1a\x1b.minsw.v1.LeaveRaftResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
+	"\tLeaveRaft\x12\x1a.minsw.v1.LeaveRaftRequest\x1a\x1b.minsw.v1.LeaveRaftResponse\x12D\n" +
+	"\tGetRootCA\x12\x1a.minsw.v1.GetRootCARequest\x1a\x1b.minsw.v1.GetRootCAResponse\x12Y\n" +
+	"\x10RenewCertificate\x12!.minsw.v1.RenewCertificateRequest\x1a\".minsw.v1.RenewCertificateResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
 var (
 	file_minsw_v1_swarm_proto_rawDescOnce sync.Once
@@ -933,45 +1156,53 @@ func file_minsw_v1_swarm_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_swarm_proto_rawDescData
 }
 
-var file_minsw_v1_swarm_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_minsw_v1_swarm_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_minsw_v1_swarm_proto_goTypes = []any{
-	(*InitRequest)(nil),         // 0: minsw.v1.InitRequest
-	(*InitResponse)(nil),        // 1: minsw.v1.InitResponse
-	(*JoinRequest)(nil),         // 2: minsw.v1.JoinRequest
-	(*JoinResponse)(nil),        // 3: minsw.v1.JoinResponse
-	(*LeaveRequest)(nil),        // 4: minsw.v1.LeaveRequest
-	(*LeaveResponse)(nil),       // 5: minsw.v1.LeaveResponse
-	(*InfoRequest)(nil),         // 6: minsw.v1.InfoRequest
-	(*InfoResponse)(nil),        // 7: minsw.v1.InfoResponse
-	(*JoinClusterRequest)(nil),  // 8: minsw.v1.JoinClusterRequest
-	(*JoinClusterResponse)(nil), // 9: minsw.v1.JoinClusterResponse
-	(*JoinRaftRequest)(nil),     // 10: minsw.v1.JoinRaftRequest
-	(*JoinRaftResponse)(nil),    // 11: minsw.v1.JoinRaftResponse
-	(*LeaveRaftRequest)(nil),    // 12: minsw.v1.LeaveRaftRequest
-	(*LeaveRaftResponse)(nil),   // 13: minsw.v1.LeaveRaftResponse
-	(NodeRole)(0),               // 14: minsw.v1.NodeRole
-	(*NodeDescription)(nil),     // 15: minsw.v1.NodeDescription
+	(*InitRequest)(nil),              // 0: minsw.v1.InitRequest
+	(*InitResponse)(nil),             // 1: minsw.v1.InitResponse
+	(*JoinRequest)(nil),              // 2: minsw.v1.JoinRequest
+	(*JoinResponse)(nil),             // 3: minsw.v1.JoinResponse
+	(*LeaveRequest)(nil),             // 4: minsw.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 5: minsw.v1.LeaveResponse
+	(*InfoRequest)(nil),              // 6: minsw.v1.InfoRequest
+	(*InfoResponse)(nil),             // 7: minsw.v1.InfoResponse
+	(*GetRootCARequest)(nil),         // 8: minsw.v1.GetRootCARequest
+	(*GetRootCAResponse)(nil),        // 9: minsw.v1.GetRootCAResponse
+	(*RenewCertificateRequest)(nil),  // 10: minsw.v1.RenewCertificateRequest
+	(*RenewCertificateResponse)(nil), // 11: minsw.v1.RenewCertificateResponse
+	(*JoinClusterRequest)(nil),       // 12: minsw.v1.JoinClusterRequest
+	(*JoinClusterResponse)(nil),      // 13: minsw.v1.JoinClusterResponse
+	(*JoinRaftRequest)(nil),          // 14: minsw.v1.JoinRaftRequest
+	(*JoinRaftResponse)(nil),         // 15: minsw.v1.JoinRaftResponse
+	(*LeaveRaftRequest)(nil),         // 16: minsw.v1.LeaveRaftRequest
+	(*LeaveRaftResponse)(nil),        // 17: minsw.v1.LeaveRaftResponse
+	(NodeRole)(0),                    // 18: minsw.v1.NodeRole
+	(*NodeDescription)(nil),          // 19: minsw.v1.NodeDescription
 }
 var file_minsw_v1_swarm_proto_depIdxs = []int32{
-	14, // 0: minsw.v1.JoinResponse.role:type_name -> minsw.v1.NodeRole
-	15, // 1: minsw.v1.JoinClusterRequest.description:type_name -> minsw.v1.NodeDescription
-	14, // 2: minsw.v1.JoinClusterResponse.role:type_name -> minsw.v1.NodeRole
+	18, // 0: minsw.v1.JoinResponse.role:type_name -> minsw.v1.NodeRole
+	19, // 1: minsw.v1.JoinClusterRequest.description:type_name -> minsw.v1.NodeDescription
+	18, // 2: minsw.v1.JoinClusterResponse.role:type_name -> minsw.v1.NodeRole
 	0,  // 3: minsw.v1.Swarm.Init:input_type -> minsw.v1.InitRequest
 	2,  // 4: minsw.v1.Swarm.Join:input_type -> minsw.v1.JoinRequest
 	4,  // 5: minsw.v1.Swarm.Leave:input_type -> minsw.v1.LeaveRequest
 	6,  // 6: minsw.v1.Swarm.Info:input_type -> minsw.v1.InfoRequest
-	8,  // 7: minsw.v1.Membership.JoinCluster:input_type -> minsw.v1.JoinClusterRequest
-	10, // 8: minsw.v1.Membership.JoinRaft:input_type -> minsw.v1.JoinRaftRequest
-	12, // 9: minsw.v1.Membership.LeaveRaft:input_type -> minsw.v1.LeaveRaftRequest
-	1,  // 10: minsw.v1.Swarm.Init:output_type -> minsw.v1.InitResponse
-	3,  // 11: minsw.v1.Swarm.Join:output_type -> minsw.v1.JoinResponse
-	5,  // 12: minsw.v1.Swarm.Leave:output_type -> minsw.v1.LeaveResponse
-	7,  // 13: minsw.v1.Swarm.Info:output_type -> minsw.v1.InfoResponse
-	9,  // 14: minsw.v1.Membership.JoinCluster:output_type -> minsw.v1.JoinClusterResponse
-	11, // 15: minsw.v1.Membership.JoinRaft:output_type -> minsw.v1.JoinRaftResponse
-	13, // 16: minsw.v1.Membership.LeaveRaft:output_type -> minsw.v1.LeaveRaftResponse
-	10, // [10:17] is the sub-list for method output_type
-	3,  // [3:10] is the sub-list for method input_type
+	12, // 7: minsw.v1.Membership.JoinCluster:input_type -> minsw.v1.JoinClusterRequest
+	14, // 8: minsw.v1.Membership.JoinRaft:input_type -> minsw.v1.JoinRaftRequest
+	16, // 9: minsw.v1.Membership.LeaveRaft:input_type -> minsw.v1.LeaveRaftRequest
+	8,  // 10: minsw.v1.Membership.GetRootCA:input_type -> minsw.v1.GetRootCARequest
+	10, // 11: minsw.v1.Membership.RenewCertificate:input_type -> minsw.v1.RenewCertificateRequest
+	1,  // 12: minsw.v1.Swarm.Init:output_type -> minsw.v1.InitResponse
+	3,  // 13: minsw.v1.Swarm.Join:output_type -> minsw.v1.JoinResponse
+	5,  // 14: minsw.v1.Swarm.Leave:output_type -> minsw.v1.LeaveResponse
+	7,  // 15: minsw.v1.Swarm.Info:output_type -> minsw.v1.InfoResponse
+	13, // 16: minsw.v1.Membership.JoinCluster:output_type -> minsw.v1.JoinClusterResponse
+	15, // 17: minsw.v1.Membership.JoinRaft:output_type -> minsw.v1.JoinRaftResponse
+	17, // 18: minsw.v1.Membership.LeaveRaft:output_type -> minsw.v1.LeaveRaftResponse
+	9,  // 19: minsw.v1.Membership.GetRootCA:output_type -> minsw.v1.GetRootCAResponse
+	11, // 20: minsw.v1.Membership.RenewCertificate:output_type -> minsw.v1.RenewCertificateResponse
+	12, // [12:21] is the sub-list for method output_type
+	3,  // [3:12] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name
@@ -989,7 +1220,7 @@ func file_minsw_v1_swarm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_swarm_proto_rawDesc), len(file_minsw_v1_swarm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -241,9 +241,11 @@ var Swarm_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Membership_JoinCluster_FullMethodName = "/minsw.v1.Membership/JoinCluster"
-	Membership_JoinRaft_FullMethodName    = "/minsw.v1.Membership/JoinRaft"
-	Membership_LeaveRaft_FullMethodName   = "/minsw.v1.Membership/LeaveRaft"
+	Membership_JoinCluster_FullMethodName      = "/minsw.v1.Membership/JoinCluster"
+	Membership_JoinRaft_FullMethodName         = "/minsw.v1.Membership/JoinRaft"
+	Membership_LeaveRaft_FullMethodName        = "/minsw.v1.Membership/LeaveRaft"
+	Membership_GetRootCA_FullMethodName        = "/minsw.v1.Membership/GetRootCA"
+	Membership_RenewCertificate_FullMethodName = "/minsw.v1.Membership/RenewCertificate"
 )
 
 // MembershipClient is the client API for Membership service.
@@ -256,6 +258,13 @@ type MembershipClient interface {
 	JoinCluster(ctx context.Context, in *JoinClusterRequest, opts ...grpc.CallOption) (*JoinClusterResponse, error)
 	JoinRaft(ctx context.Context, in *JoinRaftRequest, opts ...grpc.CallOption) (*JoinRaftResponse, error)
 	LeaveRaft(ctx context.Context, in *LeaveRaftRequest, opts ...grpc.CallOption) (*LeaveRaftResponse, error)
+	// GetRootCA needs no client certificate: a joining node reads the root
+	// here and checks it against its token's digest before trusting it.
+	GetRootCA(ctx context.Context, in *GetRootCARequest, opts ...grpc.CallOption) (*GetRootCAResponse, error)
+	// RenewCertificate issues the caller a new certificate for the key in
+	// the CSR, with its identity from its current certificate and its role
+	// from the store (promotion, demotion, root rotation, expiry).
+	RenewCertificate(ctx context.Context, in *RenewCertificateRequest, opts ...grpc.CallOption) (*RenewCertificateResponse, error)
 }
 
 type membershipClient struct {
@@ -296,6 +305,26 @@ func (c *membershipClient) LeaveRaft(ctx context.Context, in *LeaveRaftRequest, 
 	return out, nil
 }
 
+func (c *membershipClient) GetRootCA(ctx context.Context, in *GetRootCARequest, opts ...grpc.CallOption) (*GetRootCAResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRootCAResponse)
+	err := c.cc.Invoke(ctx, Membership_GetRootCA_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *membershipClient) RenewCertificate(ctx context.Context, in *RenewCertificateRequest, opts ...grpc.CallOption) (*RenewCertificateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RenewCertificateResponse)
+	err := c.cc.Invoke(ctx, Membership_RenewCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MembershipServer is the server API for Membership service.
 // All implementations must embed UnimplementedMembershipServer
 // for forward compatibility.
@@ -306,6 +335,13 @@ type MembershipServer interface {
 	JoinCluster(context.Context, *JoinClusterRequest) (*JoinClusterResponse, error)
 	JoinRaft(context.Context, *JoinRaftRequest) (*JoinRaftResponse, error)
 	LeaveRaft(context.Context, *LeaveRaftRequest) (*LeaveRaftResponse, error)
+	// GetRootCA needs no client certificate: a joining node reads the root
+	// here and checks it against its token's digest before trusting it.
+	GetRootCA(context.Context, *GetRootCARequest) (*GetRootCAResponse, error)
+	// RenewCertificate issues the caller a new certificate for the key in
+	// the CSR, with its identity from its current certificate and its role
+	// from the store (promotion, demotion, root rotation, expiry).
+	RenewCertificate(context.Context, *RenewCertificateRequest) (*RenewCertificateResponse, error)
 	mustEmbedUnimplementedMembershipServer()
 }
 
@@ -324,6 +360,12 @@ func (UnimplementedMembershipServer) JoinRaft(context.Context, *JoinRaftRequest)
 }
 func (UnimplementedMembershipServer) LeaveRaft(context.Context, *LeaveRaftRequest) (*LeaveRaftResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LeaveRaft not implemented")
+}
+func (UnimplementedMembershipServer) GetRootCA(context.Context, *GetRootCARequest) (*GetRootCAResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRootCA not implemented")
+}
+func (UnimplementedMembershipServer) RenewCertificate(context.Context, *RenewCertificateRequest) (*RenewCertificateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewCertificate not implemented")
 }
 func (UnimplementedMembershipServer) mustEmbedUnimplementedMembershipServer() {}
 func (UnimplementedMembershipServer) testEmbeddedByValue()                    {}
@@ -400,6 +442,42 @@ func _Membership_LeaveRaft_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Membership_GetRootCA_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRootCARequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MembershipServer).GetRootCA(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Membership_GetRootCA_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MembershipServer).GetRootCA(ctx, req.(*GetRootCARequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Membership_RenewCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenewCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MembershipServer).RenewCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Membership_RenewCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MembershipServer).RenewCertificate(ctx, req.(*RenewCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Membership_ServiceDesc is the grpc.ServiceDesc for Membership service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -418,6 +496,14 @@ var Membership_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LeaveRaft",
 			Handler:    _Membership_LeaveRaft_Handler,
+		},
+		{
+			MethodName: "GetRootCA",
+			Handler:    _Membership_GetRootCA_Handler,
+		},
+		{
+			MethodName: "RenewCertificate",
+			Handler:    _Membership_RenewCertificate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
