@@ -37,7 +37,7 @@ type node struct {
 }
 
 // do runs fn inside the node's namespace, as a daemon living there would.
-func (n *node) do(t *testing.T, fn func() error) {
+func (n *node) do(t testing.TB, fn func() error) {
 	t.Helper()
 	if err := netns.Do(n.ns, fn); err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ type lab struct {
 
 // newLab builds two node namespaces on an underlay veth (192.168.77.0/24)
 // with a Driver each, created from inside the node as a daemon would be.
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	dir := t.TempDir()
 	l := &lab{Lab: labtest.New(dir), dir: dir}
@@ -77,7 +77,7 @@ func newLab(t *testing.T) *lab {
 	return l
 }
 
-func (l *lab) newNode(t *testing.T, ns, vtep string) *node {
+func (l *lab) newNode(t testing.TB, ns, vtep string) *node {
 	t.Helper()
 	n := &node{ns: ns, vtep: addr(vtep), root: filepath.Join(l.dir, filepath.Base(ns)+"-root")}
 	n.do(t, func() error {
@@ -459,5 +459,42 @@ func TestConfigValidate(t *testing.T) {
 	cfg.LBBackend = ""
 	if err := cfg.Validate(); err != nil {
 		t.Error(err)
+	}
+}
+
+// bigSet is web plus n-1 services on VIPs 10.0.100.0 and up (a /16
+// network), 10 backends each.
+func bigSet(n int) []lb.Service {
+	out := []lb.Service{{VIP: addr("10.0.1.30"), Mark: 0x106, Backends: addrs("10.0.1.31", "10.0.1.32")}}
+	for i := 0; i < n-1; i++ {
+		v := 0x6400 + i
+		s := lb.Service{VIP: netip.AddrFrom4([4]byte{10, 0, byte(v >> 8), byte(v)}), Mark: 0x200 + uint32(i)}
+		for j := 0; j < 10; j++ {
+			s.Backends = append(s.Backends, netip.AddrFrom4([4]byte{10, 0, 200 + byte(j), byte(i%250 + 1)}))
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// SetServices as the worker calls it: 10,000 VIPs on the lb endpoint and
+// 10,000 services x 10 backends in the load balancer, from empty.
+func BenchmarkDriverSetServices10000FromEmpty(bm *testing.B) {
+	l := newLab(bm)
+	ctx := context.Background()
+	big := netdriver.Network{ID: mynetID, Subnet: pfx("10.0.0.0/16"), Gateway: addr("10.0.0.1"), VNI: 4097, LBAddr: pfx("10.0.1.37/16")}
+	if err := l.n1.d.EnsureNetwork(ctx, big); err != nil {
+		bm.Fatal(err)
+	}
+	set := bigSet(10000)
+	for bm.Loop() {
+		if err := l.n1.d.SetServices(ctx, mynetID, set); err != nil {
+			bm.Fatal(err)
+		}
+		bm.StopTimer()
+		if err := l.n1.d.SetServices(ctx, mynetID, nil); err != nil {
+			bm.Fatal(err)
+		}
+		bm.StartTimer()
 	}
 }

@@ -271,20 +271,23 @@ func DoHandle(h vnetns.NsHandle, fn func() error) error {
 	}
 	done := make(chan result, 1)
 	go func() {
+		// fn may end its goroutine (t.Fatal does): the caller still hears.
+		r := result{err: errors.New("netns: function exited its goroutine")}
+		defer func() { done <- r }()
 		runtime.LockOSThread()
 		orig, err := vnetns.Get()
 		if err != nil {
 			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("netns: current namespace: %w", err)}
+			r.err = fmt.Errorf("netns: current namespace: %w", err)
 			return
 		}
 		defer orig.Close()
 		if err := vnetns.Set(h); err != nil {
 			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("netns: enter namespace: %w", err)}
+			r.err = fmt.Errorf("netns: enter namespace: %w", err)
 			return
 		}
-		var r result
+		// If fn ends the goroutine, the thread stays locked and dies with it.
 		func() {
 			defer func() { r.panic = recover() }()
 			r.err = fn()
@@ -295,7 +298,6 @@ func DoHandle(h vnetns.NsHandle, fn func() error) error {
 		} else {
 			runtime.UnlockOSThread()
 		}
-		done <- r
 	}()
 	r := <-done
 	if r.panic != nil {

@@ -364,7 +364,37 @@ func (n *Network) SetVIPs(vips []netip.Addr) error {
 		if err != nil {
 			return fmt.Errorf("overlay: network %s: lb %s: %w", n.cfg.ID, LBLinkName, err)
 		}
-		return setAddrs(h, l, want, nil)
+		have, err := h.AddrList(l, netlink.FAMILY_V4)
+		if err != nil {
+			return fmt.Errorf("overlay: network %s: lb addresses: %w", n.cfg.ID, err)
+		}
+		wanted := make(map[netip.Prefix]bool, len(want))
+		for _, p := range want {
+			wanted[p] = true
+		}
+		present := make(map[netip.Prefix]bool, len(have))
+		var add, del []netip.Prefix
+		for _, a := range have {
+			ip, _ := netip.AddrFromSlice(a.IP.To4())
+			ones, _ := a.Mask.Size()
+			p := netip.PrefixFrom(ip, ones)
+			present[p] = true
+			if !wanted[p] {
+				del = append(del, p)
+			}
+		}
+		for _, p := range want {
+			if !present[p] {
+				add = append(add, p)
+			}
+		}
+		if len(add) == 0 && len(del) == 0 {
+			return nil
+		}
+		if err := batchAddrs(n.LBPath(), l.Attrs().Index, add, del); err != nil {
+			return fmt.Errorf("overlay: network %s: VIPs: %w", n.cfg.ID, err)
+		}
+		return nil
 	})
 }
 
