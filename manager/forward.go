@@ -11,6 +11,7 @@ import (
 
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/raftnode"
+	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
 // forwardedHeader marks a call a follower already forwarded, so two
@@ -42,7 +43,13 @@ func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnarySer
 	if err != nil {
 		return nil, err
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, forwardedHeader, m.cfg.NodeID)
+	// The leader sees this manager's certificate, not the caller's: pass on
+	// who the caller is ("" for a caller without a certificate).
+	var caller string
+	if id, ok := callerIdentity(ctx); ok {
+		caller = formatForwardedIdentity(id)
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, forwardedHeader, m.cfg.NodeID, forwardedIdentityHeader, caller)
 	if err := conn.Invoke(ctx, info.FullMethod, req, reply); err != nil {
 		return nil, err
 	}
@@ -50,6 +57,9 @@ func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnarySer
 }
 
 func needsLeader(method string) bool {
+	if method == api.Membership_GetRootCA_FullMethodName {
+		return false // any manager's store has the root
+	}
 	for _, p := range leaderOnly {
 		if strings.HasPrefix(method, p) {
 			return true

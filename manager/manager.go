@@ -20,10 +20,11 @@ import (
 	"github.com/soheilhy/cmux"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/minsw/minsw/manager/allocator"
+	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/controlapi"
 	"github.com/minsw/minsw/manager/dispatcher"
 	"github.com/minsw/minsw/manager/identity"
@@ -51,10 +52,19 @@ type Config struct {
 	Raft raftnode.Config
 	// Dispatcher settings; zero values take dispatcher.DefaultConfig's.
 	Dispatcher dispatcher.Config
+	// Credentials are the node's certificate and trusted roots: the
+	// cluster port serves mutual TLS 1.3 with them (gRPC and raft) and
+	// dials other managers with them. Required.
+	Credentials *ca.Credentials
 	// Dial opens a gRPC connection to another manager (forwarding, joins);
-	// nil dials plain TCP.
-	Dial   func(ctx context.Context, addr string) (*grpc.ClientConn, error)
-	Logger *slog.Logger
+	// nil dials with Credentials, requiring the manager server name.
+	Dial func(ctx context.Context, addr string) (*grpc.ClientConn, error)
+	// Clock is the CA's (certificate validity); nil: time.Now.
+	Clock func() time.Time
+	// GossipKeyRotation is how often the leader makes a new gossip key;
+	// zero: DefaultGossipKeyRotation.
+	GossipKeyRotation time.Duration
+	Logger            *slog.Logger
 }
 
 // Manager is one running manager.
@@ -80,8 +90,14 @@ type Manager struct {
 
 // New starts a manager: raft joins or bootstraps, the cluster port serves.
 func New(cfg Config) (*Manager, error) {
-	if cfg.NodeID == "" || cfg.Listener == nil {
-		return nil, errors.New("manager: NodeID and Listener are required")
+	if cfg.NodeID == "" || cfg.Listener == nil || cfg.Credentials == nil {
+		return nil, errors.New("manager: NodeID, Listener and Credentials are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.GossipKeyRotation <= 0 {
+		cfg.GossipKeyRotation = DefaultGossipKeyRotation
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -90,8 +106,9 @@ func New(cfg Config) (*Manager, error) {
 		cfg.AdvertiseAddr = cfg.Listener.Addr().String()
 	}
 	if cfg.Dial == nil {
+		creds := cfg.Credentials
 		cfg.Dial = func(ctx context.Context, addr string) (*grpc.ClientConn, error) {
-			return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(creds.ClientTLS(ca.ManagerServerName))))
 		}
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), conns: map[string]*grpc.ClientConn{}, done: make(chan struct{}), peers: newPeerHealth()}
@@ -109,7 +126,8 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manager: advertise address %q: %w", cfg.AdvertiseAddr, err)
 	}
-	transport := raftnode.NewNetworkTransport(raftnode.NewStreamLayer(raftnode.StripMagic(raftL), adv, nil))
+	transport := raftnode.NewNetworkTransport(raftnode.NewStreamLayer(raftnode.StripMagic(raftL), adv,
+		cfg.Credentials.ServerTLS(ca.RequireClientCert, m.raftPeerAllowed), cfg.Credentials.ClientTLS(ca.ManagerServerName)))
 
 	rc := raftnode.DefaultConfig()
 	if cfg.Raft.HeartbeatTimeout > 0 {
@@ -141,7 +159,12 @@ func New(cfg Config) (*Manager, error) {
 	}
 
 	m.control = controlapi.New(controlapi.Config{Store: m.st, Allocator: m.allocator, Raft: m})
-	m.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(m.ForwardUnary))
+	// Client certificates are optional at the handshake (a joining node
+	// has none yet); authUnary/authStream decide per call.
+	m.grpc = grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(cfg.Credentials.ServerTLS(ca.ClientCertIfGiven, nil, "h2"))),
+		grpc.ChainUnaryInterceptor(m.authUnary, m.ForwardUnary),
+		grpc.ChainStreamInterceptor(m.authStream))
 	m.Register(m.grpc)
 	api.RegisterDispatcherServer(m.grpc, m.disp)
 	reflection.Register(m.grpc)
@@ -161,7 +184,7 @@ func New(cfg Config) (*Manager, error) {
 // to s; the node registers them on its local socket too. Both go through
 // ForwardUnary.
 func (m *Manager) Register(s *grpc.Server) {
-	api.RegisterControlServer(s, m.control)
+	api.RegisterControlServer(s, controlServer{Server: m.control, m: m})
 	api.RegisterMembershipServer(s, &membership{m: m})
 }
 
@@ -255,6 +278,8 @@ func (m *Manager) leadership(ctx context.Context) {
 			group.Go(func() error { return sched.Run(lctx) })
 			group.Go(func() error { return m.disp.Run(lctx) })
 			group.Go(func() error { return m.reconcileRoles(lctx) })
+			group.Go(func() error { return m.finishRootRotation(lctx) })
+			group.Go(func() error { return m.rotateGossipKeys(lctx) })
 			m.log.Info("became leader", "node", m.cfg.NodeID)
 		case !leading && cancel != nil:
 			stopLoops()

@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/minsw/minsw/manager/ca"
+	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/raftnode"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -21,22 +24,79 @@ func fastRaft() raftnode.Config {
 	return raftnode.Config{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond, ApplyTimeout: 3 * time.Second}
 }
 
-func startManager(t *testing.T, id string, bootstrap bool) *Manager {
+func startManager(t testing.TB, id string, bootstrap bool) *Manager {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(Config{NodeID: id, Listener: l, Bootstrap: bootstrap, Raft: fastRaft(), DataDir: t.TempDir()})
+	// A bootstrapping manager makes the swarm's root CA and its own
+	// certificate (as swarm init does); a joining one starts with none and
+	// gets it by joining (joinManager).
+	creds := ca.NewCredentials(nil)
+	var root *ca.RootCA
+	if bootstrap {
+		root, creds, err = ca.Bootstrap(identity.NewID(), id, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, err := New(Config{NodeID: id, Listener: l, Bootstrap: bootstrap, Raft: fastRaft(), DataDir: t.TempDir(), Credentials: creds})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if root != nil {
+		testRoots.Store(m, root)
 	}
 	t.Cleanup(m.Stop)
 	return m
 }
 
-func dial(t *testing.T, m *Manager) *grpc.ClientConn {
-	c, err := grpc.NewClient(m.cfg.AdvertiseAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// testRoots keeps the root CA each bootstrapped test manager made, for
+// initCluster.
+var testRoots sync.Map
+
+// initCluster is swarm init's InitCluster on a bootstrapped test manager.
+func initCluster(ctx context.Context, m *Manager) (*api.Cluster, error) {
+	root, _ := testRoots.Load(m)
+	return m.InitCluster(ctx, &api.NodeDescription{Hostname: m.cfg.NodeID}, m.cfg.AdvertiseAddr, root.(*ca.RootCA))
+}
+
+// joinManager joins m, started without a certificate, through via with a
+// manager token, as swarm join does: root checked against the token, CSR,
+// certificate installed, then JoinRaft with m's own certificate.
+func joinManager(t testing.TB, ctx context.Context, m, via *Manager, token string) *api.JoinClusterResponse {
+	t.Helper()
+	root, err := FetchRootCA(ctx, via.cfg.AdvertiseAddr, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.cfg.Credentials.SetRoots(root); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := JoinCluster(ctx, via.cfg.AdvertiseAddr, m.cfg.Credentials, &api.JoinClusterRequest{Token: token, Addr: m.cfg.AdvertiseAddr,
+		NodeId: m.cfg.NodeID, Description: &api.NodeDescription{Hostname: m.cfg.NodeID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Role != api.NodeRole_NODE_ROLE_MANAGER {
+		t.Fatalf("manager token gave role %v", resp.Role)
+	}
+	if _, err := api.NewMembershipClient(dialAs(t, via.cfg.AdvertiseAddr, m.cfg.Credentials)).JoinRaft(ctx, &api.JoinRaftRequest{NodeId: resp.NodeId, Addr: m.cfg.AdvertiseAddr}); err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// dial connects to m as m itself (its manager certificate).
+func dial(t testing.TB, m *Manager) *grpc.ClientConn {
+	return dialAs(t, m.cfg.AdvertiseAddr, m.cfg.Credentials)
+}
+
+// dialAs connects to addr with creds (mutual TLS; no certificate if creds
+// has none).
+func dialAs(t testing.TB, addr string, creds *ca.Credentials) *grpc.ClientConn {
+	c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(creds.ClientTLS(ca.ManagerServerName))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,32 +104,21 @@ func dial(t *testing.T, m *Manager) *grpc.ClientConn {
 	return c
 }
 
-func threeManagers(t *testing.T) []*Manager {
+func threeManagers(t testing.TB) []*Manager {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	m1 := startManager(t, "node1", true)
 	if err := m1.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, err := m1.InitCluster(ctx, &api.NodeDescription{Hostname: "m1"}, m1.cfg.AdvertiseAddr)
+	c, err := initCluster(ctx, m1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ms := []*Manager{m1}
 	for i := 2; i <= 3; i++ {
 		m := startManager(t, fmt.Sprintf("node%d", i), false)
-		mem := api.NewMembershipClient(dial(t, ms[len(ms)-1])) // join through the newest, a follower: forwarded
-		resp, err := mem.JoinCluster(ctx, &api.JoinClusterRequest{Token: c.JoinTokens.Manager, Addr: m.cfg.AdvertiseAddr,
-			NodeId: m.cfg.NodeID, Description: &api.NodeDescription{Hostname: fmt.Sprintf("m%d", i)}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.Role != api.NodeRole_NODE_ROLE_MANAGER {
-			t.Fatalf("manager token gave role %v", resp.Role)
-		}
-		if _, err := mem.JoinRaft(ctx, &api.JoinRaftRequest{NodeId: resp.NodeId, Addr: m.cfg.AdvertiseAddr}); err != nil {
-			t.Fatal(err)
-		}
+		joinManager(t, ctx, m, ms[len(ms)-1], c.JoinTokens.Manager) // join through the newest, a follower: forwarded
 		ms = append(ms, m)
 	}
 	return ms
@@ -164,7 +213,7 @@ func TestWrongTokensAreRefused(t *testing.T) {
 	if err := m1.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	c, err := m1.InitCluster(ctx, &api.NodeDescription{Hostname: "m1"}, m1.cfg.AdvertiseAddr)
+	c, err := initCluster(ctx, m1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,3 +232,6 @@ func TestWrongTokensAreRefused(t *testing.T) {
 		t.Fatalf("refused joins left %d nodes", len(nodes.Nodes))
 	}
 }
+
+func threeManagersB(b *testing.B) []*Manager          { return threeManagers(b) }
+func dialB(b *testing.B, m *Manager) *grpc.ClientConn { return dial(b, m) }

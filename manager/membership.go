@@ -2,13 +2,19 @@ package manager
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
 	"net"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/jointoken"
 	"github.com/minsw/minsw/manager/orchestrator"
@@ -23,16 +29,12 @@ type membership struct {
 	m *Manager
 }
 
-// caBytes is what join tokens digest: the root CA certificate, or, until
-// the cluster has one, its ID.
-func caBytes(c *api.Cluster) []byte {
-	if len(c.GetRootCaCert()) > 0 {
-		return c.GetRootCaCert()
-	}
-	return []byte(c.GetId())
-}
+// caBytes is what join tokens digest: the DER of the root CA certificate,
+// which a joining node checks the CA it is offered against.
+func caBytes(c *api.Cluster) []byte { return c.GetRootCaCert() }
 
-// JoinCluster admits a node holding a valid token and records it.
+// JoinCluster admits a node holding a valid token, records it, and issues
+// its certificate for the request's CSR, with the token's role.
 func (s *membership) JoinCluster(ctx context.Context, r *api.JoinClusterRequest) (*api.JoinClusterResponse, error) {
 	tok, err := jointoken.Parse(r.GetToken())
 	if err != nil {
@@ -74,7 +76,11 @@ func (s *membership) JoinCluster(ctx context.Context, r *api.JoinClusterRequest)
 		if role == api.NodeRole_NODE_ROLE_MANAGER {
 			n.ManagerStatus = &api.ManagerStatus{Addr: r.GetAddr()}
 		}
-		resp = &api.JoinClusterResponse{NodeId: id, ClusterId: c.GetId(), Role: role, RootCaCert: c.GetRootCaCert()}
+		chain, err := s.m.issue(c, n, r.GetCsr(), role)
+		if err != nil {
+			return err
+		}
+		resp = &api.JoinClusterResponse{NodeId: id, ClusterId: c.GetId(), Role: role, RootCaCert: trustBundle(c), Certificate: chain}
 		return tx.Create(n)
 	})
 	if err != nil {
@@ -86,6 +92,9 @@ func (s *membership) JoinCluster(ctx context.Context, r *api.JoinClusterRequest)
 
 // JoinRaft makes a node whose desired role is manager a raft voter.
 func (s *membership) JoinRaft(ctx context.Context, r *api.JoinRaftRequest) (*api.JoinRaftResponse, error) {
+	if id, ok := callerIdentity(ctx); ok && id.NodeID != r.GetNodeId() {
+		return nil, status.Errorf(codes.PermissionDenied, "permission denied: node %s may not add node %s to raft", id.NodeID, r.GetNodeId())
+	}
 	var node *api.Node
 	s.m.st.View(func(tx store.ReadTx) { node = tx.Node(r.GetNodeId()) })
 	if node == nil {
@@ -100,16 +109,24 @@ func (s *membership) JoinRaft(ctx context.Context, r *api.JoinRaftRequest) (*api
 	if err := s.m.raft.AddVoter(r.GetNodeId(), r.GetAddr()); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	err := s.m.st.Update(ctx, func(tx *store.Tx) error {
-		n := tx.Node(r.GetNodeId())
-		if n == nil {
-			return nil
+	// The role reconciler may write the same node meanwhile: retry a lost
+	// race rather than fail a join whose raft half is done.
+	var err error
+	for range 5 {
+		err = s.m.st.Update(ctx, func(tx *store.Tx) error {
+			n := tx.Node(r.GetNodeId())
+			if n == nil {
+				return nil
+			}
+			nn := proto.Clone(n).(*api.Node)
+			nn.Role = api.NodeRole_NODE_ROLE_MANAGER
+			nn.ManagerStatus = &api.ManagerStatus{Addr: r.GetAddr()}
+			return tx.Update(nn)
+		})
+		if !errdefs.Is(err, errdefs.KindConflict) {
+			break
 		}
-		nn := proto.Clone(n).(*api.Node)
-		nn.Role = api.NodeRole_NODE_ROLE_MANAGER
-		nn.ManagerStatus = &api.ManagerStatus{Addr: r.GetAddr()}
-		return tx.Update(nn)
-	})
+	}
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
@@ -124,10 +141,12 @@ func (s *membership) LeaveRaft(ctx context.Context, r *api.LeaveRaftRequest) (*a
 	return &api.LeaveRaftResponse{}, nil
 }
 
-// InitCluster writes a new swarm's first objects: the cluster with its join
-// tokens, this node as leader and manager, and the ingress network. Called
-// once, on the bootstrapped manager, after it leads.
-func (m *Manager) InitCluster(ctx context.Context, desc *api.NodeDescription, nodeAddr string) (*api.Cluster, error) {
+// InitCluster writes a new swarm's first objects: the cluster with its root
+// CA (made by swarm init with ca.Bootstrap, which also issued this node's
+// certificate), its join tokens and first gossip key, this node as leader
+// and manager, and the ingress network. Called once, on the bootstrapped
+// manager, after it leads.
+func (m *Manager) InitCluster(ctx context.Context, desc *api.NodeDescription, nodeAddr string, root *ca.RootCA) (*api.Cluster, error) {
 	for m.allocator() == nil {
 		select {
 		case <-ctx.Done():
@@ -135,14 +154,33 @@ func (m *Manager) InitCluster(ctx context.Context, desc *api.NodeDescription, no
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	clusterID := identity.NewID()
+	id, err := m.cfg.Credentials.Identity()
+	if err != nil {
+		return nil, err
+	}
+	if id.NodeID != m.cfg.NodeID || !id.IsManager() || !root.Cert.Equal(m.rootOf(id)) {
+		return nil, fmt.Errorf("init: this manager's certificate is not a manager certificate from the new root")
+	}
+	rootKey, err := root.KeyDER()
+	if err != nil {
+		return nil, err
+	}
+	gossipKey, err := newGossipKey()
+	if err != nil {
+		return nil, err
+	}
+	clusterID := id.ClusterID
 	hb := m.cfg.Dispatcher.HeartbeatPeriod
 	if hb <= 0 {
 		hb = 5 * time.Second
 	}
 	c := &api.Cluster{
-		Id:   clusterID,
-		Meta: &api.Meta{},
+		Id:                    clusterID,
+		Meta:                  &api.Meta{},
+		RootCaCert:            root.Cert.Raw,
+		RootCaKey:             rootKey,
+		GossipKeys:            [][]byte{gossipKey},
+		GossipKeysRotatedUnix: m.cfg.Clock().UnixNano(),
 		Spec: &api.ClusterSpec{Name: "default", HeartbeatPeriod: durationpb.New(hb),
 			TaskHistoryLimit: orchestrator.DefaultTaskHistoryLimit, CertExpiry: durationpb.New(90 * 24 * time.Hour)},
 	}
@@ -156,6 +194,8 @@ func (m *Manager) InitCluster(ctx context.Context, desc *api.NodeDescription, no
 	}
 	c.JoinTokens = &api.JoinTokens{Worker: wt.String(), Manager: mt.String()}
 	host, _, _ := net.SplitHostPort(nodeAddr)
+	_, leafPEM, _ := m.cfg.Credentials.PEM()
+	leaf, _ := pem.Decode(leafPEM)
 	err = m.st.Update(ctx, func(tx *store.Tx) error {
 		if existing := tx.Cluster(); existing != nil {
 			c = existing
@@ -172,6 +212,7 @@ func (m *Manager) InitCluster(ctx context.Context, desc *api.NodeDescription, no
 			Role:          api.NodeRole_NODE_ROLE_MANAGER,
 			Status:        &api.NodeStatus{State: api.NodeState_NODE_STATE_UNKNOWN, Addr: host},
 			ManagerStatus: &api.ManagerStatus{Addr: m.cfg.AdvertiseAddr},
+			Certificate:   pem.EncodeToMemory(leaf),
 		})
 	})
 	if err != nil {
@@ -185,4 +226,21 @@ func (m *Manager) InitCluster(ctx context.Context, desc *api.NodeDescription, no
 		return nil, err
 	}
 	return c, nil
+}
+
+// rootOf returns the root among the manager's trusted roots that signed its
+// own certificate (nil if none did).
+func (m *Manager) rootOf(ca.Identity) *x509.Certificate {
+	leaf := m.cfg.Credentials.Leaf()
+	_, _, rootsPEM := m.cfg.Credentials.PEM()
+	roots, err := ca.ParseCertificates(rootsPEM)
+	if err != nil || leaf == nil {
+		return nil
+	}
+	for _, r := range roots {
+		if leaf.CheckSignatureFrom(r) == nil {
+			return r
+		}
+	}
+	return nil
 }

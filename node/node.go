@@ -19,11 +19,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager"
+	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/dispatcher"
 	"github.com/minsw/minsw/manager/raftnode"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -53,7 +53,10 @@ type Config struct {
 	// HeartbeatPeriod overrides the dispatcher's (tests); 0 keeps 5 s.
 	HeartbeatPeriod time.Duration
 	// Raft timing overrides (tests); zero keeps the defaults.
-	Raft   raftnode.Config
+	Raft raftnode.Config
+	// CertCheckInterval is how often the node checks its certificate and
+	// roots with a manager; zero: DefaultCertCheckInterval.
+	CertCheckInterval time.Duration
 	Logger *slog.Logger
 }
 
@@ -81,6 +84,7 @@ type Node struct {
 	agentStop  context.CancelFunc
 	agentDone  chan struct{}
 	mgrConn    *grpc.ClientConn
+	creds      *ca.Credentials // the node's TLS identity, nil outside a swarm
 	ctx        context.Context
 	transition sync.Mutex // one init/join/leave/promote at a time
 }
@@ -108,6 +112,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.CertCheckInterval <= 0 {
+		cfg.CertCheckInterval = DefaultCertCheckInterval
 	}
 	return &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Hostname)}, nil
 }
@@ -214,8 +221,12 @@ func (n *Node) saveState(st *state) error {
 }
 
 func (n *Node) resume(ctx context.Context, st *state) error {
+	creds, err := ca.Load(n.certDir(), nil)
+	if err != nil {
+		return fmt.Errorf("node: loading the node certificate from %s: %w", n.certDir(), err)
+	}
 	n.mu.Lock()
-	n.st = st
+	n.st, n.creds = st, creds
 	n.mu.Unlock()
 	if st.Manager {
 		if err := n.startManager(st, false); err != nil {
@@ -243,13 +254,14 @@ func (n *Node) startManager(st *state, bootstrap bool) error {
 		Bootstrap:     bootstrap,
 		Raft:          n.cfg.Raft,
 		Dispatcher:    dc,
+		Credentials:   n.credentials(),
 		Logger:        n.cfg.Logger,
 	})
 	if err != nil {
 		l.Close()
 		return err
 	}
-	conn, err := grpc.NewClient(st.AdvertiseAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := n.dialManager(n.credentials(), st.AdvertiseAddr)
 	if err != nil {
 		m.Stop()
 		return err
@@ -277,17 +289,13 @@ func (n *Node) description() *api.NodeDescription {
 	return &api.NodeDescription{Hostname: n.cfg.Hostname, Os: runtime.GOOS, Architecture: runtime.GOARCH, EngineVersion: Version}
 }
 
-func dialPlain(_ context.Context, addr string) (grpc.ClientConnInterface, error) {
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-}
-
 // startAgent starts the worker agent (every node runs tasks, managers too).
 func (n *Node) startAgent(st *state) error {
 	host, _, _ := net.SplitHostPort(st.AdvertiseAddr)
 	acfg := agent.DefaultConfig()
 	acfg.NodeID = st.NodeID
 	acfg.Managers = st.Managers
-	acfg.Dial = dialPlain
+	acfg.Dial = n.agentDial
 	acfg.Executor = n.cfg.Executor
 	acfg.Network = n.cfg.Network
 	acfg.Description = n.description()
@@ -309,6 +317,7 @@ func (n *Node) startAgent(st *state) error {
 		}
 	}()
 	go n.followRole(ctx, a)
+	go n.renewLoop(ctx, a)
 	return nil
 }
 
@@ -359,13 +368,23 @@ func (n *Node) applyRole(ctx context.Context, a *agent.Agent, node *api.Node) {
 		if ns.ListenAddr == "" {
 			ns.ListenAddr = n.cfg.ListenAddr
 		}
+		// The manager serves and joins raft with a manager certificate.
+		if id, _ := n.credentials().Identity(); !id.IsManager() {
+			rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			err := n.renewNow(rctx, leader)
+			cancel()
+			if err != nil {
+				n.log.Error("promotion: getting a manager certificate", "err", err)
+				return
+			}
+		}
 		if err := n.startManager(&ns, false); err != nil {
 			n.log.Error("promotion: starting manager", "err", err)
 			return
 		}
 		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		defer cancel()
-		conn, err := grpc.NewClient(leader, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := n.dialManager(n.credentials(), leader)
 		if err == nil {
 			_, err = api.NewMembershipClient(conn).JoinRaft(rctx, &api.JoinRaftRequest{NodeId: st.NodeID, Addr: ns.AdvertiseAddr})
 			conn.Close()

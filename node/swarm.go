@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager"
+	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/executor"
@@ -134,7 +134,20 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	}
 	st := &state{NodeID: manager.NewNodeID(), Manager: true, ListenAddr: listen, AdvertiseAddr: net.JoinHostPort(host, listenPort(listen))}
 	st.Managers = []string{st.AdvertiseAddr}
+	// The root CA and this node's certificate exist before the manager
+	// starts: the cluster port only ever serves mutual TLS.
+	root, creds, err := ca.Bootstrap(manager.NewNodeID(), st.NodeID, 0, nil)
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	if err := creds.Save(n.certDir()); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	n.mu.Lock()
+	n.creds = creds
+	n.mu.Unlock()
 	if err := n.startManager(st, true); err != nil {
+		n.dropCredentials()
 		return nil, errdefs.ToGRPC(err)
 	}
 	n.mu.Lock()
@@ -144,13 +157,14 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	defer cancel()
 	fail := func(err error) (*api.InitResponse, error) {
 		n.stopManager()
+		n.dropCredentials()
 		_ = os.RemoveAll(n.raftDir())
 		return nil, errdefs.ToGRPC(err)
 	}
 	if err := m.WaitLeader(ictx); err != nil {
 		return fail(err)
 	}
-	c, err := m.InitCluster(ictx, n.description(), st.AdvertiseAddr)
+	c, err := m.InitCluster(ictx, n.description(), st.AdvertiseAddr, root)
 	if err != nil {
 		return fail(err)
 	}
@@ -201,35 +215,44 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 	defer cancel()
 	var resp *api.JoinClusterResponse
 	var lastErr error
+	creds := ca.NewCredentials(nil)
 	for _, addr := range r.GetRemoteAddrs() {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			addr = net.JoinHostPort(addr, "2377")
 		}
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			lastErr = err
-			continue
+		// The manager's root CA must be the one the token names before
+		// anything else is sent to it.
+		root, err := manager.FetchRootCA(jctx, addr, r.GetJoinToken())
+		if err == nil {
+			err = creds.SetRoots(root)
 		}
-		resp, err = api.NewMembershipClient(conn).JoinCluster(jctx, &api.JoinClusterRequest{
-			Token: r.GetJoinToken(), Description: n.description(), Addr: st.AdvertiseAddr,
-		}, grpc.WaitForReady(true))
-		conn.Close()
+		if err == nil {
+			resp, err = manager.JoinCluster(jctx, addr, creds, &api.JoinClusterRequest{
+				Token: r.GetJoinToken(), Description: n.description(), Addr: st.AdvertiseAddr,
+			})
+		}
 		if err == nil {
 			st.Managers = append(resp.GetManagerAddrs(), addr)
 			break
 		}
 		lastErr = err
 		if errdefs.KindOf(err) == errdefs.KindInvalidArgument {
-			return nil, err
+			return nil, errdefs.ToGRPC(err)
 		}
 	}
 	if resp == nil {
 		if errors.Is(lastErr, context.DeadlineExceeded) || errdefs.KindOf(lastErr) == errdefs.KindUnknown || errdefs.KindOf(lastErr) == errdefs.KindUnavailable {
 			return nil, errdefs.ToGRPC(errdefs.Unavailable("could not reach a manager at %s: %v", strings.Join(r.GetRemoteAddrs(), ", "), lastErr))
 		}
-		return nil, lastErr
+		return nil, errdefs.ToGRPC(lastErr)
 	}
 	st.NodeID, st.ClusterID = resp.GetNodeId(), resp.GetClusterId()
+	if err := creds.Save(n.certDir()); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	n.mu.Lock()
+	n.creds = creds
+	n.mu.Unlock()
 	if resp.GetRole() == api.NodeRole_NODE_ROLE_MANAGER {
 		st.Manager = true
 		if err := n.startManager(st, false); err != nil {
@@ -237,7 +260,7 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 		}
 		var err error
 		for _, addr := range st.Managers {
-			conn, cerr := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, cerr := n.dialManager(creds, addr)
 			if cerr != nil {
 				err = cerr
 				continue
@@ -250,6 +273,7 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 		}
 		if err != nil {
 			n.stopManager()
+			n.dropCredentials()
 			_ = os.RemoveAll(filepath.Join(n.raftDir(), "raft"))
 			return nil, err
 		}
@@ -298,7 +322,7 @@ func (s *swarmAPI) Leave(ctx context.Context, r *api.LeaveRequest) (*api.LeaveRe
 	}
 	_ = os.RemoveAll(n.raftDir())
 	n.mu.Lock()
-	n.st = nil
+	n.st, n.creds = nil, nil
 	n.mu.Unlock()
 	return &api.LeaveResponse{}, nil
 }
@@ -352,4 +376,12 @@ func (s *swarmAPI) Info(ctx context.Context, _ *api.InfoRequest) (*api.InfoRespo
 		}
 	}
 	return resp, nil
+}
+
+// dropCredentials forgets a certificate that a failed init or join made.
+func (n *Node) dropCredentials() {
+	n.mu.Lock()
+	n.creds = nil
+	n.mu.Unlock()
+	_ = os.RemoveAll(n.certDir())
 }

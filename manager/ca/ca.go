@@ -44,6 +44,8 @@ const (
 	RootCAExpiry  = 20 * 365 * 24 * time.Hour
 	// backdate absorbs clock skew between the signing manager and the node.
 	backdate = 5 * time.Minute
+	// rootBackdate lets a new root vouch for nodes whose clocks are behind.
+	rootBackdate = 24 * time.Hour
 )
 
 // Identity is who a certificate says its holder is.
@@ -106,7 +108,7 @@ func NewRootCA(clusterID string, now time.Time) (*RootCA, error) {
 		// Each root gets its own subject, so chains through the old and the
 		// new root during a rotation never mix them up.
 		Subject:               pkix.Name{CommonName: "swarm-ca", Organization: []string{clusterID}, SerialNumber: hex.EncodeToString(ski[:8])},
-		NotBefore:             now.Add(-backdate),
+		NotBefore:             now.Add(-rootBackdate),
 		NotAfter:              now.Add(RootCAExpiry),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,

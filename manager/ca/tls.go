@@ -237,3 +237,35 @@ func RenewAt(cert *x509.Certificate, pick func(n int64) int64) time.Time {
 	}
 	return cert.NotBefore.Add(time.Duration(off))
 }
+
+// Bootstrap makes what swarm init needs before its manager starts: the new
+// swarm's root CA and the first manager's credentials, issued by it.
+func Bootstrap(clusterID, nodeID string, expiry time.Duration, clock func() time.Time) (*RootCA, *Credentials, error) {
+	if clock == nil {
+		clock = time.Now
+	}
+	root, err := NewRootCA(clusterID, clock())
+	if err != nil {
+		return nil, nil, err
+	}
+	key, csrPEM, err := NewKeyAndCSR()
+	if err != nil {
+		return nil, nil, err
+	}
+	csr, err := ParseCSR(csrPEM)
+	if err != nil {
+		return nil, nil, err
+	}
+	chain, err := root.Issue(csr, Identity{NodeID: nodeID, Role: ManagerRole, ClusterID: clusterID}, expiry, clock())
+	if err != nil {
+		return nil, nil, err
+	}
+	c := NewCredentials(clock)
+	if err := c.SetRoots(EncodeCertificates(root.Cert)); err != nil {
+		return nil, nil, err
+	}
+	if err := c.Set(key, chain); err != nil {
+		return nil, nil, err
+	}
+	return root, c, nil
+}

@@ -19,14 +19,16 @@ const RaftMagic byte = 'R'
 type StreamLayer struct {
 	net.Listener
 	advertise net.Addr
-	tls       *tls.Config // nil: plain TCP
+	server    *tls.Config // nil: plain TCP
+	client    *tls.Config
 }
 
 // NewStreamLayer wraps l, whose connections the multiplexer has matched as
-// raft. advertise is the address other managers dial. tlsConf (optional)
-// secures both directions.
-func NewStreamLayer(l net.Listener, advertise net.Addr, tlsConf *tls.Config) *StreamLayer {
-	return &StreamLayer{Listener: l, advertise: advertise, tls: tlsConf}
+// raft. advertise is the address other managers dial. server and client
+// (both or neither) secure accepted and dialed connections: on the cluster
+// port, mutual TLS with the node's certificate.
+func NewStreamLayer(l net.Listener, advertise net.Addr, server, client *tls.Config) *StreamLayer {
+	return &StreamLayer{Listener: l, advertise: advertise, server: server, client: client}
 }
 
 // Accept returns the next raft connection, TLS-wrapped when configured.
@@ -35,8 +37,10 @@ func (s *StreamLayer) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.tls != nil {
-		return tls.Server(c, s.tls), nil
+	if s.server != nil {
+		// The handshake runs on raft's first read, in the connection's own
+		// goroutine: a refused or slow peer never holds up Accept.
+		return tls.Server(c, s.server), nil
 	}
 	return c, nil
 }
@@ -60,8 +64,8 @@ func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 		c.Close()
 		return nil, err
 	}
-	if s.tls != nil {
-		tc := tls.Client(c, s.tls)
+	if s.client != nil {
+		tc := tls.Client(c, s.client)
 		_ = tc.SetDeadline(time.Now().Add(timeout))
 		if err := tc.Handshake(); err != nil {
 			c.Close()
