@@ -57,7 +57,7 @@ type Config struct {
 	// CertCheckInterval is how often the node checks its certificate and
 	// roots with a manager; zero: DefaultCertCheckInterval.
 	CertCheckInterval time.Duration
-	Logger *slog.Logger
+	Logger            *slog.Logger
 }
 
 // state is what the node keeps on disk across restarts.
