@@ -32,6 +32,8 @@ type Agent struct {
 	mu       sync.Mutex
 	node     *api.Node
 	networks []*api.Network
+	// gossipKeys are the swarm's memberlist keys, primary first.
+	gossipKeys [][]byte
 	managers []string
 	leader   string
 	lastErr  error // why the last session ended or was refused
@@ -290,6 +292,20 @@ func (a *Agent) Tasks() []*api.Task {
 		out = append(out, r.view())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetId() < out[j].GetId() })
+	return out
+}
+
+// GossipKeys returns the swarm's gossip encryption keys as the last
+// session message carried them, the primary (sending) key first; nil before
+// the first session. The daemon hands them to gossip (Keyring/SetKeys) and
+// calls again after each Changed wake-up: the leader rotates them.
+func (a *Agent) GossipKeys() [][]byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([][]byte, len(a.gossipKeys))
+	for i, k := range a.gossipKeys {
+		out[i] = append([]byte(nil), k...)
+	}
 	return out
 }
 

@@ -152,6 +152,9 @@ func (a *Agent) apply(msg *api.SessionMessage) {
 	if as := msg.GetAssignments(); as != nil {
 		a.networks = as.GetNetworks()
 	}
+	if ks := msg.GetGossipKeys(); len(ks) > 0 {
+		a.gossipKeys = ks
+	}
 	a.notifyLocked()
 	a.mu.Unlock()
 	if as := msg.GetAssignments(); as != nil {
