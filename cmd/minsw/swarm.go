@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/pem"
 	"fmt"
 	"net"
 	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/spf13/cobra"
 
@@ -12,7 +16,8 @@ import (
 
 func newSwarmCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "swarm", Short: "Manage Swarm", Args: noArgs}
-	cmd.AddCommand(newSwarmInitCommand(c), newSwarmJoinCommand(c), newSwarmJoinTokenCommand(c), newSwarmLeaveCommand(c))
+	cmd.AddCommand(newSwarmInitCommand(c), newSwarmJoinCommand(c), newSwarmJoinTokenCommand(c), newSwarmLeaveCommand(c),
+		newSwarmUpdateCommand(c), newSwarmCACommand(c))
 	return cmd
 }
 
@@ -201,5 +206,90 @@ func newSwarmLeaveCommand(c *cli) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force this node to leave the swarm, ignoring warnings")
+	return cmd
+}
+
+func newSwarmUpdateCommand(c *cli) *cobra.Command {
+	var certExpiry time.Duration
+	cmd := &cobra.Command{
+		Use:   "update [OPTIONS]",
+		Short: "Update the swarm",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			cur, err := cl.Control.GetCluster(ctx, &minswv1.GetClusterRequest{})
+			if err != nil {
+				return err
+			}
+			spec := cur.GetCluster().GetSpec()
+			if cmd.Flags().Changed("cert-expiry") {
+				spec.CertExpiry = durationpb.New(certExpiry)
+			}
+			if _, err := cl.Control.UpdateCluster(ctx, &minswv1.UpdateClusterRequest{Version: cur.GetCluster().GetMeta().GetVersion(), Spec: spec}); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.out, "Swarm updated.")
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", 90*24*time.Hour, "Validity period for node certificates (ns|us|ms|s|m|h)")
+	return cmd
+}
+
+func newSwarmCACommand(c *cli) *cobra.Command {
+	var rotate, detach, quiet bool
+	cmd := &cobra.Command{
+		Use:   "ca [OPTIONS]",
+		Short: "Display and rotate the root CA",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if rotate {
+				if _, err := cl.Control.RotateRootCA(ctx, &minswv1.RotateRootCARequest{}); err != nil {
+					return err
+				}
+				if !quiet {
+					fmt.Fprintln(c.out, "Root CA rotation started: every node renews its certificate onto the new root.")
+				}
+				// Wait until every node holds a certificate from the new
+				// root and the new root has replaced the old one.
+				for !detach {
+					cur, err := cl.Control.GetCluster(ctx, &minswv1.GetClusterRequest{})
+					if err != nil {
+						return err
+					}
+					if cur.GetCluster().GetRootRotation() == nil {
+						break
+					}
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-time.After(500 * time.Millisecond):
+					}
+				}
+			}
+			cur, err := cl.Control.GetCluster(ctx, &minswv1.GetClusterRequest{})
+			if err != nil {
+				return err
+			}
+			if rotate && detach && !quiet {
+				fmt.Fprintln(c.out, "Rotation continues in the background; run `minsw swarm ca` to see the root.")
+			}
+			fmt.Fprint(c.out, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cur.GetCluster().GetRootCaCert()})))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&rotate, "rotate", false, "Rotate the swarm CA: a new root, cross-signed by the current one")
+	f.BoolVarP(&detach, "detach", "d", false, "Exit immediately instead of waiting for the root rotation to finish")
+	f.BoolVarP(&quiet, "quiet", "q", false, "Suppress progress output")
 	return cmd
 }
