@@ -34,18 +34,18 @@ type Agent struct {
 	networks []*api.Network
 	// gossipKeys are the swarm's memberlist keys, primary first.
 	gossipKeys [][]byte
-	managers []string
-	leader   string
-	lastErr  error // why the last session ended or was refused
-	sess     *activeSession
-	sessCh   chan struct{}              // closed when sess changes
-	changed  chan struct{}              // closed when the node's view changes
-	runners  map[string]*taskRunner     // by task ID
-	byCtr    map[string]*taskRunner     // by container ID
-	orphans  map[string]executor.Status // containers found at start, by ID
-	swept    bool                       // orphans handled after the first set
-	runCtx   context.Context
-	wg       sync.WaitGroup // runners and clean-ups
+	managers   []string
+	leader     string
+	lastErr    error // why the last session ended or was refused
+	sess       *activeSession
+	sessCh     chan struct{}              // closed when sess changes
+	changed    chan struct{}              // closed when the node's view changes
+	runners    map[string]*taskRunner     // by task ID
+	byCtr      map[string]*taskRunner     // by container ID
+	orphans    map[string]executor.Status // containers found at start, by ID
+	swept      bool                       // orphans handled after the first set
+	runCtx     context.Context
+	wg         sync.WaitGroup // runners and clean-ups
 }
 
 // activeSession is what status reports need of the current session.
