@@ -26,6 +26,9 @@ type Endpoint struct {
 	MAC         net.HardwareAddr
 	VTEP        netip.Addr // underlay address of the node the container runs on
 	VIP         netip.Addr // service VIP on this network; invalid for dnsrr or no service
+	// Mark is the firewall mark the lb namespaces give VIP, so every node
+	// programs the same service from the table alone.
+	Mark uint32
 }
 
 // Key is the table key of ep: the task ID, or the container ID for a
@@ -48,6 +51,7 @@ type endpointJSON struct {
 	MAC         string     `json:"mac,omitempty"`
 	VTEP        netip.Addr `json:"vtep"`
 	VIP         netip.Addr `json:"vip,omitzero"`
+	Mark        uint32     `json:"mark,omitempty"`
 }
 
 // MarshalEndpoint encodes ep as a table value.
@@ -57,7 +61,7 @@ func MarshalEndpoint(ep Endpoint) ([]byte, error) {
 	}
 	j := endpointJSON{
 		NetworkID: ep.NetworkID, ContainerID: ep.ContainerID, TaskID: ep.TaskID, Name: ep.Name,
-		ServiceID: ep.ServiceID, ServiceName: ep.ServiceName, IP: ep.IP, VTEP: ep.VTEP, VIP: ep.VIP,
+		ServiceID: ep.ServiceID, ServiceName: ep.ServiceName, IP: ep.IP, VTEP: ep.VTEP, VIP: ep.VIP, Mark: ep.Mark,
 	}
 	if len(ep.MAC) > 0 {
 		j.MAC = ep.MAC.String()
@@ -73,7 +77,7 @@ func UnmarshalEndpoint(b []byte) (Endpoint, error) {
 	}
 	ep := Endpoint{
 		NetworkID: j.NetworkID, ContainerID: j.ContainerID, TaskID: j.TaskID, Name: j.Name,
-		ServiceID: j.ServiceID, ServiceName: j.ServiceName, IP: j.IP, VTEP: j.VTEP, VIP: j.VIP,
+		ServiceID: j.ServiceID, ServiceName: j.ServiceName, IP: j.IP, VTEP: j.VTEP, VIP: j.VIP, Mark: j.Mark,
 	}
 	if j.MAC != "" {
 		mac, err := net.ParseMAC(j.MAC)
