@@ -123,6 +123,11 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	if inSwarm {
 		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is already part of a swarm. Use \"minsw swarm leave\" to leave this swarm and join another one."))
 	}
+	if r.GetAutolock() {
+		// Refused rather than ignored: a user asking for autolock must not
+		// believe the raft data and keys are encrypted at rest.
+		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("--autolock is not supported yet: raft data and TLS keys would not be encrypted at rest"))
+	}
 	listen := normaliseListen(r.GetListenAddr(), n.cfg.ListenAddr)
 	adv := r.GetAdvertiseAddr()
 	if adv == "" {
