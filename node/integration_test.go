@@ -36,14 +36,14 @@ func TestMain(m *testing.M) {
 }
 
 type daemon struct {
-	t      *testing.T
+	t      testing.TB
 	name   string
 	dir    string
 	listen string
 	cmd    *exec.Cmd
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +52,7 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startDaemon(t *testing.T, name, dir, listen string) *daemon {
+func startDaemon(t testing.TB, name, dir, listen string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, name: name, dir: dir, listen: listen}
 	d.start()
