@@ -1,0 +1,468 @@
+package netagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+
+	"github.com/minsw/minsw/netdriver"
+	"github.com/minsw/minsw/netdriver/gwbridge"
+	"github.com/minsw/minsw/netdriver/netns"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+	"github.com/minsw/minsw/worker/gossip"
+)
+
+// sweepGrace is how long after start a network or container namespace left
+// by a previous run may wait for a task to claim it before it is removed.
+const sweepGrace = 30 * time.Second
+
+// Run waits for the node's first session message (the lb endpoint
+// addresses and the gossip keys), starts gossip, adopts what a previous run
+// left in the kernel, and then keeps publishing the node's running tasks and
+// programming peers, lb services and DNS names from the endpoint table
+// until ctx ends. It then leaves gossip and stops DNS, but leaves the
+// kernel as it is: containers keep running, and a restarted daemon adopts
+// them. Teardown removes everything.
+func (a *Agent) Run(ctx context.Context, view View) error {
+	first := false
+	a.runOnce.Do(func() { first = true })
+	if !first {
+		return errors.New("netagent: Run called twice")
+	}
+	defer close(a.stopped)
+	a.view = view
+	for view.Node() == nil {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-view.Changed():
+		}
+	}
+	keys := view.GossipKeys()
+	db, err := a.startGossip(ctx, keys)
+	if err != nil {
+		return err
+	}
+	a.db = db
+	defer func() {
+		a.kmu.Lock()
+		if err := db.Leave(time.Second); err != nil {
+			a.log.Debug("leaving gossip", "err", err)
+		}
+		a.closeDNS()
+		a.kmu.Unlock()
+	}()
+	a.join(ctx)
+	leftovers := a.adopt(ctx)
+	close(a.ready)
+
+	events, cancel := db.Watch("")
+	defer cancel()
+	start := time.Now()
+	joinTick := time.NewTicker(a.cfg.JoinInterval)
+	defer joinTick.Stop()
+	rec := time.NewTimer(time.Hour)
+	rec.Stop()
+	armed := false
+	arm := func(d time.Duration) {
+		if !armed {
+			rec.Reset(d)
+			armed = true
+		}
+	}
+	changed := view.Changed()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			a.markDirty(ev.Network)
+			arm(a.cfg.Coalesce)
+		case <-a.wakeRec:
+			arm(a.cfg.Coalesce)
+		case <-changed:
+			changed = view.Changed()
+			if ks := view.GossipKeys(); len(ks) > 0 && len(keys) > 0 && !slices.EqualFunc(ks, keys, slices.Equal) {
+				if err := db.SetKeys(ks); err != nil {
+					a.log.Warn("gossip key rotation", "err", err)
+				} else {
+					keys = ks
+				}
+			}
+			a.syncPublished()
+		case <-a.wakePub:
+			a.syncPublished()
+		case <-rec.C:
+			armed = false
+			if failed := a.reconcile(ctx); failed {
+				arm(a.cfg.RetryDelay)
+			}
+		case <-joinTick.C:
+			a.join(ctx)
+			if leftovers != nil && time.Since(start) > sweepGrace {
+				a.sweep(ctx, leftovers)
+				leftovers = nil
+			}
+		}
+	}
+}
+
+// startGossip starts memberlist, retrying while its port is busy (a
+// previous daemon still shutting down).
+func (a *Agent) startGossip(ctx context.Context, keys [][]byte) (*gossip.DB, error) {
+	gcfg := a.cfg.Gossip
+	gcfg.Keyring = keys
+	for {
+		db, err := gossip.New(gcfg)
+		if err == nil {
+			a.log.Info("gossip started", "addr", db.LocalAddr(), "encrypted", len(keys) > 0)
+			return db, nil
+		}
+		a.log.Warn("starting gossip", "addr", net.JoinHostPort(gcfg.BindAddr, fmt.Sprint(gcfg.BindPort)), "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("netagent: gossip: %w", err)
+		case <-time.After(a.cfg.RetryDelay):
+		}
+	}
+}
+
+// join contacts the configured peers that are not members yet.
+func (a *Agent) join(ctx context.Context) {
+	if a.cfg.Peers == nil {
+		return
+	}
+	have := map[string]bool{a.db.LocalAddr(): true}
+	for _, m := range a.db.Members() {
+		have[m.Addr] = true
+	}
+	var missing []string
+	for _, p := range a.cfg.Peers() {
+		if !have[p] {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	jctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if n, err := a.db.Join(jctx, missing); err != nil {
+		a.log.Debug("gossip join", "peers", missing, "err", err)
+	} else {
+		a.log.Info("gossip joined", "peers", missing, "answered", n)
+	}
+}
+
+// leftovers are what a previous run left: networks adopted at start and
+// container namespaces no task has claimed yet.
+type leftovers struct {
+	nets       []string
+	containers []string
+}
+
+// adopt takes over the networks a previous run left (those the node still
+// has an lb endpoint on), deletes the other network namespaces, and notes
+// what to sweep if no task claims it soon.
+func (a *Agent) adopt(ctx context.Context) *leftovers {
+	a.kmu.Lock()
+	defer a.kmu.Unlock()
+	names, _ := netns.List(a.dir)
+	have := map[string]bool{}
+	lo := &leftovers{}
+	for _, n := range names {
+		have[n] = true
+		if containerNetnsName.MatchString(n) {
+			lo.containers = append(lo.containers, n)
+		}
+	}
+	byID := map[string]*api.Network{}
+	for _, n := range a.view.Networks() {
+		byID[n.GetId()] = n
+	}
+	var want []netdriver.Network
+	for _, att := range a.view.Node().GetLbAttachments() {
+		n := byID[att.GetNetworkId()]
+		if n == nil || len(att.GetAddresses()) == 0 || !have[netns.SandboxName(n.GetId())] {
+			continue
+		}
+		p, err := netip.ParsePrefix(att.GetAddresses()[0])
+		if err != nil {
+			continue
+		}
+		if dn, err := driverNetwork(n, p); err == nil {
+			want = append(want, dn)
+		}
+	}
+	if err := a.drv.Reconcile(ctx, want); err != nil {
+		a.log.Warn("adopting networks left by a previous run", "err", err)
+	}
+	for _, n := range want {
+		if err := a.ensureNetworkLocked(ctx, n); err != nil {
+			a.log.Warn("adopting network", "network", n.ID, "err", err)
+			continue
+		}
+		lo.nets = append(lo.nets, n.ID)
+	}
+	if len(want) > 0 || len(lo.containers) > 0 {
+		a.log.Info("adopted what a previous run left", "networks", len(lo.nets), "container_netns", len(lo.containers))
+	}
+	return lo
+}
+
+// sweep removes adopted networks and container namespaces that no task
+// claimed within the grace period.
+func (a *Agent) sweep(ctx context.Context, lo *leftovers) {
+	a.kmu.Lock()
+	defer a.kmu.Unlock()
+	claimed := map[string]bool{}
+	for _, lt := range a.tasks {
+		claimed[filepath.Base(lt.netns)] = true
+	}
+	for _, name := range lo.containers {
+		if !claimed[name] {
+			a.log.Info("removing unclaimed container namespace", "netns", name)
+			_ = netns.Delete(filepath.Join(a.dir, name))
+		}
+	}
+	for _, id := range lo.nets {
+		if _, ok := a.nets[id]; ok && !a.networkUsedLocked(id) {
+			a.log.Info("removing network no task uses", "network", id)
+			if err := a.removeNetworkLocked(ctx, id); err != nil {
+				a.log.Warn("removing network", "network", id, "err", err)
+			}
+		}
+	}
+}
+
+// syncPublished publishes the endpoints of tasks that run and withdraws
+// those of tasks that stopped or are going to (draining): only running
+// tasks are lb backends.
+func (a *Agent) syncPublished() {
+	a.kmu.Lock()
+	defer a.kmu.Unlock()
+	if !a.isReady() {
+		return
+	}
+	running := map[string]bool{}
+	for _, t := range a.view.Tasks() {
+		if t.GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING && t.GetDesiredState() <= api.TaskState_TASK_STATE_RUNNING {
+			running[t.GetId()] = true
+		}
+	}
+	for _, lt := range a.tasks {
+		switch want := running[lt.id]; {
+		case want && !lt.published:
+			var errs []error
+			for _, ep := range lt.eps {
+				errs = append(errs, a.db.PutEndpoint(ep))
+				a.markDirty(ep.NetworkID)
+			}
+			if err := errors.Join(errs...); err != nil {
+				a.log.Warn("publishing task endpoints", "task", lt.id, "err", err)
+			}
+			lt.published = true
+		case !want && lt.published:
+			a.unpublishLocked(lt)
+		}
+	}
+}
+
+func (a *Agent) unpublishLocked(lt *localTask) {
+	if !lt.published || a.db == nil {
+		return
+	}
+	for _, ep := range lt.eps {
+		err := a.db.DeleteEntry(ep.NetworkID, ep.Key())
+		if err != nil && !errors.Is(err, gossip.ErrNotFound) && !errors.Is(err, gossip.ErrNotJoined) && a.isReady() {
+			a.log.Warn("withdrawing task endpoint", "task", lt.id, "network", ep.NetworkID, "err", err)
+		}
+		a.markDirty(ep.NetworkID)
+	}
+	lt.published = false
+}
+
+func (a *Agent) markDirty(network string) {
+	a.dmu.Lock()
+	a.dirty[network] = true
+	a.dmu.Unlock()
+	a.poke(a.wakeRec)
+}
+
+func (a *Agent) poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// reconcile programs every dirty network from its table; it reports
+// whether one failed (it stays dirty and is tried again).
+func (a *Agent) reconcile(ctx context.Context) (failed bool) {
+	a.dmu.Lock()
+	dirty := a.dirty
+	a.dirty = map[string]bool{}
+	a.dmu.Unlock()
+	a.kmu.Lock()
+	defer a.kmu.Unlock()
+	for id := range dirty {
+		if err := a.applyLocked(ctx, id); err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			a.log.Warn("programming network", "network", id, "err", err)
+			a.dmu.Lock()
+			a.dirty[id] = true
+			a.dmu.Unlock()
+			failed = true
+		}
+	}
+	return failed
+}
+
+// applyLocked makes one network's peers, lb services and DNS names what
+// its gossip table says.
+func (a *Agent) applyLocked(ctx context.Context, id string) error {
+	ln := a.nets[id]
+	if ln == nil || !a.isReady() {
+		return nil
+	}
+	d := compute(id, a.db.Endpoints(id), a.cfg.VTEP)
+	if d.conflicts > 0 {
+		a.log.Warn("services left out: VIP or mark taken by another service", "network", id, "count", d.conflicts)
+	}
+	var errs []error
+	errs = append(errs, a.drv.SetPeers(ctx, id, d.peers))
+	errs = append(errs, a.drv.SetServices(ctx, id, d.services))
+	set, del := diffNames(ln.names, d.names)
+	for _, e := range set {
+		a.table.Set(e)
+		ln.names[e.ID] = e
+	}
+	for _, k := range del {
+		a.table.Delete(id, k)
+		delete(ln.names, k)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if !ln.programmed {
+		ln.programmed = true
+		a.log.Info("network programmed", "network", id, "peers", len(d.peers), "services", len(d.services), "names", len(d.names))
+	}
+	return nil
+}
+
+// Teardown removes everything the netagent made on this node: container
+// namespaces, networks with their namespaces, links and load balancers,
+// and the gateway bridge. Call it after Run has returned, when the node
+// leaves the swarm (its containers are gone).
+func (a *Agent) Teardown(ctx context.Context) error {
+	a.kmu.Lock()
+	defer a.kmu.Unlock()
+	var errs []error
+	a.closeDNS()
+	for id, lt := range a.tasks {
+		errs = append(errs, a.drv.DetachEgress(ctx, lt.cid), netns.Delete(lt.netns))
+		a.egress.release(lt.cid)
+		delete(a.tasks, id)
+	}
+	for id := range a.nets {
+		delete(a.nets, id)
+	}
+	names, _ := netns.List(a.dir)
+	for _, n := range names {
+		if containerNetnsName.MatchString(n) {
+			errs = append(errs, netns.Delete(filepath.Join(a.dir, n)))
+		}
+	}
+	errs = append(errs, a.removeGatewayBridge())
+	errs = append(errs, a.drv.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("netagent: teardown: %w", err)
+	}
+	a.log.Info("task networking torn down")
+	return nil
+}
+
+// removeGatewayBridge deletes a gateway bridge this run did not make (the
+// driver removes its own): one left by a previous run of the daemon.
+func (a *Agent) removeGatewayBridge() error {
+	var ns vnetns.NsHandle
+	var err error
+	if a.cfg.UnderlayNetns != "" {
+		ns, err = netns.Open(a.cfg.UnderlayNetns)
+	} else {
+		ns, err = netns.Current()
+	}
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return err
+	}
+	_, err = h.LinkByName(gwbridge.DefaultName)
+	h.Close()
+	if err != nil {
+		return nil // not there
+	}
+	b, err := gwbridge.Ensure(ns, gwbridge.Config{Subnet: a.cfg.Egress})
+	if err != nil {
+		return err
+	}
+	return b.Remove()
+}
+
+// egressAddr reads the gateway bridge address a container namespace
+// already has (after a restart), if any.
+func egressAddr(path string, subnet netip.Prefix) (netip.Prefix, bool) {
+	if _, err := os.Stat(path); err != nil {
+		return netip.Prefix{}, false
+	}
+	ns, err := netns.Open(path)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	defer h.Close()
+	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	for _, ad := range addrs {
+		ip, ok := netip.AddrFromSlice(ad.IP.To4())
+		if ok && subnet.Contains(ip) {
+			ones, _ := ad.Mask.Size()
+			return netip.PrefixFrom(ip, ones), true
+		}
+	}
+	return netip.Prefix{}, false
+}
+
+func parseMAC(s string) (net.HardwareAddr, error) {
+	if s == "" {
+		return nil, errors.New("no MAC")
+	}
+	return net.ParseMAC(s)
+}
+
+// closeDNS stops the DNS server once (a second Close would block).
+func (a *Agent) closeDNS() { a.dnsOnce.Do(func() { a.dns.Close() }) }
