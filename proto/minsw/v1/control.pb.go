@@ -1360,6 +1360,158 @@ func (x *ListTasksResponse) GetTasks() []*Task {
 	return nil
 }
 
+type ServiceLogsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ref names a service, or a single task.
+	Ref    string `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Follow bool   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
+	// tail < 0 means all lines; otherwise the last tail lines of each task.
+	Tail          int32 `protobuf:"varint,3,opt,name=tail,proto3" json:"tail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceLogsRequest) Reset() {
+	*x = ServiceLogsRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceLogsRequest) ProtoMessage() {}
+
+func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceLogsRequest.ProtoReflect.Descriptor instead.
+func (*ServiceLogsRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ServiceLogsRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *ServiceLogsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+func (x *ServiceLogsRequest) GetTail() int32 {
+	if x != nil {
+		return x.Tail
+	}
+	return 0
+}
+
+type LogLine struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	TaskId string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	NodeId string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// task_name is <service>.<slot>.<task id> (<service>.<node id>.<task id>
+	// for a global service), node_name the node's hostname: what the
+	// `task@node | ` prefix shows.
+	TaskName string `protobuf:"bytes,3,opt,name=task_name,json=taskName,proto3" json:"task_name,omitempty"`
+	NodeName string `protobuf:"bytes,4,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	// data is one line, with its newline.
+	Data []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	// error says why this task's logs could not be read (node down or
+	// unreachable, the node's runtime failed); data is then empty.
+	Error         string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogLine) Reset() {
+	*x = LogLine{}
+	mi := &file_minsw_v1_control_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogLine) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogLine) ProtoMessage() {}
+
+func (x *LogLine) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
+func (*LogLine) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *LogLine) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *LogLine) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *LogLine) GetTaskName() string {
+	if x != nil {
+		return x.TaskName
+	}
+	return ""
+}
+
+func (x *LogLine) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *LogLine) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *LogLine) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 type GetClusterRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1368,7 +1520,7 @@ type GetClusterRequest struct {
 
 func (x *GetClusterRequest) Reset() {
 	*x = GetClusterRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[30]
+	mi := &file_minsw_v1_control_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1380,7 +1532,7 @@ func (x *GetClusterRequest) String() string {
 func (*GetClusterRequest) ProtoMessage() {}
 
 func (x *GetClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[30]
+	mi := &file_minsw_v1_control_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1393,7 +1545,7 @@ func (x *GetClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{30}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{32}
 }
 
 type GetClusterResponse struct {
@@ -1405,7 +1557,7 @@ type GetClusterResponse struct {
 
 func (x *GetClusterResponse) Reset() {
 	*x = GetClusterResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[31]
+	mi := &file_minsw_v1_control_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1569,7 @@ func (x *GetClusterResponse) String() string {
 func (*GetClusterResponse) ProtoMessage() {}
 
 func (x *GetClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[31]
+	mi := &file_minsw_v1_control_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1582,7 @@ func (x *GetClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{31}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetClusterResponse) GetCluster() *Cluster {
@@ -1452,7 +1604,7 @@ type UpdateClusterRequest struct {
 
 func (x *UpdateClusterRequest) Reset() {
 	*x = UpdateClusterRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[32]
+	mi := &file_minsw_v1_control_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1616,7 @@ func (x *UpdateClusterRequest) String() string {
 func (*UpdateClusterRequest) ProtoMessage() {}
 
 func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[32]
+	mi := &file_minsw_v1_control_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1629,7 @@ func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterRequest.ProtoReflect.Descriptor instead.
 func (*UpdateClusterRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{32}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdateClusterRequest) GetVersion() uint64 {
@@ -1517,7 +1669,7 @@ type UpdateClusterResponse struct {
 
 func (x *UpdateClusterResponse) Reset() {
 	*x = UpdateClusterResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[33]
+	mi := &file_minsw_v1_control_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1529,7 +1681,7 @@ func (x *UpdateClusterResponse) String() string {
 func (*UpdateClusterResponse) ProtoMessage() {}
 
 func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[33]
+	mi := &file_minsw_v1_control_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1542,7 +1694,7 @@ func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterResponse.ProtoReflect.Descriptor instead.
 func (*UpdateClusterResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{33}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateClusterResponse) GetCluster() *Cluster {
@@ -1560,7 +1712,7 @@ type RotateRootCARequest struct {
 
 func (x *RotateRootCARequest) Reset() {
 	*x = RotateRootCARequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[34]
+	mi := &file_minsw_v1_control_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1724,7 @@ func (x *RotateRootCARequest) String() string {
 func (*RotateRootCARequest) ProtoMessage() {}
 
 func (x *RotateRootCARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[34]
+	mi := &file_minsw_v1_control_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1737,7 @@ func (x *RotateRootCARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateRootCARequest.ProtoReflect.Descriptor instead.
 func (*RotateRootCARequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{34}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{36}
 }
 
 type RotateRootCAResponse struct {
@@ -1597,7 +1749,7 @@ type RotateRootCAResponse struct {
 
 func (x *RotateRootCAResponse) Reset() {
 	*x = RotateRootCAResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[35]
+	mi := &file_minsw_v1_control_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1761,7 @@ func (x *RotateRootCAResponse) String() string {
 func (*RotateRootCAResponse) ProtoMessage() {}
 
 func (x *RotateRootCAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[35]
+	mi := &file_minsw_v1_control_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1774,7 @@ func (x *RotateRootCAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateRootCAResponse.ProtoReflect.Descriptor instead.
 func (*RotateRootCAResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{35}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *RotateRootCAResponse) GetCluster() *Cluster {
@@ -1699,7 +1851,18 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\bnode_ids\x18\x02 \x03(\tR\anodeIds\x12:\n" +
 	"\x0edesired_states\x18\x03 \x03(\x0e2\x13.minsw.v1.TaskStateR\rdesiredStates\"9\n" +
 	"\x11ListTasksResponse\x12$\n" +
-	"\x05tasks\x18\x01 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\"\x13\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\"R\n" +
+	"\x12ServiceLogsRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
+	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\x12\n" +
+	"\x04tail\x18\x03 \x01(\x05R\x04tail\"\x9f\x01\n" +
+	"\aLogLine\x12\x17\n" +
+	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x1b\n" +
+	"\ttask_name\x18\x03 \x01(\tR\btaskName\x12\x1b\n" +
+	"\tnode_name\x18\x04 \x01(\tR\bnodeName\x12\x12\n" +
+	"\x04data\x18\x05 \x01(\fR\x04data\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\x13\n" +
 	"\x11GetClusterRequest\"A\n" +
 	"\x12GetClusterResponse\x12+\n" +
 	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster\"\xbd\x01\n" +
@@ -1712,8 +1875,7 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster\"\x15\n" +
 	"\x13RotateRootCARequest\"C\n" +
 	"\x14RotateRootCAResponse\x12+\n" +
-	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster2\xdb\n" +
-	"\n" +
+	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster2\x9d\v\n" +
 	"\aControl\x12>\n" +
 	"\aGetNode\x12\x18.minsw.v1.GetNodeRequest\x1a\x19.minsw.v1.GetNodeResponse\x12D\n" +
 	"\tListNodes\x12\x1a.minsw.v1.ListNodesRequest\x1a\x1b.minsw.v1.ListNodesResponse\x12G\n" +
@@ -1733,7 +1895,8 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\rUpdateService\x12\x1e.minsw.v1.UpdateServiceRequest\x1a\x1f.minsw.v1.UpdateServiceResponse\x12P\n" +
 	"\rRemoveService\x12\x1e.minsw.v1.RemoveServiceRequest\x1a\x1f.minsw.v1.RemoveServiceResponse\x12>\n" +
 	"\aGetTask\x12\x18.minsw.v1.GetTaskRequest\x1a\x19.minsw.v1.GetTaskResponse\x12D\n" +
-	"\tListTasks\x12\x1a.minsw.v1.ListTasksRequest\x1a\x1b.minsw.v1.ListTasksResponse\x12G\n" +
+	"\tListTasks\x12\x1a.minsw.v1.ListTasksRequest\x1a\x1b.minsw.v1.ListTasksResponse\x12@\n" +
+	"\vServiceLogs\x12\x1c.minsw.v1.ServiceLogsRequest\x1a\x11.minsw.v1.LogLine0\x01\x12G\n" +
 	"\n" +
 	"GetCluster\x12\x1b.minsw.v1.GetClusterRequest\x1a\x1c.minsw.v1.GetClusterResponse\x12P\n" +
 	"\rUpdateCluster\x12\x1e.minsw.v1.UpdateClusterRequest\x1a\x1f.minsw.v1.UpdateClusterResponse\x12M\n" +
@@ -1751,7 +1914,7 @@ func file_minsw_v1_control_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_control_proto_rawDescData
 }
 
-var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_minsw_v1_control_proto_goTypes = []any{
 	(*GetNodeRequest)(nil),        // 0: minsw.v1.GetNodeRequest
 	(*GetNodeResponse)(nil),       // 1: minsw.v1.GetNodeResponse
@@ -1783,45 +1946,47 @@ var file_minsw_v1_control_proto_goTypes = []any{
 	(*GetTaskResponse)(nil),       // 27: minsw.v1.GetTaskResponse
 	(*ListTasksRequest)(nil),      // 28: minsw.v1.ListTasksRequest
 	(*ListTasksResponse)(nil),     // 29: minsw.v1.ListTasksResponse
-	(*GetClusterRequest)(nil),     // 30: minsw.v1.GetClusterRequest
-	(*GetClusterResponse)(nil),    // 31: minsw.v1.GetClusterResponse
-	(*UpdateClusterRequest)(nil),  // 32: minsw.v1.UpdateClusterRequest
-	(*UpdateClusterResponse)(nil), // 33: minsw.v1.UpdateClusterResponse
-	(*RotateRootCARequest)(nil),   // 34: minsw.v1.RotateRootCARequest
-	(*RotateRootCAResponse)(nil),  // 35: minsw.v1.RotateRootCAResponse
-	(*Node)(nil),                  // 36: minsw.v1.Node
-	(*NodeSpec)(nil),              // 37: minsw.v1.NodeSpec
-	(*Network)(nil),               // 38: minsw.v1.Network
-	(*NetworkSpec)(nil),           // 39: minsw.v1.NetworkSpec
-	(*Service)(nil),               // 40: minsw.v1.Service
-	(*ServiceSpec)(nil),           // 41: minsw.v1.ServiceSpec
-	(*Task)(nil),                  // 42: minsw.v1.Task
-	(TaskState)(0),                // 43: minsw.v1.TaskState
-	(*Cluster)(nil),               // 44: minsw.v1.Cluster
-	(*ClusterSpec)(nil),           // 45: minsw.v1.ClusterSpec
+	(*ServiceLogsRequest)(nil),    // 30: minsw.v1.ServiceLogsRequest
+	(*LogLine)(nil),               // 31: minsw.v1.LogLine
+	(*GetClusterRequest)(nil),     // 32: minsw.v1.GetClusterRequest
+	(*GetClusterResponse)(nil),    // 33: minsw.v1.GetClusterResponse
+	(*UpdateClusterRequest)(nil),  // 34: minsw.v1.UpdateClusterRequest
+	(*UpdateClusterResponse)(nil), // 35: minsw.v1.UpdateClusterResponse
+	(*RotateRootCARequest)(nil),   // 36: minsw.v1.RotateRootCARequest
+	(*RotateRootCAResponse)(nil),  // 37: minsw.v1.RotateRootCAResponse
+	(*Node)(nil),                  // 38: minsw.v1.Node
+	(*NodeSpec)(nil),              // 39: minsw.v1.NodeSpec
+	(*Network)(nil),               // 40: minsw.v1.Network
+	(*NetworkSpec)(nil),           // 41: minsw.v1.NetworkSpec
+	(*Service)(nil),               // 42: minsw.v1.Service
+	(*ServiceSpec)(nil),           // 43: minsw.v1.ServiceSpec
+	(*Task)(nil),                  // 44: minsw.v1.Task
+	(TaskState)(0),                // 45: minsw.v1.TaskState
+	(*Cluster)(nil),               // 46: minsw.v1.Cluster
+	(*ClusterSpec)(nil),           // 47: minsw.v1.ClusterSpec
 }
 var file_minsw_v1_control_proto_depIdxs = []int32{
-	36, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
-	36, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
-	37, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
-	36, // 3: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
-	38, // 4: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
-	38, // 5: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
-	39, // 6: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
-	38, // 7: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
-	40, // 8: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
-	40, // 9: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
-	41, // 10: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	40, // 11: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
-	41, // 12: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	40, // 13: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
-	42, // 14: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
-	43, // 15: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
-	42, // 16: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
-	44, // 17: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	45, // 18: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
-	44, // 19: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	44, // 20: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
+	38, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
+	38, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
+	39, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
+	38, // 3: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
+	40, // 4: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
+	40, // 5: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
+	41, // 6: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
+	40, // 7: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
+	42, // 8: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
+	42, // 9: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
+	43, // 10: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	42, // 11: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
+	43, // 12: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	42, // 13: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
+	44, // 14: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
+	45, // 15: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
+	44, // 16: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
+	46, // 17: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	47, // 18: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
+	46, // 19: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	46, // 20: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
 	0,  // 21: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
 	2,  // 22: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
 	4,  // 23: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
@@ -1837,29 +2002,31 @@ var file_minsw_v1_control_proto_depIdxs = []int32{
 	24, // 33: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
 	26, // 34: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
 	28, // 35: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
-	30, // 36: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
-	32, // 37: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
-	34, // 38: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
-	1,  // 39: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
-	3,  // 40: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
-	5,  // 41: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
-	7,  // 42: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
-	9,  // 43: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
-	11, // 44: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
-	13, // 45: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
-	15, // 46: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
-	17, // 47: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
-	19, // 48: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
-	21, // 49: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
-	23, // 50: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
-	25, // 51: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
-	27, // 52: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
-	29, // 53: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
-	31, // 54: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
-	33, // 55: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
-	35, // 56: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
-	39, // [39:57] is the sub-list for method output_type
-	21, // [21:39] is the sub-list for method input_type
+	30, // 36: minsw.v1.Control.ServiceLogs:input_type -> minsw.v1.ServiceLogsRequest
+	32, // 37: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
+	34, // 38: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
+	36, // 39: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
+	1,  // 40: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
+	3,  // 41: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
+	5,  // 42: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
+	7,  // 43: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
+	9,  // 44: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
+	11, // 45: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
+	13, // 46: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
+	15, // 47: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
+	17, // 48: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
+	19, // 49: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
+	21, // 50: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
+	23, // 51: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
+	25, // 52: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
+	27, // 53: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
+	29, // 54: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
+	31, // 55: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
+	33, // 56: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
+	35, // 57: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
+	37, // 58: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
+	40, // [40:59] is the sub-list for method output_type
+	21, // [21:40] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
 	21, // [21:21] is the sub-list for extension extendee
 	0,  // [0:21] is the sub-list for field type_name
@@ -1877,7 +2044,7 @@ func file_minsw_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_control_proto_rawDesc), len(file_minsw_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   36,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -34,6 +34,7 @@ const (
 	Control_RemoveService_FullMethodName = "/minsw.v1.Control/RemoveService"
 	Control_GetTask_FullMethodName       = "/minsw.v1.Control/GetTask"
 	Control_ListTasks_FullMethodName     = "/minsw.v1.Control/ListTasks"
+	Control_ServiceLogs_FullMethodName   = "/minsw.v1.Control/ServiceLogs"
 	Control_GetCluster_FullMethodName    = "/minsw.v1.Control/GetCluster"
 	Control_UpdateCluster_FullMethodName = "/minsw.v1.Control/UpdateCluster"
 	Control_RotateRootCA_FullMethodName  = "/minsw.v1.Control/RotateRootCA"
@@ -70,6 +71,11 @@ type ControlClient interface {
 	RemoveService(ctx context.Context, in *RemoveServiceRequest, opts ...grpc.CallOption) (*RemoveServiceResponse, error)
 	GetTask(ctx context.Context, in *GetTaskRequest, opts ...grpc.CallOption) (*GetTaskResponse, error)
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
+	// ServiceLogs streams the logs of a service's tasks (or of one task),
+	// gathered from the nodes that run them, one line per message. Without
+	// follow it ends when every task's log has been sent; a task whose node
+	// cannot be reached gets one message with error set instead.
+	ServiceLogs(ctx context.Context, in *ServiceLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error)
 	GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*GetClusterResponse, error)
 	// UpdateCluster changes cluster settings and rotates join tokens.
 	UpdateCluster(ctx context.Context, in *UpdateClusterRequest, opts ...grpc.CallOption) (*UpdateClusterResponse, error)
@@ -237,6 +243,25 @@ func (c *controlClient) ListTasks(ctx context.Context, in *ListTasksRequest, opt
 	return out, nil
 }
 
+func (c *controlClient) ServiceLogs(ctx context.Context, in *ServiceLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogLine], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Control_ServiceDesc.Streams[0], Control_ServiceLogs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ServiceLogsRequest, LogLine]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Control_ServiceLogsClient = grpc.ServerStreamingClient[LogLine]
+
 func (c *controlClient) GetCluster(ctx context.Context, in *GetClusterRequest, opts ...grpc.CallOption) (*GetClusterResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetClusterResponse)
@@ -298,6 +323,11 @@ type ControlServer interface {
 	RemoveService(context.Context, *RemoveServiceRequest) (*RemoveServiceResponse, error)
 	GetTask(context.Context, *GetTaskRequest) (*GetTaskResponse, error)
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
+	// ServiceLogs streams the logs of a service's tasks (or of one task),
+	// gathered from the nodes that run them, one line per message. Without
+	// follow it ends when every task's log has been sent; a task whose node
+	// cannot be reached gets one message with error set instead.
+	ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error
 	GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error)
 	// UpdateCluster changes cluster settings and rotates join tokens.
 	UpdateCluster(context.Context, *UpdateClusterRequest) (*UpdateClusterResponse, error)
@@ -359,6 +389,9 @@ func (UnimplementedControlServer) GetTask(context.Context, *GetTaskRequest) (*Ge
 }
 func (UnimplementedControlServer) ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTasks not implemented")
+}
+func (UnimplementedControlServer) ServiceLogs(*ServiceLogsRequest, grpc.ServerStreamingServer[LogLine]) error {
+	return status.Error(codes.Unimplemented, "method ServiceLogs not implemented")
 }
 func (UnimplementedControlServer) GetCluster(context.Context, *GetClusterRequest) (*GetClusterResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCluster not implemented")
@@ -660,6 +693,17 @@ func _Control_ListTasks_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Control_ServiceLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ServiceLogsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ControlServer).ServiceLogs(m, &grpc.GenericServerStream[ServiceLogsRequest, LogLine]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Control_ServiceLogsServer = grpc.ServerStreamingServer[LogLine]
+
 func _Control_GetCluster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetClusterRequest)
 	if err := dec(in); err != nil {
@@ -794,6 +838,12 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Control_RotateRootCA_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ServiceLogs",
+			Handler:       _Control_ServiceLogs_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "minsw/v1/control.proto",
 }

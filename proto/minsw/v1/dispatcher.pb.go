@@ -465,6 +465,260 @@ func (*UpdateTaskStatusResponse) Descriptor() ([]byte, []int) {
 	return file_minsw_v1_dispatcher_proto_rawDescGZIP(), []int{7}
 }
 
+type LogSubscriptionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogSubscriptionsRequest) Reset() {
+	*x = LogSubscriptionsRequest{}
+	mi := &file_minsw_v1_dispatcher_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogSubscriptionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogSubscriptionsRequest) ProtoMessage() {}
+
+func (x *LogSubscriptionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_dispatcher_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogSubscriptionsRequest.ProtoReflect.Descriptor instead.
+func (*LogSubscriptionsRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_dispatcher_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LogSubscriptionsRequest) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *LogSubscriptionsRequest) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+// LogSubscription asks the node for the logs of some of its tasks, or, with
+// close, to stop publishing for subscription id.
+type LogSubscription struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	TaskIds []string               `protobuf:"bytes,2,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
+	Follow  bool                   `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	// tail < 0 means all lines; otherwise the last tail lines of each task.
+	Tail          int32 `protobuf:"varint,4,opt,name=tail,proto3" json:"tail,omitempty"`
+	Close         bool  `protobuf:"varint,5,opt,name=close,proto3" json:"close,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogSubscription) Reset() {
+	*x = LogSubscription{}
+	mi := &file_minsw_v1_dispatcher_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogSubscription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogSubscription) ProtoMessage() {}
+
+func (x *LogSubscription) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_dispatcher_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogSubscription.ProtoReflect.Descriptor instead.
+func (*LogSubscription) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_dispatcher_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *LogSubscription) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LogSubscription) GetTaskIds() []string {
+	if x != nil {
+		return x.TaskIds
+	}
+	return nil
+}
+
+func (x *LogSubscription) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+func (x *LogSubscription) GetTail() int32 {
+	if x != nil {
+		return x.Tail
+	}
+	return 0
+}
+
+func (x *LogSubscription) GetClose() bool {
+	if x != nil {
+		return x.Close
+	}
+	return false
+}
+
+// PublishLogsMessage is one piece of a task's log: data holds whole lines
+// (a last partial line only when the log ends). done says the task's log
+// is over; error, if set, why it could not be read to the end.
+type PublishLogsMessage struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	NodeId         string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	SubscriptionId string                 `protobuf:"bytes,2,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
+	TaskId         string                 `protobuf:"bytes,3,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	Data           []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	Done           bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
+	Error          string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PublishLogsMessage) Reset() {
+	*x = PublishLogsMessage{}
+	mi := &file_minsw_v1_dispatcher_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishLogsMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishLogsMessage) ProtoMessage() {}
+
+func (x *PublishLogsMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_dispatcher_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishLogsMessage.ProtoReflect.Descriptor instead.
+func (*PublishLogsMessage) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_dispatcher_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PublishLogsMessage) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *PublishLogsMessage) GetSubscriptionId() string {
+	if x != nil {
+		return x.SubscriptionId
+	}
+	return ""
+}
+
+func (x *PublishLogsMessage) GetTaskId() string {
+	if x != nil {
+		return x.TaskId
+	}
+	return ""
+}
+
+func (x *PublishLogsMessage) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *PublishLogsMessage) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *PublishLogsMessage) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type PublishLogsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishLogsResponse) Reset() {
+	*x = PublishLogsResponse{}
+	mi := &file_minsw_v1_dispatcher_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishLogsResponse) ProtoMessage() {}
+
+func (x *PublishLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_dispatcher_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishLogsResponse.ProtoReflect.Descriptor instead.
+func (*PublishLogsResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_dispatcher_proto_rawDescGZIP(), []int{11}
+}
+
 var File_minsw_v1_dispatcher_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_dispatcher_proto_rawDesc = "" +
@@ -500,12 +754,32 @@ const file_minsw_v1_dispatcher_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x124\n" +
 	"\aupdates\x18\x03 \x03(\v2\x1a.minsw.v1.TaskStatusUpdateR\aupdates\"\x1a\n" +
-	"\x18UpdateTaskStatusResponse2\xee\x01\n" +
+	"\x18UpdateTaskStatusResponse\"Q\n" +
+	"\x17LogSubscriptionsRequest\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\"~\n" +
+	"\x0fLogSubscription\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
+	"\btask_ids\x18\x02 \x03(\tR\ataskIds\x12\x16\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\x12\x12\n" +
+	"\x04tail\x18\x04 \x01(\x05R\x04tail\x12\x14\n" +
+	"\x05close\x18\x05 \x01(\bR\x05close\"\xad\x01\n" +
+	"\x12PublishLogsMessage\x12\x17\n" +
+	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12'\n" +
+	"\x0fsubscription_id\x18\x02 \x01(\tR\x0esubscriptionId\x12\x17\n" +
+	"\atask_id\x18\x03 \x01(\tR\x06taskId\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x12\n" +
+	"\x04done\x18\x05 \x01(\bR\x04done\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\x15\n" +
+	"\x13PublishLogsResponse2\x90\x03\n" +
 	"\n" +
 	"Dispatcher\x12?\n" +
 	"\aSession\x12\x18.minsw.v1.SessionRequest\x1a\x18.minsw.v1.SessionMessage0\x01\x12D\n" +
 	"\tHeartbeat\x12\x1a.minsw.v1.HeartbeatRequest\x1a\x1b.minsw.v1.HeartbeatResponse\x12Y\n" +
-	"\x10UpdateTaskStatus\x12!.minsw.v1.UpdateTaskStatusRequest\x1a\".minsw.v1.UpdateTaskStatusResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
+	"\x10UpdateTaskStatus\x12!.minsw.v1.UpdateTaskStatusRequest\x1a\".minsw.v1.UpdateTaskStatusResponse\x12R\n" +
+	"\x10LogSubscriptions\x12!.minsw.v1.LogSubscriptionsRequest\x1a\x19.minsw.v1.LogSubscription0\x01\x12L\n" +
+	"\vPublishLogs\x12\x1c.minsw.v1.PublishLogsMessage\x1a\x1d.minsw.v1.PublishLogsResponse(\x01B/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
 var (
 	file_minsw_v1_dispatcher_proto_rawDescOnce sync.Once
@@ -519,7 +793,7 @@ func file_minsw_v1_dispatcher_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_dispatcher_proto_rawDescData
 }
 
-var file_minsw_v1_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_minsw_v1_dispatcher_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_minsw_v1_dispatcher_proto_goTypes = []any{
 	(*SessionRequest)(nil),           // 0: minsw.v1.SessionRequest
 	(*Assignments)(nil),              // 1: minsw.v1.Assignments
@@ -529,31 +803,39 @@ var file_minsw_v1_dispatcher_proto_goTypes = []any{
 	(*TaskStatusUpdate)(nil),         // 5: minsw.v1.TaskStatusUpdate
 	(*UpdateTaskStatusRequest)(nil),  // 6: minsw.v1.UpdateTaskStatusRequest
 	(*UpdateTaskStatusResponse)(nil), // 7: minsw.v1.UpdateTaskStatusResponse
-	(*NodeDescription)(nil),          // 8: minsw.v1.NodeDescription
-	(*Task)(nil),                     // 9: minsw.v1.Task
-	(*Network)(nil),                  // 10: minsw.v1.Network
-	(*Node)(nil),                     // 11: minsw.v1.Node
-	(*durationpb.Duration)(nil),      // 12: google.protobuf.Duration
-	(*TaskStatus)(nil),               // 13: minsw.v1.TaskStatus
+	(*LogSubscriptionsRequest)(nil),  // 8: minsw.v1.LogSubscriptionsRequest
+	(*LogSubscription)(nil),          // 9: minsw.v1.LogSubscription
+	(*PublishLogsMessage)(nil),       // 10: minsw.v1.PublishLogsMessage
+	(*PublishLogsResponse)(nil),      // 11: minsw.v1.PublishLogsResponse
+	(*NodeDescription)(nil),          // 12: minsw.v1.NodeDescription
+	(*Task)(nil),                     // 13: minsw.v1.Task
+	(*Network)(nil),                  // 14: minsw.v1.Network
+	(*Node)(nil),                     // 15: minsw.v1.Node
+	(*durationpb.Duration)(nil),      // 16: google.protobuf.Duration
+	(*TaskStatus)(nil),               // 17: minsw.v1.TaskStatus
 }
 var file_minsw_v1_dispatcher_proto_depIdxs = []int32{
-	8,  // 0: minsw.v1.SessionRequest.description:type_name -> minsw.v1.NodeDescription
-	9,  // 1: minsw.v1.Assignments.tasks:type_name -> minsw.v1.Task
-	10, // 2: minsw.v1.Assignments.networks:type_name -> minsw.v1.Network
-	11, // 3: minsw.v1.SessionMessage.node:type_name -> minsw.v1.Node
-	12, // 4: minsw.v1.SessionMessage.heartbeat_period:type_name -> google.protobuf.Duration
+	12, // 0: minsw.v1.SessionRequest.description:type_name -> minsw.v1.NodeDescription
+	13, // 1: minsw.v1.Assignments.tasks:type_name -> minsw.v1.Task
+	14, // 2: minsw.v1.Assignments.networks:type_name -> minsw.v1.Network
+	15, // 3: minsw.v1.SessionMessage.node:type_name -> minsw.v1.Node
+	16, // 4: minsw.v1.SessionMessage.heartbeat_period:type_name -> google.protobuf.Duration
 	1,  // 5: minsw.v1.SessionMessage.assignments:type_name -> minsw.v1.Assignments
-	12, // 6: minsw.v1.HeartbeatResponse.period:type_name -> google.protobuf.Duration
-	13, // 7: minsw.v1.TaskStatusUpdate.status:type_name -> minsw.v1.TaskStatus
+	16, // 6: minsw.v1.HeartbeatResponse.period:type_name -> google.protobuf.Duration
+	17, // 7: minsw.v1.TaskStatusUpdate.status:type_name -> minsw.v1.TaskStatus
 	5,  // 8: minsw.v1.UpdateTaskStatusRequest.updates:type_name -> minsw.v1.TaskStatusUpdate
 	0,  // 9: minsw.v1.Dispatcher.Session:input_type -> minsw.v1.SessionRequest
 	3,  // 10: minsw.v1.Dispatcher.Heartbeat:input_type -> minsw.v1.HeartbeatRequest
 	6,  // 11: minsw.v1.Dispatcher.UpdateTaskStatus:input_type -> minsw.v1.UpdateTaskStatusRequest
-	2,  // 12: minsw.v1.Dispatcher.Session:output_type -> minsw.v1.SessionMessage
-	4,  // 13: minsw.v1.Dispatcher.Heartbeat:output_type -> minsw.v1.HeartbeatResponse
-	7,  // 14: minsw.v1.Dispatcher.UpdateTaskStatus:output_type -> minsw.v1.UpdateTaskStatusResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
+	8,  // 12: minsw.v1.Dispatcher.LogSubscriptions:input_type -> minsw.v1.LogSubscriptionsRequest
+	10, // 13: minsw.v1.Dispatcher.PublishLogs:input_type -> minsw.v1.PublishLogsMessage
+	2,  // 14: minsw.v1.Dispatcher.Session:output_type -> minsw.v1.SessionMessage
+	4,  // 15: minsw.v1.Dispatcher.Heartbeat:output_type -> minsw.v1.HeartbeatResponse
+	7,  // 16: minsw.v1.Dispatcher.UpdateTaskStatus:output_type -> minsw.v1.UpdateTaskStatusResponse
+	9,  // 17: minsw.v1.Dispatcher.LogSubscriptions:output_type -> minsw.v1.LogSubscription
+	11, // 18: minsw.v1.Dispatcher.PublishLogs:output_type -> minsw.v1.PublishLogsResponse
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -571,7 +853,7 @@ func file_minsw_v1_dispatcher_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_dispatcher_proto_rawDesc), len(file_minsw_v1_dispatcher_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,8 @@ const (
 	Dispatcher_Session_FullMethodName          = "/minsw.v1.Dispatcher/Session"
 	Dispatcher_Heartbeat_FullMethodName        = "/minsw.v1.Dispatcher/Heartbeat"
 	Dispatcher_UpdateTaskStatus_FullMethodName = "/minsw.v1.Dispatcher/UpdateTaskStatus"
+	Dispatcher_LogSubscriptions_FullMethodName = "/minsw.v1.Dispatcher/LogSubscriptions"
+	Dispatcher_PublishLogs_FullMethodName      = "/minsw.v1.Dispatcher/PublishLogs"
 )
 
 // DispatcherClient is the client API for Dispatcher service.
@@ -41,6 +43,14 @@ type DispatcherClient interface {
 	// UpdateTaskStatus reports status changes; the dispatcher batches them
 	// into one raft write.
 	UpdateTaskStatus(ctx context.Context, in *UpdateTaskStatusRequest, opts ...grpc.CallOption) (*UpdateTaskStatusResponse, error)
+	// LogSubscriptions is opened by the worker once per session: the leader
+	// sends on it each log subscription that concerns the node's tasks, and
+	// tells it when a subscriber has gone. Logs flow over connections the
+	// worker opens, so workers need not listen.
+	LogSubscriptions(ctx context.Context, in *LogSubscriptionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogSubscription], error)
+	// PublishLogs carries one subscription's log lines from the node, for
+	// the tasks that subscription named on this node only.
+	PublishLogs(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PublishLogsMessage, PublishLogsResponse], error)
 }
 
 type dispatcherClient struct {
@@ -90,6 +100,38 @@ func (c *dispatcherClient) UpdateTaskStatus(ctx context.Context, in *UpdateTaskS
 	return out, nil
 }
 
+func (c *dispatcherClient) LogSubscriptions(ctx context.Context, in *LogSubscriptionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogSubscription], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Dispatcher_ServiceDesc.Streams[1], Dispatcher_LogSubscriptions_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[LogSubscriptionsRequest, LogSubscription]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Dispatcher_LogSubscriptionsClient = grpc.ServerStreamingClient[LogSubscription]
+
+func (c *dispatcherClient) PublishLogs(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PublishLogsMessage, PublishLogsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Dispatcher_ServiceDesc.Streams[2], Dispatcher_PublishLogs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PublishLogsMessage, PublishLogsResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Dispatcher_PublishLogsClient = grpc.ClientStreamingClient[PublishLogsMessage, PublishLogsResponse]
+
 // DispatcherServer is the server API for Dispatcher service.
 // All implementations must embed UnimplementedDispatcherServer
 // for forward compatibility.
@@ -107,6 +149,14 @@ type DispatcherServer interface {
 	// UpdateTaskStatus reports status changes; the dispatcher batches them
 	// into one raft write.
 	UpdateTaskStatus(context.Context, *UpdateTaskStatusRequest) (*UpdateTaskStatusResponse, error)
+	// LogSubscriptions is opened by the worker once per session: the leader
+	// sends on it each log subscription that concerns the node's tasks, and
+	// tells it when a subscriber has gone. Logs flow over connections the
+	// worker opens, so workers need not listen.
+	LogSubscriptions(*LogSubscriptionsRequest, grpc.ServerStreamingServer[LogSubscription]) error
+	// PublishLogs carries one subscription's log lines from the node, for
+	// the tasks that subscription named on this node only.
+	PublishLogs(grpc.ClientStreamingServer[PublishLogsMessage, PublishLogsResponse]) error
 	mustEmbedUnimplementedDispatcherServer()
 }
 
@@ -125,6 +175,12 @@ func (UnimplementedDispatcherServer) Heartbeat(context.Context, *HeartbeatReques
 }
 func (UnimplementedDispatcherServer) UpdateTaskStatus(context.Context, *UpdateTaskStatusRequest) (*UpdateTaskStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateTaskStatus not implemented")
+}
+func (UnimplementedDispatcherServer) LogSubscriptions(*LogSubscriptionsRequest, grpc.ServerStreamingServer[LogSubscription]) error {
+	return status.Error(codes.Unimplemented, "method LogSubscriptions not implemented")
+}
+func (UnimplementedDispatcherServer) PublishLogs(grpc.ClientStreamingServer[PublishLogsMessage, PublishLogsResponse]) error {
+	return status.Error(codes.Unimplemented, "method PublishLogs not implemented")
 }
 func (UnimplementedDispatcherServer) mustEmbedUnimplementedDispatcherServer() {}
 func (UnimplementedDispatcherServer) testEmbeddedByValue()                    {}
@@ -194,6 +250,24 @@ func _Dispatcher_UpdateTaskStatus_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Dispatcher_LogSubscriptions_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(LogSubscriptionsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(DispatcherServer).LogSubscriptions(m, &grpc.GenericServerStream[LogSubscriptionsRequest, LogSubscription]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Dispatcher_LogSubscriptionsServer = grpc.ServerStreamingServer[LogSubscription]
+
+func _Dispatcher_PublishLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(DispatcherServer).PublishLogs(&grpc.GenericServerStream[PublishLogsMessage, PublishLogsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Dispatcher_PublishLogsServer = grpc.ClientStreamingServer[PublishLogsMessage, PublishLogsResponse]
+
 // Dispatcher_ServiceDesc is the grpc.ServiceDesc for Dispatcher service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -215,6 +289,16 @@ var Dispatcher_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Session",
 			Handler:       _Dispatcher_Session_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "LogSubscriptions",
+			Handler:       _Dispatcher_LogSubscriptions_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "PublishLogs",
+			Handler:       _Dispatcher_PublishLogs_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "minsw/v1/dispatcher.proto",
