@@ -296,6 +296,11 @@ func (d *DB) SetKeys(keys [][]byte) error {
 // Leave tells the cluster this node is going (its entries go at once on the
 // other nodes) and then shuts down.
 func (d *DB) Leave(timeout time.Duration) error {
+	select {
+	case <-d.stop: // already closed: memberlist panics on a leave after shutdown
+		return nil
+	default:
+	}
 	err := d.ml.Leave(timeout)
 	return errors.Join(err, d.Close())
 }
