@@ -51,7 +51,7 @@ type view struct {
 
 func newView(nodeID, lbAddr string) *view {
 	return &view{
-		node: &api.Node{Id: nodeID, LbAttachments: []*api.NetworkAttachment{{NetworkId: mynetID, Addresses: []string{lbAddr}}}},
+		node:  &api.Node{Id: nodeID, LbAttachments: []*api.NetworkAttachment{{NetworkId: mynetID, Addresses: []string{lbAddr}}}},
 		tasks: map[string]*api.Task{}, ch: make(chan struct{}),
 	}
 }
