@@ -2,6 +2,8 @@ package manager
 
 import (
 	"context"
+	"errors"
+	"io"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -25,7 +27,18 @@ var leaderOnly = []string{"/minsw.v1.Control/", "/minsw.v1.Membership/"}
 // ForwardUnary is a unary interceptor: on a follower, calls to leader-only
 // services are sent to the leader and its answer is returned as is.
 func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if !needsLeader(info.FullMethod) || m.raft.IsLeader() {
+	if !needsLeader(info.FullMethod) {
+		return handler(ctx, req)
+	}
+	if m.raft.IsLeader() {
+		// A leader cut off from the others may not know it yet: a read it
+		// answers must be confirmed current by a quorum first. (Writes are
+		// confirmed by committing them.)
+		if isRead(info.FullMethod) {
+			if err := m.raft.VerifyLeader(); err != nil {
+				return nil, errdefs.ToGRPC(err)
+			}
+		}
 		return handler(ctx, req)
 	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedHeader)) > 0 {
@@ -56,6 +69,82 @@ func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnarySer
 	return reply, nil
 }
 
+// ForwardStream is ForwardUnary for streaming calls: on a follower, a
+// leader-only server-streaming call (ServiceLogs) is relayed to the leader
+// for as long as either side keeps it open.
+func (m *Manager) ForwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if !needsLeader(info.FullMethod) || m.raft.IsLeader() {
+		return handler(srv, ss)
+	}
+	ctx := ss.Context()
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedHeader)) > 0 {
+		return errdefs.ToGRPC(raftnode.ErrNoLeader)
+	}
+	if info.IsClientStream {
+		return errdefs.ToGRPC(errdefs.FailedPrecondition("%s cannot be forwarded to the leader: call the leader", info.FullMethod))
+	}
+	addr := m.leaderAddr()
+	if addr == "" {
+		return errdefs.ToGRPC(raftnode.ErrNoLeader)
+	}
+	conn, err := m.conn(ctx, addr)
+	if err != nil {
+		return errdefs.ToGRPC(errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err))
+	}
+	var caller string
+	if id, ok := callerIdentity(ctx); ok {
+		caller = formatForwardedIdentity(id)
+	}
+	ctx = metadata.AppendToOutgoingContext(ctx, forwardedHeader, m.cfg.NodeID, forwardedIdentityHeader, caller)
+	return ForwardServerStream(ctx, conn, info.FullMethod, ss)
+}
+
+// ForwardServerStream relays a server-streaming call taken on in to the
+// same method on conn: the one request goes out, every reply comes back,
+// until the far end finishes or ctx ends (the caller went).
+func ForwardServerStream(ctx context.Context, conn grpc.ClientConnInterface, fullMethod string, in grpc.ServerStream) error {
+	req, err := newMessage(fullMethod, false)
+	if err != nil {
+		return err
+	}
+	if err := in.RecvMsg(req); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, fullMethod)
+	if err != nil {
+		return err
+	}
+	if err := out.SendMsg(req); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if err := out.CloseSend(); err != nil {
+		return err
+	}
+	for {
+		reply, err := newMessage(fullMethod, true)
+		if err != nil {
+			return err
+		}
+		if err := out.RecvMsg(reply); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := in.SendMsg(reply); err != nil {
+			return err
+		}
+	}
+}
+
+// isRead reports whether a Control method only reads.
+func isRead(method string) bool {
+	name := method[strings.LastIndex(method, "/")+1:]
+	return strings.HasPrefix(method, "/minsw.v1.Control/") && (strings.HasPrefix(name, "Get") || strings.HasPrefix(name, "List"))
+}
+
 func needsLeader(method string) bool {
 	if method == api.Membership_GetRootCA_FullMethodName {
 		return false // any manager's store has the root
@@ -70,7 +159,10 @@ func needsLeader(method string) bool {
 
 // NewReply makes an empty response message for a full method name, from
 // the registered descriptors.
-func NewReply(fullMethod string) (any, error) {
+func NewReply(fullMethod string) (any, error) { return newMessage(fullMethod, true) }
+
+// newMessage makes an empty request (or reply) message of a method.
+func newMessage(fullMethod string, reply bool) (any, error) {
 	svc, method, ok := strings.Cut(strings.TrimPrefix(fullMethod, "/"), "/")
 	if !ok {
 		return nil, errdefs.InvalidArgument("malformed method %q", fullMethod)
@@ -87,7 +179,11 @@ func NewReply(fullMethod string) (any, error) {
 	if md == nil {
 		return nil, errdefs.NotFound("method %s not found", fullMethod)
 	}
-	mt, err := protoregistry.GlobalTypes.FindMessageByName(md.Output().FullName())
+	name := md.Input().FullName()
+	if reply {
+		name = md.Output().FullName()
+	}
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(name)
 	if err != nil {
 		return nil, err
 	}

@@ -104,7 +104,11 @@ func dialAs(t testing.TB, addr string, creds *ca.Credentials) *grpc.ClientConn {
 	return c
 }
 
-func threeManagers(t testing.TB) []*Manager {
+func threeManagers(t testing.TB) []*Manager { return managers(t, 3) }
+
+// managers starts n managers: the first bootstraps, the others join with
+// the manager token.
+func managers(t testing.TB, n int) []*Manager {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	m1 := startManager(t, "node1", true)
@@ -116,7 +120,7 @@ func threeManagers(t testing.TB) []*Manager {
 		t.Fatal(err)
 	}
 	ms := []*Manager{m1}
-	for i := 2; i <= 3; i++ {
+	for i := 2; i <= n; i++ {
 		m := startManager(t, fmt.Sprintf("node%d", i), false)
 		joinManager(t, ctx, m, ms[len(ms)-1], c.JoinTokens.Manager) // join through the newest, a follower: forwarded
 		ms = append(ms, m)
@@ -235,3 +239,48 @@ func TestWrongTokensAreRefused(t *testing.T) {
 
 func threeManagersB(b *testing.B) []*Manager          { return threeManagers(b) }
 func dialB(b *testing.B, m *Manager) *grpc.ClientConn { return dial(b, m) }
+
+// TestFiveManagersSurviveTwoLosses checks raft's arithmetic as a user meets
+// it: five managers keep accepting writes with two gone (the leader among
+// them), and refuse them quickly, saying why, once a third is gone.
+func TestFiveManagersSurviveTwoLosses(t *testing.T) {
+	ms := managers(t, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var leader *Manager
+	var rest []*Manager
+	for _, m := range ms {
+		if m.IsLeader() {
+			leader = m
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	leader.Stop()
+	rest[0].Stop()
+	live := rest[1:]
+	ctl := api.NewControlClient(dial(t, live[0]))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := ctl.CreateService(ctx, &api.CreateServiceRequest{Spec: service("with-three-of-five")})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("three of five managers did not accept a write: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	live[1].Stop()
+	// Two of five left: no quorum. Wait until the survivors notice, then a
+	// write must fail within 5 s with the no-leader message.
+	time.Sleep(time.Second)
+	start := time.Now()
+	_, err := ctl.CreateService(ctx, &api.CreateServiceRequest{Spec: service("with-two-of-five")})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "does not have a leader") {
+		t.Fatalf("write without quorum: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("write without quorum took %v to fail", d)
+	}
+}
