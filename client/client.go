@@ -36,6 +36,7 @@ type Client struct {
 	Control    minswv1.ControlClient
 	Swarm      minswv1.SwarmClient
 	Containers minswv1.ContainersClient
+	Networks   minswv1.NetworksClient
 }
 
 // ResolveHost picks the daemon address: the flag if set, else $MINSW_HOST,
@@ -97,6 +98,7 @@ func New(host string) (*Client, error) {
 	c.Control = minswv1.NewControlClient(conn)
 	c.Swarm = minswv1.NewSwarmClient(conn)
 	c.Containers = minswv1.NewContainersClient(conn)
+	c.Networks = minswv1.NewNetworksClient(conn)
 	return c, nil
 }
 

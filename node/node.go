@@ -29,6 +29,7 @@ import (
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/agent"
 	"github.com/minsw/minsw/worker/executor"
+	"github.com/minsw/minsw/worker/netagent"
 )
 
 // Version is the engine version nodes report.
@@ -50,6 +51,10 @@ type Config struct {
 	Executor      executor.Executor
 	// Network attaches tasks to overlays; nil means no networking.
 	Network agent.Network
+	// Networking, when set, is the template of the task networking made
+	// at each swarm init/join (overlays, lb, DNS, gossip); it replaces
+	// Network. Node ID, exec root and VTEP are filled in from the swarm.
+	Networking *netagent.Config
 	// HeartbeatPeriod overrides the dispatcher's (tests); 0 keeps 5 s.
 	HeartbeatPeriod time.Duration
 	// Raft timing overrides (tests); zero keeps the defaults.
@@ -83,6 +88,8 @@ type Node struct {
 	agent      *agent.Agent
 	agentStop  context.CancelFunc
 	agentDone  chan struct{}
+	net        *netagent.Agent // task networking, nil without
+	netDone    chan struct{}
 	mgrConn    *grpc.ClientConn
 	creds      *ca.Credentials // the node's TLS identity, nil outside a swarm
 	ctx        context.Context
@@ -148,6 +155,7 @@ func (n *Node) Run(ctx context.Context) error {
 	api.RegisterControlServer(n.local, api.UnimplementedControlServer{})
 	api.RegisterMembershipServer(n.local, api.UnimplementedMembershipServer{})
 	api.RegisterContainersServer(n.local, newContainersAPI(n))
+	api.RegisterNetworksServer(n.local, &networksAPI{n: n})
 	reflection.Register(n.local)
 
 	if st, err := n.loadState(); err != nil {
@@ -301,6 +309,13 @@ func (n *Node) startAgent(st *state) error {
 	acfg.Description = n.description()
 	acfg.Addr = host
 	acfg.Logger = n.cfg.Logger
+	na, err := n.newNetworking(st)
+	if err != nil {
+		return err
+	}
+	if na != nil {
+		acfg.Network = na
+	}
 	a, err := agent.New(acfg)
 	if err != nil {
 		return err
@@ -316,6 +331,7 @@ func (n *Node) startAgent(st *state) error {
 			n.log.Error("agent stopped", "err", err)
 		}
 	}()
+	n.startNetworking(ctx, na, a)
 	go n.followRole(ctx, a)
 	go n.renewLoop(ctx, a)
 	return nil
@@ -330,6 +346,7 @@ func (n *Node) stopAgent() {
 		stop()
 		<-done
 	}
+	n.waitNetworking()
 }
 
 // followRole starts a manager when the leader promotes this node and stops

@@ -325,6 +325,7 @@ func (s *swarmAPI) Leave(ctx context.Context, r *api.LeaveRequest) (*api.LeaveRe
 	if err := n.removeContainers(ctx); err != nil {
 		n.log.Warn("leave: removing containers", "err", err)
 	}
+	n.teardownNetworking(ctx)
 	_ = os.RemoveAll(n.raftDir())
 	n.mu.Lock()
 	n.st, n.creds = nil, nil

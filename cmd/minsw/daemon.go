@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,10 +14,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/minsw/minsw/manager/raftnode"
+	"github.com/minsw/minsw/netdriver"
 	"github.com/minsw/minsw/node"
 	"github.com/minsw/minsw/worker/executor"
 	"github.com/minsw/minsw/worker/executor/containerd"
 	"github.com/minsw/minsw/worker/executor/fake"
+	"github.com/minsw/minsw/worker/netagent"
 )
 
 // daemonOptions are `minsw daemon`'s flags.
@@ -29,6 +32,9 @@ type daemonOptions struct {
 	heartbeat                    time.Duration
 	raftHeartbeat                time.Duration
 	logLevel                     string
+	lbBackend                    string
+	gossipPort                   int
+	dnsUpstreams                 []string
 }
 
 func newDaemonCommand() *cobra.Command {
@@ -54,6 +60,9 @@ func newDaemonCommand() *cobra.Command {
 	f.DurationVar(&o.heartbeat, "heartbeat-period", 0, "Worker heartbeat period (default 5s)")
 	f.DurationVar(&o.raftHeartbeat, "raft-heartbeat", 0, "Raft heartbeat/election timeout (default 700ms)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.lbBackend, "lb-backend", "auto", "Load balancer in the lb namespaces: ipvs, nftables, or auto (ipvs where the kernel has it)")
+	f.IntVar(&o.gossipPort, "gossip-port", netagent.DefaultGossipPort, "Port of the gossip (memberlist) endpoint table, TCP and UDP")
+	f.StringSliceVar(&o.dnsUpstreams, "dns-upstream", nil, "Resolver (IP[:PORT]) the embedded DNS relays non-swarm names to (default: the node's /etc/resolv.conf)")
 	_ = f.MarkHidden("heartbeat-period")
 	_ = f.MarkHidden("raft-heartbeat")
 	return cmd
@@ -102,6 +111,15 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		AdvertiseAddr: o.advertiseAddr, ListenAddr: o.listenAddr,
 		Executor: exec, HeartbeatPeriod: o.heartbeat, Logger: log,
 	}
+	if o.executor != "fake" {
+		nc, err := networkingConfig(o, log)
+		if err != nil {
+			return err
+		}
+		cfg.Networking = nc
+	} else {
+		log.Info("task networking off: the fake executor runs no containers to network")
+	}
 	if o.raftHeartbeat > 0 {
 		cfg.Raft = raftnode.Config{HeartbeatTimeout: o.raftHeartbeat, ElectionTimeout: o.raftHeartbeat, LeaderLeaseTimeout: o.raftHeartbeat / 2}
 	}
@@ -110,4 +128,39 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		return err
 	}
 	return n.Run(ctx)
+}
+
+// networkingConfig is the template of the daemon's task networking.
+func networkingConfig(o *daemonOptions, log *slog.Logger) (*netagent.Config, error) {
+	nc := netagent.DefaultConfig()
+	switch o.lbBackend {
+	case "auto", "":
+		if netdriver.KernelHasIPVS() {
+			log.Info("lb backend", "backend", netdriver.BackendIPVS, "reason", "auto: the kernel has IPVS")
+		} else {
+			log.Info("lb backend", "backend", netdriver.BackendNFTables, "reason", "auto: the kernel lacks IPVS (no /proc/net/ip_vs, no ip_vs module)")
+		}
+	case netdriver.BackendIPVS, netdriver.BackendNFTables:
+		log.Info("lb backend", "backend", o.lbBackend, "reason", "forced by --lb-backend")
+	default:
+		return nil, fmt.Errorf("invalid --lb-backend %q: want ipvs, nftables or auto", o.lbBackend)
+	}
+	nc.LBBackend = o.lbBackend
+	if o.gossipPort <= 0 || o.gossipPort > 65535 {
+		return nil, fmt.Errorf("invalid --gossip-port %d", o.gossipPort)
+	}
+	nc.Gossip.BindPort = o.gossipPort
+	for _, u := range o.dnsUpstreams {
+		ap, err := netip.ParseAddrPort(u)
+		if err != nil {
+			a, aerr := netip.ParseAddr(u)
+			if aerr != nil {
+				return nil, fmt.Errorf("invalid --dns-upstream %q: want IP or IP:PORT", u)
+			}
+			ap = netip.AddrPortFrom(a, 53)
+		}
+		nc.DNSUpstreams = append(nc.DNSUpstreams, ap)
+	}
+	nc.Logger = log
+	return &nc, nil
 }

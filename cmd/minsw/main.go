@@ -125,6 +125,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newNetworkCommand(c),
 		newServiceCommand(c),
 		newContainerCommand(c),
+		newLBCommand(c),
 		// docker's top-level shortcuts
 		newContainerListCommand(c, "ps"),
 		newContainerExecCommand(c, "exec"),

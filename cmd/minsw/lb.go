@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/spf13/cobra"
+
+	"github.com/minsw/minsw/netdriver"
+	"github.com/minsw/minsw/netdriver/lb"
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+func newLBCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{Use: "lb", Short: "Inspect this node's load balancers", Args: noArgs}
+	cmd.AddCommand(newLBInspectCommand(c))
+	return cmd
+}
+
+func newLBInspectCommand(c *cli) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "inspect [OPTIONS] [NETWORK]",
+		Short: "Show the VIPs, marks and backends of this node's lb namespaces, as ipvsadm does",
+		Long: "Show, per overlay network with a task on this node, the lb namespace's virtual IPs,\n" +
+			"firewall marks and backends as the kernel holds them, in ipvsadm's layout, and the\n" +
+			"load balancer backend in use (ipvs or nftables).",
+		Args: maxArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			req := &minswv1.LBInspectRequest{}
+			if len(args) == 1 {
+				req.Network = args[0]
+			}
+			resp, err := cl.Networks.LBInspect(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(c.out, struct {
+					Backend, BackendReason string
+					Networks               []netdriver.NetworkInfo
+					GossipMembers          []string
+				}{resp.GetBackend(), resp.GetBackendReason(), lbInfos(resp.GetNetworks()), resp.GetGossipMembers()})
+			}
+			fmt.Fprintf(c.out, "Backend: %s (%s)\n", resp.GetBackend(), resp.GetBackendReason())
+			if len(resp.GetNetworks()) == 0 {
+				fmt.Fprintln(c.out, "No lb namespace on this node: no task attached to an overlay network runs here.")
+				return nil
+			}
+			fmt.Fprintln(c.out)
+			return netdriver.WriteTable(c.out, lbInfos(resp.GetNetworks()))
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "Print the raw view as JSON")
+	return cmd
+}
+
+// lbInfos turns the API's view back into the netdriver's, whose table
+// writer is the one ipvsadm layout of the project.
+func lbInfos(nets []*minswv1.LBNetwork) []netdriver.NetworkInfo {
+	out := make([]netdriver.NetworkInfo, 0, len(nets))
+	for _, n := range nets {
+		in := netdriver.NetworkInfo{ID: n.GetId(), Name: n.GetName(), VNI: n.GetVni(), Sandbox: n.GetSandbox(),
+			LBNetns: n.GetLbNetns(), Backend: n.GetBackend(), Endpoints: n.GetEndpoints(), ServicesErrors: n.GetError()}
+		in.Subnet, _ = netip.ParsePrefix(n.GetSubnet())
+		in.LBAddr, _ = netip.ParsePrefix(n.GetLbAddr())
+		for _, v := range n.GetVips() {
+			if a, err := netip.ParseAddr(v); err == nil {
+				in.VIPs = append(in.VIPs, a)
+			}
+		}
+		for _, s := range n.GetServices() {
+			svc := lb.Service{Mark: s.GetFwmark()}
+			svc.VIP, _ = netip.ParseAddr(s.GetVip())
+			for _, b := range s.GetBackends() {
+				if a, err := netip.ParseAddr(b); err == nil {
+					svc.Backends = append(svc.Backends, a)
+				}
+			}
+			in.Services = append(in.Services, svc)
+		}
+		for _, p := range n.GetPeers() {
+			peer := netdriver.Peer{}
+			peer.Addr, _ = netip.ParseAddr(p.GetAddr())
+			peer.VTEP, _ = netip.ParseAddr(p.GetVtep())
+			peer.MAC, _ = net.ParseMAC(p.GetMac())
+			in.Peers = append(in.Peers, peer)
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) <= n {
+			return nil
+		}
+		return fmt.Errorf("%q accepts at most %d %s.\nSee '%s --help'.", cmd.CommandPath(), n, plural(n, "argument"), cmd.CommandPath())
+	}
+}
