@@ -2,9 +2,10 @@
 # Installs what minsw's tests and lab need on Debian 12, idempotently:
 # containerd + runc (the task runtime), nftables + iproute2 (the data plane
 # and the tests' checks), qemu + busybox-static + cpio + kmod (the IPVS VM
-# test), ipvsadm. Go modules come from the module proxy via `go`.
+# test), ipvsadm, curl (packed into the lab's net-box image), ruby (the
+# Vagrantfile's syntax check in e2e). Go modules come from the module proxy via `go`.
 set -euo pipefail
-pkgs=(containerd runc nftables iproute2 qemu-system-x86 busybox-static cpio kmod ipvsadm ca-certificates)
+pkgs=(containerd runc nftables iproute2 qemu-system-x86 busybox-static cpio kmod ipvsadm ca-certificates curl ruby)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

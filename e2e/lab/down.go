@@ -22,12 +22,22 @@ import (
 // made: containers and snapshots (every containerd namespace of the lab's
 // containerd), shims, daemons, registry, containerd, mounts under dir,
 // namespaces, links, and dir itself. Without a lab.json it still removes the
-// default lab's namespaces and bridge. It keeps going past errors and
+// default lab's namespaces and bridge (for another directory it only
+// removes the directory). It keeps going past errors and
 // returns them all.
 func Down(ctx context.Context, dir string, log io.Writer) error {
 	s, err := LoadState(dir)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		if filepath.Clean(dir) != DefaultDir {
+			// Not the default lab and no record of what it made: only the
+			// directory is known to be the lab's.
+			err := errors.Join(unmountUnder(dir), os.RemoveAll(dir))
+			if left := mountsUnder(dir); len(left) > 0 {
+				err = errors.Join(err, fmt.Errorf("mounts left under %s: %v", dir, left))
+			}
 			return err
 		}
 		s.Config = Default("")

@@ -11,8 +11,8 @@ import (
 
 // Transcript is what the replay saw, for the end-to-end test to check.
 type Transcript struct {
-	NetworkCreate, NetworkLs         Result
-	WebCreate, ServiceLs, WebPs      Result
+	NetworkCreate, NetworkLs           Result
+	WebCreate, ServiceLs, WebPs        Result
 	ClientCreate, ServiceLs2, ClientPs Result
 	// ClientNode is where client.1 was placed (service ps client); the
 	// container steps run there, as the seed runs them on the manager.
