@@ -40,6 +40,7 @@ type daemon struct {
 	name   string
 	dir    string
 	listen string
+	extra  []string // more daemon flags (later ones win: --executor containerd)
 	cmd    *exec.Cmd
 }
 
@@ -74,6 +75,7 @@ func (d *daemon) start() {
 	d.cmd = exec.Command(binPath, "daemon", "--executor", "fake", "--node-name", d.name,
 		"--data-root", filepath.Join(d.dir, "data"), "--exec-root", filepath.Join(d.dir, "run"),
 		"--listen-addr", d.listen, "--heartbeat-period", "300ms", "--raft-heartbeat", "300ms", "--log-level", "warn")
+	d.cmd.Args = append(d.cmd.Args, d.extra...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		d.t.Fatal(err)

@@ -233,3 +233,54 @@ func TestUpdateBumpsSpecVersionOnlyForRealChanges(t *testing.T) {
 		t.Fatalf("stale update: %v", err)
 	}
 }
+
+// racingProposer applies proposals as a single raft node would, but before
+// the first one it lets another writer (a task status report) change a task,
+// so the first proposal loses its version check.
+type racingProposer struct {
+	st    *store.Store
+	idx   uint64
+	raced bool
+	race  func()
+}
+
+func (p *racingProposer) Propose(_ context.Context, cmd *api.RaftCommand) error {
+	if !p.raced {
+		p.raced = true
+		p.race()
+	}
+	p.idx++
+	return p.st.Apply(p.idx, proto.Clone(cmd).(*api.RaftCommand))
+}
+
+func TestRemoveServiceRetriesAfterLosingARace(t *testing.T) {
+	st := store.New(nil, nil)
+	ctx := context.Background()
+	task := &api.Task{Id: "t1", Meta: &api.Meta{}, ServiceId: "s1", Slot: 1, DesiredState: api.TaskState_TASK_STATE_RUNNING,
+		Status: &api.TaskStatus{State: api.TaskState_TASK_STATE_RUNNING}}
+	_ = st.Apply(1, &api.RaftCommand{Actions: []*api.StoreAction{
+		{Kind: api.StoreActionKind_STORE_ACTION_CREATE, Target: &api.StoreAction_Service{Service: &api.Service{Id: "s1", Meta: &api.Meta{}, Spec: webSpec("web")}}},
+		{Kind: api.StoreActionKind_STORE_ACTION_CREATE, Target: &api.StoreAction_Task{Task: task}},
+	}})
+	p := &racingProposer{st: st, idx: 1}
+	p.race = func() {
+		var cur *api.Task
+		st.View(func(tx store.ReadTx) { cur = proto.Clone(tx.Task("t1")).(*api.Task) })
+		cur.Status.Message = "status report"
+		p.idx++
+		if err := st.Apply(p.idx, &api.RaftCommand{Actions: []*api.StoreAction{{Kind: api.StoreActionKind_STORE_ACTION_UPDATE, Target: &api.StoreAction_Task{Task: cur}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.SetProposer(p)
+	a := allocator.New(st, nil)
+	s := New(Config{Store: st, Allocator: func() *allocator.Allocator { return a }})
+	if _, err := s.RemoveService(ctx, &api.RemoveServiceRequest{Ref: "web"}); err != nil {
+		t.Fatalf("service rm lost to a status report: %v", err)
+	}
+	st.View(func(tx store.ReadTx) {
+		if tx.Service("s1") != nil || tx.Task("t1").DesiredState != api.TaskState_TASK_STATE_REMOVE {
+			t.Fatal("the retried removal did not land")
+		}
+	})
+}

@@ -72,8 +72,28 @@ func (s *Server) view(fn func(tx store.ReadTx) error) error {
 	return errdefs.ToGRPC(err)
 }
 
+// conflictRetries bounds how often a request is re-run after losing a race
+// with another writer (a task status report, say) on the same objects.
+const conflictRetries = 8
+
+// update runs fn in a store write, re-running it on fresh state when the
+// write lost a race with another writer; fn must therefore be repeatable
+// (undo its own side effects when it starts again). A conflict that fn
+// reports itself (a stale version the caller sent) is returned as is.
 func (s *Server) update(ctx context.Context, fn func(tx *store.Tx) error) error {
-	return errdefs.ToGRPC(s.st.Update(ctx, fn))
+	var err error
+	for i := 0; i < conflictRetries; i++ {
+		var own bool
+		err = s.st.Update(ctx, func(tx *store.Tx) error {
+			ferr := fn(tx)
+			own = ferr != nil
+			return ferr
+		})
+		if err == nil || own || !errdefs.Is(err, errdefs.KindConflict) {
+			break
+		}
+	}
+	return errdefs.ToGRPC(err)
 }
 
 // ---- nodes

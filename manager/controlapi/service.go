@@ -78,6 +78,11 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 	var out *api.Service
 	var undo func()
 	err = s.update(ctx, func(tx *store.Tx) error {
+		if undo != nil { // a previous attempt lost a race: give back its VIPs
+			undo()
+			undo = nil
+		}
+		spec := proto.Clone(spec).(*api.ServiceSpec)
 		if other := tx.ServiceByName(spec.GetName()); other != nil {
 			return errdefs.AlreadyExists("service %s already exists", spec.GetName())
 		}
@@ -120,6 +125,10 @@ func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest)
 	var undo func()
 	var dropped []*api.VirtualIP
 	err = s.update(ctx, func(tx *store.Tx) error {
+		if undo != nil {
+			undo()
+			undo = nil
+		}
 		cur, err := tx.ResolveService(r.GetRef())
 		if err != nil {
 			return err
