@@ -1,0 +1,269 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	"github.com/vishvananda/netlink"
+
+	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/internal/testenv"
+	"github.com/minsw/minsw/manager/raftnode"
+	"github.com/minsw/minsw/netdriver/netns"
+	"github.com/minsw/minsw/node"
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+	"github.com/minsw/minsw/worker/agent"
+	"github.com/minsw/minsw/worker/executor"
+	"github.com/minsw/minsw/worker/executor/containerd"
+	"github.com/minsw/minsw/worker/netagent"
+)
+
+// TestTaskNetworkingContainerd runs one daemon in-process with the
+// containerd executor and real task networking (its underlay is a
+// namespace of the test's), creates the seed's network and a service on
+// it, and checks what a user would inside the task: eth0 with the task's
+// IP, /etc/resolv.conf on the embedded DNS, the service name resolving to
+// its VIP, the lb namespace holding the VIP with the task as backend, and
+// nothing left after `swarm leave`.
+func TestTaskNetworkingContainerd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if testing.Short() {
+		t.Skip("starts containerd")
+	}
+	ctrd := testenv.NewContainerd(t)
+	reg := testenv.NewRegistry(t)
+	testenv.PushBusybox(t, reg, "library/busybox:latest")
+
+	dir, err := os.MkdirTemp("", "mnet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	underlay, err := netns.Create(filepath.Join(dir, "ul"), "node1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { netns.Delete(underlay); netns.Release(filepath.Join(dir, "ul")) })
+	if err := netns.Do(underlay, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ecfg := containerd.DefaultConfig("minsw-nettest")
+	ecfg.Address = ctrd.Address
+	ecfg.RegistryMirror = reg.URL
+	ecfg.InsecureRegistries = []string{reg.Host}
+	ecfg.StateDir = filepath.Join(dir, "containers")
+	ex, err := containerd.New(ctx, ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+
+	tmpl := netagent.DefaultConfig()
+	tmpl.UnderlayNetns = underlay
+	tmpl.LBBackend = "auto"
+	tmpl.Gossip.BindAddr = "127.0.0.1"
+	_, gport, _ := net.SplitHostPort(freePort(t))
+	tmpl.Gossip.BindPort, _ = strconv.Atoi(gport)
+	tmpl.DNSUpstreams = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")}
+	execRoot := filepath.Join(dir, "run")
+	n, err := node.New(node.Config{
+		Hostname: "node1", DataRoot: filepath.Join(dir, "data"), ExecRoot: execRoot,
+		AdvertiseAddr: "127.0.0.1", ListenAddr: freePort(t), Executor: ex, Networking: &tmpl,
+		HeartbeatPeriod: 300 * time.Millisecond,
+		Raft:            raftnode.Config{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	cl, err := client.New("unix://" + n.SocketPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if !within(10*time.Second, func() bool { _, err := cl.Swarm.Info(ctx, &minswv1.InfoRequest{}); return err == nil }) {
+		t.Fatal("daemon did not answer")
+	}
+	if _, err := cl.Swarm.Init(ctx, &minswv1.InitRequest{AdvertiseAddr: "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	netResp, err := cl.Control.CreateNetwork(ctx, &minswv1.CreateNetworkRequest{Spec: &minswv1.NetworkSpec{Name: "mynet", Driver: "overlay"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	netID := netResp.GetNetwork().GetId()
+	one := uint64(1)
+	_, err = cl.Control.CreateService(ctx, &minswv1.CreateServiceRequest{Spec: &minswv1.ServiceSpec{
+		Name: "web",
+		Task: &minswv1.TaskSpec{
+			Container: &minswv1.ContainerSpec{Image: "busybox", Command: []string{"sleep", "3600"}},
+			Networks:  []*minswv1.NetworkAttachmentConfig{{Target: netID}},
+		},
+		Mode: &minswv1.ServiceSpec_Replicated{Replicated: &minswv1.ReplicatedService{Replicas: one}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var task *minswv1.Task
+	if !within(60*time.Second, func() bool {
+		r, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{})
+		if err != nil {
+			return false
+		}
+		for _, tk := range r.GetTasks() {
+			if tk.GetStatus().GetState() == minswv1.TaskState_TASK_STATE_RUNNING {
+				task = tk
+				return true
+			}
+		}
+		return false
+	}) {
+		r, _ := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{})
+		t.Fatalf("no running task: %v", r.GetTasks())
+	}
+	taskIP := strings.Split(task.GetNetworks()[0].GetAddresses()[0], "/")[0]
+	vip := strings.Split(task.GetEndpoint().GetVirtualIps()[0].GetAddr(), "/")[0]
+	cid := agent.ContainerID(task.GetId())
+	nsPath := filepath.Join(execRoot, "netns", cid[:12])
+	t.Logf("task %s ip %s vip %s netns %s", task.GetId(), taskIP, vip, nsPath)
+
+	t.Run("the container has eth0 with the task's IP and the embedded DNS", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		code, err := ex.Exec(ctx, cid, executor.ExecConfig{Cmd: []string{"sh", "-c", "ip -4 -o addr; cat /etc/resolv.conf"}, Stdout: &out, Stderr: &errb})
+		if err != nil || code != 0 {
+			t.Fatalf("exec: %d %v\n%s%s", code, err, out.String(), errb.String())
+		}
+		if !strings.Contains(out.String(), "eth0") || !strings.Contains(out.String(), "inet "+taskIP+"/24") {
+			t.Errorf("no eth0 with %s:\n%s", taskIP, out.String())
+		}
+		if !strings.Contains(out.String(), "nameserver 127.0.0.11") {
+			t.Errorf("resolv.conf:\n%s", out.String())
+		}
+		t.Logf("inside the task:\n%s", out.String())
+	})
+
+	t.Run("the service name resolves to its VIP inside the task", func(t *testing.T) {
+		var got []string
+		ok := within(10*time.Second, func() bool {
+			got = lookupIn(t, nsPath, "web")
+			return len(got) == 1 && got[0] == vip
+		})
+		if !ok {
+			t.Fatalf("web -> %v, want %s", got, vip)
+		}
+		var out, errb bytes.Buffer
+		code, err := ex.Exec(ctx, cid, executor.ExecConfig{Cmd: []string{"nslookup", "web", "127.0.0.11"}, Stdout: &out, Stderr: &errb})
+		t.Logf("nslookup web (exit %d, %v):\n%s", code, err, out.String())
+		if !strings.Contains(out.String(), vip) {
+			t.Errorf("nslookup in the container does not show %s", vip)
+		}
+	})
+
+	t.Run("lb inspect shows the VIP with the task as backend", func(t *testing.T) {
+		var resp *minswv1.LBInspectResponse
+		ok := within(10*time.Second, func() bool {
+			var err error
+			resp, err = cl.Networks.LBInspect(ctx, &minswv1.LBInspectRequest{Network: "mynet"})
+			if err != nil || len(resp.GetNetworks()) != 1 {
+				return false
+			}
+			for _, s := range resp.GetNetworks()[0].GetServices() {
+				if s.GetVip() == vip && len(s.GetBackends()) == 1 && s.GetBackends()[0] == taskIP {
+					return true
+				}
+			}
+			return false
+		})
+		if !ok {
+			t.Fatalf("lb inspect: %v", resp)
+		}
+		t.Logf("backend %s (%s): %v", resp.GetBackend(), resp.GetBackendReason(), resp.GetNetworks()[0].GetServices())
+	})
+
+	t.Run("swarm leave removes every namespace and link", func(t *testing.T) {
+		if _, err := cl.Swarm.Leave(ctx, &minswv1.LeaveRequest{Force: true}); err != nil {
+			t.Fatal(err)
+		}
+		if names, _ := netns.List(filepath.Join(execRoot, "netns")); len(names) > 0 {
+			t.Errorf("namespaces left: %v", names)
+		}
+		out, _ := exec.Command("nsenter", "--net="+underlay, "ip", "-o", "link").CombinedOutput()
+		if lines := strings.Count(strings.TrimSpace(string(out)), "\n") + 1; lines != 1 {
+			t.Errorf("links left in the node's namespace:\n%s", out)
+		}
+		out, _ = exec.Command("nsenter", "--net="+underlay, "nft", "list", "tables").CombinedOutput()
+		if strings.TrimSpace(string(out)) != "" {
+			t.Errorf("nftables left: %s", out)
+		}
+	})
+}
+
+func within(d time.Duration, f func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if f() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lookupIn asks 127.0.0.11 inside the namespace at path for name's A
+// records.
+func lookupIn(t *testing.T, path, name string) []string {
+	var conn net.Conn
+	if err := netns.Do(path, func() error {
+		var err error
+		conn, err = net.Dial("udp", "127.0.0.11:53")
+		return err
+	}); err != nil {
+		t.Logf("dial dns: %v", err)
+		return nil
+	}
+	defer conn.Close()
+	m := new(mdns.Msg)
+	m.SetQuestion(mdns.Fqdn(name), mdns.TypeA)
+	co := &mdns.Conn{Conn: conn}
+	conn.SetDeadline(time.Now().Add(time.Second))
+	if err := co.WriteMsg(m); err != nil {
+		return nil
+	}
+	r, err := co.ReadMsg()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*mdns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	return out
+}
