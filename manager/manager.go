@@ -28,6 +28,7 @@ import (
 	"github.com/minsw/minsw/manager/controlapi"
 	"github.com/minsw/minsw/manager/dispatcher"
 	"github.com/minsw/minsw/manager/identity"
+	"github.com/minsw/minsw/manager/logbroker"
 	"github.com/minsw/minsw/manager/orchestrator"
 	"github.com/minsw/minsw/manager/raftnode"
 	"github.com/minsw/minsw/manager/scheduling"
@@ -76,6 +77,7 @@ type Manager struct {
 	grpc  *grpc.Server
 	mux   cmux.CMux
 	disp  *dispatcher.Dispatcher
+	logs  *logbroker.Broker
 	peers *peerHealth
 
 	mu      sync.Mutex
@@ -152,6 +154,13 @@ func New(cfg Config) (*Manager, error) {
 	dc.LeaderAddr = m.leaderAddr
 	dc.Managers = m.managerAddrs
 	dc.Logger = cfg.Logger
+	lc := logbroker.DefaultConfig()
+	lc.Logger = cfg.Logger
+	if m.logs, err = logbroker.New(lc); err != nil {
+		m.raft.Shutdown()
+		return nil, err
+	}
+	dc.Logs = m.logs
 	m.disp, err = dispatcher.New(m.st, dc)
 	if err != nil {
 		m.raft.Shutdown()
@@ -164,7 +173,7 @@ func New(cfg Config) (*Manager, error) {
 	m.grpc = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(cfg.Credentials.ServerTLS(ca.ClientCertIfGiven, nil, "h2"))),
 		grpc.ChainUnaryInterceptor(m.authUnary, m.ForwardUnary),
-		grpc.ChainStreamInterceptor(m.authStream))
+		grpc.ChainStreamInterceptor(m.authStream, m.ForwardStream))
 	m.Register(m.grpc)
 	api.RegisterDispatcherServer(m.grpc, m.disp)
 	reflection.Register(m.grpc)
@@ -182,7 +191,7 @@ func New(cfg Config) (*Manager, error) {
 
 // Register adds the manager's client-facing services (Control, Membership)
 // to s; the node registers them on its local socket too. Both go through
-// ForwardUnary.
+// ForwardUnary (ForwardStream for ServiceLogs).
 func (m *Manager) Register(s *grpc.Server) {
 	api.RegisterControlServer(s, controlServer{Server: m.control, m: m})
 	api.RegisterMembershipServer(s, &membership{m: m})

@@ -30,6 +30,9 @@ type Config struct {
 	// run (a follower), so workers are redirected; nil or "" means the swarm
 	// has no leader.
 	LeaderAddr func() string
+	// Logs routes task logs between the workers' log streams and the
+	// readers; nil: LogSubscriptions and PublishLogs are Unimplemented.
+	Logs LogBroker
 	// Clock drives heartbeat deadlines (time.Now and real timers when nil).
 	// Status batching always uses real time: it bounds latency, not
 	// liveness.

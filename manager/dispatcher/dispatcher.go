@@ -92,6 +92,7 @@ type session struct {
 	nodeID string
 	notify chan struct{} // cap 1: the node's assignments may have changed
 	cancel context.CancelCauseFunc
+	done   <-chan struct{} // closed when the session ends
 }
 
 // Run serves sessions until ctx ends or Stop is called; then every session
@@ -228,7 +229,7 @@ func (d *Dispatcher) Session(req *api.SessionRequest, stream api.Dispatcher_Sess
 
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
-	s := &session{id: newSessionID(), nodeID: nodeID, notify: make(chan struct{}, 1), cancel: cancel}
+	s := &session{id: newSessionID(), nodeID: nodeID, notify: make(chan struct{}, 1), cancel: cancel, done: ctx.Done()}
 	// Register before the node write so no change after it is missed; the
 	// fingerprint drops the duplicate message this may cause.
 	if err := r.addSession(s); err != nil {

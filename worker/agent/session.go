@@ -129,6 +129,9 @@ func (a *Agent) session(ctx context.Context, addr string) (established bool, err
 	hbDone := make(chan struct{})
 	go func() { defer close(hbDone); a.heartbeat(sctx, s, period) }()
 	defer func() { <-hbDone }()
+	logsDone := make(chan struct{})
+	go func() { defer close(logsDone); a.logLoop(sctx, s) }()
+	defer func() { <-logsDone }()
 	for {
 		msg, err := stream.Recv()
 		if err != nil {

@@ -1,0 +1,123 @@
+package manager
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sort"
+	"strconv"
+
+	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/manager/logbroker"
+	"github.com/minsw/minsw/manager/raftnode"
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// ServiceLogs gathers the logs of a service's tasks (or one task's) from
+// their nodes through the leader's log broker: one LogLine per line, and
+// one LogLine with error for a task whose node cannot be asked.
+func (s controlServer) ServiceLogs(r *api.ServiceLogsRequest, stream api.Control_ServiceLogsServer) error {
+	return errdefs.ToGRPC(s.m.serviceLogs(stream.Context(), r, stream.Send))
+}
+
+// logTask is what a log line's prefix needs of its task.
+type logTask struct {
+	name     string
+	nodeName string
+}
+
+func (m *Manager) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, send func(*api.LogLine) error) error {
+	if !m.raft.IsLeader() {
+		return raftnode.ErrNoLeader
+	}
+	var (
+		req   = logbroker.Request{Follow: r.GetFollow(), Tail: int(r.GetTail())}
+		info  = map[string]logTask{}
+		down  []*api.LogLine
+		tasks []*api.Task
+		err   error
+	)
+	m.st.View(func(tx store.ReadTx) {
+		svc, serr := tx.ResolveService(r.GetRef())
+		switch {
+		case serr == nil:
+			tasks = tx.TasksByService(svc.GetId())
+		case errdefs.Is(serr, errdefs.KindNotFound):
+			t, terr := tx.ResolveTask(r.GetRef())
+			if terr != nil {
+				err = errdefs.NotFound("no such task or service: %s", r.GetRef())
+				return
+			}
+			tasks = []*api.Task{t}
+		default:
+			err = serr
+			return
+		}
+		// Tasks placed on a node; terminal ones keep their container
+		// there until the orchestrator deletes them, as docker's do.
+		sort.Slice(tasks, func(i, j int) bool {
+			if tasks[i].GetSlot() != tasks[j].GetSlot() {
+				return tasks[i].GetSlot() < tasks[j].GetSlot()
+			}
+			return tasks[i].GetId() < tasks[j].GetId()
+		})
+		for _, t := range tasks {
+			if t.GetNodeId() == "" || t.GetStatus().GetState() < api.TaskState_TASK_STATE_ASSIGNED {
+				continue
+			}
+			node := tx.Node(t.GetNodeId())
+			lt := logTask{name: taskName(t), nodeName: node.GetDescription().GetHostname()}
+			if lt.nodeName == "" {
+				lt.nodeName = t.GetNodeId()
+			}
+			info[t.GetId()] = lt
+			if node == nil || node.GetStatus().GetState() == api.NodeState_NODE_STATE_DOWN {
+				down = append(down, &api.LogLine{TaskId: t.GetId(), NodeId: t.GetNodeId(), TaskName: lt.name, NodeName: lt.nodeName,
+					Error: "node " + lt.nodeName + " is down: its logs cannot be read"})
+				continue
+			}
+			req.Tasks = append(req.Tasks, logbroker.Task{ID: t.GetId(), NodeID: t.GetNodeId()})
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, l := range down {
+		if err := send(l); err != nil {
+			return err
+		}
+	}
+	err = m.logs.Logs(ctx, req, func(msg logbroker.Message) error {
+		lt := info[msg.TaskID]
+		line := &api.LogLine{TaskId: msg.TaskID, NodeId: msg.NodeID, TaskName: lt.name, NodeName: lt.nodeName}
+		if msg.Err != nil {
+			line.Error = msg.Err.Error()
+			return send(line)
+		}
+		for _, l := range bytes.SplitAfter(msg.Data, []byte("\n")) {
+			if len(l) == 0 {
+				continue
+			}
+			line.Data = l
+			if err := send(line); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil // the reader went: a follow's normal end
+	}
+	return err
+}
+
+// taskName is Swarm's container name for a task: <service>.<slot>.<id>,
+// or <service>.<node>.<id> for a global service's task.
+func taskName(t *api.Task) string {
+	mid := strconv.FormatUint(t.GetSlot(), 10)
+	if t.GetSlot() == 0 {
+		mid = t.GetNodeId()
+	}
+	return t.GetServiceName() + "." + mid + "." + t.GetId()
+}
