@@ -20,6 +20,7 @@ import (
 	mdns "github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/minsw/minsw/netdriver"
 	"github.com/minsw/minsw/netdriver/netns"
@@ -65,7 +66,7 @@ func (v *view) Tasks() []*api.Task {
 	defer v.mu.Unlock()
 	var out []*api.Task
 	for _, t := range v.tasks {
-		out = append(out, t)
+		out = append(out, proto.Clone(t).(*api.Task))
 	}
 	return out
 }
@@ -73,6 +74,7 @@ func (v *view) Tasks() []*api.Task {
 func (v *view) put(t *api.Task, state api.TaskState) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	t = proto.Clone(t).(*api.Task)
 	t.Status = &api.TaskStatus{State: state}
 	v.tasks[t.GetId()] = t
 	close(v.ch)
