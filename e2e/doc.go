@@ -18,11 +18,21 @@ import "os"
 // client's 1/1 (its `ping 8.8.8.8` exits at once with "Network is
 // unreachable" in a container that has only loopback) and its exec session.
 //
-// It is false while the netdriver (VXLAN, lb namespace, VIPs, nftables LB,
-// embedded DNS, gossip) is not wired into the daemon and agent: tasks get a
-// container with loopback only. Flip it to true when the wiring lands;
-// MINSW_E2E_NETWORKING=1 turns the checks on for one run before that.
-const NetworkingWired = false
+// It was false while the netdriver was not wired into the daemon and agent
+// (tasks got a container with loopback only); commit 08b6334 wired it (the
+// node runs the netagent beside the worker agent), and every check above was
+// seen passing against it, so it is on. MINSW_E2E_NETWORKING=0 turns the
+// checks off for one run (to look at the rest while the data plane is
+// broken); MINSW_E2E_NETWORKING=1 turns them on when the constant is false.
+const NetworkingWired = true
 
 // Networking says whether the data-plane checks run.
-func Networking() bool { return NetworkingWired || os.Getenv("MINSW_E2E_NETWORKING") == "1" }
+func Networking() bool {
+	switch os.Getenv("MINSW_E2E_NETWORKING") {
+	case "0":
+		return false
+	case "1":
+		return true
+	}
+	return NetworkingWired
+}

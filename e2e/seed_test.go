@@ -452,12 +452,13 @@ func curlFrom(ctx context.Context, l *lab.Lab, n lab.Node, container string) str
 
 func faults(ctx context.Context, t *testing.T, l *lab.Lab, tr *lab.Transcript) {
 	m := l.Manager()
-	// 1. A worker dies: the one running a web task (worker2 if both do).
+	// 1. A worker dies: one running a web task, and not the client's node
+	// when there is a choice (so the client can watch web recover).
 	before := running(first(tasks(ctx, l, "web")))
 	var victim lab.Node
 	for _, n := range l.Nodes[1:] {
 		for _, x := range before {
-			if x.Node == n.Name {
+			if x.Node == n.Name && (victim.Name == "" || victim.Name == tr.ClientNode.Name) {
 				victim = n
 			}
 		}
@@ -698,7 +699,9 @@ func checkBackends(ctx context.Context, t *testing.T, l *lab.Lab, tr *lab.Transc
 	webVIP := vips(ctx, t, l, "web")
 	d, ok, desc := waitFor(ctx, 15*time.Second, func() (bool, string) {
 		r := l.CLI(ctx, tr.ClientNode, 10*time.Second, "lb", "inspect")
-		return r.OK() && len(webVIP) == 1 && backendsOf(r.Out, webVIP[0]) == want, r.Out
+		ok := r.OK() && len(webVIP) == 1 && backendsOf(r.Out, webVIP[0]) == want
+		_, ps := tasks(ctx, l, "web")
+		return ok, r.Out + "\nwhile:\n" + ps.Out
 	})
 	t.Logf("TIME backends follow web=%d: %.1fs", want, d.Seconds())
 	if !ok {
