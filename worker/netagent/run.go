@@ -61,15 +61,18 @@ func (a *Agent) Run(ctx context.Context, view View) error {
 		a.closeDNS()
 		a.kmu.Unlock()
 	}()
-	a.join(ctx)
+	joinDelay := minJoinDelay
+	if a.join(ctx) {
+		joinDelay = a.cfg.JoinInterval
+	}
 	leftovers := a.adopt(ctx)
 	close(a.ready)
 
 	events, cancel := db.Watch("")
 	defer cancel()
 	start := time.Now()
-	joinTick := time.NewTicker(a.cfg.JoinInterval)
-	defer joinTick.Stop()
+	joinTimer := time.NewTimer(joinDelay)
+	defer joinTimer.Stop()
 	rec := time.NewTimer(time.Hour)
 	rec.Stop()
 	armed := false
@@ -109,8 +112,15 @@ func (a *Agent) Run(ctx context.Context, view View) error {
 			if failed := a.reconcile(ctx); failed {
 				arm(a.cfg.RetryDelay)
 			}
-		case <-joinTick.C:
-			a.join(ctx)
+		case <-joinTimer.C:
+			// Peers that are not up yet are tried again soon, backing off
+			// to JoinInterval; once all are members, every JoinInterval.
+			if a.join(ctx) {
+				joinDelay = a.cfg.JoinInterval
+			} else {
+				joinDelay = min(2*joinDelay, a.cfg.JoinInterval)
+			}
+			joinTimer.Reset(joinDelay)
 			if leftovers != nil && time.Since(start) > sweepGrace {
 				a.sweep(ctx, leftovers)
 				leftovers = nil
@@ -139,31 +149,39 @@ func (a *Agent) startGossip(ctx context.Context, keys [][]byte) (*gossip.DB, err
 	}
 }
 
-// join contacts the configured peers that are not members yet.
-func (a *Agent) join(ctx context.Context) {
+// minJoinDelay is the first wait before joining peers again when some
+// were not reachable (or not known yet).
+const minJoinDelay = 200 * time.Millisecond
+
+// join contacts the configured peers that are not members yet; it reports
+// whether there were peers and all of them are members now.
+func (a *Agent) join(ctx context.Context) bool {
 	if a.cfg.Peers == nil {
-		return
+		return true
 	}
 	have := map[string]bool{a.db.LocalAddr(): true}
 	for _, m := range a.db.Members() {
 		have[m.Addr] = true
 	}
 	var missing []string
-	for _, p := range a.cfg.Peers() {
+	peers := a.cfg.Peers()
+	for _, p := range peers {
 		if !have[p] {
 			missing = append(missing, p)
 		}
 	}
 	if len(missing) == 0 {
-		return
+		return len(peers) > 0 || len(a.db.Members()) > 1
 	}
 	jctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if n, err := a.db.Join(jctx, missing); err != nil {
+	n, err := a.db.Join(jctx, missing)
+	if err != nil {
 		a.log.Debug("gossip join", "peers", missing, "err", err)
-	} else {
-		a.log.Info("gossip joined", "peers", missing, "answered", n)
+		return false
 	}
+	a.log.Info("gossip joined", "peers", missing, "answered", n)
+	return n == len(missing)
 }
 
 // leftovers are what a previous run left: networks adopted at start and
