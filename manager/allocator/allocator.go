@@ -24,10 +24,11 @@ type Allocator struct {
 	st  *store.Store
 	log *slog.Logger
 
-	mu    sync.Mutex
-	pools map[string]*Pool // network ID -> pool, built on first use
-	marks *Counter
-	netMu sync.Mutex // serialises network creation (subnet and VNI choice)
+	mu     sync.Mutex
+	pools  map[string]*Pool // network ID -> pool, built on first use
+	marks  *Counter
+	netMu  sync.Mutex // serialises network creation (subnet and VNI choice)
+	portMu sync.Mutex // serialises published port choice
 }
 
 // New returns an allocator over st; its state is read from st lazily.
@@ -193,9 +194,10 @@ func (a *Allocator) releaseLocked(atts []*api.NetworkAttachment) {
 func (a *Allocator) AllocateVIPs(tx store.ReadTx, svc *api.Service) (undo func(), err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	nets := vipNetworks(tx, svc)
 	want := map[string]bool{}
-	for _, n := range svc.GetSpec().GetTask().GetNetworks() {
-		want[n.GetTarget()] = true
+	for _, id := range nets {
+		want[id] = true
 	}
 	if svc.Endpoint == nil {
 		svc.Endpoint = &api.Endpoint{}
@@ -214,8 +216,7 @@ func (a *Allocator) AllocateVIPs(tx store.ReadTx, svc *api.Service) (undo func()
 			a.releaseVIPLocked(v)
 		}
 	}
-	for _, n := range svc.GetSpec().GetTask().GetNetworks() {
-		id := n.GetTarget()
+	for _, id := range nets {
 		if have[id] {
 			continue
 		}
@@ -241,6 +242,21 @@ func (a *Allocator) AllocateVIPs(tx store.ReadTx, svc *api.Service) (undo func()
 		defer a.mu.Unlock()
 		undoAdded()
 	}, nil
+}
+
+// vipNetworks lists the networks a service needs a VIP on: those it
+// attaches to, and ingress when it publishes a port through the mesh.
+func vipNetworks(tx store.ReadTx, svc *api.Service) []string {
+	var ids []string
+	for _, n := range svc.GetSpec().GetTask().GetNetworks() {
+		ids = append(ids, n.GetTarget())
+	}
+	if UsesIngress(svc.GetSpec().GetEndpoint().GetPorts()) {
+		if in := IngressNetwork(tx); in != nil {
+			ids = append([]string{in.GetId()}, ids...)
+		}
+	}
+	return ids
 }
 
 // ReleaseVIPs frees VIPs and marks (after the service is gone or no longer
@@ -287,7 +303,13 @@ func (a *Allocator) allocateTask(tx store.ReadTx, t *api.Task) (*api.Task, error
 	defer a.mu.Unlock()
 	nt := proto.Clone(t).(*api.Task)
 	var atts []*api.NetworkAttachment
-	for _, n := range t.GetSpec().GetNetworks() {
+	targets := t.GetSpec().GetNetworks()
+	if s := tx.Service(t.GetServiceId()); s != nil && UsesIngress(s.GetSpec().GetEndpoint().GetPorts()) {
+		if in := IngressNetwork(tx); in != nil {
+			targets = append([]*api.NetworkAttachmentConfig{{Target: in.GetId()}}, targets...)
+		}
+	}
+	for _, n := range targets {
 		att, err := a.allocateAttachment(tx, n.GetTarget(), n.GetAliases())
 		if err != nil {
 			a.releaseLocked(atts)

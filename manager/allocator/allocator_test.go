@@ -185,3 +185,37 @@ func TestTasksAndNodesGetAddresses(t *testing.T) {
 }
 
 func cloneTask(t *api.Task) *api.Task { return proto.Clone(t).(*api.Task) }
+
+func TestPublishingTasksJoinIngress(t *testing.T) {
+	st := store.New(nil, nil)
+	ctx := context.Background()
+	a := New(st, nil)
+	ingress := &api.Network{Id: "ing", Meta: &api.Meta{}, Spec: &api.NetworkSpec{Name: "ingress", Ingress: true}, Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", Vni: 4096}
+	svc := &api.Service{Id: "svc", Meta: &api.Meta{}, Spec: &api.ServiceSpec{Name: "front", Task: &api.TaskSpec{},
+		Endpoint: &api.EndpointSpec{Ports: []*api.PortConfig{{PublishedPort: 8080, TargetPort: 80}}}}}
+	err := st.Update(ctx, func(tx *store.Tx) error {
+		if err := tx.Create(ingress); err != nil {
+			return err
+		}
+		if err := PlanPorts(tx.ReadTx, svc); err != nil {
+			return err
+		}
+		if _, err := a.AllocateVIPs(tx.ReadTx, svc); err != nil {
+			return err
+		}
+		if err := tx.Create(svc); err != nil {
+			return err
+		}
+		return tx.Create(&api.Task{Id: "t1", Meta: &api.Meta{}, ServiceId: "svc", Spec: svc.Spec.Task, Status: &api.TaskStatus{}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Pass(ctx)
+	st.View(func(tx store.ReadTx) {
+		nets := tx.Task("t1").Networks
+		if len(nets) != 1 || nets[0].NetworkId != "ing" || nets[0].Addresses[0] != "10.0.0.3/24" {
+			t.Fatalf("task attachments %v (VIP %v)", nets, svc.Endpoint.VirtualIps)
+		}
+	})
+}

@@ -284,3 +284,59 @@ func TestRemoveServiceRetriesAfterLosingARace(t *testing.T) {
 		}
 	})
 }
+
+func publishing(name string, ports ...*api.PortConfig) *api.ServiceSpec {
+	s := webSpec(name)
+	s.Endpoint = &api.EndpointSpec{Ports: ports}
+	return s
+}
+
+func TestPublishedPorts(t *testing.T) {
+	s, st := newServer(t)
+	ctx := context.Background()
+	r, err := s.CreateService(ctx, &api.CreateServiceRequest{Spec: publishing("front", &api.PortConfig{PublishedPort: 8080, TargetPort: 80})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := r.Service.Endpoint.Ports; len(p) != 1 || p[0].PublishedPort != 8080 {
+		t.Fatalf("ports %v", p)
+	}
+	// Publishing through the mesh gives a VIP on ingress too.
+	var ingressID string
+	st.View(func(tx store.ReadTx) { ingressID = tx.NetworkByName("ingress").Id })
+	found := false
+	for _, v := range r.Service.Endpoint.VirtualIps {
+		if v.NetworkId == ingressID && strings.HasPrefix(v.Addr, "10.0.0.") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no ingress VIP: %v", r.Service.Endpoint.VirtualIps)
+	}
+	// Only a target: a port from 30000-32767.
+	r2, err := s.CreateService(ctx, &api.CreateServiceRequest{Spec: publishing("dyn", &api.PortConfig{TargetPort: 80})})
+	if err != nil || r2.Service.Endpoint.Ports[0].PublishedPort != 30000 {
+		t.Fatalf("dynamic port: %v %v", r2, err)
+	}
+	// A clash names the holder and changes nothing.
+	before := st.Save()
+	_, err = s.CreateService(ctx, &api.CreateServiceRequest{Spec: publishing("clash", &api.PortConfig{PublishedPort: 8080, TargetPort: 81})})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "already in use by service 'front'") {
+		t.Fatalf("clash: %v", err)
+	}
+	if !proto.Equal(before, st.Save()) {
+		t.Fatal("a refused port changed the store")
+	}
+	// UDP on the same number is another port.
+	if _, err := s.CreateService(ctx, &api.CreateServiceRequest{Spec: publishing("dns", &api.PortConfig{PublishedPort: 8080, TargetPort: 53, Protocol: api.PortProtocol_PORT_PROTOCOL_UDP})}); err != nil {
+		t.Fatal(err)
+	}
+	// An update keeps a dynamic port it already holds.
+	cur, _ := s.GetService(ctx, &api.GetServiceRequest{Ref: "dyn"})
+	spec := proto.Clone(cur.Service.Spec).(*api.ServiceSpec)
+	spec.Task.Container.Env = []string{"X=1"}
+	up, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "dyn", Spec: spec})
+	if err != nil || up.Service.Endpoint.Ports[0].PublishedPort != 30000 {
+		t.Fatalf("update moved the dynamic port: %v %v", up, err)
+	}
+}

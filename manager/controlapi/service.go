@@ -75,6 +75,7 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
+	defer alloc.LockPorts()()
 	var out *api.Service
 	var undo func()
 	err = s.update(ctx, func(tx *store.Tx) error {
@@ -90,6 +91,9 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 			return err
 		}
 		svc := &api.Service{Id: s.newID(), Meta: &api.Meta{}, Spec: spec, SpecVersion: 1}
+		if err := allocator.PlanPorts(tx.ReadTx, svc); err != nil {
+			return err
+		}
 		u, err := alloc.AllocateVIPs(tx.ReadTx, svc)
 		if err != nil {
 			return err
@@ -121,6 +125,7 @@ func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest)
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
+	defer alloc.LockPorts()()
 	var out *api.Service
 	var undo func()
 	var dropped []*api.VirtualIP
@@ -165,6 +170,9 @@ func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest)
 		svc.Spec = spec
 		if specChanged(cur.GetSpec(), spec) {
 			svc.SpecVersion++
+		}
+		if err := allocator.PlanPorts(tx.ReadTx, svc); err != nil {
+			return err
 		}
 		u, err := alloc.AllocateVIPs(tx.ReadTx, svc)
 		if err != nil {
