@@ -1,7 +1,9 @@
 package node_test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -222,6 +224,15 @@ func TestThreeNodeSwarmThroughTheCLI(t *testing.T) {
 		t.Fatalf("both replicas on %s:\n%s", nodeOf(running[0]), out)
 	}
 
+	// service logs gathers each task's output from the node running it,
+	// prefixed as docker's; -f follows until ctrl-C.
+	out = mgr.ok("service", "logs", "web")
+	logLine := regexp.MustCompile(`(?m)^web\.([12])\.\w{12}@(swarm-\S+)    \| started web\.[12]\.\w{25}$`)
+	if got := logLine.FindAllStringSubmatch(out, -1); len(got) != 2 || got[0][2] == got[1][2] || strings.Count(out, "\n") != 2 {
+		t.Fatalf("service logs web:\n%s", out)
+	}
+	followServiceLogs(t, mgr, logLine)
+
 	// Bad input: exit 1, one clear line, nothing made.
 	bad := []struct {
 		args []string
@@ -309,6 +320,12 @@ func TestThreeNodeSwarmThroughTheCLI(t *testing.T) {
 		}
 		return ""
 	})
+	// Through the new manager (a follower): the lines of the tasks on live
+	// nodes, and why those on the dead worker cannot be read.
+	out, code := w1.minsw("service", "logs", "--tail", "1", "web")
+	if code != 1 || len(logLine.FindAllString(out, -1)) == 0 || !strings.Contains(out, "node swarm-worker2 is down: its logs cannot be read") {
+		t.Fatalf("service logs through a follower: exit %d\n%s", code, out)
+	}
 	mgr.ok("node", "demote", "swarm-worker1")
 	eventually(t, 15*time.Second, func() string {
 		out := mgr.ok("node", "ls")
@@ -335,4 +352,45 @@ func TestThreeNodeSwarmThroughTheCLI(t *testing.T) {
 	if out := mgr.ok("network", "ls"); len(rows(out, `mynet`)) != 0 {
 		t.Fatalf("mynet still listed:\n%s", out)
 	}
+}
+
+// followServiceLogs runs `service logs -f` until it has printed a line of
+// each task, then sends it ctrl-C: it must end at once, with status 0.
+func followServiceLogs(t *testing.T, d *daemon, line *regexp.Regexp) {
+	t.Helper()
+	cmd := exec.Command(binPath, "service", "logs", "-f", "web")
+	cmd.Env = append(os.Environ(), "MINSW_HOST=unix://"+d.sock())
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { err := cmd.Wait(); pw.Close(); waited <- err }()
+	exited := false
+	defer func() {
+		if !exited {
+			_ = cmd.Process.Kill()
+			<-waited
+		}
+	}()
+	sc := bufio.NewScanner(pr)
+	for seen := 0; seen < 2; seen++ {
+		if !sc.Scan() || !line.MatchString(sc.Text()) {
+			t.Fatalf("service logs -f printed %q (%v)", sc.Text(), sc.Err())
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	start := time.Now()
+	_ = cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-waited:
+		exited = true
+		if err != nil {
+			t.Fatalf("service logs -f after ctrl-C: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("service logs -f still running 5 s after ctrl-C")
+	}
+	t.Logf("service logs -f ended %v after ctrl-C", time.Since(start))
 }

@@ -150,7 +150,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	n.ctx = ctx
-	n.local = grpc.NewServer(grpc.ChainUnaryInterceptor(n.toManager))
+	n.local = grpc.NewServer(grpc.ChainUnaryInterceptor(n.toManager), grpc.ChainStreamInterceptor(n.toManagerStream))
 	api.RegisterSwarmServer(n.local, &swarmAPI{n: n})
 	api.RegisterControlServer(n.local, api.UnimplementedControlServer{})
 	api.RegisterMembershipServer(n.local, api.UnimplementedMembershipServer{})

@@ -48,6 +48,24 @@ func (n *Node) toManager(ctx context.Context, req any, info *grpc.UnaryServerInf
 	return reply, nil
 }
 
+// toManagerStream is toManager for streaming calls (service logs): the
+// call is relayed to this node's manager over its mTLS connection.
+func (n *Node) toManagerStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if !strings.HasPrefix(info.FullMethod, "/minsw.v1.Control/") {
+		return handler(srv, ss)
+	}
+	n.mu.Lock()
+	conn, inSwarm := n.mgrConn, n.st != nil
+	n.mu.Unlock()
+	if conn == nil {
+		if !inSwarm {
+			return errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
+		}
+		return errdefs.ToGRPC(errdefs.FailedPrecondition(notManager))
+	}
+	return manager.ForwardServerStream(ss.Context(), conn, info.FullMethod, ss)
+}
+
 // swarmAPI implements api.SwarmServer.
 type swarmAPI struct {
 	api.UnimplementedSwarmServer

@@ -407,14 +407,6 @@ func TestServiceInspect(t *testing.T) {
 	}
 }
 
-func TestServiceLogsNotSupported(t *testing.T) {
-	sock := seedDaemon().serve(t)
-	_, errOut, code := runCLI(t, sock, "", "service", "logs", "web")
-	if code != 1 || !strings.Contains(errOut, "not supported yet") {
-		t.Errorf("%d %q", code, errOut)
-	}
-}
-
 func TestContainerLs(t *testing.T) {
 	sock := seedDaemon().serve(t)
 	out, _, code := runCLI(t, sock, "", "container", "ls")
