@@ -87,18 +87,20 @@ func TestTaskNetworkingContainerd(t *testing.T) {
 	tmpl.Gossip.BindPort, _ = strconv.Atoi(gport)
 	tmpl.DNSUpstreams = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")}
 	execRoot := filepath.Join(dir, "run")
-	n, err := node.New(node.Config{
+	ncfg := node.Config{
 		Hostname: "node1", DataRoot: filepath.Join(dir, "data"), ExecRoot: execRoot,
 		AdvertiseAddr: "127.0.0.1", ListenAddr: freePort(t), Executor: ex, Networking: &tmpl,
 		HeartbeatPeriod: 300 * time.Millisecond,
 		Raft:            raftnode.Config{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond},
-	})
+	}
+	n, err := node.New(ncfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	nctx, ncancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	go func() { done <- n.Run(nctx) }()
+	defer func() { ncancel(); <-done }()
 
 	cl, err := client.New("unix://" + n.SocketPath())
 	if err != nil {
@@ -202,6 +204,39 @@ func TestTaskNetworkingContainerd(t *testing.T) {
 			t.Fatalf("lb inspect: %v", resp)
 		}
 		t.Logf("backend %s (%s): %v", resp.GetBackend(), resp.GetBackendReason(), resp.GetNetworks()[0].GetServices())
+		out, err := exec.Command(binPath, "--host", "unix://"+n.SocketPath(), "lb", "inspect", "mynet").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "(VIP "+vip+", mark ") || !strings.Contains(string(out), "  -> "+taskIP+":0") {
+			t.Errorf("minsw lb inspect mynet: %v\n%s", err, out)
+		}
+		t.Logf("minsw lb inspect mynet:\n%s", out)
+	})
+
+	t.Run("a restarted daemon adopts the task's networking", func(t *testing.T) {
+		ncancel()
+		<-done
+		n, err = node.New(ncfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nctx, ncancel = context.WithCancel(ctx)
+		go func() { done <- n.Run(nctx) }()
+		start := time.Now()
+		ok := within(30*time.Second, func() bool {
+			resp, err := cl.Networks.LBInspect(ctx, &minswv1.LBInspectRequest{Network: "mynet"})
+			if err != nil || len(resp.GetNetworks()) != 1 || len(resp.GetNetworks()[0].GetServices()) != 1 {
+				return false
+			}
+			s := resp.GetNetworks()[0].GetServices()[0]
+			got := lookupIn(t, nsPath, "web")
+			return s.GetVip() == vip && len(s.GetBackends()) == 1 && s.GetBackends()[0] == taskIP && len(got) == 1 && got[0] == vip
+		})
+		if !ok {
+			t.Fatal("after a restart the lb or DNS did not come back")
+		}
+		t.Logf("lb and DNS back %v after the restart", time.Since(start))
+		if names, _ := netns.List(filepath.Join(execRoot, "netns")); len(names) != 3 {
+			t.Errorf("namespaces after restart: %v (want the task's, 1- and lb_)", names)
+		}
 	})
 
 	t.Run("swarm leave removes every namespace and link", func(t *testing.T) {
