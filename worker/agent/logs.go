@@ -14,12 +14,11 @@ import (
 )
 
 // Bounds of the log path: a node answers at most maxLogSubscriptions
-// readers at once, a message carries at most maxLogChunk bytes, and a line
-// longer than maxLogLine is cut (docker cuts at 16 KiB too).
+// readers at once, and a message carries at most maxLogChunk bytes: whole
+// lines, or a piece of a line longer than that, cut and ended with a newline.
 const (
 	maxLogSubscriptions = 64
 	maxLogChunk         = 32 << 10
-	maxLogLine          = 16 << 10
 	logQueue            = 16 // messages waiting for one publish stream
 )
 
@@ -186,8 +185,8 @@ func (a *Agent) readTaskLogs(ctx context.Context, sub *api.LogSubscription, task
 }
 
 // lineWriter turns the executor's writes into messages of whole lines, at
-// most maxLogChunk bytes each; a line longer than maxLogLine is cut into
-// lines of that length.
+// most maxLogChunk bytes each; a longer line is cut into lines of that
+// length, so it never holds more than a chunk and a write.
 type lineWriter struct {
 	buf  []byte
 	emit func([]byte) error
@@ -198,12 +197,12 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	for {
 		end := bytes.LastIndexByte(w.buf[:min(len(w.buf), maxLogChunk)], '\n') + 1
 		if end == 0 {
-			if len(w.buf) < maxLogLine {
+			if len(w.buf) < maxLogChunk {
 				return len(p), nil
 			}
 			// One overlong line: cut it.
-			chunk := append(append([]byte(nil), w.buf[:maxLogLine]...), '\n')
-			w.buf = append(w.buf[:0], w.buf[maxLogLine:]...)
+			chunk := append(append([]byte(nil), w.buf[:maxLogChunk-1]...), '\n')
+			w.buf = append(w.buf[:0], w.buf[maxLogChunk-1:]...)
 			if err := w.emit(chunk); err != nil {
 				return 0, err
 			}
