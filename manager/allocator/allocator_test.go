@@ -219,3 +219,24 @@ func TestPublishingTasksJoinIngress(t *testing.T) {
 		}
 	})
 }
+
+func TestEveryNodeGetsAnIngressEndpoint(t *testing.T) {
+	st := store.New(nil, nil)
+	ctx := context.Background()
+	_ = st.Update(ctx, func(tx *store.Tx) error {
+		_ = tx.Create(&api.Network{Id: "ing", Meta: &api.Meta{}, Spec: &api.NetworkSpec{Name: "ingress", Ingress: true}, Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", Vni: 4096})
+		_ = tx.Create(&api.Node{Id: "n1", Meta: &api.Meta{}})
+		return tx.Create(&api.Node{Id: "n2", Meta: &api.Meta{}})
+	})
+	New(st, nil).Pass(ctx)
+	st.View(func(tx store.ReadTx) {
+		seen := map[string]bool{}
+		for _, n := range tx.Nodes() {
+			atts := n.GetLbAttachments()
+			if len(atts) != 1 || atts[0].NetworkId != "ing" || seen[atts[0].Addresses[0]] {
+				t.Fatalf("node %s: %v", n.Id, atts)
+			}
+			seen[atts[0].Addresses[0]] = true
+		}
+	})
+}

@@ -91,6 +91,31 @@ func (a *Allocator) pass(ctx context.Context, events []store.Event, full bool) {
 			}
 		}
 	})
+	// Every node takes part in the routing mesh: each gets an ingress
+	// endpoint address, whether or not it runs a task.
+	a.st.View(func(tx store.ReadTx) {
+		in := IngressNetwork(tx)
+		if in == nil {
+			return
+		}
+		for _, n := range tx.Nodes() {
+			has := false
+			for _, att := range n.GetLbAttachments() {
+				if att.GetNetworkId() == in.GetId() {
+					has = true
+				}
+			}
+			if has {
+				continue
+			}
+			m := nodeNets[n.GetId()]
+			if m == nil {
+				m = map[string]bool{}
+				nodeNets[n.GetId()] = m
+			}
+			m[in.GetId()] = true
+		}
+	})
 	a.allocateTasks(ctx, newTasks)
 	a.allocateNodes(ctx, nodeNets)
 }
