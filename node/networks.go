@@ -36,8 +36,14 @@ func (n *Node) newNetworking(st *state) (*netagent.Agent, error) {
 	cfg.NodeID = st.NodeID
 	cfg.ExecRoot = n.cfg.ExecRoot
 	cfg.VTEP = vtep
-	if cfg.Gossip.BindAddr == "" {
+	// Gossip binds to and advertises the node's advertise address: left to
+	// itself memberlist picks an interface address, and after a restart
+	// that can be the gateway bridge's (172.18.0.1), which no peer reaches.
+	if cfg.Gossip.BindAddr == "" || cfg.Gossip.BindAddr == "0.0.0.0" {
 		cfg.Gossip.BindAddr = host
+	}
+	if cfg.Gossip.AdvertiseAddr == "" {
+		cfg.Gossip.AdvertiseAddr = host
 	}
 	if cfg.Gossip.BindPort == 0 {
 		cfg.Gossip.BindPort = netagent.DefaultGossipPort

@@ -177,8 +177,15 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Gossip.NodeName == "" {
 		cfg.Gossip.NodeName = cfg.NodeID
 	}
-	if cfg.Gossip.BindAddr == "" && cfg.VTEP.IsValid() {
+	// A wildcard bind lets memberlist advertise whichever interface address
+	// it likes (after a restart that can be the gateway bridge's): bind to
+	// and advertise the VTEP instead. A specific bind address advertises
+	// itself.
+	if (cfg.Gossip.BindAddr == "" || cfg.Gossip.BindAddr == "0.0.0.0") && cfg.VTEP.IsValid() {
 		cfg.Gossip.BindAddr = cfg.VTEP.String()
+		if cfg.Gossip.AdvertiseAddr == "" {
+			cfg.Gossip.AdvertiseAddr = cfg.VTEP.String()
+		}
 	}
 	if cfg.Gossip.BindPort == 0 {
 		cfg.Gossip.BindPort = DefaultGossipPort
