@@ -29,6 +29,17 @@ type Endpoint struct {
 	// Mark is the firewall mark the lb namespaces give VIP, so every node
 	// programs the same service from the table alone.
 	Mark uint32
+	// IngressPorts are the service's ports published through the routing
+	// mesh, carried on its tasks' ingress endpoints so that every node,
+	// with or without a task, maps them to Mark in its ingress_sbox.
+	IngressPorts []IngressPort
+}
+
+// IngressPort is one port published through the routing mesh.
+type IngressPort struct {
+	Protocol  string `json:"proto"` // "tcp" or "udp"
+	Published uint16 `json:"published"`
+	Target    uint16 `json:"target"`
 }
 
 // Key is the table key of ep: the task ID, or the container ID for a
@@ -41,17 +52,18 @@ func (ep Endpoint) Key() string {
 }
 
 type endpointJSON struct {
-	NetworkID   string     `json:"network"`
-	ContainerID string     `json:"container,omitempty"`
-	TaskID      string     `json:"task,omitempty"`
-	Name        string     `json:"name,omitempty"`
-	ServiceID   string     `json:"service_id,omitempty"`
-	ServiceName string     `json:"service,omitempty"`
-	IP          netip.Addr `json:"ip"`
-	MAC         string     `json:"mac,omitempty"`
-	VTEP        netip.Addr `json:"vtep"`
-	VIP         netip.Addr `json:"vip,omitzero"`
-	Mark        uint32     `json:"mark,omitempty"`
+	NetworkID   string        `json:"network"`
+	ContainerID string        `json:"container,omitempty"`
+	TaskID      string        `json:"task,omitempty"`
+	Name        string        `json:"name,omitempty"`
+	ServiceID   string        `json:"service_id,omitempty"`
+	ServiceName string        `json:"service,omitempty"`
+	IP          netip.Addr    `json:"ip"`
+	MAC         string        `json:"mac,omitempty"`
+	VTEP        netip.Addr    `json:"vtep"`
+	VIP         netip.Addr    `json:"vip,omitzero"`
+	Mark        uint32        `json:"mark,omitempty"`
+	Ingress     []IngressPort `json:"ingress_ports,omitempty"`
 }
 
 // MarshalEndpoint encodes ep as a table value.
@@ -62,6 +74,7 @@ func MarshalEndpoint(ep Endpoint) ([]byte, error) {
 	j := endpointJSON{
 		NetworkID: ep.NetworkID, ContainerID: ep.ContainerID, TaskID: ep.TaskID, Name: ep.Name,
 		ServiceID: ep.ServiceID, ServiceName: ep.ServiceName, IP: ep.IP, VTEP: ep.VTEP, VIP: ep.VIP, Mark: ep.Mark,
+		Ingress: ep.IngressPorts,
 	}
 	if len(ep.MAC) > 0 {
 		j.MAC = ep.MAC.String()
@@ -78,6 +91,7 @@ func UnmarshalEndpoint(b []byte) (Endpoint, error) {
 	ep := Endpoint{
 		NetworkID: j.NetworkID, ContainerID: j.ContainerID, TaskID: j.TaskID, Name: j.Name,
 		ServiceID: j.ServiceID, ServiceName: j.ServiceName, IP: j.IP, VTEP: j.VTEP, VIP: j.VIP, Mark: j.Mark,
+		IngressPorts: j.Ingress,
 	}
 	if j.MAC != "" {
 		mac, err := net.ParseMAC(j.MAC)
