@@ -2,7 +2,11 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"github.com/minsw/minsw/netdriver/gwbridge"
+	"github.com/vishvananda/netlink"
 	"net"
 	"net/netip"
 	"sort"
@@ -193,4 +197,25 @@ func lbNetwork(in netdriver.NetworkInfo) *api.LBNetwork {
 		out.Peers = append(out.Peers, lp)
 	}
 	return out
+}
+
+// ListLocalNetworks reports the node's scope-local networks: the gateway
+// bridge when this node has made it, and "none".
+func (s *networksAPI) ListLocalNetworks(ctx context.Context, _ *api.ListLocalNetworksRequest) (*api.ListLocalNetworksResponse, error) {
+	s.n.mu.Lock()
+	var nodeID string
+	if s.n.st != nil {
+		nodeID = s.n.st.NodeID
+	}
+	s.n.mu.Unlock()
+	id := func(name string) string {
+		sum := sha256.Sum256([]byte("minsw local network/" + nodeID + "/" + name))
+		return hex.EncodeToString(sum[:])
+	}
+	resp := &api.ListLocalNetworksResponse{}
+	if _, err := netlink.LinkByName(gwbridge.DefaultName); err == nil {
+		resp.Networks = append(resp.Networks, &api.LocalNetwork{Id: id(gwbridge.DefaultName), Name: gwbridge.DefaultName, Driver: "bridge"})
+	}
+	resp.Networks = append(resp.Networks, &api.LocalNetwork{Id: id("none"), Name: "none", Driver: "null"})
+	return resp, nil
 }

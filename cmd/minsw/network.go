@@ -111,6 +111,23 @@ func networkRows(nets []*minswv1.Network, noTrunc bool) []any {
 	return rows
 }
 
+func localNetworkRows(nets []*minswv1.LocalNetwork, noTrunc bool) []any {
+	rows := make([]any, len(nets))
+	for i, n := range nets {
+		id := n.GetId()
+		if !noTrunc {
+			id = format.TruncateID(id)
+		}
+		rows[i] = networkRow{ID: id, Name: n.GetName(), Driver: n.GetDriver(), Scope: "local", IPv6: "false", Internal: "false"}
+	}
+	return rows
+}
+
+// sortNetworkRows orders rows by name, as docker's network ls does.
+func sortNetworkRows(rows []any) {
+	slices.SortStableFunc(rows, func(a, b any) int { return strings.Compare(a.(networkRow).Name, b.(networkRow).Name) })
+}
+
 func newNetworkListCommand(c *cli) *cobra.Command {
 	var quiet, noTrunc bool
 	var tmpl string
@@ -128,7 +145,14 @@ func newNetworkListCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return networkTable.Write(c.out, tmpl, quiet, networkRows(resp.GetNetworks(), noTrunc))
+			rows := networkRows(resp.GetNetworks(), noTrunc)
+			// The node's own networks (scope local), as docker lists them;
+			// an older daemon without the call just shows the swarm's.
+			if local, err := cl.Networks.ListLocalNetworks(cmd.Context(), &minswv1.ListLocalNetworksRequest{}); err == nil {
+				rows = append(rows, localNetworkRows(local.GetNetworks(), noTrunc)...)
+				sortNetworkRows(rows)
+			}
+			return networkTable.Write(c.out, tmpl, quiet, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display network IDs")

@@ -48,6 +48,8 @@ type view struct {
 	node  *api.Node
 	tasks map[string]*api.Task
 	ch    chan struct{}
+	// nets replaces the networks the session carries (mynet when nil).
+	nets []*api.Network
 }
 
 func newView(nodeID, lbAddr string) *view {
@@ -57,8 +59,15 @@ func newView(nodeID, lbAddr string) *view {
 	}
 }
 
-func (v *view) Node() *api.Node          { v.mu.Lock(); defer v.mu.Unlock(); return v.node }
-func (v *view) Networks() []*api.Network { return []*api.Network{mynet} }
+func (v *view) Node() *api.Node { v.mu.Lock(); defer v.mu.Unlock(); return v.node }
+func (v *view) Networks() []*api.Network {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.nets != nil {
+		return v.nets
+	}
+	return []*api.Network{mynet}
+}
 func (v *view) GossipKeys() [][]byte     { return [][]byte{[]byte("0123456789abcdef0123456789abcdef")} }
 func (v *view) Changed() <-chan struct{} { v.mu.Lock(); defer v.mu.Unlock(); return v.ch }
 func (v *view) Tasks() []*api.Task {
@@ -580,7 +589,24 @@ func TestRestartAdopts(t *testing.T) {
 		t.Fatalf("prepare after restart: %q %v (want %q)", again, err, path)
 	}
 	n2.waitBackends(t, 0x106, "10.0.1.31")
-	hosts, _ := curl(t, mkClient(t, n2, l), "http://10.0.1.30/", 1)
+	client := mkClient(t, n2, l)
+	// The first connection after a restart can race the restarted agent's
+	// first full reprogramming of the lb (seen once in CI as a refused
+	// connection); allow 2 s for the VIP to answer and say how long it took.
+	start := time.Now()
+	for {
+		resp, err := httpClient(client).Get("http://10.0.1.30/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Since(start) > 2*time.Second {
+			t.Fatalf("VIP not answering 2s after the restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("after restart the VIP answered after %v", time.Since(start))
+	hosts, _ := curl(t, client, "http://10.0.1.30/", 1)
 	if hosts[0] != agent.TaskName(web) {
 		t.Errorf("after restart: %v", hosts)
 	}

@@ -21,6 +21,149 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ListLocalNetworksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLocalNetworksRequest) Reset() {
+	*x = ListLocalNetworksRequest{}
+	mi := &file_minsw_v1_networks_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLocalNetworksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLocalNetworksRequest) ProtoMessage() {}
+
+func (x *ListLocalNetworksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_networks_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLocalNetworksRequest.ProtoReflect.Descriptor instead.
+func (*ListLocalNetworksRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{0}
+}
+
+// LocalNetwork is a network of this node only: the gateway bridge tasks
+// leave the overlay through, and "none" (a task with loopback only).
+type LocalNetwork struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is stable for the node: derived from the node ID and the name.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Driver        string `protobuf:"bytes,3,opt,name=driver,proto3" json:"driver,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalNetwork) Reset() {
+	*x = LocalNetwork{}
+	mi := &file_minsw_v1_networks_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalNetwork) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalNetwork) ProtoMessage() {}
+
+func (x *LocalNetwork) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_networks_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalNetwork.ProtoReflect.Descriptor instead.
+func (*LocalNetwork) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *LocalNetwork) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *LocalNetwork) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LocalNetwork) GetDriver() string {
+	if x != nil {
+		return x.Driver
+	}
+	return ""
+}
+
+type ListLocalNetworksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Networks      []*LocalNetwork        `protobuf:"bytes,1,rep,name=networks,proto3" json:"networks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLocalNetworksResponse) Reset() {
+	*x = ListLocalNetworksResponse{}
+	mi := &file_minsw_v1_networks_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLocalNetworksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLocalNetworksResponse) ProtoMessage() {}
+
+func (x *ListLocalNetworksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_networks_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLocalNetworksResponse.ProtoReflect.Descriptor instead.
+func (*ListLocalNetworksResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListLocalNetworksResponse) GetNetworks() []*LocalNetwork {
+	if x != nil {
+		return x.Networks
+	}
+	return nil
+}
+
 type LBInspectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// network is a name, an ID or an ID prefix; "" means every network the
@@ -32,7 +175,7 @@ type LBInspectRequest struct {
 
 func (x *LBInspectRequest) Reset() {
 	*x = LBInspectRequest{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[0]
+	mi := &file_minsw_v1_networks_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -44,7 +187,7 @@ func (x *LBInspectRequest) String() string {
 func (*LBInspectRequest) ProtoMessage() {}
 
 func (x *LBInspectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[0]
+	mi := &file_minsw_v1_networks_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -57,7 +200,7 @@ func (x *LBInspectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBInspectRequest.ProtoReflect.Descriptor instead.
 func (*LBInspectRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{0}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LBInspectRequest) GetNetwork() string {
@@ -79,7 +222,7 @@ type LBService struct {
 
 func (x *LBService) Reset() {
 	*x = LBService{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[1]
+	mi := &file_minsw_v1_networks_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -91,7 +234,7 @@ func (x *LBService) String() string {
 func (*LBService) ProtoMessage() {}
 
 func (x *LBService) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[1]
+	mi := &file_minsw_v1_networks_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -104,7 +247,7 @@ func (x *LBService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBService.ProtoReflect.Descriptor instead.
 func (*LBService) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{1}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LBService) GetVip() string {
@@ -140,7 +283,7 @@ type LBPeer struct {
 
 func (x *LBPeer) Reset() {
 	*x = LBPeer{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[2]
+	mi := &file_minsw_v1_networks_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -152,7 +295,7 @@ func (x *LBPeer) String() string {
 func (*LBPeer) ProtoMessage() {}
 
 func (x *LBPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[2]
+	mi := &file_minsw_v1_networks_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -165,7 +308,7 @@ func (x *LBPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBPeer.ProtoReflect.Descriptor instead.
 func (*LBPeer) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{2}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LBPeer) GetAddr() string {
@@ -214,7 +357,7 @@ type LBNetwork struct {
 
 func (x *LBNetwork) Reset() {
 	*x = LBNetwork{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[3]
+	mi := &file_minsw_v1_networks_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +369,7 @@ func (x *LBNetwork) String() string {
 func (*LBNetwork) ProtoMessage() {}
 
 func (x *LBNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[3]
+	mi := &file_minsw_v1_networks_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +382,7 @@ func (x *LBNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBNetwork.ProtoReflect.Descriptor instead.
 func (*LBNetwork) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{3}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LBNetwork) GetId() string {
@@ -347,7 +490,7 @@ type LBInspectResponse struct {
 
 func (x *LBInspectResponse) Reset() {
 	*x = LBInspectResponse{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[4]
+	mi := &file_minsw_v1_networks_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -359,7 +502,7 @@ func (x *LBInspectResponse) String() string {
 func (*LBInspectResponse) ProtoMessage() {}
 
 func (x *LBInspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[4]
+	mi := &file_minsw_v1_networks_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -372,7 +515,7 @@ func (x *LBInspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBInspectResponse.ProtoReflect.Descriptor instead.
 func (*LBInspectResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{4}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LBInspectResponse) GetBackend() string {
@@ -407,7 +550,14 @@ var File_minsw_v1_networks_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_networks_proto_rawDesc = "" +
 	"\n" +
-	"\x17minsw/v1/networks.proto\x12\bminsw.v1\",\n" +
+	"\x17minsw/v1/networks.proto\x12\bminsw.v1\"\x1a\n" +
+	"\x18ListLocalNetworksRequest\"J\n" +
+	"\fLocalNetwork\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06driver\x18\x03 \x01(\tR\x06driver\"O\n" +
+	"\x19ListLocalNetworksResponse\x122\n" +
+	"\bnetworks\x18\x01 \x03(\v2\x16.minsw.v1.LocalNetworkR\bnetworks\",\n" +
 	"\x10LBInspectRequest\x12\x18\n" +
 	"\anetwork\x18\x01 \x01(\tR\anetwork\"Q\n" +
 	"\tLBService\x12\x10\n" +
@@ -437,9 +587,10 @@ const file_minsw_v1_networks_proto_rawDesc = "" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12%\n" +
 	"\x0ebackend_reason\x18\x02 \x01(\tR\rbackendReason\x12/\n" +
 	"\bnetworks\x18\x03 \x03(\v2\x13.minsw.v1.LBNetworkR\bnetworks\x12%\n" +
-	"\x0egossip_members\x18\x04 \x03(\tR\rgossipMembers2P\n" +
+	"\x0egossip_members\x18\x04 \x03(\tR\rgossipMembers2\xae\x01\n" +
 	"\bNetworks\x12D\n" +
-	"\tLBInspect\x12\x1a.minsw.v1.LBInspectRequest\x1a\x1b.minsw.v1.LBInspectResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
+	"\tLBInspect\x12\x1a.minsw.v1.LBInspectRequest\x1a\x1b.minsw.v1.LBInspectResponse\x12\\\n" +
+	"\x11ListLocalNetworks\x12\".minsw.v1.ListLocalNetworksRequest\x1a#.minsw.v1.ListLocalNetworksResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
 var (
 	file_minsw_v1_networks_proto_rawDescOnce sync.Once
@@ -453,25 +604,31 @@ func file_minsw_v1_networks_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_networks_proto_rawDescData
 }
 
-var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_minsw_v1_networks_proto_goTypes = []any{
-	(*LBInspectRequest)(nil),  // 0: minsw.v1.LBInspectRequest
-	(*LBService)(nil),         // 1: minsw.v1.LBService
-	(*LBPeer)(nil),            // 2: minsw.v1.LBPeer
-	(*LBNetwork)(nil),         // 3: minsw.v1.LBNetwork
-	(*LBInspectResponse)(nil), // 4: minsw.v1.LBInspectResponse
+	(*ListLocalNetworksRequest)(nil),  // 0: minsw.v1.ListLocalNetworksRequest
+	(*LocalNetwork)(nil),              // 1: minsw.v1.LocalNetwork
+	(*ListLocalNetworksResponse)(nil), // 2: minsw.v1.ListLocalNetworksResponse
+	(*LBInspectRequest)(nil),          // 3: minsw.v1.LBInspectRequest
+	(*LBService)(nil),                 // 4: minsw.v1.LBService
+	(*LBPeer)(nil),                    // 5: minsw.v1.LBPeer
+	(*LBNetwork)(nil),                 // 6: minsw.v1.LBNetwork
+	(*LBInspectResponse)(nil),         // 7: minsw.v1.LBInspectResponse
 }
 var file_minsw_v1_networks_proto_depIdxs = []int32{
-	1, // 0: minsw.v1.LBNetwork.services:type_name -> minsw.v1.LBService
-	2, // 1: minsw.v1.LBNetwork.peers:type_name -> minsw.v1.LBPeer
-	3, // 2: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
-	0, // 3: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
-	4, // 4: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	1, // 0: minsw.v1.ListLocalNetworksResponse.networks:type_name -> minsw.v1.LocalNetwork
+	4, // 1: minsw.v1.LBNetwork.services:type_name -> minsw.v1.LBService
+	5, // 2: minsw.v1.LBNetwork.peers:type_name -> minsw.v1.LBPeer
+	6, // 3: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
+	3, // 4: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
+	0, // 5: minsw.v1.Networks.ListLocalNetworks:input_type -> minsw.v1.ListLocalNetworksRequest
+	7, // 6: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
+	2, // 7: minsw.v1.Networks.ListLocalNetworks:output_type -> minsw.v1.ListLocalNetworksResponse
+	6, // [6:8] is the sub-list for method output_type
+	4, // [4:6] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_networks_proto_init() }
@@ -485,7 +642,7 @@ func file_minsw_v1_networks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_networks_proto_rawDesc), len(file_minsw_v1_networks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

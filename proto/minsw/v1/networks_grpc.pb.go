@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Networks_LBInspect_FullMethodName = "/minsw.v1.Networks/LBInspect"
+	Networks_LBInspect_FullMethodName         = "/minsw.v1.Networks/LBInspect"
+	Networks_ListLocalNetworks_FullMethodName = "/minsw.v1.Networks/ListLocalNetworks"
 )
 
 // NetworksClient is the client API for Networks service.
@@ -30,6 +31,9 @@ const (
 // served on the daemon's unix socket: what `minsw lb inspect` shows.
 type NetworksClient interface {
 	LBInspect(ctx context.Context, in *LBInspectRequest, opts ...grpc.CallOption) (*LBInspectResponse, error)
+	// ListLocalNetworks lists the node's own (scope local) networks, which
+	// `network ls` shows beside the swarm's, as docker's does.
+	ListLocalNetworks(ctx context.Context, in *ListLocalNetworksRequest, opts ...grpc.CallOption) (*ListLocalNetworksResponse, error)
 }
 
 type networksClient struct {
@@ -50,6 +54,16 @@ func (c *networksClient) LBInspect(ctx context.Context, in *LBInspectRequest, op
 	return out, nil
 }
 
+func (c *networksClient) ListLocalNetworks(ctx context.Context, in *ListLocalNetworksRequest, opts ...grpc.CallOption) (*ListLocalNetworksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListLocalNetworksResponse)
+	err := c.cc.Invoke(ctx, Networks_ListLocalNetworks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NetworksServer is the server API for Networks service.
 // All implementations must embed UnimplementedNetworksServer
 // for forward compatibility.
@@ -58,6 +72,9 @@ func (c *networksClient) LBInspect(ctx context.Context, in *LBInspectRequest, op
 // served on the daemon's unix socket: what `minsw lb inspect` shows.
 type NetworksServer interface {
 	LBInspect(context.Context, *LBInspectRequest) (*LBInspectResponse, error)
+	// ListLocalNetworks lists the node's own (scope local) networks, which
+	// `network ls` shows beside the swarm's, as docker's does.
+	ListLocalNetworks(context.Context, *ListLocalNetworksRequest) (*ListLocalNetworksResponse, error)
 	mustEmbedUnimplementedNetworksServer()
 }
 
@@ -70,6 +87,9 @@ type UnimplementedNetworksServer struct{}
 
 func (UnimplementedNetworksServer) LBInspect(context.Context, *LBInspectRequest) (*LBInspectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LBInspect not implemented")
+}
+func (UnimplementedNetworksServer) ListLocalNetworks(context.Context, *ListLocalNetworksRequest) (*ListLocalNetworksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLocalNetworks not implemented")
 }
 func (UnimplementedNetworksServer) mustEmbedUnimplementedNetworksServer() {}
 func (UnimplementedNetworksServer) testEmbeddedByValue()                  {}
@@ -110,6 +130,24 @@ func _Networks_LBInspect_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Networks_ListLocalNetworks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLocalNetworksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NetworksServer).ListLocalNetworks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Networks_ListLocalNetworks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NetworksServer).ListLocalNetworks(ctx, req.(*ListLocalNetworksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Networks_ServiceDesc is the grpc.ServiceDesc for Networks service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -120,6 +158,10 @@ var Networks_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "LBInspect",
 			Handler:    _Networks_LBInspect_Handler,
+		},
+		{
+			MethodName: "ListLocalNetworks",
+			Handler:    _Networks_ListLocalNetworks_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
