@@ -120,6 +120,9 @@ type Network struct {
 	VNI     uint32
 	// LBAddr is this node's lb endpoint on the network (10.0.1.37/24).
 	LBAddr netip.Prefix
+	// Ingress marks the routing mesh's network: its lb namespace is
+	// ingress_sbox (see EnsureIngress).
+	Ingress bool
 }
 
 func (n Network) validate() error {
@@ -170,6 +173,7 @@ type Driver struct {
 	mu     sync.Mutex
 	nets   map[string]*netState
 	gw     *gwbridge.Bridge
+	ing    *ingressState
 	closed bool
 }
 
@@ -268,7 +272,16 @@ func (d *Driver) overlayConfig(n Network) overlay.Config {
 		VTEP:    d.cfg.VTEP,
 		LBAddr:  netip.PrefixFrom(n.LBAddr.Addr(), n.Subnet.Bits()),
 		MTU:     d.cfg.MTU,
+		LBName:  lbNameOf(n),
 	}
+}
+
+// lbNameOf is the network's lb namespace name: lb_<id>, or ingress_sbox.
+func lbNameOf(n Network) string {
+	if n.Ingress {
+		return IngressSbox
+	}
+	return netns.LBName(n.ID)
 }
 
 // EnsureNetwork creates the network's namespaces, links and load balancer
@@ -300,7 +313,7 @@ func (d *Driver) EnsureNetwork(ctx context.Context, n Network) error {
 	if err := d.checkSubnetClash(n); err != nil {
 		return err
 	}
-	if old, ok := d.nets[n.ID]; ok && (old.net.VNI != n.VNI || old.net.Subnet != n.Subnet || old.net.LBAddr != n.LBAddr || old.net.Gateway != n.Gateway) {
+	if old, ok := d.nets[n.ID]; ok && (old.net.VNI != n.VNI || old.net.Subnet != n.Subnet || old.net.LBAddr != n.LBAddr || old.net.Gateway != n.Gateway || old.net.Ingress != n.Ingress) {
 		// Re-addressed: rebuild from scratch.
 		if err := d.removeLocked(old); err != nil {
 			return err
@@ -311,7 +324,7 @@ func (d *Driver) EnsureNetwork(ctx context.Context, n Network) error {
 		return fmt.Errorf("netdriver: %w", err)
 	}
 	st := &netState{net: n, ov: ov, svcs: map[uint32]lb.Service{}}
-	if old, ok := d.nets[n.ID]; ok && old.lb != nil && old.net.LBAddr == n.LBAddr {
+	if old, ok := d.nets[n.ID]; ok && old.lb != nil && old.net.LBAddr == n.LBAddr && old.net.Ingress == n.Ingress {
 		st.lb, st.svcs = old.lb, old.svcs
 	} else {
 		if st.lb, err = d.factory(ov.LBPath(), n.LBAddr.Addr()); err != nil {
@@ -329,7 +342,7 @@ func (d *Driver) EnsureNetwork(ctx context.Context, n Network) error {
 	}
 	d.nets[n.ID] = st
 	d.log.Info("network ready", "network", n.ID, "name", n.Name, "vni", n.VNI,
-		"sandbox", netns.SandboxName(n.ID), "lb", netns.LBName(n.ID), "lb_backend", d.backend)
+		"sandbox", netns.SandboxName(n.ID), "lb", lbNameOf(n), "lb_backend", d.backend)
 	return nil
 }
 
@@ -564,6 +577,9 @@ type NetworkInfo struct {
 	Endpoints      []string     // container ids attached on this node
 	Peers          []Peer
 	ServicesErrors string `json:",omitempty"`
+	// Ingress is set on the routing mesh's network: the ports the node
+	// publishes and the marks ingress_sbox gives them.
+	Ingress *IngressInfo `json:",omitempty"`
 }
 
 // Inspect reads back from the kernel every network the driver holds.
@@ -600,6 +616,11 @@ func (d *Driver) Inspect(ctx context.Context) ([]NetworkInfo, error) {
 		for _, p := range peers {
 			info.Peers = append(info.Peers, Peer(p))
 		}
+		if st.net.Ingress {
+			in, err := d.inspectIngressLocked(st)
+			info.Ingress = &in
+			errs = append(errs, err)
+		}
 		out = append(out, info)
 	}
 	return out, errors.Join(errs...)
@@ -620,8 +641,11 @@ func WriteTable(w io.Writer, infos []NetworkInfo) error {
 			filepath.Base(n.LBNetns), n.LBAddr, n.Backend)
 		b.WriteString("Prot LocalAddress:Port Scheduler Flags\n")
 		b.WriteString("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
+		if n.Ingress != nil {
+			writeIngress(&b, n)
+		}
 		for _, s := range n.Services {
-			fmt.Fprintf(&b, "FWM  %d rr                        (VIP %v, mark %#x)\n", s.Mark, s.VIP, s.Mark)
+			fmt.Fprintf(&b, "FWM  %d rr                        (VIP %v, mark %#x%s)\n", s.Mark, s.VIP, s.Mark, publishedBy(n.Ingress, s.Mark))
 			for _, be := range s.Backends {
 				fmt.Fprintf(&b, "  -> %-28s Masq    1      0          0\n", be.String()+":0")
 			}
@@ -647,7 +671,7 @@ func (d *Driver) Reconcile(ctx context.Context, want []Network) error {
 	keep := map[string]bool{}
 	for _, n := range want {
 		keep[netns.SandboxName(n.ID)] = true
-		keep[netns.LBName(n.ID)] = true
+		keep[lbNameOf(n)] = true
 		if err := d.EnsureNetwork(ctx, n); err != nil {
 			errs = append(errs, err)
 		}
@@ -716,7 +740,7 @@ func (d *Driver) deleteTempVxlans(ids []string) error {
 }
 
 func isNetworkNetns(name string) bool {
-	return strings.HasPrefix(name, "1-") || strings.HasPrefix(name, "lb_")
+	return strings.HasPrefix(name, "1-") || strings.HasPrefix(name, "lb_") || name == IngressSbox
 }
 
 // removeStale deletes namespaces by name, links in them first.
@@ -813,6 +837,7 @@ func (d *Driver) Close() error {
 	}
 	d.closed = true
 	var errs []error
+	errs = append(errs, d.closeIngressLocked())
 	for _, st := range d.nets {
 		errs = append(errs, d.removeLocked(st))
 	}

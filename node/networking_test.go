@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -234,8 +235,10 @@ func TestTaskNetworkingContainerd(t *testing.T) {
 			t.Fatal("after a restart the lb or DNS did not come back")
 		}
 		t.Logf("lb and DNS back %v after the restart", time.Since(start))
-		if names, _ := netns.List(filepath.Join(execRoot, "netns")); len(names) != 3 {
-			t.Errorf("namespaces after restart: %v (want the task's, 1- and lb_)", names)
+		// The task's, mynet's 1- and lb_, and the routing mesh's 1- and
+		// ingress_sbox (every node holds those, task or no task).
+		if names, _ := netns.List(filepath.Join(execRoot, "netns")); len(names) != 5 || !slices.Contains(names, "ingress_sbox") {
+			t.Errorf("namespaces after restart: %v (want the task's, 1- and lb_ of mynet, 1- and ingress_sbox of ingress)", names)
 		}
 	})
 

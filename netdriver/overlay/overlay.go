@@ -45,6 +45,9 @@ type Config struct {
 	VTEP    netip.Addr   // this node's underlay address: vxlan local
 	LBAddr  netip.Prefix // this node's lb endpoint; zero means no lb namespace
 	MTU     int          // 0 means DefaultMTU
+	// LBName names the lb namespace; "" is lb_<id>. The ingress network's
+	// is ingress_sbox, as Docker's.
+	LBName string
 }
 
 // Validate reports the first malformed field of c.
@@ -109,7 +112,14 @@ func (n *Network) LBPath() string {
 	if !n.cfg.LBAddr.IsValid() {
 		return ""
 	}
-	return filepath.Join(n.dir, netns.LBName(n.cfg.ID))
+	return filepath.Join(n.dir, n.lbName())
+}
+
+func (n *Network) lbName() string {
+	if n.cfg.LBName != "" {
+		return n.cfg.LBName
+	}
+	return netns.LBName(n.cfg.ID)
 }
 
 // Config returns what the network was ensured with.
@@ -496,7 +506,7 @@ func (n *Network) Remove() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, netns.Delete(sb))
-	errs = append(errs, netns.Delete(filepath.Join(n.dir, netns.LBName(n.cfg.ID))))
+	errs = append(errs, netns.Delete(filepath.Join(n.dir, n.lbName())))
 	// A temporary vxlan left in the underlay by a crash mid-create.
 	errs = append(errs, withNsHandle(n.underlay, func(u *netlink.Handle) error {
 		if l, err := u.LinkByName(VxlanTempName(n.cfg.VNI, n.cfg.ID)); err == nil {

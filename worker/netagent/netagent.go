@@ -141,7 +141,9 @@ type Agent struct {
 	runOnce sync.Once
 	wakeRec chan struct{}
 	wakePub chan struct{}
-	dnsOnce sync.Once
+	// wakeIngress asks Run to try joining the routing mesh again.
+	wakeIngress chan struct{}
+	dnsOnce     sync.Once
 
 	// kmu serialises what changes the kernel or the table: Prepare,
 	// Release, publishing and reconciling.
@@ -149,6 +151,8 @@ type Agent struct {
 	tasks  map[string]*localTask
 	nets   map[string]*localNet
 	egress *egressPool
+	// ingressID is the routing mesh's network once this node joined it.
+	ingressID string
 
 	dmu   sync.Mutex
 	dirty map[string]bool
@@ -160,6 +164,9 @@ type localTask struct {
 	eps            []gossip.Endpoint // one per network, as published
 	egress         netip.Prefix
 	published      bool
+	// host are the task's host-mode ports, published on this node only
+	// while the task runs.
+	host []*api.PortConfig
 }
 
 // localNet is an overlay network that has a task on this node.
@@ -231,13 +238,16 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netagent: dns: %w", err)
 	}
-	return &Agent{
+	a := &Agent{
 		cfg: cfg, log: log, drv: drv, table: table, dns: srv, dir: drv.NetnsDir(),
 		ready: make(chan struct{}), stopped: make(chan struct{}),
-		wakeRec: make(chan struct{}, 1), wakePub: make(chan struct{}, 1),
+		wakeRec: make(chan struct{}, 1), wakePub: make(chan struct{}, 1), wakeIngress: make(chan struct{}, 1),
 		tasks: map[string]*localTask{}, nets: map[string]*localNet{},
 		egress: newEgressPool(cfg.Egress), dirty: map[string]bool{},
-	}, nil
+	}
+	// ingress_sbox's gateway-bridge address is never a container's.
+	a.egress.reserve(netdriver.IngressSbox, drv.IngressSboxAddr().Addr())
+	return a, nil
 }
 
 // Backend names the lb backend in use and why it was chosen.
@@ -290,7 +300,7 @@ func (a *Agent) isReady() bool {
 // it, and publishes the task in gossip once it runs. Calling it again (an
 // adopted container after a restart) repairs and returns the same path.
 func (a *Agent) Prepare(ctx context.Context, t *api.Task, networks []*api.Network) (string, error) {
-	if len(t.GetNetworks()) == 0 {
+	if len(t.GetNetworks()) == 0 && len(hostPorts(t)) == 0 {
 		return "", nil
 	}
 	if err := a.waitReady(ctx); err != nil {
@@ -322,6 +332,9 @@ func (a *Agent) Prepare(ctx context.Context, t *api.Task, networks []*api.Networ
 		ep, err := taskEndpoint(t, na, cid, a.cfg.VTEP)
 		if err != nil {
 			return "", err
+		}
+		if dn.Ingress {
+			ep.IngressPorts = ingressPorts(t)
 		}
 		atts = append(atts, attach{dn, ep})
 	}
@@ -356,8 +369,17 @@ func (a *Agent) Prepare(ctx context.Context, t *api.Task, networks []*api.Networ
 			return "", err
 		}
 		lt.eps = append(lt.eps, at.ep)
+		if at.net.Ingress {
+			// The routing mesh's network carries no names (as Swarm's),
+			// and maps published ports to the target ports here.
+			if err := a.drv.SetTaskRedirects(ctx, path, at.ep.IP, redirects(at.ep.IngressPorts)); err != nil {
+				return "", err
+			}
+			continue
+		}
 		scope.Networks = append(scope.Networks, at.net.ID)
 	}
+	lt.host = hostPorts(t)
 	if !lt.egress.IsValid() {
 		if old, ok := egressAddr(path, a.cfg.Egress); ok && a.egress.reserve(cid, old.Addr()) {
 			lt.egress = old
@@ -382,7 +404,7 @@ func (a *Agent) Prepare(ctx context.Context, t *api.Task, networks []*api.Networ
 // its namespace, detaches and deletes the namespace, and removes a network
 // no other task of this node uses. Releasing what is not there is no error.
 func (a *Agent) Release(ctx context.Context, t *api.Task) error {
-	if len(t.GetNetworks()) == 0 {
+	if len(t.GetNetworks()) == 0 && len(hostPorts(t)) == 0 {
 		return nil
 	}
 	a.kmu.Lock()
@@ -406,6 +428,7 @@ func (a *Agent) Release(ctx context.Context, t *api.Task) error {
 	errs = append(errs, netns.Delete(lt.netns))
 	a.egress.release(cid)
 	delete(a.tasks, t.GetId())
+	a.markDirty(publishKey)
 	for _, ep := range lt.eps {
 		if !a.networkUsedLocked(ep.NetworkID) {
 			errs = append(errs, a.removeNetworkLocked(ctx, ep.NetworkID))
@@ -419,6 +442,9 @@ func (a *Agent) Release(ctx context.Context, t *api.Task) error {
 }
 
 func (a *Agent) networkUsedLocked(id string) bool {
+	if id != "" && id == a.ingressID {
+		return true // every node of the swarm holds the routing mesh
+	}
 	for _, lt := range a.tasks {
 		for _, ep := range lt.eps {
 			if ep.NetworkID == id {
@@ -511,7 +537,7 @@ func driverNetwork(n *api.Network, lbAddr netip.Prefix) (netdriver.Network, erro
 		return netdriver.Network{}, fmt.Errorf("network %s: gateway %q: %w", n.GetSpec().GetName(), n.GetGateway(), err)
 	}
 	return netdriver.Network{ID: n.GetId(), Name: n.GetSpec().GetName(), Subnet: sub.Masked(), Gateway: gw,
-		VNI: n.GetVni(), LBAddr: netip.PrefixFrom(lbAddr.Addr(), sub.Bits())}, nil
+		VNI: n.GetVni(), LBAddr: netip.PrefixFrom(lbAddr.Addr(), sub.Bits()), Ingress: n.GetSpec().GetIngress()}, nil
 }
 
 // taskEndpoint is what gossip carries of a task on one network.

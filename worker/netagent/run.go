@@ -15,6 +15,7 @@ import (
 	vnetns "github.com/vishvananda/netns"
 
 	"github.com/minsw/minsw/netdriver"
+	"github.com/minsw/minsw/netdriver/dns"
 	"github.com/minsw/minsw/netdriver/gwbridge"
 	"github.com/minsw/minsw/netdriver/netns"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -67,6 +68,10 @@ func (a *Agent) Run(ctx context.Context, view View) error {
 	}
 	leftovers := a.adopt(ctx)
 	close(a.ready)
+	a.syncIngress(ctx)
+	ingressRetry := time.NewTimer(time.Hour)
+	ingressRetry.Stop()
+	defer ingressRetry.Stop()
 
 	events, cancel := db.Watch("")
 	defer cancel()
@@ -105,6 +110,11 @@ func (a *Agent) Run(ctx context.Context, view View) error {
 				}
 			}
 			a.syncPublished()
+			a.syncIngress(ctx)
+		case <-a.wakeIngress:
+			ingressRetry.Reset(a.cfg.RetryDelay)
+		case <-ingressRetry.C:
+			a.syncIngress(ctx)
 		case <-a.wakePub:
 			a.syncPublished()
 		case <-rec.C:
@@ -292,8 +302,10 @@ func (a *Agent) syncPublished() {
 				a.log.Warn("publishing task endpoints", "task", lt.id, "err", err)
 			}
 			lt.published = true
+			a.markDirty(publishKey)
 		case !want && lt.published:
 			a.unpublishLocked(lt)
+			a.markDirty(publishKey)
 		}
 	}
 }
@@ -353,11 +365,21 @@ func (a *Agent) reconcile(ctx context.Context) (failed bool) {
 // applyLocked makes one network's peers, lb services and DNS names what
 // its gossip table says.
 func (a *Agent) applyLocked(ctx context.Context, id string) error {
+	if id == publishKey {
+		if !a.isReady() {
+			return nil
+		}
+		return a.applyPublishedLocked(ctx)
+	}
 	ln := a.nets[id]
 	if ln == nil || !a.isReady() {
 		return nil
 	}
 	d := compute(id, a.db.Endpoints(id), a.cfg.VTEP)
+	if ln.net.Ingress {
+		d.names = map[string]dns.Endpoint{} // no names on the routing mesh
+		defer a.markDirty(publishKey)
+	}
 	if d.conflicts > 0 {
 		a.log.Warn("services left out: VIP or mark taken by another service", "network", id, "count", d.conflicts)
 	}
@@ -400,6 +422,7 @@ func (a *Agent) Teardown(ctx context.Context) error {
 	for id := range a.nets {
 		delete(a.nets, id)
 	}
+	a.ingressID = ""
 	names, _ := netns.List(a.dir)
 	for _, n := range names {
 		if containerNetnsName.MatchString(n) {
