@@ -350,7 +350,9 @@ type LBNetwork struct {
 	Endpoints []string  `protobuf:"bytes,11,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	Peers     []*LBPeer `protobuf:"bytes,12,rep,name=peers,proto3" json:"peers,omitempty"`
 	// error says what could not be read back.
-	Error         string `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,13,opt,name=error,proto3" json:"error,omitempty"`
+	// ingress is the routing mesh, set on the ingress network only.
+	Ingress       *LBIngress `protobuf:"bytes,14,opt,name=ingress,proto3" json:"ingress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -476,6 +478,138 @@ func (x *LBNetwork) GetError() string {
 	return ""
 }
 
+func (x *LBNetwork) GetIngress() *LBIngress {
+	if x != nil {
+		return x.Ingress
+	}
+	return nil
+}
+
+// LBIngress is the node's routing mesh as its kernel holds it.
+type LBIngress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// sbox_addr is ingress_sbox's address on the gateway bridge (CIDR).
+	SboxAddr      string             `protobuf:"bytes,1,opt,name=sbox_addr,json=sboxAddr,proto3" json:"sbox_addr,omitempty"`
+	Published     []*LBPublishedPort `protobuf:"bytes,2,rep,name=published,proto3" json:"published,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LBIngress) Reset() {
+	*x = LBIngress{}
+	mi := &file_minsw_v1_networks_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LBIngress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LBIngress) ProtoMessage() {}
+
+func (x *LBIngress) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_networks_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LBIngress.ProtoReflect.Descriptor instead.
+func (*LBIngress) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LBIngress) GetSboxAddr() string {
+	if x != nil {
+		return x.SboxAddr
+	}
+	return ""
+}
+
+func (x *LBIngress) GetPublished() []*LBPublishedPort {
+	if x != nil {
+		return x.Published
+	}
+	return nil
+}
+
+// LBPublishedPort is a port the node publishes: through the routing mesh
+// (fwmark of the service in ingress_sbox) or to a local task (host mode,
+// to = the task's gateway-bridge address and target port).
+type LBPublishedPort struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Protocol      string                 `protobuf:"bytes,1,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Port          uint32                 `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	Fwmark        uint32                 `protobuf:"varint,3,opt,name=fwmark,proto3" json:"fwmark,omitempty"`
+	To            string                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LBPublishedPort) Reset() {
+	*x = LBPublishedPort{}
+	mi := &file_minsw_v1_networks_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LBPublishedPort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LBPublishedPort) ProtoMessage() {}
+
+func (x *LBPublishedPort) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_networks_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LBPublishedPort.ProtoReflect.Descriptor instead.
+func (*LBPublishedPort) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LBPublishedPort) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *LBPublishedPort) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *LBPublishedPort) GetFwmark() uint32 {
+	if x != nil {
+		return x.Fwmark
+	}
+	return 0
+}
+
+func (x *LBPublishedPort) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
 type LBInspectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// backend is the lb backend in use (ipvs or nftables) and why.
@@ -490,7 +624,7 @@ type LBInspectResponse struct {
 
 func (x *LBInspectResponse) Reset() {
 	*x = LBInspectResponse{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[7]
+	mi := &file_minsw_v1_networks_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +636,7 @@ func (x *LBInspectResponse) String() string {
 func (*LBInspectResponse) ProtoMessage() {}
 
 func (x *LBInspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[7]
+	mi := &file_minsw_v1_networks_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +649,7 @@ func (x *LBInspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBInspectResponse.ProtoReflect.Descriptor instead.
 func (*LBInspectResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{7}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LBInspectResponse) GetBackend() string {
@@ -567,7 +701,7 @@ const file_minsw_v1_networks_proto_rawDesc = "" +
 	"\x06LBPeer\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x12\n" +
-	"\x04vtep\x18\x03 \x01(\tR\x04vtep\"\xe2\x02\n" +
+	"\x04vtep\x18\x03 \x01(\tR\x04vtep\"\x91\x03\n" +
 	"\tLBNetwork\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -582,7 +716,16 @@ const file_minsw_v1_networks_proto_rawDesc = "" +
 	" \x03(\v2\x13.minsw.v1.LBServiceR\bservices\x12\x1c\n" +
 	"\tendpoints\x18\v \x03(\tR\tendpoints\x12&\n" +
 	"\x05peers\x18\f \x03(\v2\x10.minsw.v1.LBPeerR\x05peers\x12\x14\n" +
-	"\x05error\x18\r \x01(\tR\x05error\"\xac\x01\n" +
+	"\x05error\x18\r \x01(\tR\x05error\x12-\n" +
+	"\aingress\x18\x0e \x01(\v2\x13.minsw.v1.LBIngressR\aingress\"a\n" +
+	"\tLBIngress\x12\x1b\n" +
+	"\tsbox_addr\x18\x01 \x01(\tR\bsboxAddr\x127\n" +
+	"\tpublished\x18\x02 \x03(\v2\x19.minsw.v1.LBPublishedPortR\tpublished\"i\n" +
+	"\x0fLBPublishedPort\x12\x1a\n" +
+	"\bprotocol\x18\x01 \x01(\tR\bprotocol\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\rR\x04port\x12\x16\n" +
+	"\x06fwmark\x18\x03 \x01(\rR\x06fwmark\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\"\xac\x01\n" +
 	"\x11LBInspectResponse\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12%\n" +
 	"\x0ebackend_reason\x18\x02 \x01(\tR\rbackendReason\x12/\n" +
@@ -604,7 +747,7 @@ func file_minsw_v1_networks_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_networks_proto_rawDescData
 }
 
-var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_minsw_v1_networks_proto_goTypes = []any{
 	(*ListLocalNetworksRequest)(nil),  // 0: minsw.v1.ListLocalNetworksRequest
 	(*LocalNetwork)(nil),              // 1: minsw.v1.LocalNetwork
@@ -613,22 +756,26 @@ var file_minsw_v1_networks_proto_goTypes = []any{
 	(*LBService)(nil),                 // 4: minsw.v1.LBService
 	(*LBPeer)(nil),                    // 5: minsw.v1.LBPeer
 	(*LBNetwork)(nil),                 // 6: minsw.v1.LBNetwork
-	(*LBInspectResponse)(nil),         // 7: minsw.v1.LBInspectResponse
+	(*LBIngress)(nil),                 // 7: minsw.v1.LBIngress
+	(*LBPublishedPort)(nil),           // 8: minsw.v1.LBPublishedPort
+	(*LBInspectResponse)(nil),         // 9: minsw.v1.LBInspectResponse
 }
 var file_minsw_v1_networks_proto_depIdxs = []int32{
 	1, // 0: minsw.v1.ListLocalNetworksResponse.networks:type_name -> minsw.v1.LocalNetwork
 	4, // 1: minsw.v1.LBNetwork.services:type_name -> minsw.v1.LBService
 	5, // 2: minsw.v1.LBNetwork.peers:type_name -> minsw.v1.LBPeer
-	6, // 3: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
-	3, // 4: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
-	0, // 5: minsw.v1.Networks.ListLocalNetworks:input_type -> minsw.v1.ListLocalNetworksRequest
-	7, // 6: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
-	2, // 7: minsw.v1.Networks.ListLocalNetworks:output_type -> minsw.v1.ListLocalNetworksResponse
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	7, // 3: minsw.v1.LBNetwork.ingress:type_name -> minsw.v1.LBIngress
+	8, // 4: minsw.v1.LBIngress.published:type_name -> minsw.v1.LBPublishedPort
+	6, // 5: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
+	3, // 6: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
+	0, // 7: minsw.v1.Networks.ListLocalNetworks:input_type -> minsw.v1.ListLocalNetworksRequest
+	9, // 8: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
+	2, // 9: minsw.v1.Networks.ListLocalNetworks:output_type -> minsw.v1.ListLocalNetworksResponse
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_networks_proto_init() }
@@ -642,7 +789,7 @@ func file_minsw_v1_networks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_networks_proto_rawDesc), len(file_minsw_v1_networks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
