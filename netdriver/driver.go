@@ -639,11 +639,11 @@ func WriteTable(w io.Writer, infos []NetworkInfo) error {
 		}
 		fmt.Fprintf(&b, "Network %s (%s)  lb %s  endpoint %v  backend %s\n", name, shortID(n.ID),
 			filepath.Base(n.LBNetns), n.LBAddr, n.Backend)
-		b.WriteString("Prot LocalAddress:Port Scheduler Flags\n")
-		b.WriteString("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 		if n.Ingress != nil {
 			writeIngress(&b, n)
 		}
+		b.WriteString("Prot LocalAddress:Port Scheduler Flags\n")
+		b.WriteString("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 		for _, s := range n.Services {
 			fmt.Fprintf(&b, "FWM  %d rr                        (VIP %v, mark %#x%s)\n", s.Mark, s.VIP, s.Mark, publishedBy(n.Ingress, s.Mark))
 			for _, be := range s.Backends {

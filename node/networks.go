@@ -196,6 +196,7 @@ func lbNetwork(in netdriver.NetworkInfo) *api.LBNetwork {
 		}
 		out.Peers = append(out.Peers, lp)
 	}
+	out.Ingress = lbIngress(in.Ingress)
 	return out
 }
 

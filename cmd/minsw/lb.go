@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/minsw/minsw/netdriver"
+	"github.com/minsw/minsw/netdriver/ingress"
 	"github.com/minsw/minsw/netdriver/lb"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -25,7 +26,9 @@ func newLBInspectCommand(c *cli) *cobra.Command {
 		Short: "Show the VIPs, marks and backends of this node's lb namespaces, as ipvsadm does",
 		Long: "Show, per overlay network with a task on this node, the lb namespace's virtual IPs,\n" +
 			"firewall marks and backends as the kernel holds them, in ipvsadm's layout, and the\n" +
-			"load balancer backend in use (ipvs or nftables).",
+			"load balancer backend in use (ipvs or nftables). The ingress network (every node of\n" +
+			"the swarm holds it) also shows the routing mesh: each published port, the mark\n" +
+			"ingress_sbox gives it and its backends, and host-mode ports with their local task.",
 		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
@@ -91,6 +94,7 @@ func lbInfos(nets []*minswv1.LBNetwork) []netdriver.NetworkInfo {
 			peer.MAC, _ = net.ParseMAC(p.GetMac())
 			in.Peers = append(in.Peers, peer)
 		}
+		in.Ingress = ingressInfo(n.GetIngress())
 		out = append(out, in)
 	}
 	return out
@@ -103,4 +107,29 @@ func maxArgs(n int) cobra.PositionalArgs {
 		}
 		return fmt.Errorf("%q accepts at most %d %s.\nSee '%s --help'.", cmd.CommandPath(), n, plural(n, "argument"), cmd.CommandPath())
 	}
+}
+
+// ingressInfo turns the API's routing mesh back into the netdriver's.
+func ingressInfo(in *minswv1.LBIngress) *netdriver.IngressInfo {
+	if in == nil {
+		return nil
+	}
+	out := &netdriver.IngressInfo{}
+	out.SboxAddr, _ = netip.ParsePrefix(in.GetSboxAddr())
+	for _, p := range in.GetPublished() {
+		proto, err := ingress.ParseProto(p.GetProtocol())
+		if err != nil || p.GetPort() == 0 || p.GetPort() > 65535 {
+			continue
+		}
+		port := ingress.Port{Proto: proto, Port: uint16(p.GetPort())}
+		pub := ingress.Publish{Port: port}
+		if p.GetFwmark() != 0 {
+			out.Marks = append(out.Marks, ingress.PortMark{Port: port, Mark: p.GetFwmark()})
+			pub.To = netip.AddrPortFrom(out.SboxAddr.Addr(), port.Port)
+		} else {
+			pub.To, _ = netip.ParseAddrPort(p.GetTo())
+		}
+		out.Published = append(out.Published, pub)
+	}
+	return out
 }
