@@ -167,6 +167,14 @@ func TestTaskNetworkingContainerd(t *testing.T) {
 			t.Errorf("resolv.conf:\n%s", out.String())
 		}
 		t.Logf("inside the task:\n%s", out.String())
+		// As in Docker, no IPv6 in the task: whoami lists IPv4 lines only.
+		out.Reset()
+		if code, err := ex.Exec(ctx, cid, executor.ExecConfig{Cmd: []string{"ip", "-6", "-o", "addr"}, Stdout: &out, Stderr: &errb}); err != nil || code != 0 {
+			t.Fatalf("exec ip -6: %d %v", code, err)
+		}
+		if strings.TrimSpace(out.String()) != "" {
+			t.Errorf("the task has IPv6 addresses:\n%s", out.String())
+		}
 	})
 
 	t.Run("the service name resolves to its VIP inside the task", func(t *testing.T) {
