@@ -103,6 +103,9 @@ func (r *taskRunner) report(state api.TaskState, msg, errText string, ctr *api.C
 		Container: ctr,
 	}
 	r.mu.Lock()
+	if state == api.TaskState_TASK_STATE_RUNNING {
+		st.Ports = hostModePorts(r.task) // service ps PORTS
+	}
 	r.status = st
 	r.mu.Unlock()
 	r.a.log.Debug("task status", "task", r.id, "state", state.String(), "err", errText)
