@@ -221,6 +221,16 @@ func checkReplay(t *testing.T, l *lab.Lab, tr *lab.Transcript) {
 		t.Errorf("network inspect mynet: %v\n%s", err, tr.NetworkInspect.Out)
 	} else if lb, ok := nets[0].Containers["lb-mynet"]; !ok || lb.Name != "mynet-endpoint" {
 		t.Errorf("network inspect mynet: no lb-mynet named mynet-endpoint in %+v", nets[0].Containers)
+	} else if Networking() {
+		// Run on the client's node (a worker answers from its own view, as
+		// docker's does): the client's container is listed, as in the seed.
+		found := false
+		for _, c := range nets[0].Containers {
+			found = found || strings.HasPrefix(c.Name, "client.1.")
+		}
+		if !found {
+			t.Errorf("network inspect mynet on the client's node lists no client.1 container: %+v", nets[0].Containers)
+		}
 	}
 
 	// The client: placed, its container made on that node with the seed's

@@ -220,3 +220,47 @@ func (s *networksAPI) ListLocalNetworks(ctx context.Context, _ *api.ListLocalNet
 	resp.Networks = append(resp.Networks, &api.LocalNetwork{Id: id("none"), Name: "none", Driver: "null"})
 	return resp, nil
 }
+
+// InspectLocalNetwork answers `network inspect` on a node that has no
+// manager API: from what its session delivered (the network, this node, its
+// tasks) and its gossip view of the peers.
+func (s *networksAPI) InspectLocalNetwork(ctx context.Context, r *api.InspectLocalNetworkRequest) (*api.InspectLocalNetworkResponse, error) {
+	s.n.mu.Lock()
+	a, na := s.n.agent, s.n.net
+	s.n.mu.Unlock()
+	if a == nil {
+		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
+	}
+	ref := r.GetRef()
+	var match []*api.Network
+	for _, n := range a.Networks() {
+		switch {
+		case n.GetId() == ref || n.GetSpec().GetName() == ref:
+			match = []*api.Network{n}
+		case strings.HasPrefix(n.GetId(), ref):
+			match = append(match, n)
+		default:
+			continue
+		}
+		if n.GetId() == ref || n.GetSpec().GetName() == ref {
+			break
+		}
+	}
+	switch len(match) {
+	case 0:
+		return nil, errdefs.ToGRPC(errdefs.NotFound("network %s not found", ref))
+	case 1:
+	default:
+		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("network %s is ambiguous (%d matches found)", ref, len(match)))
+	}
+	resp := &api.InspectLocalNetworkResponse{Network: match[0], Node: a.Node(), Tasks: a.Tasks()}
+	if na != nil {
+		if db := na.Gossip(); db != nil {
+			for _, m := range db.Members() {
+				host, _, _ := net.SplitHostPort(m.Addr)
+				resp.Peers = append(resp.Peers, &api.GossipPeer{Name: m.Name, Addr: host})
+			}
+		}
+	}
+	return resp, nil
+}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"net/netip"
 	"slices"
 	"strings"
@@ -232,7 +234,20 @@ func localEndpoints(ctx context.Context, cl *client.Client, n *minswv1.Network, 
 	if err != nil {
 		return
 	}
-	for _, node := range nodes.GetNodes() {
+	var tasks []*minswv1.Task
+	if self != "" {
+		if resp, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{NodeIds: []string{self}}); err == nil {
+			tasks = resp.GetTasks()
+		}
+	}
+	fillEndpoints(out, n, self, nodes.GetNodes(), tasks)
+}
+
+// fillEndpoints adds to out what docker's inspect shows of a network on one
+// node: the node's lb endpoint and running tasks (Containers) and the
+// nodes taking part (Peers).
+func fillEndpoints(out *networkInspect, n *minswv1.Network, self string, nodes []*minswv1.Node, tasks []*minswv1.Task) {
+	for _, node := range nodes {
 		for _, a := range node.GetLbAttachments() {
 			if a.GetNetworkId() != n.GetId() || len(a.GetAddresses()) == 0 {
 				continue
@@ -249,16 +264,9 @@ func localEndpoints(ctx context.Context, cl *client.Client, n *minswv1.Network, 
 			}
 		}
 	}
-	if self == "" {
-		return
-	}
-	tasks, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{NodeIds: []string{self}})
-	if err != nil {
-		return
-	}
-	for _, t := range tasks.GetTasks() {
+	for _, t := range tasks {
 		cid := t.GetStatus().GetContainer().GetContainerId()
-		if cid == "" || t.GetStatus().GetState() != minswv1.TaskState_TASK_STATE_RUNNING {
+		if cid == "" || t.GetStatus().GetState() != minswv1.TaskState_TASK_STATE_RUNNING || t.GetNodeId() != self {
 			continue
 		}
 		for _, a := range t.GetNetworks() {
@@ -274,7 +282,29 @@ func localEndpoints(ctx context.Context, cl *client.Client, n *minswv1.Network, 
 	}
 }
 
+// inspectLocalNetwork is `network inspect` on a worker: the node's own view.
+func inspectLocalNetwork(ctx context.Context, cl *client.Client, ref string) (networkInspect, error) {
+	resp, err := cl.Networks.InspectLocalNetwork(ctx, &minswv1.InspectLocalNetworkRequest{Ref: ref})
+	if err != nil {
+		return networkInspect{}, err
+	}
+	out := networkFields(resp.GetNetwork())
+	fillEndpoints(&out, resp.GetNetwork(), resp.GetNode().GetId(), []*minswv1.Node{resp.GetNode()}, resp.GetTasks())
+	out.Peers = nil
+	for _, p := range resp.GetPeers() {
+		out.Peers = append(out.Peers, peer{Name: p.GetName(), IP: p.GetAddr()})
+	}
+	return out, nil
+}
+
 func inspectNetwork(ctx context.Context, cl *client.Client, n *minswv1.Network) networkInspect {
+	out := networkFields(n)
+	localEndpoints(ctx, cl, n, &out)
+	return out
+}
+
+// networkFields is what inspect shows of the network object itself.
+func networkFields(n *minswv1.Network) networkInspect {
 	out := networkInspect{
 		Name:       n.GetSpec().GetName(),
 		ID:         n.GetId(),
@@ -300,7 +330,6 @@ func inspectNetwork(ctx context.Context, cl *client.Client, n *minswv1.Network) 
 	for k, v := range n.GetSpec().GetLabels() {
 		out.Labels[k] = v
 	}
-	localEndpoints(ctx, cl, n, &out)
 	return out
 }
 
@@ -318,6 +347,15 @@ func newNetworkInspectCommand(c *cli) *cobra.Command {
 			var errs []error
 			for _, ref := range args {
 				resp, err := cl.Control.GetNetwork(cmd.Context(), &minswv1.GetNetworkRequest{Ref: ref})
+				if err != nil && status.Code(err) == codes.FailedPrecondition && strings.Contains(err.Error(), "not a swarm manager") {
+					// A worker: show its own view, as docker does.
+					local, lerr := inspectLocalNetwork(cmd.Context(), cl, ref)
+					if lerr == nil {
+						objs = append(objs, local)
+						continue
+					}
+					err = lerr
+				}
 				if err != nil {
 					errs = append(errs, err)
 					continue

@@ -21,6 +21,171 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type InspectLocalNetworkRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ref is a name, an ID or an ID prefix of a network this node uses.
+	Ref           string `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InspectLocalNetworkRequest) Reset() {
+	*x = InspectLocalNetworkRequest{}
+	mi := &file_minsw_v1_networks_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InspectLocalNetworkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InspectLocalNetworkRequest) ProtoMessage() {}
+
+func (x *InspectLocalNetworkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_networks_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InspectLocalNetworkRequest.ProtoReflect.Descriptor instead.
+func (*InspectLocalNetworkRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *InspectLocalNetworkRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+type GossipPeer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Addr          string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GossipPeer) Reset() {
+	*x = GossipPeer{}
+	mi := &file_minsw_v1_networks_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GossipPeer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GossipPeer) ProtoMessage() {}
+
+func (x *GossipPeer) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_networks_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GossipPeer.ProtoReflect.Descriptor instead.
+func (*GossipPeer) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GossipPeer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GossipPeer) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+type InspectLocalNetworkResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Network       *Network               `protobuf:"bytes,1,opt,name=network,proto3" json:"network,omitempty"`
+	Node          *Node                  `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Tasks         []*Task                `protobuf:"bytes,3,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	Peers         []*GossipPeer          `protobuf:"bytes,4,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InspectLocalNetworkResponse) Reset() {
+	*x = InspectLocalNetworkResponse{}
+	mi := &file_minsw_v1_networks_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InspectLocalNetworkResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InspectLocalNetworkResponse) ProtoMessage() {}
+
+func (x *InspectLocalNetworkResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_networks_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InspectLocalNetworkResponse.ProtoReflect.Descriptor instead.
+func (*InspectLocalNetworkResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *InspectLocalNetworkResponse) GetNetwork() *Network {
+	if x != nil {
+		return x.Network
+	}
+	return nil
+}
+
+func (x *InspectLocalNetworkResponse) GetNode() *Node {
+	if x != nil {
+		return x.Node
+	}
+	return nil
+}
+
+func (x *InspectLocalNetworkResponse) GetTasks() []*Task {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *InspectLocalNetworkResponse) GetPeers() []*GossipPeer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
 type ListLocalNetworksRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -29,7 +194,7 @@ type ListLocalNetworksRequest struct {
 
 func (x *ListLocalNetworksRequest) Reset() {
 	*x = ListLocalNetworksRequest{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[0]
+	mi := &file_minsw_v1_networks_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -41,7 +206,7 @@ func (x *ListLocalNetworksRequest) String() string {
 func (*ListLocalNetworksRequest) ProtoMessage() {}
 
 func (x *ListLocalNetworksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[0]
+	mi := &file_minsw_v1_networks_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -54,7 +219,7 @@ func (x *ListLocalNetworksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLocalNetworksRequest.ProtoReflect.Descriptor instead.
 func (*ListLocalNetworksRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{0}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{3}
 }
 
 // LocalNetwork is a network of this node only: the gateway bridge tasks
@@ -71,7 +236,7 @@ type LocalNetwork struct {
 
 func (x *LocalNetwork) Reset() {
 	*x = LocalNetwork{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[1]
+	mi := &file_minsw_v1_networks_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -83,7 +248,7 @@ func (x *LocalNetwork) String() string {
 func (*LocalNetwork) ProtoMessage() {}
 
 func (x *LocalNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[1]
+	mi := &file_minsw_v1_networks_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -96,7 +261,7 @@ func (x *LocalNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LocalNetwork.ProtoReflect.Descriptor instead.
 func (*LocalNetwork) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{1}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LocalNetwork) GetId() string {
@@ -129,7 +294,7 @@ type ListLocalNetworksResponse struct {
 
 func (x *ListLocalNetworksResponse) Reset() {
 	*x = ListLocalNetworksResponse{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[2]
+	mi := &file_minsw_v1_networks_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -141,7 +306,7 @@ func (x *ListLocalNetworksResponse) String() string {
 func (*ListLocalNetworksResponse) ProtoMessage() {}
 
 func (x *ListLocalNetworksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[2]
+	mi := &file_minsw_v1_networks_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -154,7 +319,7 @@ func (x *ListLocalNetworksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLocalNetworksResponse.ProtoReflect.Descriptor instead.
 func (*ListLocalNetworksResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{2}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListLocalNetworksResponse) GetNetworks() []*LocalNetwork {
@@ -175,7 +340,7 @@ type LBInspectRequest struct {
 
 func (x *LBInspectRequest) Reset() {
 	*x = LBInspectRequest{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[3]
+	mi := &file_minsw_v1_networks_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +352,7 @@ func (x *LBInspectRequest) String() string {
 func (*LBInspectRequest) ProtoMessage() {}
 
 func (x *LBInspectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[3]
+	mi := &file_minsw_v1_networks_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +365,7 @@ func (x *LBInspectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBInspectRequest.ProtoReflect.Descriptor instead.
 func (*LBInspectRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{3}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LBInspectRequest) GetNetwork() string {
@@ -222,7 +387,7 @@ type LBService struct {
 
 func (x *LBService) Reset() {
 	*x = LBService{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[4]
+	mi := &file_minsw_v1_networks_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +399,7 @@ func (x *LBService) String() string {
 func (*LBService) ProtoMessage() {}
 
 func (x *LBService) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[4]
+	mi := &file_minsw_v1_networks_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +412,7 @@ func (x *LBService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBService.ProtoReflect.Descriptor instead.
 func (*LBService) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{4}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LBService) GetVip() string {
@@ -283,7 +448,7 @@ type LBPeer struct {
 
 func (x *LBPeer) Reset() {
 	*x = LBPeer{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[5]
+	mi := &file_minsw_v1_networks_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -295,7 +460,7 @@ func (x *LBPeer) String() string {
 func (*LBPeer) ProtoMessage() {}
 
 func (x *LBPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[5]
+	mi := &file_minsw_v1_networks_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -308,7 +473,7 @@ func (x *LBPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBPeer.ProtoReflect.Descriptor instead.
 func (*LBPeer) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{5}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LBPeer) GetAddr() string {
@@ -359,7 +524,7 @@ type LBNetwork struct {
 
 func (x *LBNetwork) Reset() {
 	*x = LBNetwork{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[6]
+	mi := &file_minsw_v1_networks_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +536,7 @@ func (x *LBNetwork) String() string {
 func (*LBNetwork) ProtoMessage() {}
 
 func (x *LBNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[6]
+	mi := &file_minsw_v1_networks_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +549,7 @@ func (x *LBNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBNetwork.ProtoReflect.Descriptor instead.
 func (*LBNetwork) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{6}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LBNetwork) GetId() string {
@@ -497,7 +662,7 @@ type LBIngress struct {
 
 func (x *LBIngress) Reset() {
 	*x = LBIngress{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[7]
+	mi := &file_minsw_v1_networks_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -509,7 +674,7 @@ func (x *LBIngress) String() string {
 func (*LBIngress) ProtoMessage() {}
 
 func (x *LBIngress) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[7]
+	mi := &file_minsw_v1_networks_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -522,7 +687,7 @@ func (x *LBIngress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBIngress.ProtoReflect.Descriptor instead.
 func (*LBIngress) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{7}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LBIngress) GetSboxAddr() string {
@@ -554,7 +719,7 @@ type LBPublishedPort struct {
 
 func (x *LBPublishedPort) Reset() {
 	*x = LBPublishedPort{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[8]
+	mi := &file_minsw_v1_networks_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +731,7 @@ func (x *LBPublishedPort) String() string {
 func (*LBPublishedPort) ProtoMessage() {}
 
 func (x *LBPublishedPort) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[8]
+	mi := &file_minsw_v1_networks_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +744,7 @@ func (x *LBPublishedPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBPublishedPort.ProtoReflect.Descriptor instead.
 func (*LBPublishedPort) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{8}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LBPublishedPort) GetProtocol() string {
@@ -624,7 +789,7 @@ type LBInspectResponse struct {
 
 func (x *LBInspectResponse) Reset() {
 	*x = LBInspectResponse{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[9]
+	mi := &file_minsw_v1_networks_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +801,7 @@ func (x *LBInspectResponse) String() string {
 func (*LBInspectResponse) ProtoMessage() {}
 
 func (x *LBInspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[9]
+	mi := &file_minsw_v1_networks_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +814,7 @@ func (x *LBInspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBInspectResponse.ProtoReflect.Descriptor instead.
 func (*LBInspectResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{9}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LBInspectResponse) GetBackend() string {
@@ -684,7 +849,18 @@ var File_minsw_v1_networks_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_networks_proto_rawDesc = "" +
 	"\n" +
-	"\x17minsw/v1/networks.proto\x12\bminsw.v1\"\x1a\n" +
+	"\x17minsw/v1/networks.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\".\n" +
+	"\x1aInspectLocalNetworkRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"4\n" +
+	"\n" +
+	"GossipPeer\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\"\xc0\x01\n" +
+	"\x1bInspectLocalNetworkResponse\x12+\n" +
+	"\anetwork\x18\x01 \x01(\v2\x11.minsw.v1.NetworkR\anetwork\x12\"\n" +
+	"\x04node\x18\x02 \x01(\v2\x0e.minsw.v1.NodeR\x04node\x12$\n" +
+	"\x05tasks\x18\x03 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12*\n" +
+	"\x05peers\x18\x04 \x03(\v2\x14.minsw.v1.GossipPeerR\x05peers\"\x1a\n" +
 	"\x18ListLocalNetworksRequest\"J\n" +
 	"\fLocalNetwork\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -730,10 +906,11 @@ const file_minsw_v1_networks_proto_rawDesc = "" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12%\n" +
 	"\x0ebackend_reason\x18\x02 \x01(\tR\rbackendReason\x12/\n" +
 	"\bnetworks\x18\x03 \x03(\v2\x13.minsw.v1.LBNetworkR\bnetworks\x12%\n" +
-	"\x0egossip_members\x18\x04 \x03(\tR\rgossipMembers2\xae\x01\n" +
+	"\x0egossip_members\x18\x04 \x03(\tR\rgossipMembers2\x92\x02\n" +
 	"\bNetworks\x12D\n" +
 	"\tLBInspect\x12\x1a.minsw.v1.LBInspectRequest\x1a\x1b.minsw.v1.LBInspectResponse\x12\\\n" +
-	"\x11ListLocalNetworks\x12\".minsw.v1.ListLocalNetworksRequest\x1a#.minsw.v1.ListLocalNetworksResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
+	"\x11ListLocalNetworks\x12\".minsw.v1.ListLocalNetworksRequest\x1a#.minsw.v1.ListLocalNetworksResponse\x12b\n" +
+	"\x13InspectLocalNetwork\x12$.minsw.v1.InspectLocalNetworkRequest\x1a%.minsw.v1.InspectLocalNetworkResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
 var (
 	file_minsw_v1_networks_proto_rawDescOnce sync.Once
@@ -747,35 +924,47 @@ func file_minsw_v1_networks_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_networks_proto_rawDescData
 }
 
-var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_minsw_v1_networks_proto_goTypes = []any{
-	(*ListLocalNetworksRequest)(nil),  // 0: minsw.v1.ListLocalNetworksRequest
-	(*LocalNetwork)(nil),              // 1: minsw.v1.LocalNetwork
-	(*ListLocalNetworksResponse)(nil), // 2: minsw.v1.ListLocalNetworksResponse
-	(*LBInspectRequest)(nil),          // 3: minsw.v1.LBInspectRequest
-	(*LBService)(nil),                 // 4: minsw.v1.LBService
-	(*LBPeer)(nil),                    // 5: minsw.v1.LBPeer
-	(*LBNetwork)(nil),                 // 6: minsw.v1.LBNetwork
-	(*LBIngress)(nil),                 // 7: minsw.v1.LBIngress
-	(*LBPublishedPort)(nil),           // 8: minsw.v1.LBPublishedPort
-	(*LBInspectResponse)(nil),         // 9: minsw.v1.LBInspectResponse
+	(*InspectLocalNetworkRequest)(nil),  // 0: minsw.v1.InspectLocalNetworkRequest
+	(*GossipPeer)(nil),                  // 1: minsw.v1.GossipPeer
+	(*InspectLocalNetworkResponse)(nil), // 2: minsw.v1.InspectLocalNetworkResponse
+	(*ListLocalNetworksRequest)(nil),    // 3: minsw.v1.ListLocalNetworksRequest
+	(*LocalNetwork)(nil),                // 4: minsw.v1.LocalNetwork
+	(*ListLocalNetworksResponse)(nil),   // 5: minsw.v1.ListLocalNetworksResponse
+	(*LBInspectRequest)(nil),            // 6: minsw.v1.LBInspectRequest
+	(*LBService)(nil),                   // 7: minsw.v1.LBService
+	(*LBPeer)(nil),                      // 8: minsw.v1.LBPeer
+	(*LBNetwork)(nil),                   // 9: minsw.v1.LBNetwork
+	(*LBIngress)(nil),                   // 10: minsw.v1.LBIngress
+	(*LBPublishedPort)(nil),             // 11: minsw.v1.LBPublishedPort
+	(*LBInspectResponse)(nil),           // 12: minsw.v1.LBInspectResponse
+	(*Network)(nil),                     // 13: minsw.v1.Network
+	(*Node)(nil),                        // 14: minsw.v1.Node
+	(*Task)(nil),                        // 15: minsw.v1.Task
 }
 var file_minsw_v1_networks_proto_depIdxs = []int32{
-	1, // 0: minsw.v1.ListLocalNetworksResponse.networks:type_name -> minsw.v1.LocalNetwork
-	4, // 1: minsw.v1.LBNetwork.services:type_name -> minsw.v1.LBService
-	5, // 2: minsw.v1.LBNetwork.peers:type_name -> minsw.v1.LBPeer
-	7, // 3: minsw.v1.LBNetwork.ingress:type_name -> minsw.v1.LBIngress
-	8, // 4: minsw.v1.LBIngress.published:type_name -> minsw.v1.LBPublishedPort
-	6, // 5: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
-	3, // 6: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
-	0, // 7: minsw.v1.Networks.ListLocalNetworks:input_type -> minsw.v1.ListLocalNetworksRequest
-	9, // 8: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
-	2, // 9: minsw.v1.Networks.ListLocalNetworks:output_type -> minsw.v1.ListLocalNetworksResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	13, // 0: minsw.v1.InspectLocalNetworkResponse.network:type_name -> minsw.v1.Network
+	14, // 1: minsw.v1.InspectLocalNetworkResponse.node:type_name -> minsw.v1.Node
+	15, // 2: minsw.v1.InspectLocalNetworkResponse.tasks:type_name -> minsw.v1.Task
+	1,  // 3: minsw.v1.InspectLocalNetworkResponse.peers:type_name -> minsw.v1.GossipPeer
+	4,  // 4: minsw.v1.ListLocalNetworksResponse.networks:type_name -> minsw.v1.LocalNetwork
+	7,  // 5: minsw.v1.LBNetwork.services:type_name -> minsw.v1.LBService
+	8,  // 6: minsw.v1.LBNetwork.peers:type_name -> minsw.v1.LBPeer
+	10, // 7: minsw.v1.LBNetwork.ingress:type_name -> minsw.v1.LBIngress
+	11, // 8: minsw.v1.LBIngress.published:type_name -> minsw.v1.LBPublishedPort
+	9,  // 9: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
+	6,  // 10: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
+	3,  // 11: minsw.v1.Networks.ListLocalNetworks:input_type -> minsw.v1.ListLocalNetworksRequest
+	0,  // 12: minsw.v1.Networks.InspectLocalNetwork:input_type -> minsw.v1.InspectLocalNetworkRequest
+	12, // 13: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
+	5,  // 14: minsw.v1.Networks.ListLocalNetworks:output_type -> minsw.v1.ListLocalNetworksResponse
+	2,  // 15: minsw.v1.Networks.InspectLocalNetwork:output_type -> minsw.v1.InspectLocalNetworkResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_networks_proto_init() }
@@ -783,13 +972,14 @@ func file_minsw_v1_networks_proto_init() {
 	if File_minsw_v1_networks_proto != nil {
 		return
 	}
+	file_minsw_v1_objects_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_networks_proto_rawDesc), len(file_minsw_v1_networks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

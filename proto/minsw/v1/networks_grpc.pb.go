@@ -19,8 +19,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Networks_LBInspect_FullMethodName         = "/minsw.v1.Networks/LBInspect"
-	Networks_ListLocalNetworks_FullMethodName = "/minsw.v1.Networks/ListLocalNetworks"
+	Networks_LBInspect_FullMethodName           = "/minsw.v1.Networks/LBInspect"
+	Networks_ListLocalNetworks_FullMethodName   = "/minsw.v1.Networks/ListLocalNetworks"
+	Networks_InspectLocalNetwork_FullMethodName = "/minsw.v1.Networks/InspectLocalNetwork"
 )
 
 // NetworksClient is the client API for Networks service.
@@ -34,6 +35,10 @@ type NetworksClient interface {
 	// ListLocalNetworks lists the node's own (scope local) networks, which
 	// `network ls` shows beside the swarm's, as docker's does.
 	ListLocalNetworks(ctx context.Context, in *ListLocalNetworksRequest, opts ...grpc.CallOption) (*ListLocalNetworksResponse, error)
+	// InspectLocalNetwork is `network inspect` on a worker: the network, this
+	// node and its tasks as the node's dispatcher session delivered them, and
+	// the gossip peers, since a worker cannot ask the manager API.
+	InspectLocalNetwork(ctx context.Context, in *InspectLocalNetworkRequest, opts ...grpc.CallOption) (*InspectLocalNetworkResponse, error)
 }
 
 type networksClient struct {
@@ -64,6 +69,16 @@ func (c *networksClient) ListLocalNetworks(ctx context.Context, in *ListLocalNet
 	return out, nil
 }
 
+func (c *networksClient) InspectLocalNetwork(ctx context.Context, in *InspectLocalNetworkRequest, opts ...grpc.CallOption) (*InspectLocalNetworkResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(InspectLocalNetworkResponse)
+	err := c.cc.Invoke(ctx, Networks_InspectLocalNetwork_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NetworksServer is the server API for Networks service.
 // All implementations must embed UnimplementedNetworksServer
 // for forward compatibility.
@@ -75,6 +90,10 @@ type NetworksServer interface {
 	// ListLocalNetworks lists the node's own (scope local) networks, which
 	// `network ls` shows beside the swarm's, as docker's does.
 	ListLocalNetworks(context.Context, *ListLocalNetworksRequest) (*ListLocalNetworksResponse, error)
+	// InspectLocalNetwork is `network inspect` on a worker: the network, this
+	// node and its tasks as the node's dispatcher session delivered them, and
+	// the gossip peers, since a worker cannot ask the manager API.
+	InspectLocalNetwork(context.Context, *InspectLocalNetworkRequest) (*InspectLocalNetworkResponse, error)
 	mustEmbedUnimplementedNetworksServer()
 }
 
@@ -90,6 +109,9 @@ func (UnimplementedNetworksServer) LBInspect(context.Context, *LBInspectRequest)
 }
 func (UnimplementedNetworksServer) ListLocalNetworks(context.Context, *ListLocalNetworksRequest) (*ListLocalNetworksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLocalNetworks not implemented")
+}
+func (UnimplementedNetworksServer) InspectLocalNetwork(context.Context, *InspectLocalNetworkRequest) (*InspectLocalNetworkResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method InspectLocalNetwork not implemented")
 }
 func (UnimplementedNetworksServer) mustEmbedUnimplementedNetworksServer() {}
 func (UnimplementedNetworksServer) testEmbeddedByValue()                  {}
@@ -148,6 +170,24 @@ func _Networks_ListLocalNetworks_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Networks_InspectLocalNetwork_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(InspectLocalNetworkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NetworksServer).InspectLocalNetwork(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Networks_InspectLocalNetwork_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NetworksServer).InspectLocalNetwork(ctx, req.(*InspectLocalNetworkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Networks_ServiceDesc is the grpc.ServiceDesc for Networks service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -162,6 +202,10 @@ var Networks_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListLocalNetworks",
 			Handler:    _Networks_ListLocalNetworks_Handler,
+		},
+		{
+			MethodName: "InspectLocalNetwork",
+			Handler:    _Networks_InspectLocalNetwork_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
