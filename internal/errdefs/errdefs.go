@@ -36,12 +36,14 @@ func newf(k Kind, format string, a ...any) error {
 	return &kindError{kind: k, err: fmt.Errorf(format, a...)}
 }
 
-func InvalidArgument(format string, a ...any) error    { return newf(KindInvalidArgument, format, a...) }
-func NotFound(format string, a ...any) error           { return newf(KindNotFound, format, a...) }
-func AlreadyExists(format string, a ...any) error      { return newf(KindAlreadyExists, format, a...) }
-func FailedPrecondition(format string, a ...any) error { return newf(KindFailedPrecondition, format, a...) }
-func Unavailable(format string, a ...any) error        { return newf(KindUnavailable, format, a...) }
-func Conflict(format string, a ...any) error           { return newf(KindConflict, format, a...) }
+func InvalidArgument(format string, a ...any) error { return newf(KindInvalidArgument, format, a...) }
+func NotFound(format string, a ...any) error        { return newf(KindNotFound, format, a...) }
+func AlreadyExists(format string, a ...any) error   { return newf(KindAlreadyExists, format, a...) }
+func FailedPrecondition(format string, a ...any) error {
+	return newf(KindFailedPrecondition, format, a...)
+}
+func Unavailable(format string, a ...any) error { return newf(KindUnavailable, format, a...) }
+func Conflict(format string, a ...any) error    { return newf(KindConflict, format, a...) }
 
 // KindOf returns the kind of the outermost classified error in err's chain.
 func KindOf(err error) Kind {
