@@ -53,6 +53,7 @@ var (
 	workers = flag.Int("c", 4, "concurrent connections")
 	rounds  = flag.Int("rounds", 3, "interleaved rounds; medians are reported")
 	ports   = flag.Int("ports", 1000, "published port count for the scale comparison")
+	pubFlag = flag.Uint("published", 8080, "web's published port (80: no redirect in the task)")
 )
 
 const (
@@ -60,11 +61,13 @@ const (
 	mynetID   = "lpirdge00y3jq8w7e6r5t4y3u"
 	mark      = 0x120
 	vipMark   = 0x106
-	published = 8080
 )
+
+var published uint16
 
 func main() {
 	flag.Parse()
+	published = uint16(*pubFlag)
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "meshbench:", err)
 		os.Exit(1)
