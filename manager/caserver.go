@@ -311,14 +311,14 @@ func (s controlServer) RotateRootCA(ctx context.Context, _ *api.RotateRootCARequ
 	return &api.RotateRootCAResponse{Cluster: redactCluster(c)}, nil
 }
 
-// redactCluster drops the CA keys from a cluster object leaving the
+// redactCluster drops the CA keys and the unlock key from a cluster object leaving the
 // manager (API answers).
 func redactCluster(c *api.Cluster) *api.Cluster {
 	if c == nil {
 		return nil
 	}
 	nc := proto.Clone(c).(*api.Cluster)
-	nc.RootCaKey = nil
+	nc.RootCaKey, nc.UnlockKey = nil, ""
 	if r := nc.GetRootRotation(); r != nil {
 		r.CaKey = nil
 	}

@@ -49,7 +49,8 @@ type Config struct {
 	AdvertiseAddr string
 	// Bootstrap starts a new one-manager cluster when there is no state.
 	Bootstrap bool
-	// Raft timings; zero values take raftnode.DefaultConfig's.
+	// Raft timings; zero values take raftnode.DefaultConfig's. Its Cipher
+	// (the node's data encryption key) seals raft's data on disk.
 	Raft raftnode.Config
 	// Dispatcher settings; zero values take dispatcher.DefaultConfig's.
 	Dispatcher dispatcher.Config
@@ -62,6 +63,9 @@ type Config struct {
 	Dial func(ctx context.Context, addr string) (*grpc.ClientConn, error)
 	// Clock is the CA's (certificate validity); nil: time.Now.
 	Clock func() time.Time
+	// EncryptedNetworks refuses an encrypted overlay (--opt encrypted)
+	// this node cannot carry; nil refuses them all.
+	EncryptedNetworks func(network string) error
 	// GossipKeyRotation is how often the leader makes a new gossip key;
 	// zero: DefaultGossipKeyRotation.
 	GossipKeyRotation time.Duration
@@ -138,6 +142,7 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Raft.ApplyTimeout > 0 {
 		rc.ApplyTimeout = cfg.Raft.ApplyTimeout
 	}
+	rc.Cipher = cfg.Raft.Cipher
 	rc.ID, rc.Addr, rc.DataDir, rc.Transport, rc.Bootstrap, rc.Logger = cfg.NodeID, cfg.AdvertiseAddr, cfg.DataDir, transport, cfg.Bootstrap, cfg.Logger
 	m.raft, err = raftnode.New(rc, m.st)
 	if err != nil {
@@ -167,7 +172,7 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 
-	m.control = controlapi.New(controlapi.Config{Store: m.st, Allocator: m.allocator, Raft: m})
+	m.control = controlapi.New(controlapi.Config{Store: m.st, Allocator: m.allocator, Raft: m, EncryptedNetworks: cfg.EncryptedNetworks})
 	// Client certificates are optional at the handshake (a joining node
 	// has none yet); authUnary/authStream decide per call.
 	m.grpc = grpc.NewServer(

@@ -95,7 +95,7 @@ func (n *Node) checkCertificate(ctx context.Context, a *agent.Agent, creds *ca.C
 		if err := creds.SetRoots(r.GetTrustBundle()); err != nil {
 			return err
 		}
-		if err := creds.Save(n.certDir()); err != nil {
+		if err := n.saveCredentials(creds); err != nil {
 			return err
 		}
 		n.log.Info("trusted root CA updated")
@@ -116,7 +116,7 @@ func (n *Node) checkCertificate(ctx context.Context, a *agent.Agent, creds *ca.C
 	if err := manager.RenewCertificate(cctx, conn, creds); err != nil {
 		return fmt.Errorf("renewing the certificate (%s): %w", reason, err)
 	}
-	if err := creds.Save(n.certDir()); err != nil {
+	if err := n.saveCredentials(creds); err != nil {
 		return err
 	}
 	*leaf = creds.Leaf()
@@ -159,5 +159,5 @@ func (n *Node) renewNow(ctx context.Context, addr string) error {
 	if err := manager.RenewCertificate(ctx, conn, creds); err != nil {
 		return err
 	}
-	return creds.Save(n.certDir())
+	return n.saveCredentials(creds)
 }

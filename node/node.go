@@ -25,7 +25,9 @@ import (
 	"github.com/minsw/minsw/manager"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/dispatcher"
+	"github.com/minsw/minsw/manager/encryption"
 	"github.com/minsw/minsw/manager/raftnode"
+	"github.com/minsw/minsw/netdriver/ipsec"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/agent"
 	"github.com/minsw/minsw/worker/executor"
@@ -92,6 +94,9 @@ type Node struct {
 	netDone    chan struct{}
 	mgrConn    *grpc.ClientConn
 	creds      *ca.Credentials // the node's TLS identity, nil outside a swarm
+	locked     bool            // autolock: a restarted manager waits for swarm unlock
+	ipsec      *ipsec.Checker  // whether this kernel can carry encrypted overlays
+	rest       atRest          // the raft data key and how it is kept (autolock.go)
 	ctx        context.Context
 	transition sync.Mutex // one init/join/leave/promote at a time
 }
@@ -123,7 +128,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.CertCheckInterval <= 0 {
 		cfg.CertCheckInterval = DefaultCertCheckInterval
 	}
-	return &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Hostname)}, nil
+	return &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Hostname), ipsec: ipsec.NewChecker()}, nil
 }
 
 // SocketPath is where the local API listens.
@@ -229,7 +234,24 @@ func (n *Node) saveState(st *state) error {
 }
 
 func (n *Node) resume(ctx context.Context, st *state) error {
-	creds, err := ca.Load(n.certDir(), nil)
+	if st.Manager {
+		if err := n.openAtRest(nil); errors.Is(err, encryption.ErrLocked) {
+			n.mu.Lock()
+			n.st, n.locked = st, true
+			n.mu.Unlock()
+			n.log.Warn("swarm is locked (autolock): waiting for minsw swarm unlock")
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+	return n.start(st)
+}
+
+// start brings up what the node ran before its restart, once its raft data
+// key is open (at once, or at swarm unlock).
+func (n *Node) start(st *state) error {
+	creds, err := ca.LoadSealed(n.certDir(), nil, n.keyOpener())
 	if err != nil {
 		return fmt.Errorf("node: loading the node certificate from %s: %w", n.certDir(), err)
 	}
@@ -250,6 +272,11 @@ func (n *Node) startManager(st *state, bootstrap bool) error {
 	if err != nil {
 		return errdefs.FailedPrecondition("cannot listen on %s for the cluster port: %v", st.ListenAddr, err)
 	}
+	rc := n.cfg.Raft
+	if rc.Cipher, err = n.raftCipher(); err != nil {
+		l.Close()
+		return err
+	}
 	dc := dispatcher.DefaultConfig()
 	if n.cfg.HeartbeatPeriod > 0 {
 		dc.HeartbeatPeriod = n.cfg.HeartbeatPeriod
@@ -260,10 +287,13 @@ func (n *Node) startManager(st *state, bootstrap bool) error {
 		Listener:      l,
 		AdvertiseAddr: st.AdvertiseAddr,
 		Bootstrap:     bootstrap,
-		Raft:          n.cfg.Raft,
+		Raft:          rc,
 		Dispatcher:    dc,
 		Credentials:   n.credentials(),
-		Logger:        n.cfg.Logger,
+		// The manager refuses encrypted overlays its own kernel cannot
+		// carry (each node checks again before attaching a task).
+		EncryptedNetworks: n.ipsec.Check,
+		Logger:            n.cfg.Logger,
 	})
 	if err != nil {
 		l.Close()
@@ -277,6 +307,7 @@ func (n *Node) startManager(st *state, bootstrap bool) error {
 	n.mu.Lock()
 	n.mgr, n.mgrConn = m, conn
 	n.mu.Unlock()
+	go n.followUnlockKey(m)
 	return nil
 }
 
@@ -316,6 +347,7 @@ func (n *Node) startAgent(st *state) error {
 	if na != nil {
 		acfg.Network = na
 	}
+	acfg.Network = netagent.RefuseEncrypted(acfg.Network, n.ipsec.Check)
 	a, err := agent.New(acfg)
 	if err != nil {
 		return err
@@ -418,6 +450,7 @@ func (n *Node) applyRole(ctx context.Context, a *agent.Agent, node *api.Node) {
 		n.log.Info("promoted to manager")
 	case node.GetRole() == api.NodeRole_NODE_ROLE_WORKER && running && node.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_WORKER:
 		n.stopManager()
+		n.dropAtRest()
 		_ = os.RemoveAll(filepath.Join(n.raftDir(), "raft"))
 		ns := *st
 		ns.Manager = false

@@ -30,8 +30,11 @@ func (n *Node) toManager(ctx context.Context, req any, info *grpc.UnaryServerInf
 		return handler(ctx, req)
 	}
 	n.mu.Lock()
-	conn, inSwarm := n.mgrConn, n.st != nil
+	conn, inSwarm, locked := n.mgrConn, n.st != nil, n.locked
 	n.mu.Unlock()
+	if locked {
+		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition(lockedMessage))
+	}
 	if conn == nil {
 		if !inSwarm {
 			return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
@@ -55,8 +58,11 @@ func (n *Node) toManagerStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 		return handler(srv, ss)
 	}
 	n.mu.Lock()
-	conn, inSwarm := n.mgrConn, n.st != nil
+	conn, inSwarm, locked := n.mgrConn, n.st != nil, n.locked
 	n.mu.Unlock()
+	if locked {
+		return errdefs.ToGRPC(errdefs.FailedPrecondition(lockedMessage))
+	}
 	if conn == nil {
 		if !inSwarm {
 			return errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
@@ -141,11 +147,6 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	if inSwarm {
 		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is already part of a swarm. Use \"minsw swarm leave\" to leave this swarm and join another one."))
 	}
-	if r.GetAutolock() {
-		// Refused rather than ignored: a user asking for autolock must not
-		// believe the raft data and keys are encrypted at rest.
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("--autolock is not supported yet: raft data and TLS keys would not be encrypted at rest"))
-	}
 	listen := normaliseListen(r.GetListenAddr(), n.cfg.ListenAddr)
 	adv := r.GetAdvertiseAddr()
 	if adv == "" {
@@ -163,7 +164,7 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	if err := creds.Save(n.certDir()); err != nil {
+	if err := n.saveCredentials(creds); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
 	n.mu.Lock()
@@ -180,6 +181,7 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	defer cancel()
 	fail := func(err error) (*api.InitResponse, error) {
 		n.stopManager()
+		n.dropAtRest()
 		n.dropCredentials()
 		_ = os.RemoveAll(n.raftDir())
 		return nil, errdefs.ToGRPC(err)
@@ -190,6 +192,16 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	c, err := m.InitCluster(ictx, n.description(), st.AdvertiseAddr, root)
 	if err != nil {
 		return fail(err)
+	}
+	if r.GetAutolock() {
+		// The key is printed once; the DEK is wrapped and the TLS key
+		// sealed before the user sees it.
+		if c, err = m.SetAutolock(ictx, true); err != nil {
+			return fail(err)
+		}
+		if err := n.applyUnlockKey(m, c.GetUnlockKey()); err != nil {
+			return fail(err)
+		}
 	}
 	st.ClusterID = c.GetId()
 	if err := n.saveState(st); err != nil {
@@ -205,6 +217,7 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 		NodeId:            st.NodeID,
 		ClusterId:         c.GetId(),
 		WorkerJoinCommand: fmt.Sprintf("minsw swarm join --token %s %s", c.GetJoinTokens().GetWorker(), st.AdvertiseAddr),
+		UnlockKey:         c.GetUnlockKey(),
 	}, nil
 }
 
@@ -270,7 +283,7 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 		return nil, errdefs.ToGRPC(lastErr)
 	}
 	st.NodeID, st.ClusterID = resp.GetNodeId(), resp.GetClusterId()
-	if err := creds.Save(n.certDir()); err != nil {
+	if err := n.saveCredentials(creds); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
 	n.mu.Lock()
@@ -296,6 +309,7 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 		}
 		if err != nil {
 			n.stopManager()
+			n.dropAtRest()
 			n.dropCredentials()
 			_ = os.RemoveAll(filepath.Join(n.raftDir(), "raft"))
 			return nil, err
@@ -318,10 +332,13 @@ func (s *swarmAPI) Leave(ctx context.Context, r *api.LeaveRequest) (*api.LeaveRe
 	n.transition.Lock()
 	defer n.transition.Unlock()
 	n.mu.Lock()
-	st, m := n.st, n.mgr
+	st, m, locked := n.st, n.mgr, n.locked
 	n.mu.Unlock()
 	if st == nil {
 		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
+	}
+	if locked && !r.GetForce() {
+		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("Swarm is locked: this manager's raft data cannot be read without the unlock key. Use \"minsw swarm unlock\" first, or \"minsw swarm leave --force\" to leave it anyway."))
 	}
 	if m != nil {
 		if !r.GetForce() {
@@ -344,9 +361,10 @@ func (s *swarmAPI) Leave(ctx context.Context, r *api.LeaveRequest) (*api.LeaveRe
 		n.log.Warn("leave: removing containers", "err", err)
 	}
 	n.teardownNetworking(ctx)
+	n.dropAtRest()
 	_ = os.RemoveAll(n.raftDir())
 	n.mu.Lock()
-	n.st, n.creds = nil, nil
+	n.st, n.creds, n.locked = nil, nil, false
 	n.mu.Unlock()
 	return &api.LeaveResponse{}, nil
 }
@@ -372,10 +390,14 @@ func (n *Node) removeContainers(ctx context.Context) error {
 func (s *swarmAPI) Info(ctx context.Context, _ *api.InfoRequest) (*api.InfoResponse, error) {
 	n := s.n
 	n.mu.Lock()
-	st, m, a := n.st, n.mgr, n.agent
+	st, m, a, locked := n.st, n.mgr, n.agent, n.locked
 	n.mu.Unlock()
 	if st == nil {
 		return &api.InfoResponse{LocalNodeState: "inactive"}, nil
+	}
+	if locked {
+		host, _, _ := net.SplitHostPort(st.AdvertiseAddr)
+		return &api.InfoResponse{LocalNodeState: "locked", NodeId: st.NodeID, ClusterId: st.ClusterID, NodeAddr: host, Managers: st.Managers}, nil
 	}
 	resp := &api.InfoResponse{LocalNodeState: "active", NodeId: st.NodeID, ClusterId: st.ClusterID, ControlAvailable: m != nil}
 	host, _, _ := net.SplitHostPort(st.AdvertiseAddr)

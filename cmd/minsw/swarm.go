@@ -17,7 +17,7 @@ import (
 func newSwarmCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "swarm", Short: "Manage Swarm", Args: noArgs}
 	cmd.AddCommand(newSwarmInitCommand(c), newSwarmJoinCommand(c), newSwarmJoinTokenCommand(c), newSwarmLeaveCommand(c),
-		newSwarmUpdateCommand(c), newSwarmCACommand(c))
+		newSwarmUpdateCommand(c), newSwarmCACommand(c), newSwarmUnlockCommand(c), newSwarmUnlockKeyCommand(c))
 	return cmd
 }
 
@@ -48,8 +48,7 @@ func newSwarmInitCommand(c *cli) *cobra.Command {
 			fmt.Fprintf(c.out, "To add a worker to this swarm, run the following command:\n\n    %s\n\n", join)
 			fmt.Fprintf(c.out, "To add a manager to this swarm, run 'minsw swarm join-token manager' and follow the instructions.\n\n")
 			if key := resp.GetUnlockKey(); key != "" {
-				fmt.Fprintf(c.out, "To unlock a swarm manager after it restarts, run the `minsw swarm unlock`\ncommand and provide the following key:\n\n    %s\n\n"+
-					"Please remember to store this key in a password manager, since without it you\nwill not be able to restart the manager.\n", key)
+				printUnlockKey(c.out, key)
 			}
 			return nil
 		},
@@ -210,7 +209,10 @@ func newSwarmLeaveCommand(c *cli) *cobra.Command {
 }
 
 func newSwarmUpdateCommand(c *cli) *cobra.Command {
-	var certExpiry time.Duration
+	var (
+		certExpiry time.Duration
+		autolock   bool
+	)
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS]",
 		Short: "Update the swarm",
@@ -229,14 +231,26 @@ func newSwarmUpdateCommand(c *cli) *cobra.Command {
 			if cmd.Flags().Changed("cert-expiry") {
 				spec.CertExpiry = durationpb.New(certExpiry)
 			}
+			wasLocked := spec.GetAutolock()
+			if cmd.Flags().Changed("autolock") {
+				spec.Autolock = autolock
+			}
 			if _, err := cl.Control.UpdateCluster(ctx, &minswv1.UpdateClusterRequest{Version: cur.GetCluster().GetMeta().GetVersion(), Spec: spec}); err != nil {
 				return err
 			}
 			fmt.Fprintln(c.out, "Swarm updated.")
+			if spec.GetAutolock() && !wasLocked {
+				key, err := cl.Control.GetUnlockKey(ctx, &minswv1.GetUnlockKeyRequest{})
+				if err != nil {
+					return err
+				}
+				printUnlockKey(c.out, key.GetUnlockKey())
+			}
 			return nil
 		},
 	}
 	cmd.Flags().DurationVar(&certExpiry, "cert-expiry", 90*24*time.Hour, "Validity period for node certificates (ns|us|ms|s|m|h)")
+	cmd.Flags().BoolVar(&autolock, "autolock", false, "Change manager autolocking setting (true|false)")
 	return cmd
 }
 

@@ -117,6 +117,14 @@ func TestBadInputIsRefusedAndLeavesStoreUntouched(t *testing.T) {
 			_, err := s.CreateService(context.Background(), &api.CreateServiceRequest{Spec: mutate(func(sp *api.ServiceSpec) { sp.Task.Container.Image = "UPPER CASE::x" })})
 			return err
 		}, codes.InvalidArgument, "invalid image reference"},
+		{"encrypted=false (Docker would encrypt)", func(s *Server) error {
+			_, err := s.CreateNetwork(context.Background(), &api.CreateNetworkRequest{Spec: &api.NetworkSpec{Name: "sec", Driver: "overlay", DriverOpts: map[string]string{"encrypted": "false"}}})
+			return err
+		}, codes.InvalidArgument, `invalid value "false" for option encrypted`},
+		{"encrypted overlay on a manager that cannot carry it", func(s *Server) error {
+			_, err := s.CreateNetwork(context.Background(), &api.CreateNetworkRequest{Spec: &api.NetworkSpec{Name: "sec", Driver: "overlay", DriverOpts: map[string]string{"encrypted": ""}}})
+			return err
+		}, codes.FailedPrecondition, "overlay network sec is encrypted"},
 		{"bad constraint", func(s *Server) error {
 			_, err := s.CreateService(context.Background(), &api.CreateServiceRequest{Spec: mutate(func(sp *api.ServiceSpec) {
 				sp.Task.Placement = &api.Placement{Constraints: []string{"node.hostname=x"}}

@@ -15,9 +15,11 @@ import (
 
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/allocator"
+	"github.com/minsw/minsw/manager/encryption"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/jointoken"
 	"github.com/minsw/minsw/manager/store"
+	"github.com/minsw/minsw/netdriver/ipsec"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -37,6 +39,8 @@ type Server struct {
 	alloc func() *allocator.Allocator
 	raft  Raft
 	newID func() string
+	// encrypted refuses encrypted overlays this manager cannot carry.
+	encrypted func(network string) error
 }
 
 // Config configures a Server.
@@ -47,6 +51,10 @@ type Config struct {
 	Allocator func() *allocator.Allocator
 	Raft      Raft
 	NewID     func() string
+	// EncryptedNetworks decides whether an encrypted overlay (--opt
+	// encrypted) named by its argument may be created: the node checks its
+	// own kernel. nil refuses every encrypted network.
+	EncryptedNetworks func(network string) error
 }
 
 // New returns a Control server. The allocator must be the leader's.
@@ -54,7 +62,12 @@ func New(cfg Config) *Server {
 	if cfg.NewID == nil {
 		cfg.NewID = identity.NewID
 	}
-	return &Server{st: cfg.Store, alloc: cfg.Allocator, raft: cfg.Raft, newID: cfg.NewID}
+	if cfg.EncryptedNetworks == nil {
+		cfg.EncryptedNetworks = func(network string) error {
+			return errdefs.FailedPrecondition("overlay network %s is encrypted, and this manager cannot encrypt overlay networks", network)
+		}
+	}
+	return &Server{st: cfg.Store, alloc: cfg.Allocator, raft: cfg.Raft, newID: cfg.NewID, encrypted: cfg.EncryptedNetworks}
 }
 
 // allocator is the leader's allocator, or the error a write gets while
@@ -235,6 +248,17 @@ func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest)
 	default:
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("network driver %q is not supported: minsw networks use the overlay driver", spec.GetDriver()))
 	}
+	if err := ipsec.ValidateOption(spec.GetDriverOpts()); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	// An encrypted network is refused where this manager's kernel cannot
+	// carry it (nodes check their own kernels again before attaching a
+	// task): better an error now than traffic in clear later.
+	if ipsec.Encrypted(spec.GetDriverOpts()) {
+		if err := s.encrypted(spec.GetName()); err != nil {
+			return nil, errdefs.ToGRPC(err)
+		}
+	}
 	alloc, err := s.allocator()
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
@@ -400,6 +424,38 @@ func (s *Server) GetCluster(context.Context, *api.GetClusterRequest) (*api.GetCl
 	return &api.GetClusterResponse{Cluster: c}, nil
 }
 
+// updateUnlockKey keeps the cluster's unlock key in step with autolock: a
+// new key when autolock turns on or on rotation, none when it is off.
+// Managers watch the key and re-wrap their data encryption keys with it.
+func updateUnlockKey(c *api.Cluster, rotate bool) error {
+	if !c.GetSpec().GetAutolock() {
+		if rotate {
+			return errdefs.FailedPrecondition("cannot rotate because autolock is not turned on")
+		}
+		c.UnlockKey = ""
+		return nil
+	}
+	if c.GetUnlockKey() != "" && !rotate {
+		return nil
+	}
+	k, err := encryption.NewUnlockKey()
+	if err != nil {
+		return err
+	}
+	c.UnlockKey = k
+	return nil
+}
+
+// GetUnlockKey returns the autolock unlock key, "" when autolock is off.
+func (s *Server) GetUnlockKey(context.Context, *api.GetUnlockKeyRequest) (*api.GetUnlockKeyResponse, error) {
+	var c *api.Cluster
+	s.st.View(func(tx store.ReadTx) { c = tx.Cluster() })
+	if c == nil {
+		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("this node is not part of a swarm"))
+	}
+	return &api.GetUnlockKeyResponse{UnlockKey: c.GetUnlockKey()}, nil
+}
+
 func (s *Server) UpdateCluster(ctx context.Context, r *api.UpdateClusterRequest) (*api.UpdateClusterResponse, error) {
 	var out *api.Cluster
 	err := s.update(ctx, func(tx *store.Tx) error {
@@ -419,6 +475,9 @@ func (s *Server) UpdateCluster(ctx context.Context, r *api.UpdateClusterRequest)
 				return errdefs.InvalidArgument("task history limit must not be negative")
 			}
 			nc.Spec = r.GetSpec()
+		}
+		if err := updateUnlockKey(nc, r.GetRotateUnlockKey()); err != nil {
+			return err
 		}
 		if r.GetRotateWorkerToken() {
 			t, err := jointoken.New(nc.GetRootCaCert(), nil)

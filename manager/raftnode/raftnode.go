@@ -45,7 +45,10 @@ type Config struct {
 	// Timing: raft's heartbeat/election timeouts and leader lease.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	SnapshotThreshold                                     uint64
-	Logger                                                *slog.Logger
+	// Cipher, when set, seals raft entries and snapshots on disk (the
+	// node's data encryption key); nil writes them plain.
+	Cipher Cipher
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns the timings used on a LAN: a dead leader is
@@ -127,6 +130,10 @@ func New(cfg Config, st *store.Store) (*Node, error) {
 			return nil, fmt.Errorf("raftnode: opening snapshot store: %w", err)
 		}
 		snaps = fs
+		if cfg.Cipher != nil {
+			logs = encryptedLogs{LogStore: bolt, c: cfg.Cipher}
+			snaps = encryptedSnapshots{SnapshotStore: fs, c: cfg.Cipher}
+		}
 	}
 	if cfg.Bootstrap {
 		has, err := raft.HasExistingState(logs, stable, snaps)
@@ -358,3 +365,11 @@ func (s snapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s snapshot) Release() {}
+
+// CaughtUp says whether every entry this member's log held when it started
+// has been applied (its store is no older than its disk): decisions taken
+// from the store at a restart wait for it.
+func (n *Node) CaughtUp(lastAtStart uint64) bool { return n.raft.AppliedIndex() >= lastAtStart }
+
+// LastIndex is the index of the last entry in this member's log.
+func (n *Node) LastIndex() uint64 { return n.raft.LastIndex() }

@@ -1598,8 +1598,11 @@ type UpdateClusterRequest struct {
 	Spec               *ClusterSpec           `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
 	RotateWorkerToken  bool                   `protobuf:"varint,3,opt,name=rotate_worker_token,json=rotateWorkerToken,proto3" json:"rotate_worker_token,omitempty"`
 	RotateManagerToken bool                   `protobuf:"varint,4,opt,name=rotate_manager_token,json=rotateManagerToken,proto3" json:"rotate_manager_token,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// rotate_unlock_key makes a new autolock unlock key; every manager
+	// re-wraps its data encryption key with it.
+	RotateUnlockKey bool `protobuf:"varint,5,opt,name=rotate_unlock_key,json=rotateUnlockKey,proto3" json:"rotate_unlock_key,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UpdateClusterRequest) Reset() {
@@ -1656,6 +1659,13 @@ func (x *UpdateClusterRequest) GetRotateWorkerToken() bool {
 func (x *UpdateClusterRequest) GetRotateManagerToken() bool {
 	if x != nil {
 		return x.RotateManagerToken
+	}
+	return false
+}
+
+func (x *UpdateClusterRequest) GetRotateUnlockKey() bool {
+	if x != nil {
+		return x.RotateUnlockKey
 	}
 	return false
 }
@@ -1784,6 +1794,86 @@ func (x *RotateRootCAResponse) GetCluster() *Cluster {
 	return nil
 }
 
+type GetUnlockKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyRequest) Reset() {
+	*x = GetUnlockKeyRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyRequest) ProtoMessage() {}
+
+func (x *GetUnlockKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyRequest.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{38}
+}
+
+type GetUnlockKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnlockKey     string                 `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUnlockKeyResponse) Reset() {
+	*x = GetUnlockKeyResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUnlockKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUnlockKeyResponse) ProtoMessage() {}
+
+func (x *GetUnlockKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUnlockKeyResponse.ProtoReflect.Descriptor instead.
+func (*GetUnlockKeyResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *GetUnlockKeyResponse) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
 var File_minsw_v1_control_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_control_proto_rawDesc = "" +
@@ -1865,17 +1955,22 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x05error\x18\x06 \x01(\tR\x05error\"\x13\n" +
 	"\x11GetClusterRequest\"A\n" +
 	"\x12GetClusterResponse\x12+\n" +
-	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster\"\xbd\x01\n" +
+	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster\"\xe9\x01\n" +
 	"\x14UpdateClusterRequest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x12)\n" +
 	"\x04spec\x18\x02 \x01(\v2\x15.minsw.v1.ClusterSpecR\x04spec\x12.\n" +
 	"\x13rotate_worker_token\x18\x03 \x01(\bR\x11rotateWorkerToken\x120\n" +
-	"\x14rotate_manager_token\x18\x04 \x01(\bR\x12rotateManagerToken\"D\n" +
+	"\x14rotate_manager_token\x18\x04 \x01(\bR\x12rotateManagerToken\x12*\n" +
+	"\x11rotate_unlock_key\x18\x05 \x01(\bR\x0frotateUnlockKey\"D\n" +
 	"\x15UpdateClusterResponse\x12+\n" +
 	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster\"\x15\n" +
 	"\x13RotateRootCARequest\"C\n" +
 	"\x14RotateRootCAResponse\x12+\n" +
-	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster2\x9d\v\n" +
+	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster\"\x15\n" +
+	"\x13GetUnlockKeyRequest\"5\n" +
+	"\x14GetUnlockKeyResponse\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey2\xec\v\n" +
 	"\aControl\x12>\n" +
 	"\aGetNode\x12\x18.minsw.v1.GetNodeRequest\x1a\x19.minsw.v1.GetNodeResponse\x12D\n" +
 	"\tListNodes\x12\x1a.minsw.v1.ListNodesRequest\x1a\x1b.minsw.v1.ListNodesResponse\x12G\n" +
@@ -1900,7 +1995,8 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"GetCluster\x12\x1b.minsw.v1.GetClusterRequest\x1a\x1c.minsw.v1.GetClusterResponse\x12P\n" +
 	"\rUpdateCluster\x12\x1e.minsw.v1.UpdateClusterRequest\x1a\x1f.minsw.v1.UpdateClusterResponse\x12M\n" +
-	"\fRotateRootCA\x12\x1d.minsw.v1.RotateRootCARequest\x1a\x1e.minsw.v1.RotateRootCAResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
+	"\fRotateRootCA\x12\x1d.minsw.v1.RotateRootCARequest\x1a\x1e.minsw.v1.RotateRootCAResponse\x12M\n" +
+	"\fGetUnlockKey\x12\x1d.minsw.v1.GetUnlockKeyRequest\x1a\x1e.minsw.v1.GetUnlockKeyResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
 var (
 	file_minsw_v1_control_proto_rawDescOnce sync.Once
@@ -1914,7 +2010,7 @@ func file_minsw_v1_control_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_control_proto_rawDescData
 }
 
-var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_minsw_v1_control_proto_goTypes = []any{
 	(*GetNodeRequest)(nil),        // 0: minsw.v1.GetNodeRequest
 	(*GetNodeResponse)(nil),       // 1: minsw.v1.GetNodeResponse
@@ -1954,39 +2050,41 @@ var file_minsw_v1_control_proto_goTypes = []any{
 	(*UpdateClusterResponse)(nil), // 35: minsw.v1.UpdateClusterResponse
 	(*RotateRootCARequest)(nil),   // 36: minsw.v1.RotateRootCARequest
 	(*RotateRootCAResponse)(nil),  // 37: minsw.v1.RotateRootCAResponse
-	(*Node)(nil),                  // 38: minsw.v1.Node
-	(*NodeSpec)(nil),              // 39: minsw.v1.NodeSpec
-	(*Network)(nil),               // 40: minsw.v1.Network
-	(*NetworkSpec)(nil),           // 41: minsw.v1.NetworkSpec
-	(*Service)(nil),               // 42: minsw.v1.Service
-	(*ServiceSpec)(nil),           // 43: minsw.v1.ServiceSpec
-	(*Task)(nil),                  // 44: minsw.v1.Task
-	(TaskState)(0),                // 45: minsw.v1.TaskState
-	(*Cluster)(nil),               // 46: minsw.v1.Cluster
-	(*ClusterSpec)(nil),           // 47: minsw.v1.ClusterSpec
+	(*GetUnlockKeyRequest)(nil),   // 38: minsw.v1.GetUnlockKeyRequest
+	(*GetUnlockKeyResponse)(nil),  // 39: minsw.v1.GetUnlockKeyResponse
+	(*Node)(nil),                  // 40: minsw.v1.Node
+	(*NodeSpec)(nil),              // 41: minsw.v1.NodeSpec
+	(*Network)(nil),               // 42: minsw.v1.Network
+	(*NetworkSpec)(nil),           // 43: minsw.v1.NetworkSpec
+	(*Service)(nil),               // 44: minsw.v1.Service
+	(*ServiceSpec)(nil),           // 45: minsw.v1.ServiceSpec
+	(*Task)(nil),                  // 46: minsw.v1.Task
+	(TaskState)(0),                // 47: minsw.v1.TaskState
+	(*Cluster)(nil),               // 48: minsw.v1.Cluster
+	(*ClusterSpec)(nil),           // 49: minsw.v1.ClusterSpec
 }
 var file_minsw_v1_control_proto_depIdxs = []int32{
-	38, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
-	38, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
-	39, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
-	38, // 3: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
-	40, // 4: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
-	40, // 5: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
-	41, // 6: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
-	40, // 7: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
-	42, // 8: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
-	42, // 9: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
-	43, // 10: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	42, // 11: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
-	43, // 12: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	42, // 13: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
-	44, // 14: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
-	45, // 15: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
-	44, // 16: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
-	46, // 17: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	47, // 18: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
-	46, // 19: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	46, // 20: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
+	40, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
+	40, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
+	41, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
+	40, // 3: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
+	42, // 4: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
+	42, // 5: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
+	43, // 6: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
+	42, // 7: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
+	44, // 8: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
+	44, // 9: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
+	45, // 10: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	44, // 11: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
+	45, // 12: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	44, // 13: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
+	46, // 14: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
+	47, // 15: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
+	46, // 16: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
+	48, // 17: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	49, // 18: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
+	48, // 19: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	48, // 20: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
 	0,  // 21: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
 	2,  // 22: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
 	4,  // 23: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
@@ -2006,27 +2104,29 @@ var file_minsw_v1_control_proto_depIdxs = []int32{
 	32, // 37: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
 	34, // 38: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
 	36, // 39: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
-	1,  // 40: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
-	3,  // 41: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
-	5,  // 42: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
-	7,  // 43: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
-	9,  // 44: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
-	11, // 45: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
-	13, // 46: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
-	15, // 47: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
-	17, // 48: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
-	19, // 49: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
-	21, // 50: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
-	23, // 51: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
-	25, // 52: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
-	27, // 53: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
-	29, // 54: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
-	31, // 55: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
-	33, // 56: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
-	35, // 57: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
-	37, // 58: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
-	40, // [40:59] is the sub-list for method output_type
-	21, // [21:40] is the sub-list for method input_type
+	38, // 40: minsw.v1.Control.GetUnlockKey:input_type -> minsw.v1.GetUnlockKeyRequest
+	1,  // 41: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
+	3,  // 42: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
+	5,  // 43: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
+	7,  // 44: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
+	9,  // 45: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
+	11, // 46: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
+	13, // 47: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
+	15, // 48: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
+	17, // 49: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
+	19, // 50: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
+	21, // 51: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
+	23, // 52: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
+	25, // 53: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
+	27, // 54: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
+	29, // 55: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
+	31, // 56: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
+	33, // 57: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
+	35, // 58: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
+	37, // 59: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
+	39, // 60: minsw.v1.Control.GetUnlockKey:output_type -> minsw.v1.GetUnlockKeyResponse
+	41, // [41:61] is the sub-list for method output_type
+	21, // [21:41] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
 	21, // [21:21] is the sub-list for extension extendee
 	0,  // [0:21] is the sub-list for field type_name
@@ -2044,7 +2144,7 @@ func file_minsw_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_control_proto_rawDesc), len(file_minsw_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

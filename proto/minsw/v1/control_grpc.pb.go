@@ -38,6 +38,7 @@ const (
 	Control_GetCluster_FullMethodName    = "/minsw.v1.Control/GetCluster"
 	Control_UpdateCluster_FullMethodName = "/minsw.v1.Control/UpdateCluster"
 	Control_RotateRootCA_FullMethodName  = "/minsw.v1.Control/RotateRootCA"
+	Control_GetUnlockKey_FullMethodName  = "/minsw.v1.Control/GetUnlockKey"
 )
 
 // ControlClient is the client API for Control service.
@@ -83,6 +84,9 @@ type ControlClient interface {
 	// cross-signed by the current one; nodes renew onto it, then it replaces
 	// the old root and the join tokens change with it.
 	RotateRootCA(ctx context.Context, in *RotateRootCARequest, opts ...grpc.CallOption) (*RotateRootCAResponse, error)
+	// GetUnlockKey returns the autolock unlock key (swarm unlock-key); empty
+	// when autolock is off.
+	GetUnlockKey(ctx context.Context, in *GetUnlockKeyRequest, opts ...grpc.CallOption) (*GetUnlockKeyResponse, error)
 }
 
 type controlClient struct {
@@ -292,6 +296,16 @@ func (c *controlClient) RotateRootCA(ctx context.Context, in *RotateRootCAReques
 	return out, nil
 }
 
+func (c *controlClient) GetUnlockKey(ctx context.Context, in *GetUnlockKeyRequest, opts ...grpc.CallOption) (*GetUnlockKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUnlockKeyResponse)
+	err := c.cc.Invoke(ctx, Control_GetUnlockKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServer is the server API for Control service.
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
@@ -335,6 +349,9 @@ type ControlServer interface {
 	// cross-signed by the current one; nodes renew onto it, then it replaces
 	// the old root and the join tokens change with it.
 	RotateRootCA(context.Context, *RotateRootCARequest) (*RotateRootCAResponse, error)
+	// GetUnlockKey returns the autolock unlock key (swarm unlock-key); empty
+	// when autolock is off.
+	GetUnlockKey(context.Context, *GetUnlockKeyRequest) (*GetUnlockKeyResponse, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -401,6 +418,9 @@ func (UnimplementedControlServer) UpdateCluster(context.Context, *UpdateClusterR
 }
 func (UnimplementedControlServer) RotateRootCA(context.Context, *RotateRootCARequest) (*RotateRootCAResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RotateRootCA not implemented")
+}
+func (UnimplementedControlServer) GetUnlockKey(context.Context, *GetUnlockKeyRequest) (*GetUnlockKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUnlockKey not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -758,6 +778,24 @@ func _Control_RotateRootCA_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Control_GetUnlockKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUnlockKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).GetUnlockKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_GetUnlockKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).GetUnlockKey(ctx, req.(*GetUnlockKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Control_ServiceDesc is the grpc.ServiceDesc for Control service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -836,6 +874,10 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RotateRootCA",
 			Handler:    _Control_RotateRootCA_Handler,
+		},
+		{
+			MethodName: "GetUnlockKey",
+			Handler:    _Control_GetUnlockKey_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -2581,9 +2581,14 @@ type Cluster struct {
 	// root_rotation is set while `swarm ca --rotate` is in progress.
 	RootRotation *RootRotation `protobuf:"bytes,8,opt,name=root_rotation,json=rootRotation,proto3" json:"root_rotation,omitempty"`
 	// gossip_keys_rotated_unix is when the primary gossip key was made.
-	GossipKeysRotatedUnix int64 `protobuf:"varint,9,opt,name=gossip_keys_rotated_unix,json=gossipKeysRotatedUnix,proto3" json:"gossip_keys_rotated_unix,omitempty"` // next_vni etc. are not stored: allocation state is derived from objects.
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	GossipKeysRotatedUnix int64 `protobuf:"varint,9,opt,name=gossip_keys_rotated_unix,json=gossipKeysRotatedUnix,proto3" json:"gossip_keys_rotated_unix,omitempty"`
+	// unlock_key is the autolock key (SWMKEY-1-...) while spec.autolock is
+	// on: each manager wraps its data encryption key with the KEK derived
+	// from it. It lives only in raft (sealed at rest by those keys) and is
+	// dropped from API answers but GetUnlockKey's.
+	UnlockKey     string `protobuf:"bytes,10,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"` // next_vni etc. are not stored: allocation state is derived from objects.
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Cluster) Reset() {
@@ -2677,6 +2682,13 @@ func (x *Cluster) GetGossipKeysRotatedUnix() int64 {
 		return x.GossipKeysRotatedUnix
 	}
 	return 0
+}
+
+func (x *Cluster) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
 }
 
 var File_minsw_v1_objects_proto protoreflect.FileDescriptor
@@ -2873,7 +2885,7 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\fRootRotation\x12\x17\n" +
 	"\aca_cert\x18\x01 \x01(\fR\x06caCert\x12\x15\n" +
 	"\x06ca_key\x18\x02 \x01(\fR\x05caKey\x12/\n" +
-	"\x14cross_signed_ca_cert\x18\x03 \x01(\fR\x11crossSignedCaCert\"\xf8\x02\n" +
+	"\x14cross_signed_ca_cert\x18\x03 \x01(\fR\x11crossSignedCaCert\"\x97\x03\n" +
 	"\aCluster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.minsw.v1.MetaR\x04meta\x12)\n" +
@@ -2886,7 +2898,10 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"gossipKeys\x12\x1e\n" +
 	"\vroot_ca_key\x18\a \x01(\fR\trootCaKey\x12;\n" +
 	"\rroot_rotation\x18\b \x01(\v2\x16.minsw.v1.RootRotationR\frootRotation\x127\n" +
-	"\x18gossip_keys_rotated_unix\x18\t \x01(\x03R\x15gossipKeysRotatedUnix*7\n" +
+	"\x18gossip_keys_rotated_unix\x18\t \x01(\x03R\x15gossipKeysRotatedUnix\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\n" +
+	" \x01(\tR\tunlockKey*7\n" +
 	"\bNodeRole\x12\x14\n" +
 	"\x10NODE_ROLE_WORKER\x10\x00\x12\x15\n" +
 	"\x11NODE_ROLE_MANAGER\x10\x01*j\n" +

@@ -21,6 +21,86 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type UnlockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	UnlockKey     string                 `protobuf:"bytes,1,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockRequest) Reset() {
+	*x = UnlockRequest{}
+	mi := &file_minsw_v1_swarm_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockRequest) ProtoMessage() {}
+
+func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_swarm_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
+func (*UnlockRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *UnlockRequest) GetUnlockKey() string {
+	if x != nil {
+		return x.UnlockKey
+	}
+	return ""
+}
+
+type UnlockResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockResponse) Reset() {
+	*x = UnlockResponse{}
+	mi := &file_minsw_v1_swarm_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockResponse) ProtoMessage() {}
+
+func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_swarm_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
+func (*UnlockResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{1}
+}
+
 type InitRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// advertise_addr is the IP (or IP:port) other nodes reach this one at.
@@ -35,7 +115,7 @@ type InitRequest struct {
 
 func (x *InitRequest) Reset() {
 	*x = InitRequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[0]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +127,7 @@ func (x *InitRequest) String() string {
 func (*InitRequest) ProtoMessage() {}
 
 func (x *InitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[0]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +140,7 @@ func (x *InitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRequest.ProtoReflect.Descriptor instead.
 func (*InitRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{0}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *InitRequest) GetAdvertiseAddr() string {
@@ -103,7 +183,7 @@ type InitResponse struct {
 
 func (x *InitResponse) Reset() {
 	*x = InitResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[1]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -115,7 +195,7 @@ func (x *InitResponse) String() string {
 func (*InitResponse) ProtoMessage() {}
 
 func (x *InitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[1]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -128,7 +208,7 @@ func (x *InitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitResponse.ProtoReflect.Descriptor instead.
 func (*InitResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{1}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *InitResponse) GetNodeId() string {
@@ -171,7 +251,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[2]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -183,7 +263,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[2]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -196,7 +276,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{2}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *JoinRequest) GetRemoteAddrs() []string {
@@ -237,7 +317,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[3]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +329,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[3]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +342,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{3}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *JoinResponse) GetNodeId() string {
@@ -288,7 +368,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[4]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -300,7 +380,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[4]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -313,7 +393,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{4}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LeaveRequest) GetForce() bool {
@@ -331,7 +411,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[5]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -343,7 +423,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[5]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +436,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{5}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{7}
 }
 
 type InfoRequest struct {
@@ -367,7 +447,7 @@ type InfoRequest struct {
 
 func (x *InfoRequest) Reset() {
 	*x = InfoRequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[6]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -379,7 +459,7 @@ func (x *InfoRequest) String() string {
 func (*InfoRequest) ProtoMessage() {}
 
 func (x *InfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[6]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -392,7 +472,7 @@ func (x *InfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoRequest.ProtoReflect.Descriptor instead.
 func (*InfoRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{6}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{8}
 }
 
 type InfoResponse struct {
@@ -413,7 +493,7 @@ type InfoResponse struct {
 
 func (x *InfoResponse) Reset() {
 	*x = InfoResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[7]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -425,7 +505,7 @@ func (x *InfoResponse) String() string {
 func (*InfoResponse) ProtoMessage() {}
 
 func (x *InfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[7]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -438,7 +518,7 @@ func (x *InfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InfoResponse.ProtoReflect.Descriptor instead.
 func (*InfoResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{7}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *InfoResponse) GetLocalNodeState() string {
@@ -512,7 +592,7 @@ type GetRootCARequest struct {
 
 func (x *GetRootCARequest) Reset() {
 	*x = GetRootCARequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[8]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +604,7 @@ func (x *GetRootCARequest) String() string {
 func (*GetRootCARequest) ProtoMessage() {}
 
 func (x *GetRootCARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[8]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +617,7 @@ func (x *GetRootCARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRootCARequest.ProtoReflect.Descriptor instead.
 func (*GetRootCARequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{8}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{10}
 }
 
 type GetRootCAResponse struct {
@@ -559,7 +639,7 @@ type GetRootCAResponse struct {
 
 func (x *GetRootCAResponse) Reset() {
 	*x = GetRootCAResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[9]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +651,7 @@ func (x *GetRootCAResponse) String() string {
 func (*GetRootCAResponse) ProtoMessage() {}
 
 func (x *GetRootCAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[9]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +664,7 @@ func (x *GetRootCAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRootCAResponse.ProtoReflect.Descriptor instead.
 func (*GetRootCAResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{9}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetRootCAResponse) GetRootCaCert() []byte {
@@ -624,7 +704,7 @@ type RenewCertificateRequest struct {
 
 func (x *RenewCertificateRequest) Reset() {
 	*x = RenewCertificateRequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[10]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +716,7 @@ func (x *RenewCertificateRequest) String() string {
 func (*RenewCertificateRequest) ProtoMessage() {}
 
 func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[10]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +729,7 @@ func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RenewCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{10}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RenewCertificateRequest) GetCsr() []byte {
@@ -669,7 +749,7 @@ type RenewCertificateResponse struct {
 
 func (x *RenewCertificateResponse) Reset() {
 	*x = RenewCertificateResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[11]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -681,7 +761,7 @@ func (x *RenewCertificateResponse) String() string {
 func (*RenewCertificateResponse) ProtoMessage() {}
 
 func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[11]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -694,7 +774,7 @@ func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RenewCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{11}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RenewCertificateResponse) GetCertificate() []byte {
@@ -727,7 +807,7 @@ type JoinClusterRequest struct {
 
 func (x *JoinClusterRequest) Reset() {
 	*x = JoinClusterRequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[12]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +819,7 @@ func (x *JoinClusterRequest) String() string {
 func (*JoinClusterRequest) ProtoMessage() {}
 
 func (x *JoinClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[12]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +832,7 @@ func (x *JoinClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinClusterRequest.ProtoReflect.Descriptor instead.
 func (*JoinClusterRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{12}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *JoinClusterRequest) GetToken() string {
@@ -806,7 +886,7 @@ type JoinClusterResponse struct {
 
 func (x *JoinClusterResponse) Reset() {
 	*x = JoinClusterResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[13]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -818,7 +898,7 @@ func (x *JoinClusterResponse) String() string {
 func (*JoinClusterResponse) ProtoMessage() {}
 
 func (x *JoinClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[13]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -831,7 +911,7 @@ func (x *JoinClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinClusterResponse.ProtoReflect.Descriptor instead.
 func (*JoinClusterResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{13}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *JoinClusterResponse) GetNodeId() string {
@@ -887,7 +967,7 @@ type JoinRaftRequest struct {
 
 func (x *JoinRaftRequest) Reset() {
 	*x = JoinRaftRequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[14]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +979,7 @@ func (x *JoinRaftRequest) String() string {
 func (*JoinRaftRequest) ProtoMessage() {}
 
 func (x *JoinRaftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[14]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +992,7 @@ func (x *JoinRaftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRaftRequest.ProtoReflect.Descriptor instead.
 func (*JoinRaftRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{14}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *JoinRaftRequest) GetNodeId() string {
@@ -938,7 +1018,7 @@ type JoinRaftResponse struct {
 
 func (x *JoinRaftResponse) Reset() {
 	*x = JoinRaftResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[15]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1030,7 @@ func (x *JoinRaftResponse) String() string {
 func (*JoinRaftResponse) ProtoMessage() {}
 
 func (x *JoinRaftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[15]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1043,7 @@ func (x *JoinRaftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRaftResponse.ProtoReflect.Descriptor instead.
 func (*JoinRaftResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{15}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JoinRaftResponse) GetRaftId() uint64 {
@@ -982,7 +1062,7 @@ type LeaveRaftRequest struct {
 
 func (x *LeaveRaftRequest) Reset() {
 	*x = LeaveRaftRequest{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[16]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -994,7 +1074,7 @@ func (x *LeaveRaftRequest) String() string {
 func (*LeaveRaftRequest) ProtoMessage() {}
 
 func (x *LeaveRaftRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[16]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1007,7 +1087,7 @@ func (x *LeaveRaftRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRaftRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRaftRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{16}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LeaveRaftRequest) GetNodeId() string {
@@ -1025,7 +1105,7 @@ type LeaveRaftResponse struct {
 
 func (x *LeaveRaftResponse) Reset() {
 	*x = LeaveRaftResponse{}
-	mi := &file_minsw_v1_swarm_proto_msgTypes[17]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1117,7 @@ func (x *LeaveRaftResponse) String() string {
 func (*LeaveRaftResponse) ProtoMessage() {}
 
 func (x *LeaveRaftResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_swarm_proto_msgTypes[17]
+	mi := &file_minsw_v1_swarm_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,14 +1130,18 @@ func (x *LeaveRaftResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRaftResponse.ProtoReflect.Descriptor instead.
 func (*LeaveRaftResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{17}
+	return file_minsw_v1_swarm_proto_rawDescGZIP(), []int{19}
 }
 
 var File_minsw_v1_swarm_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_swarm_proto_rawDesc = "" +
 	"\n" +
-	"\x14minsw/v1/swarm.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\"\x9d\x01\n" +
+	"\x14minsw/v1/swarm.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\".\n" +
+	"\rUnlockRequest\x12\x1d\n" +
+	"\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"\x10\n" +
+	"\x0eUnlockResponse\"\x9d\x01\n" +
 	"\vInitRequest\x12%\n" +
 	"\x0eadvertise_addr\x18\x01 \x01(\tR\radvertiseAddr\x12\x1f\n" +
 	"\vlisten_addr\x18\x02 \x01(\tR\n" +
@@ -1130,12 +1214,13 @@ const file_minsw_v1_swarm_proto_rawDesc = "" +
 	"\araft_id\x18\x01 \x01(\x04R\x06raftId\"+\n" +
 	"\x10LeaveRaftRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\"\x13\n" +
-	"\x11LeaveRaftResponse2\xe6\x01\n" +
+	"\x11LeaveRaftResponse2\xa3\x02\n" +
 	"\x05Swarm\x125\n" +
 	"\x04Init\x12\x15.minsw.v1.InitRequest\x1a\x16.minsw.v1.InitResponse\x125\n" +
 	"\x04Join\x12\x15.minsw.v1.JoinRequest\x1a\x16.minsw.v1.JoinResponse\x128\n" +
 	"\x05Leave\x12\x16.minsw.v1.LeaveRequest\x1a\x17.minsw.v1.LeaveResponse\x125\n" +
-	"\x04Info\x12\x15.minsw.v1.InfoRequest\x1a\x16.minsw.v1.InfoResponse2\x82\x03\n" +
+	"\x04Info\x12\x15.minsw.v1.InfoRequest\x1a\x16.minsw.v1.InfoResponse\x12;\n" +
+	"\x06Unlock\x12\x17.minsw.v1.UnlockRequest\x1a\x18.minsw.v1.UnlockResponse2\x82\x03\n" +
 	"\n" +
 	"Membership\x12J\n" +
 	"\vJoinCluster\x12\x1c.minsw.v1.JoinClusterRequest\x1a\x1d.minsw.v1.JoinClusterResponse\x12A\n" +
@@ -1156,53 +1241,57 @@ func file_minsw_v1_swarm_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_swarm_proto_rawDescData
 }
 
-var file_minsw_v1_swarm_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_minsw_v1_swarm_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_minsw_v1_swarm_proto_goTypes = []any{
-	(*InitRequest)(nil),              // 0: minsw.v1.InitRequest
-	(*InitResponse)(nil),             // 1: minsw.v1.InitResponse
-	(*JoinRequest)(nil),              // 2: minsw.v1.JoinRequest
-	(*JoinResponse)(nil),             // 3: minsw.v1.JoinResponse
-	(*LeaveRequest)(nil),             // 4: minsw.v1.LeaveRequest
-	(*LeaveResponse)(nil),            // 5: minsw.v1.LeaveResponse
-	(*InfoRequest)(nil),              // 6: minsw.v1.InfoRequest
-	(*InfoResponse)(nil),             // 7: minsw.v1.InfoResponse
-	(*GetRootCARequest)(nil),         // 8: minsw.v1.GetRootCARequest
-	(*GetRootCAResponse)(nil),        // 9: minsw.v1.GetRootCAResponse
-	(*RenewCertificateRequest)(nil),  // 10: minsw.v1.RenewCertificateRequest
-	(*RenewCertificateResponse)(nil), // 11: minsw.v1.RenewCertificateResponse
-	(*JoinClusterRequest)(nil),       // 12: minsw.v1.JoinClusterRequest
-	(*JoinClusterResponse)(nil),      // 13: minsw.v1.JoinClusterResponse
-	(*JoinRaftRequest)(nil),          // 14: minsw.v1.JoinRaftRequest
-	(*JoinRaftResponse)(nil),         // 15: minsw.v1.JoinRaftResponse
-	(*LeaveRaftRequest)(nil),         // 16: minsw.v1.LeaveRaftRequest
-	(*LeaveRaftResponse)(nil),        // 17: minsw.v1.LeaveRaftResponse
-	(NodeRole)(0),                    // 18: minsw.v1.NodeRole
-	(*NodeDescription)(nil),          // 19: minsw.v1.NodeDescription
+	(*UnlockRequest)(nil),            // 0: minsw.v1.UnlockRequest
+	(*UnlockResponse)(nil),           // 1: minsw.v1.UnlockResponse
+	(*InitRequest)(nil),              // 2: minsw.v1.InitRequest
+	(*InitResponse)(nil),             // 3: minsw.v1.InitResponse
+	(*JoinRequest)(nil),              // 4: minsw.v1.JoinRequest
+	(*JoinResponse)(nil),             // 5: minsw.v1.JoinResponse
+	(*LeaveRequest)(nil),             // 6: minsw.v1.LeaveRequest
+	(*LeaveResponse)(nil),            // 7: minsw.v1.LeaveResponse
+	(*InfoRequest)(nil),              // 8: minsw.v1.InfoRequest
+	(*InfoResponse)(nil),             // 9: minsw.v1.InfoResponse
+	(*GetRootCARequest)(nil),         // 10: minsw.v1.GetRootCARequest
+	(*GetRootCAResponse)(nil),        // 11: minsw.v1.GetRootCAResponse
+	(*RenewCertificateRequest)(nil),  // 12: minsw.v1.RenewCertificateRequest
+	(*RenewCertificateResponse)(nil), // 13: minsw.v1.RenewCertificateResponse
+	(*JoinClusterRequest)(nil),       // 14: minsw.v1.JoinClusterRequest
+	(*JoinClusterResponse)(nil),      // 15: minsw.v1.JoinClusterResponse
+	(*JoinRaftRequest)(nil),          // 16: minsw.v1.JoinRaftRequest
+	(*JoinRaftResponse)(nil),         // 17: minsw.v1.JoinRaftResponse
+	(*LeaveRaftRequest)(nil),         // 18: minsw.v1.LeaveRaftRequest
+	(*LeaveRaftResponse)(nil),        // 19: minsw.v1.LeaveRaftResponse
+	(NodeRole)(0),                    // 20: minsw.v1.NodeRole
+	(*NodeDescription)(nil),          // 21: minsw.v1.NodeDescription
 }
 var file_minsw_v1_swarm_proto_depIdxs = []int32{
-	18, // 0: minsw.v1.JoinResponse.role:type_name -> minsw.v1.NodeRole
-	19, // 1: minsw.v1.JoinClusterRequest.description:type_name -> minsw.v1.NodeDescription
-	18, // 2: minsw.v1.JoinClusterResponse.role:type_name -> minsw.v1.NodeRole
-	0,  // 3: minsw.v1.Swarm.Init:input_type -> minsw.v1.InitRequest
-	2,  // 4: minsw.v1.Swarm.Join:input_type -> minsw.v1.JoinRequest
-	4,  // 5: minsw.v1.Swarm.Leave:input_type -> minsw.v1.LeaveRequest
-	6,  // 6: minsw.v1.Swarm.Info:input_type -> minsw.v1.InfoRequest
-	12, // 7: minsw.v1.Membership.JoinCluster:input_type -> minsw.v1.JoinClusterRequest
-	14, // 8: minsw.v1.Membership.JoinRaft:input_type -> minsw.v1.JoinRaftRequest
-	16, // 9: minsw.v1.Membership.LeaveRaft:input_type -> minsw.v1.LeaveRaftRequest
-	8,  // 10: minsw.v1.Membership.GetRootCA:input_type -> minsw.v1.GetRootCARequest
-	10, // 11: minsw.v1.Membership.RenewCertificate:input_type -> minsw.v1.RenewCertificateRequest
-	1,  // 12: minsw.v1.Swarm.Init:output_type -> minsw.v1.InitResponse
-	3,  // 13: minsw.v1.Swarm.Join:output_type -> minsw.v1.JoinResponse
-	5,  // 14: minsw.v1.Swarm.Leave:output_type -> minsw.v1.LeaveResponse
-	7,  // 15: minsw.v1.Swarm.Info:output_type -> minsw.v1.InfoResponse
-	13, // 16: minsw.v1.Membership.JoinCluster:output_type -> minsw.v1.JoinClusterResponse
-	15, // 17: minsw.v1.Membership.JoinRaft:output_type -> minsw.v1.JoinRaftResponse
-	17, // 18: minsw.v1.Membership.LeaveRaft:output_type -> minsw.v1.LeaveRaftResponse
-	9,  // 19: minsw.v1.Membership.GetRootCA:output_type -> minsw.v1.GetRootCAResponse
-	11, // 20: minsw.v1.Membership.RenewCertificate:output_type -> minsw.v1.RenewCertificateResponse
-	12, // [12:21] is the sub-list for method output_type
-	3,  // [3:12] is the sub-list for method input_type
+	20, // 0: minsw.v1.JoinResponse.role:type_name -> minsw.v1.NodeRole
+	21, // 1: minsw.v1.JoinClusterRequest.description:type_name -> minsw.v1.NodeDescription
+	20, // 2: minsw.v1.JoinClusterResponse.role:type_name -> minsw.v1.NodeRole
+	2,  // 3: minsw.v1.Swarm.Init:input_type -> minsw.v1.InitRequest
+	4,  // 4: minsw.v1.Swarm.Join:input_type -> minsw.v1.JoinRequest
+	6,  // 5: minsw.v1.Swarm.Leave:input_type -> minsw.v1.LeaveRequest
+	8,  // 6: minsw.v1.Swarm.Info:input_type -> minsw.v1.InfoRequest
+	0,  // 7: minsw.v1.Swarm.Unlock:input_type -> minsw.v1.UnlockRequest
+	14, // 8: minsw.v1.Membership.JoinCluster:input_type -> minsw.v1.JoinClusterRequest
+	16, // 9: minsw.v1.Membership.JoinRaft:input_type -> minsw.v1.JoinRaftRequest
+	18, // 10: minsw.v1.Membership.LeaveRaft:input_type -> minsw.v1.LeaveRaftRequest
+	10, // 11: minsw.v1.Membership.GetRootCA:input_type -> minsw.v1.GetRootCARequest
+	12, // 12: minsw.v1.Membership.RenewCertificate:input_type -> minsw.v1.RenewCertificateRequest
+	3,  // 13: minsw.v1.Swarm.Init:output_type -> minsw.v1.InitResponse
+	5,  // 14: minsw.v1.Swarm.Join:output_type -> minsw.v1.JoinResponse
+	7,  // 15: minsw.v1.Swarm.Leave:output_type -> minsw.v1.LeaveResponse
+	9,  // 16: minsw.v1.Swarm.Info:output_type -> minsw.v1.InfoResponse
+	1,  // 17: minsw.v1.Swarm.Unlock:output_type -> minsw.v1.UnlockResponse
+	15, // 18: minsw.v1.Membership.JoinCluster:output_type -> minsw.v1.JoinClusterResponse
+	17, // 19: minsw.v1.Membership.JoinRaft:output_type -> minsw.v1.JoinRaftResponse
+	19, // 20: minsw.v1.Membership.LeaveRaft:output_type -> minsw.v1.LeaveRaftResponse
+	11, // 21: minsw.v1.Membership.GetRootCA:output_type -> minsw.v1.GetRootCAResponse
+	13, // 22: minsw.v1.Membership.RenewCertificate:output_type -> minsw.v1.RenewCertificateResponse
+	13, // [13:23] is the sub-list for method output_type
+	3,  // [3:13] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name
@@ -1220,7 +1309,7 @@ func file_minsw_v1_swarm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_swarm_proto_rawDesc), len(file_minsw_v1_swarm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -19,10 +19,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Swarm_Init_FullMethodName  = "/minsw.v1.Swarm/Init"
-	Swarm_Join_FullMethodName  = "/minsw.v1.Swarm/Join"
-	Swarm_Leave_FullMethodName = "/minsw.v1.Swarm/Leave"
-	Swarm_Info_FullMethodName  = "/minsw.v1.Swarm/Info"
+	Swarm_Init_FullMethodName   = "/minsw.v1.Swarm/Init"
+	Swarm_Join_FullMethodName   = "/minsw.v1.Swarm/Join"
+	Swarm_Leave_FullMethodName  = "/minsw.v1.Swarm/Leave"
+	Swarm_Info_FullMethodName   = "/minsw.v1.Swarm/Info"
+	Swarm_Unlock_FullMethodName = "/minsw.v1.Swarm/Unlock"
 )
 
 // SwarmClient is the client API for Swarm service.
@@ -36,6 +37,9 @@ type SwarmClient interface {
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
 	Leave(ctx context.Context, in *LeaveRequest, opts ...grpc.CallOption) (*LeaveResponse, error)
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
+	// Unlock starts a manager that autolock left locked at its restart: the
+	// unlock key unwraps the key its raft data and TLS key are sealed with.
+	Unlock(ctx context.Context, in *UnlockRequest, opts ...grpc.CallOption) (*UnlockResponse, error)
 }
 
 type swarmClient struct {
@@ -86,6 +90,16 @@ func (c *swarmClient) Info(ctx context.Context, in *InfoRequest, opts ...grpc.Ca
 	return out, nil
 }
 
+func (c *swarmClient) Unlock(ctx context.Context, in *UnlockRequest, opts ...grpc.CallOption) (*UnlockResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlockResponse)
+	err := c.cc.Invoke(ctx, Swarm_Unlock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SwarmServer is the server API for Swarm service.
 // All implementations must embed UnimplementedSwarmServer
 // for forward compatibility.
@@ -97,6 +111,9 @@ type SwarmServer interface {
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
 	Leave(context.Context, *LeaveRequest) (*LeaveResponse, error)
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
+	// Unlock starts a manager that autolock left locked at its restart: the
+	// unlock key unwraps the key its raft data and TLS key are sealed with.
+	Unlock(context.Context, *UnlockRequest) (*UnlockResponse, error)
 	mustEmbedUnimplementedSwarmServer()
 }
 
@@ -118,6 +135,9 @@ func (UnimplementedSwarmServer) Leave(context.Context, *LeaveRequest) (*LeaveRes
 }
 func (UnimplementedSwarmServer) Info(context.Context, *InfoRequest) (*InfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Info not implemented")
+}
+func (UnimplementedSwarmServer) Unlock(context.Context, *UnlockRequest) (*UnlockResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Unlock not implemented")
 }
 func (UnimplementedSwarmServer) mustEmbedUnimplementedSwarmServer() {}
 func (UnimplementedSwarmServer) testEmbeddedByValue()               {}
@@ -212,6 +232,24 @@ func _Swarm_Info_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Swarm_Unlock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SwarmServer).Unlock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Swarm_Unlock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SwarmServer).Unlock(ctx, req.(*UnlockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Swarm_ServiceDesc is the grpc.ServiceDesc for Swarm service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -234,6 +272,10 @@ var Swarm_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Info",
 			Handler:    _Swarm_Info_Handler,
+		},
+		{
+			MethodName: "Unlock",
+			Handler:    _Swarm_Unlock_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,118 @@
+package raftnode
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/raft"
+)
+
+// Cipher seals what raft writes to disk and opens what it reads back. The
+// manager's is AES-GCM under the node's data encryption key; IsSealed
+// tells values from before encryption was on, which are read as they are.
+type Cipher interface {
+	Seal(plain []byte) ([]byte, error)
+	Open(sealed []byte) ([]byte, error)
+	IsSealed(b []byte) bool
+}
+
+// encryptedLogs seals the data of every entry raft stores (commands,
+// configurations) and opens it on the way back; index, term and type stay
+// plain, as raft's bookkeeping needs them. Raft keeps the *raft.Log it
+// stores for replication, so entries are copied, never sealed in place.
+type encryptedLogs struct {
+	raft.LogStore
+	c Cipher
+}
+
+func (e encryptedLogs) GetLog(index uint64, out *raft.Log) error {
+	if err := e.LogStore.GetLog(index, out); err != nil {
+		return err
+	}
+	if !e.c.IsSealed(out.Data) {
+		return nil
+	}
+	plain, err := e.c.Open(out.Data)
+	if err != nil {
+		return fmt.Errorf("raftnode: raft entry %d: %w", index, err)
+	}
+	out.Data = plain
+	return nil
+}
+
+func (e encryptedLogs) StoreLog(l *raft.Log) error { return e.StoreLogs([]*raft.Log{l}) }
+
+func (e encryptedLogs) StoreLogs(logs []*raft.Log) error {
+	sealed := make([]*raft.Log, len(logs))
+	for i, l := range logs {
+		cp := *l
+		if len(l.Data) > 0 {
+			b, err := e.c.Seal(l.Data)
+			if err != nil {
+				return err
+			}
+			cp.Data = b
+		}
+		sealed[i] = &cp
+	}
+	return e.LogStore.StoreLogs(sealed)
+}
+
+// encryptedSnapshots seals each snapshot as a whole when its sink closes
+// (a manager's snapshot is one marshalled store, already in memory) and
+// opens it whole; Open reports the plain size, which raft sends to a
+// follower installing the snapshot.
+type encryptedSnapshots struct {
+	raft.SnapshotStore
+	c Cipher
+}
+
+func (e encryptedSnapshots) Create(version raft.SnapshotVersion, index, term uint64, conf raft.Configuration, confIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
+	sink, err := e.SnapshotStore.Create(version, index, term, conf, confIndex, trans)
+	if err != nil {
+		return nil, err
+	}
+	return &sealingSink{SnapshotSink: sink, c: e.c}, nil
+}
+
+func (e encryptedSnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
+	meta, rc, err := e.SnapshotStore.Open(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if e.c.IsSealed(b) {
+		if b, err = e.c.Open(b); err != nil {
+			return nil, nil, fmt.Errorf("raftnode: snapshot %s: %w", id, err)
+		}
+	}
+	m := *meta
+	m.Size = int64(len(b))
+	return &m, io.NopCloser(bytes.NewReader(b)), nil
+}
+
+type sealingSink struct {
+	raft.SnapshotSink
+	c   Cipher
+	buf bytes.Buffer
+}
+
+func (s *sealingSink) Write(p []byte) (int, error) { return s.buf.Write(p) }
+
+func (s *sealingSink) Close() error {
+	b, err := s.c.Seal(s.buf.Bytes())
+	if err != nil {
+		s.SnapshotSink.Cancel()
+		return err
+	}
+	if _, err := s.SnapshotSink.Write(b); err != nil {
+		s.SnapshotSink.Cancel()
+		return err
+	}
+	return s.SnapshotSink.Close()
+}

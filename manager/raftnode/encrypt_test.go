@@ -1,0 +1,174 @@
+package raftnode
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/minsw/minsw/manager/encryption"
+	"github.com/minsw/minsw/manager/store"
+)
+
+func testCipher(t *testing.T) *encryption.AEAD {
+	t.Helper()
+	k, err := encryption.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := encryption.New(k, "raft test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// grepDir reports the files under dir whose bytes contain s.
+func grepDir(t *testing.T, dir, s string) []string {
+	t.Helper()
+	var hits []string
+	_ = filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(s)) {
+				hits = append(hits, p)
+			}
+		}
+		return nil
+	})
+	return hits
+}
+
+func openSolo(t *testing.T, dir string, c Cipher) (*Node, *store.Store, error) {
+	_, tr := raft.NewInmemTransport("solo")
+	cfg := fastConfig("solo", tr)
+	cfg.Bootstrap, cfg.DataDir, cfg.Cipher = true, dir, c
+	st := store.New(nil, nil)
+	n, err := New(cfg, st)
+	return n, st, err
+}
+
+// With a cipher, neither the log nor the snapshot holds a service name in
+// clear; the same key reads both back after a restart, another key cannot.
+func TestEncryptedLogAndSnapshotsAtRest(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		encrypted bool
+	}{{"plain without a key", false}, {"sealed with the data key", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var c Cipher
+			if tc.encrypted {
+				c = testCipher(t)
+			}
+			n, st, err := openSolo(t, dir, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitLeader(t, []*member{{node: n}})
+			for i := 0; i < 5; i++ {
+				if err := createService(st, fmt.Sprintf("topsecret-before-%d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := n.raft.Snapshot().Error(); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 5; i++ {
+				if err := createService(st, fmt.Sprintf("topsecret-after-%d", i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = n.Shutdown()
+			hits := grepDir(t, dir, "topsecret")
+			if tc.encrypted && len(hits) > 0 {
+				t.Fatalf("service names in clear in %v", hits)
+			}
+			if !tc.encrypted && len(hits) < 2 {
+				t.Fatalf("without a key the log and snapshot hold the names in clear, found them in %v", hits)
+			}
+
+			n2, st2, err := openSolo(t, dir, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitLeader(t, []*member{{node: n2}})
+			if err := n2.Barrier(5e9); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(serviceNames(st2)); got != 10 {
+				t.Fatalf("after restart %d services, want 10", got)
+			}
+			_ = n2.Shutdown()
+
+			if tc.encrypted {
+				if n3, _, err := openSolo(t, dir, testCipher(t)); err == nil {
+					n3.Shutdown()
+					t.Fatal("another key opened the encrypted raft data")
+				} else if !strings.Contains(err.Error(), "snapshot") {
+					t.Fatalf("wrong key: %v", err)
+				}
+			}
+		})
+	}
+}
+
+// Data written before encryption was turned on is still read.
+func TestPlainEntriesReadWithACipher(t *testing.T) {
+	dir := t.TempDir()
+	n, st, err := openSolo(t, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitLeader(t, []*member{{node: n}})
+	if err := createService(st, "old"); err != nil {
+		t.Fatal(err)
+	}
+	_ = n.Shutdown()
+	n2, st2, err := openSolo(t, dir, testCipher(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n2.Shutdown()
+	waitLeader(t, []*member{{node: n2}})
+	if err := createService(st2, "new"); err != nil {
+		t.Fatal(err)
+	}
+	if got := serviceNames(st2); !got["old"] || !got["new"] {
+		t.Fatalf("services %v", got)
+	}
+}
+
+// A snapshot opened through the cipher reports its plain size: raft sends
+// that many bytes to a follower installing it.
+func TestEncryptedSnapshotReportsPlainSize(t *testing.T) {
+	fs, err := raft.NewFileSnapshotStore(t.TempDir(), 1, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := encryptedSnapshots{SnapshotStore: fs, c: testCipher(t)}
+	_, tr := raft.NewInmemTransport("x")
+	sink, err := s.Create(1, 10, 1, raft.Configuration{}, 1, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := bytes.Repeat([]byte("state"), 1000)
+	if _, err := sink.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatal(err)
+	}
+	meta, rc, err := s.Open(sink.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	if meta.Size != int64(len(plain)) || !bytes.Equal(got, plain) {
+		t.Fatalf("size %d, %d bytes back, want %d", meta.Size, len(got), len(plain))
+	}
+}
