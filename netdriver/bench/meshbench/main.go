@@ -18,27 +18,22 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+	"github.com/minsw/minsw/netdriver/bench/loadgen"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 
 	"github.com/minsw/minsw/netdriver"
 	"github.com/minsw/minsw/netdriver/ingress"
@@ -112,19 +107,19 @@ func run() error {
 		from string
 		to   []string
 	}{{l.outside, meshAddr}, {l.ctr, vipAddr}, {l.ctr, direct}} {
-		if r := load(p.from, p.to, true, 1, 20, 2*time.Second); r.ok == 0 {
-			return fmt.Errorf("%v does not answer: %v", p.to, r.firstErr)
+		if r := loadgen.Run(p.from, p.to, true, 1, 20, 2*time.Second); r.OK == 0 {
+			return fmt.Errorf("%v does not answer: %v", p.to, r.FirstErr)
 		}
 	}
 
 	type key struct{ what, mode string }
-	res := map[key][]result{}
+	res := map[key][]loadgen.Result{}
 	for range *rounds {
 		for _, ka := range []bool{true, false} {
 			mode := modeName(ka)
-			res[key{"mesh", mode}] = append(res[key{"mesh", mode}], load(l.outside, meshAddr, ka, *workers, *maxReq, *dur))
-			res[key{"vip", mode}] = append(res[key{"vip", mode}], load(l.ctr, vipAddr, ka, *workers, *maxReq, *dur))
-			res[key{"direct", mode}] = append(res[key{"direct", mode}], load(l.ctr, direct, ka, *workers, *maxReq, *dur))
+			res[key{"mesh", mode}] = append(res[key{"mesh", mode}], loadgen.Run(l.outside, meshAddr, ka, *workers, *maxReq, *dur))
+			res[key{"vip", mode}] = append(res[key{"vip", mode}], loadgen.Run(l.ctr, vipAddr, ka, *workers, *maxReq, *dur))
+			res[key{"direct", mode}] = append(res[key{"direct", mode}], loadgen.Run(l.ctr, direct, ka, *workers, *maxReq, *dur))
 		}
 	}
 	fmt.Println("\nwhat                              mode        req/s (median)   p99      errors")
@@ -132,12 +127,12 @@ func run() error {
 		for _, w := range []struct{ k, label string }{
 			{"mesh", "mesh via node3 (no task)"}, {"vip", "VIP from a container"}, {"direct", "straight to the tasks"}} {
 			rs := res[key{w.k, mode}]
-			fmt.Printf("%-33s %-11s %10.0f   %8v   %d\n", w.label, mode, medianRPS(rs), medianP99(rs).Round(time.Microsecond), errs(rs))
+			fmt.Printf("%-33s %-11s %10.0f   %8v   %d\n", w.label, mode, loadgen.MedianRPS(rs), loadgen.MedianP99(rs).Round(time.Microsecond), loadgen.Failures(rs))
 		}
 	}
 	ratio := func(a, b string) (float64, float64) {
-		return medianRPS(res[key{a, "keep-alive"}]) / medianRPS(res[key{b, "keep-alive"}]),
-			medianRPS(res[key{a, "close"}]) / medianRPS(res[key{b, "close"}])
+		return loadgen.MedianRPS(res[key{a, "keep-alive"}]) / loadgen.MedianRPS(res[key{b, "keep-alive"}]),
+			loadgen.MedianRPS(res[key{a, "close"}]) / loadgen.MedianRPS(res[key{b, "close"}])
 	}
 	fmt.Println("\nratio                                     keep-alive   close")
 	k, c := ratio("mesh", "vip")
@@ -151,7 +146,7 @@ func run() error {
 	// many services in ingress_sbox).
 	ctx := context.Background()
 	d3 := l.drivers[2]
-	scale := map[key][]result{}
+	scale := map[key][]loadgen.Result{}
 	for r := range *rounds {
 		for _, n := range []int{1, *ports} {
 			marks, svcs := publishedSet(n)
@@ -164,7 +159,7 @@ func run() error {
 			}
 			for _, ka := range []bool{true, false} {
 				kk := key{fmt.Sprint(n), modeName(ka)}
-				scale[kk] = append(scale[kk], load(l.outside, meshAddr, ka, *workers, *maxReq, *dur))
+				scale[kk] = append(scale[kk], loadgen.Run(l.outside, meshAddr, ka, *workers, *maxReq, *dur))
 			}
 		}
 	}
@@ -172,12 +167,12 @@ func run() error {
 	for _, mode := range []string{"keep-alive", "close"} {
 		for _, n := range []int{1, *ports} {
 			rs := scale[key{fmt.Sprint(n), mode}]
-			fmt.Printf("%-9d %-11s %10.0f   %8v   %d\n", n, mode, medianRPS(rs), medianP99(rs).Round(time.Microsecond), errs(rs))
+			fmt.Printf("%-9d %-11s %10.0f   %8v   %d\n", n, mode, loadgen.MedianRPS(rs), loadgen.MedianP99(rs).Round(time.Microsecond), loadgen.Failures(rs))
 		}
 	}
 	for _, mode := range []string{"keep-alive", "close"} {
 		a, b := scale[key{"1", mode}], scale[key{fmt.Sprint(*ports), mode}]
-		fmt.Printf("per-request cost %d published ports ÷ 1 (%s): %.3f   (must ≤ 1.10, goal ≤ 1.02)\n", *ports, mode, medianRPS(a)/medianRPS(b))
+		fmt.Printf("per-request cost %d published ports ÷ 1 (%s): %.3f   (must ≤ 1.10, goal ≤ 1.02)\n", *ports, mode, loadgen.MedianRPS(a)/loadgen.MedianRPS(b))
 	}
 	return nil
 }
@@ -379,157 +374,4 @@ func modeName(keepAlive bool) string {
 		return "keep-alive"
 	}
 	return "close"
-}
-
-// ---- load generator (as vipbench's) ----
-
-type result struct {
-	ok, failed int
-	elapsed    time.Duration
-	p99        time.Duration
-	firstErr   error
-}
-
-func (r result) rps() float64 { return float64(r.ok) / r.elapsed.Seconds() }
-
-func medianRPS(rs []result) float64 {
-	v := make([]float64, len(rs))
-	for i, r := range rs {
-		v[i] = r.rps()
-	}
-	sort.Float64s(v)
-	return v[len(v)/2]
-}
-
-func medianP99(rs []result) time.Duration {
-	v := make([]time.Duration, len(rs))
-	for i, r := range rs {
-		v[i] = r.p99
-	}
-	slices.Sort(v)
-	return v[len(v)/2]
-}
-
-func errs(rs []result) (n int) {
-	for _, r := range rs {
-		n += r.failed
-	}
-	return n
-}
-
-// load sends GETs from the namespace at from, spread over addrs, with c
-// connections, until count requests or d have passed, whichever is first.
-func load(from string, addrs []string, keepAlive bool, c, count int, d time.Duration) result {
-	ns, err := netns.Open(from)
-	if err != nil {
-		return result{firstErr: err}
-	}
-	defer ns.Close()
-	var (
-		mu       sync.Mutex
-		total    result
-		lats     []time.Duration
-		wg       sync.WaitGroup
-		budget   = make(chan struct{}, count)
-		deadline = time.Now().Add(d)
-	)
-	for range count {
-		budget <- struct{}{}
-	}
-	close(budget)
-	start := time.Now()
-	for w := range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			runtime.LockOSThread() // never unlocked: the thread ends with us
-			if err := vnetns.Set(ns); err != nil {
-				mu.Lock()
-				total.failed++
-				total.firstErr = err
-				mu.Unlock()
-				return
-			}
-			var (
-				conn    net.Conn
-				br      *bufio.Reader
-				my      = make([]time.Duration, 0, 4096)
-				ok, bad int
-				ferr    error
-			)
-			for range budget {
-				if time.Now().After(deadline) {
-					break
-				}
-				t0 := time.Now()
-				if conn == nil {
-					var err error
-					conn, err = net.DialTimeout("tcp4", addrs[(ok+bad+w)%len(addrs)], 2*time.Second)
-					if err != nil {
-						bad++
-						ferr = err
-						conn = nil
-						continue
-					}
-					br = bufio.NewReaderSize(conn, 4096)
-				}
-				err := get(conn, br, keepAlive)
-				if err != nil || !keepAlive {
-					conn.Close()
-					conn = nil
-				}
-				if err != nil {
-					bad++
-					ferr = err
-					continue
-				}
-				ok++
-				my = append(my, time.Since(t0))
-			}
-			if conn != nil {
-				conn.Close()
-			}
-			mu.Lock()
-			total.ok += ok
-			total.failed += bad
-			if total.firstErr == nil {
-				total.firstErr = ferr
-			}
-			lats = append(lats, my...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	total.elapsed = time.Since(start)
-	if len(lats) > 0 {
-		slices.Sort(lats)
-		total.p99 = lats[len(lats)*99/100]
-	}
-	return total
-}
-
-var (
-	reqKA    = []byte("GET / HTTP/1.1\r\nHost: web\r\nUser-Agent: meshbench\r\n\r\n")
-	reqClose = []byte("GET / HTTP/1.1\r\nHost: web\r\nUser-Agent: meshbench\r\nConnection: close\r\n\r\n")
-)
-
-func get(c net.Conn, br *bufio.Reader, keepAlive bool) error {
-	c.SetDeadline(time.Now().Add(3 * time.Second))
-	req := reqClose
-	if keepAlive {
-		req = reqKA
-	}
-	if _, err := c.Write(req); err != nil {
-		return err
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return err
 }

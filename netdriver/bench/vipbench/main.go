@@ -10,23 +10,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
+	"github.com/minsw/minsw/netdriver/bench/loadgen"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/minsw/minsw/netdriver"
@@ -34,7 +28,6 @@ import (
 	"github.com/minsw/minsw/netdriver/lb"
 	"github.com/minsw/minsw/netdriver/netns"
 	"github.com/minsw/minsw/netdriver/overlay"
-	vnetns "github.com/vishvananda/netns"
 )
 
 var (
@@ -97,50 +90,50 @@ func run() error {
 		return fmt.Errorf("minsw path: %w", err)
 	}
 
-	vipURL := []string{"http://" + vip + "/"}
-	direct := []string{"http://" + web1 + "/", "http://" + web2 + "/"}
+	vipURL := []string{vip + ":80"}
+	direct := []string{web1 + ":80", web2 + ":80"}
 	fmt.Printf("vipbench: %d connections, each run bounded by %v and %d requests, %d rounds, GOMAXPROCS=%d\n",
 		*workers, *dur, *maxReq, *rounds, runtime.GOMAXPROCS(0))
 	for _, p := range []*path{hand, &m.path} {
-		if r := load(p.client, vipURL, true, 1, 20, time.Second); r.ok == 0 {
-			return fmt.Errorf("%s: VIP does not answer: %v", p.name, r.firstErr)
+		if r := loadgen.Run(p.client, vipURL, true, 1, 20, time.Second); r.OK == 0 {
+			return fmt.Errorf("%s: VIP does not answer: %v", p.name, r.FirstErr)
 		}
 	}
 
 	type key struct{ what, mode string }
-	res := map[key][]result{}
+	res := map[key][]loadgen.Result{}
 	for r := 0; r < *rounds; r++ {
 		for _, ka := range []bool{true, false} {
 			mode := modeName(ka)
-			res[key{"hand VIP", mode}] = append(res[key{"hand VIP", mode}], load(hand.client, vipURL, ka, *workers, *maxReq, *dur))
-			res[key{"minsw VIP", mode}] = append(res[key{"minsw VIP", mode}], load(m.client, vipURL, ka, *workers, *maxReq, *dur))
-			res[key{"direct", mode}] = append(res[key{"direct", mode}], load(m.client, direct, ka, *workers, *maxReq, *dur))
+			res[key{"hand VIP", mode}] = append(res[key{"hand VIP", mode}], loadgen.Run(hand.client, vipURL, ka, *workers, *maxReq, *dur))
+			res[key{"minsw VIP", mode}] = append(res[key{"minsw VIP", mode}], loadgen.Run(m.client, vipURL, ka, *workers, *maxReq, *dur))
+			res[key{"direct", mode}] = append(res[key{"direct", mode}], loadgen.Run(m.client, direct, ka, *workers, *maxReq, *dur))
 		}
 	}
 	fmt.Println("\nwhat            mode        req/s (median)   p99      errors")
 	for _, mode := range []string{"keep-alive", "close"} {
 		for _, w := range []string{"hand VIP", "minsw VIP", "direct"} {
 			rs := res[key{w, mode}]
-			fmt.Printf("%-15s %-11s %10.0f   %8v   %d\n", w, mode, medianRPS(rs), medianP99(rs).Round(time.Microsecond), errs(rs))
+			fmt.Printf("%-15s %-11s %10.0f   %8v   %d\n", w, mode, loadgen.MedianRPS(rs), loadgen.MedianP99(rs).Round(time.Microsecond), loadgen.Failures(rs))
 		}
 	}
 	fmt.Println("\nratio                                     keep-alive   close")
-	ratio := func(a, b string, f func([]result) float64) (float64, float64) {
+	ratio := func(a, b string, f func([]loadgen.Result) float64) (float64, float64) {
 		return f(res[key{a, "keep-alive"}]) / f(res[key{b, "keep-alive"}]), f(res[key{a, "close"}]) / f(res[key{b, "close"}])
 	}
-	k, c := ratio("minsw VIP", "hand VIP", medianRPS)
+	k, c := ratio("minsw VIP", "hand VIP", loadgen.MedianRPS)
 	fmt.Printf("req/s minsw VIP ÷ hand-built VIP           %6.3f      %6.3f   (must ≥ 0.95)\n", k, c)
-	k, c = ratio("minsw VIP", "direct", medianRPS)
+	k, c = ratio("minsw VIP", "direct", loadgen.MedianRPS)
 	fmt.Printf("req/s minsw VIP ÷ straight to backends     %6.3f      %6.3f\n", k, c)
-	k, c = ratio("hand VIP", "direct", medianRPS)
+	k, c = ratio("hand VIP", "direct", loadgen.MedianRPS)
 	fmt.Printf("req/s hand VIP ÷ straight to backends      %6.3f      %6.3f\n", k, c)
-	p99 := func(rs []result) float64 { return float64(medianP99(rs)) }
+	p99 := func(rs []loadgen.Result) float64 { return float64(loadgen.MedianP99(rs)) }
 	k, c = ratio("minsw VIP", "hand VIP", p99)
 	fmt.Printf("p99 minsw VIP ÷ hand-built VIP             %6.3f      %6.3f   (must ≤ 1.1)\n", k, c)
 
 	// Scale: the same VIP among 10 services, then among 10,000.
 	small, big := m.services(10), m.services(*services)
-	scale := map[key][]result{}
+	scale := map[key][]loadgen.Result{}
 	for r := 0; r < *rounds; r++ {
 		for _, set := range [][]lb.Service{small, big} {
 			t0 := time.Now()
@@ -153,7 +146,7 @@ func run() error {
 				fmt.Printf("\nSetServices to %d services took %v", len(set), prog.Round(time.Millisecond))
 			}
 			for _, ka := range []bool{true, false} {
-				scale[key{n, modeName(ka)}] = append(scale[key{n, modeName(ka)}], load(m.client, vipURL, ka, *workers, *maxReq, *dur))
+				scale[key{n, modeName(ka)}] = append(scale[key{n, modeName(ka)}], loadgen.Run(m.client, vipURL, ka, *workers, *maxReq, *dur))
 			}
 		}
 	}
@@ -161,12 +154,12 @@ func run() error {
 	for _, mode := range []string{"keep-alive", "close"} {
 		for _, n := range []int{len(small), len(big)} {
 			rs := scale[key{fmt.Sprint(n), mode}]
-			fmt.Printf("%-9d %-11s %10.0f   %8v   errors %d\n", n, mode, medianRPS(rs), medianP99(rs).Round(time.Microsecond), errs(rs))
+			fmt.Printf("%-9d %-11s %10.0f   %8v   errors %d\n", n, mode, loadgen.MedianRPS(rs), loadgen.MedianP99(rs).Round(time.Microsecond), loadgen.Failures(rs))
 		}
 	}
 	for _, mode := range []string{"keep-alive", "close"} {
 		a, b := scale[key{fmt.Sprint(len(small)), mode}], scale[key{fmt.Sprint(len(big)), mode}]
-		fmt.Printf("per-request cost %d services ÷ %d (%s): %.3f   (must ≤ 1.10)\n", len(big), len(small), mode, medianRPS(a)/medianRPS(b))
+		fmt.Printf("per-request cost %d services ÷ %d (%s): %.3f   (must ≤ 1.10)\n", len(big), len(small), mode, loadgen.MedianRPS(a)/loadgen.MedianRPS(b))
 	}
 	return nil
 }
@@ -179,162 +172,6 @@ func modeName(keepAlive bool) string {
 }
 
 // ---- load generator ----
-
-type result struct {
-	ok, failed int
-	elapsed    time.Duration
-	p99        time.Duration
-	firstErr   error
-}
-
-func (r result) rps() float64 { return float64(r.ok) / r.elapsed.Seconds() }
-
-func medianRPS(rs []result) float64 {
-	v := make([]float64, len(rs))
-	for i, r := range rs {
-		v[i] = r.rps()
-	}
-	sort.Float64s(v)
-	return v[len(v)/2]
-}
-
-func medianP99(rs []result) time.Duration {
-	v := make([]time.Duration, len(rs))
-	for i, r := range rs {
-		v[i] = r.p99
-	}
-	slices.Sort(v)
-	return v[len(v)/2]
-}
-
-func errs(rs []result) (n int) {
-	for _, r := range rs {
-		n += r.failed
-	}
-	return n
-}
-
-// load sends GETs from the namespace at from, spread over urls, with c
-// connections, until count requests or d have passed, whichever is first.
-// Each worker is a goroutine locked to a thread inside the namespace, so
-// every socket it dials is made there without a namespace switch per dial.
-func load(from string, urls []string, keepAlive bool, c, count int, d time.Duration) result {
-	ns, err := netns.Open(from)
-	if err != nil {
-		return result{firstErr: err}
-	}
-	defer ns.Close()
-	var (
-		mu       sync.Mutex
-		total    result
-		lats     []time.Duration
-		wg       sync.WaitGroup
-		budget   = make(chan struct{}, count)
-		deadline = time.Now().Add(d)
-	)
-	for i := 0; i < count; i++ {
-		budget <- struct{}{}
-	}
-	close(budget)
-	start := time.Now()
-	for w := 0; w < c; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			runtime.LockOSThread() // never unlocked: the thread ends with us
-			if err := vnetns.Set(ns); err != nil {
-				mu.Lock()
-				total.failed++
-				total.firstErr = err
-				mu.Unlock()
-				return
-			}
-			var (
-				conn net.Conn
-				br   *bufio.Reader
-				my   = make([]time.Duration, 0, 4096)
-				ok   int
-				bad  int
-				ferr error
-			)
-			u := urls[w%len(urls)]
-			for range budget {
-				if time.Now().After(deadline) {
-					break
-				}
-				if !keepAlive && len(urls) > 1 {
-					u = urls[(ok+bad+w)%len(urls)]
-				}
-				t0 := time.Now()
-				if conn == nil {
-					host := strings.TrimSuffix(strings.TrimPrefix(u, "http://"), "/")
-					conn, err = net.DialTimeout("tcp4", host+":80", 2*time.Second)
-					if err != nil {
-						bad++
-						ferr = err
-						conn = nil
-						continue
-					}
-					br = bufio.NewReaderSize(conn, 4096)
-				}
-				err := get(conn, br, keepAlive)
-				if err != nil || !keepAlive {
-					conn.Close()
-					conn = nil
-				}
-				if err != nil {
-					bad++
-					ferr = err
-					continue
-				}
-				ok++
-				my = append(my, time.Since(t0))
-			}
-			if conn != nil {
-				conn.Close()
-			}
-			mu.Lock()
-			total.ok += ok
-			total.failed += bad
-			if total.firstErr == nil {
-				total.firstErr = ferr
-			}
-			lats = append(lats, my...)
-			mu.Unlock()
-		}(w)
-	}
-	wg.Wait()
-	total.elapsed = time.Since(start)
-	if len(lats) > 0 {
-		slices.Sort(lats)
-		total.p99 = lats[len(lats)*99/100]
-	}
-	return total
-}
-
-var reqKA = []byte("GET / HTTP/1.1\r\nHost: web\r\nUser-Agent: vipbench\r\n\r\n")
-var reqClose = []byte("GET / HTTP/1.1\r\nHost: web\r\nUser-Agent: vipbench\r\nConnection: close\r\n\r\n")
-
-func get(c net.Conn, br *bufio.Reader, keepAlive bool) error {
-	c.SetDeadline(time.Now().Add(3 * time.Second))
-	req := reqClose
-	if keepAlive {
-		req = reqKA
-	}
-	if _, err := c.Write(req); err != nil {
-		return err
-	}
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return err
-}
 
 // ---- the hand-built path, from DESIGN's recipe ----
 
