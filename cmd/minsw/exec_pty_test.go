@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -111,15 +112,25 @@ func TestServiceCreateProgressTTY(t *testing.T) {
 	go func() {
 		done <- run([]string{"--host", sock, "service", "create", "--name", "client", "--replicas", "2", "busybox"}, strings.NewReader(""), slave, &errb)
 	}()
+	// The reader keeps draining the terminal after it has seen the last
+	// line: a CLI still drawing into a full pty buffer would block forever.
+	var mu sync.Mutex
 	var screen strings.Builder
 	readDone := make(chan struct{})
 	go func() {
 		buf := make([]byte, 4096)
+		seen := false
 		for {
 			n, err := master.Read(buf)
+			mu.Lock()
 			screen.Write(buf[:n])
-			if err != nil || strings.Contains(screen.String(), "verify: Service converged") {
+			converged := strings.Contains(screen.String(), "verify: Service converged")
+			mu.Unlock()
+			if !seen && (err != nil || converged) {
+				seen = true
 				close(readDone)
+			}
+			if err != nil {
 				return
 			}
 		}
@@ -135,9 +146,13 @@ func TestServiceCreateProgressTTY(t *testing.T) {
 	select {
 	case <-readDone:
 	case <-time.After(5 * time.Second):
+		mu.Lock()
+		defer mu.Unlock()
 		t.Fatalf("no converged line on the terminal: %q", screen.String())
 	}
+	mu.Lock()
 	out := strings.ReplaceAll(screen.String(), "\r", "")
+	mu.Unlock()
 	last := out[strings.LastIndex(out, "\x1b[J")+3:]
 	want := "overall progress: 2 out of 2 tasks\n" +
 		"1/2: running   [==================================================>]\n" +
