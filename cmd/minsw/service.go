@@ -105,6 +105,55 @@ func parseRestartCondition(s string) (minswv1.RestartCondition, error) {
 	return minswv1.RestartCondition(v), nil
 }
 
+// applyPublishChanges carries out --publish-rm then --publish-add on spec:
+// an added port replaces one published on the same port and protocol.
+func applyPublishChanges(spec *minswv1.ServiceSpec, add, rm []string) error {
+	if len(add) == 0 && len(rm) == 0 {
+		return nil
+	}
+	if spec.Endpoint == nil {
+		spec.Endpoint = &minswv1.EndpointSpec{}
+	}
+	for _, r := range rm {
+		ports, proto, _ := strings.Cut(r, "/")
+		want := minswv1.PortProtocol_PORT_PROTOCOL_TCP
+		switch proto {
+		case "", "tcp":
+		case "udp":
+			want = minswv1.PortProtocol_PORT_PROTOCOL_UDP
+		default:
+			return fmt.Errorf("invalid --publish-rm %q: unknown protocol %q", r, proto)
+		}
+		pub, target, hasPub := strings.Cut(ports, ":")
+		if !hasPub {
+			target, pub = pub, ""
+		}
+		t, err := strconv.ParseUint(target, 10, 16)
+		if err != nil || t == 0 {
+			return fmt.Errorf("invalid --publish-rm %q: want TARGET[/PROTOCOL] or PUBLISHED:TARGET[/PROTOCOL]", r)
+		}
+		before := len(spec.Endpoint.Ports)
+		spec.Endpoint.Ports = slices.DeleteFunc(spec.Endpoint.Ports, func(p *minswv1.PortConfig) bool {
+			return p.GetTargetPort() == uint32(t) && p.GetProtocol() == want &&
+				(pub == "" || fmt.Sprint(p.GetPublishedPort()) == pub)
+		})
+		if len(spec.Endpoint.Ports) == before {
+			return fmt.Errorf("--publish-rm %q: the service publishes no such port", r)
+		}
+	}
+	for _, a := range add {
+		p, err := parsePort(a)
+		if err != nil {
+			return err
+		}
+		spec.Endpoint.Ports = slices.DeleteFunc(spec.Endpoint.Ports, func(o *minswv1.PortConfig) bool {
+			return p.GetPublishedPort() != 0 && o.GetPublishedPort() == p.GetPublishedPort() && o.GetProtocol() == p.GetProtocol()
+		})
+		spec.Endpoint.Ports = append(spec.Endpoint.Ports, p)
+	}
+	return nil
+}
+
 // parsePort reads -p in docker's short (8080:80[/udp]) or long
 // (published=8080,target=80,protocol=udp,mode=host) syntax.
 func parsePort(s string) (*minswv1.PortConfig, error) {
@@ -753,7 +802,7 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 	var sf specFlags
 	var w waitFlags
 	var image string
-	var envAdd, envRm, conAdd, conRm, labelAdd, labelRm, netAdd, netRm []string
+	var envAdd, envRm, conAdd, conRm, labelAdd, labelRm, netAdd, netRm, pubAdd, pubRm []string
 	var args []string
 	var force, rollback bool
 	cmd := &cobra.Command{
@@ -836,6 +885,9 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 						spec.Task.Restart.Window = durationpb.New(sf.restartWindow)
 					}
 				}
+				if err := applyPublishChanges(spec, pubAdd, pubRm); err != nil {
+					return err
+				}
 				if force {
 					spec.Task.ForceUpdate++
 				}
@@ -873,6 +925,8 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 	f.StringArrayVar(&labelRm, "label-rm", nil, "Remove a label by its key")
 	f.StringArrayVar(&netAdd, "network-add", nil, "Add a network")
 	f.StringArrayVar(&netRm, "network-rm", nil, "Remove a network")
+	f.StringArrayVar(&pubAdd, "publish-add", nil, "Add or update a published port (as -p)")
+	f.StringArrayVar(&pubRm, "publish-rm", nil, "Remove a published port by its target port (TARGET[/PROTOCOL] or PUBLISHED:TARGET[/PROTOCOL])")
 	f.StringVar(&sf.restartCondition, "restart-condition", "any", `Restart when condition is met ("none", "on-failure", "any")`)
 	f.DurationVar(&sf.restartDelay, "restart-delay", 5*time.Second, "Delay between restart attempts (ns|us|ms|s|m|h)")
 	f.Uint64Var(&sf.restartMaxAttempt, "restart-max-attempts", 0, "Maximum number of restarts before giving up")
