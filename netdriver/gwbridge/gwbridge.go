@@ -15,6 +15,7 @@ import (
 	"os"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"github.com/minsw/minsw/netdriver/netns"
 	"github.com/vishvananda/netlink"
@@ -117,7 +118,9 @@ func ifname(s string) []byte {
 // program (re)writes table ip minsw_gw:
 //
 //	chain postrouting (nat, srcnat): ip saddr <subnet> oifname != <bridge> masquerade
-//	chain forward (filter): iifname <bridge> oifname <bridge> drop
+//	                                 iifname <bridge> oifname <bridge> ct status dnat masquerade
+//	chain forward (filter): iifname <bridge> oifname <bridge> ct status dnat accept
+//	                        iifname <bridge> oifname <bridge> drop
 func (b *Bridge) program() error {
 	c, err := nftables.New(nftables.WithNetNSFd(int(b.ns)))
 	if err != nil {
@@ -141,6 +144,13 @@ func (b *Bridge) program() error {
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: ifname(b.cfg.Name)},
 		&expr.Masq{},
 	}})
+	// A container reaching a published port through a node address is
+	// DNATed to ingress_sbox's leg on this same bridge (a routed hairpin):
+	// let it through, and masquerade it so the reply comes back through the
+	// node, which undoes the DNAT. Plain container-to-container traffic on
+	// the bridge stays dropped.
+	c.AddRule(&nftables.Rule{Table: t, Chain: post, Exprs: append(hairpin(b.cfg.Name), &expr.Masq{})})
+	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: append(hairpin(b.cfg.Name), &expr.Verdict{Kind: expr.VerdictAccept})})
 	c.AddRule(&nftables.Rule{Table: t, Chain: fwd, Exprs: []expr.Any{
 		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(b.cfg.Name)},
@@ -152,6 +162,23 @@ func (b *Bridge) program() error {
 		return fmt.Errorf("gwbridge: table ip %s: %w", TableName, err)
 	}
 	return nil
+}
+
+// ipsDstNAT is the conntrack status bit of a destination-NATed connection.
+const ipsDstNAT = 1 << 5
+
+// hairpin matches traffic routed from the bridge back onto it whose
+// destination was rewritten (a published port reached via a node address).
+func hairpin(bridge string) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(bridge)},
+		&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ifname(bridge)},
+		&expr.Ct{Register: 1, Key: expr.CtKeySTATUS},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: binaryutil.NativeEndian.PutUint32(ipsDstNAT), Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{0, 0, 0, 0}},
+	}
 }
 
 // VethName is the bridge side of a container's egress veth.

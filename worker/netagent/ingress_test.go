@@ -332,7 +332,7 @@ func TestRoutingMesh(t *testing.T) {
 
 	web1 := meshTask("mesh1taskaaaaaaaaaaaaaaaa", "nodeA", "web", 1, "10.0.0.11", web8080, udp8081)
 	web2 := meshTask("mesh2taskaaaaaaaaaaaaaaaa", "nodeB", "web", 2, "10.0.0.12", web8080, udp8081)
-	a.runTask(t, web1, []*api.Network{ingressNet})
+	web1NS := a.runTask(t, web1, []*api.Network{ingressNet})
 	b.runTask(t, web2, []*api.Network{ingressNet})
 	names := []string{agent.TaskName(web1), agent.TaskName(web2)}
 	slices.Sort(names)
@@ -394,6 +394,17 @@ func TestRoutingMesh(t *testing.T) {
 				return err
 			})
 		}
+	})
+
+	t.Run("from a container, through its own node's address (a hairpin on the gateway bridge)", func(t *testing.T) {
+		url := "http://" + m.addrs[0] + ":8080/"
+		eventually(t, url+" from web.1's container", func() error {
+			h, _, err := get(web1NS, url)
+			if err == nil && !slices.Contains(names, h) {
+				err = fmt.Errorf("host %q", h)
+			}
+			return err
+		})
 	})
 
 	t.Run("lb inspect ingress shows the ports, the mark and both backends", func(t *testing.T) {
