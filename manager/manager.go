@@ -117,7 +117,7 @@ func New(cfg Config) (*Manager, error) {
 			return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(creds.ClientTLS(ca.ManagerServerName))))
 		}
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), conns: map[string]*grpc.ClientConn{}, done: make(chan struct{}), peers: newPeerHealth()}
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), conns: map[string]*grpc.ClientConn{}, done: make(chan struct{})}
 	m.st = store.New(nil, nil)
 
 	m.mux = cmux.New(cfg.Listener)
@@ -149,6 +149,9 @@ func New(cfg Config) (*Manager, error) {
 		transport.Close()
 		return nil, err
 	}
+	// Unreachable while failures keep coming: raft retries a dead peer at
+	// least every HeartbeatTimeout/2, so four timeouts of quiet mean it is back.
+	m.peers = newPeerHealth(4 * rc.HeartbeatTimeout)
 	m.raft.Observe(m.peers.observe)
 
 	dc := cfg.Dispatcher
@@ -345,27 +348,37 @@ func (m *Manager) Stop() {
 
 // peerHealth follows raft's heartbeat observations on the leader.
 type peerHealth struct {
-	mu      sync.Mutex
-	failing map[string]bool
+	mu sync.Mutex
+	// lastFailure is when the leader last failed to heartbeat each peer.
+	lastFailure map[string]time.Time
+	// quiet is how long without a failed heartbeat makes a peer reachable
+	// again. Raft reports a failure at least every HeartbeatTimeout/2 while a
+	// peer is down, but reports its recovery only once, on a channel that
+	// drops when full: recovery must not hinge on that one event.
+	quiet time.Duration
+	now   func() time.Time
 }
 
-func newPeerHealth() *peerHealth { return &peerHealth{failing: map[string]bool{}} }
+func newPeerHealth(quiet time.Duration) *peerHealth {
+	return &peerHealth{lastFailure: map[string]time.Time{}, quiet: quiet, now: time.Now}
+}
 
 func (p *peerHealth) observe(o raft.Observation) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch ev := o.Data.(type) {
 	case raft.FailedHeartbeatObservation:
-		p.failing[string(ev.PeerID)] = true
+		p.lastFailure[string(ev.PeerID)] = p.now()
 	case raft.ResumedHeartbeatObservation:
-		delete(p.failing, string(ev.PeerID))
+		delete(p.lastFailure, string(ev.PeerID))
 	}
 }
 
 func (p *peerHealth) reachable(id string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return !p.failing[id]
+	at, failing := p.lastFailure[id]
+	return !failing || p.now().Sub(at) > p.quiet
 }
 
 // NewNodeID is how the daemon names a new node.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -282,5 +283,33 @@ func TestFiveManagersSurviveTwoLosses(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("write without quorum took %v to fail", d)
+	}
+}
+
+// TestReachabilityRecoversWithoutTheResumedEvent: raft reports a peer's
+// recovery once, on a channel that may drop it; the peer must still come
+// back as reachable once its heartbeat failures stop.
+func TestReachabilityRecoversWithoutTheResumedEvent(t *testing.T) {
+	now := time.Unix(1000, 0)
+	p := newPeerHealth(2 * time.Second)
+	p.now = func() time.Time { return now }
+	p.observe(raft.Observation{Data: raft.FailedHeartbeatObservation{PeerID: "m2"}})
+	if p.reachable("m2") {
+		t.Fatal("reachable right after a failed heartbeat")
+	}
+	now = now.Add(time.Second)
+	p.observe(raft.Observation{Data: raft.FailedHeartbeatObservation{PeerID: "m2"}})
+	now = now.Add(1500 * time.Millisecond)
+	if p.reachable("m2") {
+		t.Fatal("reachable while failures still come")
+	}
+	now = now.Add(time.Second) // no failure for 2.5 s, and no resumed event
+	if !p.reachable("m2") {
+		t.Fatal("still unreachable after failures stopped")
+	}
+	p.observe(raft.Observation{Data: raft.FailedHeartbeatObservation{PeerID: "m3"}})
+	p.observe(raft.Observation{Data: raft.ResumedHeartbeatObservation{PeerID: "m3"}})
+	if !p.reachable("m3") {
+		t.Fatal("the resumed event does not restore reachability")
 	}
 }

@@ -326,6 +326,15 @@ func TestThreeNodeSwarmThroughTheCLI(t *testing.T) {
 	if code != 1 || len(logLine.FindAllString(out, -1)) == 0 || !strings.Contains(out, "node swarm-worker2 is down: its logs cannot be read") {
 		t.Fatalf("service logs through a follower: exit %d\n%s", code, out)
 	}
+	// The promoted manager restarts: the leader sees it reachable again.
+	w1.stop()
+	w1.start()
+	eventually(t, 20*time.Second, func() string {
+		if out := mgr.ok("node", "ls"); len(rows(out, `swarm-worker1\s+Ready\s+Active\s+Reachable`)) != 1 {
+			return "node ls after the promoted manager restarted:\n" + out
+		}
+		return ""
+	})
 	mgr.ok("node", "demote", "swarm-worker1")
 	eventually(t, 15*time.Second, func() string {
 		out := mgr.ok("node", "ls")
