@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin/minsw
 
-.PHONY: all build deps test unit ipvs-vm bench lab lab-down vet proto
+.PHONY: all build deps test unit ipvs-vm fuzz bench lab lab-down vet proto
 
 all: build
 
@@ -27,7 +27,17 @@ unit: deps build
 ipvs-vm: deps
 	netdriver/lb/ipvs/vmtest/run.sh
 
-test: vet unit ipvs-vm
+# A bounded fuzz run of every parser that reads what a peer or a client
+# sends (join tokens, certificate requests, gossip messages, DNS queries);
+# the committed seed corpora also run in `unit`.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./manager/jointoken
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCSR$$' -fuzztime $(FUZZTIME) ./manager/ca
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./worker/gossip
+	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./netdriver/dns
+
+test: vet unit ipvs-vm fuzz
 
 bench: deps
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x ./manager/... ./scheduler/...
