@@ -56,6 +56,26 @@ func BenchmarkSchedulerScaleUpOnBusyCluster(b *testing.B) {
 	runBench(b, len(pending), func() Plan { return s.Schedule(nodes, existing, pending) })
 }
 
+// BenchmarkSchedulerHostPorts100kNodes100kTasks places 99,000 replicas
+// that publish one host-mode port on 100,000 nodes, 1,000 of which already
+// hold it: every node takes at most one task and leaves the heap as it does.
+func BenchmarkSchedulerHostPorts100kNodes100kTasks(b *testing.B) {
+	nodes := benchNodes(100_000)
+	existing := make([]*minswv1.Task, 0, 1_000)
+	for i := range 1_000 {
+		t := publishHost(tcp, 80)(benchTask("old"+strconv.Itoa(i), "proxy"))
+		t.NodeId = nodes[i].Id
+		t.Status.State = minswv1.TaskState_TASK_STATE_RUNNING
+		existing = append(existing, t)
+	}
+	pending := make([]*minswv1.Task, 0, 99_000)
+	for i := range 99_000 {
+		pending = append(pending, publishHost(tcp, 80)(benchTask("task"+strconv.Itoa(i), "service1")))
+	}
+	var s Scheduler
+	runBench(b, len(pending), func() Plan { return s.Schedule(nodes, existing, pending) })
+}
+
 // benchBoth times the one-shot Schedule (fresh working memory every call)
 // and a reused Scheduler (what the leader keeps), to show what reuse saves.
 func benchBoth(b *testing.B, nodeCount, taskCount int) {

@@ -12,8 +12,8 @@
 // only validates a node an orchestrator chose.
 //
 // A decision is made in two steps, as in Swarm: filters (node ready, node
-// availability active, placement constraints; one idea per file) drop the nodes
-// a task may not use, then spread picks among the rest the node with the fewest
+// availability active, placement constraints, host-mode ports free; one idea
+// per file) drop the nodes a task may not use, then spread picks among the rest the node with the fewest
 // tasks of the same service, then the fewest tasks overall, then the smallest
 // node ID, so the same input always gives the same plan.
 package scheduler

@@ -14,16 +14,18 @@ type service struct {
 	heldEnd     int32
 }
 
-// group is the tasks of one service that share a spec version and constraints,
-// so filters run once per (group, node) instead of once per (task, node).
+// group is the tasks of one service that share a spec version, constraints
+// and host-mode ports, so filters run once per (group, node) instead of once
+// per (task, node).
 type group struct {
 	service     int32
 	version     uint64
 	exprs       []string // constraints as written, to tell groups apart
 	constraints []Constraint
-	err         error // from parsing exprs: the group cannot be placed
-	next        int32 // next group of the same service, or -1
-	count       int32 // tasks to spread (bucket size, then end offset)
+	ports       []hostPort // host-mode ports: one task of the group per node
+	err         error      // from parsing exprs: the group cannot be placed
+	next        int32      // next group of the same service, or -1
+	count       int32      // tasks to spread (bucket size, then end offset)
 	start       int32
 }
 
@@ -60,14 +62,22 @@ func (s *Scheduler) groupTasks(pending []*minswv1.Task) {
 func (s *Scheduler) findGroup(k int32, t *minswv1.Task) int32 {
 	exprs := t.GetSpec().GetPlacement().GetConstraints()
 	version := t.GetSpecVersion()
+	// Tasks of one spec version publish the same ports; they are compared
+	// anyway, because a task carries its own copy of the endpoint.
+	s.ports = appendHostPorts(s.ports[:0], t)
 	for g := s.services[k].first; g >= 0; g = s.groups[g].next {
-		if s.groups[g].version == version && slices.Equal(s.groups[g].exprs, exprs) {
+		if s.groups[g].version == version && slices.Equal(s.groups[g].exprs, exprs) &&
+			slices.Equal(s.groups[g].ports, s.ports) {
 			return g
 		}
 	}
 	g := int32(len(s.groups))
 	cs, err := ParseConstraints(exprs)
-	s.groups = append(s.groups, group{service: k, version: version, exprs: exprs, constraints: cs, err: err, next: -1})
+	var ports []hostPort
+	if len(s.ports) > 0 {
+		ports = slices.Clone(s.ports)
+	}
+	s.groups = append(s.groups, group{service: k, version: version, exprs: exprs, constraints: cs, ports: ports, err: err, next: -1})
 	if s.services[k].last >= 0 {
 		s.groups[s.services[k].last].next = g
 	} else {

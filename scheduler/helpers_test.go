@@ -78,3 +78,31 @@ func nodes3() []*minswv1.Node {
 		node("n3worker2", "swarm-worker2"),
 	}
 }
+
+// publishHost publishes a port on the task's node (`--publish mode=host`), as
+// the service's endpoint copied into the task says.
+func publishHost(proto minswv1.PortProtocol, published uint32) func(*minswv1.Task) *minswv1.Task {
+	return publish(proto, published, minswv1.PublishMode_PUBLISH_MODE_HOST)
+}
+
+// publishIngress publishes a port through the routing mesh.
+func publishIngress(published uint32) func(*minswv1.Task) *minswv1.Task {
+	return publish(minswv1.PortProtocol_PORT_PROTOCOL_TCP, published, minswv1.PublishMode_PUBLISH_MODE_INGRESS)
+}
+
+func publish(proto minswv1.PortProtocol, published uint32, mode minswv1.PublishMode) func(*minswv1.Task) *minswv1.Task {
+	return func(t *minswv1.Task) *minswv1.Task {
+		if t.Endpoint == nil {
+			t.Endpoint = &minswv1.Endpoint{}
+		}
+		t.Endpoint.Ports = append(t.Endpoint.Ports, &minswv1.PortConfig{
+			Protocol: proto, TargetPort: 80, PublishedPort: published, PublishMode: mode,
+		})
+		return t
+	}
+}
+
+const (
+	tcp = minswv1.PortProtocol_PORT_PROTOCOL_TCP
+	udp = minswv1.PortProtocol_PORT_PROTOCOL_UDP
+)

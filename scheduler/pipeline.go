@@ -29,18 +29,26 @@ func nodes(count int) string {
 type pipeline struct {
 	filters  []filter
 	failures []int
-	// constraints lives here so that putting it in filters does not allocate.
+	// constraints and hostPorts live here so that putting them in filters
+	// does not allocate.
 	constraints constraintFilter
+	hostPorts   hostPortFilter
 }
 
-// reset prepares the pipeline for a group with the given constraints. The
-// cheap, most common refusals come first, as in Swarm: a node that is down is
-// reported as down, not as failing a constraint.
-func (p *pipeline) reset(cs []Constraint) {
+// reset prepares the pipeline for a group with the given constraints and
+// host-mode ports, held or not on each node as in says. The cheap, most
+// common refusals come first, as in Swarm: a node that is down is reported as
+// down, not as failing a constraint. The host-port filter, when there is one,
+// is last, so a node it refuses passed everything else.
+func (p *pipeline) reset(cs []Constraint, ports []hostPort, in *hostPortsIn) {
 	p.filters = append(p.filters[:0], readyFilter{}, availabilityFilter{})
 	if len(cs) > 0 {
 		p.constraints.cs = cs
 		p.filters = append(p.filters, &p.constraints)
+	}
+	if len(ports) > 0 {
+		p.hostPorts = hostPortFilter{ports, in}
+		p.filters = append(p.filters, &p.hostPorts)
 	}
 	p.failures = p.failures[:0]
 	for range p.filters {
@@ -50,9 +58,13 @@ func (p *pipeline) reset(cs []Constraint) {
 
 // check runs n through the filters and returns the index of the first filter
 // that refused it, or -1 if it passed them all. It counts the refusal.
-func (p *pipeline) check(n *minswv1.Node) int {
-	for i, f := range p.filters {
-		if !f.pass(n) {
+func (p *pipeline) check(n *minswv1.Node) int { return p.checkFrom(0, n) }
+
+// checkFrom is check skipping the filters before first, for a node already
+// known to pass them.
+func (p *pipeline) checkFrom(first int, n *minswv1.Node) int {
+	for i := first; i < len(p.filters); i++ {
+		if !p.filters[i].pass(n) {
 			p.failures[i]++
 			return i
 		}

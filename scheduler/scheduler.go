@@ -41,6 +41,9 @@ type Scheduler struct {
 	held      []held  // tasks of batch services already on nodes
 	heldOrder []int32 // rank of each held task, bucketed by service
 
+	hostPorts hostPortsIn // host-mode ports held per node, batch included
+	ports     []hostPort  // scratch: one task's host-mode ports
+
 	heap spreadHeap
 	pipe pipeline
 }
@@ -58,7 +61,9 @@ type nodeRef struct {
 // task list may be passed; others, including pending ones, are ignored).
 // pending is the batch to place. A pending task whose node_id is already set
 // (a global service's task, chosen by the orchestrator) keeps that node if
-// the node passes the filters, and is refused with a reason if not.
+// the node passes the filters, and is refused with a reason if not. A task
+// publishing a host-mode port goes only to a node where no occupying task,
+// nor one placed earlier in the batch, holds that port.
 //
 // Tasks with preset nodes are decided first; then services are spread in the
 // order their first task appears in pending, and within a service its groups
@@ -115,10 +120,11 @@ func (s *Scheduler) indexNodes(nodes []*minswv1.Node) {
 }
 
 // filterNodes runs the filters that depend on the node alone (ready,
-// availability) once per call; a group then only runs its constraints over
+// availability) once per call; a group then only runs its own (constraints,
+// host ports) over
 // the nodes left, and starts its refusal counts from these.
 func (s *Scheduler) filterNodes() {
-	s.pipe.reset(nil)
+	s.pipe.reset(nil, nil, nil)
 	s.base = slices.Grow(s.base[:0], len(s.byRank))
 	for r, n := range s.byRank {
 		if s.pipe.check(n) < 0 {
@@ -147,12 +153,13 @@ func (s *Scheduler) placePreset(pending []*minswv1.Task, out []Decision) {
 			out[i].Reason = noSuitableNode + " (node " + nodeID + " not found)"
 			continue
 		}
-		s.pipe.reset(g.constraints)
+		s.pipe.reset(g.constraints, g.ports, &s.hostPorts)
 		if f := s.pipe.check(s.byRank[r]); f >= 0 {
 			out[i].Reason = s.pipe.explainOne(f)
 			continue
 		}
 		out[i].NodeID = s.byRank[r].GetId()
+		s.hostPorts.hold(out[i].NodeID, g.ports)
 		s.total[r]++
 		s.held = append(s.held, held{g.service, r})
 	}
@@ -178,39 +185,59 @@ func (s *Scheduler) spreadGroup(g *group, out []Decision) {
 		return
 	}
 	if g.err != nil {
-		reason := invalidReason(g.err)
-		for _, i := range tasks {
-			out[i].Reason = reason
-		}
+		refuse(tasks, invalidReason(g.err), out)
 		return
 	}
-	s.pipe.reset(g.constraints)
+	s.pipe.reset(g.constraints, g.ports, &s.hostPorts)
 	copy(s.pipe.failures, s.baseFailures)
 	s.eligible = slices.Grow(s.eligible[:0], len(s.base))
-	if len(g.constraints) == 0 {
+	if first := len(s.baseFailures); first == len(s.pipe.filters) {
 		s.eligible = append(s.eligible, s.base...)
 	} else {
-		cf := len(s.baseFailures) // the constraint filter's place
+		// Base nodes passed the node-only filters; run the group's own.
 		for _, r := range s.base {
-			if s.pipe.filters[cf].pass(s.byRank[r]) {
+			if s.pipe.checkFrom(first, s.byRank[r]) < 0 {
 				s.eligible = append(s.eligible, r)
-			} else {
-				s.pipe.failures[cf]++
 			}
 		}
 	}
 	if len(s.eligible) == 0 {
-		reason := s.pipe.explain()
-		for _, i := range tasks {
-			out[i].Reason = reason
-		}
+		refuse(tasks, s.pipe.explain(), out)
 		return
 	}
 	s.heap.fill(s.eligible, s.svc, s.total)
-	for _, i := range tasks {
-		out[i].NodeID = s.byRank[s.heap.take()].GetId()
+	if len(g.ports) == 0 {
+		for _, i := range tasks {
+			out[i].NodeID = s.byRank[s.heap.take()].GetId()
+		}
+	} else {
+		s.spreadOnePerNode(g, tasks, out)
 	}
 	s.heap.flush(s.svc, s.total)
+}
+
+// spreadOnePerNode places a group with host-mode ports: a node that takes one
+// of its tasks now holds the ports, so it leaves the heap and the groups
+// after this one see the ports held. Tasks left when every node has one are
+// refused, the host-port filter counting each of those nodes.
+func (s *Scheduler) spreadOnePerNode(g *group, tasks []int32, out []Decision) {
+	for k, i := range tasks {
+		if s.heap.empty() {
+			s.pipe.failures[len(s.pipe.filters)-1] += len(s.eligible) // the host-port filter's
+			refuse(tasks[k:], s.pipe.explain(), out)
+			return
+		}
+		id := s.byRank[s.heap.takeOnce()].GetId()
+		out[i].NodeID = id
+		s.hostPorts.hold(id, g.ports)
+	}
+}
+
+// refuse gives tasks one reason, shared by all their decisions.
+func refuse(tasks []int32, reason string, out []Decision) {
+	for _, i := range tasks {
+		out[i].Reason = reason
+	}
 }
 
 // resize returns a slice of length n, reusing buf's memory when it can.

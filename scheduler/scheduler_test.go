@@ -262,6 +262,136 @@ func TestSchedule(t *testing.T) {
 			pending: tasks{pendingTask("a.1", "a"), pendingTask("b.1", "b"), pendingTask("a.2", "a"), pendingTask("b.2", "b")},
 			placed:  map[string]string{"a.1": "w1", "a.2": "w2", "b.1": "w1", "b.2": "w2"},
 		},
+		{
+			// Spread alone would put both on w1: w2 already runs web.1, from
+			// before the port was published.
+			name:     "two host-mode replicas go to two nodes",
+			nodes:    []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			existing: tasks{runningTask("web.1", "web", "w2")},
+			pending: tasks{
+				publishHost(tcp, 80)(withVersion(pendingTask("web.2", "web"), 2)),
+				publishHost(tcp, 80)(withVersion(pendingTask("web.3", "web"), 2)),
+			},
+			placed: map[string]string{"web.2": "w1", "web.3": "w2"},
+		},
+		{
+			name:    "a third host-mode replica with only two nodes waits and says why",
+			nodes:   []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			pending: tasks{publishHost(tcp, 80)(pendingTask("web.1", "web")), publishHost(tcp, 80)(pendingTask("web.2", "web")), publishHost(tcp, 80)(pendingTask("web.3", "web"))},
+			placed:  map[string]string{"web.1": "w1", "web.2": "w2"},
+			unplaced: map[string]string{
+				"web.3": "no suitable node (host-mode port already in use on 2 nodes)",
+			},
+		},
+		{
+			name:  "host-mode replicas that outnumber the nodes say every refusal",
+			nodes: []*minswv1.Node{node("w1", "a"), node("w2", "b", drained), node("w3", "c")},
+			existing: tasks{
+				publishHost(tcp, 80)(runningTask("web.1", "web", "w1")),
+			},
+			pending: tasks{publishHost(tcp, 80)(pendingTask("web.2", "web")), publishHost(tcp, 80)(pendingTask("web.3", "web"))},
+			placed:  map[string]string{"web.2": "w3"},
+			unplaced: map[string]string{
+				"web.3": "no suitable node (host-mode port already in use on 2 nodes; 1 node not available for new tasks)",
+			},
+		},
+		{
+			name:  "host port held by another service's task refuses the node",
+			nodes: []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			existing: tasks{
+				publishHost(tcp, 80)(runningTask("proxy.1", "proxy", "w1")),
+				runningTask("db.1", "db", "w2"), runningTask("db.2", "db", "w2"),
+			},
+			pending: tasks{publishHost(tcp, 80)(pendingTask("web.1", "web"))},
+			placed:  map[string]string{"web.1": "w2"},
+		},
+		{
+			name:     "host port held on the only node says why",
+			nodes:    []*minswv1.Node{node("w1", "a")},
+			existing: tasks{publishHost(tcp, 80)(withState(runningTask("proxy.1", "proxy", "w1"), minswv1.TaskState_TASK_STATE_ASSIGNED))},
+			pending:  tasks{publishHost(tcp, 80)(pendingTask("web.1", "web"))},
+			unplaced: map[string]string{"web.1": "no suitable node (host-mode port already in use on 1 node)"},
+		},
+		{
+			name:     "a finished task frees its host port",
+			nodes:    []*minswv1.Node{node("w1", "a")},
+			existing: tasks{publishHost(tcp, 80)(withState(runningTask("web.1", "web", "w1"), minswv1.TaskState_TASK_STATE_FAILED))},
+			pending:  tasks{publishHost(tcp, 80)(pendingTask("web.2", "web"))},
+			placed:   map[string]string{"web.2": "w1"},
+		},
+		{
+			name:  "host port taken earlier in the batch by another service",
+			nodes: []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			pending: tasks{
+				publishHost(tcp, 80)(pendingTask("web.1", "web")), publishHost(tcp, 80)(pendingTask("web.2", "web")),
+				publishHost(tcp, 80)(pendingTask("proxy.1", "proxy")),
+				publishHost(tcp, 81)(pendingTask("api.1", "api")),
+			},
+			placed: map[string]string{"web.1": "w1", "web.2": "w2", "api.1": "w1"},
+			unplaced: map[string]string{
+				"proxy.1": "no suitable node (host-mode port already in use on 2 nodes)",
+			},
+		},
+		{
+			name:  "rolling update waits for the old task to free its host port",
+			nodes: []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			existing: tasks{
+				publishHost(tcp, 80)(withVersion(runningTask("web.1", "web", "w1"), 1)),
+			},
+			pending: tasks{
+				publishHost(tcp, 80)(withVersion(pendingTask("web.2", "web"), 1)),
+				publishHost(tcp, 80)(withVersion(pendingTask("web.3", "web"), 2)),
+			},
+			placed: map[string]string{"web.2": "w2"},
+			unplaced: map[string]string{
+				"web.3": "no suitable node (host-mode port already in use on 2 nodes)",
+			},
+		},
+		{
+			name:     "ingress-mode ports don't restrict placement",
+			nodes:    []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			existing: tasks{publishIngress(80)(runningTask("proxy.1", "proxy", "w1"))},
+			pending:  tasks{publishIngress(80)(pendingTask("web.1", "web")), publishIngress(80)(pendingTask("web.2", "web")), publishIngress(80)(pendingTask("web.3", "web"))},
+			placed:   map[string]string{"web.1": "w2", "web.2": "w1", "web.3": "w2"},
+		},
+		{
+			name:     "host-mode port left for the engine to pick doesn't restrict placement",
+			nodes:    []*minswv1.Node{node("w1", "a")},
+			existing: tasks{publishHost(tcp, 0)(runningTask("web.1", "web", "w1"))},
+			pending:  tasks{publishHost(tcp, 0)(pendingTask("web.2", "web"))},
+			placed:   map[string]string{"web.2": "w1"},
+		},
+		{
+			name:     "different protocol same number is fine",
+			nodes:    []*minswv1.Node{node("w1", "a")},
+			existing: tasks{publishHost(udp, 53)(runningTask("dns.1", "dns", "w1"))},
+			pending:  tasks{publishHost(tcp, 53)(pendingTask("dnstcp.1", "dnstcp"))},
+			placed:   map[string]string{"dnstcp.1": "w1"},
+		},
+		{
+			name:     "global task on a node whose host port is taken is refused",
+			nodes:    []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			existing: tasks{publishHost(tcp, 9100)(runningTask("other.1", "other", "w1"))},
+			pending: tasks{
+				publishHost(tcp, 9100)(globalTask("agent.a", "agent", "w1")),
+				publishHost(tcp, 9100)(globalTask("agent.b", "agent", "w2")),
+				publishHost(tcp, 9100)(globalTask("agent.c", "agent", "w2")),
+			},
+			placed: map[string]string{"agent.b": "w2"},
+			unplaced: map[string]string{
+				"agent.a": "no suitable node (host-mode port already in use on 1 node)",
+				"agent.c": "no suitable node (host-mode port already in use on 1 node)",
+			},
+		},
+		{
+			name:  "global task's host port keeps replicas of the batch off its node",
+			nodes: []*minswv1.Node{node("w1", "a"), node("w2", "b")},
+			pending: tasks{
+				publishHost(tcp, 80)(pendingTask("web.1", "web")),
+				publishHost(tcp, 80)(globalTask("agent.a", "agent", "w1")),
+			},
+			placed: map[string]string{"web.1": "w2", "agent.a": "w1"},
+		},
 	}
 	var reused Scheduler
 	for _, tc := range tests {

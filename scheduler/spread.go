@@ -11,8 +11,14 @@ package scheduler
 // high half, total in the low half) and the node's rank (its index once nodes
 // are sorted by ID), so a comparison is two integer compares on the entry
 // itself, with no lookup elsewhere; that halves the time of a large batch.
+//
+// A node that may take only one task of the group (it now holds the group's
+// host-mode port) leaves the heap as it takes it, as in heapsort: it swaps
+// with the last live entry, which sifts down, so that is O(log N) too, and
+// its entry stays behind the live ones for flush.
 type spreadHeap struct {
 	entries []spreadEntry
+	live    int // entries[:live] is the heap; the rest left it by takeOnce
 }
 
 type spreadEntry struct {
@@ -39,10 +45,14 @@ func (h *spreadHeap) fill(ranks, svc, total []int32) {
 	for _, r := range ranks {
 		h.entries = append(h.entries, spreadEntry{packCounts(svc[r], total[r]), r})
 	}
-	for i := len(h.entries)/2 - 1; i >= 0; i-- {
+	h.live = len(h.entries)
+	for i := h.live/2 - 1; i >= 0; i-- {
 		h.down(i)
 	}
 }
+
+// empty reports whether every node has left the heap.
+func (h *spreadHeap) empty() bool { return h.live == 0 }
 
 // take returns the best node's rank for the next task and counts the task on
 // it. The heap must not be empty.
@@ -53,7 +63,20 @@ func (h *spreadHeap) take() int32 {
 	return r
 }
 
-// flush writes the counts back to svc and total, for the next group.
+// takeOnce is take for a node that may not take another task of the group:
+// the node leaves the heap. The heap must not be empty.
+func (h *spreadHeap) takeOnce() int32 {
+	h.live--
+	es := h.entries
+	es[0].key += oneMore
+	r := es[0].rank
+	es[0], es[h.live] = es[h.live], es[0]
+	h.down(0)
+	return r
+}
+
+// flush writes the counts back to svc and total, for the next group; nodes
+// that left the heap included.
 func (h *spreadHeap) flush(svc, total []int32) {
 	for _, e := range h.entries {
 		svc[e.rank], total[e.rank] = e.counts()
@@ -62,7 +85,7 @@ func (h *spreadHeap) flush(svc, total []int32) {
 
 func (h *spreadHeap) down(i int) {
 	es := h.entries
-	n := len(es)
+	n := h.live
 	x := es[i]
 	for {
 		c := 2*i + 1

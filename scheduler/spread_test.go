@@ -11,6 +11,8 @@ import (
 // TestSpreadMatchesTheRuleTaskByTask checks the heap against the rule stated
 // plainly: for each task in turn, scan every eligible node and take the one
 // with the fewest tasks of the service, then overall, then the smallest ID.
+// In some rounds services a and b publish one host-mode port, so nodes leave
+// the heap as they take a task.
 func TestSpreadMatchesTheRuleTaskByTask(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var s Scheduler
@@ -30,6 +32,17 @@ func TestSpreadMatchesTheRuleTaskByTask(t *testing.T) {
 			}
 		}
 		services := []string{"a", "b", "c"}
+		ports := map[string]func(*minswv1.Task) *minswv1.Task{}
+		if rng.IntN(2) == 0 {
+			ports["a"] = publishHost(tcp, 80)
+			ports["b"] = publishHost(tcp, 80)
+		}
+		withPorts := func(t *minswv1.Task) *minswv1.Task {
+			if f := ports[t.ServiceId]; f != nil {
+				return f(t)
+			}
+			return t
+		}
 		var existing, pending []*minswv1.Task
 		for i := range rng.IntN(30) {
 			n := nodes[rng.IntN(len(nodes))]
@@ -41,7 +54,7 @@ func TestSpreadMatchesTheRuleTaskByTask(t *testing.T) {
 			if svc == "c" {
 				cs = []string{"node.labels.zone==a"}
 			}
-			pending = append(pending, pendingTask(fmt.Sprintf("p%d", i), svc, cs...))
+			pending = append(pending, withPorts(pendingTask(fmt.Sprintf("p%d", i), svc, cs...)))
 		}
 
 		got := s.Schedule(nodes, existing, pending)
@@ -60,9 +73,11 @@ func TestSpreadMatchesTheRuleTaskByTask(t *testing.T) {
 func naiveSchedule(nodes []*minswv1.Node, existing, pending []*minswv1.Task) []Decision {
 	total := map[string]int{}
 	svc := map[[2]string]int{}
+	var held hostPortsIn
 	for _, t := range existing {
 		total[t.NodeId]++
 		svc[[2]string{t.ServiceId, t.NodeId}]++
+		held.hold(t.NodeId, appendHostPorts(nil, t))
 	}
 	var order []string
 	seen := map[string]bool{}
@@ -80,9 +95,10 @@ func naiveSchedule(nodes []*minswv1.Node, existing, pending []*minswv1.Task) []D
 			}
 			out[i].TaskID = t.Id
 			cs, _ := ParseConstraints(t.GetSpec().GetPlacement().GetConstraints())
+			ports := appendHostPorts(nil, t)
 			var best *minswv1.Node
 			var p pipeline
-			p.reset(cs)
+			p.reset(cs, ports, &held)
 			for _, n := range nodes {
 				if p.check(n) >= 0 {
 					continue
@@ -101,6 +117,7 @@ func naiveSchedule(nodes []*minswv1.Node, existing, pending []*minswv1.Task) []D
 				continue
 			}
 			out[i].NodeID = best.Id
+			held.hold(best.Id, ports)
 			total[best.Id]++
 			svc[[2]string{service, best.Id}]++
 		}

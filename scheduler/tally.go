@@ -6,10 +6,12 @@ import minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 type held struct{ service, rank int32 }
 
 // countHeld tallies the tasks already on nodes: all of them towards their
-// node's total, and those of batch services towards that service.
+// node's total, and those of batch services towards that service. It also
+// notes the host-mode ports they hold.
 func (s *Scheduler) countHeld(existing []*minswv1.Task) {
 	clear(s.total)
 	s.held = s.held[:0]
+	s.hostPorts.reset()
 	for _, t := range existing {
 		if !occupies(t) {
 			continue
@@ -19,6 +21,10 @@ func (s *Scheduler) countHeld(existing []*minswv1.Task) {
 			continue
 		}
 		s.total[r]++
+		if len(t.GetEndpoint().GetPorts()) > 0 {
+			s.ports = appendHostPorts(s.ports[:0], t)
+			s.hostPorts.hold(s.byRank[r].GetId(), s.ports)
+		}
 		if k, ok := s.serviceOf[t.GetServiceId()]; ok {
 			s.held = append(s.held, held{k, r})
 		}
