@@ -121,8 +121,7 @@ func (s *Scheduler) indexNodes(nodes []*minswv1.Node) {
 
 // filterNodes runs the filters that depend on the node alone (ready,
 // availability) once per call; a group then only runs its own (constraints,
-// host ports) over
-// the nodes left, and starts its refusal counts from these.
+// host ports) over the nodes left, and starts its refusal counts from these.
 func (s *Scheduler) filterNodes() {
 	s.pipe.reset(nil, nil, nil)
 	s.base = slices.Grow(s.base[:0], len(s.byRank))
