@@ -72,6 +72,32 @@ func (n *Node) toManagerStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	return manager.ForwardServerStream(ss.Context(), conn, info.FullMethod, ss)
 }
 
+// outsideSwarm refuses init and join on a node already in a swarm.
+func (n *Node) outsideSwarm() error {
+	n.mu.Lock()
+	inSwarm := n.st != nil
+	n.mu.Unlock()
+	if inSwarm {
+		return errdefs.ToGRPC(errdefs.FailedPrecondition("This node is already part of a swarm. Use \"minsw swarm leave\" to leave this swarm and join another one."))
+	}
+	return nil
+}
+
+// addresses works out where a node joining or creating a swarm listens and
+// which IP it advertises, from the request and the daemon's defaults.
+func (n *Node) addresses(reqListen, reqAdvertise string) (listen, host string, err error) {
+	listen = normaliseListen(reqListen, n.cfg.ListenAddr)
+	adv := reqAdvertise
+	if adv == "" {
+		adv = n.cfg.AdvertiseAddr
+	}
+	host, err = advertiseHost(adv, listen)
+	if err != nil {
+		return "", "", errdefs.ToGRPC(err)
+	}
+	return listen, host, nil
+}
+
 // swarmAPI implements api.SwarmServer.
 type swarmAPI struct {
 	api.UnimplementedSwarmServer
@@ -141,20 +167,12 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	n := s.n
 	n.transition.Lock()
 	defer n.transition.Unlock()
-	n.mu.Lock()
-	inSwarm := n.st != nil
-	n.mu.Unlock()
-	if inSwarm {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is already part of a swarm. Use \"minsw swarm leave\" to leave this swarm and join another one."))
+	if err := n.outsideSwarm(); err != nil {
+		return nil, err
 	}
-	listen := normaliseListen(r.GetListenAddr(), n.cfg.ListenAddr)
-	adv := r.GetAdvertiseAddr()
-	if adv == "" {
-		adv = n.cfg.AdvertiseAddr
-	}
-	host, err := advertiseHost(adv, listen)
+	listen, host, err := n.addresses(r.GetListenAddr(), r.GetAdvertiseAddr())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	st := &state{NodeID: manager.NewNodeID(), Manager: true, ListenAddr: listen, AdvertiseAddr: net.JoinHostPort(host, listenPort(listen))}
 	st.Managers = []string{st.AdvertiseAddr}
@@ -225,11 +243,8 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 	n := s.n
 	n.transition.Lock()
 	defer n.transition.Unlock()
-	n.mu.Lock()
-	inSwarm := n.st != nil
-	n.mu.Unlock()
-	if inSwarm {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is already part of a swarm. Use \"minsw swarm leave\" to leave this swarm and join another one."))
+	if err := n.outsideSwarm(); err != nil {
+		return nil, err
 	}
 	if len(r.GetRemoteAddrs()) == 0 {
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no manager address given"))
@@ -237,14 +252,9 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 	if r.GetJoinToken() == "" {
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no join token given: use --token"))
 	}
-	listen := normaliseListen(r.GetListenAddr(), n.cfg.ListenAddr)
-	adv := r.GetAdvertiseAddr()
-	if adv == "" {
-		adv = n.cfg.AdvertiseAddr
-	}
-	host, err := advertiseHost(adv, listen)
+	listen, host, err := n.addresses(r.GetListenAddr(), r.GetAdvertiseAddr())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	st := &state{ListenAddr: listen, AdvertiseAddr: net.JoinHostPort(host, listenPort(listen))}
 	jctx, cancel := context.WithTimeout(ctx, 15*time.Second)
