@@ -4,7 +4,7 @@
 //	map vip_mark  { ipv4_addr : mark }            VIP -> firewall mark
 //	map svc       { mark : verdict }              mark -> jump svc_<mark>
 //	map backends_NN { mark . mark : ipv4_addr }   (mark, slot) -> backend, NN = mark % 128
-//	chain prerouting  (filter, mangle)   meta mark set ip daddr map @vip_mark
+//	chain prerouting  (filter, mangle)   meta l4proto != icmp meta mark set ip daddr map @vip_mark
 //	chain lb_dnat     (nat, dstnat)      meta mark vmap @svc
 //	chain svc_0x106                      dnat to meta mark . numgen inc mod N map @backends_NN
 //	chain lb_snat     (nat, srcnat)      meta mark != 0 snat to <lb endpoint>
@@ -194,8 +194,12 @@ func (b *Backend) adopt() error {
 		c.AddChain(ch)
 		c.FlushChain(ch)
 	}
-	// meta mark set ip daddr map @vip_mark
+	// meta l4proto != icmp meta mark set ip daddr map @vip_mark
+	// ICMP is not balanced (IPVS balances only TCP, UDP and SCTP): a ping of
+	// the VIP is answered by the lb namespace itself, as in the tutorial.
 	c.AddRule(&nftables.Rule{Table: b.table, Chain: b.markCh, Exprs: []expr.Any{
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{unix.IPPROTO_ICMP}},
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
 		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: mapVIPMark, SetID: b.vipMark.ID},
 		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
