@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -48,14 +49,47 @@ func TestSeed(t *testing.T) {
 
 // startLab builds minsw and labctl and brings up a lab whose root-namespace
 // names carry a random tag, next to any `make lab` lab.
+// ownerFile holds the PID of the test process that made an e2e lab.
+const ownerFile = "owner.pid"
+
+// sweepOrphanLabs tears down e2e labs whose test process is gone, so a run
+// killed before its cleanup leaves nothing running for long.
+func sweepOrphanLabs(t *testing.T) {
+	owners, _ := filepath.Glob("/tmp/minsw-e2e-*/" + ownerFile)
+	for _, f := range owners {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
+			continue // its owner still runs
+		}
+		dir := filepath.Dir(f)
+		t.Logf("tearing down %s, left by test process %d", dir, pid)
+		if err := lab.Down(context.Background(), dir, &testLog{t: t}); err != nil {
+			t.Logf("orphan lab %s: %v", dir, err)
+		}
+	}
+}
+
 func startLab(t *testing.T) *lab.Lab {
 	t.Helper()
 	repo, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
 	}
+	sweepOrphanLabs(t)
 	dir, err := os.MkdirTemp("/tmp", "minsw-e2e-")
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Who owns this lab: a later run tears it down if this process is
+	// killed before its cleanup runs (a go test timeout, say).
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tagb := make([]byte, 2)
