@@ -183,20 +183,20 @@ func newContainerInspectCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			objs := []any{}
-			var errs []error
-			for _, ref := range args {
+			objs, errs := eachRef(args, func(ref string) (any, error) {
 				resp, err := cl.Containers.InspectContainer(cmd.Context(), &minswv1.InspectContainerRequest{Ref: ref})
 				if err != nil {
-					errs = append(errs, err)
-					continue
+					return nil, err
 				}
-				objs = append(objs, inspectContainer(resp.GetContainer()))
+				return inspectContainer(resp.GetContainer()), nil
+			})
+			if objs == nil {
+				objs = []any{}
 			}
 			if err := writeJSON(c.out, objs); err != nil {
 				return err
 			}
-			return multiError(errs)
+			return errs
 		},
 	}
 }

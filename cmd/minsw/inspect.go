@@ -212,3 +212,38 @@ func scalar(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
 	}
 	return v.Interface()
 }
+
+// eachRef runs fn for every ref, as docker's multi-argument commands do:
+// one ref's failure is reported at the end without hiding the others.
+func eachRef[T any](refs []string, fn func(ref string) (T, error)) ([]T, error) {
+	var out []T
+	var errs []error
+	for _, ref := range refs {
+		v, err := fn(ref)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, v)
+	}
+	return out, multiError(errs)
+}
+
+// writeInspect prints objects as docker's inspect JSON, or, with pretty,
+// each through printPretty with a blank line between them.
+func writeInspect[T interface{ ProtoReflect() protoreflect.Message }](c *cli, items []T, pretty bool, printPretty func(T)) error {
+	if pretty {
+		for i, it := range items {
+			if i > 0 {
+				fmt.Fprintln(c.out)
+			}
+			printPretty(it)
+		}
+		return nil
+	}
+	objs := make([]any, len(items))
+	for i, it := range items {
+		objs[i] = dockerObject(it.ProtoReflect())
+	}
+	return writeJSON(c.out, objs)
+}

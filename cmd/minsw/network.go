@@ -343,29 +343,24 @@ func newNetworkInspectCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			objs := []any{}
-			var errs []error
-			for _, ref := range args {
+			objs, errs := eachRef(args, func(ref string) (any, error) {
 				resp, err := cl.Control.GetNetwork(cmd.Context(), &minswv1.GetNetworkRequest{Ref: ref})
 				if err != nil && status.Code(err) == codes.FailedPrecondition && strings.Contains(err.Error(), "not a swarm manager") {
 					// A worker: show its own view, as docker does.
-					local, lerr := inspectLocalNetwork(cmd.Context(), cl, ref)
-					if lerr == nil {
-						objs = append(objs, local)
-						continue
-					}
-					err = lerr
+					return inspectLocalNetwork(cmd.Context(), cl, ref)
 				}
 				if err != nil {
-					errs = append(errs, err)
-					continue
+					return nil, err
 				}
-				objs = append(objs, inspectNetwork(cmd.Context(), cl, resp.GetNetwork()))
+				return inspectNetwork(cmd.Context(), cl, resp.GetNetwork()), nil
+			})
+			if objs == nil {
+				objs = []any{}
 			}
 			if err := writeJSON(c.out, objs); err != nil {
 				return err
 			}
-			return multiError(errs)
+			return errs
 		},
 	}
 	return cmd
@@ -382,15 +377,14 @@ func newNetworkRemoveCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, ref := range args {
+			_, err = eachRef(args, func(ref string) (string, error) {
 				if _, err := cl.Control.RemoveNetwork(cmd.Context(), &minswv1.RemoveNetworkRequest{Ref: ref}); err != nil {
-					errs = append(errs, err)
-					continue
+					return "", err
 				}
 				fmt.Fprintln(c.out, ref)
-			}
-			return multiError(errs)
+				return ref, nil
+			})
+			return err
 		},
 	}
 }

@@ -130,36 +130,17 @@ func newNodeInspectCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var nodes []*minswv1.Node
-			var errs []error
-			for _, ref := range args {
+			nodes, errs := eachRef(args, func(ref string) (*minswv1.Node, error) {
 				if ref == "self" {
 					ref = localNodeID(cmd.Context(), cl)
 				}
 				resp, err := cl.Control.GetNode(cmd.Context(), &minswv1.GetNodeRequest{Ref: ref})
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				nodes = append(nodes, resp.GetNode())
+				return resp.GetNode(), err
+			})
+			if err := writeInspect(c, nodes, pretty, func(n *minswv1.Node) { printNodePretty(c, n) }); err != nil {
+				return err
 			}
-			if pretty {
-				for i, n := range nodes {
-					if i > 0 {
-						fmt.Fprintln(c.out)
-					}
-					printNodePretty(c, n)
-				}
-			} else {
-				objs := make([]any, len(nodes))
-				for i, n := range nodes {
-					objs[i] = dockerObject(n.ProtoReflect())
-				}
-				if err := writeJSON(c.out, objs); err != nil {
-					return err
-				}
-			}
-			return multiError(errs)
+			return errs
 		},
 	}
 	cmd.Flags().BoolVar(&pretty, "pretty", false, "Print the information in a human friendly format")
@@ -347,15 +328,14 @@ func newNodeRemoveCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, ref := range args {
+			_, err = eachRef(args, func(ref string) (string, error) {
 				if _, err := cl.Control.RemoveNode(cmd.Context(), &minswv1.RemoveNodeRequest{Ref: ref, Force: force}); err != nil {
-					errs = append(errs, err)
-					continue
+					return "", err
 				}
 				fmt.Fprintln(c.out, ref)
-			}
-			return multiError(errs)
+				return ref, nil
+			})
+			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force remove a node from the swarm")

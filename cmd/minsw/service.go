@@ -608,34 +608,18 @@ func newServiceInspectCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var services []*minswv1.Service
-			var errs []error
-			for _, ref := range args {
+			services, errs := eachRef(args, func(ref string) (*minswv1.Service, error) {
 				resp, err := cl.Control.GetService(cmd.Context(), &minswv1.GetServiceRequest{Ref: ref})
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				services = append(services, resp.GetService())
-			}
+				return resp.GetService(), err
+			})
+			var nets map[string]string
 			if pretty {
-				nets := networkNames(cmd.Context(), cl)
-				for i, s := range services {
-					if i > 0 {
-						fmt.Fprintln(c.out)
-					}
-					printServicePretty(c, s, nets)
-				}
-			} else {
-				objs := make([]any, len(services))
-				for i, s := range services {
-					objs[i] = dockerObject(s.ProtoReflect())
-				}
-				if err := writeJSON(c.out, objs); err != nil {
-					return err
-				}
+				nets = networkNames(cmd.Context(), cl)
 			}
-			return multiError(errs)
+			if err := writeInspect(c, services, pretty, func(s *minswv1.Service) { printServicePretty(c, s, nets) }); err != nil {
+				return err
+			}
+			return errs
 		},
 	}
 	cmd.Flags().BoolVar(&pretty, "pretty", false, "Print the information in a human friendly format")
@@ -966,15 +950,14 @@ func newServiceRemoveCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var errs []error
-			for _, ref := range args {
+			_, err = eachRef(args, func(ref string) (string, error) {
 				if _, err := cl.Control.RemoveService(cmd.Context(), &minswv1.RemoveServiceRequest{Ref: ref}); err != nil {
-					errs = append(errs, err)
-					continue
+					return "", err
 				}
 				fmt.Fprintln(c.out, ref)
-			}
-			return multiError(errs)
+				return ref, nil
+			})
+			return err
 		},
 	}
 }
