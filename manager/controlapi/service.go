@@ -71,18 +71,14 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 	if err := validateServiceSpec(spec); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	alloc, err := s.allocator()
+	ea, done, err := s.endpointAllocation()
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
-	defer alloc.LockPorts()()
+	defer done()
 	var out *api.Service
-	var undo func()
 	err = s.update(ctx, func(tx *store.Tx) error {
-		if undo != nil { // a previous attempt lost a race: give back its VIPs
-			undo()
-			undo = nil
-		}
+		ea.release() // a previous attempt lost a race: give back what it took
 		spec := proto.Clone(spec).(*api.ServiceSpec)
 		if other := tx.ServiceByName(spec.GetName()); other != nil {
 			return errdefs.AlreadyExists("service %s already exists", spec.GetName())
@@ -91,21 +87,14 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 			return err
 		}
 		svc := &api.Service{Id: s.newID(), Meta: &api.Meta{}, Spec: spec, SpecVersion: 1}
-		if err := allocator.PlanPorts(tx.ReadTx, svc); err != nil {
+		if err := ea.allocate(tx.ReadTx, svc); err != nil {
 			return err
 		}
-		u, err := alloc.AllocateVIPs(tx.ReadTx, svc)
-		if err != nil {
-			return err
-		}
-		undo = u
 		out = svc
 		return tx.Create(svc)
 	})
 	if err != nil {
-		if undo != nil {
-			undo()
-		}
+		ea.release()
 		return nil, err
 	}
 	return &api.CreateServiceResponse{Service: out}, nil
@@ -121,19 +110,15 @@ func specChanged(a, b *api.ServiceSpec) bool {
 }
 
 func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest) (*api.UpdateServiceResponse, error) {
-	alloc, err := s.allocator()
+	ea, done, err := s.endpointAllocation()
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
-	defer alloc.LockPorts()()
+	defer done()
 	var out *api.Service
-	var undo func()
 	var dropped []*api.VirtualIP
 	err = s.update(ctx, func(tx *store.Tx) error {
-		if undo != nil {
-			undo()
-			undo = nil
-		}
+		ea.release()
 		cur, err := tx.ResolveService(r.GetRef())
 		if err != nil {
 			return err
@@ -171,25 +156,18 @@ func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest)
 		if specChanged(cur.GetSpec(), spec) {
 			svc.SpecVersion++
 		}
-		if err := allocator.PlanPorts(tx.ReadTx, svc); err != nil {
+		if err := ea.allocate(tx.ReadTx, svc); err != nil {
 			return err
 		}
-		u, err := alloc.AllocateVIPs(tx.ReadTx, svc)
-		if err != nil {
-			return err
-		}
-		undo = u
 		dropped = allocator.DroppedVIPs(cur, svc)
 		out = svc
 		return tx.Update(svc)
 	})
 	if err != nil {
-		if undo != nil {
-			undo()
-		}
+		ea.release()
 		return nil, err
 	}
-	alloc.ReleaseVIPs(dropped)
+	ea.alloc.ReleaseVIPs(dropped)
 	return &api.UpdateServiceResponse{Service: out}, nil
 }
 
@@ -234,4 +212,43 @@ func randomName() string {
 		return s[n.Int64()]
 	}
 	return pick(adjectives) + "_" + pick(nouns)
+}
+
+// endpointAlloc gives a service its published ports, VIPs and marks inside a
+// store write that may be re-run after losing a race: allocate first gives
+// back what the previous run took, and release gives it back when the
+// write did not land.
+type endpointAlloc struct {
+	alloc *allocator.Allocator
+	undo  func()
+}
+
+// endpointAllocation returns the leader's allocator with port planning
+// locked; call done when the write is over.
+func (s *Server) endpointAllocation() (ea *endpointAlloc, done func(), err error) {
+	alloc, err := s.allocator()
+	if err != nil {
+		return nil, nil, errdefs.ToGRPC(err)
+	}
+	return &endpointAlloc{alloc: alloc}, alloc.LockPorts(), nil
+}
+
+func (e *endpointAlloc) allocate(tx store.ReadTx, svc *api.Service) error {
+	e.release()
+	if err := allocator.PlanPorts(tx, svc); err != nil {
+		return err
+	}
+	undo, err := e.alloc.AllocateVIPs(tx, svc)
+	if err != nil {
+		return err
+	}
+	e.undo = undo
+	return nil
+}
+
+func (e *endpointAlloc) release() {
+	if e.undo != nil {
+		e.undo()
+		e.undo = nil
+	}
 }
