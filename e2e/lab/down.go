@@ -63,7 +63,7 @@ func Down(ctx context.Context, dir string, log io.Writer) error {
 		note("sweep containerd", (&testenv.Containerd{Address: c.ContainerdSock(), Dir: c.containerdDir()}).Sweep(sctx))
 		cancel()
 	}
-	for _, pid := range shimPids(c.ContainerdSock()) {
+	for _, pid := range testenv.ShimPids(c.ContainerdSock()) {
 		note("shim", stopPid(pid, "containerd-shim", true, 5*time.Second))
 	}
 	note("registry", stopPid(s.RegistryPid, "labctl", false, 5*time.Second))
@@ -81,33 +81,6 @@ func Down(ctx context.Context, dir string, log io.Writer) error {
 	}
 	fmt.Fprintf(log, "lab: down: stopped daemons, registry, containerd; removed namespaces, bridge %s, %s\n", c.Bridge, dir)
 	return nil
-}
-
-// shimPids are the containerd shims serving the containerd at address
-// (found by the -address on their command line).
-func shimPids(address string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") {
-			continue
-		}
-		for i := 0; i+1 < len(args); i++ {
-			if args[i] == "-address" && args[i+1] == address {
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
 }
 
 // mountsUnder lists the mount points at or below dir, from this process's

@@ -254,12 +254,15 @@ func (c *Containerd) kill() {
 // killShims ends shims still bound to this daemon (a task Sweep could not
 // delete), found by the daemon address on their command line.
 func (c *Containerd) killShims() {
-	for _, pid := range shimPids(c.Address) {
+	for _, pid := range ShimPids(c.Address) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
 
-func shimPids(address string) []int {
+// ShimPids are the containerd shims serving the containerd at address
+// (found by the -address on their command line), for stopping by PID what a
+// containerd left behind.
+func ShimPids(address string) []int {
 	ents, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range ents {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/minsw/minsw/internal/testenv"
 	"github.com/minsw/minsw/worker/executor"
 )
 
@@ -125,7 +125,7 @@ func BenchmarkRunning50(b *testing.B) {
 		runtime.GC()
 		b.ReportMetric(float64(rssKiB(os.Getpid()))/1024, "rss-MiB")
 		var shims int
-		for _, pid := range shimPidsOf(env.ctrd.Address) {
+		for _, pid := range testenv.ShimPids(env.ctrd.Address) {
 			shims += rssKiB(pid)
 		}
 		b.ReportMetric(float64(shims)/1024, "shims-rss-MiB")
@@ -148,20 +148,4 @@ func rssKiB(pid int) int {
 		}
 	}
 	return 0
-}
-
-func shimPidsOf(address string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
-			continue
-		}
-		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if strings.Contains(string(b), "containerd-shim") && strings.Contains(string(b), address) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
