@@ -15,7 +15,10 @@ deps:
 build:
 	$(GO) build -o $(BIN) ./cmd/minsw
 
+# go.mod stays tidy: a dependency the code no longer needs, or one marked
+# indirect that the code imports, fails the build here.
 vet:
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 
 # Unit and integration tests. -p 1: many tests build kernel objects and run
