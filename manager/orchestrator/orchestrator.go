@@ -286,6 +286,9 @@ func (p *pass) replicated(svc *api.Service, tasks []*api.Task) error {
 		}
 		t := live[0]
 		switch {
+		case isTerminal(t.GetStatus().GetState()) && p.o.delayPending(t.GetId()):
+			// It ended (rejected: a pull failed) while still waiting out its
+			// restart delay: the slot gets no new task before the delay ends.
 		case isTerminal(t.GetStatus().GetState()):
 			if err := p.restart(svc, t); err != nil {
 				return err
@@ -411,6 +414,7 @@ func (p *pass) global(svc *api.Service, tasks []*api.Task) error {
 				}
 			}
 		case live == nil:
+		case isTerminal(live.GetStatus().GetState()) && p.o.delayPending(live.GetId()):
 		case !p.nodeUsable(id) || (!eligible[id] && p.nodes[id].GetStatus().GetState() == api.NodeState_NODE_STATE_READY):
 			if err := p.setDesired(live, api.TaskState_TASK_STATE_SHUTDOWN, "node is no longer eligible"); err != nil {
 				return err
@@ -681,18 +685,37 @@ func (o *Orchestrator) resumeDelayed() {
 	o.armTimers(ds)
 }
 
+// delayPending says whether a task still waits out its restart delay. A
+// task is prepared (its image pulled) while it waits, so one that cannot
+// be prepared ends at once; replacing it only when the delay is over keeps
+// a slot to one failing task per delay, as for tasks that fail running.
+func (o *Orchestrator) delayPending(taskID string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_, ok := o.timers[taskID]
+	return ok
+}
+
 func (o *Orchestrator) startDelayed(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	ended := ""
 	_ = o.st.Update(ctx, func(tx *store.Tx) error {
 		t := tx.Task(id)
 		if t == nil || t.GetDesiredState() != api.TaskState_TASK_STATE_READY {
+			return nil
+		}
+		if isTerminal(t.GetStatus().GetState()) {
+			ended = t.GetServiceId() // rejected while waiting: replace it now
 			return nil
 		}
 		nt := proto.Clone(t).(*api.Task)
 		nt.DesiredState = api.TaskState_TASK_STATE_RUNNING
 		return tx.Update(nt)
 	})
+	if ended != "" {
+		o.Reconcile(ctx, []string{ended})
+	}
 }
 
 func (o *Orchestrator) stopTimers() {

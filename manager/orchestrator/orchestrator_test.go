@@ -359,3 +359,92 @@ func TestRemovedServiceTakesItsTasks(t *testing.T) {
 		t.Fatal("stopped task of a removed service not deleted")
 	}
 }
+
+// A task that cannot be prepared (no such image) is rejected at once, also
+// while it waits out its restart delay: the slot still gets one new task
+// per delay, never a storm.
+func TestRejectedTaskRestartsAtTheDelay(t *testing.T) {
+	h := newHarness(t, "n1")
+	h.service("nope", replicas(2))
+	rejectLive := func() {
+		for _, tk := range h.tasks("nope") {
+			if isLive(tk) && !isTerminal(tk.Status.GetState()) {
+				h.update(func(tx *store.Tx) error {
+					nt := proto.Clone(tx.Task(tk.Id)).(*api.Task)
+					nt.NodeId = "n1"
+					nt.Status = &api.TaskStatus{State: api.TaskState_TASK_STATE_REJECTED, Err: "No such image: nope:latest"}
+					return tx.Update(nt)
+				})
+			}
+		}
+		h.reconcile()
+		h.reconcile()
+	}
+	rejectLive()
+	if n := len(h.tasks("nope")); n != 4 {
+		t.Fatalf("%d tasks after the first rejections, want 2 + 2 replacements", n)
+	}
+	// The replacements are rejected during their delay: nothing new yet.
+	for i := 0; i < 3; i++ {
+		rejectLive()
+		h.clock.Advance(time.Second)
+	}
+	if n := len(h.tasks("nope")); n != 4 {
+		t.Fatalf("%d tasks within the 5 s delay, want 4", n)
+	}
+	// Over a minute: one task per slot per delay (12 a minute), no more.
+	for i := 0; i < 60; i++ {
+		h.clock.Advance(time.Second)
+		rejectLive()
+	}
+	perSlot := map[uint64]int{}
+	live := map[uint64]int{}
+	h.st.View(func(tx store.ReadTx) {
+		for _, tk := range tx.TasksByService("nope") {
+			perSlot[tk.Slot]++
+			if isLive(tk) {
+				live[tk.Slot]++
+			}
+		}
+	})
+	for slot, n := range live {
+		if n != 1 {
+			t.Fatalf("slot %d has %d live tasks, want 1", slot, n)
+		}
+	}
+	if got := h.o.restartsOf("nope/1"); got < 11 || got > 13 {
+		t.Fatalf("slot 1 restarted %d times in 63 s, want one per 5 s delay", got)
+	}
+	for _, tk := range h.tasks("nope") {
+		if tk.Status.GetState() == api.TaskState_TASK_STATE_REJECTED && tk.Status.GetErr() != "No such image: nope:latest" {
+			t.Fatalf("error lost: %q", tk.Status.GetErr())
+		}
+	}
+}
+
+func TestRejectedTaskHonoursMaxAttempts(t *testing.T) {
+	h := newHarness(t, "n1")
+	h.service("nope", func(s *api.ServiceSpec) {
+		s.Task.Restart = &api.RestartPolicy{MaxAttempts: 3, Delay: durationpb.New(2 * time.Second)}
+	})
+	for i := 0; i < 20; i++ {
+		for _, tk := range h.tasks("nope") {
+			if isLive(tk) && !isTerminal(tk.Status.GetState()) {
+				h.report(tk.Id, api.TaskState_TASK_STATE_REJECTED, "n1")
+			}
+		}
+		h.reconcile()
+		h.clock.Advance(time.Second)
+	}
+	if n := len(h.tasks("nope")); n != 4 {
+		t.Fatalf("%d tasks, want the first + 3 restarts", n)
+	}
+	eq(t, h.live("nope"))
+}
+
+// restartsOf is how many restarts a slot key has had (for tests).
+func (o *Orchestrator) restartsOf(key string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.restarts[key])
+}
