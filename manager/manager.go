@@ -142,6 +142,12 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Raft.ApplyTimeout > 0 {
 		rc.ApplyTimeout = cfg.Raft.ApplyTimeout
 	}
+	if cfg.Raft.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold, rc.TrailingLogs = cfg.Raft.SnapshotThreshold, cfg.Raft.TrailingLogs
+	}
+	if cfg.Raft.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.Raft.SnapshotInterval
+	}
 	rc.Cipher = cfg.Raft.Cipher
 	rc.ID, rc.Addr, rc.DataDir, rc.Transport, rc.Bootstrap, rc.Logger = cfg.NodeID, cfg.AdvertiseAddr, cfg.DataDir, transport, cfg.Bootstrap, cfg.Logger
 	m.raft, err = raftnode.New(rc, m.st)

@@ -2,6 +2,7 @@ package raftnode
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 
@@ -96,15 +97,36 @@ func (e encryptedSnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, 
 	return &m, io.NopCloser(bytes.NewReader(b)), nil
 }
 
+// sealingSink buffers a snapshot and seals it whole on Close. Close (and
+// Cancel) may be called more than once: hashicorp/raft closes the sink
+// again after the FSM snapshot's Persist closed it, and a second seal
+// written to the already closed file would fail every snapshot.
 type sealingSink struct {
 	raft.SnapshotSink
-	c   Cipher
-	buf bytes.Buffer
+	c      Cipher
+	buf    bytes.Buffer
+	closed bool
+	err    error // the first Close's (or Cancel's) outcome
 }
 
-func (s *sealingSink) Write(p []byte) (int, error) { return s.buf.Write(p) }
+func (s *sealingSink) Write(p []byte) (int, error) {
+	if s.closed {
+		return 0, errors.New("raftnode: write to a closed snapshot sink")
+	}
+	return s.buf.Write(p)
+}
 
 func (s *sealingSink) Close() error {
+	if s.closed {
+		return s.err
+	}
+	s.closed = true
+	s.err = s.seal()
+	s.buf = bytes.Buffer{}
+	return s.err
+}
+
+func (s *sealingSink) seal() error {
 	b, err := s.c.Seal(s.buf.Bytes())
 	if err != nil {
 		s.SnapshotSink.Cancel()
@@ -115,4 +137,14 @@ func (s *sealingSink) Close() error {
 		return err
 	}
 	return s.SnapshotSink.Close()
+}
+
+func (s *sealingSink) Cancel() error {
+	if s.closed {
+		return s.err
+	}
+	s.closed = true
+	s.buf = bytes.Buffer{}
+	s.err = s.SnapshotSink.Cancel()
+	return s.err
 }

@@ -172,3 +172,67 @@ func TestEncryptedSnapshotReportsPlainSize(t *testing.T) {
 		t.Fatalf("size %d, %d bytes back, want %d", meta.Size, len(got), len(plain))
 	}
 }
+
+// hashicorp/raft closes a snapshot sink again after the FSM snapshot's
+// Persist closed it: the second Close must succeed and leave the snapshot
+// whole (it used to write the sealed bytes again into the closed file).
+func TestSealingSinkClosedTwice(t *testing.T) {
+	fs, err := raft.NewFileSnapshotStore(t.TempDir(), 1, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := encryptedSnapshots{SnapshotStore: fs, c: testCipher(t)}
+	_, tr := raft.NewInmemTransport("x")
+	sink, err := s.Create(1, 10, 1, raft.Configuration{}, 1, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := bytes.Repeat([]byte("a service spec "), 64<<10/15) // well over the file sink's buffer
+	if _, err := sink.Write(plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatalf("first close: %v", err)
+	}
+	if err := sink.Close(); err != nil {
+		t.Fatalf("second close (as raft does after Persist): %v", err)
+	}
+	if _, err := sink.Write([]byte("more")); err == nil {
+		t.Fatal("a write after close was accepted")
+	}
+	_, rc, err := s.Open(sink.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	if !bytes.Equal(got, plain) {
+		t.Fatalf("snapshot reads back %d bytes, want the %d written", len(got), len(plain))
+	}
+}
+
+// An encrypted manager whose store is larger than a few KiB can take a
+// snapshot (so its log is compacted).
+func TestEncryptedSnapshotOfALargeStore(t *testing.T) {
+	dir := t.TempDir()
+	n, st, err := openSolo(t, dir, testCipher(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	waitLeader(t, []*member{{node: n}})
+	for i := 0; i < 300; i++ {
+		if err := createService(st, fmt.Sprintf("service-with-a-longish-name-%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.raft.Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot of 300 services: %v", err)
+	}
+	snaps, err := n.snaps.List()
+	if err != nil || len(snaps) == 0 {
+		t.Fatalf("no snapshot stored (%v)", err)
+	}
+	if snaps[0].Index < 300 {
+		t.Fatalf("newest snapshot at index %d, want >= 300", snaps[0].Index)
+	}
+}

@@ -44,7 +44,13 @@ type Config struct {
 	ApplyTimeout time.Duration
 	// Timing: raft's heartbeat/election timeouts and leader lease.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
-	SnapshotThreshold                                     uint64
+	// Compaction: every SnapshotInterval (checked at a random point
+	// between it and twice it) raft snapshots the store once
+	// SnapshotThreshold entries are past the last snapshot, and keeps
+	// TrailingLogs entries behind it, so a follower that falls further
+	// behind catches up by InstallSnapshot instead of replaying the log.
+	SnapshotThreshold, TrailingLogs uint64
+	SnapshotInterval                time.Duration
 	// Cipher, when set, seals raft entries and snapshots on disk (the
 	// node's data encryption key); nil writes them plain.
 	Cipher Cipher
@@ -59,7 +65,9 @@ func DefaultConfig() Config {
 		HeartbeatTimeout:   700 * time.Millisecond,
 		ElectionTimeout:    700 * time.Millisecond,
 		LeaderLeaseTimeout: 350 * time.Millisecond,
-		SnapshotThreshold:  8192,
+		SnapshotThreshold:  2048,
+		TrailingLogs:       1024,
+		SnapshotInterval:   2 * time.Second,
 	}
 }
 
@@ -72,6 +80,8 @@ func (c Config) Validate() error {
 		return errors.New("raftnode: no transport")
 	case c.ApplyTimeout <= 0:
 		return errors.New("raftnode: ApplyTimeout must be positive")
+	case c.SnapshotThreshold == 0 || c.SnapshotInterval <= 0:
+		return errors.New("raftnode: SnapshotThreshold and SnapshotInterval must be positive")
 	}
 	return nil
 }
@@ -81,6 +91,8 @@ type Node struct {
 	cfg   Config
 	raft  *raft.Raft
 	store *store.Store
+	snaps raft.SnapshotStore
+	logs  raft.LogStore
 	close []io.Closer
 	log   *slog.Logger
 	done  chan struct{}
@@ -100,6 +112,8 @@ func New(cfg Config, st *store.Store) (*Node, error) {
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
 	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
 	if err := raft.ValidateConfig(rc); err != nil {
 		return nil, fmt.Errorf("raftnode: %w", err)
@@ -149,6 +163,7 @@ func New(cfg Config, st *store.Store) (*Node, error) {
 			}
 		}
 	}
+	n.snaps, n.logs = snaps, logs
 	r, err := raft.NewRaft(rc, (*fsm)(n), logs, stable, snaps, cfg.Transport)
 	if err != nil {
 		n.closeStores()

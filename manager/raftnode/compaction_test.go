@@ -1,0 +1,115 @@
+package raftnode
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/minsw/minsw/manager/store"
+)
+
+// A follower that was down while the leader's log was compacted past it
+// catches up by InstallSnapshot: the leader no longer has the entries it
+// missed. The follower never snapshots by itself here (its threshold is out
+// of reach), so a snapshot in its store can only have come from the leader.
+func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
+	c := testCipher(t)
+	type mem struct {
+		id    string
+		dir   string
+		st    *store.Store
+		node  *Node
+		trans *raft.InmemTransport
+	}
+	var ms []*mem
+	start := func(m *mem, follower bool) {
+		t.Helper()
+		addr, tr := raft.NewInmemTransport(raft.ServerAddress(m.id))
+		for _, o := range ms {
+			if o != m && o.node != nil {
+				tr.Connect(o.trans.LocalAddr(), o.trans)
+				o.trans.Connect(addr, tr)
+			}
+		}
+		cfg := fastConfig(m.id, tr)
+		cfg.DataDir, cfg.Cipher, cfg.Bootstrap = m.dir, c, m.id == "m0"
+		cfg.SnapshotInterval = 50 * time.Millisecond
+		cfg.SnapshotThreshold, cfg.TrailingLogs = 40, 10
+		if follower {
+			cfg.SnapshotThreshold = 1 << 40
+		}
+		m.st = store.New(nil, nil)
+		n, err := New(cfg, m.st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.node, m.trans = n, tr
+	}
+	for i := 0; i < 3; i++ {
+		m := &mem{id: fmt.Sprintf("m%d", i), dir: t.TempDir()}
+		ms = append(ms, m)
+		start(m, i == 2)
+		if i == 0 {
+			waitLeader(t, []*member{{node: m.node}})
+			continue
+		}
+		if err := ms[0].node.AddVoter(m.id, m.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, m := range ms {
+			if m.node != nil {
+				_ = m.node.Shutdown()
+			}
+		}
+	})
+	lead, behind := ms[0], ms[2]
+	if err := createService(lead.st, "before"); err != nil {
+		t.Fatal(err)
+	}
+
+	// The follower goes down; the leader writes and compacts well past it.
+	_ = behind.node.Shutdown()
+	behind.node = nil
+	for _, m := range ms[:2] {
+		m.trans.Disconnect(raft.ServerAddress(behind.id))
+	}
+	downAt := lead.node.LastIndex()
+	for i := 0; i < 200; i++ {
+		if err := createService(lead.st, fmt.Sprintf("while-down-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		first, _ := lead.node.logs.FirstIndex()
+		if first > downAt+1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the leader's log still starts at %d, the follower stopped at %d: no compaction", first, downAt)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	start(behind, true)
+	deadline = time.Now().Add(20 * time.Second)
+	for len(serviceNames(behind.st)) != 201 {
+		if time.Now().After(deadline) {
+			t.Fatalf("follower has %d of 201 services", len(serviceNames(behind.st)))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	idx, _ := strconv.ParseUint(behind.node.Stats()["last_snapshot_index"], 10, 64)
+	if idx <= downAt {
+		t.Fatalf("follower's last snapshot is at %d (down at %d): it did not install the leader's", idx, downAt)
+	}
+	snaps, err := behind.node.snaps.List()
+	if err != nil || len(snaps) == 0 || snaps[0].Index != idx {
+		t.Fatalf("follower's snapshot store: %v (%v)", snaps, err)
+	}
+}
