@@ -126,6 +126,8 @@ func newRootCommand(c *cli) *cobra.Command {
 		newServiceCommand(c),
 		newContainerCommand(c),
 		newLBCommand(c),
+		newSecretCommand(c),
+		newConfigCommand(c),
 		// docker's top-level shortcuts
 		newContainerListCommand(c, "ps"),
 		newContainerExecCommand(c, "exec"),

@@ -86,6 +86,9 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 		if err := resolveNetworks(tx.ReadTx, spec); err != nil {
 			return err
 		}
+		if err := resolveReferences(tx.ReadTx, spec); err != nil {
+			return err
+		}
 		svc := &api.Service{Id: s.newID(), Meta: &api.Meta{}, Spec: spec, SpecVersion: 1}
 		if err := ea.allocate(tx.ReadTx, svc); err != nil {
 			return err
@@ -148,6 +151,9 @@ func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest)
 			return err
 		}
 		if err := resolveNetworks(tx.ReadTx, spec); err != nil {
+			return err
+		}
+		if err := resolveReferences(tx.ReadTx, spec); err != nil {
 			return err
 		}
 		svc := proto.Clone(cur).(*api.Service)

@@ -73,6 +73,9 @@ func validateServiceSpec(spec *api.ServiceSpec) error {
 			return errdefs.InvalidArgument("invalid environment variable %q: want KEY=VALUE", e)
 		}
 	}
+	if err := validateStorage(ts.GetContainer()); err != nil {
+		return err
+	}
 	if _, err := scheduler.ParseConstraints(ts.GetPlacement().GetConstraints()); err != nil {
 		if errors.Is(err, scheduler.ErrInvalidConstraint) {
 			return errdefs.InvalidArgument("%v", err)

@@ -8,6 +8,7 @@ import (
 // kindNames are the words error messages use for a table's objects.
 var kindNames = map[string]string{
 	TableNode: "node", TableNetwork: "network", TableService: "service", TableTask: "task", TableCluster: "cluster",
+	TableSecret: "secret", TableConfig: "config",
 }
 
 // Resolve finds the one object of table that ref names: its full ID, its
@@ -22,7 +23,7 @@ func (tx ReadTx) Resolve(table, ref string) (Object, error) {
 		return raw.(Object), nil
 	}
 	switch table {
-	case TableService, TableNetwork:
+	case TableService, TableNetwork, TableSecret, TableConfig:
 		if raw, err := tx.txn.First(table, indexName, ref); err == nil && raw != nil {
 			return raw.(Object), nil
 		}

@@ -15,6 +15,8 @@ const (
 	TableService = "service"
 	TableTask    = "task"
 	TableCluster = "cluster"
+	TableSecret  = "secret"
+	TableConfig  = "config"
 )
 
 // Index names.
@@ -96,6 +98,18 @@ func schema() *memdb.DBSchema {
 			}}},
 		}},
 		TableCluster: {Name: TableCluster, Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()}},
+		TableSecret: {Name: TableSecret, Indexes: map[string]*memdb.IndexSchema{
+			indexID: idIndex(),
+			indexName: {Name: indexName, Unique: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
+				return o.(*api.Secret).GetSpec().GetName(), true
+			}}},
+		}},
+		TableConfig: {Name: TableConfig, Indexes: map[string]*memdb.IndexSchema{
+			indexID: idIndex(),
+			indexName: {Name: indexName, Unique: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
+				return o.(*api.Config).GetSpec().GetName(), true
+			}}},
+		}},
 	}}
 }
 
@@ -112,6 +126,10 @@ func tableOf(o Object) string {
 		return TableTask
 	case *api.Cluster:
 		return TableCluster
+	case *api.Secret:
+		return TableSecret
+	case *api.Config:
+		return TableConfig
 	}
 	panic(fmt.Sprintf("store: no table for %T", o))
 }
@@ -122,6 +140,10 @@ func nameOf(o Object) (string, bool) {
 	case *api.Network:
 		return v.GetSpec().GetName(), true
 	case *api.Service:
+		return v.GetSpec().GetName(), true
+	case *api.Secret:
+		return v.GetSpec().GetName(), true
+	case *api.Config:
 		return v.GetSpec().GetName(), true
 	}
 	return "", false
@@ -139,6 +161,10 @@ func actionObject(a *api.StoreAction) (Object, error) {
 		return t.Task, nil
 	case *api.StoreAction_Cluster:
 		return t.Cluster, nil
+	case *api.StoreAction_Secret:
+		return t.Secret, nil
+	case *api.StoreAction_Config:
+		return t.Config, nil
 	}
 	return nil, fmt.Errorf("store: action without an object")
 }
@@ -156,6 +182,10 @@ func newAction(kind api.StoreActionKind, o Object) *api.StoreAction {
 		a.Target = &api.StoreAction_Task{Task: v}
 	case *api.Cluster:
 		a.Target = &api.StoreAction_Cluster{Cluster: v}
+	case *api.Secret:
+		a.Target = &api.StoreAction_Secret{Secret: v}
+	case *api.Config:
+		a.Target = &api.StoreAction_Config{Config: v}
 	default:
 		panic(fmt.Sprintf("store: no action for %T", o))
 	}

@@ -159,6 +159,8 @@ func (s *Store) Save() *api.StoreSnapshot {
 		if c := tx.Cluster(); c != nil {
 			snap.Clusters = []*api.Cluster{c}
 		}
+		snap.Secrets = tx.Secrets()
+		snap.Configs = tx.Configs()
 	})
 	return snap
 }
@@ -193,6 +195,16 @@ func (s *Store) Restore(snap *api.StoreSnapshot) error {
 	}
 	for _, o := range snap.GetClusters() {
 		if err := insert(TableCluster, o); err != nil {
+			return err
+		}
+	}
+	for _, o := range snap.GetSecrets() {
+		if err := insert(TableSecret, o); err != nil {
+			return err
+		}
+	}
+	for _, o := range snap.GetConfigs() {
+		if err := insert(TableConfig, o); err != nil {
 			return err
 		}
 	}

@@ -1874,11 +1874,894 @@ func (x *GetUnlockKeyResponse) GetUnlockKey() string {
 	return ""
 }
 
+type GetSecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSecretRequest) Reset() {
+	*x = GetSecretRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSecretRequest) ProtoMessage() {}
+
+func (x *GetSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSecretRequest.ProtoReflect.Descriptor instead.
+func (*GetSecretRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetSecretRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+type GetSecretResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secret        *Secret                `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSecretResponse) Reset() {
+	*x = GetSecretResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSecretResponse) ProtoMessage() {}
+
+func (x *GetSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSecretResponse.ProtoReflect.Descriptor instead.
+func (*GetSecretResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *GetSecretResponse) GetSecret() *Secret {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+type ListSecretsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSecretsRequest) Reset() {
+	*x = ListSecretsRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSecretsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSecretsRequest) ProtoMessage() {}
+
+func (x *ListSecretsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSecretsRequest.ProtoReflect.Descriptor instead.
+func (*ListSecretsRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{42}
+}
+
+type ListSecretsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secrets       []*Secret              `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSecretsResponse) Reset() {
+	*x = ListSecretsResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSecretsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSecretsResponse) ProtoMessage() {}
+
+func (x *ListSecretsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSecretsResponse.ProtoReflect.Descriptor instead.
+func (*ListSecretsResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListSecretsResponse) GetSecrets() []*Secret {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+type CreateSecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spec          *SecretSpec            `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSecretRequest) Reset() {
+	*x = CreateSecretRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSecretRequest) ProtoMessage() {}
+
+func (x *CreateSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSecretRequest.ProtoReflect.Descriptor instead.
+func (*CreateSecretRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *CreateSecretRequest) GetSpec() *SecretSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type CreateSecretResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secret        *Secret                `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSecretResponse) Reset() {
+	*x = CreateSecretResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSecretResponse) ProtoMessage() {}
+
+func (x *CreateSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSecretResponse.ProtoReflect.Descriptor instead.
+func (*CreateSecretResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *CreateSecretResponse) GetSecret() *Secret {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+type UpdateSecretRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ref   string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// version must match the secret's meta.version when non-zero.
+	Version uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// spec: only labels may differ from the stored spec (data may be left
+	// empty).
+	Spec          *SecretSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSecretRequest) Reset() {
+	*x = UpdateSecretRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSecretRequest) ProtoMessage() {}
+
+func (x *UpdateSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSecretRequest.ProtoReflect.Descriptor instead.
+func (*UpdateSecretRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *UpdateSecretRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *UpdateSecretRequest) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *UpdateSecretRequest) GetSpec() *SecretSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type UpdateSecretResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Secret        *Secret                `protobuf:"bytes,1,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSecretResponse) Reset() {
+	*x = UpdateSecretResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSecretResponse) ProtoMessage() {}
+
+func (x *UpdateSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSecretResponse.ProtoReflect.Descriptor instead.
+func (*UpdateSecretResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *UpdateSecretResponse) GetSecret() *Secret {
+	if x != nil {
+		return x.Secret
+	}
+	return nil
+}
+
+type RemoveSecretRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSecretRequest) Reset() {
+	*x = RemoveSecretRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSecretRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSecretRequest) ProtoMessage() {}
+
+func (x *RemoveSecretRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSecretRequest.ProtoReflect.Descriptor instead.
+func (*RemoveSecretRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *RemoveSecretRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+type RemoveSecretResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSecretResponse) Reset() {
+	*x = RemoveSecretResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSecretResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSecretResponse) ProtoMessage() {}
+
+func (x *RemoveSecretResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSecretResponse.ProtoReflect.Descriptor instead.
+func (*RemoveSecretResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{49}
+}
+
+type GetConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigRequest) Reset() {
+	*x = GetConfigRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigRequest) ProtoMessage() {}
+
+func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
+func (*GetConfigRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *GetConfigRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+type GetConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetConfigResponse) Reset() {
+	*x = GetConfigResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetConfigResponse) ProtoMessage() {}
+
+func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
+func (*GetConfigResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *GetConfigResponse) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type ListConfigsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConfigsRequest) Reset() {
+	*x = ListConfigsRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConfigsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConfigsRequest) ProtoMessage() {}
+
+func (x *ListConfigsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConfigsRequest.ProtoReflect.Descriptor instead.
+func (*ListConfigsRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{52}
+}
+
+type ListConfigsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Configs       []*Config              `protobuf:"bytes,1,rep,name=configs,proto3" json:"configs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConfigsResponse) Reset() {
+	*x = ListConfigsResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConfigsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConfigsResponse) ProtoMessage() {}
+
+func (x *ListConfigsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConfigsResponse.ProtoReflect.Descriptor instead.
+func (*ListConfigsResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *ListConfigsResponse) GetConfigs() []*Config {
+	if x != nil {
+		return x.Configs
+	}
+	return nil
+}
+
+type CreateConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Spec          *ConfigSpec            `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateConfigRequest) Reset() {
+	*x = CreateConfigRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateConfigRequest) ProtoMessage() {}
+
+func (x *CreateConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateConfigRequest.ProtoReflect.Descriptor instead.
+func (*CreateConfigRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *CreateConfigRequest) GetSpec() *ConfigSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type CreateConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateConfigResponse) Reset() {
+	*x = CreateConfigResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateConfigResponse) ProtoMessage() {}
+
+func (x *CreateConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateConfigResponse.ProtoReflect.Descriptor instead.
+func (*CreateConfigResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *CreateConfigResponse) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type UpdateConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Spec          *ConfigSpec            `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateConfigRequest) Reset() {
+	*x = UpdateConfigRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateConfigRequest) ProtoMessage() {}
+
+func (x *UpdateConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateConfigRequest.ProtoReflect.Descriptor instead.
+func (*UpdateConfigRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *UpdateConfigRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *UpdateConfigRequest) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *UpdateConfigRequest) GetSpec() *ConfigSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+type UpdateConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateConfigResponse) Reset() {
+	*x = UpdateConfigResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateConfigResponse) ProtoMessage() {}
+
+func (x *UpdateConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateConfigResponse.ProtoReflect.Descriptor instead.
+func (*UpdateConfigResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *UpdateConfigResponse) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+type RemoveConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveConfigRequest) Reset() {
+	*x = RemoveConfigRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveConfigRequest) ProtoMessage() {}
+
+func (x *RemoveConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveConfigRequest.ProtoReflect.Descriptor instead.
+func (*RemoveConfigRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *RemoveConfigRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+type RemoveConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveConfigResponse) Reset() {
+	*x = RemoveConfigResponse{}
+	mi := &file_minsw_v1_control_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveConfigResponse) ProtoMessage() {}
+
+func (x *RemoveConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveConfigResponse.ProtoReflect.Descriptor instead.
+func (*RemoveConfigResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{59}
+}
+
 var File_minsw_v1_control_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x16minsw/v1/control.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\"\"\n" +
+	"\x16minsw/v1/control.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\"\"\n" +
 	"\x0eGetNodeRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"5\n" +
 	"\x0fGetNodeResponse\x12\"\n" +
@@ -1970,7 +2853,47 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x13GetUnlockKeyRequest\"5\n" +
 	"\x14GetUnlockKeyResponse\x12\x1d\n" +
 	"\n" +
-	"unlock_key\x18\x01 \x01(\tR\tunlockKey2\xec\v\n" +
+	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"$\n" +
+	"\x10GetSecretRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"=\n" +
+	"\x11GetSecretResponse\x12(\n" +
+	"\x06secret\x18\x01 \x01(\v2\x10.minsw.v1.SecretR\x06secret\"\x14\n" +
+	"\x12ListSecretsRequest\"A\n" +
+	"\x13ListSecretsResponse\x12*\n" +
+	"\asecrets\x18\x01 \x03(\v2\x10.minsw.v1.SecretR\asecrets\"?\n" +
+	"\x13CreateSecretRequest\x12(\n" +
+	"\x04spec\x18\x01 \x01(\v2\x14.minsw.v1.SecretSpecR\x04spec\"@\n" +
+	"\x14CreateSecretResponse\x12(\n" +
+	"\x06secret\x18\x01 \x01(\v2\x10.minsw.v1.SecretR\x06secret\"k\n" +
+	"\x13UpdateSecretRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12(\n" +
+	"\x04spec\x18\x03 \x01(\v2\x14.minsw.v1.SecretSpecR\x04spec\"@\n" +
+	"\x14UpdateSecretResponse\x12(\n" +
+	"\x06secret\x18\x01 \x01(\v2\x10.minsw.v1.SecretR\x06secret\"'\n" +
+	"\x13RemoveSecretRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"\x16\n" +
+	"\x14RemoveSecretResponse\"$\n" +
+	"\x10GetConfigRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"=\n" +
+	"\x11GetConfigResponse\x12(\n" +
+	"\x06config\x18\x01 \x01(\v2\x10.minsw.v1.ConfigR\x06config\"\x14\n" +
+	"\x12ListConfigsRequest\"A\n" +
+	"\x13ListConfigsResponse\x12*\n" +
+	"\aconfigs\x18\x01 \x03(\v2\x10.minsw.v1.ConfigR\aconfigs\"?\n" +
+	"\x13CreateConfigRequest\x12(\n" +
+	"\x04spec\x18\x01 \x01(\v2\x14.minsw.v1.ConfigSpecR\x04spec\"@\n" +
+	"\x14CreateConfigResponse\x12(\n" +
+	"\x06config\x18\x01 \x01(\v2\x10.minsw.v1.ConfigR\x06config\"k\n" +
+	"\x13UpdateConfigRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12(\n" +
+	"\x04spec\x18\x03 \x01(\v2\x14.minsw.v1.ConfigSpecR\x04spec\"@\n" +
+	"\x14UpdateConfigResponse\x12(\n" +
+	"\x06config\x18\x01 \x01(\v2\x10.minsw.v1.ConfigR\x06config\"'\n" +
+	"\x13RemoveConfigRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\"\x16\n" +
+	"\x14RemoveConfigResponse2\xea\x11\n" +
 	"\aControl\x12>\n" +
 	"\aGetNode\x12\x18.minsw.v1.GetNodeRequest\x1a\x19.minsw.v1.GetNodeResponse\x12D\n" +
 	"\tListNodes\x12\x1a.minsw.v1.ListNodesRequest\x1a\x1b.minsw.v1.ListNodesResponse\x12G\n" +
@@ -1996,7 +2919,17 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"GetCluster\x12\x1b.minsw.v1.GetClusterRequest\x1a\x1c.minsw.v1.GetClusterResponse\x12P\n" +
 	"\rUpdateCluster\x12\x1e.minsw.v1.UpdateClusterRequest\x1a\x1f.minsw.v1.UpdateClusterResponse\x12M\n" +
 	"\fRotateRootCA\x12\x1d.minsw.v1.RotateRootCARequest\x1a\x1e.minsw.v1.RotateRootCAResponse\x12M\n" +
-	"\fGetUnlockKey\x12\x1d.minsw.v1.GetUnlockKeyRequest\x1a\x1e.minsw.v1.GetUnlockKeyResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
+	"\fGetUnlockKey\x12\x1d.minsw.v1.GetUnlockKeyRequest\x1a\x1e.minsw.v1.GetUnlockKeyResponse\x12D\n" +
+	"\tGetSecret\x12\x1a.minsw.v1.GetSecretRequest\x1a\x1b.minsw.v1.GetSecretResponse\x12J\n" +
+	"\vListSecrets\x12\x1c.minsw.v1.ListSecretsRequest\x1a\x1d.minsw.v1.ListSecretsResponse\x12M\n" +
+	"\fCreateSecret\x12\x1d.minsw.v1.CreateSecretRequest\x1a\x1e.minsw.v1.CreateSecretResponse\x12M\n" +
+	"\fUpdateSecret\x12\x1d.minsw.v1.UpdateSecretRequest\x1a\x1e.minsw.v1.UpdateSecretResponse\x12M\n" +
+	"\fRemoveSecret\x12\x1d.minsw.v1.RemoveSecretRequest\x1a\x1e.minsw.v1.RemoveSecretResponse\x12D\n" +
+	"\tGetConfig\x12\x1a.minsw.v1.GetConfigRequest\x1a\x1b.minsw.v1.GetConfigResponse\x12J\n" +
+	"\vListConfigs\x12\x1c.minsw.v1.ListConfigsRequest\x1a\x1d.minsw.v1.ListConfigsResponse\x12M\n" +
+	"\fCreateConfig\x12\x1d.minsw.v1.CreateConfigRequest\x1a\x1e.minsw.v1.CreateConfigResponse\x12M\n" +
+	"\fUpdateConfig\x12\x1d.minsw.v1.UpdateConfigRequest\x1a\x1e.minsw.v1.UpdateConfigResponse\x12M\n" +
+	"\fRemoveConfig\x12\x1d.minsw.v1.RemoveConfigRequest\x1a\x1e.minsw.v1.RemoveConfigResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
 var (
 	file_minsw_v1_control_proto_rawDescOnce sync.Once
@@ -2010,7 +2943,7 @@ func file_minsw_v1_control_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_control_proto_rawDescData
 }
 
-var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_minsw_v1_control_proto_goTypes = []any{
 	(*GetNodeRequest)(nil),        // 0: minsw.v1.GetNodeRequest
 	(*GetNodeResponse)(nil),       // 1: minsw.v1.GetNodeResponse
@@ -2052,84 +2985,140 @@ var file_minsw_v1_control_proto_goTypes = []any{
 	(*RotateRootCAResponse)(nil),  // 37: minsw.v1.RotateRootCAResponse
 	(*GetUnlockKeyRequest)(nil),   // 38: minsw.v1.GetUnlockKeyRequest
 	(*GetUnlockKeyResponse)(nil),  // 39: minsw.v1.GetUnlockKeyResponse
-	(*Node)(nil),                  // 40: minsw.v1.Node
-	(*NodeSpec)(nil),              // 41: minsw.v1.NodeSpec
-	(*Network)(nil),               // 42: minsw.v1.Network
-	(*NetworkSpec)(nil),           // 43: minsw.v1.NetworkSpec
-	(*Service)(nil),               // 44: minsw.v1.Service
-	(*ServiceSpec)(nil),           // 45: minsw.v1.ServiceSpec
-	(*Task)(nil),                  // 46: minsw.v1.Task
-	(TaskState)(0),                // 47: minsw.v1.TaskState
-	(*Cluster)(nil),               // 48: minsw.v1.Cluster
-	(*ClusterSpec)(nil),           // 49: minsw.v1.ClusterSpec
+	(*GetSecretRequest)(nil),      // 40: minsw.v1.GetSecretRequest
+	(*GetSecretResponse)(nil),     // 41: minsw.v1.GetSecretResponse
+	(*ListSecretsRequest)(nil),    // 42: minsw.v1.ListSecretsRequest
+	(*ListSecretsResponse)(nil),   // 43: minsw.v1.ListSecretsResponse
+	(*CreateSecretRequest)(nil),   // 44: minsw.v1.CreateSecretRequest
+	(*CreateSecretResponse)(nil),  // 45: minsw.v1.CreateSecretResponse
+	(*UpdateSecretRequest)(nil),   // 46: minsw.v1.UpdateSecretRequest
+	(*UpdateSecretResponse)(nil),  // 47: minsw.v1.UpdateSecretResponse
+	(*RemoveSecretRequest)(nil),   // 48: minsw.v1.RemoveSecretRequest
+	(*RemoveSecretResponse)(nil),  // 49: minsw.v1.RemoveSecretResponse
+	(*GetConfigRequest)(nil),      // 50: minsw.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),     // 51: minsw.v1.GetConfigResponse
+	(*ListConfigsRequest)(nil),    // 52: minsw.v1.ListConfigsRequest
+	(*ListConfigsResponse)(nil),   // 53: minsw.v1.ListConfigsResponse
+	(*CreateConfigRequest)(nil),   // 54: minsw.v1.CreateConfigRequest
+	(*CreateConfigResponse)(nil),  // 55: minsw.v1.CreateConfigResponse
+	(*UpdateConfigRequest)(nil),   // 56: minsw.v1.UpdateConfigRequest
+	(*UpdateConfigResponse)(nil),  // 57: minsw.v1.UpdateConfigResponse
+	(*RemoveConfigRequest)(nil),   // 58: minsw.v1.RemoveConfigRequest
+	(*RemoveConfigResponse)(nil),  // 59: minsw.v1.RemoveConfigResponse
+	(*Node)(nil),                  // 60: minsw.v1.Node
+	(*NodeSpec)(nil),              // 61: minsw.v1.NodeSpec
+	(*Network)(nil),               // 62: minsw.v1.Network
+	(*NetworkSpec)(nil),           // 63: minsw.v1.NetworkSpec
+	(*Service)(nil),               // 64: minsw.v1.Service
+	(*ServiceSpec)(nil),           // 65: minsw.v1.ServiceSpec
+	(*Task)(nil),                  // 66: minsw.v1.Task
+	(TaskState)(0),                // 67: minsw.v1.TaskState
+	(*Cluster)(nil),               // 68: minsw.v1.Cluster
+	(*ClusterSpec)(nil),           // 69: minsw.v1.ClusterSpec
+	(*Secret)(nil),                // 70: minsw.v1.Secret
+	(*SecretSpec)(nil),            // 71: minsw.v1.SecretSpec
+	(*Config)(nil),                // 72: minsw.v1.Config
+	(*ConfigSpec)(nil),            // 73: minsw.v1.ConfigSpec
 }
 var file_minsw_v1_control_proto_depIdxs = []int32{
-	40, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
-	40, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
-	41, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
-	40, // 3: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
-	42, // 4: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
-	42, // 5: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
-	43, // 6: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
-	42, // 7: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
-	44, // 8: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
-	44, // 9: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
-	45, // 10: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	44, // 11: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
-	45, // 12: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	44, // 13: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
-	46, // 14: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
-	47, // 15: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
-	46, // 16: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
-	48, // 17: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	49, // 18: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
-	48, // 19: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	48, // 20: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
-	0,  // 21: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
-	2,  // 22: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
-	4,  // 23: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
-	6,  // 24: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
-	8,  // 25: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
-	10, // 26: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
-	12, // 27: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
-	14, // 28: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
-	16, // 29: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
-	18, // 30: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
-	20, // 31: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
-	22, // 32: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
-	24, // 33: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
-	26, // 34: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
-	28, // 35: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
-	30, // 36: minsw.v1.Control.ServiceLogs:input_type -> minsw.v1.ServiceLogsRequest
-	32, // 37: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
-	34, // 38: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
-	36, // 39: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
-	38, // 40: minsw.v1.Control.GetUnlockKey:input_type -> minsw.v1.GetUnlockKeyRequest
-	1,  // 41: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
-	3,  // 42: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
-	5,  // 43: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
-	7,  // 44: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
-	9,  // 45: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
-	11, // 46: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
-	13, // 47: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
-	15, // 48: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
-	17, // 49: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
-	19, // 50: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
-	21, // 51: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
-	23, // 52: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
-	25, // 53: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
-	27, // 54: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
-	29, // 55: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
-	31, // 56: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
-	33, // 57: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
-	35, // 58: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
-	37, // 59: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
-	39, // 60: minsw.v1.Control.GetUnlockKey:output_type -> minsw.v1.GetUnlockKeyResponse
-	41, // [41:61] is the sub-list for method output_type
-	21, // [21:41] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	60, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
+	60, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
+	61, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
+	60, // 3: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
+	62, // 4: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
+	62, // 5: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
+	63, // 6: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
+	62, // 7: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
+	64, // 8: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
+	64, // 9: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
+	65, // 10: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	64, // 11: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
+	65, // 12: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	64, // 13: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
+	66, // 14: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
+	67, // 15: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
+	66, // 16: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
+	68, // 17: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	69, // 18: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
+	68, // 19: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	68, // 20: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
+	70, // 21: minsw.v1.GetSecretResponse.secret:type_name -> minsw.v1.Secret
+	70, // 22: minsw.v1.ListSecretsResponse.secrets:type_name -> minsw.v1.Secret
+	71, // 23: minsw.v1.CreateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
+	70, // 24: minsw.v1.CreateSecretResponse.secret:type_name -> minsw.v1.Secret
+	71, // 25: minsw.v1.UpdateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
+	70, // 26: minsw.v1.UpdateSecretResponse.secret:type_name -> minsw.v1.Secret
+	72, // 27: minsw.v1.GetConfigResponse.config:type_name -> minsw.v1.Config
+	72, // 28: minsw.v1.ListConfigsResponse.configs:type_name -> minsw.v1.Config
+	73, // 29: minsw.v1.CreateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
+	72, // 30: minsw.v1.CreateConfigResponse.config:type_name -> minsw.v1.Config
+	73, // 31: minsw.v1.UpdateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
+	72, // 32: minsw.v1.UpdateConfigResponse.config:type_name -> minsw.v1.Config
+	0,  // 33: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
+	2,  // 34: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
+	4,  // 35: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
+	6,  // 36: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
+	8,  // 37: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
+	10, // 38: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
+	12, // 39: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
+	14, // 40: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
+	16, // 41: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
+	18, // 42: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
+	20, // 43: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
+	22, // 44: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
+	24, // 45: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
+	26, // 46: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
+	28, // 47: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
+	30, // 48: minsw.v1.Control.ServiceLogs:input_type -> minsw.v1.ServiceLogsRequest
+	32, // 49: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
+	34, // 50: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
+	36, // 51: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
+	38, // 52: minsw.v1.Control.GetUnlockKey:input_type -> minsw.v1.GetUnlockKeyRequest
+	40, // 53: minsw.v1.Control.GetSecret:input_type -> minsw.v1.GetSecretRequest
+	42, // 54: minsw.v1.Control.ListSecrets:input_type -> minsw.v1.ListSecretsRequest
+	44, // 55: minsw.v1.Control.CreateSecret:input_type -> minsw.v1.CreateSecretRequest
+	46, // 56: minsw.v1.Control.UpdateSecret:input_type -> minsw.v1.UpdateSecretRequest
+	48, // 57: minsw.v1.Control.RemoveSecret:input_type -> minsw.v1.RemoveSecretRequest
+	50, // 58: minsw.v1.Control.GetConfig:input_type -> minsw.v1.GetConfigRequest
+	52, // 59: minsw.v1.Control.ListConfigs:input_type -> minsw.v1.ListConfigsRequest
+	54, // 60: minsw.v1.Control.CreateConfig:input_type -> minsw.v1.CreateConfigRequest
+	56, // 61: minsw.v1.Control.UpdateConfig:input_type -> minsw.v1.UpdateConfigRequest
+	58, // 62: minsw.v1.Control.RemoveConfig:input_type -> minsw.v1.RemoveConfigRequest
+	1,  // 63: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
+	3,  // 64: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
+	5,  // 65: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
+	7,  // 66: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
+	9,  // 67: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
+	11, // 68: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
+	13, // 69: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
+	15, // 70: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
+	17, // 71: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
+	19, // 72: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
+	21, // 73: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
+	23, // 74: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
+	25, // 75: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
+	27, // 76: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
+	29, // 77: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
+	31, // 78: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
+	33, // 79: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
+	35, // 80: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
+	37, // 81: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
+	39, // 82: minsw.v1.Control.GetUnlockKey:output_type -> minsw.v1.GetUnlockKeyResponse
+	41, // 83: minsw.v1.Control.GetSecret:output_type -> minsw.v1.GetSecretResponse
+	43, // 84: minsw.v1.Control.ListSecrets:output_type -> minsw.v1.ListSecretsResponse
+	45, // 85: minsw.v1.Control.CreateSecret:output_type -> minsw.v1.CreateSecretResponse
+	47, // 86: minsw.v1.Control.UpdateSecret:output_type -> minsw.v1.UpdateSecretResponse
+	49, // 87: minsw.v1.Control.RemoveSecret:output_type -> minsw.v1.RemoveSecretResponse
+	51, // 88: minsw.v1.Control.GetConfig:output_type -> minsw.v1.GetConfigResponse
+	53, // 89: minsw.v1.Control.ListConfigs:output_type -> minsw.v1.ListConfigsResponse
+	55, // 90: minsw.v1.Control.CreateConfig:output_type -> minsw.v1.CreateConfigResponse
+	57, // 91: minsw.v1.Control.UpdateConfig:output_type -> minsw.v1.UpdateConfigResponse
+	59, // 92: minsw.v1.Control.RemoveConfig:output_type -> minsw.v1.RemoveConfigResponse
+	63, // [63:93] is the sub-list for method output_type
+	33, // [33:63] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_control_proto_init() }
@@ -2138,13 +3127,14 @@ func file_minsw_v1_control_proto_init() {
 		return
 	}
 	file_minsw_v1_objects_proto_init()
+	file_minsw_v1_secrets_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_control_proto_rawDesc), len(file_minsw_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -88,7 +88,11 @@ type Assignments struct {
 	// being shut down, so the worker stops them).
 	Tasks []*Task `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// networks the tasks use.
-	Networks      []*Network `protobuf:"bytes,2,rep,name=networks,proto3" json:"networks,omitempty"`
+	Networks []*Network `protobuf:"bytes,2,rep,name=networks,proto3" json:"networks,omitempty"`
+	// secrets and configs the tasks reference, and only those: the worker
+	// keeps them in memory while a task needs them.
+	Secrets       []*Secret `protobuf:"bytes,170,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Configs       []*Config `protobuf:"bytes,171,rep,name=configs,proto3" json:"configs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -133,6 +137,20 @@ func (x *Assignments) GetTasks() []*Task {
 func (x *Assignments) GetNetworks() []*Network {
 	if x != nil {
 		return x.Networks
+	}
+	return nil
+}
+
+func (x *Assignments) GetSecrets() []*Secret {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *Assignments) GetConfigs() []*Config {
+	if x != nil {
+		return x.Configs
 	}
 	return nil
 }
@@ -723,14 +741,16 @@ var File_minsw_v1_dispatcher_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_dispatcher_proto_rawDesc = "" +
 	"\n" +
-	"\x19minsw/v1/dispatcher.proto\x12\bminsw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16minsw/v1/objects.proto\"z\n" +
+	"\x19minsw/v1/dispatcher.proto\x12\bminsw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\"z\n" +
 	"\x0eSessionRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12;\n" +
 	"\vdescription\x18\x02 \x01(\v2\x19.minsw.v1.NodeDescriptionR\vdescription\x12\x12\n" +
-	"\x04addr\x18\x03 \x01(\tR\x04addr\"b\n" +
+	"\x04addr\x18\x03 \x01(\tR\x04addr\"\xbc\x01\n" +
 	"\vAssignments\x12$\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12-\n" +
-	"\bnetworks\x18\x02 \x03(\v2\x11.minsw.v1.NetworkR\bnetworks\"\x8f\x02\n" +
+	"\bnetworks\x18\x02 \x03(\v2\x11.minsw.v1.NetworkR\bnetworks\x12+\n" +
+	"\asecrets\x18\xaa\x01 \x03(\v2\x10.minsw.v1.SecretR\asecrets\x12+\n" +
+	"\aconfigs\x18\xab\x01 \x03(\v2\x10.minsw.v1.ConfigR\aconfigs\"\x8f\x02\n" +
 	"\x0eSessionMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\"\n" +
@@ -810,35 +830,39 @@ var file_minsw_v1_dispatcher_proto_goTypes = []any{
 	(*NodeDescription)(nil),          // 12: minsw.v1.NodeDescription
 	(*Task)(nil),                     // 13: minsw.v1.Task
 	(*Network)(nil),                  // 14: minsw.v1.Network
-	(*Node)(nil),                     // 15: minsw.v1.Node
-	(*durationpb.Duration)(nil),      // 16: google.protobuf.Duration
-	(*TaskStatus)(nil),               // 17: minsw.v1.TaskStatus
+	(*Secret)(nil),                   // 15: minsw.v1.Secret
+	(*Config)(nil),                   // 16: minsw.v1.Config
+	(*Node)(nil),                     // 17: minsw.v1.Node
+	(*durationpb.Duration)(nil),      // 18: google.protobuf.Duration
+	(*TaskStatus)(nil),               // 19: minsw.v1.TaskStatus
 }
 var file_minsw_v1_dispatcher_proto_depIdxs = []int32{
 	12, // 0: minsw.v1.SessionRequest.description:type_name -> minsw.v1.NodeDescription
 	13, // 1: minsw.v1.Assignments.tasks:type_name -> minsw.v1.Task
 	14, // 2: minsw.v1.Assignments.networks:type_name -> minsw.v1.Network
-	15, // 3: minsw.v1.SessionMessage.node:type_name -> minsw.v1.Node
-	16, // 4: minsw.v1.SessionMessage.heartbeat_period:type_name -> google.protobuf.Duration
-	1,  // 5: minsw.v1.SessionMessage.assignments:type_name -> minsw.v1.Assignments
-	16, // 6: minsw.v1.HeartbeatResponse.period:type_name -> google.protobuf.Duration
-	17, // 7: minsw.v1.TaskStatusUpdate.status:type_name -> minsw.v1.TaskStatus
-	5,  // 8: minsw.v1.UpdateTaskStatusRequest.updates:type_name -> minsw.v1.TaskStatusUpdate
-	0,  // 9: minsw.v1.Dispatcher.Session:input_type -> minsw.v1.SessionRequest
-	3,  // 10: minsw.v1.Dispatcher.Heartbeat:input_type -> minsw.v1.HeartbeatRequest
-	6,  // 11: minsw.v1.Dispatcher.UpdateTaskStatus:input_type -> minsw.v1.UpdateTaskStatusRequest
-	8,  // 12: minsw.v1.Dispatcher.LogSubscriptions:input_type -> minsw.v1.LogSubscriptionsRequest
-	10, // 13: minsw.v1.Dispatcher.PublishLogs:input_type -> minsw.v1.PublishLogsMessage
-	2,  // 14: minsw.v1.Dispatcher.Session:output_type -> minsw.v1.SessionMessage
-	4,  // 15: minsw.v1.Dispatcher.Heartbeat:output_type -> minsw.v1.HeartbeatResponse
-	7,  // 16: minsw.v1.Dispatcher.UpdateTaskStatus:output_type -> minsw.v1.UpdateTaskStatusResponse
-	9,  // 17: minsw.v1.Dispatcher.LogSubscriptions:output_type -> minsw.v1.LogSubscription
-	11, // 18: minsw.v1.Dispatcher.PublishLogs:output_type -> minsw.v1.PublishLogsResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	15, // 3: minsw.v1.Assignments.secrets:type_name -> minsw.v1.Secret
+	16, // 4: minsw.v1.Assignments.configs:type_name -> minsw.v1.Config
+	17, // 5: minsw.v1.SessionMessage.node:type_name -> minsw.v1.Node
+	18, // 6: minsw.v1.SessionMessage.heartbeat_period:type_name -> google.protobuf.Duration
+	1,  // 7: minsw.v1.SessionMessage.assignments:type_name -> minsw.v1.Assignments
+	18, // 8: minsw.v1.HeartbeatResponse.period:type_name -> google.protobuf.Duration
+	19, // 9: minsw.v1.TaskStatusUpdate.status:type_name -> minsw.v1.TaskStatus
+	5,  // 10: minsw.v1.UpdateTaskStatusRequest.updates:type_name -> minsw.v1.TaskStatusUpdate
+	0,  // 11: minsw.v1.Dispatcher.Session:input_type -> minsw.v1.SessionRequest
+	3,  // 12: minsw.v1.Dispatcher.Heartbeat:input_type -> minsw.v1.HeartbeatRequest
+	6,  // 13: minsw.v1.Dispatcher.UpdateTaskStatus:input_type -> minsw.v1.UpdateTaskStatusRequest
+	8,  // 14: minsw.v1.Dispatcher.LogSubscriptions:input_type -> minsw.v1.LogSubscriptionsRequest
+	10, // 15: minsw.v1.Dispatcher.PublishLogs:input_type -> minsw.v1.PublishLogsMessage
+	2,  // 16: minsw.v1.Dispatcher.Session:output_type -> minsw.v1.SessionMessage
+	4,  // 17: minsw.v1.Dispatcher.Heartbeat:output_type -> minsw.v1.HeartbeatResponse
+	7,  // 18: minsw.v1.Dispatcher.UpdateTaskStatus:output_type -> minsw.v1.UpdateTaskStatusResponse
+	9,  // 19: minsw.v1.Dispatcher.LogSubscriptions:output_type -> minsw.v1.LogSubscription
+	11, // 20: minsw.v1.Dispatcher.PublishLogs:output_type -> minsw.v1.PublishLogsResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_dispatcher_proto_init() }
@@ -847,6 +871,7 @@ func file_minsw_v1_dispatcher_proto_init() {
 		return
 	}
 	file_minsw_v1_objects_proto_init()
+	file_minsw_v1_secrets_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

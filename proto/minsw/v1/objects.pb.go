@@ -1161,8 +1161,12 @@ type ContainerSpec struct {
 	User            string                 `protobuf:"bytes,7,opt,name=user,proto3" json:"user,omitempty"`
 	Labels          map[string]string      `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	StopGracePeriod *durationpb.Duration   `protobuf:"bytes,9,opt,name=stop_grace_period,json=stopGracePeriod,proto3" json:"stop_grace_period,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// mounts, secrets and configs (issue 14 range: 170-199).
+	Mounts        []*Mount           `protobuf:"bytes,170,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	Secrets       []*SecretReference `protobuf:"bytes,171,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Configs       []*ConfigReference `protobuf:"bytes,172,rep,name=configs,proto3" json:"configs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContainerSpec) Reset() {
@@ -1254,6 +1258,27 @@ func (x *ContainerSpec) GetLabels() map[string]string {
 func (x *ContainerSpec) GetStopGracePeriod() *durationpb.Duration {
 	if x != nil {
 		return x.StopGracePeriod
+	}
+	return nil
+}
+
+func (x *ContainerSpec) GetMounts() []*Mount {
+	if x != nil {
+		return x.Mounts
+	}
+	return nil
+}
+
+func (x *ContainerSpec) GetSecrets() []*SecretReference {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *ContainerSpec) GetConfigs() []*ConfigReference {
+	if x != nil {
+		return x.Configs
 	}
 	return nil
 }
@@ -2695,7 +2720,7 @@ var File_minsw_v1_objects_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\n" +
-	"\x16minsw/v1/objects.proto\x12\bminsw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\x01\n" +
+	"\x16minsw/v1/objects.proto\x12\bminsw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/storage.proto\"\x96\x01\n" +
 	"\x04Meta\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x129\n" +
 	"\n" +
@@ -2766,7 +2791,7 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x04spec\x18\x03 \x01(\v2\x15.minsw.v1.NetworkSpecR\x04spec\x12\x16\n" +
 	"\x06subnet\x18\x04 \x01(\tR\x06subnet\x12\x18\n" +
 	"\agateway\x18\x05 \x01(\tR\agateway\x12\x10\n" +
-	"\x03vni\x18\x06 \x01(\rR\x03vni\"\xe6\x02\n" +
+	"\x03vni\x18\x06 \x01(\rR\x03vni\"\xfc\x03\n" +
 	"\rContainerSpec\x12\x14\n" +
 	"\x05image\x18\x01 \x01(\tR\x05image\x12\x18\n" +
 	"\acommand\x18\x02 \x03(\tR\acommand\x12\x12\n" +
@@ -2776,7 +2801,10 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x03dir\x18\x06 \x01(\tR\x03dir\x12\x12\n" +
 	"\x04user\x18\a \x01(\tR\x04user\x12;\n" +
 	"\x06labels\x18\b \x03(\v2#.minsw.v1.ContainerSpec.LabelsEntryR\x06labels\x12E\n" +
-	"\x11stop_grace_period\x18\t \x01(\v2\x19.google.protobuf.DurationR\x0fstopGracePeriod\x1a9\n" +
+	"\x11stop_grace_period\x18\t \x01(\v2\x19.google.protobuf.DurationR\x0fstopGracePeriod\x12(\n" +
+	"\x06mounts\x18\xaa\x01 \x03(\v2\x0f.minsw.v1.MountR\x06mounts\x124\n" +
+	"\asecrets\x18\xab\x01 \x03(\v2\x19.minsw.v1.SecretReferenceR\asecrets\x124\n" +
+	"\aconfigs\x18\xac\x01 \x03(\v2\x19.minsw.v1.ConfigReferenceR\aconfigs\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd0\x01\n" +
@@ -3004,6 +3032,9 @@ var file_minsw_v1_objects_proto_goTypes = []any{
 	nil,                             // 42: minsw.v1.ServiceSpec.LabelsEntry
 	(*timestamppb.Timestamp)(nil),   // 43: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),     // 44: google.protobuf.Duration
+	(*Mount)(nil),                   // 45: minsw.v1.Mount
+	(*SecretReference)(nil),         // 46: minsw.v1.SecretReference
+	(*ConfigReference)(nil),         // 47: minsw.v1.ConfigReference
 }
 var file_minsw_v1_objects_proto_depIdxs = []int32{
 	43, // 0: minsw.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
@@ -3026,52 +3057,55 @@ var file_minsw_v1_objects_proto_depIdxs = []int32{
 	15, // 17: minsw.v1.Network.spec:type_name -> minsw.v1.NetworkSpec
 	41, // 18: minsw.v1.ContainerSpec.labels:type_name -> minsw.v1.ContainerSpec.LabelsEntry
 	44, // 19: minsw.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	4,  // 20: minsw.v1.RestartPolicy.condition:type_name -> minsw.v1.RestartCondition
-	44, // 21: minsw.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	44, // 22: minsw.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	17, // 23: minsw.v1.TaskSpec.container:type_name -> minsw.v1.ContainerSpec
-	18, // 24: minsw.v1.TaskSpec.restart:type_name -> minsw.v1.RestartPolicy
-	19, // 25: minsw.v1.TaskSpec.placement:type_name -> minsw.v1.Placement
-	20, // 26: minsw.v1.TaskSpec.networks:type_name -> minsw.v1.NetworkAttachmentConfig
-	5,  // 27: minsw.v1.PortConfig.protocol:type_name -> minsw.v1.PortProtocol
-	6,  // 28: minsw.v1.PortConfig.publish_mode:type_name -> minsw.v1.PublishMode
-	24, // 29: minsw.v1.EndpointSpec.ports:type_name -> minsw.v1.PortConfig
-	44, // 30: minsw.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	44, // 31: minsw.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	42, // 32: minsw.v1.ServiceSpec.labels:type_name -> minsw.v1.ServiceSpec.LabelsEntry
-	21, // 33: minsw.v1.ServiceSpec.task:type_name -> minsw.v1.TaskSpec
-	22, // 34: minsw.v1.ServiceSpec.replicated:type_name -> minsw.v1.ReplicatedService
-	23, // 35: minsw.v1.ServiceSpec.global:type_name -> minsw.v1.GlobalService
-	25, // 36: minsw.v1.ServiceSpec.endpoint:type_name -> minsw.v1.EndpointSpec
-	26, // 37: minsw.v1.ServiceSpec.update:type_name -> minsw.v1.UpdateConfig
-	25, // 38: minsw.v1.Endpoint.spec:type_name -> minsw.v1.EndpointSpec
-	24, // 39: minsw.v1.Endpoint.ports:type_name -> minsw.v1.PortConfig
-	28, // 40: minsw.v1.Endpoint.virtual_ips:type_name -> minsw.v1.VirtualIP
-	8,  // 41: minsw.v1.Service.meta:type_name -> minsw.v1.Meta
-	27, // 42: minsw.v1.Service.spec:type_name -> minsw.v1.ServiceSpec
-	27, // 43: minsw.v1.Service.previous_spec:type_name -> minsw.v1.ServiceSpec
-	29, // 44: minsw.v1.Service.endpoint:type_name -> minsw.v1.Endpoint
-	43, // 45: minsw.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	7,  // 46: minsw.v1.TaskStatus.state:type_name -> minsw.v1.TaskState
-	31, // 47: minsw.v1.TaskStatus.container:type_name -> minsw.v1.ContainerStatus
-	24, // 48: minsw.v1.TaskStatus.ports:type_name -> minsw.v1.PortConfig
-	8,  // 49: minsw.v1.Task.meta:type_name -> minsw.v1.Meta
-	21, // 50: minsw.v1.Task.spec:type_name -> minsw.v1.TaskSpec
-	32, // 51: minsw.v1.Task.status:type_name -> minsw.v1.TaskStatus
-	7,  // 52: minsw.v1.Task.desired_state:type_name -> minsw.v1.TaskState
-	13, // 53: minsw.v1.Task.networks:type_name -> minsw.v1.NetworkAttachment
-	29, // 54: minsw.v1.Task.endpoint:type_name -> minsw.v1.Endpoint
-	44, // 55: minsw.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
-	44, // 56: minsw.v1.ClusterSpec.cert_expiry:type_name -> google.protobuf.Duration
-	8,  // 57: minsw.v1.Cluster.meta:type_name -> minsw.v1.Meta
-	35, // 58: minsw.v1.Cluster.spec:type_name -> minsw.v1.ClusterSpec
-	34, // 59: minsw.v1.Cluster.join_tokens:type_name -> minsw.v1.JoinTokens
-	36, // 60: minsw.v1.Cluster.root_rotation:type_name -> minsw.v1.RootRotation
-	61, // [61:61] is the sub-list for method output_type
-	61, // [61:61] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	45, // 20: minsw.v1.ContainerSpec.mounts:type_name -> minsw.v1.Mount
+	46, // 21: minsw.v1.ContainerSpec.secrets:type_name -> minsw.v1.SecretReference
+	47, // 22: minsw.v1.ContainerSpec.configs:type_name -> minsw.v1.ConfigReference
+	4,  // 23: minsw.v1.RestartPolicy.condition:type_name -> minsw.v1.RestartCondition
+	44, // 24: minsw.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	44, // 25: minsw.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	17, // 26: minsw.v1.TaskSpec.container:type_name -> minsw.v1.ContainerSpec
+	18, // 27: minsw.v1.TaskSpec.restart:type_name -> minsw.v1.RestartPolicy
+	19, // 28: minsw.v1.TaskSpec.placement:type_name -> minsw.v1.Placement
+	20, // 29: minsw.v1.TaskSpec.networks:type_name -> minsw.v1.NetworkAttachmentConfig
+	5,  // 30: minsw.v1.PortConfig.protocol:type_name -> minsw.v1.PortProtocol
+	6,  // 31: minsw.v1.PortConfig.publish_mode:type_name -> minsw.v1.PublishMode
+	24, // 32: minsw.v1.EndpointSpec.ports:type_name -> minsw.v1.PortConfig
+	44, // 33: minsw.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	44, // 34: minsw.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	42, // 35: minsw.v1.ServiceSpec.labels:type_name -> minsw.v1.ServiceSpec.LabelsEntry
+	21, // 36: minsw.v1.ServiceSpec.task:type_name -> minsw.v1.TaskSpec
+	22, // 37: minsw.v1.ServiceSpec.replicated:type_name -> minsw.v1.ReplicatedService
+	23, // 38: minsw.v1.ServiceSpec.global:type_name -> minsw.v1.GlobalService
+	25, // 39: minsw.v1.ServiceSpec.endpoint:type_name -> minsw.v1.EndpointSpec
+	26, // 40: minsw.v1.ServiceSpec.update:type_name -> minsw.v1.UpdateConfig
+	25, // 41: minsw.v1.Endpoint.spec:type_name -> minsw.v1.EndpointSpec
+	24, // 42: minsw.v1.Endpoint.ports:type_name -> minsw.v1.PortConfig
+	28, // 43: minsw.v1.Endpoint.virtual_ips:type_name -> minsw.v1.VirtualIP
+	8,  // 44: minsw.v1.Service.meta:type_name -> minsw.v1.Meta
+	27, // 45: minsw.v1.Service.spec:type_name -> minsw.v1.ServiceSpec
+	27, // 46: minsw.v1.Service.previous_spec:type_name -> minsw.v1.ServiceSpec
+	29, // 47: minsw.v1.Service.endpoint:type_name -> minsw.v1.Endpoint
+	43, // 48: minsw.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	7,  // 49: minsw.v1.TaskStatus.state:type_name -> minsw.v1.TaskState
+	31, // 50: minsw.v1.TaskStatus.container:type_name -> minsw.v1.ContainerStatus
+	24, // 51: minsw.v1.TaskStatus.ports:type_name -> minsw.v1.PortConfig
+	8,  // 52: minsw.v1.Task.meta:type_name -> minsw.v1.Meta
+	21, // 53: minsw.v1.Task.spec:type_name -> minsw.v1.TaskSpec
+	32, // 54: minsw.v1.Task.status:type_name -> minsw.v1.TaskStatus
+	7,  // 55: minsw.v1.Task.desired_state:type_name -> minsw.v1.TaskState
+	13, // 56: minsw.v1.Task.networks:type_name -> minsw.v1.NetworkAttachment
+	29, // 57: minsw.v1.Task.endpoint:type_name -> minsw.v1.Endpoint
+	44, // 58: minsw.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
+	44, // 59: minsw.v1.ClusterSpec.cert_expiry:type_name -> google.protobuf.Duration
+	8,  // 60: minsw.v1.Cluster.meta:type_name -> minsw.v1.Meta
+	35, // 61: minsw.v1.Cluster.spec:type_name -> minsw.v1.ClusterSpec
+	34, // 62: minsw.v1.Cluster.join_tokens:type_name -> minsw.v1.JoinTokens
+	36, // 63: minsw.v1.Cluster.root_rotation:type_name -> minsw.v1.RootRotation
+	64, // [64:64] is the sub-list for method output_type
+	64, // [64:64] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_objects_proto_init() }
@@ -3079,6 +3113,7 @@ func file_minsw_v1_objects_proto_init() {
 	if File_minsw_v1_objects_proto != nil {
 		return
 	}
+	file_minsw_v1_storage_proto_init()
 	file_minsw_v1_objects_proto_msgTypes[19].OneofWrappers = []any{
 		(*ServiceSpec_Replicated)(nil),
 		(*ServiceSpec_Global)(nil),

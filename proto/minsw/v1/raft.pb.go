@@ -84,6 +84,8 @@ type StoreAction struct {
 	//	*StoreAction_Service
 	//	*StoreAction_Task
 	//	*StoreAction_Cluster
+	//	*StoreAction_Secret
+	//	*StoreAction_Config
 	Target        isStoreAction_Target `protobuf_oneof:"target"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -178,6 +180,24 @@ func (x *StoreAction) GetCluster() *Cluster {
 	return nil
 }
 
+func (x *StoreAction) GetSecret() *Secret {
+	if x != nil {
+		if x, ok := x.Target.(*StoreAction_Secret); ok {
+			return x.Secret
+		}
+	}
+	return nil
+}
+
+func (x *StoreAction) GetConfig() *Config {
+	if x != nil {
+		if x, ok := x.Target.(*StoreAction_Config); ok {
+			return x.Config
+		}
+	}
+	return nil
+}
+
 type isStoreAction_Target interface {
 	isStoreAction_Target()
 }
@@ -202,6 +222,14 @@ type StoreAction_Cluster struct {
 	Cluster *Cluster `protobuf:"bytes,6,opt,name=cluster,proto3,oneof"`
 }
 
+type StoreAction_Secret struct {
+	Secret *Secret `protobuf:"bytes,170,opt,name=secret,proto3,oneof"`
+}
+
+type StoreAction_Config struct {
+	Config *Config `protobuf:"bytes,171,opt,name=config,proto3,oneof"`
+}
+
 func (*StoreAction_Node) isStoreAction_Target() {}
 
 func (*StoreAction_Network) isStoreAction_Target() {}
@@ -211,6 +239,10 @@ func (*StoreAction_Service) isStoreAction_Target() {}
 func (*StoreAction_Task) isStoreAction_Target() {}
 
 func (*StoreAction_Cluster) isStoreAction_Target() {}
+
+func (*StoreAction_Secret) isStoreAction_Target() {}
+
+func (*StoreAction_Config) isStoreAction_Target() {}
 
 // RaftCommand is one raft log entry: a batch of actions applied atomically
 // by every manager's FSM, or refused as a whole.
@@ -266,6 +298,8 @@ type StoreSnapshot struct {
 	Services      []*Service             `protobuf:"bytes,3,rep,name=services,proto3" json:"services,omitempty"`
 	Tasks         []*Task                `protobuf:"bytes,4,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	Clusters      []*Cluster             `protobuf:"bytes,5,rep,name=clusters,proto3" json:"clusters,omitempty"`
+	Secrets       []*Secret              `protobuf:"bytes,170,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Configs       []*Config              `protobuf:"bytes,171,rep,name=configs,proto3" json:"configs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -335,27 +369,45 @@ func (x *StoreSnapshot) GetClusters() []*Cluster {
 	return nil
 }
 
+func (x *StoreSnapshot) GetSecrets() []*Secret {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *StoreSnapshot) GetConfigs() []*Config {
+	if x != nil {
+		return x.Configs
+	}
+	return nil
+}
+
 var File_minsw_v1_raft_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_raft_proto_rawDesc = "" +
 	"\n" +
-	"\x13minsw/v1/raft.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\"\x9f\x02\n" +
+	"\x13minsw/v1/raft.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\"\xf9\x02\n" +
 	"\vStoreAction\x12-\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x19.minsw.v1.StoreActionKindR\x04kind\x12$\n" +
 	"\x04node\x18\x02 \x01(\v2\x0e.minsw.v1.NodeH\x00R\x04node\x12-\n" +
 	"\anetwork\x18\x03 \x01(\v2\x11.minsw.v1.NetworkH\x00R\anetwork\x12-\n" +
 	"\aservice\x18\x04 \x01(\v2\x11.minsw.v1.ServiceH\x00R\aservice\x12$\n" +
 	"\x04task\x18\x05 \x01(\v2\x0e.minsw.v1.TaskH\x00R\x04task\x12-\n" +
-	"\acluster\x18\x06 \x01(\v2\x11.minsw.v1.ClusterH\x00R\aclusterB\b\n" +
+	"\acluster\x18\x06 \x01(\v2\x11.minsw.v1.ClusterH\x00R\acluster\x12+\n" +
+	"\x06secret\x18\xaa\x01 \x01(\v2\x10.minsw.v1.SecretH\x00R\x06secret\x12+\n" +
+	"\x06config\x18\xab\x01 \x01(\v2\x10.minsw.v1.ConfigH\x00R\x06configB\b\n" +
 	"\x06target\">\n" +
 	"\vRaftCommand\x12/\n" +
-	"\aactions\x18\x01 \x03(\v2\x15.minsw.v1.StoreActionR\aactions\"\xe8\x01\n" +
+	"\aactions\x18\x01 \x03(\v2\x15.minsw.v1.StoreActionR\aactions\"\xc2\x02\n" +
 	"\rStoreSnapshot\x12$\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x0e.minsw.v1.NodeR\x05nodes\x12-\n" +
 	"\bnetworks\x18\x02 \x03(\v2\x11.minsw.v1.NetworkR\bnetworks\x12-\n" +
 	"\bservices\x18\x03 \x03(\v2\x11.minsw.v1.ServiceR\bservices\x12$\n" +
 	"\x05tasks\x18\x04 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12-\n" +
-	"\bclusters\x18\x05 \x03(\v2\x11.minsw.v1.ClusterR\bclusters*v\n" +
+	"\bclusters\x18\x05 \x03(\v2\x11.minsw.v1.ClusterR\bclusters\x12+\n" +
+	"\asecrets\x18\xaa\x01 \x03(\v2\x10.minsw.v1.SecretR\asecrets\x12+\n" +
+	"\aconfigs\x18\xab\x01 \x03(\v2\x10.minsw.v1.ConfigR\aconfigs*v\n" +
 	"\x0fStoreActionKind\x12\x18\n" +
 	"\x14STORE_ACTION_UNKNOWN\x10\x00\x12\x17\n" +
 	"\x13STORE_ACTION_CREATE\x10\x01\x12\x17\n" +
@@ -386,6 +438,8 @@ var file_minsw_v1_raft_proto_goTypes = []any{
 	(*Service)(nil),       // 6: minsw.v1.Service
 	(*Task)(nil),          // 7: minsw.v1.Task
 	(*Cluster)(nil),       // 8: minsw.v1.Cluster
+	(*Secret)(nil),        // 9: minsw.v1.Secret
+	(*Config)(nil),        // 10: minsw.v1.Config
 }
 var file_minsw_v1_raft_proto_depIdxs = []int32{
 	0,  // 0: minsw.v1.StoreAction.kind:type_name -> minsw.v1.StoreActionKind
@@ -394,17 +448,21 @@ var file_minsw_v1_raft_proto_depIdxs = []int32{
 	6,  // 3: minsw.v1.StoreAction.service:type_name -> minsw.v1.Service
 	7,  // 4: minsw.v1.StoreAction.task:type_name -> minsw.v1.Task
 	8,  // 5: minsw.v1.StoreAction.cluster:type_name -> minsw.v1.Cluster
-	1,  // 6: minsw.v1.RaftCommand.actions:type_name -> minsw.v1.StoreAction
-	4,  // 7: minsw.v1.StoreSnapshot.nodes:type_name -> minsw.v1.Node
-	5,  // 8: minsw.v1.StoreSnapshot.networks:type_name -> minsw.v1.Network
-	6,  // 9: minsw.v1.StoreSnapshot.services:type_name -> minsw.v1.Service
-	7,  // 10: minsw.v1.StoreSnapshot.tasks:type_name -> minsw.v1.Task
-	8,  // 11: minsw.v1.StoreSnapshot.clusters:type_name -> minsw.v1.Cluster
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	9,  // 6: minsw.v1.StoreAction.secret:type_name -> minsw.v1.Secret
+	10, // 7: minsw.v1.StoreAction.config:type_name -> minsw.v1.Config
+	1,  // 8: minsw.v1.RaftCommand.actions:type_name -> minsw.v1.StoreAction
+	4,  // 9: minsw.v1.StoreSnapshot.nodes:type_name -> minsw.v1.Node
+	5,  // 10: minsw.v1.StoreSnapshot.networks:type_name -> minsw.v1.Network
+	6,  // 11: minsw.v1.StoreSnapshot.services:type_name -> minsw.v1.Service
+	7,  // 12: minsw.v1.StoreSnapshot.tasks:type_name -> minsw.v1.Task
+	8,  // 13: minsw.v1.StoreSnapshot.clusters:type_name -> minsw.v1.Cluster
+	9,  // 14: minsw.v1.StoreSnapshot.secrets:type_name -> minsw.v1.Secret
+	10, // 15: minsw.v1.StoreSnapshot.configs:type_name -> minsw.v1.Config
+	16, // [16:16] is the sub-list for method output_type
+	16, // [16:16] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_raft_proto_init() }
@@ -413,12 +471,15 @@ func file_minsw_v1_raft_proto_init() {
 		return
 	}
 	file_minsw_v1_objects_proto_init()
+	file_minsw_v1_secrets_proto_init()
 	file_minsw_v1_raft_proto_msgTypes[0].OneofWrappers = []any{
 		(*StoreAction_Node)(nil),
 		(*StoreAction_Network)(nil),
 		(*StoreAction_Service)(nil),
 		(*StoreAction_Task)(nil),
 		(*StoreAction_Cluster)(nil),
+		(*StoreAction_Secret)(nil),
+		(*StoreAction_Config)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
