@@ -72,6 +72,10 @@ var fieldNames = map[string]string{
 	"NodeSpec.desired_role":          "Role",
 	"NodeDescription.os":             "OS",
 	"NodeDescription.engine_version": "EngineVersion",
+	"FileTarget.uid":                 "UID",
+	"FileTarget.gid":                 "GID",
+	"Mount.readonly":                 "ReadOnly",
+	"VolumeOptions.nocopy":           "NoCopy",
 }
 
 // dockerKey turns a proto field name into docker's Go-style JSON key:

@@ -224,6 +224,7 @@ func parsePort(s string) (*minswv1.PortConfig, error) {
 
 func newServiceCreateCommand(c *cli) *cobra.Command {
 	var sf specFlags
+	var stf storageFlags
 	var name string
 	var w waitFlags
 	cmd := &cobra.Command{
@@ -252,6 +253,9 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 				return err
 			}
 			spec.Task.Restart.Condition = cond
+			if err := stf.applyCreate(spec.Task.Container); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("restart-delay") {
 				spec.Task.Restart.Delay = durationpb.New(sf.restartDelay)
 			}
@@ -312,6 +316,7 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	f := cmd.Flags()
 	f.SetInterspersed(false) // flags after IMAGE belong to the command
 	f.StringVar(&name, "name", "", "Service name")
+	stf.registerCreate(f)
 	f.StringVar(&sf.mode, "mode", "replicated", `Service mode ("replicated", "global")`)
 	f.Uint64Var(&sf.replicas, "replicas", 1, "Number of tasks")
 	f.StringArrayVar(&sf.networks, "network", nil, "Network attachments")
@@ -784,6 +789,7 @@ func newServiceScaleCommand(c *cli) *cobra.Command {
 
 func newServiceUpdateCommand(c *cli) *cobra.Command {
 	var sf specFlags
+	var stf storageFlags
 	var w waitFlags
 	var image string
 	var envAdd, envRm, conAdd, conRm, labelAdd, labelRm, netAdd, netRm, pubAdd, pubRm []string
@@ -872,6 +878,9 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 				if err := applyPublishChanges(spec, pubAdd, pubRm); err != nil {
 					return err
 				}
+				if err := stf.applyUpdate(ct); err != nil {
+					return err
+				}
 				if force {
 					spec.Task.ForceUpdate++
 				}
@@ -899,6 +908,7 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.Uint64Var(&sf.replicas, "replicas", 1, "Number of tasks")
+	stf.registerUpdate(f)
 	f.StringVar(&image, "image", "", "Service image tag")
 	f.StringArrayVar(&args, "args", nil, "Service command args")
 	f.StringArrayVar(&envAdd, "env-add", nil, "Add or update an environment variable")
