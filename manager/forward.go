@@ -31,6 +31,11 @@ func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnarySer
 		return handler(ctx, req)
 	}
 	if m.raft.IsLeader() {
+		// A new leader serves nothing before it has applied what earlier
+		// terms committed: its store could be older than acknowledged writes.
+		if err := m.waitServing(ctx); err != nil {
+			return nil, errdefs.ToGRPC(err)
+		}
 		// A leader cut off from the others may not know it yet: a read it
 		// answers must be confirmed current by a quorum first. (Writes are
 		// confirmed by committing them.)
@@ -73,10 +78,16 @@ func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnarySer
 // leader-only server-streaming call (ServiceLogs) is relayed to the leader
 // for as long as either side keeps it open.
 func (m *Manager) ForwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if !needsLeader(info.FullMethod) || m.raft.IsLeader() {
+	if !needsLeader(info.FullMethod) {
 		return handler(srv, ss)
 	}
 	ctx := ss.Context()
+	if m.raft.IsLeader() {
+		if err := m.waitServing(ctx); err != nil {
+			return errdefs.ToGRPC(err)
+		}
+		return handler(srv, ss)
+	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedHeader)) > 0 {
 		return errdefs.ToGRPC(raftnode.ErrNoLeader)
 	}

@@ -283,8 +283,11 @@ func (m *Manager) leadership(ctx context.Context) {
 		switch {
 		case leading && cancel == nil:
 			// Apply everything committed by earlier terms before deciding.
-			if err := m.raft.Barrier(10 * time.Second); err != nil {
-				m.log.Warn("barrier on becoming leader", "err", err)
+			rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+			err := m.raft.Ready(rctx)
+			rcancel()
+			if err != nil {
+				m.log.Warn("catching up on becoming leader", "err", err)
 				break
 			}
 			lctx, c := context.WithCancel(ctx)

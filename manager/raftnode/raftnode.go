@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -26,6 +28,13 @@ import (
 
 // ErrNoLeader is what writes fail with while the swarm has no leader.
 var ErrNoLeader = errdefs.Unavailable("the swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online")
+
+// CatchingUp is what a call gets from a leader that has not yet applied
+// the entries committed before its term: serving it from the store would
+// show state older than writes already acknowledged.
+func CatchingUp(behind uint64) error {
+	return errdefs.Unavailable("the manager is catching up (%d entries behind)", behind)
+}
 
 // Config configures a raft node.
 type Config struct {
@@ -96,6 +105,20 @@ type Node struct {
 	close []io.Closer
 	log   *slog.Logger
 	done  chan struct{}
+
+	// readyTerm is the leader term whose barrier has been applied here:
+	// from then on this leader's store holds every acknowledged write.
+	readyTerm atomic.Uint64
+	readyMu   sync.Mutex
+	barrier   *barrierCall // the barrier in flight, nil when none
+}
+
+// barrierCall is one barrier shared by every caller waiting for a term's
+// readiness.
+type barrierCall struct {
+	term uint64
+	done chan struct{}
+	err  error
 }
 
 // New starts the raft member; st becomes its FSM and gets n as proposer.
@@ -244,6 +267,69 @@ func (n *Node) VerifyLeader() error {
 		return ErrNoLeader
 	}
 	return nil
+}
+
+// Ready returns nil once this leader has applied every entry committed
+// before its term (one raft barrier per term, shared by all callers), so
+// its store is no older than any acknowledged write. It fails with
+// ErrNoLeader on a follower and with CatchingUp when ctx ends first.
+func (n *Node) Ready(ctx context.Context) error {
+	term := n.raft.CurrentTerm()
+	if n.raft.State() != raft.Leader {
+		return ErrNoLeader
+	}
+	if n.readyTerm.Load() == term {
+		return nil
+	}
+	n.readyMu.Lock()
+	c := n.barrier
+	if c == nil || c.term != term {
+		c = &barrierCall{term: term, done: make(chan struct{})}
+		n.barrier = c
+		go n.runBarrier(c)
+	}
+	n.readyMu.Unlock()
+	select {
+	case <-c.done:
+		if c.err != nil {
+			return c.err
+		}
+		return nil
+	case <-ctx.Done():
+		return CatchingUp(n.Behind())
+	case <-n.done:
+		return ErrNoLeader
+	}
+}
+
+// runBarrier applies a barrier for c's term and records the term ready if
+// this node still leads in it.
+func (n *Node) runBarrier(c *barrierCall) {
+	defer close(c.done)
+	err := n.raft.Barrier(0).Error()
+	n.readyMu.Lock()
+	if n.barrier == c {
+		n.barrier = nil
+	}
+	n.readyMu.Unlock()
+	switch {
+	case err != nil:
+		c.err = ErrNoLeader
+	case n.raft.CurrentTerm() != c.term || n.raft.State() != raft.Leader:
+		c.err = ErrNoLeader
+	default:
+		n.readyTerm.Store(c.term)
+	}
+}
+
+// Behind is how many entries of this member's log are not yet applied to
+// its store.
+func (n *Node) Behind() uint64 {
+	last, applied := n.raft.LastIndex(), n.raft.AppliedIndex()
+	if applied >= last {
+		return 0
+	}
+	return last - applied
 }
 
 // Barrier waits until every entry committed before it is applied here.

@@ -246,3 +246,27 @@ func TestRestartFromDisk(t *testing.T) {
 		t.Fatalf("after restart the store holds %d services, want 20", got)
 	}
 }
+
+// Ready: a follower is told there is no leader here; the leader is ready
+// once it has applied its term's barrier, and says so at once afterwards.
+func TestReadyOnlyOnTheLeaderAfterItsBarrier(t *testing.T) {
+	ms := cluster(t, 3, nil)
+	l := waitLeader(t, ms)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, m := range ms {
+		err := m.node.Ready(ctx)
+		if m == l && err != nil {
+			t.Fatalf("leader not ready: %v", err)
+		}
+		if m != l && !errdefs.Is(err, errdefs.KindUnavailable) {
+			t.Fatalf("follower ready: %v", err)
+		}
+	}
+	if got := l.node.readyTerm.Load(); got != l.node.raft.CurrentTerm() {
+		t.Fatalf("ready term %d, current term %d", got, l.node.raft.CurrentTerm())
+	}
+	if err := CatchingUp(42); !errdefs.Is(err, errdefs.KindUnavailable) || err.Error() != "the manager is catching up (42 entries behind)" {
+		t.Fatalf("catching up: %v", err)
+	}
+}
