@@ -198,3 +198,32 @@ func BenchmarkHandle(b *testing.B) {
 		h.handle(q, scope, true, buf)
 	}
 }
+
+func TestServiceAliasesResolveAsTheServiceOnTheirNetworkOnly(t *testing.T) {
+	tab := NewTable()
+	vip := netip.MustParseAddr("10.0.1.30")
+	for i, addr := range []string{"10.0.1.31", "10.0.1.32"} {
+		tab.Set(Endpoint{Network: netA, ID: string(rune('a' + i)), Service: "app_web", ServiceAliases: []string{"web", "WWW"},
+			VIP: vip, Addr: netip.MustParseAddr(addr)})
+	}
+	inA, inB := Scope{Networks: []string{netA}}, Scope{Networks: []string{netB}}
+	for _, name := range []string{"app_web", "web", "www"} {
+		if got, _ := tab.LookupHost(name, inA); !slices.Equal(got, []netip.Addr{vip}) {
+			t.Errorf("%s on its network: %v, want the VIP", name, got)
+		}
+		if got, known := tab.LookupHost(name, inB); got != nil || !known {
+			t.Errorf("%s from another network: %v known=%v, want nothing (NXDOMAIN)", name, got, known)
+		}
+	}
+	if got, _ := tab.LookupHost("tasks.web", inA); len(got) != 2 {
+		t.Errorf("tasks.web: %v, want both tasks", got)
+	}
+	if names := tab.LookupAddr(vip, inA); !slices.Equal(names, []string{"app_web"}) {
+		t.Errorf("PTR of the VIP: %v, want the service name only", names)
+	}
+	tab.Delete(netA, "a")
+	tab.Delete(netA, "b")
+	if got, known := tab.LookupHost("web", inA); got != nil || known {
+		t.Errorf("alias after the tasks left: %v known=%v", got, known)
+	}
+}

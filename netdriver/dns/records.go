@@ -43,6 +43,11 @@ type Endpoint struct {
 	// Service is the service name, "" for a plain container. The endpoint's
 	// Addr is then listed under tasks.<Service>.
 	Service string
+	// ServiceAliases are the service's other names on Network (a stack's
+	// short service names, --network alias=...): each resolves as Service
+	// does, to the VIP (or the task addresses under dnsrr), with
+	// tasks.<alias> beside it.
+	ServiceAliases []string
 	// VIP is the service's virtual IP on Network: <Service> resolves to it.
 	// When VIP is not valid (endpoint mode dnsrr), <Service> resolves to the
 	// task addresses instead, as tasks.<Service> does.
@@ -131,16 +136,20 @@ func (t *Table) apply(ep Endpoint, d int) {
 	if ep.Service == "" {
 		return
 	}
-	svc := canonical(ep.Service)
-	if ep.Addr.IsValid() {
-		t.name("tasks."+svc, ep.Network, ep.Addr, d)
-	}
-	switch {
-	case ep.VIP.IsValid():
-		t.name(svc, ep.Network, ep.VIP, d)
+	if ep.VIP.IsValid() {
 		t.ptr(ep.VIP, ep.Network, trimDot(ep.Service), d)
-	case ep.Addr.IsValid():
-		t.name(svc, ep.Network, ep.Addr, d)
+	}
+	for _, name := range append([]string{ep.Service}, ep.ServiceAliases...) {
+		svc := canonical(name)
+		if ep.Addr.IsValid() {
+			t.name("tasks."+svc, ep.Network, ep.Addr, d)
+		}
+		switch {
+		case ep.VIP.IsValid():
+			t.name(svc, ep.Network, ep.VIP, d)
+		case ep.Addr.IsValid():
+			t.name(svc, ep.Network, ep.Addr, d)
+		}
 	}
 }
 

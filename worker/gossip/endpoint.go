@@ -33,6 +33,9 @@ type Endpoint struct {
 	// mesh, carried on its tasks' ingress endpoints so that every node,
 	// with or without a task, maps them to Mark in its ingress_sbox.
 	IngressPorts []IngressPort
+	// Aliases are the service's other names on this network (the task's
+	// network attachment aliases): they resolve as the service name does.
+	Aliases []string
 }
 
 // IngressPort is one port published through the routing mesh.
@@ -64,6 +67,7 @@ type endpointJSON struct {
 	VIP         netip.Addr    `json:"vip,omitzero"`
 	Mark        uint32        `json:"mark,omitempty"`
 	Ingress     []IngressPort `json:"ingress_ports,omitempty"`
+	Aliases     []string      `json:"aliases,omitempty"`
 }
 
 // MarshalEndpoint encodes ep as a table value.
@@ -74,7 +78,7 @@ func MarshalEndpoint(ep Endpoint) ([]byte, error) {
 	j := endpointJSON{
 		NetworkID: ep.NetworkID, ContainerID: ep.ContainerID, TaskID: ep.TaskID, Name: ep.Name,
 		ServiceID: ep.ServiceID, ServiceName: ep.ServiceName, IP: ep.IP, VTEP: ep.VTEP, VIP: ep.VIP, Mark: ep.Mark,
-		Ingress: ep.IngressPorts,
+		Ingress: ep.IngressPorts, Aliases: ep.Aliases,
 	}
 	if len(ep.MAC) > 0 {
 		j.MAC = ep.MAC.String()
@@ -91,7 +95,7 @@ func UnmarshalEndpoint(b []byte) (Endpoint, error) {
 	ep := Endpoint{
 		NetworkID: j.NetworkID, ContainerID: j.ContainerID, TaskID: j.TaskID, Name: j.Name,
 		ServiceID: j.ServiceID, ServiceName: j.ServiceName, IP: j.IP, VTEP: j.VTEP, VIP: j.VIP, Mark: j.Mark,
-		IngressPorts: j.Ingress,
+		IngressPorts: j.Ingress, Aliases: j.Aliases,
 	}
 	if j.MAC != "" {
 		mac, err := net.ParseMAC(j.MAC)

@@ -58,7 +58,7 @@ func compute(network string, eps []gossip.Endpoint, localVTEP netip.Addr) desire
 				names = append(names, ep.ContainerID[:12])
 			}
 			d.names[ep.Key()] = dns.Endpoint{Network: network, ID: ep.Key(), Names: names,
-				Service: ep.ServiceName, VIP: ep.VIP, Addr: ep.IP}
+				Service: ep.ServiceName, ServiceAliases: ep.Aliases, VIP: ep.VIP, Addr: ep.IP}
 		}
 		sid := cmp.Or(ep.ServiceID, ep.ServiceName)
 		if sid == "" || !ep.VIP.Is4() || ep.Mark == 0 {

@@ -109,6 +109,21 @@ func TestComputeDNSEntry(t *testing.T) {
 	if want := []netdriver.Peer{{Addr: ip("10.0.1.31"), VTEP: vtepB}}; !reflect.DeepEqual(d.peers, want) {
 		t.Errorf("peers = %+v, want %+v", d.peers, want)
 	}
+
+	// A stack's service carries its short name as an alias on the network.
+	ep := webEP("w2", "10.0.1.32", vtepB)
+	ep.Aliases = []string{"www"}
+	b, err := gossip.MarshalEndpoint(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ep, err = gossip.UnmarshalEndpoint(b); err != nil {
+		t.Fatal(err)
+	}
+	d = compute(netID, []gossip.Endpoint{ep}, vtepA)
+	if got := d.names["w2"].ServiceAliases; !reflect.DeepEqual(got, []string{"www"}) {
+		t.Errorf("aliases through gossip into the dns entry: %v", got)
+	}
 }
 
 func TestDiffNames(t *testing.T) {

@@ -553,7 +553,7 @@ func taskEndpoint(t *api.Task, na *api.NetworkAttachment, cid string, vtep netip
 		return gossip.Endpoint{}, fmt.Errorf("task %s: address %q: %w", t.GetId(), na.GetAddresses()[0], err)
 	}
 	ep := gossip.Endpoint{NetworkID: na.GetNetworkId(), ContainerID: cid, TaskID: t.GetId(), Name: agent.TaskName(t),
-		ServiceID: t.GetServiceId(), ServiceName: t.GetServiceName(), IP: ip.Addr(), VTEP: vtep}
+		ServiceID: t.GetServiceId(), ServiceName: t.GetServiceName(), IP: ip.Addr(), VTEP: vtep, Aliases: na.GetAliases()}
 	if mac, err := parseMAC(na.GetMacAddress()); err == nil {
 		ep.MAC = mac
 	}
