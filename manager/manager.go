@@ -83,6 +83,9 @@ type Manager struct {
 	disp  *dispatcher.Dispatcher
 	logs  *logbroker.Broker
 	peers *peerHealth
+	// peerAnswers caches askPeers' verdicts on raft peers this manager's
+	// log does not know.
+	peerAnswers answerCache
 
 	mu      sync.Mutex
 	alloc   *allocator.Allocator // the current term's, while leading
@@ -118,6 +121,7 @@ func New(cfg Config) (*Manager, error) {
 		}
 	}
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), conns: map[string]*grpc.ClientConn{}, done: make(chan struct{})}
+	m.peerAnswers.ttl = 5 * time.Second
 	m.st = store.New(nil, nil)
 
 	m.mux = cmux.New(cfg.Listener)
@@ -132,8 +136,13 @@ func New(cfg Config) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("manager: advertise address %q: %w", cfg.AdvertiseAddr, err)
 	}
-	transport := raftnode.NewNetworkTransport(raftnode.NewStreamLayer(raftnode.StripMagic(raftL), adv,
-		cfg.Credentials.ServerTLS(ca.RequireClientCert, m.raftPeerAllowed), cfg.Credentials.ClientTLS(ca.ManagerServerName)))
+	// Raft: only current members' manager certificates are accepted, and
+	// a dialled member must present the node ID the configuration gives
+	// its address.
+	stream := raftnode.NewStreamLayer(raftnode.StripMagic(raftL), adv,
+		cfg.Credentials.ServerTLS(ca.RequireClientCert, m.raftPeerAllowed), cfg.Credentials.ClientTLS(ca.ManagerServerName))
+	stream.ExpectPeer(m.raftMemberAt)
+	transport := raftnode.NewNetworkTransport(stream)
 
 	rc := raftnode.DefaultConfig()
 	if cfg.Raft.HeartbeatTimeout > 0 {
@@ -167,6 +176,7 @@ func New(cfg Config) (*Manager, error) {
 	m.cfg.Dispatcher = dc
 	dc.LeaderAddr = m.leaderAddr
 	dc.Managers = m.managerAddrs
+	dc.ManagerIDs = m.managerIDs
 	dc.Logger = cfg.Logger
 	lc := logbroker.DefaultConfig()
 	lc.Logger = cfg.Logger
@@ -185,12 +195,16 @@ func New(cfg Config) (*Manager, error) {
 	// Client certificates are optional at the handshake (a joining node
 	// has none yet); authUnary/authStream decide per call.
 	m.grpc = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(cfg.Credentials.ServerTLS(ca.ClientCertIfGiven, nil, "h2"))),
+		grpc.Creds(credentials.NewTLS(cfg.Credentials.ServerTLS(ca.ClientCertIfGiven, m.handshakeAllowed, "h2"))),
 		grpc.ChainUnaryInterceptor(m.authUnary, m.ForwardUnary),
 		grpc.ChainStreamInterceptor(m.authStream, m.ForwardStream))
 	m.Register(m.grpc)
 	api.RegisterDispatcherServer(m.grpc, m.disp)
 	reflection.Register(m.grpc)
+
+	// Every manager this node dials (forwarding, raft, its own agent) must
+	// be one this manager knows as current.
+	cfg.Credentials.SetManagerCheck(m.knownManager)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stop = cancel
@@ -230,6 +244,23 @@ func (m *Manager) IsLeader() bool { return m.raft.IsLeader() }
 func (m *Manager) leaderAddr() string {
 	addr, _ := m.raft.Leader()
 	return addr
+}
+
+// raftMemberAt is the node ID the raft configuration gives addr ("": none).
+func (m *Manager) raftMemberAt(addr string) string {
+	if m.raft == nil {
+		return ""
+	}
+	ms, err := m.raft.Members()
+	if err != nil {
+		return ""
+	}
+	for _, x := range ms {
+		if x.Addr == addr {
+			return x.ID
+		}
+	}
+	return ""
 }
 
 // managerAddrs lists the raft members' addresses.

@@ -2,7 +2,6 @@ package manager
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/raftnode"
+	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -63,30 +63,54 @@ func initCluster(ctx context.Context, m *Manager) (*api.Cluster, error) {
 	return m.InitCluster(ctx, &api.NodeDescription{Hostname: m.cfg.NodeID}, m.cfg.AdvertiseAddr, root.(*ca.RootCA))
 }
 
-// joinManager joins m, started without a certificate, through via with a
-// manager token, as swarm join does: root checked against the token, CSR,
-// certificate installed, then JoinRaft with m's own certificate.
-func joinManager(t testing.TB, ctx context.Context, m, via *Manager, token string) *api.JoinClusterResponse {
+// joinManager starts a manager that joins through via with a manager
+// token, as swarm join does: root checked against the token, CSR, the
+// certificate (and the node ID the CA chose) installed, the manager started
+// under that ID, then JoinRaft with its own certificate.
+func joinManager(t testing.TB, ctx context.Context, via *Manager, token string) (*Manager, *api.JoinClusterResponse) {
 	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := ca.NewCredentials(nil)
 	root, err := FetchRootCA(ctx, via.cfg.AdvertiseAddr, token)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.cfg.Credentials.SetRoots(root); err != nil {
+	if err := creds.SetRoots(root); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := JoinCluster(ctx, via.cfg.AdvertiseAddr, m.cfg.Credentials, &api.JoinClusterRequest{Token: token, Addr: m.cfg.AdvertiseAddr,
-		NodeId: m.cfg.NodeID, Description: &api.NodeDescription{Hostname: m.cfg.NodeID}})
+	resp, err := JoinCluster(ctx, via.cfg.AdvertiseAddr, creds, &api.JoinClusterRequest{Token: token, Addr: l.Addr().String(),
+		Description: &api.NodeDescription{Hostname: "mgr-" + l.Addr().String()}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.Role != api.NodeRole_NODE_ROLE_MANAGER {
 		t.Fatalf("manager token gave role %v", resp.Role)
 	}
+	m, err := New(Config{NodeID: resp.NodeId, Listener: l, Raft: fastRaft(), DataDir: t.TempDir(), Credentials: creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
 	if _, err := api.NewMembershipClient(dialAs(t, via.cfg.AdvertiseAddr, m.cfg.Credentials)).JoinRaft(ctx, &api.JoinRaftRequest{NodeId: resp.NodeId, Addr: m.cfg.AdvertiseAddr}); err != nil {
 		t.Fatal(err)
 	}
-	return resp
+	// Caught up: the next node may join through this one.
+	for {
+		var c *api.Cluster
+		m.st.View(func(tx store.ReadTx) { c = tx.Cluster() })
+		if c != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("joined manager never received the cluster")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return m, resp
 }
 
 // dial connects to m as m itself (its manager certificate).
@@ -122,8 +146,7 @@ func managers(t testing.TB, n int) []*Manager {
 	}
 	ms := []*Manager{m1}
 	for i := 2; i <= n; i++ {
-		m := startManager(t, fmt.Sprintf("node%d", i), false)
-		joinManager(t, ctx, m, ms[len(ms)-1], c.JoinTokens.Manager) // join through the newest, a follower: forwarded
+		m, _ := joinManager(t, ctx, ms[len(ms)-1], c.JoinTokens.Manager) // join through the newest, a follower: forwarded
 		ms = append(ms, m)
 	}
 	return ms

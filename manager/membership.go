@@ -6,6 +6,8 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -44,6 +46,10 @@ func (s *membership) JoinCluster(ctx context.Context, r *api.JoinClusterRequest)
 	if err != nil {
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("invalid node address %q: want host:port", r.GetAddr()))
 	}
+	if r.GetNodeId() != "" {
+		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("a joining node may not choose its node ID (asked for %q): the swarm's CA chooses it", r.GetNodeId()))
+	}
+	hostname := r.GetDescription().GetHostname()
 	var resp *api.JoinClusterResponse
 	err = s.m.st.Update(ctx, func(tx *store.Tx) error {
 		c := tx.Cluster()
@@ -54,17 +60,22 @@ func (s *membership) JoinCluster(ctx context.Context, r *api.JoinClusterRequest)
 			return errdefs.InvalidArgument("invalid join token: it was made for another swarm (its CA digest does not match)")
 		}
 		role := api.NodeRole_NODE_ROLE_WORKER
-		switch {
-		case jointoken.Equal(r.GetToken(), c.GetJoinTokens().GetWorker()):
-		case jointoken.Equal(r.GetToken(), c.GetJoinTokens().GetManager()):
+		// The token as parsed (spaces around it trimmed), not as typed.
+		switch canon := tok.String(); {
+		case jointoken.Equal(canon, c.GetJoinTokens().GetWorker()):
+		case jointoken.Equal(canon, c.GetJoinTokens().GetManager()):
 			role = api.NodeRole_NODE_ROLE_MANAGER
 		default:
 			return errdefs.InvalidArgument("invalid join token: it is not this swarm's current worker or manager token (was it rotated?)")
 		}
-		id := r.GetNodeId()
-		if id == "" || tx.Node(id) != nil {
-			id = identity.NewID()
+		if hostname != "" {
+			for _, other := range tx.Nodes() {
+				if strings.EqualFold(other.GetDescription().GetHostname(), hostname) {
+					return errdefs.AlreadyExists("hostname %s is already taken by node %s; use --node-name (or node rm %s if that node is gone)", hostname, other.GetId(), identity.Short(other.GetId()))
+				}
+			}
 		}
+		id := newNodeID(tx, c)
 		n := &api.Node{
 			Id:          id,
 			Meta:        &api.Meta{},
@@ -87,13 +98,30 @@ func (s *membership) JoinCluster(ctx context.Context, r *api.JoinClusterRequest)
 		return nil, errdefs.ToGRPC(err)
 	}
 	resp.ManagerAddrs = s.m.managerAddrs()
+	resp.ManagerIds = s.m.managerIDs()
+	s.m.log.Info("node joined", "node", resp.NodeId, "hostname", hostname, "role", resp.Role)
 	return resp, nil
+}
+
+// newNodeID is the CA's choice of a joining node's ID: random (as
+// swarmkit's), and never one the swarm holds or has removed, so a removed
+// node's identity never comes back.
+func newNodeID(tx *store.Tx, c *api.Cluster) string {
+	for {
+		id := identity.NewID()
+		if tx.Node(id) == nil && !slices.Contains(c.GetRemovedNodeIds(), id) {
+			return id
+		}
+	}
 }
 
 // JoinRaft makes a node whose desired role is manager a raft voter.
 func (s *membership) JoinRaft(ctx context.Context, r *api.JoinRaftRequest) (*api.JoinRaftResponse, error) {
 	if id, ok := callerIdentity(ctx); ok && id.NodeID != r.GetNodeId() {
 		return nil, status.Errorf(codes.PermissionDenied, "permission denied: node %s may not add node %s to raft", id.NodeID, r.GetNodeId())
+	}
+	if err := ca.ValidNodeID(r.GetNodeId()); err != nil {
+		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("%v", err))
 	}
 	var node *api.Node
 	s.m.st.View(func(tx store.ReadTx) { node = tx.Node(r.GetNodeId()) })
@@ -135,6 +163,12 @@ func (s *membership) JoinRaft(ctx context.Context, r *api.JoinRaftRequest) (*api
 
 // LeaveRaft removes a manager from raft (swarm leave --force on a manager).
 func (s *membership) LeaveRaft(ctx context.Context, r *api.LeaveRaftRequest) (*api.LeaveRaftResponse, error) {
+	if err := ca.ValidNodeID(r.GetNodeId()); err != nil {
+		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("%v", err))
+	}
+	if id, ok := callerIdentity(ctx); ok && id.NodeID != r.GetNodeId() {
+		return nil, status.Errorf(codes.PermissionDenied, "permission denied: node %s may not remove node %s from raft (demote it instead)", id.NodeID, r.GetNodeId())
+	}
 	if err := s.m.raft.RemoveServer(r.GetNodeId()); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}

@@ -2,7 +2,11 @@ package manager
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -12,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/minsw/minsw/manager/ca"
+	"github.com/minsw/minsw/manager/raftnode"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -134,6 +139,9 @@ func (m *Manager) checkNode(id ca.Identity, pol policy, allowUnknown bool) error
 	if id.ClusterID != c.GetId() {
 		return status.Errorf(codes.PermissionDenied, "permission denied: certificate of node %s is for another swarm (%s)", id.NodeID, id.ClusterID)
 	}
+	if revoked(c, id.NodeID) {
+		return status.Errorf(codes.PermissionDenied, "permission denied: node %s was removed from this swarm: its certificates are revoked", id.NodeID)
+	}
 	if node == nil {
 		if allowUnknown {
 			return nil
@@ -146,14 +154,45 @@ func (m *Manager) checkNode(id ca.Identity, pol policy, allowUnknown bool) error
 	return nil
 }
 
-// raftPeerAllowed is the raft listener's check of a connecting manager:
-// a manager certificate of this swarm, and, if the store knows the node,
-// one it still wants as a manager. A node the store does not know is let
-// through: this manager's store may simply be behind (a manager that joined
-// while it was down), and raft itself only listens to its configuration.
+// revoked says whether the swarm removed the node: its certificates are
+// refused everywhere (IDs are never reused, so the ID is the revocation).
+func revoked(c *api.Cluster, nodeID string) bool {
+	return slices.Contains(c.GetRemovedNodeIds(), nodeID)
+}
+
+// handshakeAllowed is the cluster port's gRPC check at the TLS handshake,
+// before any call: a certificate of another swarm or of a removed node is
+// refused there (per-call authorization decides the rest).
+func (m *Manager) handshakeAllowed(id ca.Identity) error {
+	var c *api.Cluster
+	m.st.View(func(tx store.ReadTx) { c = tx.Cluster() })
+	if c == nil {
+		return nil
+	}
+	if id.ClusterID != c.GetId() {
+		return fmt.Errorf("node %s belongs to another swarm", id.NodeID)
+	}
+	if revoked(c, id.NodeID) {
+		return fmt.Errorf("node %s was removed from this swarm: its certificates are revoked", id.NodeID)
+	}
+	return nil
+}
+
+// raftPeerAllowed is the raft listener's check of a connecting peer, at the
+// TLS handshake: only a manager certificate (OU) of this swarm, of a node
+// that was not removed and that the store does not know as demoted, whose
+// node ID is a member of the current raft configuration. Raft itself would
+// take AppendEntries with a newer term from anyone connected, so this is
+// the only gate.
+//
+// Two cases admit a node missing from the local configuration: a manager
+// that has just joined (its configuration is still empty: it accepts the
+// managers of its swarm until the leader's first entries reach it), and a
+// manager whose log is behind (it was down while another manager joined):
+// it asks a member it knows, whose leader's store decides (askPeers).
 func (m *Manager) raftPeerAllowed(id ca.Identity) error {
 	if !id.IsManager() {
-		return status.Errorf(codes.PermissionDenied, "raft: node %s is not a manager", id.NodeID)
+		return fmt.Errorf("raft: node %s is not a manager", id.NodeID)
 	}
 	var (
 		c    *api.Cluster
@@ -163,16 +202,150 @@ func (m *Manager) raftPeerAllowed(id ca.Identity) error {
 		c = tx.Cluster()
 		node = tx.Node(id.NodeID)
 	})
-	if c == nil {
+	own, err := m.cfg.Credentials.Identity()
+	if err != nil || id.ClusterID != own.ClusterID {
+		return fmt.Errorf("raft: node %s belongs to another swarm", id.NodeID)
+	}
+	if c != nil && revoked(c, id.NodeID) {
+		return fmt.Errorf("raft: node %s was removed from this swarm: its certificates are revoked", id.NodeID)
+	}
+	if node != nil && node.GetSpec().GetDesiredRole() != api.NodeRole_NODE_ROLE_MANAGER {
+		return fmt.Errorf("raft: node %s is no longer a manager", id.NodeID)
+	}
+	members, err := m.raft.Members()
+	if err != nil {
+		return fmt.Errorf("raft: cannot read the raft configuration: %w", err)
+	}
+	if len(members) == 0 {
+		return nil // just joined: nothing to check against yet
+	}
+	for _, x := range members {
+		if x.ID == id.NodeID {
+			return nil
+		}
+	}
+	if node != nil && node.GetRole() == api.NodeRole_NODE_ROLE_MANAGER {
+		return nil // the store is ahead of the configuration here
+	}
+	return m.askPeers(id.NodeID, members)
+}
+
+// KnownManager is knownManager for the daemon, which installs one check
+// covering its manager and its agent.
+func (m *Manager) KnownManager(id ca.Identity) error { return m.knownManager(id) }
+
+// knownManager is this manager's answer to "may I take node id's
+// certificate as a manager's" when dialling one: a member of the raft
+// configuration, or a manager in the store, and never a removed node.
+func (m *Manager) knownManager(id ca.Identity) error {
+	var (
+		c    *api.Cluster
+		node *api.Node
+	)
+	m.st.View(func(tx store.ReadTx) {
+		c = tx.Cluster()
+		node = tx.Node(id.NodeID)
+	})
+	if c != nil && revoked(c, id.NodeID) {
+		return fmt.Errorf("node %s was removed from this swarm", id.NodeID)
+	}
+	members, err := m.raft.Members()
+	if err != nil || len(members) == 0 || c == nil {
+		return nil // joining: the certificate's role alone decides
+	}
+	for _, x := range members {
+		if x.ID == id.NodeID {
+			return nil
+		}
+	}
+	if node != nil && node.GetRole() == api.NodeRole_NODE_ROLE_MANAGER && node.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_MANAGER {
 		return nil
 	}
-	if id.ClusterID != c.GetId() {
-		return status.Errorf(codes.PermissionDenied, "raft: node %s belongs to another swarm", id.NodeID)
+	return fmt.Errorf("node %s is not a current manager of this swarm", id.NodeID)
+}
+
+// managerIDs lists the raft members' node IDs.
+func (m *Manager) managerIDs() []string {
+	ms, err := m.raft.Members()
+	if err != nil {
+		return nil
 	}
-	if node != nil && node.GetSpec().GetDesiredRole() != api.NodeRole_NODE_ROLE_MANAGER && node.GetRole() != api.NodeRole_NODE_ROLE_MANAGER {
-		return status.Errorf(codes.PermissionDenied, "raft: node %s is no longer a manager", id.NodeID)
+	out := make([]string, 0, len(ms))
+	for _, x := range ms {
+		out = append(out, x.ID)
 	}
+	return out
+}
+
+// askPeers asks the managers of this manager's configuration, through the
+// leader's store, whether nodeID is a current manager; answers are kept a
+// few seconds so a peer reconnecting does not cost a call each time.
+func (m *Manager) askPeers(nodeID string, members []raftnode.Member) error {
+	if ok, found := m.peerAnswers.get(nodeID); found {
+		if ok {
+			return nil
+		}
+		return fmt.Errorf("raft: node %s is not a member of this swarm's raft configuration", nodeID)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ok := false
+	for _, x := range members {
+		if x.ID == m.cfg.NodeID {
+			continue
+		}
+		conn, err := m.conn(ctx, x.Addr)
+		if err != nil {
+			continue
+		}
+		resp, err := api.NewControlClient(conn).GetNode(ctx, &api.GetNodeRequest{Ref: nodeID})
+		if status.Code(err) == codes.NotFound {
+			break
+		}
+		if err != nil {
+			continue
+		}
+		n := resp.GetNode()
+		ok = n.GetId() == nodeID && n.GetRole() == api.NodeRole_NODE_ROLE_MANAGER && n.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_MANAGER
+		break
+	}
+	m.peerAnswers.put(nodeID, ok)
+	if !ok {
+		return fmt.Errorf("raft: node %s is not a member of this swarm's raft configuration", nodeID)
+	}
+	m.log.Info("raft peer unknown to this manager's log admitted: the leader's store knows it as a manager", "node", nodeID)
 	return nil
+}
+
+// answerCache remembers askPeers' verdicts for a short while.
+type answerCache struct {
+	mu  sync.Mutex
+	ttl time.Duration
+	m   map[string]cachedAnswer
+}
+
+type cachedAnswer struct {
+	ok bool
+	at time.Time
+}
+
+func (a *answerCache) get(id string) (ok, found bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	v, found := a.m[id]
+	if !found || time.Since(v.at) > a.ttl {
+		return false, false
+	}
+	return v.ok, true
+}
+
+func (a *answerCache) put(id string, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.m == nil || len(a.m) > 1024 {
+		a.m = map[string]cachedAnswer{}
+	}
+	a.m[id] = cachedAnswer{ok: ok, at: time.Now()}
 }
 
 func formatForwardedIdentity(id ca.Identity) string {
@@ -184,7 +357,7 @@ func parseForwardedIdentity(s string) (ca.Identity, bool) {
 		return ca.Identity{}, true // the original caller had no certificate
 	}
 	p := strings.Split(s, ",")
-	if len(p) != 3 || p[0] == "" || (p[1] != ca.ManagerRole && p[1] != ca.WorkerRole) || p[2] == "" {
+	if len(p) != 3 || ca.ValidNodeID(p[0]) != nil || (p[1] != ca.ManagerRole && p[1] != ca.WorkerRole) || p[2] == "" {
 		return ca.Identity{}, false
 	}
 	return ca.Identity{NodeID: p[0], Role: p[1], ClusterID: p[2]}, true

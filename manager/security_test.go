@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/minsw/minsw/manager/ca"
+	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/jointoken"
 	"github.com/minsw/minsw/manager/raftnode"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -96,7 +97,7 @@ func joinNode(t *testing.T, ctx context.Context, m *Manager, token string) (*ca.
 		t.Fatal(err)
 	}
 	resp, err := JoinCluster(ctx, m.cfg.AdvertiseAddr, creds, &api.JoinClusterRequest{Token: token, Addr: "127.0.0.1:2377",
-		Description: &api.NodeDescription{Hostname: "w"}})
+		Description: &api.NodeDescription{Hostname: "w-" + identity.NewID()[:8]}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,13 +354,13 @@ func TestCertificateAttacks(t *testing.T) {
 		}
 		d := api.NewDispatcherClient(conn)
 		_, err := d.Heartbeat(ctx, &api.HeartbeatRequest{NodeId: goneID})
-		at.try(err, code(codes.PermissionDenied, "was it removed?"))
+		at.try(err, code(codes.PermissionDenied, "was removed from this swarm"))
 		st, err := d.Session(ctx, &api.SessionRequest{NodeId: goneID})
 		if err == nil {
 			_, err = st.Recv()
 		}
-		at.try(err, code(codes.PermissionDenied, "was it removed?"))
-		at.try(RenewCertificate(ctx, conn, gone), code(codes.PermissionDenied, "was it removed?"))
+		at.try(err, code(codes.PermissionDenied, "was removed from this swarm"))
+		at.try(RenewCertificate(ctx, conn, gone), code(codes.PermissionDenied, "was removed from this swarm"))
 		at.done()
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -75,6 +76,9 @@ type state struct {
 	ListenAddr    string   `json:"listen_addr"`
 	AdvertiseAddr string   `json:"advertise_addr"` // host:port of the cluster listener
 	Managers      []string `json:"managers"`
+	// ManagerIDs are the managers' node IDs as the join answer named them
+	// (the agent's session keeps them current afterwards).
+	ManagerIDs []string `json:"manager_ids,omitempty"`
 }
 
 // Node is a running daemon.
@@ -299,6 +303,9 @@ func (n *Node) startManager(st *state, bootstrap bool) error {
 		l.Close()
 		return err
 	}
+	// manager.New made the credentials trust its own view of who the
+	// managers are; the node's check asks it while it runs.
+	n.credentials().SetManagerCheck(n.knownManager)
 	conn, err := n.dialManager(n.credentials(), st.AdvertiseAddr)
 	if err != nil {
 		m.Stop()
@@ -324,6 +331,31 @@ func (n *Node) stopManager() {
 	}
 }
 
+// knownManager decides whether a manager certificate this node is shown
+// when dialling belongs to a current manager: this node's manager knows
+// (raft configuration and store); on a worker, the managers its session
+// last named, else those the join answer named. Knowing none, the
+// certificate's manager role alone decides.
+func (n *Node) knownManager(id ca.Identity) error {
+	n.mu.Lock()
+	m, a, st := n.mgr, n.agent, n.st
+	n.mu.Unlock()
+	if m != nil {
+		return m.KnownManager(id)
+	}
+	var ids []string
+	if a != nil {
+		ids = a.ManagerIDs()
+	}
+	if len(ids) == 0 && st != nil {
+		ids = st.ManagerIDs
+	}
+	if len(ids) == 0 || slices.Contains(ids, id.NodeID) {
+		return nil
+	}
+	return fmt.Errorf("node %s is not one of the swarm's current managers", id.NodeID)
+}
+
 func (n *Node) description() *api.NodeDescription {
 	return &api.NodeDescription{Hostname: n.cfg.Hostname, Os: runtime.GOOS, Architecture: runtime.GOARCH, EngineVersion: Version}
 }
@@ -340,6 +372,9 @@ func (n *Node) startAgent(st *state) error {
 	acfg.Description = n.description()
 	acfg.Addr = host
 	acfg.Logger = n.cfg.Logger
+	if c := n.credentials(); c != nil {
+		c.SetManagerCheck(n.knownManager)
+	}
 	na, err := n.newNetworking(st)
 	if err != nil {
 		return err

@@ -292,7 +292,7 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 		}
 		return nil, errdefs.ToGRPC(lastErr)
 	}
-	st.NodeID, st.ClusterID = resp.GetNodeId(), resp.GetClusterId()
+	st.NodeID, st.ClusterID, st.ManagerIDs = resp.GetNodeId(), resp.GetClusterId(), resp.GetManagerIds()
 	if err := n.saveCredentials(creds); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}

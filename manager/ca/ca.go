@@ -30,10 +30,36 @@ const (
 	WorkerRole  = "swarm-worker"
 )
 
-// ManagerServerName is the name every manager certificate carries and every
-// client dials with: a worker's certificate does not have it, so a worker
-// can never pose as a manager to another node.
+// ManagerServerName is the server name clients send when they dial a
+// manager (TLS SNI only). It proves nothing: a manager is recognised by the
+// role in its certificate's OU, which the CA alone writes, and by its node
+// ID being a manager the client knows (Credentials.SetManagerCheck). The
+// names in a certificate carry no role.
 const ManagerServerName = ManagerRole
+
+// MaxNodeIDLength bounds a node ID in a certificate: the CA makes 25
+// characters; anything much longer is not one of ours.
+const MaxNodeIDLength = 64
+
+// ValidNodeID refuses a node ID that the CA would never have made and that
+// could mean something where IDs are used as names: path separators and
+// dots (file names), commas (the forwarded-identity header), anything but
+// letters, digits, '-' and '_', or more than MaxNodeIDLength characters.
+func ValidNodeID(id string) error {
+	if id == "" {
+		return errors.New("empty node ID")
+	}
+	if len(id) > MaxNodeIDLength {
+		return fmt.Errorf("node ID of %d characters: at most %d", len(id), MaxNodeIDLength)
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+		if !ok {
+			return fmt.Errorf("node ID %q has the character %q: only letters, digits, '-' and '_'", id, r)
+		}
+	}
+	return nil
+}
 
 // Certificate lifetimes.
 const (
@@ -71,6 +97,8 @@ func IdentityOf(c *x509.Certificate) (Identity, error) {
 	switch {
 	case id.NodeID == "":
 		return Identity{}, errors.New("certificate has no node ID (CN)")
+	case ValidNodeID(id.NodeID) != nil:
+		return Identity{}, fmt.Errorf("certificate names no valid node: %w", ValidNodeID(id.NodeID))
 	case id.Role != ManagerRole && id.Role != WorkerRole:
 		return Identity{}, fmt.Errorf("certificate of node %s has no swarm role (OU %q)", id.NodeID, c.Subject.OrganizationalUnit)
 	case id.ClusterID == "":
@@ -173,6 +201,9 @@ func (r *RootCA) Issue(csr *x509.CertificateRequest, id Identity, expiry time.Du
 	if id.NodeID == "" || id.ClusterID == "" || (id.Role != ManagerRole && id.Role != WorkerRole) {
 		return nil, fmt.Errorf("cannot issue a certificate for %+v: node ID, role and cluster are required", id)
 	}
+	if err := ValidNodeID(id.NodeID); err != nil {
+		return nil, fmt.Errorf("cannot issue a certificate: %w", err)
+	}
 	if expiry <= 0 {
 		expiry = DefaultCertExpiry
 	}
@@ -190,9 +221,9 @@ func (r *RootCA) Issue(csr *x509.CertificateRequest, id Identity, expiry time.Du
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: id.NodeID, OrganizationalUnit: []string{id.Role}, Organization: []string{id.ClusterID}},
-		// The role and the node ID as names: clients dialing a manager ask
-		// for ManagerServerName.
-		DNSNames:              []string{id.Role, id.NodeID},
+		// The node ID as its only name: a name never says a role (a joiner
+		// once picked the name "swarm-manager" for itself); OU does.
+		DNSNames:              []string{id.NodeID},
 		NotBefore:             now.Add(-backdate),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,

@@ -122,6 +122,18 @@ func TestMutualTLS(t *testing.T) {
 	other := mustRoot(t, "cluster2")
 	stranger := node(t, other, "x", ManagerRole, 0, t0, fixed(now))
 	expired := node(t, root, "old", WorkerRole, MinCertExpiry, t0.Add(-2*time.Hour), fixed(now))
+	// A worker that got the CA to write "swarm-manager" as its node ID
+	// (and so as a name in its certificate) is still a worker.
+	namedManager := node(t, root, ManagerServerName, WorkerRole, 0, t0, fixed(now))
+	// A client that knows the current managers refuses a manager
+	// certificate of a node that is no longer one.
+	knowing := node(t, root, "wrk2", WorkerRole, 0, t0, fixed(now))
+	knowing.SetManagerCheck(func(id Identity) error {
+		if id.NodeID != "mgr2" {
+			return errors.New("node " + id.NodeID + " is not a current manager")
+		}
+		return nil
+	})
 
 	tests := []struct {
 		name   string
@@ -131,10 +143,12 @@ func TestMutualTLS(t *testing.T) {
 	}{
 		{"worker to manager", mgr.ServerTLS(RequireClientCert, nil), wrk.ClientTLS(ManagerServerName), ""},
 		{"manager to manager", mgr.ServerTLS(RequireClientCert, nil), mgr.ClientTLS(ManagerServerName), ""},
-		{"worker posing as manager server", wrk.ServerTLS(RequireClientCert, nil), mgr.ClientTLS(ManagerServerName), "not " + ManagerServerName},
+		{"worker posing as manager server", wrk.ServerTLS(RequireClientCert, nil), mgr.ClientTLS(ManagerServerName), "node wrk is not a manager"},
+		{"worker named swarm-manager posing as manager server", namedManager.ServerTLS(RequireClientCert, nil), mgr.ClientTLS(ManagerServerName), "is not a manager"},
+		{"former manager posing to a client that knows the managers", mgr.ServerTLS(RequireClientCert, nil), knowing.ClientTLS(ManagerServerName), "node mgr is not a current manager"},
 		{"client without certificate where one is required", mgr.ServerTLS(RequireClientCert, nil), NewCredentials(fixed(now)).withRoots(t, root).ClientTLS(ManagerServerName), "certificate required"},
 		{"client without certificate where optional", mgr.ServerTLS(ClientCertIfGiven, nil), NewCredentials(fixed(now)).withRoots(t, root).ClientTLS(ManagerServerName), ""},
-		{"another swarm's node as client", mgr.ServerTLS(ClientCertIfGiven, nil), stranger.withRoots(t, root).ClientTLS(ManagerServerName), "unknown certificate authority"},
+		{"another swarm's node as client", mgr.ServerTLS(ClientCertIfGiven, nil), stranger.withRoots(t, root).ClientTLS(ManagerServerName), "belongs to another swarm"},
 		{"another swarm's manager as server", stranger.ServerTLS(ClientCertIfGiven, nil), wrk.ClientTLS(ManagerServerName), "unknown authority"},
 		{"expired client certificate", mgr.ServerTLS(RequireClientCert, nil), expired.ClientTLS(ManagerServerName), "expired"},
 		{"refused by the verify hook", mgr.ServerTLS(RequireClientCert, func(id Identity) error {
@@ -174,6 +188,35 @@ func errString(err error) string {
 }
 
 // withRoots sets c's trusted roots to r (the tests' shorthand).
+func TestValidNodeID(t *testing.T) {
+	for _, tt := range []struct {
+		id string
+		ok bool
+	}{
+		{"8x6k2m0q1z4t7w9r3p5n0b2c4", true},
+		{"node1", true},
+		{"mgr-test_x", true},
+		{"", false},
+		{"../../etc", false},
+		{"a/b", false},
+		{"a,swarm-manager,cluster", false},
+		{"a.b", false},
+		{"with space", false},
+		{strings.Repeat("a", MaxNodeIDLength), true},
+		{strings.Repeat("a", MaxNodeIDLength+1), false},
+	} {
+		if err := ValidNodeID(tt.id); (err == nil) != tt.ok {
+			t.Errorf("ValidNodeID(%q) = %v, want ok=%v", tt.id, err, tt.ok)
+		}
+	}
+	root := mustRoot(t, "cluster1")
+	_, csrPEM, _ := NewKeyAndCSR()
+	csr, _ := ParseCSR(csrPEM)
+	if _, err := root.Issue(csr, Identity{NodeID: "a/../b", Role: WorkerRole, ClusterID: "cluster1"}, 0, time.Now()); err == nil {
+		t.Fatal("issued a certificate for a node ID with path characters")
+	}
+}
+
 func (c *Credentials) withRoots(t *testing.T, r *RootCA) *Credentials {
 	t.Helper()
 	if err := c.SetRoots(EncodeCertificates(r.Cert)); err != nil {

@@ -24,6 +24,21 @@ type Credentials struct {
 	chainPEM []byte
 	roots    *x509.CertPool
 	rootsPEM []byte
+	// managerCheck, if set, is asked about every manager this node dials
+	// (SetManagerCheck).
+	managerCheck func(Identity) error
+}
+
+// SetManagerCheck installs the node's knowledge of who the managers are:
+// every client connection to a manager built from these credentials asks
+// check about the server's identity (already verified: root, manager OU,
+// this swarm) and is refused if it says no. The daemon's check accepts the
+// node IDs of the current managers it knows of, so a certificate that once
+// was a manager's (demoted, removed) cannot pose as one.
+func (c *Credentials) SetManagerCheck(check func(Identity) error) {
+	c.mu.Lock()
+	c.managerCheck = check
+	c.mu.Unlock()
 }
 
 // NewCredentials returns empty credentials; clock (nil: time.Now) is the
@@ -176,9 +191,11 @@ func (c *Credentials) ServerTLS(auth ClientAuth, verify func(Identity) error, ne
 }
 
 // ClientTLS is the configuration of a TLS 1.3 client presenting the node's
-// certificate (if it has one) and accepting only a server whose certificate
-// verifies against the trusted roots and carries serverName
-// (ManagerServerName to reach a manager).
+// certificate (if it has one) and accepting only a manager of this swarm:
+// a certificate that verifies against the trusted roots, whose OU says
+// manager, whose cluster (O) is this node's own (once it has a
+// certificate), and that the manager check (SetManagerCheck) accepts.
+// serverName is sent as SNI only: no name in a certificate grants a role.
 func (c *Credentials) ClientTLS(serverName string) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
@@ -196,17 +213,39 @@ func (c *Credentials) ClientTLS(serverName string) *tls.Config {
 		// against the roots of the moment.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			roots := c.Roots()
-			if roots == nil {
-				return errors.New("no trusted root CA to verify the manager with")
-			}
-			_, err := Verify(cs.PeerCertificates, roots, c.clock(), x509.ExtKeyUsageServerAuth, serverName)
-			if err != nil {
-				return fmt.Errorf("manager certificate refused: %w", err)
-			}
-			return nil
+			return c.verifyManager(cs.PeerCertificates)
 		},
 	}
+}
+
+// verifyManager is the client's decision on a server claiming to be a
+// manager of this swarm.
+func (c *Credentials) verifyManager(chain []*x509.Certificate) error {
+	c.mu.RLock()
+	roots, own, check := c.roots, c.cert, c.managerCheck
+	c.mu.RUnlock()
+	if roots == nil {
+		return errors.New("no trusted root CA to verify the manager with")
+	}
+	id, err := Verify(chain, roots, c.clock(), x509.ExtKeyUsageServerAuth, "")
+	if err != nil {
+		return fmt.Errorf("manager certificate refused: %w", err)
+	}
+	if !id.IsManager() {
+		return fmt.Errorf("manager certificate refused: node %s is not a manager (its certificate's role is %s)", id.NodeID, id.Role)
+	}
+	if own != nil {
+		mine, err := IdentityOf(own.Leaf)
+		if err == nil && mine.ClusterID != id.ClusterID {
+			return fmt.Errorf("manager certificate refused: node %s belongs to another swarm (%s)", id.NodeID, id.ClusterID)
+		}
+	}
+	if check != nil {
+		if err := check(id); err != nil {
+			return fmt.Errorf("manager certificate refused: %w", err)
+		}
+	}
+	return nil
 }
 
 // FetchRootTLS is the one client configuration that does not verify the

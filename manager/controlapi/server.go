@@ -7,6 +7,7 @@ package controlapi
 
 import (
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -201,6 +202,16 @@ func (s *Server) RemoveNode(ctx context.Context, r *api.RemoveNodeRequest) (*api
 		}
 		if !r.GetForce() && n.GetStatus().GetState() == api.NodeState_NODE_STATE_READY {
 			return errdefs.FailedPrecondition("node %s is not down and can't be removed (use --force to remove it anyway)", n.GetDescription().GetHostname())
+		}
+		// The ID goes on the swarm's revocation list in the same write:
+		// every certificate naming it is refused from now on, and it is
+		// never issued again.
+		if c := tx.Cluster(); c != nil && !slices.Contains(c.GetRemovedNodeIds(), n.GetId()) {
+			nc := proto.Clone(c).(*api.Cluster)
+			nc.RemovedNodeIds = append(nc.RemovedNodeIds, n.GetId())
+			if err := tx.Update(nc); err != nil {
+				return err
+			}
 		}
 		return tx.Delete(n)
 	})

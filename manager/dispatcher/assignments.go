@@ -158,6 +158,10 @@ func fingerprint(m *api.SessionMessage) uint64 {
 	for _, a := range m.GetManagers() {
 		put(a)
 	}
+	put("|")
+	for _, id := range m.GetManagerIds() {
+		put(id)
+	}
 	put(m.GetHeartbeatPeriod().AsDuration().String())
 	for _, k := range m.GetGossipKeys() {
 		put(string(k))

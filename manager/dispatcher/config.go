@@ -26,6 +26,9 @@ type Config struct {
 	// Managers lists the managers' addresses (host:2377) for workers to fall
 	// back on; nil means none.
 	Managers func() []string
+	// ManagerIDs lists the managers' node IDs: a worker dials as a manager
+	// only a certificate naming one of them. nil means none.
+	ManagerIDs func() []string
 	// LeaderAddr names the leader's address when this dispatcher does not
 	// run (a follower), so workers are redirected; nil or "" means the swarm
 	// has no leader.

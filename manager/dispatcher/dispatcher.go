@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -54,7 +55,15 @@ type Dispatcher struct {
 	run    *runState
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	// unknownTaskReports counts status reports for tasks the store does
+	// not hold (a deleted task, or a node making them up).
+	unknownTaskReports atomic.Int64
 }
+
+// UnknownTaskReports is how many task status reports named a task the
+// store does not hold since the dispatcher was made.
+func (d *Dispatcher) UnknownTaskReports() int64 { return d.unknownTaskReports.Load() }
 
 // New returns a dispatcher over st; it serves nothing until Run.
 func New(st *store.Store, cfg Config) (*Dispatcher, error) {
@@ -318,6 +327,9 @@ func (d *Dispatcher) message(nodeID string) (*api.SessionMessage, error) {
 	if d.cfg.Managers != nil {
 		m.Managers = d.cfg.Managers()
 	}
+	if d.cfg.ManagerIDs != nil {
+		m.ManagerIds = d.cfg.ManagerIDs()
+	}
 	return m, nil
 }
 
@@ -434,7 +446,11 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *api.UpdateTaskSt
 	if _, err := r.checkSession(nodeID, req.GetSessionId()); err != nil {
 		return nil, err
 	}
-	var bad error
+	var (
+		bad     error
+		known   []*api.TaskStatusUpdate
+		unknown []string
+	)
 	d.st.View(func(tx store.ReadTx) {
 		for _, u := range req.GetUpdates() {
 			if u.GetStatus() == nil {
@@ -442,19 +458,37 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *api.UpdateTaskSt
 				return
 			}
 			t := tx.Task(u.GetTaskId())
-			if t != nil && t.GetNodeId() != nodeID {
+			if t == nil {
+				unknown = append(unknown, u.GetTaskId())
+				continue
+			}
+			if t.GetNodeId() != nodeID {
 				bad = status.Errorf(codes.PermissionDenied, "task %s is not assigned to node %s", u.GetTaskId(), nodeID)
 				return
 			}
+			known = append(known, u)
 		}
 	})
 	if bad != nil {
 		return nil, bad
 	}
-	if len(req.GetUpdates()) == 0 {
+	// Reports for tasks the store does not hold are refused and counted;
+	// the others in the same request are still recorded.
+	var refused error
+	if len(unknown) > 0 {
+		d.unknownTaskReports.Add(int64(len(unknown)))
+		d.log.Warn("task status for unknown tasks refused", "node", nodeID, "tasks", len(unknown), "first", unknown[0])
+		// InvalidArgument: the agent drops what the manager will never take
+		// instead of resending it.
+		refused = status.Errorf(codes.InvalidArgument, "task %s is not known to this swarm (removed?): its status was not recorded", unknown[0])
+	}
+	if len(known) == 0 {
+		if refused != nil {
+			return nil, refused
+		}
 		return &api.UpdateTaskStatusResponse{}, nil
 	}
-	b, err := r.batcher.add(nodeID, req.GetUpdates())
+	b, err := r.batcher.add(nodeID, known)
 	if err != nil {
 		return nil, err
 	}
@@ -462,6 +496,9 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *api.UpdateTaskSt
 	case <-b.done:
 		if b.err != nil {
 			return nil, errdefs.ToGRPC(b.err)
+		}
+		if refused != nil {
+			return nil, refused
 		}
 		return &api.UpdateTaskStatusResponse{}, nil
 	case <-ctx.Done():

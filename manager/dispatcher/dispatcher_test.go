@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -538,8 +539,17 @@ func TestStatusNeverMovesBackwards(t *testing.T) {
 	if err := update("t2", api.TaskState_TASK_STATE_FAILED); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("other node's task: %v", err)
 	}
-	if err := update("gone", api.TaskState_TASK_STATE_FAILED); err != nil {
-		t.Fatalf("deleted task: %v", err)
+	// A report for a task the store does not hold is refused and counted
+	// (a deleted task, or a worker making one up).
+	before := h.d.UnknownTaskReports()
+	if err := update("gone", api.TaskState_TASK_STATE_FAILED); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "task gone is not known to this swarm") {
+		t.Fatalf("unknown task: %v", err)
+	}
+	if got := h.d.UnknownTaskReports() - before; got != 1 {
+		t.Fatalf("unknown task reports counted: %d", got)
+	}
+	if h.task("gone") != nil {
+		t.Fatal("a report made a task")
 	}
 	_, err := h.client.UpdateTaskStatus(ctx, &api.UpdateTaskStatusRequest{NodeId: "worker1", SessionId: "bogus"})
 	if status.Code(err) != codes.NotFound {

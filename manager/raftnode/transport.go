@@ -3,6 +3,7 @@ package raftnode
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -21,7 +22,15 @@ type StreamLayer struct {
 	advertise net.Addr
 	server    *tls.Config // nil: plain TCP
 	client    *tls.Config
+	// expect names the node ID the peer at an address must be ("": any
+	// manager of the swarm); set by ExpectPeer.
+	expect func(addr string) string
 }
+
+// ExpectPeer makes Dial refuse a peer whose certificate names another node
+// than expect(address): a stranger holding a manager certificate who took
+// over a member's address gets neither votes nor log entries.
+func (s *StreamLayer) ExpectPeer(expect func(addr string) string) { s.expect = expect }
 
 // NewStreamLayer wraps l, whose connections the multiplexer has matched as
 // raft. advertise is the address other managers dial. server and client
@@ -72,6 +81,19 @@ func (s *StreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (n
 			return nil, err
 		}
 		_ = tc.SetDeadline(time.Time{})
+		if s.expect != nil {
+			if want := s.expect(string(address)); want != "" {
+				st := tc.ConnectionState()
+				if len(st.PeerCertificates) == 0 || st.PeerCertificates[0].Subject.CommonName != want {
+					got := ""
+					if len(st.PeerCertificates) > 0 {
+						got = st.PeerCertificates[0].Subject.CommonName
+					}
+					tc.Close()
+					return nil, fmt.Errorf("raftnode: the manager at %s is node %q, not %s as the raft configuration says", address, got, want)
+				}
+			}
+		}
 		return tc, nil
 	}
 	return c, nil

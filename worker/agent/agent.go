@@ -34,6 +34,9 @@ type Agent struct {
 	networks []*api.Network
 	// gossipKeys are the swarm's memberlist keys, primary first.
 	gossipKeys [][]byte
+	// managerIDs are the current managers' node IDs, as the last session
+	// message named them.
+	managerIDs []string
 	managers   []string
 	leader     string
 	lastErr    error // why the last session ended or was refused
@@ -293,6 +296,15 @@ func (a *Agent) Tasks() []*api.Task {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].GetId() < out[j].GetId() })
 	return out
+}
+
+// ManagerIDs returns the node IDs of the current managers as the last
+// session message named them (nil before one did): the daemon dials as a
+// manager only a certificate naming one of them.
+func (a *Agent) ManagerIDs() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.managerIDs...)
 }
 
 // GossipKeys returns the swarm's gossip encryption keys as the last

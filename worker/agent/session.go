@@ -158,6 +158,9 @@ func (a *Agent) apply(msg *api.SessionMessage) {
 	if ks := msg.GetGossipKeys(); len(ks) > 0 {
 		a.gossipKeys = ks
 	}
+	if ids := msg.GetManagerIds(); len(ids) > 0 {
+		a.managerIDs = ids
+	}
 	a.notifyLocked()
 	a.mu.Unlock()
 	if as := msg.GetAssignments(); as != nil {

@@ -163,8 +163,11 @@ type SessionMessage struct {
 	HeartbeatPeriod *durationpb.Duration   `protobuf:"bytes,4,opt,name=heartbeat_period,json=heartbeatPeriod,proto3" json:"heartbeat_period,omitempty"`
 	Assignments     *Assignments           `protobuf:"bytes,5,opt,name=assignments,proto3" json:"assignments,omitempty"`
 	GossipKeys      [][]byte               `protobuf:"bytes,6,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// manager_ids are the node IDs of the current managers (raft members):
+	// the node dials as a manager only a certificate naming one of them.
+	ManagerIds    []string `protobuf:"bytes,290,rep,name=manager_ids,json=managerIds,proto3" json:"manager_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionMessage) Reset() {
@@ -235,6 +238,13 @@ func (x *SessionMessage) GetAssignments() *Assignments {
 func (x *SessionMessage) GetGossipKeys() [][]byte {
 	if x != nil {
 		return x.GossipKeys
+	}
+	return nil
+}
+
+func (x *SessionMessage) GetManagerIds() []string {
+	if x != nil {
+		return x.ManagerIds
 	}
 	return nil
 }
@@ -750,7 +760,7 @@ const file_minsw_v1_dispatcher_proto_rawDesc = "" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12-\n" +
 	"\bnetworks\x18\x02 \x03(\v2\x11.minsw.v1.NetworkR\bnetworks\x12+\n" +
 	"\asecrets\x18\xaa\x01 \x03(\v2\x10.minsw.v1.SecretR\asecrets\x12+\n" +
-	"\aconfigs\x18\xab\x01 \x03(\v2\x10.minsw.v1.ConfigR\aconfigs\"\x8f\x02\n" +
+	"\aconfigs\x18\xab\x01 \x03(\v2\x10.minsw.v1.ConfigR\aconfigs\"\xb1\x02\n" +
 	"\x0eSessionMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\"\n" +
@@ -759,7 +769,9 @@ const file_minsw_v1_dispatcher_proto_rawDesc = "" +
 	"\x10heartbeat_period\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x0fheartbeatPeriod\x127\n" +
 	"\vassignments\x18\x05 \x01(\v2\x15.minsw.v1.AssignmentsR\vassignments\x12\x1f\n" +
 	"\vgossip_keys\x18\x06 \x03(\fR\n" +
-	"gossipKeys\"J\n" +
+	"gossipKeys\x12 \n" +
+	"\vmanager_ids\x18\xa2\x02 \x03(\tR\n" +
+	"managerIds\"J\n" +
 	"\x10HeartbeatRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
 	"\n" +

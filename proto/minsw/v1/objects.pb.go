@@ -2611,9 +2611,15 @@ type Cluster struct {
 	// on: each manager wraps its data encryption key with the KEK derived
 	// from it. It lives only in raft (sealed at rest by those keys) and is
 	// dropped from API answers but GetUnlockKey's.
-	UnlockKey     string `protobuf:"bytes,10,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"` // next_vni etc. are not stored: allocation state is derived from objects.
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UnlockKey string `protobuf:"bytes,10,opt,name=unlock_key,json=unlockKey,proto3" json:"unlock_key,omitempty"`
+	// next_vni etc. are not stored: allocation state is derived from objects.
+	// removed_node_ids lists every node ever removed (node rm): their IDs
+	// are never issued again and any certificate naming one is refused at
+	// every handshake (the swarm's revocation list; IDs are never reused, so
+	// one entry revokes all of a node's certificates).
+	RemovedNodeIds []string `protobuf:"bytes,290,rep,name=removed_node_ids,json=removedNodeIds,proto3" json:"removed_node_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Cluster) Reset() {
@@ -2714,6 +2720,13 @@ func (x *Cluster) GetUnlockKey() string {
 		return x.UnlockKey
 	}
 	return ""
+}
+
+func (x *Cluster) GetRemovedNodeIds() []string {
+	if x != nil {
+		return x.RemovedNodeIds
+	}
+	return nil
 }
 
 var File_minsw_v1_objects_proto protoreflect.FileDescriptor
@@ -2913,7 +2926,7 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\fRootRotation\x12\x17\n" +
 	"\aca_cert\x18\x01 \x01(\fR\x06caCert\x12\x15\n" +
 	"\x06ca_key\x18\x02 \x01(\fR\x05caKey\x12/\n" +
-	"\x14cross_signed_ca_cert\x18\x03 \x01(\fR\x11crossSignedCaCert\"\x97\x03\n" +
+	"\x14cross_signed_ca_cert\x18\x03 \x01(\fR\x11crossSignedCaCert\"\xc2\x03\n" +
 	"\aCluster\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.minsw.v1.MetaR\x04meta\x12)\n" +
@@ -2929,7 +2942,8 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x18gossip_keys_rotated_unix\x18\t \x01(\x03R\x15gossipKeysRotatedUnix\x12\x1d\n" +
 	"\n" +
 	"unlock_key\x18\n" +
-	" \x01(\tR\tunlockKey*7\n" +
+	" \x01(\tR\tunlockKey\x12)\n" +
+	"\x10removed_node_ids\x18\xa2\x02 \x03(\tR\x0eremovedNodeIds*7\n" +
 	"\bNodeRole\x12\x14\n" +
 	"\x10NODE_ROLE_WORKER\x10\x00\x12\x15\n" +
 	"\x11NODE_ROLE_MANAGER\x10\x01*j\n" +

@@ -797,7 +797,8 @@ type JoinClusterRequest struct {
 	Description *NodeDescription       `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
 	// addr is the joining node's advertise address (its VTEP/gossip address).
 	Addr string `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`
-	// node_id is set when a node that left rejoins with its old identity.
+	// node_id is refused if set: node IDs are chosen by the swarm's CA,
+	// never by the joiner (kept so an old client is told, not ignored).
 	NodeId string `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	// csr is the PEM certificate request (security issue).
 	Csr           []byte `protobuf:"bytes,5,opt,name=csr,proto3" json:"csr,omitempty"`
@@ -879,7 +880,10 @@ type JoinClusterResponse struct {
 	// certificate is the PEM chain issued for the request's csr.
 	Certificate []byte `protobuf:"bytes,5,opt,name=certificate,proto3" json:"certificate,omitempty"`
 	// root_ca_cert is the PEM trust bundle (see GetRootCAResponse).
-	RootCaCert    []byte `protobuf:"bytes,6,opt,name=root_ca_cert,json=rootCaCert,proto3" json:"root_ca_cert,omitempty"`
+	RootCaCert []byte `protobuf:"bytes,6,opt,name=root_ca_cert,json=rootCaCert,proto3" json:"root_ca_cert,omitempty"`
+	// manager_ids are the node IDs of the current managers (raft members),
+	// the only certificates the new node will take as a manager's.
+	ManagerIds    []string `protobuf:"bytes,290,rep,name=manager_ids,json=managerIds,proto3" json:"manager_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -952,6 +956,13 @@ func (x *JoinClusterResponse) GetCertificate() []byte {
 func (x *JoinClusterResponse) GetRootCaCert() []byte {
 	if x != nil {
 		return x.RootCaCert
+	}
+	return nil
+}
+
+func (x *JoinClusterResponse) GetManagerIds() []string {
+	if x != nil {
+		return x.ManagerIds
 	}
 	return nil
 }
@@ -1197,7 +1208,7 @@ const file_minsw_v1_swarm_proto_rawDesc = "" +
 	"\vdescription\x18\x02 \x01(\v2\x19.minsw.v1.NodeDescriptionR\vdescription\x12\x12\n" +
 	"\x04addr\x18\x03 \x01(\tR\x04addr\x12\x17\n" +
 	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12\x10\n" +
-	"\x03csr\x18\x05 \x01(\fR\x03csr\"\xde\x01\n" +
+	"\x03csr\x18\x05 \x01(\fR\x03csr\"\x80\x02\n" +
 	"\x13JoinClusterResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
 	"\n" +
@@ -1206,7 +1217,9 @@ const file_minsw_v1_swarm_proto_rawDesc = "" +
 	"\rmanager_addrs\x18\x04 \x03(\tR\fmanagerAddrs\x12 \n" +
 	"\vcertificate\x18\x05 \x01(\fR\vcertificate\x12 \n" +
 	"\froot_ca_cert\x18\x06 \x01(\fR\n" +
-	"rootCaCert\">\n" +
+	"rootCaCert\x12 \n" +
+	"\vmanager_ids\x18\xa2\x02 \x03(\tR\n" +
+	"managerIds\">\n" +
 	"\x0fJoinRaftRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\"+\n" +
