@@ -30,6 +30,7 @@ import (
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/logbroker"
 	"github.com/minsw/minsw/manager/orchestrator"
+	"github.com/minsw/minsw/manager/orchestrator/update"
 	"github.com/minsw/minsw/manager/raftnode"
 	"github.com/minsw/minsw/manager/scheduling"
 	"github.com/minsw/minsw/manager/store"
@@ -332,6 +333,9 @@ func (m *Manager) leadership(ctx context.Context) {
 			sched := scheduling.New(m.st, m.cfg.Logger)
 			group.Go(func() error { return alloc.Run(lctx) })
 			group.Go(func() error { return orch.Run(lctx) })
+			group.Go(func() error {
+				return update.New(m.st, update.Config{Logger: m.cfg.Logger, Rollback: m.control.RollbackService}).Run(lctx)
+			})
 			group.Go(func() error { return sched.Run(lctx) })
 			group.Go(func() error { return m.disp.Run(lctx) })
 			group.Go(func() error { return m.reconcileRoles(lctx) })

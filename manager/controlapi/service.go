@@ -7,9 +7,11 @@ import (
 	"sort"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/allocator"
+	"github.com/minsw/minsw/manager/orchestrator/update"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -113,6 +115,23 @@ func specChanged(a, b *api.ServiceSpec) bool {
 }
 
 func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest) (*api.UpdateServiceResponse, error) {
+	var rollback *api.UpdateStatus
+	if r.GetRollback() {
+		rollback = &api.UpdateStatus{State: api.UpdateState_UPDATE_STATE_ROLLBACK_STARTED, Message: update.MsgManualRollback}
+	}
+	return s.updateService(ctx, r, rollback)
+}
+
+// RollbackService restores a service's previous spec for the updater, when
+// an update fails with failure action rollback; status says why.
+func (s *Server) RollbackService(ctx context.Context, serviceID string, status *api.UpdateStatus) error {
+	_, err := s.updateService(ctx, &api.UpdateServiceRequest{Ref: serviceID, Rollback: true}, status)
+	return err
+}
+
+// updateService applies r; rollback, set with r.Rollback, is the update
+// status the rollback starts with.
+func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest, rollback *api.UpdateStatus) (*api.UpdateServiceResponse, error) {
 	ea, done, err := s.endpointAllocation()
 	if err != nil {
 		return nil, err
@@ -125,6 +144,9 @@ func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest)
 		cur, err := tx.ResolveService(r.GetRef())
 		if err != nil {
 			return err
+		}
+		if rollback.GetSpecVersion() != 0 && rollback.GetSpecVersion() != cur.GetSpecVersion() {
+			return errdefs.Conflict("service %s changed meanwhile: rollback of spec version %d dropped", cur.GetSpec().GetName(), rollback.GetSpecVersion())
 		}
 		if r.GetVersion() != 0 && r.GetVersion() != cur.GetMeta().GetVersion() {
 			return errdefs.Conflict("service %s changed meanwhile: update out of sequence", cur.GetSpec().GetName())
@@ -161,6 +183,15 @@ func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest)
 		svc.Spec = spec
 		if specChanged(cur.GetSpec(), spec) {
 			svc.SpecVersion++
+		}
+		// A new spec starts a new update (the updater writes its status
+		// once it has work); a rollback says so at once.
+		svc.UpdateStatus = nil
+		if rollback != nil {
+			st := proto.Clone(rollback).(*api.UpdateStatus)
+			st.StartedAt = timestamppb.Now()
+			st.SpecVersion = svc.GetSpecVersion()
+			svc.UpdateStatus = st
 		}
 		if err := ea.allocate(tx.ReadTx, svc); err != nil {
 			return err

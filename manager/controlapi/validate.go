@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -90,8 +91,14 @@ func validateServiceSpec(spec *api.ServiceSpec) error {
 			return errdefs.InvalidArgument("invalid restart window %s: must not be negative", rp.GetWindow().AsDuration())
 		}
 	}
-	if u := spec.GetUpdate(); u != nil && u.GetDelay() != nil && u.GetDelay().AsDuration() < 0 {
-		return errdefs.InvalidArgument("invalid update delay: must not be negative")
+	if err := validateUpdateConfig("update", spec.GetUpdate()); err != nil {
+		return err
+	}
+	if err := validateUpdateConfig("rollback", spec.GetRollback()); err != nil {
+		return err
+	}
+	if err := validateHealthConfig(ts.GetContainer().GetHealthcheck()); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, p := range spec.GetEndpoint().GetPorts() {
@@ -104,6 +111,67 @@ func validateServiceSpec(spec *api.ServiceSpec) error {
 				return errdefs.InvalidArgument("port %d is published twice", p.GetPublishedPort())
 			}
 			seen[k] = true
+		}
+	}
+	return nil
+}
+
+// validateUpdateConfig checks an update or rollback config (what says
+// "update" or "rollback" in the message).
+func validateUpdateConfig(what string, u *api.UpdateConfig) error {
+	if u == nil {
+		return nil
+	}
+	if u.GetDelay().AsDuration() < 0 {
+		return errdefs.InvalidArgument("invalid %s delay: must not be negative", what)
+	}
+	if u.GetMonitor().AsDuration() < 0 {
+		return errdefs.InvalidArgument("invalid %s monitor: must not be negative", what)
+	}
+	if r := u.GetMaxFailureRatio(); r < 0 || r > 1 {
+		return errdefs.InvalidArgument("invalid %s max failure ratio %g: must be between 0 and 1", what, r)
+	}
+	if _, ok := api.UpdateFailureAction_name[int32(u.GetFailureAction())]; !ok {
+		return errdefs.InvalidArgument("invalid %s failure action %d", what, u.GetFailureAction())
+	}
+	if _, ok := api.UpdateOrder_name[int32(u.GetOrder())]; !ok {
+		return errdefs.InvalidArgument("invalid %s order %d", what, u.GetOrder())
+	}
+	return nil
+}
+
+// validateHealthConfig checks a health check as docker's daemon does.
+func validateHealthConfig(h *api.HealthConfig) error {
+	if h == nil {
+		return nil
+	}
+	if len(h.GetTest()) > 0 {
+		switch h.GetTest()[0] {
+		case "NONE":
+		case "CMD", "CMD-SHELL":
+			if len(h.GetTest()) < 2 {
+				return errdefs.InvalidArgument("invalid health check: %s needs a command", h.GetTest()[0])
+			}
+		default:
+			return errdefs.InvalidArgument("invalid health check test %q: want CMD, CMD-SHELL or NONE", h.GetTest()[0])
+		}
+	}
+	const minPeriod = time.Millisecond
+	for _, d := range []struct {
+		name string
+		v    interface{ AsDuration() time.Duration }
+		set  bool
+	}{
+		{"interval", h.GetInterval(), h.GetInterval() != nil},
+		{"timeout", h.GetTimeout(), h.GetTimeout() != nil},
+		{"start period", h.GetStartPeriod(), h.GetStartPeriod() != nil},
+		{"start interval", h.GetStartInterval(), h.GetStartInterval() != nil},
+	} {
+		if !d.set || d.v.AsDuration() == 0 {
+			continue
+		}
+		if d.v.AsDuration() < minPeriod {
+			return errdefs.InvalidArgument("invalid health check %s %s: must be at least %s", d.name, d.v.AsDuration(), minPeriod)
 		}
 	}
 	return nil

@@ -1,9 +1,10 @@
 // Package orchestrator makes the tasks a service's spec asks for, on the
 // leader: one task per slot for replicated services, one per eligible node
 // for global ones; it replaces tasks that ended (restart policy), that sit
-// on nodes that are down or drained, or that run an old spec (rolling
-// update), and deletes old tasks beyond the history limit. It never picks
-// nodes for replicated tasks (the scheduler does) nor touches addresses.
+// on nodes that are down or drained, and deletes old tasks beyond the
+// history limit. Tasks on an old spec are the updater's (package update):
+// it replaces them slot by slot. The orchestrator never picks nodes for
+// replicated tasks (the scheduler does) nor touches addresses.
 package orchestrator
 
 import (
@@ -258,8 +259,6 @@ func (p *pass) replicated(svc *api.Service, tasks []*api.Task) error {
 	for _, t := range tasks {
 		slots[t.GetSlot()] = append(slots[t.GetSlot()], t)
 	}
-	var dirty []*api.Task // live tasks on an old spec, for the rolling update
-	updating := 0
 	for slot := uint64(1); slot <= replicas; slot++ {
 		var live []*api.Task
 		for _, t := range slots[slot] {
@@ -268,10 +267,15 @@ func (p *pass) replicated(svc *api.Service, tasks []*api.Task) error {
 			}
 		}
 		// More than one live task in a slot (a lost race): keep the newest.
+		// An older one on another spec version is the updater's: a
+		// start-first update keeps it until its successor runs.
 		sort.Slice(live, func(i, j int) bool {
 			return live[i].GetMeta().GetCreatedAt().AsTime().After(live[j].GetMeta().GetCreatedAt().AsTime())
 		})
 		for _, extra := range live[min(1, len(live)):] {
+			if extra.GetSpecVersion() != live[0].GetSpecVersion() {
+				continue
+			}
 			if err := p.setDesired(extra, api.TaskState_TASK_STATE_SHUTDOWN, ""); err != nil {
 				return err
 			}
@@ -300,14 +304,7 @@ func (p *pass) replicated(svc *api.Service, tasks []*api.Task) error {
 			if err := p.create(svc, slot, "", 0); err != nil {
 				return err
 			}
-		case t.GetSpecVersion() != svc.GetSpecVersion():
-			dirty = append(dirty, t)
-		case t.GetStatus().GetState() < api.TaskState_TASK_STATE_RUNNING && t.GetSpecVersion() != 0 && p.isReplacement(slots[slot], t):
-			updating++
 		}
-	}
-	if err := p.rollingUpdate(svc, dirty, updating); err != nil {
-		return err
 	}
 	// Scale down: slots above the replica count go away.
 	for slot, ts := range slots {
@@ -321,41 +318,6 @@ func (p *pass) replicated(svc *api.Service, tasks []*api.Task) error {
 				}
 			}
 		}
-	}
-	return nil
-}
-
-// isReplacement reports whether t replaced an older task in its slot (so a
-// slot counts as "updating" only while a rolling update runs through it).
-func (p *pass) isReplacement(slot []*api.Task, t *api.Task) bool {
-	for _, o := range slot {
-		if o != t && o.GetSpecVersion() != t.GetSpecVersion() {
-			return true
-		}
-	}
-	return false
-}
-
-// rollingUpdate replaces dirty tasks, at most parallelism slots at a time
-// (0: all at once), stopping the old task before starting the new one.
-func (p *pass) rollingUpdate(svc *api.Service, dirty []*api.Task, updating int) error {
-	par := int(svc.GetSpec().GetUpdate().GetParallelism())
-	sort.Slice(dirty, func(i, j int) bool { return dirty[i].GetSlot() < dirty[j].GetSlot() })
-	for _, t := range dirty {
-		if par > 0 && updating >= par {
-			return nil
-		}
-		if err := p.setDesired(t, api.TaskState_TASK_STATE_SHUTDOWN, "replaced by an update"); err != nil {
-			return err
-		}
-		node := ""
-		if t.GetSlot() == 0 {
-			node = t.GetNodeId()
-		}
-		if err := p.create(svc, t.GetSlot(), node, 0); err != nil {
-			return err
-		}
-		updating++
 	}
 	return nil
 }
@@ -391,12 +353,18 @@ func (p *pass) global(svc *api.Service, tasks []*api.Task) error {
 		nodeIDs = append(nodeIDs, id)
 	}
 	sort.Strings(nodeIDs)
-	var dirty []*api.Task
 	for _, id := range nodeIDs {
 		var live *api.Task
-		for _, t := range byNode[id] {
+		ts := byNode[id]
+		sort.Slice(ts, func(i, j int) bool {
+			return ts[i].GetMeta().GetCreatedAt().AsTime().After(ts[j].GetMeta().GetCreatedAt().AsTime())
+		})
+		for _, t := range ts {
 			if !isLive(t) {
 				continue
+			}
+			if live != nil && live.GetSpecVersion() != t.GetSpecVersion() {
+				continue // an update's overlap: the updater's
 			}
 			if live != nil {
 				if err := p.setDesired(t, api.TaskState_TASK_STATE_SHUTDOWN, ""); err != nil {
@@ -423,8 +391,6 @@ func (p *pass) global(svc *api.Service, tasks []*api.Task) error {
 			if err := p.restart(svc, live); err != nil {
 				return err
 			}
-		case live.GetSpecVersion() != svc.GetSpecVersion():
-			dirty = append(dirty, live)
 		}
 	}
 	// Tasks on nodes that no longer exist.
@@ -440,7 +406,7 @@ func (p *pass) global(svc *api.Service, tasks []*api.Task) error {
 			}
 		}
 	}
-	return p.rollingUpdate(svc, dirty, 0)
+	return nil
 }
 
 // slotDone reports whether a slot has finished for good under the restart
@@ -544,19 +510,8 @@ func (p *pass) create(svc *api.Service, slot uint64, nodeID string, delay time.D
 	if delay > 0 {
 		desired = api.TaskState_TASK_STATE_READY
 	}
-	t := &api.Task{
-		Id:           p.o.cfg.NewID(),
-		Meta:         &api.Meta{},
-		Spec:         proto.Clone(svc.GetSpec().GetTask()).(*api.TaskSpec),
-		ServiceId:    svc.GetId(),
-		Slot:         slot,
-		NodeId:       nodeID,
-		ServiceName:  svc.GetSpec().GetName(),
-		SpecVersion:  svc.GetSpecVersion(),
-		DesiredState: desired,
-		Endpoint:     svc.GetEndpoint(),
-		Status:       &api.TaskStatus{State: api.TaskState_TASK_STATE_NEW, Message: "created", Timestamp: timestamppb.New(p.now)},
-	}
+	t := NewTask(svc, p.o.cfg.NewID(), slot, nodeID, p.now)
+	t.DesiredState = desired
 	if err := p.tx.Create(t); err != nil {
 		return err
 	}
@@ -564,6 +519,24 @@ func (p *pass) create(svc *api.Service, slot uint64, nodeID string, delay time.D
 		p.delayed = append(p.delayed, delayedStart{taskID: t.GetId(), after: delay})
 	}
 	return nil
+}
+
+// NewTask is a new task of svc's current spec for slot (or, for a global
+// service, node), desired running.
+func NewTask(svc *api.Service, id string, slot uint64, nodeID string, now time.Time) *api.Task {
+	return &api.Task{
+		Id:           id,
+		Meta:         &api.Meta{},
+		Spec:         proto.Clone(svc.GetSpec().GetTask()).(*api.TaskSpec),
+		ServiceId:    svc.GetId(),
+		Slot:         slot,
+		NodeId:       nodeID,
+		ServiceName:  svc.GetSpec().GetName(),
+		SpecVersion:  svc.GetSpecVersion(),
+		DesiredState: api.TaskState_TASK_STATE_RUNNING,
+		Endpoint:     svc.GetEndpoint(),
+		Status:       &api.TaskStatus{State: api.TaskState_TASK_STATE_NEW, Message: "created", Timestamp: timestamppb.New(now)},
+	}
 }
 
 func (p *pass) setDesired(t *api.Task, desired api.TaskState, why string) error {

@@ -282,47 +282,6 @@ func TestGlobalConstraintLimitsNodes(t *testing.T) {
 	eq(t, h.live("agent"), "0:RUNNING@n2")
 }
 
-func TestRollingUpdateOneAtATime(t *testing.T) {
-	h := newHarness(t, "n1")
-	h.service("web", func(s *api.ServiceSpec) {
-		replicas(3)(s)
-		s.Update = &api.UpdateConfig{Parallelism: 1}
-	})
-	for _, tk := range h.tasks("web") {
-		h.report(tk.Id, api.TaskState_TASK_STATE_RUNNING, "n1")
-	}
-	h.update(func(tx *store.Tx) error {
-		s := proto.Clone(tx.Service("web")).(*api.Service)
-		s.Spec.Task.Container.Image = "whoami:v2"
-		s.SpecVersion++
-		return tx.Update(s)
-	})
-	h.reconcile()
-	newOnes := func() (n int, pending string) {
-		for _, tk := range h.tasks("web") {
-			if isLive(tk) && tk.SpecVersion == 2 {
-				n++
-				if tk.Status.State != api.TaskState_TASK_STATE_RUNNING {
-					pending = tk.Id
-				}
-			}
-		}
-		return
-	}
-	for want := 1; want <= 3; want++ {
-		n, pending := newOnes()
-		if n != want {
-			t.Fatalf("step %d: %d tasks on the new spec", want, n)
-		}
-		h.reconcile() // nothing moves while the new task is not running
-		if n2, _ := newOnes(); n2 != want {
-			t.Fatalf("step %d: update did not wait for the new task", want)
-		}
-		h.report(pending, api.TaskState_TASK_STATE_RUNNING, "n1")
-		h.reconcile()
-	}
-}
-
 func TestHistoryLimitKeepsFiveTasksPerSlot(t *testing.T) {
 	h := newHarness(t, "n1")
 	h.service("crash", func(s *api.ServiceSpec) { s.Task.Restart = &api.RestartPolicy{Delay: durationpb.New(0)} })

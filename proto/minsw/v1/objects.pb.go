@@ -223,6 +223,59 @@ func (Reachability) EnumDescriptor() ([]byte, []int) {
 	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{3}
 }
 
+// HealthState is a container's health as its check last judged it.
+type HealthState int32
+
+const (
+	HealthState_HEALTH_STATE_NONE      HealthState = 0 // no health check
+	HealthState_HEALTH_STATE_STARTING  HealthState = 1
+	HealthState_HEALTH_STATE_HEALTHY   HealthState = 2
+	HealthState_HEALTH_STATE_UNHEALTHY HealthState = 3
+)
+
+// Enum value maps for HealthState.
+var (
+	HealthState_name = map[int32]string{
+		0: "HEALTH_STATE_NONE",
+		1: "HEALTH_STATE_STARTING",
+		2: "HEALTH_STATE_HEALTHY",
+		3: "HEALTH_STATE_UNHEALTHY",
+	}
+	HealthState_value = map[string]int32{
+		"HEALTH_STATE_NONE":      0,
+		"HEALTH_STATE_STARTING":  1,
+		"HEALTH_STATE_HEALTHY":   2,
+		"HEALTH_STATE_UNHEALTHY": 3,
+	}
+)
+
+func (x HealthState) Enum() *HealthState {
+	p := new(HealthState)
+	*p = x
+	return p
+}
+
+func (x HealthState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HealthState) Descriptor() protoreflect.EnumDescriptor {
+	return file_minsw_v1_objects_proto_enumTypes[4].Descriptor()
+}
+
+func (HealthState) Type() protoreflect.EnumType {
+	return &file_minsw_v1_objects_proto_enumTypes[4]
+}
+
+func (x HealthState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HealthState.Descriptor instead.
+func (HealthState) EnumDescriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{4}
+}
+
 type RestartCondition int32
 
 const (
@@ -256,11 +309,11 @@ func (x RestartCondition) String() string {
 }
 
 func (RestartCondition) Descriptor() protoreflect.EnumDescriptor {
-	return file_minsw_v1_objects_proto_enumTypes[4].Descriptor()
+	return file_minsw_v1_objects_proto_enumTypes[5].Descriptor()
 }
 
 func (RestartCondition) Type() protoreflect.EnumType {
-	return &file_minsw_v1_objects_proto_enumTypes[4]
+	return &file_minsw_v1_objects_proto_enumTypes[5]
 }
 
 func (x RestartCondition) Number() protoreflect.EnumNumber {
@@ -269,7 +322,7 @@ func (x RestartCondition) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RestartCondition.Descriptor instead.
 func (RestartCondition) EnumDescriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{4}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{5}
 }
 
 type PortProtocol int32
@@ -302,11 +355,11 @@ func (x PortProtocol) String() string {
 }
 
 func (PortProtocol) Descriptor() protoreflect.EnumDescriptor {
-	return file_minsw_v1_objects_proto_enumTypes[5].Descriptor()
+	return file_minsw_v1_objects_proto_enumTypes[6].Descriptor()
 }
 
 func (PortProtocol) Type() protoreflect.EnumType {
-	return &file_minsw_v1_objects_proto_enumTypes[5]
+	return &file_minsw_v1_objects_proto_enumTypes[6]
 }
 
 func (x PortProtocol) Number() protoreflect.EnumNumber {
@@ -315,7 +368,7 @@ func (x PortProtocol) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PortProtocol.Descriptor instead.
 func (PortProtocol) EnumDescriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{5}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{6}
 }
 
 type PublishMode int32
@@ -348,11 +401,11 @@ func (x PublishMode) String() string {
 }
 
 func (PublishMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_minsw_v1_objects_proto_enumTypes[6].Descriptor()
+	return file_minsw_v1_objects_proto_enumTypes[7].Descriptor()
 }
 
 func (PublishMode) Type() protoreflect.EnumType {
-	return &file_minsw_v1_objects_proto_enumTypes[6]
+	return &file_minsw_v1_objects_proto_enumTypes[7]
 }
 
 func (x PublishMode) Number() protoreflect.EnumNumber {
@@ -361,7 +414,163 @@ func (x PublishMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PublishMode.Descriptor instead.
 func (PublishMode) EnumDescriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{6}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{7}
+}
+
+type UpdateFailureAction int32
+
+const (
+	UpdateFailureAction_UPDATE_FAILURE_ACTION_PAUSE    UpdateFailureAction = 0
+	UpdateFailureAction_UPDATE_FAILURE_ACTION_CONTINUE UpdateFailureAction = 1
+	UpdateFailureAction_UPDATE_FAILURE_ACTION_ROLLBACK UpdateFailureAction = 2
+)
+
+// Enum value maps for UpdateFailureAction.
+var (
+	UpdateFailureAction_name = map[int32]string{
+		0: "UPDATE_FAILURE_ACTION_PAUSE",
+		1: "UPDATE_FAILURE_ACTION_CONTINUE",
+		2: "UPDATE_FAILURE_ACTION_ROLLBACK",
+	}
+	UpdateFailureAction_value = map[string]int32{
+		"UPDATE_FAILURE_ACTION_PAUSE":    0,
+		"UPDATE_FAILURE_ACTION_CONTINUE": 1,
+		"UPDATE_FAILURE_ACTION_ROLLBACK": 2,
+	}
+)
+
+func (x UpdateFailureAction) Enum() *UpdateFailureAction {
+	p := new(UpdateFailureAction)
+	*p = x
+	return p
+}
+
+func (x UpdateFailureAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UpdateFailureAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_minsw_v1_objects_proto_enumTypes[8].Descriptor()
+}
+
+func (UpdateFailureAction) Type() protoreflect.EnumType {
+	return &file_minsw_v1_objects_proto_enumTypes[8]
+}
+
+func (x UpdateFailureAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UpdateFailureAction.Descriptor instead.
+func (UpdateFailureAction) EnumDescriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{8}
+}
+
+type UpdateOrder int32
+
+const (
+	UpdateOrder_UPDATE_ORDER_STOP_FIRST  UpdateOrder = 0
+	UpdateOrder_UPDATE_ORDER_START_FIRST UpdateOrder = 1
+)
+
+// Enum value maps for UpdateOrder.
+var (
+	UpdateOrder_name = map[int32]string{
+		0: "UPDATE_ORDER_STOP_FIRST",
+		1: "UPDATE_ORDER_START_FIRST",
+	}
+	UpdateOrder_value = map[string]int32{
+		"UPDATE_ORDER_STOP_FIRST":  0,
+		"UPDATE_ORDER_START_FIRST": 1,
+	}
+)
+
+func (x UpdateOrder) Enum() *UpdateOrder {
+	p := new(UpdateOrder)
+	*p = x
+	return p
+}
+
+func (x UpdateOrder) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UpdateOrder) Descriptor() protoreflect.EnumDescriptor {
+	return file_minsw_v1_objects_proto_enumTypes[9].Descriptor()
+}
+
+func (UpdateOrder) Type() protoreflect.EnumType {
+	return &file_minsw_v1_objects_proto_enumTypes[9]
+}
+
+func (x UpdateOrder) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UpdateOrder.Descriptor instead.
+func (UpdateOrder) EnumDescriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{9}
+}
+
+type UpdateState int32
+
+const (
+	UpdateState_UPDATE_STATE_UNKNOWN            UpdateState = 0
+	UpdateState_UPDATE_STATE_UPDATING           UpdateState = 1
+	UpdateState_UPDATE_STATE_PAUSED             UpdateState = 2
+	UpdateState_UPDATE_STATE_COMPLETED          UpdateState = 3
+	UpdateState_UPDATE_STATE_ROLLBACK_STARTED   UpdateState = 4
+	UpdateState_UPDATE_STATE_ROLLBACK_PAUSED    UpdateState = 5
+	UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED UpdateState = 6
+)
+
+// Enum value maps for UpdateState.
+var (
+	UpdateState_name = map[int32]string{
+		0: "UPDATE_STATE_UNKNOWN",
+		1: "UPDATE_STATE_UPDATING",
+		2: "UPDATE_STATE_PAUSED",
+		3: "UPDATE_STATE_COMPLETED",
+		4: "UPDATE_STATE_ROLLBACK_STARTED",
+		5: "UPDATE_STATE_ROLLBACK_PAUSED",
+		6: "UPDATE_STATE_ROLLBACK_COMPLETED",
+	}
+	UpdateState_value = map[string]int32{
+		"UPDATE_STATE_UNKNOWN":            0,
+		"UPDATE_STATE_UPDATING":           1,
+		"UPDATE_STATE_PAUSED":             2,
+		"UPDATE_STATE_COMPLETED":          3,
+		"UPDATE_STATE_ROLLBACK_STARTED":   4,
+		"UPDATE_STATE_ROLLBACK_PAUSED":    5,
+		"UPDATE_STATE_ROLLBACK_COMPLETED": 6,
+	}
+)
+
+func (x UpdateState) Enum() *UpdateState {
+	p := new(UpdateState)
+	*p = x
+	return p
+}
+
+func (x UpdateState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (UpdateState) Descriptor() protoreflect.EnumDescriptor {
+	return file_minsw_v1_objects_proto_enumTypes[10].Descriptor()
+}
+
+func (UpdateState) Type() protoreflect.EnumType {
+	return &file_minsw_v1_objects_proto_enumTypes[10]
+}
+
+func (x UpdateState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use UpdateState.Descriptor instead.
+func (UpdateState) EnumDescriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{10}
 }
 
 // TaskState values are ordered (as swarmkit's): a task only moves forward.
@@ -431,11 +640,11 @@ func (x TaskState) String() string {
 }
 
 func (TaskState) Descriptor() protoreflect.EnumDescriptor {
-	return file_minsw_v1_objects_proto_enumTypes[7].Descriptor()
+	return file_minsw_v1_objects_proto_enumTypes[11].Descriptor()
 }
 
 func (TaskState) Type() protoreflect.EnumType {
-	return &file_minsw_v1_objects_proto_enumTypes[7]
+	return &file_minsw_v1_objects_proto_enumTypes[11]
 }
 
 func (x TaskState) Number() protoreflect.EnumNumber {
@@ -444,7 +653,7 @@ func (x TaskState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TaskState.Descriptor instead.
 func (TaskState) EnumDescriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{7}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{11}
 }
 
 // Meta is kept on every stored object.
@@ -1162,9 +1371,11 @@ type ContainerSpec struct {
 	Labels          map[string]string      `protobuf:"bytes,8,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	StopGracePeriod *durationpb.Duration   `protobuf:"bytes,9,opt,name=stop_grace_period,json=stopGracePeriod,proto3" json:"stop_grace_period,omitempty"`
 	// mounts, secrets and configs (issue 14 range: 170-199).
-	Mounts        []*Mount           `protobuf:"bytes,170,rep,name=mounts,proto3" json:"mounts,omitempty"`
-	Secrets       []*SecretReference `protobuf:"bytes,171,rep,name=secrets,proto3" json:"secrets,omitempty"`
-	Configs       []*ConfigReference `protobuf:"bytes,172,rep,name=configs,proto3" json:"configs,omitempty"`
+	Mounts  []*Mount           `protobuf:"bytes,170,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	Secrets []*SecretReference `protobuf:"bytes,171,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Configs []*ConfigReference `protobuf:"bytes,172,rep,name=configs,proto3" json:"configs,omitempty"`
+	// healthcheck overrides the image's HEALTHCHECK (test ["NONE"] turns it off).
+	Healthcheck   *HealthConfig `protobuf:"bytes,140,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1283,6 +1494,100 @@ func (x *ContainerSpec) GetConfigs() []*ConfigReference {
 	return nil
 }
 
+func (x *ContainerSpec) GetHealthcheck() *HealthConfig {
+	if x != nil {
+		return x.Healthcheck
+	}
+	return nil
+}
+
+// HealthConfig is a container health check, as docker's.
+type HealthConfig struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// test is ["CMD", args...], ["CMD-SHELL", command] or ["NONE"]; empty
+	// inherits the image's.
+	Test          []string             `protobuf:"bytes,1,rep,name=test,proto3" json:"test,omitempty"`
+	Interval      *durationpb.Duration `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	Timeout       *durationpb.Duration `protobuf:"bytes,3,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	Retries       uint32               `protobuf:"varint,4,opt,name=retries,proto3" json:"retries,omitempty"`
+	StartPeriod   *durationpb.Duration `protobuf:"bytes,5,opt,name=start_period,json=startPeriod,proto3" json:"start_period,omitempty"`
+	StartInterval *durationpb.Duration `protobuf:"bytes,6,opt,name=start_interval,json=startInterval,proto3" json:"start_interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthConfig) Reset() {
+	*x = HealthConfig{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthConfig) ProtoMessage() {}
+
+func (x *HealthConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthConfig.ProtoReflect.Descriptor instead.
+func (*HealthConfig) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *HealthConfig) GetTest() []string {
+	if x != nil {
+		return x.Test
+	}
+	return nil
+}
+
+func (x *HealthConfig) GetInterval() *durationpb.Duration {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+func (x *HealthConfig) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *HealthConfig) GetRetries() uint32 {
+	if x != nil {
+		return x.Retries
+	}
+	return 0
+}
+
+func (x *HealthConfig) GetStartPeriod() *durationpb.Duration {
+	if x != nil {
+		return x.StartPeriod
+	}
+	return nil
+}
+
+func (x *HealthConfig) GetStartInterval() *durationpb.Duration {
+	if x != nil {
+		return x.StartInterval
+	}
+	return nil
+}
+
 type RestartPolicy struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Condition RestartCondition       `protobuf:"varint,1,opt,name=condition,proto3,enum=minsw.v1.RestartCondition" json:"condition,omitempty"`
@@ -1296,7 +1601,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[10]
+	mi := &file_minsw_v1_objects_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1308,7 +1613,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[10]
+	mi := &file_minsw_v1_objects_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1321,7 +1626,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{10}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RestartPolicy) GetCondition() RestartCondition {
@@ -1363,7 +1668,7 @@ type Placement struct {
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[11]
+	mi := &file_minsw_v1_objects_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1680,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[11]
+	mi := &file_minsw_v1_objects_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +1693,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{11}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Placement) GetConstraints() []string {
@@ -1409,7 +1714,7 @@ type NetworkAttachmentConfig struct {
 
 func (x *NetworkAttachmentConfig) Reset() {
 	*x = NetworkAttachmentConfig{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[12]
+	mi := &file_minsw_v1_objects_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1726,7 @@ func (x *NetworkAttachmentConfig) String() string {
 func (*NetworkAttachmentConfig) ProtoMessage() {}
 
 func (x *NetworkAttachmentConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[12]
+	mi := &file_minsw_v1_objects_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1434,7 +1739,7 @@ func (x *NetworkAttachmentConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkAttachmentConfig.ProtoReflect.Descriptor instead.
 func (*NetworkAttachmentConfig) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{12}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *NetworkAttachmentConfig) GetTarget() string {
@@ -1464,7 +1769,7 @@ type TaskSpec struct {
 
 func (x *TaskSpec) Reset() {
 	*x = TaskSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[13]
+	mi := &file_minsw_v1_objects_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1781,7 @@ func (x *TaskSpec) String() string {
 func (*TaskSpec) ProtoMessage() {}
 
 func (x *TaskSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[13]
+	mi := &file_minsw_v1_objects_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1794,7 @@ func (x *TaskSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
 func (*TaskSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{13}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TaskSpec) GetContainer() *ContainerSpec {
@@ -1536,7 +1841,7 @@ type ReplicatedService struct {
 
 func (x *ReplicatedService) Reset() {
 	*x = ReplicatedService{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[14]
+	mi := &file_minsw_v1_objects_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1853,7 @@ func (x *ReplicatedService) String() string {
 func (*ReplicatedService) ProtoMessage() {}
 
 func (x *ReplicatedService) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[14]
+	mi := &file_minsw_v1_objects_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,7 +1866,7 @@ func (x *ReplicatedService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicatedService.ProtoReflect.Descriptor instead.
 func (*ReplicatedService) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{14}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReplicatedService) GetReplicas() uint64 {
@@ -1579,7 +1884,7 @@ type GlobalService struct {
 
 func (x *GlobalService) Reset() {
 	*x = GlobalService{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[15]
+	mi := &file_minsw_v1_objects_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +1896,7 @@ func (x *GlobalService) String() string {
 func (*GlobalService) ProtoMessage() {}
 
 func (x *GlobalService) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[15]
+	mi := &file_minsw_v1_objects_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1604,7 +1909,7 @@ func (x *GlobalService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalService.ProtoReflect.Descriptor instead.
 func (*GlobalService) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{15}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{16}
 }
 
 type PortConfig struct {
@@ -1620,7 +1925,7 @@ type PortConfig struct {
 
 func (x *PortConfig) Reset() {
 	*x = PortConfig{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[16]
+	mi := &file_minsw_v1_objects_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1937,7 @@ func (x *PortConfig) String() string {
 func (*PortConfig) ProtoMessage() {}
 
 func (x *PortConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[16]
+	mi := &file_minsw_v1_objects_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1950,7 @@ func (x *PortConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortConfig.ProtoReflect.Descriptor instead.
 func (*PortConfig) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{16}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PortConfig) GetName() string {
@@ -1692,7 +1997,7 @@ type EndpointSpec struct {
 
 func (x *EndpointSpec) Reset() {
 	*x = EndpointSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[17]
+	mi := &file_minsw_v1_objects_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +2009,7 @@ func (x *EndpointSpec) String() string {
 func (*EndpointSpec) ProtoMessage() {}
 
 func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[17]
+	mi := &file_minsw_v1_objects_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +2022,7 @@ func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSpec.ProtoReflect.Descriptor instead.
 func (*EndpointSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{17}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EndpointSpec) GetPorts() []*PortConfig {
@@ -1727,18 +2032,25 @@ func (x *EndpointSpec) GetPorts() []*PortConfig {
 	return nil
 }
 
+// UpdateConfig says how a rolling update (or a rollback) goes; unset, it
+// is Swarm's default: one task at a time, monitor 5 s, pause on failure.
 type UpdateConfig struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Parallelism   uint64                 `protobuf:"varint,1,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
 	Delay         *durationpb.Duration   `protobuf:"bytes,2,opt,name=delay,proto3" json:"delay,omitempty"`
 	Monitor       *durationpb.Duration   `protobuf:"bytes,3,opt,name=monitor,proto3" json:"monitor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FailureAction UpdateFailureAction    `protobuf:"varint,140,opt,name=failure_action,json=failureAction,proto3,enum=minsw.v1.UpdateFailureAction" json:"failure_action,omitempty"`
+	// max_failure_ratio is the fraction of tasks that may fail during the
+	// update (within monitor of their start) before failure_action applies.
+	MaxFailureRatio float32     `protobuf:"fixed32,141,opt,name=max_failure_ratio,json=maxFailureRatio,proto3" json:"max_failure_ratio,omitempty"`
+	Order           UpdateOrder `protobuf:"varint,142,opt,name=order,proto3,enum=minsw.v1.UpdateOrder" json:"order,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UpdateConfig) Reset() {
 	*x = UpdateConfig{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[18]
+	mi := &file_minsw_v1_objects_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +2062,7 @@ func (x *UpdateConfig) String() string {
 func (*UpdateConfig) ProtoMessage() {}
 
 func (x *UpdateConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[18]
+	mi := &file_minsw_v1_objects_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +2075,7 @@ func (x *UpdateConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateConfig.ProtoReflect.Descriptor instead.
 func (*UpdateConfig) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{18}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateConfig) GetParallelism() uint64 {
@@ -1787,6 +2099,105 @@ func (x *UpdateConfig) GetMonitor() *durationpb.Duration {
 	return nil
 }
 
+func (x *UpdateConfig) GetFailureAction() UpdateFailureAction {
+	if x != nil {
+		return x.FailureAction
+	}
+	return UpdateFailureAction_UPDATE_FAILURE_ACTION_PAUSE
+}
+
+func (x *UpdateConfig) GetMaxFailureRatio() float32 {
+	if x != nil {
+		return x.MaxFailureRatio
+	}
+	return 0
+}
+
+func (x *UpdateConfig) GetOrder() UpdateOrder {
+	if x != nil {
+		return x.Order
+	}
+	return UpdateOrder_UPDATE_ORDER_STOP_FIRST
+}
+
+// UpdateStatus is the state of a service's latest rolling update.
+type UpdateStatus struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	State       UpdateState            `protobuf:"varint,1,opt,name=state,proto3,enum=minsw.v1.UpdateState" json:"state,omitempty"`
+	StartedAt   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	Message     string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// spec_version is the service spec version the update rolls out.
+	SpecVersion   uint64 `protobuf:"varint,5,opt,name=spec_version,json=specVersion,proto3" json:"spec_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateStatus) Reset() {
+	*x = UpdateStatus{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateStatus) ProtoMessage() {}
+
+func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateStatus.ProtoReflect.Descriptor instead.
+func (*UpdateStatus) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UpdateStatus) GetState() UpdateState {
+	if x != nil {
+		return x.State
+	}
+	return UpdateState_UPDATE_STATE_UNKNOWN
+}
+
+func (x *UpdateStatus) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *UpdateStatus) GetCompletedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompletedAt
+	}
+	return nil
+}
+
+func (x *UpdateStatus) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *UpdateStatus) GetSpecVersion() uint64 {
+	if x != nil {
+		return x.SpecVersion
+	}
+	return 0
+}
+
 type ServiceSpec struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Name   string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1796,16 +2207,18 @@ type ServiceSpec struct {
 	//
 	//	*ServiceSpec_Replicated
 	//	*ServiceSpec_Global
-	Mode          isServiceSpec_Mode `protobuf_oneof:"mode"`
-	Endpoint      *EndpointSpec      `protobuf:"bytes,6,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	Update        *UpdateConfig      `protobuf:"bytes,7,opt,name=update,proto3" json:"update,omitempty"`
+	Mode     isServiceSpec_Mode `protobuf_oneof:"mode"`
+	Endpoint *EndpointSpec      `protobuf:"bytes,6,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Update   *UpdateConfig      `protobuf:"bytes,7,opt,name=update,proto3" json:"update,omitempty"`
+	// rollback says how a rollback goes (--rollback-*).
+	Rollback      *UpdateConfig `protobuf:"bytes,140,opt,name=rollback,proto3" json:"rollback,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServiceSpec) Reset() {
 	*x = ServiceSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[19]
+	mi := &file_minsw_v1_objects_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +2230,7 @@ func (x *ServiceSpec) String() string {
 func (*ServiceSpec) ProtoMessage() {}
 
 func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[19]
+	mi := &file_minsw_v1_objects_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +2243,7 @@ func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSpec.ProtoReflect.Descriptor instead.
 func (*ServiceSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{19}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ServiceSpec) GetName() string {
@@ -1893,6 +2306,13 @@ func (x *ServiceSpec) GetUpdate() *UpdateConfig {
 	return nil
 }
 
+func (x *ServiceSpec) GetRollback() *UpdateConfig {
+	if x != nil {
+		return x.Rollback
+	}
+	return nil
+}
+
 type isServiceSpec_Mode interface {
 	isServiceSpec_Mode()
 }
@@ -1923,7 +2343,7 @@ type VirtualIP struct {
 
 func (x *VirtualIP) Reset() {
 	*x = VirtualIP{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[20]
+	mi := &file_minsw_v1_objects_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2355,7 @@ func (x *VirtualIP) String() string {
 func (*VirtualIP) ProtoMessage() {}
 
 func (x *VirtualIP) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[20]
+	mi := &file_minsw_v1_objects_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2368,7 @@ func (x *VirtualIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VirtualIP.ProtoReflect.Descriptor instead.
 func (*VirtualIP) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{20}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *VirtualIP) GetNetworkId() string {
@@ -1984,7 +2404,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[21]
+	mi := &file_minsw_v1_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2416,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[21]
+	mi := &file_minsw_v1_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2429,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{21}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Endpoint) GetSpec() *EndpointSpec {
@@ -2041,14 +2461,16 @@ type Service struct {
 	PreviousSpec *ServiceSpec           `protobuf:"bytes,4,opt,name=previous_spec,json=previousSpec,proto3" json:"previous_spec,omitempty"`
 	Endpoint     *Endpoint              `protobuf:"bytes,5,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	// spec_version counts spec changes; tasks carry the one they were made from.
-	SpecVersion   uint64 `protobuf:"varint,6,opt,name=spec_version,json=specVersion,proto3" json:"spec_version,omitempty"`
+	SpecVersion uint64 `protobuf:"varint,6,opt,name=spec_version,json=specVersion,proto3" json:"spec_version,omitempty"`
+	// update_status is set by the updater once a spec change rolls out.
+	UpdateStatus  *UpdateStatus `protobuf:"bytes,140,opt,name=update_status,json=updateStatus,proto3" json:"update_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[22]
+	mi := &file_minsw_v1_objects_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2060,7 +2482,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[22]
+	mi := &file_minsw_v1_objects_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2073,7 +2495,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{22}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Service) GetId() string {
@@ -2118,6 +2540,13 @@ func (x *Service) GetSpecVersion() uint64 {
 	return 0
 }
 
+func (x *Service) GetUpdateStatus() *UpdateStatus {
+	if x != nil {
+		return x.UpdateStatus
+	}
+	return nil
+}
+
 type ContainerStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
@@ -2129,7 +2558,7 @@ type ContainerStatus struct {
 
 func (x *ContainerStatus) Reset() {
 	*x = ContainerStatus{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[23]
+	mi := &file_minsw_v1_objects_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2570,7 @@ func (x *ContainerStatus) String() string {
 func (*ContainerStatus) ProtoMessage() {}
 
 func (x *ContainerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[23]
+	mi := &file_minsw_v1_objects_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2583,7 @@ func (x *ContainerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatus.ProtoReflect.Descriptor instead.
 func (*ContainerStatus) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{23}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ContainerStatus) GetContainerId() string {
@@ -2179,20 +2608,23 @@ func (x *ContainerStatus) GetExitCode() int32 {
 }
 
 type TaskStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Timestamp     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
-	State         TaskState              `protobuf:"varint,2,opt,name=state,proto3,enum=minsw.v1.TaskState" json:"state,omitempty"`
-	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
-	Err           string                 `protobuf:"bytes,4,opt,name=err,proto3" json:"err,omitempty"`
-	Container     *ContainerStatus       `protobuf:"bytes,5,opt,name=container,proto3" json:"container,omitempty"`
-	Ports         []*PortConfig          `protobuf:"bytes,6,rep,name=ports,proto3" json:"ports,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Timestamp *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	State     TaskState              `protobuf:"varint,2,opt,name=state,proto3,enum=minsw.v1.TaskState" json:"state,omitempty"`
+	Message   string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Err       string                 `protobuf:"bytes,4,opt,name=err,proto3" json:"err,omitempty"`
+	Container *ContainerStatus       `protobuf:"bytes,5,opt,name=container,proto3" json:"container,omitempty"`
+	Ports     []*PortConfig          `protobuf:"bytes,6,rep,name=ports,proto3" json:"ports,omitempty"`
+	// health is the container's health while it runs (none without a check);
+	// a task with a check is an lb backend only while healthy.
+	Health        HealthState `protobuf:"varint,140,opt,name=health,proto3,enum=minsw.v1.HealthState" json:"health,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[24]
+	mi := &file_minsw_v1_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2204,7 +2636,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[24]
+	mi := &file_minsw_v1_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2217,7 +2649,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{24}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TaskStatus) GetTimestamp() *timestamppb.Timestamp {
@@ -2262,6 +2694,13 @@ func (x *TaskStatus) GetPorts() []*PortConfig {
 	return nil
 }
 
+func (x *TaskStatus) GetHealth() HealthState {
+	if x != nil {
+		return x.Health
+	}
+	return HealthState_HEALTH_STATE_NONE
+}
+
 type Task struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2284,7 +2723,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[25]
+	mi := &file_minsw_v1_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2296,7 +2735,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[25]
+	mi := &file_minsw_v1_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2309,7 +2748,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{25}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Task) GetId() string {
@@ -2406,7 +2845,7 @@ type JoinTokens struct {
 
 func (x *JoinTokens) Reset() {
 	*x = JoinTokens{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[26]
+	mi := &file_minsw_v1_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2857,7 @@ func (x *JoinTokens) String() string {
 func (*JoinTokens) ProtoMessage() {}
 
 func (x *JoinTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[26]
+	mi := &file_minsw_v1_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +2870,7 @@ func (x *JoinTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinTokens.ProtoReflect.Descriptor instead.
 func (*JoinTokens) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{26}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *JoinTokens) GetWorker() string {
@@ -2462,7 +2901,7 @@ type ClusterSpec struct {
 
 func (x *ClusterSpec) Reset() {
 	*x = ClusterSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[27]
+	mi := &file_minsw_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2474,7 +2913,7 @@ func (x *ClusterSpec) String() string {
 func (*ClusterSpec) ProtoMessage() {}
 
 func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[27]
+	mi := &file_minsw_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2487,7 +2926,7 @@ func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSpec.ProtoReflect.Descriptor instead.
 func (*ClusterSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{27}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ClusterSpec) GetName() string {
@@ -2540,7 +2979,7 @@ type RootRotation struct {
 
 func (x *RootRotation) Reset() {
 	*x = RootRotation{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[28]
+	mi := &file_minsw_v1_objects_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2552,7 +2991,7 @@ func (x *RootRotation) String() string {
 func (*RootRotation) ProtoMessage() {}
 
 func (x *RootRotation) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[28]
+	mi := &file_minsw_v1_objects_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2565,7 +3004,7 @@ func (x *RootRotation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootRotation.ProtoReflect.Descriptor instead.
 func (*RootRotation) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RootRotation) GetCaCert() []byte {
@@ -2624,7 +3063,7 @@ type Cluster struct {
 
 func (x *Cluster) Reset() {
 	*x = Cluster{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[29]
+	mi := &file_minsw_v1_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +3075,7 @@ func (x *Cluster) String() string {
 func (*Cluster) ProtoMessage() {}
 
 func (x *Cluster) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[29]
+	mi := &file_minsw_v1_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +3088,7 @@ func (x *Cluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cluster.ProtoReflect.Descriptor instead.
 func (*Cluster) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{29}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Cluster) GetId() string {
@@ -2804,7 +3243,7 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x04spec\x18\x03 \x01(\v2\x15.minsw.v1.NetworkSpecR\x04spec\x12\x16\n" +
 	"\x06subnet\x18\x04 \x01(\tR\x06subnet\x12\x18\n" +
 	"\agateway\x18\x05 \x01(\tR\agateway\x12\x10\n" +
-	"\x03vni\x18\x06 \x01(\rR\x03vni\"\xfc\x03\n" +
+	"\x03vni\x18\x06 \x01(\rR\x03vni\"\xb7\x04\n" +
 	"\rContainerSpec\x12\x14\n" +
 	"\x05image\x18\x01 \x01(\tR\x05image\x12\x18\n" +
 	"\acommand\x18\x02 \x03(\tR\acommand\x12\x12\n" +
@@ -2817,10 +3256,18 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x11stop_grace_period\x18\t \x01(\v2\x19.google.protobuf.DurationR\x0fstopGracePeriod\x12(\n" +
 	"\x06mounts\x18\xaa\x01 \x03(\v2\x0f.minsw.v1.MountR\x06mounts\x124\n" +
 	"\asecrets\x18\xab\x01 \x03(\v2\x19.minsw.v1.SecretReferenceR\asecrets\x124\n" +
-	"\aconfigs\x18\xac\x01 \x03(\v2\x19.minsw.v1.ConfigReferenceR\aconfigs\x1a9\n" +
+	"\aconfigs\x18\xac\x01 \x03(\v2\x19.minsw.v1.ConfigReferenceR\aconfigs\x129\n" +
+	"\vhealthcheck\x18\x8c\x01 \x01(\v2\x16.minsw.v1.HealthConfigR\vhealthcheck\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa8\x02\n" +
+	"\fHealthConfig\x12\x12\n" +
+	"\x04test\x18\x01 \x03(\tR\x04test\x125\n" +
+	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
+	"\atimeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x18\n" +
+	"\aretries\x18\x04 \x01(\rR\aretries\x12<\n" +
+	"\fstart_period\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\vstartPeriod\x12@\n" +
+	"\x0estart_interval\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\rstartInterval\"\xd0\x01\n" +
 	"\rRestartPolicy\x128\n" +
 	"\tcondition\x18\x01 \x01(\x0e2\x1a.minsw.v1.RestartConditionR\tcondition\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12!\n" +
@@ -2849,11 +3296,21 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x0epublished_port\x18\x04 \x01(\rR\rpublishedPort\x128\n" +
 	"\fpublish_mode\x18\x05 \x01(\x0e2\x15.minsw.v1.PublishModeR\vpublishMode\":\n" +
 	"\fEndpointSpec\x12*\n" +
-	"\x05ports\x18\x01 \x03(\v2\x14.minsw.v1.PortConfigR\x05ports\"\x96\x01\n" +
+	"\x05ports\x18\x01 \x03(\v2\x14.minsw.v1.PortConfigR\x05ports\"\xb8\x02\n" +
 	"\fUpdateConfig\x12 \n" +
 	"\vparallelism\x18\x01 \x01(\x04R\vparallelism\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x123\n" +
-	"\amonitor\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\amonitor\"\x9d\x03\n" +
+	"\amonitor\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\amonitor\x12E\n" +
+	"\x0efailure_action\x18\x8c\x01 \x01(\x0e2\x1d.minsw.v1.UpdateFailureActionR\rfailureAction\x12+\n" +
+	"\x11max_failure_ratio\x18\x8d\x01 \x01(\x02R\x0fmaxFailureRatio\x12,\n" +
+	"\x05order\x18\x8e\x01 \x01(\x0e2\x15.minsw.v1.UpdateOrderR\x05order\"\xf2\x01\n" +
+	"\fUpdateStatus\x12+\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x15.minsw.v1.UpdateStateR\x05state\x129\n" +
+	"\n" +
+	"started_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12=\n" +
+	"\fcompleted_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12!\n" +
+	"\fspec_version\x18\x05 \x01(\x04R\vspecVersion\"\xd2\x03\n" +
 	"\vServiceSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06labels\x18\x02 \x03(\v2!.minsw.v1.ServiceSpec.LabelsEntryR\x06labels\x12&\n" +
@@ -2863,7 +3320,8 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"replicated\x121\n" +
 	"\x06global\x18\x05 \x01(\v2\x17.minsw.v1.GlobalServiceH\x00R\x06global\x122\n" +
 	"\bendpoint\x18\x06 \x01(\v2\x16.minsw.v1.EndpointSpecR\bendpoint\x12.\n" +
-	"\x06update\x18\a \x01(\v2\x16.minsw.v1.UpdateConfigR\x06update\x1a9\n" +
+	"\x06update\x18\a \x01(\v2\x16.minsw.v1.UpdateConfigR\x06update\x123\n" +
+	"\brollback\x18\x8c\x01 \x01(\v2\x16.minsw.v1.UpdateConfigR\brollback\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x06\n" +
@@ -2877,18 +3335,19 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x04spec\x18\x01 \x01(\v2\x16.minsw.v1.EndpointSpecR\x04spec\x12*\n" +
 	"\x05ports\x18\x02 \x03(\v2\x14.minsw.v1.PortConfigR\x05ports\x124\n" +
 	"\vvirtual_ips\x18\x03 \x03(\v2\x13.minsw.v1.VirtualIPR\n" +
-	"virtualIps\"\xf7\x01\n" +
+	"virtualIps\"\xb5\x02\n" +
 	"\aService\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.minsw.v1.MetaR\x04meta\x12)\n" +
 	"\x04spec\x18\x03 \x01(\v2\x15.minsw.v1.ServiceSpecR\x04spec\x12:\n" +
 	"\rprevious_spec\x18\x04 \x01(\v2\x15.minsw.v1.ServiceSpecR\fpreviousSpec\x12.\n" +
 	"\bendpoint\x18\x05 \x01(\v2\x12.minsw.v1.EndpointR\bendpoint\x12!\n" +
-	"\fspec_version\x18\x06 \x01(\x04R\vspecVersion\"c\n" +
+	"\fspec_version\x18\x06 \x01(\x04R\vspecVersion\x12<\n" +
+	"\rupdate_status\x18\x8c\x01 \x01(\v2\x16.minsw.v1.UpdateStatusR\fupdateStatus\"c\n" +
 	"\x0fContainerStatus\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x10\n" +
 	"\x03pid\x18\x02 \x01(\x05R\x03pid\x12\x1b\n" +
-	"\texit_code\x18\x03 \x01(\x05R\bexitCode\"\x82\x02\n" +
+	"\texit_code\x18\x03 \x01(\x05R\bexitCode\"\xb2\x02\n" +
 	"\n" +
 	"TaskStatus\x128\n" +
 	"\ttimestamp\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12)\n" +
@@ -2896,7 +3355,8 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x12\x10\n" +
 	"\x03err\x18\x04 \x01(\tR\x03err\x127\n" +
 	"\tcontainer\x18\x05 \x01(\v2\x19.minsw.v1.ContainerStatusR\tcontainer\x12*\n" +
-	"\x05ports\x18\x06 \x03(\v2\x14.minsw.v1.PortConfigR\x05ports\"\xc5\x03\n" +
+	"\x05ports\x18\x06 \x03(\v2\x14.minsw.v1.PortConfigR\x05ports\x12.\n" +
+	"\x06health\x18\x8c\x01 \x01(\x0e2\x15.minsw.v1.HealthStateR\x06health\"\xc5\x03\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.minsw.v1.MetaR\x04meta\x12&\n" +
@@ -2959,7 +3419,12 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\fReachability\x12\x18\n" +
 	"\x14REACHABILITY_UNKNOWN\x10\x00\x12\x1c\n" +
 	"\x18REACHABILITY_UNREACHABLE\x10\x01\x12\x1a\n" +
-	"\x16REACHABILITY_REACHABLE\x10\x02*k\n" +
+	"\x16REACHABILITY_REACHABLE\x10\x02*u\n" +
+	"\vHealthState\x12\x15\n" +
+	"\x11HEALTH_STATE_NONE\x10\x00\x12\x19\n" +
+	"\x15HEALTH_STATE_STARTING\x10\x01\x12\x18\n" +
+	"\x14HEALTH_STATE_HEALTHY\x10\x02\x12\x1a\n" +
+	"\x16HEALTH_STATE_UNHEALTHY\x10\x03*k\n" +
 	"\x10RestartCondition\x12\x19\n" +
 	"\x15RESTART_CONDITION_ANY\x10\x00\x12 \n" +
 	"\x1cRESTART_CONDITION_ON_FAILURE\x10\x01\x12\x1a\n" +
@@ -2969,7 +3434,22 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x11PORT_PROTOCOL_UDP\x10\x01*>\n" +
 	"\vPublishMode\x12\x18\n" +
 	"\x14PUBLISH_MODE_INGRESS\x10\x00\x12\x15\n" +
-	"\x11PUBLISH_MODE_HOST\x10\x01*\xe8\x02\n" +
+	"\x11PUBLISH_MODE_HOST\x10\x01*~\n" +
+	"\x13UpdateFailureAction\x12\x1f\n" +
+	"\x1bUPDATE_FAILURE_ACTION_PAUSE\x10\x00\x12\"\n" +
+	"\x1eUPDATE_FAILURE_ACTION_CONTINUE\x10\x01\x12\"\n" +
+	"\x1eUPDATE_FAILURE_ACTION_ROLLBACK\x10\x02*H\n" +
+	"\vUpdateOrder\x12\x1b\n" +
+	"\x17UPDATE_ORDER_STOP_FIRST\x10\x00\x12\x1c\n" +
+	"\x18UPDATE_ORDER_START_FIRST\x10\x01*\xe1\x01\n" +
+	"\vUpdateState\x12\x18\n" +
+	"\x14UPDATE_STATE_UNKNOWN\x10\x00\x12\x19\n" +
+	"\x15UPDATE_STATE_UPDATING\x10\x01\x12\x17\n" +
+	"\x13UPDATE_STATE_PAUSED\x10\x02\x12\x1a\n" +
+	"\x16UPDATE_STATE_COMPLETED\x10\x03\x12!\n" +
+	"\x1dUPDATE_STATE_ROLLBACK_STARTED\x10\x04\x12 \n" +
+	"\x1cUPDATE_STATE_ROLLBACK_PAUSED\x10\x05\x12#\n" +
+	"\x1fUPDATE_STATE_ROLLBACK_COMPLETED\x10\x06*\xe8\x02\n" +
 	"\tTaskState\x12\x12\n" +
 	"\x0eTASK_STATE_NEW\x10\x00\x12\x16\n" +
 	"\x12TASK_STATE_PENDING\x10@\x12\x18\n" +
@@ -2998,128 +3478,147 @@ func file_minsw_v1_objects_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_objects_proto_rawDescData
 }
 
-var file_minsw_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_minsw_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_minsw_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
+var file_minsw_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_minsw_v1_objects_proto_goTypes = []any{
 	(NodeRole)(0),                   // 0: minsw.v1.NodeRole
 	(NodeAvailability)(0),           // 1: minsw.v1.NodeAvailability
 	(NodeState)(0),                  // 2: minsw.v1.NodeState
 	(Reachability)(0),               // 3: minsw.v1.Reachability
-	(RestartCondition)(0),           // 4: minsw.v1.RestartCondition
-	(PortProtocol)(0),               // 5: minsw.v1.PortProtocol
-	(PublishMode)(0),                // 6: minsw.v1.PublishMode
-	(TaskState)(0),                  // 7: minsw.v1.TaskState
-	(*Meta)(nil),                    // 8: minsw.v1.Meta
-	(*NodeSpec)(nil),                // 9: minsw.v1.NodeSpec
-	(*NodeDescription)(nil),         // 10: minsw.v1.NodeDescription
-	(*NodeStatus)(nil),              // 11: minsw.v1.NodeStatus
-	(*ManagerStatus)(nil),           // 12: minsw.v1.ManagerStatus
-	(*NetworkAttachment)(nil),       // 13: minsw.v1.NetworkAttachment
-	(*Node)(nil),                    // 14: minsw.v1.Node
-	(*NetworkSpec)(nil),             // 15: minsw.v1.NetworkSpec
-	(*Network)(nil),                 // 16: minsw.v1.Network
-	(*ContainerSpec)(nil),           // 17: minsw.v1.ContainerSpec
-	(*RestartPolicy)(nil),           // 18: minsw.v1.RestartPolicy
-	(*Placement)(nil),               // 19: minsw.v1.Placement
-	(*NetworkAttachmentConfig)(nil), // 20: minsw.v1.NetworkAttachmentConfig
-	(*TaskSpec)(nil),                // 21: minsw.v1.TaskSpec
-	(*ReplicatedService)(nil),       // 22: minsw.v1.ReplicatedService
-	(*GlobalService)(nil),           // 23: minsw.v1.GlobalService
-	(*PortConfig)(nil),              // 24: minsw.v1.PortConfig
-	(*EndpointSpec)(nil),            // 25: minsw.v1.EndpointSpec
-	(*UpdateConfig)(nil),            // 26: minsw.v1.UpdateConfig
-	(*ServiceSpec)(nil),             // 27: minsw.v1.ServiceSpec
-	(*VirtualIP)(nil),               // 28: minsw.v1.VirtualIP
-	(*Endpoint)(nil),                // 29: minsw.v1.Endpoint
-	(*Service)(nil),                 // 30: minsw.v1.Service
-	(*ContainerStatus)(nil),         // 31: minsw.v1.ContainerStatus
-	(*TaskStatus)(nil),              // 32: minsw.v1.TaskStatus
-	(*Task)(nil),                    // 33: minsw.v1.Task
-	(*JoinTokens)(nil),              // 34: minsw.v1.JoinTokens
-	(*ClusterSpec)(nil),             // 35: minsw.v1.ClusterSpec
-	(*RootRotation)(nil),            // 36: minsw.v1.RootRotation
-	(*Cluster)(nil),                 // 37: minsw.v1.Cluster
-	nil,                             // 38: minsw.v1.NodeSpec.LabelsEntry
-	nil,                             // 39: minsw.v1.NetworkSpec.LabelsEntry
-	nil,                             // 40: minsw.v1.NetworkSpec.DriverOptsEntry
-	nil,                             // 41: minsw.v1.ContainerSpec.LabelsEntry
-	nil,                             // 42: minsw.v1.ServiceSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil),   // 43: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 44: google.protobuf.Duration
-	(*Mount)(nil),                   // 45: minsw.v1.Mount
-	(*SecretReference)(nil),         // 46: minsw.v1.SecretReference
-	(*ConfigReference)(nil),         // 47: minsw.v1.ConfigReference
+	(HealthState)(0),                // 4: minsw.v1.HealthState
+	(RestartCondition)(0),           // 5: minsw.v1.RestartCondition
+	(PortProtocol)(0),               // 6: minsw.v1.PortProtocol
+	(PublishMode)(0),                // 7: minsw.v1.PublishMode
+	(UpdateFailureAction)(0),        // 8: minsw.v1.UpdateFailureAction
+	(UpdateOrder)(0),                // 9: minsw.v1.UpdateOrder
+	(UpdateState)(0),                // 10: minsw.v1.UpdateState
+	(TaskState)(0),                  // 11: minsw.v1.TaskState
+	(*Meta)(nil),                    // 12: minsw.v1.Meta
+	(*NodeSpec)(nil),                // 13: minsw.v1.NodeSpec
+	(*NodeDescription)(nil),         // 14: minsw.v1.NodeDescription
+	(*NodeStatus)(nil),              // 15: minsw.v1.NodeStatus
+	(*ManagerStatus)(nil),           // 16: minsw.v1.ManagerStatus
+	(*NetworkAttachment)(nil),       // 17: minsw.v1.NetworkAttachment
+	(*Node)(nil),                    // 18: minsw.v1.Node
+	(*NetworkSpec)(nil),             // 19: minsw.v1.NetworkSpec
+	(*Network)(nil),                 // 20: minsw.v1.Network
+	(*ContainerSpec)(nil),           // 21: minsw.v1.ContainerSpec
+	(*HealthConfig)(nil),            // 22: minsw.v1.HealthConfig
+	(*RestartPolicy)(nil),           // 23: minsw.v1.RestartPolicy
+	(*Placement)(nil),               // 24: minsw.v1.Placement
+	(*NetworkAttachmentConfig)(nil), // 25: minsw.v1.NetworkAttachmentConfig
+	(*TaskSpec)(nil),                // 26: minsw.v1.TaskSpec
+	(*ReplicatedService)(nil),       // 27: minsw.v1.ReplicatedService
+	(*GlobalService)(nil),           // 28: minsw.v1.GlobalService
+	(*PortConfig)(nil),              // 29: minsw.v1.PortConfig
+	(*EndpointSpec)(nil),            // 30: minsw.v1.EndpointSpec
+	(*UpdateConfig)(nil),            // 31: minsw.v1.UpdateConfig
+	(*UpdateStatus)(nil),            // 32: minsw.v1.UpdateStatus
+	(*ServiceSpec)(nil),             // 33: minsw.v1.ServiceSpec
+	(*VirtualIP)(nil),               // 34: minsw.v1.VirtualIP
+	(*Endpoint)(nil),                // 35: minsw.v1.Endpoint
+	(*Service)(nil),                 // 36: minsw.v1.Service
+	(*ContainerStatus)(nil),         // 37: minsw.v1.ContainerStatus
+	(*TaskStatus)(nil),              // 38: minsw.v1.TaskStatus
+	(*Task)(nil),                    // 39: minsw.v1.Task
+	(*JoinTokens)(nil),              // 40: minsw.v1.JoinTokens
+	(*ClusterSpec)(nil),             // 41: minsw.v1.ClusterSpec
+	(*RootRotation)(nil),            // 42: minsw.v1.RootRotation
+	(*Cluster)(nil),                 // 43: minsw.v1.Cluster
+	nil,                             // 44: minsw.v1.NodeSpec.LabelsEntry
+	nil,                             // 45: minsw.v1.NetworkSpec.LabelsEntry
+	nil,                             // 46: minsw.v1.NetworkSpec.DriverOptsEntry
+	nil,                             // 47: minsw.v1.ContainerSpec.LabelsEntry
+	nil,                             // 48: minsw.v1.ServiceSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil),   // 49: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 50: google.protobuf.Duration
+	(*Mount)(nil),                   // 51: minsw.v1.Mount
+	(*SecretReference)(nil),         // 52: minsw.v1.SecretReference
+	(*ConfigReference)(nil),         // 53: minsw.v1.ConfigReference
 }
 var file_minsw_v1_objects_proto_depIdxs = []int32{
-	43, // 0: minsw.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
-	43, // 1: minsw.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
-	38, // 2: minsw.v1.NodeSpec.labels:type_name -> minsw.v1.NodeSpec.LabelsEntry
+	49, // 0: minsw.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
+	49, // 1: minsw.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
+	44, // 2: minsw.v1.NodeSpec.labels:type_name -> minsw.v1.NodeSpec.LabelsEntry
 	0,  // 3: minsw.v1.NodeSpec.desired_role:type_name -> minsw.v1.NodeRole
 	1,  // 4: minsw.v1.NodeSpec.availability:type_name -> minsw.v1.NodeAvailability
 	2,  // 5: minsw.v1.NodeStatus.state:type_name -> minsw.v1.NodeState
 	3,  // 6: minsw.v1.ManagerStatus.reachability:type_name -> minsw.v1.Reachability
-	8,  // 7: minsw.v1.Node.meta:type_name -> minsw.v1.Meta
-	9,  // 8: minsw.v1.Node.spec:type_name -> minsw.v1.NodeSpec
-	10, // 9: minsw.v1.Node.description:type_name -> minsw.v1.NodeDescription
-	11, // 10: minsw.v1.Node.status:type_name -> minsw.v1.NodeStatus
-	12, // 11: minsw.v1.Node.manager_status:type_name -> minsw.v1.ManagerStatus
+	12, // 7: minsw.v1.Node.meta:type_name -> minsw.v1.Meta
+	13, // 8: minsw.v1.Node.spec:type_name -> minsw.v1.NodeSpec
+	14, // 9: minsw.v1.Node.description:type_name -> minsw.v1.NodeDescription
+	15, // 10: minsw.v1.Node.status:type_name -> minsw.v1.NodeStatus
+	16, // 11: minsw.v1.Node.manager_status:type_name -> minsw.v1.ManagerStatus
 	0,  // 12: minsw.v1.Node.role:type_name -> minsw.v1.NodeRole
-	13, // 13: minsw.v1.Node.lb_attachments:type_name -> minsw.v1.NetworkAttachment
-	39, // 14: minsw.v1.NetworkSpec.labels:type_name -> minsw.v1.NetworkSpec.LabelsEntry
-	40, // 15: minsw.v1.NetworkSpec.driver_opts:type_name -> minsw.v1.NetworkSpec.DriverOptsEntry
-	8,  // 16: minsw.v1.Network.meta:type_name -> minsw.v1.Meta
-	15, // 17: minsw.v1.Network.spec:type_name -> minsw.v1.NetworkSpec
-	41, // 18: minsw.v1.ContainerSpec.labels:type_name -> minsw.v1.ContainerSpec.LabelsEntry
-	44, // 19: minsw.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	45, // 20: minsw.v1.ContainerSpec.mounts:type_name -> minsw.v1.Mount
-	46, // 21: minsw.v1.ContainerSpec.secrets:type_name -> minsw.v1.SecretReference
-	47, // 22: minsw.v1.ContainerSpec.configs:type_name -> minsw.v1.ConfigReference
-	4,  // 23: minsw.v1.RestartPolicy.condition:type_name -> minsw.v1.RestartCondition
-	44, // 24: minsw.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	44, // 25: minsw.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	17, // 26: minsw.v1.TaskSpec.container:type_name -> minsw.v1.ContainerSpec
-	18, // 27: minsw.v1.TaskSpec.restart:type_name -> minsw.v1.RestartPolicy
-	19, // 28: minsw.v1.TaskSpec.placement:type_name -> minsw.v1.Placement
-	20, // 29: minsw.v1.TaskSpec.networks:type_name -> minsw.v1.NetworkAttachmentConfig
-	5,  // 30: minsw.v1.PortConfig.protocol:type_name -> minsw.v1.PortProtocol
-	6,  // 31: minsw.v1.PortConfig.publish_mode:type_name -> minsw.v1.PublishMode
-	24, // 32: minsw.v1.EndpointSpec.ports:type_name -> minsw.v1.PortConfig
-	44, // 33: minsw.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	44, // 34: minsw.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	42, // 35: minsw.v1.ServiceSpec.labels:type_name -> minsw.v1.ServiceSpec.LabelsEntry
-	21, // 36: minsw.v1.ServiceSpec.task:type_name -> minsw.v1.TaskSpec
-	22, // 37: minsw.v1.ServiceSpec.replicated:type_name -> minsw.v1.ReplicatedService
-	23, // 38: minsw.v1.ServiceSpec.global:type_name -> minsw.v1.GlobalService
-	25, // 39: minsw.v1.ServiceSpec.endpoint:type_name -> minsw.v1.EndpointSpec
-	26, // 40: minsw.v1.ServiceSpec.update:type_name -> minsw.v1.UpdateConfig
-	25, // 41: minsw.v1.Endpoint.spec:type_name -> minsw.v1.EndpointSpec
-	24, // 42: minsw.v1.Endpoint.ports:type_name -> minsw.v1.PortConfig
-	28, // 43: minsw.v1.Endpoint.virtual_ips:type_name -> minsw.v1.VirtualIP
-	8,  // 44: minsw.v1.Service.meta:type_name -> minsw.v1.Meta
-	27, // 45: minsw.v1.Service.spec:type_name -> minsw.v1.ServiceSpec
-	27, // 46: minsw.v1.Service.previous_spec:type_name -> minsw.v1.ServiceSpec
-	29, // 47: minsw.v1.Service.endpoint:type_name -> minsw.v1.Endpoint
-	43, // 48: minsw.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	7,  // 49: minsw.v1.TaskStatus.state:type_name -> minsw.v1.TaskState
-	31, // 50: minsw.v1.TaskStatus.container:type_name -> minsw.v1.ContainerStatus
-	24, // 51: minsw.v1.TaskStatus.ports:type_name -> minsw.v1.PortConfig
-	8,  // 52: minsw.v1.Task.meta:type_name -> minsw.v1.Meta
-	21, // 53: minsw.v1.Task.spec:type_name -> minsw.v1.TaskSpec
-	32, // 54: minsw.v1.Task.status:type_name -> minsw.v1.TaskStatus
-	7,  // 55: minsw.v1.Task.desired_state:type_name -> minsw.v1.TaskState
-	13, // 56: minsw.v1.Task.networks:type_name -> minsw.v1.NetworkAttachment
-	29, // 57: minsw.v1.Task.endpoint:type_name -> minsw.v1.Endpoint
-	44, // 58: minsw.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
-	44, // 59: minsw.v1.ClusterSpec.cert_expiry:type_name -> google.protobuf.Duration
-	8,  // 60: minsw.v1.Cluster.meta:type_name -> minsw.v1.Meta
-	35, // 61: minsw.v1.Cluster.spec:type_name -> minsw.v1.ClusterSpec
-	34, // 62: minsw.v1.Cluster.join_tokens:type_name -> minsw.v1.JoinTokens
-	36, // 63: minsw.v1.Cluster.root_rotation:type_name -> minsw.v1.RootRotation
-	64, // [64:64] is the sub-list for method output_type
-	64, // [64:64] is the sub-list for method input_type
-	64, // [64:64] is the sub-list for extension type_name
-	64, // [64:64] is the sub-list for extension extendee
-	0,  // [0:64] is the sub-list for field type_name
+	17, // 13: minsw.v1.Node.lb_attachments:type_name -> minsw.v1.NetworkAttachment
+	45, // 14: minsw.v1.NetworkSpec.labels:type_name -> minsw.v1.NetworkSpec.LabelsEntry
+	46, // 15: minsw.v1.NetworkSpec.driver_opts:type_name -> minsw.v1.NetworkSpec.DriverOptsEntry
+	12, // 16: minsw.v1.Network.meta:type_name -> minsw.v1.Meta
+	19, // 17: minsw.v1.Network.spec:type_name -> minsw.v1.NetworkSpec
+	47, // 18: minsw.v1.ContainerSpec.labels:type_name -> minsw.v1.ContainerSpec.LabelsEntry
+	50, // 19: minsw.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	51, // 20: minsw.v1.ContainerSpec.mounts:type_name -> minsw.v1.Mount
+	52, // 21: minsw.v1.ContainerSpec.secrets:type_name -> minsw.v1.SecretReference
+	53, // 22: minsw.v1.ContainerSpec.configs:type_name -> minsw.v1.ConfigReference
+	22, // 23: minsw.v1.ContainerSpec.healthcheck:type_name -> minsw.v1.HealthConfig
+	50, // 24: minsw.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	50, // 25: minsw.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	50, // 26: minsw.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	50, // 27: minsw.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
+	5,  // 28: minsw.v1.RestartPolicy.condition:type_name -> minsw.v1.RestartCondition
+	50, // 29: minsw.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	50, // 30: minsw.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	21, // 31: minsw.v1.TaskSpec.container:type_name -> minsw.v1.ContainerSpec
+	23, // 32: minsw.v1.TaskSpec.restart:type_name -> minsw.v1.RestartPolicy
+	24, // 33: minsw.v1.TaskSpec.placement:type_name -> minsw.v1.Placement
+	25, // 34: minsw.v1.TaskSpec.networks:type_name -> minsw.v1.NetworkAttachmentConfig
+	6,  // 35: minsw.v1.PortConfig.protocol:type_name -> minsw.v1.PortProtocol
+	7,  // 36: minsw.v1.PortConfig.publish_mode:type_name -> minsw.v1.PublishMode
+	29, // 37: minsw.v1.EndpointSpec.ports:type_name -> minsw.v1.PortConfig
+	50, // 38: minsw.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	50, // 39: minsw.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	8,  // 40: minsw.v1.UpdateConfig.failure_action:type_name -> minsw.v1.UpdateFailureAction
+	9,  // 41: minsw.v1.UpdateConfig.order:type_name -> minsw.v1.UpdateOrder
+	10, // 42: minsw.v1.UpdateStatus.state:type_name -> minsw.v1.UpdateState
+	49, // 43: minsw.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
+	49, // 44: minsw.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
+	48, // 45: minsw.v1.ServiceSpec.labels:type_name -> minsw.v1.ServiceSpec.LabelsEntry
+	26, // 46: minsw.v1.ServiceSpec.task:type_name -> minsw.v1.TaskSpec
+	27, // 47: minsw.v1.ServiceSpec.replicated:type_name -> minsw.v1.ReplicatedService
+	28, // 48: minsw.v1.ServiceSpec.global:type_name -> minsw.v1.GlobalService
+	30, // 49: minsw.v1.ServiceSpec.endpoint:type_name -> minsw.v1.EndpointSpec
+	31, // 50: minsw.v1.ServiceSpec.update:type_name -> minsw.v1.UpdateConfig
+	31, // 51: minsw.v1.ServiceSpec.rollback:type_name -> minsw.v1.UpdateConfig
+	30, // 52: minsw.v1.Endpoint.spec:type_name -> minsw.v1.EndpointSpec
+	29, // 53: minsw.v1.Endpoint.ports:type_name -> minsw.v1.PortConfig
+	34, // 54: minsw.v1.Endpoint.virtual_ips:type_name -> minsw.v1.VirtualIP
+	12, // 55: minsw.v1.Service.meta:type_name -> minsw.v1.Meta
+	33, // 56: minsw.v1.Service.spec:type_name -> minsw.v1.ServiceSpec
+	33, // 57: minsw.v1.Service.previous_spec:type_name -> minsw.v1.ServiceSpec
+	35, // 58: minsw.v1.Service.endpoint:type_name -> minsw.v1.Endpoint
+	32, // 59: minsw.v1.Service.update_status:type_name -> minsw.v1.UpdateStatus
+	49, // 60: minsw.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	11, // 61: minsw.v1.TaskStatus.state:type_name -> minsw.v1.TaskState
+	37, // 62: minsw.v1.TaskStatus.container:type_name -> minsw.v1.ContainerStatus
+	29, // 63: minsw.v1.TaskStatus.ports:type_name -> minsw.v1.PortConfig
+	4,  // 64: minsw.v1.TaskStatus.health:type_name -> minsw.v1.HealthState
+	12, // 65: minsw.v1.Task.meta:type_name -> minsw.v1.Meta
+	26, // 66: minsw.v1.Task.spec:type_name -> minsw.v1.TaskSpec
+	38, // 67: minsw.v1.Task.status:type_name -> minsw.v1.TaskStatus
+	11, // 68: minsw.v1.Task.desired_state:type_name -> minsw.v1.TaskState
+	17, // 69: minsw.v1.Task.networks:type_name -> minsw.v1.NetworkAttachment
+	35, // 70: minsw.v1.Task.endpoint:type_name -> minsw.v1.Endpoint
+	50, // 71: minsw.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
+	50, // 72: minsw.v1.ClusterSpec.cert_expiry:type_name -> google.protobuf.Duration
+	12, // 73: minsw.v1.Cluster.meta:type_name -> minsw.v1.Meta
+	41, // 74: minsw.v1.Cluster.spec:type_name -> minsw.v1.ClusterSpec
+	40, // 75: minsw.v1.Cluster.join_tokens:type_name -> minsw.v1.JoinTokens
+	42, // 76: minsw.v1.Cluster.root_rotation:type_name -> minsw.v1.RootRotation
+	77, // [77:77] is the sub-list for method output_type
+	77, // [77:77] is the sub-list for method input_type
+	77, // [77:77] is the sub-list for extension type_name
+	77, // [77:77] is the sub-list for extension extendee
+	0,  // [0:77] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_objects_proto_init() }
@@ -3128,7 +3627,7 @@ func file_minsw_v1_objects_proto_init() {
 		return
 	}
 	file_minsw_v1_storage_proto_init()
-	file_minsw_v1_objects_proto_msgTypes[19].OneofWrappers = []any{
+	file_minsw_v1_objects_proto_msgTypes[21].OneofWrappers = []any{
 		(*ServiceSpec_Replicated)(nil),
 		(*ServiceSpec_Global)(nil),
 	}
@@ -3137,8 +3636,8 @@ func file_minsw_v1_objects_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_objects_proto_rawDesc), len(file_minsw_v1_objects_proto_rawDesc)),
-			NumEnums:      8,
-			NumMessages:   35,
+			NumEnums:      12,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

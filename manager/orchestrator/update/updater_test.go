@@ -1,0 +1,259 @@
+package update
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/minsw/minsw/manager/orchestrator"
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+}
+
+type fakeTimer struct {
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return func() bool { c.mu.Lock(); defer c.mu.Unlock(); t.stopped = true; return true }
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*fakeTimer
+	rest := c.timers[:0]
+	for _, t := range c.timers {
+		if !t.stopped && !t.at.After(c.now) {
+			due = append(due, t)
+		} else if !t.stopped {
+			rest = append(rest, t)
+		}
+	}
+	c.timers = rest
+	c.mu.Unlock()
+	for _, t := range due {
+		t.f()
+	}
+}
+
+// cluster is a store with the orchestrator and the updater on a fake
+// clock, and a make-believe agent that runs tasks at once: images named
+// "bad" fail as soon as they start.
+type cluster struct {
+	t     *testing.T
+	st    *store.Store
+	clock *fakeClock
+	orch  *orchestrator.Orchestrator
+	upd   *Updater
+	ids   int
+}
+
+func newCluster(t *testing.T) *cluster {
+	c := &cluster{t: t, clock: &fakeClock{now: t0}}
+	c.st = store.New(nil, c.clock.Now)
+	newID := func() string { c.ids++; return fmt.Sprintf("task%03d", c.ids) }
+	c.orch = orchestrator.New(c.st, orchestrator.Config{Clock: c.clock, NewID: newID})
+	c.upd = New(c.st, Config{Clock: c.clock, NewID: newID})
+	c.write(func(tx *store.Tx) error {
+		return tx.Create(&api.Node{Id: "n1", Meta: &api.Meta{}, Spec: &api.NodeSpec{}, Status: &api.NodeStatus{State: api.NodeState_NODE_STATE_READY}})
+	})
+	return c
+}
+
+func (c *cluster) write(fn func(tx *store.Tx) error) {
+	c.t.Helper()
+	if err := c.st.Update(context.Background(), fn); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// tick runs one round: orchestrator, updater, agent; then time moves on.
+func (c *cluster) tick(d time.Duration) {
+	ctx := context.Background()
+	c.orch.ReconcileAll(ctx)
+	c.upd.Reconcile(ctx, "web")
+	c.agent()
+	c.orch.ReconcileAll(ctx)
+	c.upd.Reconcile(ctx, "web")
+	c.clock.Advance(d)
+}
+
+func (c *cluster) agent() {
+	c.write(func(tx *store.Tx) error {
+		for _, t := range tx.Tasks() {
+			st := t.GetStatus().GetState()
+			var next api.TaskState
+			switch {
+			case t.GetDesiredState() >= api.TaskState_TASK_STATE_SHUTDOWN && st < api.TaskState_TASK_STATE_COMPLETE:
+				next = api.TaskState_TASK_STATE_SHUTDOWN
+			case t.GetDesiredState() == api.TaskState_TASK_STATE_RUNNING && st < api.TaskState_TASK_STATE_RUNNING:
+				next = api.TaskState_TASK_STATE_RUNNING
+				if t.GetSpec().GetContainer().GetImage() == "bad" {
+					next = api.TaskState_TASK_STATE_FAILED
+				}
+			default:
+				continue
+			}
+			nt := proto.Clone(t).(*api.Task)
+			nt.NodeId = "n1"
+			nt.Status = &api.TaskStatus{State: next, Timestamp: timestamppb.New(c.clock.Now())}
+			if err := tx.Update(nt); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (c *cluster) create(u *api.UpdateConfig) {
+	c.write(func(tx *store.Tx) error {
+		s := spec("web:1", u)
+		s.Task.Restart = &api.RestartPolicy{Delay: durationpb.New(time.Second)}
+		return tx.Create(&api.Service{Id: "web", Meta: &api.Meta{}, Spec: s, SpecVersion: 1})
+	})
+	for i := 0; i < 3; i++ {
+		c.tick(time.Second)
+	}
+}
+
+func (c *cluster) setImage(image string) {
+	c.write(func(tx *store.Tx) error {
+		s := proto.Clone(tx.Service("web")).(*api.Service)
+		s.PreviousSpec = proto.Clone(s.Spec).(*api.ServiceSpec)
+		s.Spec.Task.Container.Image = image
+		s.SpecVersion++
+		s.UpdateStatus = nil
+		return tx.Update(s)
+	})
+}
+
+func (c *cluster) service() *api.Service {
+	var s *api.Service
+	c.st.View(func(tx store.ReadTx) { s = tx.Service("web") })
+	return s
+}
+
+// running counts live running tasks per image.
+func (c *cluster) running() map[string]int {
+	out := map[string]int{}
+	c.st.View(func(tx store.ReadTx) {
+		for _, t := range tx.TasksByService("web") {
+			if t.GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING && t.GetDesiredState() == api.TaskState_TASK_STATE_RUNNING {
+				out[t.GetSpec().GetContainer().GetImage()]++
+			}
+		}
+	})
+	return out
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func TestRollingUpdateKeepsServing(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		order   api.UpdateOrder
+		minLive int
+	}{
+		{"start-first never drops below 4 running", api.UpdateOrder_UPDATE_ORDER_START_FIRST, 4},
+		{"stop-first with parallelism 1 keeps 3 running", api.UpdateOrder_UPDATE_ORDER_STOP_FIRST, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cl := newCluster(t)
+			cl.create(&api.UpdateConfig{Parallelism: 1, Monitor: durationpb.New(2 * time.Second), Order: c.order})
+			if n := cl.running()["web:1"]; n != 4 {
+				t.Fatalf("%d running before the update", n)
+			}
+			cl.setImage("web:2")
+			for i := 0; i < 30 && cl.service().GetUpdateStatus().GetState() != api.UpdateState_UPDATE_STATE_COMPLETED; i++ {
+				cl.tick(500 * time.Millisecond)
+				if n := total(cl.running()); n < c.minLive {
+					t.Fatalf("only %d tasks running mid-update: %v", n, cl.running())
+				}
+			}
+			st := cl.service().GetUpdateStatus()
+			if st.GetState() != api.UpdateState_UPDATE_STATE_COMPLETED || st.GetMessage() != MsgCompleted || st.GetCompletedAt() == nil {
+				t.Fatalf("status %v", st)
+			}
+			if r := cl.running(); r["web:2"] != 4 || len(r) != 1 {
+				t.Fatalf("after the update: %v", r)
+			}
+		})
+	}
+}
+
+func TestBadUpdateRollsBackByItself(t *testing.T) {
+	cl := newCluster(t)
+	cl.create(&api.UpdateConfig{Parallelism: 1, Monitor: durationpb.New(5 * time.Second),
+		FailureAction: api.UpdateFailureAction_UPDATE_FAILURE_ACTION_ROLLBACK})
+	cl.setImage("bad")
+	var sawRollback bool
+	start := cl.clock.Now()
+	for i := 0; i < 60 && cl.service().GetUpdateStatus().GetState() != api.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED; i++ {
+		cl.tick(500 * time.Millisecond)
+		if cl.service().GetUpdateStatus().GetState() == api.UpdateState_UPDATE_STATE_ROLLBACK_STARTED {
+			sawRollback = true
+		}
+	}
+	svc := cl.service()
+	if !sawRollback || svc.GetUpdateStatus().GetState() != api.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED {
+		t.Fatalf("status %v (saw rollback_started: %v)", svc.GetUpdateStatus(), sawRollback)
+	}
+	if img := svc.GetSpec().GetTask().GetContainer().GetImage(); img != "web:1" {
+		t.Fatalf("spec after rollback has image %s", img)
+	}
+	if r := cl.running(); r["web:1"] != 4 || len(r) != 1 {
+		t.Fatalf("after the rollback: %v", r)
+	}
+	t.Logf("bad update detected and rolled back in %s (fake clock)", cl.clock.Now().Sub(start))
+}
+
+func TestBadUpdatePauses(t *testing.T) {
+	cl := newCluster(t)
+	cl.create(&api.UpdateConfig{Parallelism: 1, Monitor: durationpb.New(5 * time.Second)})
+	cl.setImage("bad")
+	for i := 0; i < 20; i++ {
+		cl.tick(500 * time.Millisecond)
+	}
+	st := cl.service().GetUpdateStatus()
+	if st.GetState() != api.UpdateState_UPDATE_STATE_PAUSED {
+		t.Fatalf("status %v", st)
+	}
+	// Only the first slot was touched: three old tasks still serve.
+	if r := cl.running(); r["web:1"] != 3 {
+		t.Fatalf("while paused: %v", r)
+	}
+	// A fixed spec resumes: a new update supersedes the paused one.
+	cl.setImage("web:3")
+	for i := 0; i < 40 && cl.service().GetUpdateStatus().GetState() != api.UpdateState_UPDATE_STATE_COMPLETED; i++ {
+		cl.tick(500 * time.Millisecond)
+	}
+	if r := cl.running(); r["web:3"] != 4 {
+		t.Fatalf("after the fix: %v (%v)", r, cl.service().GetUpdateStatus())
+	}
+}
