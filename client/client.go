@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/minsw/minsw/internal/errdefs"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -173,6 +174,9 @@ func Message(err error) string {
 		case codes.Canceled:
 			return "operation canceled"
 		case codes.DeadlineExceeded:
+			if errdefs.Is(err, errdefs.KindOutcomeUnknown) {
+				break // the message says what is known
+			}
 			return "Error response from daemon: timed out: " + st.Message()
 		}
 		return "Error response from daemon: " + st.Message()

@@ -70,6 +70,11 @@ func TestMessage(t *testing.T) {
 		{"wrapped status keeps the daemon's words", fmt.Errorf("scale web: %w", status.Error(codes.FailedPrecondition, "ambiguous")), "Error response from daemon: ambiguous"},
 		{"connect", &ConnectError{Host: "unix:///x.sock"}, "Cannot connect to the minsw daemon at unix:///x.sock: is the daemon running?"},
 		{"local error", errors.New(`invalid replicas value "x"`), `invalid replicas value "x"`},
+		{"outcome unknown", status.Error(codes.Unknown, "the request may or may not have been applied: check with service ls"),
+			"Error response from daemon: the request may or may not have been applied: check with service ls"},
+		{"outcome unknown past the deadline", status.Error(codes.DeadlineExceeded, "the request may or may not have been applied: check with service ls"),
+			"Error response from daemon: the request may or may not have been applied: check with service ls"},
+		{"a plain timeout", status.Error(codes.DeadlineExceeded, "context deadline exceeded"), "Error response from daemon: timed out: context deadline exceeded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := Message(tc.err); got != tc.want {

@@ -30,6 +30,9 @@ func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnarySer
 	if !needsLeader(info.FullMethod) {
 		return handler(ctx, req)
 	}
+	// Whatever this manager answers, the caller learns it was an answer
+	// (not a broken connection): see ForwardError.
+	_ = grpc.SetTrailer(ctx, metadata.Pairs(answeredHeader, m.cfg.NodeID))
 	if m.raft.IsLeader() {
 		// A new leader serves nothing before it has applied what earlier
 		// terms committed: its store could be older than acknowledged writes.
@@ -68,8 +71,9 @@ func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnarySer
 		caller = formatForwardedIdentity(id)
 	}
 	ctx = metadata.AppendToOutgoingContext(ctx, forwardedHeader, m.cfg.NodeID, forwardedIdentityHeader, caller)
-	if err := conn.Invoke(ctx, info.FullMethod, req, reply); err != nil {
-		return nil, err
+	var trailer metadata.MD
+	if err := conn.Invoke(ctx, info.FullMethod, req, reply, grpc.Trailer(&trailer)); err != nil {
+		return nil, ForwardError(info.FullMethod, err, trailer)
 	}
 	return reply, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager"
@@ -45,8 +46,9 @@ func (n *Node) toManager(ctx context.Context, req any, info *grpc.UnaryServerInf
 	if err != nil {
 		return nil, err
 	}
-	if err := conn.Invoke(ctx, info.FullMethod, req, reply); err != nil {
-		return nil, err
+	var trailer metadata.MD
+	if err := conn.Invoke(ctx, info.FullMethod, req, reply, grpc.Trailer(&trailer)); err != nil {
+		return nil, manager.ForwardError(info.FullMethod, err, trailer)
 	}
 	return reply, nil
 }

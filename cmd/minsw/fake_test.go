@@ -43,6 +43,14 @@ type fakeDaemon struct {
 	nextID        int
 	lastInit      *minswv1.InitRequest
 	lastJoin      *minswv1.JoinRequest
+	// unsure makes that many creates commit and then answer that their
+	// outcome is unknown (a leader lost mid-commit); createKeys records
+	// the idempotency key of every create.
+	unsure     int
+	createKeys []string
+	// unknown makes every create answer that its outcome is unknown,
+	// before doing anything (the leader is out of reach).
+	unknown bool
 }
 
 func ago(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(time.Now().Add(-d)) }
@@ -290,12 +298,25 @@ func (d *fakeDaemon) ListServices(context.Context, *minswv1.ListServicesRequest)
 func (d *fakeDaemon) CreateService(_ context.Context, r *minswv1.CreateServiceRequest) (*minswv1.CreateServiceResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.createKeys = append(d.createKeys, r.IdempotencyKey)
+	if d.unknown {
+		return nil, status.Error(codes.Unknown, "the request may or may not have been applied: check with service ls")
+	}
+	for _, s := range d.services {
+		if r.IdempotencyKey != "" && s.GetMeta().GetIdempotencyKey() == r.IdempotencyKey {
+			return &minswv1.CreateServiceResponse{Service: s}, nil
+		}
+	}
 	if _, err := d.service(r.Spec.Name); err == nil {
 		return nil, status.Errorf(codes.AlreadyExists, "service %s already exists", r.Spec.Name)
 	}
-	s := &minswv1.Service{Id: "skbcdfvgidwafbm4nciq82env", Spec: r.Spec, SpecVersion: 1, Meta: &minswv1.Meta{Version: 1, CreatedAt: timestamppb.Now()}}
+	s := &minswv1.Service{Id: "skbcdfvgidwafbm4nciq82env", Spec: r.Spec, SpecVersion: 1, Meta: &minswv1.Meta{Version: 1, CreatedAt: timestamppb.Now(), IdempotencyKey: r.IdempotencyKey}}
 	d.services = append(d.services, s)
 	d.reconcile(s)
+	if d.unsure > 0 {
+		d.unsure--
+		return nil, status.Error(codes.Unknown, "the request may or may not have been applied: check with service ls")
+	}
 	return &minswv1.CreateServiceResponse{Service: s}, nil
 }
 

@@ -51,7 +51,10 @@ func newNetworkCreateCommand(c *cli) *cobra.Command {
 			spec.Name = args[0]
 			spec.Labels = parseKV(labels)
 			spec.DriverOpts = parseKV(opts)
-			resp, err := cl.Control.CreateNetwork(cmd.Context(), &minswv1.CreateNetworkRequest{Spec: &spec})
+			req := &minswv1.CreateNetworkRequest{Spec: &spec, IdempotencyKey: newIdempotencyKey()}
+			resp, err := retryUnknown(cmd.Context(), func(ctx context.Context) (*minswv1.CreateNetworkResponse, error) {
+				return cl.Control.CreateNetwork(ctx, req)
+			})
 			if err != nil {
 				return err
 			}

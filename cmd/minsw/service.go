@@ -304,7 +304,10 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := cl.Control.CreateService(cmd.Context(), &minswv1.CreateServiceRequest{Spec: spec})
+			req := &minswv1.CreateServiceRequest{Spec: spec, IdempotencyKey: newIdempotencyKey()}
+			resp, err := retryUnknown(cmd.Context(), func(ctx context.Context) (*minswv1.CreateServiceResponse, error) {
+				return cl.Control.CreateService(ctx, req)
+			})
 			if err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -22,7 +23,17 @@ const (
 	KindFailedPrecondition
 	KindUnavailable
 	KindConflict // an optimistic write lost a race; retry with fresh state
+	// KindOutcomeUnknown: a write may or may not have been applied (the
+	// leader was lost, or the caller's deadline passed, after the entry may
+	// have been appended). Never report it as a failure: check, or retry
+	// with the same idempotency key.
+	KindOutcomeUnknown
 )
+
+// OutcomeUnknownMessage is in the message of every KindOutcomeUnknown
+// error; clients of the gRPC API recognise the kind by it (the code alone,
+// Unknown or DeadlineExceeded, is shared with other errors).
+const OutcomeUnknownMessage = "the request may or may not have been applied"
 
 type kindError struct {
 	kind Kind
@@ -45,6 +56,22 @@ func FailedPrecondition(format string, a ...any) error {
 func Unavailable(format string, a ...any) error { return newf(KindUnavailable, format, a...) }
 func Conflict(format string, a ...any) error    { return newf(KindConflict, format, a...) }
 
+// OutcomeUnknown says a write may or may not have been applied; check
+// names the command that shows which ("service ls"). cause (may be nil)
+// is kept in the chain for errors.Is (context.DeadlineExceeded maps to
+// DeadlineExceeded) but not shown.
+func OutcomeUnknown(check string, cause error) error {
+	return &kindError{kind: KindOutcomeUnknown, err: &outcomeError{msg: OutcomeUnknownMessage + ": check with " + check, cause: cause}}
+}
+
+type outcomeError struct {
+	msg   string
+	cause error
+}
+
+func (e *outcomeError) Error() string { return e.msg }
+func (e *outcomeError) Unwrap() error { return e.cause }
+
 // KindOf returns the kind of the outermost classified error in err's chain.
 func KindOf(err error) Kind {
 	var ke *kindError
@@ -65,6 +92,10 @@ func KindOf(err error) Kind {
 			return KindUnavailable
 		case codes.Aborted:
 			return KindConflict
+		case codes.Unknown, codes.DeadlineExceeded:
+			if strings.Contains(s.Message(), OutcomeUnknownMessage) {
+				return KindOutcomeUnknown
+			}
 		}
 	}
 	return KindUnknown
@@ -94,6 +125,10 @@ func ToGRPC(err error) error {
 		code = codes.Unavailable
 	case KindConflict:
 		code = codes.Aborted
+	case KindOutcomeUnknown:
+		if errors.Is(err, context.DeadlineExceeded) {
+			code = codes.DeadlineExceeded
+		}
 	default:
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):

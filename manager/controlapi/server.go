@@ -278,6 +278,10 @@ func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest)
 	defer unlock()
 	var out *api.Network
 	err = s.update(ctx, func(tx *store.Tx) error {
+		if prior, err := priorNetwork(tx.ReadTx, r); prior != nil || err != nil {
+			out = prior // a retry: the earlier attempt made it
+			return err
+		}
 		if n := tx.NetworkByName(spec.GetName()); n != nil {
 			return errdefs.AlreadyExists("network with name %s already exists", spec.GetName())
 		}
@@ -292,10 +296,13 @@ func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest)
 		if err != nil {
 			return err
 		}
-		out = &api.Network{Id: s.newID(), Meta: &api.Meta{}, Spec: spec, Subnet: subnet.String(), Gateway: gw.String(), Vni: vni}
+		out = &api.Network{Id: s.newID(), Meta: &api.Meta{IdempotencyKey: r.GetIdempotencyKey()}, Spec: spec, Subnet: subnet.String(), Gateway: gw.String(), Vni: vni}
 		return tx.Create(out)
 	})
 	if err != nil {
+		if prior := s.racedNetwork(r, err); prior != nil {
+			return &api.CreateNetworkResponse{Network: prior}, nil
+		}
 		return nil, err
 	}
 	return &api.CreateNetworkResponse{Network: out}, nil

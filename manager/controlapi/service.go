@@ -81,6 +81,10 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 	var out *api.Service
 	err = s.update(ctx, func(tx *store.Tx) error {
 		ea.release() // a previous attempt lost a race: give back what it took
+		if prior, err := priorService(tx.ReadTx, r); prior != nil || err != nil {
+			out = prior // a retry: the earlier attempt made it
+			return err
+		}
 		spec := proto.Clone(spec).(*api.ServiceSpec)
 		if other := tx.ServiceByName(spec.GetName()); other != nil {
 			return errdefs.AlreadyExists("service %s already exists", spec.GetName())
@@ -91,7 +95,7 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 		if err := resolveReferences(tx.ReadTx, spec); err != nil {
 			return err
 		}
-		svc := &api.Service{Id: s.newID(), Meta: &api.Meta{}, Spec: spec, SpecVersion: 1}
+		svc := &api.Service{Id: s.newID(), Meta: &api.Meta{IdempotencyKey: r.GetIdempotencyKey()}, Spec: spec, SpecVersion: 1}
 		if err := ea.allocate(tx.ReadTx, svc); err != nil {
 			return err
 		}
@@ -100,6 +104,9 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 	})
 	if err != nil {
 		ea.release()
+		if prior := s.racedService(r, err); prior != nil {
+			return &api.CreateServiceResponse{Service: prior}, nil
+		}
 		return nil, err
 	}
 	return &api.CreateServiceResponse{Service: out}, nil

@@ -204,8 +204,11 @@ func (n *Node) closeStores() {
 }
 
 // Propose replicates cmd; it implements store.Proposer. It fails with
-// ErrNoLeader when this node is not the leader or loses leadership before
-// the entry commits, and within ApplyTimeout when there is no quorum.
+// ErrNoLeader when the entry was certainly not appended (this node does not
+// lead, or raft refused it before appending), and with an errdefs
+// OutcomeUnknown error when it may have been appended but its fate is not
+// known here: leadership lost before it committed, no quorum within
+// ApplyTimeout, or ctx ended first.
 func (n *Node) Propose(ctx context.Context, cmd *api.RaftCommand) error {
 	if n.raft.State() != raft.Leader {
 		return ErrNoLeader
@@ -227,14 +230,20 @@ func (n *Node) Propose(ctx context.Context, cmd *api.RaftCommand) error {
 		defer t.Stop()
 		timer = t.C
 	}
+	unknown := func(why string, cause error) error {
+		n.log.Warn("write outcome unknown", "why", why, "err", cause)
+		return errdefs.OutcomeUnknown(checkCommand(cmd), cause)
+	}
 	select {
 	case err := <-done:
-		if err != nil {
-			if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
-				errors.Is(err, raft.ErrEnqueueTimeout) || errors.Is(err, raft.ErrRaftShutdown) ||
-				errors.Is(err, raft.ErrLeadershipTransferInProgress) {
-				return ErrNoLeader
-			}
+		switch {
+		case err == nil:
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout),
+			errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			return ErrNoLeader // refused before it was appended
+		case errors.Is(err, raft.ErrLeadershipLost), errors.Is(err, raft.ErrRaftShutdown):
+			return unknown("leadership lost before the entry committed", err)
+		default:
 			return err
 		}
 		if resp, ok := f.Response().(error); ok && resp != nil {
@@ -242,10 +251,27 @@ func (n *Node) Propose(ctx context.Context, cmd *api.RaftCommand) error {
 		}
 		return nil
 	case <-timer:
-		return ErrNoLeader
+		return unknown("no quorum within the apply timeout", context.DeadlineExceeded)
 	case <-ctx.Done():
-		return ctx.Err()
+		return unknown("the caller gave up", ctx.Err())
 	}
+}
+
+// checkCommand names the command that shows whether cmd was applied.
+func checkCommand(cmd *api.RaftCommand) string {
+	for _, a := range cmd.GetActions() {
+		switch a.Target.(type) {
+		case *api.StoreAction_Network:
+			return "network ls"
+		case *api.StoreAction_Node:
+			return "node ls"
+		case *api.StoreAction_Secret:
+			return "secret ls"
+		case *api.StoreAction_Config:
+			return "config ls"
+		}
+	}
+	return "service ls"
 }
 
 // IsLeader reports whether this node leads.

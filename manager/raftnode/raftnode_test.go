@@ -2,11 +2,14 @@ package raftnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/store"
@@ -185,7 +188,11 @@ func TestFollowerCannotWrite(t *testing.T) {
 	}
 }
 
-func TestQuorumLostWritesFailFast(t *testing.T) {
+// A leader whose followers are gone appends the write, then steps down
+// without committing it: the entry may still commit once a follower is
+// back (it holds the longest log), so the write's outcome is unknown and
+// must be reported so, quickly, never as a failure.
+func TestQuorumLostWriteOutcomeUnknown(t *testing.T) {
 	ms := cluster(t, 3, nil)
 	l := waitLeader(t, ms)
 	for _, m := range ms {
@@ -197,17 +204,49 @@ func TestQuorumLostWritesFailFast(t *testing.T) {
 	}
 	start := time.Now()
 	err := createService(l.st, "lonely")
-	if !errdefs.Is(err, errdefs.KindUnavailable) {
+	if !errdefs.Is(err, errdefs.KindOutcomeUnknown) {
 		t.Fatalf("write without quorum: %v", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("write without quorum took %v to fail, want < 5s", d)
+		t.Fatalf("write without quorum took %v to answer, want < 5s", d)
 	}
-	if want := "the swarm does not have a leader"; err.Error()[:len(want)] != want {
-		t.Fatalf("error %q does not say the swarm has no leader", err)
+	if want := "the request may or may not have been applied: check with service ls"; err.Error() != want {
+		t.Fatalf("error %q, want %q", err, want)
 	}
 	if serviceNames(l.st)["lonely"] {
-		t.Fatal("a write without quorum reached the store")
+		t.Fatal("an uncommitted write reached the store")
+	}
+	// Once it has stepped down, a write is refused before it is appended:
+	// that failure is definite.
+	for l.node.IsLeader() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := createService(l.st, "later"); !errdefs.Is(err, errdefs.KindUnavailable) {
+		t.Fatalf("write on a follower: %v", err)
+	}
+}
+
+// A caller that gives up before its write commits is told the outcome is
+// unknown (DeadlineExceeded at the edge), not that it failed.
+func TestCallerDeadlineOutcomeUnknown(t *testing.T) {
+	ms := cluster(t, 3, nil)
+	l := waitLeader(t, ms)
+	for _, m := range ms {
+		if m != l {
+			m.trans.DisconnectAll()
+			l.trans.Disconnect(m.trans.LocalAddr())
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err := l.st.Update(ctx, func(tx *store.Tx) error {
+		return tx.Create(&api.Service{Id: "id-x", Meta: &api.Meta{}, Spec: &api.ServiceSpec{Name: "x"}})
+	})
+	if !errdefs.Is(err, errdefs.KindOutcomeUnknown) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("write past the caller's deadline: %v", err)
+	}
+	if c := status.Code(errdefs.ToGRPC(err)); c != codes.DeadlineExceeded {
+		t.Fatalf("at the edge: %v", c)
 	}
 }
 

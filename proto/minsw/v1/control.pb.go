@@ -551,10 +551,14 @@ func (x *ListNetworksResponse) GetNetworks() []*Network {
 }
 
 type CreateNetworkRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spec          *NetworkSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Spec  *NetworkSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	// idempotency_key is chosen by the client (a random ID, reused when it
+	// retries after an unknown outcome): a create whose key the store already
+	// holds returns the object that create made instead of a duplicate.
+	IdempotencyKey string `protobuf:"bytes,100,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateNetworkRequest) Reset() {
@@ -592,6 +596,13 @@ func (x *CreateNetworkRequest) GetSpec() *NetworkSpec {
 		return x.Spec
 	}
 	return nil
+}
+
+func (x *CreateNetworkRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 type CreateNetworkResponse struct {
@@ -887,10 +898,12 @@ func (x *ListServicesResponse) GetServices() []*Service {
 }
 
 type CreateServiceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spec          *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Spec  *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	// idempotency_key: as CreateNetworkRequest's.
+	IdempotencyKey string `protobuf:"bytes,100,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateServiceRequest) Reset() {
@@ -928,6 +941,13 @@ func (x *CreateServiceRequest) GetSpec() *ServiceSpec {
 		return x.Spec
 	}
 	return nil
+}
+
+func (x *CreateServiceRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 type CreateServiceResponse struct {
@@ -2785,9 +2805,10 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\anetwork\x18\x01 \x01(\v2\x11.minsw.v1.NetworkR\anetwork\"\x15\n" +
 	"\x13ListNetworksRequest\"E\n" +
 	"\x14ListNetworksResponse\x12-\n" +
-	"\bnetworks\x18\x01 \x03(\v2\x11.minsw.v1.NetworkR\bnetworks\"A\n" +
+	"\bnetworks\x18\x01 \x03(\v2\x11.minsw.v1.NetworkR\bnetworks\"j\n" +
 	"\x14CreateNetworkRequest\x12)\n" +
-	"\x04spec\x18\x01 \x01(\v2\x15.minsw.v1.NetworkSpecR\x04spec\"D\n" +
+	"\x04spec\x18\x01 \x01(\v2\x15.minsw.v1.NetworkSpecR\x04spec\x12'\n" +
+	"\x0fidempotency_key\x18d \x01(\tR\x0eidempotencyKey\"D\n" +
 	"\x15CreateNetworkResponse\x12+\n" +
 	"\anetwork\x18\x01 \x01(\v2\x11.minsw.v1.NetworkR\anetwork\"(\n" +
 	"\x14RemoveNetworkRequest\x12\x10\n" +
@@ -2799,9 +2820,10 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\aservice\x18\x01 \x01(\v2\x11.minsw.v1.ServiceR\aservice\"\x15\n" +
 	"\x13ListServicesRequest\"E\n" +
 	"\x14ListServicesResponse\x12-\n" +
-	"\bservices\x18\x01 \x03(\v2\x11.minsw.v1.ServiceR\bservices\"A\n" +
+	"\bservices\x18\x01 \x03(\v2\x11.minsw.v1.ServiceR\bservices\"j\n" +
 	"\x14CreateServiceRequest\x12)\n" +
-	"\x04spec\x18\x01 \x01(\v2\x15.minsw.v1.ServiceSpecR\x04spec\"D\n" +
+	"\x04spec\x18\x01 \x01(\v2\x15.minsw.v1.ServiceSpecR\x04spec\x12'\n" +
+	"\x0fidempotency_key\x18d \x01(\tR\x0eidempotencyKey\"D\n" +
 	"\x15CreateServiceResponse\x12+\n" +
 	"\aservice\x18\x01 \x01(\v2\x11.minsw.v1.ServiceR\aservice\"\x89\x01\n" +
 	"\x14UpdateServiceRequest\x12\x10\n" +

@@ -661,11 +661,14 @@ type Meta struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// version is the raft index of the object's last write; an update carrying
 	// an older version is refused (optimistic concurrency).
-	Version       uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Version   uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// idempotency_key is the key of the create request that made the object
+	// (empty when none was given): a retried create finds it by the key.
+	IdempotencyKey string `protobuf:"bytes,100,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Meta) Reset() {
@@ -717,6 +720,13 @@ func (x *Meta) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Meta) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
 }
 
 // NodeSpec is what a user may change about a node.
@@ -3172,13 +3182,14 @@ var File_minsw_v1_objects_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\n" +
-	"\x16minsw/v1/objects.proto\x12\bminsw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/storage.proto\"\x96\x01\n" +
+	"\x16minsw/v1/objects.proto\x12\bminsw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/storage.proto\"\xbf\x01\n" +
 	"\x04Meta\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x04R\aversion\x129\n" +
 	"\n" +
 	"created_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xf4\x01\n" +
+	"updated_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12'\n" +
+	"\x0fidempotency_key\x18d \x01(\tR\x0eidempotencyKey\"\xf4\x01\n" +
 	"\bNodeSpec\x126\n" +
 	"\x06labels\x18\x01 \x03(\v2\x1e.minsw.v1.NodeSpec.LabelsEntryR\x06labels\x125\n" +
 	"\fdesired_role\x18\x02 \x01(\x0e2\x12.minsw.v1.NodeRoleR\vdesiredRole\x12>\n" +
