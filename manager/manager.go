@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -22,9 +21,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/minsw/minsw/manager/allocator"
 	"github.com/minsw/minsw/manager/ca"
+	"github.com/minsw/minsw/manager/clusterport"
 	"github.com/minsw/minsw/manager/controlapi"
 	"github.com/minsw/minsw/manager/dispatcher"
 	"github.com/minsw/minsw/manager/identity"
@@ -70,7 +71,10 @@ type Config struct {
 	// GossipKeyRotation is how often the leader makes a new gossip key;
 	// zero: DefaultGossipKeyRotation.
 	GossipKeyRotation time.Duration
-	Logger            *slog.Logger
+	// ClusterPort bounds unauthenticated connections to Listener; zero
+	// fields take clusterport.DefaultConfig's.
+	ClusterPort clusterport.Config
+	Logger      *slog.Logger
 }
 
 // Manager is one running manager.
@@ -81,6 +85,10 @@ type Manager struct {
 	raft  *raftnode.Node
 	grpc  *grpc.Server
 	mux   cmux.CMux
+	guard *clusterport.Listener
+	// local serves the same gRPC server in memory, for this node's own
+	// socket: it never competes with the cluster port's load.
+	local *bufconn.Listener
 	disp  *dispatcher.Dispatcher
 	logs  *logbroker.Broker
 	peers *peerHealth
@@ -125,13 +133,18 @@ func New(cfg Config) (*Manager, error) {
 	m.peerAnswers.ttl = 5 * time.Second
 	m.st = store.New(nil, nil)
 
-	m.mux = cmux.New(cfg.Listener)
-	raftL := m.mux.Match(func(r io.Reader) bool {
-		b := make([]byte, 1)
-		n, _ := r.Read(b)
-		return n == 1 && b[0] == raftnode.RaftMagic
-	})
-	grpcL := m.mux.Match(cmux.Any())
+	// The cluster port: each source may hold only so many connections
+	// that have not proved a certificate; a connection says raft or TLS in
+	// its first byte within the preamble timeout or is closed; TLS (and
+	// gRPC's preface) must finish within the handshake timeout.
+	cpc := cfg.ClusterPort
+	cpc.Logger = cfg.Logger
+	m.guard = clusterport.Guard(cfg.Listener, cpc)
+	cpc = m.guard.Config()
+	m.mux = cmux.New(m.guard)
+	m.mux.SetReadTimeout(cpc.PreambleTimeout)
+	raftL := m.mux.Match(clusterport.FirstByte(raftnode.RaftMagic))
+	grpcL := m.mux.Match(clusterport.TLSRecord())
 
 	adv, err := net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr)
 	if err != nil {
@@ -143,6 +156,7 @@ func New(cfg Config) (*Manager, error) {
 	stream := raftnode.NewStreamLayer(raftnode.StripMagic(raftL), adv,
 		cfg.Credentials.ServerTLS(ca.RequireClientCert, m.raftPeerAllowed), cfg.Credentials.ClientTLS(ca.ManagerServerName))
 	stream.ExpectPeer(m.raftMemberAt)
+	stream.SetHandshake(cpc.HandshakeTimeout, clusterport.Authenticated)
 	transport := raftnode.NewNetworkTransport(stream)
 
 	rc := raftnode.DefaultConfig()
@@ -196,7 +210,8 @@ func New(cfg Config) (*Manager, error) {
 	// Client certificates are optional at the handshake (a joining node
 	// has none yet); authUnary/authStream decide per call.
 	m.grpc = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(cfg.Credentials.ServerTLS(ca.ClientCertIfGiven, m.handshakeAllowed, "h2"))),
+		grpc.Creds(clusterport.MarkAuthenticated(credentials.NewTLS(cfg.Credentials.ServerTLS(ca.ClientCertIfGiven, m.handshakeAllowed, "h2")))),
+		grpc.ConnectionTimeout(cpc.HandshakeTimeout),
 		grpc.ChainUnaryInterceptor(m.authUnary, m.ForwardUnary),
 		grpc.ChainStreamInterceptor(m.authStream, m.ForwardStream))
 	m.Register(m.grpc)
@@ -210,6 +225,8 @@ func New(cfg Config) (*Manager, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stop = cancel
 	go func() { _ = m.grpc.Serve(grpcL) }()
+	m.local = bufconn.Listen(1 << 20)
+	go func() { _ = m.grpc.Serve(m.local) }()
 	go func() { _ = m.mux.Serve() }()
 	go func() {
 		defer close(m.done)
@@ -225,6 +242,20 @@ func (m *Manager) Register(s *grpc.Server) {
 	api.RegisterControlServer(s, controlServer{Server: m.control, m: m})
 	api.RegisterMembershipServer(s, &membership{m: m})
 }
+
+// LocalConn is a connection to this manager that does not go through the
+// cluster port: in memory, with the same mutual TLS (creds' certificate is
+// the caller's identity). The node's local socket uses it, so a flood on
+// 2377 never reaches `minsw service ls`.
+func (m *Manager) LocalConn(creds *ca.Credentials) (*grpc.ClientConn, error) {
+	return grpc.NewClient("passthrough:///local-manager",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return m.local.DialContext(ctx) }),
+		grpc.WithTransportCredentials(credentials.NewTLS(creds.ClientTLS(ca.ManagerServerName))))
+}
+
+// ClusterPortRefused is how many connections the cluster port closed at
+// once because their source held too many unauthenticated ones.
+func (m *Manager) ClusterPortRefused() int64 { return m.guard.Refused() }
 
 // allocator returns this term's allocator, nil when not leading.
 func (m *Manager) allocator() *allocator.Allocator {

@@ -402,6 +402,11 @@ func issueAt(t *testing.T, root *ca.RootCA, nodeID, role, cluster string, at tim
 // raftHandshake opens a raft connection to addr as creds and reports why
 // it was refused (nil: accepted).
 func raftHandshake(addr string, creds *ca.Credentials) error {
+	return raftHandshakeTLS(addr, creds.ClientTLS(ca.ManagerServerName))
+}
+
+// raftHandshakeTLS is raftHandshake with any client configuration.
+func raftHandshakeTLS(addr string, cfg *tls.Config) error {
 	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 	if err != nil {
 		return err
@@ -410,7 +415,7 @@ func raftHandshake(addr string, creds *ca.Credentials) error {
 	if _, err := c.Write([]byte{raftnode.RaftMagic}); err != nil {
 		return err
 	}
-	tc := tls.Client(c, creds.ClientTLS(ca.ManagerServerName))
+	tc := tls.Client(c, cfg)
 	_ = tc.SetDeadline(time.Now().Add(3 * time.Second))
 	if err := tc.Handshake(); err != nil {
 		return err

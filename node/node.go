@@ -306,7 +306,9 @@ func (n *Node) startManager(st *state, bootstrap bool) error {
 	// manager.New made the credentials trust its own view of who the
 	// managers are; the node's check asks it while it runs.
 	n.credentials().SetManagerCheck(n.knownManager)
-	conn, err := n.dialManager(n.credentials(), st.AdvertiseAddr)
+	// The local socket reaches this manager in memory, not through the
+	// cluster port, whatever load that port is under.
+	conn, err := m.LocalConn(n.credentials())
 	if err != nil {
 		m.Stop()
 		return err

@@ -2,9 +2,9 @@ package raftnode
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -25,6 +25,17 @@ type StreamLayer struct {
 	// expect names the node ID the peer at an address must be ("": any
 	// manager of the swarm); set by ExpectPeer.
 	expect func(addr string) string
+	// handshakeTimeout bounds an accepted connection's TLS handshake;
+	// authenticated is told of each that completes (SetHandshake).
+	handshakeTimeout time.Duration
+	authenticated    func(net.Conn)
+}
+
+// SetHandshake bounds the TLS handshake of accepted connections to timeout
+// (a peer that connects and says nothing is dropped) and calls
+// authenticated with the raw connection of each that completes.
+func (s *StreamLayer) SetHandshake(timeout time.Duration, authenticated func(net.Conn)) {
+	s.handshakeTimeout, s.authenticated = timeout, authenticated
 }
 
 // ExpectPeer makes Dial refuse a peer whose certificate names another node
@@ -49,9 +60,52 @@ func (s *StreamLayer) Accept() (net.Conn, error) {
 	if s.server != nil {
 		// The handshake runs on raft's first read, in the connection's own
 		// goroutine: a refused or slow peer never holds up Accept.
-		return tls.Server(c, s.server), nil
+		return &lazyHandshake{Conn: tls.Server(c, s.server), raw: c, timeout: s.handshakeTimeout, done: s.authenticated}, nil
 	}
 	return c, nil
+}
+
+// lazyHandshake runs the server's TLS handshake, within a deadline, on
+// the first read or write.
+type lazyHandshake struct {
+	*tls.Conn
+	raw     net.Conn
+	timeout time.Duration
+	done    func(net.Conn)
+	once    sync.Once
+	err     error
+}
+
+func (c *lazyHandshake) handshake() error {
+	c.once.Do(func() {
+		if c.timeout > 0 {
+			_ = c.Conn.SetDeadline(time.Now().Add(c.timeout))
+		}
+		c.err = c.Conn.Handshake()
+		if c.err != nil {
+			c.Conn.Close()
+			return
+		}
+		_ = c.Conn.SetDeadline(time.Time{})
+		if c.done != nil {
+			c.done(c.raw)
+		}
+	})
+	return c.err
+}
+
+func (c *lazyHandshake) Read(b []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *lazyHandshake) Write(b []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
 
 // Addr is the advertised address.
@@ -117,19 +171,20 @@ type magicStripper struct{ net.Listener }
 func StripMagic(l net.Listener) net.Listener { return magicStripper{l} }
 
 func (m magicStripper) Accept() (net.Conn, error) {
-	c, err := m.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 1)
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Read(b); err != nil || b[0] != RaftMagic {
-		c.Close()
-		if err == nil {
-			err = errors.New("raftnode: connection without raft magic")
+	for {
+		c, err := m.Listener.Accept()
+		if err != nil {
+			return nil, err
 		}
-		return nil, err
+		// A bad connection is dropped here: an error from Accept would make
+		// raft's accept loop back off, which a stranger could use to stall it.
+		b := make([]byte, 1)
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(b); err != nil || b[0] != RaftMagic {
+			c.Close()
+			continue
+		}
+		_ = c.SetReadDeadline(time.Time{})
+		return c, nil
 	}
-	_ = c.SetReadDeadline(time.Time{})
-	return c, nil
 }
