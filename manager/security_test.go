@@ -173,7 +173,11 @@ func TestJoinTokenAttacks(t *testing.T) {
 		at := newAttack(t, "old token after join-token --rotate")
 		ctl := api.NewControlClient(dial(t, a))
 		old := ca1.JoinTokens
-		resp, err := ctl.UpdateCluster(ctx, &api.UpdateClusterRequest{RotateWorkerToken: true, RotateManagerToken: true})
+		cur, err := ctl.GetCluster(ctx, &api.GetClusterRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := ctl.UpdateCluster(ctx, &api.UpdateClusterRequest{Version: cur.Cluster.Meta.Version, RotateWorkerToken: true, RotateManagerToken: true})
 		if err != nil {
 			t.Fatal(err)
 		}

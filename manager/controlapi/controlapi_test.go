@@ -136,11 +136,11 @@ func TestBadInputIsRefusedAndLeavesStoreUntouched(t *testing.T) {
 			return err
 		}, codes.InvalidArgument, "environment"},
 		{"unknown service", func(s *Server) error {
-			_, err := s.UpdateService(context.Background(), &api.UpdateServiceRequest{Ref: "nosuch", Spec: webSpec("nosuch")})
+			_, err := s.UpdateService(context.Background(), &api.UpdateServiceRequest{Ref: "nosuch", Version: 1, Spec: webSpec("nosuch")})
 			return err
 		}, codes.NotFound, "service nosuch not found"},
 		{"rename refused", func(s *Server) error {
-			_, err := s.UpdateService(context.Background(), &api.UpdateServiceRequest{Ref: "web", Spec: webSpec("web2")})
+			_, err := s.UpdateService(context.Background(), &api.UpdateServiceRequest{Ref: "web", Version: version(s, "web"), Spec: webSpec("web2")})
 			return err
 		}, codes.InvalidArgument, "renaming"},
 		{"overlapping subnet", func(s *Server) error {
@@ -168,11 +168,11 @@ func TestBadInputIsRefusedAndLeavesStoreUntouched(t *testing.T) {
 			return err
 		}, codes.FailedPrecondition, "in use by service web"},
 		{"unknown node", func(s *Server) error {
-			_, err := s.UpdateNode(context.Background(), &api.UpdateNodeRequest{Ref: "ghost", Spec: &api.NodeSpec{}})
+			_, err := s.UpdateNode(context.Background(), &api.UpdateNodeRequest{Ref: "ghost", Version: 1, Spec: &api.NodeSpec{}})
 			return err
 		}, codes.NotFound, "node ghost not found"},
 		{"demote the last manager", func(s *Server) error {
-			_, err := s.UpdateNode(context.Background(), &api.UpdateNodeRequest{Ref: "mgr", Spec: &api.NodeSpec{DesiredRole: api.NodeRole_NODE_ROLE_WORKER}})
+			_, err := s.UpdateNode(context.Background(), &api.UpdateNodeRequest{Ref: "mgr", Version: nodeVersion(s, "mgr"), Spec: &api.NodeSpec{DesiredRole: api.NodeRole_NODE_ROLE_WORKER}})
 			return err
 		}, codes.FailedPrecondition, "last manager"},
 		{"remove a live node", func(s *Server) error {
@@ -232,7 +232,7 @@ func TestUpdateBumpsSpecVersionOnlyForRealChanges(t *testing.T) {
 	}
 	img := proto.Clone(scaled).(*api.ServiceSpec)
 	img.Task.Container.Image = "containous/whoami:v2"
-	r, err = s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Spec: img})
+	r, err = s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: r.Service.Meta.Version, Spec: img})
 	if err != nil || r.Service.SpecVersion != 2 || r.Service.PreviousSpec.Task.Container.Image != "containous/whoami" {
 		t.Fatalf("image change: %v %v", r, err)
 	}
@@ -343,8 +343,24 @@ func TestPublishedPorts(t *testing.T) {
 	cur, _ := s.GetService(ctx, &api.GetServiceRequest{Ref: "dyn"})
 	spec := proto.Clone(cur.Service.Spec).(*api.ServiceSpec)
 	spec.Task.Container.Env = []string{"X=1"}
-	up, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "dyn", Spec: spec})
+	up, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "dyn", Version: cur.Service.Meta.Version, Spec: spec})
 	if err != nil || up.Service.Endpoint.Ports[0].PublishedPort != 30000 {
 		t.Fatalf("update moved the dynamic port: %v %v", up, err)
 	}
+}
+
+func version(s *Server, ref string) uint64 {
+	r, err := s.GetService(context.Background(), &api.GetServiceRequest{Ref: ref})
+	if err != nil {
+		return 0
+	}
+	return r.Service.Meta.Version
+}
+
+func nodeVersion(s *Server, ref string) uint64 {
+	r, err := s.GetNode(context.Background(), &api.GetNodeRequest{Ref: ref})
+	if err != nil {
+		return 0
+	}
+	return r.Node.Meta.Version
 }

@@ -156,20 +156,32 @@ func (s *Server) ListNodes(context.Context, *api.ListNodesRequest) (*api.ListNod
 	return &api.ListNodesResponse{Nodes: out}, nil
 }
 
+// UpdateNode changes a node's spec. The request must carry the version it
+// read (a missing or stale one is refused as out of sequence, so a blind or
+// raced write cannot demote a manager), and with an update mask only the
+// fields it names change.
 func (s *Server) UpdateNode(ctx context.Context, r *api.UpdateNodeRequest) (*api.UpdateNodeResponse, error) {
 	if r.GetSpec() == nil {
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no node spec given"))
 	}
-	var out *api.Node
-	err := s.update(ctx, func(tx *store.Tx) error {
+	if err := checkRequest(r); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	paths, err := nodeMask(r.GetUpdateMask().GetPaths())
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	var id string
+	err = s.update(ctx, func(tx *store.Tx) error {
 		n, err := tx.ResolveNode(r.GetRef())
 		if err != nil {
 			return err
 		}
-		if r.GetVersion() != 0 && r.GetVersion() != n.GetMeta().GetVersion() {
-			return errdefs.Conflict("node %s changed meanwhile: update out of sequence", n.GetId())
+		if err := checkVersion("node", n.GetDescription().GetHostname(), r.GetVersion(), n.GetMeta().GetVersion()); err != nil {
+			return err
 		}
-		if n.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_MANAGER && r.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_WORKER {
+		spec := mergeNodeSpec(n.GetSpec(), r.GetSpec(), paths)
+		if n.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_MANAGER && spec.GetDesiredRole() == api.NodeRole_NODE_ROLE_WORKER {
 			managers := 0
 			for _, o := range tx.Nodes() {
 				if o.GetSpec().GetDesiredRole() == api.NodeRole_NODE_ROLE_MANAGER {
@@ -181,14 +193,68 @@ func (s *Server) UpdateNode(ctx context.Context, r *api.UpdateNodeRequest) (*api
 			}
 		}
 		nn := proto.Clone(n).(*api.Node)
-		nn.Spec = r.GetSpec()
-		out = nn
+		nn.Spec = spec
+		id = nn.GetId()
 		return tx.Update(nn)
 	})
 	if err != nil {
 		return nil, err
 	}
+	var out *api.Node
+	s.st.View(func(tx store.ReadTx) { out = tx.Node(id) })
 	return &api.UpdateNodeResponse{Node: out}, nil
+}
+
+// checkVersion refuses an update that does not carry the version of what it
+// changes: docker's "update out of sequence".
+func checkVersion(kind, name string, got, have uint64) error {
+	if got == 0 {
+		return errdefs.Conflict("update out of sequence: the update of %s %s carries no version (read the %s and send its version)", kind, name, kind)
+	}
+	if got != have {
+		return errdefs.Conflict("update out of sequence: %s %s changed meanwhile (version %d, the update was made from version %d)", kind, name, have, got)
+	}
+	return nil
+}
+
+// nodeSpecFields are the update mask paths a node spec has.
+var nodeSpecFields = []string{"labels", "desired_role", "availability"}
+
+func nodeMask(paths []string) (map[string]bool, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	out := map[string]bool{}
+	for _, p := range paths {
+		p = strings.TrimPrefix(p, "spec.")
+		if !contains(nodeSpecFields, p) {
+			return nil, errdefs.InvalidArgument("invalid update mask path %q: a node spec has %s", p, strings.Join(nodeSpecFields, ", "))
+		}
+		out[p] = true
+	}
+	return out, nil
+}
+
+// mergeNodeSpec returns cur with the fields named in paths taken from upd,
+// or upd itself when paths is empty (a whole-spec replacement).
+func mergeNodeSpec(cur, upd *api.NodeSpec, paths map[string]bool) *api.NodeSpec {
+	if paths == nil {
+		return proto.Clone(upd).(*api.NodeSpec)
+	}
+	out := &api.NodeSpec{}
+	if cur != nil {
+		out = proto.Clone(cur).(*api.NodeSpec)
+	}
+	if paths["labels"] {
+		out.Labels = upd.GetLabels()
+	}
+	if paths["desired_role"] {
+		out.DesiredRole = upd.GetDesiredRole()
+	}
+	if paths["availability"] {
+		out.Availability = upd.GetAvailability()
+	}
+	return out
 }
 
 func (s *Server) RemoveNode(ctx context.Context, r *api.RemoveNodeRequest) (*api.RemoveNodeResponse, error) {
@@ -248,6 +314,9 @@ func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest)
 	if spec == nil {
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no network spec given"))
 	}
+	if err := checkRequest(r); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
 	spec = proto.Clone(spec).(*api.NetworkSpec)
 	if err := ValidateName("network", spec.GetName()); err != nil {
 		return nil, errdefs.ToGRPC(err)
@@ -276,10 +345,10 @@ func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest)
 	}
 	unlock := alloc.LockNetworks()
 	defer unlock()
-	var out *api.Network
+	var id string
 	err = s.update(ctx, func(tx *store.Tx) error {
 		if prior, err := priorNetwork(tx.ReadTx, r); prior != nil || err != nil {
-			out = prior // a retry: the earlier attempt made it
+			id = prior.GetId() // a retry: the earlier attempt made it
 			return err
 		}
 		if n := tx.NetworkByName(spec.GetName()); n != nil {
@@ -296,8 +365,9 @@ func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest)
 		if err != nil {
 			return err
 		}
-		out = &api.Network{Id: s.newID(), Meta: &api.Meta{IdempotencyKey: r.GetIdempotencyKey()}, Spec: spec, Subnet: subnet.String(), Gateway: gw.String(), Vni: vni}
-		return tx.Create(out)
+		n := &api.Network{Id: s.newID(), Meta: &api.Meta{IdempotencyKey: r.GetIdempotencyKey()}, Spec: spec, Subnet: subnet.String(), Gateway: gw.String(), Vni: vni}
+		id = n.GetId()
+		return tx.Create(n)
 	})
 	if err != nil {
 		if prior := s.racedNetwork(r, err); prior != nil {
@@ -305,6 +375,10 @@ func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest)
 		}
 		return nil, err
 	}
+	// What was stored, with the version it got (the write above only
+	// proposed it).
+	var out *api.Network
+	s.st.View(func(tx store.ReadTx) { out = tx.Network(id) })
 	return &api.CreateNetworkResponse{Network: out}, nil
 }
 
@@ -475,14 +549,16 @@ func (s *Server) GetUnlockKey(context.Context, *api.GetUnlockKeyRequest) (*api.G
 }
 
 func (s *Server) UpdateCluster(ctx context.Context, r *api.UpdateClusterRequest) (*api.UpdateClusterResponse, error) {
-	var out *api.Cluster
+	if err := checkRequest(r); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
 	err := s.update(ctx, func(tx *store.Tx) error {
 		c := tx.Cluster()
 		if c == nil {
 			return errdefs.FailedPrecondition("this node is not part of a swarm")
 		}
-		if r.GetVersion() != 0 && r.GetVersion() != c.GetMeta().GetVersion() {
-			return errdefs.Conflict("cluster changed meanwhile: update out of sequence")
+		if err := checkVersion("cluster", c.GetSpec().GetName(), r.GetVersion(), c.GetMeta().GetVersion()); err != nil {
+			return err
 		}
 		nc := proto.Clone(c).(*api.Cluster)
 		if r.GetSpec() != nil {
@@ -511,11 +587,12 @@ func (s *Server) UpdateCluster(ctx context.Context, r *api.UpdateClusterRequest)
 			}
 			nc.JoinTokens.Manager = t.String()
 		}
-		out = nc
 		return tx.Update(nc)
 	})
 	if err != nil {
 		return nil, err
 	}
+	var out *api.Cluster
+	s.st.View(func(tx store.ReadTx) { out = tx.Cluster() })
 	return &api.UpdateClusterResponse{Cluster: out}, nil
 }

@@ -66,6 +66,9 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 	if r.GetSpec() == nil {
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no service spec given"))
 	}
+	if err := checkRequest(r); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
 	spec := proto.Clone(r.GetSpec()).(*api.ServiceSpec)
 	if spec.GetName() == "" {
 		spec.Name = randomName()
@@ -78,11 +81,11 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 		return nil, err
 	}
 	defer done()
-	var out *api.Service
+	var id string
 	err = s.update(ctx, func(tx *store.Tx) error {
 		ea.release() // a previous attempt lost a race: give back what it took
 		if prior, err := priorService(tx.ReadTx, r); prior != nil || err != nil {
-			out = prior // a retry: the earlier attempt made it
+			id = prior.GetId() // a retry: the earlier attempt made it
 			return err
 		}
 		spec := proto.Clone(spec).(*api.ServiceSpec)
@@ -99,7 +102,7 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 		if err := ea.allocate(tx.ReadTx, svc); err != nil {
 			return err
 		}
-		out = svc
+		id = svc.GetId()
 		return tx.Create(svc)
 	})
 	if err != nil {
@@ -109,7 +112,7 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 		}
 		return nil, err
 	}
-	return &api.CreateServiceResponse{Service: out}, nil
+	return &api.CreateServiceResponse{Service: s.storedService(id)}, nil
 }
 
 // specChanged reports whether an update needs new tasks: anything but the
@@ -121,30 +124,45 @@ func specChanged(a, b *api.ServiceSpec) bool {
 	return !proto.Equal(ac, bc)
 }
 
+// storedService reads a service back after a write, with the version the
+// write gave it: the write itself only proposed the change, so the object it
+// built still carries the version it was read at.
+func (s *Server) storedService(id string) *api.Service {
+	var out *api.Service
+	s.st.View(func(tx store.ReadTx) { out = tx.Service(id) })
+	return out
+}
+
 func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest) (*api.UpdateServiceResponse, error) {
+	if err := checkRequest(r); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
 	var rollback *api.UpdateStatus
 	if r.GetRollback() {
 		rollback = &api.UpdateStatus{State: api.UpdateState_UPDATE_STATE_ROLLBACK_STARTED, Message: update.MsgManualRollback}
 	}
-	return s.updateService(ctx, r, rollback)
+	return s.updateService(ctx, r, rollback, true)
 }
 
 // RollbackService restores a service's previous spec for the updater, when
-// an update fails with failure action rollback; status says why.
+// an update fails with failure action rollback; status says why. The
+// updater is guarded by the spec version it saw fail, not by a version
+// read, so it skips the API's sequence check.
 func (s *Server) RollbackService(ctx context.Context, serviceID string, status *api.UpdateStatus) error {
-	_, err := s.updateService(ctx, &api.UpdateServiceRequest{Ref: serviceID, Rollback: true}, status)
+	_, err := s.updateService(ctx, &api.UpdateServiceRequest{Ref: serviceID, Rollback: true}, status, false)
 	return err
 }
 
 // updateService applies r; rollback, set with r.Rollback, is the update
-// status the rollback starts with.
-func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest, rollback *api.UpdateStatus) (*api.UpdateServiceResponse, error) {
+// status the rollback starts with; sequenced says r must carry the version
+// it read.
+func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest, rollback *api.UpdateStatus, sequenced bool) (*api.UpdateServiceResponse, error) {
 	ea, done, err := s.endpointAllocation()
 	if err != nil {
 		return nil, err
 	}
 	defer done()
-	var out *api.Service
+	var id string
 	var dropped []*api.VirtualIP
 	err = s.update(ctx, func(tx *store.Tx) error {
 		ea.release()
@@ -155,8 +173,10 @@ func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest,
 		if rollback.GetSpecVersion() != 0 && rollback.GetSpecVersion() != cur.GetSpecVersion() {
 			return errdefs.Conflict("service %s changed meanwhile: rollback of spec version %d dropped", cur.GetSpec().GetName(), rollback.GetSpecVersion())
 		}
-		if r.GetVersion() != 0 && r.GetVersion() != cur.GetMeta().GetVersion() {
-			return errdefs.Conflict("service %s changed meanwhile: update out of sequence", cur.GetSpec().GetName())
+		if sequenced {
+			if err := checkVersion("service", cur.GetSpec().GetName(), r.GetVersion(), cur.GetMeta().GetVersion()); err != nil {
+				return err
+			}
 		}
 		var spec *api.ServiceSpec
 		switch {
@@ -204,7 +224,7 @@ func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest,
 			return err
 		}
 		dropped = allocator.DroppedVIPs(cur, svc)
-		out = svc
+		id = svc.GetId()
 		return tx.Update(svc)
 	})
 	if err != nil {
@@ -212,7 +232,7 @@ func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest,
 		return nil, err
 	}
 	ea.alloc.ReleaseVIPs(dropped)
-	return &api.UpdateServiceResponse{Service: out}, nil
+	return &api.UpdateServiceResponse{Service: s.storedService(id)}, nil
 }
 
 func (s *Server) RemoveService(ctx context.Context, r *api.RemoveServiceRequest) (*api.RemoveServiceResponse, error) {

@@ -9,6 +9,7 @@ package minswv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -110,7 +111,13 @@ func (x *GetNodeResponse) GetNode() *Node {
 }
 
 type ListNodesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Paging (all List calls): a page holds at most page_size objects (0:
+	// the server's choice) and never more than the server's byte budget, so no
+	// list fails by size; pass the previous page's next_page_token to get the
+	// next one. The Go client follows the pages itself.
+	PageSize      uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -145,9 +152,25 @@ func (*ListNodesRequest) Descriptor() ([]byte, []int) {
 	return file_minsw_v1_control_proto_rawDescGZIP(), []int{2}
 }
 
+func (x *ListNodesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListNodesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListNodesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Nodes         []*Node                `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Nodes []*Node                `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	// next_page_token is "" on the last page.
+	NextPageToken string `protobuf:"bytes,110,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -189,12 +212,24 @@ func (x *ListNodesResponse) GetNodes() []*Node {
 	return nil
 }
 
+func (x *ListNodesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type UpdateNodeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Ref   string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
-	// version must match the node's meta.version when non-zero.
-	Version       uint64    `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
-	Spec          *NodeSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	// version must be the node's meta.version as read (as docker's
+	// ?version=): a missing or stale one is refused as out of sequence.
+	Version uint64    `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Spec    *NodeSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	// update_mask names the spec fields to change ("labels", "desired_role",
+	// "availability"); empty replaces the whole spec. `node update
+	// --availability drain` sends ["availability"] and leaves the role alone.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,110,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -246,6 +281,13 @@ func (x *UpdateNodeRequest) GetVersion() uint64 {
 func (x *UpdateNodeRequest) GetSpec() *NodeSpec {
 	if x != nil {
 		return x.Spec
+	}
+	return nil
+}
+
+func (x *UpdateNodeRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
 	}
 	return nil
 }
@@ -471,7 +513,13 @@ func (x *GetNetworkResponse) GetNetwork() *Network {
 }
 
 type ListNetworksRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Paging (all List calls): a page holds at most page_size objects (0:
+	// the server's choice) and never more than the server's byte budget, so no
+	// list fails by size; pass the previous page's next_page_token to get the
+	// next one. The Go client follows the pages itself.
+	PageSize      uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -506,9 +554,25 @@ func (*ListNetworksRequest) Descriptor() ([]byte, []int) {
 	return file_minsw_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
+func (x *ListNetworksRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListNetworksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListNetworksResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Networks      []*Network             `protobuf:"bytes,1,rep,name=networks,proto3" json:"networks,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Networks []*Network             `protobuf:"bytes,1,rep,name=networks,proto3" json:"networks,omitempty"`
+	// next_page_token is "" on the last page.
+	NextPageToken string `protobuf:"bytes,110,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -548,6 +612,13 @@ func (x *ListNetworksResponse) GetNetworks() []*Network {
 		return x.Networks
 	}
 	return nil
+}
+
+func (x *ListNetworksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type CreateNetworkRequest struct {
@@ -818,7 +889,13 @@ func (x *GetServiceResponse) GetService() *Service {
 }
 
 type ListServicesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Paging (all List calls): a page holds at most page_size objects (0:
+	// the server's choice) and never more than the server's byte budget, so no
+	// list fails by size; pass the previous page's next_page_token to get the
+	// next one. The Go client follows the pages itself.
+	PageSize      uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -853,9 +930,25 @@ func (*ListServicesRequest) Descriptor() ([]byte, []int) {
 	return file_minsw_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
+func (x *ListServicesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListServicesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListServicesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Services      []*Service             `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Services []*Service             `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
+	// next_page_token is "" on the last page.
+	NextPageToken string `protobuf:"bytes,110,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -895,6 +988,13 @@ func (x *ListServicesResponse) GetServices() []*Service {
 		return x.Services
 	}
 	return nil
+}
+
+func (x *ListServicesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type CreateServiceRequest struct {
@@ -995,10 +1095,12 @@ func (x *CreateServiceResponse) GetService() *Service {
 }
 
 type UpdateServiceRequest struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Ref     string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
-	Version uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
-	Spec    *ServiceSpec           `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ref   string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// version must be the service's meta.version as read: a missing or stale
+	// one is refused as out of sequence.
+	Version uint64       `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Spec    *ServiceSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
 	// rollback restores previous_spec instead of applying spec.
 	Rollback      bool `protobuf:"varint,4,opt,name=rollback,proto3" json:"rollback,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1281,6 +1383,12 @@ type ListTasksRequest struct {
 	ServiceIds    []string    `protobuf:"bytes,1,rep,name=service_ids,json=serviceIds,proto3" json:"service_ids,omitempty"`
 	NodeIds       []string    `protobuf:"bytes,2,rep,name=node_ids,json=nodeIds,proto3" json:"node_ids,omitempty"`
 	DesiredStates []TaskState `protobuf:"varint,3,rep,packed,name=desired_states,json=desiredStates,proto3,enum=minsw.v1.TaskState" json:"desired_states,omitempty"`
+	// Paging (all List calls): a page holds at most page_size objects (0:
+	// the server's choice) and never more than the server's byte budget, so no
+	// list fails by size; pass the previous page's next_page_token to get the
+	// next one. The Go client follows the pages itself.
+	PageSize      uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1336,9 +1444,25 @@ func (x *ListTasksRequest) GetDesiredStates() []TaskState {
 	return nil
 }
 
+func (x *ListTasksRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListTasksRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListTasksResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tasks         []*Task                `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Tasks []*Task                `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// next_page_token is "" on the last page.
+	NextPageToken string `protobuf:"bytes,110,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1378,6 +1502,13 @@ func (x *ListTasksResponse) GetTasks() []*Task {
 		return x.Tasks
 	}
 	return nil
+}
+
+func (x *ListTasksResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type ServiceLogsRequest struct {
@@ -1613,11 +1744,13 @@ func (x *GetClusterResponse) GetCluster() *Cluster {
 }
 
 type UpdateClusterRequest struct {
-	state              protoimpl.MessageState `protogen:"open.v1"`
-	Version            uint64                 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
-	Spec               *ClusterSpec           `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
-	RotateWorkerToken  bool                   `protobuf:"varint,3,opt,name=rotate_worker_token,json=rotateWorkerToken,proto3" json:"rotate_worker_token,omitempty"`
-	RotateManagerToken bool                   `protobuf:"varint,4,opt,name=rotate_manager_token,json=rotateManagerToken,proto3" json:"rotate_manager_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version must be the cluster's meta.version as read: a missing or stale
+	// one is refused as out of sequence.
+	Version            uint64       `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
+	Spec               *ClusterSpec `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	RotateWorkerToken  bool         `protobuf:"varint,3,opt,name=rotate_worker_token,json=rotateWorkerToken,proto3" json:"rotate_worker_token,omitempty"`
+	RotateManagerToken bool         `protobuf:"varint,4,opt,name=rotate_manager_token,json=rotateManagerToken,proto3" json:"rotate_manager_token,omitempty"`
 	// rotate_unlock_key makes a new autolock unlock key; every manager
 	// re-wraps its data encryption key with it.
 	RotateUnlockKey bool `protobuf:"varint,5,opt,name=rotate_unlock_key,json=rotateUnlockKey,proto3" json:"rotate_unlock_key,omitempty"`
@@ -2781,18 +2914,24 @@ var File_minsw_v1_control_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x16minsw/v1/control.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\"\"\n" +
+	"\x16minsw/v1/control.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\x1a google/protobuf/field_mask.proto\"\"\n" +
 	"\x0eGetNodeRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"5\n" +
 	"\x0fGetNodeResponse\x12\"\n" +
-	"\x04node\x18\x01 \x01(\v2\x0e.minsw.v1.NodeR\x04node\"\x12\n" +
-	"\x10ListNodesRequest\"9\n" +
+	"\x04node\x18\x01 \x01(\v2\x0e.minsw.v1.NodeR\x04node\"N\n" +
+	"\x10ListNodesRequest\x12\x1b\n" +
+	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18o \x01(\tR\tpageToken\"a\n" +
 	"\x11ListNodesResponse\x12$\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x0e.minsw.v1.NodeR\x05nodes\"g\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x0e.minsw.v1.NodeR\x05nodes\x12&\n" +
+	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"\xa4\x01\n" +
 	"\x11UpdateNodeRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x12&\n" +
-	"\x04spec\x18\x03 \x01(\v2\x12.minsw.v1.NodeSpecR\x04spec\"8\n" +
+	"\x04spec\x18\x03 \x01(\v2\x12.minsw.v1.NodeSpecR\x04spec\x12;\n" +
+	"\vupdate_mask\x18n \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"8\n" +
 	"\x12UpdateNodeResponse\x12\"\n" +
 	"\x04node\x18\x01 \x01(\v2\x0e.minsw.v1.NodeR\x04node\";\n" +
 	"\x11RemoveNodeRequest\x12\x10\n" +
@@ -2802,10 +2941,14 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x11GetNetworkRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"A\n" +
 	"\x12GetNetworkResponse\x12+\n" +
-	"\anetwork\x18\x01 \x01(\v2\x11.minsw.v1.NetworkR\anetwork\"\x15\n" +
-	"\x13ListNetworksRequest\"E\n" +
+	"\anetwork\x18\x01 \x01(\v2\x11.minsw.v1.NetworkR\anetwork\"Q\n" +
+	"\x13ListNetworksRequest\x12\x1b\n" +
+	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18o \x01(\tR\tpageToken\"m\n" +
 	"\x14ListNetworksResponse\x12-\n" +
-	"\bnetworks\x18\x01 \x03(\v2\x11.minsw.v1.NetworkR\bnetworks\"j\n" +
+	"\bnetworks\x18\x01 \x03(\v2\x11.minsw.v1.NetworkR\bnetworks\x12&\n" +
+	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"j\n" +
 	"\x14CreateNetworkRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.minsw.v1.NetworkSpecR\x04spec\x12'\n" +
 	"\x0fidempotency_key\x18d \x01(\tR\x0eidempotencyKey\"D\n" +
@@ -2817,10 +2960,14 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x11GetServiceRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"A\n" +
 	"\x12GetServiceResponse\x12+\n" +
-	"\aservice\x18\x01 \x01(\v2\x11.minsw.v1.ServiceR\aservice\"\x15\n" +
-	"\x13ListServicesRequest\"E\n" +
+	"\aservice\x18\x01 \x01(\v2\x11.minsw.v1.ServiceR\aservice\"Q\n" +
+	"\x13ListServicesRequest\x12\x1b\n" +
+	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18o \x01(\tR\tpageToken\"m\n" +
 	"\x14ListServicesResponse\x12-\n" +
-	"\bservices\x18\x01 \x03(\v2\x11.minsw.v1.ServiceR\bservices\"j\n" +
+	"\bservices\x18\x01 \x03(\v2\x11.minsw.v1.ServiceR\bservices\x12&\n" +
+	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"j\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.minsw.v1.ServiceSpecR\x04spec\x12'\n" +
 	"\x0fidempotency_key\x18d \x01(\tR\x0eidempotencyKey\"D\n" +
@@ -2839,14 +2986,18 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x0eGetTaskRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"5\n" +
 	"\x0fGetTaskResponse\x12\"\n" +
-	"\x04task\x18\x01 \x01(\v2\x0e.minsw.v1.TaskR\x04task\"\x8a\x01\n" +
+	"\x04task\x18\x01 \x01(\v2\x0e.minsw.v1.TaskR\x04task\"\xc6\x01\n" +
 	"\x10ListTasksRequest\x12\x1f\n" +
 	"\vservice_ids\x18\x01 \x03(\tR\n" +
 	"serviceIds\x12\x19\n" +
 	"\bnode_ids\x18\x02 \x03(\tR\anodeIds\x12:\n" +
-	"\x0edesired_states\x18\x03 \x03(\x0e2\x13.minsw.v1.TaskStateR\rdesiredStates\"9\n" +
+	"\x0edesired_states\x18\x03 \x03(\x0e2\x13.minsw.v1.TaskStateR\rdesiredStates\x12\x1b\n" +
+	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18o \x01(\tR\tpageToken\"a\n" +
 	"\x11ListTasksResponse\x12$\n" +
-	"\x05tasks\x18\x01 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\"R\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12&\n" +
+	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"R\n" +
 	"\x12ServiceLogsRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\x12\n" +
@@ -3029,118 +3180,120 @@ var file_minsw_v1_control_proto_goTypes = []any{
 	(*RemoveConfigResponse)(nil),  // 59: minsw.v1.RemoveConfigResponse
 	(*Node)(nil),                  // 60: minsw.v1.Node
 	(*NodeSpec)(nil),              // 61: minsw.v1.NodeSpec
-	(*Network)(nil),               // 62: minsw.v1.Network
-	(*NetworkSpec)(nil),           // 63: minsw.v1.NetworkSpec
-	(*Service)(nil),               // 64: minsw.v1.Service
-	(*ServiceSpec)(nil),           // 65: minsw.v1.ServiceSpec
-	(*Task)(nil),                  // 66: minsw.v1.Task
-	(TaskState)(0),                // 67: minsw.v1.TaskState
-	(*Cluster)(nil),               // 68: minsw.v1.Cluster
-	(*ClusterSpec)(nil),           // 69: minsw.v1.ClusterSpec
-	(*Secret)(nil),                // 70: minsw.v1.Secret
-	(*SecretSpec)(nil),            // 71: minsw.v1.SecretSpec
-	(*Config)(nil),                // 72: minsw.v1.Config
-	(*ConfigSpec)(nil),            // 73: minsw.v1.ConfigSpec
+	(*fieldmaskpb.FieldMask)(nil), // 62: google.protobuf.FieldMask
+	(*Network)(nil),               // 63: minsw.v1.Network
+	(*NetworkSpec)(nil),           // 64: minsw.v1.NetworkSpec
+	(*Service)(nil),               // 65: minsw.v1.Service
+	(*ServiceSpec)(nil),           // 66: minsw.v1.ServiceSpec
+	(*Task)(nil),                  // 67: minsw.v1.Task
+	(TaskState)(0),                // 68: minsw.v1.TaskState
+	(*Cluster)(nil),               // 69: minsw.v1.Cluster
+	(*ClusterSpec)(nil),           // 70: minsw.v1.ClusterSpec
+	(*Secret)(nil),                // 71: minsw.v1.Secret
+	(*SecretSpec)(nil),            // 72: minsw.v1.SecretSpec
+	(*Config)(nil),                // 73: minsw.v1.Config
+	(*ConfigSpec)(nil),            // 74: minsw.v1.ConfigSpec
 }
 var file_minsw_v1_control_proto_depIdxs = []int32{
 	60, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
 	60, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
 	61, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
-	60, // 3: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
-	62, // 4: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
-	62, // 5: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
-	63, // 6: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
-	62, // 7: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
-	64, // 8: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
-	64, // 9: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
-	65, // 10: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	64, // 11: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
-	65, // 12: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	64, // 13: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
-	66, // 14: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
-	67, // 15: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
-	66, // 16: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
-	68, // 17: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	69, // 18: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
-	68, // 19: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	68, // 20: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
-	70, // 21: minsw.v1.GetSecretResponse.secret:type_name -> minsw.v1.Secret
-	70, // 22: minsw.v1.ListSecretsResponse.secrets:type_name -> minsw.v1.Secret
-	71, // 23: minsw.v1.CreateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
-	70, // 24: minsw.v1.CreateSecretResponse.secret:type_name -> minsw.v1.Secret
-	71, // 25: minsw.v1.UpdateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
-	70, // 26: minsw.v1.UpdateSecretResponse.secret:type_name -> minsw.v1.Secret
-	72, // 27: minsw.v1.GetConfigResponse.config:type_name -> minsw.v1.Config
-	72, // 28: minsw.v1.ListConfigsResponse.configs:type_name -> minsw.v1.Config
-	73, // 29: minsw.v1.CreateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
-	72, // 30: minsw.v1.CreateConfigResponse.config:type_name -> minsw.v1.Config
-	73, // 31: minsw.v1.UpdateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
-	72, // 32: minsw.v1.UpdateConfigResponse.config:type_name -> minsw.v1.Config
-	0,  // 33: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
-	2,  // 34: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
-	4,  // 35: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
-	6,  // 36: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
-	8,  // 37: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
-	10, // 38: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
-	12, // 39: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
-	14, // 40: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
-	16, // 41: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
-	18, // 42: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
-	20, // 43: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
-	22, // 44: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
-	24, // 45: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
-	26, // 46: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
-	28, // 47: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
-	30, // 48: minsw.v1.Control.ServiceLogs:input_type -> minsw.v1.ServiceLogsRequest
-	32, // 49: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
-	34, // 50: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
-	36, // 51: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
-	38, // 52: minsw.v1.Control.GetUnlockKey:input_type -> minsw.v1.GetUnlockKeyRequest
-	40, // 53: minsw.v1.Control.GetSecret:input_type -> minsw.v1.GetSecretRequest
-	42, // 54: minsw.v1.Control.ListSecrets:input_type -> minsw.v1.ListSecretsRequest
-	44, // 55: minsw.v1.Control.CreateSecret:input_type -> minsw.v1.CreateSecretRequest
-	46, // 56: minsw.v1.Control.UpdateSecret:input_type -> minsw.v1.UpdateSecretRequest
-	48, // 57: minsw.v1.Control.RemoveSecret:input_type -> minsw.v1.RemoveSecretRequest
-	50, // 58: minsw.v1.Control.GetConfig:input_type -> minsw.v1.GetConfigRequest
-	52, // 59: minsw.v1.Control.ListConfigs:input_type -> minsw.v1.ListConfigsRequest
-	54, // 60: minsw.v1.Control.CreateConfig:input_type -> minsw.v1.CreateConfigRequest
-	56, // 61: minsw.v1.Control.UpdateConfig:input_type -> minsw.v1.UpdateConfigRequest
-	58, // 62: minsw.v1.Control.RemoveConfig:input_type -> minsw.v1.RemoveConfigRequest
-	1,  // 63: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
-	3,  // 64: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
-	5,  // 65: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
-	7,  // 66: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
-	9,  // 67: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
-	11, // 68: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
-	13, // 69: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
-	15, // 70: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
-	17, // 71: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
-	19, // 72: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
-	21, // 73: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
-	23, // 74: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
-	25, // 75: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
-	27, // 76: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
-	29, // 77: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
-	31, // 78: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
-	33, // 79: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
-	35, // 80: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
-	37, // 81: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
-	39, // 82: minsw.v1.Control.GetUnlockKey:output_type -> minsw.v1.GetUnlockKeyResponse
-	41, // 83: minsw.v1.Control.GetSecret:output_type -> minsw.v1.GetSecretResponse
-	43, // 84: minsw.v1.Control.ListSecrets:output_type -> minsw.v1.ListSecretsResponse
-	45, // 85: minsw.v1.Control.CreateSecret:output_type -> minsw.v1.CreateSecretResponse
-	47, // 86: minsw.v1.Control.UpdateSecret:output_type -> minsw.v1.UpdateSecretResponse
-	49, // 87: minsw.v1.Control.RemoveSecret:output_type -> minsw.v1.RemoveSecretResponse
-	51, // 88: minsw.v1.Control.GetConfig:output_type -> minsw.v1.GetConfigResponse
-	53, // 89: minsw.v1.Control.ListConfigs:output_type -> minsw.v1.ListConfigsResponse
-	55, // 90: minsw.v1.Control.CreateConfig:output_type -> minsw.v1.CreateConfigResponse
-	57, // 91: minsw.v1.Control.UpdateConfig:output_type -> minsw.v1.UpdateConfigResponse
-	59, // 92: minsw.v1.Control.RemoveConfig:output_type -> minsw.v1.RemoveConfigResponse
-	63, // [63:93] is the sub-list for method output_type
-	33, // [33:63] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	62, // 3: minsw.v1.UpdateNodeRequest.update_mask:type_name -> google.protobuf.FieldMask
+	60, // 4: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
+	63, // 5: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
+	63, // 6: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
+	64, // 7: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
+	63, // 8: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
+	65, // 9: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
+	65, // 10: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
+	66, // 11: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	65, // 12: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
+	66, // 13: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	65, // 14: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
+	67, // 15: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
+	68, // 16: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
+	67, // 17: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
+	69, // 18: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	70, // 19: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
+	69, // 20: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	69, // 21: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
+	71, // 22: minsw.v1.GetSecretResponse.secret:type_name -> minsw.v1.Secret
+	71, // 23: minsw.v1.ListSecretsResponse.secrets:type_name -> minsw.v1.Secret
+	72, // 24: minsw.v1.CreateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
+	71, // 25: minsw.v1.CreateSecretResponse.secret:type_name -> minsw.v1.Secret
+	72, // 26: minsw.v1.UpdateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
+	71, // 27: minsw.v1.UpdateSecretResponse.secret:type_name -> minsw.v1.Secret
+	73, // 28: minsw.v1.GetConfigResponse.config:type_name -> minsw.v1.Config
+	73, // 29: minsw.v1.ListConfigsResponse.configs:type_name -> minsw.v1.Config
+	74, // 30: minsw.v1.CreateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
+	73, // 31: minsw.v1.CreateConfigResponse.config:type_name -> minsw.v1.Config
+	74, // 32: minsw.v1.UpdateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
+	73, // 33: minsw.v1.UpdateConfigResponse.config:type_name -> minsw.v1.Config
+	0,  // 34: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
+	2,  // 35: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
+	4,  // 36: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
+	6,  // 37: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
+	8,  // 38: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
+	10, // 39: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
+	12, // 40: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
+	14, // 41: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
+	16, // 42: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
+	18, // 43: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
+	20, // 44: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
+	22, // 45: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
+	24, // 46: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
+	26, // 47: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
+	28, // 48: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
+	30, // 49: minsw.v1.Control.ServiceLogs:input_type -> minsw.v1.ServiceLogsRequest
+	32, // 50: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
+	34, // 51: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
+	36, // 52: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
+	38, // 53: minsw.v1.Control.GetUnlockKey:input_type -> minsw.v1.GetUnlockKeyRequest
+	40, // 54: minsw.v1.Control.GetSecret:input_type -> minsw.v1.GetSecretRequest
+	42, // 55: minsw.v1.Control.ListSecrets:input_type -> minsw.v1.ListSecretsRequest
+	44, // 56: minsw.v1.Control.CreateSecret:input_type -> minsw.v1.CreateSecretRequest
+	46, // 57: minsw.v1.Control.UpdateSecret:input_type -> minsw.v1.UpdateSecretRequest
+	48, // 58: minsw.v1.Control.RemoveSecret:input_type -> minsw.v1.RemoveSecretRequest
+	50, // 59: minsw.v1.Control.GetConfig:input_type -> minsw.v1.GetConfigRequest
+	52, // 60: minsw.v1.Control.ListConfigs:input_type -> minsw.v1.ListConfigsRequest
+	54, // 61: minsw.v1.Control.CreateConfig:input_type -> minsw.v1.CreateConfigRequest
+	56, // 62: minsw.v1.Control.UpdateConfig:input_type -> minsw.v1.UpdateConfigRequest
+	58, // 63: minsw.v1.Control.RemoveConfig:input_type -> minsw.v1.RemoveConfigRequest
+	1,  // 64: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
+	3,  // 65: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
+	5,  // 66: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
+	7,  // 67: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
+	9,  // 68: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
+	11, // 69: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
+	13, // 70: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
+	15, // 71: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
+	17, // 72: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
+	19, // 73: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
+	21, // 74: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
+	23, // 75: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
+	25, // 76: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
+	27, // 77: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
+	29, // 78: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
+	31, // 79: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
+	33, // 80: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
+	35, // 81: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
+	37, // 82: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
+	39, // 83: minsw.v1.Control.GetUnlockKey:output_type -> minsw.v1.GetUnlockKeyResponse
+	41, // 84: minsw.v1.Control.GetSecret:output_type -> minsw.v1.GetSecretResponse
+	43, // 85: minsw.v1.Control.ListSecrets:output_type -> minsw.v1.ListSecretsResponse
+	45, // 86: minsw.v1.Control.CreateSecret:output_type -> minsw.v1.CreateSecretResponse
+	47, // 87: minsw.v1.Control.UpdateSecret:output_type -> minsw.v1.UpdateSecretResponse
+	49, // 88: minsw.v1.Control.RemoveSecret:output_type -> minsw.v1.RemoveSecretResponse
+	51, // 89: minsw.v1.Control.GetConfig:output_type -> minsw.v1.GetConfigResponse
+	53, // 90: minsw.v1.Control.ListConfigs:output_type -> minsw.v1.ListConfigsResponse
+	55, // 91: minsw.v1.Control.CreateConfig:output_type -> minsw.v1.CreateConfigResponse
+	57, // 92: minsw.v1.Control.UpdateConfig:output_type -> minsw.v1.UpdateConfigResponse
+	59, // 93: minsw.v1.Control.RemoveConfig:output_type -> minsw.v1.RemoveConfigResponse
+	64, // [64:94] is the sub-list for method output_type
+	34, // [34:64] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_control_proto_init() }
