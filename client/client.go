@@ -89,7 +89,7 @@ func New(host string) (*Client, error) {
 	conn, err := grpc.NewClient("passthrough:///minsw",
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(dial),
-		grpc.WithChainUnaryInterceptor(c.unaryInterceptor),
+		grpc.WithChainUnaryInterceptor(c.unaryInterceptor, FollowPages),
 		grpc.WithChainStreamInterceptor(c.streamInterceptor),
 	)
 	if err != nil {

@@ -143,17 +143,19 @@ func (s *Server) GetNode(_ context.Context, r *api.GetNodeRequest) (*api.GetNode
 	return &api.GetNodeResponse{Node: s.withManagerStatus(out)}, nil
 }
 
-func (s *Server) ListNodes(context.Context, *api.ListNodesRequest) (*api.ListNodesResponse, error) {
+func (s *Server) ListNodes(_ context.Context, r *api.ListNodesRequest) (*api.ListNodesResponse, error) {
 	var nodes []*api.Node
 	s.st.View(func(tx store.ReadTx) { nodes = tx.Nodes() })
-	out := make([]*api.Node, len(nodes))
-	for i, n := range nodes {
+	// By hostname, as `node ls` shows them; the ID keeps the order total.
+	page, next, err := listPage(nodes, func(n *api.Node) string { return n.GetDescription().GetHostname() + "\x00" + n.GetId() }, r.GetPageSize(), r.GetPageToken())
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	out := make([]*api.Node, len(page))
+	for i, n := range page {
 		out[i] = s.withManagerStatus(n)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		return out[i].GetDescription().GetHostname() < out[j].GetDescription().GetHostname()
-	})
-	return &api.ListNodesResponse{Nodes: out}, nil
+	return &api.ListNodesResponse{Nodes: out, NextPageToken: next}, nil
 }
 
 // UpdateNode changes a node's spec. The request must carry the version it
@@ -302,11 +304,14 @@ func (s *Server) GetNetwork(_ context.Context, r *api.GetNetworkRequest) (*api.G
 	return &api.GetNetworkResponse{Network: out}, nil
 }
 
-func (s *Server) ListNetworks(context.Context, *api.ListNetworksRequest) (*api.ListNetworksResponse, error) {
-	var out []*api.Network
-	s.st.View(func(tx store.ReadTx) { out = tx.Networks() })
-	sort.Slice(out, func(i, j int) bool { return out[i].GetSpec().GetName() < out[j].GetSpec().GetName() })
-	return &api.ListNetworksResponse{Networks: out}, nil
+func (s *Server) ListNetworks(_ context.Context, r *api.ListNetworksRequest) (*api.ListNetworksResponse, error) {
+	var all []*api.Network
+	s.st.View(func(tx store.ReadTx) { all = tx.Networks() })
+	out, next, err := listPage(all, func(n *api.Network) string { return n.GetSpec().GetName() }, r.GetPageSize(), r.GetPageToken())
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &api.ListNetworksResponse{Networks: out, NextPageToken: next}, nil
 }
 
 func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest) (*api.CreateNetworkResponse, error) {
@@ -462,7 +467,6 @@ func (s *Server) GetTask(_ context.Context, r *api.GetTaskRequest) (*api.GetTask
 }
 
 func (s *Server) ListTasks(_ context.Context, r *api.ListTasksRequest) (*api.ListTasksResponse, error) {
-	var out []*api.Task
 	desired := map[api.TaskState]bool{}
 	for _, d := range r.GetDesiredStates() {
 		desired[d] = true
@@ -473,6 +477,7 @@ func (s *Server) ListTasks(_ context.Context, r *api.ListTasksRequest) (*api.Lis
 		}
 		return len(desired) == 0 || desired[t.GetDesiredState()]
 	}
+	var all []*api.Task
 	s.st.View(func(tx store.ReadTx) {
 		var ts []*api.Task
 		switch {
@@ -489,11 +494,15 @@ func (s *Server) ListTasks(_ context.Context, r *api.ListTasksRequest) (*api.Lis
 		}
 		for _, t := range ts {
 			if keep(t) {
-				out = append(out, t)
+				all = append(all, t)
 			}
 		}
 	})
-	return &api.ListTasksResponse{Tasks: out}, nil
+	out, next, err := listPage(all, func(t *api.Task) string { return t.GetId() }, r.GetPageSize(), r.GetPageToken())
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &api.ListTasksResponse{Tasks: out, NextPageToken: next}, nil
 }
 
 func contains(s []string, v string) bool {

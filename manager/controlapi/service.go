@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"math/big"
-	"sort"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -29,11 +28,14 @@ func (s *Server) GetService(_ context.Context, r *api.GetServiceRequest) (*api.G
 	return &api.GetServiceResponse{Service: out}, nil
 }
 
-func (s *Server) ListServices(context.Context, *api.ListServicesRequest) (*api.ListServicesResponse, error) {
-	var out []*api.Service
-	s.st.View(func(tx store.ReadTx) { out = tx.Services() })
-	sort.Slice(out, func(i, j int) bool { return out[i].GetSpec().GetName() < out[j].GetSpec().GetName() })
-	return &api.ListServicesResponse{Services: out}, nil
+func (s *Server) ListServices(_ context.Context, r *api.ListServicesRequest) (*api.ListServicesResponse, error) {
+	var all []*api.Service
+	s.st.View(func(tx store.ReadTx) { all = tx.Services() })
+	out, next, err := listPage(all, func(s *api.Service) string { return s.GetSpec().GetName() }, r.GetPageSize(), r.GetPageToken())
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &api.ListServicesResponse{Services: out, NextPageToken: next}, nil
 }
 
 // resolveNetworks replaces each attachment's target (name, ID or prefix)
