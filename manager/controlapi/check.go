@@ -94,12 +94,9 @@ func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, path stri
 			want = append(want, enumWord(ed, ed.Values().Get(i).Name()))
 		}
 		return errdefs.InvalidArgument("invalid %s %d: want one of %s", fieldName(path), v.Enum(), strings.Join(want, ", "))
-	case protoreflect.StringKind, protoreflect.BytesKind:
-		n := len(v.String())
-		if fd.Kind() == protoreflect.BytesKind {
-			n = len(v.Bytes())
-		}
-		if n > MaxStringBytes {
+	case protoreflect.StringKind:
+		// Bytes (a secret's or config's data) have limits of their own.
+		if len(v.String()) > MaxStringBytes {
 			return tooLong(path)
 		}
 	case protoreflect.MessageKind, protoreflect.GroupKind:
@@ -122,9 +119,12 @@ func fieldName(path string) string {
 	}
 	words := strings.ReplaceAll(last, "_", " ")
 	if len(parts) > 1 {
-		// "restart condition", but "protocol" of ports[0], not "ports protocol".
+		// "restart condition"; "port protocol" of ports[0].
 		prev := parts[len(parts)-2]
-		if !strings.Contains(prev, "[") && !strings.Contains(words, prev) && prev != "spec" && prev != "container" && prev != "task" {
+		if i := strings.IndexByte(prev, '['); i >= 0 {
+			prev = strings.TrimSuffix(prev[:i], "s")
+		}
+		if !strings.Contains(words, prev) && prev != "spec" && prev != "container" && prev != "task" {
 			words = strings.ReplaceAll(prev, "_", " ") + " " + words
 		}
 	}

@@ -95,36 +95,45 @@ func (s *Server) GetSecret(_ context.Context, r *api.GetSecretRequest) (*api.Get
 	return &api.GetSecretResponse{Secret: redactSecret(out)}, nil
 }
 
-func (s *Server) ListSecrets(context.Context, *api.ListSecretsRequest) (*api.ListSecretsResponse, error) {
+func (s *Server) ListSecrets(_ context.Context, r *api.ListSecretsRequest) (*api.ListSecretsResponse, error) {
 	var secs []*api.Secret
 	s.st.View(func(tx store.ReadTx) { secs = tx.Secrets() })
 	out := make([]*api.Secret, len(secs))
 	for i, sec := range secs {
 		out[i] = redactSecret(sec)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetSpec().GetName() < out[j].GetSpec().GetName() })
-	return &api.ListSecretsResponse{Secrets: out}, nil
+	out, next, err := listPage(out, func(s *api.Secret) string { return s.GetSpec().GetName() }, r.GetPageSize(), r.GetPageToken())
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &api.ListSecretsResponse{Secrets: out, NextPageToken: next}, nil
 }
 
 func (s *Server) CreateSecret(ctx context.Context, r *api.CreateSecretRequest) (*api.CreateSecretResponse, error) {
 	if r.GetSpec() == nil {
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no secret spec given"))
 	}
+	if err := checkRequest(r); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
 	spec := proto.Clone(r.GetSpec()).(*api.SecretSpec)
 	if err := validateBlob("secret", spec.GetName(), spec.GetData(), MaxSecretSize); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	var out *api.Secret
+	var id string
 	err := s.update(ctx, func(tx *store.Tx) error {
 		if tx.SecretByName(spec.GetName()) != nil {
 			return errdefs.AlreadyExists("secret %s already exists", spec.GetName())
 		}
-		out = &api.Secret{Id: s.newID(), Meta: &api.Meta{}, Spec: proto.Clone(spec).(*api.SecretSpec)}
-		return tx.Create(out)
+		o := &api.Secret{Id: s.newID(), Meta: &api.Meta{}, Spec: proto.Clone(spec).(*api.SecretSpec)}
+		id = o.GetId()
+		return tx.Create(o)
 	})
 	if err != nil {
 		return nil, err
 	}
+	var out *api.Secret
+	s.st.View(func(tx store.ReadTx) { out = tx.Secret(id) })
 	return &api.CreateSecretResponse{Secret: redactSecret(out)}, nil
 }
 
@@ -133,14 +142,17 @@ func (s *Server) UpdateSecret(ctx context.Context, r *api.UpdateSecretRequest) (
 	if r.GetSpec() == nil {
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no secret spec given"))
 	}
-	var out *api.Secret
+	if err := checkRequest(r); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	var id string
 	err := s.update(ctx, func(tx *store.Tx) error {
 		cur, err := tx.ResolveSecret(r.GetRef())
 		if err != nil {
 			return err
 		}
-		if r.GetVersion() != 0 && r.GetVersion() != cur.GetMeta().GetVersion() {
-			return errdefs.Conflict("secret %s changed meanwhile: update out of sequence", cur.GetSpec().GetName())
+		if err := checkVersion("secret", cur.GetSpec().GetName(), r.GetVersion(), cur.GetMeta().GetVersion()); err != nil {
+			return err
 		}
 		if n := r.GetSpec().GetName(); n != "" && n != cur.GetSpec().GetName() {
 			return errdefs.InvalidArgument("only updates to Labels are allowed: secret %s cannot be renamed", cur.GetSpec().GetName())
@@ -150,12 +162,14 @@ func (s *Server) UpdateSecret(ctx context.Context, r *api.UpdateSecretRequest) (
 		}
 		n := proto.Clone(cur).(*api.Secret)
 		n.Spec.Labels = r.GetSpec().GetLabels()
-		out = n
+		id = n.GetId()
 		return tx.Update(n)
 	})
 	if err != nil {
 		return nil, err
 	}
+	var out *api.Secret
+	s.st.View(func(tx store.ReadTx) { out = tx.Secret(id) })
 	return &api.UpdateSecretResponse{Secret: redactSecret(out)}, nil
 }
 
@@ -191,32 +205,41 @@ func (s *Server) GetConfig(_ context.Context, r *api.GetConfigRequest) (*api.Get
 	return &api.GetConfigResponse{Config: out}, nil
 }
 
-func (s *Server) ListConfigs(context.Context, *api.ListConfigsRequest) (*api.ListConfigsResponse, error) {
-	var out []*api.Config
-	s.st.View(func(tx store.ReadTx) { out = tx.Configs() })
-	sort.Slice(out, func(i, j int) bool { return out[i].GetSpec().GetName() < out[j].GetSpec().GetName() })
-	return &api.ListConfigsResponse{Configs: out}, nil
+func (s *Server) ListConfigs(_ context.Context, r *api.ListConfigsRequest) (*api.ListConfigsResponse, error) {
+	var all []*api.Config
+	s.st.View(func(tx store.ReadTx) { all = tx.Configs() })
+	out, next, err := listPage(all, func(c *api.Config) string { return c.GetSpec().GetName() }, r.GetPageSize(), r.GetPageToken())
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	return &api.ListConfigsResponse{Configs: out, NextPageToken: next}, nil
 }
 
 func (s *Server) CreateConfig(ctx context.Context, r *api.CreateConfigRequest) (*api.CreateConfigResponse, error) {
 	if r.GetSpec() == nil {
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no config spec given"))
 	}
+	if err := checkRequest(r); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
 	spec := proto.Clone(r.GetSpec()).(*api.ConfigSpec)
 	if err := validateBlob("config", spec.GetName(), spec.GetData(), MaxConfigSize); err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	var out *api.Config
+	var id string
 	err := s.update(ctx, func(tx *store.Tx) error {
 		if tx.ConfigByName(spec.GetName()) != nil {
 			return errdefs.AlreadyExists("config %s already exists", spec.GetName())
 		}
-		out = &api.Config{Id: s.newID(), Meta: &api.Meta{}, Spec: proto.Clone(spec).(*api.ConfigSpec)}
-		return tx.Create(out)
+		o := &api.Config{Id: s.newID(), Meta: &api.Meta{}, Spec: proto.Clone(spec).(*api.ConfigSpec)}
+		id = o.GetId()
+		return tx.Create(o)
 	})
 	if err != nil {
 		return nil, err
 	}
+	var out *api.Config
+	s.st.View(func(tx store.ReadTx) { out = tx.Config(id) })
 	return &api.CreateConfigResponse{Config: out}, nil
 }
 
@@ -225,14 +248,17 @@ func (s *Server) UpdateConfig(ctx context.Context, r *api.UpdateConfigRequest) (
 	if r.GetSpec() == nil {
 		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no config spec given"))
 	}
-	var out *api.Config
+	if err := checkRequest(r); err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	var id string
 	err := s.update(ctx, func(tx *store.Tx) error {
 		cur, err := tx.ResolveConfig(r.GetRef())
 		if err != nil {
 			return err
 		}
-		if r.GetVersion() != 0 && r.GetVersion() != cur.GetMeta().GetVersion() {
-			return errdefs.Conflict("config %s changed meanwhile: update out of sequence", cur.GetSpec().GetName())
+		if err := checkVersion("config", cur.GetSpec().GetName(), r.GetVersion(), cur.GetMeta().GetVersion()); err != nil {
+			return err
 		}
 		if n := r.GetSpec().GetName(); n != "" && n != cur.GetSpec().GetName() {
 			return errdefs.InvalidArgument("only updates to Labels are allowed: config %s cannot be renamed", cur.GetSpec().GetName())
@@ -242,12 +268,14 @@ func (s *Server) UpdateConfig(ctx context.Context, r *api.UpdateConfigRequest) (
 		}
 		n := proto.Clone(cur).(*api.Config)
 		n.Spec.Labels = r.GetSpec().GetLabels()
-		out = n
+		id = n.GetId()
 		return tx.Update(n)
 	})
 	if err != nil {
 		return nil, err
 	}
+	var out *api.Config
+	s.st.View(func(tx store.ReadTx) { out = tx.Config(id) })
 	return &api.UpdateConfigResponse{Config: out}, nil
 }
 

@@ -116,12 +116,12 @@ func TestSecretUpdateChangesLabelsOnly(t *testing.T) {
 		"new data": {Name: "tls_key", Data: []byte("k2")},
 		"rename":   {Name: "other"},
 	} {
-		if _, err := s.UpdateSecret(ctx, &api.UpdateSecretRequest{Ref: "tls_key", Spec: spec}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "only updates to Labels are allowed") {
+		if _, err := s.UpdateSecret(ctx, &api.UpdateSecretRequest{Ref: "tls_key", Version: up.Secret.Meta.Version, Spec: spec}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "only updates to Labels are allowed") {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
 	cfg := mustConfig(t, s, "nginx.conf", "server {}")
-	if _, err := s.UpdateConfig(ctx, &api.UpdateConfigRequest{Ref: cfg.GetId(), Spec: &api.ConfigSpec{Data: []byte("other")}}); status.Code(err) != codes.InvalidArgument {
+	if _, err := s.UpdateConfig(ctx, &api.UpdateConfigRequest{Ref: cfg.GetId(), Version: cfg.Meta.Version, Spec: &api.ConfigSpec{Data: []byte("other")}}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("config data change: %v", err)
 	}
 	got, _ := s.GetConfig(ctx, &api.GetConfigRequest{Ref: "nginx.conf"})
@@ -204,7 +204,7 @@ func TestServiceStorageBadInputIsRefused(t *testing.T) {
 		{"relative bind source", mounts(&api.Mount{Type: api.MountType_MOUNT_TYPE_BIND, Source: "data", Target: "/data"}), codes.InvalidArgument, `invalid mount config for type "bind": invalid mount path: 'data' mount path must be absolute`},
 		{"bind without source", mounts(&api.Mount{Type: api.MountType_MOUNT_TYPE_BIND, Target: "/data"}), codes.InvalidArgument, "field Source must not be empty"},
 		{"tmpfs with source", mounts(&api.Mount{Type: api.MountType_MOUNT_TYPE_TMPFS, Source: "x", Target: "/t"}), codes.InvalidArgument, "field Source must be empty"},
-		{"unknown mount type", mounts(&api.Mount{Type: 9, Target: "/t"}), codes.InvalidArgument, "mount type 9 is not supported"},
+		{"unknown mount type", mounts(&api.Mount{Type: 9, Target: "/t"}), codes.InvalidArgument, "invalid mount type (spec.task.container.mounts[0].type) 9: want one of bind, volume, tmpfs"},
 		{"other volume driver", mounts(&api.Mount{Type: api.MountType_MOUNT_TYPE_VOLUME, Source: "v", Target: "/v",
 			VolumeOptions: &api.VolumeOptions{DriverConfig: &api.Driver{Name: "nfs"}}}), codes.InvalidArgument, `volume driver "nfs" is not supported`},
 		{"duplicate mount point", mounts(&api.Mount{Type: api.MountType_MOUNT_TYPE_TMPFS, Target: "/t"}, &api.Mount{Type: api.MountType_MOUNT_TYPE_VOLUME, Target: "/t/"}), codes.InvalidArgument, "duplicate mount point"},
@@ -226,7 +226,7 @@ func TestServiceStorageBadInputIsRefused(t *testing.T) {
 	cur, _ := s.GetService(ctx, &api.GetServiceRequest{Ref: "web"})
 	up := proto.Clone(cur.GetService().GetSpec()).(*api.ServiceSpec)
 	up.Task.Container.Secrets = []*api.SecretReference{{SecretName: "nosuch"}}
-	if _, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Spec: up}); status.Code(err) != codes.NotFound {
+	if _, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: cur.Service.Meta.Version, Spec: up}); status.Code(err) != codes.NotFound {
 		t.Fatalf("update with unknown secret: %v", err)
 	}
 }

@@ -184,7 +184,7 @@ func TestOutOfRangeValuesAreRefused(t *testing.T) {
 			"invalid restart condition (spec.task.restart.condition) 42: want one of any, on-failure, none"},
 		{"protocol 7", svc(func(sp *api.ServiceSpec) {
 			sp.Endpoint = &api.EndpointSpec{Ports: []*api.PortConfig{{Protocol: 7, TargetPort: 80, PublishedPort: 8080}}}
-		}), "invalid protocol (spec.endpoint.ports[0].protocol) 7: want one of tcp, udp"},
+		}), "invalid port protocol (spec.endpoint.ports[0].protocol) 7: want one of tcp, udp"},
 		{"publish mode 3", svc(func(sp *api.ServiceSpec) {
 			sp.Endpoint = &api.EndpointSpec{Ports: []*api.PortConfig{{PublishMode: 3, TargetPort: 80}}}
 		}), "publish mode"},

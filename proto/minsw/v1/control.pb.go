@@ -2116,7 +2116,10 @@ func (x *GetSecretResponse) GetSecret() *Secret {
 }
 
 type ListSecretsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Paged as the other List calls.
+	PageSize      uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2151,9 +2154,24 @@ func (*ListSecretsRequest) Descriptor() ([]byte, []int) {
 	return file_minsw_v1_control_proto_rawDescGZIP(), []int{42}
 }
 
+func (x *ListSecretsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSecretsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListSecretsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Secrets       []*Secret              `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,110,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2193,6 +2211,13 @@ func (x *ListSecretsResponse) GetSecrets() []*Secret {
 		return x.Secrets
 	}
 	return nil
+}
+
+func (x *ListSecretsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type CreateSecretRequest struct {
@@ -2286,7 +2311,8 @@ func (x *CreateSecretResponse) GetSecret() *Secret {
 type UpdateSecretRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Ref   string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
-	// version must match the secret's meta.version when non-zero.
+	// version must be the secret's meta.version as read (missing or stale:
+	// refused as out of sequence).
 	Version uint64 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
 	// spec: only labels may differ from the stored spec (data may be left
 	// empty).
@@ -2559,7 +2585,10 @@ func (x *GetConfigResponse) GetConfig() *Config {
 }
 
 type ListConfigsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Paged as the other List calls.
+	PageSize      uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2594,9 +2623,24 @@ func (*ListConfigsRequest) Descriptor() ([]byte, []int) {
 	return file_minsw_v1_control_proto_rawDescGZIP(), []int{52}
 }
 
+func (x *ListConfigsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListConfigsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListConfigsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Configs       []*Config              `protobuf:"bytes,1,rep,name=configs,proto3" json:"configs,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,110,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2636,6 +2680,13 @@ func (x *ListConfigsResponse) GetConfigs() []*Config {
 		return x.Configs
 	}
 	return nil
+}
+
+func (x *ListConfigsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type CreateConfigRequest struct {
@@ -2727,10 +2778,12 @@ func (x *CreateConfigResponse) GetConfig() *Config {
 }
 
 type UpdateConfigRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
-	Version       uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
-	Spec          *ConfigSpec            `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ref   string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// version must be the config's meta.version as read (missing or stale:
+	// refused as out of sequence).
+	Version       uint64      `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	Spec          *ConfigSpec `protobuf:"bytes,3,opt,name=spec,proto3" json:"spec,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3030,10 +3083,14 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x10GetSecretRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"=\n" +
 	"\x11GetSecretResponse\x12(\n" +
-	"\x06secret\x18\x01 \x01(\v2\x10.minsw.v1.SecretR\x06secret\"\x14\n" +
-	"\x12ListSecretsRequest\"A\n" +
+	"\x06secret\x18\x01 \x01(\v2\x10.minsw.v1.SecretR\x06secret\"P\n" +
+	"\x12ListSecretsRequest\x12\x1b\n" +
+	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18o \x01(\tR\tpageToken\"i\n" +
 	"\x13ListSecretsResponse\x12*\n" +
-	"\asecrets\x18\x01 \x03(\v2\x10.minsw.v1.SecretR\asecrets\"?\n" +
+	"\asecrets\x18\x01 \x03(\v2\x10.minsw.v1.SecretR\asecrets\x12&\n" +
+	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"?\n" +
 	"\x13CreateSecretRequest\x12(\n" +
 	"\x04spec\x18\x01 \x01(\v2\x14.minsw.v1.SecretSpecR\x04spec\"@\n" +
 	"\x14CreateSecretResponse\x12(\n" +
@@ -3050,10 +3107,14 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x10GetConfigRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"=\n" +
 	"\x11GetConfigResponse\x12(\n" +
-	"\x06config\x18\x01 \x01(\v2\x10.minsw.v1.ConfigR\x06config\"\x14\n" +
-	"\x12ListConfigsRequest\"A\n" +
+	"\x06config\x18\x01 \x01(\v2\x10.minsw.v1.ConfigR\x06config\"P\n" +
+	"\x12ListConfigsRequest\x12\x1b\n" +
+	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18o \x01(\tR\tpageToken\"i\n" +
 	"\x13ListConfigsResponse\x12*\n" +
-	"\aconfigs\x18\x01 \x03(\v2\x10.minsw.v1.ConfigR\aconfigs\"?\n" +
+	"\aconfigs\x18\x01 \x03(\v2\x10.minsw.v1.ConfigR\aconfigs\x12&\n" +
+	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"?\n" +
 	"\x13CreateConfigRequest\x12(\n" +
 	"\x04spec\x18\x01 \x01(\v2\x14.minsw.v1.ConfigSpecR\x04spec\"@\n" +
 	"\x14CreateConfigResponse\x12(\n" +
