@@ -26,13 +26,13 @@ func TestRollbackSaysSoInUpdateStatus(t *testing.T) {
 	}
 	spec := proto.Clone(get().Spec).(*api.ServiceSpec)
 	spec.Task.Container.Image = "containous/whoami:v2"
-	if _, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Spec: spec}); err != nil {
+	if _, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: get().Meta.Version, Spec: spec}); err != nil {
 		t.Fatal(err)
 	}
 	if st := get().UpdateStatus; st != nil {
 		t.Fatalf("a new spec keeps an old update status: %v", st)
 	}
-	if _, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Rollback: true}); err != nil {
+	if _, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: get().Meta.Version, Rollback: true}); err != nil {
 		t.Fatal(err)
 	}
 	svc := get()
