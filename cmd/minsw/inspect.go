@@ -62,6 +62,7 @@ func writeJSON(out io.Writer, v any) error {
 var fieldNames = map[string]string{
 	"ServiceSpec.task":               "TaskTemplate",
 	"ServiceSpec.update":             "UpdateConfig",
+	"ServiceSpec.rollback":           "RollbackConfig",
 	"ServiceSpec.endpoint":           "EndpointSpec",
 	"TaskSpec.container":             "ContainerSpec",
 	"TaskSpec.restart":               "RestartPolicy",
@@ -113,6 +114,9 @@ func enumName(fd protoreflect.FieldDescriptor, v protoreflect.EnumNumber) string
 	// The prefix is the enum's name in upper snake case (NodeRole -> NODE_ROLE_).
 	prefix := upperSnake(string(fd.Enum().Name())) + "_"
 	name = strings.TrimPrefix(name, prefix)
+	if fd.Enum().Name() == "UpdateState" {
+		return strings.ToLower(name) // docker's "rollback_completed"
+	}
 	return strings.ReplaceAll(strings.ToLower(name), "_", "-")
 }
 

@@ -31,6 +31,7 @@ func newServiceCommand(c *cli) *cobra.Command {
 		newServiceInspectCommand(c),
 		newServiceScaleCommand(c),
 		newServiceUpdateCommand(c),
+		newServiceRollbackCommand(c),
 		newServiceRemoveCommand(c),
 		newServiceLogsCommand(c),
 	)
@@ -40,6 +41,9 @@ func newServiceCommand(c *cli) *cobra.Command {
 // waitFlags are the flags of the commands that may follow convergence.
 type waitFlags struct {
 	detach, quiet bool
+	// rollback is set (not a flag) when the user asked for the rollback,
+	// so its completion is a success, not a failed update.
+	rollback bool
 }
 
 func (w *waitFlags) register(cmd *cobra.Command) {
@@ -62,7 +66,9 @@ func waitForService(ctx context.Context, c *cli, cl *client.Client, id, name str
 	default:
 		d = &progress.Plain{Out: c.out}
 	}
-	err := progress.Wait(ctx, cl.Control, id, d, c.progress)
+	opts := c.progress
+	opts.Rollback = w.rollback
+	err := progress.Wait(ctx, cl.Control, id, d, opts)
 	// An RPC cut by the caller's deadline can report DeadlineExceeded a
 	// moment before ctx itself says so.
 	if err != nil && (ctx.Err() != nil || status.Code(err) == codes.Canceled || status.Code(err) == codes.DeadlineExceeded) {
@@ -93,8 +99,6 @@ type specFlags struct {
 	hostname, workdir string
 	user              string
 	stopGrace         time.Duration
-	updateParallelism uint64
-	updateDelay       time.Duration
 }
 
 func parseRestartCondition(s string) (minswv1.RestartCondition, error) {
@@ -225,6 +229,7 @@ func parsePort(s string) (*minswv1.PortConfig, error) {
 func newServiceCreateCommand(c *cli) *cobra.Command {
 	var sf specFlags
 	var stf storageFlags
+	var uf updateConfigFlags
 	var name string
 	var w waitFlags
 	cmd := &cobra.Command{
@@ -281,8 +286,8 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 				}
 				spec.Endpoint.Ports = append(spec.Endpoint.Ports, pc)
 			}
-			if cmd.Flags().Changed("update-parallelism") || cmd.Flags().Changed("update-delay") {
-				spec.Update = &minswv1.UpdateConfig{Parallelism: sf.updateParallelism, Delay: durationpb.New(sf.updateDelay)}
+			if err := uf.applyCreate(cmd.Flags(), spec); err != nil {
+				return err
 			}
 			switch sf.mode {
 			case "replicated":
@@ -336,8 +341,7 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	f.StringVarP(&sf.workdir, "workdir", "w", "", "Working directory inside the container")
 	f.StringVarP(&sf.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	f.DurationVar(&sf.stopGrace, "stop-grace-period", 10*time.Second, "Time to wait before force killing a container (ns|us|ms|s|m|h)")
-	f.Uint64Var(&sf.updateParallelism, "update-parallelism", 1, "Maximum number of tasks updated simultaneously (0 to update all at once)")
-	f.DurationVar(&sf.updateDelay, "update-delay", 0, "Delay between updates (ns|us|ms|s|m|h)")
+	uf.register(f)
 	w.register(cmd)
 	return cmd
 }
@@ -665,17 +669,12 @@ func printServicePretty(c *cli, s *minswv1.Service, nets map[string]string) {
 		fmt.Fprintln(&w, "Service Mode:\tReplicated")
 		fmt.Fprintf(&w, " Replicas:\t%d\n", spec.GetReplicated().GetReplicas())
 	}
+	printUpdateStatus(&w, s, time.Now())
 	fmt.Fprintln(&w, "Placement:")
 	if cs := spec.GetTask().GetPlacement().GetConstraints(); len(cs) > 0 {
 		fmt.Fprintf(&w, " Constraints:\t%s\n", strings.Join(cs, ", "))
 	}
-	if u := spec.GetUpdate(); u != nil {
-		fmt.Fprintln(&w, "UpdateConfig:")
-		fmt.Fprintf(&w, " Parallelism:\t%d\n", u.GetParallelism())
-		if d := u.GetDelay().AsDuration(); d > 0 {
-			fmt.Fprintf(&w, " Delay:\t%s\n", d)
-		}
-	}
+	printUpdateConfigs(&w, spec)
 	if r := spec.GetTask().GetRestart(); r != nil {
 		fmt.Fprintln(&w, "RestartPolicy:")
 		fmt.Fprintf(&w, " Condition:\t%s\n", strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(r.GetCondition().String(), "RESTART_CONDITION_")), "_", "-"))
@@ -793,6 +792,7 @@ func newServiceScaleCommand(c *cli) *cobra.Command {
 func newServiceUpdateCommand(c *cli) *cobra.Command {
 	var sf specFlags
 	var stf storageFlags
+	var uf updateConfigFlags
 	var w waitFlags
 	var image string
 	var envAdd, envRm, conAdd, conRm, labelAdd, labelRm, netAdd, netRm, pubAdd, pubRm []string
@@ -881,6 +881,9 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 				if err := applyPublishChanges(spec, pubAdd, pubRm); err != nil {
 					return err
 				}
+				if err := uf.applyUpdate(cmd.Flags(), spec); err != nil {
+					return err
+				}
 				if err := stf.applyUpdate(ct); err != nil {
 					return err
 				}
@@ -906,12 +909,14 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 				return err
 			}
 			fmt.Fprintln(c.out, posArgs[0])
+			w.rollback = rollback
 			return waitForService(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w)
 		},
 	}
 	f := cmd.Flags()
 	f.Uint64Var(&sf.replicas, "replicas", 1, "Number of tasks")
 	stf.registerUpdate(f)
+	uf.register(f)
 	f.StringVar(&image, "image", "", "Service image tag")
 	f.StringArrayVar(&args, "args", nil, "Service command args")
 	f.StringArrayVar(&envAdd, "env-add", nil, "Add or update an environment variable")

@@ -46,6 +46,7 @@ type Terminal struct {
 	view    View
 	overall *mpb.Bar
 	verify  *mpb.Bar
+	rollbk  *mpb.Bar
 	slots   map[string]*mpb.Bar
 	order   int
 }
@@ -129,15 +130,18 @@ func (t *Terminal) Update(v View) {
 		s, _ := t.slot(label)
 		b.SetCurrent(s.Step)
 	}
+	if v.Rollback != "" && t.rollbk == nil {
+		t.rollbk = t.textLocked(1<<19, func(v View) string { return v.Rollback })
+	}
 	if v.Verify != "" && t.verify == nil {
-		t.verify = t.textLocked(1 << 20)
+		t.verify = t.textLocked(1<<20, func(v View) string { return v.Verify })
 	}
 }
 
-func (t *Terminal) textLocked(priority int) *mpb.Bar {
+func (t *Terminal) textLocked(priority int, f func(View) string) *mpb.Bar {
 	t.mu.Unlock()
 	defer t.mu.Lock()
-	return t.text(priority, func(v View) string { return v.Verify })
+	return t.text(priority, f)
 }
 
 // Close draws the last view and stops redrawing.
@@ -145,8 +149,10 @@ func (t *Terminal) Close(v View, _ error) {
 	t.Update(v)
 	t.mu.Lock()
 	bars := []*mpb.Bar{t.overall}
-	if t.verify != nil {
-		bars = append(bars, t.verify)
+	for _, b := range []*mpb.Bar{t.verify, t.rollbk} {
+		if b != nil {
+			bars = append(bars, b)
+		}
 	}
 	for _, b := range t.slots {
 		bars = append(bars, b)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
@@ -275,4 +276,98 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// scriptedControl is fakeControl with the service changing per poll too.
+type scriptedControl struct {
+	fakeControl
+	svcs []*minswv1.Service
+}
+
+func (f *scriptedControl) GetService(context.Context, *minswv1.GetServiceRequest, ...grpc.CallOption) (*minswv1.GetServiceResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &minswv1.GetServiceResponse{Service: f.svcs[min(f.n, len(f.svcs)-1)]}, nil
+}
+
+func withStatus(svc *minswv1.Service, version uint64, st minswv1.UpdateState, msg string) *minswv1.Service {
+	s := proto.Clone(svc).(*minswv1.Service)
+	s.SpecVersion = version
+	s.UpdateStatus = &minswv1.UpdateStatus{State: st, Message: msg, SpecVersion: version}
+	return s
+}
+
+func v(t *minswv1.Task, version uint64) *minswv1.Task { t.SpecVersion = version; return t }
+
+func TestWaitUpdateOutcomes(t *testing.T) {
+	const culprit = "update paused due to failure or early termination of task x1"
+	svc := service(2)
+	up, rb := minswv1.UpdateState_UPDATE_STATE_UPDATING, minswv1.UpdateState_UPDATE_STATE_ROLLBACK_STARTED
+	for _, tc := range []struct {
+		name     string
+		svcs     []*minswv1.Service
+		polls    [][]*minswv1.Task
+		rollback bool
+		err      string
+		lines    []string
+	}{
+		{
+			name: "a paused update ends the wait with docker's message",
+			svcs: []*minswv1.Service{withStatus(svc, 2, up, "update in progress"), withStatus(svc, 2, minswv1.UpdateState_UPDATE_STATE_PAUSED, culprit)},
+			polls: [][]*minswv1.Task{
+				{v(task("x1", 1, failed, 0, "task: non-zero exit (1)"), 2), task("b", 2, running, time.Hour, "")},
+			},
+			err: "service update paused: " + culprit,
+		},
+		{
+			name: "an update rolled back by failure converges, then fails",
+			svcs: []*minswv1.Service{
+				withStatus(svc, 2, up, "update in progress"),
+				withStatus(svc, 3, rb, "update rolled back due to failure or early termination of task x1"),
+				withStatus(svc, 3, minswv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED, "rollback completed"),
+			},
+			polls: [][]*minswv1.Task{
+				{v(task("x1", 1, failed, 0, "task: non-zero exit (1)"), 2)},
+				{v(task("a", 1, running, time.Hour, ""), 3), v(task("b", 2, running, time.Hour, ""), 3)},
+			},
+			err: "service rolled back: rollback completed",
+			lines: []string{"overall progress: rolling back update: 2 out of 2 tasks",
+				"rollback: update rolled back due to failure or early termination of task x1", "verify: Service converged"},
+		},
+		{
+			name:     "a rollback the user asked for is a success",
+			rollback: true,
+			svcs:     []*minswv1.Service{withStatus(svc, 3, rb, "manually requested rollback"), withStatus(svc, 3, minswv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED, "rollback completed")},
+			polls:    [][]*minswv1.Task{{v(task("a", 1, running, time.Hour, ""), 3), v(task("b", 2, running, time.Hour, ""), 3)}},
+			lines:    []string{"overall progress: rolling back update: 2 out of 2 tasks", "rollback: manually requested rollback", "verify: Service converged"},
+		},
+		{
+			name: "a slot that keeps failing gives up instead of waiting forever",
+			svcs: []*minswv1.Service{service(1)},
+			polls: [][]*minswv1.Task{{
+				task("r1", 1, minswv1.TaskState_TASK_STATE_REJECTED, 3*time.Second, "No such image: nope:latest"),
+				task("r2", 1, minswv1.TaskState_TASK_STATE_REJECTED, 2*time.Second, "No such image: nope:latest"),
+				task("r3", 1, minswv1.TaskState_TASK_STATE_REJECTED, time.Second, "No such image: nope:latest"),
+				task("r4", 1, preparing, 0, ""),
+			}},
+			err: "service web cannot converge: 1/1: No such image: nope:latest",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := t0
+			f := &scriptedControl{fakeControl: fakeControl{clock: &clock, step: time.Second, polls: tc.polls}, svcs: tc.svcs}
+			var out strings.Builder
+			opts := Options{Interval: time.Millisecond, Verify: 2 * time.Second, Stall: 3 * time.Second, Settle: 10 * time.Second,
+				Now: func() time.Time { return clock }, Rollback: tc.rollback}
+			err := Wait(context.Background(), f, "web", &Plain{Out: &out}, opts)
+			if (err == nil) != (tc.err == "") || (err != nil && err.Error() != tc.err) {
+				t.Fatalf("err = %v, want %q", err, tc.err)
+			}
+			for _, l := range tc.lines {
+				if !strings.Contains(out.String(), l+"\n") {
+					t.Errorf("no line %q in\n%s", l, out.String())
+				}
+			}
+		})
+	}
 }

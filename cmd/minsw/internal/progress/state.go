@@ -86,10 +86,16 @@ func Bar(current, total int64) string {
 type Status struct {
 	Running, Desired int
 	Slots            []Slot
+	// RollingBack says the service returns to its previous spec.
+	RollingBack bool
 }
 
-// Overall is the first line: "overall progress: 2 out of 2 tasks".
+// Overall is the first line: "overall progress: 2 out of 2 tasks", or
+// "overall progress: rolling back update: 2 out of 2 tasks".
 func (s Status) Overall() string {
+	if s.RollingBack {
+		return fmt.Sprintf("overall progress: rolling back update: %d out of %d tasks", s.Running, s.Desired)
+	}
 	return fmt.Sprintf("overall progress: %d out of %d tasks", s.Running, s.Desired)
 }
 
@@ -200,12 +206,13 @@ func Evaluate(svc *minswv1.Service, tasks []*minswv1.Task, nodes []*minswv1.Node
 
 // evaluateSlot picks the task that speaks for a slot: the newest one still
 // meant to run, else the newest of all (to show why it stopped).
-func evaluateSlot(label string, tasks []*minswv1.Task, restart minswv1.RestartCondition) Slot {
-	sl := Slot{Label: label}
+func evaluateSlot(label string, tasks []*minswv1.Task, restart minswv1.RestartCondition) (sl Slot) {
+	sl = Slot{Label: label}
 	if len(tasks) == 0 {
 		return sl
 	}
 	var current, lastFailed *minswv1.Task
+	failures := 0
 	for _, t := range tasks {
 		if active(t) && !terminal(t) && (current == nil || newer(t, current) > 0) {
 			current = t
@@ -213,7 +220,18 @@ func evaluateSlot(label string, tasks []*minswv1.Task, restart minswv1.RestartCo
 		if terminal(t) && t.GetStatus().GetErr() != "" && (lastFailed == nil || newer(t, lastFailed) > 0) {
 			lastFailed = t
 		}
+		if terminal(t) && t.GetStatus().GetErr() != "" {
+			failures++
+		}
 	}
+	// A slot whose tasks keep failing (an image that cannot be pulled)
+	// cannot converge by itself, though it is retried at the restart delay.
+	const hopeless = 3
+	defer func() {
+		if failures >= hopeless && sl.State != "running" {
+			sl.Stuck = true
+		}
+	}()
 	if current == nil {
 		// Nothing will run here unless the orchestrator makes a new task;
 		// with restart condition none (or on-failure after a clean exit) it won't.

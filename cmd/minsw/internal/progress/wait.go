@@ -23,11 +23,17 @@ type Options struct {
 	Stall time.Duration
 	// Now is the clock; tests inject a fake one.
 	Now func() time.Time
+	// Rollback is set when the user asked for a rollback: its completion
+	// is then a success, where an update rolled back by failure is not.
+	Rollback bool
+	// Settle bounds how long Wait waits, once converged and verified, for
+	// the manager to call the update completed.
+	Settle time.Duration
 }
 
 // DefaultOptions are docker's timings.
 func DefaultOptions() Options {
-	return Options{Interval: 150 * time.Millisecond, Verify: 5 * time.Second, Stall: 10 * time.Second, Now: time.Now}
+	return Options{Interval: 150 * time.Millisecond, Verify: 5 * time.Second, Stall: 10 * time.Second, Settle: 30 * time.Second, Now: time.Now}
 }
 
 // ErrCannotConverge is returned when the service's tasks cannot all run,
@@ -44,6 +50,9 @@ type Display interface {
 // View is everything on screen at one moment.
 type View struct {
 	Status Status
+	// Rollback is the line saying why the update rolls back ("rollback:
+	// update rolled back due to ..."), "" unless it does.
+	Rollback string
 	// Verify is the last line ("verify: Service converged"), "" before convergence.
 	Verify string
 }
@@ -53,6 +62,9 @@ func (v View) Lines() []string {
 	lines := []string{v.Status.Overall()}
 	for _, s := range v.Status.Slots {
 		lines = append(lines, s.Line())
+	}
+	if v.Rollback != "" {
+		lines = append(lines, v.Rollback)
 	}
 	if v.Verify != "" {
 		lines = append(lines, v.Verify)
@@ -91,6 +103,25 @@ func Wait(ctx context.Context, api minswv1.ControlClient, serviceID string, d Di
 		now := opts.Now()
 		view.Status = Evaluate(svc, tasks.GetTasks(), nodes.GetNodes())
 
+		// The updater's word ends the wait when an update stops short.
+		us := svc.GetUpdateStatus()
+		switch us.GetState() {
+		case minswv1.UpdateState_UPDATE_STATE_PAUSED:
+			d.Update(view)
+			return fmt.Errorf("service update paused: %s", us.GetMessage())
+		case minswv1.UpdateState_UPDATE_STATE_ROLLBACK_PAUSED:
+			d.Update(view)
+			return fmt.Errorf("service rollback paused: %s", us.GetMessage())
+		case minswv1.UpdateState_UPDATE_STATE_ROLLBACK_STARTED, minswv1.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED:
+			view.Status.RollingBack = true
+			if view.Rollback == "" && us.GetMessage() != "" {
+				view.Rollback = "rollback: " + us.GetMessage()
+			}
+		}
+		// Still rolling out by the updater's account (its monitor window).
+		updating := us.GetSpecVersion() == svc.GetSpecVersion() &&
+			(us.GetState() == minswv1.UpdateState_UPDATE_STATE_UPDATING || us.GetState() == minswv1.UpdateState_UPDATE_STATE_ROLLBACK_STARTED)
+
 		switch {
 		case view.Status.Converged():
 			stuckSince = time.Time{}
@@ -98,9 +129,15 @@ func Wait(ctx context.Context, api minswv1.ControlClient, serviceID string, d Di
 				convergedAt = now
 			}
 			left := opts.Verify - now.Sub(convergedAt)
+			if left <= 0 && updating && now.Sub(convergedAt) < opts.Verify+opts.Settle {
+				left = time.Second // the updater's monitor has not passed yet
+			}
 			if left <= 0 {
 				view.Verify = "verify: Service converged"
 				d.Update(view)
+				if view.Status.RollingBack && !opts.Rollback {
+					return fmt.Errorf("service rolled back: %s", us.GetMessage())
+				}
 				return nil
 			}
 			view.Verify = fmt.Sprintf("verify: Waiting %d seconds to verify that tasks are stable...", int(math.Ceil(left.Seconds())))
