@@ -65,7 +65,10 @@ type Config struct {
 	// CertCheckInterval is how often the node checks its certificate and
 	// roots with a manager; zero: DefaultCertCheckInterval.
 	CertCheckInterval time.Duration
-	Logger            *slog.Logger
+	// DockerSocket is where the Docker Engine API listens; "" switches it
+	// off (dockerapi.go).
+	DockerSocket string
+	Logger       *slog.Logger
 }
 
 // state is what the node keeps on disk across restarts.
@@ -176,6 +179,14 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- n.local.Serve(l) }()
+	ectx, stopEngine := context.WithCancel(ctx)
+	engineDone, err := n.serveEngineAPI(ectx)
+	if err != nil {
+		stopEngine()
+		n.local.Stop()
+		n.shutdown()
+		return err
+	}
 	n.log.Info("daemon ready", "socket", sock)
 	select {
 	case <-ctx.Done():
@@ -184,9 +195,14 @@ func (n *Node) Run(ctx context.Context) error {
 			n.log.Error("local API stopped", "err", err)
 		}
 	}
+	stopEngine()
+	<-engineDone
 	n.local.GracefulStop()
 	n.shutdown()
 	_ = os.Remove(sock)
+	if n.cfg.DockerSocket != "" {
+		_ = os.Remove(n.cfg.DockerSocket)
+	}
 	return nil
 }
 

@@ -35,6 +35,7 @@ type daemonOptions struct {
 	lbBackend                    string
 	gossipPort                   int
 	dnsUpstreams                 []string
+	dockerSocket                 string
 }
 
 func newDaemonCommand() *cobra.Command {
@@ -45,8 +46,12 @@ func newDaemonCommand() *cobra.Command {
 		Long: "Run a minsw node: the local API on a unix socket in the exec root, and, once the\n" +
 			"node is in a swarm, its manager (on managers) and its worker agent.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.dockerSocket = dockerSocketPath(cmd, o)
+			return runDaemon(cmd.Context(), o)
+		},
 	}
+	addDockerSocketFlag(cmd, o)
 	f := cmd.Flags()
 	f.StringVar(&o.nodeName, "node-name", "", "Name this node reports (default: the host name)")
 	f.StringVar(&o.dataRoot, "data-root", "/var/lib/minsw", "Where the node keeps its persistent state")
@@ -110,6 +115,7 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		Hostname: hostname, DataRoot: o.dataRoot, ExecRoot: o.execRoot,
 		AdvertiseAddr: o.advertiseAddr, ListenAddr: o.listenAddr,
 		Executor: exec, HeartbeatPeriod: o.heartbeat, Logger: log,
+		DockerSocket: o.dockerSocket,
 	}
 	if o.executor != "fake" {
 		nc, err := networkingConfig(o, log)

@@ -26,7 +26,12 @@ func newSwarmInitCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init [OPTIONS]",
 		Short: "Initialize a swarm",
-		Args:  noArgs,
+		Long: "Initialize a swarm: this node becomes its first manager.\n\n" +
+			"Every minsw daemon also serves the Docker Engine API, so the docker CLI and SDKs\n" +
+			"drive the swarm too:\n\n" +
+			"    export DOCKER_HOST=unix:///var/run/minsw/docker.sock   # <exec-root>/docker.sock\n" +
+			"    docker service ls",
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {

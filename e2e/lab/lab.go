@@ -132,6 +132,11 @@ func (c Config) DaemonPidfile(n Node) string {
 // Host is the MINSW_HOST value that reaches node n's daemon.
 func (c Config) Host(n Node) string { return "unix://" + filepath.Join(c.ExecRoot(n), "minsw.sock") }
 
+// DockerHost is DOCKER_HOST for n: its daemon's Docker Engine API socket.
+func (c Config) DockerHost(n Node) string {
+	return "unix://" + filepath.Join(c.ExecRoot(n), "docker.sock")
+}
+
 // NetnsPath is the file of node n's network namespace.
 func NetnsPath(n Node) string { return filepath.Join("/run/netns", n.Netns) }
 

@@ -28,6 +28,9 @@ const (
 	// have been appended). Never report it as a failure: check, or retry
 	// with the same idempotency key.
 	KindOutcomeUnknown
+	// KindUnimplemented: the request is well formed but asks for something
+	// minsw does not do (the Engine API's 501).
+	KindUnimplemented
 )
 
 // OutcomeUnknownMessage is in the message of every KindOutcomeUnknown
@@ -55,6 +58,9 @@ func FailedPrecondition(format string, a ...any) error {
 }
 func Unavailable(format string, a ...any) error { return newf(KindUnavailable, format, a...) }
 func Conflict(format string, a ...any) error    { return newf(KindConflict, format, a...) }
+func Unimplemented(format string, a ...any) error {
+	return newf(KindUnimplemented, format, a...)
+}
 
 // OutcomeUnknown says a write may or may not have been applied; check
 // names the command that shows which ("service ls"). cause (may be nil)
@@ -96,6 +102,8 @@ func KindOf(err error) Kind {
 			if strings.Contains(s.Message(), OutcomeUnknownMessage) {
 				return KindOutcomeUnknown
 			}
+		case codes.Unimplemented:
+			return KindUnimplemented
 		}
 	}
 	return KindUnknown
@@ -129,6 +137,8 @@ func ToGRPC(err error) error {
 		if errors.Is(err, context.DeadlineExceeded) {
 			code = codes.DeadlineExceeded
 		}
+	case KindUnimplemented:
+		code = codes.Unimplemented
 	default:
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):

@@ -1,7 +1,7 @@
 // Command labctl drives the three-node minsw lab (package lab): `up` builds
 // it and replays the tutorial as a narrated transcript, `down` removes it,
 // `shell NODE` opens a shell in a node's network namespace with MINSW_HOST
-// set, and `registry` is the lab registry process itself (run by `up` inside
+// and DOCKER_HOST set (so both minsw and docker talk to that node), and `registry` is the lab registry process itself (run by `up` inside
 // the registry namespace).
 package main
 
@@ -136,6 +136,7 @@ func shell(args []string) error {
 	}
 	env := append(os.Environ(),
 		"MINSW_HOST="+l.Host(n),
+		"DOCKER_HOST="+l.DockerHost(n),
 		"PATH="+filepath.Dir(l.Minsw)+":"+os.Getenv("PATH"),
 		"PS1=root@"+n.Name+":\\w# ",
 	)
@@ -143,7 +144,7 @@ func shell(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "lab: shell in %s's network namespace; MINSW_HOST=%s; exit to leave\n", n.Name, l.Host(n))
+	fmt.Fprintf(os.Stderr, "lab: shell in %s's network namespace; MINSW_HOST=%s DOCKER_HOST=%s; exit to leave\n", n.Name, l.Host(n), l.DockerHost(n))
 	return syscall.Exec(nsenter, []string{"nsenter", "--net=" + lab.NetnsPath(n), sh, "--norc", "-i"}, env)
 }
 

@@ -1,0 +1,169 @@
+package convert
+
+import (
+	"strings"
+
+	"github.com/docker/docker/api/types/filters"
+
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// Filters decoded from a list request's `filters` query parameter. Each
+// kind accepts the keys docker's daemon accepts for it and answers 400 for
+// others, as docker does. Matching follows docker's: id and name are
+// prefixes (services, tasks), labels are "key" or "key=value" and all must
+// hold, other keys match exactly; values of one key are alternatives.
+
+// ParseFilters decodes the JSON of a `filters` parameter and checks its keys.
+func ParseFilters(raw string, accepted ...string) (filters.Args, error) {
+	args, err := filters.FromJSON(raw)
+	if err != nil {
+		return args, invalid("invalid filters %q: %v", raw, err)
+	}
+	ok := map[string]bool{}
+	for _, k := range accepted {
+		ok[k] = true
+	}
+	for _, k := range args.Keys() {
+		if !ok[k] {
+			return args, invalid("invalid filter '%s'", k)
+		}
+	}
+	return args, nil
+}
+
+// ServiceFilterKeys are the keys GET /services accepts.
+var ServiceFilterKeys = []string{"id", "label", "mode", "name"}
+
+func anyPrefix(args filters.Args, key, s string) bool {
+	vals := args.Get(key)
+	if len(vals) == 0 {
+		return true
+	}
+	for _, v := range vals {
+		if strings.HasPrefix(s, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyExact(args filters.Args, key, s string) bool {
+	vals := args.Get(key)
+	if len(vals) == 0 {
+		return true
+	}
+	for _, v := range vals {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchService says whether s passes the service filters.
+func MatchService(args filters.Args, s *api.Service) bool {
+	mode := "replicated"
+	if s.GetSpec().GetGlobal() != nil {
+		mode = "global"
+	}
+	return anyPrefix(args, "id", s.GetId()) &&
+		anyPrefix(args, "name", s.GetSpec().GetName()) &&
+		anyExact(args, "mode", mode) &&
+		args.MatchKVList("label", s.GetSpec().GetLabels())
+}
+
+// NodeFilterKeys are the keys GET /nodes accepts.
+var NodeFilterKeys = []string{"id", "label", "membership", "name", "node.label", "role"}
+
+// MatchNode says whether n passes the node filters. minsw nodes have no
+// engine labels, so a "label" filter matches none; every listed node is
+// an accepted member.
+func MatchNode(args filters.Args, n *api.Node) bool {
+	if len(args.Get("label")) > 0 {
+		return false
+	}
+	return anyPrefix(args, "id", n.GetId()) &&
+		anyExact(args, "name", n.GetDescription().GetHostname()) &&
+		anyExact(args, "role", string(nodeRoles[n.GetRole()])) &&
+		anyExact(args, "membership", "accepted") &&
+		args.MatchKVList("node.label", n.GetSpec().GetLabels())
+}
+
+// TaskFilterKeys are the keys GET /tasks accepts.
+var TaskFilterKeys = []string{"_up-to-date", "desired-state", "id", "label", "name", "node", "service"}
+
+// TaskName is docker's name for a task: <service>.<slot> for replicated
+// tasks, <service>.<node id> for global ones.
+func TaskName(t *api.Task) string {
+	if t.GetSlot() == 0 {
+		return t.GetServiceName() + "." + t.GetNodeId()
+	}
+	return t.GetServiceName() + "." + uitoa(t.GetSlot())
+}
+
+func uitoa(v uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// MatchTask says whether t passes the task filters. serviceIDs and nodeIDs
+// are the "service" and "node" values resolved to IDs (nil: no filter);
+// svc is t's service (nil if gone), for labels and _up-to-date.
+func MatchTask(args filters.Args, t *api.Task, svc *api.Service, serviceIDs, nodeIDs map[string]bool) bool {
+	if serviceIDs != nil && !serviceIDs[t.GetServiceId()] {
+		return false
+	}
+	if nodeIDs != nil && !nodeIDs[t.GetNodeId()] {
+		return false
+	}
+	if args.Contains("_up-to-date") && (svc == nil || t.GetSpecVersion() != svc.GetSpecVersion()) {
+		return false
+	}
+	if ds := args.Get("desired-state"); len(ds) > 0 {
+		want := TaskState(t.GetDesiredState())
+		ok := false
+		for _, d := range ds {
+			// docker counts every state up to running as "running".
+			if string(want) == d || (d == "running" && t.GetDesiredState() <= api.TaskState_TASK_STATE_RUNNING) {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return anyPrefix(args, "id", t.GetId()) &&
+		anyPrefix(args, "name", TaskName(t)) &&
+		args.MatchKVList("label", svc.GetSpec().GetLabels())
+}
+
+// NetworkFilterKeys are the keys GET /networks accepts.
+var NetworkFilterKeys = []string{"dangling", "driver", "id", "label", "name", "scope", "type"}
+
+// MatchNetwork says whether n (a network as docker shows it) passes the
+// network filters. Every minsw network is "custom" but ingress.
+func MatchNetwork(args filters.Args, name, id, driver, scope string, builtin bool, labels map[string]string) bool {
+	typ := "custom"
+	if builtin {
+		typ = "builtin"
+	}
+	if names := args.Get("name"); len(names) > 0 && !args.Match("name", name) {
+		return false
+	}
+	if ids := args.Get("id"); len(ids) > 0 && !args.Match("id", id) {
+		return false
+	}
+	return anyExact(args, "driver", driver) &&
+		anyExact(args, "scope", scope) &&
+		anyExact(args, "type", typ) &&
+		args.MatchKVList("label", labels)
+}

@@ -1,0 +1,44 @@
+package node
+
+import (
+	"context"
+
+	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/engineapi"
+)
+
+// serveEngineAPI serves the Docker Engine API on cfg.DockerSocket until ctx
+// ends. Its handlers call this daemon's own local API over its socket, so
+// both doors share one edge (forwarding to the manager, errors, auth).
+func (n *Node) serveEngineAPI(ctx context.Context) (stopped <-chan struct{}, err error) {
+	done := make(chan struct{})
+	if n.cfg.DockerSocket == "" {
+		close(done)
+		return done, nil
+	}
+	cl, err := client.New("unix://" + n.SocketPath())
+	if err != nil {
+		return nil, err
+	}
+	l, err := engineapi.ListenUnix(n.cfg.DockerSocket)
+	if err != nil {
+		cl.Close()
+		return nil, err
+	}
+	srv := engineapi.New(engineapi.Config{
+		Backend:       engineapi.Backend{Control: cl.Control, Swarm: cl.Swarm, Containers: cl.Containers, Networks: cl.Networks},
+		EngineVersion: Version,
+		Hostname:      n.cfg.Hostname,
+		ExecRoot:      n.cfg.ExecRoot,
+		Logger:        n.cfg.Logger,
+	})
+	n.log.Info("docker engine API ready", "socket", n.cfg.DockerSocket, "DOCKER_HOST", "unix://"+n.cfg.DockerSocket)
+	go func() {
+		defer close(done)
+		defer cl.Close()
+		if err := srv.Serve(ctx, l); err != nil {
+			n.log.Error("docker engine API stopped", "err", err)
+		}
+	}()
+	return done, nil
+}
