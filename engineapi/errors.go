@@ -62,6 +62,10 @@ func (s *Server) httpError(ctx context.Context, err error) (int, string) {
 		return http.StatusServiceUnavailable, message(err)
 	case errdefs.KindUnimplemented:
 		return http.StatusNotImplemented, message(err)
+	case errdefs.KindOutcomeUnknown:
+		// Not a failure: the write may have been applied. The message says
+		// so and how to check.
+		return http.StatusGatewayTimeout, message(err)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return http.StatusServiceUnavailable, message(err)
@@ -91,7 +95,7 @@ func (s *Server) notManager(ctx context.Context) (string, bool) {
 
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := s.httpError(r.Context(), err)
-	if status >= 500 && status != http.StatusNotImplemented && status != http.StatusServiceUnavailable {
+	if status >= 500 && status != http.StatusNotImplemented && status != http.StatusServiceUnavailable && status != http.StatusGatewayTimeout {
 		s.log.Error("engine API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if r.Method == http.MethodHead {
