@@ -38,6 +38,7 @@ type Client struct {
 	Swarm      minswv1.SwarmClient
 	Containers minswv1.ContainersClient
 	Networks   minswv1.NetworksClient
+	Volumes    minswv1.VolumesClient
 }
 
 // ResolveHost picks the daemon address: the flag if set, else $MINSW_HOST,
@@ -100,6 +101,7 @@ func New(host string) (*Client, error) {
 	c.Swarm = minswv1.NewSwarmClient(conn)
 	c.Containers = minswv1.NewContainersClient(conn)
 	c.Networks = minswv1.NewNetworksClient(conn)
+	c.Volumes = minswv1.NewVolumesClient(conn)
 	return c, nil
 }
 

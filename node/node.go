@@ -33,6 +33,7 @@ import (
 	"github.com/minsw/minsw/worker/agent"
 	"github.com/minsw/minsw/worker/executor"
 	"github.com/minsw/minsw/worker/netagent"
+	"github.com/minsw/minsw/worker/volume"
 )
 
 // Version is the engine version nodes report.
@@ -104,6 +105,7 @@ type Node struct {
 	locked     bool            // autolock: a restarted manager waits for swarm unlock
 	ipsec      *ipsec.Checker  // whether this kernel can carry encrypted overlays
 	rest       atRest          // the raft data key and how it is kept (autolock.go)
+	volumes    *volume.Store   // the node's local volumes (volumes.go)
 	ctx        context.Context
 	transition sync.Mutex // one init/join/leave/promote at a time
 }
@@ -161,6 +163,10 @@ func (n *Node) Run(ctx context.Context) error {
 		l.Close()
 		return err
 	}
+	if n.volumes, err = volume.New(filepath.Join(n.cfg.DataRoot, "volumes"), nil); err != nil {
+		l.Close()
+		return err
+	}
 	n.ctx = ctx
 	n.local = grpc.NewServer(grpc.ChainUnaryInterceptor(n.toManager), grpc.ChainStreamInterceptor(n.toManagerStream))
 	api.RegisterSwarmServer(n.local, &swarmAPI{n: n})
@@ -168,6 +174,7 @@ func (n *Node) Run(ctx context.Context) error {
 	api.RegisterMembershipServer(n.local, api.UnimplementedMembershipServer{})
 	api.RegisterContainersServer(n.local, newContainersAPI(n))
 	api.RegisterNetworksServer(n.local, &networksAPI{n: n})
+	api.RegisterVolumesServer(n.local, &volumesAPI{n: n})
 	reflection.Register(n.local)
 
 	if st, err := n.loadState(); err != nil {
@@ -387,6 +394,7 @@ func (n *Node) startAgent(st *state) error {
 	acfg.Dial = n.agentDial
 	acfg.Executor = n.cfg.Executor
 	acfg.Network = n.cfg.Network
+	acfg.Volumes = n.volumes
 	acfg.Description = n.description()
 	acfg.Addr = host
 	acfg.Logger = n.cfg.Logger

@@ -128,6 +128,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newLBCommand(c),
 		newSecretCommand(c),
 		newConfigCommand(c),
+		newVolumeCommand(c),
 		// docker's top-level shortcuts
 		newContainerListCommand(c, "ps"),
 		newContainerExecCommand(c, "exec"),

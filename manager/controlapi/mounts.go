@@ -2,12 +2,16 @@ package controlapi
 
 import (
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/minsw/minsw/internal/errdefs"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
+
+// volumeNameRE is docker's rule for local volume names.
+var volumeNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]+$`)
 
 // validateStorage checks a container's mounts and its secret and config
 // targets as docker's daemon does, before anything is stored.
@@ -97,8 +101,8 @@ func validateMount(m *api.Mount) error {
 		if d := m.GetVolumeOptions().GetDriverConfig().GetName(); d != "" && d != "local" {
 			return errdefs.InvalidArgument("invalid mount config for type \"volume\": volume driver %q is not supported: minsw volumes use the local driver", d)
 		}
-		if s := m.GetSource(); s != "" && (strings.Contains(s, "/") || !nameRE.MatchString(s)) {
-			return errdefs.InvalidArgument("invalid mount config for type \"volume\": invalid volume name %q: it must start with a letter or digit and contain only letters, digits, '-' and '_'", s)
+		if s := m.GetSource(); s != "" && !volumeNameRE.MatchString(s) {
+			return errdefs.InvalidArgument("invalid mount config for type \"volume\": %q includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path", s)
 		}
 	case api.MountType_MOUNT_TYPE_TMPFS:
 		if m.GetSource() != "" {

@@ -137,6 +137,7 @@ func assignments(tx store.ReadTx, node *api.Node) *api.Assignments {
 			out.Networks = append(out.Networks, n)
 		}
 	}
+	addFiles(tx, out)
 	return out
 }
 
@@ -154,6 +155,8 @@ func fingerprint(m *api.SessionMessage) uint64 {
 	for _, n := range m.GetAssignments().GetNetworks() {
 		putV(n.GetId(), n.GetMeta().GetVersion())
 	}
+	put("|")
+	fileIDs(m.GetAssignments(), putV)
 	put("|")
 	for _, a := range m.GetManagers() {
 		put(a)

@@ -49,6 +49,7 @@ type Agent struct {
 	swept      bool                       // orphans handled after the first set
 	runCtx     context.Context
 	wg         sync.WaitGroup // runners and clean-ups
+	files      fileStore      // secrets and configs of the assignment set (storage.go)
 }
 
 // activeSession is what status reports need of the current session.
@@ -228,7 +229,13 @@ func (a *Agent) forget(r *taskRunner) {
 }
 
 // removeContainer stops and removes a container; a missing one is fine.
-func (a *Agent) removeContainer(ctx context.Context, id string, grace time.Duration) error {
+func (a *Agent) removeContainer(ctx context.Context, id string, grace time.Duration) (err error) {
+	st, _ := a.cfg.Executor.Inspect(ctx, id) // its labels name its anonymous volumes
+	defer func() {
+		if err == nil {
+			a.removeAnonymousVolumes(st.Labels)
+		}
+	}()
 	if err := a.cfg.Executor.Stop(ctx, id, grace); err != nil && !errors.Is(err, executor.ErrNotFound) {
 		a.log.Warn("stop container", "container", id[:12], "err", err)
 	}

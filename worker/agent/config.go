@@ -45,6 +45,8 @@ type Config struct {
 	Dial     DialFunc
 	Executor executor.Executor
 	Network  Network
+	// Volumes is the node's volume store; nil refuses volume mounts.
+	Volumes Volumes
 	// Description and Addr are sent with each session: what the node is,
 	// and its advertise (underlay) address; "" lets the manager use the
 	// connection's source address.

@@ -340,7 +340,11 @@ func (r *taskRunner) prepare(ctx context.Context, t *api.Task) error {
 	if err := ex.Pull(opCtx, t.GetSpec().GetContainer().GetImage()); err != nil {
 		return err
 	}
-	err = ex.Create(opCtx, BuildSpec(t, r.a.cfg.NodeID, netns))
+	spec := BuildSpec(t, r.a.cfg.NodeID, netns)
+	if err := r.a.addStorage(&spec, t); err != nil {
+		return err
+	}
+	err = ex.Create(opCtx, spec)
 	if err != nil && !errors.Is(err, executor.ErrAlreadyExists) {
 		return err
 	}

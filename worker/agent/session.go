@@ -164,6 +164,7 @@ func (a *Agent) apply(msg *api.SessionMessage) {
 	a.notifyLocked()
 	a.mu.Unlock()
 	if as := msg.GetAssignments(); as != nil {
+		a.files.set(as)
 		a.assign(as.GetTasks())
 	}
 }

@@ -33,6 +33,8 @@ type Spec struct {
 	DNSOpts   []string          // options lines
 	Hosts     []string          // extra "IP name..." lines for /etc/hosts
 	Labels    map[string]string // minsw.task.id, minsw.service.id, ...
+	Mounts    []Mount           // volumes, binds and tmpfs (storage.go)
+	Files     []File            // secrets and configs, on a tmpfs (storage.go)
 }
 
 // State is a container's life stage as the executor sees it.

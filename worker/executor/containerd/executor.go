@@ -185,6 +185,15 @@ func (e *Executor) Create(ctx context.Context, spec executor.Spec) (err error) {
 			os.RemoveAll(files.dir)
 		}
 	}()
+	storageOpts, err := storage(spec, files) // mounts.go
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			unmountFiles(files)
+		}
+	}()
 
 	opts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
@@ -198,6 +207,7 @@ func (e *Executor) Create(ctx context.Context, spec executor.Spec) (err error) {
 		}),
 		seccomp.WithDefaultProfile(),
 	}
+	opts = append(opts, storageOpts...)
 	if spec.NetnsPath != "" {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: spec.NetnsPath}))
 	}
@@ -231,6 +241,9 @@ func (e *Executor) Create(ctx context.Context, spec executor.Spec) (err error) {
 			}
 		}
 	}()
+	if err := e.copyUp(ctx, spec); err != nil {
+		return err
+	}
 	if _, err := ctr.NewTask(ctx, cio.LogFile(files.log())); err != nil {
 		return fmt.Errorf("create container %s: %s", short(spec.ID), runtimeReason(err))
 	}
@@ -384,6 +397,9 @@ func (e *Executor) Remove(ctx context.Context, id string) error {
 		return fmt.Errorf("remove container %s: %w", short(id), err)
 	}
 	if err := ctr.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", short(id), err)
+	}
+	if err := unmountFiles(e.files(id)); err != nil {
 		return fmt.Errorf("remove container %s: %w", short(id), err)
 	}
 	if err := os.RemoveAll(e.files(id).dir); err != nil {
