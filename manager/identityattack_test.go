@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/minsw/minsw/client/join"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/raftnode"
@@ -144,7 +145,7 @@ func TestJoinerChosenIdentityAttacks(t *testing.T) {
 		fake := forge(t, root.(*ca.RootCA), ca.ManagerServerName, ca.WorkerRole, c.Id, ca.WorkerRole, ca.ManagerServerName)
 		addr, captured := fakeManager(t, fake, c.RootCaCert)
 		for _, tok := range []string{c.JoinTokens.Worker, c.JoinTokens.Manager} {
-			rootPEM, err := FetchRootCA(ctx, addr, tok)
+			rootPEM, err := join.FetchRootCA(ctx, addr, tok)
 			if err != nil {
 				t.Fatalf("the fake serves the real root: %v", err)
 			}
@@ -152,7 +153,7 @@ func TestJoinerChosenIdentityAttacks(t *testing.T) {
 			if err := creds.SetRoots(rootPEM); err != nil {
 				t.Fatal(err)
 			}
-			_, err = JoinCluster(ctx, addr, creds, &api.JoinClusterRequest{Token: tok, Addr: "127.0.0.1:1"})
+			_, err = join.JoinCluster(ctx, addr, creds, &api.JoinClusterRequest{Token: tok, Addr: "127.0.0.1:1"})
 			at.try(err, contains("is not a manager"))
 		}
 		at.done()
@@ -354,7 +355,7 @@ func TestRemovedIdentityNeverReturns(t *testing.T) {
 	// Its certificate, on a new connection: refused at the handshake.
 	_, err := api.NewDispatcherClient(dialAs(t, m.cfg.AdvertiseAddr, gone)).Heartbeat(ctx, &api.HeartbeatRequest{NodeId: goneID})
 	at.try(err, code(codes.Unavailable, ""))
-	at.try(RenewCertificate(ctx, dialAs(t, m.cfg.AdvertiseAddr, gone), gone), code(codes.Unavailable, ""))
+	at.try(join.RenewCertificate(ctx, dialAs(t, m.cfg.AdvertiseAddr, gone), gone), code(codes.Unavailable, ""))
 	at.try(raftHandshake(m.cfg.AdvertiseAddr, gone), contains("bad certificate"))
 	at.done()
 	if after := storeDigest(m); after != before {

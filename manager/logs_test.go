@@ -143,7 +143,7 @@ func TestServiceLogsFromTheNodesRunningTheTasks(t *testing.T) {
 	name := map[string]string{} // task ID -> "web.N.ID@swarm-workerN"
 	for _, tk := range tasks {
 		w := workers[tk.NodeId]
-		name[tk.Id] = taskName(tk) + "@" + w.name
+		name[tk.Id] = agent.TaskName(tk) + "@" + w.name
 		if err := w.ex.WriteLog(agent.ContainerID(tk.Id), "first from "+w.name+"\nsecond from "+w.name+"\n"); err != nil {
 			t.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func TestServiceLogsFromTheNodesRunningTheTasks(t *testing.T) {
 		want []string
 	}{
 		{"every line of both tasks, from the leader", leader, -1, want(
-			name[t1.Id]+" | started "+taskName(t1), name[t2.Id]+" | started "+taskName(t2),
+			name[t1.Id]+" | started "+agent.TaskName(t1), name[t2.Id]+" | started "+agent.TaskName(t2),
 			name[t1.Id]+" | first from "+workers[t1.NodeId].name, name[t1.Id]+" | second from "+workers[t1.NodeId].name,
 			name[t2.Id]+" | first from "+workers[t2.NodeId].name, name[t2.Id]+" | second from "+workers[t2.NodeId].name)},
 		{"tail 1, through a follower", follower, 1, want(

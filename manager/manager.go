@@ -1,9 +1,11 @@
-// Package manager runs one swarm manager: the raft member and its store,
-// the cluster port (raft and gRPC on one listener), the Control, Dispatcher
+// Package manager wires one swarm manager together and runs it: the raft
+// member and its store, the cluster port (raft and gRPC on one listener)
+// with its one edge (auth, then forward-to-leader), the Control, Dispatcher
 // and Membership APIs, and, while this manager leads, the leader loops
-// (allocator, orchestrator, scheduler, dispatcher, role reconciler). Calls
-// that reach a follower are forwarded to the leader. It does not run
-// containers; the node's agent does, as for any worker.
+// (allocator, orchestrator, updater, scheduler, dispatcher, role manager,
+// CA root rotation, gossip keys). Each job lives in its own package; this
+// one only connects them. It does not run containers; the node's agent
+// does, as for any worker.
 package manager
 
 import (
@@ -24,19 +26,35 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/minsw/minsw/manager/allocator"
+	"github.com/minsw/minsw/manager/auth"
 	"github.com/minsw/minsw/manager/ca"
+	"github.com/minsw/minsw/manager/caserver"
 	"github.com/minsw/minsw/manager/clusterport"
 	"github.com/minsw/minsw/manager/controlapi"
 	"github.com/minsw/minsw/manager/dispatcher"
+	"github.com/minsw/minsw/manager/forward"
 	"github.com/minsw/minsw/manager/identity"
+	"github.com/minsw/minsw/manager/keymanager"
 	"github.com/minsw/minsw/manager/logbroker"
+	"github.com/minsw/minsw/manager/membershipapi"
 	"github.com/minsw/minsw/manager/orchestrator"
 	"github.com/minsw/minsw/manager/orchestrator/update"
 	"github.com/minsw/minsw/manager/raftnode"
+	"github.com/minsw/minsw/manager/rolemanager"
 	"github.com/minsw/minsw/manager/scheduling"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
+
+// DefaultGossipKeyRotation is how often the leader makes a new gossip key
+// (Swarm: 12 hours).
+const DefaultGossipKeyRotation = keymanager.DefaultRotation
+
+// Loop is one leader loop: it runs while this manager leads, until ctx
+// ends (leadership lost, or the manager stops).
+type Loop interface {
+	Run(ctx context.Context) error
+}
 
 // Config configures a manager.
 type Config struct {
@@ -92,14 +110,16 @@ type Manager struct {
 	disp  *dispatcher.Dispatcher
 	logs  *logbroker.Broker
 	peers *peerHealth
-	// peerAnswers caches askPeers' verdicts on raft peers this manager's
-	// log does not know.
-	peerAnswers answerCache
+	ca    *caserver.Server
+	keys  *keymanager.KeyManager
+	auth  *auth.Authorizer
+	fwd   *forward.Forwarder
 
-	mu      sync.Mutex
-	alloc   *allocator.Allocator // the current term's, while leading
-	control *controlapi.Server
-	conns   map[string]*grpc.ClientConn
+	control    *controlapi.Server
+	membership *membershipapi.Server
+
+	mu    sync.Mutex
+	alloc *allocator.Allocator // the current term's, while leading
 
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -114,9 +134,6 @@ func New(cfg Config) (*Manager, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	if cfg.GossipKeyRotation <= 0 {
-		cfg.GossipKeyRotation = DefaultGossipKeyRotation
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -129,9 +146,12 @@ func New(cfg Config) (*Manager, error) {
 			return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(creds.ClientTLS(ca.ManagerServerName))))
 		}
 	}
-	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), conns: map[string]*grpc.ClientConn{}, done: make(chan struct{})}
-	m.peerAnswers.ttl = 5 * time.Second
+	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), done: make(chan struct{})}
 	m.st = store.New(nil, nil)
+	m.fwd = &forward.Forwarder{NodeID: cfg.NodeID, IsLeader: m.IsLeader, VerifyLeader: func() error { return m.raft.VerifyLeader() },
+		WaitServing: m.waitServing, LeaderAddr: m.leaderAddr, Dial: cfg.Dial}
+	m.auth = auth.New(auth.Config{NodeID: cfg.NodeID, Store: m.st, Raft: raftView{m}, Credentials: cfg.Credentials,
+		NeedsLeader: forward.NeedsLeader, Conn: m.fwd.Conn, Logger: cfg.Logger})
 
 	// The cluster port: each source may hold only so many connections
 	// that have not proved a certificate; a connection says raft or TLS in
@@ -154,7 +174,7 @@ func New(cfg Config) (*Manager, error) {
 	// a dialled member must present the node ID the configuration gives
 	// its address.
 	stream := raftnode.NewStreamLayer(raftnode.StripMagic(raftL), adv,
-		cfg.Credentials.ServerTLS(ca.RequireClientCert, m.raftPeerAllowed), cfg.Credentials.ClientTLS(ca.ManagerServerName))
+		cfg.Credentials.ServerTLS(ca.RequireClientCert, m.auth.RaftPeerAllowed), cfg.Credentials.ClientTLS(ca.ManagerServerName))
 	stream.ExpectPeer(m.raftMemberAt)
 	stream.SetHandshake(cpc.HandshakeTimeout, clusterport.Authenticated)
 	transport := raftnode.NewNetworkTransport(stream)
@@ -206,21 +226,26 @@ func New(cfg Config) (*Manager, error) {
 		return nil, err
 	}
 
-	m.control = controlapi.New(controlapi.Config{Store: m.st, Allocator: m.allocator, Raft: m, EncryptedNetworks: cfg.EncryptedNetworks})
+	m.ca = caserver.New(m.st, cfg.Clock, cfg.Logger)
+	m.keys = keymanager.New(m.st, cfg.GossipKeyRotation, cfg.Clock, cfg.Logger)
+	m.control = controlapi.New(controlapi.Config{Store: m.st, Allocator: m.allocator, Raft: m, EncryptedNetworks: cfg.EncryptedNetworks,
+		CA: m.ca, Logs: m.logs, IsLeader: m.IsLeader})
+	m.membership = membershipapi.New(membershipapi.Config{Store: m.st, Raft: m.raft, CA: m.ca,
+		ManagerAddrs: m.managerAddrs, ManagerIDs: m.managerIDs, Logger: cfg.Logger})
 	// Client certificates are optional at the handshake (a joining node
-	// has none yet); authUnary/authStream decide per call.
+	// has none yet); the auth interceptors decide per call.
 	m.grpc = grpc.NewServer(
-		grpc.Creds(clusterport.MarkAuthenticated(credentials.NewTLS(cfg.Credentials.ServerTLS(ca.ClientCertIfGiven, m.handshakeAllowed, "h2")))),
+		grpc.Creds(clusterport.MarkAuthenticated(credentials.NewTLS(cfg.Credentials.ServerTLS(ca.ClientCertIfGiven, m.auth.HandshakeAllowed, "h2")))),
 		grpc.ConnectionTimeout(cpc.HandshakeTimeout),
-		grpc.ChainUnaryInterceptor(m.authUnary, m.ForwardUnary),
-		grpc.ChainStreamInterceptor(m.authStream, m.ForwardStream))
+		grpc.ChainUnaryInterceptor(m.auth.Unary, m.fwd.Unary),
+		grpc.ChainStreamInterceptor(m.auth.Stream, m.fwd.Stream))
 	m.Register(m.grpc)
 	api.RegisterDispatcherServer(m.grpc, m.disp)
 	reflection.Register(m.grpc)
 
 	// Every manager this node dials (forwarding, raft, its own agent) must
 	// be one this manager knows as current.
-	cfg.Credentials.SetManagerCheck(m.knownManager)
+	cfg.Credentials.SetManagerCheck(m.auth.KnownManager)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	m.stop = cancel
@@ -236,12 +261,15 @@ func New(cfg Config) (*Manager, error) {
 }
 
 // Register adds the manager's client-facing services (Control, Membership)
-// to s; the node registers them on its local socket too. Both go through
-// ForwardUnary (ForwardStream for ServiceLogs).
+// to s. Both go through the forward interceptors.
 func (m *Manager) Register(s *grpc.Server) {
-	api.RegisterControlServer(s, controlServer{Server: m.control, m: m})
-	api.RegisterMembershipServer(s, &membership{m: m})
+	api.RegisterControlServer(s, m.control)
+	api.RegisterMembershipServer(s, m.membership)
 }
+
+// KnownManager says whether a manager certificate this node is shown when
+// dialling belongs to a current manager (see auth.Authorizer.KnownManager).
+func (m *Manager) KnownManager(id ca.Identity) error { return m.auth.KnownManager(id) }
 
 // LocalConn is a connection to this manager that does not go through the
 // cluster port: in memory, with the same mutual TLS (creds' certificate is
@@ -263,12 +291,6 @@ func (m *Manager) allocator() *allocator.Allocator {
 	defer m.mu.Unlock()
 	return m.alloc
 }
-
-// Store is the manager's replicated store (read-only use outside).
-func (m *Manager) Store() *store.Store { return m.st }
-
-// Raft exposes the raft member (leader queries, membership).
-func (m *Manager) Raft() *raftnode.Node { return m.raft }
 
 // IsLeader reports whether this manager leads.
 func (m *Manager) IsLeader() bool { return m.raft.IsLeader() }
@@ -296,7 +318,24 @@ func (m *Manager) raftMemberAt(addr string) string {
 }
 
 // managerAddrs lists the raft members' addresses.
-func (m *Manager) managerAddrs() []string {
+func (m *Manager) managerAddrs() []string { return m.Managers() }
+
+// managerIDs lists the raft members' node IDs.
+func (m *Manager) managerIDs() []string {
+	ms, err := m.raft.Members()
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(ms))
+	for _, x := range ms {
+		out = append(out, x.ID)
+	}
+	return out
+}
+
+// Managers lists the raft members' cluster addresses (nil when raft
+// cannot tell).
+func (m *Manager) Managers() []string {
 	ms, err := m.raft.Members()
 	if err != nil {
 		return nil
@@ -356,22 +395,9 @@ func (m *Manager) leadership(ctx context.Context) {
 			lctx, c := context.WithCancel(ctx)
 			cancel = c
 			group, lctx = errgroup.WithContext(lctx)
-			alloc := allocator.New(m.st, m.cfg.Logger)
-			m.mu.Lock()
-			m.alloc = alloc
-			m.mu.Unlock()
-			orch := orchestrator.New(m.st, orchestrator.Config{Logger: m.cfg.Logger})
-			sched := scheduling.New(m.st, m.cfg.Logger)
-			group.Go(func() error { return alloc.Run(lctx) })
-			group.Go(func() error { return orch.Run(lctx) })
-			group.Go(func() error {
-				return update.New(m.st, update.Config{Logger: m.cfg.Logger, Rollback: m.control.RollbackService}).Run(lctx)
-			})
-			group.Go(func() error { return sched.Run(lctx) })
-			group.Go(func() error { return m.disp.Run(lctx) })
-			group.Go(func() error { return m.reconcileRoles(lctx) })
-			group.Go(func() error { return m.finishRootRotation(lctx) })
-			group.Go(func() error { return m.rotateGossipKeys(lctx) })
+			for _, l := range m.leaderLoops() {
+				group.Go(func() error { return l.Run(lctx) })
+			}
 			m.log.Info("became leader", "node", m.cfg.NodeID)
 		case !leading && cancel != nil:
 			stopLoops()
@@ -387,6 +413,38 @@ func (m *Manager) leadership(ctx context.Context) {
 		case <-check.C:
 		}
 	}
+}
+
+// leaderLoops makes this term's leader loops; the allocator becomes the
+// one the Control API allocates with.
+func (m *Manager) leaderLoops() []Loop {
+	alloc := allocator.New(m.st, m.cfg.Logger)
+	m.mu.Lock()
+	m.alloc = alloc
+	m.mu.Unlock()
+	return []Loop{
+		alloc,
+		orchestrator.New(m.st, orchestrator.Config{Logger: m.cfg.Logger}),
+		update.New(m.st, update.Config{Logger: m.cfg.Logger, Rollback: m.control.RollbackService}),
+		scheduling.New(m.st, m.cfg.Logger),
+		m.disp,
+		rolemanager.New(m.st, m.raft, m.cfg.NodeID, m.cfg.Logger),
+		m.ca,
+		m.keys,
+	}
+}
+
+// raftView is auth's view of raft: the authorizer exists before the raft
+// member (raft's transport needs its handshake check).
+type raftView struct{ m *Manager }
+
+func (r raftView) IsLeader() bool { return r.m.raft != nil && r.m.raft.IsLeader() }
+
+func (r raftView) Members() ([]raftnode.Member, error) {
+	if r.m.raft == nil {
+		return nil, errors.New("raft is not running yet")
+	}
+	return r.m.raft.Members()
 }
 
 // LeaderID implements controlapi.Raft.
@@ -414,11 +472,7 @@ func (m *Manager) Stop() {
 	_ = m.raft.Shutdown()
 	m.mux.Close()
 	_ = m.cfg.Listener.Close()
-	m.mu.Lock()
-	for _, c := range m.conns {
-		c.Close()
-	}
-	m.mu.Unlock()
+	m.fwd.Close()
 }
 
 // peerHealth follows raft's heartbeat observations on the leader.

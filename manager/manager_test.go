@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/minsw/minsw/client/join"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/raftnode"
@@ -74,14 +75,14 @@ func joinManager(t testing.TB, ctx context.Context, via *Manager, token string) 
 		t.Fatal(err)
 	}
 	creds := ca.NewCredentials(nil)
-	root, err := FetchRootCA(ctx, via.cfg.AdvertiseAddr, token)
+	root, err := join.FetchRootCA(ctx, via.cfg.AdvertiseAddr, token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := creds.SetRoots(root); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := JoinCluster(ctx, via.cfg.AdvertiseAddr, creds, &api.JoinClusterRequest{Token: token, Addr: l.Addr().String(),
+	resp, err := join.JoinCluster(ctx, via.cfg.AdvertiseAddr, creds, &api.JoinClusterRequest{Token: token, Addr: l.Addr().String(),
 		Description: &api.NodeDescription{Hostname: "mgr-" + l.Addr().String()}})
 	if err != nil {
 		t.Fatal(err)

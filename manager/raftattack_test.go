@@ -68,7 +68,7 @@ func (s *attackerStream) Dial(addr raft.ServerAddress, timeout time.Duration) (n
 // target answered) and whether the target said success.
 func raftInject(t *testing.T, target *Manager, creds *ca.Credentials, injectedID string) (bool, error) {
 	t.Helper()
-	stats := target.Raft().Stats()
+	stats := target.raft.Stats()
 	term, _ := strconv.ParseUint(stats["term"], 10, 64)
 	lastIndex, _ := strconv.ParseUint(stats["last_log_index"], 10, 64)
 	lastTerm, _ := strconv.ParseUint(stats["last_log_term"], 10, 64)
@@ -134,14 +134,14 @@ func TestRaftAttacks(t *testing.T) {
 	m2, resp := joinManager(t, ctx, m1, c.JoinTokens.Manager)
 	oldMgr := m2.cfg.Credentials
 	eventually(t, 10*time.Second, func() bool {
-		ms, _ := m1.Raft().Members()
+		ms, _ := m1.raft.Members()
 		return len(ms) == 2
 	})
 
 	// Demoted: out of raft, role worker in the store; its daemon stops.
 	demote(t, ctx, m1, resp.NodeId)
 	eventually(t, 10*time.Second, func() bool {
-		ms, _ := m1.Raft().Members()
+		ms, _ := m1.raft.Members()
 		var n *api.Node
 		m1.st.View(func(tx store.ReadTx) { n = tx.Node(resp.NodeId) })
 		return len(ms) == 1 && n.GetRole() == api.NodeRole_NODE_ROLE_WORKER
@@ -151,7 +151,7 @@ func TestRaftAttacks(t *testing.T) {
 	check := func(t *testing.T, at *attack, creds *ca.Credentials) {
 		t.Helper()
 		before := storeDigest(m1)
-		termBefore := m1.Raft().Stats()["term"]
+		termBefore := m1.raft.Stats()["term"]
 		injected := identity.NewID()
 		for range 3 {
 			ok, err := raftInject(t, m1, creds, injected)
@@ -170,8 +170,8 @@ func TestRaftAttacks(t *testing.T) {
 		if n != nil {
 			t.Fatalf("injected node %s is in the store", injected)
 		}
-		if !m1.IsLeader() || m1.Raft().Stats()["term"] != termBefore {
-			t.Fatalf("leader disturbed: leader=%v term %s -> %s", m1.IsLeader(), termBefore, m1.Raft().Stats()["term"])
+		if !m1.IsLeader() || m1.raft.Stats()["term"] != termBefore {
+			t.Fatalf("leader disturbed: leader=%v term %s -> %s", m1.IsLeader(), termBefore, m1.raft.Stats()["term"])
 		}
 	}
 

@@ -16,9 +16,11 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/minsw/minsw/client/join"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/jointoken"
+	"github.com/minsw/minsw/manager/keymanager"
 	"github.com/minsw/minsw/manager/raftnode"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -89,14 +91,14 @@ func oneManager(t *testing.T) (*Manager, *api.Cluster) {
 func joinNode(t *testing.T, ctx context.Context, m *Manager, token string) (*ca.Credentials, string) {
 	t.Helper()
 	creds := ca.NewCredentials(nil)
-	root, err := FetchRootCA(ctx, m.cfg.AdvertiseAddr, token)
+	root, err := join.FetchRootCA(ctx, m.cfg.AdvertiseAddr, token)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := creds.SetRoots(root); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := JoinCluster(ctx, m.cfg.AdvertiseAddr, creds, &api.JoinClusterRequest{Token: token, Addr: "127.0.0.1:2377",
+	resp, err := join.JoinCluster(ctx, m.cfg.AdvertiseAddr, creds, &api.JoinClusterRequest{Token: token, Addr: "127.0.0.1:2377",
 		Description: &api.NodeDescription{Hostname: "w-" + identity.NewID()[:8]}})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +120,7 @@ func TestJoinTokenAttacks(t *testing.T) {
 	a, ca1 := oneManager(t)
 	b, ca2 := oneManager(t)
 	anon := ca.NewCredentials(nil)
-	root, err := FetchRootCA(ctx, a.cfg.AdvertiseAddr, ca1.JoinTokens.Worker)
+	root, err := join.FetchRootCA(ctx, a.cfg.AdvertiseAddr, ca1.JoinTokens.Worker)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +145,7 @@ func TestJoinTokenAttacks(t *testing.T) {
 			_, err := memA.JoinCluster(ctx, &api.JoinClusterRequest{Token: tok, Addr: "127.0.0.1:1", Csr: csr(t)})
 			at.try(err, code(codes.InvalidArgument, "made for another swarm"))
 			// ...and by the joining node itself, before it sends anything.
-			_, err = FetchRootCA(ctx, a.cfg.AdvertiseAddr, tok)
+			_, err = join.FetchRootCA(ctx, a.cfg.AdvertiseAddr, tok)
 			at.try(err, contains("does not match the join token's digest"))
 		}
 		at.done()
@@ -152,12 +154,12 @@ func TestJoinTokenAttacks(t *testing.T) {
 		at := newAttack(t, "man in the middle: forged CA")
 		// An impostor answering at the manager's address with its own CA
 		// (b plays the impostor for a's token).
-		_, err := FetchRootCA(ctx, b.cfg.AdvertiseAddr, ca1.JoinTokens.Worker)
+		_, err := join.FetchRootCA(ctx, b.cfg.AdvertiseAddr, ca1.JoinTokens.Worker)
 		at.try(err, contains("does not match the join token's digest"))
 		// A cleverer impostor hands out a's (public) root but cannot prove
 		// it holds a's manager certificate: the join's TLS refuses it.
 		imp := impostor(t, ca1.RootCaCert)
-		root, err := FetchRootCA(ctx, imp, ca1.JoinTokens.Worker)
+		root, err := join.FetchRootCA(ctx, imp, ca1.JoinTokens.Worker)
 		if err != nil {
 			t.Fatalf("impostor with the real root: %v", err)
 		}
@@ -165,7 +167,7 @@ func TestJoinTokenAttacks(t *testing.T) {
 		if err := creds.SetRoots(root); err != nil {
 			t.Fatal(err)
 		}
-		_, err = JoinCluster(ctx, imp, creds, &api.JoinClusterRequest{Token: ca1.JoinTokens.Worker, Addr: "127.0.0.1:1"})
+		_, err = join.JoinCluster(ctx, imp, creds, &api.JoinClusterRequest{Token: ca1.JoinTokens.Worker, Addr: "127.0.0.1:1"})
 		at.try(err, contains("certificate signed by unknown authority"))
 		at.done()
 	})
@@ -271,7 +273,7 @@ func TestCertificateAttacks(t *testing.T) {
 		if err != nil {
 			t.Fatalf("own session: %v", err)
 		}
-		if len(msg.GossipKeys) == 0 || len(msg.GossipKeys[0]) != gossipKeySize {
+		if len(msg.GossipKeys) == 0 || len(msg.GossipKeys[0]) != keymanager.KeySize {
 			t.Fatalf("session carried gossip keys %d", len(msg.GossipKeys))
 		}
 	})
@@ -335,7 +337,7 @@ func TestCertificateAttacks(t *testing.T) {
 		_, err := ctl.ListNodes(ctx, &api.ListNodesRequest{})
 		at.try(err, code(codes.PermissionDenied, "was demoted"))
 		// Its renewal gets it a worker certificate.
-		if err := RenewCertificate(ctx, conn, mgrCreds); err != nil {
+		if err := join.RenewCertificate(ctx, conn, mgrCreds); err != nil {
 			t.Fatal(err)
 		}
 		if id, _ := mgrCreds.Identity(); id.Role != ca.WorkerRole {
@@ -350,7 +352,7 @@ func TestCertificateAttacks(t *testing.T) {
 		at := newAttack(t, "removed node (node rm) keeps its certificate")
 		gone, goneID := joinNode(t, ctx, m, c.JoinTokens.Worker)
 		conn := dialAs(t, m.cfg.AdvertiseAddr, gone)
-		if err := RenewCertificate(ctx, conn, gone); err != nil {
+		if err := join.RenewCertificate(ctx, conn, gone); err != nil {
 			t.Fatalf("before removal: %v", err)
 		}
 		if _, err := api.NewControlClient(dial(t, m)).RemoveNode(ctx, &api.RemoveNodeRequest{Ref: goneID, Force: true}); err != nil {
@@ -364,7 +366,7 @@ func TestCertificateAttacks(t *testing.T) {
 			_, err = st.Recv()
 		}
 		at.try(err, code(codes.PermissionDenied, "was removed from this swarm"))
-		at.try(RenewCertificate(ctx, conn, gone), code(codes.PermissionDenied, "was removed from this swarm"))
+		at.try(join.RenewCertificate(ctx, conn, gone), code(codes.PermissionDenied, "was removed from this swarm"))
 		at.done()
 	})
 }
@@ -500,7 +502,7 @@ func TestRootRotationWhileServing(t *testing.T) {
 		if !r.Rotating || r.SigningRootDigest != jointoken.Digest(newRoot) {
 			t.Fatalf("GetRootCA during rotation: %+v", r)
 		}
-		if err := RenewCertificate(ctx, conn, creds); err != nil {
+		if err := join.RenewCertificate(ctx, conn, creds); err != nil {
 			t.Fatalf("renewal %d: %v", i, err)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -535,7 +537,7 @@ func TestRootRotationWhileServing(t *testing.T) {
 		t.Fatalf("manager on new root: %v", err)
 	}
 	at := newAttack(t, "token from before a root rotation")
-	_, err = FetchRootCA(ctx, leader.cfg.AdvertiseAddr, before.Cluster.JoinTokens.Worker)
+	_, err = join.FetchRootCA(ctx, leader.cfg.AdvertiseAddr, before.Cluster.JoinTokens.Worker)
 	at.try(err, contains("does not match the join token's digest"))
 	at.done()
 	joinNode(t, ctx, leader, after.JoinTokens.Worker)

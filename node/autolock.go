@@ -11,11 +11,9 @@ import (
 	"time"
 
 	"github.com/minsw/minsw/internal/errdefs"
-	"github.com/minsw/minsw/manager"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/encryption"
 	"github.com/minsw/minsw/manager/raftnode"
-	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -124,7 +122,7 @@ func (n *Node) saveCredentials(c *ca.Credentials) error {
 // manager any more (demotion, leave). The order keeps every crash point
 // readable: on, the TLS key is sealed before the DEK is wrapped; off, the
 // DEK is unwrapped before the TLS key is written plain.
-func (n *Node) applyUnlockKey(m *manager.Manager, unlockKey string) error {
+func (n *Node) applyUnlockKey(m clusterManager, unlockKey string) error {
 	var kek []byte
 	if unlockKey != "" {
 		var err error
@@ -194,36 +192,12 @@ func (n *Node) dropAtRest() {
 // autolock setting and key until m stops. It waits for the store to replay
 // what the disk held, so the DEK is not re-wrapped with every key of the
 // log's history at a restart.
-func (n *Node) followUnlockKey(m *manager.Manager) {
-	last := m.Raft().LastIndex()
-	for wait := time.Now().Add(30 * time.Second); !m.Raft().CaughtUp(last) && time.Now().Before(wait); {
-		select {
-		case <-m.Done():
-			return
-		case <-time.After(50 * time.Millisecond):
+func (n *Node) followUnlockKey(m clusterManager) {
+	m.FollowUnlockKey(func(key string) {
+		if err := n.applyUnlockKey(m, key); err != nil {
+			n.log.Error("autolock: applying the cluster's unlock key", "err", err)
 		}
-	}
-	w := m.Store().Watch(store.ForTables(store.TableCluster))
-	defer w.Close()
-	for {
-		var c *api.Cluster
-		m.Store().View(func(tx store.ReadTx) { c = tx.Cluster() })
-		if c != nil {
-			key := ""
-			if c.GetSpec().GetAutolock() {
-				key = c.GetUnlockKey()
-			}
-			if err := n.applyUnlockKey(m, key); err != nil {
-				n.log.Error("autolock: applying the cluster's unlock key", "err", err)
-			}
-		}
-		select {
-		case <-m.Done():
-			return
-		case <-w.C:
-			w.Drain()
-		}
-	}
+	})
 }
 
 // isLocked says whether the node waits for swarm unlock.

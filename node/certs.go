@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"github.com/minsw/minsw/manager"
+	"github.com/minsw/minsw/client/join"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/jointoken"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -113,7 +113,7 @@ func (n *Node) checkCertificate(ctx context.Context, a *agent.Agent, creds *ca.C
 	if reason == "" {
 		return nil
 	}
-	if err := manager.RenewCertificate(cctx, conn, creds); err != nil {
+	if err := join.RenewCertificate(cctx, conn, creds); err != nil {
 		return fmt.Errorf("renewing the certificate (%s): %w", reason, err)
 	}
 	if err := n.saveCredentials(creds); err != nil {
@@ -156,7 +156,7 @@ func (n *Node) renewNow(ctx context.Context, addr string) error {
 		return err
 	}
 	defer conn.Close()
-	if err := manager.RenewCertificate(ctx, conn, creds); err != nil {
+	if err := join.RenewCertificate(ctx, conn, creds); err != nil {
 		return err
 	}
 	return n.saveCredentials(creds)

@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/minsw/minsw/internal/errdefs"
-	"github.com/minsw/minsw/manager/store"
 	"github.com/minsw/minsw/netdriver"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/agent"
@@ -120,13 +119,9 @@ func (n *Node) gossipPeers(self string, port int) []string {
 		}
 	}
 	if m != nil {
-		m.Store().View(func(tx store.ReadTx) {
-			for _, nd := range tx.Nodes() {
-				if a := nd.GetStatus().GetAddr(); a != "" {
-					hosts[a] = true
-				}
-			}
-		})
+		for _, a := range m.NodeAddrs() {
+			hosts[a] = true
+		}
 	}
 	delete(hosts, self)
 	out := make([]string, 0, len(hosts))

@@ -85,6 +85,28 @@ type state struct {
 	ManagerIDs []string `json:"manager_ids,omitempty"`
 }
 
+// clusterManager is what the node needs of the manager it runs: its
+// lifecycle, an in-memory connection to it, swarm init's first objects,
+// autolock, and the few reads Info, Leave, gossip and the dial check make.
+// Everything else goes through the gRPC APIs.
+type clusterManager interface {
+	Stop()
+	Done() <-chan struct{}
+	LocalConn(creds *ca.Credentials) (*grpc.ClientConn, error)
+	WaitLeader(ctx context.Context) error
+	InitCluster(ctx context.Context, desc *api.NodeDescription, nodeAddr string, root *ca.RootCA) (*api.Cluster, error)
+	SetAutolock(ctx context.Context, on bool) (unlockKey string, err error)
+	FollowUnlockKey(fn func(unlockKey string))
+	KnownManager(id ca.Identity) error
+	// Managers lists the raft members' cluster addresses.
+	Managers() []string
+	// NodeAddrs lists the addresses of the nodes in the store.
+	NodeAddrs() []string
+	NodeCount() int
+}
+
+var _ clusterManager = (*manager.Manager)(nil)
+
 // Node is a running daemon.
 type Node struct {
 	cfg Config
@@ -94,7 +116,7 @@ type Node struct {
 
 	mu         sync.Mutex
 	st         *state
-	mgr        *manager.Manager
+	mgr        clusterManager
 	agent      *agent.Agent
 	agentStop  context.CancelFunc
 	agentDone  chan struct{}

@@ -13,10 +13,11 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/minsw/minsw/client/join"
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager"
 	"github.com/minsw/minsw/manager/ca"
-	"github.com/minsw/minsw/manager/store"
+	"github.com/minsw/minsw/manager/forward"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/executor"
 )
@@ -42,13 +43,13 @@ func (n *Node) toManager(ctx context.Context, req any, info *grpc.UnaryServerInf
 		}
 		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition(notManager))
 	}
-	reply, err := manager.NewReply(info.FullMethod)
+	reply, err := forward.NewReply(info.FullMethod)
 	if err != nil {
 		return nil, err
 	}
 	var trailer metadata.MD
 	if err := conn.Invoke(ctx, info.FullMethod, req, reply, grpc.Trailer(&trailer)); err != nil {
-		return nil, manager.ForwardError(info.FullMethod, err, trailer)
+		return nil, forward.ForwardError(info.FullMethod, err, trailer)
 	}
 	return reply, nil
 }
@@ -71,7 +72,7 @@ func (n *Node) toManagerStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 		}
 		return errdefs.ToGRPC(errdefs.FailedPrecondition(notManager))
 	}
-	return manager.ForwardServerStream(ss.Context(), conn, info.FullMethod, ss)
+	return forward.ForwardServerStream(ss.Context(), conn, info.FullMethod, ss)
 }
 
 // outsideSwarm refuses init and join on a node already in a swarm.
@@ -213,13 +214,14 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	if err != nil {
 		return fail(err)
 	}
+	var unlockKey string
 	if r.GetAutolock() {
 		// The key is printed once; the DEK is wrapped and the TLS key
 		// sealed before the user sees it.
-		if c, err = m.SetAutolock(ictx, true); err != nil {
+		if unlockKey, err = m.SetAutolock(ictx, true); err != nil {
 			return fail(err)
 		}
-		if err := n.applyUnlockKey(m, c.GetUnlockKey()); err != nil {
+		if err := n.applyUnlockKey(m, unlockKey); err != nil {
 			return fail(err)
 		}
 	}
@@ -237,7 +239,7 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 		NodeId:            st.NodeID,
 		ClusterId:         c.GetId(),
 		WorkerJoinCommand: fmt.Sprintf("minsw swarm join --token %s %s", c.GetJoinTokens().GetWorker(), st.AdvertiseAddr),
-		UnlockKey:         c.GetUnlockKey(),
+		UnlockKey:         unlockKey,
 	}, nil
 }
 
@@ -270,12 +272,12 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 		}
 		// The manager's root CA must be the one the token names before
 		// anything else is sent to it.
-		root, err := manager.FetchRootCA(jctx, addr, r.GetJoinToken())
+		root, err := join.FetchRootCA(jctx, addr, r.GetJoinToken())
 		if err == nil {
 			err = creds.SetRoots(root)
 		}
 		if err == nil {
-			resp, err = manager.JoinCluster(jctx, addr, creds, &api.JoinClusterRequest{
+			resp, err = join.JoinCluster(jctx, addr, creds, &api.JoinClusterRequest{
 				Token: r.GetJoinToken(), Description: n.description(), Addr: st.AdvertiseAddr,
 			})
 		}
@@ -356,7 +358,7 @@ func (s *swarmAPI) Leave(ctx context.Context, r *api.LeaveRequest) (*api.LeaveRe
 		if !r.GetForce() {
 			return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves the remaining managers without it; use `--force` to ignore this message, or demote it first."))
 		}
-		if members, err := m.Raft().Members(); err == nil && len(members) > 1 {
+		if len(m.Managers()) > 1 {
 			lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 			n.mu.Lock()
 			conn := n.mgrConn
@@ -415,15 +417,11 @@ func (s *swarmAPI) Info(ctx context.Context, _ *api.InfoRequest) (*api.InfoRespo
 	host, _, _ := net.SplitHostPort(st.AdvertiseAddr)
 	resp.NodeAddr = host
 	if m != nil {
-		if members, err := m.Raft().Members(); err == nil {
-			for _, x := range members {
-				resp.Managers = append(resp.Managers, x.Addr)
-			}
+		if members := m.Managers(); members != nil {
+			resp.Managers = members
 			resp.ManagerCount = int32(len(members))
 		}
-		var nodes int
-		m.Store().View(func(tx store.ReadTx) { nodes = len(tx.Nodes()) })
-		resp.Nodes = int32(nodes)
+		resp.Nodes = int32(m.NodeCount())
 	} else {
 		resp.Managers = st.Managers
 		if a != nil {

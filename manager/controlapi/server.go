@@ -16,9 +16,11 @@ import (
 
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/allocator"
+	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/encryption"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/jointoken"
+	"github.com/minsw/minsw/manager/logbroker"
 	"github.com/minsw/minsw/manager/store"
 	"github.com/minsw/minsw/netdriver/ipsec"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -42,6 +44,9 @@ type Server struct {
 	newID func() string
 	// encrypted refuses encrypted overlays this manager cannot carry.
 	encrypted func(network string) error
+	ca        CA
+	logs      *logbroker.Broker
+	isLeader  func() bool
 }
 
 // Config configures a Server.
@@ -56,6 +61,13 @@ type Config struct {
 	// encrypted) named by its argument may be created: the node checks its
 	// own kernel. nil refuses every encrypted network.
 	EncryptedNetworks func(network string) error
+	// CA rotates the root (RotateRootCA); nil refuses it.
+	CA CA
+	// Logs is the leader's log broker (ServiceLogs); nil refuses logs.
+	Logs *logbroker.Broker
+	// IsLeader reports whether this manager leads (ServiceLogs runs on the
+	// leader only); nil: always.
+	IsLeader func() bool
 }
 
 // New returns a Control server. The allocator must be the leader's.
@@ -68,7 +80,11 @@ func New(cfg Config) *Server {
 			return errdefs.FailedPrecondition("overlay network %s is encrypted, and this manager cannot encrypt overlay networks", network)
 		}
 	}
-	return &Server{st: cfg.Store, alloc: cfg.Allocator, raft: cfg.Raft, newID: cfg.NewID, encrypted: cfg.EncryptedNetworks}
+	if cfg.IsLeader == nil {
+		cfg.IsLeader = func() bool { return true }
+	}
+	return &Server{st: cfg.Store, alloc: cfg.Allocator, raft: cfg.Raft, newID: cfg.NewID, encrypted: cfg.EncryptedNetworks,
+		ca: cfg.CA, logs: cfg.Logs, isLeader: cfg.IsLeader}
 }
 
 // allocator is the leader's allocator, or the error a write gets while
@@ -522,7 +538,7 @@ func (s *Server) GetCluster(context.Context, *api.GetClusterRequest) (*api.GetCl
 	if c == nil {
 		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("this node is not part of a swarm"))
 	}
-	return &api.GetClusterResponse{Cluster: c}, nil
+	return &api.GetClusterResponse{Cluster: redactCluster(c)}, nil
 }
 
 // updateUnlockKey keeps the cluster's unlock key in step with autolock: a
@@ -560,6 +576,9 @@ func (s *Server) GetUnlockKey(context.Context, *api.GetUnlockKeyRequest) (*api.G
 func (s *Server) UpdateCluster(ctx context.Context, r *api.UpdateClusterRequest) (*api.UpdateClusterResponse, error) {
 	if err := checkRequest(r); err != nil {
 		return nil, errdefs.ToGRPC(err)
+	}
+	if d := r.GetSpec().GetCertExpiry(); d != nil && d.AsDuration() < ca.MinCertExpiry {
+		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("certificate expiry %s is too short: at least %s", d.AsDuration(), ca.MinCertExpiry))
 	}
 	err := s.update(ctx, func(tx *store.Tx) error {
 		c := tx.Cluster()
@@ -603,5 +622,5 @@ func (s *Server) UpdateCluster(ctx context.Context, r *api.UpdateClusterRequest)
 	}
 	var out *api.Cluster
 	s.st.View(func(tx store.ReadTx) { out = tx.Cluster() })
-	return &api.UpdateClusterResponse{Cluster: out}, nil
+	return &api.UpdateClusterResponse{Cluster: redactCluster(out)}, nil
 }

@@ -1,8 +1,14 @@
-package manager
+// Package auth decides who may connect to the cluster port and make a call
+// on it: at the TLS handshake (raft peers, gRPC clients) and per call, from
+// the caller's verified certificate, the store and raft's configuration. It
+// owns the caller's identity in a call's context; it does not forward calls
+// nor map errors.
+package auth
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -21,10 +27,10 @@ import (
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-// forwardedIdentityHeader carries, on a call a follower forwards to the
+// ForwardedIdentityHeader carries, on a call a follower forwards to the
 // leader, the identity the follower verified from the caller's certificate.
 // The leader believes it only from a peer that is itself a manager.
-const forwardedIdentityHeader = "minsw-forwarded-identity"
+const ForwardedIdentityHeader = "minsw-forwarded-identity"
 
 // policy is who may make a call.
 type policy int
@@ -54,8 +60,51 @@ func policyFor(method string) policy {
 
 type identityKey struct{}
 
-// callerIdentity returns the identity authorize established for the call.
-func callerIdentity(ctx context.Context) (ca.Identity, bool) {
+// Raft is what auth needs of the raft member.
+type Raft interface {
+	IsLeader() bool
+	Members() ([]raftnode.Member, error)
+}
+
+// Config configures an Authorizer.
+type Config struct {
+	// NodeID is this manager's node ID.
+	NodeID string
+	Store  *store.Store
+	Raft   Raft
+	// Credentials are this manager's: its own identity names its swarm.
+	Credentials *ca.Credentials
+	// NeedsLeader reports whether a method is forwarded to the leader.
+	NeedsLeader func(method string) bool
+	// Conn returns a connection to another manager (askPeers).
+	Conn   func(ctx context.Context, addr string) (*grpc.ClientConn, error)
+	Logger *slog.Logger
+}
+
+// Authorizer makes the cluster port's admission decisions for one manager.
+type Authorizer struct {
+	cfg  Config
+	st   *store.Store
+	raft Raft
+	conn func(ctx context.Context, addr string) (*grpc.ClientConn, error)
+	log  *slog.Logger
+	// peerAnswers caches askPeers' verdicts on raft peers this manager's
+	// log does not know.
+	peerAnswers answerCache
+}
+
+// New returns the Authorizer of one manager.
+func New(cfg Config) *Authorizer {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	a := &Authorizer{cfg: cfg, st: cfg.Store, raft: cfg.Raft, conn: cfg.Conn, log: cfg.Logger.With("component", "auth")}
+	a.peerAnswers.ttl = 5 * time.Second
+	return a
+}
+
+// CallerIdentity returns the identity authorize established for the call.
+func CallerIdentity(ctx context.Context) (ca.Identity, bool) {
 	id, ok := ctx.Value(identityKey{}).(ca.Identity)
 	return id, ok
 }
@@ -82,13 +131,13 @@ func peerIdentity(ctx context.Context) (ca.Identity, bool) {
 // the node must be in this swarm (a removed node's certificate is refused
 // at once), a worker may not call manager APIs, and a demoted manager loses
 // them as soon as the store says so, before its certificate is reissued.
-func (m *Manager) authorize(ctx context.Context, method string) (context.Context, error) {
+func (m *Authorizer) authorize(ctx context.Context, method string) (context.Context, error) {
 	pol := policyFor(method)
 	id, ok := peerIdentity(ctx)
 	if md, found := metadata.FromIncomingContext(ctx); found && ok && id.IsManager() {
 		// A follower forwarding a call vouches for its caller, once it is
 		// itself checked.
-		if v := md.Get(forwardedIdentityHeader); len(v) == 1 {
+		if v := md.Get(ForwardedIdentityHeader); len(v) == 1 {
 			if err := m.checkNode(id, managersOnly, false); err != nil {
 				return nil, err
 			}
@@ -111,7 +160,7 @@ func (m *Manager) authorize(ctx context.Context, method string) (context.Context
 	// A call this follower forwards is decided by the leader, whose store
 	// is current (this one may not know a node that has just joined); here
 	// only what is already certain is refused.
-	forwarding := needsLeader(method) && !m.raft.IsLeader()
+	forwarding := m.cfg.NeedsLeader(method) && !m.raft.IsLeader()
 	if err := m.checkNode(id, pol, forwarding); err != nil {
 		return nil, err
 	}
@@ -121,7 +170,7 @@ func (m *Manager) authorize(ctx context.Context, method string) (context.Context
 // checkNode refuses an identity the store no longer vouches for. While
 // this manager's store has no cluster yet (it is joining and has not caught
 // up), the certificate alone decides.
-func (m *Manager) checkNode(id ca.Identity, pol policy, allowUnknown bool) error {
+func (m *Authorizer) checkNode(id ca.Identity, pol policy, allowUnknown bool) error {
 	var (
 		c    *api.Cluster
 		node *api.Node
@@ -160,10 +209,10 @@ func revoked(c *api.Cluster, nodeID string) bool {
 	return slices.Contains(c.GetRemovedNodeIds(), nodeID)
 }
 
-// handshakeAllowed is the cluster port's gRPC check at the TLS handshake,
+// HandshakeAllowed is the cluster port's gRPC check at the TLS handshake,
 // before any call: a certificate of another swarm or of a removed node is
 // refused there (per-call authorization decides the rest).
-func (m *Manager) handshakeAllowed(id ca.Identity) error {
+func (m *Authorizer) HandshakeAllowed(id ca.Identity) error {
 	var c *api.Cluster
 	m.st.View(func(tx store.ReadTx) { c = tx.Cluster() })
 	if c == nil {
@@ -178,7 +227,7 @@ func (m *Manager) handshakeAllowed(id ca.Identity) error {
 	return nil
 }
 
-// raftPeerAllowed is the raft listener's check of a connecting peer, at the
+// RaftPeerAllowed is the raft listener's check of a connecting peer, at the
 // TLS handshake: only a manager certificate (OU) of this swarm, of a node
 // that was not removed and that the store does not know as demoted, whose
 // node ID is a member of the current raft configuration. Raft itself would
@@ -190,7 +239,7 @@ func (m *Manager) handshakeAllowed(id ca.Identity) error {
 // managers of its swarm until the leader's first entries reach it), and a
 // manager whose log is behind (it was down while another manager joined):
 // it asks a member it knows, whose leader's store decides (askPeers).
-func (m *Manager) raftPeerAllowed(id ca.Identity) error {
+func (m *Authorizer) RaftPeerAllowed(id ca.Identity) error {
 	if !id.IsManager() {
 		return fmt.Errorf("raft: node %s is not a manager", id.NodeID)
 	}
@@ -230,14 +279,10 @@ func (m *Manager) raftPeerAllowed(id ca.Identity) error {
 	return m.askPeers(id.NodeID, members)
 }
 
-// KnownManager is knownManager for the daemon, which installs one check
-// covering its manager and its agent.
-func (m *Manager) KnownManager(id ca.Identity) error { return m.knownManager(id) }
-
-// knownManager is this manager's answer to "may I take node id's
+// KnownManager is this manager's answer to "may I take node id's
 // certificate as a manager's" when dialling one: a member of the raft
 // configuration, or a manager in the store, and never a removed node.
-func (m *Manager) knownManager(id ca.Identity) error {
+func (m *Authorizer) KnownManager(id ca.Identity) error {
 	var (
 		c    *api.Cluster
 		node *api.Node
@@ -264,23 +309,10 @@ func (m *Manager) knownManager(id ca.Identity) error {
 	return fmt.Errorf("node %s is not a current manager of this swarm", id.NodeID)
 }
 
-// managerIDs lists the raft members' node IDs.
-func (m *Manager) managerIDs() []string {
-	ms, err := m.raft.Members()
-	if err != nil {
-		return nil
-	}
-	out := make([]string, 0, len(ms))
-	for _, x := range ms {
-		out = append(out, x.ID)
-	}
-	return out
-}
-
 // askPeers asks the managers of this manager's configuration, through the
 // leader's store, whether nodeID is a current manager; answers are kept a
 // few seconds so a peer reconnecting does not cost a call each time.
-func (m *Manager) askPeers(nodeID string, members []raftnode.Member) error {
+func (m *Authorizer) askPeers(nodeID string, members []raftnode.Member) error {
 	if ok, found := m.peerAnswers.get(nodeID); found {
 		if ok {
 			return nil
@@ -348,7 +380,8 @@ func (a *answerCache) put(id string, ok bool) {
 	a.m[id] = cachedAnswer{ok: ok, at: time.Now()}
 }
 
-func formatForwardedIdentity(id ca.Identity) string {
+// FormatForwardedIdentity is the ForwardedIdentityHeader value for id.
+func FormatForwardedIdentity(id ca.Identity) string {
 	return id.NodeID + "," + id.Role + "," + id.ClusterID
 }
 
@@ -382,13 +415,13 @@ func checkImpersonation(id ca.Identity, method string, req any) error {
 	return nil
 }
 
-// authUnary is the first unary interceptor on the cluster port.
-func (m *Manager) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+// Unary is the first unary interceptor on the cluster port.
+func (m *Authorizer) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	ctx, err := m.authorize(ctx, info.FullMethod)
 	if err != nil {
 		return nil, err
 	}
-	if id, ok := callerIdentity(ctx); ok {
+	if id, ok := CallerIdentity(ctx); ok {
 		if err := checkImpersonation(id, info.FullMethod, req); err != nil {
 			return nil, err
 		}
@@ -396,14 +429,14 @@ func (m *Manager) authUnary(ctx context.Context, req any, info *grpc.UnaryServer
 	return handler(ctx, req)
 }
 
-// authStream is the stream interceptor on the cluster port: the same
+// Stream is the stream interceptor on the cluster port: the same
 // decision at the start, and the impersonation check on every message.
-func (m *Manager) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+func (m *Authorizer) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, err := m.authorize(ss.Context(), info.FullMethod)
 	if err != nil {
 		return err
 	}
-	id, _ := callerIdentity(ctx)
+	id, _ := CallerIdentity(ctx)
 	return handler(srv, &authStream{ServerStream: ss, ctx: ctx, id: id, method: info.FullMethod})
 }
 

@@ -1,4 +1,7 @@
-package manager
+// Package join is the client side of joining a swarm and renewing a node
+// certificate, shared by the daemon and tests: it checks the root CA a
+// manager offers against the join token before sending anything.
+package join
 
 import (
 	"context"
@@ -12,8 +15,6 @@ import (
 	"github.com/minsw/minsw/manager/jointoken"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
-
-// The client side of joining and renewing, shared by the daemon and tests.
 
 // FetchRootCA reads the root CA the manager at addr offers, over TLS that
 // cannot verify it yet, and accepts it only if its digest is the one in the

@@ -1,4 +1,4 @@
-package manager
+package controlapi
 
 import (
 	"bytes"
@@ -17,8 +17,8 @@ import (
 // ServiceLogs gathers the logs of a service's tasks (or one task's) from
 // their nodes through the leader's log broker: one LogLine per line, and
 // one LogLine with error for a task whose node cannot be asked.
-func (s controlServer) ServiceLogs(r *api.ServiceLogsRequest, stream api.Control_ServiceLogsServer) error {
-	return errdefs.ToGRPC(s.m.serviceLogs(stream.Context(), r, stream.Send))
+func (s *Server) ServiceLogs(r *api.ServiceLogsRequest, stream api.Control_ServiceLogsServer) error {
+	return errdefs.ToGRPC(s.serviceLogs(stream.Context(), r, stream.Send))
 }
 
 // logTask is what a log line's prefix needs of its task.
@@ -27,9 +27,12 @@ type logTask struct {
 	nodeName string
 }
 
-func (m *Manager) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, send func(*api.LogLine) error) error {
-	if !m.raft.IsLeader() {
+func (m *Server) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, send func(*api.LogLine) error) error {
+	if !m.isLeader() {
 		return raftnode.ErrNoLeader
+	}
+	if m.logs == nil {
+		return errdefs.FailedPrecondition("this manager serves no logs")
 	}
 	var (
 		req   = logbroker.Request{Follow: r.GetFollow(), Tail: int(r.GetTail())}

@@ -1,10 +1,15 @@
-package manager
+// Package forward sends the calls a follower takes for leader-only services
+// to the leader and relays the answer, so any manager serves the whole API;
+// on the leader it holds calls until the leader may serve. It does not
+// decide who may call (auth does).
+package forward
 
 import (
 	"context"
 	"errors"
 	"io"
 	"strings"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -12,6 +17,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/manager/auth"
 	"github.com/minsw/minsw/manager/raftnode"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -24,26 +30,56 @@ const forwardedHeader = "minsw-forwarded-by"
 // writes and the reads that must be current go there.
 var leaderOnly = []string{"/minsw.v1.Control/", "/minsw.v1.Membership/"}
 
-// ForwardUnary is a unary interceptor: on a follower, calls to leader-only
+// Forwarder is the forward-to-leader interceptor pair of one manager.
+type Forwarder struct {
+	// NodeID names this manager on forwarded calls and answers.
+	NodeID string
+	// IsLeader reports whether this manager leads now.
+	IsLeader func() bool
+	// VerifyLeader confirms with a quorum that this manager still leads.
+	VerifyLeader func() error
+	// WaitServing returns once this leader may serve calls (it has applied
+	// earlier terms' log and its loops run), or why not.
+	WaitServing func(ctx context.Context) error
+	// LeaderAddr is the leader's cluster address ("" when none is known).
+	LeaderAddr func() string
+	// Dial opens a connection to another manager.
+	Dial func(ctx context.Context, addr string) (*grpc.ClientConn, error)
+
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+// Close closes the connections to other managers.
+func (m *Forwarder) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range m.conns {
+		c.Close()
+	}
+	m.conns = nil
+}
+
+// Unary is a unary interceptor: on a follower, calls to leader-only
 // services are sent to the leader and its answer is returned as is.
-func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if !needsLeader(info.FullMethod) {
+func (m *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	if !NeedsLeader(info.FullMethod) {
 		return handler(ctx, req)
 	}
 	// Whatever this manager answers, the caller learns it was an answer
 	// (not a broken connection): see ForwardError.
-	_ = grpc.SetTrailer(ctx, metadata.Pairs(answeredHeader, m.cfg.NodeID))
-	if m.raft.IsLeader() {
+	_ = grpc.SetTrailer(ctx, metadata.Pairs(answeredHeader, m.NodeID))
+	if m.IsLeader() {
 		// A new leader serves nothing before it has applied what earlier
 		// terms committed: its store could be older than acknowledged writes.
-		if err := m.waitServing(ctx); err != nil {
+		if err := m.WaitServing(ctx); err != nil {
 			return nil, errdefs.ToGRPC(err)
 		}
 		// A leader cut off from the others may not know it yet: a read it
 		// answers must be confirmed current by a quorum first. (Writes are
 		// confirmed by committing them.)
 		if isRead(info.FullMethod) {
-			if err := m.raft.VerifyLeader(); err != nil {
+			if err := m.VerifyLeader(); err != nil {
 				return nil, errdefs.ToGRPC(err)
 			}
 		}
@@ -52,11 +88,11 @@ func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnarySer
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedHeader)) > 0 {
 		return nil, errdefs.ToGRPC(raftnode.ErrNoLeader)
 	}
-	addr := m.leaderAddr()
+	addr := m.LeaderAddr()
 	if addr == "" {
 		return nil, errdefs.ToGRPC(raftnode.ErrNoLeader)
 	}
-	conn, err := m.conn(ctx, addr)
+	conn, err := m.Conn(ctx, addr)
 	if err != nil {
 		return nil, errdefs.ToGRPC(errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err))
 	}
@@ -67,10 +103,10 @@ func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnarySer
 	// The leader sees this manager's certificate, not the caller's: pass on
 	// who the caller is ("" for a caller without a certificate).
 	var caller string
-	if id, ok := callerIdentity(ctx); ok {
-		caller = formatForwardedIdentity(id)
+	if id, ok := auth.CallerIdentity(ctx); ok {
+		caller = auth.FormatForwardedIdentity(id)
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, forwardedHeader, m.cfg.NodeID, forwardedIdentityHeader, caller)
+	ctx = metadata.AppendToOutgoingContext(ctx, forwardedHeader, m.NodeID, auth.ForwardedIdentityHeader, caller)
 	var trailer metadata.MD
 	if err := conn.Invoke(ctx, info.FullMethod, req, reply, grpc.Trailer(&trailer)); err != nil {
 		return nil, ForwardError(info.FullMethod, err, trailer)
@@ -78,16 +114,16 @@ func (m *Manager) ForwardUnary(ctx context.Context, req any, info *grpc.UnarySer
 	return reply, nil
 }
 
-// ForwardStream is ForwardUnary for streaming calls: on a follower, a
+// Stream is Unary for streaming calls: on a follower, a
 // leader-only server-streaming call (ServiceLogs) is relayed to the leader
 // for as long as either side keeps it open.
-func (m *Manager) ForwardStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if !needsLeader(info.FullMethod) {
+func (m *Forwarder) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if !NeedsLeader(info.FullMethod) {
 		return handler(srv, ss)
 	}
 	ctx := ss.Context()
-	if m.raft.IsLeader() {
-		if err := m.waitServing(ctx); err != nil {
+	if m.IsLeader() {
+		if err := m.WaitServing(ctx); err != nil {
 			return errdefs.ToGRPC(err)
 		}
 		return handler(srv, ss)
@@ -98,19 +134,19 @@ func (m *Manager) ForwardStream(srv any, ss grpc.ServerStream, info *grpc.Stream
 	if info.IsClientStream {
 		return errdefs.ToGRPC(errdefs.FailedPrecondition("%s cannot be forwarded to the leader: call the leader", info.FullMethod))
 	}
-	addr := m.leaderAddr()
+	addr := m.LeaderAddr()
 	if addr == "" {
 		return errdefs.ToGRPC(raftnode.ErrNoLeader)
 	}
-	conn, err := m.conn(ctx, addr)
+	conn, err := m.Conn(ctx, addr)
 	if err != nil {
 		return errdefs.ToGRPC(errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err))
 	}
 	var caller string
-	if id, ok := callerIdentity(ctx); ok {
-		caller = formatForwardedIdentity(id)
+	if id, ok := auth.CallerIdentity(ctx); ok {
+		caller = auth.FormatForwardedIdentity(id)
 	}
-	ctx = metadata.AppendToOutgoingContext(ctx, forwardedHeader, m.cfg.NodeID, forwardedIdentityHeader, caller)
+	ctx = metadata.AppendToOutgoingContext(ctx, forwardedHeader, m.NodeID, auth.ForwardedIdentityHeader, caller)
 	return ForwardServerStream(ctx, conn, info.FullMethod, ss)
 }
 
@@ -160,7 +196,8 @@ func isRead(method string) bool {
 	return strings.HasPrefix(method, "/minsw.v1.Control/") && (strings.HasPrefix(name, "Get") || strings.HasPrefix(name, "List"))
 }
 
-func needsLeader(method string) bool {
+// NeedsLeader reports whether method must run on the leader.
+func NeedsLeader(method string) bool {
 	if method == api.Membership_GetRootCA_FullMethodName {
 		return false // any manager's store has the root
 	}
@@ -205,16 +242,19 @@ func newMessage(fullMethod string, reply bool) (any, error) {
 	return mt.New().Interface(), nil
 }
 
-// conn returns a cached connection to another manager.
-func (m *Manager) conn(ctx context.Context, addr string) (*grpc.ClientConn, error) {
+// Conn returns a cached connection to another manager.
+func (m *Forwarder) Conn(ctx context.Context, addr string) (*grpc.ClientConn, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if c, ok := m.conns[addr]; ok {
 		return c, nil
 	}
-	c, err := m.cfg.Dial(ctx, addr)
+	c, err := m.Dial(ctx, addr)
 	if err != nil {
 		return nil, err
+	}
+	if m.conns == nil {
+		m.conns = map[string]*grpc.ClientConn{}
 	}
 	m.conns[addr] = c
 	return c, nil
