@@ -43,6 +43,11 @@ type taskRunner struct {
 	netReady bool // Network.Prepare done in this process
 	released bool // Network.Release done
 	removed  bool // container removed
+	started  bool // container started by this runner (not re-started if it dies starting)
+
+	// health check (health.go), guarded by mu
+	health         *prober
+	healthResolved bool
 }
 
 func newTaskRunner(a *Agent, t *api.Task) *taskRunner {
@@ -101,6 +106,7 @@ func (r *taskRunner) report(state api.TaskState, msg, errText string, ctr *api.C
 		Message:   msg,
 		Err:       errText,
 		Container: ctr,
+		Health:    r.healthState(),
 	}
 	r.mu.Lock()
 	if state == api.TaskState_TASK_STATE_RUNNING {
@@ -122,6 +128,7 @@ func (r *taskRunner) run(ctx context.Context) {
 		t, st, dropped := r.task, r.status, r.dropped
 		r.mu.Unlock()
 		if dropped {
+			r.stopHealth()
 			r.cleanup(ctx, t)
 			r.mu.Lock()
 			still := r.dropped
@@ -189,6 +196,8 @@ func (r *taskRunner) step(ctx context.Context, t *api.Task, st *api.TaskStatus) 
 		return false
 	}
 	if desired >= api.TaskState_TASK_STATE_SHUTDOWN {
+		r.stopHealth()
+		r.withdraw(ctx, st)
 		ctr := &api.ContainerStatus{ContainerId: r.ctrID}
 		if err := ex.Stop(ctx, r.ctrID, r.grace(t)); err != nil && !errors.Is(err, executor.ErrNotFound) {
 			if ctx.Err() != nil {
@@ -236,7 +245,16 @@ func (r *taskRunner) step(ctx context.Context, t *api.Task, st *api.TaskStatus) 
 		return true
 	case state < api.TaskState_TASK_STATE_RUNNING:
 		// A restart may have lost a prepared container: make it again.
-		if _, err := ex.Inspect(ctx, r.ctrID); errors.Is(err, executor.ErrNotFound) {
+		cs, ierr := ex.Inspect(ctx, r.ctrID)
+		if ierr == nil && cs.State == executor.StateExited && r.started {
+			// It died while its health check was still starting.
+			r.stopHealth()
+			r.release(ctx, t)
+			r.report(api.TaskState_TASK_STATE_FAILED, msgFinished, fmt.Sprintf("task: non-zero exit (%d)", cs.ExitCode),
+				&api.ContainerStatus{ContainerId: r.ctrID, ExitCode: int32(cs.ExitCode)})
+			return true
+		}
+		if errors.Is(ierr, executor.ErrNotFound) {
 			if err := r.prepare(ctx, t); err != nil {
 				if ctx.Err() != nil || errors.Is(err, context.Canceled) {
 					return ctx.Err() == nil
@@ -247,17 +265,32 @@ func (r *taskRunner) step(ctx context.Context, t *api.Task, st *api.TaskStatus) 
 		} else if err := r.attach(ctx, t); err != nil {
 			return r.failAttach(ctx, err)
 		}
-		if err := ex.Start(ctx, r.ctrID); err != nil {
-			if ctx.Err() != nil {
-				return false
+		if ierr != nil || cs.State != executor.StateRunning {
+			if err := ex.Start(ctx, r.ctrID); err != nil {
+				if ctx.Err() != nil {
+					return false
+				}
+				r.report(api.TaskState_TASK_STATE_FAILED, msgStarting, "starting container failed: "+err.Error(), &api.ContainerStatus{ContainerId: r.ctrID})
+				return true
 			}
-			r.report(api.TaskState_TASK_STATE_FAILED, msgStarting, "starting container failed: "+err.Error(), &api.ContainerStatus{ContainerId: r.ctrID})
-			return true
+			r.started = true
 		}
 		cs, err := ex.Inspect(ctx, r.ctrID)
 		ctr := &api.ContainerStatus{ContainerId: r.ctrID}
 		if err == nil {
 			ctr.Pid = int32(cs.Pid)
+		}
+		// With a health check, the task runs (and joins the load
+		// balancer) only once healthy.
+		switch ready, failErr := r.healthGate(ctx, t); {
+		case failErr != "":
+			return r.failUnhealthy(ctx, t)
+		case !ready:
+			if st.GetHealth() != api.HealthState_HEALTH_STATE_STARTING {
+				r.report(api.TaskState_TASK_STATE_STARTING, msgStarting, "", ctr)
+				return true
+			}
+			return false // the prober pokes on a verdict
 		}
 		r.report(api.TaskState_TASK_STATE_RUNNING, msgStarted, "", ctr)
 		return true
@@ -283,6 +316,10 @@ func (r *taskRunner) step(ctx context.Context, t *api.Task, st *api.TaskStatus) 
 			}
 			return false
 		case cs.State == executor.StateRunning:
+			if r.healthState() == api.HealthState_HEALTH_STATE_UNHEALTHY {
+				r.withdraw(ctx, st)
+				return r.failUnhealthy(ctx, t)
+			}
 			return false
 		}
 		r.release(ctx, t)
@@ -294,6 +331,22 @@ func (r *taskRunner) step(ctx context.Context, t *api.Task, st *api.TaskStatus) 
 		}
 		return true
 	}
+}
+
+// failUnhealthy stops a container whose health check failed and fails its
+// task, so the orchestrator replaces it (as Swarm does).
+func (r *taskRunner) failUnhealthy(ctx context.Context, t *api.Task) bool {
+	r.stopHealth()
+	if err := r.a.cfg.Executor.Stop(ctx, r.ctrID, r.grace(t)); err != nil && !errors.Is(err, executor.ErrNotFound) && ctx.Err() != nil {
+		return false
+	}
+	ctr := &api.ContainerStatus{ContainerId: r.ctrID}
+	if cs, err := r.a.cfg.Executor.Inspect(ctx, r.ctrID); err == nil {
+		ctr.ExitCode = int32(cs.ExitCode)
+	}
+	r.release(ctx, t)
+	r.report(api.TaskState_TASK_STATE_FAILED, msgFinished, errUnhealthy, ctr)
+	return true
 }
 
 func (r *taskRunner) failAttach(ctx context.Context, err error) bool {

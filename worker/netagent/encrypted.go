@@ -31,3 +31,10 @@ func (r refuseEncrypted) Prepare(ctx context.Context, t *api.Task, networks []*a
 	}
 	return r.Network.Prepare(ctx, t, networks)
 }
+
+// Withdraw passes on to the wrapped network when it publishes backends.
+func (r refuseEncrypted) Withdraw(ctx context.Context, taskID string) {
+	if w, ok := r.Network.(agent.Withdrawer); ok {
+		w.Withdraw(ctx, taskID)
+	}
+}

@@ -292,7 +292,7 @@ func (a *Agent) syncPublished() {
 	}
 	for _, lt := range a.tasks {
 		switch want := running[lt.id]; {
-		case want && !lt.published:
+		case want && !lt.published && !lt.withdrawn:
 			var errs []error
 			for _, ep := range lt.eps {
 				errs = append(errs, a.db.PutEndpoint(ep))
