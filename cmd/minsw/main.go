@@ -129,6 +129,7 @@ func newRootCommand(c *cli) *cobra.Command {
 		newSecretCommand(c),
 		newConfigCommand(c),
 		newVolumeCommand(c),
+		newStackCommand(c),
 		// docker's top-level shortcuts
 		newContainerListCommand(c, "ps"),
 		newContainerExecCommand(c, "exec"),

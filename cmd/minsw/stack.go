@@ -1,0 +1,401 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/swarm"
+	"github.com/spf13/cobra"
+
+	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/internal/format"
+	"github.com/minsw/minsw/engineapi/convert"
+	"github.com/minsw/minsw/internal/errdefs"
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+	"github.com/minsw/minsw/stack"
+)
+
+func newStackCommand(c *cli) *cobra.Command {
+	cmd := &cobra.Command{Use: "stack", Short: "Manage Swarm stacks", Args: noArgs}
+	cmd.AddCommand(
+		newStackDeployCommand(c),
+		newStackListCommand(c),
+		newStackServicesCommand(c),
+		newStackPsCommand(c),
+		newStackRemoveCommand(c),
+	)
+	return cmd
+}
+
+// clusterAPI applies a stack through the daemon's Control API, translating
+// docker's types with the same package the Engine API uses, so minsw's
+// stacks and the docker CLI's are the same objects.
+type clusterAPI struct{ cl *client.Client }
+
+func (a clusterAPI) CreateNetwork(ctx context.Context, name string, opts network.CreateOptions) (string, error) {
+	spec, err := convert.NetworkSpecFrom(network.CreateRequest{Name: name, CreateOptions: opts})
+	if err != nil {
+		return "", err
+	}
+	r, err := a.cl.Control.CreateNetwork(ctx, &minswv1.CreateNetworkRequest{Spec: spec})
+	return r.GetNetwork().GetId(), err
+}
+
+// RemoveNetwork waits out the tasks of just-removed services that still
+// hold the network (the daemon refuses while they stop), for a bounded time.
+func (a clusterAPI) RemoveNetwork(ctx context.Context, id string) error {
+	deadline := time.Now().Add(networkRemoveWait)
+	for {
+		_, err := a.cl.Control.RemoveNetwork(ctx, &minswv1.RemoveNetworkRequest{Ref: id})
+		if err == nil || !errdefs.Is(err, errdefs.KindFailedPrecondition) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// networkRemoveWait bounds how long stack rm waits for a stack's tasks to
+// let go of its networks.
+const networkRemoveWait = 60 * time.Second
+
+func (a clusterAPI) CreateService(ctx context.Context, s swarm.ServiceSpec) (string, error) {
+	spec, err := convert.ServiceSpecFrom(s)
+	if err != nil {
+		return "", err
+	}
+	r, err := a.cl.Control.CreateService(ctx, &minswv1.CreateServiceRequest{Spec: spec})
+	return r.GetService().GetId(), err
+}
+
+func (a clusterAPI) UpdateService(ctx context.Context, id string, version uint64, s swarm.ServiceSpec) error {
+	spec, err := convert.ServiceSpecFrom(s)
+	if err != nil {
+		return err
+	}
+	_, err = a.cl.Control.UpdateService(ctx, &minswv1.UpdateServiceRequest{Ref: id, Version: version, Spec: spec})
+	return err
+}
+
+func (a clusterAPI) RemoveService(ctx context.Context, id string) error {
+	_, err := a.cl.Control.RemoveService(ctx, &minswv1.RemoveServiceRequest{Ref: id})
+	return err
+}
+
+// errNoSecrets is what a stack with secrets or configs meets until the
+// daemon stores them.
+func errNoSecrets(what string) error {
+	return errdefs.FailedPrecondition("%ss are not supported by this minsw daemon yet", what)
+}
+
+func (a clusterAPI) CreateSecret(context.Context, stack.File) (string, error) {
+	return "", errNoSecrets("secret")
+}
+func (a clusterAPI) RemoveSecret(context.Context, string) error { return errNoSecrets("secret") }
+func (a clusterAPI) CreateConfig(context.Context, stack.File) (string, error) {
+	return "", errNoSecrets("config")
+}
+func (a clusterAPI) RemoveConfig(context.Context, string) error { return errNoSecrets("config") }
+
+// current reads what the cluster holds, as the plan needs it.
+func (a clusterAPI) current(ctx context.Context) (stack.Current, []*minswv1.Service, error) {
+	var cur stack.Current
+	nets, err := a.cl.Control.ListNetworks(ctx, &minswv1.ListNetworksRequest{})
+	if err != nil {
+		return cur, nil, err
+	}
+	for _, n := range nets.GetNetworks() {
+		cur.Networks = append(cur.Networks, stack.Object{ID: n.GetId(), Name: n.GetSpec().GetName(), Labels: n.GetSpec().GetLabels(), Version: n.GetMeta().GetVersion()})
+	}
+	svcs, err := a.cl.Control.ListServices(ctx, &minswv1.ListServicesRequest{})
+	if err != nil {
+		return cur, nil, err
+	}
+	for _, s := range svcs.GetServices() {
+		cur.Services = append(cur.Services, stack.Object{ID: s.GetId(), Name: s.GetSpec().GetName(), Labels: s.GetSpec().GetLabels(), Version: s.GetMeta().GetVersion()})
+	}
+	return cur, svcs.GetServices(), nil
+}
+
+func newStackDeployCommand(c *cli) *cobra.Command {
+	var files []string
+	var prune, detach bool
+	var resolveImage string
+	cmd := &cobra.Command{
+		Use:     "deploy [OPTIONS] STACK",
+		Aliases: []string{"up"},
+		Short:   "Deploy a new stack or update an existing stack",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch resolveImage {
+			case "always", "changed", "never":
+			default:
+				return fmt.Errorf("invalid option %s for flag --resolve-image", resolveImage)
+			}
+			ctx := cmd.Context()
+			p, err := stack.Load(ctx, args[0], files, os.Environ())
+			if err != nil {
+				return err
+			}
+			st, err := stack.Convert(p, os.ReadFile)
+			if err != nil {
+				return err
+			}
+			if len(st.Unsupported) > 0 {
+				fmt.Fprintf(c.err, "Ignoring unsupported options: %s\n\n", strings.Join(st.Unsupported, ", "))
+			}
+			// Everything a stack needs that minsw cannot do is refused
+			// here, before anything is made.
+			for _, s := range st.Services {
+				if _, err := convert.ServiceSpecFrom(s); err != nil {
+					return fmt.Errorf("service %s: %w", strings.TrimPrefix(s.Name, st.Namespace+"_"), err)
+				}
+			}
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			api := clusterAPI{cl}
+			cur, _, err := api.current(ctx)
+			if err != nil {
+				return err
+			}
+			plan, err := stack.PlanDeploy(st, cur, prune)
+			if err != nil {
+				return err
+			}
+			if err := stack.Apply(ctx, api, plan, c.out); err != nil {
+				return err
+			}
+			if detach {
+				return nil
+			}
+			_, svcs, err := api.current(ctx)
+			if err != nil {
+				return err
+			}
+			for _, s := range svcs {
+				if s.GetSpec().GetLabels()[stack.NamespaceLabel] != st.Namespace {
+					continue
+				}
+				fmt.Fprintf(c.out, "%s\n", s.GetSpec().GetName())
+				if err := waitForService(ctx, c, cl, s.GetId(), s.GetSpec().GetName(), waitFlags{}); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVarP(&files, "compose-file", "c", nil, "Path to a Compose file")
+	f.BoolVar(&prune, "prune", false, "Prune services that are no longer referenced")
+	f.StringVar(&resolveImage, "resolve-image", "always", "Query the registry to resolve image digest and supported platforms (\"always\", \"changed\", \"never\")")
+	f.BoolVarP(&detach, "detach", "d", true, "Exit immediately instead of waiting for the stack services to converge")
+	return cmd
+}
+
+type stackRow struct {
+	Name, Services string
+}
+
+func newStackListCommand(c *cli) *cobra.Command {
+	var tmpl string
+	cmd := &cobra.Command{
+		Use:     "ls [OPTIONS]",
+		Aliases: []string{"list"},
+		Short:   "List stacks",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			cur, _, err := clusterAPI{cl}.current(cmd.Context())
+			if err != nil {
+				return err
+			}
+			var rows []any
+			for _, s := range stack.Names(cur) {
+				rows = append(rows, stackRow{Name: s.Name, Services: fmt.Sprint(s.Services)})
+			}
+			return stackTable.Write(c.out, tmpl, false, rows)
+		},
+	}
+	cmd.Flags().StringVar(&tmpl, "format", "", "Format output using a custom template")
+	return cmd
+}
+
+// stackServices returns the services of stack ns, or docker's error when
+// there are none.
+func stackServices(ctx context.Context, cl *client.Client, ns string) ([]*minswv1.Service, error) {
+	if err := stack.ValidateName(ns); err != nil {
+		return nil, err
+	}
+	svcs, err := cl.Control.ListServices(ctx, &minswv1.ListServicesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	var out []*minswv1.Service
+	for _, s := range svcs.GetServices() {
+		if s.GetSpec().GetLabels()[stack.NamespaceLabel] == ns {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errdefs.NotFound("nothing found in stack: %s", ns)
+	}
+	return out, nil
+}
+
+func newStackServicesCommand(c *cli) *cobra.Command {
+	var quiet bool
+	var tmpl string
+	cmd := &cobra.Command{
+		Use:   "services [OPTIONS] STACK",
+		Short: "List the services in the stack",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			svcs, err := stackServices(ctx, cl, args[0])
+			if err != nil {
+				return err
+			}
+			var tasks []*minswv1.Task
+			var nodes []*minswv1.Node
+			if !quiet {
+				t, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{DesiredStates: []minswv1.TaskState{minswv1.TaskState_TASK_STATE_RUNNING}})
+				if err != nil {
+					return err
+				}
+				n, err := cl.Control.ListNodes(ctx, &minswv1.ListNodesRequest{})
+				if err != nil {
+					return err
+				}
+				tasks, nodes = t.GetTasks(), n.GetNodes()
+			}
+			return serviceTable.Write(c.out, tmpl, quiet, serviceRows(svcs, tasks, nodes))
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
+	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print services using a Go template")
+	return cmd
+}
+
+func newStackPsCommand(c *cli) *cobra.Command {
+	var quiet, noTrunc bool
+	var tmpl string
+	cmd := &cobra.Command{
+		Use:   "ps [OPTIONS] STACK",
+		Short: "List the tasks in the stack",
+		Args:  exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			svcs, err := stackServices(ctx, cl, args[0])
+			if err != nil {
+				return err
+			}
+			var ids []string
+			for _, s := range svcs {
+				ids = append(ids, s.GetId())
+			}
+			tasks, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{ServiceIds: ids})
+			if err != nil {
+				return err
+			}
+			names, err := hostnames(ctx, cl)
+			if err != nil {
+				return err
+			}
+			return taskTable.Write(c.out, tmpl, quiet, taskRows(tasks.GetTasks(), names, c.now(), noTrunc))
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display task IDs")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate output")
+	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print tasks using a Go template")
+	return cmd
+}
+
+func newStackRemoveCommand(c *cli) *cobra.Command {
+	var detach bool
+	cmd := &cobra.Command{
+		Use:     "rm [OPTIONS] STACK [STACK...]",
+		Aliases: []string{"remove", "down"},
+		Short:   "Remove one or more stacks",
+		Args:    minArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			api := clusterAPI{cl}
+			var errs []error
+			for _, ns := range args {
+				if err := stack.ValidateName(ns); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				cur, _, err := api.current(ctx)
+				if err != nil {
+					return err
+				}
+				m := stack.Of(ns, cur)
+				if len(m.Services)+len(m.Networks)+len(m.Secrets)+len(m.Configs) == 0 {
+					fmt.Fprintf(c.err, "Nothing found in stack: %s\n", ns)
+					continue
+				}
+				if err := stack.Remove(ctx, api, m, c.out); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if !detach {
+					if err := waitStackGone(ctx, api, ns); err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
+			return multiError(errs)
+		},
+	}
+	cmd.Flags().BoolVarP(&detach, "detach", "d", true, "Do not wait for stack removal")
+	return cmd
+}
+
+// waitStackGone polls until no service or network of the stack is left.
+func waitStackGone(ctx context.Context, api clusterAPI, ns string) error {
+	for {
+		cur, _, err := api.current(ctx)
+		if err != nil {
+			return err
+		}
+		m := stack.Of(ns, cur)
+		if len(m.Services)+len(m.Networks) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stack %s: still removing %d services and %d networks", ns, len(m.Services), len(m.Networks))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+var stackTable = format.Table{
+	Default: "table {{.Name}}\t{{.Services}}",
+	Headers: map[string]string{"Name": "NAME", "Services": "SERVICES"},
+}

@@ -1,0 +1,166 @@
+package node_test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A compose file as a Swarm user keeps it: a web service with an alias on a
+// declared network, a client on the default network and the declared one,
+// and keys a stack ignores.
+const stackFile = `services:
+  web:
+    image: containous/whoami
+    networks:
+      front:
+        aliases: [www]
+    deploy:
+      replicas: 2
+      labels:
+        tier: front
+  client:
+    image: xiaopeng163/net-box:latest
+    command: ping web
+    networks: [front, default]
+    container_name: ignored
+    restart: always
+networks:
+  front:
+    attachable: true
+`
+
+func TestStackDeployThroughTheCLI(t *testing.T) {
+	mgr := startDaemon(t, "swarm-manager", filepath.Join(t.TempDir(), "m"), freePort(t))
+	mgr.ok("swarm", "init", "--advertise-addr", "127.0.0.1")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "docker-compose.yml")
+	write := func(body string) {
+		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(stackFile)
+
+	out := mgr.ok("stack", "deploy", "-c", file, "app")
+	for _, want := range []string{
+		"Ignoring unsupported options: container_name, restart",
+		"Creating network app_default", "Creating network app_front",
+		"Creating service app_client", "Creating service app_web",
+	} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("stack deploy output lacks %q:\n%s", want, out)
+		}
+	}
+	eventually(t, 20*time.Second, func() string {
+		out := mgr.ok("stack", "services", "app")
+		if len(rows(out, `app_web\s+replicated\s+2/2\s+containous/whoami:latest`)) != 1 ||
+			len(rows(out, `app_client\s+replicated\s+1/1\s+xiaopeng163/net-box:latest`)) != 1 {
+			return "stack services app:\n" + out
+		}
+		return ""
+	})
+	if out := mgr.ok("stack", "ls"); len(rows(out, `^app\s+2$`)) != 1 || !strings.HasPrefix(out, "NAME") {
+		t.Fatalf("stack ls:\n%s", out)
+	}
+	out = mgr.ok("service", "inspect", "app_web")
+	for _, want := range []string{`"com.docker.stack.namespace": "app"`, `"com.docker.stack.image": "containous/whoami"`, `"tier": "front"`, `"www"`} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("service inspect app_web lacks %s:\n%s", want, out)
+		}
+	}
+	out = mgr.ok("network", "inspect", "app_front")
+	if !strings.Contains(out, `"com.docker.stack.namespace": "app"`) || !strings.Contains(out, `"Attachable": true`) {
+		t.Fatalf("network inspect app_front:\n%s", out)
+	}
+
+	running := func() []string {
+		out := mgr.ok("stack", "ps", "--no-trunc", "app")
+		var ids []string
+		for _, r := range rows(out, `\sRunning\s+Running`) {
+			ids = append(ids, strings.Fields(r)[0])
+		}
+		sort.Strings(ids)
+		return ids
+	}
+	before := running()
+	if len(before) != 3 {
+		t.Fatalf("running tasks: %v", before)
+	}
+
+	// The same file again: updates in place, no task restarted.
+	out = mgr.ok("stack", "deploy", "-c", file, "app")
+	if strings.Contains(out, "Creating") || !strings.Contains(out, "Updating service app_web (id: ") {
+		t.Fatalf("redeploy printed:\n%s", out)
+	}
+	time.Sleep(time.Second) // give a wrongly restarted task time to show
+	if after := running(); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Fatalf("redeploy restarted tasks: %v -> %v", before, after)
+	}
+
+	// A new image for web: only web's tasks are replaced.
+	write(strings.Replace(stackFile, "image: containous/whoami", "image: containous/whoami:v2", 1))
+	mgr.ok("stack", "deploy", "-c", file, "app")
+	eventually(t, 20*time.Second, func() string {
+		out := mgr.ok("stack", "ps", "app")
+		if len(rows(out, `app_web\.\d\s+containous/whoami:v2\s+\S+\s+Running\s+Running`)) != 2 {
+			return "stack ps app after the image change:\n" + out
+		}
+		return ""
+	})
+	clientBefore := regexp.MustCompile(`(?m)^(\S+)\s+app_client\.1\S*\s.*Running\s+Running`).FindStringSubmatch(mgr.ok("stack", "ps", "--no-trunc", "app"))
+	if clientBefore == nil || !contains(before, clientBefore[1]) {
+		t.Fatalf("the client's task changed with web's image: %v, before %v", clientBefore, before)
+	}
+
+	// --prune removes what left the file.
+	write(strings.SplitN(stackFile, "  client:", 2)[0] + "networks:\n  front:\n    attachable: true\n")
+	out = mgr.ok("stack", "deploy", "--prune", "-c", file, "app")
+	if !strings.Contains(out, "Removing service app_client") {
+		t.Fatalf("deploy --prune printed:\n%s", out)
+	}
+	if out := mgr.ok("service", "ls"); len(rows(out, `app_client`)) != 0 {
+		t.Fatalf("service ls after --prune:\n%s", out)
+	}
+
+	// Bad input makes nothing: an external network that does not exist.
+	bad := filepath.Join(dir, "bad.yml")
+	if err := os.WriteFile(bad, []byte("services:\n  x:\n    image: busybox\n    networks: [gone]\nnetworks:\n  gone:\n    external: true\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := mgr.minsw("stack", "deploy", "-c", bad, "other"); code != 1 || !strings.Contains(out, `network "gone" is declared as external, but could not be found`) {
+		t.Fatalf("external network missing: exit %d\n%s", code, out)
+	}
+	if out := mgr.ok("network", "ls"); strings.Contains(out, "other_") {
+		t.Fatalf("a refused deploy made a network:\n%s", out)
+	}
+
+	out = mgr.ok("stack", "rm", "--detach=false", "app")
+	for _, want := range []string{"Removing service app_web", "Removing network app_default", "Removing network app_front"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("stack rm output lacks %q:\n%s", want, out)
+		}
+	}
+	if out := mgr.ok("service", "ls"); len(rows(out, `app_`)) != 0 {
+		t.Fatalf("services left after stack rm:\n%s", out)
+	}
+	if out := mgr.ok("network", "ls"); strings.Contains(out, "app_") {
+		t.Fatalf("networks left after stack rm:\n%s", out)
+	}
+	if out := mgr.ok("stack", "ls"); strings.TrimSpace(out) != "NAME      SERVICES" {
+		t.Fatalf("stack ls after rm:\n%q", out)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
