@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -163,4 +164,40 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// BenchmarkStackDeploy20Services measures `minsw stack deploy` of a
+// 20-service stack (one network, fake executor, a real daemon process):
+// the CLI's whole run, from reading the file to all services created. Each
+// iteration deploys a new stack, so each creates its network and services.
+func BenchmarkStackDeploy20Services(b *testing.B) {
+	dir, err := os.MkdirTemp("", "minsw-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	d := &daemon{t: b, name: "bench", dir: dir, listen: freePort(b)}
+	d.start()
+	defer d.kill()
+	if out, code := d.minsw("swarm", "init", "--advertise-addr", "127.0.0.1"); code != 0 {
+		b.Fatal(out)
+	}
+	var sb strings.Builder
+	sb.WriteString("services:\n")
+	for i := 0; i < 20; i++ {
+		fmt.Fprintf(&sb, "  svc%02d:\n    image: containous/whoami\n    deploy:\n      replicas: 2\n", i)
+	}
+	file := filepath.Join(dir, "compose.yml")
+	if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		out, code := d.minsw("stack", "deploy", "-c", file, fmt.Sprintf("s%d", i))
+		if code != 0 || strings.Count(out, "Creating service") != 20 {
+			b.Fatalf("exit %d:\n%s", code, out)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "s/deploy")
+	}
 }

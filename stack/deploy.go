@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/docker/docker/api/types/network"
 	"github.com/docker/docker/api/types/swarm"
@@ -147,6 +150,9 @@ type Cluster interface {
 	RemoveService(ctx context.Context, id string) error
 }
 
+// serviceConcurrency bounds the service writes a deploy has in flight.
+const serviceConcurrency = 8
+
 // Apply carries the plan out, printing docker's lines to out. If a step
 // fails, what this run created is removed again (newest first), so a
 // failed deploy leaves no half-made stack; updates already applied stay.
@@ -190,20 +196,41 @@ func Apply(ctx context.Context, c Cluster, p *Plan, out io.Writer) (err error) {
 		p.ConfigIDs[f.Name] = id
 		undo = append(undo, func(ctx context.Context) error { return c.RemoveConfig(ctx, id) })
 	}
+	// Services do not depend on one another: they are created and updated
+	// concurrently (a few raft round trips at a time instead of one after
+	// another), with the lines printed first, in order.
 	for _, u := range p.UpdateServices {
 		fmt.Fprintf(out, "Updating service %s (id: %s)\n", u.Spec.Name, u.ID)
-		spec := p.withRefIDs(u.Spec)
-		if err := c.UpdateService(ctx, u.ID, u.Version, spec); err != nil {
-			return fmt.Errorf("failed to update service %s: %w", u.Spec.Name, err)
-		}
 	}
 	for _, spec := range p.CreateServices {
 		fmt.Fprintf(out, "Creating service %s\n", spec.Name)
-		id, err := c.CreateService(ctx, p.withRefIDs(spec))
-		if err != nil {
-			return fmt.Errorf("failed to create service %s: %w", spec.Name, err)
-		}
-		undo = append(undo, func(ctx context.Context) error { return c.RemoveService(ctx, id) })
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(serviceConcurrency)
+	for _, u := range p.UpdateServices {
+		spec := p.withRefIDs(u.Spec)
+		g.Go(func() error {
+			if err := c.UpdateService(gctx, u.ID, u.Version, spec); err != nil {
+				return fmt.Errorf("failed to update service %s: %w", u.Spec.Name, err)
+			}
+			return nil
+		})
+	}
+	for _, spec := range p.CreateServices {
+		g.Go(func() error {
+			id, err := c.CreateService(gctx, p.withRefIDs(spec))
+			if err != nil {
+				return fmt.Errorf("failed to create service %s: %w", spec.Name, err)
+			}
+			mu.Lock()
+			undo = append(undo, func(ctx context.Context) error { return c.RemoveService(ctx, id) })
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	for _, s := range p.RemoveServices {
 		fmt.Fprintf(out, "Removing service %s\n", s.Name)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/docker/docker/api/types/network"
@@ -15,6 +16,7 @@ import (
 
 // fakeCluster keeps objects in maps and records the calls, in order.
 type fakeCluster struct {
+	mu       sync.Mutex
 	n       int
 	objects map[string]map[string]Object // kind -> id -> object
 	specs   map[string]swarm.ServiceSpec
@@ -27,6 +29,8 @@ func newFake() *fakeCluster {
 }
 
 func (f *fakeCluster) create(kind, name string, labels map[string]string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	call := "create " + kind + " " + name
 	f.calls = append(f.calls, call)
 	if call == f.failOn {
@@ -39,6 +43,8 @@ func (f *fakeCluster) create(kind, name string, labels map[string]string) (strin
 }
 
 func (f *fakeCluster) remove(kind, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	o, ok := f.objects[kind][id]
 	if !ok {
 		return errdefs.NotFound("no %s %s", kind, id)
@@ -65,11 +71,15 @@ func (f *fakeCluster) RemoveConfig(_ context.Context, id string) error { return 
 func (f *fakeCluster) CreateService(_ context.Context, spec swarm.ServiceSpec) (string, error) {
 	id, err := f.create("service", spec.Name, spec.Labels)
 	if err == nil {
+		f.mu.Lock()
 		f.specs[id] = spec
+		f.mu.Unlock()
 	}
 	return id, err
 }
 func (f *fakeCluster) UpdateService(_ context.Context, id string, version uint64, spec swarm.ServiceSpec) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	o := f.objects["service"][id]
 	f.calls = append(f.calls, "update service "+o.Name)
 	if o.Version != version {
