@@ -2,31 +2,20 @@ package node_test
 
 import (
 	"bytes"
-	"context"
 	"net"
-	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	mdns "github.com/miekg/dns"
-	"github.com/vishvananda/netlink"
 
-	"github.com/minsw/minsw/client"
-	"github.com/minsw/minsw/internal/testenv"
-	"github.com/minsw/minsw/manager/raftnode"
 	"github.com/minsw/minsw/netdriver/netns"
-	"github.com/minsw/minsw/node"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/agent"
 	"github.com/minsw/minsw/worker/executor"
-	"github.com/minsw/minsw/worker/executor/containerd"
-	"github.com/minsw/minsw/worker/netagent"
 )
 
 // TestTaskNetworkingContainerd runs one daemon in-process with the
@@ -37,83 +26,8 @@ import (
 // its VIP, the lb namespace holding the VIP with the task as backend, and
 // nothing left after `swarm leave`.
 func TestTaskNetworkingContainerd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if testing.Short() {
-		t.Skip("starts containerd")
-	}
-	ctrd := testenv.NewContainerd(t)
-	reg := testenv.NewRegistry(t)
-	testenv.PushBusybox(t, reg, "library/busybox:latest")
-
-	dir, err := os.MkdirTemp("", "mnet")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	underlay, err := netns.Create(filepath.Join(dir, "ul"), "node1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { netns.Delete(underlay); netns.Release(filepath.Join(dir, "ul")) })
-	if err := netns.Do(underlay, func() error {
-		lo, err := netlink.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(lo)
-	}); err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ecfg := containerd.DefaultConfig("minsw-nettest")
-	ecfg.Address = ctrd.Address
-	ecfg.RegistryMirror = reg.URL
-	ecfg.InsecureRegistries = []string{reg.Host}
-	ecfg.StateDir = filepath.Join(dir, "containers")
-	ex, err := containerd.New(ctx, ecfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ex.Close()
-
-	tmpl := netagent.DefaultConfig()
-	tmpl.UnderlayNetns = underlay
-	tmpl.LBBackend = "auto"
-	tmpl.Gossip.BindAddr = "127.0.0.1"
-	_, gport, _ := net.SplitHostPort(freePort(t))
-	tmpl.Gossip.BindPort, _ = strconv.Atoi(gport)
-	tmpl.DNSUpstreams = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:1")}
-	execRoot := filepath.Join(dir, "run")
-	ncfg := node.Config{
-		Hostname: "node1", DataRoot: filepath.Join(dir, "data"), ExecRoot: execRoot,
-		AdvertiseAddr: "127.0.0.1", ListenAddr: freePort(t), Executor: ex, Networking: &tmpl,
-		HeartbeatPeriod: 300 * time.Millisecond,
-		Raft:            raftnode.Config{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond},
-	}
-	n, err := node.New(ncfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nctx, ncancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- n.Run(nctx) }()
-	defer func() { ncancel(); <-done }()
-
-	cl, err := client.New("unix://" + n.SocketPath())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if !within(10*time.Second, func() bool { _, err := cl.Swarm.Info(ctx, &minswv1.InfoRequest{}); return err == nil }) {
-		t.Fatal("daemon did not answer")
-	}
-	if _, err := cl.Swarm.Init(ctx, &minswv1.InitRequest{AdvertiseAddr: "127.0.0.1"}); err != nil {
-		t.Fatal(err)
-	}
+	c := startContainerdNode(t, "minsw-nettest")
+	ctx, cl, ex, execRoot, underlay := c.ctx, c.cl, c.ex, c.execRoot, c.underlay
 	netResp, err := cl.Control.CreateNetwork(ctx, &minswv1.CreateNetworkRequest{Spec: &minswv1.NetworkSpec{Name: "mynet", Driver: "overlay"}})
 	if err != nil {
 		t.Fatal(err)
@@ -213,7 +127,7 @@ func TestTaskNetworkingContainerd(t *testing.T) {
 			t.Fatalf("lb inspect: %v", resp)
 		}
 		t.Logf("backend %s (%s): %v", resp.GetBackend(), resp.GetBackendReason(), resp.GetNetworks()[0].GetServices())
-		out, err := exec.Command(binPath, "--host", "unix://"+n.SocketPath(), "lb", "inspect", "mynet").CombinedOutput()
+		out, err := exec.Command(binPath, "--host", "unix://"+c.n.SocketPath(), "lb", "inspect", "mynet").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "(VIP "+vip+", mark ") || !strings.Contains(string(out), "  -> "+taskIP+":0") {
 			t.Errorf("minsw lb inspect mynet: %v\n%s", err, out)
 		}
@@ -221,14 +135,8 @@ func TestTaskNetworkingContainerd(t *testing.T) {
 	})
 
 	t.Run("a restarted daemon adopts the task's networking", func(t *testing.T) {
-		ncancel()
-		<-done
-		n, err = node.New(ncfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nctx, ncancel = context.WithCancel(ctx)
-		go func() { done <- n.Run(nctx) }()
+		c.stop()
+		c.start()
 		start := time.Now()
 		ok := within(30*time.Second, func() bool {
 			resp, err := cl.Networks.LBInspect(ctx, &minswv1.LBInspectRequest{Network: "mynet"})

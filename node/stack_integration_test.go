@@ -20,6 +20,10 @@ const stackFile = `services:
     networks:
       front:
         aliases: [www]
+    secrets: [db_password]
+    configs:
+      - source: site
+        target: /etc/site.conf
     deploy:
       replicas: 2
       labels:
@@ -33,6 +37,12 @@ const stackFile = `services:
 networks:
   front:
     attachable: true
+secrets:
+  db_password:
+    file: ./db_password.txt
+configs:
+  site:
+    file: ./site.conf
 `
 
 func TestStackDeployThroughTheCLI(t *testing.T) {
@@ -46,11 +56,17 @@ func TestStackDeployThroughTheCLI(t *testing.T) {
 		}
 	}
 	write(stackFile)
+	for name, body := range map[string]string{"db_password.txt": "s3cret", "site.conf": "listen 80;"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	out := mgr.ok("stack", "deploy", "-c", file, "app")
 	for _, want := range []string{
 		"Ignoring unsupported options: container_name, restart",
 		"Creating network app_default", "Creating network app_front",
+		"Creating secret app_db_password", "Creating config app_site",
 		"Creating service app_client", "Creating service app_web",
 	} {
 		if !strings.Contains(out, want) {
@@ -73,6 +89,12 @@ func TestStackDeployThroughTheCLI(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Fatalf("service inspect app_web lacks %s:\n%s", want, out)
 		}
+	}
+	if out := mgr.ok("secret", "ls"); len(rows(out, `\sapp_db_password\s`)) != 1 {
+		t.Fatalf("secret ls:\n%s", out)
+	}
+	if out := mgr.ok("secret", "inspect", "app_db_password"); !strings.Contains(out, `"com.docker.stack.namespace": "app"`) || strings.Contains(out, "s3cret") {
+		t.Fatalf("secret inspect app_db_password:\n%s", out)
 	}
 	out = mgr.ok("network", "inspect", "app_front")
 	if !strings.Contains(out, `"com.docker.stack.namespace": "app"`) || !strings.Contains(out, `"Attachable": true`) {
@@ -119,7 +141,7 @@ func TestStackDeployThroughTheCLI(t *testing.T) {
 	}
 
 	// --prune removes what left the file.
-	write(strings.SplitN(stackFile, "  client:", 2)[0] + "networks:\n  front:\n    attachable: true\n")
+	write(strings.SplitN(stackFile, "  client:", 2)[0] + "networks:" + strings.SplitN(stackFile, "\nnetworks:", 2)[1])
 	out = mgr.ok("stack", "deploy", "--prune", "-c", file, "app")
 	if !strings.Contains(out, "Removing service app_client") {
 		t.Fatalf("deploy --prune printed:\n%s", out)
@@ -141,7 +163,7 @@ func TestStackDeployThroughTheCLI(t *testing.T) {
 	}
 
 	out = mgr.ok("stack", "rm", "--detach=false", "app")
-	for _, want := range []string{"Removing service app_web", "Removing network app_default", "Removing network app_front"} {
+	for _, want := range []string{"Removing service app_web", "Removing secret app_db_password", "Removing config app_site", "Removing network app_default", "Removing network app_front"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("stack rm output lacks %q:\n%s", want, out)
 		}
@@ -151,6 +173,12 @@ func TestStackDeployThroughTheCLI(t *testing.T) {
 	}
 	if out := mgr.ok("network", "ls"); strings.Contains(out, "app_") {
 		t.Fatalf("networks left after stack rm:\n%s", out)
+	}
+	if out := mgr.ok("secret", "ls"); strings.Contains(out, "app_") {
+		t.Fatalf("secrets left after stack rm:\n%s", out)
+	}
+	if out := mgr.ok("config", "ls"); strings.Contains(out, "app_") {
+		t.Fatalf("configs left after stack rm:\n%s", out)
 	}
 	if out := mgr.ok("stack", "ls"); strings.TrimSpace(out) != "NAME      SERVICES" {
 		t.Fatalf("stack ls after rm:\n%q", out)

@@ -89,20 +89,25 @@ func (a clusterAPI) RemoveService(ctx context.Context, id string) error {
 	return err
 }
 
-// errNoSecrets is what a stack with secrets or configs meets until the
-// daemon stores them.
-func errNoSecrets(what string) error {
-	return errdefs.FailedPrecondition("%ss are not supported by this minsw daemon yet", what)
+func (a clusterAPI) CreateSecret(ctx context.Context, f stack.File) (string, error) {
+	r, err := a.cl.Control.CreateSecret(ctx, &minswv1.CreateSecretRequest{Spec: &minswv1.SecretSpec{Name: f.Name, Labels: f.Labels, Data: f.Data}})
+	return r.GetSecret().GetId(), err
 }
 
-func (a clusterAPI) CreateSecret(context.Context, stack.File) (string, error) {
-	return "", errNoSecrets("secret")
+func (a clusterAPI) RemoveSecret(ctx context.Context, id string) error {
+	_, err := a.cl.Control.RemoveSecret(ctx, &minswv1.RemoveSecretRequest{Ref: id})
+	return err
 }
-func (a clusterAPI) RemoveSecret(context.Context, string) error { return errNoSecrets("secret") }
-func (a clusterAPI) CreateConfig(context.Context, stack.File) (string, error) {
-	return "", errNoSecrets("config")
+
+func (a clusterAPI) CreateConfig(ctx context.Context, f stack.File) (string, error) {
+	r, err := a.cl.Control.CreateConfig(ctx, &minswv1.CreateConfigRequest{Spec: &minswv1.ConfigSpec{Name: f.Name, Labels: f.Labels, Data: f.Data}})
+	return r.GetConfig().GetId(), err
 }
-func (a clusterAPI) RemoveConfig(context.Context, string) error { return errNoSecrets("config") }
+
+func (a clusterAPI) RemoveConfig(ctx context.Context, id string) error {
+	_, err := a.cl.Control.RemoveConfig(ctx, &minswv1.RemoveConfigRequest{Ref: id})
+	return err
+}
 
 // current reads what the cluster holds, as the plan needs it.
 func (a clusterAPI) current(ctx context.Context) (stack.Current, []*minswv1.Service, error) {
@@ -113,6 +118,20 @@ func (a clusterAPI) current(ctx context.Context) (stack.Current, []*minswv1.Serv
 	}
 	for _, n := range nets.GetNetworks() {
 		cur.Networks = append(cur.Networks, stack.Object{ID: n.GetId(), Name: n.GetSpec().GetName(), Labels: n.GetSpec().GetLabels(), Version: n.GetMeta().GetVersion()})
+	}
+	secrets, err := a.cl.Control.ListSecrets(ctx, &minswv1.ListSecretsRequest{})
+	if err != nil {
+		return cur, nil, err
+	}
+	for _, s := range secrets.GetSecrets() {
+		cur.Secrets = append(cur.Secrets, stack.Object{ID: s.GetId(), Name: s.GetSpec().GetName(), Labels: s.GetSpec().GetLabels(), Version: s.GetMeta().GetVersion()})
+	}
+	configs, err := a.cl.Control.ListConfigs(ctx, &minswv1.ListConfigsRequest{})
+	if err != nil {
+		return cur, nil, err
+	}
+	for _, c := range configs.GetConfigs() {
+		cur.Configs = append(cur.Configs, stack.Object{ID: c.GetId(), Name: c.GetSpec().GetName(), Labels: c.GetSpec().GetLabels(), Version: c.GetMeta().GetVersion()})
 	}
 	svcs, err := a.cl.Control.ListServices(ctx, &minswv1.ListServicesRequest{})
 	if err != nil {
