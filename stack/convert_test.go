@@ -225,3 +225,60 @@ func TestBadFilesAreRefusedWithOneClearLine(t *testing.T) {
 		})
 	}
 }
+
+func TestTheVotingAppShape(t *testing.T) {
+	p, err := Load(context.Background(), "vote", []string{"testdata/voting.yml"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Convert(p, os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range st.Services {
+		names = append(names, s.Name)
+	}
+	if want := []string{"vote_db", "vote_redis", "vote_result", "vote_visualizer", "vote_vote", "vote_worker"}; !reflect.DeepEqual(names, want) {
+		t.Fatalf("services %v, want %v", names, want)
+	}
+	var nets []string
+	for _, n := range st.Networks {
+		nets = append(nets, n.Name)
+	}
+	if want := []string{"vote_backend", "vote_default", "vote_frontend"}; !reflect.DeepEqual(nets, want) {
+		t.Errorf("networks %v, want %v (visualizer has none, so it joins default)", nets, want)
+	}
+	if !reflect.DeepEqual(st.Unsupported, []string{"depends_on"}) {
+		t.Errorf("unsupported: %v", st.Unsupported)
+	}
+	redis := service(t, st, "vote_redis")
+	if p := redis.EndpointSpec.Ports; len(p) != 1 || p[0].TargetPort != 6379 || p[0].PublishedPort != 0 || p[0].PublishMode != swarm.PortConfigPublishModeIngress {
+		t.Errorf("redis: a target-only port is published on a port the cluster picks: %+v", p)
+	}
+	worker := service(t, st, "vote_worker")
+	if worker.Labels["APP"] != "VOTING" {
+		t.Errorf("worker: deploy labels in list form: %v", worker.Labels)
+	}
+	rp := worker.TaskTemplate.RestartPolicy
+	if rp.Condition != swarm.RestartPolicyConditionOnFailure || *rp.Delay != 10*time.Second || *rp.MaxAttempts != 3 || *rp.Window != 120*time.Second {
+		t.Errorf("worker restart policy: %+v", rp)
+	}
+	if got := worker.TaskTemplate.Placement.Constraints; !reflect.DeepEqual(got, []string{"node.role == manager"}) {
+		t.Errorf("worker constraints: %v", got)
+	}
+	db := service(t, st, "vote_db")
+	if m := db.TaskTemplate.ContainerSpec.Mounts; len(m) != 1 || m[0].Source != "vote_db-data" || m[0].Type != mount.TypeVolume {
+		t.Errorf("db volume: %+v", m)
+	}
+	vis := service(t, st, "vote_visualizer")
+	if g := vis.TaskTemplate.ContainerSpec.StopGracePeriod; g == nil || *g != 90*time.Second {
+		t.Errorf("visualizer stop_grace_period: %v", g)
+	}
+	if m := vis.TaskTemplate.ContainerSpec.Mounts; len(m) != 1 || m[0].Type != mount.TypeBind || m[0].Source != "/var/run/docker.sock" {
+		t.Errorf("visualizer bind: %+v", m)
+	}
+	if u := service(t, st, "vote_vote").UpdateConfig; u == nil || u.Parallelism != 2 || u.Delay != 0 {
+		t.Errorf("vote update_config: %+v", u)
+	}
+}
