@@ -213,7 +213,7 @@ func newStackDeployCommand(c *cli) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVarP(&files, "compose-file", "c", nil, "Path to a Compose file")
+	f.StringSliceVarP(&files, "compose-file", "c", nil, "Path to a Compose file, or \"-\" to read from stdin")
 	f.BoolVar(&prune, "prune", false, "Prune services that are no longer referenced")
 	f.StringVar(&resolveImage, "resolve-image", "always", "Query the registry to resolve image digest and supported platforms (\"always\", \"changed\", \"never\")")
 	f.BoolVarP(&detach, "detach", "d", true, "Exit immediately instead of waiting for the stack services to converge")
