@@ -288,7 +288,8 @@ func TestEngineAPIBadInput(t *testing.T) {
 		{"no version", "POST", "/v1.47/services/web/update", strings.NewReader(spec), 400, "version"},
 		{"bad filter", "GET", `/v1.47/services?filters={"colour":["red"]}`, nil, 400, "invalid filter 'colour'"},
 		{"too new a client", "GET", "/v1.99/services", nil, 400, "client version 1.99 is too new"},
-		{"a mount", "POST", "/v1.47/services/create", strings.NewReader(`{"Name":"m","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Mounts":[{"Type":"bind","Source":"/","Target":"/host"}]}}}`), 501, "TaskTemplate.ContainerSpec.Mounts"},
+		{"a volume subpath", "POST", "/v1.47/services/create", strings.NewReader(`{"Name":"m","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"Subpath":"x"}}]}}}`), 501, "TaskTemplate.ContainerSpec.Mounts.VolumeOptions.Subpath"},
+		{"a relative bind source", "POST", "/v1.47/services/create", strings.NewReader(`{"Name":"m","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Mounts":[{"Type":"bind","Source":"rel","Target":"/host"}]}}}`), 400, "rel"},
 	}
 	for _, c := range cases {
 		status, body := d.call(c.method, c.path, c.body)

@@ -216,10 +216,6 @@ func ServiceSpec(s *api.ServiceSpec) swarm.ServiceSpec {
 		n := uint64(1)
 		out.Mode.Replicated = &swarm.ReplicatedService{Replicas: &n}
 	}
-	if u := s.GetUpdate(); u != nil {
-		out.UpdateConfig = &swarm.UpdateConfig{Parallelism: u.GetParallelism(), Delay: u.GetDelay().AsDuration(),
-			Monitor: u.GetMonitor().AsDuration(), FailureAction: swarm.UpdateFailureActionPause, Order: swarm.UpdateOrderStopFirst}
-	}
 	extendServiceSpec(s, &out)
 	return out
 }
@@ -335,9 +331,6 @@ func ServiceSpecFrom(s swarm.ServiceSpec) (*api.ServiceSpec, error) {
 			}
 			out.Endpoint.Ports = append(out.Endpoint.Ports, pc)
 		}
-	}
-	if u := s.UpdateConfig; u != nil && (u.Parallelism != 0 || u.Delay != 0 || u.Monitor != 0) {
-		out.Update = &api.UpdateConfig{Parallelism: u.Parallelism, Delay: durationpb.New(u.Delay), Monitor: durationpb.New(u.Monitor)}
 	}
 	if err := serviceSpecFrom(s, out); err != nil {
 		return nil, err

@@ -58,7 +58,8 @@ func TestServiceSpecFromDockerCLI(t *testing.T) {
 		},
 		Mode:     &api.ServiceSpec_Replicated{Replicated: &api.ReplicatedService{Replicas: 2}},
 		Endpoint: &api.EndpointSpec{Ports: []*api.PortConfig{{TargetPort: 80, PublishedPort: 8080}}},
-		Update:   &api.UpdateConfig{Parallelism: 1, Delay: durationpb.New(0), Monitor: durationpb.New(5 * time.Second)},
+		Update:   &api.UpdateConfig{Parallelism: 1, Monitor: durationpb.New(5 * time.Second)},
+		Rollback: &api.UpdateConfig{Parallelism: 1},
 	}
 	if !proto.Equal(got, want) {
 		t.Fatalf("got  %v\nwant %v", got, want)
@@ -82,6 +83,22 @@ func TestServiceSpecRoundTrip(t *testing.T) {
 			Mode:     &api.ServiceSpec_Replicated{Replicated: &api.ReplicatedService{Replicas: 3}},
 			Endpoint: &api.EndpointSpec{Ports: []*api.PortConfig{{Protocol: api.PortProtocol_PORT_PROTOCOL_UDP, TargetPort: 53, PublishedPort: 5353, PublishMode: api.PublishMode_PUBLISH_MODE_HOST}}},
 			Update:   &api.UpdateConfig{Parallelism: 2, Delay: durationpb.New(time.Second), Monitor: durationpb.New(time.Second)},
+		},
+		"mounts, secrets, configs, a health check, update and rollback policies": {
+			Name: "db",
+			Task: &api.TaskSpec{Container: &api.ContainerSpec{Image: "postgres",
+				Mounts: []*api.Mount{
+					{Type: api.MountType_MOUNT_TYPE_VOLUME, Source: "data", Target: "/data", VolumeOptions: &api.VolumeOptions{Nocopy: true, Labels: map[string]string{"a": "b"}, DriverConfig: &api.Driver{Name: "local", Options: map[string]string{"o": "bind"}}}},
+					{Type: api.MountType_MOUNT_TYPE_BIND, Source: "/srv", Target: "/srv", Readonly: true, BindOptions: &api.BindOptions{Propagation: api.MountPropagation_MOUNT_PROPAGATION_RSLAVE}},
+					{Type: api.MountType_MOUNT_TYPE_TMPFS, Target: "/tmp", TmpfsOptions: &api.TmpfsOptions{SizeBytes: 1 << 20, Mode: 0o700}},
+				},
+				Secrets:     []*api.SecretReference{{SecretId: "s1", SecretName: "pw", File: &api.FileTarget{Name: "pw", Uid: "0", Gid: "0", Mode: 0o400}}},
+				Configs:     []*api.ConfigReference{{ConfigId: "c1", ConfigName: "conf", File: &api.FileTarget{Name: "/etc/conf", Uid: "1", Gid: "2", Mode: 0o444}}},
+				Healthcheck: &api.HealthConfig{Test: []string{"CMD", "true"}, Interval: durationpb.New(time.Second), Timeout: durationpb.New(2 * time.Second), Retries: 3, StartPeriod: durationpb.New(5 * time.Second)},
+			}},
+			Mode:     &api.ServiceSpec_Replicated{Replicated: &api.ReplicatedService{Replicas: 1}},
+			Update:   &api.UpdateConfig{Parallelism: 1, FailureAction: api.UpdateFailureAction_UPDATE_FAILURE_ACTION_ROLLBACK, MaxFailureRatio: 0.25, Order: api.UpdateOrder_UPDATE_ORDER_START_FIRST},
+			Rollback: &api.UpdateConfig{Parallelism: 2, FailureAction: api.UpdateFailureAction_UPDATE_FAILURE_ACTION_CONTINUE},
 		},
 		"global, nothing else": {
 			Name: "agent",
@@ -108,15 +125,17 @@ func TestServiceSpecRefusesWhatMinswCannotDo(t *testing.T) {
 		kind errdefs.Kind
 		want string
 	}{
-		"a bind mount": {func(s *swarm.ServiceSpec) {
-			s.TaskTemplate.ContainerSpec.Mounts = append(s.TaskTemplate.ContainerSpec.Mounts, mountOf("/data"))
-		}, errdefs.KindUnimplemented, "TaskTemplate.ContainerSpec.Mounts"},
+		"a volume subpath": {func(s *swarm.ServiceSpec) {
+			m := mountOf("/data")
+			m.Type, m.VolumeOptions = mount.TypeVolume, &mount.VolumeOptions{Subpath: "x"}
+			s.TaskTemplate.ContainerSpec.Mounts = append(s.TaskTemplate.ContainerSpec.Mounts, m)
+		}, errdefs.KindUnimplemented, "TaskTemplate.ContainerSpec.Mounts.VolumeOptions.Subpath"},
 		"a memory limit": {func(s *swarm.ServiceSpec) { s.TaskTemplate.Resources.Limits.MemoryBytes = 1 << 20 },
 			errdefs.KindUnimplemented, "TaskTemplate.Resources.Limits.MemoryBytes"},
 		"dnsrr endpoints": {func(s *swarm.ServiceSpec) { s.EndpointSpec.Mode = swarm.ResolutionModeDNSRR },
 			errdefs.KindUnimplemented, "EndpointSpec.Mode"},
-		"start-first updates": {func(s *swarm.ServiceSpec) { s.UpdateConfig.Order = swarm.UpdateOrderStartFirst },
-			errdefs.KindUnimplemented, "UpdateConfig.Order"},
+		"an unknown update order": {func(s *swarm.ServiceSpec) { s.UpdateConfig.Order = "sideways" },
+			errdefs.KindInvalidArgument, `invalid UpdateConfig.Order "sideways"`},
 		"a replicated job": {func(s *swarm.ServiceSpec) {
 			s.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: u64(1)}}
 		}, errdefs.KindUnimplemented, "Mode.ReplicatedJob"},

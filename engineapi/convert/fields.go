@@ -10,14 +10,50 @@ import (
 // issues (health checks, mounts, secrets, resources, update order...): each
 // new field adds its path to serviceFields and one line here each way.
 
-func extendContainerSpec(_ *api.ContainerSpec, _ *swarm.ContainerSpec) {}
+func extendContainerSpec(in *api.ContainerSpec, out *swarm.ContainerSpec) {
+	out.Mounts = mounts(in.GetMounts())
+	out.Secrets = secretRefs(in.GetSecrets())
+	out.Configs = configRefs(in.GetConfigs())
+	out.Healthcheck = health(in.GetHealthcheck())
+}
 
 func extendTaskSpec(_ *api.TaskSpec, _ *swarm.TaskSpec) {}
 
-func extendServiceSpec(_ *api.ServiceSpec, _ *swarm.ServiceSpec) {}
+func extendServiceSpec(in *api.ServiceSpec, out *swarm.ServiceSpec) {
+	if u := in.GetUpdate(); u != nil {
+		out.UpdateConfig = updateConfig(u)
+	}
+	if r := in.GetRollback(); r != nil {
+		out.RollbackConfig = updateConfig(r)
+	}
+}
 
-func containerSpecFrom(_ *swarm.ContainerSpec, _ *api.ContainerSpec) error { return nil }
+func containerSpecFrom(in *swarm.ContainerSpec, out *api.ContainerSpec) error {
+	var err error
+	if out.Mounts, err = mountsFrom(in.Mounts); err != nil {
+		return err
+	}
+	out.Secrets = secretRefsFrom(in.Secrets)
+	if out.Configs, err = configRefsFrom(in.Configs); err != nil {
+		return err
+	}
+	out.Healthcheck = healthFrom(in.Healthcheck)
+	return nil
+}
 
 func taskSpecFrom(_ swarm.TaskSpec, _ *api.TaskSpec) error { return nil }
 
-func serviceSpecFrom(_ swarm.ServiceSpec, _ *api.ServiceSpec) error { return nil }
+func serviceSpecFrom(in swarm.ServiceSpec, out *api.ServiceSpec) error {
+	var err error
+	if in.UpdateConfig != nil {
+		if out.Update, err = updateConfigFrom(*in.UpdateConfig, "UpdateConfig"); err != nil {
+			return err
+		}
+	}
+	if in.RollbackConfig != nil {
+		if out.Rollback, err = updateConfigFrom(*in.RollbackConfig, "RollbackConfig"); err != nil {
+			return err
+		}
+	}
+	return nil
+}

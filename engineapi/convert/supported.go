@@ -30,9 +30,12 @@ var serviceFields = map[string]bool{
 	"Networks.Aliases":                           true,
 	"Mode.Replicated":                            true,
 	"Mode.Global":                                true,
-	"UpdateConfig.Parallelism":                   true,
-	"UpdateConfig.Delay":                         true,
-	"UpdateConfig.Monitor":                       true,
+	"UpdateConfig":                               true,
+	"RollbackConfig":                             true,
+	"TaskTemplate.ContainerSpec.Mounts":          true,
+	"TaskTemplate.ContainerSpec.Secrets":         true,
+	"TaskTemplate.ContainerSpec.Configs":         true,
+	"TaskTemplate.ContainerSpec.Healthcheck":     true,
 	"EndpointSpec.Ports":                         true,
 }
 
