@@ -16,7 +16,7 @@ import (
 
 // fakeCluster keeps objects in maps and records the calls, in order.
 type fakeCluster struct {
-	mu       sync.Mutex
+	mu      sync.Mutex
 	n       int
 	objects map[string]map[string]Object // kind -> id -> object
 	specs   map[string]swarm.ServiceSpec
