@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -211,4 +212,22 @@ func TestServiceCreateStorageBadInput(t *testing.T) {
 			t.Fatalf("refused creates left %d services", n)
 		}
 	})
+}
+
+func TestServiceInspectPrettyShowsStorage(t *testing.T) {
+	sock, _ := serveControl(t)
+	runCLI(t, sock, "x", "secret", "create", "app-key", "-")
+	runCLI(t, sock, "x", "config", "create", "redis-config", "-")
+	if _, errOut, code := runCLI(t, sock, "", "service", "create", "-d", "--name", "db", "--secret", "source=app-key,target=app",
+		"--config", "redis-config", "--mount", "type=volume,src=dbdata,dst=/data,ro", "redis"); code != 0 {
+		t.Fatal(errOut)
+	}
+	out, _, _ := runCLI(t, sock, "", "service", "inspect", "--pretty", "db")
+	flat := regexp.MustCompile(`[ \t]+`).ReplaceAllString(out, " ")
+	for _, want := range []string{"Mounts:\n Target: /data\n Source: dbdata\n ReadOnly: true\n Type: volume\n",
+		"Configs:\n Target: /redis-config\n Source: redis-config\n", "Secrets:\n Target: app\n Source: app-key\n"} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("pretty lacks %q:\n%s", want, out)
+		}
+	}
 }

@@ -696,6 +696,7 @@ func printServicePretty(c *cli, s *minswv1.Service, nets map[string]string) {
 	if len(ct.GetEnv()) > 0 {
 		fmt.Fprintf(&w, " Env:\t%s\n", strings.Join(ct.GetEnv(), " "))
 	}
+	printStoragePretty(&w, ct)
 	if len(spec.GetTask().GetNetworks()) > 0 {
 		var names []string
 		for _, n := range spec.GetTask().GetNetworks() {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"path"
 	"slices"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -90,4 +93,32 @@ type flagValueError struct {
 
 func (e *flagValueError) Error() string {
 	return "invalid argument \"" + e.value + "\" for \"--" + e.flag + "\" flag: " + e.err.Error()
+}
+
+// printStoragePretty adds docker's Mounts, Configs and Secrets sections to
+// `service inspect --pretty`.
+func printStoragePretty(w io.Writer, ct *minswv1.ContainerSpec) {
+	if ms := ct.GetMounts(); len(ms) > 0 {
+		fmt.Fprintln(w, "Mounts:")
+		for _, m := range ms {
+			fmt.Fprintf(w, " Target:\t%s\n", m.GetTarget())
+			fmt.Fprintf(w, "  Source:\t%s\n", m.GetSource())
+			fmt.Fprintf(w, "  ReadOnly:\t%t\n", m.GetReadonly())
+			fmt.Fprintf(w, "  Type:\t%s\n", strings.ToLower(strings.TrimPrefix(m.GetType().String(), "MOUNT_TYPE_")))
+		}
+	}
+	if cs := ct.GetConfigs(); len(cs) > 0 {
+		fmt.Fprintln(w, "Configs:")
+		for _, c := range cs {
+			fmt.Fprintf(w, " Target:\t%s\n", c.GetFile().GetName())
+			fmt.Fprintf(w, "  Source:\t%s\n", c.GetConfigName())
+		}
+	}
+	if ss := ct.GetSecrets(); len(ss) > 0 {
+		fmt.Fprintln(w, "Secrets:")
+		for _, s := range ss {
+			fmt.Fprintf(w, " Target:\t%s\n", s.GetFile().GetName())
+			fmt.Fprintf(w, "  Source:\t%s\n", s.GetSecretName())
+		}
+	}
 }
