@@ -99,7 +99,8 @@ func TestStatefulServiceWithRealContainers(t *testing.T) {
 	reg := testenv.NewRegistry(t)
 	testenv.PushBusybox(t, reg, "library/busybox:latest")
 	base := t.TempDir()
-	flags := []string{"--executor", "containerd", "--containerd", ctrd.Address, "--registry-mirror", reg.URL}
+	// Debug logs, so the search below covers everything the daemons log.
+	flags := []string{"--executor", "containerd", "--containerd", ctrd.Address, "--registry-mirror", reg.URL, "--log-level", "debug"}
 	mgr := &daemon{t: t, name: "vol-manager", dir: filepath.Join(base, "m"), listen: freePort(t), extra: flags}
 	wrk := &daemon{t: t, name: "vol-worker", dir: filepath.Join(base, "w"), listen: freePort(t), extra: flags}
 	for _, d := range []*daemon{mgr, wrk} {
@@ -135,6 +136,7 @@ func TestStatefulServiceWithRealContainers(t *testing.T) {
 	mgr.ok("service", "create", "--name", "db", "--constraint", "node.hostname==vol-manager",
 		"--mount", "type=volume,source=dbdata,target=/data",
 		"--mount", "type=tmpfs,target=/cache,tmpfs-size=1m",
+		"--mount", "type=volume,target=/scratch",
 		"--mount", "type=bind,source="+hostDir+",target=/host,readonly",
 		"--secret", "source=app-key,target=app,uid=1000,gid=1001,mode=0400",
 		"--config", "source=redis-config,target=/etc/redis.conf",
@@ -181,6 +183,10 @@ func TestStatefulServiceWithRealContainers(t *testing.T) {
 			t.Errorf("secret found on disk of %s: %v", d.name, found)
 		}
 	}
+	// containerd's own state (container specs, snapshots) neither.
+	if found := diskHolding(ctrd.Dir, []byte(secret)); len(found) != 0 {
+		t.Errorf("secret found in containerd's state: %v", found)
+	}
 	if memoryHolds(t, wrk.cmd.Process.Pid, []byte(secret)) {
 		t.Errorf("the worker, with no task of the service, holds the secret in memory")
 	}
@@ -195,8 +201,8 @@ func TestStatefulServiceWithRealContainers(t *testing.T) {
 	if out, code := mgr.minsw("volume", "rm", "dbdata"); code == 0 || !strings.Contains(out, "remove dbdata: volume is in use - [db.1.") {
 		t.Fatalf("volume rm in use: %d %s", code, out)
 	}
-	if out := mgr.ok("volume", "ls"); len(rows(out, `local\s+dbdata`)) != 1 {
-		t.Fatalf("volume ls:\n%s", out)
+	if out := mgr.ok("volume", "ls"); len(rows(out, `local\s+dbdata`)) != 1 || len(rows(out, `local\s+[0-9a-f]{64}`)) != 1 {
+		t.Fatalf("volume ls (dbdata and the anonymous one):\n%s", out)
 	}
 
 	// The task is replaced (same node): the new container reads the data.
