@@ -14,7 +14,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -47,8 +46,12 @@ const DefaultListenAddr = "0.0.0.0:2377"
 type Config struct {
 	// Hostname overrides the machine's (--node-name).
 	Hostname string
-	DataRoot string
-	ExecRoot string
+	// EngineLabels (daemon --label) and GenericResources (daemon
+	// --node-generic-resource) are reported for placement.
+	EngineLabels     map[string]string
+	GenericResources map[string]int64
+	DataRoot         string
+	ExecRoot         string
 	// AdvertiseAddr and ListenAddr are the defaults for init/join.
 	AdvertiseAddr string
 	ListenAddr    string
@@ -404,7 +407,7 @@ func (n *Node) knownManager(id ca.Identity) error {
 }
 
 func (n *Node) description() *api.NodeDescription {
-	return &api.NodeDescription{Hostname: n.cfg.Hostname, Os: runtime.GOOS, Architecture: runtime.GOARCH, EngineVersion: Version}
+	return n.describe()
 }
 
 // startAgent starts the worker agent (every node runs tasks, managers too).

@@ -191,9 +191,8 @@ func (c Constraint) nodeValue(n *minswv1.Node) string {
 	case attrNodeLabel:
 		return n.GetSpec().GetLabels()[c.label]
 	default:
-		// engine.labels: nodes do not report engine labels yet, so every
-		// engine label reads as missing.
-		return ""
+		// engine.labels: the daemon's --label values.
+		return n.GetDescription().GetEngineLabels()[c.label]
 	}
 }
 

@@ -22,10 +22,13 @@ type group struct {
 	version     uint64
 	exprs       []string // constraints as written, to tell groups apart
 	constraints []Constraint
-	ports       []hostPort // host-mode ports: one task of the group per node
-	err         error      // from parsing exprs: the group cannot be placed
-	next        int32      // next group of the same service, or -1
-	count       int32      // tasks to spread (bucket size, then end offset)
+	ports       []hostPort   // host-mode ports: one task of the group per node
+	res         reservation  // what each task reserves on its node
+	maxPerNode  int32        // --replicas-max-per-node; 0 = no limit
+	prefs       []Preference // --placement-pref, outermost first
+	err         error        // from parsing exprs or prefs: the group cannot be placed
+	next        int32        // next group of the same service, or -1
+	count       int32        // tasks to spread (bucket size, then end offset)
 	start       int32
 }
 
@@ -35,6 +38,7 @@ type group struct {
 func (s *Scheduler) groupTasks(pending []*minswv1.Task) {
 	s.services = s.services[:0]
 	s.groups = s.groups[:0]
+	s.needFree = false
 	if s.serviceOf == nil {
 		s.serviceOf = make(map[string]int32)
 	}
@@ -77,7 +81,9 @@ func (s *Scheduler) findGroup(k int32, t *minswv1.Task) int32 {
 	if len(s.ports) > 0 {
 		ports = slices.Clone(s.ports)
 	}
-	s.groups = append(s.groups, group{service: k, version: version, exprs: exprs, constraints: cs, ports: ports, err: err, next: -1})
+	g0 := group{service: k, version: version, exprs: exprs, constraints: cs, ports: ports, err: err, next: -1}
+	s.limitGroup(&g0, t)
+	s.groups = append(s.groups, g0)
 	if s.services[k].last >= 0 {
 		s.groups[s.services[k].last].next = g
 	} else {

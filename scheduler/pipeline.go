@@ -29,10 +29,15 @@ func nodes(count int) string {
 type pipeline struct {
 	filters  []filter
 	failures []int
-	// constraints and hostPorts live here so that putting them in filters
-	// does not allocate.
+	// constraints, resources, maxReplicas and hostPorts live here so that
+	// putting them in filters does not allocate.
 	constraints constraintFilter
+	resources   resourceFilter
+	maxReplicas maxReplicasFilter
 	hostPorts   hostPortFilter
+	// resIdx, maxIdx and portIdx are those filters' places in filters, or
+	// -1: a node that leaves a bounded spread is counted against them.
+	resIdx, maxIdx, portIdx int
 }
 
 // reset prepares the pipeline for a group with the given constraints and
@@ -41,13 +46,31 @@ type pipeline struct {
 // down, not as failing a constraint. The host-port filter, when there is one,
 // is last, so a node it refuses passed everything else.
 func (p *pipeline) reset(cs []Constraint, ports []hostPort, in *hostPortsIn) {
+	p.resetGroup(nil, &group{constraints: cs, ports: ports}, in)
+}
+
+// resetGroup prepares the pipeline for group g of s (s may be nil for a
+// group without reservations or a per-node maximum).
+func (p *pipeline) resetGroup(s *Scheduler, g *group, in *hostPortsIn) {
 	p.filters = append(p.filters[:0], readyFilter{}, availabilityFilter{})
-	if len(cs) > 0 {
-		p.constraints.cs = cs
+	p.resIdx, p.maxIdx, p.portIdx = -1, -1, -1
+	if len(g.constraints) > 0 {
+		p.constraints.cs = g.constraints
 		p.filters = append(p.filters, &p.constraints)
 	}
-	if len(ports) > 0 {
-		p.hostPorts = hostPortFilter{ports, in}
+	if s != nil && g.res.any() {
+		p.resources = resourceFilter{s, g.res}
+		p.resIdx = len(p.filters)
+		p.filters = append(p.filters, &p.resources)
+	}
+	if s != nil && g.maxPerNode > 0 {
+		p.maxReplicas = maxReplicasFilter{s, g.maxPerNode}
+		p.maxIdx = len(p.filters)
+		p.filters = append(p.filters, &p.maxReplicas)
+	}
+	if len(g.ports) > 0 {
+		p.hostPorts = hostPortFilter{g.ports, in}
+		p.portIdx = len(p.filters)
 		p.filters = append(p.filters, &p.hostPorts)
 	}
 	p.failures = p.failures[:0]

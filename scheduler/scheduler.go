@@ -46,6 +46,10 @@ type Scheduler struct {
 
 	heap spreadHeap
 	pipe pipeline
+
+	free     freeResources // per rank, when the batch has reservations
+	needFree bool          // some group of the batch reserves resources
+	bounded  boundedSpread // scratch of spreads with preferences or limits
 }
 
 type nodeRef struct {
@@ -152,12 +156,15 @@ func (s *Scheduler) placePreset(pending []*minswv1.Task, out []Decision) {
 			out[i].Reason = noSuitableNode + " (node " + nodeID + " not found)"
 			continue
 		}
-		s.pipe.reset(g.constraints, g.ports, &s.hostPorts)
+		s.pipe.resetGroup(s, g, &s.hostPorts)
 		if f := s.pipe.check(s.byRank[r]); f >= 0 {
 			out[i].Reason = s.pipe.explainOne(f)
 			continue
 		}
 		out[i].NodeID = s.byRank[r].GetId()
+		if g.res.any() {
+			s.free.take(r, g.res)
+		}
 		s.hostPorts.hold(out[i].NodeID, g.ports)
 		s.total[r]++
 		s.held = append(s.held, held{g.service, r})
@@ -187,7 +194,7 @@ func (s *Scheduler) spreadGroup(g *group, out []Decision) {
 		refuse(tasks, invalidReason(g.err), out)
 		return
 	}
-	s.pipe.reset(g.constraints, g.ports, &s.hostPorts)
+	s.pipe.resetGroup(s, g, &s.hostPorts)
 	copy(s.pipe.failures, s.baseFailures)
 	s.eligible = slices.Grow(s.eligible[:0], len(s.base))
 	if first := len(s.baseFailures); first == len(s.pipe.filters) {
@@ -202,6 +209,10 @@ func (s *Scheduler) spreadGroup(g *group, out []Decision) {
 	}
 	if len(s.eligible) == 0 {
 		refuse(tasks, s.pipe.explain(), out)
+		return
+	}
+	if g.bounded() {
+		s.spreadBounded(g, tasks, out)
 		return
 	}
 	s.heap.fill(s.eligible, s.svc, s.total)

@@ -12,6 +12,9 @@ func (s *Scheduler) countHeld(existing []*minswv1.Task) {
 	clear(s.total)
 	s.held = s.held[:0]
 	s.hostPorts.reset()
+	if s.needFree {
+		s.free.fill(s.byRank)
+	}
 	for _, t := range existing {
 		if !occupies(t) {
 			continue
@@ -21,6 +24,11 @@ func (s *Scheduler) countHeld(existing []*minswv1.Task) {
 			continue
 		}
 		s.total[r]++
+		if s.needFree {
+			if res := reservationOf(t); res.any() {
+				s.free.take(r, res)
+			}
+		}
 		if len(t.GetEndpoint().GetPorts()) > 0 {
 			s.ports = appendHostPorts(s.ports[:0], t)
 			s.hostPorts.hold(s.byRank[r].GetId(), s.ports)

@@ -36,6 +36,7 @@ type daemonOptions struct {
 	gossipPort                   int
 	dnsUpstreams                 []string
 	dockerSocket                 string
+	engine                       engineOptions
 }
 
 func newDaemonCommand() *cobra.Command {
@@ -68,6 +69,7 @@ func newDaemonCommand() *cobra.Command {
 	f.StringVar(&o.lbBackend, "lb-backend", "auto", "Load balancer in the lb namespaces: ipvs, nftables, or auto (ipvs where the kernel has it)")
 	f.IntVar(&o.gossipPort, "gossip-port", netagent.DefaultGossipPort, "Port of the gossip (memberlist) endpoint table, TCP and UDP")
 	f.StringSliceVar(&o.dnsUpstreams, "dns-upstream", nil, "Resolver (IP[:PORT]) the embedded DNS relays non-swarm names to (default: the node's /etc/resolv.conf)")
+	o.engine.register(f)
 	_ = f.MarkHidden("heartbeat-period")
 	_ = f.MarkHidden("raft-heartbeat")
 	return cmd
@@ -116,6 +118,9 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		AdvertiseAddr: o.advertiseAddr, ListenAddr: o.listenAddr,
 		Executor: exec, HeartbeatPeriod: o.heartbeat, Logger: log,
 		DockerSocket: o.dockerSocket,
+	}
+	if err := o.engine.apply(&cfg); err != nil {
+		return err
 	}
 	if o.executor != "fake" {
 		nc, err := networkingConfig(o, log)

@@ -111,6 +111,9 @@ func newRootCommand(c *cli) *cobra.Command {
 		Short:         "A Docker Swarm equivalent: one binary that is the node daemon and its CLI",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// Global flags before the command are the root's, as docker's:
+		// `minsw --host SOCK service create --host db:10.0.0.9` has both.
+		TraverseChildren: true,
 		CompletionOptions: cobra.CompletionOptions{
 			DisableDefaultCmd: true,
 		},

@@ -181,7 +181,7 @@ func printNodePretty(c *cli, n *minswv1.Node) {
 	fmt.Fprintln(&w, "Platform:")
 	fmt.Fprintf(&w, " Operating System:\t%s\n", n.GetDescription().GetOs())
 	fmt.Fprintf(&w, " Architecture:\t%s\n", n.GetDescription().GetArchitecture())
-	fmt.Fprintf(&w, "Engine Version:\t%s\n", n.GetDescription().GetEngineVersion())
+	printNodeEngine(&w, n)
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -230,6 +230,7 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	var sf specFlags
 	var stf storageFlags
 	var uf updateConfigFlags
+	var cf containerFlags
 	var name string
 	var w waitFlags
 	cmd := &cobra.Command{
@@ -289,7 +290,11 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 			if err := uf.applyCreate(cmd.Flags(), spec); err != nil {
 				return err
 			}
+			if err := cf.applyCreate(cmd, spec, sf.mode); err != nil {
+				return err
+			}
 			switch sf.mode {
+			case "replicated-job", "global-job":
 			case "replicated":
 				replicas := uint64(1)
 				if cmd.Flags().Changed("replicas") {
@@ -302,7 +307,7 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 				}
 				spec.Mode = &minswv1.ServiceSpec_Global{Global: &minswv1.GlobalService{}}
 			default:
-				return fmt.Errorf("invalid mode %q: must be replicated or global", sf.mode)
+				return fmt.Errorf("invalid mode %q: must be replicated, global, replicated-job or global-job", sf.mode)
 			}
 
 			cl, err := c.Client()
@@ -318,6 +323,9 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 			}
 			svc := resp.GetService()
 			fmt.Fprintln(c.out, svc.GetId())
+			if isJobSpec(svc.GetSpec()) {
+				return waitForJob(cmd.Context(), c, cl, svc.GetId(), w)
+			}
 			return waitForService(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w)
 		},
 	}
@@ -325,7 +333,7 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	f.SetInterspersed(false) // flags after IMAGE belong to the command
 	f.StringVar(&name, "name", "", "Service name")
 	stf.registerCreate(f)
-	f.StringVar(&sf.mode, "mode", "replicated", `Service mode ("replicated", "global")`)
+	f.StringVar(&sf.mode, "mode", "replicated", `Service mode ("replicated", "global", "replicated-job", "global-job")`)
 	f.Uint64Var(&sf.replicas, "replicas", 1, "Number of tasks")
 	f.StringArrayVar(&sf.networks, "network", nil, "Network attachments")
 	f.StringArrayVarP(&sf.env, "env", "e", nil, "Set environment variables")
@@ -342,6 +350,7 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	f.StringVarP(&sf.user, "user", "u", "", "Username or UID (format: <name|uid>[:<group|gid>])")
 	f.DurationVar(&sf.stopGrace, "stop-grace-period", 10*time.Second, "Time to wait before force killing a container (ns|us|ms|s|m|h)")
 	uf.register(f)
+	cf.registerCreate(f)
 	w.register(cmd)
 	return cmd
 }
@@ -422,11 +431,15 @@ func serviceRows(services []*minswv1.Service, tasks []*minswv1.Task, nodes []*mi
 			ports = s.GetSpec().GetEndpoint().GetPorts()
 		}
 		n := counts[s.GetId()]
+		replicas := fmt.Sprintf("%d/%d", n.running, n.desired)
+		if m, r, ok := jobColumns(s, tasks, nodes); ok {
+			mode, replicas = m, r
+		}
 		rows[i] = serviceRow{
 			ID:       format.TruncateID(s.GetId()),
 			Name:     s.GetSpec().GetName(),
 			Mode:     mode,
-			Replicas: fmt.Sprintf("%d/%d", n.running, n.desired),
+			Replicas: replicas,
 			Image:    format.Image(s.GetSpec().GetTask().GetContainer().GetImage()),
 			Ports:    portsString(ports),
 		}
@@ -455,7 +468,7 @@ func newServiceListCommand(c *cli) *cobra.Command {
 			var tasks []*minswv1.Task
 			var nodes []*minswv1.Node
 			if !quiet {
-				t, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{DesiredStates: []minswv1.TaskState{minswv1.TaskState_TASK_STATE_RUNNING}})
+				t, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{DesiredStates: []minswv1.TaskState{minswv1.TaskState_TASK_STATE_RUNNING, minswv1.TaskState_TASK_STATE_COMPLETE}})
 				if err != nil {
 					return err
 				}
@@ -794,6 +807,7 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 	var sf specFlags
 	var stf storageFlags
 	var uf updateConfigFlags
+	var cf containerFlags
 	var w waitFlags
 	var image string
 	var envAdd, envRm, conAdd, conRm, labelAdd, labelRm, netAdd, netRm, pubAdd, pubRm []string
@@ -818,10 +832,13 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 				}
 				ct := spec.Task.Container
 				if changed("replicas") {
-					if spec.GetReplicated() == nil {
-						return errors.New("replicas can only be used with replicated mode")
+					if j := spec.GetReplicatedJob(); j != nil {
+						j.TotalCompletions = sf.replicas
+					} else if spec.GetReplicated() == nil {
+						return errors.New("replicas can only be used with replicated or replicated-job mode")
+					} else {
+						spec.GetReplicated().Replicas = sf.replicas
 					}
-					spec.GetReplicated().Replicas = sf.replicas
 				}
 				if changed("image") {
 					ct.Image = image
@@ -885,6 +902,9 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 				if err := uf.applyUpdate(cmd.Flags(), spec); err != nil {
 					return err
 				}
+				if err := cf.applyUpdate(cmd, spec); err != nil {
+					return err
+				}
 				if err := stf.applyUpdate(ct); err != nil {
 					return err
 				}
@@ -911,6 +931,9 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 			}
 			fmt.Fprintln(c.out, posArgs[0])
 			w.rollback = rollback
+			if isJobSpec(svc.GetSpec()) {
+				return waitForJob(cmd.Context(), c, cl, svc.GetId(), w)
+			}
 			return waitForService(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w)
 		},
 	}
@@ -936,6 +959,7 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 	f.DurationVar(&sf.restartWindow, "restart-window", 0, "Window used to evaluate the restart policy (ns|us|ms|s|m|h)")
 	f.BoolVar(&force, "force", false, "Force update even if no changes require it")
 	f.BoolVar(&rollback, "rollback", false, "Rollback to previous specification")
+	cf.registerUpdate(f)
 	w.register(cmd)
 	return cmd
 }

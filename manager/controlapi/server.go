@@ -479,7 +479,7 @@ func (s *Server) GetTask(_ context.Context, r *api.GetTaskRequest) (*api.GetTask
 	if err != nil {
 		return nil, err
 	}
-	return &api.GetTaskResponse{Task: out}, nil
+	return &api.GetTaskResponse{Task: redactTask(out)}, nil
 }
 
 func (s *Server) ListTasks(_ context.Context, r *api.ListTasksRequest) (*api.ListTasksResponse, error) {
@@ -518,7 +518,7 @@ func (s *Server) ListTasks(_ context.Context, r *api.ListTasksRequest) (*api.Lis
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	return &api.ListTasksResponse{Tasks: out, NextPageToken: next}, nil
+	return &api.ListTasksResponse{Tasks: redactTasks(out), NextPageToken: next}, nil
 }
 
 func contains(s []string, v string) bool {

@@ -25,7 +25,7 @@ func (s *Server) GetService(_ context.Context, r *api.GetServiceRequest) (*api.G
 	if err != nil {
 		return nil, err
 	}
-	return &api.GetServiceResponse{Service: out}, nil
+	return &api.GetServiceResponse{Service: redactService(out)}, nil
 }
 
 func (s *Server) ListServices(_ context.Context, r *api.ListServicesRequest) (*api.ListServicesResponse, error) {
@@ -35,7 +35,7 @@ func (s *Server) ListServices(_ context.Context, r *api.ListServicesRequest) (*a
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	return &api.ListServicesResponse{Services: out, NextPageToken: next}, nil
+	return &api.ListServicesResponse{Services: redactServices(out), NextPageToken: next}, nil
 }
 
 // resolveNetworks replaces each attachment's target (name, ID or prefix)
@@ -100,6 +100,9 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 		if err := resolveReferences(tx.ReadTx, spec); err != nil {
 			return err
 		}
+		if err := checkReservationsFit(tx.ReadTx, spec); err != nil {
+			return err
+		}
 		svc := &api.Service{Id: s.newID(), Meta: &api.Meta{IdempotencyKey: r.GetIdempotencyKey()}, Spec: spec, SpecVersion: 1}
 		if err := ea.allocate(tx.ReadTx, svc); err != nil {
 			return err
@@ -114,7 +117,7 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 		}
 		return nil, err
 	}
-	return &api.CreateServiceResponse{Service: s.storedService(id)}, nil
+	return &api.CreateServiceResponse{Service: redactService(s.storedService(id))}, nil
 }
 
 // specChanged reports whether an update needs new tasks: anything but the
@@ -195,7 +198,7 @@ func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest,
 		if spec.GetName() != cur.GetSpec().GetName() {
 			return errdefs.InvalidArgument("renaming services is not supported")
 		}
-		if (spec.GetGlobal() != nil) != (cur.GetSpec().GetGlobal() != nil) {
+		if modeKind(spec) != modeKind(cur.GetSpec()) {
 			return errdefs.InvalidArgument("service mode change is not allowed")
 		}
 		if err := validateServiceSpec(spec); err != nil {
@@ -205,6 +208,9 @@ func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest,
 			return err
 		}
 		if err := resolveReferences(tx.ReadTx, spec); err != nil {
+			return err
+		}
+		if err := checkReservationsFit(tx.ReadTx, spec); err != nil {
 			return err
 		}
 		svc := proto.Clone(cur).(*api.Service)
@@ -234,7 +240,7 @@ func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest,
 		return nil, err
 	}
 	ea.alloc.ReleaseVIPs(dropped)
-	return &api.UpdateServiceResponse{Service: s.storedService(id)}, nil
+	return &api.UpdateServiceResponse{Service: redactService(s.storedService(id))}, nil
 }
 
 func (s *Server) RemoveService(ctx context.Context, r *api.RemoveServiceRequest) (*api.RemoveServiceResponse, error) {

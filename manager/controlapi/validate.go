@@ -57,7 +57,7 @@ func validateServiceSpec(spec *api.ServiceSpec) error {
 		return err
 	}
 	if spec.GetMode() == nil {
-		return errdefs.InvalidArgument("service %s has no mode: want replicated or global", spec.GetName())
+		return errdefs.InvalidArgument("service %s has no mode: want replicated, global, replicated-job or global-job", spec.GetName())
 	}
 	if r := spec.GetReplicated(); r != nil && r.GetReplicas() > maxReplicas {
 		return errdefs.InvalidArgument("invalid replicas %d: at most %d", r.GetReplicas(), maxReplicas)
@@ -98,6 +98,9 @@ func validateServiceSpec(spec *api.ServiceSpec) error {
 		return err
 	}
 	if err := validateHealthConfig(ts.GetContainer().GetHealthcheck()); err != nil {
+		return err
+	}
+	if err := validateTaskOptions(spec); err != nil {
 		return err
 	}
 	seen := map[string]bool{}

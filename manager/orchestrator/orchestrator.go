@@ -243,7 +243,11 @@ func (p *pass) service(id string) error {
 		}
 		return p.reap(tasks)
 	}
-	if svc.GetSpec().GetGlobal() != nil {
+	if isJob(svc) {
+		if err := p.job(svc, tasks); err != nil {
+			return err
+		}
+	} else if svc.GetSpec().GetGlobal() != nil {
 		if err := p.global(svc, tasks); err != nil {
 			return err
 		}
@@ -323,30 +327,13 @@ func (p *pass) replicated(svc *api.Service, tasks []*api.Task) error {
 }
 
 func (p *pass) global(svc *api.Service, tasks []*api.Task) error {
-	cons, err := scheduler.ParseConstraints(svc.GetSpec().GetTask().GetPlacement().GetConstraints())
+	eligible, err := p.eligibleNodes(svc)
 	if err != nil {
 		return nil // refused at the API; a stored bad constraint places nothing
 	}
 	byNode := map[string][]*api.Task{}
 	for _, t := range tasks {
 		byNode[t.GetNodeId()] = append(byNode[t.GetNodeId()], t)
-	}
-	eligible := map[string]bool{}
-	for id, n := range p.nodes {
-		if n.GetStatus().GetState() != api.NodeState_NODE_STATE_READY ||
-			n.GetSpec().GetAvailability() != api.NodeAvailability_NODE_AVAILABILITY_ACTIVE {
-			continue
-		}
-		ok := true
-		for _, c := range cons {
-			if !c.Match(n) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			eligible[id] = true
-		}
 	}
 	nodeIDs := make([]string, 0, len(p.nodes))
 	for id := range p.nodes {
@@ -407,6 +394,33 @@ func (p *pass) global(svc *api.Service, tasks []*api.Task) error {
 		}
 	}
 	return nil
+}
+
+// eligibleNodes are the nodes a global service's task may run on: ready,
+// active, and satisfying its constraints.
+func (p *pass) eligibleNodes(svc *api.Service) (map[string]bool, error) {
+	cons, err := scheduler.ParseConstraints(svc.GetSpec().GetTask().GetPlacement().GetConstraints())
+	if err != nil {
+		return nil, err
+	}
+	eligible := map[string]bool{}
+	for id, n := range p.nodes {
+		if n.GetStatus().GetState() != api.NodeState_NODE_STATE_READY ||
+			n.GetSpec().GetAvailability() != api.NodeAvailability_NODE_AVAILABILITY_ACTIVE {
+			continue
+		}
+		ok := true
+		for _, c := range cons {
+			if !c.Match(n) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			eligible[id] = true
+		}
+	}
+	return eligible, nil
 }
 
 // slotDone reports whether a slot has finished for good under the restart

@@ -390,10 +390,13 @@ func (r *taskRunner) prepare(ctx context.Context, t *api.Task) error {
 		return fmt.Errorf("network attachment failed: %w", err)
 	}
 	r.netReady = true
-	if err := ex.Pull(opCtx, t.GetSpec().GetContainer().GetImage()); err != nil {
+	if err := pullImage(opCtx, ex, t); err != nil {
 		return err
 	}
-	spec := BuildSpec(t, r.a.cfg.NodeID, netns)
+	spec, err := WithTaskOptions(BuildSpec(t, r.a.cfg.NodeID, netns), t, r.a.cfg.NodeID, r.a.cfg.Description)
+	if err != nil {
+		return err
+	}
 	if err := r.a.addStorage(&spec, t); err != nil {
 		return err
 	}

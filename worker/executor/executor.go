@@ -35,6 +35,7 @@ type Spec struct {
 	Labels    map[string]string // minsw.task.id, minsw.service.id, ...
 	Mounts    []Mount           // volumes, binds and tmpfs (storage.go)
 	Files     []File            // secrets and configs, on a tmpfs (storage.go)
+	Options   Options           // the rest of docker's container options
 }
 
 // State is a container's life stage as the executor sees it.

@@ -325,6 +325,52 @@ func (RestartCondition) EnumDescriptor() ([]byte, []int) {
 	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{5}
 }
 
+type EndpointMode int32
+
+const (
+	EndpointMode_ENDPOINT_MODE_VIP   EndpointMode = 0
+	EndpointMode_ENDPOINT_MODE_DNSRR EndpointMode = 1
+)
+
+// Enum value maps for EndpointMode.
+var (
+	EndpointMode_name = map[int32]string{
+		0: "ENDPOINT_MODE_VIP",
+		1: "ENDPOINT_MODE_DNSRR",
+	}
+	EndpointMode_value = map[string]int32{
+		"ENDPOINT_MODE_VIP":   0,
+		"ENDPOINT_MODE_DNSRR": 1,
+	}
+)
+
+func (x EndpointMode) Enum() *EndpointMode {
+	p := new(EndpointMode)
+	*p = x
+	return p
+}
+
+func (x EndpointMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EndpointMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_minsw_v1_objects_proto_enumTypes[6].Descriptor()
+}
+
+func (EndpointMode) Type() protoreflect.EnumType {
+	return &file_minsw_v1_objects_proto_enumTypes[6]
+}
+
+func (x EndpointMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EndpointMode.Descriptor instead.
+func (EndpointMode) EnumDescriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{6}
+}
+
 type PortProtocol int32
 
 const (
@@ -355,11 +401,11 @@ func (x PortProtocol) String() string {
 }
 
 func (PortProtocol) Descriptor() protoreflect.EnumDescriptor {
-	return file_minsw_v1_objects_proto_enumTypes[6].Descriptor()
+	return file_minsw_v1_objects_proto_enumTypes[7].Descriptor()
 }
 
 func (PortProtocol) Type() protoreflect.EnumType {
-	return &file_minsw_v1_objects_proto_enumTypes[6]
+	return &file_minsw_v1_objects_proto_enumTypes[7]
 }
 
 func (x PortProtocol) Number() protoreflect.EnumNumber {
@@ -368,7 +414,7 @@ func (x PortProtocol) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PortProtocol.Descriptor instead.
 func (PortProtocol) EnumDescriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{6}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{7}
 }
 
 type PublishMode int32
@@ -401,11 +447,11 @@ func (x PublishMode) String() string {
 }
 
 func (PublishMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_minsw_v1_objects_proto_enumTypes[7].Descriptor()
+	return file_minsw_v1_objects_proto_enumTypes[8].Descriptor()
 }
 
 func (PublishMode) Type() protoreflect.EnumType {
-	return &file_minsw_v1_objects_proto_enumTypes[7]
+	return &file_minsw_v1_objects_proto_enumTypes[8]
 }
 
 func (x PublishMode) Number() protoreflect.EnumNumber {
@@ -414,7 +460,7 @@ func (x PublishMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PublishMode.Descriptor instead.
 func (PublishMode) EnumDescriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{7}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{8}
 }
 
 type UpdateFailureAction int32
@@ -450,11 +496,11 @@ func (x UpdateFailureAction) String() string {
 }
 
 func (UpdateFailureAction) Descriptor() protoreflect.EnumDescriptor {
-	return file_minsw_v1_objects_proto_enumTypes[8].Descriptor()
+	return file_minsw_v1_objects_proto_enumTypes[9].Descriptor()
 }
 
 func (UpdateFailureAction) Type() protoreflect.EnumType {
-	return &file_minsw_v1_objects_proto_enumTypes[8]
+	return &file_minsw_v1_objects_proto_enumTypes[9]
 }
 
 func (x UpdateFailureAction) Number() protoreflect.EnumNumber {
@@ -463,7 +509,7 @@ func (x UpdateFailureAction) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use UpdateFailureAction.Descriptor instead.
 func (UpdateFailureAction) EnumDescriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{8}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{9}
 }
 
 type UpdateOrder int32
@@ -496,11 +542,11 @@ func (x UpdateOrder) String() string {
 }
 
 func (UpdateOrder) Descriptor() protoreflect.EnumDescriptor {
-	return file_minsw_v1_objects_proto_enumTypes[9].Descriptor()
+	return file_minsw_v1_objects_proto_enumTypes[10].Descriptor()
 }
 
 func (UpdateOrder) Type() protoreflect.EnumType {
-	return &file_minsw_v1_objects_proto_enumTypes[9]
+	return &file_minsw_v1_objects_proto_enumTypes[10]
 }
 
 func (x UpdateOrder) Number() protoreflect.EnumNumber {
@@ -509,7 +555,7 @@ func (x UpdateOrder) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use UpdateOrder.Descriptor instead.
 func (UpdateOrder) EnumDescriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{9}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{10}
 }
 
 type UpdateState int32
@@ -557,11 +603,11 @@ func (x UpdateState) String() string {
 }
 
 func (UpdateState) Descriptor() protoreflect.EnumDescriptor {
-	return file_minsw_v1_objects_proto_enumTypes[10].Descriptor()
+	return file_minsw_v1_objects_proto_enumTypes[11].Descriptor()
 }
 
 func (UpdateState) Type() protoreflect.EnumType {
-	return &file_minsw_v1_objects_proto_enumTypes[10]
+	return &file_minsw_v1_objects_proto_enumTypes[11]
 }
 
 func (x UpdateState) Number() protoreflect.EnumNumber {
@@ -570,7 +616,7 @@ func (x UpdateState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use UpdateState.Descriptor instead.
 func (UpdateState) EnumDescriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{10}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{11}
 }
 
 // TaskState values are ordered (as swarmkit's): a task only moves forward.
@@ -640,11 +686,11 @@ func (x TaskState) String() string {
 }
 
 func (TaskState) Descriptor() protoreflect.EnumDescriptor {
-	return file_minsw_v1_objects_proto_enumTypes[11].Descriptor()
+	return file_minsw_v1_objects_proto_enumTypes[12].Descriptor()
 }
 
 func (TaskState) Type() protoreflect.EnumType {
-	return &file_minsw_v1_objects_proto_enumTypes[11]
+	return &file_minsw_v1_objects_proto_enumTypes[12]
 }
 
 func (x TaskState) Number() protoreflect.EnumNumber {
@@ -653,7 +699,7 @@ func (x TaskState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TaskState.Descriptor instead.
 func (TaskState) EnumDescriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{11}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{12}
 }
 
 // Meta is kept on every stored object.
@@ -799,6 +845,12 @@ type NodeDescription struct {
 	Os            string                 `protobuf:"bytes,2,opt,name=os,proto3" json:"os,omitempty"`
 	Architecture  string                 `protobuf:"bytes,3,opt,name=architecture,proto3" json:"architecture,omitempty"`
 	EngineVersion string                 `protobuf:"bytes,4,opt,name=engine_version,json=engineVersion,proto3" json:"engine_version,omitempty"`
+	// resources is what the node offers tasks: its CPUs, memory and the
+	// generic resources its daemon was started with (issue 15).
+	Resources *Resources `protobuf:"bytes,200,opt,name=resources,proto3" json:"resources,omitempty"`
+	// engine_labels are the daemon's --label values, for engine.labels.*
+	// constraints.
+	EngineLabels  map[string]string `protobuf:"bytes,201,rep,name=engine_labels,json=engineLabels,proto3" json:"engine_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -859,6 +911,20 @@ func (x *NodeDescription) GetEngineVersion() string {
 		return x.EngineVersion
 	}
 	return ""
+}
+
+func (x *NodeDescription) GetResources() *Resources {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *NodeDescription) GetEngineLabels() map[string]string {
+	if x != nil {
+		return x.EngineLabels
+	}
+	return nil
 }
 
 type NodeStatus struct {
@@ -1385,7 +1451,29 @@ type ContainerSpec struct {
 	Secrets []*SecretReference `protobuf:"bytes,171,rep,name=secrets,proto3" json:"secrets,omitempty"`
 	Configs []*ConfigReference `protobuf:"bytes,172,rep,name=configs,proto3" json:"configs,omitempty"`
 	// healthcheck overrides the image's HEALTHCHECK (test ["NONE"] turns it off).
-	Healthcheck   *HealthConfig `protobuf:"bytes,140,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
+	Healthcheck *HealthConfig `protobuf:"bytes,140,opt,name=healthcheck,proto3" json:"healthcheck,omitempty"`
+	// The rest of docker service create's container options (issue 15).
+	// groups are supplementary groups (names or GIDs) added to the user's.
+	Groups []string `protobuf:"bytes,200,rep,name=groups,proto3" json:"groups,omitempty"`
+	// init runs a tiny init as PID 1 that forwards signals and reaps zombies.
+	Init     bool `protobuf:"varint,201,opt,name=init,proto3" json:"init,omitempty"`
+	ReadOnly bool `protobuf:"varint,202,opt,name=read_only,json=readOnly,proto3" json:"read_only,omitempty"`
+	Tty      bool `protobuf:"varint,203,opt,name=tty,proto3" json:"tty,omitempty"`
+	// cap_add and cap_drop as docker takes them: CAP_NET_ADMIN or NET_ADMIN, or ALL.
+	CapAdd      []string          `protobuf:"bytes,204,rep,name=cap_add,json=capAdd,proto3" json:"cap_add,omitempty"`
+	CapDrop     []string          `protobuf:"bytes,205,rep,name=cap_drop,json=capDrop,proto3" json:"cap_drop,omitempty"`
+	Sysctls     map[string]string `protobuf:"bytes,206,rep,name=sysctls,proto3" json:"sysctls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Ulimits     []*Ulimit         `protobuf:"bytes,207,rep,name=ulimits,proto3" json:"ulimits,omitempty"`
+	OomScoreAdj int64             `protobuf:"varint,208,opt,name=oom_score_adj,json=oomScoreAdj,proto3" json:"oom_score_adj,omitempty"`
+	// stop_signal is sent first on stop (SIGTERM when empty).
+	StopSignal string     `protobuf:"bytes,209,opt,name=stop_signal,json=stopSignal,proto3" json:"stop_signal,omitempty"`
+	DnsConfig  *DNSConfig `protobuf:"bytes,210,opt,name=dns_config,json=dnsConfig,proto3" json:"dns_config,omitempty"`
+	// hosts are extra /etc/hosts lines, "IP host [host...]".
+	Hosts []string `protobuf:"bytes,211,rep,name=hosts,proto3" json:"hosts,omitempty"`
+	// registry_auth is the base64 JSON credential (docker's X-Registry-Auth)
+	// the CLI sent with --with-registry-auth. It reaches only the node that
+	// pulls the task's image and is never shown by the API.
+	RegistryAuth  string `protobuf:"bytes,212,opt,name=registry_auth,json=registryAuth,proto3" json:"registry_auth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1511,6 +1599,495 @@ func (x *ContainerSpec) GetHealthcheck() *HealthConfig {
 	return nil
 }
 
+func (x *ContainerSpec) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *ContainerSpec) GetInit() bool {
+	if x != nil {
+		return x.Init
+	}
+	return false
+}
+
+func (x *ContainerSpec) GetReadOnly() bool {
+	if x != nil {
+		return x.ReadOnly
+	}
+	return false
+}
+
+func (x *ContainerSpec) GetTty() bool {
+	if x != nil {
+		return x.Tty
+	}
+	return false
+}
+
+func (x *ContainerSpec) GetCapAdd() []string {
+	if x != nil {
+		return x.CapAdd
+	}
+	return nil
+}
+
+func (x *ContainerSpec) GetCapDrop() []string {
+	if x != nil {
+		return x.CapDrop
+	}
+	return nil
+}
+
+func (x *ContainerSpec) GetSysctls() map[string]string {
+	if x != nil {
+		return x.Sysctls
+	}
+	return nil
+}
+
+func (x *ContainerSpec) GetUlimits() []*Ulimit {
+	if x != nil {
+		return x.Ulimits
+	}
+	return nil
+}
+
+func (x *ContainerSpec) GetOomScoreAdj() int64 {
+	if x != nil {
+		return x.OomScoreAdj
+	}
+	return 0
+}
+
+func (x *ContainerSpec) GetStopSignal() string {
+	if x != nil {
+		return x.StopSignal
+	}
+	return ""
+}
+
+func (x *ContainerSpec) GetDnsConfig() *DNSConfig {
+	if x != nil {
+		return x.DnsConfig
+	}
+	return nil
+}
+
+func (x *ContainerSpec) GetHosts() []string {
+	if x != nil {
+		return x.Hosts
+	}
+	return nil
+}
+
+func (x *ContainerSpec) GetRegistryAuth() string {
+	if x != nil {
+		return x.RegistryAuth
+	}
+	return ""
+}
+
+// Ulimit is one --ulimit: name (nofile, nproc, ...) with soft and hard values.
+type Ulimit struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Soft          int64                  `protobuf:"varint,2,opt,name=soft,proto3" json:"soft,omitempty"`
+	Hard          int64                  `protobuf:"varint,3,opt,name=hard,proto3" json:"hard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Ulimit) Reset() {
+	*x = Ulimit{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Ulimit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Ulimit) ProtoMessage() {}
+
+func (x *Ulimit) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Ulimit.ProtoReflect.Descriptor instead.
+func (*Ulimit) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Ulimit) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Ulimit) GetSoft() int64 {
+	if x != nil {
+		return x.Soft
+	}
+	return 0
+}
+
+func (x *Ulimit) GetHard() int64 {
+	if x != nil {
+		return x.Hard
+	}
+	return 0
+}
+
+// DNSConfig is what a task's /etc/resolv.conf says besides the embedded
+// resolver.
+type DNSConfig struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Nameservers   []string               `protobuf:"bytes,1,rep,name=nameservers,proto3" json:"nameservers,omitempty"`
+	Search        []string               `protobuf:"bytes,2,rep,name=search,proto3" json:"search,omitempty"`
+	Options       []string               `protobuf:"bytes,3,rep,name=options,proto3" json:"options,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DNSConfig) Reset() {
+	*x = DNSConfig{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DNSConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DNSConfig) ProtoMessage() {}
+
+func (x *DNSConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DNSConfig.ProtoReflect.Descriptor instead.
+func (*DNSConfig) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DNSConfig) GetNameservers() []string {
+	if x != nil {
+		return x.Nameservers
+	}
+	return nil
+}
+
+func (x *DNSConfig) GetSearch() []string {
+	if x != nil {
+		return x.Search
+	}
+	return nil
+}
+
+func (x *DNSConfig) GetOptions() []string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+// GenericResource is a named, counted resource (gpu=2), as --generic-resource.
+type GenericResource struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Value         int64                  `protobuf:"varint,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GenericResource) Reset() {
+	*x = GenericResource{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GenericResource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GenericResource) ProtoMessage() {}
+
+func (x *GenericResource) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GenericResource.ProtoReflect.Descriptor instead.
+func (*GenericResource) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GenericResource) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *GenericResource) GetValue() int64 {
+	if x != nil {
+		return x.Value
+	}
+	return 0
+}
+
+// Resources is an amount of CPU (in units of 1e-9 CPUs), memory, processes
+// and generic resources.
+type Resources struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NanoCpus      int64                  `protobuf:"varint,1,opt,name=nano_cpus,json=nanoCpus,proto3" json:"nano_cpus,omitempty"`
+	MemoryBytes   int64                  `protobuf:"varint,2,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	Pids          int64                  `protobuf:"varint,3,opt,name=pids,proto3" json:"pids,omitempty"`
+	Generic       []*GenericResource     `protobuf:"bytes,4,rep,name=generic,proto3" json:"generic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resources) Reset() {
+	*x = Resources{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resources) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resources) ProtoMessage() {}
+
+func (x *Resources) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resources.ProtoReflect.Descriptor instead.
+func (*Resources) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Resources) GetNanoCpus() int64 {
+	if x != nil {
+		return x.NanoCpus
+	}
+	return 0
+}
+
+func (x *Resources) GetMemoryBytes() int64 {
+	if x != nil {
+		return x.MemoryBytes
+	}
+	return 0
+}
+
+func (x *Resources) GetPids() int64 {
+	if x != nil {
+		return x.Pids
+	}
+	return 0
+}
+
+func (x *Resources) GetGeneric() []*GenericResource {
+	if x != nil {
+		return x.Generic
+	}
+	return nil
+}
+
+type ResourceRequirements struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Limits        *Resources             `protobuf:"bytes,1,opt,name=limits,proto3" json:"limits,omitempty"`
+	Reservations  *Resources             `protobuf:"bytes,2,opt,name=reservations,proto3" json:"reservations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResourceRequirements) Reset() {
+	*x = ResourceRequirements{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResourceRequirements) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResourceRequirements) ProtoMessage() {}
+
+func (x *ResourceRequirements) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResourceRequirements.ProtoReflect.Descriptor instead.
+func (*ResourceRequirements) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ResourceRequirements) GetLimits() *Resources {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *ResourceRequirements) GetReservations() *Resources {
+	if x != nil {
+		return x.Reservations
+	}
+	return nil
+}
+
+// LogDriver is the task's log driver: json-file (default), local or none,
+// with options such as max-size and max-file.
+type LogDriver struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Options       map[string]string      `protobuf:"bytes,2,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogDriver) Reset() {
+	*x = LogDriver{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogDriver) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogDriver) ProtoMessage() {}
+
+func (x *LogDriver) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogDriver.ProtoReflect.Descriptor instead.
+func (*LogDriver) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *LogDriver) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LogDriver) GetOptions() map[string]string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+// PlacementPreference spreads tasks over the values of a node attribute,
+// as --placement-pref spread=node.labels.zone.
+type PlacementPreference struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	SpreadDescriptor string                 `protobuf:"bytes,1,opt,name=spread_descriptor,json=spreadDescriptor,proto3" json:"spread_descriptor,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PlacementPreference) Reset() {
+	*x = PlacementPreference{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlacementPreference) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlacementPreference) ProtoMessage() {}
+
+func (x *PlacementPreference) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlacementPreference.ProtoReflect.Descriptor instead.
+func (*PlacementPreference) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PlacementPreference) GetSpreadDescriptor() string {
+	if x != nil {
+		return x.SpreadDescriptor
+	}
+	return ""
+}
+
 // HealthConfig is a container health check, as docker's.
 type HealthConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1528,7 +2105,7 @@ type HealthConfig struct {
 
 func (x *HealthConfig) Reset() {
 	*x = HealthConfig{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[10]
+	mi := &file_minsw_v1_objects_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1540,7 +2117,7 @@ func (x *HealthConfig) String() string {
 func (*HealthConfig) ProtoMessage() {}
 
 func (x *HealthConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[10]
+	mi := &file_minsw_v1_objects_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1553,7 +2130,7 @@ func (x *HealthConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthConfig.ProtoReflect.Descriptor instead.
 func (*HealthConfig) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{10}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *HealthConfig) GetTest() []string {
@@ -1611,7 +2188,7 @@ type RestartPolicy struct {
 
 func (x *RestartPolicy) Reset() {
 	*x = RestartPolicy{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[11]
+	mi := &file_minsw_v1_objects_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +2200,7 @@ func (x *RestartPolicy) String() string {
 func (*RestartPolicy) ProtoMessage() {}
 
 func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[11]
+	mi := &file_minsw_v1_objects_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +2213,7 @@ func (x *RestartPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestartPolicy.ProtoReflect.Descriptor instead.
 func (*RestartPolicy) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{11}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RestartPolicy) GetCondition() RestartCondition {
@@ -1671,14 +2248,19 @@ type Placement struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// constraints as the user wrote them: node.hostname==x, node.role!=manager,
 	// node.labels.k==v, node.id==...
-	Constraints   []string `protobuf:"bytes,1,rep,name=constraints,proto3" json:"constraints,omitempty"`
+	Constraints []string `protobuf:"bytes,1,rep,name=constraints,proto3" json:"constraints,omitempty"`
+	// preferences, outermost first: tasks spread evenly over each one's
+	// values before the usual spread (issue 15).
+	Preferences []*PlacementPreference `protobuf:"bytes,200,rep,name=preferences,proto3" json:"preferences,omitempty"`
+	// max_replicas is the most tasks of the service on one node; 0 = no limit.
+	MaxReplicas   uint64 `protobuf:"varint,201,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Placement) Reset() {
 	*x = Placement{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[12]
+	mi := &file_minsw_v1_objects_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +2272,7 @@ func (x *Placement) String() string {
 func (*Placement) ProtoMessage() {}
 
 func (x *Placement) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[12]
+	mi := &file_minsw_v1_objects_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +2285,7 @@ func (x *Placement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Placement.ProtoReflect.Descriptor instead.
 func (*Placement) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{12}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Placement) GetConstraints() []string {
@@ -1711,6 +2293,20 @@ func (x *Placement) GetConstraints() []string {
 		return x.Constraints
 	}
 	return nil
+}
+
+func (x *Placement) GetPreferences() []*PlacementPreference {
+	if x != nil {
+		return x.Preferences
+	}
+	return nil
+}
+
+func (x *Placement) GetMaxReplicas() uint64 {
+	if x != nil {
+		return x.MaxReplicas
+	}
+	return 0
 }
 
 type NetworkAttachmentConfig struct {
@@ -1724,7 +2320,7 @@ type NetworkAttachmentConfig struct {
 
 func (x *NetworkAttachmentConfig) Reset() {
 	*x = NetworkAttachmentConfig{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[13]
+	mi := &file_minsw_v1_objects_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1736,7 +2332,7 @@ func (x *NetworkAttachmentConfig) String() string {
 func (*NetworkAttachmentConfig) ProtoMessage() {}
 
 func (x *NetworkAttachmentConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[13]
+	mi := &file_minsw_v1_objects_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1749,7 +2345,7 @@ func (x *NetworkAttachmentConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkAttachmentConfig.ProtoReflect.Descriptor instead.
 func (*NetworkAttachmentConfig) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{13}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NetworkAttachmentConfig) GetTarget() string {
@@ -1773,13 +2369,15 @@ type TaskSpec struct {
 	Placement     *Placement                 `protobuf:"bytes,3,opt,name=placement,proto3" json:"placement,omitempty"`
 	Networks      []*NetworkAttachmentConfig `protobuf:"bytes,4,rep,name=networks,proto3" json:"networks,omitempty"`
 	ForceUpdate   uint64                     `protobuf:"varint,5,opt,name=force_update,json=forceUpdate,proto3" json:"force_update,omitempty"`
+	Resources     *ResourceRequirements      `protobuf:"bytes,200,opt,name=resources,proto3" json:"resources,omitempty"`
+	LogDriver     *LogDriver                 `protobuf:"bytes,201,opt,name=log_driver,json=logDriver,proto3" json:"log_driver,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TaskSpec) Reset() {
 	*x = TaskSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[14]
+	mi := &file_minsw_v1_objects_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +2389,7 @@ func (x *TaskSpec) String() string {
 func (*TaskSpec) ProtoMessage() {}
 
 func (x *TaskSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[14]
+	mi := &file_minsw_v1_objects_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +2402,7 @@ func (x *TaskSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
 func (*TaskSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{14}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *TaskSpec) GetContainer() *ContainerSpec {
@@ -1842,6 +2440,20 @@ func (x *TaskSpec) GetForceUpdate() uint64 {
 	return 0
 }
 
+func (x *TaskSpec) GetResources() *ResourceRequirements {
+	if x != nil {
+		return x.Resources
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetLogDriver() *LogDriver {
+	if x != nil {
+		return x.LogDriver
+	}
+	return nil
+}
+
 type ReplicatedService struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Replicas      uint64                 `protobuf:"varint,1,opt,name=replicas,proto3" json:"replicas,omitempty"`
@@ -1851,7 +2463,7 @@ type ReplicatedService struct {
 
 func (x *ReplicatedService) Reset() {
 	*x = ReplicatedService{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[15]
+	mi := &file_minsw_v1_objects_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1863,7 +2475,7 @@ func (x *ReplicatedService) String() string {
 func (*ReplicatedService) ProtoMessage() {}
 
 func (x *ReplicatedService) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[15]
+	mi := &file_minsw_v1_objects_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1876,7 +2488,7 @@ func (x *ReplicatedService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicatedService.ProtoReflect.Descriptor instead.
 func (*ReplicatedService) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{15}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReplicatedService) GetReplicas() uint64 {
@@ -1894,7 +2506,7 @@ type GlobalService struct {
 
 func (x *GlobalService) Reset() {
 	*x = GlobalService{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[16]
+	mi := &file_minsw_v1_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2518,7 @@ func (x *GlobalService) String() string {
 func (*GlobalService) ProtoMessage() {}
 
 func (x *GlobalService) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[16]
+	mi := &file_minsw_v1_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2531,98 @@ func (x *GlobalService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalService.ProtoReflect.Descriptor instead.
 func (*GlobalService) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{16}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{23}
+}
+
+// ReplicatedJob runs total_completions tasks to completion, at most
+// max_concurrent at a time.
+type ReplicatedJob struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	MaxConcurrent    uint64                 `protobuf:"varint,1,opt,name=max_concurrent,json=maxConcurrent,proto3" json:"max_concurrent,omitempty"`
+	TotalCompletions uint64                 `protobuf:"varint,2,opt,name=total_completions,json=totalCompletions,proto3" json:"total_completions,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ReplicatedJob) Reset() {
+	*x = ReplicatedJob{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicatedJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicatedJob) ProtoMessage() {}
+
+func (x *ReplicatedJob) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicatedJob.ProtoReflect.Descriptor instead.
+func (*ReplicatedJob) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ReplicatedJob) GetMaxConcurrent() uint64 {
+	if x != nil {
+		return x.MaxConcurrent
+	}
+	return 0
+}
+
+func (x *ReplicatedJob) GetTotalCompletions() uint64 {
+	if x != nil {
+		return x.TotalCompletions
+	}
+	return 0
+}
+
+// GlobalJob runs one task to completion on every eligible node.
+type GlobalJob struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GlobalJob) Reset() {
+	*x = GlobalJob{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GlobalJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GlobalJob) ProtoMessage() {}
+
+func (x *GlobalJob) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GlobalJob.ProtoReflect.Descriptor instead.
+func (*GlobalJob) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{25}
 }
 
 type PortConfig struct {
@@ -1935,7 +2638,7 @@ type PortConfig struct {
 
 func (x *PortConfig) Reset() {
 	*x = PortConfig{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[17]
+	mi := &file_minsw_v1_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1947,7 +2650,7 @@ func (x *PortConfig) String() string {
 func (*PortConfig) ProtoMessage() {}
 
 func (x *PortConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[17]
+	mi := &file_minsw_v1_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1960,7 +2663,7 @@ func (x *PortConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortConfig.ProtoReflect.Descriptor instead.
 func (*PortConfig) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{17}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PortConfig) GetName() string {
@@ -1999,15 +2702,17 @@ func (x *PortConfig) GetPublishMode() PublishMode {
 }
 
 type EndpointSpec struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ports         []*PortConfig          `protobuf:"bytes,1,rep,name=ports,proto3" json:"ports,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ports []*PortConfig          `protobuf:"bytes,1,rep,name=ports,proto3" json:"ports,omitempty"`
+	// mode dnsrr gives the service no VIP: its name resolves to the task IPs.
+	Mode          EndpointMode `protobuf:"varint,200,opt,name=mode,proto3,enum=minsw.v1.EndpointMode" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EndpointSpec) Reset() {
 	*x = EndpointSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[18]
+	mi := &file_minsw_v1_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2724,7 @@ func (x *EndpointSpec) String() string {
 func (*EndpointSpec) ProtoMessage() {}
 
 func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[18]
+	mi := &file_minsw_v1_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2737,7 @@ func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSpec.ProtoReflect.Descriptor instead.
 func (*EndpointSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{18}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *EndpointSpec) GetPorts() []*PortConfig {
@@ -2040,6 +2745,13 @@ func (x *EndpointSpec) GetPorts() []*PortConfig {
 		return x.Ports
 	}
 	return nil
+}
+
+func (x *EndpointSpec) GetMode() EndpointMode {
+	if x != nil {
+		return x.Mode
+	}
+	return EndpointMode_ENDPOINT_MODE_VIP
 }
 
 // UpdateConfig says how a rolling update (or a rollback) goes; unset, it
@@ -2060,7 +2772,7 @@ type UpdateConfig struct {
 
 func (x *UpdateConfig) Reset() {
 	*x = UpdateConfig{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[19]
+	mi := &file_minsw_v1_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2072,7 +2784,7 @@ func (x *UpdateConfig) String() string {
 func (*UpdateConfig) ProtoMessage() {}
 
 func (x *UpdateConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[19]
+	mi := &file_minsw_v1_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2085,7 +2797,7 @@ func (x *UpdateConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateConfig.ProtoReflect.Descriptor instead.
 func (*UpdateConfig) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{19}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UpdateConfig) GetParallelism() uint64 {
@@ -2145,7 +2857,7 @@ type UpdateStatus struct {
 
 func (x *UpdateStatus) Reset() {
 	*x = UpdateStatus{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[20]
+	mi := &file_minsw_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2869,7 @@ func (x *UpdateStatus) String() string {
 func (*UpdateStatus) ProtoMessage() {}
 
 func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[20]
+	mi := &file_minsw_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2882,7 @@ func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatus.ProtoReflect.Descriptor instead.
 func (*UpdateStatus) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{20}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UpdateStatus) GetState() UpdateState {
@@ -2217,6 +2929,8 @@ type ServiceSpec struct {
 	//
 	//	*ServiceSpec_Replicated
 	//	*ServiceSpec_Global
+	//	*ServiceSpec_ReplicatedJob
+	//	*ServiceSpec_GlobalJob
 	Mode     isServiceSpec_Mode `protobuf_oneof:"mode"`
 	Endpoint *EndpointSpec      `protobuf:"bytes,6,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	Update   *UpdateConfig      `protobuf:"bytes,7,opt,name=update,proto3" json:"update,omitempty"`
@@ -2228,7 +2942,7 @@ type ServiceSpec struct {
 
 func (x *ServiceSpec) Reset() {
 	*x = ServiceSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[21]
+	mi := &file_minsw_v1_objects_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2240,7 +2954,7 @@ func (x *ServiceSpec) String() string {
 func (*ServiceSpec) ProtoMessage() {}
 
 func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[21]
+	mi := &file_minsw_v1_objects_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2253,7 +2967,7 @@ func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSpec.ProtoReflect.Descriptor instead.
 func (*ServiceSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{21}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ServiceSpec) GetName() string {
@@ -2302,6 +3016,24 @@ func (x *ServiceSpec) GetGlobal() *GlobalService {
 	return nil
 }
 
+func (x *ServiceSpec) GetReplicatedJob() *ReplicatedJob {
+	if x != nil {
+		if x, ok := x.Mode.(*ServiceSpec_ReplicatedJob); ok {
+			return x.ReplicatedJob
+		}
+	}
+	return nil
+}
+
+func (x *ServiceSpec) GetGlobalJob() *GlobalJob {
+	if x != nil {
+		if x, ok := x.Mode.(*ServiceSpec_GlobalJob); ok {
+			return x.GlobalJob
+		}
+	}
+	return nil
+}
+
 func (x *ServiceSpec) GetEndpoint() *EndpointSpec {
 	if x != nil {
 		return x.Endpoint
@@ -2335,9 +3067,21 @@ type ServiceSpec_Global struct {
 	Global *GlobalService `protobuf:"bytes,5,opt,name=global,proto3,oneof"`
 }
 
+type ServiceSpec_ReplicatedJob struct {
+	ReplicatedJob *ReplicatedJob `protobuf:"bytes,200,opt,name=replicated_job,json=replicatedJob,proto3,oneof"`
+}
+
+type ServiceSpec_GlobalJob struct {
+	GlobalJob *GlobalJob `protobuf:"bytes,201,opt,name=global_job,json=globalJob,proto3,oneof"`
+}
+
 func (*ServiceSpec_Replicated) isServiceSpec_Mode() {}
 
 func (*ServiceSpec_Global) isServiceSpec_Mode() {}
+
+func (*ServiceSpec_ReplicatedJob) isServiceSpec_Mode() {}
+
+func (*ServiceSpec_GlobalJob) isServiceSpec_Mode() {}
 
 // VirtualIP is a service's address on one network, with the firewall mark
 // the lb namespaces use for it.
@@ -2353,7 +3097,7 @@ type VirtualIP struct {
 
 func (x *VirtualIP) Reset() {
 	*x = VirtualIP{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[22]
+	mi := &file_minsw_v1_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2365,7 +3109,7 @@ func (x *VirtualIP) String() string {
 func (*VirtualIP) ProtoMessage() {}
 
 func (x *VirtualIP) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[22]
+	mi := &file_minsw_v1_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2378,7 +3122,7 @@ func (x *VirtualIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VirtualIP.ProtoReflect.Descriptor instead.
 func (*VirtualIP) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{22}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *VirtualIP) GetNetworkId() string {
@@ -2414,7 +3158,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[23]
+	mi := &file_minsw_v1_objects_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2426,7 +3170,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[23]
+	mi := &file_minsw_v1_objects_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2439,7 +3183,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{23}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Endpoint) GetSpec() *EndpointSpec {
@@ -2480,7 +3224,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[24]
+	mi := &file_minsw_v1_objects_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +3236,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[24]
+	mi := &file_minsw_v1_objects_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +3249,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{24}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Service) GetId() string {
@@ -2568,7 +3312,7 @@ type ContainerStatus struct {
 
 func (x *ContainerStatus) Reset() {
 	*x = ContainerStatus{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[25]
+	mi := &file_minsw_v1_objects_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2580,7 +3324,7 @@ func (x *ContainerStatus) String() string {
 func (*ContainerStatus) ProtoMessage() {}
 
 func (x *ContainerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[25]
+	mi := &file_minsw_v1_objects_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2593,7 +3337,7 @@ func (x *ContainerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatus.ProtoReflect.Descriptor instead.
 func (*ContainerStatus) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{25}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ContainerStatus) GetContainerId() string {
@@ -2634,7 +3378,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[26]
+	mi := &file_minsw_v1_objects_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2646,7 +3390,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[26]
+	mi := &file_minsw_v1_objects_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2659,7 +3403,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{26}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TaskStatus) GetTimestamp() *timestamppb.Timestamp {
@@ -2733,7 +3477,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[27]
+	mi := &file_minsw_v1_objects_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2745,7 +3489,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[27]
+	mi := &file_minsw_v1_objects_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2758,7 +3502,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{27}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Task) GetId() string {
@@ -2855,7 +3599,7 @@ type JoinTokens struct {
 
 func (x *JoinTokens) Reset() {
 	*x = JoinTokens{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[28]
+	mi := &file_minsw_v1_objects_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2867,7 +3611,7 @@ func (x *JoinTokens) String() string {
 func (*JoinTokens) ProtoMessage() {}
 
 func (x *JoinTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[28]
+	mi := &file_minsw_v1_objects_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2880,7 +3624,7 @@ func (x *JoinTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinTokens.ProtoReflect.Descriptor instead.
 func (*JoinTokens) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *JoinTokens) GetWorker() string {
@@ -2911,7 +3655,7 @@ type ClusterSpec struct {
 
 func (x *ClusterSpec) Reset() {
 	*x = ClusterSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[29]
+	mi := &file_minsw_v1_objects_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2923,7 +3667,7 @@ func (x *ClusterSpec) String() string {
 func (*ClusterSpec) ProtoMessage() {}
 
 func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[29]
+	mi := &file_minsw_v1_objects_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2936,7 +3680,7 @@ func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSpec.ProtoReflect.Descriptor instead.
 func (*ClusterSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{29}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ClusterSpec) GetName() string {
@@ -2989,7 +3733,7 @@ type RootRotation struct {
 
 func (x *RootRotation) Reset() {
 	*x = RootRotation{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[30]
+	mi := &file_minsw_v1_objects_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3001,7 +3745,7 @@ func (x *RootRotation) String() string {
 func (*RootRotation) ProtoMessage() {}
 
 func (x *RootRotation) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[30]
+	mi := &file_minsw_v1_objects_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3014,7 +3758,7 @@ func (x *RootRotation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootRotation.ProtoReflect.Descriptor instead.
 func (*RootRotation) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{30}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RootRotation) GetCaCert() []byte {
@@ -3073,7 +3817,7 @@ type Cluster struct {
 
 func (x *Cluster) Reset() {
 	*x = Cluster{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[31]
+	mi := &file_minsw_v1_objects_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3085,7 +3829,7 @@ func (x *Cluster) String() string {
 func (*Cluster) ProtoMessage() {}
 
 func (x *Cluster) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[31]
+	mi := &file_minsw_v1_objects_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3098,7 +3842,7 @@ func (x *Cluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cluster.ProtoReflect.Descriptor instead.
 func (*Cluster) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{31}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Cluster) GetId() string {
@@ -3196,12 +3940,17 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\favailability\x18\x03 \x01(\x0e2\x1a.minsw.v1.NodeAvailabilityR\favailability\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x88\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd0\x02\n" +
 	"\x0fNodeDescription\x12\x1a\n" +
 	"\bhostname\x18\x01 \x01(\tR\bhostname\x12\x0e\n" +
 	"\x02os\x18\x02 \x01(\tR\x02os\x12\"\n" +
 	"\farchitecture\x18\x03 \x01(\tR\farchitecture\x12%\n" +
-	"\x0eengine_version\x18\x04 \x01(\tR\rengineVersion\"e\n" +
+	"\x0eengine_version\x18\x04 \x01(\tR\rengineVersion\x122\n" +
+	"\tresources\x18\xc8\x01 \x01(\v2\x13.minsw.v1.ResourcesR\tresources\x12Q\n" +
+	"\rengine_labels\x18\xc9\x01 \x03(\v2+.minsw.v1.NodeDescription.EngineLabelsEntryR\fengineLabels\x1a?\n" +
+	"\x11EngineLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"e\n" +
 	"\n" +
 	"NodeStatus\x12)\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x13.minsw.v1.NodeStateR\x05state\x12\x18\n" +
@@ -3254,7 +4003,7 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x04spec\x18\x03 \x01(\v2\x15.minsw.v1.NetworkSpecR\x04spec\x12\x16\n" +
 	"\x06subnet\x18\x04 \x01(\tR\x06subnet\x12\x18\n" +
 	"\agateway\x18\x05 \x01(\tR\agateway\x12\x10\n" +
-	"\x03vni\x18\x06 \x01(\rR\x03vni\"\xb7\x04\n" +
+	"\x03vni\x18\x06 \x01(\rR\x03vni\"\xaf\b\n" +
 	"\rContainerSpec\x12\x14\n" +
 	"\x05image\x18\x01 \x01(\tR\x05image\x12\x18\n" +
 	"\acommand\x18\x02 \x03(\tR\acommand\x12\x12\n" +
@@ -3268,10 +4017,55 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x06mounts\x18\xaa\x01 \x03(\v2\x0f.minsw.v1.MountR\x06mounts\x124\n" +
 	"\asecrets\x18\xab\x01 \x03(\v2\x19.minsw.v1.SecretReferenceR\asecrets\x124\n" +
 	"\aconfigs\x18\xac\x01 \x03(\v2\x19.minsw.v1.ConfigReferenceR\aconfigs\x129\n" +
-	"\vhealthcheck\x18\x8c\x01 \x01(\v2\x16.minsw.v1.HealthConfigR\vhealthcheck\x1a9\n" +
+	"\vhealthcheck\x18\x8c\x01 \x01(\v2\x16.minsw.v1.HealthConfigR\vhealthcheck\x12\x17\n" +
+	"\x06groups\x18\xc8\x01 \x03(\tR\x06groups\x12\x13\n" +
+	"\x04init\x18\xc9\x01 \x01(\bR\x04init\x12\x1c\n" +
+	"\tread_only\x18\xca\x01 \x01(\bR\breadOnly\x12\x11\n" +
+	"\x03tty\x18\xcb\x01 \x01(\bR\x03tty\x12\x18\n" +
+	"\acap_add\x18\xcc\x01 \x03(\tR\x06capAdd\x12\x1a\n" +
+	"\bcap_drop\x18\xcd\x01 \x03(\tR\acapDrop\x12?\n" +
+	"\asysctls\x18\xce\x01 \x03(\v2$.minsw.v1.ContainerSpec.SysctlsEntryR\asysctls\x12+\n" +
+	"\aulimits\x18\xcf\x01 \x03(\v2\x10.minsw.v1.UlimitR\aulimits\x12#\n" +
+	"\room_score_adj\x18\xd0\x01 \x01(\x03R\voomScoreAdj\x12 \n" +
+	"\vstop_signal\x18\xd1\x01 \x01(\tR\n" +
+	"stopSignal\x123\n" +
+	"\n" +
+	"dns_config\x18\xd2\x01 \x01(\v2\x13.minsw.v1.DNSConfigR\tdnsConfig\x12\x15\n" +
+	"\x05hosts\x18\xd3\x01 \x03(\tR\x05hosts\x12$\n" +
+	"\rregistry_auth\x18\xd4\x01 \x01(\tR\fregistryAuth\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa8\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a:\n" +
+	"\fSysctlsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"D\n" +
+	"\x06Ulimit\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04soft\x18\x02 \x01(\x03R\x04soft\x12\x12\n" +
+	"\x04hard\x18\x03 \x01(\x03R\x04hard\"_\n" +
+	"\tDNSConfig\x12 \n" +
+	"\vnameservers\x18\x01 \x03(\tR\vnameservers\x12\x16\n" +
+	"\x06search\x18\x02 \x03(\tR\x06search\x12\x18\n" +
+	"\aoptions\x18\x03 \x03(\tR\aoptions\";\n" +
+	"\x0fGenericResource\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value\"\x94\x01\n" +
+	"\tResources\x12\x1b\n" +
+	"\tnano_cpus\x18\x01 \x01(\x03R\bnanoCpus\x12!\n" +
+	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\x12\x12\n" +
+	"\x04pids\x18\x03 \x01(\x03R\x04pids\x123\n" +
+	"\ageneric\x18\x04 \x03(\v2\x19.minsw.v1.GenericResourceR\ageneric\"|\n" +
+	"\x14ResourceRequirements\x12+\n" +
+	"\x06limits\x18\x01 \x01(\v2\x13.minsw.v1.ResourcesR\x06limits\x127\n" +
+	"\freservations\x18\x02 \x01(\v2\x13.minsw.v1.ResourcesR\freservations\"\x97\x01\n" +
+	"\tLogDriver\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12:\n" +
+	"\aoptions\x18\x02 \x03(\v2 .minsw.v1.LogDriver.OptionsEntryR\aoptions\x1a:\n" +
+	"\fOptionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"B\n" +
+	"\x13PlacementPreference\x12+\n" +
+	"\x11spread_descriptor\x18\x01 \x01(\tR\x10spreadDescriptor\"\xa8\x02\n" +
 	"\fHealthConfig\x12\x12\n" +
 	"\x04test\x18\x01 \x03(\tR\x04test\x125\n" +
 	"\binterval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\binterval\x123\n" +
@@ -3283,21 +4077,30 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\tcondition\x18\x01 \x01(\x0e2\x1a.minsw.v1.RestartConditionR\tcondition\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12!\n" +
 	"\fmax_attempts\x18\x03 \x01(\x04R\vmaxAttempts\x121\n" +
-	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\"-\n" +
+	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\"\x93\x01\n" +
 	"\tPlacement\x12 \n" +
-	"\vconstraints\x18\x01 \x03(\tR\vconstraints\"K\n" +
+	"\vconstraints\x18\x01 \x03(\tR\vconstraints\x12@\n" +
+	"\vpreferences\x18\xc8\x01 \x03(\v2\x1d.minsw.v1.PlacementPreferenceR\vpreferences\x12\"\n" +
+	"\fmax_replicas\x18\xc9\x01 \x01(\x04R\vmaxReplicas\"K\n" +
 	"\x17NetworkAttachmentConfig\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x18\n" +
-	"\aaliases\x18\x02 \x03(\tR\aaliases\"\x89\x02\n" +
+	"\aaliases\x18\x02 \x03(\tR\aaliases\"\xfd\x02\n" +
 	"\bTaskSpec\x125\n" +
 	"\tcontainer\x18\x01 \x01(\v2\x17.minsw.v1.ContainerSpecR\tcontainer\x121\n" +
 	"\arestart\x18\x02 \x01(\v2\x17.minsw.v1.RestartPolicyR\arestart\x121\n" +
 	"\tplacement\x18\x03 \x01(\v2\x13.minsw.v1.PlacementR\tplacement\x12=\n" +
 	"\bnetworks\x18\x04 \x03(\v2!.minsw.v1.NetworkAttachmentConfigR\bnetworks\x12!\n" +
-	"\fforce_update\x18\x05 \x01(\x04R\vforceUpdate\"/\n" +
+	"\fforce_update\x18\x05 \x01(\x04R\vforceUpdate\x12=\n" +
+	"\tresources\x18\xc8\x01 \x01(\v2\x1e.minsw.v1.ResourceRequirementsR\tresources\x123\n" +
+	"\n" +
+	"log_driver\x18\xc9\x01 \x01(\v2\x13.minsw.v1.LogDriverR\tlogDriver\"/\n" +
 	"\x11ReplicatedService\x12\x1a\n" +
 	"\breplicas\x18\x01 \x01(\x04R\breplicas\"\x0f\n" +
-	"\rGlobalService\"\xd6\x01\n" +
+	"\rGlobalService\"c\n" +
+	"\rReplicatedJob\x12%\n" +
+	"\x0emax_concurrent\x18\x01 \x01(\x04R\rmaxConcurrent\x12+\n" +
+	"\x11total_completions\x18\x02 \x01(\x04R\x10totalCompletions\"\v\n" +
+	"\tGlobalJob\"\xd6\x01\n" +
 	"\n" +
 	"PortConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
@@ -3305,9 +4108,10 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\vtarget_port\x18\x03 \x01(\rR\n" +
 	"targetPort\x12%\n" +
 	"\x0epublished_port\x18\x04 \x01(\rR\rpublishedPort\x128\n" +
-	"\fpublish_mode\x18\x05 \x01(\x0e2\x15.minsw.v1.PublishModeR\vpublishMode\":\n" +
+	"\fpublish_mode\x18\x05 \x01(\x0e2\x15.minsw.v1.PublishModeR\vpublishMode\"g\n" +
 	"\fEndpointSpec\x12*\n" +
-	"\x05ports\x18\x01 \x03(\v2\x14.minsw.v1.PortConfigR\x05ports\"\xb8\x02\n" +
+	"\x05ports\x18\x01 \x03(\v2\x14.minsw.v1.PortConfigR\x05ports\x12+\n" +
+	"\x04mode\x18\xc8\x01 \x01(\x0e2\x16.minsw.v1.EndpointModeR\x04mode\"\xb8\x02\n" +
 	"\fUpdateConfig\x12 \n" +
 	"\vparallelism\x18\x01 \x01(\x04R\vparallelism\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x123\n" +
@@ -3321,7 +4125,7 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"started_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12=\n" +
 	"\fcompleted_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12!\n" +
-	"\fspec_version\x18\x05 \x01(\x04R\vspecVersion\"\xd2\x03\n" +
+	"\fspec_version\x18\x05 \x01(\x04R\vspecVersion\"\xcc\x04\n" +
 	"\vServiceSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x129\n" +
 	"\x06labels\x18\x02 \x03(\v2!.minsw.v1.ServiceSpec.LabelsEntryR\x06labels\x12&\n" +
@@ -3329,7 +4133,10 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\n" +
 	"replicated\x18\x04 \x01(\v2\x1b.minsw.v1.ReplicatedServiceH\x00R\n" +
 	"replicated\x121\n" +
-	"\x06global\x18\x05 \x01(\v2\x17.minsw.v1.GlobalServiceH\x00R\x06global\x122\n" +
+	"\x06global\x18\x05 \x01(\v2\x17.minsw.v1.GlobalServiceH\x00R\x06global\x12A\n" +
+	"\x0ereplicated_job\x18\xc8\x01 \x01(\v2\x17.minsw.v1.ReplicatedJobH\x00R\rreplicatedJob\x125\n" +
+	"\n" +
+	"global_job\x18\xc9\x01 \x01(\v2\x13.minsw.v1.GlobalJobH\x00R\tglobalJob\x122\n" +
 	"\bendpoint\x18\x06 \x01(\v2\x16.minsw.v1.EndpointSpecR\bendpoint\x12.\n" +
 	"\x06update\x18\a \x01(\v2\x16.minsw.v1.UpdateConfigR\x06update\x123\n" +
 	"\brollback\x18\x8c\x01 \x01(\v2\x16.minsw.v1.UpdateConfigR\brollback\x1a9\n" +
@@ -3439,7 +4246,10 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x10RestartCondition\x12\x19\n" +
 	"\x15RESTART_CONDITION_ANY\x10\x00\x12 \n" +
 	"\x1cRESTART_CONDITION_ON_FAILURE\x10\x01\x12\x1a\n" +
-	"\x16RESTART_CONDITION_NONE\x10\x02*<\n" +
+	"\x16RESTART_CONDITION_NONE\x10\x02*>\n" +
+	"\fEndpointMode\x12\x15\n" +
+	"\x11ENDPOINT_MODE_VIP\x10\x00\x12\x17\n" +
+	"\x13ENDPOINT_MODE_DNSRR\x10\x01*<\n" +
 	"\fPortProtocol\x12\x15\n" +
 	"\x11PORT_PROTOCOL_TCP\x10\x00\x12\x15\n" +
 	"\x11PORT_PROTOCOL_UDP\x10\x01*>\n" +
@@ -3489,8 +4299,8 @@ func file_minsw_v1_objects_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_objects_proto_rawDescData
 }
 
-var file_minsw_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
-var file_minsw_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_minsw_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
+var file_minsw_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_minsw_v1_objects_proto_goTypes = []any{
 	(NodeRole)(0),                   // 0: minsw.v1.NodeRole
 	(NodeAvailability)(0),           // 1: minsw.v1.NodeAvailability
@@ -3498,138 +4308,166 @@ var file_minsw_v1_objects_proto_goTypes = []any{
 	(Reachability)(0),               // 3: minsw.v1.Reachability
 	(HealthState)(0),                // 4: minsw.v1.HealthState
 	(RestartCondition)(0),           // 5: minsw.v1.RestartCondition
-	(PortProtocol)(0),               // 6: minsw.v1.PortProtocol
-	(PublishMode)(0),                // 7: minsw.v1.PublishMode
-	(UpdateFailureAction)(0),        // 8: minsw.v1.UpdateFailureAction
-	(UpdateOrder)(0),                // 9: minsw.v1.UpdateOrder
-	(UpdateState)(0),                // 10: minsw.v1.UpdateState
-	(TaskState)(0),                  // 11: minsw.v1.TaskState
-	(*Meta)(nil),                    // 12: minsw.v1.Meta
-	(*NodeSpec)(nil),                // 13: minsw.v1.NodeSpec
-	(*NodeDescription)(nil),         // 14: minsw.v1.NodeDescription
-	(*NodeStatus)(nil),              // 15: minsw.v1.NodeStatus
-	(*ManagerStatus)(nil),           // 16: minsw.v1.ManagerStatus
-	(*NetworkAttachment)(nil),       // 17: minsw.v1.NetworkAttachment
-	(*Node)(nil),                    // 18: minsw.v1.Node
-	(*NetworkSpec)(nil),             // 19: minsw.v1.NetworkSpec
-	(*Network)(nil),                 // 20: minsw.v1.Network
-	(*ContainerSpec)(nil),           // 21: minsw.v1.ContainerSpec
-	(*HealthConfig)(nil),            // 22: minsw.v1.HealthConfig
-	(*RestartPolicy)(nil),           // 23: minsw.v1.RestartPolicy
-	(*Placement)(nil),               // 24: minsw.v1.Placement
-	(*NetworkAttachmentConfig)(nil), // 25: minsw.v1.NetworkAttachmentConfig
-	(*TaskSpec)(nil),                // 26: minsw.v1.TaskSpec
-	(*ReplicatedService)(nil),       // 27: minsw.v1.ReplicatedService
-	(*GlobalService)(nil),           // 28: minsw.v1.GlobalService
-	(*PortConfig)(nil),              // 29: minsw.v1.PortConfig
-	(*EndpointSpec)(nil),            // 30: minsw.v1.EndpointSpec
-	(*UpdateConfig)(nil),            // 31: minsw.v1.UpdateConfig
-	(*UpdateStatus)(nil),            // 32: minsw.v1.UpdateStatus
-	(*ServiceSpec)(nil),             // 33: minsw.v1.ServiceSpec
-	(*VirtualIP)(nil),               // 34: minsw.v1.VirtualIP
-	(*Endpoint)(nil),                // 35: minsw.v1.Endpoint
-	(*Service)(nil),                 // 36: minsw.v1.Service
-	(*ContainerStatus)(nil),         // 37: minsw.v1.ContainerStatus
-	(*TaskStatus)(nil),              // 38: minsw.v1.TaskStatus
-	(*Task)(nil),                    // 39: minsw.v1.Task
-	(*JoinTokens)(nil),              // 40: minsw.v1.JoinTokens
-	(*ClusterSpec)(nil),             // 41: minsw.v1.ClusterSpec
-	(*RootRotation)(nil),            // 42: minsw.v1.RootRotation
-	(*Cluster)(nil),                 // 43: minsw.v1.Cluster
-	nil,                             // 44: minsw.v1.NodeSpec.LabelsEntry
-	nil,                             // 45: minsw.v1.NetworkSpec.LabelsEntry
-	nil,                             // 46: minsw.v1.NetworkSpec.DriverOptsEntry
-	nil,                             // 47: minsw.v1.ContainerSpec.LabelsEntry
-	nil,                             // 48: minsw.v1.ServiceSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil),   // 49: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 50: google.protobuf.Duration
-	(*Mount)(nil),                   // 51: minsw.v1.Mount
-	(*SecretReference)(nil),         // 52: minsw.v1.SecretReference
-	(*ConfigReference)(nil),         // 53: minsw.v1.ConfigReference
+	(EndpointMode)(0),               // 6: minsw.v1.EndpointMode
+	(PortProtocol)(0),               // 7: minsw.v1.PortProtocol
+	(PublishMode)(0),                // 8: minsw.v1.PublishMode
+	(UpdateFailureAction)(0),        // 9: minsw.v1.UpdateFailureAction
+	(UpdateOrder)(0),                // 10: minsw.v1.UpdateOrder
+	(UpdateState)(0),                // 11: minsw.v1.UpdateState
+	(TaskState)(0),                  // 12: minsw.v1.TaskState
+	(*Meta)(nil),                    // 13: minsw.v1.Meta
+	(*NodeSpec)(nil),                // 14: minsw.v1.NodeSpec
+	(*NodeDescription)(nil),         // 15: minsw.v1.NodeDescription
+	(*NodeStatus)(nil),              // 16: minsw.v1.NodeStatus
+	(*ManagerStatus)(nil),           // 17: minsw.v1.ManagerStatus
+	(*NetworkAttachment)(nil),       // 18: minsw.v1.NetworkAttachment
+	(*Node)(nil),                    // 19: minsw.v1.Node
+	(*NetworkSpec)(nil),             // 20: minsw.v1.NetworkSpec
+	(*Network)(nil),                 // 21: minsw.v1.Network
+	(*ContainerSpec)(nil),           // 22: minsw.v1.ContainerSpec
+	(*Ulimit)(nil),                  // 23: minsw.v1.Ulimit
+	(*DNSConfig)(nil),               // 24: minsw.v1.DNSConfig
+	(*GenericResource)(nil),         // 25: minsw.v1.GenericResource
+	(*Resources)(nil),               // 26: minsw.v1.Resources
+	(*ResourceRequirements)(nil),    // 27: minsw.v1.ResourceRequirements
+	(*LogDriver)(nil),               // 28: minsw.v1.LogDriver
+	(*PlacementPreference)(nil),     // 29: minsw.v1.PlacementPreference
+	(*HealthConfig)(nil),            // 30: minsw.v1.HealthConfig
+	(*RestartPolicy)(nil),           // 31: minsw.v1.RestartPolicy
+	(*Placement)(nil),               // 32: minsw.v1.Placement
+	(*NetworkAttachmentConfig)(nil), // 33: minsw.v1.NetworkAttachmentConfig
+	(*TaskSpec)(nil),                // 34: minsw.v1.TaskSpec
+	(*ReplicatedService)(nil),       // 35: minsw.v1.ReplicatedService
+	(*GlobalService)(nil),           // 36: minsw.v1.GlobalService
+	(*ReplicatedJob)(nil),           // 37: minsw.v1.ReplicatedJob
+	(*GlobalJob)(nil),               // 38: minsw.v1.GlobalJob
+	(*PortConfig)(nil),              // 39: minsw.v1.PortConfig
+	(*EndpointSpec)(nil),            // 40: minsw.v1.EndpointSpec
+	(*UpdateConfig)(nil),            // 41: minsw.v1.UpdateConfig
+	(*UpdateStatus)(nil),            // 42: minsw.v1.UpdateStatus
+	(*ServiceSpec)(nil),             // 43: minsw.v1.ServiceSpec
+	(*VirtualIP)(nil),               // 44: minsw.v1.VirtualIP
+	(*Endpoint)(nil),                // 45: minsw.v1.Endpoint
+	(*Service)(nil),                 // 46: minsw.v1.Service
+	(*ContainerStatus)(nil),         // 47: minsw.v1.ContainerStatus
+	(*TaskStatus)(nil),              // 48: minsw.v1.TaskStatus
+	(*Task)(nil),                    // 49: minsw.v1.Task
+	(*JoinTokens)(nil),              // 50: minsw.v1.JoinTokens
+	(*ClusterSpec)(nil),             // 51: minsw.v1.ClusterSpec
+	(*RootRotation)(nil),            // 52: minsw.v1.RootRotation
+	(*Cluster)(nil),                 // 53: minsw.v1.Cluster
+	nil,                             // 54: minsw.v1.NodeSpec.LabelsEntry
+	nil,                             // 55: minsw.v1.NodeDescription.EngineLabelsEntry
+	nil,                             // 56: minsw.v1.NetworkSpec.LabelsEntry
+	nil,                             // 57: minsw.v1.NetworkSpec.DriverOptsEntry
+	nil,                             // 58: minsw.v1.ContainerSpec.LabelsEntry
+	nil,                             // 59: minsw.v1.ContainerSpec.SysctlsEntry
+	nil,                             // 60: minsw.v1.LogDriver.OptionsEntry
+	nil,                             // 61: minsw.v1.ServiceSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil),   // 62: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 63: google.protobuf.Duration
+	(*Mount)(nil),                   // 64: minsw.v1.Mount
+	(*SecretReference)(nil),         // 65: minsw.v1.SecretReference
+	(*ConfigReference)(nil),         // 66: minsw.v1.ConfigReference
 }
 var file_minsw_v1_objects_proto_depIdxs = []int32{
-	49, // 0: minsw.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
-	49, // 1: minsw.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
-	44, // 2: minsw.v1.NodeSpec.labels:type_name -> minsw.v1.NodeSpec.LabelsEntry
+	62, // 0: minsw.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
+	62, // 1: minsw.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
+	54, // 2: minsw.v1.NodeSpec.labels:type_name -> minsw.v1.NodeSpec.LabelsEntry
 	0,  // 3: minsw.v1.NodeSpec.desired_role:type_name -> minsw.v1.NodeRole
 	1,  // 4: minsw.v1.NodeSpec.availability:type_name -> minsw.v1.NodeAvailability
-	2,  // 5: minsw.v1.NodeStatus.state:type_name -> minsw.v1.NodeState
-	3,  // 6: minsw.v1.ManagerStatus.reachability:type_name -> minsw.v1.Reachability
-	12, // 7: minsw.v1.Node.meta:type_name -> minsw.v1.Meta
-	13, // 8: minsw.v1.Node.spec:type_name -> minsw.v1.NodeSpec
-	14, // 9: minsw.v1.Node.description:type_name -> minsw.v1.NodeDescription
-	15, // 10: minsw.v1.Node.status:type_name -> minsw.v1.NodeStatus
-	16, // 11: minsw.v1.Node.manager_status:type_name -> minsw.v1.ManagerStatus
-	0,  // 12: minsw.v1.Node.role:type_name -> minsw.v1.NodeRole
-	17, // 13: minsw.v1.Node.lb_attachments:type_name -> minsw.v1.NetworkAttachment
-	45, // 14: minsw.v1.NetworkSpec.labels:type_name -> minsw.v1.NetworkSpec.LabelsEntry
-	46, // 15: minsw.v1.NetworkSpec.driver_opts:type_name -> minsw.v1.NetworkSpec.DriverOptsEntry
-	12, // 16: minsw.v1.Network.meta:type_name -> minsw.v1.Meta
-	19, // 17: minsw.v1.Network.spec:type_name -> minsw.v1.NetworkSpec
-	47, // 18: minsw.v1.ContainerSpec.labels:type_name -> minsw.v1.ContainerSpec.LabelsEntry
-	50, // 19: minsw.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	51, // 20: minsw.v1.ContainerSpec.mounts:type_name -> minsw.v1.Mount
-	52, // 21: minsw.v1.ContainerSpec.secrets:type_name -> minsw.v1.SecretReference
-	53, // 22: minsw.v1.ContainerSpec.configs:type_name -> minsw.v1.ConfigReference
-	22, // 23: minsw.v1.ContainerSpec.healthcheck:type_name -> minsw.v1.HealthConfig
-	50, // 24: minsw.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	50, // 25: minsw.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	50, // 26: minsw.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	50, // 27: minsw.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
-	5,  // 28: minsw.v1.RestartPolicy.condition:type_name -> minsw.v1.RestartCondition
-	50, // 29: minsw.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	50, // 30: minsw.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
-	21, // 31: minsw.v1.TaskSpec.container:type_name -> minsw.v1.ContainerSpec
-	23, // 32: minsw.v1.TaskSpec.restart:type_name -> minsw.v1.RestartPolicy
-	24, // 33: minsw.v1.TaskSpec.placement:type_name -> minsw.v1.Placement
-	25, // 34: minsw.v1.TaskSpec.networks:type_name -> minsw.v1.NetworkAttachmentConfig
-	6,  // 35: minsw.v1.PortConfig.protocol:type_name -> minsw.v1.PortProtocol
-	7,  // 36: minsw.v1.PortConfig.publish_mode:type_name -> minsw.v1.PublishMode
-	29, // 37: minsw.v1.EndpointSpec.ports:type_name -> minsw.v1.PortConfig
-	50, // 38: minsw.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	50, // 39: minsw.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	8,  // 40: minsw.v1.UpdateConfig.failure_action:type_name -> minsw.v1.UpdateFailureAction
-	9,  // 41: minsw.v1.UpdateConfig.order:type_name -> minsw.v1.UpdateOrder
-	10, // 42: minsw.v1.UpdateStatus.state:type_name -> minsw.v1.UpdateState
-	49, // 43: minsw.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
-	49, // 44: minsw.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
-	48, // 45: minsw.v1.ServiceSpec.labels:type_name -> minsw.v1.ServiceSpec.LabelsEntry
-	26, // 46: minsw.v1.ServiceSpec.task:type_name -> minsw.v1.TaskSpec
-	27, // 47: minsw.v1.ServiceSpec.replicated:type_name -> minsw.v1.ReplicatedService
-	28, // 48: minsw.v1.ServiceSpec.global:type_name -> minsw.v1.GlobalService
-	30, // 49: minsw.v1.ServiceSpec.endpoint:type_name -> minsw.v1.EndpointSpec
-	31, // 50: minsw.v1.ServiceSpec.update:type_name -> minsw.v1.UpdateConfig
-	31, // 51: minsw.v1.ServiceSpec.rollback:type_name -> minsw.v1.UpdateConfig
-	30, // 52: minsw.v1.Endpoint.spec:type_name -> minsw.v1.EndpointSpec
-	29, // 53: minsw.v1.Endpoint.ports:type_name -> minsw.v1.PortConfig
-	34, // 54: minsw.v1.Endpoint.virtual_ips:type_name -> minsw.v1.VirtualIP
-	12, // 55: minsw.v1.Service.meta:type_name -> minsw.v1.Meta
-	33, // 56: minsw.v1.Service.spec:type_name -> minsw.v1.ServiceSpec
-	33, // 57: minsw.v1.Service.previous_spec:type_name -> minsw.v1.ServiceSpec
-	35, // 58: minsw.v1.Service.endpoint:type_name -> minsw.v1.Endpoint
-	32, // 59: minsw.v1.Service.update_status:type_name -> minsw.v1.UpdateStatus
-	49, // 60: minsw.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	11, // 61: minsw.v1.TaskStatus.state:type_name -> minsw.v1.TaskState
-	37, // 62: minsw.v1.TaskStatus.container:type_name -> minsw.v1.ContainerStatus
-	29, // 63: minsw.v1.TaskStatus.ports:type_name -> minsw.v1.PortConfig
-	4,  // 64: minsw.v1.TaskStatus.health:type_name -> minsw.v1.HealthState
-	12, // 65: minsw.v1.Task.meta:type_name -> minsw.v1.Meta
-	26, // 66: minsw.v1.Task.spec:type_name -> minsw.v1.TaskSpec
-	38, // 67: minsw.v1.Task.status:type_name -> minsw.v1.TaskStatus
-	11, // 68: minsw.v1.Task.desired_state:type_name -> minsw.v1.TaskState
-	17, // 69: minsw.v1.Task.networks:type_name -> minsw.v1.NetworkAttachment
-	35, // 70: minsw.v1.Task.endpoint:type_name -> minsw.v1.Endpoint
-	50, // 71: minsw.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
-	50, // 72: minsw.v1.ClusterSpec.cert_expiry:type_name -> google.protobuf.Duration
-	12, // 73: minsw.v1.Cluster.meta:type_name -> minsw.v1.Meta
-	41, // 74: minsw.v1.Cluster.spec:type_name -> minsw.v1.ClusterSpec
-	40, // 75: minsw.v1.Cluster.join_tokens:type_name -> minsw.v1.JoinTokens
-	42, // 76: minsw.v1.Cluster.root_rotation:type_name -> minsw.v1.RootRotation
-	77, // [77:77] is the sub-list for method output_type
-	77, // [77:77] is the sub-list for method input_type
-	77, // [77:77] is the sub-list for extension type_name
-	77, // [77:77] is the sub-list for extension extendee
-	0,  // [0:77] is the sub-list for field type_name
+	26, // 5: minsw.v1.NodeDescription.resources:type_name -> minsw.v1.Resources
+	55, // 6: minsw.v1.NodeDescription.engine_labels:type_name -> minsw.v1.NodeDescription.EngineLabelsEntry
+	2,  // 7: minsw.v1.NodeStatus.state:type_name -> minsw.v1.NodeState
+	3,  // 8: minsw.v1.ManagerStatus.reachability:type_name -> minsw.v1.Reachability
+	13, // 9: minsw.v1.Node.meta:type_name -> minsw.v1.Meta
+	14, // 10: minsw.v1.Node.spec:type_name -> minsw.v1.NodeSpec
+	15, // 11: minsw.v1.Node.description:type_name -> minsw.v1.NodeDescription
+	16, // 12: minsw.v1.Node.status:type_name -> minsw.v1.NodeStatus
+	17, // 13: minsw.v1.Node.manager_status:type_name -> minsw.v1.ManagerStatus
+	0,  // 14: minsw.v1.Node.role:type_name -> minsw.v1.NodeRole
+	18, // 15: minsw.v1.Node.lb_attachments:type_name -> minsw.v1.NetworkAttachment
+	56, // 16: minsw.v1.NetworkSpec.labels:type_name -> minsw.v1.NetworkSpec.LabelsEntry
+	57, // 17: minsw.v1.NetworkSpec.driver_opts:type_name -> minsw.v1.NetworkSpec.DriverOptsEntry
+	13, // 18: minsw.v1.Network.meta:type_name -> minsw.v1.Meta
+	20, // 19: minsw.v1.Network.spec:type_name -> minsw.v1.NetworkSpec
+	58, // 20: minsw.v1.ContainerSpec.labels:type_name -> minsw.v1.ContainerSpec.LabelsEntry
+	63, // 21: minsw.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	64, // 22: minsw.v1.ContainerSpec.mounts:type_name -> minsw.v1.Mount
+	65, // 23: minsw.v1.ContainerSpec.secrets:type_name -> minsw.v1.SecretReference
+	66, // 24: minsw.v1.ContainerSpec.configs:type_name -> minsw.v1.ConfigReference
+	30, // 25: minsw.v1.ContainerSpec.healthcheck:type_name -> minsw.v1.HealthConfig
+	59, // 26: minsw.v1.ContainerSpec.sysctls:type_name -> minsw.v1.ContainerSpec.SysctlsEntry
+	23, // 27: minsw.v1.ContainerSpec.ulimits:type_name -> minsw.v1.Ulimit
+	24, // 28: minsw.v1.ContainerSpec.dns_config:type_name -> minsw.v1.DNSConfig
+	25, // 29: minsw.v1.Resources.generic:type_name -> minsw.v1.GenericResource
+	26, // 30: minsw.v1.ResourceRequirements.limits:type_name -> minsw.v1.Resources
+	26, // 31: minsw.v1.ResourceRequirements.reservations:type_name -> minsw.v1.Resources
+	60, // 32: minsw.v1.LogDriver.options:type_name -> minsw.v1.LogDriver.OptionsEntry
+	63, // 33: minsw.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	63, // 34: minsw.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	63, // 35: minsw.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	63, // 36: minsw.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
+	5,  // 37: minsw.v1.RestartPolicy.condition:type_name -> minsw.v1.RestartCondition
+	63, // 38: minsw.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	63, // 39: minsw.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	29, // 40: minsw.v1.Placement.preferences:type_name -> minsw.v1.PlacementPreference
+	22, // 41: minsw.v1.TaskSpec.container:type_name -> minsw.v1.ContainerSpec
+	31, // 42: minsw.v1.TaskSpec.restart:type_name -> minsw.v1.RestartPolicy
+	32, // 43: minsw.v1.TaskSpec.placement:type_name -> minsw.v1.Placement
+	33, // 44: minsw.v1.TaskSpec.networks:type_name -> minsw.v1.NetworkAttachmentConfig
+	27, // 45: minsw.v1.TaskSpec.resources:type_name -> minsw.v1.ResourceRequirements
+	28, // 46: minsw.v1.TaskSpec.log_driver:type_name -> minsw.v1.LogDriver
+	7,  // 47: minsw.v1.PortConfig.protocol:type_name -> minsw.v1.PortProtocol
+	8,  // 48: minsw.v1.PortConfig.publish_mode:type_name -> minsw.v1.PublishMode
+	39, // 49: minsw.v1.EndpointSpec.ports:type_name -> minsw.v1.PortConfig
+	6,  // 50: minsw.v1.EndpointSpec.mode:type_name -> minsw.v1.EndpointMode
+	63, // 51: minsw.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	63, // 52: minsw.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	9,  // 53: minsw.v1.UpdateConfig.failure_action:type_name -> minsw.v1.UpdateFailureAction
+	10, // 54: minsw.v1.UpdateConfig.order:type_name -> minsw.v1.UpdateOrder
+	11, // 55: minsw.v1.UpdateStatus.state:type_name -> minsw.v1.UpdateState
+	62, // 56: minsw.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
+	62, // 57: minsw.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
+	61, // 58: minsw.v1.ServiceSpec.labels:type_name -> minsw.v1.ServiceSpec.LabelsEntry
+	34, // 59: minsw.v1.ServiceSpec.task:type_name -> minsw.v1.TaskSpec
+	35, // 60: minsw.v1.ServiceSpec.replicated:type_name -> minsw.v1.ReplicatedService
+	36, // 61: minsw.v1.ServiceSpec.global:type_name -> minsw.v1.GlobalService
+	37, // 62: minsw.v1.ServiceSpec.replicated_job:type_name -> minsw.v1.ReplicatedJob
+	38, // 63: minsw.v1.ServiceSpec.global_job:type_name -> minsw.v1.GlobalJob
+	40, // 64: minsw.v1.ServiceSpec.endpoint:type_name -> minsw.v1.EndpointSpec
+	41, // 65: minsw.v1.ServiceSpec.update:type_name -> minsw.v1.UpdateConfig
+	41, // 66: minsw.v1.ServiceSpec.rollback:type_name -> minsw.v1.UpdateConfig
+	40, // 67: minsw.v1.Endpoint.spec:type_name -> minsw.v1.EndpointSpec
+	39, // 68: minsw.v1.Endpoint.ports:type_name -> minsw.v1.PortConfig
+	44, // 69: minsw.v1.Endpoint.virtual_ips:type_name -> minsw.v1.VirtualIP
+	13, // 70: minsw.v1.Service.meta:type_name -> minsw.v1.Meta
+	43, // 71: minsw.v1.Service.spec:type_name -> minsw.v1.ServiceSpec
+	43, // 72: minsw.v1.Service.previous_spec:type_name -> minsw.v1.ServiceSpec
+	45, // 73: minsw.v1.Service.endpoint:type_name -> minsw.v1.Endpoint
+	42, // 74: minsw.v1.Service.update_status:type_name -> minsw.v1.UpdateStatus
+	62, // 75: minsw.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	12, // 76: minsw.v1.TaskStatus.state:type_name -> minsw.v1.TaskState
+	47, // 77: minsw.v1.TaskStatus.container:type_name -> minsw.v1.ContainerStatus
+	39, // 78: minsw.v1.TaskStatus.ports:type_name -> minsw.v1.PortConfig
+	4,  // 79: minsw.v1.TaskStatus.health:type_name -> minsw.v1.HealthState
+	13, // 80: minsw.v1.Task.meta:type_name -> minsw.v1.Meta
+	34, // 81: minsw.v1.Task.spec:type_name -> minsw.v1.TaskSpec
+	48, // 82: minsw.v1.Task.status:type_name -> minsw.v1.TaskStatus
+	12, // 83: minsw.v1.Task.desired_state:type_name -> minsw.v1.TaskState
+	18, // 84: minsw.v1.Task.networks:type_name -> minsw.v1.NetworkAttachment
+	45, // 85: minsw.v1.Task.endpoint:type_name -> minsw.v1.Endpoint
+	63, // 86: minsw.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
+	63, // 87: minsw.v1.ClusterSpec.cert_expiry:type_name -> google.protobuf.Duration
+	13, // 88: minsw.v1.Cluster.meta:type_name -> minsw.v1.Meta
+	51, // 89: minsw.v1.Cluster.spec:type_name -> minsw.v1.ClusterSpec
+	50, // 90: minsw.v1.Cluster.join_tokens:type_name -> minsw.v1.JoinTokens
+	52, // 91: minsw.v1.Cluster.root_rotation:type_name -> minsw.v1.RootRotation
+	92, // [92:92] is the sub-list for method output_type
+	92, // [92:92] is the sub-list for method input_type
+	92, // [92:92] is the sub-list for extension type_name
+	92, // [92:92] is the sub-list for extension extendee
+	0,  // [0:92] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_objects_proto_init() }
@@ -3638,17 +4476,19 @@ func file_minsw_v1_objects_proto_init() {
 		return
 	}
 	file_minsw_v1_storage_proto_init()
-	file_minsw_v1_objects_proto_msgTypes[21].OneofWrappers = []any{
+	file_minsw_v1_objects_proto_msgTypes[30].OneofWrappers = []any{
 		(*ServiceSpec_Replicated)(nil),
 		(*ServiceSpec_Global)(nil),
+		(*ServiceSpec_ReplicatedJob)(nil),
+		(*ServiceSpec_GlobalJob)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_objects_proto_rawDesc), len(file_minsw_v1_objects_proto_rawDesc)),
-			NumEnums:      12,
-			NumMessages:   37,
+			NumEnums:      13,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -19,7 +19,6 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/api/services/tasks/v1"
-	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/contrib/seccomp"
 	"github.com/containerd/containerd/errdefs"
@@ -171,6 +170,10 @@ func (e *Executor) Create(ctx context.Context, spec executor.Spec) (err error) {
 	if len(args) == 0 {
 		return fmt.Errorf("create container %s: no command specified", short(spec.ID))
 	}
+	extra, args, err := optionSpecOpts(spec.Options, args)
+	if err != nil {
+		return fmt.Errorf("create container %s: %w", short(spec.ID), err)
+	}
 	hostname := spec.Hostname
 	if hostname == "" {
 		hostname = short(spec.ID)
@@ -208,6 +211,7 @@ func (e *Executor) Create(ctx context.Context, spec executor.Spec) (err error) {
 		seccomp.WithDefaultProfile(),
 	}
 	opts = append(opts, storageOpts...)
+	opts = append(opts, extra...)
 	if spec.NetnsPath != "" {
 		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: spec.NetnsPath}))
 	}
@@ -217,6 +221,7 @@ func (e *Executor) Create(ctx context.Context, spec executor.Spec) (err error) {
 	}
 	labels[labelName] = spec.Name
 	labels[labelImage] = spec.Image
+	optionLabels(spec.Options, labels)
 
 	ctr, err := e.client.NewContainer(ctx, spec.ID,
 		containerd.WithImage(img),
@@ -244,7 +249,7 @@ func (e *Executor) Create(ctx context.Context, spec executor.Spec) (err error) {
 	if err := e.copyUp(ctx, spec); err != nil {
 		return err
 	}
-	if _, err := ctr.NewTask(ctx, cio.LogFile(files.log())); err != nil {
+	if _, err := ctr.NewTask(ctx, e.taskIO(spec.ID, labels)); err != nil {
 		return fmt.Errorf("create container %s: %s", short(spec.ID), runtimeReason(err))
 	}
 	return nil
@@ -313,7 +318,11 @@ func (e *Executor) Start(ctx context.Context, id string) error {
 		}
 	}
 	if task == nil {
-		if task, err = ctr.NewTask(ctx, cio.LogFile(e.files(id).log())); err != nil {
+		info, err := ctr.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("start container %s: %w", short(id), err)
+		}
+		if task, err = ctr.NewTask(ctx, e.taskIO(id, info.Labels)); err != nil {
 			return fmt.Errorf("start container %s: %s", short(id), runtimeReason(err))
 		}
 	}
@@ -352,7 +361,7 @@ func (e *Executor) Stop(ctx context.Context, id string, timeout time.Duration) e
 	if err != nil {
 		return fmt.Errorf("stop container %s: %w", short(id), err)
 	}
-	sig := syscall.SIGTERM
+	sig := stopSignal(ctx, ctr)
 	if st.Status == containerd.Created {
 		sig = syscall.SIGKILL
 	}

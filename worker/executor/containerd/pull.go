@@ -85,14 +85,19 @@ func newRegistries(cfg Config) (*registries, error) {
 	return r, nil
 }
 
-func (r *registries) resolver() remotes.Resolver {
-	return docker.NewResolver(docker.ResolverOptions{Hosts: r.hosts})
+func (r *registries) resolver(creds *registryCreds) remotes.Resolver {
+	return docker.NewResolver(docker.ResolverOptions{Hosts: func(host string) ([]docker.RegistryHost, error) { return r.hosts(host, creds) }})
 }
 
 // hosts lists where to fetch host's images from: the mirror alone for
-// Docker Hub when one is set, otherwise the registry itself.
-func (r *registries) hosts(host string) ([]docker.RegistryHost, error) {
-	auth := docker.NewDockerAuthorizer(docker.WithAuthClient(r.client))
+// Docker Hub when one is set, otherwise the registry itself. creds (from
+// --with-registry-auth) answer the registry's challenge, if given.
+func (r *registries) hosts(host string, creds *registryCreds) ([]docker.RegistryHost, error) {
+	authOpts := []docker.AuthorizerOpt{docker.WithAuthClient(r.client)}
+	if creds != nil {
+		authOpts = append(authOpts, docker.WithAuthCreds(creds.forHost))
+	}
+	auth := docker.NewDockerAuthorizer(authOpts...)
 	if host == "docker.io" {
 		if r.mirror != nil {
 			return []docker.RegistryHost{{
@@ -143,6 +148,11 @@ func (e *Executor) Pull(ctx context.Context, image string) error {
 
 // image returns the unpacked image, pulling it when missing.
 func (e *Executor) image(ctx context.Context, image string) (containerd.Image, error) {
+	return e.imageWithAuth(ctx, image, nil)
+}
+
+// imageWithAuth is image pulling with creds, if any.
+func (e *Executor) imageWithAuth(ctx context.Context, image string, creds *registryCreds) (containerd.Image, error) {
 	ref, err := parseImageRef(image)
 	if err != nil {
 		return nil, err
@@ -150,7 +160,7 @@ func (e *Executor) image(ctx context.Context, image string) (containerd.Image, e
 	if img, err := e.localImage(ctx, ref); err == nil {
 		return img, nil
 	}
-	ch := e.pulls.DoChan(ref.full, func() (any, error) {
+	ch := e.pulls.DoChan(ref.full+creds.key(), func() (any, error) {
 		// The fetch serves every waiter, so it does not end with the first
 		// caller's context, only with the executor or the pull timeout.
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.PullTimeout)
@@ -162,7 +172,7 @@ func (e *Executor) image(ctx context.Context, image string) (containerd.Image, e
 		}
 		start := time.Now()
 		img, err := e.client.Pull(pctx, ref.full,
-			containerd.WithResolver(e.registries.resolver()),
+			containerd.WithResolver(e.registries.resolver(creds)),
 			containerd.WithPullUnpack,
 			containerd.WithPullSnapshotter(e.cfg.Snapshotter),
 		)

@@ -114,7 +114,7 @@ func TestRegistryHosts(t *testing.T) {
 		"127.0.0.1:5000":   "http://127.0.0.1:5000/v2",
 		"registry.example": "https://registry.example/v2",
 	} {
-		hs, err := r.hosts(host)
+		hs, err := r.hosts(host, nil)
 		if err != nil || len(hs) != 1 {
 			t.Fatalf("%s: %v %v", host, hs, err)
 		}
@@ -124,7 +124,7 @@ func TestRegistryHosts(t *testing.T) {
 	}
 	cfg.RegistryMirror = ""
 	r, _ = newRegistries(cfg)
-	if hs, _ := r.hosts("docker.io"); hs[0].Host != "registry-1.docker.io" || hs[0].Scheme != "https" {
+	if hs, _ := r.hosts("docker.io", nil); hs[0].Host != "registry-1.docker.io" || hs[0].Scheme != "https" {
 		t.Errorf("docker hub without mirror: %+v", hs[0])
 	}
 }

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/minsw/minsw/client"
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+func isJobSpec(s *minswv1.ServiceSpec) bool {
+	return s.GetReplicatedJob() != nil || s.GetGlobalJob() != nil
+}
+
+// jobProgress is where a job's current run stands.
+type jobProgress struct {
+	running, desired, completed, total int
+}
+
+// jobStatus counts a job's tasks of its current spec as docker's service
+// ls does: desired is what should run now (at most max-concurrent of what
+// is left), total the completions wanted.
+func jobStatus(s *minswv1.Service, tasks []*minswv1.Task, nodes []*minswv1.Node) jobProgress {
+	down := map[string]bool{}
+	for _, n := range nodes {
+		if n.GetStatus().GetState() == minswv1.NodeState_NODE_STATE_DOWN {
+			down[n.GetId()] = true
+		}
+	}
+	var p jobProgress
+	live := 0
+	for _, t := range tasks {
+		if t.GetServiceId() != s.GetId() || t.GetSpecVersion() != s.GetSpecVersion() {
+			continue
+		}
+		switch {
+		case t.GetStatus().GetState() == minswv1.TaskState_TASK_STATE_COMPLETE:
+			p.completed++
+		case t.GetDesiredState() == minswv1.TaskState_TASK_STATE_RUNNING && !down[t.GetNodeId()]:
+			live++
+			if t.GetStatus().GetState() == minswv1.TaskState_TASK_STATE_RUNNING {
+				p.running++
+			}
+		}
+	}
+	if j := s.GetSpec().GetReplicatedJob(); j != nil {
+		p.total = int(j.GetTotalCompletions())
+		p.desired = min(int(j.GetMaxConcurrent()), max(p.total-p.completed, 0))
+	} else {
+		p.desired = live
+		p.total = live + p.completed
+	}
+	return p
+}
+
+// jobColumns are service ls's MODE and REPLICAS of a job:
+// "replicated job", "2/2 (3/3 completed)".
+func jobColumns(s *minswv1.Service, tasks []*minswv1.Task, nodes []*minswv1.Node) (mode, replicas string, ok bool) {
+	switch {
+	case s.GetSpec().GetReplicatedJob() != nil:
+		mode = "replicated job"
+	case s.GetSpec().GetGlobalJob() != nil:
+		mode = "global job"
+	default:
+		return "", "", false
+	}
+	p := jobStatus(s, tasks, nodes)
+	return mode, fmt.Sprintf("%d/%d (%d/%d completed)", p.running, p.desired, p.completed, p.total), true
+}
+
+// waitForJob follows a job until all its completions are done, as docker
+// does for jobs: "job progress: 2 out of 3 complete", then "job complete".
+func waitForJob(ctx context.Context, c *cli, cl *client.Client, id string, w waitFlags) error {
+	if w.detach {
+		return nil
+	}
+	last := ""
+	tick := time.NewTicker(c.progress.Interval)
+	defer tick.Stop()
+	for {
+		svc, err := cl.Control.GetService(ctx, &minswv1.GetServiceRequest{Ref: id})
+		if err != nil {
+			return err
+		}
+		tasks, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{ServiceIds: []string{id}})
+		if err != nil {
+			return err
+		}
+		nodes, err := cl.Control.ListNodes(ctx, &minswv1.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		p := jobStatus(svc.GetService(), tasks.GetTasks(), nodes.GetNodes())
+		line := fmt.Sprintf("job progress: %d out of %d complete\nactive tasks: %d out of %d tasks", p.completed, p.total, p.running, p.desired)
+		if line != last && !w.quiet {
+			fmt.Fprintln(c.out, line)
+			last = line
+		}
+		if p.total > 0 && p.completed >= p.total {
+			if !w.quiet {
+				fmt.Fprintln(c.out, "job complete")
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintf(c.err, "\nOperation continuing in background.\nUse `minsw service ps --no-trunc %s` to check progress.\n", svc.GetService().GetSpec().GetName())
+			return nil
+		case <-tick.C:
+		}
+	}
+}
