@@ -310,3 +310,181 @@ func TestEngineAPIBadInput(t *testing.T) {
 		t.Fatalf("bad input left services behind:\n%s", out)
 	}
 }
+
+func TestDockerServiceLogsAndSecrets(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	d.ok("service", "create", "--detach", "--name", "web", "--replicas", "2", "--no-resolve-image", "containous/whoami")
+	eventually(t, 30*time.Second, func() string {
+		if out, _ := d.docker("service", "logs", "web"); strings.Count(out, "| started web.") != 2 {
+			return "service logs did not show both tasks:\n" + out
+		}
+		return ""
+	})
+	out := d.ok("service", "logs", "web")
+	matches(t, out, `(?m)^web\.1\.[a-z0-9]{12}@swarm-manager\s+\| started web\.1\.[a-z0-9]{25}$`,
+		`(?m)^web\.2\.[a-z0-9]{12}@swarm-manager\s+\| started web\.2\.[a-z0-9]{25}$`)
+	out = d.ok("service", "logs", "--raw", "--tail", "1", "web")
+	if strings.Count(out, "started web.") != 2 {
+		t.Fatalf("--raw --tail 1: want one line per task:\n%s", out)
+	}
+	out = d.fails("service", "logs", "nosuch")
+	contains(t, out, "no such task or service: nosuch")
+	out = d.fails("service", "logs", "--timestamps", "web")
+	contains(t, out, "minsw does not keep log timestamps")
+
+	// A follower that hangs up leaves the daemon serving.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	cmd := exec.CommandContext(ctx, "docker", "service", "logs", "-f", "web")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSock())
+	fout, _ := cmd.Output()
+	cancel()
+	if strings.Count(string(fout), "started web.") != 2 {
+		t.Fatalf("follow: want both tasks' lines before the hang-up:\n%s", fout)
+	}
+
+	secret := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(secret, []byte("hunter2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.ok("secret", "create", "--label", "team=a", "pw", secret)
+	out = d.ok("secret", "ls")
+	matches(t, out, `(?m)^ID\s+NAME\s+DRIVER\s+CREATED\s+UPDATED$`, `(?m)^[a-z0-9]{25}\s+pw\s+`)
+	out = d.ok("secret", "inspect", "--format", "{{.Spec.Name}} {{.Spec.Labels}} {{.Spec.Data}}", "pw")
+	contains(t, out, "pw map[team:a] []")
+	d.ok("service", "update", "--detach", "--secret-add", "pw", "web")
+	out = d.ok("service", "inspect", "--format", "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}}:{{.File.Name}}{{end}}", "web")
+	contains(t, out, "pw:pw")
+	out = d.fails("secret", "rm", "pw")
+	contains(t, out, "pw")
+	d.ok("service", "rm", "web")
+	d.ok("secret", "rm", "pw")
+	if out := d.ok("secret", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("secret ls after rm: %q", out)
+	}
+}
+
+const stackCompose = `services:
+  web:
+    image: containous/whoami
+    deploy:
+      replicas: 2
+    networks: [front]
+    secrets: [pw]
+  client:
+    image: xiaopeng163/net-box
+    command: ["ping", "8.8.8.8"]
+    networks: [front]
+networks:
+  front:
+    driver: overlay
+secrets:
+  pw:
+    file: ./pw.txt
+`
+
+func TestDockerStack(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "compose.yml"), []byte(stackCompose), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pw.txt"), []byte("hunter2"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	compose := filepath.Join(dir, "compose.yml")
+	out := d.ok("stack", "deploy", "--resolve-image", "never", "-c", compose, "demo")
+	contains(t, out, "Creating network demo_front", "Creating secret demo_pw", "Creating service demo_web", "Creating service demo_client")
+	out = d.ok("stack", "ls")
+	matches(t, out, `(?m)^NAME\s+SERVICES$`, `(?m)^demo\s+2$`)
+	eventually(t, 30*time.Second, func() string {
+		out := d.ok("stack", "services", "demo")
+		if !regexp.MustCompile(`(?m)^[a-z0-9]{12}\s+demo_web\s+replicated\s+2/2\s+containous/whoami:latest`).MatchString(out) ||
+			!regexp.MustCompile(`(?m)^[a-z0-9]{12}\s+demo_client\s+replicated\s+1/1\s+xiaopeng163/net-box:latest`).MatchString(out) {
+			return "stack services did not converge:\n" + out
+		}
+		return ""
+	})
+	out = d.ok("stack", "ps", "demo")
+	matches(t, out, `demo_web\.1\s+containous/whoami:latest\s+swarm-manager\s+Running`, `demo_client\.1\s+xiaopeng163/net-box:latest\s+swarm-manager\s+Running`)
+	out = d.ok("network", "ls", "--filter", "label=com.docker.stack.namespace=demo")
+	matches(t, out, `(?m)^[a-z0-9]{12}\s+demo_front\s+overlay\s+swarm$`)
+	out = d.ok("service", "inspect", "--format", "{{index .Spec.Labels \"com.docker.stack.namespace\"}} {{range .Spec.TaskTemplate.Networks}}{{.Aliases}}{{end}}", "demo_web")
+	contains(t, out, "demo [web]")
+
+	// A second deploy updates the services in place (with their versions).
+	out = d.ok("stack", "deploy", "--resolve-image", "never", "-c", compose, "demo")
+	contains(t, out, "Updating service demo_web", "Updating service demo_client")
+
+	out = d.ok("stack", "rm", "demo")
+	contains(t, out, "Removing service demo_web", "Removing service demo_client", "Removing secret demo_pw", "Removing network demo_front")
+	out = d.ok("stack", "ls")
+	if strings.Contains(out, "demo") {
+		t.Fatalf("stack ls after rm:\n%s", out)
+	}
+	for _, what := range [][]string{{"service", "ls", "-q"}, {"secret", "ls", "-q"}, {"network", "ls", "-q", "--filter", "label=com.docker.stack.namespace"}} {
+		if out := d.ok(what...); strings.TrimSpace(out) != "" {
+			t.Fatalf("%s left after stack rm: %q", what[0], out)
+		}
+	}
+}
+
+func TestPythonDockerSDK(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	script := `
+import docker, time
+c = docker.DockerClient(base_url="unix://` + d.dockerSock() + `")
+s = c.services.create("containous/whoami", name="py", mode=docker.types.ServiceMode("replicated", replicas=1))
+print("listed", sorted(x.name for x in c.services.list()))
+s.scale(3)
+deadline = time.time() + 30
+while time.time() < deadline:
+    running = [t for t in s.tasks() if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
+    if len(running) == 3:
+        break
+    time.sleep(0.2)
+s.reload()
+print("replicas", s.attrs["Spec"]["Mode"]["Replicated"]["Replicas"], "running", len(running))
+s.remove()
+print("after rm", [x.name for x in c.services.list()])
+try:
+    c.services.get("py")
+except docker.errors.NotFound as e:
+    print("not found:", e.explanation)
+`
+	out, err := exec.Command("python3", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python docker SDK: %v\n%s", err, out)
+	}
+	contains(t, string(out), "listed ['py']", "replicas 3 running 3", "after rm []", "not found:")
+}
+
+func TestWorkerAskedAManagerCall(t *testing.T) {
+	m := startDaemon(t, "swarm-manager")
+	w := startDaemon(t, "swarm-worker1")
+	m.initSwarm()
+	token := strings.TrimSpace(m.ok("swarm", "join-token", "-q", "worker"))
+	out := w.ok("swarm", "join", "--token", token, "--advertise-addr", "127.0.0.1", "--listen-addr", w.listen, m.listen)
+	contains(t, out, "This node joined a swarm as a worker.")
+	eventually(t, 30*time.Second, func() string {
+		if out := m.ok("node", "ls"); !regexp.MustCompile(`swarm-worker1\s+Ready\s+Active`).MatchString(out) {
+			return "worker not ready:\n" + out
+		}
+		return ""
+	})
+	out = w.fails("service", "ls")
+	contains(t, out, "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state.")
+	status, body := w.call("GET", "/v1.47/services", nil)
+	if status != 503 {
+		t.Fatalf("worker GET /services: %d %s, want 503", status, body)
+	}
+	out = w.ok("info")
+	contains(t, out, "Swarm: active", "Is Manager: false")
+	out = m.ok("node", "ls")
+	matches(t, out, `(?m)^[a-z0-9]{25}\s+swarm-worker1\s+Ready\s+Active\s+0\.1\.0$`)
+	if out := w.ok("network", "ls"); strings.Contains(out, "Error") {
+		t.Fatalf("network ls on a worker: %s", out)
+	}
+}

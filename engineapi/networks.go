@@ -1,7 +1,10 @@
 package engineapi
 
 import (
+	"context"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/network"
 
@@ -125,10 +128,31 @@ func (s *Server) networkCreate(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusCreated, network.CreateResponse{ID: resp.GetNetwork().GetId()})
 }
 
+// networkDrainWait bounds how long a network removal waits for the tasks
+// of removed services to stop.
+const networkDrainWait = 60 * time.Second
+
+// networkRemove removes a network. minsw refuses while a task still holds
+// an address on it; docker's clients (`docker stack rm`) remove a stack's
+// services and then at once its networks, so when no service uses the
+// network any more the removal waits, bounded, for those tasks to stop.
 func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.b.Control.RemoveNetwork(r.Context(), &api.RemoveNetworkRequest{Ref: r.PathValue("id")}); err != nil {
-		return err
+	ctx, cancel := context.WithTimeout(r.Context(), networkDrainWait)
+	defer cancel()
+	ref := r.PathValue("id")
+	for {
+		_, err := s.b.Control.RemoveNetwork(ctx, &api.RemoveNetworkRequest{Ref: ref})
+		if err == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		if !errdefs.Is(err, errdefs.KindFailedPrecondition) || !strings.Contains(err.Error(), "in use by task") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }

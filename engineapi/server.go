@@ -123,6 +123,18 @@ func (s *Server) routes() {
 	s.handle("POST /networks/create", s.networkCreate)
 	s.handle("DELETE /networks/{id}", s.networkRemove)
 
+	s.handle("GET /secrets", s.secretList)
+	s.handle("POST /secrets/create", s.secretCreate)
+	s.handle("GET /secrets/{id}", s.secretInspect)
+	s.handle("POST /secrets/{id}/update", s.secretUpdate)
+	s.handle("DELETE /secrets/{id}", s.secretRemove)
+
+	s.handle("GET /configs", s.configList)
+	s.handle("POST /configs/create", s.configCreate)
+	s.handle("GET /configs/{id}", s.configInspect)
+	s.handle("POST /configs/{id}/update", s.configUpdate)
+	s.handle("DELETE /configs/{id}", s.configRemove)
+
 	s.handle("GET /distribution/{name...}", s.distributionInspect)
 
 	// Anything else is a part of docker minsw does not serve.
@@ -172,7 +184,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) notImplemented(w http.ResponseWriter, r *http.Request) error {
-	return errdefs.Unimplemented("minsw does not implement %s %s of the Docker Engine API (minsw serves the swarm subset: swarm, nodes, services, tasks, networks, this node's containers)", r.Method, r.URL.Path)
+	return errdefs.Unimplemented("minsw does not implement %s %s of the Docker Engine API (minsw serves the swarm subset: swarm, nodes, services, tasks, networks, secrets, configs, this node's containers)", r.Method, r.URL.Path)
 }
 
 // ---- request helpers ----

@@ -228,6 +228,7 @@ func Service(s *api.Service, status *swarm.ServiceStatus) swarm.Service {
 		Meta:          meta(s.GetMeta()),
 		Spec:          ServiceSpec(s.GetSpec()),
 		ServiceStatus: status,
+		UpdateStatus:  UpdateStatus(s.GetUpdateStatus()),
 	}
 	if s.GetPreviousSpec() != nil {
 		ps := ServiceSpec(s.GetPreviousSpec())

@@ -328,3 +328,17 @@ func TestClusterSpec(t *testing.T) {
 func mountOf(target string) mount.Mount {
 	return mount.Mount{Type: mount.TypeBind, Source: "/srv", Target: target}
 }
+
+func TestUpdateStatus(t *testing.T) {
+	if UpdateStatus(nil) != nil || UpdateStatus(&api.UpdateStatus{}) != nil {
+		t.Fatal("no update: no status")
+	}
+	got := UpdateStatus(&api.UpdateStatus{State: api.UpdateState_UPDATE_STATE_ROLLBACK_PAUSED, Message: "update paused: task failed"})
+	if got.State != swarm.UpdateStateRollbackPaused || got.Message != "update paused: task failed" {
+		t.Fatalf("got %+v", got)
+	}
+	svc := Service(&api.Service{UpdateStatus: &api.UpdateStatus{State: api.UpdateState_UPDATE_STATE_COMPLETED}}, nil)
+	if svc.UpdateStatus == nil || svc.UpdateStatus.State != swarm.UpdateStateCompleted {
+		t.Fatalf("service shows %+v", svc.UpdateStatus)
+	}
+}
