@@ -290,6 +290,7 @@ func TestEngineAPIBadInput(t *testing.T) {
 		{"too new a client", "GET", "/v1.99/services", nil, 400, "client version 1.99 is too new"},
 		{"a volume subpath", "POST", "/v1.47/services/create", strings.NewReader(`{"Name":"m","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"Subpath":"x"}}]}}}`), 501, "TaskTemplate.ContainerSpec.Mounts.VolumeOptions.Subpath"},
 		{"a relative bind source", "POST", "/v1.47/services/create", strings.NewReader(`{"Name":"m","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Mounts":[{"Type":"bind","Source":"rel","Target":"/host"}]}}}`), 400, "rel"},
+		{"an option minsw lacks", "POST", "/v1.47/services/create", strings.NewReader(`{"Name":"m","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Groups":["wheel"]}}}`), 501, "minsw does not support this service option (TaskTemplate.ContainerSpec.Groups)"},
 	}
 	for _, c := range cases {
 		status, body := d.call(c.method, c.path, c.body)
@@ -438,13 +439,20 @@ import docker, time
 c = docker.DockerClient(base_url="unix://` + d.dockerSock() + `")
 s = c.services.create("containous/whoami", name="py", mode=docker.types.ServiceMode("replicated", replicas=1))
 print("listed", sorted(x.name for x in c.services.list()))
+def running(n):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        r = [t for t in s.tasks() if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
+        if len(r) == n:
+            return r
+        time.sleep(0.2)
+    return r
+running(1)
+# The manager records the rollout on the service after create (its version
+# moves on): read it again before writing, as docker's optimistic updates want.
+s.reload()
 s.scale(3)
-deadline = time.time() + 30
-while time.time() < deadline:
-    running = [t for t in s.tasks() if t["Status"]["State"] == "running" and t["DesiredState"] == "running"]
-    if len(running) == 3:
-        break
-    time.sleep(0.2)
+running = running(3)
 s.reload()
 print("replicas", s.attrs["Spec"]["Mode"]["Replicated"]["Replicas"], "running", len(running))
 s.remove()
