@@ -140,7 +140,8 @@ func TestStatefulServiceWithRealContainers(t *testing.T) {
 		"--mount", "type=bind,source="+hostDir+",target=/host,readonly",
 		"--secret", "source=app-key,target=app,uid=1000,gid=1001,mode=0400",
 		"--config", "source=redis-config,target=/etc/redis.conf",
-		"busybox", "sleep", "3600")
+		"--restart-delay", "100ms",
+		"busybox", "sh", "-c", `trap "exit 3" TERM; while :; do sleep 1; done`)
 	ctr := func() string {
 		var id string
 		eventually(t, 30*time.Second, func() string {
@@ -205,8 +206,9 @@ func TestStatefulServiceWithRealContainers(t *testing.T) {
 		t.Fatalf("volume ls (dbdata and the anonymous one):\n%s", out)
 	}
 
-	// The task is replaced (same node): the new container reads the data.
-	mgr.ok("service", "update", "--force", "db")
+	// Its container is killed; the replacement task (same node, by the
+	// constraint) reads the data back.
+	mgr.ok("container", "exec", id, "kill", "1")
 	eventually(t, 30*time.Second, func() string {
 		if next := ctr(); next == id {
 			return "container not replaced yet"
