@@ -51,7 +51,9 @@ func (c *containersAPI) ListContainers(ctx context.Context, r *api.ListContainer
 		if !r.GetAll() && s.State != executor.StateRunning {
 			continue
 		}
-		resp.Containers = append(resp.Containers, toProto(s))
+		ct := toProto(s)
+		c.addHealth(ct)
+		resp.Containers = append(resp.Containers, ct)
 	}
 	return resp, nil
 }
@@ -89,7 +91,9 @@ func (c *containersAPI) InspectContainer(ctx context.Context, r *api.InspectCont
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
-	return &api.InspectContainerResponse{Container: toProto(s)}, nil
+	ct := toProto(s)
+	c.addHealth(ct)
+	return &api.InspectContainerResponse{Container: ct}, nil
 }
 
 // streamWriter sends what a process writes as ExecResponse frames.

@@ -50,7 +50,7 @@ func ts(t *timestamppb.Timestamp) time.Time {
 func containerStatus(ct *minswv1.Container, now time.Time) string {
 	switch ct.GetState() {
 	case "running":
-		return "Up " + format.HumanDuration(now.Sub(ts(ct.GetStartedAt())))
+		return "Up " + format.HumanDuration(now.Sub(ts(ct.GetStartedAt()))) + healthSuffix(ct)
 	case "exited", "stopped":
 		s := fmt.Sprintf("Exited (%d)", ct.GetExitCode())
 		if f := ts(ct.GetFinishedAt()); !f.IsZero() {
@@ -138,6 +138,7 @@ type containerState struct {
 	ExitCode   int32
 	StartedAt  string
 	FinishedAt string
+	Health     *containerHealth `json:",omitempty"`
 }
 
 type containerConfig struct {
@@ -170,6 +171,7 @@ func inspectContainer(ct *minswv1.Container) containerInspect {
 	if cmd := ct.GetCommand(); len(cmd) > 0 {
 		out.Path, out.Args = cmd[0], cmd[1:]
 	}
+	out.State.Health = inspectHealth(ct)
 	return out
 }
 

@@ -231,6 +231,7 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	var stf storageFlags
 	var uf updateConfigFlags
 	var cf containerFlags
+	var hf healthFlags
 	var name string
 	var w waitFlags
 	cmd := &cobra.Command{
@@ -286,6 +287,9 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 					spec.Endpoint = &minswv1.EndpointSpec{}
 				}
 				spec.Endpoint.Ports = append(spec.Endpoint.Ports, pc)
+			}
+			if err := hf.apply(cmd.Flags(), spec.Task.Container); err != nil {
+				return err
 			}
 			if err := uf.applyCreate(cmd.Flags(), spec); err != nil {
 				return err
@@ -351,6 +355,7 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	f.DurationVar(&sf.stopGrace, "stop-grace-period", 10*time.Second, "Time to wait before force killing a container (ns|us|ms|s|m|h)")
 	uf.register(f)
 	cf.registerCreate(f)
+	hf.register(f)
 	w.register(cmd)
 	return cmd
 }
@@ -808,6 +813,7 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 	var stf storageFlags
 	var uf updateConfigFlags
 	var cf containerFlags
+	var hf healthFlags
 	var w waitFlags
 	var image string
 	var envAdd, envRm, conAdd, conRm, labelAdd, labelRm, netAdd, netRm, pubAdd, pubRm []string
@@ -899,6 +905,9 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 				if err := applyPublishChanges(spec, pubAdd, pubRm); err != nil {
 					return err
 				}
+				if err := hf.apply(cmd.Flags(), spec.Task.Container); err != nil {
+					return err
+				}
 				if err := uf.applyUpdate(cmd.Flags(), spec); err != nil {
 					return err
 				}
@@ -941,6 +950,7 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 	f.Uint64Var(&sf.replicas, "replicas", 1, "Number of tasks")
 	stf.registerUpdate(f)
 	uf.register(f)
+	hf.register(f)
 	f.StringVar(&image, "image", "", "Service image tag")
 	f.StringArrayVar(&args, "args", nil, "Service command args")
 	f.StringArrayVar(&envAdd, "env-add", nil, "Add or update an environment variable")

@@ -95,3 +95,52 @@ func TestServiceInspectPrettyUpdateStatus(t *testing.T) {
 		t.Errorf("json status: %s", out)
 	}
 }
+
+func TestServiceHealthFlags(t *testing.T) {
+	d := seedDaemon()
+	sock := d.serve(t)
+	_, errOut, code := runCLI(t, sock, "", "service", "create", "-d", "--name", "api", "--health-cmd", "wget -qO- localhost || exit 1",
+		"--health-interval", "2s", "--health-retries", "4", "--health-start-period", "10s", "--health-start-interval", "500ms", "busybox")
+	if code != 0 {
+		t.Fatal(errOut)
+	}
+	h := d.services[len(d.services)-1].Spec.Task.Container.Healthcheck
+	if strings.Join(h.GetTest(), "|") != "CMD-SHELL|wget -qO- localhost || exit 1" || h.GetInterval().AsDuration() != 2*time.Second ||
+		h.GetRetries() != 4 || h.GetStartPeriod().AsDuration() != 10*time.Second || h.GetStartInterval().AsDuration() != 500*time.Millisecond || h.GetTimeout() != nil {
+		t.Errorf("healthcheck %v", h)
+	}
+	runCLI(t, sock, "", "service", "update", "-d", "--health-timeout", "3s", "api")
+	h = d.services[len(d.services)-1].Spec.Task.Container.Healthcheck
+	if h.GetTimeout().AsDuration() != 3*time.Second || h.GetRetries() != 4 {
+		t.Errorf("update changed more than the timeout: %v", h)
+	}
+	runCLI(t, sock, "", "service", "update", "-d", "--no-healthcheck", "api")
+	if h := d.services[len(d.services)-1].Spec.Task.Container.Healthcheck; strings.Join(h.GetTest(), "") != "NONE" {
+		t.Errorf("--no-healthcheck: %v", h)
+	}
+	_, errOut, code = runCLI(t, sock, "", "service", "create", "-d", "--no-healthcheck", "--health-cmd", "true", "busybox")
+	if code != 1 || strings.TrimSpace(errOut) != "--no-healthcheck conflicts with --health-* options" {
+		t.Errorf("conflict: %d %q", code, errOut)
+	}
+}
+
+func TestContainerStatusShowsHealth(t *testing.T) {
+	now := time.Now()
+	for h, want := range map[minswv1.HealthState]string{
+		minswv1.HealthState_HEALTH_STATE_NONE:      "Up 2 minutes",
+		minswv1.HealthState_HEALTH_STATE_STARTING:  "Up 2 minutes (health: starting)",
+		minswv1.HealthState_HEALTH_STATE_HEALTHY:   "Up 2 minutes (healthy)",
+		minswv1.HealthState_HEALTH_STATE_UNHEALTHY: "Up 2 minutes (unhealthy)",
+	} {
+		ct := &minswv1.Container{State: "running", StartedAt: timestamppb.New(now.Add(-2 * time.Minute)), Health: h}
+		if got := containerStatus(ct, now); got != want {
+			t.Errorf("%v: %q, want %q", h, got, want)
+		}
+	}
+	ct := &minswv1.Container{State: "running", Health: minswv1.HealthState_HEALTH_STATE_UNHEALTHY, FailingStreak: 3,
+		HealthLog: []*minswv1.HealthProbe{{ExitCode: 1, Output: "connection refused", Start: timestamppb.New(now), End: timestamppb.New(now)}}}
+	got := inspectContainer(ct).State.Health
+	if got == nil || got.Status != "unhealthy" || got.FailingStreak != 3 || len(got.Log) != 1 || got.Log[0].Output != "connection refused" {
+		t.Errorf("inspect health %+v", got)
+	}
+}

@@ -31,13 +31,6 @@ func (p *prober) state() api.HealthState {
 	return p.mon.State()
 }
 
-// Probes is the last results, oldest first, for `container inspect`.
-func (p *prober) probes() []health.Probe {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.mon.Log()
-}
-
 // healthConfig resolves the task's check: the service's over the image's.
 // A failure to read the image's check counts as none (logged).
 func (r *taskRunner) healthConfig(ctx context.Context, t *api.Task) *health.Config {
@@ -133,22 +126,25 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Health is the last probes of a task's container and its verdict, for
-// `container inspect` (nil probes: no check).
-func (a *Agent) Health(taskID string) (api.HealthState, []health.Probe) {
+// Health is a task container's health verdict, its failing streak and
+// its last probes, for `container ls` and `container inspect` (state none:
+// no check, or no such task here).
+func (a *Agent) Health(taskID string) (api.HealthState, int, []health.Probe) {
 	a.mu.Lock()
 	r := a.runners[taskID]
 	a.mu.Unlock()
 	if r == nil {
-		return api.HealthState_HEALTH_STATE_NONE, nil
+		return api.HealthState_HEALTH_STATE_NONE, 0, nil
 	}
 	r.mu.Lock()
 	p := r.health
 	r.mu.Unlock()
 	if p == nil {
-		return api.HealthState_HEALTH_STATE_NONE, nil
+		return api.HealthState_HEALTH_STATE_NONE, 0, nil
 	}
-	return p.state(), p.probes()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mon.State(), p.mon.FailingStreak(), p.mon.Log()
 }
 
 // healthGate decides, for a started container, whether the task may be

@@ -30,12 +30,17 @@ type Container struct {
 	Command   []string               `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// state: created, running, exited.
-	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
-	ExitCode      int32                  `protobuf:"varint,7,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
-	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
-	Labels        map[string]string      `protobuf:"bytes,10,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Pid           uint32                 `protobuf:"varint,11,opt,name=pid,proto3" json:"pid,omitempty"`
+	State      string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"`
+	ExitCode   int32                  `protobuf:"varint,7,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	Labels     map[string]string      `protobuf:"bytes,10,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Pid        uint32                 `protobuf:"varint,11,opt,name=pid,proto3" json:"pid,omitempty"`
+	// health and health_log are the task's health check verdict and last
+	// probes, as the node's agent runs them (none: no check).
+	Health        HealthState    `protobuf:"varint,140,opt,name=health,proto3,enum=minsw.v1.HealthState" json:"health,omitempty"`
+	FailingStreak int32          `protobuf:"varint,141,opt,name=failing_streak,json=failingStreak,proto3" json:"failing_streak,omitempty"`
+	HealthLog     []*HealthProbe `protobuf:"bytes,142,rep,name=health_log,json=healthLog,proto3" json:"health_log,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -147,6 +152,96 @@ func (x *Container) GetPid() uint32 {
 	return 0
 }
 
+func (x *Container) GetHealth() HealthState {
+	if x != nil {
+		return x.Health
+	}
+	return HealthState_HEALTH_STATE_NONE
+}
+
+func (x *Container) GetFailingStreak() int32 {
+	if x != nil {
+		return x.FailingStreak
+	}
+	return 0
+}
+
+func (x *Container) GetHealthLog() []*HealthProbe {
+	if x != nil {
+		return x.HealthLog
+	}
+	return nil
+}
+
+// HealthProbe is one run of a container's health check.
+type HealthProbe struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	ExitCode      int32                  `protobuf:"varint,3,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	Output        string                 `protobuf:"bytes,4,opt,name=output,proto3" json:"output,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthProbe) Reset() {
+	*x = HealthProbe{}
+	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthProbe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthProbe) ProtoMessage() {}
+
+func (x *HealthProbe) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthProbe.ProtoReflect.Descriptor instead.
+func (*HealthProbe) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *HealthProbe) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *HealthProbe) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
+func (x *HealthProbe) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *HealthProbe) GetOutput() string {
+	if x != nil {
+		return x.Output
+	}
+	return ""
+}
+
 type ListContainersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	All           bool                   `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
@@ -156,7 +251,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	mi := &file_minsw_v1_containers_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -168,7 +263,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	mi := &file_minsw_v1_containers_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -181,7 +276,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{1}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListContainersRequest) GetAll() bool {
@@ -200,7 +295,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[2]
+	mi := &file_minsw_v1_containers_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -212,7 +307,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[2]
+	mi := &file_minsw_v1_containers_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -225,7 +320,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{2}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListContainersResponse) GetContainers() []*Container {
@@ -244,7 +339,7 @@ type InspectContainerRequest struct {
 
 func (x *InspectContainerRequest) Reset() {
 	*x = InspectContainerRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[3]
+	mi := &file_minsw_v1_containers_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -256,7 +351,7 @@ func (x *InspectContainerRequest) String() string {
 func (*InspectContainerRequest) ProtoMessage() {}
 
 func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[3]
+	mi := &file_minsw_v1_containers_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -269,7 +364,7 @@ func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerRequest.ProtoReflect.Descriptor instead.
 func (*InspectContainerRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{3}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *InspectContainerRequest) GetRef() string {
@@ -288,7 +383,7 @@ type InspectContainerResponse struct {
 
 func (x *InspectContainerResponse) Reset() {
 	*x = InspectContainerResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[4]
+	mi := &file_minsw_v1_containers_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -300,7 +395,7 @@ func (x *InspectContainerResponse) String() string {
 func (*InspectContainerResponse) ProtoMessage() {}
 
 func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[4]
+	mi := &file_minsw_v1_containers_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -313,7 +408,7 @@ func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerResponse.ProtoReflect.Descriptor instead.
 func (*InspectContainerResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{4}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *InspectContainerResponse) GetContainer() *Container {
@@ -338,7 +433,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[5]
+	mi := &file_minsw_v1_containers_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -350,7 +445,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[5]
+	mi := &file_minsw_v1_containers_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -363,7 +458,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{5}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ExecStart) GetContainer() string {
@@ -425,7 +520,7 @@ type ExecResize struct {
 
 func (x *ExecResize) Reset() {
 	*x = ExecResize{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[6]
+	mi := &file_minsw_v1_containers_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -437,7 +532,7 @@ func (x *ExecResize) String() string {
 func (*ExecResize) ProtoMessage() {}
 
 func (x *ExecResize) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[6]
+	mi := &file_minsw_v1_containers_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -450,7 +545,7 @@ func (x *ExecResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResize.ProtoReflect.Descriptor instead.
 func (*ExecResize) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{6}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ExecResize) GetRows() uint32 {
@@ -479,7 +574,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[7]
+	mi := &file_minsw_v1_containers_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -491,7 +586,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[7]
+	mi := &file_minsw_v1_containers_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -504,7 +599,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{7}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExecRequest) GetStart() *ExecStart {
@@ -547,7 +642,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[8]
+	mi := &file_minsw_v1_containers_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -559,7 +654,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[8]
+	mi := &file_minsw_v1_containers_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -572,7 +667,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{8}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExecResponse) GetStdout() []byte {
@@ -615,7 +710,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[9]
+	mi := &file_minsw_v1_containers_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +722,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[9]
+	mi := &file_minsw_v1_containers_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +735,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{9}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LogsRequest) GetContainer() string {
@@ -673,7 +768,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[10]
+	mi := &file_minsw_v1_containers_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +780,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[10]
+	mi := &file_minsw_v1_containers_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +793,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{10}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LogsResponse) GetData() []byte {
@@ -712,7 +807,7 @@ var File_minsw_v1_containers_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19minsw/v1/containers.proto\x12\bminsw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x03\n" +
+	"\x19minsw/v1/containers.proto\x12\bminsw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/objects.proto\"\xda\x04\n" +
 	"\tContainer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -728,10 +823,19 @@ const file_minsw_v1_containers_proto_rawDesc = "" +
 	"finishedAt\x127\n" +
 	"\x06labels\x18\n" +
 	" \x03(\v2\x1f.minsw.v1.Container.LabelsEntryR\x06labels\x12\x10\n" +
-	"\x03pid\x18\v \x01(\rR\x03pid\x1a9\n" +
+	"\x03pid\x18\v \x01(\rR\x03pid\x12.\n" +
+	"\x06health\x18\x8c\x01 \x01(\x0e2\x15.minsw.v1.HealthStateR\x06health\x12&\n" +
+	"\x0efailing_streak\x18\x8d\x01 \x01(\x05R\rfailingStreak\x125\n" +
+	"\n" +
+	"health_log\x18\x8e\x01 \x03(\v2\x15.minsw.v1.HealthProbeR\thealthLog\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\")\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa2\x01\n" +
+	"\vHealthProbe\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\x12\x1b\n" +
+	"\texit_code\x18\x03 \x01(\x05R\bexitCode\x12\x16\n" +
+	"\x06output\x18\x04 \x01(\tR\x06output\")\n" +
 	"\x15ListContainersRequest\x12\x10\n" +
 	"\x03all\x18\x01 \x01(\bR\x03all\"M\n" +
 	"\x16ListContainersResponse\x123\n" +
@@ -790,44 +894,50 @@ func file_minsw_v1_containers_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_containers_proto_rawDescData
 }
 
-var file_minsw_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_minsw_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_minsw_v1_containers_proto_goTypes = []any{
 	(*Container)(nil),                // 0: minsw.v1.Container
-	(*ListContainersRequest)(nil),    // 1: minsw.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),   // 2: minsw.v1.ListContainersResponse
-	(*InspectContainerRequest)(nil),  // 3: minsw.v1.InspectContainerRequest
-	(*InspectContainerResponse)(nil), // 4: minsw.v1.InspectContainerResponse
-	(*ExecStart)(nil),                // 5: minsw.v1.ExecStart
-	(*ExecResize)(nil),               // 6: minsw.v1.ExecResize
-	(*ExecRequest)(nil),              // 7: minsw.v1.ExecRequest
-	(*ExecResponse)(nil),             // 8: minsw.v1.ExecResponse
-	(*LogsRequest)(nil),              // 9: minsw.v1.LogsRequest
-	(*LogsResponse)(nil),             // 10: minsw.v1.LogsResponse
-	nil,                              // 11: minsw.v1.Container.LabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 12: google.protobuf.Timestamp
+	(*HealthProbe)(nil),              // 1: minsw.v1.HealthProbe
+	(*ListContainersRequest)(nil),    // 2: minsw.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),   // 3: minsw.v1.ListContainersResponse
+	(*InspectContainerRequest)(nil),  // 4: minsw.v1.InspectContainerRequest
+	(*InspectContainerResponse)(nil), // 5: minsw.v1.InspectContainerResponse
+	(*ExecStart)(nil),                // 6: minsw.v1.ExecStart
+	(*ExecResize)(nil),               // 7: minsw.v1.ExecResize
+	(*ExecRequest)(nil),              // 8: minsw.v1.ExecRequest
+	(*ExecResponse)(nil),             // 9: minsw.v1.ExecResponse
+	(*LogsRequest)(nil),              // 10: minsw.v1.LogsRequest
+	(*LogsResponse)(nil),             // 11: minsw.v1.LogsResponse
+	nil,                              // 12: minsw.v1.Container.LabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
+	(HealthState)(0),                 // 14: minsw.v1.HealthState
 }
 var file_minsw_v1_containers_proto_depIdxs = []int32{
-	12, // 0: minsw.v1.Container.created_at:type_name -> google.protobuf.Timestamp
-	12, // 1: minsw.v1.Container.started_at:type_name -> google.protobuf.Timestamp
-	12, // 2: minsw.v1.Container.finished_at:type_name -> google.protobuf.Timestamp
-	11, // 3: minsw.v1.Container.labels:type_name -> minsw.v1.Container.LabelsEntry
-	0,  // 4: minsw.v1.ListContainersResponse.containers:type_name -> minsw.v1.Container
-	0,  // 5: minsw.v1.InspectContainerResponse.container:type_name -> minsw.v1.Container
-	5,  // 6: minsw.v1.ExecRequest.start:type_name -> minsw.v1.ExecStart
-	6,  // 7: minsw.v1.ExecRequest.resize:type_name -> minsw.v1.ExecResize
-	1,  // 8: minsw.v1.Containers.ListContainers:input_type -> minsw.v1.ListContainersRequest
-	3,  // 9: minsw.v1.Containers.InspectContainer:input_type -> minsw.v1.InspectContainerRequest
-	7,  // 10: minsw.v1.Containers.Exec:input_type -> minsw.v1.ExecRequest
-	9,  // 11: minsw.v1.Containers.Logs:input_type -> minsw.v1.LogsRequest
-	2,  // 12: minsw.v1.Containers.ListContainers:output_type -> minsw.v1.ListContainersResponse
-	4,  // 13: minsw.v1.Containers.InspectContainer:output_type -> minsw.v1.InspectContainerResponse
-	8,  // 14: minsw.v1.Containers.Exec:output_type -> minsw.v1.ExecResponse
-	10, // 15: minsw.v1.Containers.Logs:output_type -> minsw.v1.LogsResponse
-	12, // [12:16] is the sub-list for method output_type
-	8,  // [8:12] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	13, // 0: minsw.v1.Container.created_at:type_name -> google.protobuf.Timestamp
+	13, // 1: minsw.v1.Container.started_at:type_name -> google.protobuf.Timestamp
+	13, // 2: minsw.v1.Container.finished_at:type_name -> google.protobuf.Timestamp
+	12, // 3: minsw.v1.Container.labels:type_name -> minsw.v1.Container.LabelsEntry
+	14, // 4: minsw.v1.Container.health:type_name -> minsw.v1.HealthState
+	1,  // 5: minsw.v1.Container.health_log:type_name -> minsw.v1.HealthProbe
+	13, // 6: minsw.v1.HealthProbe.start:type_name -> google.protobuf.Timestamp
+	13, // 7: minsw.v1.HealthProbe.end:type_name -> google.protobuf.Timestamp
+	0,  // 8: minsw.v1.ListContainersResponse.containers:type_name -> minsw.v1.Container
+	0,  // 9: minsw.v1.InspectContainerResponse.container:type_name -> minsw.v1.Container
+	6,  // 10: minsw.v1.ExecRequest.start:type_name -> minsw.v1.ExecStart
+	7,  // 11: minsw.v1.ExecRequest.resize:type_name -> minsw.v1.ExecResize
+	2,  // 12: minsw.v1.Containers.ListContainers:input_type -> minsw.v1.ListContainersRequest
+	4,  // 13: minsw.v1.Containers.InspectContainer:input_type -> minsw.v1.InspectContainerRequest
+	8,  // 14: minsw.v1.Containers.Exec:input_type -> minsw.v1.ExecRequest
+	10, // 15: minsw.v1.Containers.Logs:input_type -> minsw.v1.LogsRequest
+	3,  // 16: minsw.v1.Containers.ListContainers:output_type -> minsw.v1.ListContainersResponse
+	5,  // 17: minsw.v1.Containers.InspectContainer:output_type -> minsw.v1.InspectContainerResponse
+	9,  // 18: minsw.v1.Containers.Exec:output_type -> minsw.v1.ExecResponse
+	11, // 19: minsw.v1.Containers.Logs:output_type -> minsw.v1.LogsResponse
+	16, // [16:20] is the sub-list for method output_type
+	12, // [12:16] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_containers_proto_init() }
@@ -835,13 +945,14 @@ func file_minsw_v1_containers_proto_init() {
 	if File_minsw_v1_containers_proto != nil {
 		return
 	}
+	file_minsw_v1_objects_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_containers_proto_rawDesc), len(file_minsw_v1_containers_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
