@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -147,7 +146,8 @@ type Cluster interface {
 	RemoveConfig(ctx context.Context, id string) error
 	CreateService(ctx context.Context, spec swarm.ServiceSpec) (id string, err error)
 	UpdateService(ctx context.Context, id string, version uint64, spec swarm.ServiceSpec) error
-	RemoveService(ctx context.Context, id string) error
+	// RemoveService takes the service's ID or name.
+	RemoveService(ctx context.Context, ref string) error
 }
 
 // serviceConcurrency bounds the service writes a deploy has in flight.
@@ -205,27 +205,32 @@ func Apply(ctx context.Context, c Cluster, p *Plan, out io.Writer) (err error) {
 	for _, spec := range p.CreateServices {
 		fmt.Fprintf(out, "Creating service %s\n", spec.Name)
 	}
-	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
+	// A failed write does not cancel the others: one whose outcome was
+	// cut short could still commit, unseen by the undo. Every service this
+	// run tried to create is undone by name (the plan saw none of them
+	// before), so one created with an unknown outcome goes too.
+	var g errgroup.Group
 	g.SetLimit(serviceConcurrency)
 	for _, u := range p.UpdateServices {
 		spec := p.withRefIDs(u.Spec)
 		g.Go(func() error {
-			if err := c.UpdateService(gctx, u.ID, u.Version, spec); err != nil {
+			if err := c.UpdateService(ctx, u.ID, u.Version, spec); err != nil {
 				return fmt.Errorf("failed to update service %s: %w", u.Spec.Name, err)
 			}
 			return nil
 		})
 	}
 	for _, spec := range p.CreateServices {
+		undo = append(undo, func(ctx context.Context) error {
+			if err := c.RemoveService(ctx, spec.Name); err != nil && !errdefs.Is(err, errdefs.KindNotFound) {
+				return err
+			}
+			return nil
+		})
 		g.Go(func() error {
-			id, err := c.CreateService(gctx, p.withRefIDs(spec))
-			if err != nil {
+			if _, err := c.CreateService(ctx, p.withRefIDs(spec)); err != nil {
 				return fmt.Errorf("failed to create service %s: %w", spec.Name, err)
 			}
-			mu.Lock()
-			undo = append(undo, func(ctx context.Context) error { return c.RemoveService(ctx, id) })
-			mu.Unlock()
 			return nil
 		})
 	}

@@ -22,6 +22,9 @@ type fakeCluster struct {
 	specs   map[string]swarm.ServiceSpec
 	calls   []string
 	failOn  string // a call ("create service s_web") that fails
+	// unknownOn is a call that is applied but answers an error, as a write
+	// whose outcome the client could not learn.
+	unknownOn string
 }
 
 func newFake() *fakeCluster {
@@ -39,12 +42,21 @@ func (f *fakeCluster) create(kind, name string, labels map[string]string) (strin
 	f.n++
 	id := fmt.Sprintf("%s%d", kind[:3], f.n)
 	f.objects[kind][id] = Object{ID: id, Name: name, Labels: labels, Version: 1}
+	if call == f.unknownOn {
+		return "", fmt.Errorf("the request may or may not have been applied")
+	}
 	return id, nil
 }
 
-func (f *fakeCluster) remove(kind, id string) error {
+func (f *fakeCluster) remove(kind, ref string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	id := ref
+	for oid, o := range f.objects[kind] {
+		if o.Name == ref {
+			id = oid
+		}
+	}
 	o, ok := f.objects[kind][id]
 	if !ok {
 		return errdefs.NotFound("no %s %s", kind, id)
@@ -261,6 +273,19 @@ func TestAFailedDeployRemovesWhatItCreated(t *testing.T) {
 	}
 	if left != 2 {
 		t.Errorf("%d objects left, want the 2 external ones", left)
+	}
+}
+
+func TestAFailedDeployRemovesAServiceWhoseCreateOutcomeWasUnknown(t *testing.T) {
+	f := newFake()
+	f.create("network", "outside", nil)
+	f.create("secret", "api_key", nil)
+	f.unknownOn = "create service app_job"
+	if _, err := deploy(t, f, fullStack(t), false); err == nil {
+		t.Fatal("a deploy with a failed create succeeded")
+	}
+	for _, o := range f.objects["service"] {
+		t.Errorf("service %s left behind", o.Name)
 	}
 }
 
