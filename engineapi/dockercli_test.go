@@ -290,7 +290,7 @@ func TestEngineAPIBadInput(t *testing.T) {
 		{"too new a client", "GET", "/v1.99/services", nil, 400, "client version 1.99 is too new"},
 		{"a volume subpath", "POST", "/v1.47/services/create", strings.NewReader(`{"Name":"m","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"Subpath":"x"}}]}}}`), 501, "TaskTemplate.ContainerSpec.Mounts.VolumeOptions.Subpath"},
 		{"a relative bind source", "POST", "/v1.47/services/create", strings.NewReader(`{"Name":"m","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Mounts":[{"Type":"bind","Source":"rel","Target":"/host"}]}}}`), 400, "rel"},
-		{"an option minsw lacks", "POST", "/v1.47/services/create", strings.NewReader(`{"Name":"m","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Groups":["wheel"]}}}`), 501, "minsw does not support this service option (TaskTemplate.ContainerSpec.Groups)"},
+		{"an option minsw lacks", "POST", "/v1.47/services/create", strings.NewReader(`{"Name":"m","TaskTemplate":{"ContainerSpec":{"Image":"busybox","Privileges":{"NoNewPrivileges":true}}}}`), 501, "minsw does not support this service option (TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges)"},
 	}
 	for _, c := range cases {
 		status, body := d.call(c.method, c.path, c.body)

@@ -63,6 +63,8 @@ func (s *Server) serviceCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// --with-registry-auth: the credentials reach only the pulling node.
+	ms.GetTask().GetContainer().RegistryAuth = r.Header.Get("X-Registry-Auth")
 	resp, err := s.b.Control.CreateService(r.Context(), &api.CreateServiceRequest{Spec: ms})
 	if err != nil {
 		return err
@@ -90,6 +92,7 @@ func (s *Server) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
 		if req.Spec, err = convert.ServiceSpecFrom(spec); err != nil {
 			return err
 		}
+		req.Spec.GetTask().GetContainer().RegistryAuth = r.Header.Get("X-Registry-Auth")
 	default:
 		return errdefs.InvalidArgument("unrecognized rollback option %s", rb)
 	}

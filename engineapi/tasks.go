@@ -72,8 +72,10 @@ func (s *Server) taskList(w http.ResponseWriter, r *http.Request) error {
 	networks := s.networksByID(ctx)
 	out := []swarm.Task{}
 	for _, t := range resp.GetTasks() {
-		if convert.MatchTask(args, t, services[t.GetServiceId()], serviceIDs, nodeIDs) {
-			out = append(out, convert.Task(t, networks))
+		if svc := services[t.GetServiceId()]; convert.MatchTask(args, t, svc, serviceIDs, nodeIDs) {
+			dt := convert.Task(t, networks)
+			convert.SetJobIteration(&dt, t, svc)
+			out = append(out, dt)
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)

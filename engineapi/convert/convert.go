@@ -110,6 +110,7 @@ func Node(n *api.Node) swarm.Node {
 			Addr:    n.GetStatus().GetAddr(),
 		},
 	}
+	nodeResources(n.GetDescription(), &out.Description)
 	if ms := n.GetManagerStatus(); ms != nil {
 		out.ManagerStatus = &swarm.ManagerStatus{Leader: ms.GetLeader(), Reachability: reachabilities[ms.GetReachability()], Addr: ms.GetAddr()}
 	}
@@ -229,6 +230,7 @@ func Service(s *api.Service, status *swarm.ServiceStatus) swarm.Service {
 		Spec:          ServiceSpec(s.GetSpec()),
 		ServiceStatus: status,
 		UpdateStatus:  UpdateStatus(s.GetUpdateStatus()),
+		JobStatus:     jobStatus(s),
 	}
 	if s.GetPreviousSpec() != nil {
 		ps := ServiceSpec(s.GetPreviousSpec())
@@ -295,7 +297,10 @@ func ServiceSpecFrom(s swarm.ServiceSpec) (*api.ServiceSpec, error) {
 		out.Task.Restart = r
 	}
 	if p := ts.Placement; p != nil && len(p.Constraints) > 0 {
-		out.Task.Placement = &api.Placement{Constraints: p.Constraints}
+		if out.Task.Placement == nil {
+			out.Task.Placement = &api.Placement{}
+		}
+		out.Task.Placement.Constraints = p.Constraints
 	}
 	// docker sends networks in the task template; API < 1.25 put them in
 	// the service spec.
@@ -425,24 +430,28 @@ func ServiceStatuses(services []*api.Service, tasks []*api.Task) map[string]*swa
 		if r := svc.GetSpec().GetReplicated(); r != nil {
 			st.DesiredTasks = r.GetReplicas()
 		}
-		if svc.GetSpec().GetGlobal() != nil {
+		if svc.GetSpec().GetGlobal() != nil || isJob(svc.GetSpec()) {
 			global[svc.GetId()] = true
 		}
 		out[svc.GetId()] = st
 	}
 	for _, t := range tasks {
 		st := out[t.GetServiceId()]
-		if st == nil || t.GetDesiredState() > api.TaskState_TASK_STATE_RUNNING {
+		if st == nil {
+			continue
+		}
+		// A job's task is done when complete, whatever it is meant to be.
+		if t.GetStatus().GetState() == api.TaskState_TASK_STATE_COMPLETE {
+			st.CompletedTasks++
+		}
+		if t.GetDesiredState() > api.TaskState_TASK_STATE_RUNNING {
 			continue
 		}
 		if global[t.GetServiceId()] {
 			st.DesiredTasks++
 		}
-		switch t.GetStatus().GetState() {
-		case api.TaskState_TASK_STATE_RUNNING:
+		if t.GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING {
 			st.RunningTasks++
-		case api.TaskState_TASK_STATE_COMPLETE:
-			st.CompletedTasks++
 		}
 	}
 	return out

@@ -100,6 +100,21 @@ func TestServiceSpecRoundTrip(t *testing.T) {
 			Update:   &api.UpdateConfig{Parallelism: 1, FailureAction: api.UpdateFailureAction_UPDATE_FAILURE_ACTION_ROLLBACK, MaxFailureRatio: 0.25, Order: api.UpdateOrder_UPDATE_ORDER_START_FIRST},
 			Rollback: &api.UpdateConfig{Parallelism: 2, FailureAction: api.UpdateFailureAction_UPDATE_FAILURE_ACTION_CONTINUE},
 		},
+		"the container options, resources, log driver, placement, a job, dnsrr": {
+			Name: "batch",
+			Task: &api.TaskSpec{
+				Container: &api.ContainerSpec{Image: "busybox", Groups: []string{"wheel"}, Init: true, ReadOnly: true, CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"ALL"},
+					Sysctls: map[string]string{"net.core.somaxconn": "1024"}, Ulimits: []*api.Ulimit{{Name: "nofile", Soft: 1024, Hard: 2048}},
+					OomScoreAdj: 100, StopSignal: "SIGINT", DnsConfig: &api.DNSConfig{Nameservers: []string{"10.0.0.2"}, Search: []string{"lab"}, Options: []string{"ndots:1"}},
+					Hosts: []string{"10.0.0.9 db"}},
+				Resources: &api.ResourceRequirements{Limits: &api.Resources{NanoCpus: 5e8, MemoryBytes: 1 << 28, Pids: 100},
+					Reservations: &api.Resources{NanoCpus: 1e8, MemoryBytes: 1 << 20, Generic: []*api.GenericResource{{Kind: "gpu", Value: 1}}}},
+				LogDriver: &api.LogDriver{Name: "local", Options: map[string]string{"max-size": "10m"}},
+				Placement: &api.Placement{Constraints: []string{"node.role==worker"}, Preferences: []*api.PlacementPreference{{SpreadDescriptor: "node.labels.zone"}}, MaxReplicas: 2},
+			},
+			Mode:     &api.ServiceSpec_ReplicatedJob{ReplicatedJob: &api.ReplicatedJob{MaxConcurrent: 2, TotalCompletions: 5}},
+			Endpoint: &api.EndpointSpec{Mode: api.EndpointMode_ENDPOINT_MODE_DNSRR},
+		},
 		"global, nothing else": {
 			Name: "agent",
 			Task: &api.TaskSpec{Container: &api.ContainerSpec{Image: "busybox"}},
@@ -130,15 +145,18 @@ func TestServiceSpecRefusesWhatMinswCannotDo(t *testing.T) {
 			m.Type, m.VolumeOptions = mount.TypeVolume, &mount.VolumeOptions{Subpath: "x"}
 			s.TaskTemplate.ContainerSpec.Mounts = append(s.TaskTemplate.ContainerSpec.Mounts, m)
 		}, errdefs.KindUnimplemented, "TaskTemplate.ContainerSpec.Mounts.VolumeOptions.Subpath"},
-		"a memory limit": {func(s *swarm.ServiceSpec) { s.TaskTemplate.Resources.Limits.MemoryBytes = 1 << 20 },
-			errdefs.KindUnimplemented, "TaskTemplate.Resources.Limits.MemoryBytes"},
-		"dnsrr endpoints": {func(s *swarm.ServiceSpec) { s.EndpointSpec.Mode = swarm.ResolutionModeDNSRR },
-			errdefs.KindUnimplemented, "EndpointSpec.Mode"},
+		"a named generic resource": {func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Resources.Reservations.GenericResources = []swarm.GenericResource{{NamedResourceSpec: &swarm.NamedGenericResource{Kind: "gpu", Value: "uuid"}}}
+		}, errdefs.KindUnimplemented, "TaskTemplate.Resources.Reservations.GenericResources.NamedResourceSpec"},
+		"no new privileges": {func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges = true },
+			errdefs.KindUnimplemented, "TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges"},
+		"a bad endpoint mode": {func(s *swarm.ServiceSpec) { s.EndpointSpec.Mode = "anycast" },
+			errdefs.KindInvalidArgument, `invalid endpoint mode "anycast"`},
 		"an unknown update order": {func(s *swarm.ServiceSpec) { s.UpdateConfig.Order = "sideways" },
 			errdefs.KindInvalidArgument, `invalid UpdateConfig.Order "sideways"`},
-		"a replicated job": {func(s *swarm.ServiceSpec) {
-			s.Mode = swarm.ServiceMode{ReplicatedJob: &swarm.ReplicatedJob{MaxConcurrent: u64(1)}}
-		}, errdefs.KindUnimplemented, "Mode.ReplicatedJob"},
+		"a platform": {func(s *swarm.ServiceSpec) {
+			s.TaskTemplate.Placement.Platforms = []swarm.Platform{{OS: "windows"}}
+		}, errdefs.KindUnimplemented, "TaskTemplate.Placement.Platforms"},
 		"no container spec": {func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec = nil },
 			errdefs.KindInvalidArgument, "ContainerSpec must be provided"},
 		"a bad restart condition": {func(s *swarm.ServiceSpec) { s.TaskTemplate.RestartPolicy.Condition = "sometimes" },

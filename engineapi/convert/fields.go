@@ -15,9 +15,10 @@ func extendContainerSpec(in *api.ContainerSpec, out *swarm.ContainerSpec) {
 	out.Secrets = secretRefs(in.GetSecrets())
 	out.Configs = configRefs(in.GetConfigs())
 	out.Healthcheck = health(in.GetHealthcheck())
+	containerOptions(in, out)
 }
 
-func extendTaskSpec(_ *api.TaskSpec, _ *swarm.TaskSpec) {}
+func extendTaskSpec(in *api.TaskSpec, out *swarm.TaskSpec) { taskOptions(in, out) }
 
 func extendServiceSpec(in *api.ServiceSpec, out *swarm.ServiceSpec) {
 	if u := in.GetUpdate(); u != nil {
@@ -26,6 +27,7 @@ func extendServiceSpec(in *api.ServiceSpec, out *swarm.ServiceSpec) {
 	if r := in.GetRollback(); r != nil {
 		out.RollbackConfig = updateConfig(r)
 	}
+	serviceOptions(in, out)
 }
 
 func containerSpecFrom(in *swarm.ContainerSpec, out *api.ContainerSpec) error {
@@ -38,10 +40,11 @@ func containerSpecFrom(in *swarm.ContainerSpec, out *api.ContainerSpec) error {
 		return err
 	}
 	out.Healthcheck = healthFrom(in.Healthcheck)
+	containerOptionsFrom(in, out)
 	return nil
 }
 
-func taskSpecFrom(_ swarm.TaskSpec, _ *api.TaskSpec) error { return nil }
+func taskSpecFrom(in swarm.TaskSpec, out *api.TaskSpec) error { return taskOptionsFrom(in, out) }
 
 func serviceSpecFrom(in swarm.ServiceSpec, out *api.ServiceSpec) error {
 	var err error
@@ -55,5 +58,5 @@ func serviceSpecFrom(in swarm.ServiceSpec, out *api.ServiceSpec) error {
 			return err
 		}
 	}
-	return nil
+	return serviceOptionsFrom(in, out)
 }

@@ -39,6 +39,15 @@ var serviceFields = map[string]bool{
 	"EndpointSpec.Ports":                         true,
 }
 
+// optionFieldSet is optionFields (options.go) as a set.
+var optionFieldSet = func() map[string]bool {
+	m := map[string]bool{}
+	for _, f := range optionFields {
+		m[f] = true
+	}
+	return m
+}()
+
 // serviceDefaults are values docker's clients send for fields minsw has no
 // knob for but whose meaning is what minsw does anyway.
 var serviceDefaults = map[string]any{
@@ -62,7 +71,7 @@ func checkSupported(s swarm.ServiceSpec) error {
 // firstSet is the path of the first field under v that holds a value and is
 // neither translated nor an accepted default; "" when there is none.
 func firstSet(v reflect.Value, path string) string {
-	if serviceFields[path] {
+	if serviceFields[path] || optionFieldSet[path] {
 		return ""
 	}
 	if d, ok := serviceDefaults[path]; ok && v.IsValid() {
