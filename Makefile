@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin/minsw
 
-.PHONY: all build deps test unit ipvs-vm fuzz bench lab lab-down vet proto
+.PHONY: all build deps test unit ipvs-vm fuzz bench lab lab-down vet proto chaos
 
 all: build
 
@@ -41,6 +41,13 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzHandle$$' -fuzztime $(FUZZTIME) ./netdriver/dns
 
 test: vet unit ipvs-vm fuzz
+
+# The chaos suite: three real managers on loopback under leader and
+# follower kills, a paused leader, a partition, a whole-cluster restart and
+# a follower down past a snapshot; porcupine checks each history and a table
+# is printed. A few minutes; `unit` runs the short version.
+chaos: build
+	MINSW_CHAOS=full $(GO) test -count=1 -v -run '^TestChaos$$' -timeout 10m ./chaos/
 
 bench: deps
 	$(GO) test -p 1 -run '^$$' -bench . -benchtime 3x ./manager/... ./scheduler/...

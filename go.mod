@@ -3,6 +3,7 @@ module github.com/minsw/minsw
 go 1.26.8
 
 require (
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/containerd/containerd v1.7.29
 	github.com/containerd/containerd/api v1.8.0
