@@ -136,8 +136,62 @@ func (c *Client) wrap(err error) error {
 	return err
 }
 
+// wrapCall is wrap for a unary call: a write whose connection broke after
+// it was sent (the daemon died or restarted mid-call) may have been
+// applied, so it is reported as unknown, never as "cannot connect".
+func (c *Client) wrapCall(method string, err error) error {
+	if status.Code(err) == codes.Unavailable && isWrite(method) && brokenAfterSending(err) {
+		return status.Error(codes.Unknown, brokenInFlight+
+			errdefs.OutcomeUnknown(checkWith(method), err).Error())
+	}
+	return c.wrap(err)
+}
+
+// brokenInFlight starts the message of a write whose connection broke.
+const brokenInFlight = "the connection to the daemon broke while the request was in flight: "
+
+// brokenAfterSending reports whether gRPC says the connection broke under
+// a call (the daemon's own Unavailable answers, such as "no leader", and a
+// socket that could not be dialled at all are definite).
+func brokenAfterSending(err error) bool {
+	msg := status.Convert(err).Message()
+	if strings.Contains(msg, "while dialing") {
+		return false
+	}
+	for _, s := range []string{"error reading from server", "transport is closing", "connection closed", "connection reset", "broken pipe"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return strings.HasSuffix(msg, "EOF")
+}
+
+// isWrite reports whether a method (/minsw.v1.Control/CreateService) may
+// change state: anything but a Get, List, Info, Inspect or Logs.
+func isWrite(method string) bool {
+	name := method[strings.LastIndexByte(method, '/')+1:]
+	for _, p := range []string{"Get", "List", "Info", "Inspect", "Logs", "ServiceLogs"} {
+		if strings.HasPrefix(name, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkWith names the command that shows whether a write of method took
+// effect.
+func checkWith(method string) string {
+	name := method[strings.LastIndexByte(method, '/')+1:]
+	for _, k := range []string{"Service", "Network", "Node", "Secret", "Config", "Volume"} {
+		if strings.HasSuffix(name, k) {
+			return strings.ToLower(k) + " ls"
+		}
+	}
+	return "swarm inspect"
+}
+
 func (c *Client) unaryInterceptor(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	return c.wrap(invoker(ctx, method, req, reply, cc, opts...))
+	return c.wrapCall(method, invoker(ctx, method, req, reply, cc, opts...))
 }
 
 func (c *Client) streamInterceptor(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
@@ -173,6 +227,10 @@ func Message(err error) string {
 	if errors.As(err, &se) {
 		st := se.GRPCStatus()
 		switch st.Code() {
+		case codes.Unknown:
+			if strings.HasPrefix(st.Message(), brokenInFlight) {
+				return st.Message() // the daemon did not answer
+			}
 		case codes.Canceled:
 			return "operation canceled"
 		case codes.DeadlineExceeded:

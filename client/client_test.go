@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -148,5 +149,68 @@ func TestDaemonUnavailableIsNotConnectError(t *testing.T) {
 	_, err = c.Swarm.Info(context.Background(), &minswv1.InfoRequest{})
 	if got, want := Message(err), "Error response from daemon: the swarm does not have a leader"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+// dyingControl answers nothing: the daemon goes away mid-call, after the
+// request arrived.
+type dyingControl struct {
+	minswv1.UnimplementedControlServer
+	die func()
+}
+
+func (d dyingControl) CreateService(context.Context, *minswv1.CreateServiceRequest) (*minswv1.CreateServiceResponse, error) {
+	d.die()
+	time.Sleep(time.Second)
+	return &minswv1.CreateServiceResponse{}, nil
+}
+
+func (d dyingControl) GetService(context.Context, *minswv1.GetServiceRequest) (*minswv1.GetServiceResponse, error) {
+	d.die()
+	time.Sleep(time.Second)
+	return &minswv1.GetServiceResponse{}, nil
+}
+
+// A write whose daemon died after receiving it may have been applied: the
+// client says so instead of "Cannot connect ... is the daemon running?".
+func TestWriteCutOffMidCallIsUnknownNotCannotConnect(t *testing.T) {
+	for _, write := range []bool{true, false} {
+		path := filepath.Join(t.TempDir(), "d.sock")
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := grpc.NewServer()
+		minswv1.RegisterControlServer(srv, dyingControl{die: func() { go srv.Stop() }})
+		go srv.Serve(l)
+		c, err := New(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if write {
+			_, err = c.Control.CreateService(context.Background(), &minswv1.CreateServiceRequest{})
+			if got, want := Message(err), "the connection to the daemon broke while the request was in flight: the request may or may not have been applied: check with service ls"; got != want {
+				t.Fatalf("write: got %q, want %q", got, want)
+			}
+		} else {
+			// A read changes nothing: no "may or may not" for it.
+			_, err = c.Control.GetService(context.Background(), &minswv1.GetServiceRequest{})
+			if err == nil || strings.Contains(Message(err), "may or may not") {
+				t.Fatalf("read: got %v", err)
+			}
+		}
+		c.Close()
+	}
+	// A daemon that is not there at all: nothing was sent, so it is a
+	// definite "cannot connect" for a write too.
+	c, err := New(filepath.Join(t.TempDir(), "none.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Control.CreateService(context.Background(), &minswv1.CreateServiceRequest{})
+	var ce *ConnectError
+	if !errors.As(err, &ce) {
+		t.Fatalf("no daemon: got %v, want a ConnectError", err)
 	}
 }
