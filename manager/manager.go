@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/allocator"
 	"github.com/minsw/minsw/manager/auth"
 	"github.com/minsw/minsw/manager/ca"
@@ -232,13 +233,15 @@ func New(cfg Config) (*Manager, error) {
 		CA: m.ca, Logs: m.logs, IsLeader: m.IsLeader})
 	m.membership = membershipapi.New(membershipapi.Config{Store: m.st, Raft: m.raft, CA: m.ca,
 		ManagerAddrs: m.managerAddrs, ManagerIDs: m.managerIDs, Logger: cfg.Logger})
-	// Client certificates are optional at the handshake (a joining node
-	// has none yet); the auth interceptors decide per call.
+	// The one edge of every call: errors become gRPC statuses (outermost,
+	// so it sees auth's and forwarding's too), then auth, then forwarding
+	// to the leader. Client certificates are optional at the handshake (a
+	// joining node has none yet); the auth interceptors decide per call.
 	m.grpc = grpc.NewServer(
 		grpc.Creds(clusterport.MarkAuthenticated(credentials.NewTLS(cfg.Credentials.ServerTLS(ca.ClientCertIfGiven, m.auth.HandshakeAllowed, "h2")))),
 		grpc.ConnectionTimeout(cpc.HandshakeTimeout),
-		grpc.ChainUnaryInterceptor(m.auth.Unary, m.fwd.Unary),
-		grpc.ChainStreamInterceptor(m.auth.Stream, m.fwd.Stream))
+		grpc.ChainUnaryInterceptor(errdefs.UnaryServerInterceptor, m.auth.Unary, m.fwd.Unary),
+		grpc.ChainStreamInterceptor(errdefs.StreamServerInterceptor, m.auth.Stream, m.fwd.Stream))
 	m.Register(m.grpc)
 	api.RegisterDispatcherServer(m.grpc, m.disp)
 	reflection.Register(m.grpc)

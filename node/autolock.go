@@ -215,10 +215,10 @@ func (s *swarmAPI) Unlock(ctx context.Context, r *api.UnlockRequest) (*api.Unloc
 	st, locked := n.st, n.locked
 	n.mu.Unlock()
 	if st == nil {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
+		return nil, errdefs.FailedPrecondition("This node is not part of a swarm")
 	}
 	if !locked {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("swarm is not locked"))
+		return nil, errdefs.FailedPrecondition("swarm is not locked")
 	}
 	kek, err := encryption.KEK(r.GetUnlockKey())
 	if err == nil {
@@ -227,12 +227,12 @@ func (s *swarmAPI) Unlock(ctx context.Context, r *api.UnlockRequest) (*api.Unloc
 	if err != nil {
 		if errors.Is(err, encryption.ErrInvalidUnlockKey) {
 			n.log.Warn("swarm unlock refused: invalid key")
-			return nil, errdefs.ToGRPC(errdefs.InvalidArgument("%v", encryption.ErrInvalidUnlockKey))
+			return nil, errdefs.InvalidArgument("%v", encryption.ErrInvalidUnlockKey)
 		}
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	if err := n.start(st); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	n.mu.Lock()
 	n.locked = false

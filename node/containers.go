@@ -43,7 +43,7 @@ func toProto(s executor.Status) *api.Container {
 func (c *containersAPI) ListContainers(ctx context.Context, r *api.ListContainersRequest) (*api.ListContainersResponse, error) {
 	all, err := c.n.cfg.Executor.List(ctx)
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].CreatedAt.After(all[j].CreatedAt) })
 	resp := &api.ListContainersResponse{}
@@ -89,7 +89,7 @@ func (c *containersAPI) resolve(ctx context.Context, ref string) (executor.Statu
 func (c *containersAPI) InspectContainer(ctx context.Context, r *api.InspectContainerRequest) (*api.InspectContainerResponse, error) {
 	s, err := c.resolve(ctx, r.GetRef())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	ct := toProto(s)
 	c.addHealth(ct)
@@ -124,15 +124,15 @@ func (c *containersAPI) Exec(stream api.Containers_ExecServer) error {
 	}
 	start := first.GetStart()
 	if start == nil || len(start.GetCmd()) == 0 {
-		return errdefs.ToGRPC(errdefs.InvalidArgument("exec needs a container and a command"))
+		return errdefs.InvalidArgument("exec needs a container and a command")
 	}
 	ctx := stream.Context()
 	s, err := c.resolve(ctx, start.GetContainer())
 	if err != nil {
-		return errdefs.ToGRPC(err)
+		return err
 	}
 	if s.State != executor.StateRunning {
-		return errdefs.ToGRPC(errdefs.FailedPrecondition("container %s is not running", s.ID[:min(12, len(s.ID))]))
+		return errdefs.FailedPrecondition("container %s is not running", s.ID[:min(12, len(s.ID))])
 	}
 	var mu sync.Mutex
 	cfg := executor.ExecConfig{
@@ -180,7 +180,7 @@ func (c *containersAPI) Exec(stream api.Containers_ExecServer) error {
 	}()
 	code, err := c.n.cfg.Executor.Exec(ctx, s.ID, cfg)
 	if err != nil {
-		return errdefs.ToGRPC(err)
+		return err
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -200,11 +200,11 @@ func (c *containersAPI) Logs(r *api.LogsRequest, stream api.Containers_LogsServe
 	ctx := stream.Context()
 	s, err := c.resolve(ctx, r.GetContainer())
 	if err != nil {
-		return errdefs.ToGRPC(err)
+		return err
 	}
 	err = c.n.cfg.Executor.Logs(ctx, s.ID, executor.LogsOptions{Follow: r.GetFollow(), Tail: int(r.GetTail())}, logWriter{stream})
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return errdefs.ToGRPC(err)
+		return err
 	}
 	return nil
 }

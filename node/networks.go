@@ -144,13 +144,13 @@ func (s *networksAPI) LBInspect(ctx context.Context, r *api.LBInspectRequest) (*
 	s.n.mu.Unlock()
 	if na == nil {
 		if !inSwarm {
-			return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
+			return nil, errdefs.FailedPrecondition("This node is not part of a swarm")
 		}
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node runs without overlay networking (the fake executor)"))
+		return nil, errdefs.FailedPrecondition("This node runs without overlay networking (the fake executor)")
 	}
 	infos, err := na.Inspect(ctx)
 	if err != nil && infos == nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	resp := &api.LBInspectResponse{}
 	resp.Backend, resp.BackendReason = na.Backend()
@@ -166,7 +166,7 @@ func (s *networksAPI) LBInspect(ctx context.Context, r *api.LBInspectRequest) (*
 		resp.Networks = append(resp.Networks, lbNetwork(in))
 	}
 	if r.GetNetwork() != "" && len(resp.Networks) == 0 {
-		return nil, errdefs.ToGRPC(errdefs.NotFound("network %s has no lb namespace on this node (no task of it runs here)", r.GetNetwork()))
+		return nil, errdefs.NotFound("network %s has no lb namespace on this node (no task of it runs here)", r.GetNetwork())
 	}
 	return resp, nil
 }
@@ -224,7 +224,7 @@ func (s *networksAPI) InspectLocalNetwork(ctx context.Context, r *api.InspectLoc
 	a, na := s.n.agent, s.n.net
 	s.n.mu.Unlock()
 	if a == nil {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
+		return nil, errdefs.FailedPrecondition("This node is not part of a swarm")
 	}
 	ref := r.GetRef()
 	var match []*api.Network
@@ -243,10 +243,10 @@ func (s *networksAPI) InspectLocalNetwork(ctx context.Context, r *api.InspectLoc
 	}
 	switch len(match) {
 	case 0:
-		return nil, errdefs.ToGRPC(errdefs.NotFound("network %s not found", ref))
+		return nil, errdefs.NotFound("network %s not found", ref)
 	case 1:
 	default:
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("network %s is ambiguous (%d matches found)", ref, len(match)))
+		return nil, errdefs.FailedPrecondition("network %s is ambiguous (%d matches found)", ref, len(match))
 	}
 	resp := &api.InspectLocalNetworkResponse{Network: match[0], Node: a.Node(), Tasks: a.Tasks()}
 	if na != nil {

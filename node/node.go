@@ -193,7 +193,10 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	n.ctx = ctx
-	n.local = grpc.NewServer(grpc.ChainUnaryInterceptor(n.toManager), grpc.ChainStreamInterceptor(n.toManagerStream))
+	// Errors become gRPC statuses here, once, for the node's own APIs
+	// (Swarm, Containers, Networks); relayed manager answers pass as they are.
+	n.local = grpc.NewServer(grpc.ChainUnaryInterceptor(errdefs.UnaryServerInterceptor, n.toManager),
+		grpc.ChainStreamInterceptor(errdefs.StreamServerInterceptor, n.toManagerStream))
 	api.RegisterSwarmServer(n.local, &swarmAPI{n: n})
 	api.RegisterControlServer(n.local, api.UnimplementedControlServer{})
 	api.RegisterMembershipServer(n.local, api.UnimplementedMembershipServer{})

@@ -35,13 +35,13 @@ func (n *Node) toManager(ctx context.Context, req any, info *grpc.UnaryServerInf
 	conn, inSwarm, locked := n.mgrConn, n.st != nil, n.locked
 	n.mu.Unlock()
 	if locked {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition(lockedMessage))
+		return nil, errdefs.FailedPrecondition(lockedMessage)
 	}
 	if conn == nil {
 		if !inSwarm {
-			return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
+			return nil, errdefs.FailedPrecondition("This node is not part of a swarm")
 		}
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition(notManager))
+		return nil, errdefs.FailedPrecondition(notManager)
 	}
 	reply, err := forward.NewReply(info.FullMethod)
 	if err != nil {
@@ -64,13 +64,13 @@ func (n *Node) toManagerStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	conn, inSwarm, locked := n.mgrConn, n.st != nil, n.locked
 	n.mu.Unlock()
 	if locked {
-		return errdefs.ToGRPC(errdefs.FailedPrecondition(lockedMessage))
+		return errdefs.FailedPrecondition(lockedMessage)
 	}
 	if conn == nil {
 		if !inSwarm {
-			return errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
+			return errdefs.FailedPrecondition("This node is not part of a swarm")
 		}
-		return errdefs.ToGRPC(errdefs.FailedPrecondition(notManager))
+		return errdefs.FailedPrecondition(notManager)
 	}
 	return forward.ForwardServerStream(ss.Context(), conn, info.FullMethod, ss)
 }
@@ -81,7 +81,7 @@ func (n *Node) outsideSwarm() error {
 	inSwarm := n.st != nil
 	n.mu.Unlock()
 	if inSwarm {
-		return errdefs.ToGRPC(errdefs.FailedPrecondition("This node is already part of a swarm. Use \"minsw swarm leave\" to leave this swarm and join another one."))
+		return errdefs.FailedPrecondition("This node is already part of a swarm. Use \"minsw swarm leave\" to leave this swarm and join another one.")
 	}
 	return nil
 }
@@ -96,7 +96,7 @@ func (n *Node) addresses(reqListen, reqAdvertise string) (listen, host string, e
 	}
 	host, err = advertiseHost(adv, listen)
 	if err != nil {
-		return "", "", errdefs.ToGRPC(err)
+		return "", "", err
 	}
 	return listen, host, nil
 }
@@ -183,17 +183,17 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	// starts: the cluster port only ever serves mutual TLS.
 	root, creds, err := ca.Bootstrap(manager.NewNodeID(), st.NodeID, 0, nil)
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	if err := n.saveCredentials(creds); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	n.mu.Lock()
 	n.creds = creds
 	n.mu.Unlock()
 	if err := n.startManager(st, true); err != nil {
 		n.dropCredentials()
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	n.mu.Lock()
 	m := n.mgr
@@ -205,7 +205,7 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 		n.dropAtRest()
 		n.dropCredentials()
 		_ = os.RemoveAll(n.raftDir())
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	if err := m.WaitLeader(ictx); err != nil {
 		return fail(err)
@@ -233,7 +233,7 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	n.st = st
 	n.mu.Unlock()
 	if err := n.startAgent(st); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.InitResponse{
 		NodeId:            st.NodeID,
@@ -251,10 +251,10 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 		return nil, err
 	}
 	if len(r.GetRemoteAddrs()) == 0 {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no manager address given"))
+		return nil, errdefs.InvalidArgument("no manager address given")
 	}
 	if r.GetJoinToken() == "" {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no join token given: use --token"))
+		return nil, errdefs.InvalidArgument("no join token given: use --token")
 	}
 	listen, host, err := n.addresses(r.GetListenAddr(), r.GetAdvertiseAddr())
 	if err != nil {
@@ -287,18 +287,18 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 		}
 		lastErr = err
 		if errdefs.KindOf(err) == errdefs.KindInvalidArgument {
-			return nil, errdefs.ToGRPC(err)
+			return nil, err
 		}
 	}
 	if resp == nil {
 		if errors.Is(lastErr, context.DeadlineExceeded) || errdefs.KindOf(lastErr) == errdefs.KindUnknown || errdefs.KindOf(lastErr) == errdefs.KindUnavailable {
-			return nil, errdefs.ToGRPC(errdefs.Unavailable("could not reach a manager at %s: %v", strings.Join(r.GetRemoteAddrs(), ", "), lastErr))
+			return nil, errdefs.Unavailable("could not reach a manager at %s: %v", strings.Join(r.GetRemoteAddrs(), ", "), lastErr)
 		}
-		return nil, errdefs.ToGRPC(lastErr)
+		return nil, lastErr
 	}
 	st.NodeID, st.ClusterID, st.ManagerIDs = resp.GetNodeId(), resp.GetClusterId(), resp.GetManagerIds()
 	if err := n.saveCredentials(creds); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	n.mu.Lock()
 	n.creds = creds
@@ -306,7 +306,7 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 	if resp.GetRole() == api.NodeRole_NODE_ROLE_MANAGER {
 		st.Manager = true
 		if err := n.startManager(st, false); err != nil {
-			return nil, errdefs.ToGRPC(err)
+			return nil, err
 		}
 		var err error
 		for _, addr := range st.Managers {
@@ -330,13 +330,13 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 		}
 	}
 	if err := n.saveState(st); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	n.mu.Lock()
 	n.st = st
 	n.mu.Unlock()
 	if err := n.startAgent(st); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.JoinResponse{NodeId: st.NodeID, Role: resp.GetRole()}, nil
 }
@@ -349,14 +349,14 @@ func (s *swarmAPI) Leave(ctx context.Context, r *api.LeaveRequest) (*api.LeaveRe
 	st, m, locked := n.st, n.mgr, n.locked
 	n.mu.Unlock()
 	if st == nil {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("This node is not part of a swarm"))
+		return nil, errdefs.FailedPrecondition("This node is not part of a swarm")
 	}
 	if locked && !r.GetForce() {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("Swarm is locked: this manager's raft data cannot be read without the unlock key. Use \"minsw swarm unlock\" first, or \"minsw swarm leave --force\" to leave it anyway."))
+		return nil, errdefs.FailedPrecondition("Swarm is locked: this manager's raft data cannot be read without the unlock key. Use \"minsw swarm unlock\" first, or \"minsw swarm leave --force\" to leave it anyway.")
 	}
 	if m != nil {
 		if !r.GetForce() {
-			return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves the remaining managers without it; use `--force` to ignore this message, or demote it first."))
+			return nil, errdefs.FailedPrecondition("You are attempting to leave the swarm on a node that is participating as a manager. Removing this node leaves the remaining managers without it; use `--force` to ignore this message, or demote it first.")
 		}
 		if len(m.Managers()) > 1 {
 			lctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -38,11 +38,11 @@ func (s *volumesAPI) users(ctx context.Context) (map[string][]string, error) {
 func (s *volumesAPI) ListVolumes(ctx context.Context, _ *api.ListVolumesRequest) (*api.ListVolumesResponse, error) {
 	vs, err := s.n.volumes.List()
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	users, err := s.users(ctx)
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	out := &api.ListVolumesResponse{}
 	for _, v := range vs {
@@ -54,18 +54,18 @@ func (s *volumesAPI) ListVolumes(ctx context.Context, _ *api.ListVolumesRequest)
 func (s *volumesAPI) InspectVolume(ctx context.Context, r *api.InspectVolumeRequest) (*api.InspectVolumeResponse, error) {
 	v, err := s.n.volumes.Get(r.GetName())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	users, err := s.users(ctx)
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.InspectVolumeResponse{Volume: volumeProto(v, users[v.Name])}, nil
 }
 
 func (s *volumesAPI) CreateVolume(_ context.Context, r *api.CreateVolumeRequest) (*api.CreateVolumeResponse, error) {
 	if d := r.GetDriver(); d != "" && d != volume.Driver {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("volume driver %q is not supported: minsw volumes use the local driver", d))
+		return nil, errdefs.InvalidArgument("volume driver %q is not supported: minsw volumes use the local driver", d)
 	}
 	var v volume.Volume
 	var err error
@@ -75,7 +75,7 @@ func (s *volumesAPI) CreateVolume(_ context.Context, r *api.CreateVolumeRequest)
 		v, err = s.n.volumes.Create(r.GetName(), r.GetLabels(), r.GetDriverOpts())
 	}
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.CreateVolumeResponse{Volume: volumeProto(v, nil)}, nil
 }
@@ -83,10 +83,10 @@ func (s *volumesAPI) CreateVolume(_ context.Context, r *api.CreateVolumeRequest)
 func (s *volumesAPI) RemoveVolume(ctx context.Context, r *api.RemoveVolumeRequest) (*api.RemoveVolumeResponse, error) {
 	users, err := s.users(ctx)
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	if err := s.n.volumes.Remove(r.GetName(), users[r.GetName()], r.GetForce()); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.RemoveVolumeResponse{}, nil
 }
@@ -94,11 +94,11 @@ func (s *volumesAPI) RemoveVolume(ctx context.Context, r *api.RemoveVolumeReques
 func (s *volumesAPI) PruneVolumes(ctx context.Context, r *api.PruneVolumesRequest) (*api.PruneVolumesResponse, error) {
 	users, err := s.users(ctx)
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	removed, size, err := s.n.volumes.Prune(func(name string) bool { return len(users[name]) > 0 }, r.GetAll())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	sort.Strings(removed)
 	return &api.PruneVolumesResponse{VolumesDeleted: removed, SpaceReclaimed: size}, nil

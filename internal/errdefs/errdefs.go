@@ -31,6 +31,11 @@ const (
 	// KindUnimplemented: the request is well formed but asks for something
 	// minsw does not do (the Engine API's 501).
 	KindUnimplemented
+	// KindUnauthenticated: the caller did not say who it is (no node
+	// certificate where one is needed).
+	KindUnauthenticated
+	// KindPermissionDenied: the caller is known and may not do this.
+	KindPermissionDenied
 )
 
 // OutcomeUnknownMessage is in the message of every KindOutcomeUnknown
@@ -60,6 +65,13 @@ func Unavailable(format string, a ...any) error { return newf(KindUnavailable, f
 func Conflict(format string, a ...any) error    { return newf(KindConflict, format, a...) }
 func Unimplemented(format string, a ...any) error {
 	return newf(KindUnimplemented, format, a...)
+}
+
+func Unauthenticated(format string, a ...any) error {
+	return newf(KindUnauthenticated, format, a...)
+}
+func PermissionDenied(format string, a ...any) error {
+	return newf(KindPermissionDenied, format, a...)
 }
 
 // OutcomeUnknown says a write may or may not have been applied; check
@@ -104,6 +116,10 @@ func KindOf(err error) Kind {
 			}
 		case codes.Unimplemented:
 			return KindUnimplemented
+		case codes.Unauthenticated:
+			return KindUnauthenticated
+		case codes.PermissionDenied:
+			return KindPermissionDenied
 		}
 	}
 	return KindUnknown
@@ -111,7 +127,8 @@ func KindOf(err error) Kind {
 
 func Is(err error, k Kind) bool { return err != nil && KindOf(err) == k }
 
-// ToGRPC maps err to a gRPC status error, once, at the API edge.
+// ToGRPC maps err to a gRPC status error. Servers do not call it: the
+// interceptors in grpc.go do, once, at the API edge.
 func ToGRPC(err error) error {
 	if err == nil {
 		return nil
@@ -139,6 +156,10 @@ func ToGRPC(err error) error {
 		}
 	case KindUnimplemented:
 		code = codes.Unimplemented
+	case KindUnauthenticated:
+		code = codes.Unauthenticated
+	case KindPermissionDenied:
+		code = codes.PermissionDenied
 	default:
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):

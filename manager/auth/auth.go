@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/raftnode"
 	"github.com/minsw/minsw/manager/store"
@@ -143,7 +144,7 @@ func (m *Authorizer) authorize(ctx context.Context, method string) (context.Cont
 			}
 			fwd, valid := parseForwardedIdentity(v[0])
 			if !valid {
-				return nil, status.Error(codes.PermissionDenied, "malformed forwarded identity")
+				return nil, errdefs.PermissionDenied("malformed forwarded identity")
 			}
 			id, ok = fwd, fwd.NodeID != ""
 		}
@@ -155,7 +156,7 @@ func (m *Authorizer) authorize(ctx context.Context, method string) (context.Cont
 		return ctx, nil
 	}
 	if !ok {
-		return nil, status.Errorf(codes.Unauthenticated, "%s needs a node certificate: this client presented none (join the swarm first)", method)
+		return nil, errdefs.Unauthenticated("%s needs a node certificate: this client presented none (join the swarm first)", method)
 	}
 	// A call this follower forwards is decided by the leader, whose store
 	// is current (this one may not know a node that has just joined); here
@@ -180,25 +181,25 @@ func (m *Authorizer) checkNode(id ca.Identity, pol policy, allowUnknown bool) er
 		node = tx.Node(id.NodeID)
 	})
 	if pol == managersOnly && !id.IsManager() {
-		return status.Errorf(codes.PermissionDenied, "permission denied: node %s is a worker; this call is for managers only", id.NodeID)
+		return errdefs.PermissionDenied("permission denied: node %s is a worker; this call is for managers only", id.NodeID)
 	}
 	if c == nil {
 		return nil
 	}
 	if id.ClusterID != c.GetId() {
-		return status.Errorf(codes.PermissionDenied, "permission denied: certificate of node %s is for another swarm (%s)", id.NodeID, id.ClusterID)
+		return errdefs.PermissionDenied("permission denied: certificate of node %s is for another swarm (%s)", id.NodeID, id.ClusterID)
 	}
 	if revoked(c, id.NodeID) {
-		return status.Errorf(codes.PermissionDenied, "permission denied: node %s was removed from this swarm: its certificates are revoked", id.NodeID)
+		return errdefs.PermissionDenied("permission denied: node %s was removed from this swarm: its certificates are revoked", id.NodeID)
 	}
 	if node == nil {
 		if allowUnknown {
 			return nil
 		}
-		return status.Errorf(codes.PermissionDenied, "permission denied: node %s is not part of this swarm (was it removed?): its certificate is no longer accepted", id.NodeID)
+		return errdefs.PermissionDenied("permission denied: node %s is not part of this swarm (was it removed?): its certificate is no longer accepted", id.NodeID)
 	}
 	if pol == managersOnly && node.GetSpec().GetDesiredRole() != api.NodeRole_NODE_ROLE_MANAGER {
-		return status.Errorf(codes.PermissionDenied, "permission denied: node %s was demoted to worker; this call is for managers only", id.NodeID)
+		return errdefs.PermissionDenied("permission denied: node %s was demoted to worker; this call is for managers only", id.NodeID)
 	}
 	return nil
 }
@@ -410,7 +411,7 @@ func checkImpersonation(id ca.Identity, method string, req any) error {
 		return nil
 	}
 	if got := r.GetNodeId(); got != id.NodeID {
-		return status.Errorf(codes.PermissionDenied, "permission denied: node %s may not act as node %s", id.NodeID, got)
+		return errdefs.PermissionDenied("permission denied: node %s may not act as node %s", id.NodeID, got)
 	}
 	return nil
 }

@@ -12,8 +12,6 @@ import (
 	"log/slog"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/minsw/minsw/internal/errdefs"
@@ -114,7 +112,7 @@ func (s *Server) GetRootCA(ctx context.Context, _ *api.GetRootCARequest) (*api.G
 	var c *api.Cluster
 	s.st.View(func(tx store.ReadTx) { c = tx.Cluster() })
 	if c == nil || len(c.GetRootCaCert()) == 0 {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("this manager has no root CA yet"))
+		return nil, errdefs.FailedPrecondition("this manager has no root CA yet")
 	}
 	resp := &api.GetRootCAResponse{RootCaCert: c.GetRootCaCert(), TrustBundle: TrustBundle(c), SigningRootDigest: jointoken.Digest(c.GetRootCaCert())}
 	if r := c.GetRootRotation(); r != nil {
@@ -128,13 +126,13 @@ func (s *Server) GetRootCA(ctx context.Context, _ *api.GetRootCARequest) (*api.G
 func (s *Server) RenewCertificate(ctx context.Context, r *api.RenewCertificateRequest) (*api.RenewCertificateResponse, error) {
 	id, ok := auth.CallerIdentity(ctx)
 	if !ok {
-		return nil, status.Error(codes.Unauthenticated, "renewing a certificate needs the current one")
+		return nil, errdefs.Unauthenticated("renewing a certificate needs the current one")
 	}
 	var resp *api.RenewCertificateResponse
 	err := s.updateRetry(ctx, func(tx *store.Tx) error {
 		c, n := tx.Cluster(), tx.Node(id.NodeID)
 		if c == nil || n == nil {
-			return status.Errorf(codes.PermissionDenied, "permission denied: node %s is not part of this swarm", id.NodeID)
+			return errdefs.PermissionDenied("permission denied: node %s is not part of this swarm", id.NodeID)
 		}
 		nn := proto.Clone(n).(*api.Node)
 		chain, err := s.Issue(c, nn, r.GetCsr(), n.GetSpec().GetDesiredRole())
@@ -145,7 +143,7 @@ func (s *Server) RenewCertificate(ctx context.Context, r *api.RenewCertificateRe
 		return tx.Update(nn)
 	})
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	s.log.Info("certificate renewed", "node", id.NodeID)
 	return resp, nil

@@ -18,11 +18,11 @@ type CA interface {
 // RotateRootCA starts a root rotation (swarm ca --rotate).
 func (s *Server) RotateRootCA(ctx context.Context, _ *api.RotateRootCARequest) (*api.RotateRootCAResponse, error) {
 	if s.ca == nil {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("this manager has no certificate authority"))
+		return nil, errdefs.FailedPrecondition("this manager has no certificate authority")
 	}
 	c, err := s.ca.RotateRootCA(ctx)
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.RotateRootCAResponse{Cluster: redactCluster(c)}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/minsw/minsw/manager/allocator"
@@ -189,7 +188,7 @@ func TestBadInputIsRefusedAndLeavesStoreUntouched(t *testing.T) {
 			s, st := newServer(t)
 			before := st.Save()
 			err := c.call(s)
-			if status.Code(err) != c.code || !strings.Contains(err.Error(), c.msg) {
+			if edgeCode(err) != c.code || !strings.Contains(err.Error(), c.msg) {
 				t.Fatalf("got %v, want %v containing %q", err, c.code, c.msg)
 			}
 			if !proto.Equal(before, st.Save()) {
@@ -212,7 +211,7 @@ func TestAmbiguousPrefixIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.GetService(ctx, &api.GetServiceRequest{Ref: "abc"}); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "ambiguous") {
+	if _, err := s.GetService(ctx, &api.GetServiceRequest{Ref: "abc"}); edgeCode(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "ambiguous") {
 		t.Fatalf("ambiguous prefix: %v", err)
 	}
 	if r, err := s.GetService(ctx, &api.GetServiceRequest{Ref: "abc2"}); err != nil || r.Service.Spec.Name != "b" {
@@ -237,7 +236,7 @@ func TestUpdateBumpsSpecVersionOnlyForRealChanges(t *testing.T) {
 		t.Fatalf("image change: %v %v", r, err)
 	}
 	// Stale version refused.
-	if _, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: cur.Service.Meta.Version, Spec: img}); status.Code(err) != codes.Aborted {
+	if _, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: cur.Service.Meta.Version, Spec: img}); edgeCode(err) != codes.Aborted {
 		t.Fatalf("stale update: %v", err)
 	}
 }
@@ -329,7 +328,7 @@ func TestPublishedPorts(t *testing.T) {
 	// A clash names the holder and changes nothing.
 	before := st.Save()
 	_, err = s.CreateService(ctx, &api.CreateServiceRequest{Spec: publishing("clash", &api.PortConfig{PublishedPort: 8080, TargetPort: 81})})
-	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "already in use by service 'front'") {
+	if edgeCode(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "already in use by service 'front'") {
 		t.Fatalf("clash: %v", err)
 	}
 	if !proto.Equal(before, st.Save()) {

@@ -18,7 +18,7 @@ import (
 // their nodes through the leader's log broker: one LogLine per line, and
 // one LogLine with error for a task whose node cannot be asked.
 func (s *Server) ServiceLogs(r *api.ServiceLogsRequest, stream api.Control_ServiceLogsServer) error {
-	return errdefs.ToGRPC(s.serviceLogs(stream.Context(), r, stream.Send))
+	return s.serviceLogs(stream.Context(), r, stream.Send)
 }
 
 // logTask is what a log line's prefix needs of its task.

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -56,7 +55,7 @@ func TestListServicesPagesStayUnderTheByteBudget(t *testing.T) {
 	if len(names) != 42 || names[0] != "big" || names[1] != "svc00" || names[41] != "web" {
 		t.Fatalf("pages gave %d services: %v", len(names), names)
 	}
-	if _, err := s.ListServices(ctx, &api.ListServicesRequest{PageToken: "%%%"}); status.Code(err) != codes.InvalidArgument {
+	if _, err := s.ListServices(ctx, &api.ListServicesRequest{PageToken: "%%%"}); edgeCode(err) != codes.InvalidArgument {
 		t.Fatalf("bad token: %v", err)
 	}
 }

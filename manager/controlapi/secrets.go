@@ -104,21 +104,21 @@ func (s *Server) ListSecrets(_ context.Context, r *api.ListSecretsRequest) (*api
 	}
 	out, next, err := listPage(out, func(s *api.Secret) string { return s.GetSpec().GetName() }, r.GetPageSize(), r.GetPageToken())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.ListSecretsResponse{Secrets: out, NextPageToken: next}, nil
 }
 
 func (s *Server) CreateSecret(ctx context.Context, r *api.CreateSecretRequest) (*api.CreateSecretResponse, error) {
 	if r.GetSpec() == nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no secret spec given"))
+		return nil, errdefs.InvalidArgument("no secret spec given")
 	}
 	if err := checkRequest(r); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	spec := proto.Clone(r.GetSpec()).(*api.SecretSpec)
 	if err := validateBlob("secret", spec.GetName(), spec.GetData(), MaxSecretSize); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	var id string
 	err := s.update(ctx, func(tx *store.Tx) error {
@@ -140,10 +140,10 @@ func (s *Server) CreateSecret(ctx context.Context, r *api.CreateSecretRequest) (
 // UpdateSecret changes a secret's labels; its name and data are fixed.
 func (s *Server) UpdateSecret(ctx context.Context, r *api.UpdateSecretRequest) (*api.UpdateSecretResponse, error) {
 	if r.GetSpec() == nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no secret spec given"))
+		return nil, errdefs.InvalidArgument("no secret spec given")
 	}
 	if err := checkRequest(r); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	var id string
 	err := s.update(ctx, func(tx *store.Tx) error {
@@ -210,21 +210,21 @@ func (s *Server) ListConfigs(_ context.Context, r *api.ListConfigsRequest) (*api
 	s.st.View(func(tx store.ReadTx) { all = tx.Configs() })
 	out, next, err := listPage(all, func(c *api.Config) string { return c.GetSpec().GetName() }, r.GetPageSize(), r.GetPageToken())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.ListConfigsResponse{Configs: out, NextPageToken: next}, nil
 }
 
 func (s *Server) CreateConfig(ctx context.Context, r *api.CreateConfigRequest) (*api.CreateConfigResponse, error) {
 	if r.GetSpec() == nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no config spec given"))
+		return nil, errdefs.InvalidArgument("no config spec given")
 	}
 	if err := checkRequest(r); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	spec := proto.Clone(r.GetSpec()).(*api.ConfigSpec)
 	if err := validateBlob("config", spec.GetName(), spec.GetData(), MaxConfigSize); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	var id string
 	err := s.update(ctx, func(tx *store.Tx) error {
@@ -246,10 +246,10 @@ func (s *Server) CreateConfig(ctx context.Context, r *api.CreateConfigRequest) (
 // UpdateConfig changes a config's labels; its name and data are fixed.
 func (s *Server) UpdateConfig(ctx context.Context, r *api.UpdateConfigRequest) (*api.UpdateConfigResponse, error) {
 	if r.GetSpec() == nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no config spec given"))
+		return nil, errdefs.InvalidArgument("no config spec given")
 	}
 	if err := checkRequest(r); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	var id string
 	err := s.update(ctx, func(tx *store.Tx) error {

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/minsw/minsw/manager/store"
@@ -83,7 +82,7 @@ func TestSecretAndConfigBadInputIsRefused(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := s.CreateSecret(ctx, &api.CreateSecretRequest{Spec: c.spec})
-			if status.Code(err) != c.code || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			if edgeCode(err) != c.code || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("got %v, want %v %q", err, c.code, c.want)
 			}
 		})
@@ -91,7 +90,7 @@ func TestSecretAndConfigBadInputIsRefused(t *testing.T) {
 	if _, err := s.CreateSecret(ctx, &api.CreateSecretRequest{Spec: &api.SecretSpec{Name: "max", Data: make([]byte, MaxSecretSize)}}); err != nil {
 		t.Fatalf("exactly 500 KiB: %v", err)
 	}
-	if _, err := s.CreateConfig(ctx, &api.CreateConfigRequest{Spec: &api.ConfigSpec{Name: "-bad", Data: []byte("x")}}); status.Code(err) != codes.InvalidArgument {
+	if _, err := s.CreateConfig(ctx, &api.CreateConfigRequest{Spec: &api.ConfigSpec{Name: "-bad", Data: []byte("x")}}); edgeCode(err) != codes.InvalidArgument {
 		t.Fatalf("bad config name: %v", err)
 	}
 	after := st.Save()
@@ -116,12 +115,12 @@ func TestSecretUpdateChangesLabelsOnly(t *testing.T) {
 		"new data": {Name: "tls_key", Data: []byte("k2")},
 		"rename":   {Name: "other"},
 	} {
-		if _, err := s.UpdateSecret(ctx, &api.UpdateSecretRequest{Ref: "tls_key", Version: up.Secret.Meta.Version, Spec: spec}); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "only updates to Labels are allowed") {
+		if _, err := s.UpdateSecret(ctx, &api.UpdateSecretRequest{Ref: "tls_key", Version: up.Secret.Meta.Version, Spec: spec}); edgeCode(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "only updates to Labels are allowed") {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
 	cfg := mustConfig(t, s, "nginx.conf", "server {}")
-	if _, err := s.UpdateConfig(ctx, &api.UpdateConfigRequest{Ref: cfg.GetId(), Version: cfg.Meta.Version, Spec: &api.ConfigSpec{Data: []byte("other")}}); status.Code(err) != codes.InvalidArgument {
+	if _, err := s.UpdateConfig(ctx, &api.UpdateConfigRequest{Ref: cfg.GetId(), Version: cfg.Meta.Version, Spec: &api.ConfigSpec{Data: []byte("other")}}); edgeCode(err) != codes.InvalidArgument {
 		t.Fatalf("config data change: %v", err)
 	}
 	got, _ := s.GetConfig(ctx, &api.GetConfigRequest{Ref: "nginx.conf"})
@@ -157,10 +156,10 @@ func TestServiceReferencesResolveAndRemoveIsRefusedWhileUsed(t *testing.T) {
 		t.Fatalf("config reference %v", cr)
 	}
 	_, err = s.RemoveSecret(ctx, &api.RemoveSecretRequest{Ref: "db_password"})
-	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "secret 'db_password' is in use by the following service: db") {
+	if edgeCode(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "secret 'db_password' is in use by the following service: db") {
 		t.Fatalf("rm in use: %v", err)
 	}
-	if _, err := s.RemoveConfig(ctx, &api.RemoveConfigRequest{Ref: "nginx.conf"}); status.Code(err) != codes.FailedPrecondition {
+	if _, err := s.RemoveConfig(ctx, &api.RemoveConfigRequest{Ref: "nginx.conf"}); edgeCode(err) != codes.FailedPrecondition {
 		t.Fatalf("config rm in use: %v", err)
 	}
 	if _, err := s.RemoveService(ctx, &api.RemoveServiceRequest{Ref: "db"}); err != nil {
@@ -213,7 +212,7 @@ func TestServiceStorageBadInputIsRefused(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := s.CreateService(ctx, &api.CreateServiceRequest{Spec: c.spec})
-			if status.Code(err) != c.code || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			if edgeCode(err) != c.code || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("got %v, want %v %q", err, c.code, c.want)
 			}
 		})
@@ -226,7 +225,7 @@ func TestServiceStorageBadInputIsRefused(t *testing.T) {
 	cur, _ := s.GetService(ctx, &api.GetServiceRequest{Ref: "web"})
 	up := proto.Clone(cur.GetService().GetSpec()).(*api.ServiceSpec)
 	up.Task.Container.Secrets = []*api.SecretReference{{SecretName: "nosuch"}}
-	if _, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: cur.Service.Meta.Version, Spec: up}); status.Code(err) != codes.NotFound {
+	if _, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: cur.Service.Meta.Version, Spec: up}); edgeCode(err) != codes.NotFound {
 		t.Fatalf("update with unknown secret: %v", err)
 	}
 }

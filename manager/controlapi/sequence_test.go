@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -88,7 +87,7 @@ func TestPartialNodeUpdateDoesNotDemoteAManager(t *testing.T) {
 	// neither manager is demoted.
 	for _, id := range []string{"mgr1", "mgr2"} {
 		_, err := s.UpdateNode(ctx, &api.UpdateNodeRequest{Ref: id, Spec: drain})
-		if status.Code(err) != codes.Aborted || !strings.Contains(err.Error(), "update out of sequence") {
+		if edgeCode(err) != codes.Aborted || !strings.Contains(err.Error(), "update out of sequence") {
 			t.Fatalf("versionless update of %s: %v, want Aborted update out of sequence", id, err)
 		}
 		if n := get(id); n.Spec.DesiredRole != api.NodeRole_NODE_ROLE_MANAGER || n.Spec.Availability != api.NodeAvailability_NODE_AVAILABILITY_ACTIVE {
@@ -115,13 +114,13 @@ func TestPartialNodeUpdateDoesNotDemoteAManager(t *testing.T) {
 	// The version read before that update is stale now.
 	_, err = s.UpdateNode(ctx, &api.UpdateNodeRequest{Ref: "mgr1", Version: n.Meta.Version, Spec: &api.NodeSpec{},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"availability"}}})
-	if status.Code(err) != codes.Aborted || !strings.Contains(err.Error(), "update out of sequence") {
+	if edgeCode(err) != codes.Aborted || !strings.Contains(err.Error(), "update out of sequence") {
 		t.Fatalf("stale version: %v", err)
 	}
 	// An unknown mask path is named.
 	_, err = s.UpdateNode(ctx, &api.UpdateNodeRequest{Ref: "mgr1", Version: got.Meta.Version, Spec: &api.NodeSpec{},
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"role"}}})
-	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), `"role"`) {
+	if edgeCode(err) != codes.InvalidArgument || !strings.Contains(err.Error(), `"role"`) {
 		t.Fatalf("unknown mask path: %v", err)
 	}
 }
@@ -160,7 +159,7 @@ func TestCreateAndUpdateReturnTheStoredVersion(t *testing.T) {
 	if err != nil || u.Cluster.Meta.Version <= cl.Cluster.Meta.Version {
 		t.Fatalf("UpdateCluster answered %v %v", u, err)
 	}
-	if _, err := s.UpdateCluster(ctx, &api.UpdateClusterRequest{Spec: cl.Cluster.Spec}); status.Code(err) != codes.Aborted {
+	if _, err := s.UpdateCluster(ctx, &api.UpdateClusterRequest{Spec: cl.Cluster.Spec}); edgeCode(err) != codes.Aborted {
 		t.Fatalf("versionless cluster update: %v", err)
 	}
 }
@@ -228,7 +227,7 @@ func TestOutOfRangeValuesAreRefused(t *testing.T) {
 			s, st := newServer(t)
 			before := st.Save()
 			err := c.call(s)
-			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), c.msg) {
+			if edgeCode(err) != codes.InvalidArgument || !strings.Contains(err.Error(), c.msg) {
 				t.Fatalf("got %v, want InvalidArgument containing %q", err, c.msg)
 			}
 			if len(err.Error()) > 300 || strings.Contains(err.Error(), "\n") {

@@ -99,7 +99,7 @@ func (s *Server) allocator() (*allocator.Allocator, error) {
 func (s *Server) view(fn func(tx store.ReadTx) error) error {
 	var err error
 	s.st.View(func(tx store.ReadTx) { err = fn(tx) })
-	return errdefs.ToGRPC(err)
+	return err
 }
 
 // conflictRetries bounds how often a request is re-run after losing a race
@@ -123,7 +123,7 @@ func (s *Server) update(ctx context.Context, fn func(tx *store.Tx) error) error 
 			break
 		}
 	}
-	return errdefs.ToGRPC(err)
+	return err
 }
 
 // ---- nodes
@@ -165,7 +165,7 @@ func (s *Server) ListNodes(_ context.Context, r *api.ListNodesRequest) (*api.Lis
 	// By hostname, as `node ls` shows them; the ID keeps the order total.
 	page, next, err := listPage(nodes, func(n *api.Node) string { return n.GetDescription().GetHostname() + "\x00" + n.GetId() }, r.GetPageSize(), r.GetPageToken())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	out := make([]*api.Node, len(page))
 	for i, n := range page {
@@ -180,14 +180,14 @@ func (s *Server) ListNodes(_ context.Context, r *api.ListNodesRequest) (*api.Lis
 // fields it names change.
 func (s *Server) UpdateNode(ctx context.Context, r *api.UpdateNodeRequest) (*api.UpdateNodeResponse, error) {
 	if r.GetSpec() == nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no node spec given"))
+		return nil, errdefs.InvalidArgument("no node spec given")
 	}
 	if err := checkRequest(r); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	paths, err := nodeMask(r.GetUpdateMask().GetPaths())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	var id string
 	err = s.update(ctx, func(tx *store.Tx) error {
@@ -325,7 +325,7 @@ func (s *Server) ListNetworks(_ context.Context, r *api.ListNetworksRequest) (*a
 	s.st.View(func(tx store.ReadTx) { all = tx.Networks() })
 	out, next, err := listPage(all, func(n *api.Network) string { return n.GetSpec().GetName() }, r.GetPageSize(), r.GetPageToken())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.ListNetworksResponse{Networks: out, NextPageToken: next}, nil
 }
@@ -333,36 +333,36 @@ func (s *Server) ListNetworks(_ context.Context, r *api.ListNetworksRequest) (*a
 func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest) (*api.CreateNetworkResponse, error) {
 	spec := r.GetSpec()
 	if spec == nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no network spec given"))
+		return nil, errdefs.InvalidArgument("no network spec given")
 	}
 	if err := checkRequest(r); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	spec = proto.Clone(spec).(*api.NetworkSpec)
 	if err := ValidateName("network", spec.GetName()); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	switch spec.GetDriver() {
 	case "":
 		spec.Driver = "overlay"
 	case "overlay":
 	default:
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("network driver %q is not supported: minsw networks use the overlay driver", spec.GetDriver()))
+		return nil, errdefs.InvalidArgument("network driver %q is not supported: minsw networks use the overlay driver", spec.GetDriver())
 	}
 	if err := ipsec.ValidateOption(spec.GetDriverOpts()); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	// An encrypted network is refused where this manager's kernel cannot
 	// carry it (nodes check their own kernels again before attaching a
 	// task): better an error now than traffic in clear later.
 	if ipsec.Encrypted(spec.GetDriverOpts()) {
 		if err := s.encrypted(spec.GetName()); err != nil {
-			return nil, errdefs.ToGRPC(err)
+			return nil, err
 		}
 	}
 	alloc, err := s.allocator()
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	unlock := alloc.LockNetworks()
 	defer unlock()
@@ -516,7 +516,7 @@ func (s *Server) ListTasks(_ context.Context, r *api.ListTasksRequest) (*api.Lis
 	})
 	out, next, err := listPage(all, func(t *api.Task) string { return t.GetId() }, r.GetPageSize(), r.GetPageToken())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.ListTasksResponse{Tasks: redactTasks(out), NextPageToken: next}, nil
 }
@@ -536,7 +536,7 @@ func (s *Server) GetCluster(context.Context, *api.GetClusterRequest) (*api.GetCl
 	var c *api.Cluster
 	s.st.View(func(tx store.ReadTx) { c = tx.Cluster() })
 	if c == nil {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("this node is not part of a swarm"))
+		return nil, errdefs.FailedPrecondition("this node is not part of a swarm")
 	}
 	return &api.GetClusterResponse{Cluster: redactCluster(c)}, nil
 }
@@ -568,17 +568,17 @@ func (s *Server) GetUnlockKey(context.Context, *api.GetUnlockKeyRequest) (*api.G
 	var c *api.Cluster
 	s.st.View(func(tx store.ReadTx) { c = tx.Cluster() })
 	if c == nil {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("this node is not part of a swarm"))
+		return nil, errdefs.FailedPrecondition("this node is not part of a swarm")
 	}
 	return &api.GetUnlockKeyResponse{UnlockKey: c.GetUnlockKey()}, nil
 }
 
 func (s *Server) UpdateCluster(ctx context.Context, r *api.UpdateClusterRequest) (*api.UpdateClusterResponse, error) {
 	if err := checkRequest(r); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	if d := r.GetSpec().GetCertExpiry(); d != nil && d.AsDuration() < ca.MinCertExpiry {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("certificate expiry %s is too short: at least %s", d.AsDuration(), ca.MinCertExpiry))
+		return nil, errdefs.InvalidArgument("certificate expiry %s is too short: at least %s", d.AsDuration(), ca.MinCertExpiry)
 	}
 	err := s.update(ctx, func(tx *store.Tx) error {
 		c := tx.Cluster()

@@ -33,7 +33,7 @@ func (s *Server) ListServices(_ context.Context, r *api.ListServicesRequest) (*a
 	s.st.View(func(tx store.ReadTx) { all = tx.Services() })
 	out, next, err := listPage(all, func(s *api.Service) string { return s.GetSpec().GetName() }, r.GetPageSize(), r.GetPageToken())
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.ListServicesResponse{Services: redactServices(out), NextPageToken: next}, nil
 }
@@ -66,17 +66,17 @@ func resolveNetworks(tx store.ReadTx, spec *api.ServiceSpec) error {
 
 func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest) (*api.CreateServiceResponse, error) {
 	if r.GetSpec() == nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("no service spec given"))
+		return nil, errdefs.InvalidArgument("no service spec given")
 	}
 	if err := checkRequest(r); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	spec := proto.Clone(r.GetSpec()).(*api.ServiceSpec)
 	if spec.GetName() == "" {
 		spec.Name = randomName()
 	}
 	if err := validateServiceSpec(spec); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	ea, done, err := s.endpointAllocation()
 	if err != nil {
@@ -140,7 +140,7 @@ func (s *Server) storedService(id string) *api.Service {
 
 func (s *Server) UpdateService(ctx context.Context, r *api.UpdateServiceRequest) (*api.UpdateServiceResponse, error) {
 	if err := checkRequest(r); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	var rollback *api.UpdateStatus
 	if r.GetRollback() {
@@ -300,7 +300,7 @@ type endpointAlloc struct {
 func (s *Server) endpointAllocation() (ea *endpointAlloc, done func(), err error) {
 	alloc, err := s.allocator()
 	if err != nil {
-		return nil, nil, errdefs.ToGRPC(err)
+		return nil, nil, err
 	}
 	return &endpointAlloc{alloc: alloc}, alloc.LockPorts(), nil
 }

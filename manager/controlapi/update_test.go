@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -81,8 +80,8 @@ func TestBadUpdateConfigIsRefused(t *testing.T) {
 			if !errdefs.Is(err, errdefs.KindInvalidArgument) || !strings.Contains(err.Error(), c.msg) {
 				t.Fatalf("err %v, want invalid argument %q", err, c.msg)
 			}
-			if status.Code(errdefs.ToGRPC(err)) != codes.InvalidArgument {
-				t.Fatalf("maps to %v", status.Code(errdefs.ToGRPC(err)))
+			if edgeCode(errdefs.ToGRPC(err)) != codes.InvalidArgument {
+				t.Fatalf("maps to %v", edgeCode(errdefs.ToGRPC(err)))
 			}
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/minsw/minsw/manager/store"
@@ -69,7 +68,7 @@ func TestBadServiceOptionsAreRefused(t *testing.T) {
 			spec := webSpec("other")
 			c.mutate(spec)
 			_, err := s.CreateService(context.Background(), &api.CreateServiceRequest{Spec: spec})
-			if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), c.msg) || strings.Contains(err.Error(), "\n") {
+			if edgeCode(err) != codes.InvalidArgument || !strings.Contains(err.Error(), c.msg) || strings.Contains(err.Error(), "\n") {
 				t.Fatalf("got %v, want InvalidArgument containing %q on one line", err, c.msg)
 			}
 			if !proto.Equal(before, st.Save()) {
@@ -130,7 +129,7 @@ func TestJobModeCannotChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = s.UpdateService(context.Background(), &api.UpdateServiceRequest{Ref: "batch", Version: created.GetService().GetMeta().GetVersion(), Spec: webSpec("batch")})
-	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "mode change is not allowed") {
+	if edgeCode(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "mode change is not allowed") {
 		t.Fatalf("replicated-job -> replicated: %v", err)
 	}
 }

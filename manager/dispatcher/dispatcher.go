@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -225,7 +224,7 @@ func (d *Dispatcher) Session(req *api.SessionRequest, stream api.Dispatcher_Sess
 	}
 	nodeID := req.GetNodeId()
 	if nodeID == "" {
-		return status.Error(codes.InvalidArgument, "session: no node ID given")
+		return errdefs.InvalidArgument("session: no node ID given")
 	}
 	addr := req.GetAddr()
 	if addr == "" {
@@ -246,7 +245,7 @@ func (d *Dispatcher) Session(req *api.SessionRequest, stream api.Dispatcher_Sess
 	}
 	defer r.removeSession(s)
 	if err := r.registerNode(ctx, req, addr); err != nil {
-		return errdefs.ToGRPC(err)
+		return err
 	}
 	log := d.log.With("node", nodeID, "session", s.id)
 	log.Info("session opened", "addr", addr)
@@ -273,7 +272,7 @@ func (d *Dispatcher) Session(req *api.SessionRequest, stream api.Dispatcher_Sess
 		case <-ctx.Done():
 			return sessionEnd(ctx, log)
 		case <-r.ctx.Done():
-			return status.Error(codes.Unavailable, errStopped.Error())
+			return errdefs.Unavailable("%s", errStopped.Error())
 		case <-s.notify:
 		}
 		if dl := d.cfg.AssignmentDelay; dl > 0 {
@@ -300,7 +299,7 @@ func sessionEnd(ctx context.Context, log *slog.Logger) error {
 	log.Info("session closed", "reason", cause)
 	switch {
 	case errors.Is(cause, errExpired), errors.Is(cause, errReplaced), errors.Is(cause, errStopped):
-		return status.Error(codes.Unavailable, cause.Error())
+		return errdefs.Unavailable("%s", cause.Error())
 	}
 	return status.FromContextError(ctx.Err()).Err()
 }
@@ -312,7 +311,7 @@ func (d *Dispatcher) message(nodeID string) (*api.SessionMessage, error) {
 	d.st.View(func(tx store.ReadTx) {
 		node := tx.Node(nodeID)
 		if node == nil {
-			err = status.Errorf(codes.NotFound, "node %s not found: has it left the swarm?", nodeID)
+			err = errdefs.NotFound("node %s not found: has it left the swarm?", nodeID)
 			return
 		}
 		m.Node = node
@@ -377,7 +376,7 @@ func (r *runState) addSession(s *session) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return status.Error(codes.Unavailable, errStopped.Error())
+		return errdefs.Unavailable("%s", errStopped.Error())
 	}
 	if old := r.sessions[s.nodeID]; old != nil {
 		old.cancel(errReplaced)
@@ -412,7 +411,7 @@ func (r *runState) checkSession(nodeID, sessionID string) (*session, error) {
 	defer r.mu.Unlock()
 	s := r.sessions[nodeID]
 	if s == nil || s.id != sessionID {
-		return nil, status.Errorf(codes.NotFound, "session %s of node %s is not valid: open a new session", sessionID, nodeID)
+		return nil, errdefs.NotFound("session %s of node %s is not valid: open a new session", sessionID, nodeID)
 	}
 	return s, nil
 }
@@ -428,7 +427,7 @@ func (d *Dispatcher) Heartbeat(ctx context.Context, req *api.HeartbeatRequest) (
 	s := r.sessions[req.GetNodeId()]
 	if s == nil || s.id != req.GetSessionId() {
 		r.mu.Unlock()
-		return nil, status.Errorf(codes.NotFound, "session %s of node %s is not valid: open a new session", req.GetSessionId(), req.GetNodeId())
+		return nil, errdefs.NotFound("session %s of node %s is not valid: open a new session", req.GetSessionId(), req.GetNodeId())
 	}
 	r.deadlines[s.nodeID] = d.clock.Now().Add(period * time.Duration(d.cfg.HeartbeatGrace))
 	r.mu.Unlock()
@@ -454,7 +453,7 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *api.UpdateTaskSt
 	d.st.View(func(tx store.ReadTx) {
 		for _, u := range req.GetUpdates() {
 			if u.GetStatus() == nil {
-				bad = status.Errorf(codes.InvalidArgument, "task %s: no status given", u.GetTaskId())
+				bad = errdefs.InvalidArgument("task %s: no status given", u.GetTaskId())
 				return
 			}
 			t := tx.Task(u.GetTaskId())
@@ -463,7 +462,7 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *api.UpdateTaskSt
 				continue
 			}
 			if t.GetNodeId() != nodeID {
-				bad = status.Errorf(codes.PermissionDenied, "task %s is not assigned to node %s", u.GetTaskId(), nodeID)
+				bad = errdefs.PermissionDenied("task %s is not assigned to node %s", u.GetTaskId(), nodeID)
 				return
 			}
 			known = append(known, u)
@@ -480,7 +479,7 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *api.UpdateTaskSt
 		d.log.Warn("task status for unknown tasks refused", "node", nodeID, "tasks", len(unknown), "first", unknown[0])
 		// InvalidArgument: the agent drops what the manager will never take
 		// instead of resending it.
-		refused = status.Errorf(codes.InvalidArgument, "task %s is not known to this swarm (removed?): its status was not recorded", unknown[0])
+		refused = errdefs.InvalidArgument("task %s is not known to this swarm (removed?): its status was not recorded", unknown[0])
 	}
 	if len(known) == 0 {
 		if refused != nil {
@@ -495,7 +494,7 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *api.UpdateTaskSt
 	select {
 	case <-b.done:
 		if b.err != nil {
-			return nil, errdefs.ToGRPC(b.err)
+			return nil, b.err
 		}
 		if refused != nil {
 			return nil, refused

@@ -13,10 +13,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -110,7 +110,7 @@ func newHarness(t *testing.T, mutate func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(errdefs.UnaryServerInterceptor), grpc.ChainStreamInterceptor(errdefs.StreamServerInterceptor))
 	api.RegisterDispatcherServer(srv, d)
 	go func() { _ = srv.Serve(lis) }()
 	conn, err := grpc.NewClient("unix:"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -225,7 +225,7 @@ func TestUnknownNodeIsToldItLeft(t *testing.T) {
 	if err == nil {
 		_, err = stream.Recv()
 	}
-	if status.Code(err) != codes.NotFound || status.Convert(err).Message() != "node ghost not found: has it left the swarm?" {
+	if edgeCode(err) != codes.NotFound || edgeStatus(err).Message() != "node ghost not found: has it left the swarm?" {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -238,21 +238,21 @@ func TestFollowerNamesTheLeader(t *testing.T) {
 	stream, _ := h.session(ctx, "worker1")
 	h.stop() // leadership lost
 	_, err := stream.Recv()
-	if status.Code(err) != codes.Unavailable {
+	if edgeCode(err) != codes.Unavailable {
 		t.Fatalf("open session after stop: %v", err)
 	}
 	stream, err = h.client.Session(ctx, &api.SessionRequest{NodeId: "worker1"})
 	if err == nil {
 		_, err = stream.Recv()
 	}
-	if status.Code(err) != codes.FailedPrecondition {
+	if edgeCode(err) != codes.FailedPrecondition {
 		t.Fatalf("follower answered %v", err)
 	}
 	if addr, ok := LeaderFromError(err); !ok || addr != "10.0.0.2:2377" {
 		t.Fatalf("leader from %v: %q %v", err, addr, ok)
 	}
 	_, err = h.client.Heartbeat(ctx, &api.HeartbeatRequest{NodeId: "worker1"})
-	if status.Code(err) != codes.FailedPrecondition {
+	if edgeCode(err) != codes.FailedPrecondition {
 		t.Fatalf("heartbeat on follower: %v", err)
 	}
 }
@@ -288,7 +288,7 @@ func TestMissedHeartbeatsMarkNodeDown(t *testing.T) {
 	if msg := h.node("worker1").GetStatus().GetMessage(); msg != "heartbeat failure" {
 		t.Fatalf("message %q", msg)
 	}
-	if _, err := stream.Recv(); status.Code(err) != codes.Unavailable {
+	if _, err := stream.Recv(); edgeCode(err) != codes.Unavailable {
 		t.Fatalf("session after expiry: %v", err)
 	}
 	time.Sleep(10 * time.Millisecond)
@@ -296,7 +296,7 @@ func TestMissedHeartbeatsMarkNodeDown(t *testing.T) {
 		t.Fatalf("%d node writes, want 1", n)
 	}
 	_, err := h.client.Heartbeat(ctx, &api.HeartbeatRequest{NodeId: "worker1", SessionId: m.GetSessionId()})
-	if status.Code(err) != codes.NotFound {
+	if edgeCode(err) != codes.NotFound {
 		t.Fatalf("heartbeat on expired session: %v", err)
 	}
 }
@@ -536,13 +536,13 @@ func TestStatusNeverMovesBackwards(t *testing.T) {
 	if s := h.task("t1").GetStatus().GetState(); s != api.TaskState_TASK_STATE_RUNNING {
 		t.Fatalf("moved back to %v", s)
 	}
-	if err := update("t2", api.TaskState_TASK_STATE_FAILED); status.Code(err) != codes.PermissionDenied {
+	if err := update("t2", api.TaskState_TASK_STATE_FAILED); edgeCode(err) != codes.PermissionDenied {
 		t.Fatalf("other node's task: %v", err)
 	}
 	// A report for a task the store does not hold is refused and counted
 	// (a deleted task, or a worker making one up).
 	before := h.d.UnknownTaskReports()
-	if err := update("gone", api.TaskState_TASK_STATE_FAILED); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "task gone is not known to this swarm") {
+	if err := update("gone", api.TaskState_TASK_STATE_FAILED); edgeCode(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "task gone is not known to this swarm") {
 		t.Fatalf("unknown task: %v", err)
 	}
 	if got := h.d.UnknownTaskReports() - before; got != 1 {
@@ -552,7 +552,7 @@ func TestStatusNeverMovesBackwards(t *testing.T) {
 		t.Fatal("a report made a task")
 	}
 	_, err := h.client.UpdateTaskStatus(ctx, &api.UpdateTaskStatusRequest{NodeId: "worker1", SessionId: "bogus"})
-	if status.Code(err) != codes.NotFound {
+	if edgeCode(err) != codes.NotFound {
 		t.Fatalf("bad session: %v", err)
 	}
 	if err := update("t1", api.TaskState_TASK_STATE_COMPLETE); err != nil || h.task("t1").GetStatus().GetState() != api.TaskState_TASK_STATE_COMPLETE {

@@ -6,6 +6,8 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/minsw/minsw/internal/errdefs"
 )
 
 // NotLeaderReason and LeaderKey name the error detail a follower attaches
@@ -22,7 +24,7 @@ const (
 // there is none.
 func NotLeaderError(leader string) error {
 	if leader == "" {
-		return status.Error(codes.Unavailable, "the swarm does not have a leader")
+		return errdefs.Unavailable("the swarm does not have a leader")
 	}
 	st := status.New(codes.FailedPrecondition, "not the leader; the leader is at "+leader)
 	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"io"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/logbroker"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -28,7 +25,7 @@ type LogBroker interface {
 // its session lives: a replaced or expired session ends it too.
 func (d *Dispatcher) LogSubscriptions(req *api.LogSubscriptionsRequest, stream api.Dispatcher_LogSubscriptionsServer) error {
 	if d.cfg.Logs == nil {
-		return status.Error(codes.Unimplemented, "this manager has no log broker")
+		return errdefs.Unimplemented("this manager has no log broker")
 	}
 	r, err := d.active()
 	if err != nil {
@@ -50,7 +47,7 @@ func (d *Dispatcher) LogSubscriptions(req *api.LogSubscriptionsRequest, stream a
 	}()
 	err = d.cfg.Logs.Listen(ctx, s.nodeID, stream.Send)
 	if stream.Context().Err() == nil && ctx.Err() != nil {
-		return status.Error(codes.Unavailable, "session ended")
+		return errdefs.Unavailable("session ended")
 	}
 	return logError(err)
 }
@@ -60,7 +57,7 @@ func (d *Dispatcher) LogSubscriptions(req *api.LogSubscriptionsRequest, stream a
 // the caller's own); the broker checks the tasks.
 func (d *Dispatcher) PublishLogs(stream api.Dispatcher_PublishLogsServer) error {
 	if d.cfg.Logs == nil {
-		return status.Error(codes.Unimplemented, "this manager has no log broker")
+		return errdefs.Unimplemented("this manager has no log broker")
 	}
 	if _, err := d.active(); err != nil {
 		return err
@@ -74,7 +71,7 @@ func (d *Dispatcher) PublishLogs(stream api.Dispatcher_PublishLogsServer) error 
 	}
 	nodeID := first.GetNodeId()
 	if nodeID == "" {
-		return status.Error(codes.InvalidArgument, "publish logs: no node ID given")
+		return errdefs.InvalidArgument("publish logs: no node ID given")
 	}
 	recv := func() (*api.PublishLogsMessage, error) {
 		if first != nil {
@@ -90,19 +87,10 @@ func (d *Dispatcher) PublishLogs(stream api.Dispatcher_PublishLogsServer) error 
 	return stream.SendAndClose(&api.PublishLogsResponse{})
 }
 
-// logError maps the broker's errors to gRPC codes.
+// logError gives the broker's refusals their kind (the edge maps it).
 func logError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
 	if errors.Is(err, logbroker.ErrNotPermitted) {
-		return status.Error(codes.PermissionDenied, err.Error())
+		return errdefs.PermissionDenied("%s", err.Error())
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return status.FromContextError(err).Err()
-	}
-	return errdefs.ToGRPC(err)
+	return err
 }

@@ -7,10 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -59,7 +58,7 @@ func (b *statusBatcher) add(nodeID string, updates []*api.TaskStatusUpdate) (*ba
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.stopped {
-		return nil, status.Error(codes.Unavailable, errStopped.Error())
+		return nil, errdefs.Unavailable("%s", errStopped.Error())
 	}
 	for _, u := range updates {
 		prev, ok := b.cur.updates[u.GetTaskId()]
@@ -81,7 +80,7 @@ func (b *statusBatcher) run(ctx context.Context) {
 		b.stopped = true
 		cur := b.cur
 		b.mu.Unlock()
-		cur.err = status.Error(codes.Unavailable, errStopped.Error())
+		cur.err = errdefs.Unavailable("%s", errStopped.Error())
 		close(cur.done)
 	}()
 	var last time.Time

@@ -73,28 +73,28 @@ func (m *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 		// A new leader serves nothing before it has applied what earlier
 		// terms committed: its store could be older than acknowledged writes.
 		if err := m.WaitServing(ctx); err != nil {
-			return nil, errdefs.ToGRPC(err)
+			return nil, err
 		}
 		// A leader cut off from the others may not know it yet: a read it
 		// answers must be confirmed current by a quorum first. (Writes are
 		// confirmed by committing them.)
 		if isRead(info.FullMethod) {
 			if err := m.VerifyLeader(); err != nil {
-				return nil, errdefs.ToGRPC(err)
+				return nil, err
 			}
 		}
 		return handler(ctx, req)
 	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedHeader)) > 0 {
-		return nil, errdefs.ToGRPC(raftnode.ErrNoLeader)
+		return nil, raftnode.ErrNoLeader
 	}
 	addr := m.LeaderAddr()
 	if addr == "" {
-		return nil, errdefs.ToGRPC(raftnode.ErrNoLeader)
+		return nil, raftnode.ErrNoLeader
 	}
 	conn, err := m.Conn(ctx, addr)
 	if err != nil {
-		return nil, errdefs.ToGRPC(errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err))
+		return nil, errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err)
 	}
 	reply, err := NewReply(info.FullMethod)
 	if err != nil {
@@ -124,23 +124,23 @@ func (m *Forwarder) Stream(srv any, ss grpc.ServerStream, info *grpc.StreamServe
 	ctx := ss.Context()
 	if m.IsLeader() {
 		if err := m.WaitServing(ctx); err != nil {
-			return errdefs.ToGRPC(err)
+			return err
 		}
 		return handler(srv, ss)
 	}
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedHeader)) > 0 {
-		return errdefs.ToGRPC(raftnode.ErrNoLeader)
+		return raftnode.ErrNoLeader
 	}
 	if info.IsClientStream {
-		return errdefs.ToGRPC(errdefs.FailedPrecondition("%s cannot be forwarded to the leader: call the leader", info.FullMethod))
+		return errdefs.FailedPrecondition("%s cannot be forwarded to the leader: call the leader", info.FullMethod)
 	}
 	addr := m.LeaderAddr()
 	if addr == "" {
-		return errdefs.ToGRPC(raftnode.ErrNoLeader)
+		return raftnode.ErrNoLeader
 	}
 	conn, err := m.Conn(ctx, addr)
 	if err != nil {
-		return errdefs.ToGRPC(errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err))
+		return errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err)
 	}
 	var caller string
 	if id, ok := auth.CallerIdentity(ctx); ok {

@@ -33,13 +33,13 @@ func ForwardError(fullMethod string, err error, trailer metadata.MD) error {
 		return err // a refusal, not a broken connection
 	}
 	if isRead(fullMethod) || neverSent(st) {
-		return errdefs.ToGRPC(errdefs.Unavailable("cannot reach the leader: %s", st.Message()))
+		return errdefs.Unavailable("cannot reach the leader: %s", st.Message())
 	}
 	var cause error
 	if st.Code() == codes.DeadlineExceeded {
 		cause = context.DeadlineExceeded
 	}
-	return errdefs.ToGRPC(errdefs.OutcomeUnknown(checkFor(fullMethod), cause))
+	return errdefs.OutcomeUnknown(checkFor(fullMethod), cause)
 }
 
 // neverSent recognises gRPC's failures to open a connection: the request

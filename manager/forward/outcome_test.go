@@ -46,7 +46,7 @@ func TestForwardError(t *testing.T) {
 			`cannot reach the leader: connection error: desc = "transport: Error while dialing: dial tcp 127.0.0.1:2377: connect: connection refused"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := status.Convert(ForwardError(tc.method, tc.err, tc.trailer))
+			st := edgeStatus(ForwardError(tc.method, tc.err, tc.trailer))
 			if st.Code() != tc.code || st.Message() != tc.msg {
 				t.Fatalf("got %v %q, want %v %q", st.Code(), st.Message(), tc.code, tc.msg)
 			}

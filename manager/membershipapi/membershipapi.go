@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strings"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/minsw/minsw/internal/errdefs"
@@ -81,14 +79,14 @@ func (s *Server) RenewCertificate(ctx context.Context, r *api.RenewCertificateRe
 func (s *Server) JoinCluster(ctx context.Context, r *api.JoinClusterRequest) (*api.JoinClusterResponse, error) {
 	tok, err := jointoken.Parse(r.GetToken())
 	if err != nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("%v", err))
+		return nil, errdefs.InvalidArgument("%v", err)
 	}
 	host, _, err := net.SplitHostPort(r.GetAddr())
 	if err != nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("invalid node address %q: want host:port", r.GetAddr()))
+		return nil, errdefs.InvalidArgument("invalid node address %q: want host:port", r.GetAddr())
 	}
 	if r.GetNodeId() != "" {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("a joining node may not choose its node ID (asked for %q): the swarm's CA chooses it", r.GetNodeId()))
+		return nil, errdefs.InvalidArgument("a joining node may not choose its node ID (asked for %q): the swarm's CA chooses it", r.GetNodeId())
 	}
 	hostname := r.GetDescription().GetHostname()
 	var resp *api.JoinClusterResponse
@@ -136,7 +134,7 @@ func (s *Server) JoinCluster(ctx context.Context, r *api.JoinClusterRequest) (*a
 		return tx.Create(n)
 	})
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	resp.ManagerAddrs = s.cfg.ManagerAddrs()
 	resp.ManagerIds = s.cfg.ManagerIDs()
@@ -159,24 +157,24 @@ func newNodeID(tx *store.Tx, c *api.Cluster) string {
 // JoinRaft makes a node whose desired role is manager a raft voter.
 func (s *Server) JoinRaft(ctx context.Context, r *api.JoinRaftRequest) (*api.JoinRaftResponse, error) {
 	if id, ok := auth.CallerIdentity(ctx); ok && id.NodeID != r.GetNodeId() {
-		return nil, status.Errorf(codes.PermissionDenied, "permission denied: node %s may not add node %s to raft", id.NodeID, r.GetNodeId())
+		return nil, errdefs.PermissionDenied("permission denied: node %s may not add node %s to raft", id.NodeID, r.GetNodeId())
 	}
 	if err := ca.ValidNodeID(r.GetNodeId()); err != nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("%v", err))
+		return nil, errdefs.InvalidArgument("%v", err)
 	}
 	var node *api.Node
 	s.st.View(func(tx store.ReadTx) { node = tx.Node(r.GetNodeId()) })
 	if node == nil {
-		return nil, errdefs.ToGRPC(errdefs.NotFound("node %s not found", r.GetNodeId()))
+		return nil, errdefs.NotFound("node %s not found", r.GetNodeId())
 	}
 	if node.GetSpec().GetDesiredRole() != api.NodeRole_NODE_ROLE_MANAGER {
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("node %s is not meant to be a manager", r.GetNodeId()))
+		return nil, errdefs.FailedPrecondition("node %s is not meant to be a manager", r.GetNodeId())
 	}
 	if _, _, err := net.SplitHostPort(r.GetAddr()); err != nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("invalid manager address %q", r.GetAddr()))
+		return nil, errdefs.InvalidArgument("invalid manager address %q", r.GetAddr())
 	}
 	if err := s.raft.AddVoter(r.GetNodeId(), r.GetAddr()); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	// The role reconciler may write the same node meanwhile: retry a lost
 	// race rather than fail a join whose raft half is done.
@@ -197,7 +195,7 @@ func (s *Server) JoinRaft(ctx context.Context, r *api.JoinRaftRequest) (*api.Joi
 		}
 	}
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.JoinRaftResponse{}, nil
 }
@@ -205,13 +203,13 @@ func (s *Server) JoinRaft(ctx context.Context, r *api.JoinRaftRequest) (*api.Joi
 // LeaveRaft removes a manager from raft (swarm leave --force on a manager).
 func (s *Server) LeaveRaft(ctx context.Context, r *api.LeaveRaftRequest) (*api.LeaveRaftResponse, error) {
 	if err := ca.ValidNodeID(r.GetNodeId()); err != nil {
-		return nil, errdefs.ToGRPC(errdefs.InvalidArgument("%v", err))
+		return nil, errdefs.InvalidArgument("%v", err)
 	}
 	if id, ok := auth.CallerIdentity(ctx); ok && id.NodeID != r.GetNodeId() {
-		return nil, status.Errorf(codes.PermissionDenied, "permission denied: node %s may not remove node %s from raft (demote it instead)", id.NodeID, r.GetNodeId())
+		return nil, errdefs.PermissionDenied("permission denied: node %s may not remove node %s from raft (demote it instead)", id.NodeID, r.GetNodeId())
 	}
 	if err := s.raft.RemoveServer(r.GetNodeId()); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	return &api.LeaveRaftResponse{}, nil
 }
