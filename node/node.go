@@ -209,6 +209,12 @@ func (n *Node) Run(ctx context.Context) error {
 		n.log.Warn("ignoring unreadable swarm state", "err", err)
 	} else if st != nil {
 		if err := n.resume(ctx, st); err != nil {
+			if refuseToStart(err) {
+				n.shutdown()
+				l.Close()
+				_ = os.Remove(sock)
+				return err
+			}
 			n.log.Error("resuming swarm membership", "err", err)
 		}
 	}
@@ -314,6 +320,9 @@ func (n *Node) start(st *state) error {
 	n.st, n.creds = st, creds
 	n.mu.Unlock()
 	if st.Manager {
+		if err := n.checkRaftLog(); err != nil {
+			return err
+		}
 		if err := n.startManager(st, false); err != nil {
 			return err
 		}

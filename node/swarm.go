@@ -170,6 +170,9 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	n := s.n
 	n.transition.Lock()
 	defer n.transition.Unlock()
+	if r.GetForceNewCluster() && n.outsideSwarm() != nil {
+		return n.forceNewCluster(ctx)
+	}
 	if err := n.outsideSwarm(); err != nil {
 		return nil, err
 	}

@@ -37,6 +37,7 @@ type daemonOptions struct {
 	dnsUpstreams                 []string
 	dockerSocket                 string
 	engine                       engineOptions
+	raftSnapshot                 raftSnapshotOptions
 }
 
 func newDaemonCommand() *cobra.Command {
@@ -72,6 +73,7 @@ func newDaemonCommand() *cobra.Command {
 	o.engine.register(f)
 	_ = f.MarkHidden("heartbeat-period")
 	_ = f.MarkHidden("raft-heartbeat")
+	o.raftSnapshot.register(f)
 	return cmd
 }
 
@@ -134,6 +136,7 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	if o.raftHeartbeat > 0 {
 		cfg.Raft = raftnode.Config{HeartbeatTimeout: o.raftHeartbeat, ElectionTimeout: o.raftHeartbeat, LeaderLeaseTimeout: o.raftHeartbeat / 2}
 	}
+	o.raftSnapshot.apply(&cfg.Raft)
 	n, err := node.New(cfg)
 	if err != nil {
 		return err

@@ -113,3 +113,47 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 		t.Fatalf("follower's snapshot store: %v (%v)", snaps, err)
 	}
 }
+
+// A manager left alone by the loss of the others recovers from its own
+// data: ForceNewCluster makes it the only voter, with its state kept.
+func TestForceNewClusterFromALoneManager(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	ms := cluster(t, 3, func(i int) string { return dirs[i] })
+	l := waitLeader(t, ms)
+	for i := 0; i < 20; i++ {
+		if err := createService(l.st, fmt.Sprintf("kept-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every member stops; only m1 will come back.
+	for _, m := range ms {
+		_ = m.node.Shutdown()
+		m.node = nil
+	}
+	_, tr := raft.NewInmemTransport("m1")
+	cfg := fastConfig("m1", tr)
+	cfg.DataDir = dirs[1]
+	if err := ForceNewCluster(cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, tr2 := raft.NewInmemTransport("m1")
+	cfg2 := fastConfig("m1", tr2)
+	cfg2.DataDir = dirs[1]
+	st := store.New(nil, nil)
+	n, err := New(cfg2, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	waitLeader(t, []*member{{node: n}})
+	if err := createService(st, "after-recovery"); err != nil {
+		t.Fatalf("write after recovery: %v", err)
+	}
+	if got := len(serviceNames(st)); got != 21 {
+		t.Fatalf("%d services after recovery, want 21", got)
+	}
+	members, err := n.Members()
+	if err != nil || len(members) != 1 || members[0].ID != "m1" {
+		t.Fatalf("members after recovery: %v %v", members, err)
+	}
+}

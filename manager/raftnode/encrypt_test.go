@@ -109,7 +109,7 @@ func TestEncryptedLogAndSnapshotsAtRest(t *testing.T) {
 				if n3, _, err := openSolo(t, dir, testCipher(t)); err == nil {
 					n3.Shutdown()
 					t.Fatal("another key opened the encrypted raft data")
-				} else if !strings.Contains(err.Error(), "snapshot") {
+				} else if !strings.Contains(err.Error(), "opens with this node's data key") {
 					t.Fatalf("wrong key: %v", err)
 				}
 			}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/minsw/minsw/internal/errdefs"
@@ -123,54 +122,14 @@ type barrierCall struct {
 
 // New starts the raft member; st becomes its FSM and gets n as proposer.
 func New(cfg Config, st *store.Store) (*Node, error) {
-	if err := cfg.Validate(); err != nil {
+	rc, err := cfg.raftConfig()
+	if err != nil {
 		return nil, err
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.ID)
-	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
-	rc.ElectionTimeout = cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
-	rc.SnapshotThreshold = cfg.SnapshotThreshold
-	rc.SnapshotInterval = cfg.SnapshotInterval
-	rc.TrailingLogs = cfg.TrailingLogs
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
-	if err := raft.ValidateConfig(rc); err != nil {
-		return nil, fmt.Errorf("raftnode: %w", err)
-	}
 	n := &Node{cfg: cfg, store: st, log: cfg.Logger, done: make(chan struct{})}
-	var (
-		logs   raft.LogStore
-		stable raft.StableStore
-		snaps  raft.SnapshotStore
-	)
-	if cfg.DataDir == "" {
-		mem := raft.NewInmemStore()
-		logs, stable, snaps = mem, mem, raft.NewInmemSnapshotStore()
-	} else {
-		dir := filepath.Join(cfg.DataDir, "raft")
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		bolt, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
-		if err != nil {
-			return nil, fmt.Errorf("raftnode: opening log store: %w", err)
-		}
-		n.close = append(n.close, bolt)
-		logs, stable = bolt, bolt
-		fs, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, rc.Logger)
-		if err != nil {
-			bolt.Close()
-			return nil, fmt.Errorf("raftnode: opening snapshot store: %w", err)
-		}
-		snaps = fs
-		if cfg.Cipher != nil {
-			logs = encryptedLogs{LogStore: bolt, c: cfg.Cipher}
-			snaps = encryptedSnapshots{SnapshotStore: fs, c: cfg.Cipher}
-		}
+	logs, stable, snaps, err := n.openStores(rc)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Bootstrap {
 		has, err := raft.HasExistingState(logs, stable, snaps)
@@ -195,6 +154,117 @@ func New(cfg Config, st *store.Store) (*Node, error) {
 	n.raft = r
 	st.SetProposer(n)
 	return n, nil
+}
+
+// raftConfig validates cfg (filling its logger) and makes raft's config.
+func (cfg *Config) raftConfig() (*raft.Config, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.ID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.TrailingLogs = cfg.TrailingLogs
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+	if err := raft.ValidateConfig(rc); err != nil {
+		return nil, fmt.Errorf("raftnode: %w", err)
+	}
+	return rc, nil
+}
+
+// openStores opens the log, stable and snapshot stores (in memory without
+// a data dir), refusing damaged ones (damage.go); n.close gets what must be
+// closed.
+func (n *Node) openStores(rc *raft.Config) (logs raft.LogStore, stable raft.StableStore, snaps raft.SnapshotStore, err error) {
+	cfg := n.cfg
+	if cfg.DataDir == "" {
+		mem := raft.NewInmemStore()
+		return mem, mem, raft.NewInmemSnapshotStore(), nil
+	}
+	dir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, nil, err
+	}
+	path := filepath.Join(dir, "raft.db")
+	_, statErr := os.Stat(path)
+	existed := statErr == nil
+	if existed {
+		if err := checkLogFile(path); err != nil {
+			return nil, nil, nil, err
+		}
+	} else if entries, _ := os.ReadDir(filepath.Join(dir, "snapshots")); len(entries) > 0 {
+		return nil, nil, nil, Damaged(path, "the file is missing but the snapshots are there: its raft term and vote are lost")
+	}
+	bolt, err := openLogStore(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	n.close = append(n.close, bolt)
+	logs, stable = bolt, bolt
+	fs, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, rc.Logger)
+	if err != nil {
+		n.closeStores()
+		return nil, nil, nil, fmt.Errorf("raftnode: opening snapshot store: %w", err)
+	}
+	snaps = fs
+	if cfg.Cipher != nil {
+		logs = encryptedLogs{LogStore: bolt, c: cfg.Cipher}
+		snaps = encryptedSnapshots{SnapshotStore: fs, c: cfg.Cipher}
+	}
+	if existed {
+		first, last, err := checkEntries(path, logs, stable)
+		if err == nil {
+			err = checkSnapshots(path, dir, snaps, first, last)
+		}
+		if err != nil {
+			n.closeStores()
+			return nil, nil, nil, err
+		}
+	}
+	return logs, stable, snaps, nil
+}
+
+// ForceNewCluster rewrites the raft configuration in cfg.DataDir to this
+// member alone (cfg.ID at cfg.Addr), keeping the state: a lone manager
+// that lost its quorum for good becomes a one-manager cluster, as
+// `swarm init --force-new-cluster` does. The member must not be running.
+func ForceNewCluster(cfg Config) error {
+	if cfg.DataDir == "" {
+		return errors.New("raftnode: ForceNewCluster needs a data dir")
+	}
+	rc, err := cfg.raftConfig()
+	if err != nil {
+		return err
+	}
+	n := &Node{cfg: cfg, store: store.New(nil, nil), log: cfg.Logger, done: make(chan struct{})}
+	logs, stable, snaps, err := n.openStores(rc)
+	if err != nil {
+		return err
+	}
+	defer n.closeStores()
+	has, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return err
+	}
+	if !has {
+		return errdefs.FailedPrecondition("there is no raft state in %s to recover a cluster from", filepath.Join(cfg.DataDir, "raft"))
+	}
+	addr := raft.ServerAddress(cfg.Addr)
+	if addr == "" {
+		addr = cfg.Transport.LocalAddr()
+	}
+	conf := raft.Configuration{Servers: []raft.Server{{ID: raft.ServerID(cfg.ID), Suffrage: raft.Voter, Address: addr}}}
+	if err := raft.RecoverCluster(rc, (*fsm)(n), logs, stable, snaps, cfg.Transport, conf); err != nil {
+		return fmt.Errorf("raftnode: rewriting the raft configuration: %w", err)
+	}
+	return nil
 }
 
 func (n *Node) closeStores() {
