@@ -496,3 +496,49 @@ func TestWorkerAskedAManagerCall(t *testing.T) {
 		t.Fatalf("network ls on a worker: %s", out)
 	}
 }
+
+func TestDockerContainersOfThisNode(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	d.ok("service", "create", "--detach", "--name", "client", "--no-resolve-image", "xiaopeng163/net-box", "ping", "8.8.8.8")
+	var id string
+	eventually(t, 30*time.Second, func() string {
+		id = strings.TrimSpace(d.ok("container", "ls", "-q"))
+		if id == "" {
+			return "no container listed"
+		}
+		return ""
+	})
+	out := d.ok("container", "ls")
+	matches(t, out, `(?m)^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$`,
+		`(?m)^[0-9a-f]{12}\s+xiaopeng163/net-box:latest\s+"ping 8\.8\.8\.8"\s+.+ ago\s+Up .+client\.1\.[a-z0-9]{25}$`)
+	out = d.ok("container", "ls", "--filter", "label=com.docker.swarm.service.name=nosuch", "-q")
+	if strings.TrimSpace(out) != "" {
+		t.Fatalf("label filter kept %q", out)
+	}
+	out = d.ok("container", "inspect", "--format", "{{.Name}} {{.State.Status}} {{.Path}} {{.Args}}", id)
+	matches(t, out, `^/client\.1\.[a-z0-9]{25} running ping \[8\.8\.8\.8\]`)
+	out = d.ok("container", "logs", id)
+	matches(t, out, `started client\.1\.[a-z0-9]{25}`)
+
+	// The in-memory executor echoes the command, and "exit N" exits N.
+	out = d.ok("container", "exec", id, "echo", "hello")
+	contains(t, out, "echo hello")
+	out, code := d.docker("container", "exec", id, "exit", "3")
+	if code != 3 {
+		t.Fatalf("exec exit 3: exit code %d\n%s", code, out)
+	}
+	cmd := exec.Command("docker", "container", "exec", "-i", id, "cat")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSock())
+	cmd.Stdin = strings.NewReader("typed\n")
+	if b, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(b), "cat") {
+		t.Fatalf("exec -i: %v\n%s", err, b)
+	}
+	out = d.fails("container", "exec", "nosuch", "ls")
+	contains(t, out, "No such container: nosuch")
+	out = d.fails("run", "busybox")
+	contains(t, out, "minsw runs containers only as swarm tasks")
+	if status, body := d.call("GET", "/_ping", nil); status != 200 {
+		t.Fatalf("daemon down after exec: %d %s", status, body)
+	}
+}

@@ -64,6 +64,11 @@ type Server struct {
 	b   Backend
 	log *slog.Logger
 	mux *http.ServeMux
+
+	execs execStore
+	// base is the context Serve runs under: hijacked streams outlive their
+	// request's context (net/http cancels it when the client half-closes).
+	base context.Context
 }
 
 // New builds the handler.
@@ -71,7 +76,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, b: cfg.Backend, log: cfg.Logger.With("api", "engine"), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, b: cfg.Backend, log: cfg.Logger.With("api", "engine"), mux: http.NewServeMux(), base: context.Background()}
 	s.routes()
 	return s
 }
@@ -134,6 +139,15 @@ func (s *Server) routes() {
 	s.handle("GET /configs/{id}", s.configInspect)
 	s.handle("POST /configs/{id}/update", s.configUpdate)
 	s.handle("DELETE /configs/{id}", s.configRemove)
+
+	s.handle("GET /containers/json", s.containerList)
+	s.handle("GET /containers/{id}/json", s.containerInspect)
+	s.handle("GET /containers/{id}/logs", s.containerLogs)
+	s.handle("POST /containers/{id}/exec", s.execCreate)
+	s.handle("POST /containers/create", s.containerNotTask)
+	s.handle("POST /exec/{id}/start", s.execStart)
+	s.handle("POST /exec/{id}/resize", s.execResize)
+	s.handle("GET /exec/{id}/json", s.execInspect)
 
 	s.handle("GET /distribution/{name...}", s.distributionInspect)
 
@@ -258,6 +272,7 @@ func ListenUnix(path string) (net.Listener, error) {
 // Serve answers on l until ctx ends; open streams (logs, events, exec) end
 // with it.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.base = ctx
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,

@@ -1,0 +1,174 @@
+package convert
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// HumanDuration is docker's wording of an age ("About a minute", "3 hours").
+func HumanDuration(d time.Duration) string {
+	seconds := int(d.Seconds())
+	switch {
+	case seconds < 1:
+		return "Less than a second"
+	case seconds == 1:
+		return "1 second"
+	case seconds < 60:
+		return fmt.Sprintf("%d seconds", seconds)
+	}
+	minutes := int(d.Minutes())
+	switch {
+	case minutes == 1:
+		return "About a minute"
+	case minutes < 60:
+		return fmt.Sprintf("%d minutes", minutes)
+	}
+	hours := int(math.Round(d.Hours()))
+	switch {
+	case hours == 1:
+		return "About an hour"
+	case hours < 48:
+		return fmt.Sprintf("%d hours", hours)
+	case hours < 24*7*2:
+		return fmt.Sprintf("%d days", hours/24)
+	case hours < 24*30*2:
+		return fmt.Sprintf("%d weeks", hours/24/7)
+	case hours < 24*365*2:
+		return fmt.Sprintf("%d months", hours/24/30)
+	}
+	return fmt.Sprintf("%d years", int(d.Hours())/24/365)
+}
+
+func containerState(c *api.Container) container.ContainerState {
+	switch c.GetState() {
+	case "running":
+		return container.StateRunning
+	case "created":
+		return container.StateCreated
+	case "paused":
+		return container.StatePaused
+	}
+	return container.StateExited
+}
+
+var healthWords = map[api.HealthState]string{
+	api.HealthState_HEALTH_STATE_STARTING:  container.Starting,
+	api.HealthState_HEALTH_STATE_HEALTHY:   container.Healthy,
+	api.HealthState_HEALTH_STATE_UNHEALTHY: container.Unhealthy,
+}
+
+// ContainerStatus is docker's STATUS column: "Up 5 minutes (healthy)",
+// "Exited (0) 3 seconds ago", "Created".
+func ContainerStatus(c *api.Container, now time.Time) string {
+	switch containerState(c) {
+	case container.StateRunning:
+		s := "Up " + HumanDuration(now.Sub(ts(c.GetStartedAt())))
+		if h, ok := healthWords[c.GetHealth()]; ok {
+			if h == container.Starting {
+				h = "health: starting"
+			}
+			s += " (" + h + ")"
+		}
+		return s
+	case container.StateCreated:
+		return "Created"
+	}
+	if c.GetFinishedAt() == nil {
+		return fmt.Sprintf("Exited (%d)", c.GetExitCode())
+	}
+	return fmt.Sprintf("Exited (%d) %s ago", c.GetExitCode(), HumanDuration(now.Sub(ts(c.GetFinishedAt()))))
+}
+
+func command(c *api.Container) string { return strings.Join(c.GetCommand(), " ") }
+
+// ContainerSummary is one row of GET /containers/json.
+func ContainerSummary(c *api.Container, now time.Time) container.Summary {
+	out := container.Summary{
+		ID:      c.GetId(),
+		Names:   []string{"/" + c.GetName()},
+		Image:   c.GetImage(),
+		Command: command(c),
+		Created: ts(c.GetCreatedAt()).Unix(),
+		Ports:   []container.Port{},
+		Labels:  labels(c.GetLabels()),
+		State:   containerState(c),
+		Status:  ContainerStatus(c, now),
+		Mounts:  []container.MountPoint{},
+	}
+	out.HostConfig.NetworkMode = "default"
+	return out
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+// ContainerInspect is GET /containers/{id}/json for a task's container.
+func ContainerInspect(c *api.Container) container.InspectResponse {
+	st := containerState(c)
+	state := &container.State{
+		Status:     st,
+		Running:    st == container.StateRunning,
+		Paused:     st == container.StatePaused,
+		Dead:       false,
+		Pid:        int(c.GetPid()),
+		ExitCode:   int(c.GetExitCode()),
+		StartedAt:  rfc3339(ts(c.GetStartedAt())),
+		FinishedAt: rfc3339(ts(c.GetFinishedAt())),
+	}
+	if h, ok := healthWords[c.GetHealth()]; ok {
+		state.Health = &container.Health{Status: h, FailingStreak: int(c.GetFailingStreak())}
+		for _, p := range c.GetHealthLog() {
+			state.Health.Log = append(state.Health.Log, &container.HealthcheckResult{Start: ts(p.GetStart()), End: ts(p.GetEnd()), ExitCode: int(p.GetExitCode()), Output: p.GetOutput()})
+		}
+	}
+	base := &container.ContainerJSONBase{
+		ID:         c.GetId(),
+		Created:    rfc3339(ts(c.GetCreatedAt())),
+		State:      state,
+		Image:      c.GetImage(),
+		Name:       "/" + c.GetName(),
+		Driver:     "overlayfs",
+		Platform:   "linux",
+		HostConfig: &container.HostConfig{NetworkMode: "default"},
+	}
+	if cmd := c.GetCommand(); len(cmd) > 0 {
+		base.Path, base.Args = cmd[0], cmd[1:]
+	}
+	return container.InspectResponse{
+		ContainerJSONBase: base,
+		Mounts:            []container.MountPoint{},
+		Config:            &container.Config{Image: c.GetImage(), Cmd: c.GetCommand(), Labels: labels(c.GetLabels())},
+	}
+}
+
+// ContainerFilterKeys are the keys GET /containers/json accepts.
+var ContainerFilterKeys = []string{"id", "label", "name", "status"}
+
+// MatchContainer says whether c passes the container filters: id prefix,
+// name substring (as docker), labels, status.
+func MatchContainer(args filters.Args, c *api.Container) bool {
+	if names := args.Get("name"); len(names) > 0 {
+		ok := false
+		for _, n := range names {
+			if strings.Contains(c.GetName(), strings.TrimPrefix(n, "/")) {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return anyPrefix(args, "id", c.GetId()) && anyExact(args, "status", string(containerState(c))) &&
+		args.MatchKVList("label", c.GetLabels())
+}
