@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -107,11 +108,42 @@ func (m *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 		caller = auth.FormatForwardedIdentity(id)
 	}
 	ctx = metadata.AppendToOutgoingContext(ctx, forwardedHeader, m.NodeID, auth.ForwardedIdentityHeader, caller)
+	ctx, stop := m.whileLeaderIs(ctx, addr)
+	defer stop()
 	var trailer metadata.MD
 	if err := conn.Invoke(ctx, info.FullMethod, req, reply, grpc.Trailer(&trailer)); err != nil {
 		return nil, ForwardError(info.FullMethod, err, trailer)
 	}
 	return reply, nil
+}
+
+// leaderPoll is how often a relayed call checks that its leader still
+// leads.
+const leaderPoll = 50 * time.Millisecond
+
+// whileLeaderIs returns ctx cancelled as soon as this manager no longer
+// sees addr as the leader. A call relayed to a leader that was paused or
+// cut off would otherwise hang until the caller gives up, long after a new
+// leader took over; cancelled, it ends at once (unknown for a write, which
+// the caller may retry on the new leader).
+func (m *Forwarder) whileLeaderIs(ctx context.Context, addr string) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(leaderPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if m.LeaderAddr() != addr {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx, cancel
 }
 
 // Stream is Unary for streaming calls: on a follower, a
