@@ -165,7 +165,7 @@ func Apply(ctx context.Context, c Cluster, p *Plan, out io.Writer) (err error) {
 		cleanup := context.WithoutCancel(ctx)
 		for i := len(undo) - 1; i >= 0; i-- {
 			if uerr := undo[i](cleanup); uerr != nil {
-				err = errors.Join(err, fmt.Errorf("while undoing the failed deploy: %w", uerr))
+				err = errors.Join(err, stepError(uerr, "while undoing the failed deploy"))
 			}
 		}
 	}()
@@ -174,7 +174,7 @@ func Apply(ctx context.Context, c Cluster, p *Plan, out io.Writer) (err error) {
 		fmt.Fprintf(out, "Creating network %s\n", n.Name)
 		id, err := c.CreateNetwork(ctx, n.Name, n.Create)
 		if err != nil {
-			return fmt.Errorf("failed to create network %s: %w", n.Name, err)
+			return stepError(err, "failed to create network %s", n.Name)
 		}
 		undo = append(undo, func(ctx context.Context) error { return c.RemoveNetwork(ctx, id) })
 	}
@@ -182,7 +182,7 @@ func Apply(ctx context.Context, c Cluster, p *Plan, out io.Writer) (err error) {
 		fmt.Fprintf(out, "Creating secret %s\n", f.Name)
 		id, err := c.CreateSecret(ctx, f)
 		if err != nil {
-			return fmt.Errorf("failed to create secret %s: %w", f.Name, err)
+			return stepError(err, "failed to create secret %s", f.Name)
 		}
 		p.SecretIDs[f.Name] = id
 		undo = append(undo, func(ctx context.Context) error { return c.RemoveSecret(ctx, id) })
@@ -191,7 +191,7 @@ func Apply(ctx context.Context, c Cluster, p *Plan, out io.Writer) (err error) {
 		fmt.Fprintf(out, "Creating config %s\n", f.Name)
 		id, err := c.CreateConfig(ctx, f)
 		if err != nil {
-			return fmt.Errorf("failed to create config %s: %w", f.Name, err)
+			return stepError(err, "failed to create config %s", f.Name)
 		}
 		p.ConfigIDs[f.Name] = id
 		undo = append(undo, func(ctx context.Context) error { return c.RemoveConfig(ctx, id) })
@@ -215,7 +215,7 @@ func Apply(ctx context.Context, c Cluster, p *Plan, out io.Writer) (err error) {
 		spec := p.withRefIDs(u.Spec)
 		g.Go(func() error {
 			if err := c.UpdateService(ctx, u.ID, u.Version, spec); err != nil {
-				return fmt.Errorf("failed to update service %s: %w", u.Spec.Name, err)
+				return stepError(err, "failed to update service %s", u.Spec.Name)
 			}
 			return nil
 		})
@@ -229,7 +229,7 @@ func Apply(ctx context.Context, c Cluster, p *Plan, out io.Writer) (err error) {
 		})
 		g.Go(func() error {
 			if _, err := c.CreateService(ctx, p.withRefIDs(spec)); err != nil {
-				return fmt.Errorf("failed to create service %s: %w", spec.Name, err)
+				return stepError(err, "failed to create service %s", spec.Name)
 			}
 			return nil
 		})
@@ -240,7 +240,7 @@ func Apply(ctx context.Context, c Cluster, p *Plan, out io.Writer) (err error) {
 	for _, s := range p.RemoveServices {
 		fmt.Fprintf(out, "Removing service %s\n", s.Name)
 		if err := c.RemoveService(ctx, s.ID); err != nil {
-			return fmt.Errorf("failed to remove service %s: %w", s.Name, err)
+			return stepError(err, "failed to remove service %s", s.Name)
 		}
 	}
 	return nil
@@ -268,6 +268,20 @@ func (p *Plan) withRefIDs(spec swarm.ServiceSpec) swarm.ServiceSpec {
 	}
 	spec.TaskTemplate.ContainerSpec = &c
 	return spec
+}
+
+// StepError is a failed step of a deploy or removal: what was being done,
+// and the cluster's answer, so the user learns which object failed.
+type StepError struct {
+	Step string
+	Err  error
+}
+
+func (e *StepError) Error() string { return e.Step + ": " + e.Err.Error() }
+func (e *StepError) Unwrap() error { return e.Err }
+
+func stepError(err error, format string, a ...any) error {
+	return &StepError{Step: fmt.Sprintf(format, a...), Err: err}
 }
 
 // Members are a stack's objects found among the cluster's, by its label.
@@ -299,7 +313,7 @@ func Remove(ctx context.Context, c Cluster, m Members, out io.Writer) error {
 		for _, o := range objs {
 			fmt.Fprintf(out, "Removing %s %s\n", kind, o.Name)
 			if err := rm(ctx, o.ID); err != nil {
-				errs = append(errs, fmt.Errorf("failed to remove %s %s: %w", kind, o.Name, err))
+				errs = append(errs, stepError(err, "failed to remove %s %s", kind, o.Name))
 			}
 		}
 	}

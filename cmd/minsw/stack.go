@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -191,7 +192,7 @@ func newStackDeployCommand(c *cli) *cobra.Command {
 				return err
 			}
 			if err := stack.Apply(ctx, api, plan, c.out); err != nil {
-				return err
+				return stackError(err)
 			}
 			if detach {
 				return nil
@@ -379,7 +380,7 @@ func newStackRemoveCommand(c *cli) *cobra.Command {
 					continue
 				}
 				if err := stack.Remove(ctx, api, m, c.out); err != nil {
-					errs = append(errs, err)
+					errs = append(errs, stackError(err))
 					continue
 				}
 				if !detach {
@@ -412,6 +413,33 @@ func waitStackGone(ctx context.Context, api clusterAPI, ns string) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// stackError renders the errors of a deploy or a removal a line each: the
+// step that failed ("failed to create service app_web") and the daemon's
+// words.
+func stackError(err error) error {
+	var lines []string
+	var render func(error) string
+	render = func(e error) string {
+		var se *stack.StepError
+		if errors.As(e, &se) {
+			return se.Step + ": " + render(se.Err)
+		}
+		return client.Message(e)
+	}
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		lines = append(lines, render(e))
+	}
+	walk(err)
+	return errors.New(strings.Join(lines, "\n"))
 }
 
 var stackTable = format.Table{
