@@ -681,9 +681,11 @@ func printServicePretty(c *cli, s *minswv1.Service, nets map[string]string) {
 			fmt.Fprintf(&w, " %s=%s\n", k, spec.GetLabels()[k])
 		}
 	}
-	if spec.GetGlobal() != nil {
+	switch {
+	case printJobMode(&w, spec):
+	case spec.GetGlobal() != nil:
 		fmt.Fprintln(&w, "Service Mode:\tGlobal")
-	} else {
+	default:
 		fmt.Fprintln(&w, "Service Mode:\tReplicated")
 		fmt.Fprintf(&w, " Replicas:\t%d\n", spec.GetReplicated().GetReplicas())
 	}
@@ -726,7 +728,7 @@ func printServicePretty(c *cli, s *minswv1.Service, nets map[string]string) {
 		}
 		fmt.Fprintf(&w, "Networks:\t%s\n", strings.Join(names, " "))
 	}
-	fmt.Fprintln(&w, "Endpoint Mode:\tvip")
+	printServiceOptions(&w, spec)
 	if ports := s.GetEndpoint().GetPorts(); len(ports) > 0 {
 		fmt.Fprintln(&w, "Ports:")
 		for _, p := range ports {

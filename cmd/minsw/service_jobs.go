@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/internal/containeropts"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -110,4 +112,73 @@ func waitForJob(ctx context.Context, c *cli, cl *client.Client, id string, w wai
 		case <-tick.C:
 		}
 	}
+}
+
+// printJobMode is service inspect --pretty's mode of a job; false if the
+// service is no job.
+func printJobMode(w io.Writer, spec *minswv1.ServiceSpec) bool {
+	switch {
+	case spec.GetReplicatedJob() != nil:
+		fmt.Fprintln(w, "Service Mode:\tReplicatedJob")
+		fmt.Fprintf(w, " Max Concurrent:\t%d\n", spec.GetReplicatedJob().GetMaxConcurrent())
+		fmt.Fprintf(w, " Total Completions:\t%d\n", spec.GetReplicatedJob().GetTotalCompletions())
+	case spec.GetGlobalJob() != nil:
+		fmt.Fprintln(w, "Service Mode:\tGlobalJob")
+	default:
+		return false
+	}
+	return true
+}
+
+// printServiceOptions is service inspect --pretty's resources, log driver
+// and endpoint mode, in docker's words.
+func printServiceOptions(w io.Writer, spec *minswv1.ServiceSpec) {
+	ts := spec.GetTask()
+	if r := ts.GetResources(); r.GetLimits() != nil || r.GetReservations() != nil {
+		fmt.Fprintln(w, "Resources:")
+		for _, part := range []struct {
+			name string
+			res  *minswv1.Resources
+		}{{"Reservations", r.GetReservations()}, {"Limits", r.GetLimits()}} {
+			if part.res == nil {
+				continue
+			}
+			fmt.Fprintf(w, " %s:\n", part.name)
+			if n := part.res.GetNanoCpus(); n > 0 {
+				fmt.Fprintf(w, "  CPU:\t%s\n", containeropts.FormatNanoCPUs(n))
+			}
+			if m := part.res.GetMemoryBytes(); m > 0 {
+				fmt.Fprintf(w, "  Memory:\t%s\n", containeropts.FormatBytes(m))
+			}
+			if p := part.res.GetPids(); p > 0 {
+				fmt.Fprintf(w, "  PIDs:\t%d\n", p)
+			}
+			for _, g := range part.res.GetGeneric() {
+				fmt.Fprintf(w, "  %s:\t%d\n", g.GetKind(), g.GetValue())
+			}
+		}
+	}
+	if p := ts.GetPlacement(); len(p.GetPreferences()) > 0 || p.GetMaxReplicas() > 0 {
+		for _, pref := range p.GetPreferences() {
+			fmt.Fprintf(w, " Preference:\tspread=%s\n", pref.GetSpreadDescriptor())
+		}
+		if p.GetMaxReplicas() > 0 {
+			fmt.Fprintf(w, " Max Replicas Per Node:\t%d\n", p.GetMaxReplicas())
+		}
+	}
+	if d := ts.GetLogDriver(); d.GetName() != "" {
+		fmt.Fprintln(w, "Log Driver:")
+		fmt.Fprintf(w, " Name:\t%s\n", d.GetName())
+		if len(d.GetOptions()) > 0 {
+			fmt.Fprintln(w, " LogOpts:")
+			for _, k := range sortedKeys(d.GetOptions()) {
+				fmt.Fprintf(w, "  %s:\t%s\n", k, d.GetOptions()[k])
+			}
+		}
+	}
+	mode := "vip"
+	if spec.GetEndpoint().GetMode() == minswv1.EndpointMode_ENDPOINT_MODE_DNSRR {
+		mode = "dnsrr"
+	}
+	fmt.Fprintf(w, "Endpoint Mode:\t%s\n", mode)
 }

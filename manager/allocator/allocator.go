@@ -247,6 +247,9 @@ func (a *Allocator) AllocateVIPs(tx store.ReadTx, svc *api.Service) (undo func()
 // vipNetworks lists the networks a service needs a VIP on: those it
 // attaches to, and ingress when it publishes a port through the mesh.
 func vipNetworks(tx store.ReadTx, svc *api.Service) []string {
+	if svc.GetSpec().GetEndpoint().GetMode() == api.EndpointMode_ENDPOINT_MODE_DNSRR {
+		return nil // no VIP: the name resolves to the task addresses (issue 15)
+	}
 	var ids []string
 	for _, n := range svc.GetSpec().GetTask().GetNetworks() {
 		ids = append(ids, n.GetTarget())

@@ -245,8 +245,6 @@ func notYet(spec *api.ServiceSpec) error {
 	switch {
 	case ts.GetContainer().GetTty():
 		return errdefs.InvalidArgument("--tty is not supported yet")
-	case spec.GetEndpoint().GetMode() == api.EndpointMode_ENDPOINT_MODE_DNSRR:
-		return errdefs.InvalidArgument("--endpoint-mode dnsrr is not supported yet")
 	case ts.GetLogDriver().GetOptions()["max-size"] != "" || ts.GetLogDriver().GetOptions()["max-file"] != "":
 		return errdefs.InvalidArgument("--log-opt max-size/max-file (log rotation) is not supported yet")
 	}

@@ -133,3 +133,34 @@ func TestJobModeCannotChange(t *testing.T) {
 		t.Fatalf("replicated-job -> replicated: %v", err)
 	}
 }
+
+// TestDNSRRServiceHasNoVIP: --endpoint-mode dnsrr gives no VIP (and so no
+// lb entry; its name resolves to the task addresses), and switching a vip
+// service to dnsrr gives its VIP back.
+func TestDNSRRServiceHasNoVIP(t *testing.T) {
+	s, _ := newServer(t)
+	ctx := context.Background()
+	spec := webSpec("rr")
+	spec.Endpoint = &api.EndpointSpec{Mode: api.EndpointMode_ENDPOINT_MODE_DNSRR}
+	created, err := s.CreateService(ctx, &api.CreateServiceRequest{Spec: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vips := created.GetService().GetEndpoint().GetVirtualIps(); len(vips) != 0 {
+		t.Errorf("dnsrr service got VIPs %v", vips)
+	}
+	web, err := s.GetService(ctx, &api.GetServiceRequest{Ref: "web"})
+	if err != nil || len(web.GetService().GetEndpoint().GetVirtualIps()) != 1 {
+		t.Fatalf("web: %v %v", web, err)
+	}
+	vip := web.GetService().GetEndpoint().GetVirtualIps()[0].GetAddr()
+	rr := proto.Clone(web.GetService().GetSpec()).(*api.ServiceSpec)
+	rr.Endpoint = &api.EndpointSpec{Mode: api.EndpointMode_ENDPOINT_MODE_DNSRR}
+	up, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: web.GetService().GetMeta().GetVersion(), Spec: rr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vips := up.GetService().GetEndpoint().GetVirtualIps(); len(vips) != 0 {
+		t.Errorf("web switched to dnsrr keeps VIPs %v", vips)
+	}
+}
