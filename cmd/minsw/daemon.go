@@ -104,6 +104,9 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		cfg.RegistryMirror = o.registryMirror
 		cfg.InsecureRegistries = o.insecureRegistries
 		cfg.StateDir = filepath.Join(o.dataRoot, "containers")
+		if exe, err := os.Executable(); err == nil {
+			cfg.LogBinary = exe
+		}
 		cfg.Logger = log
 		e, err := containerd.New(ctx, cfg)
 		if err != nil {

@@ -19,9 +19,15 @@ import (
 
 	"github.com/minsw/minsw/client"
 	"github.com/minsw/minsw/cmd/minsw/internal/progress"
+	"github.com/minsw/minsw/worker/executor/containerd"
 )
 
 func main() {
+	// containerd starts the daemon's binary as the log writer of containers
+	// with a terminal or a rotating log.
+	if containerd.IsLogWriter(os.Args[1:]) {
+		os.Exit(containerd.RunLogWriter(os.Args[1:]))
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -101,7 +101,7 @@ func validateTaskOptions(spec *api.ServiceSpec) error {
 			}
 		}
 	}
-	return notYet(spec)
+	return nil
 }
 
 func validateResources(what string, r *api.Resources) error {
@@ -236,17 +236,4 @@ func modeKind(s *api.ServiceSpec) string {
 		return "global-job"
 	}
 	return "replicated"
-}
-
-// notYet refuses the options whose machinery is still being built, so none
-// is accepted and silently ignored.
-func notYet(spec *api.ServiceSpec) error {
-	ts := spec.GetTask()
-	switch {
-	case ts.GetContainer().GetTty():
-		return errdefs.InvalidArgument("--tty is not supported yet")
-	case ts.GetLogDriver().GetOptions()["max-size"] != "" || ts.GetLogDriver().GetOptions()["max-file"] != "":
-		return errdefs.InvalidArgument("--log-opt max-size/max-file (log rotation) is not supported yet")
-	}
-	return nil
 }

@@ -153,7 +153,6 @@ func TestDNSRRServiceHasNoVIP(t *testing.T) {
 	if err != nil || len(web.GetService().GetEndpoint().GetVirtualIps()) != 1 {
 		t.Fatalf("web: %v %v", web, err)
 	}
-	vip := web.GetService().GetEndpoint().GetVirtualIps()[0].GetAddr()
 	rr := proto.Clone(web.GetService().GetSpec()).(*api.ServiceSpec)
 	rr.Endpoint = &api.EndpointSpec{Mode: api.EndpointMode_ENDPOINT_MODE_DNSRR}
 	up, err := s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: web.GetService().GetMeta().GetVersion(), Spec: rr})

@@ -41,6 +41,10 @@ type Config struct {
 	PullTimeout time.Duration
 	// LogPollInterval is how often Logs with Follow looks for new output.
 	LogPollInterval time.Duration
+	// LogBinary is the program containerd starts as the log writer of
+	// containers with --tty or a rotating log (the minsw binary, which
+	// plays it when given LogWriterFlag); "" refuses such containers.
+	LogBinary string
 	// Logger receives the executor's logs; nil discards them.
 	Logger *slog.Logger
 }

@@ -48,8 +48,13 @@ func (e *Executor) Logs(ctx context.Context, id string, opts executor.LogsOption
 	if err != nil {
 		return fmt.Errorf("logs of %s: %w", short(id), err)
 	}
-	defer f.Close()
-	if opts.Tail >= 0 {
+	defer func() { f.Close() }()
+	if old := rotatedLogs(path); len(old) > 0 {
+		// --log-opt max-file: the older parts come first.
+		if err := writeWithRotated(w, old, f, opts.Tail); err != nil {
+			return fmt.Errorf("logs of %s: %w", short(id), err)
+		}
+	} else if opts.Tail >= 0 {
 		off, err := tailOffset(f, opts.Tail)
 		if err != nil {
 			return fmt.Errorf("logs of %s: %w", short(id), err)
@@ -73,10 +78,10 @@ func (e *Executor) Logs(ctx context.Context, id string, opts executor.LogsOption
 		case <-exited:
 			// The shim has written everything by the time it reports the
 			// exit.
-			_, err := io.Copy(w, f)
+			f, err = followRotation(w, f, path)
 			return err
 		case <-t.C:
-			if _, err := io.Copy(w, f); err != nil {
+			if f, err = followRotation(w, f, path); err != nil {
 				return fmt.Errorf("logs of %s: %w", short(id), err)
 			}
 		}

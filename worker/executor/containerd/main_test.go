@@ -23,6 +23,10 @@ var env struct {
 }
 
 func TestMain(m *testing.M) {
+	// containerd starts this test binary as the containers' log writer.
+	if IsLogWriter(os.Args[1:]) {
+		os.Exit(RunLogWriter(os.Args[1:]))
+	}
 	os.Exit(runMain(m))
 }
 
@@ -76,6 +80,9 @@ func newExecutor(t testing.TB, adjust ...func(*Config)) *Executor {
 	cfg.StateDir = t.TempDir()
 	cfg.RegistryMirror = env.reg.URL
 	cfg.LogPollInterval = 20 * time.Millisecond
+	if exe, err := os.Executable(); err == nil {
+		cfg.LogBinary = exe
+	}
 	for _, a := range adjust {
 		a(&cfg)
 	}

@@ -2,6 +2,8 @@ package containerd
 
 import (
 	"context"
+	"errors"
+	"strconv"
 	"syscall"
 
 	"github.com/containerd/containerd"
@@ -16,6 +18,9 @@ import (
 const (
 	labelStopSignal = "io.minsw.executor.stop-signal"
 	labelLogDriver  = "io.minsw.executor.log-driver"
+	labelTTY        = "io.minsw.executor.tty"
+	labelLogMaxSize = "io.minsw.executor.log-max-size"
+	labelLogMaxFile = "io.minsw.executor.log-max-file"
 )
 
 // optionLabels records what later calls need of the options.
@@ -25,6 +30,17 @@ func optionLabels(o executor.Options, labels map[string]string) {
 	}
 	if o.LogDriver != "" {
 		labels[labelLogDriver] = o.LogDriver
+	}
+	if o.TTY {
+		labels[labelTTY] = "true"
+	}
+	if v := o.LogOpts["max-size"]; v != "" {
+		if n, err := containeropts.Bytes(v); err == nil {
+			labels[labelLogMaxSize] = strconv.FormatInt(n, 10)
+		}
+	}
+	if v := o.LogOpts["max-file"]; v != "" {
+		labels[labelLogMaxFile] = v
 	}
 }
 
@@ -41,11 +57,23 @@ func stopSignal(ctx context.Context, ctr containerd.Container) syscall.Signal {
 	return sig
 }
 
-// taskIO is where the container's output goes: its log file, or nowhere
-// with --log-driver none.
+// taskIO is where the container's output goes: nowhere with --log-driver
+// none; through the log writer with a terminal or a rotating log; else
+// appended to its log file by the shim.
 func (e *Executor) taskIO(id string, labels map[string]string) cio.Creator {
 	if labels[labelLogDriver] == "none" {
 		return cio.NullIO
 	}
-	return cio.LogFile(e.files(id).log())
+	tty := labels[labelTTY] == "true"
+	maxSize, _ := strconv.ParseInt(labels[labelLogMaxSize], 10, 64)
+	maxFile, _ := strconv.Atoi(labels[labelLogMaxFile])
+	if !tty && maxSize == 0 && maxFile == 0 {
+		return cio.LogFile(e.files(id).log())
+	}
+	if e.cfg.LogBinary == "" {
+		return func(string) (cio.IO, error) {
+			return nil, errors.New("--tty and --log-opt max-size/max-file need the node's log writer, which this executor was not given")
+		}
+	}
+	return logWriterIO(e.cfg.LogBinary, e.files(id).log(), maxSize, maxFile, tty)
 }

@@ -246,3 +246,98 @@ func waitLog(t *testing.T, e *Executor, id, want string) string {
 	t.Fatalf("no %q in the log in 10s", want)
 	return ""
 }
+
+// TestTTY: --tty gives the process a terminal; its output reaches the log.
+func TestTTY(t *testing.T) {
+	e := newExecutor(t)
+	ts := &api.TaskSpec{Container: &api.ContainerSpec{Image: "busybox", Tty: true,
+		Command: []string{"sh", "-c", `[ -t 1 ] && echo "tty=yes $(tty)"`}}}
+	task := &api.Task{Id: "task4", ServiceId: "svc1", ServiceName: "web", Slot: 1, Spec: ts}
+	spec, err := agent.WithTaskOptions(agent.BuildSpec(task, "node1", ""), task, "node1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if err := e.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	defer remove(t, e, spec.ID)
+	if err := e.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	out := waitLog(t, e, spec.ID, "tty=yes")
+	if !strings.Contains(out, "/dev/pts/") && !strings.Contains(out, "/dev/console") {
+		t.Errorf("output %q, want the terminal's name", out)
+	}
+	if st := waitExited(t, e, spec.ID); st.ExitCode != 0 {
+		t.Errorf("exit %d", st.ExitCode)
+	}
+}
+
+// TestLogRotation: --log-opt max-size=1k max-file=3 keeps three files of at
+// most 1 KiB; logs read the parts in order, and follow goes on across a
+// rotation.
+func TestLogRotation(t *testing.T) {
+	e := newExecutor(t)
+	ts := &api.TaskSpec{
+		Container: &api.ContainerSpec{Image: "busybox", Command: []string{"sh", "-c",
+			`i=0; while [ $i -lt 200 ]; do echo "line $i padded to be longer"; i=$((i+1)); done`}},
+		LogDriver: &api.LogDriver{Name: "json-file", Options: map[string]string{"max-size": "1k", "max-file": "3"}},
+	}
+	task := &api.Task{Id: "task5", ServiceId: "svc1", ServiceName: "web", Slot: 1, Spec: ts}
+	spec, err := agent.WithTaskOptions(agent.BuildSpec(task, "node1", ""), task, "node1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	if err := e.Create(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	defer remove(t, e, spec.ID)
+	var follow bytes.Buffer
+	followed := make(chan error, 1)
+	if err := e.Start(ctx, spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	go func() { followed <- e.Logs(ctx, spec.ID, executor.LogsOptions{Follow: true, Tail: -1}, &follow) }()
+	waitExited(t, e, spec.ID)
+	out := waitLog(t, e, spec.ID, "line 199 ")
+	log := e.files(spec.ID).log()
+	var total int64
+	for _, p := range []string{log, log + ".1", log + ".2"} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if st.Size() > 1024 {
+			t.Errorf("%s is %d bytes, over max-size 1k", p, st.Size())
+		}
+		total += st.Size()
+	}
+	if _, err := os.Stat(log + ".3"); err == nil {
+		t.Error("a fourth file was kept with max-file=3")
+	}
+	// The oldest lines are gone; what is left is in order and ends with the last.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if int64(len(out)) != total || !strings.HasPrefix(lines[len(lines)-1], "line 199 ") || strings.Contains(out, "line 0 ") {
+		t.Errorf("logs: %d lines, %d bytes of %d kept; last %q", len(lines), len(out), total, lines[len(lines)-1])
+	}
+	var tail bytes.Buffer
+	if err := e.Logs(ctx, spec.ID, executor.LogsOptions{Tail: 2}, &tail); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tail.String(), "line 198 ") || strings.Count(tail.String(), "\n") != 2 {
+		t.Errorf("--tail 2: %q", tail.String())
+	}
+	select {
+	case err := <-followed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("follow did not end with the container")
+	}
+	if !strings.Contains(follow.String(), "line 199 ") {
+		t.Errorf("follow lost the lines after a rotation: ends %q", follow.String()[max(0, follow.Len()-80):])
+	}
+}

@@ -1,0 +1,177 @@
+package containerd
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/containerd/containerd/cio"
+)
+
+// The log writer is the containerd logging binary of containers whose log
+// rotates (--log-opt max-size/max-file) or that have a terminal (--tty,
+// which containerd's file logging cannot serve). The shim starts it with
+// the container's stdout on fd 3, stderr on fd 4 and a pipe on fd 5 that it
+// closes once ready; it lives as long as the task, so a daemon restart
+// loses no output. The executor's binary (the minsw daemon itself) plays
+// it when its arguments carry LogWriterFlag.
+const (
+	LogWriterFlag = "--minsw-log-writer"
+	argMaxSize    = "--max-size"
+	argMaxFile    = "--max-file"
+)
+
+// IsLogWriter reports whether a process was started as the log writer.
+func IsLogWriter(args []string) bool {
+	for _, a := range args {
+		if a == LogWriterFlag {
+			return true
+		}
+	}
+	return false
+}
+
+// RunLogWriter is the log writer's main; args are the shim's, pairs of
+// key and value in any order. It returns the exit status.
+func RunLogWriter(args []string) int {
+	opts := map[string]string{}
+	for i := 0; i+1 < len(args); i += 2 {
+		opts[args[i]] = args[i+1]
+	}
+	path := opts[LogWriterFlag]
+	maxSize, _ := strconv.ParseInt(opts[argMaxSize], 10, 64)
+	maxFile, _ := strconv.Atoi(opts[argMaxFile])
+	w, err := openRotating(path, maxSize, maxFile)
+	ready := os.NewFile(5, "ready")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "minsw log writer:", err)
+		ready.Close()
+		return 1
+	}
+	defer w.close()
+	ready.Close()
+	var wg sync.WaitGroup
+	for _, fd := range []uintptr{3, 4} {
+		f := os.NewFile(fd, "stdio")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = io.Copy(w, f)
+		}()
+	}
+	wg.Wait()
+	return 0
+}
+
+// rotating appends to path; when a write would take it past maxSize it
+// becomes path.1 (path.1 becomes path.2, ...), keeping maxFile files in
+// all, as docker's json-file driver does.
+type rotating struct {
+	mu      sync.Mutex
+	path    string
+	maxSize int64
+	maxFile int
+	f       *os.File
+	size    int64
+}
+
+func openRotating(path string, maxSize int64, maxFile int) (*rotating, error) {
+	if path == "" {
+		return nil, fmt.Errorf("no log file given (%s)", LogWriterFlag)
+	}
+	r := &rotating{path: path, maxSize: maxSize, maxFile: max(maxFile, 1)}
+	return r, r.open()
+}
+
+func (r *rotating) open() error {
+	f, err := os.OpenFile(r.path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	r.f, r.size = f, st.Size()
+	return nil
+}
+
+// Write writes p line by line (a read from the pipe holds many lines), so
+// a file rotates between lines, as docker's does between messages.
+func (r *rotating) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	written := 0
+	for len(p) > 0 {
+		line := p
+		if i := bytes.IndexByte(p, '\n'); i >= 0 {
+			line = p[:i+1]
+		}
+		if r.maxSize > 0 && r.size > 0 && r.size+int64(len(line)) > r.maxSize {
+			if err := r.rotate(); err != nil {
+				return written, err
+			}
+		}
+		n, err := r.f.Write(line)
+		r.size += int64(n)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		p = p[len(line):]
+	}
+	return written, nil
+}
+
+func (r *rotating) rotate() error {
+	r.f.Close()
+	if r.maxFile > 1 {
+		for i := r.maxFile - 1; i >= 1; i-- {
+			_ = os.Rename(rotatedName(r.path, i), rotatedName(r.path, i+1))
+		}
+		_ = os.Remove(rotatedName(r.path, r.maxFile))
+		if err := os.Rename(r.path, rotatedName(r.path, 1)); err != nil {
+			return err
+		}
+	} else if err := os.Truncate(r.path, 0); err != nil {
+		return err
+	}
+	return r.open()
+}
+
+func (r *rotating) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.f.Close()
+}
+
+func rotatedName(path string, i int) string { return path + "." + strconv.Itoa(i) }
+
+// binaryLogIO hands the task's output to the log writer; Terminal says
+// whether the task has a TTY (the shim then passes the console's output).
+type binaryLogIO struct{ cfg cio.Config }
+
+func (b *binaryLogIO) Config() cio.Config { return b.cfg }
+func (b *binaryLogIO) Cancel()            {}
+func (b *binaryLogIO) Wait()              {}
+func (b *binaryLogIO) Close() error       { return nil }
+
+func logWriterIO(binary, path string, maxSize int64, maxFile int, tty bool) cio.Creator {
+	return func(string) (cio.IO, error) {
+		q := url.Values{}
+		q.Set(LogWriterFlag, path)
+		if maxSize > 0 {
+			q.Set(argMaxSize, strconv.FormatInt(maxSize, 10))
+		}
+		if maxFile > 0 {
+			q.Set(argMaxFile, strconv.Itoa(maxFile))
+		}
+		u := url.URL{Scheme: "binary", Path: binary, RawQuery: q.Encode()}
+		return &binaryLogIO{cio.Config{Stdout: u.String(), Stderr: u.String(), Terminal: tty}}, nil
+	}
+}
