@@ -163,8 +163,7 @@ func (r *taskRunner) healthGate(ctx context.Context, t *api.Task) (ready bool, f
 		if cfg == nil {
 			return true, ""
 		}
-		p = r.startHealth(context.WithoutCancel(ctx), cfg)
-		// A task context outliving the runner is cancelled by stopHealth.
+		p = r.startHealth(ctx, cfg) // ends with the runner, or stopHealth
 	}
 	if p == nil {
 		return true, ""
@@ -176,6 +175,21 @@ func (r *taskRunner) healthGate(ctx context.Context, t *api.Task) (ready bool, f
 		return false, errUnhealthy
 	}
 	return false, ""
+}
+
+// resumeHealth starts probing a container the agent adopted running (after
+// a restart of the daemon), so its check goes on.
+func (r *taskRunner) resumeHealth(ctx context.Context, t *api.Task) {
+	r.mu.Lock()
+	resolved := r.healthResolved
+	r.healthResolved = true
+	r.mu.Unlock()
+	if resolved {
+		return
+	}
+	if cfg := r.healthConfig(ctx, t); cfg != nil {
+		r.startHealth(ctx, cfg)
+	}
 }
 
 // healthState is the task's health for its status (none without a check).

@@ -316,6 +316,7 @@ func (r *taskRunner) step(ctx context.Context, t *api.Task, st *api.TaskStatus) 
 			}
 			return false
 		case cs.State == executor.StateRunning:
+			r.resumeHealth(ctx, t)
 			if r.healthState() == api.HealthState_HEALTH_STATE_UNHEALTHY {
 				r.withdraw(ctx, st)
 				return r.failUnhealthy(ctx, t)
