@@ -191,19 +191,21 @@ func (a *Agent) assign(tasks []*api.Task) {
 		}
 		seen[t.GetId()] = struct{}{}
 		if r := a.runners[t.GetId()]; r != nil {
-			r.update(t)
+			if r.update(t) {
+				a.unparkLocked(r)
+			}
 			continue
 		}
 		r := newTaskRunner(a, t)
 		a.runners[t.GetId()] = r
 		a.byCtr[r.ctrID] = r
 		delete(a.orphans, r.ctrID)
-		a.wg.Add(1)
-		go func() { defer a.wg.Done(); r.run(ctx) }()
+		a.startLocked(r)
 	}
 	for id, r := range a.runners {
 		if _, ok := seen[id]; !ok {
 			r.drop()
+			a.unparkLocked(r)
 		}
 	}
 	if !a.swept {
@@ -214,6 +216,40 @@ func (a *Agent) assign(tasks []*api.Task) {
 			go func() { defer a.wg.Done(); a.removeContainer(ctx, id, a.cfg.StopGracePeriod) }()
 		}
 		a.orphans = nil
+	}
+}
+
+// startLocked runs r's goroutine.
+func (a *Agent) startLocked(r *taskRunner) {
+	ctx := a.runCtx
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); r.run(ctx) }()
+}
+
+// park ends the goroutine of a runner whose task has finished, unless a
+// change is already waiting for it: a node keeps its tasks' shutdown
+// history assigned (thousands of finished tasks), and a goroutine each
+// would be spent on nothing. The runner stays known (its status is still
+// reported); a change of its task starts it again (unparkLocked). It
+// reports whether the goroutine must end.
+func (a *Agent) park(r *taskRunner) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	select {
+	case <-r.wake:
+		r.poke() // a change came in meanwhile: keep going
+		return false
+	default:
+	}
+	r.parked = true
+	return true
+}
+
+// unparkLocked starts a parked runner again after a change to its task.
+func (a *Agent) unparkLocked(r *taskRunner) {
+	if r.parked && a.runCtx.Err() == nil {
+		r.parked = false
+		a.startLocked(r)
 	}
 }
 

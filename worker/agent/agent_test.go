@@ -2,8 +2,11 @@ package agent_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -606,4 +609,57 @@ func TestRemovedNodeSaysWhy(t *testing.T) {
 		err := a.SessionError()
 		return err != nil && strings.Contains(err.Error(), "node worker1 not found: has it left the swarm?")
 	})
+}
+
+// A node keeps its finished tasks assigned (the shutdown history): their
+// runners must not keep a goroutine each, and must still wake when such a
+// task changes.
+func TestFinishedTasksHoldNoGoroutine(t *testing.T) {
+	const n = 300
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	ex := fake.New()
+	a, _ := startAgent(t, "worker1", []string{m.addr}, ex)
+	waitFor(t, "node ready", func() bool { return nodeState(st, "worker1") == api.NodeState_NODE_STATE_READY })
+	base := runtime.NumGoroutine()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("done%03d", i)
+	}
+	assign(t, st, "worker1", "busybox-exit0", ids...)
+	for _, id := range ids {
+		waitState(t, st, id, api.TaskState_TASK_STATE_COMPLETE)
+	}
+	// Runners park once their task has finished and is reported.
+	var g int
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		g = runtime.NumGoroutine()
+		if g < base+n/10 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if g >= base+n/10 {
+		t.Fatalf("%d goroutines with %d finished tasks, %d before them: one goroutine per finished task", g, n, base)
+	}
+	// The tasks are still this node's and still shown.
+	if got := len(a.Tasks()); got != n {
+		t.Fatalf("agent shows %d tasks, want %d", got, n)
+	}
+	// A parked runner wakes for a change of its task: removal deletes the
+	// container it kept for `container ls -a`.
+	ctx := context.Background()
+	if _, err := ex.Inspect(ctx, agent.ContainerID("done007")); err != nil {
+		t.Fatalf("finished task's container: %v", err)
+	}
+	setDesired(t, st, "done007", api.TaskState_TASK_STATE_REMOVE)
+	waitFor(t, "container of a removed finished task deleted", func() bool {
+		_, err := ex.Inspect(ctx, agent.ContainerID("done007"))
+		return errors.Is(err, executor.ErrNotFound)
+	})
+	// And one that leaves the assignment set is forgotten.
+	deleteTask(t, st, "done008")
+	waitFor(t, "runner of a deleted task forgotten", func() bool { return len(a.Tasks()) == n-1 })
 }

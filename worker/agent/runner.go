@@ -38,6 +38,7 @@ type taskRunner struct {
 	dropped  bool            // the task left the assignment set
 	opCancel context.CancelFunc
 	wake     chan struct{}
+	parked   bool // its goroutine ended with the task finished (guarded by a.mu)
 
 	// owned by the runner goroutine
 	netReady bool // Network.Prepare done in this process
@@ -65,9 +66,12 @@ func (r *taskRunner) poke() {
 	}
 }
 
-// update hands the runner a newer assignment of its task.
-func (r *taskRunner) update(t *api.Task) {
+// update hands the runner a newer assignment of its task and reports
+// whether it differs from the one the runner had (a full assignment set
+// repeats every task; a finished one need not wake for its own copy).
+func (r *taskRunner) update(t *api.Task) bool {
 	r.mu.Lock()
+	changed := r.dropped || t.GetMeta().GetVersion() != r.task.GetMeta().GetVersion() || !proto.Equal(t.GetStatus(), r.task.GetStatus())
 	r.task = t
 	r.dropped = false
 	if t.GetStatus().GetState() > r.status.GetState() {
@@ -78,6 +82,7 @@ func (r *taskRunner) update(t *api.Task) {
 	}
 	r.mu.Unlock()
 	r.poke()
+	return changed
 }
 
 func (r *taskRunner) drop() {
@@ -142,12 +147,23 @@ func (r *taskRunner) run(ctx context.Context) {
 		if r.step(ctx, t, st) {
 			continue
 		}
+		if r.finished(t, st) && r.a.park(r) {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.wake:
 		}
 	}
+}
+
+// finished reports whether the task is over and nothing is left to do for
+// it until it changes: it ended, its networking is released, and its
+// container is gone if it must be.
+func (r *taskRunner) finished(t *api.Task, st *api.TaskStatus) bool {
+	return st.GetState() >= api.TaskState_TASK_STATE_COMPLETE && r.released &&
+		(t.GetDesiredState() < api.TaskState_TASK_STATE_REMOVE || r.removed)
 }
 
 // cleanup removes the container of a task that left the set.
