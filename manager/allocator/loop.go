@@ -2,6 +2,7 @@ package allocator
 
 import (
 	"context"
+	"net/netip"
 
 	"google.golang.org/protobuf/proto"
 
@@ -37,6 +38,10 @@ func (a *Allocator) pass(ctx context.Context, events []store.Event, full bool) {
 	reset := false
 	for _, e := range events {
 		switch e.Kind {
+		case store.EventCreate, store.EventUpdate:
+			if svc, ok := e.Object.(*api.Service); ok {
+				a.reserveVIPs(svc.GetEndpoint().GetVirtualIps())
+			}
 		case store.EventReset:
 			full, reset = true, true
 		case store.EventDelete:
@@ -180,6 +185,24 @@ func (a *Allocator) allocateNodes(ctx context.Context, nodeNets map[string]map[s
 		if err != nil {
 			a.ReleaseAttachments(added)
 			a.log.Warn("allocating lb endpoint", "node", nodeID, "err", err)
+		}
+	}
+}
+
+// reserveVIPs marks the VIPs and marks of a committed service as taken:
+// what the log holds is what is taken, even when the write that put it
+// there was reported to its caller as failed (an unknown outcome).
+func (a *Allocator) reserveVIPs(vips []*api.VirtualIP) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, v := range vips {
+		if p, ok := a.pools[v.GetNetworkId()]; ok {
+			if pf, err := netip.ParsePrefix(v.GetAddr()); err == nil {
+				_ = p.Reserve(pf.Addr())
+			}
+		}
+		if v.GetFwmark() != 0 {
+			_ = a.marks.Reserve(v.GetFwmark())
 		}
 	}
 }

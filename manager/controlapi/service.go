@@ -3,6 +3,7 @@ package controlapi
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"math/big"
 
 	"google.golang.org/protobuf/proto"
@@ -111,7 +112,7 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 		return tx.Create(svc)
 	})
 	if err != nil {
-		ea.release()
+		ea.releaseUnlessCommitted(err)
 		if prior := s.racedService(r, err); prior != nil {
 			return &api.CreateServiceResponse{Service: prior}, nil
 		}
@@ -236,7 +237,7 @@ func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest,
 		return tx.Update(svc)
 	})
 	if err != nil {
-		ea.release()
+		ea.releaseUnlessCommitted(err)
 		return nil, err
 	}
 	ea.alloc.ReleaseVIPs(dropped)
@@ -316,6 +317,26 @@ func (e *endpointAlloc) allocate(tx store.ReadTx, svc *api.Service) error {
 	}
 	e.undo = undo
 	return nil
+}
+
+// releaseUnlessCommitted gives back what the write took when it failed
+// for certain. A write whose outcome is unknown (the caller's context ended,
+// leadership was lost mid-commit) may still commit, and then the service
+// holds these addresses: they stay taken. If it never commits they are
+// lost only until the next leader rebuilds its pools from the store, which
+// is the safe side (the store refuses a second holder anyway).
+func (e *endpointAlloc) releaseUnlessCommitted(err error) {
+	if mayHaveCommitted(err) {
+		e.undo = nil
+		return
+	}
+	e.release()
+}
+
+// mayHaveCommitted reports whether a failed write's entry may still be
+// applied.
+func mayHaveCommitted(err error) bool {
+	return errdefs.Is(err, errdefs.KindOutcomeUnknown) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func (e *endpointAlloc) release() {

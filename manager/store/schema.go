@@ -83,7 +83,8 @@ func schema() *memdb.DBSchema {
 			}}},
 		}},
 		TableService: {Name: TableService, Indexes: map[string]*memdb.IndexSchema{
-			indexID: idIndex(),
+			indexID:    idIndex(),
+			indexHolds: {Name: indexHolds, AllowMissing: true, Indexer: holdsIndexer{}},
 			indexName: {Name: indexName, Unique: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
 				return o.(*api.Service).GetSpec().GetName(), true
 			}}},

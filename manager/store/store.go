@@ -453,6 +453,11 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		if err := checkName(); err != nil {
 			return err
 		}
+		if svc, ok := o.(*api.Service); ok {
+			if err := tx.checkHolders(svc); err != nil {
+				return err
+			}
+		}
 		n := o
 		n.GetMeta().Version = tx.index
 		if err := tx.txn.Insert(table, n); err != nil {
@@ -465,6 +470,11 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		}
 		if err := checkName(); err != nil {
 			return err
+		}
+		if svc, ok := o.(*api.Service); ok {
+			if err := tx.checkHolders(svc); err != nil {
+				return err
+			}
 		}
 		n := o
 		n.GetMeta().Version = tx.index
