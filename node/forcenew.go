@@ -23,31 +23,31 @@ func (n *Node) forceNewCluster(ctx context.Context) (*api.InitResponse, error) {
 	n.mu.Unlock()
 	switch {
 	case locked:
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition(lockedMessage))
+		return nil, errdefs.FailedPrecondition(lockedMessage)
 	case !st.Manager:
-		return nil, errdefs.ToGRPC(errdefs.FailedPrecondition("--force-new-cluster recovers a manager from its own data, and this node is not a manager"))
+		return nil, errdefs.FailedPrecondition("--force-new-cluster recovers a manager from its own data, and this node is not a manager")
 	}
 	n.stopManager()
 	cipher, err := n.raftCipher()
 	if err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	_, tr := raft.NewInmemTransport(raft.ServerAddress(st.AdvertiseAddr))
 	cfg := raftnode.DefaultConfig()
 	cfg.ID, cfg.Addr, cfg.DataDir, cfg.Cipher, cfg.Transport, cfg.Logger = st.NodeID, st.AdvertiseAddr, n.raftDir(), cipher, tr, n.cfg.Logger
 	if err := raftnode.ForceNewCluster(cfg); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	ns := *st
 	ns.Managers = []string{st.AdvertiseAddr}
 	if err := n.saveState(&ns); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	n.mu.Lock()
 	n.st = &ns
 	n.mu.Unlock()
 	if err := n.startManager(&ns, false); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	n.mu.Lock()
 	m, conn := n.mgr, n.mgrConn
@@ -55,7 +55,7 @@ func (n *Node) forceNewCluster(ctx context.Context) (*api.InitResponse, error) {
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if err := m.WaitLeader(wctx); err != nil {
-		return nil, errdefs.ToGRPC(err)
+		return nil, err
 	}
 	// The first call waits for the new leader to have applied its log.
 	resp, err := api.NewControlClient(conn).GetCluster(wctx, &api.GetClusterRequest{})
