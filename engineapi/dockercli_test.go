@@ -542,3 +542,83 @@ func TestDockerContainersOfThisNode(t *testing.T) {
 		t.Fatalf("daemon down after exec: %d %s", status, body)
 	}
 }
+
+func TestDockerEvents(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "events", "--filter", "type=service", "--filter", "type=network", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSock())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		b := make([]byte, 64<<10)
+		var acc string
+		for {
+			n, err := out.Read(b)
+			acc += string(b[:n])
+			for {
+				i := strings.IndexByte(acc, '\n')
+				if i < 0 {
+					break
+				}
+				lines <- acc[:i]
+				acc = acc[i+1:]
+			}
+			if err != nil {
+				close(lines)
+				return
+			}
+		}
+	}()
+	// The watch is open once a change made now shows up.
+	var seen []string
+	eventually(t, 30*time.Second, func() string {
+		d.ok("network", "create", "-d", "overlay", fmt.Sprintf("probe%d", time.Now().UnixNano()))
+		select {
+		case l := <-lines:
+			seen = append(seen, l)
+			return ""
+		case <-time.After(time.Second):
+			return "docker events showed nothing"
+		}
+	})
+	d.ok("service", "create", "--detach", "--name", "evweb", "--no-resolve-image", "containous/whoami")
+	d.ok("service", "rm", "evweb")
+	want := []string{"service create evweb", "service remove evweb"}
+	deadline := time.After(30 * time.Second)
+	for len(want) > 0 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("docker events ended; saw %q", seen)
+			}
+			seen = append(seen, l)
+			if l == want[0] {
+				want = want[1:]
+			}
+		case <-deadline:
+			t.Fatalf("docker events did not show %q; saw %q", want, seen)
+		}
+	}
+	if !strings.HasPrefix(seen[0], "network create probe") {
+		t.Fatalf("first event %q", seen[0])
+	}
+	cancel()
+	_ = cmd.Wait()
+	// A watcher that hung up leaves the daemon answering.
+	if status, body := d.call("GET", "/_ping", nil); status != 200 {
+		t.Fatalf("ping after events: %d %s", status, body)
+	}
+	out2 := d.ok("events", "--since", "1m", "--until", "0s")
+	if strings.TrimSpace(out2) != "" {
+		t.Fatalf("minsw keeps no event history, yet --until 0s printed %q", out2)
+	}
+}

@@ -149,6 +149,8 @@ func (s *Server) routes() {
 	s.handle("POST /exec/{id}/resize", s.execResize)
 	s.handle("GET /exec/{id}/json", s.execInspect)
 
+	s.handle("GET /events", s.events)
+
 	s.handle("GET /distribution/{name...}", s.distributionInspect)
 
 	// Anything else is a part of docker minsw does not serve.

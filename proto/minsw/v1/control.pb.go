@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -2963,11 +2964,195 @@ func (*RemoveConfigResponse) Descriptor() ([]byte, []int) {
 	return file_minsw_v1_control_proto_rawDescGZIP(), []int{59}
 }
 
+type WatchRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchRequest) Reset() {
+	*x = WatchRequest{}
+	mi := &file_minsw_v1_control_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchRequest) ProtoMessage() {}
+
+func (x *WatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
+func (*WatchRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{60}
+}
+
+type WatchEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// action is "create", "update" or "remove".
+	Action string `protobuf:"bytes,1,opt,name=action,proto3" json:"action,omitempty"`
+	// Types that are valid to be assigned to Object:
+	//
+	//	*WatchEvent_Node
+	//	*WatchEvent_Service
+	//	*WatchEvent_Network
+	//	*WatchEvent_Secret
+	//	*WatchEvent_Config
+	Object isWatchEvent_Object `protobuf_oneof:"object"`
+	// time is when this manager applied the change.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchEvent) Reset() {
+	*x = WatchEvent{}
+	mi := &file_minsw_v1_control_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchEvent) ProtoMessage() {}
+
+func (x *WatchEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
+func (*WatchEvent) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *WatchEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *WatchEvent) GetObject() isWatchEvent_Object {
+	if x != nil {
+		return x.Object
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetNode() *Node {
+	if x != nil {
+		if x, ok := x.Object.(*WatchEvent_Node); ok {
+			return x.Node
+		}
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetService() *Service {
+	if x != nil {
+		if x, ok := x.Object.(*WatchEvent_Service); ok {
+			return x.Service
+		}
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetNetwork() *Network {
+	if x != nil {
+		if x, ok := x.Object.(*WatchEvent_Network); ok {
+			return x.Network
+		}
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetSecret() *Secret {
+	if x != nil {
+		if x, ok := x.Object.(*WatchEvent_Secret); ok {
+			return x.Secret
+		}
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetConfig() *Config {
+	if x != nil {
+		if x, ok := x.Object.(*WatchEvent_Config); ok {
+			return x.Config
+		}
+	}
+	return nil
+}
+
+func (x *WatchEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+type isWatchEvent_Object interface {
+	isWatchEvent_Object()
+}
+
+type WatchEvent_Node struct {
+	Node *Node `protobuf:"bytes,2,opt,name=node,proto3,oneof"`
+}
+
+type WatchEvent_Service struct {
+	Service *Service `protobuf:"bytes,3,opt,name=service,proto3,oneof"`
+}
+
+type WatchEvent_Network struct {
+	Network *Network `protobuf:"bytes,4,opt,name=network,proto3,oneof"`
+}
+
+type WatchEvent_Secret struct {
+	Secret *Secret `protobuf:"bytes,5,opt,name=secret,proto3,oneof"`
+}
+
+type WatchEvent_Config struct {
+	Config *Config `protobuf:"bytes,6,opt,name=config,proto3,oneof"`
+}
+
+func (*WatchEvent_Node) isWatchEvent_Object() {}
+
+func (*WatchEvent_Service) isWatchEvent_Object() {}
+
+func (*WatchEvent_Network) isWatchEvent_Object() {}
+
+func (*WatchEvent_Secret) isWatchEvent_Object() {}
+
+func (*WatchEvent_Config) isWatchEvent_Object() {}
+
 var File_minsw_v1_control_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x16minsw/v1/control.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\x1a google/protobuf/field_mask.proto\"\"\n" +
+	"\x16minsw/v1/control.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\"\n" +
 	"\x0eGetNodeRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"5\n" +
 	"\x0fGetNodeResponse\x12\"\n" +
@@ -3127,7 +3312,18 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x06config\x18\x01 \x01(\v2\x10.minsw.v1.ConfigR\x06config\"'\n" +
 	"\x13RemoveConfigRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"\x16\n" +
-	"\x14RemoveConfigResponse2\xea\x11\n" +
+	"\x14RemoveConfigResponse\"\x0e\n" +
+	"\fWatchRequest\"\xba\x02\n" +
+	"\n" +
+	"WatchEvent\x12\x16\n" +
+	"\x06action\x18\x01 \x01(\tR\x06action\x12$\n" +
+	"\x04node\x18\x02 \x01(\v2\x0e.minsw.v1.NodeH\x00R\x04node\x12-\n" +
+	"\aservice\x18\x03 \x01(\v2\x11.minsw.v1.ServiceH\x00R\aservice\x12-\n" +
+	"\anetwork\x18\x04 \x01(\v2\x11.minsw.v1.NetworkH\x00R\anetwork\x12*\n" +
+	"\x06secret\x18\x05 \x01(\v2\x10.minsw.v1.SecretH\x00R\x06secret\x12*\n" +
+	"\x06config\x18\x06 \x01(\v2\x10.minsw.v1.ConfigH\x00R\x06config\x12.\n" +
+	"\x04time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x04timeB\b\n" +
+	"\x06object2\xa3\x12\n" +
 	"\aControl\x12>\n" +
 	"\aGetNode\x12\x18.minsw.v1.GetNodeRequest\x1a\x19.minsw.v1.GetNodeResponse\x12D\n" +
 	"\tListNodes\x12\x1a.minsw.v1.ListNodesRequest\x1a\x1b.minsw.v1.ListNodesResponse\x12G\n" +
@@ -3163,7 +3359,8 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\vListConfigs\x12\x1c.minsw.v1.ListConfigsRequest\x1a\x1d.minsw.v1.ListConfigsResponse\x12M\n" +
 	"\fCreateConfig\x12\x1d.minsw.v1.CreateConfigRequest\x1a\x1e.minsw.v1.CreateConfigResponse\x12M\n" +
 	"\fUpdateConfig\x12\x1d.minsw.v1.UpdateConfigRequest\x1a\x1e.minsw.v1.UpdateConfigResponse\x12M\n" +
-	"\fRemoveConfig\x12\x1d.minsw.v1.RemoveConfigRequest\x1a\x1e.minsw.v1.RemoveConfigResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
+	"\fRemoveConfig\x12\x1d.minsw.v1.RemoveConfigRequest\x1a\x1e.minsw.v1.RemoveConfigResponse\x127\n" +
+	"\x05Watch\x12\x16.minsw.v1.WatchRequest\x1a\x14.minsw.v1.WatchEvent0\x01B/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
 var (
 	file_minsw_v1_control_proto_rawDescOnce sync.Once
@@ -3177,7 +3374,7 @@ func file_minsw_v1_control_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_control_proto_rawDescData
 }
 
-var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_minsw_v1_control_proto_goTypes = []any{
 	(*GetNodeRequest)(nil),        // 0: minsw.v1.GetNodeRequest
 	(*GetNodeResponse)(nil),       // 1: minsw.v1.GetNodeResponse
@@ -3239,122 +3436,133 @@ var file_minsw_v1_control_proto_goTypes = []any{
 	(*UpdateConfigResponse)(nil),  // 57: minsw.v1.UpdateConfigResponse
 	(*RemoveConfigRequest)(nil),   // 58: minsw.v1.RemoveConfigRequest
 	(*RemoveConfigResponse)(nil),  // 59: minsw.v1.RemoveConfigResponse
-	(*Node)(nil),                  // 60: minsw.v1.Node
-	(*NodeSpec)(nil),              // 61: minsw.v1.NodeSpec
-	(*fieldmaskpb.FieldMask)(nil), // 62: google.protobuf.FieldMask
-	(*Network)(nil),               // 63: minsw.v1.Network
-	(*NetworkSpec)(nil),           // 64: minsw.v1.NetworkSpec
-	(*Service)(nil),               // 65: minsw.v1.Service
-	(*ServiceSpec)(nil),           // 66: minsw.v1.ServiceSpec
-	(*Task)(nil),                  // 67: minsw.v1.Task
-	(TaskState)(0),                // 68: minsw.v1.TaskState
-	(*Cluster)(nil),               // 69: minsw.v1.Cluster
-	(*ClusterSpec)(nil),           // 70: minsw.v1.ClusterSpec
-	(*Secret)(nil),                // 71: minsw.v1.Secret
-	(*SecretSpec)(nil),            // 72: minsw.v1.SecretSpec
-	(*Config)(nil),                // 73: minsw.v1.Config
-	(*ConfigSpec)(nil),            // 74: minsw.v1.ConfigSpec
+	(*WatchRequest)(nil),          // 60: minsw.v1.WatchRequest
+	(*WatchEvent)(nil),            // 61: minsw.v1.WatchEvent
+	(*Node)(nil),                  // 62: minsw.v1.Node
+	(*NodeSpec)(nil),              // 63: minsw.v1.NodeSpec
+	(*fieldmaskpb.FieldMask)(nil), // 64: google.protobuf.FieldMask
+	(*Network)(nil),               // 65: minsw.v1.Network
+	(*NetworkSpec)(nil),           // 66: minsw.v1.NetworkSpec
+	(*Service)(nil),               // 67: minsw.v1.Service
+	(*ServiceSpec)(nil),           // 68: minsw.v1.ServiceSpec
+	(*Task)(nil),                  // 69: minsw.v1.Task
+	(TaskState)(0),                // 70: minsw.v1.TaskState
+	(*Cluster)(nil),               // 71: minsw.v1.Cluster
+	(*ClusterSpec)(nil),           // 72: minsw.v1.ClusterSpec
+	(*Secret)(nil),                // 73: minsw.v1.Secret
+	(*SecretSpec)(nil),            // 74: minsw.v1.SecretSpec
+	(*Config)(nil),                // 75: minsw.v1.Config
+	(*ConfigSpec)(nil),            // 76: minsw.v1.ConfigSpec
+	(*timestamppb.Timestamp)(nil), // 77: google.protobuf.Timestamp
 }
 var file_minsw_v1_control_proto_depIdxs = []int32{
-	60, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
-	60, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
-	61, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
-	62, // 3: minsw.v1.UpdateNodeRequest.update_mask:type_name -> google.protobuf.FieldMask
-	60, // 4: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
-	63, // 5: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
-	63, // 6: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
-	64, // 7: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
-	63, // 8: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
-	65, // 9: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
-	65, // 10: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
-	66, // 11: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	65, // 12: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
-	66, // 13: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	65, // 14: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
-	67, // 15: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
-	68, // 16: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
-	67, // 17: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
-	69, // 18: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	70, // 19: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
-	69, // 20: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	69, // 21: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
-	71, // 22: minsw.v1.GetSecretResponse.secret:type_name -> minsw.v1.Secret
-	71, // 23: minsw.v1.ListSecretsResponse.secrets:type_name -> minsw.v1.Secret
-	72, // 24: minsw.v1.CreateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
-	71, // 25: minsw.v1.CreateSecretResponse.secret:type_name -> minsw.v1.Secret
-	72, // 26: minsw.v1.UpdateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
-	71, // 27: minsw.v1.UpdateSecretResponse.secret:type_name -> minsw.v1.Secret
-	73, // 28: minsw.v1.GetConfigResponse.config:type_name -> minsw.v1.Config
-	73, // 29: minsw.v1.ListConfigsResponse.configs:type_name -> minsw.v1.Config
-	74, // 30: minsw.v1.CreateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
-	73, // 31: minsw.v1.CreateConfigResponse.config:type_name -> minsw.v1.Config
-	74, // 32: minsw.v1.UpdateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
-	73, // 33: minsw.v1.UpdateConfigResponse.config:type_name -> minsw.v1.Config
-	0,  // 34: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
-	2,  // 35: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
-	4,  // 36: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
-	6,  // 37: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
-	8,  // 38: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
-	10, // 39: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
-	12, // 40: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
-	14, // 41: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
-	16, // 42: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
-	18, // 43: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
-	20, // 44: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
-	22, // 45: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
-	24, // 46: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
-	26, // 47: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
-	28, // 48: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
-	30, // 49: minsw.v1.Control.ServiceLogs:input_type -> minsw.v1.ServiceLogsRequest
-	32, // 50: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
-	34, // 51: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
-	36, // 52: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
-	38, // 53: minsw.v1.Control.GetUnlockKey:input_type -> minsw.v1.GetUnlockKeyRequest
-	40, // 54: minsw.v1.Control.GetSecret:input_type -> minsw.v1.GetSecretRequest
-	42, // 55: minsw.v1.Control.ListSecrets:input_type -> minsw.v1.ListSecretsRequest
-	44, // 56: minsw.v1.Control.CreateSecret:input_type -> minsw.v1.CreateSecretRequest
-	46, // 57: minsw.v1.Control.UpdateSecret:input_type -> minsw.v1.UpdateSecretRequest
-	48, // 58: minsw.v1.Control.RemoveSecret:input_type -> minsw.v1.RemoveSecretRequest
-	50, // 59: minsw.v1.Control.GetConfig:input_type -> minsw.v1.GetConfigRequest
-	52, // 60: minsw.v1.Control.ListConfigs:input_type -> minsw.v1.ListConfigsRequest
-	54, // 61: minsw.v1.Control.CreateConfig:input_type -> minsw.v1.CreateConfigRequest
-	56, // 62: minsw.v1.Control.UpdateConfig:input_type -> minsw.v1.UpdateConfigRequest
-	58, // 63: minsw.v1.Control.RemoveConfig:input_type -> minsw.v1.RemoveConfigRequest
-	1,  // 64: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
-	3,  // 65: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
-	5,  // 66: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
-	7,  // 67: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
-	9,  // 68: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
-	11, // 69: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
-	13, // 70: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
-	15, // 71: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
-	17, // 72: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
-	19, // 73: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
-	21, // 74: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
-	23, // 75: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
-	25, // 76: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
-	27, // 77: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
-	29, // 78: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
-	31, // 79: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
-	33, // 80: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
-	35, // 81: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
-	37, // 82: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
-	39, // 83: minsw.v1.Control.GetUnlockKey:output_type -> minsw.v1.GetUnlockKeyResponse
-	41, // 84: minsw.v1.Control.GetSecret:output_type -> minsw.v1.GetSecretResponse
-	43, // 85: minsw.v1.Control.ListSecrets:output_type -> minsw.v1.ListSecretsResponse
-	45, // 86: minsw.v1.Control.CreateSecret:output_type -> minsw.v1.CreateSecretResponse
-	47, // 87: minsw.v1.Control.UpdateSecret:output_type -> minsw.v1.UpdateSecretResponse
-	49, // 88: minsw.v1.Control.RemoveSecret:output_type -> minsw.v1.RemoveSecretResponse
-	51, // 89: minsw.v1.Control.GetConfig:output_type -> minsw.v1.GetConfigResponse
-	53, // 90: minsw.v1.Control.ListConfigs:output_type -> minsw.v1.ListConfigsResponse
-	55, // 91: minsw.v1.Control.CreateConfig:output_type -> minsw.v1.CreateConfigResponse
-	57, // 92: minsw.v1.Control.UpdateConfig:output_type -> minsw.v1.UpdateConfigResponse
-	59, // 93: minsw.v1.Control.RemoveConfig:output_type -> minsw.v1.RemoveConfigResponse
-	64, // [64:94] is the sub-list for method output_type
-	34, // [34:64] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	62, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
+	62, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
+	63, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
+	64, // 3: minsw.v1.UpdateNodeRequest.update_mask:type_name -> google.protobuf.FieldMask
+	62, // 4: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
+	65, // 5: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
+	65, // 6: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
+	66, // 7: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
+	65, // 8: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
+	67, // 9: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
+	67, // 10: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
+	68, // 11: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	67, // 12: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
+	68, // 13: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	67, // 14: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
+	69, // 15: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
+	70, // 16: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
+	69, // 17: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
+	71, // 18: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	72, // 19: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
+	71, // 20: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	71, // 21: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
+	73, // 22: minsw.v1.GetSecretResponse.secret:type_name -> minsw.v1.Secret
+	73, // 23: minsw.v1.ListSecretsResponse.secrets:type_name -> minsw.v1.Secret
+	74, // 24: minsw.v1.CreateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
+	73, // 25: minsw.v1.CreateSecretResponse.secret:type_name -> minsw.v1.Secret
+	74, // 26: minsw.v1.UpdateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
+	73, // 27: minsw.v1.UpdateSecretResponse.secret:type_name -> minsw.v1.Secret
+	75, // 28: minsw.v1.GetConfigResponse.config:type_name -> minsw.v1.Config
+	75, // 29: minsw.v1.ListConfigsResponse.configs:type_name -> minsw.v1.Config
+	76, // 30: minsw.v1.CreateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
+	75, // 31: minsw.v1.CreateConfigResponse.config:type_name -> minsw.v1.Config
+	76, // 32: minsw.v1.UpdateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
+	75, // 33: minsw.v1.UpdateConfigResponse.config:type_name -> minsw.v1.Config
+	62, // 34: minsw.v1.WatchEvent.node:type_name -> minsw.v1.Node
+	67, // 35: minsw.v1.WatchEvent.service:type_name -> minsw.v1.Service
+	65, // 36: minsw.v1.WatchEvent.network:type_name -> minsw.v1.Network
+	73, // 37: minsw.v1.WatchEvent.secret:type_name -> minsw.v1.Secret
+	75, // 38: minsw.v1.WatchEvent.config:type_name -> minsw.v1.Config
+	77, // 39: minsw.v1.WatchEvent.time:type_name -> google.protobuf.Timestamp
+	0,  // 40: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
+	2,  // 41: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
+	4,  // 42: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
+	6,  // 43: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
+	8,  // 44: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
+	10, // 45: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
+	12, // 46: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
+	14, // 47: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
+	16, // 48: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
+	18, // 49: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
+	20, // 50: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
+	22, // 51: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
+	24, // 52: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
+	26, // 53: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
+	28, // 54: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
+	30, // 55: minsw.v1.Control.ServiceLogs:input_type -> minsw.v1.ServiceLogsRequest
+	32, // 56: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
+	34, // 57: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
+	36, // 58: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
+	38, // 59: minsw.v1.Control.GetUnlockKey:input_type -> minsw.v1.GetUnlockKeyRequest
+	40, // 60: minsw.v1.Control.GetSecret:input_type -> minsw.v1.GetSecretRequest
+	42, // 61: minsw.v1.Control.ListSecrets:input_type -> minsw.v1.ListSecretsRequest
+	44, // 62: minsw.v1.Control.CreateSecret:input_type -> minsw.v1.CreateSecretRequest
+	46, // 63: minsw.v1.Control.UpdateSecret:input_type -> minsw.v1.UpdateSecretRequest
+	48, // 64: minsw.v1.Control.RemoveSecret:input_type -> minsw.v1.RemoveSecretRequest
+	50, // 65: minsw.v1.Control.GetConfig:input_type -> minsw.v1.GetConfigRequest
+	52, // 66: minsw.v1.Control.ListConfigs:input_type -> minsw.v1.ListConfigsRequest
+	54, // 67: minsw.v1.Control.CreateConfig:input_type -> minsw.v1.CreateConfigRequest
+	56, // 68: minsw.v1.Control.UpdateConfig:input_type -> minsw.v1.UpdateConfigRequest
+	58, // 69: minsw.v1.Control.RemoveConfig:input_type -> minsw.v1.RemoveConfigRequest
+	60, // 70: minsw.v1.Control.Watch:input_type -> minsw.v1.WatchRequest
+	1,  // 71: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
+	3,  // 72: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
+	5,  // 73: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
+	7,  // 74: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
+	9,  // 75: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
+	11, // 76: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
+	13, // 77: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
+	15, // 78: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
+	17, // 79: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
+	19, // 80: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
+	21, // 81: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
+	23, // 82: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
+	25, // 83: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
+	27, // 84: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
+	29, // 85: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
+	31, // 86: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
+	33, // 87: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
+	35, // 88: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
+	37, // 89: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
+	39, // 90: minsw.v1.Control.GetUnlockKey:output_type -> minsw.v1.GetUnlockKeyResponse
+	41, // 91: minsw.v1.Control.GetSecret:output_type -> minsw.v1.GetSecretResponse
+	43, // 92: minsw.v1.Control.ListSecrets:output_type -> minsw.v1.ListSecretsResponse
+	45, // 93: minsw.v1.Control.CreateSecret:output_type -> minsw.v1.CreateSecretResponse
+	47, // 94: minsw.v1.Control.UpdateSecret:output_type -> minsw.v1.UpdateSecretResponse
+	49, // 95: minsw.v1.Control.RemoveSecret:output_type -> minsw.v1.RemoveSecretResponse
+	51, // 96: minsw.v1.Control.GetConfig:output_type -> minsw.v1.GetConfigResponse
+	53, // 97: minsw.v1.Control.ListConfigs:output_type -> minsw.v1.ListConfigsResponse
+	55, // 98: minsw.v1.Control.CreateConfig:output_type -> minsw.v1.CreateConfigResponse
+	57, // 99: minsw.v1.Control.UpdateConfig:output_type -> minsw.v1.UpdateConfigResponse
+	59, // 100: minsw.v1.Control.RemoveConfig:output_type -> minsw.v1.RemoveConfigResponse
+	61, // 101: minsw.v1.Control.Watch:output_type -> minsw.v1.WatchEvent
+	71, // [71:102] is the sub-list for method output_type
+	40, // [40:71] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_control_proto_init() }
@@ -3364,13 +3572,20 @@ func file_minsw_v1_control_proto_init() {
 	}
 	file_minsw_v1_objects_proto_init()
 	file_minsw_v1_secrets_proto_init()
+	file_minsw_v1_control_proto_msgTypes[61].OneofWrappers = []any{
+		(*WatchEvent_Node)(nil),
+		(*WatchEvent_Service)(nil),
+		(*WatchEvent_Network)(nil),
+		(*WatchEvent_Secret)(nil),
+		(*WatchEvent_Config)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_control_proto_rawDesc), len(file_minsw_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   60,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,66 @@
+package convert
+
+import (
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// EventFilterKeys are the keys GET /events accepts.
+var EventFilterKeys = []string{"config", "event", "label", "network", "node", "scope", "secret", "service", "type"}
+
+// Event is a committed change as `docker events` shows it, with the
+// object's labels (for the label filter); ok is false for what docker's
+// events do not carry.
+func Event(ev *api.WatchEvent) (msg events.Message, objLabels map[string]string, ok bool) {
+	var id, name string
+	switch o := ev.GetObject().(type) {
+	case *api.WatchEvent_Node:
+		msg.Type, id, name, objLabels = events.NodeEventType, o.Node.GetId(), o.Node.GetDescription().GetHostname(), o.Node.GetSpec().GetLabels()
+	case *api.WatchEvent_Service:
+		msg.Type, id, name, objLabels = events.ServiceEventType, o.Service.GetId(), o.Service.GetSpec().GetName(), o.Service.GetSpec().GetLabels()
+	case *api.WatchEvent_Network:
+		msg.Type, id, name, objLabels = events.NetworkEventType, o.Network.GetId(), o.Network.GetSpec().GetName(), o.Network.GetSpec().GetLabels()
+	case *api.WatchEvent_Secret:
+		msg.Type, id, name, objLabels = events.SecretEventType, o.Secret.GetId(), o.Secret.GetSpec().GetName(), o.Secret.GetSpec().GetLabels()
+	case *api.WatchEvent_Config:
+		msg.Type, id, name, objLabels = events.ConfigEventType, o.Config.GetId(), o.Config.GetSpec().GetName(), o.Config.GetSpec().GetLabels()
+	default:
+		return msg, nil, false
+	}
+	msg.Action = events.Action(ev.GetAction())
+	msg.Actor = events.Actor{ID: id, Attributes: map[string]string{"name": name}}
+	msg.Scope = "swarm"
+	t := ev.GetTime().AsTime()
+	msg.Time, msg.TimeNano = t.Unix(), t.UnixNano()
+	return msg, objLabels, true
+}
+
+// MatchEvent says whether msg passes the event filters: type, event
+// (action), scope, labels, and per type the object's name or ID.
+func MatchEvent(args filters.Args, msg events.Message, objLabels map[string]string) bool {
+	if !anyExact(args, "type", string(msg.Type)) || !anyExact(args, "event", string(msg.Action)) ||
+		!anyExact(args, "scope", msg.Scope) || !args.MatchKVList("label", objLabels) {
+		return false
+	}
+	for _, key := range []events.Type{events.ServiceEventType, events.NodeEventType, events.NetworkEventType, events.SecretEventType, events.ConfigEventType} {
+		vals := args.Get(string(key))
+		if len(vals) == 0 {
+			continue
+		}
+		if msg.Type != key {
+			return false
+		}
+		hit := false
+		for _, v := range vals {
+			if v == msg.Actor.ID || v == msg.Actor.Attributes["name"] {
+				hit = true
+			}
+		}
+		if !hit {
+			return false
+		}
+	}
+	return true
+}
