@@ -145,6 +145,8 @@ func newRootCommand(c *cli) *cobra.Command {
 		newContainerLogsCommand(c, "logs"),
 	)
 	root.AddCommand(newDaemonCommand())
+	addVersion(c, root)
+	refuseUnknownSubcommands(root)
 	return root
 }
 

@@ -1,9 +1,12 @@
 package allocator
 
 import (
+	"fmt"
 	"math/big"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -120,7 +123,7 @@ func (p *Pool) Free() int { return p.free }
 func ParseSubnet(s string) (netip.Prefix, error) {
 	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		return netip.Prefix{}, errdefs.InvalidArgument("invalid subnet %q: %v", s, err)
+		return netip.Prefix{}, errdefs.InvalidArgument("invalid subnet %q: %s", s, whyNotCIDR(s))
 	}
 	if !p.Addr().Is4() {
 		return netip.Prefix{}, errdefs.InvalidArgument("invalid subnet %s: only IPv4 subnets are supported", s)
@@ -132,6 +135,44 @@ func ParseSubnet(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, errdefs.InvalidArgument("invalid subnet %s: it has host bits set (did you mean %s?)", s, p.Masked())
 	}
 	return p, nil
+}
+
+// whyNotCIDR says in a user's words why s is not an IPv4 CIDR such as
+// 10.0.9.0/24 (netip's own message quotes its internals).
+func whyNotCIDR(s string) string {
+	addr, bits, ok := strings.Cut(s, "/")
+	if !ok {
+		return "want an address and a prefix length, such as 10.0.9.0/24"
+	}
+	if why := whyNotIPv4(addr); why != "" {
+		return why
+	}
+	if n, err := strconv.Atoi(bits); err != nil || n < 0 || n > 32 || bits != strconv.Itoa(n) {
+		return fmt.Sprintf("%q is not a prefix length (a number from 0 to 32)", bits)
+	}
+	return "not an IPv4 subnet"
+}
+
+// whyNotIPv4 says why a is not a dotted IPv4 address ("" if it is one).
+func whyNotIPv4(a string) string {
+	parts := strings.Split(a, ".")
+	if len(parts) != 4 {
+		return fmt.Sprintf("%q is not an IPv4 address (four numbers from 0 to 255, separated by dots)", a)
+	}
+	for _, p := range parts {
+		n, err := strconv.Atoi(p)
+		switch {
+		case p == "":
+			return fmt.Sprintf("%q has an empty octet", a)
+		case err != nil || strings.HasPrefix(p, "+") || strings.HasPrefix(p, "-"):
+			return fmt.Sprintf("%s is not a number", p)
+		case n > 255:
+			return fmt.Sprintf("%d is not a valid IPv4 octet", n)
+		case len(p) > 1 && p[0] == '0':
+			return fmt.Sprintf("%s has a leading zero", p)
+		}
+	}
+	return ""
 }
 
 // NamedSubnet is a subnet in use and the network holding it.

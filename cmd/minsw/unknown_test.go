@@ -1,0 +1,45 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// As docker: an unknown subcommand is an error (exit 1) that names it; a
+// group given nothing prints its help and succeeds.
+func TestUnknownCommandsAreRefused(t *testing.T) {
+	sock := seedDaemon().serve(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"service", "frobnicate"}, "unknown command: minsw service frobnicate\nSee 'minsw service --help'.\n"},
+		{[]string{"node", "bogus"}, "unknown command: minsw node bogus\nSee 'minsw node --help'.\n"},
+		{[]string{"frobnicate"}, "unknown command: minsw frobnicate\nSee 'minsw --help'.\n"},
+	} {
+		out, errOut, code := runCLI(t, sock, "", tc.args...)
+		if code != 1 || errOut != tc.want || out != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+	out, _, code := runCLI(t, sock, "", "service")
+	if code != 0 || !strings.Contains(out, "Usage:") {
+		t.Errorf("bare group: exit %d, %q", code, out)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	sock := seedDaemon().serve(t)
+	out, _, code := runCLI(t, sock, "", "--version")
+	if code != 0 || out != "minsw version 0.1.0\n" {
+		t.Errorf("--version: %d %q", code, out)
+	}
+	out, errOut, code := runCLI(t, sock, "", "version")
+	if code != 0 || !strings.HasPrefix(out, "Client:\n Version:           0.1.0\n") || !strings.Contains(out, "\nServer: minsw daemon\n Engine:\n  Version:          0.1.0\n") {
+		t.Errorf("version: %d %q %q", code, out, errOut)
+	}
+	out, errOut, code = runCLI(t, t.TempDir()+"/none.sock", "", "version")
+	if code != 1 || !strings.HasPrefix(out, "Client:\n") || !strings.Contains(errOut, "Cannot connect to the minsw daemon") {
+		t.Errorf("version without a daemon: %d %q %q", code, out, errOut)
+	}
+}
