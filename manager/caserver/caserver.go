@@ -106,13 +106,20 @@ func (m *Server) Issue(c *api.Cluster, n *api.Node, csrPEM []byte, role api.Node
 	return chain, nil
 }
 
+// rootWait bounds how long GetRootCA waits for a manager's store to
+// receive the root.
+const rootWait = 10 * time.Second
+
 // GetRootCA serves the root to anyone, from this manager's store: a
-// joining node checks it against its token's digest.
+// joining node checks it against its token's digest. A manager that has
+// just joined (or restarted) may not have the cluster object yet: a node
+// joining through it right away waits for the root to arrive instead of
+// failing with "no root CA yet" (seen as a 1-in-7 failure of managers
+// joined one through the other).
 func (s *Server) GetRootCA(ctx context.Context, _ *api.GetRootCARequest) (*api.GetRootCAResponse, error) {
-	var c *api.Cluster
-	s.st.View(func(tx store.ReadTx) { c = tx.Cluster() })
-	if c == nil || len(c.GetRootCaCert()) == 0 {
-		return nil, errdefs.FailedPrecondition("this manager has no root CA yet")
+	c, err := s.waitRoot(ctx, rootWait)
+	if err != nil {
+		return nil, err
 	}
 	resp := &api.GetRootCAResponse{RootCaCert: c.GetRootCaCert(), TrustBundle: TrustBundle(c), SigningRootDigest: jointoken.Digest(c.GetRootCaCert())}
 	if r := c.GetRootRotation(); r != nil {
@@ -262,4 +269,37 @@ func (m *Server) updateRetry(ctx context.Context, fn func(tx *store.Tx) error) e
 		}
 	}
 	return err
+}
+
+// waitRoot returns the cluster object once this manager's store holds its
+// root, waiting at most max (and no longer than ctx).
+func (s *Server) waitRoot(ctx context.Context, max time.Duration) (*api.Cluster, error) {
+	root := func() *api.Cluster {
+		var c *api.Cluster
+		s.st.View(func(tx store.ReadTx) { c = tx.Cluster() })
+		if c == nil || len(c.GetRootCaCert()) == 0 {
+			return nil
+		}
+		return c
+	}
+	if c := root(); c != nil {
+		return c, nil
+	}
+	w := s.st.Watch(store.ForTables(store.TableCluster))
+	defer w.Close()
+	timer := time.NewTimer(max)
+	defer timer.Stop()
+	for {
+		if c := root(); c != nil { // also after the watch began: no event is missed
+			return c, nil
+		}
+		select {
+		case <-w.C:
+			w.Drain()
+		case <-timer.C:
+			return nil, errdefs.Unavailable("this manager has no root CA yet: it has not caught up with the swarm; try again, or join through another manager")
+		case <-ctx.Done():
+			return nil, errdefs.Unavailable("this manager has no root CA yet: it has not caught up with the swarm; try again, or join through another manager")
+		}
+	}
 }
