@@ -370,7 +370,8 @@ func newNetworkInspectCommand(c *cli) *cobra.Command {
 }
 
 func newNetworkRemoveCommand(c *cli) *cobra.Command {
-	return &cobra.Command{
+	var force bool
+	cmd := &cobra.Command{
 		Use:     "rm NETWORK [NETWORK...]",
 		Aliases: []string{"remove"},
 		Short:   "Remove one or more networks",
@@ -378,6 +379,9 @@ func newNetworkRemoveCommand(c *cli) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
+				return err
+			}
+			if args, err = confirmIngressRemoval(cmd.Context(), c, cl, args, force); err != nil || len(args) == 0 {
 				return err
 			}
 			_, err = eachRef(args, func(ref string) (string, error) {
@@ -390,4 +394,6 @@ func newNetworkRemoveCommand(c *cli) *cobra.Command {
 			return err
 		},
 	}
+	addIngressRemovalFlag(cmd, &force)
+	return cmd
 }

@@ -106,3 +106,25 @@ func TestCreateWhoseOutcomeIsUnknownKeepsItsVIPAndMark(t *testing.T) {
 		}
 	})
 }
+
+// The routing mesh is not removed from under a service that publishes a
+// port through it; once none does, it may go.
+func TestIngressIsKeptWhileServicesPublishPorts(t *testing.T) {
+	s, _ := newServer(t)
+	ctx := context.Background()
+	spec := webSpec("pub")
+	spec.Endpoint = &api.EndpointSpec{Ports: []*api.PortConfig{{TargetPort: 80, PublishedPort: 8080}}}
+	if _, err := s.CreateService(ctx, &api.CreateServiceRequest{Spec: spec}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.RemoveNetwork(ctx, &api.RemoveNetworkRequest{Ref: "ingress"})
+	if !errdefs.Is(err, errdefs.KindFailedPrecondition) || err.Error() != "ingress network cannot be removed because service pub depends on it" {
+		t.Fatalf("rm ingress under a publishing service: %v", err)
+	}
+	if _, err := s.RemoveService(ctx, &api.RemoveServiceRequest{Ref: "pub"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RemoveNetwork(ctx, &api.RemoveNetworkRequest{Ref: "ingress"}); err != nil {
+		t.Fatalf("rm ingress with no publisher: %v", err)
+	}
+}

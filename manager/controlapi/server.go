@@ -409,16 +409,20 @@ func (s *Server) RemoveNetwork(ctx context.Context, r *api.RemoveNetworkRequest)
 		if err != nil {
 			return err
 		}
-		var users []string
+		var users, meshUsers []string
 		for _, svc := range tx.Services() {
 			for _, a := range svc.GetSpec().GetTask().GetNetworks() {
 				if a.GetTarget() == n.GetId() {
 					users = append(users, svc.GetSpec().GetName())
 				}
 			}
-			if n.GetSpec().GetIngress() && len(svc.GetSpec().GetEndpoint().GetPorts()) > 0 {
-				users = append(users, svc.GetSpec().GetName())
+			if n.GetSpec().GetIngress() && allocator.UsesIngress(svc.GetSpec().GetEndpoint().GetPorts()) {
+				meshUsers = append(meshUsers, svc.GetSpec().GetName())
 			}
+		}
+		if len(meshUsers) > 0 {
+			sort.Strings(meshUsers)
+			return errdefs.FailedPrecondition("ingress network cannot be removed because service %s depends on it", joinNames(meshUsers))
 		}
 		if len(users) > 0 {
 			sort.Strings(users)
