@@ -144,11 +144,13 @@ func TestStatefulServiceWithRealContainers(t *testing.T) {
 		"busybox", "sh", "-c", `trap "exit 3" TERM; while :; do sleep 1; done`)
 	ctr := func() string {
 		var id string
-		eventually(t, 30*time.Second, func() string {
+		eventually(t, 90*time.Second, func() string {
 			out := mgr.ok("container", "ls", "--no-trunc")
 			r := rows(out, `db\.1\.`)
 			if len(r) != 1 {
-				return "container ls:\n" + out
+				ps, _ := mgr.minsw("service", "ps", "--no-trunc", "db")
+				all, _ := mgr.minsw("container", "ls", "-a")
+				return "container ls:\n" + out + "\nservice ps db:\n" + ps + "\ncontainer ls -a:\n" + all
 			}
 			id = strings.Fields(r[0])[0]
 			return ""
@@ -209,7 +211,7 @@ func TestStatefulServiceWithRealContainers(t *testing.T) {
 	// Its container is killed; the replacement task (same node, by the
 	// constraint) reads the data back.
 	mgr.ok("container", "exec", id, "kill", "1")
-	eventually(t, 30*time.Second, func() string {
+	eventually(t, 90*time.Second, func() string {
 		if next := ctr(); next == id {
 			return "container not replaced yet"
 		}
@@ -250,6 +252,13 @@ func TestStatefulServiceWithRealContainers(t *testing.T) {
 		t.Fatalf("volume inspect:\n%s", out)
 	}
 	mgr.ok("volume", "rm", "dbdata")
+	mgr.ok("volume", "create", "--label", "keep=no", "unused")
+	if out := mgr.ok("volume", "prune", "-f"); !strings.Contains(out, "Total reclaimed space: 0B") || strings.Contains(out, "unused") {
+		t.Fatalf("prune (anonymous only):\n%s", out)
+	}
+	if out := mgr.ok("volume", "prune", "-f", "-a"); !strings.Contains(out, "Deleted Volumes:\nunused\n") {
+		t.Fatalf("prune -a:\n%s", out)
+	}
 	if out := mgr.ok("volume", "ls", "-q"); strings.TrimSpace(out) != "" {
 		t.Fatalf("volumes left: %q", out)
 	}

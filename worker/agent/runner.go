@@ -171,6 +171,7 @@ func (r *taskRunner) cleanup(ctx context.Context, t *api.Task) {
 	if !r.removed {
 		if err := r.a.removeContainer(ctx, r.ctrID, r.grace(t)); err == nil {
 			r.removed = true
+			r.a.removeTaskVolumes(t, r.ctrID) // storage.go
 		}
 	}
 	r.release(ctx, t)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/minsw/minsw/internal/errdefs"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/executor"
 )
@@ -208,8 +209,28 @@ func (a *Agent) removeAnonymousVolumes(labels map[string]string) {
 	if a.cfg.Volumes == nil || labels[LabelAnonymousVolumes] == "" {
 		return
 	}
-	for _, name := range strings.Split(labels[LabelAnonymousVolumes], ",") {
-		if err := a.cfg.Volumes.Remove(name, nil, false); err != nil {
+	a.removeVolumes(strings.Split(labels[LabelAnonymousVolumes], ","))
+}
+
+// removeTaskVolumes deletes the anonymous volumes of task t's container,
+// named from its spec: the container's labels may be gone already (removed
+// before a restart).
+func (a *Agent) removeTaskVolumes(t *api.Task, containerID string) {
+	if a.cfg.Volumes == nil {
+		return
+	}
+	var names []string
+	for _, m := range t.GetSpec().GetContainer().GetMounts() {
+		if m.GetType() == api.MountType_MOUNT_TYPE_VOLUME && m.GetSource() == "" {
+			names = append(names, anonymousVolume(containerID, m.GetTarget()))
+		}
+	}
+	a.removeVolumes(names)
+}
+
+func (a *Agent) removeVolumes(names []string) {
+	for _, name := range names {
+		if err := a.cfg.Volumes.Remove(name, nil, false); err != nil && !errdefs.Is(err, errdefs.KindNotFound) {
 			a.log.Warn("remove anonymous volume", "volume", name, "err", err)
 		}
 	}
