@@ -142,17 +142,9 @@ func checkEntries(path string, logs raft.LogStore, stable raft.StableStore) (fir
 		var firstErr error
 		opened := 0 // entries with data that opened and decoded
 		for i := first; i <= last; i++ {
-			var l raft.Log
-			err := logs.GetLog(i, &l)
-			switch {
-			case err != nil:
-				err = fmt.Errorf("entry %d of %d..%d: %v", i, first, last, err)
-			case l.Index != i:
+			l, err := readEntry(logs, i)
+			if err == nil && l.Index != i {
 				err = fmt.Errorf("entry %d is stored as entry %d", i, l.Index)
-			case l.Type == raft.LogCommand:
-				if uerr := proto.Unmarshal(l.Data, &api.RaftCommand{}); uerr != nil {
-					err = fmt.Errorf("entry %d does not decode: %v", i, uerr)
-				}
 			}
 			if err != nil && firstErr == nil {
 				firstErr = err
@@ -176,6 +168,35 @@ func checkEntries(path string, logs raft.LogStore, stable raft.StableStore) (fir
 		return 0, 0, Damaged(path, reason(err))
 	}
 	return first, last, nil
+}
+
+// readEntry reads entry i once from the store: a sealed entry is intact
+// if it opens (the cipher authenticates it); a plain command must at least
+// decode.
+func readEntry(logs raft.LogStore, i uint64) (raft.Log, error) {
+	var l raft.Log
+	e, enc := logs.(encryptedLogs)
+	if enc {
+		if err := e.LogStore.GetLog(i, &l); err != nil {
+			return l, fmt.Errorf("entry %d: %v", i, err)
+		}
+		if e.c.IsSealed(l.Data) {
+			plain, err := e.c.Open(l.Data)
+			if err != nil {
+				return l, fmt.Errorf("entry %d: %v", i, err)
+			}
+			l.Data = plain
+			return l, nil
+		}
+	} else if err := logs.GetLog(i, &l); err != nil {
+		return l, fmt.Errorf("entry %d: %v", i, err)
+	}
+	if l.Type == raft.LogCommand {
+		if err := proto.Unmarshal(l.Data, &api.RaftCommand{}); err != nil {
+			return l, fmt.Errorf("entry %d does not decode: %v", i, err)
+		}
+	}
+	return l, nil
 }
 
 // keyCurrentTerm is the stable-store key hashicorp/raft keeps its term under.
@@ -215,7 +236,7 @@ func checkSnapshots(path, dir string, snaps raft.SnapshotStore, first, last uint
 	}
 	newest := list[0]
 	err = guard(func() error {
-		_, rc, err := snaps.Open(newest.ID)
+		meta, rc, err := snaps.Open(newest.ID)
 		if err != nil {
 			return err
 		}
@@ -223,6 +244,12 @@ func checkSnapshots(path, dir string, snaps raft.SnapshotStore, first, last uint
 		b, err := io.ReadAll(rc)
 		if err != nil {
 			return err
+		}
+		if e, ok := snaps.(encryptedSnapshots); ok && e.opened != nil {
+			// Opened, so intact: the cipher authenticated it and raft's
+			// CRC matched. Raft restores it next: keep it for that.
+			e.opened.keep(newest.ID, meta, b)
+			return nil
 		}
 		return proto.Unmarshal(b, &api.StoreSnapshot{})
 	})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/hashicorp/raft"
 )
@@ -67,6 +68,37 @@ func (e encryptedLogs) StoreLogs(logs []*raft.Log) error {
 type encryptedSnapshots struct {
 	raft.SnapshotStore
 	c Cipher
+	// opened keeps the last snapshot opened, plain, for the next Open of
+	// the same one: the damage check at start opens the newest snapshot
+	// and raft's restore then opens it again (a large store is read,
+	// checked and decrypted once).
+	opened *openedSnapshot
+}
+
+type openedSnapshot struct {
+	mu   sync.Mutex
+	id   string
+	meta *raft.SnapshotMeta
+	b    []byte
+}
+
+// keep holds a snapshot just opened for the next Open of the same one.
+func (o *openedSnapshot) keep(id string, meta *raft.SnapshotMeta, b []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.id, o.meta, o.b = id, meta, b
+}
+
+// take returns the kept snapshot id once (nil if another is kept).
+func (o *openedSnapshot) take(id string) (*raft.SnapshotMeta, []byte) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.id != id || o.b == nil {
+		return nil, nil
+	}
+	m, b := *o.meta, o.b
+	o.id, o.meta, o.b = "", nil, nil
+	return &m, b
 }
 
 func (e encryptedSnapshots) Create(version raft.SnapshotVersion, index, term uint64, conf raft.Configuration, confIndex uint64, trans raft.Transport) (raft.SnapshotSink, error) {
@@ -78,6 +110,11 @@ func (e encryptedSnapshots) Create(version raft.SnapshotVersion, index, term uin
 }
 
 func (e encryptedSnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
+	if e.opened != nil {
+		if m, b := e.opened.take(id); m != nil {
+			return m, io.NopCloser(bytes.NewReader(b)), nil
+		}
+	}
 	meta, rc, err := e.SnapshotStore.Open(id)
 	if err != nil {
 		return nil, nil, err

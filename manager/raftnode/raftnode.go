@@ -126,6 +126,7 @@ func New(cfg Config, st *store.Store) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	began := time.Now()
 	n := &Node{cfg: cfg, store: st, log: cfg.Logger, done: make(chan struct{})}
 	logs, stable, snaps, err := n.openStores(rc)
 	if err != nil {
@@ -153,6 +154,7 @@ func New(cfg Config, st *store.Store) (*Node, error) {
 	}
 	n.raft = r
 	st.SetProposer(n)
+	n.log.Info("raft started", "last_index", r.LastIndex(), "applied", r.AppliedIndex(), "took", time.Since(began).Round(time.Millisecond))
 	return n, nil
 }
 
@@ -216,9 +218,10 @@ func (n *Node) openStores(rc *raft.Config) (logs raft.LogStore, stable raft.Stab
 	snaps = fs
 	if cfg.Cipher != nil {
 		logs = encryptedLogs{LogStore: bolt, c: cfg.Cipher}
-		snaps = encryptedSnapshots{SnapshotStore: fs, c: cfg.Cipher}
+		snaps = encryptedSnapshots{SnapshotStore: fs, c: cfg.Cipher, opened: &openedSnapshot{}}
 	}
 	if existed {
+		began := time.Now()
 		first, last, err := checkEntries(path, logs, stable)
 		if err == nil {
 			err = checkSnapshots(path, dir, snaps, first, last)
@@ -227,6 +230,7 @@ func (n *Node) openStores(rc *raft.Config) (logs raft.LogStore, stable raft.Stab
 			n.closeStores()
 			return nil, nil, nil, err
 		}
+		n.log.Info("raft data checked", "entries", fmt.Sprintf("%d..%d", first, last), "took", time.Since(began).Round(time.Millisecond))
 	}
 	return logs, stable, snaps, nil
 }
