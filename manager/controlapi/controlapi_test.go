@@ -232,7 +232,7 @@ func TestUpdateBumpsSpecVersionOnlyForRealChanges(t *testing.T) {
 	img := proto.Clone(scaled).(*api.ServiceSpec)
 	img.Task.Container.Image = "containous/whoami:v2"
 	r, err = s.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: r.Service.Meta.Version, Spec: img})
-	if err != nil || r.Service.SpecVersion != 2 || r.Service.PreviousSpec.Task.Container.Image != "containous/whoami" {
+	if err != nil || r.Service.SpecVersion != 2 || r.Service.PreviousSpec.Task.Container.Image != "containous/whoami:latest" {
 		t.Fatalf("image change: %v %v", r, err)
 	}
 	// Stale version refused.

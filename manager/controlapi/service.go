@@ -79,6 +79,9 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 	if err := validateServiceSpec(spec); err != nil {
 		return nil, err
 	}
+	if c := spec.GetTask().GetContainer(); c != nil {
+		c.Image = NormaliseImage(c.GetImage())
+	}
 	ea, done, err := s.endpointAllocation()
 	if err != nil {
 		return nil, err
@@ -204,6 +207,9 @@ func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest,
 		}
 		if err := validateServiceSpec(spec); err != nil {
 			return err
+		}
+		if c := spec.GetTask().GetContainer(); c != nil {
+			c.Image = NormaliseImage(c.GetImage())
 		}
 		if err := resolveNetworks(tx.ReadTx, spec); err != nil {
 			return err

@@ -40,7 +40,7 @@ func TestRollbackSaysSoInUpdateStatus(t *testing.T) {
 		st.GetSpecVersion() != svc.SpecVersion || st.GetStartedAt() == nil {
 		t.Fatalf("status after rollback: %v", st)
 	}
-	if img := svc.Spec.Task.Container.Image; img != "containous/whoami" {
+	if img := svc.Spec.Task.Container.Image; img != "containous/whoami:latest" {
 		t.Fatalf("rolled back to %s", img)
 	}
 	// The updater's rollback of a version that is no longer current is dropped.
@@ -48,7 +48,7 @@ func TestRollbackSaysSoInUpdateStatus(t *testing.T) {
 	if !errdefs.Is(err, errdefs.KindConflict) {
 		t.Fatalf("stale rollback: %v", err)
 	}
-	if get().Spec.Task.Container.Image != "containous/whoami" {
+	if get().Spec.Task.Container.Image != "containous/whoami:latest" {
 		t.Fatal("stale rollback changed the spec")
 	}
 }

@@ -48,6 +48,20 @@ func ValidateImage(ref string) error {
 	return nil
 }
 
+// NormaliseImage is the image reference as stored, once, so every table
+// and inspect shows the same: a reference without a tag or digest gets
+// ":latest" ("containous/whoami" -> "containous/whoami:latest"), as docker
+// resolves it; the repository is kept as the user wrote it.
+func NormaliseImage(ref string) string {
+	if ref == "" || strings.Contains(ref, "@") {
+		return ref
+	}
+	if last := ref[strings.LastIndex(ref, "/")+1:]; strings.Contains(last, ":") {
+		return ref
+	}
+	return ref + ":latest"
+}
+
 // validateServiceSpec checks everything in spec that needs no store.
 func validateServiceSpec(spec *api.ServiceSpec) error {
 	if spec == nil {
