@@ -103,6 +103,62 @@ func TestRollingUpdateLoad(t *testing.T) {
 		must("service", "rm", svc)
 	}
 	t.Log("rolling update of 4 replicas, parallelism 1, 20 s load loops:\n" + strings.Join(table, "\n"))
+
+	// An unhealthy task leaves every node's lb: break one task's check
+	// (its page goes) and time until no lb lists it.
+	must(append(append(append([]string{"service", "create", "--name", "probe", "--network", "mynet", "--replicas", "2",
+		"--restart-delay", "60s"}, check...), "xiaopeng163/net-box"), serve...)...)
+	vip := vips(ctx, t, l, "probe")
+	if len(vip) != 1 {
+		t.Fatalf("probe VIPs %v", vip)
+	}
+	counts := func() map[string]int {
+		out := map[string]int{}
+		for _, n := range l.Nodes {
+			r := l.CLI(ctx, n, 10*time.Second, "lb", "inspect", "mynet")
+			if strings.Contains(r.Out, vip[0]) {
+				out[n.Name] = backendsOf(r.Out, vip[0])
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for c := counts(); ; c = counts() {
+		all := len(c) > 0
+		for _, k := range c {
+			all = all && k == 2
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("probe never had 2 backends everywhere: %v", c)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	pn, pc := findContainer(ctx, t, l, "probe.1.")
+	t0 := time.Now()
+	if r := l.CLI(ctx, pn, 10*time.Second, "container", "exec", pc, "rm", "/tmp/index.html"); !r.OK() {
+		t.Fatalf("breaking the check: %s", r.Out)
+	}
+	var gone time.Duration
+	for time.Since(t0) < 30*time.Second {
+		c := counts()
+		all := len(c) > 0
+		for _, k := range c {
+			all = all && k == 1
+		}
+		if all {
+			gone = time.Since(t0)
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if gone == 0 {
+		t.Fatalf("the unhealthy task stayed in some lb: %v", counts())
+	}
+	t.Logf("unhealthy task out of every node's lb %.2fs after its check began to fail "+
+		"(of which detection: 2 failed probes 500 ms apart, each up to its timeout)", gone.Seconds())
 }
 
 type loadResult struct{ sent, failed int }
