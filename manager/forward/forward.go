@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -108,10 +109,16 @@ func (m *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 		caller = auth.FormatForwardedIdentity(id)
 	}
 	ctx = metadata.AppendToOutgoingContext(ctx, forwardedHeader, m.NodeID, auth.ForwardedIdentityHeader, caller)
-	ctx, stop := m.whileLeaderIs(ctx, addr)
+	ctx, moved, stop := m.whileLeaderIs(ctx, addr)
 	defer stop()
 	var trailer metadata.MD
 	if err := conn.Invoke(ctx, info.FullMethod, req, reply, grpc.Trailer(&trailer)); err != nil {
+		if moved() {
+			// This manager gave up on the old leader: whatever came back
+			// (even the old leader's answer to the cancellation), the
+			// write's fate is unknown.
+			trailer = nil
+		}
 		return nil, ForwardError(info.FullMethod, err, trailer)
 	}
 	return reply, nil
@@ -121,13 +128,15 @@ func (m *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 // leads.
 const leaderPoll = 50 * time.Millisecond
 
-// whileLeaderIs returns ctx cancelled as soon as this manager no longer
-// sees addr as the leader. A call relayed to a leader that was paused or
-// cut off would otherwise hang until the caller gives up, long after a new
-// leader took over; cancelled, it ends at once (unknown for a write, which
-// the caller may retry on the new leader).
-func (m *Forwarder) whileLeaderIs(ctx context.Context, addr string) (context.Context, func()) {
+// whileLeaderIs returns ctx cancelled as soon as this manager sees another
+// leader than addr (a leader merely unknown for a moment does not count),
+// and a func that says whether that happened. A call relayed to a leader
+// that was paused or cut off would otherwise hang until the caller gives
+// up, long after a new leader took over; cancelled, it ends at once
+// (unknown for a write, which the caller may retry on the new leader).
+func (m *Forwarder) whileLeaderIs(ctx context.Context, addr string) (context.Context, func() bool, func()) {
 	ctx, cancel := context.WithCancel(ctx)
+	var moved atomic.Bool
 	go func() {
 		t := time.NewTicker(leaderPoll)
 		defer t.Stop()
@@ -136,14 +145,15 @@ func (m *Forwarder) whileLeaderIs(ctx context.Context, addr string) (context.Con
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if m.LeaderAddr() != addr {
+				if now := m.LeaderAddr(); now != "" && now != addr {
+					moved.Store(true)
 					cancel()
 					return
 				}
 			}
 		}
 	}()
-	return ctx, cancel
+	return ctx, moved.Load, cancel
 }
 
 // Stream is Unary for streaming calls: on a follower, a
