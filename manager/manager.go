@@ -150,7 +150,7 @@ func New(cfg Config) (*Manager, error) {
 	m := &Manager{cfg: cfg, log: cfg.Logger.With("component", "manager"), done: make(chan struct{})}
 	m.st = store.New(nil, nil)
 	m.fwd = &forward.Forwarder{NodeID: cfg.NodeID, IsLeader: m.IsLeader, VerifyLeader: func() error { return m.raft.VerifyLeader() },
-		WaitServing: m.waitServing, LeaderAddr: m.leaderAddr, Dial: cfg.Dial}
+		WaitServing: m.waitServing, LeaderAddr: m.leaderAddr, Dial: cfg.Dial, Logger: cfg.Logger}
 	m.auth = auth.New(auth.Config{NodeID: cfg.NodeID, Store: m.st, Raft: raftView{m}, Credentials: cfg.Credentials,
 		NeedsLeader: forward.NeedsLeader, Conn: m.fwd.Conn, Logger: cfg.Logger})
 

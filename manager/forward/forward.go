@@ -7,7 +7,9 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
@@ -47,6 +50,8 @@ type Forwarder struct {
 	LeaderAddr func() string
 	// Dial opens a connection to another manager.
 	Dial func(ctx context.Context, addr string) (*grpc.ClientConn, error)
+	// Logger says when a leader cannot be reached; nil: slog.Default.
+	Logger *slog.Logger
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
@@ -90,18 +95,6 @@ func (m *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(forwardedHeader)) > 0 {
 		return nil, raftnode.ErrNoLeader
 	}
-	addr := m.LeaderAddr()
-	if addr == "" {
-		return nil, raftnode.ErrNoLeader
-	}
-	conn, err := m.Conn(ctx, addr)
-	if err != nil {
-		return nil, errdefs.Unavailable("cannot reach the leader at %s: %v", addr, err)
-	}
-	reply, err := NewReply(info.FullMethod)
-	if err != nil {
-		return nil, err
-	}
 	// The leader sees this manager's certificate, not the caller's: pass on
 	// who the caller is ("" for a caller without a certificate).
 	var caller string
@@ -109,19 +102,83 @@ func (m *Forwarder) Unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 		caller = auth.FormatForwardedIdentity(id)
 	}
 	ctx = metadata.AppendToOutgoingContext(ctx, forwardedHeader, m.NodeID, auth.ForwardedIdentityHeader, caller)
+	// A leader that cannot be dialled has usually just died: the call never
+	// left, so it is safe to send it again once raft names another leader.
+	for attempt := 1; ; attempt++ {
+		addr := m.LeaderAddr()
+		if addr == "" {
+			return nil, raftnode.ErrNoLeader
+		}
+		reply, trailer, err := m.relay(ctx, info.FullMethod, req, addr)
+		if err == nil {
+			return reply, nil
+		}
+		st, _ := status.FromError(err)
+		if attempt >= maxLeaderAttempts || len(trailer.Get(answeredHeader)) > 0 || !neverSent(st) || ctx.Err() != nil {
+			return nil, ForwardError(info.FullMethod, err, trailer)
+		}
+		m.logger().Warn(fmt.Sprintf("cannot reach the manager at %s (%s); retrying another manager", addr, dialCause(st.Message())), "method", info.FullMethod)
+		if !m.awaitOtherLeader(ctx, addr) {
+			return nil, ForwardError(info.FullMethod, err, trailer)
+		}
+	}
+}
+
+// maxLeaderAttempts bounds how many leaders one call is sent to.
+const maxLeaderAttempts = 3
+
+// relay sends one call to the leader at addr.
+func (m *Forwarder) relay(ctx context.Context, fullMethod string, req any, addr string) (any, metadata.MD, error) {
+	conn, err := m.Conn(ctx, addr)
+	if err != nil {
+		return nil, nil, errdefs.Unavailable("cannot reach the manager at %s: %v", addr, err)
+	}
+	reply, err := NewReply(fullMethod)
+	if err != nil {
+		return nil, nil, err
+	}
 	ctx, moved, stop := m.whileLeaderIs(ctx, addr)
 	defer stop()
 	var trailer metadata.MD
-	if err := conn.Invoke(ctx, info.FullMethod, req, reply, grpc.Trailer(&trailer)); err != nil {
+	if err := conn.Invoke(ctx, fullMethod, req, reply, grpc.Trailer(&trailer)); err != nil {
 		if moved() {
 			// This manager gave up on the old leader: whatever came back
 			// (even the old leader's answer to the cancellation), the
 			// write's fate is unknown.
 			trailer = nil
 		}
-		return nil, ForwardError(info.FullMethod, err, trailer)
+		return nil, trailer, err
 	}
-	return reply, nil
+	return reply, trailer, nil
+}
+
+// leaderWait bounds how long a call waits for raft to elect a leader other
+// than one it could not reach (an election takes a few heartbeats).
+const leaderWait = 10 * time.Second
+
+// awaitOtherLeader waits until raft names a leader other than addr.
+func (m *Forwarder) awaitOtherLeader(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, leaderWait)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if a := m.LeaderAddr(); a != "" && a != addr {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Forwarder) logger() *slog.Logger {
+	if m.Logger != nil {
+		return m.Logger
+	}
+	return slog.Default()
 }
 
 // leaderPoll is how often a relayed call checks that its leader still

@@ -33,7 +33,7 @@ func ForwardError(fullMethod string, err error, trailer metadata.MD) error {
 		return err // a refusal, not a broken connection
 	}
 	if isRead(fullMethod) || neverSent(st) {
-		return errdefs.Unavailable("cannot reach the leader: %s", st.Message())
+		return errdefs.Unavailable("cannot reach the leader (%s)", dialCause(st.Message()))
 	}
 	var cause error
 	if st.Code() == codes.DeadlineExceeded {
@@ -57,4 +57,27 @@ func checkFor(fullMethod string) string {
 		}
 	}
 	return "service ls"
+}
+
+// dialCause is the one-line cause of a failed dial, in a user's words,
+// from gRPC's transport message ("connection error: desc = \"transport:
+// Error while dialing: dial tcp 10.0.0.1:2377: connect: connection
+// refused\"" -> "connection refused").
+func dialCause(msg string) string {
+	for _, c := range []struct{ in, out string }{
+		{"connection refused", "connection refused"},
+		{"no route to host", "no route to host"},
+		{"network is unreachable", "network is unreachable"},
+		{"connection reset", "connection reset"},
+		{"i/o timeout", "timed out"},
+		{"deadline exceeded", "timed out"},
+		{"no such host", "unknown host"},
+		{"EOF", "connection closed"},
+		{"certificate", "its certificate was refused"},
+	} {
+		if strings.Contains(msg, c.in) {
+			return c.out
+		}
+	}
+	return "unreachable"
 }
