@@ -92,7 +92,7 @@ type flagValueError struct {
 }
 
 func (e *flagValueError) Error() string {
-	return "invalid argument \"" + e.value + "\" for \"--" + e.flag + "\" flag: " + e.err.Error()
+	return "invalid argument \"" + storageopts.Printable(e.value) + "\" for \"--" + e.flag + "\" flag: " + e.err.Error()
 }
 
 // printStoragePretty adds docker's Mounts, Configs and Secrets sections to

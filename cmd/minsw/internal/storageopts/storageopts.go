@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -19,7 +20,7 @@ func fields(value string) ([]string, error) {
 	r := csv.NewReader(strings.NewReader(value))
 	fs, err := r.Read()
 	if err != nil {
-		return nil, fmt.Errorf("invalid value %q: %v", value, err)
+		return nil, fmt.Errorf("invalid value %s: %v", strconv.Quote(value), err)
 	}
 	return fs, nil
 }
@@ -35,7 +36,7 @@ func parseBool(key, val string, hasVal bool) (bool, error) {
 	case "0", "false":
 		return false, nil
 	}
-	return false, fmt.Errorf("invalid value for %s: %s", key, val)
+	return false, fmt.Errorf("invalid value for %s: %s", Printable(key), Printable(val))
 }
 
 // Mount parses one --mount value.
@@ -85,7 +86,7 @@ func Mount(value string) (*minswv1.Mount, error) {
 			continue
 		}
 		if !hasVal {
-			return nil, fmt.Errorf("invalid field '%s' must be a key=value pair", f)
+			return nil, fmt.Errorf("invalid field '%s' must be a key=value pair", Printable(f))
 		}
 		switch key {
 		case "type":
@@ -98,7 +99,7 @@ func Mount(value string) (*minswv1.Mount, error) {
 			case "tmpfs":
 				m.Type = minswv1.MountType_MOUNT_TYPE_TMPFS
 			default:
-				return nil, fmt.Errorf("invalid mount type %q: minsw supports volume, bind and tmpfs", val)
+				return nil, fmt.Errorf("invalid mount type %s: minsw supports volume, bind and tmpfs", strconv.Quote(val))
 			}
 		case "source", "src":
 			m.Source = val
@@ -110,7 +111,7 @@ func Mount(value string) (*minswv1.Mount, error) {
 			bindOpts = true
 			p, ok := minswv1.MountPropagation_value["MOUNT_PROPAGATION_"+strings.ToUpper(val)]
 			if !ok {
-				return nil, fmt.Errorf("invalid bind propagation %q: want one of rprivate, private, rshared, shared, rslave, slave", val)
+				return nil, fmt.Errorf("invalid bind propagation %s: want one of rprivate, private, rshared, shared, rslave, slave", strconv.Quote(val))
 			}
 			m.BindOptions = &minswv1.BindOptions{Propagation: minswv1.MountPropagation(p)}
 		case "volume-label":
@@ -125,7 +126,7 @@ func Mount(value string) (*minswv1.Mount, error) {
 		case "volume-opt":
 			k, v, ok := strings.Cut(val, "=")
 			if !ok {
-				return nil, fmt.Errorf("invalid volume-opt %q: want key=value", val)
+				return nil, fmt.Errorf("invalid volume-opt %s: want key=value", strconv.Quote(val))
 			}
 			d := driver()
 			if d.Options == nil {
@@ -135,17 +136,17 @@ func Mount(value string) (*minswv1.Mount, error) {
 		case "tmpfs-size":
 			n, err := RAMInBytes(val)
 			if err != nil {
-				return nil, fmt.Errorf("invalid value for %s: %s", key, val)
+				return nil, fmt.Errorf("invalid value for %s: %s", key, Printable(val))
 			}
 			tmpfs().SizeBytes = n
 		case "tmpfs-mode":
 			n, err := strconv.ParseUint(val, 8, 32)
 			if err != nil {
-				return nil, fmt.Errorf("invalid value for %s: %s", key, val)
+				return nil, fmt.Errorf("invalid value for %s: %s", key, Printable(val))
 			}
 			tmpfs().Mode = uint32(n)
 		default:
-			return nil, fmt.Errorf("unexpected key '%s' in '%s'", key, f)
+			return nil, fmt.Errorf("unexpected key '%s' in '%s'", Printable(key), Printable(f))
 		}
 	}
 	if m.Target == "" {
@@ -178,7 +179,7 @@ func file(kind, value string) (source string, f *minswv1.FileTarget, err error) 
 				// A bare name: source and target both.
 				return fld, &minswv1.FileTarget{Name: fld}, nil
 			}
-			return "", nil, fmt.Errorf("invalid field '%s' must be a key=value pair", fld)
+			return "", nil, fmt.Errorf("invalid field '%s' must be a key=value pair", Printable(fld))
 		}
 		switch strings.ToLower(strings.TrimSpace(key)) {
 		case "source", "src":
@@ -196,7 +197,7 @@ func file(kind, value string) (source string, f *minswv1.FileTarget, err error) 
 			}
 			f.Mode = uint32(m)
 		default:
-			return "", nil, fmt.Errorf("invalid field in %s request: %s", kind, key)
+			return "", nil, fmt.Errorf("invalid field in %s request: %s", kind, Printable(key))
 		}
 	}
 	if source == "" {
@@ -257,4 +258,15 @@ func RAMInBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("invalid size: %q", s)
 	}
 	return int64(f * float64(mult)), nil
+}
+
+// Printable is s as an error message may show it: as it is when it has
+// no control characters, quoted otherwise, so one error stays one line.
+func Printable(s string) string {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || !utf8.ValidRune(r) || r == utf8.RuneError {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
