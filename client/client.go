@@ -227,6 +227,11 @@ func Message(err error) string {
 	if errors.As(err, &se) {
 		st := se.GRPCStatus()
 		switch st.Code() {
+		case codes.ResourceExhausted:
+			if strings.Contains(st.Message(), "larger than max") {
+				// gRPC's own limit, before any handler saw the request.
+				return "Error response from daemon: the request is larger than the 4 MiB a message may carry (one spec may be at most 1.5 MiB)"
+			}
 		case codes.Unknown:
 			if strings.HasPrefix(st.Message(), brokenInFlight) {
 				return st.Message() // the daemon did not answer

@@ -71,6 +71,8 @@ func TestMessage(t *testing.T) {
 		{"wrapped status keeps the daemon's words", fmt.Errorf("scale web: %w", status.Error(codes.FailedPrecondition, "ambiguous")), "Error response from daemon: ambiguous"},
 		{"connect", &ConnectError{Host: "unix:///x.sock"}, "Cannot connect to the minsw daemon at unix:///x.sock: is the daemon running?"},
 		{"local error", errors.New(`invalid replicas value "x"`), `invalid replicas value "x"`},
+		{"request over gRPC's limit", status.Error(codes.ResourceExhausted, "grpc: received message larger than max (5000123 vs. 4194304)"),
+			"Error response from daemon: the request is larger than the 4 MiB a message may carry (one spec may be at most 1.5 MiB)"},
 		{"outcome unknown", status.Error(codes.Unknown, "the request may or may not have been applied: check with service ls"),
 			"Error response from daemon: the request may or may not have been applied: check with service ls"},
 		{"outcome unknown past the deadline", status.Error(codes.DeadlineExceeded, "the request may or may not have been applied: check with service ls"),
