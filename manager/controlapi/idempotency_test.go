@@ -137,3 +137,34 @@ func TestNetworkCreateRetriedWithItsKey(t *testing.T) {
 		t.Fatalf("retry returned %s, the store holds %s", got.GetNetwork().GetId(), id)
 	}
 }
+
+// A request without a name draws a random one on each attempt: the key
+// still makes the two attempts one service.
+func TestUnnamedCreateRetriedWithItsKey(t *testing.T) {
+	ctx := context.Background()
+	s, st := newServer(t)
+	st.SetProposer(&unsureProposer{st: st, idx: 1000, late: map[int]bool{1: true}})
+	spec := webSpec("")
+	req := &api.CreateServiceRequest{Spec: spec, IdempotencyKey: "unnamed-1"}
+	if _, err := s.CreateService(ctx, req); !errdefs.Is(err, errdefs.KindOutcomeUnknown) {
+		t.Fatal(err)
+	}
+	got, err := s.CreateService(ctx, req)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	n := 0
+	st.View(func(tx store.ReadTx) {
+		for _, svc := range tx.Services() {
+			if svc.GetMeta().GetIdempotencyKey() == "unnamed-1" {
+				n++
+				if svc.GetId() != got.GetService().GetId() {
+					t.Errorf("the retry returned %s, the store holds %s", got.GetService().GetId(), svc.GetId())
+				}
+			}
+		}
+	})
+	if n != 1 {
+		t.Fatalf("%d services made by one request", n)
+	}
+}

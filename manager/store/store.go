@@ -453,6 +453,9 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		if err := checkName(); err != nil {
 			return err
 		}
+		if err := tx.checkIdempotencyKey(table, o); err != nil {
+			return err
+		}
 		if svc, ok := o.(*api.Service); ok {
 			if err := tx.checkHolders(svc); err != nil {
 				return err

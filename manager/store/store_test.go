@@ -220,3 +220,27 @@ func TestWatchersSeeCommittedEventsOnly(t *testing.T) {
 		t.Fatalf("events: %+v", ev)
 	}
 }
+
+// Two attempts of one create request (same idempotency key, different
+// IDs and names) commit as one object.
+func TestIdempotencyKeyMakesOneObject(t *testing.T) {
+	st := New(nil, nil)
+	ctx := context.Background()
+	create := func(id, name, key string) error {
+		return st.Update(ctx, func(tx *Tx) error {
+			return tx.Create(&api.Service{Id: id, Meta: &api.Meta{IdempotencyKey: key}, Spec: &api.ServiceSpec{Name: name}})
+		})
+	}
+	if err := create("s1", "eager_turing", "req-1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := create("s2", "brave_hopper", "req-1"); !errdefs.Is(err, errdefs.KindAlreadyExists) {
+		t.Fatalf("second attempt of the same request: %v", err)
+	}
+	if err := create("s3", "calm_noether", "req-2"); err != nil {
+		t.Fatalf("another request: %v", err)
+	}
+	if err := create("s4", "kind_lovelace", ""); err != nil {
+		t.Fatalf("a request without a key: %v", err)
+	}
+}

@@ -1,0 +1,26 @@
+package store
+
+import (
+	"github.com/minsw/minsw/internal/errdefs"
+)
+
+// checkIdempotencyKey refuses a create whose idempotency key an object of
+// the table already carries: two attempts of one client request (the
+// first still in flight when the retry went out) make one object, even
+// when the request named none and each attempt drew its own name.
+func (tx *Tx) checkIdempotencyKey(table string, o Object) error {
+	key := o.GetMeta().GetIdempotencyKey()
+	if key == "" {
+		return nil
+	}
+	it, err := tx.txn.Get(table, indexID)
+	if err != nil {
+		return err
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if other := raw.(Object); other.GetMeta().GetIdempotencyKey() == key && other.GetId() != o.GetId() {
+			return errdefs.AlreadyExists("%s %s was already created by this request (idempotency key %s)", table, other.GetId(), key)
+		}
+	}
+	return nil
+}
