@@ -18,6 +18,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/manager/controlapi"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -289,10 +291,21 @@ func (d *fakeDaemon) GetService(_ context.Context, r *minswv1.GetServiceRequest)
 	return &minswv1.GetServiceResponse{Service: proto.Clone(s).(*minswv1.Service)}, nil
 }
 
-func (d *fakeDaemon) ListServices(context.Context, *minswv1.ListServicesRequest) (*minswv1.ListServicesResponse, error) {
+func (d *fakeDaemon) ListServices(_ context.Context, r *minswv1.ListServicesRequest) (*minswv1.ListServicesResponse, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return &minswv1.ListServicesResponse{Services: d.services}, nil
+	// The manager's own filter code, so --filter is tested end to end.
+	f, err := controlapi.ParseFilters(r.GetFilters(), []string{"id", "name", "label", "mode"})
+	if err != nil {
+		return nil, errdefs.ToGRPC(err)
+	}
+	var out []*minswv1.Service
+	for _, s := range d.services {
+		if controlapi.MatchService(s, f) {
+			out = append(out, s)
+		}
+	}
+	return &minswv1.ListServicesResponse{Services: out}, nil
 }
 
 func (d *fakeDaemon) CreateService(_ context.Context, r *minswv1.CreateServiceRequest) (*minswv1.CreateServiceResponse, error) {

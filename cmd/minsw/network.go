@@ -135,6 +135,7 @@ func sortNetworkRows(rows []any) {
 
 func newNetworkListCommand(c *cli) *cobra.Command {
 	var quiet, noTrunc bool
+	var filter listFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
@@ -146,7 +147,11 @@ func newNetworkListCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := cl.Control.ListNetworks(cmd.Context(), &minswv1.ListNetworksRequest{})
+			fs, err := filter.request()
+			if err != nil {
+				return err
+			}
+			resp, err := cl.Control.ListNetworks(cmd.Context(), &minswv1.ListNetworksRequest{Filters: fs})
 			if err != nil {
 				return err
 			}
@@ -163,6 +168,7 @@ func newNetworkListCommand(c *cli) *cobra.Command {
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display network IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate the output")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print networks using a Go template")
+	filter.add(cmd)
 	return cmd
 }
 

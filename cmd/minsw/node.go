@@ -96,6 +96,7 @@ func localNodeID(ctx context.Context, cl *client.Client) string {
 
 func newNodeListCommand(c *cli) *cobra.Command {
 	var quiet bool
+	var filter listFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
@@ -107,7 +108,11 @@ func newNodeListCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			resp, err := cl.Control.ListNodes(cmd.Context(), &minswv1.ListNodesRequest{})
+			fs, err := filter.request()
+			if err != nil {
+				return err
+			}
+			resp, err := cl.Control.ListNodes(cmd.Context(), &minswv1.ListNodesRequest{Filters: fs})
 			if err != nil {
 				return err
 			}
@@ -116,6 +121,7 @@ func newNodeListCommand(c *cli) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print nodes using a Go template")
+	filter.add(cmd)
 	return cmd
 }
 

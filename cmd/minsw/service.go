@@ -454,6 +454,7 @@ func serviceRows(services []*minswv1.Service, tasks []*minswv1.Task, nodes []*mi
 
 func newServiceListCommand(c *cli) *cobra.Command {
 	var quiet bool
+	var filter listFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
@@ -466,7 +467,11 @@ func newServiceListCommand(c *cli) *cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			services, err := cl.Control.ListServices(ctx, &minswv1.ListServicesRequest{})
+			fs, err := filter.request()
+			if err != nil {
+				return err
+			}
+			services, err := cl.Control.ListServices(ctx, &minswv1.ListServicesRequest{Filters: fs})
 			if err != nil {
 				return err
 			}
@@ -488,6 +493,7 @@ func newServiceListCommand(c *cli) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print services using a Go template")
+	filter.add(cmd)
 	return cmd
 }
 
@@ -591,6 +597,7 @@ func hostnames(ctx context.Context, cl *client.Client) (map[string]string, error
 
 func newServicePsCommand(c *cli) *cobra.Command {
 	var quiet, noTrunc bool
+	var psFilter listFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS] SERVICE [SERVICE...]",
@@ -610,7 +617,11 @@ func newServicePsCommand(c *cli) *cobra.Command {
 				}
 				ids = append(ids, s.GetService().GetId())
 			}
-			tasks, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{ServiceIds: ids})
+			fs, err := psFilter.request()
+			if err != nil {
+				return err
+			}
+			tasks, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{ServiceIds: ids, Filters: fs})
 			if err != nil {
 				return err
 			}
@@ -624,6 +635,7 @@ func newServicePsCommand(c *cli) *cobra.Command {
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display task IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate output")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print tasks using a Go template")
+	psFilter.add(cmd)
 	return cmd
 }
 

@@ -160,8 +160,13 @@ func (s *Server) GetNode(_ context.Context, r *api.GetNodeRequest) (*api.GetNode
 }
 
 func (s *Server) ListNodes(_ context.Context, r *api.ListNodesRequest) (*api.ListNodesResponse, error) {
+	f, err := ParseFilters(r.GetFilters(), nodeFilterKeys)
+	if err != nil {
+		return nil, err
+	}
 	var nodes []*api.Node
 	s.st.View(func(tx store.ReadTx) { nodes = tx.Nodes() })
+	nodes = filterList(nodes, func(n *api.Node) bool { return MatchNode(n, f) })
 	// By hostname, as `node ls` shows them; the ID keeps the order total.
 	page, next, err := listPage(nodes, func(n *api.Node) string { return n.GetDescription().GetHostname() + "\x00" + n.GetId() }, r.GetPageSize(), r.GetPageToken())
 	if err != nil {
@@ -321,8 +326,13 @@ func (s *Server) GetNetwork(_ context.Context, r *api.GetNetworkRequest) (*api.G
 }
 
 func (s *Server) ListNetworks(_ context.Context, r *api.ListNetworksRequest) (*api.ListNetworksResponse, error) {
+	f, err := ParseFilters(r.GetFilters(), networkFilterKeys)
+	if err != nil {
+		return nil, err
+	}
 	var all []*api.Network
 	s.st.View(func(tx store.ReadTx) { all = tx.Networks() })
+	all = filterList(all, func(n *api.Network) bool { return MatchNetwork(n, f) })
 	out, next, err := listPage(all, func(n *api.Network) string { return n.GetSpec().GetName() }, r.GetPageSize(), r.GetPageToken())
 	if err != nil {
 		return nil, err
@@ -487,6 +497,10 @@ func (s *Server) GetTask(_ context.Context, r *api.GetTaskRequest) (*api.GetTask
 }
 
 func (s *Server) ListTasks(_ context.Context, r *api.ListTasksRequest) (*api.ListTasksResponse, error) {
+	f, err := ParseFilters(r.GetFilters(), taskFilterKeys)
+	if err != nil {
+		return nil, err
+	}
 	desired := map[api.TaskState]bool{}
 	for _, d := range r.GetDesiredStates() {
 		desired[d] = true
@@ -513,7 +527,7 @@ func (s *Server) ListTasks(_ context.Context, r *api.ListTasksRequest) (*api.Lis
 			ts = tx.Tasks()
 		}
 		for _, t := range ts {
-			if keep(t) {
+			if keep(t) && (len(f) == 0 || matchTask(t, tx.Node(t.GetNodeId()).GetDescription().GetHostname(), f)) {
 				all = append(all, t)
 			}
 		}

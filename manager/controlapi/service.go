@@ -30,8 +30,13 @@ func (s *Server) GetService(_ context.Context, r *api.GetServiceRequest) (*api.G
 }
 
 func (s *Server) ListServices(_ context.Context, r *api.ListServicesRequest) (*api.ListServicesResponse, error) {
+	f, err := ParseFilters(r.GetFilters(), serviceFilterKeys)
+	if err != nil {
+		return nil, err
+	}
 	var all []*api.Service
 	s.st.View(func(tx store.ReadTx) { all = tx.Services() })
+	all = filterList(all, func(sv *api.Service) bool { return MatchService(sv, f) })
 	out, next, err := listPage(all, func(s *api.Service) string { return s.GetSpec().GetName() }, r.GetPageSize(), r.GetPageToken())
 	if err != nil {
 		return nil, err

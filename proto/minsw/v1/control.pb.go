@@ -111,21 +111,77 @@ func (x *GetNodeResponse) GetNode() *Node {
 	return nil
 }
 
+// ListFilter is one key of docker's list filters with its values.
+type ListFilter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Values        []string               `protobuf:"bytes,2,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListFilter) Reset() {
+	*x = ListFilter{}
+	mi := &file_minsw_v1_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListFilter) ProtoMessage() {}
+
+func (x *ListFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListFilter.ProtoReflect.Descriptor instead.
+func (*ListFilter) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListFilter) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ListFilter) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 type ListNodesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Paging (all List calls): a page holds at most page_size objects (0:
 	// the server's choice) and never more than the server's byte budget, so no
 	// list fails by size; pass the previous page's next_page_token to get the
 	// next one. The Go client follows the pages itself.
-	PageSize      uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Docker's list filters (--filter key=value): the values of one key
+	// match any, all keys must match. Unknown keys are refused.
+	Filters       []*ListFilter `protobuf:"bytes,120,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[2]
+	mi := &file_minsw_v1_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -137,7 +193,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[2]
+	mi := &file_minsw_v1_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -150,7 +206,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListNodesRequest) GetPageSize() uint32 {
@@ -167,6 +223,13 @@ func (x *ListNodesRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListNodesRequest) GetFilters() []*ListFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
 type ListNodesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Nodes []*Node                `protobuf:"bytes,1,rep,name=nodes,proto3" json:"nodes,omitempty"`
@@ -178,7 +241,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[3]
+	mi := &file_minsw_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -190,7 +253,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[3]
+	mi := &file_minsw_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -203,7 +266,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -237,7 +300,7 @@ type UpdateNodeRequest struct {
 
 func (x *UpdateNodeRequest) Reset() {
 	*x = UpdateNodeRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[4]
+	mi := &file_minsw_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +312,7 @@ func (x *UpdateNodeRequest) String() string {
 func (*UpdateNodeRequest) ProtoMessage() {}
 
 func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[4]
+	mi := &file_minsw_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +325,7 @@ func (x *UpdateNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNodeRequest.ProtoReflect.Descriptor instead.
 func (*UpdateNodeRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UpdateNodeRequest) GetRef() string {
@@ -302,7 +365,7 @@ type UpdateNodeResponse struct {
 
 func (x *UpdateNodeResponse) Reset() {
 	*x = UpdateNodeResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[5]
+	mi := &file_minsw_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +377,7 @@ func (x *UpdateNodeResponse) String() string {
 func (*UpdateNodeResponse) ProtoMessage() {}
 
 func (x *UpdateNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[5]
+	mi := &file_minsw_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +390,7 @@ func (x *UpdateNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNodeResponse.ProtoReflect.Descriptor instead.
 func (*UpdateNodeResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateNodeResponse) GetNode() *Node {
@@ -347,7 +410,7 @@ type RemoveNodeRequest struct {
 
 func (x *RemoveNodeRequest) Reset() {
 	*x = RemoveNodeRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[6]
+	mi := &file_minsw_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -359,7 +422,7 @@ func (x *RemoveNodeRequest) String() string {
 func (*RemoveNodeRequest) ProtoMessage() {}
 
 func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[6]
+	mi := &file_minsw_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -372,7 +435,7 @@ func (x *RemoveNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNodeRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RemoveNodeRequest) GetRef() string {
@@ -397,7 +460,7 @@ type RemoveNodeResponse struct {
 
 func (x *RemoveNodeResponse) Reset() {
 	*x = RemoveNodeResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[7]
+	mi := &file_minsw_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +472,7 @@ func (x *RemoveNodeResponse) String() string {
 func (*RemoveNodeResponse) ProtoMessage() {}
 
 func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[7]
+	mi := &file_minsw_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +485,7 @@ func (x *RemoveNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNodeResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNodeResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 type GetNetworkRequest struct {
@@ -434,7 +497,7 @@ type GetNetworkRequest struct {
 
 func (x *GetNetworkRequest) Reset() {
 	*x = GetNetworkRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[8]
+	mi := &file_minsw_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +509,7 @@ func (x *GetNetworkRequest) String() string {
 func (*GetNetworkRequest) ProtoMessage() {}
 
 func (x *GetNetworkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[8]
+	mi := &file_minsw_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +522,7 @@ func (x *GetNetworkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNetworkRequest.ProtoReflect.Descriptor instead.
 func (*GetNetworkRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetNetworkRequest) GetRef() string {
@@ -478,7 +541,7 @@ type GetNetworkResponse struct {
 
 func (x *GetNetworkResponse) Reset() {
 	*x = GetNetworkResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[9]
+	mi := &file_minsw_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +553,7 @@ func (x *GetNetworkResponse) String() string {
 func (*GetNetworkResponse) ProtoMessage() {}
 
 func (x *GetNetworkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[9]
+	mi := &file_minsw_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +566,7 @@ func (x *GetNetworkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNetworkResponse.ProtoReflect.Descriptor instead.
 func (*GetNetworkResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetNetworkResponse) GetNetwork() *Network {
@@ -519,15 +582,18 @@ type ListNetworksRequest struct {
 	// the server's choice) and never more than the server's byte budget, so no
 	// list fails by size; pass the previous page's next_page_token to get the
 	// next one. The Go client follows the pages itself.
-	PageSize      uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Docker's list filters (--filter key=value): the values of one key
+	// match any, all keys must match. Unknown keys are refused.
+	Filters       []*ListFilter `protobuf:"bytes,120,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListNetworksRequest) Reset() {
 	*x = ListNetworksRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[10]
+	mi := &file_minsw_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +605,7 @@ func (x *ListNetworksRequest) String() string {
 func (*ListNetworksRequest) ProtoMessage() {}
 
 func (x *ListNetworksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[10]
+	mi := &file_minsw_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +618,7 @@ func (x *ListNetworksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNetworksRequest.ProtoReflect.Descriptor instead.
 func (*ListNetworksRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListNetworksRequest) GetPageSize() uint32 {
@@ -569,6 +635,13 @@ func (x *ListNetworksRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListNetworksRequest) GetFilters() []*ListFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
 type ListNetworksResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Networks []*Network             `protobuf:"bytes,1,rep,name=networks,proto3" json:"networks,omitempty"`
@@ -580,7 +653,7 @@ type ListNetworksResponse struct {
 
 func (x *ListNetworksResponse) Reset() {
 	*x = ListNetworksResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[11]
+	mi := &file_minsw_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -592,7 +665,7 @@ func (x *ListNetworksResponse) String() string {
 func (*ListNetworksResponse) ProtoMessage() {}
 
 func (x *ListNetworksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[11]
+	mi := &file_minsw_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -605,7 +678,7 @@ func (x *ListNetworksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNetworksResponse.ProtoReflect.Descriptor instead.
 func (*ListNetworksResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListNetworksResponse) GetNetworks() []*Network {
@@ -635,7 +708,7 @@ type CreateNetworkRequest struct {
 
 func (x *CreateNetworkRequest) Reset() {
 	*x = CreateNetworkRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[12]
+	mi := &file_minsw_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +720,7 @@ func (x *CreateNetworkRequest) String() string {
 func (*CreateNetworkRequest) ProtoMessage() {}
 
 func (x *CreateNetworkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[12]
+	mi := &file_minsw_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,7 +733,7 @@ func (x *CreateNetworkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNetworkRequest.ProtoReflect.Descriptor instead.
 func (*CreateNetworkRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateNetworkRequest) GetSpec() *NetworkSpec {
@@ -686,7 +759,7 @@ type CreateNetworkResponse struct {
 
 func (x *CreateNetworkResponse) Reset() {
 	*x = CreateNetworkResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[13]
+	mi := &file_minsw_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -698,7 +771,7 @@ func (x *CreateNetworkResponse) String() string {
 func (*CreateNetworkResponse) ProtoMessage() {}
 
 func (x *CreateNetworkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[13]
+	mi := &file_minsw_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -711,7 +784,7 @@ func (x *CreateNetworkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNetworkResponse.ProtoReflect.Descriptor instead.
 func (*CreateNetworkResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateNetworkResponse) GetNetwork() *Network {
@@ -730,7 +803,7 @@ type RemoveNetworkRequest struct {
 
 func (x *RemoveNetworkRequest) Reset() {
 	*x = RemoveNetworkRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[14]
+	mi := &file_minsw_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -742,7 +815,7 @@ func (x *RemoveNetworkRequest) String() string {
 func (*RemoveNetworkRequest) ProtoMessage() {}
 
 func (x *RemoveNetworkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[14]
+	mi := &file_minsw_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -755,7 +828,7 @@ func (x *RemoveNetworkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNetworkRequest.ProtoReflect.Descriptor instead.
 func (*RemoveNetworkRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RemoveNetworkRequest) GetRef() string {
@@ -773,7 +846,7 @@ type RemoveNetworkResponse struct {
 
 func (x *RemoveNetworkResponse) Reset() {
 	*x = RemoveNetworkResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[15]
+	mi := &file_minsw_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +858,7 @@ func (x *RemoveNetworkResponse) String() string {
 func (*RemoveNetworkResponse) ProtoMessage() {}
 
 func (x *RemoveNetworkResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[15]
+	mi := &file_minsw_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +871,7 @@ func (x *RemoveNetworkResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveNetworkResponse.ProtoReflect.Descriptor instead.
 func (*RemoveNetworkResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{15}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 type GetServiceRequest struct {
@@ -810,7 +883,7 @@ type GetServiceRequest struct {
 
 func (x *GetServiceRequest) Reset() {
 	*x = GetServiceRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[16]
+	mi := &file_minsw_v1_control_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +895,7 @@ func (x *GetServiceRequest) String() string {
 func (*GetServiceRequest) ProtoMessage() {}
 
 func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[16]
+	mi := &file_minsw_v1_control_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +908,7 @@ func (x *GetServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceRequest.ProtoReflect.Descriptor instead.
 func (*GetServiceRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{16}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetServiceRequest) GetRef() string {
@@ -854,7 +927,7 @@ type GetServiceResponse struct {
 
 func (x *GetServiceResponse) Reset() {
 	*x = GetServiceResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[17]
+	mi := &file_minsw_v1_control_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +939,7 @@ func (x *GetServiceResponse) String() string {
 func (*GetServiceResponse) ProtoMessage() {}
 
 func (x *GetServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[17]
+	mi := &file_minsw_v1_control_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +952,7 @@ func (x *GetServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetServiceResponse.ProtoReflect.Descriptor instead.
 func (*GetServiceResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{17}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetServiceResponse) GetService() *Service {
@@ -895,15 +968,18 @@ type ListServicesRequest struct {
 	// the server's choice) and never more than the server's byte budget, so no
 	// list fails by size; pass the previous page's next_page_token to get the
 	// next one. The Go client follows the pages itself.
-	PageSize      uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Docker's list filters (--filter key=value): the values of one key
+	// match any, all keys must match. Unknown keys are refused.
+	Filters       []*ListFilter `protobuf:"bytes,120,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListServicesRequest) Reset() {
 	*x = ListServicesRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[18]
+	mi := &file_minsw_v1_control_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +991,7 @@ func (x *ListServicesRequest) String() string {
 func (*ListServicesRequest) ProtoMessage() {}
 
 func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[18]
+	mi := &file_minsw_v1_control_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1004,7 @@ func (x *ListServicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesRequest.ProtoReflect.Descriptor instead.
 func (*ListServicesRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{18}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListServicesRequest) GetPageSize() uint32 {
@@ -945,6 +1021,13 @@ func (x *ListServicesRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListServicesRequest) GetFilters() []*ListFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
 type ListServicesResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Services []*Service             `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
@@ -956,7 +1039,7 @@ type ListServicesResponse struct {
 
 func (x *ListServicesResponse) Reset() {
 	*x = ListServicesResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[19]
+	mi := &file_minsw_v1_control_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1051,7 @@ func (x *ListServicesResponse) String() string {
 func (*ListServicesResponse) ProtoMessage() {}
 
 func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[19]
+	mi := &file_minsw_v1_control_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1064,7 @@ func (x *ListServicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListServicesResponse.ProtoReflect.Descriptor instead.
 func (*ListServicesResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{19}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListServicesResponse) GetServices() []*Service {
@@ -1009,7 +1092,7 @@ type CreateServiceRequest struct {
 
 func (x *CreateServiceRequest) Reset() {
 	*x = CreateServiceRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[20]
+	mi := &file_minsw_v1_control_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1021,7 +1104,7 @@ func (x *CreateServiceRequest) String() string {
 func (*CreateServiceRequest) ProtoMessage() {}
 
 func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[20]
+	mi := &file_minsw_v1_control_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1034,7 +1117,7 @@ func (x *CreateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceRequest.ProtoReflect.Descriptor instead.
 func (*CreateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{20}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateServiceRequest) GetSpec() *ServiceSpec {
@@ -1060,7 +1143,7 @@ type CreateServiceResponse struct {
 
 func (x *CreateServiceResponse) Reset() {
 	*x = CreateServiceResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[21]
+	mi := &file_minsw_v1_control_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1155,7 @@ func (x *CreateServiceResponse) String() string {
 func (*CreateServiceResponse) ProtoMessage() {}
 
 func (x *CreateServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[21]
+	mi := &file_minsw_v1_control_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1168,7 @@ func (x *CreateServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateServiceResponse.ProtoReflect.Descriptor instead.
 func (*CreateServiceResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{21}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CreateServiceResponse) GetService() *Service {
@@ -1110,7 +1193,7 @@ type UpdateServiceRequest struct {
 
 func (x *UpdateServiceRequest) Reset() {
 	*x = UpdateServiceRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[22]
+	mi := &file_minsw_v1_control_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1205,7 @@ func (x *UpdateServiceRequest) String() string {
 func (*UpdateServiceRequest) ProtoMessage() {}
 
 func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[22]
+	mi := &file_minsw_v1_control_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1218,7 @@ func (x *UpdateServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateServiceRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{22}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UpdateServiceRequest) GetRef() string {
@@ -1175,7 +1258,7 @@ type UpdateServiceResponse struct {
 
 func (x *UpdateServiceResponse) Reset() {
 	*x = UpdateServiceResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[23]
+	mi := &file_minsw_v1_control_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1270,7 @@ func (x *UpdateServiceResponse) String() string {
 func (*UpdateServiceResponse) ProtoMessage() {}
 
 func (x *UpdateServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[23]
+	mi := &file_minsw_v1_control_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1283,7 @@ func (x *UpdateServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateServiceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateServiceResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{23}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *UpdateServiceResponse) GetService() *Service {
@@ -1219,7 +1302,7 @@ type RemoveServiceRequest struct {
 
 func (x *RemoveServiceRequest) Reset() {
 	*x = RemoveServiceRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[24]
+	mi := &file_minsw_v1_control_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1231,7 +1314,7 @@ func (x *RemoveServiceRequest) String() string {
 func (*RemoveServiceRequest) ProtoMessage() {}
 
 func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[24]
+	mi := &file_minsw_v1_control_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1244,7 +1327,7 @@ func (x *RemoveServiceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceRequest.ProtoReflect.Descriptor instead.
 func (*RemoveServiceRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{24}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RemoveServiceRequest) GetRef() string {
@@ -1262,7 +1345,7 @@ type RemoveServiceResponse struct {
 
 func (x *RemoveServiceResponse) Reset() {
 	*x = RemoveServiceResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[25]
+	mi := &file_minsw_v1_control_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1274,7 +1357,7 @@ func (x *RemoveServiceResponse) String() string {
 func (*RemoveServiceResponse) ProtoMessage() {}
 
 func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[25]
+	mi := &file_minsw_v1_control_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1287,7 +1370,7 @@ func (x *RemoveServiceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveServiceResponse.ProtoReflect.Descriptor instead.
 func (*RemoveServiceResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{25}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{26}
 }
 
 type GetTaskRequest struct {
@@ -1299,7 +1382,7 @@ type GetTaskRequest struct {
 
 func (x *GetTaskRequest) Reset() {
 	*x = GetTaskRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[26]
+	mi := &file_minsw_v1_control_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1394,7 @@ func (x *GetTaskRequest) String() string {
 func (*GetTaskRequest) ProtoMessage() {}
 
 func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[26]
+	mi := &file_minsw_v1_control_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1407,7 @@ func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTaskRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{26}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetTaskRequest) GetRef() string {
@@ -1343,7 +1426,7 @@ type GetTaskResponse struct {
 
 func (x *GetTaskResponse) Reset() {
 	*x = GetTaskResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[27]
+	mi := &file_minsw_v1_control_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1355,7 +1438,7 @@ func (x *GetTaskResponse) String() string {
 func (*GetTaskResponse) ProtoMessage() {}
 
 func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[27]
+	mi := &file_minsw_v1_control_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1368,7 +1451,7 @@ func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskResponse.ProtoReflect.Descriptor instead.
 func (*GetTaskResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{27}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetTaskResponse) GetTask() *Task {
@@ -1388,15 +1471,18 @@ type ListTasksRequest struct {
 	// the server's choice) and never more than the server's byte budget, so no
 	// list fails by size; pass the previous page's next_page_token to get the
 	// next one. The Go client follows the pages itself.
-	PageSize      uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
-	PageToken     string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageSize  uint32 `protobuf:"varint,110,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Docker's list filters (--filter key=value): the values of one key
+	// match any, all keys must match. Unknown keys are refused.
+	Filters       []*ListFilter `protobuf:"bytes,120,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[28]
+	mi := &file_minsw_v1_control_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1494,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[28]
+	mi := &file_minsw_v1_control_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1507,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{28}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListTasksRequest) GetServiceIds() []string {
@@ -1459,6 +1545,13 @@ func (x *ListTasksRequest) GetPageToken() string {
 	return ""
 }
 
+func (x *ListTasksRequest) GetFilters() []*ListFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
 type ListTasksResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Tasks []*Task                `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
@@ -1470,7 +1563,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[29]
+	mi := &file_minsw_v1_control_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1482,7 +1575,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[29]
+	mi := &file_minsw_v1_control_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1495,7 +1588,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{29}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListTasksResponse) GetTasks() []*Task {
@@ -1525,7 +1618,7 @@ type ServiceLogsRequest struct {
 
 func (x *ServiceLogsRequest) Reset() {
 	*x = ServiceLogsRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[30]
+	mi := &file_minsw_v1_control_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1537,7 +1630,7 @@ func (x *ServiceLogsRequest) String() string {
 func (*ServiceLogsRequest) ProtoMessage() {}
 
 func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[30]
+	mi := &file_minsw_v1_control_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1550,7 +1643,7 @@ func (x *ServiceLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceLogsRequest.ProtoReflect.Descriptor instead.
 func (*ServiceLogsRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{30}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ServiceLogsRequest) GetRef() string {
@@ -1594,7 +1687,7 @@ type LogLine struct {
 
 func (x *LogLine) Reset() {
 	*x = LogLine{}
-	mi := &file_minsw_v1_control_proto_msgTypes[31]
+	mi := &file_minsw_v1_control_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +1699,7 @@ func (x *LogLine) String() string {
 func (*LogLine) ProtoMessage() {}
 
 func (x *LogLine) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[31]
+	mi := &file_minsw_v1_control_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +1712,7 @@ func (x *LogLine) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogLine.ProtoReflect.Descriptor instead.
 func (*LogLine) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{31}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LogLine) GetTaskId() string {
@@ -1672,7 +1765,7 @@ type GetClusterRequest struct {
 
 func (x *GetClusterRequest) Reset() {
 	*x = GetClusterRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[32]
+	mi := &file_minsw_v1_control_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1684,7 +1777,7 @@ func (x *GetClusterRequest) String() string {
 func (*GetClusterRequest) ProtoMessage() {}
 
 func (x *GetClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[32]
+	mi := &file_minsw_v1_control_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1697,7 +1790,7 @@ func (x *GetClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterRequest.ProtoReflect.Descriptor instead.
 func (*GetClusterRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{32}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{33}
 }
 
 type GetClusterResponse struct {
@@ -1709,7 +1802,7 @@ type GetClusterResponse struct {
 
 func (x *GetClusterResponse) Reset() {
 	*x = GetClusterResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[33]
+	mi := &file_minsw_v1_control_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1814,7 @@ func (x *GetClusterResponse) String() string {
 func (*GetClusterResponse) ProtoMessage() {}
 
 func (x *GetClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[33]
+	mi := &file_minsw_v1_control_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1827,7 @@ func (x *GetClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetClusterResponse.ProtoReflect.Descriptor instead.
 func (*GetClusterResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{33}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetClusterResponse) GetCluster() *Cluster {
@@ -1761,7 +1854,7 @@ type UpdateClusterRequest struct {
 
 func (x *UpdateClusterRequest) Reset() {
 	*x = UpdateClusterRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[34]
+	mi := &file_minsw_v1_control_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1773,7 +1866,7 @@ func (x *UpdateClusterRequest) String() string {
 func (*UpdateClusterRequest) ProtoMessage() {}
 
 func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[34]
+	mi := &file_minsw_v1_control_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1786,7 +1879,7 @@ func (x *UpdateClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterRequest.ProtoReflect.Descriptor instead.
 func (*UpdateClusterRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{34}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdateClusterRequest) GetVersion() uint64 {
@@ -1833,7 +1926,7 @@ type UpdateClusterResponse struct {
 
 func (x *UpdateClusterResponse) Reset() {
 	*x = UpdateClusterResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[35]
+	mi := &file_minsw_v1_control_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1845,7 +1938,7 @@ func (x *UpdateClusterResponse) String() string {
 func (*UpdateClusterResponse) ProtoMessage() {}
 
 func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[35]
+	mi := &file_minsw_v1_control_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +1951,7 @@ func (x *UpdateClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateClusterResponse.ProtoReflect.Descriptor instead.
 func (*UpdateClusterResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{35}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UpdateClusterResponse) GetCluster() *Cluster {
@@ -1876,7 +1969,7 @@ type RotateRootCARequest struct {
 
 func (x *RotateRootCARequest) Reset() {
 	*x = RotateRootCARequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[36]
+	mi := &file_minsw_v1_control_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1888,7 +1981,7 @@ func (x *RotateRootCARequest) String() string {
 func (*RotateRootCARequest) ProtoMessage() {}
 
 func (x *RotateRootCARequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[36]
+	mi := &file_minsw_v1_control_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1901,7 +1994,7 @@ func (x *RotateRootCARequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateRootCARequest.ProtoReflect.Descriptor instead.
 func (*RotateRootCARequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{36}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{37}
 }
 
 type RotateRootCAResponse struct {
@@ -1913,7 +2006,7 @@ type RotateRootCAResponse struct {
 
 func (x *RotateRootCAResponse) Reset() {
 	*x = RotateRootCAResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[37]
+	mi := &file_minsw_v1_control_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +2018,7 @@ func (x *RotateRootCAResponse) String() string {
 func (*RotateRootCAResponse) ProtoMessage() {}
 
 func (x *RotateRootCAResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[37]
+	mi := &file_minsw_v1_control_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2031,7 @@ func (x *RotateRootCAResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RotateRootCAResponse.ProtoReflect.Descriptor instead.
 func (*RotateRootCAResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{37}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RotateRootCAResponse) GetCluster() *Cluster {
@@ -1956,7 +2049,7 @@ type GetUnlockKeyRequest struct {
 
 func (x *GetUnlockKeyRequest) Reset() {
 	*x = GetUnlockKeyRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[38]
+	mi := &file_minsw_v1_control_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2061,7 @@ func (x *GetUnlockKeyRequest) String() string {
 func (*GetUnlockKeyRequest) ProtoMessage() {}
 
 func (x *GetUnlockKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[38]
+	mi := &file_minsw_v1_control_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2074,7 @@ func (x *GetUnlockKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnlockKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetUnlockKeyRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{38}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{39}
 }
 
 type GetUnlockKeyResponse struct {
@@ -1993,7 +2086,7 @@ type GetUnlockKeyResponse struct {
 
 func (x *GetUnlockKeyResponse) Reset() {
 	*x = GetUnlockKeyResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[39]
+	mi := &file_minsw_v1_control_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2098,7 @@ func (x *GetUnlockKeyResponse) String() string {
 func (*GetUnlockKeyResponse) ProtoMessage() {}
 
 func (x *GetUnlockKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[39]
+	mi := &file_minsw_v1_control_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2111,7 @@ func (x *GetUnlockKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUnlockKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetUnlockKeyResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{39}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetUnlockKeyResponse) GetUnlockKey() string {
@@ -2037,7 +2130,7 @@ type GetSecretRequest struct {
 
 func (x *GetSecretRequest) Reset() {
 	*x = GetSecretRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[40]
+	mi := &file_minsw_v1_control_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2142,7 @@ func (x *GetSecretRequest) String() string {
 func (*GetSecretRequest) ProtoMessage() {}
 
 func (x *GetSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[40]
+	mi := &file_minsw_v1_control_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2155,7 @@ func (x *GetSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecretRequest.ProtoReflect.Descriptor instead.
 func (*GetSecretRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{40}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetSecretRequest) GetRef() string {
@@ -2081,7 +2174,7 @@ type GetSecretResponse struct {
 
 func (x *GetSecretResponse) Reset() {
 	*x = GetSecretResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[41]
+	mi := &file_minsw_v1_control_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2093,7 +2186,7 @@ func (x *GetSecretResponse) String() string {
 func (*GetSecretResponse) ProtoMessage() {}
 
 func (x *GetSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[41]
+	mi := &file_minsw_v1_control_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2106,7 +2199,7 @@ func (x *GetSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSecretResponse.ProtoReflect.Descriptor instead.
 func (*GetSecretResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{41}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetSecretResponse) GetSecret() *Secret {
@@ -2127,7 +2220,7 @@ type ListSecretsRequest struct {
 
 func (x *ListSecretsRequest) Reset() {
 	*x = ListSecretsRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[42]
+	mi := &file_minsw_v1_control_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2139,7 +2232,7 @@ func (x *ListSecretsRequest) String() string {
 func (*ListSecretsRequest) ProtoMessage() {}
 
 func (x *ListSecretsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[42]
+	mi := &file_minsw_v1_control_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2152,7 +2245,7 @@ func (x *ListSecretsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecretsRequest.ProtoReflect.Descriptor instead.
 func (*ListSecretsRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{42}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListSecretsRequest) GetPageSize() uint32 {
@@ -2179,7 +2272,7 @@ type ListSecretsResponse struct {
 
 func (x *ListSecretsResponse) Reset() {
 	*x = ListSecretsResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[43]
+	mi := &file_minsw_v1_control_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2284,7 @@ func (x *ListSecretsResponse) String() string {
 func (*ListSecretsResponse) ProtoMessage() {}
 
 func (x *ListSecretsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[43]
+	mi := &file_minsw_v1_control_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2297,7 @@ func (x *ListSecretsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSecretsResponse.ProtoReflect.Descriptor instead.
 func (*ListSecretsResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{43}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListSecretsResponse) GetSecrets() []*Secret {
@@ -2230,7 +2323,7 @@ type CreateSecretRequest struct {
 
 func (x *CreateSecretRequest) Reset() {
 	*x = CreateSecretRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[44]
+	mi := &file_minsw_v1_control_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2242,7 +2335,7 @@ func (x *CreateSecretRequest) String() string {
 func (*CreateSecretRequest) ProtoMessage() {}
 
 func (x *CreateSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[44]
+	mi := &file_minsw_v1_control_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2255,7 +2348,7 @@ func (x *CreateSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecretRequest.ProtoReflect.Descriptor instead.
 func (*CreateSecretRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{44}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CreateSecretRequest) GetSpec() *SecretSpec {
@@ -2274,7 +2367,7 @@ type CreateSecretResponse struct {
 
 func (x *CreateSecretResponse) Reset() {
 	*x = CreateSecretResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[45]
+	mi := &file_minsw_v1_control_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2286,7 +2379,7 @@ func (x *CreateSecretResponse) String() string {
 func (*CreateSecretResponse) ProtoMessage() {}
 
 func (x *CreateSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[45]
+	mi := &file_minsw_v1_control_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2299,7 +2392,7 @@ func (x *CreateSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSecretResponse.ProtoReflect.Descriptor instead.
 func (*CreateSecretResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{45}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CreateSecretResponse) GetSecret() *Secret {
@@ -2324,7 +2417,7 @@ type UpdateSecretRequest struct {
 
 func (x *UpdateSecretRequest) Reset() {
 	*x = UpdateSecretRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[46]
+	mi := &file_minsw_v1_control_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2336,7 +2429,7 @@ func (x *UpdateSecretRequest) String() string {
 func (*UpdateSecretRequest) ProtoMessage() {}
 
 func (x *UpdateSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[46]
+	mi := &file_minsw_v1_control_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2349,7 +2442,7 @@ func (x *UpdateSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSecretRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSecretRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{46}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UpdateSecretRequest) GetRef() string {
@@ -2382,7 +2475,7 @@ type UpdateSecretResponse struct {
 
 func (x *UpdateSecretResponse) Reset() {
 	*x = UpdateSecretResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[47]
+	mi := &file_minsw_v1_control_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2394,7 +2487,7 @@ func (x *UpdateSecretResponse) String() string {
 func (*UpdateSecretResponse) ProtoMessage() {}
 
 func (x *UpdateSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[47]
+	mi := &file_minsw_v1_control_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2407,7 +2500,7 @@ func (x *UpdateSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSecretResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSecretResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{47}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *UpdateSecretResponse) GetSecret() *Secret {
@@ -2426,7 +2519,7 @@ type RemoveSecretRequest struct {
 
 func (x *RemoveSecretRequest) Reset() {
 	*x = RemoveSecretRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[48]
+	mi := &file_minsw_v1_control_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2438,7 +2531,7 @@ func (x *RemoveSecretRequest) String() string {
 func (*RemoveSecretRequest) ProtoMessage() {}
 
 func (x *RemoveSecretRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[48]
+	mi := &file_minsw_v1_control_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2451,7 +2544,7 @@ func (x *RemoveSecretRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveSecretRequest.ProtoReflect.Descriptor instead.
 func (*RemoveSecretRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{48}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RemoveSecretRequest) GetRef() string {
@@ -2469,7 +2562,7 @@ type RemoveSecretResponse struct {
 
 func (x *RemoveSecretResponse) Reset() {
 	*x = RemoveSecretResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[49]
+	mi := &file_minsw_v1_control_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2481,7 +2574,7 @@ func (x *RemoveSecretResponse) String() string {
 func (*RemoveSecretResponse) ProtoMessage() {}
 
 func (x *RemoveSecretResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[49]
+	mi := &file_minsw_v1_control_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2494,7 +2587,7 @@ func (x *RemoveSecretResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveSecretResponse.ProtoReflect.Descriptor instead.
 func (*RemoveSecretResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{49}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{50}
 }
 
 type GetConfigRequest struct {
@@ -2506,7 +2599,7 @@ type GetConfigRequest struct {
 
 func (x *GetConfigRequest) Reset() {
 	*x = GetConfigRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[50]
+	mi := &file_minsw_v1_control_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2518,7 +2611,7 @@ func (x *GetConfigRequest) String() string {
 func (*GetConfigRequest) ProtoMessage() {}
 
 func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[50]
+	mi := &file_minsw_v1_control_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2531,7 +2624,7 @@ func (x *GetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{50}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetConfigRequest) GetRef() string {
@@ -2550,7 +2643,7 @@ type GetConfigResponse struct {
 
 func (x *GetConfigResponse) Reset() {
 	*x = GetConfigResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[51]
+	mi := &file_minsw_v1_control_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2562,7 +2655,7 @@ func (x *GetConfigResponse) String() string {
 func (*GetConfigResponse) ProtoMessage() {}
 
 func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[51]
+	mi := &file_minsw_v1_control_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2575,7 +2668,7 @@ func (x *GetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{51}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetConfigResponse) GetConfig() *Config {
@@ -2596,7 +2689,7 @@ type ListConfigsRequest struct {
 
 func (x *ListConfigsRequest) Reset() {
 	*x = ListConfigsRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[52]
+	mi := &file_minsw_v1_control_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2701,7 @@ func (x *ListConfigsRequest) String() string {
 func (*ListConfigsRequest) ProtoMessage() {}
 
 func (x *ListConfigsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[52]
+	mi := &file_minsw_v1_control_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2714,7 @@ func (x *ListConfigsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConfigsRequest.ProtoReflect.Descriptor instead.
 func (*ListConfigsRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{52}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListConfigsRequest) GetPageSize() uint32 {
@@ -2648,7 +2741,7 @@ type ListConfigsResponse struct {
 
 func (x *ListConfigsResponse) Reset() {
 	*x = ListConfigsResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[53]
+	mi := &file_minsw_v1_control_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2660,7 +2753,7 @@ func (x *ListConfigsResponse) String() string {
 func (*ListConfigsResponse) ProtoMessage() {}
 
 func (x *ListConfigsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[53]
+	mi := &file_minsw_v1_control_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2673,7 +2766,7 @@ func (x *ListConfigsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConfigsResponse.ProtoReflect.Descriptor instead.
 func (*ListConfigsResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{53}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListConfigsResponse) GetConfigs() []*Config {
@@ -2699,7 +2792,7 @@ type CreateConfigRequest struct {
 
 func (x *CreateConfigRequest) Reset() {
 	*x = CreateConfigRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[54]
+	mi := &file_minsw_v1_control_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2711,7 +2804,7 @@ func (x *CreateConfigRequest) String() string {
 func (*CreateConfigRequest) ProtoMessage() {}
 
 func (x *CreateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[54]
+	mi := &file_minsw_v1_control_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2724,7 +2817,7 @@ func (x *CreateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateConfigRequest.ProtoReflect.Descriptor instead.
 func (*CreateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{54}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CreateConfigRequest) GetSpec() *ConfigSpec {
@@ -2743,7 +2836,7 @@ type CreateConfigResponse struct {
 
 func (x *CreateConfigResponse) Reset() {
 	*x = CreateConfigResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[55]
+	mi := &file_minsw_v1_control_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2755,7 +2848,7 @@ func (x *CreateConfigResponse) String() string {
 func (*CreateConfigResponse) ProtoMessage() {}
 
 func (x *CreateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[55]
+	mi := &file_minsw_v1_control_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2768,7 +2861,7 @@ func (x *CreateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateConfigResponse.ProtoReflect.Descriptor instead.
 func (*CreateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{55}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CreateConfigResponse) GetConfig() *Config {
@@ -2791,7 +2884,7 @@ type UpdateConfigRequest struct {
 
 func (x *UpdateConfigRequest) Reset() {
 	*x = UpdateConfigRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[56]
+	mi := &file_minsw_v1_control_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2803,7 +2896,7 @@ func (x *UpdateConfigRequest) String() string {
 func (*UpdateConfigRequest) ProtoMessage() {}
 
 func (x *UpdateConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[56]
+	mi := &file_minsw_v1_control_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2816,7 +2909,7 @@ func (x *UpdateConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateConfigRequest.ProtoReflect.Descriptor instead.
 func (*UpdateConfigRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{56}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *UpdateConfigRequest) GetRef() string {
@@ -2849,7 +2942,7 @@ type UpdateConfigResponse struct {
 
 func (x *UpdateConfigResponse) Reset() {
 	*x = UpdateConfigResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[57]
+	mi := &file_minsw_v1_control_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2861,7 +2954,7 @@ func (x *UpdateConfigResponse) String() string {
 func (*UpdateConfigResponse) ProtoMessage() {}
 
 func (x *UpdateConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[57]
+	mi := &file_minsw_v1_control_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2874,7 +2967,7 @@ func (x *UpdateConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateConfigResponse.ProtoReflect.Descriptor instead.
 func (*UpdateConfigResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{57}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *UpdateConfigResponse) GetConfig() *Config {
@@ -2893,7 +2986,7 @@ type RemoveConfigRequest struct {
 
 func (x *RemoveConfigRequest) Reset() {
 	*x = RemoveConfigRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[58]
+	mi := &file_minsw_v1_control_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2905,7 +2998,7 @@ func (x *RemoveConfigRequest) String() string {
 func (*RemoveConfigRequest) ProtoMessage() {}
 
 func (x *RemoveConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[58]
+	mi := &file_minsw_v1_control_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2918,7 +3011,7 @@ func (x *RemoveConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveConfigRequest.ProtoReflect.Descriptor instead.
 func (*RemoveConfigRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{58}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RemoveConfigRequest) GetRef() string {
@@ -2936,7 +3029,7 @@ type RemoveConfigResponse struct {
 
 func (x *RemoveConfigResponse) Reset() {
 	*x = RemoveConfigResponse{}
-	mi := &file_minsw_v1_control_proto_msgTypes[59]
+	mi := &file_minsw_v1_control_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2948,7 +3041,7 @@ func (x *RemoveConfigResponse) String() string {
 func (*RemoveConfigResponse) ProtoMessage() {}
 
 func (x *RemoveConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[59]
+	mi := &file_minsw_v1_control_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2961,7 +3054,7 @@ func (x *RemoveConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveConfigResponse.ProtoReflect.Descriptor instead.
 func (*RemoveConfigResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{59}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{60}
 }
 
 type WatchRequest struct {
@@ -2972,7 +3065,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_minsw_v1_control_proto_msgTypes[60]
+	mi := &file_minsw_v1_control_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2984,7 +3077,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[60]
+	mi := &file_minsw_v1_control_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2997,7 +3090,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{60}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{61}
 }
 
 type WatchEvent struct {
@@ -3020,7 +3113,7 @@ type WatchEvent struct {
 
 func (x *WatchEvent) Reset() {
 	*x = WatchEvent{}
-	mi := &file_minsw_v1_control_proto_msgTypes[61]
+	mi := &file_minsw_v1_control_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3032,7 +3125,7 @@ func (x *WatchEvent) String() string {
 func (*WatchEvent) ProtoMessage() {}
 
 func (x *WatchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_control_proto_msgTypes[61]
+	mi := &file_minsw_v1_control_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3045,7 +3138,7 @@ func (x *WatchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchEvent.ProtoReflect.Descriptor instead.
 func (*WatchEvent) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_control_proto_rawDescGZIP(), []int{61}
+	return file_minsw_v1_control_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *WatchEvent) GetAction() string {
@@ -3156,11 +3249,16 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x0eGetNodeRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"5\n" +
 	"\x0fGetNodeResponse\x12\"\n" +
-	"\x04node\x18\x01 \x01(\v2\x0e.minsw.v1.NodeR\x04node\"N\n" +
+	"\x04node\x18\x01 \x01(\v2\x0e.minsw.v1.NodeR\x04node\"6\n" +
+	"\n" +
+	"ListFilter\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
+	"\x06values\x18\x02 \x03(\tR\x06values\"~\n" +
 	"\x10ListNodesRequest\x12\x1b\n" +
 	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18o \x01(\tR\tpageToken\"a\n" +
+	"page_token\x18o \x01(\tR\tpageToken\x12.\n" +
+	"\afilters\x18x \x03(\v2\x14.minsw.v1.ListFilterR\afilters\"a\n" +
 	"\x11ListNodesResponse\x12$\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x0e.minsw.v1.NodeR\x05nodes\x12&\n" +
 	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"\xa4\x01\n" +
@@ -3179,11 +3277,12 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x11GetNetworkRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"A\n" +
 	"\x12GetNetworkResponse\x12+\n" +
-	"\anetwork\x18\x01 \x01(\v2\x11.minsw.v1.NetworkR\anetwork\"Q\n" +
+	"\anetwork\x18\x01 \x01(\v2\x11.minsw.v1.NetworkR\anetwork\"\x81\x01\n" +
 	"\x13ListNetworksRequest\x12\x1b\n" +
 	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18o \x01(\tR\tpageToken\"m\n" +
+	"page_token\x18o \x01(\tR\tpageToken\x12.\n" +
+	"\afilters\x18x \x03(\v2\x14.minsw.v1.ListFilterR\afilters\"m\n" +
 	"\x14ListNetworksResponse\x12-\n" +
 	"\bnetworks\x18\x01 \x03(\v2\x11.minsw.v1.NetworkR\bnetworks\x12&\n" +
 	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"j\n" +
@@ -3198,11 +3297,12 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x11GetServiceRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"A\n" +
 	"\x12GetServiceResponse\x12+\n" +
-	"\aservice\x18\x01 \x01(\v2\x11.minsw.v1.ServiceR\aservice\"Q\n" +
+	"\aservice\x18\x01 \x01(\v2\x11.minsw.v1.ServiceR\aservice\"\x81\x01\n" +
 	"\x13ListServicesRequest\x12\x1b\n" +
 	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18o \x01(\tR\tpageToken\"m\n" +
+	"page_token\x18o \x01(\tR\tpageToken\x12.\n" +
+	"\afilters\x18x \x03(\v2\x14.minsw.v1.ListFilterR\afilters\"m\n" +
 	"\x14ListServicesResponse\x12-\n" +
 	"\bservices\x18\x01 \x03(\v2\x11.minsw.v1.ServiceR\bservices\x12&\n" +
 	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"j\n" +
@@ -3224,7 +3324,7 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x0eGetTaskRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"5\n" +
 	"\x0fGetTaskResponse\x12\"\n" +
-	"\x04task\x18\x01 \x01(\v2\x0e.minsw.v1.TaskR\x04task\"\xc6\x01\n" +
+	"\x04task\x18\x01 \x01(\v2\x0e.minsw.v1.TaskR\x04task\"\xf6\x01\n" +
 	"\x10ListTasksRequest\x12\x1f\n" +
 	"\vservice_ids\x18\x01 \x03(\tR\n" +
 	"serviceIds\x12\x19\n" +
@@ -3232,7 +3332,8 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x0edesired_states\x18\x03 \x03(\x0e2\x13.minsw.v1.TaskStateR\rdesiredStates\x12\x1b\n" +
 	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18o \x01(\tR\tpageToken\"a\n" +
+	"page_token\x18o \x01(\tR\tpageToken\x12.\n" +
+	"\afilters\x18x \x03(\v2\x14.minsw.v1.ListFilterR\afilters\"a\n" +
 	"\x11ListTasksResponse\x12$\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12&\n" +
 	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"R\n" +
@@ -3374,195 +3475,200 @@ func file_minsw_v1_control_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_control_proto_rawDescData
 }
 
-var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_minsw_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_minsw_v1_control_proto_goTypes = []any{
 	(*GetNodeRequest)(nil),        // 0: minsw.v1.GetNodeRequest
 	(*GetNodeResponse)(nil),       // 1: minsw.v1.GetNodeResponse
-	(*ListNodesRequest)(nil),      // 2: minsw.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),     // 3: minsw.v1.ListNodesResponse
-	(*UpdateNodeRequest)(nil),     // 4: minsw.v1.UpdateNodeRequest
-	(*UpdateNodeResponse)(nil),    // 5: minsw.v1.UpdateNodeResponse
-	(*RemoveNodeRequest)(nil),     // 6: minsw.v1.RemoveNodeRequest
-	(*RemoveNodeResponse)(nil),    // 7: minsw.v1.RemoveNodeResponse
-	(*GetNetworkRequest)(nil),     // 8: minsw.v1.GetNetworkRequest
-	(*GetNetworkResponse)(nil),    // 9: minsw.v1.GetNetworkResponse
-	(*ListNetworksRequest)(nil),   // 10: minsw.v1.ListNetworksRequest
-	(*ListNetworksResponse)(nil),  // 11: minsw.v1.ListNetworksResponse
-	(*CreateNetworkRequest)(nil),  // 12: minsw.v1.CreateNetworkRequest
-	(*CreateNetworkResponse)(nil), // 13: minsw.v1.CreateNetworkResponse
-	(*RemoveNetworkRequest)(nil),  // 14: minsw.v1.RemoveNetworkRequest
-	(*RemoveNetworkResponse)(nil), // 15: minsw.v1.RemoveNetworkResponse
-	(*GetServiceRequest)(nil),     // 16: minsw.v1.GetServiceRequest
-	(*GetServiceResponse)(nil),    // 17: minsw.v1.GetServiceResponse
-	(*ListServicesRequest)(nil),   // 18: minsw.v1.ListServicesRequest
-	(*ListServicesResponse)(nil),  // 19: minsw.v1.ListServicesResponse
-	(*CreateServiceRequest)(nil),  // 20: minsw.v1.CreateServiceRequest
-	(*CreateServiceResponse)(nil), // 21: minsw.v1.CreateServiceResponse
-	(*UpdateServiceRequest)(nil),  // 22: minsw.v1.UpdateServiceRequest
-	(*UpdateServiceResponse)(nil), // 23: minsw.v1.UpdateServiceResponse
-	(*RemoveServiceRequest)(nil),  // 24: minsw.v1.RemoveServiceRequest
-	(*RemoveServiceResponse)(nil), // 25: minsw.v1.RemoveServiceResponse
-	(*GetTaskRequest)(nil),        // 26: minsw.v1.GetTaskRequest
-	(*GetTaskResponse)(nil),       // 27: minsw.v1.GetTaskResponse
-	(*ListTasksRequest)(nil),      // 28: minsw.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),     // 29: minsw.v1.ListTasksResponse
-	(*ServiceLogsRequest)(nil),    // 30: minsw.v1.ServiceLogsRequest
-	(*LogLine)(nil),               // 31: minsw.v1.LogLine
-	(*GetClusterRequest)(nil),     // 32: minsw.v1.GetClusterRequest
-	(*GetClusterResponse)(nil),    // 33: minsw.v1.GetClusterResponse
-	(*UpdateClusterRequest)(nil),  // 34: minsw.v1.UpdateClusterRequest
-	(*UpdateClusterResponse)(nil), // 35: minsw.v1.UpdateClusterResponse
-	(*RotateRootCARequest)(nil),   // 36: minsw.v1.RotateRootCARequest
-	(*RotateRootCAResponse)(nil),  // 37: minsw.v1.RotateRootCAResponse
-	(*GetUnlockKeyRequest)(nil),   // 38: minsw.v1.GetUnlockKeyRequest
-	(*GetUnlockKeyResponse)(nil),  // 39: minsw.v1.GetUnlockKeyResponse
-	(*GetSecretRequest)(nil),      // 40: minsw.v1.GetSecretRequest
-	(*GetSecretResponse)(nil),     // 41: minsw.v1.GetSecretResponse
-	(*ListSecretsRequest)(nil),    // 42: minsw.v1.ListSecretsRequest
-	(*ListSecretsResponse)(nil),   // 43: minsw.v1.ListSecretsResponse
-	(*CreateSecretRequest)(nil),   // 44: minsw.v1.CreateSecretRequest
-	(*CreateSecretResponse)(nil),  // 45: minsw.v1.CreateSecretResponse
-	(*UpdateSecretRequest)(nil),   // 46: minsw.v1.UpdateSecretRequest
-	(*UpdateSecretResponse)(nil),  // 47: minsw.v1.UpdateSecretResponse
-	(*RemoveSecretRequest)(nil),   // 48: minsw.v1.RemoveSecretRequest
-	(*RemoveSecretResponse)(nil),  // 49: minsw.v1.RemoveSecretResponse
-	(*GetConfigRequest)(nil),      // 50: minsw.v1.GetConfigRequest
-	(*GetConfigResponse)(nil),     // 51: minsw.v1.GetConfigResponse
-	(*ListConfigsRequest)(nil),    // 52: minsw.v1.ListConfigsRequest
-	(*ListConfigsResponse)(nil),   // 53: minsw.v1.ListConfigsResponse
-	(*CreateConfigRequest)(nil),   // 54: minsw.v1.CreateConfigRequest
-	(*CreateConfigResponse)(nil),  // 55: minsw.v1.CreateConfigResponse
-	(*UpdateConfigRequest)(nil),   // 56: minsw.v1.UpdateConfigRequest
-	(*UpdateConfigResponse)(nil),  // 57: minsw.v1.UpdateConfigResponse
-	(*RemoveConfigRequest)(nil),   // 58: minsw.v1.RemoveConfigRequest
-	(*RemoveConfigResponse)(nil),  // 59: minsw.v1.RemoveConfigResponse
-	(*WatchRequest)(nil),          // 60: minsw.v1.WatchRequest
-	(*WatchEvent)(nil),            // 61: minsw.v1.WatchEvent
-	(*Node)(nil),                  // 62: minsw.v1.Node
-	(*NodeSpec)(nil),              // 63: minsw.v1.NodeSpec
-	(*fieldmaskpb.FieldMask)(nil), // 64: google.protobuf.FieldMask
-	(*Network)(nil),               // 65: minsw.v1.Network
-	(*NetworkSpec)(nil),           // 66: minsw.v1.NetworkSpec
-	(*Service)(nil),               // 67: minsw.v1.Service
-	(*ServiceSpec)(nil),           // 68: minsw.v1.ServiceSpec
-	(*Task)(nil),                  // 69: minsw.v1.Task
-	(TaskState)(0),                // 70: minsw.v1.TaskState
-	(*Cluster)(nil),               // 71: minsw.v1.Cluster
-	(*ClusterSpec)(nil),           // 72: minsw.v1.ClusterSpec
-	(*Secret)(nil),                // 73: minsw.v1.Secret
-	(*SecretSpec)(nil),            // 74: minsw.v1.SecretSpec
-	(*Config)(nil),                // 75: minsw.v1.Config
-	(*ConfigSpec)(nil),            // 76: minsw.v1.ConfigSpec
-	(*timestamppb.Timestamp)(nil), // 77: google.protobuf.Timestamp
+	(*ListFilter)(nil),            // 2: minsw.v1.ListFilter
+	(*ListNodesRequest)(nil),      // 3: minsw.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),     // 4: minsw.v1.ListNodesResponse
+	(*UpdateNodeRequest)(nil),     // 5: minsw.v1.UpdateNodeRequest
+	(*UpdateNodeResponse)(nil),    // 6: minsw.v1.UpdateNodeResponse
+	(*RemoveNodeRequest)(nil),     // 7: minsw.v1.RemoveNodeRequest
+	(*RemoveNodeResponse)(nil),    // 8: minsw.v1.RemoveNodeResponse
+	(*GetNetworkRequest)(nil),     // 9: minsw.v1.GetNetworkRequest
+	(*GetNetworkResponse)(nil),    // 10: minsw.v1.GetNetworkResponse
+	(*ListNetworksRequest)(nil),   // 11: minsw.v1.ListNetworksRequest
+	(*ListNetworksResponse)(nil),  // 12: minsw.v1.ListNetworksResponse
+	(*CreateNetworkRequest)(nil),  // 13: minsw.v1.CreateNetworkRequest
+	(*CreateNetworkResponse)(nil), // 14: minsw.v1.CreateNetworkResponse
+	(*RemoveNetworkRequest)(nil),  // 15: minsw.v1.RemoveNetworkRequest
+	(*RemoveNetworkResponse)(nil), // 16: minsw.v1.RemoveNetworkResponse
+	(*GetServiceRequest)(nil),     // 17: minsw.v1.GetServiceRequest
+	(*GetServiceResponse)(nil),    // 18: minsw.v1.GetServiceResponse
+	(*ListServicesRequest)(nil),   // 19: minsw.v1.ListServicesRequest
+	(*ListServicesResponse)(nil),  // 20: minsw.v1.ListServicesResponse
+	(*CreateServiceRequest)(nil),  // 21: minsw.v1.CreateServiceRequest
+	(*CreateServiceResponse)(nil), // 22: minsw.v1.CreateServiceResponse
+	(*UpdateServiceRequest)(nil),  // 23: minsw.v1.UpdateServiceRequest
+	(*UpdateServiceResponse)(nil), // 24: minsw.v1.UpdateServiceResponse
+	(*RemoveServiceRequest)(nil),  // 25: minsw.v1.RemoveServiceRequest
+	(*RemoveServiceResponse)(nil), // 26: minsw.v1.RemoveServiceResponse
+	(*GetTaskRequest)(nil),        // 27: minsw.v1.GetTaskRequest
+	(*GetTaskResponse)(nil),       // 28: minsw.v1.GetTaskResponse
+	(*ListTasksRequest)(nil),      // 29: minsw.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),     // 30: minsw.v1.ListTasksResponse
+	(*ServiceLogsRequest)(nil),    // 31: minsw.v1.ServiceLogsRequest
+	(*LogLine)(nil),               // 32: minsw.v1.LogLine
+	(*GetClusterRequest)(nil),     // 33: minsw.v1.GetClusterRequest
+	(*GetClusterResponse)(nil),    // 34: minsw.v1.GetClusterResponse
+	(*UpdateClusterRequest)(nil),  // 35: minsw.v1.UpdateClusterRequest
+	(*UpdateClusterResponse)(nil), // 36: minsw.v1.UpdateClusterResponse
+	(*RotateRootCARequest)(nil),   // 37: minsw.v1.RotateRootCARequest
+	(*RotateRootCAResponse)(nil),  // 38: minsw.v1.RotateRootCAResponse
+	(*GetUnlockKeyRequest)(nil),   // 39: minsw.v1.GetUnlockKeyRequest
+	(*GetUnlockKeyResponse)(nil),  // 40: minsw.v1.GetUnlockKeyResponse
+	(*GetSecretRequest)(nil),      // 41: minsw.v1.GetSecretRequest
+	(*GetSecretResponse)(nil),     // 42: minsw.v1.GetSecretResponse
+	(*ListSecretsRequest)(nil),    // 43: minsw.v1.ListSecretsRequest
+	(*ListSecretsResponse)(nil),   // 44: minsw.v1.ListSecretsResponse
+	(*CreateSecretRequest)(nil),   // 45: minsw.v1.CreateSecretRequest
+	(*CreateSecretResponse)(nil),  // 46: minsw.v1.CreateSecretResponse
+	(*UpdateSecretRequest)(nil),   // 47: minsw.v1.UpdateSecretRequest
+	(*UpdateSecretResponse)(nil),  // 48: minsw.v1.UpdateSecretResponse
+	(*RemoveSecretRequest)(nil),   // 49: minsw.v1.RemoveSecretRequest
+	(*RemoveSecretResponse)(nil),  // 50: minsw.v1.RemoveSecretResponse
+	(*GetConfigRequest)(nil),      // 51: minsw.v1.GetConfigRequest
+	(*GetConfigResponse)(nil),     // 52: minsw.v1.GetConfigResponse
+	(*ListConfigsRequest)(nil),    // 53: minsw.v1.ListConfigsRequest
+	(*ListConfigsResponse)(nil),   // 54: minsw.v1.ListConfigsResponse
+	(*CreateConfigRequest)(nil),   // 55: minsw.v1.CreateConfigRequest
+	(*CreateConfigResponse)(nil),  // 56: minsw.v1.CreateConfigResponse
+	(*UpdateConfigRequest)(nil),   // 57: minsw.v1.UpdateConfigRequest
+	(*UpdateConfigResponse)(nil),  // 58: minsw.v1.UpdateConfigResponse
+	(*RemoveConfigRequest)(nil),   // 59: minsw.v1.RemoveConfigRequest
+	(*RemoveConfigResponse)(nil),  // 60: minsw.v1.RemoveConfigResponse
+	(*WatchRequest)(nil),          // 61: minsw.v1.WatchRequest
+	(*WatchEvent)(nil),            // 62: minsw.v1.WatchEvent
+	(*Node)(nil),                  // 63: minsw.v1.Node
+	(*NodeSpec)(nil),              // 64: minsw.v1.NodeSpec
+	(*fieldmaskpb.FieldMask)(nil), // 65: google.protobuf.FieldMask
+	(*Network)(nil),               // 66: minsw.v1.Network
+	(*NetworkSpec)(nil),           // 67: minsw.v1.NetworkSpec
+	(*Service)(nil),               // 68: minsw.v1.Service
+	(*ServiceSpec)(nil),           // 69: minsw.v1.ServiceSpec
+	(*Task)(nil),                  // 70: minsw.v1.Task
+	(TaskState)(0),                // 71: minsw.v1.TaskState
+	(*Cluster)(nil),               // 72: minsw.v1.Cluster
+	(*ClusterSpec)(nil),           // 73: minsw.v1.ClusterSpec
+	(*Secret)(nil),                // 74: minsw.v1.Secret
+	(*SecretSpec)(nil),            // 75: minsw.v1.SecretSpec
+	(*Config)(nil),                // 76: minsw.v1.Config
+	(*ConfigSpec)(nil),            // 77: minsw.v1.ConfigSpec
+	(*timestamppb.Timestamp)(nil), // 78: google.protobuf.Timestamp
 }
 var file_minsw_v1_control_proto_depIdxs = []int32{
-	62, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
-	62, // 1: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
-	63, // 2: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
-	64, // 3: minsw.v1.UpdateNodeRequest.update_mask:type_name -> google.protobuf.FieldMask
-	62, // 4: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
-	65, // 5: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
-	65, // 6: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
-	66, // 7: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
-	65, // 8: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
-	67, // 9: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
-	67, // 10: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
-	68, // 11: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	67, // 12: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
-	68, // 13: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
-	67, // 14: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
-	69, // 15: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
-	70, // 16: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
-	69, // 17: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
-	71, // 18: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	72, // 19: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
-	71, // 20: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	71, // 21: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
-	73, // 22: minsw.v1.GetSecretResponse.secret:type_name -> minsw.v1.Secret
-	73, // 23: minsw.v1.ListSecretsResponse.secrets:type_name -> minsw.v1.Secret
-	74, // 24: minsw.v1.CreateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
-	73, // 25: minsw.v1.CreateSecretResponse.secret:type_name -> minsw.v1.Secret
-	74, // 26: minsw.v1.UpdateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
-	73, // 27: minsw.v1.UpdateSecretResponse.secret:type_name -> minsw.v1.Secret
-	75, // 28: minsw.v1.GetConfigResponse.config:type_name -> minsw.v1.Config
-	75, // 29: minsw.v1.ListConfigsResponse.configs:type_name -> minsw.v1.Config
-	76, // 30: minsw.v1.CreateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
-	75, // 31: minsw.v1.CreateConfigResponse.config:type_name -> minsw.v1.Config
-	76, // 32: minsw.v1.UpdateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
-	75, // 33: minsw.v1.UpdateConfigResponse.config:type_name -> minsw.v1.Config
-	62, // 34: minsw.v1.WatchEvent.node:type_name -> minsw.v1.Node
-	67, // 35: minsw.v1.WatchEvent.service:type_name -> minsw.v1.Service
-	65, // 36: minsw.v1.WatchEvent.network:type_name -> minsw.v1.Network
-	73, // 37: minsw.v1.WatchEvent.secret:type_name -> minsw.v1.Secret
-	75, // 38: minsw.v1.WatchEvent.config:type_name -> minsw.v1.Config
-	77, // 39: minsw.v1.WatchEvent.time:type_name -> google.protobuf.Timestamp
-	0,  // 40: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
-	2,  // 41: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
-	4,  // 42: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
-	6,  // 43: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
-	8,  // 44: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
-	10, // 45: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
-	12, // 46: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
-	14, // 47: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
-	16, // 48: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
-	18, // 49: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
-	20, // 50: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
-	22, // 51: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
-	24, // 52: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
-	26, // 53: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
-	28, // 54: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
-	30, // 55: minsw.v1.Control.ServiceLogs:input_type -> minsw.v1.ServiceLogsRequest
-	32, // 56: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
-	34, // 57: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
-	36, // 58: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
-	38, // 59: minsw.v1.Control.GetUnlockKey:input_type -> minsw.v1.GetUnlockKeyRequest
-	40, // 60: minsw.v1.Control.GetSecret:input_type -> minsw.v1.GetSecretRequest
-	42, // 61: minsw.v1.Control.ListSecrets:input_type -> minsw.v1.ListSecretsRequest
-	44, // 62: minsw.v1.Control.CreateSecret:input_type -> minsw.v1.CreateSecretRequest
-	46, // 63: minsw.v1.Control.UpdateSecret:input_type -> minsw.v1.UpdateSecretRequest
-	48, // 64: minsw.v1.Control.RemoveSecret:input_type -> minsw.v1.RemoveSecretRequest
-	50, // 65: minsw.v1.Control.GetConfig:input_type -> minsw.v1.GetConfigRequest
-	52, // 66: minsw.v1.Control.ListConfigs:input_type -> minsw.v1.ListConfigsRequest
-	54, // 67: minsw.v1.Control.CreateConfig:input_type -> minsw.v1.CreateConfigRequest
-	56, // 68: minsw.v1.Control.UpdateConfig:input_type -> minsw.v1.UpdateConfigRequest
-	58, // 69: minsw.v1.Control.RemoveConfig:input_type -> minsw.v1.RemoveConfigRequest
-	60, // 70: minsw.v1.Control.Watch:input_type -> minsw.v1.WatchRequest
-	1,  // 71: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
-	3,  // 72: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
-	5,  // 73: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
-	7,  // 74: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
-	9,  // 75: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
-	11, // 76: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
-	13, // 77: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
-	15, // 78: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
-	17, // 79: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
-	19, // 80: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
-	21, // 81: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
-	23, // 82: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
-	25, // 83: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
-	27, // 84: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
-	29, // 85: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
-	31, // 86: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
-	33, // 87: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
-	35, // 88: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
-	37, // 89: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
-	39, // 90: minsw.v1.Control.GetUnlockKey:output_type -> minsw.v1.GetUnlockKeyResponse
-	41, // 91: minsw.v1.Control.GetSecret:output_type -> minsw.v1.GetSecretResponse
-	43, // 92: minsw.v1.Control.ListSecrets:output_type -> minsw.v1.ListSecretsResponse
-	45, // 93: minsw.v1.Control.CreateSecret:output_type -> minsw.v1.CreateSecretResponse
-	47, // 94: minsw.v1.Control.UpdateSecret:output_type -> minsw.v1.UpdateSecretResponse
-	49, // 95: minsw.v1.Control.RemoveSecret:output_type -> minsw.v1.RemoveSecretResponse
-	51, // 96: minsw.v1.Control.GetConfig:output_type -> minsw.v1.GetConfigResponse
-	53, // 97: minsw.v1.Control.ListConfigs:output_type -> minsw.v1.ListConfigsResponse
-	55, // 98: minsw.v1.Control.CreateConfig:output_type -> minsw.v1.CreateConfigResponse
-	57, // 99: minsw.v1.Control.UpdateConfig:output_type -> minsw.v1.UpdateConfigResponse
-	59, // 100: minsw.v1.Control.RemoveConfig:output_type -> minsw.v1.RemoveConfigResponse
-	61, // 101: minsw.v1.Control.Watch:output_type -> minsw.v1.WatchEvent
-	71, // [71:102] is the sub-list for method output_type
-	40, // [40:71] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	63, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
+	2,  // 1: minsw.v1.ListNodesRequest.filters:type_name -> minsw.v1.ListFilter
+	63, // 2: minsw.v1.ListNodesResponse.nodes:type_name -> minsw.v1.Node
+	64, // 3: minsw.v1.UpdateNodeRequest.spec:type_name -> minsw.v1.NodeSpec
+	65, // 4: minsw.v1.UpdateNodeRequest.update_mask:type_name -> google.protobuf.FieldMask
+	63, // 5: minsw.v1.UpdateNodeResponse.node:type_name -> minsw.v1.Node
+	66, // 6: minsw.v1.GetNetworkResponse.network:type_name -> minsw.v1.Network
+	2,  // 7: minsw.v1.ListNetworksRequest.filters:type_name -> minsw.v1.ListFilter
+	66, // 8: minsw.v1.ListNetworksResponse.networks:type_name -> minsw.v1.Network
+	67, // 9: minsw.v1.CreateNetworkRequest.spec:type_name -> minsw.v1.NetworkSpec
+	66, // 10: minsw.v1.CreateNetworkResponse.network:type_name -> minsw.v1.Network
+	68, // 11: minsw.v1.GetServiceResponse.service:type_name -> minsw.v1.Service
+	2,  // 12: minsw.v1.ListServicesRequest.filters:type_name -> minsw.v1.ListFilter
+	68, // 13: minsw.v1.ListServicesResponse.services:type_name -> minsw.v1.Service
+	69, // 14: minsw.v1.CreateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	68, // 15: minsw.v1.CreateServiceResponse.service:type_name -> minsw.v1.Service
+	69, // 16: minsw.v1.UpdateServiceRequest.spec:type_name -> minsw.v1.ServiceSpec
+	68, // 17: minsw.v1.UpdateServiceResponse.service:type_name -> minsw.v1.Service
+	70, // 18: minsw.v1.GetTaskResponse.task:type_name -> minsw.v1.Task
+	71, // 19: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
+	2,  // 20: minsw.v1.ListTasksRequest.filters:type_name -> minsw.v1.ListFilter
+	70, // 21: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
+	72, // 22: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	73, // 23: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
+	72, // 24: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	72, // 25: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
+	74, // 26: minsw.v1.GetSecretResponse.secret:type_name -> minsw.v1.Secret
+	74, // 27: minsw.v1.ListSecretsResponse.secrets:type_name -> minsw.v1.Secret
+	75, // 28: minsw.v1.CreateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
+	74, // 29: minsw.v1.CreateSecretResponse.secret:type_name -> minsw.v1.Secret
+	75, // 30: minsw.v1.UpdateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
+	74, // 31: minsw.v1.UpdateSecretResponse.secret:type_name -> minsw.v1.Secret
+	76, // 32: minsw.v1.GetConfigResponse.config:type_name -> minsw.v1.Config
+	76, // 33: minsw.v1.ListConfigsResponse.configs:type_name -> minsw.v1.Config
+	77, // 34: minsw.v1.CreateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
+	76, // 35: minsw.v1.CreateConfigResponse.config:type_name -> minsw.v1.Config
+	77, // 36: minsw.v1.UpdateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
+	76, // 37: minsw.v1.UpdateConfigResponse.config:type_name -> minsw.v1.Config
+	63, // 38: minsw.v1.WatchEvent.node:type_name -> minsw.v1.Node
+	68, // 39: minsw.v1.WatchEvent.service:type_name -> minsw.v1.Service
+	66, // 40: minsw.v1.WatchEvent.network:type_name -> minsw.v1.Network
+	74, // 41: minsw.v1.WatchEvent.secret:type_name -> minsw.v1.Secret
+	76, // 42: minsw.v1.WatchEvent.config:type_name -> minsw.v1.Config
+	78, // 43: minsw.v1.WatchEvent.time:type_name -> google.protobuf.Timestamp
+	0,  // 44: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
+	3,  // 45: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
+	5,  // 46: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
+	7,  // 47: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
+	9,  // 48: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
+	11, // 49: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
+	13, // 50: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
+	15, // 51: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
+	17, // 52: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
+	19, // 53: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
+	21, // 54: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
+	23, // 55: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
+	25, // 56: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
+	27, // 57: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
+	29, // 58: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
+	31, // 59: minsw.v1.Control.ServiceLogs:input_type -> minsw.v1.ServiceLogsRequest
+	33, // 60: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
+	35, // 61: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
+	37, // 62: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
+	39, // 63: minsw.v1.Control.GetUnlockKey:input_type -> minsw.v1.GetUnlockKeyRequest
+	41, // 64: minsw.v1.Control.GetSecret:input_type -> minsw.v1.GetSecretRequest
+	43, // 65: minsw.v1.Control.ListSecrets:input_type -> minsw.v1.ListSecretsRequest
+	45, // 66: minsw.v1.Control.CreateSecret:input_type -> minsw.v1.CreateSecretRequest
+	47, // 67: minsw.v1.Control.UpdateSecret:input_type -> minsw.v1.UpdateSecretRequest
+	49, // 68: minsw.v1.Control.RemoveSecret:input_type -> minsw.v1.RemoveSecretRequest
+	51, // 69: minsw.v1.Control.GetConfig:input_type -> minsw.v1.GetConfigRequest
+	53, // 70: minsw.v1.Control.ListConfigs:input_type -> minsw.v1.ListConfigsRequest
+	55, // 71: minsw.v1.Control.CreateConfig:input_type -> minsw.v1.CreateConfigRequest
+	57, // 72: minsw.v1.Control.UpdateConfig:input_type -> minsw.v1.UpdateConfigRequest
+	59, // 73: minsw.v1.Control.RemoveConfig:input_type -> minsw.v1.RemoveConfigRequest
+	61, // 74: minsw.v1.Control.Watch:input_type -> minsw.v1.WatchRequest
+	1,  // 75: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
+	4,  // 76: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
+	6,  // 77: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
+	8,  // 78: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
+	10, // 79: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
+	12, // 80: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
+	14, // 81: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
+	16, // 82: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
+	18, // 83: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
+	20, // 84: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
+	22, // 85: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
+	24, // 86: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
+	26, // 87: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
+	28, // 88: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
+	30, // 89: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
+	32, // 90: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
+	34, // 91: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
+	36, // 92: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
+	38, // 93: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
+	40, // 94: minsw.v1.Control.GetUnlockKey:output_type -> minsw.v1.GetUnlockKeyResponse
+	42, // 95: minsw.v1.Control.GetSecret:output_type -> minsw.v1.GetSecretResponse
+	44, // 96: minsw.v1.Control.ListSecrets:output_type -> minsw.v1.ListSecretsResponse
+	46, // 97: minsw.v1.Control.CreateSecret:output_type -> minsw.v1.CreateSecretResponse
+	48, // 98: minsw.v1.Control.UpdateSecret:output_type -> minsw.v1.UpdateSecretResponse
+	50, // 99: minsw.v1.Control.RemoveSecret:output_type -> minsw.v1.RemoveSecretResponse
+	52, // 100: minsw.v1.Control.GetConfig:output_type -> minsw.v1.GetConfigResponse
+	54, // 101: minsw.v1.Control.ListConfigs:output_type -> minsw.v1.ListConfigsResponse
+	56, // 102: minsw.v1.Control.CreateConfig:output_type -> minsw.v1.CreateConfigResponse
+	58, // 103: minsw.v1.Control.UpdateConfig:output_type -> minsw.v1.UpdateConfigResponse
+	60, // 104: minsw.v1.Control.RemoveConfig:output_type -> minsw.v1.RemoveConfigResponse
+	62, // 105: minsw.v1.Control.Watch:output_type -> minsw.v1.WatchEvent
+	75, // [75:106] is the sub-list for method output_type
+	44, // [44:75] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_control_proto_init() }
@@ -3572,7 +3678,7 @@ func file_minsw_v1_control_proto_init() {
 	}
 	file_minsw_v1_objects_proto_init()
 	file_minsw_v1_secrets_proto_init()
-	file_minsw_v1_control_proto_msgTypes[61].OneofWrappers = []any{
+	file_minsw_v1_control_proto_msgTypes[62].OneofWrappers = []any{
 		(*WatchEvent_Node)(nil),
 		(*WatchEvent_Service)(nil),
 		(*WatchEvent_Network)(nil),
@@ -3585,7 +3691,7 @@ func file_minsw_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_control_proto_rawDesc), len(file_minsw_v1_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   62,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
