@@ -38,7 +38,7 @@ func TestTasksAreRealContainers(t *testing.T) {
 		t.Fatalf("service create:\n%s", out)
 	}
 	out = d.ok("container", "ls")
-	ls := rows(out, `busybox\s+"sleep 3600"\s+.*Up .*sleeper\.1\.\w{25}`)
+	ls := rows(out, `busybox:latest\s+"sleep 3600"\s+.*Up .*sleeper\.1\.\w{25}`)
 	if len(ls) != 1 {
 		t.Fatalf("container ls:\n%s", out)
 	}
