@@ -100,6 +100,7 @@ func startContainerdNode(t *testing.T, nsName string) *ctrdNode {
 		AdvertiseAddr: "127.0.0.1", ListenAddr: freePort(t), Executor: c.ex, Networking: &tmpl,
 		HeartbeatPeriod: 300 * time.Millisecond,
 		Raft:            raftnode.Config{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond},
+		DockerSocket:    filepath.Join(dir, "run", "docker.sock"),
 	}
 	c.start()
 	t.Cleanup(c.stop)

@@ -1,0 +1,69 @@
+package node_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The docker CLI drives a node that runs real containers (containerd +
+// runc): container ls/inspect/logs, and exec with and without a terminal.
+func TestDockerCLIContainerd(t *testing.T) {
+	c := startContainerdNode(t, "minsw-dockertest")
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Fatal("the docker CLI is not on PATH (scripts/deps.sh installs Debian's docker.io)")
+	}
+	if _, err := exec.LookPath("script"); err != nil {
+		t.Fatal("script (util-linux) is needed for a terminal")
+	}
+	docker := func(args ...string) (string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "docker", args...)
+		cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+filepath.Join(c.execRoot, "docker.sock"), "DOCKER_CONFIG="+filepath.Join(c.dir, "docker-config"))
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("docker %v: %v", args, err)
+		}
+		return string(out), 0
+	}
+	if out, code := docker("service", "create", "--detach", "--name", "client", "--no-resolve-image", "busybox", "sh", "-c", "echo client-up; exec sleep 3600"); code != 0 {
+		t.Fatalf("service create: %d\n%s", code, out)
+	}
+	var id string
+	if !within(90*time.Second, func() bool {
+		out, _ := docker("container", "ls", "-q", "--filter", "name=client.1")
+		id = strings.TrimSpace(out)
+		return id != ""
+	}) {
+		out, _ := docker("service", "ps", "--no-trunc", "client")
+		t.Fatalf("no running client container:\n%s", out)
+	}
+	if out, _ := docker("container", "ls"); !strings.Contains(out, "busybox:latest") || !strings.Contains(out, `"sh -c`) {
+		t.Fatalf("container ls:\n%s", out)
+	}
+	if out, _ := docker("container", "logs", id); !strings.Contains(out, "client-up") {
+		t.Fatalf("container logs: %q", out)
+	}
+	// No terminal: the hostname is the container ID's first 12 characters.
+	if out, code := docker("container", "exec", id, "hostname"); code != 0 || strings.TrimSpace(out) != id[:12] {
+		t.Fatalf("exec hostname: %d %q, want %s", code, out, id[:12])
+	}
+	// A terminal, as `docker container exec -it ID sh` gets one, and the
+	// exit code of what ran in it.
+	script := exec.Command("script", "-qec", "docker container exec -it "+id+" sh -c 'tty; echo $((6*7)); exit 3'", "/dev/null")
+	script.Env = append(os.Environ(), "DOCKER_HOST=unix://"+filepath.Join(c.execRoot, "docker.sock"), "DOCKER_CONFIG="+filepath.Join(c.dir, "docker-config"))
+	script.Stdin = strings.NewReader("")
+	out, err := script.CombinedOutput()
+	ee, _ := err.(*exec.ExitError)
+	if ee == nil || ee.ExitCode() != 3 || !strings.Contains(string(out), "42") || !strings.Contains(string(out), "/dev/pts/") {
+		t.Fatalf("exec -it: %v\n%q", err, out)
+	}
+}
