@@ -171,3 +171,14 @@ func humanBytes(n int) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
+
+// quoteShort quotes a value the user sent for an error message, cut to its
+// first 64 bytes: an error names what is wrong, it does not echo a
+// megabyte back.
+func quoteShort(v string) string {
+	const max = 64
+	if len(v) <= max {
+		return fmt.Sprintf("%q", v)
+	}
+	return fmt.Sprintf("%q… (%s)", v[:max], humanBytes(len(v)))
+}

@@ -28,7 +28,7 @@ func validateBlob(kind, name string, data []byte, limit int) error {
 		return errdefs.InvalidArgument("%s name must not be empty", kind)
 	}
 	if len(name) > maxBlobName || !blobNameRE.MatchString(name) {
-		return errdefs.InvalidArgument("invalid %s name %q: only %d [a-zA-Z0-9-_.] characters allowed, and the start and end character must be [a-zA-Z0-9]", kind, name, maxBlobName)
+		return errdefs.InvalidArgument("invalid %s name %s: only %d [a-zA-Z0-9-_.] characters allowed, and the start and end character must be [a-zA-Z0-9]", kind, quoteShort(name), maxBlobName)
 	}
 	if len(data) == 0 || len(data) > limit {
 		return errdefs.InvalidArgument("%s data must be larger than 0 and less than %d bytes (%s %s has %d)", kind, limit, kind, name, len(data))

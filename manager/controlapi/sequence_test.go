@@ -204,6 +204,10 @@ func TestOutOfRangeValuesAreRefused(t *testing.T) {
 			_, err := s.UpdateNode(context.Background(), &api.UpdateNodeRequest{Ref: "wrk", Version: nodeVersion(s, "wrk"), Spec: &api.NodeSpec{Availability: 99}})
 			return err
 		}, "invalid availability (spec.availability) 99: want one of active, pause, drain"},
+		{"a 100 KiB name is not echoed back", svc(func(sp *api.ServiceSpec) { sp.Name = strings.Repeat("n", 100<<10) }),
+			`invalid service name "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"… (100 KiB): longer than 63 characters`},
+		{"a 100 KiB image is not echoed back", svc(func(sp *api.ServiceSpec) { sp.Task.Container.Image = strings.Repeat("I", 100<<10) }),
+			"(100 KiB)"},
 		{"desired role 5", func(s *Server) error {
 			_, err := s.UpdateNode(context.Background(), &api.UpdateNodeRequest{Ref: "wrk", Version: nodeVersion(s, "wrk"), Spec: &api.NodeSpec{DesiredRole: 5}})
 			return err

@@ -29,10 +29,10 @@ func ValidateName(kind, n string) error {
 		return errdefs.InvalidArgument("%s name must not be empty", kind)
 	}
 	if len(n) > maxNameLen {
-		return errdefs.InvalidArgument("invalid %s name %q: longer than %d characters", kind, n, maxNameLen)
+		return errdefs.InvalidArgument("invalid %s name %s: longer than %d characters", kind, quoteShort(n), maxNameLen)
 	}
 	if !nameRE.MatchString(n) {
-		return errdefs.InvalidArgument("invalid %s name %q: it must start with a letter or digit and contain only letters, digits, '-' and '_' (pattern %s)", kind, n, nameRE.String())
+		return errdefs.InvalidArgument("invalid %s name %s: it must start with a letter or digit and contain only letters, digits, '-' and '_' (pattern %s)", kind, quoteShort(n), nameRE.String())
 	}
 	return nil
 }
@@ -42,8 +42,13 @@ func ValidateImage(ref string) error {
 	if ref == "" {
 		return errdefs.InvalidArgument("no image given")
 	}
+	// Docker's reference grammar caps a repository name at 255 characters
+	// (a tag or digest adds at most ~130).
+	if len(ref) > 400 {
+		return errdefs.InvalidArgument("invalid image reference %s: longer than 400 characters", quoteShort(ref))
+	}
 	if _, err := name.ParseReference(ref, name.WeakValidation); err != nil {
-		return errdefs.InvalidArgument("invalid image reference %q: %v", ref, err)
+		return errdefs.InvalidArgument("invalid image reference %s: %v", quoteShort(ref), err)
 	}
 	return nil
 }
@@ -85,7 +90,7 @@ func validateServiceSpec(spec *api.ServiceSpec) error {
 	}
 	for _, e := range ts.GetContainer().GetEnv() {
 		if k, _, _ := strings.Cut(e, "="); k == "" {
-			return errdefs.InvalidArgument("invalid environment variable %q: want KEY=VALUE", e)
+			return errdefs.InvalidArgument("invalid environment variable %s: want KEY=VALUE", quoteShort(e))
 		}
 	}
 	if err := validateStorage(ts.GetContainer()); err != nil {
@@ -170,7 +175,7 @@ func validateHealthConfig(h *api.HealthConfig) error {
 				return errdefs.InvalidArgument("invalid health check: %s needs a command", h.GetTest()[0])
 			}
 		default:
-			return errdefs.InvalidArgument("invalid health check test %q: want CMD, CMD-SHELL or NONE", h.GetTest()[0])
+			return errdefs.InvalidArgument("invalid health check test %s: want CMD, CMD-SHELL or NONE", quoteShort(h.GetTest()[0]))
 		}
 	}
 	const minPeriod = time.Millisecond
