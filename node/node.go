@@ -173,9 +173,15 @@ func (n *Node) raftDir() string   { return filepath.Join(n.cfg.DataRoot, "swarm"
 
 // Run serves until ctx ends, resuming the swarm membership found on disk.
 func (n *Node) Run(ctx context.Context) error {
+	// Private at every start, not only when new: a root made 0755 by an
+	// older version or by hand would show certificates, raft and the
+	// sockets' directory to every local user.
 	for _, d := range []string{n.cfg.DataRoot, n.cfg.ExecRoot} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return fmt.Errorf("node: making %s private: %w", d, err)
 		}
 	}
 	sock := n.SocketPath()

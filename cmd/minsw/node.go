@@ -116,7 +116,13 @@ func newNodeListCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return nodeTable.Write(c.out, tmpl, quiet, nodeRows(resp.GetNodes(), localNodeID(cmd.Context(), cl)))
+			if err := nodeTable.Write(c.out, tmpl, quiet, nodeRows(resp.GetNodes(), localNodeID(cmd.Context(), cl))); err != nil {
+				return err
+			}
+			if !quiet {
+				writeDuplicateHostnames(c.err, resp.GetNodes())
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -351,7 +352,7 @@ func (r *runState) registerNode(ctx context.Context, req *api.SessionRequest, ad
 				n.Status.Addr = addr
 			}
 			if req.GetDescription() != nil {
-				n.Description = req.GetDescription()
+				n.Description = keepHostname(tx, cur, req.GetDescription(), r.d.log)
 			}
 			if proto.Equal(n, cur) {
 				return nil
@@ -359,6 +360,25 @@ func (r *runState) registerNode(ctx context.Context, req *api.SessionRequest, ad
 			return tx.Update(n)
 		})
 	})
+}
+
+// keepHostname is the description a session reports, except that a node
+// may not take a hostname another node holds (it would receive the tasks
+// constrained to that node.hostname): it keeps the one it has.
+func keepHostname(tx *store.Tx, cur *api.Node, desc *api.NodeDescription, log *slog.Logger) *api.NodeDescription {
+	want, have := desc.GetHostname(), cur.GetDescription().GetHostname()
+	if strings.EqualFold(want, have) {
+		return desc
+	}
+	for _, other := range tx.Nodes() {
+		if other.GetId() != cur.GetId() && strings.EqualFold(other.GetDescription().GetHostname(), want) {
+			log.Warn("node reported a hostname another node holds; keeping its own", "node", cur.GetId(), "hostname", have, "claimed", want, "holder", other.GetId())
+			d := proto.Clone(desc).(*api.NodeDescription)
+			d.Hostname = have
+			return d
+		}
+	}
+	return desc
 }
 
 // retryConflict retries fn while it loses optimistic races.

@@ -219,6 +219,36 @@ func TestSessionMarksNodeReady(t *testing.T) {
 	}
 }
 
+// A node may not take, through its session, a hostname another node holds
+// (it would receive tasks constrained to that node.hostname); a free one
+// it may.
+func TestSessionCannotTakeAnotherNodesHostname(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addNode("manager1")
+	h.addNode("worker1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	claim := func(hostname string) string {
+		stream, err := h.client.Session(ctx, &api.SessionRequest{NodeId: "worker1", Description: &api.NodeDescription{Hostname: hostname, Os: "linux"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != nil {
+			t.Fatal(err)
+		}
+		return h.node("worker1").GetDescription().GetHostname()
+	}
+	if got := claim("MANAGER1"); got != "worker1" {
+		t.Fatalf("worker took the manager's hostname: %q", got)
+	}
+	if h.node("worker1").GetDescription().GetOs() != "linux" {
+		t.Fatal("the rest of the description was dropped")
+	}
+	if got := claim("worker1-renamed"); got != "worker1-renamed" {
+		t.Fatalf("a free hostname was refused: %q", got)
+	}
+}
+
 func TestUnknownNodeIsToldItLeft(t *testing.T) {
 	h := newHarness(t, nil)
 	stream, err := h.client.Session(context.Background(), &api.SessionRequest{NodeId: "ghost"})

@@ -191,8 +191,15 @@ func (n *Node) openStores(rc *raft.Config) (logs raft.LogStore, stable raft.Stab
 		return mem, mem, raft.NewInmemSnapshotStore(), nil
 	}
 	dir := filepath.Join(cfg.DataDir, "raft")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, nil, err
+	// raft makes its snapshots directory 0755; both are made (or put back)
+	// private here, at every start.
+	for _, d := range []string{dir, filepath.Join(dir, "snapshots")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return nil, nil, nil, fmt.Errorf("raftnode: making %s private: %w", d, err)
+		}
 	}
 	path := filepath.Join(dir, "raft.db")
 	_, statErr := os.Stat(path)
