@@ -177,7 +177,7 @@ func New(cfg Config) (*Manager, error) {
 	stream := raftnode.NewStreamLayer(raftnode.StripMagic(raftL), adv,
 		cfg.Credentials.ServerTLS(ca.RequireClientCert, m.auth.RaftPeerAllowed), cfg.Credentials.ClientTLS(ca.ManagerServerName))
 	stream.ExpectPeer(m.raftMemberAt)
-	stream.SetHandshake(cpc.HandshakeTimeout, clusterport.Authenticated)
+	stream.SetHandshake(cpc.HandshakeTimeout, m.guard, clusterport.Authenticated)
 	transport := raftnode.NewNetworkTransport(stream)
 
 	rc := raftnode.DefaultConfig()
@@ -238,7 +238,7 @@ func New(cfg Config) (*Manager, error) {
 	// to the leader. Client certificates are optional at the handshake (a
 	// joining node has none yet); the auth interceptors decide per call.
 	m.grpc = grpc.NewServer(
-		grpc.Creds(clusterport.MarkAuthenticated(credentials.NewTLS(cfg.Credentials.ServerTLS(ca.ClientCertIfGiven, m.auth.HandshakeAllowed, "h2")))),
+		grpc.Creds(m.guard.ServerCredentials(credentials.NewTLS(cfg.Credentials.ServerTLS(ca.ClientCertIfGiven, m.auth.HandshakeAllowed, "h2")))),
 		grpc.ConnectionTimeout(cpc.HandshakeTimeout),
 		grpc.ChainUnaryInterceptor(errdefs.UnaryServerInterceptor, m.auth.Unary, m.fwd.Unary),
 		grpc.ChainStreamInterceptor(errdefs.StreamServerInterceptor, m.auth.Stream, m.fwd.Stream))

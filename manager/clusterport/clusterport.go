@@ -8,9 +8,11 @@
 package clusterport
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,13 +33,19 @@ type Config struct {
 	// open without having presented a verified node certificate; more are
 	// closed as soon as they are accepted.
 	MaxPendingPerSource int
-	Logger              *slog.Logger
+	// MaxConcurrentHandshakes is how many TLS handshakes run at once; the
+	// others wait for a slot (within their deadline), so a storm of
+	// handshakes cannot take every CPU from the calls already being
+	// served.
+	MaxConcurrentHandshakes int
+	Logger                  *slog.Logger
 }
 
 // DefaultConfig: a few seconds for a peer on any sane network, and room
 // for a node's own reconnection bursts.
 func DefaultConfig() Config {
-	return Config{PreambleTimeout: 3 * time.Second, HandshakeTimeout: 5 * time.Second, MaxPendingPerSource: 64}
+	return Config{PreambleTimeout: 3 * time.Second, HandshakeTimeout: 5 * time.Second, MaxPendingPerSource: 64,
+		MaxConcurrentHandshakes: max(1, runtime.GOMAXPROCS(0)/2)}
 }
 
 // Listener is a guarded listener: Accept hands out connections counted as
@@ -50,6 +58,7 @@ type Listener struct {
 	mu      sync.Mutex
 	pending map[string]int
 	refused atomic.Int64
+	slots   chan struct{}
 }
 
 // Guard wraps l with cfg's limits (zero fields: DefaultConfig's).
@@ -64,11 +73,14 @@ func Guard(l net.Listener, cfg Config) *Listener {
 	if cfg.MaxPendingPerSource <= 0 {
 		cfg.MaxPendingPerSource = def.MaxPendingPerSource
 	}
+	if cfg.MaxConcurrentHandshakes <= 0 {
+		cfg.MaxConcurrentHandshakes = def.MaxConcurrentHandshakes
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Listener{Listener: l, cfg: cfg, log: log, pending: map[string]int{}}
+	return &Listener{Listener: l, cfg: cfg, log: log, pending: map[string]int{}, slots: make(chan struct{}, cfg.MaxConcurrentHandshakes)}
 }
 
 // Config is the listener's configuration, defaults filled in.
@@ -176,28 +188,56 @@ func FirstByte(b byte) cmux.Matcher {
 // TLSRecord matches a connection starting a TLS handshake.
 func TLSRecord() cmux.Matcher { return FirstByte(tlsHandshake) }
 
-// MarkAuthenticated wraps server transport credentials so that a gRPC
-// connection whose client presented a verified certificate stops counting
-// as pending; a connection without one (a joining node) counts until it
-// closes.
-func MarkAuthenticated(tc credentials.TransportCredentials) credentials.TransportCredentials {
-	return marking{tc}
-}
+// ErrHandshakeQueue is returned when a handshake found no free slot
+// before its deadline.
+var ErrHandshakeQueue = errors.New("clusterport: too many TLS handshakes at once; try again")
 
-type marking struct {
-	credentials.TransportCredentials
-}
-
-func (m marking) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
-	c, info, err := m.TransportCredentials.ServerHandshake(raw)
-	if err == nil {
-		if ti, ok := info.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
-			Authenticated(raw)
-		}
+// Handshake runs do (a TLS handshake) in one of the listener's handshake
+// slots, waiting for one until deadline.
+func (l *Listener) Handshake(deadline time.Time, do func() error) error {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case l.slots <- struct{}{}:
+	case <-t.C:
+		return ErrHandshakeQueue
 	}
-	return c, info, err
+	defer func() { <-l.slots }()
+	return do()
 }
 
-func (m marking) Clone() credentials.TransportCredentials {
-	return marking{m.TransportCredentials.Clone()}
+// ServerCredentials wraps gRPC server transport credentials: the
+// handshake runs in a slot, and a connection whose client presented a
+// verified certificate stops counting as pending (one without, a joining
+// node, counts until it closes).
+func (l *Listener) ServerCredentials(tc credentials.TransportCredentials) credentials.TransportCredentials {
+	return gated{TransportCredentials: tc, l: l}
+}
+
+type gated struct {
+	credentials.TransportCredentials
+	l *Listener
+}
+
+func (g gated) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	var (
+		c    net.Conn
+		info credentials.AuthInfo
+	)
+	err := g.l.Handshake(time.Now().Add(g.l.cfg.HandshakeTimeout), func() error {
+		var err error
+		c, info, err = g.TransportCredentials.ServerHandshake(raw)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if ti, ok := info.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
+		Authenticated(raw)
+	}
+	return c, info, nil
+}
+
+func (g gated) Clone() credentials.TransportCredentials {
+	return gated{TransportCredentials: g.TransportCredentials.Clone(), l: g.l}
 }

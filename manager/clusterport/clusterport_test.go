@@ -104,3 +104,36 @@ func TestFirstByte(t *testing.T) {
 		}
 	}
 }
+
+func TestHandshakeSlots(t *testing.T) {
+	g := listen(t, 8)
+	if g.Config().MaxConcurrentHandshakes < 1 {
+		t.Fatalf("default handshake slots: %d", g.Config().MaxConcurrentHandshakes)
+	}
+	g = Guard(g.Listener, Config{MaxConcurrentHandshakes: 1})
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- g.Handshake(time.Now().Add(5*time.Second), func() error {
+			close(started)
+			<-release
+			return nil
+		})
+	}()
+	<-started
+	// The only slot is taken: a second handshake waits, then gives up at
+	// its deadline without running.
+	ran := false
+	err := g.Handshake(time.Now().Add(100*time.Millisecond), func() error { ran = true; return nil })
+	if !errors.Is(err, ErrHandshakeQueue) || ran {
+		t.Fatalf("second handshake: %v, ran %v", err, ran)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The slot is free again.
+	if err := g.Handshake(time.Now().Add(time.Second), func() error { ran = true; return nil }); err != nil || !ran {
+		t.Fatalf("after release: %v, ran %v", err, ran)
+	}
+}

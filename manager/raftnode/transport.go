@@ -25,17 +25,28 @@ type StreamLayer struct {
 	// expect names the node ID the peer at an address must be ("": any
 	// manager of the swarm); set by ExpectPeer.
 	expect func(addr string) string
+	// authenticated is told of each accepted connection whose handshake
+	// completed.
+	authenticated func(net.Conn)
 	// handshakeTimeout bounds an accepted connection's TLS handshake;
 	// authenticated is told of each that completes (SetHandshake).
 	handshakeTimeout time.Duration
-	authenticated    func(net.Conn)
+	gate             HandshakeGate
+}
+
+// HandshakeGate runs an accepted connection's handshake (do) by its
+// deadline, where the cluster port allows it, and learns that raw proved
+// its certificate when do succeeded.
+type HandshakeGate interface {
+	Handshake(deadline time.Time, do func() error) error
 }
 
 // SetHandshake bounds the TLS handshake of accepted connections to timeout
-// (a peer that connects and says nothing is dropped) and calls
-// authenticated with the raw connection of each that completes.
-func (s *StreamLayer) SetHandshake(timeout time.Duration, authenticated func(net.Conn)) {
-	s.handshakeTimeout, s.authenticated = timeout, authenticated
+// (a peer that connects and says nothing is dropped) and runs it through
+// gate (nil: at once); authenticated is called with the raw connection of
+// each that completes.
+func (s *StreamLayer) SetHandshake(timeout time.Duration, gate HandshakeGate, authenticated func(net.Conn)) {
+	s.handshakeTimeout, s.gate, s.authenticated = timeout, gate, authenticated
 }
 
 // ExpectPeer makes Dial refuse a peer whose certificate names another node
@@ -60,7 +71,7 @@ func (s *StreamLayer) Accept() (net.Conn, error) {
 	if s.server != nil {
 		// The handshake runs on raft's first read, in the connection's own
 		// goroutine: a refused or slow peer never holds up Accept.
-		return &lazyHandshake{Conn: tls.Server(c, s.server), raw: c, timeout: s.handshakeTimeout, done: s.authenticated}, nil
+		return &lazyHandshake{Conn: tls.Server(c, s.server), raw: c, timeout: s.handshakeTimeout, gate: s.gate, done: s.authenticated}, nil
 	}
 	return c, nil
 }
@@ -71,6 +82,7 @@ type lazyHandshake struct {
 	*tls.Conn
 	raw     net.Conn
 	timeout time.Duration
+	gate    HandshakeGate
 	done    func(net.Conn)
 	once    sync.Once
 	err     error
@@ -78,10 +90,15 @@ type lazyHandshake struct {
 
 func (c *lazyHandshake) handshake() error {
 	c.once.Do(func() {
+		deadline := time.Now().Add(c.timeout)
 		if c.timeout > 0 {
-			_ = c.Conn.SetDeadline(time.Now().Add(c.timeout))
+			_ = c.Conn.SetDeadline(deadline)
 		}
-		c.err = c.Conn.Handshake()
+		if c.gate != nil {
+			c.err = c.gate.Handshake(deadline, c.Conn.Handshake)
+		} else {
+			c.err = c.Conn.Handshake()
+		}
 		if c.err != nil {
 			c.Conn.Close()
 			return
