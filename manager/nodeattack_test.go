@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/minsw/minsw/client/join"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -22,7 +23,7 @@ func TestHostnameClaimAttacks(t *testing.T) {
 	var mgrHost string
 	m.st.View(func(tx store.ReadTx) { mgrHost = tx.Node(m.cfg.NodeID).GetDescription().GetHostname() })
 	anon := ca.NewCredentials(nil)
-	root, err := FetchRootCA(ctx, m.cfg.AdvertiseAddr, c.JoinTokens.Worker)
+	root, err := join.FetchRootCA(ctx, m.cfg.AdvertiseAddr, c.JoinTokens.Worker)
 	if err != nil {
 		t.Fatal(err)
 	}
