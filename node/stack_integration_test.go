@@ -162,6 +162,25 @@ func TestStackDeployThroughTheCLI(t *testing.T) {
 		t.Fatalf("a refused deploy made a network:\n%s", out)
 	}
 
+	// A deploy that fails half-way (a published port another stack holds)
+	// says which service failed and takes back what it made, including the
+	// services created beside the failed one.
+	clash := filepath.Join(dir, "clash.yml")
+	if err := os.WriteFile(clash, []byte("services:\n  a:\n    image: busybox\n  b:\n    image: busybox\n  c:\n    image: busybox\n    ports: [\"9090:80\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mgr.ok("stack", "deploy", "-c", clash, "first")
+	if out, code := mgr.minsw("stack", "deploy", "-c", clash, "second"); code != 1 || !strings.Contains(out, "failed to create service second_c: Error response from daemon: ") {
+		t.Fatalf("a clashing deploy: exit %d\n%s", code, out)
+	}
+	if out := mgr.ok("service", "ls"); strings.Contains(out, "second_") {
+		t.Fatalf("a failed deploy left services:\n%s", out)
+	}
+	if out := mgr.ok("network", "ls"); strings.Contains(out, "second_") {
+		t.Fatalf("a failed deploy left networks:\n%s", out)
+	}
+	mgr.ok("stack", "rm", "--detach=false", "first")
+
 	out = mgr.ok("stack", "rm", "--detach=false", "app")
 	for _, want := range []string{"Removing service app_web", "Removing secret app_db_password", "Removing config app_site", "Removing network app_default", "Removing network app_front"} {
 		if !strings.Contains(out, want) {
