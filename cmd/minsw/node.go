@@ -18,6 +18,7 @@ func newNodeCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "node", Short: "Manage Swarm nodes", Args: noArgs}
 	cmd.AddCommand(
 		newNodeListCommand(c),
+		newNodePsCommand(c),
 		newNodeInspectCommand(c),
 		newNodeRoleCommand(c, "promote", minswv1.NodeRole_NODE_ROLE_MANAGER),
 		newNodeRoleCommand(c, "demote", minswv1.NodeRole_NODE_ROLE_WORKER),

@@ -48,7 +48,7 @@ func serverVersion(*api.InfoResponse) string { return node.Version }
 
 // addVersion adds `minsw version` and the root's --version flag.
 func addVersion(c *cli, root *cobra.Command) {
-	root.AddCommand(newVersionCommand(c))
+	root.AddCommand(newVersionCommand(c), newInfoCommand(c))
 	root.Version = node.Version
 	root.SetVersionTemplate(versionLine())
 }

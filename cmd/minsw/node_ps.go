@@ -1,0 +1,62 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// newNodePsCommand is docker's `node ps [NODE...]`: the tasks on one or
+// more nodes, this node when none is named ("self" names it too).
+func newNodePsCommand(c *cli) *cobra.Command {
+	var quiet, noTrunc bool
+	var filter listFilter
+	var tmpl string
+	cmd := &cobra.Command{
+		Use:   "ps [OPTIONS] [NODE...]",
+		Short: "List tasks running on one or more nodes, defaults to current node",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := c.Client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if len(args) == 0 {
+				args = []string{"self"}
+			}
+			var ids []string
+			for _, ref := range args {
+				if ref == "self" {
+					info, err := cl.Swarm.Info(ctx, &minswv1.InfoRequest{})
+					if err != nil {
+						return err
+					}
+					ref = info.GetNodeId()
+				}
+				n, err := cl.Control.GetNode(ctx, &minswv1.GetNodeRequest{Ref: ref})
+				if err != nil {
+					return err
+				}
+				ids = append(ids, n.GetNode().GetId())
+			}
+			fs, err := filter.request()
+			if err != nil {
+				return err
+			}
+			tasks, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{NodeIds: ids, Filters: fs})
+			if err != nil {
+				return err
+			}
+			names, err := hostnames(ctx, cl)
+			if err != nil {
+				return err
+			}
+			return taskTable.Write(c.out, tmpl, quiet, taskRows(tasks.GetTasks(), names, c.now(), noTrunc))
+		},
+	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display task IDs")
+	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate output")
+	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print tasks using a Go template")
+	filter.add(cmd)
+	return cmd
+}
