@@ -218,3 +218,72 @@ func eventually(t *testing.T, d time.Duration, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestStaleManagerFollowsALeaderItsLogDoesNotKnow: a manager is down while
+// another joins and becomes leader. Back up, its raft configuration does
+// not list the new leader; the raft check admits it only after a member it
+// knows confirms, through the leader's store, that it is a current manager
+// (askPeers). The stale manager then catches up.
+func TestStaleManagerFollowsALeaderItsLogDoesNotKnow(t *testing.T) {
+	ms := threeManagers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var leader, victim *Manager
+	for _, m := range ms {
+		if m.IsLeader() {
+			leader = m
+		} else if victim == nil {
+			victim = m
+		}
+	}
+	var c *api.Cluster
+	leader.st.View(func(tx store.ReadTx) { c = tx.Cluster() })
+	vcfg := victim.cfg
+	victim.Stop()
+	m4, _ := joinManager(t, ctx, leader, c.GetJoinTokens().GetManager())
+	// Hand leadership around until the newcomer holds it.
+	for i := 0; !m4.IsLeader(); i++ {
+		if i > 40 {
+			t.Fatal("the new manager never became leader")
+		}
+		for _, m := range append([]*Manager{m4}, ms...) {
+			if m != victim && m.IsLeader() {
+				_ = m.raft.TransferLeadershipTo(m4.cfg.NodeID, m4.cfg.AdvertiseAddr)
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	// The stale manager comes back on its address with its data.
+	var l net.Listener
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if l, err = net.Listen("tcp", vcfg.AdvertiseAddr); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	back, err := New(Config{NodeID: vcfg.NodeID, Listener: l, Raft: fastRaft(), DataDir: vcfg.DataDir, Credentials: vcfg.Credentials})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(back.Stop)
+	if _, err := api.NewControlClient(dial(t, m4)).CreateService(ctx, &api.CreateServiceRequest{Spec: service("after-return")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() bool {
+		var n *api.Node
+		var svcs int
+		back.st.View(func(tx store.ReadTx) {
+			n = tx.Node(m4.cfg.NodeID)
+			for _, s := range tx.Services() {
+				if s.GetSpec().GetName() == "after-return" {
+					svcs++
+				}
+			}
+		})
+		return n != nil && svcs == 1
+	})
+}

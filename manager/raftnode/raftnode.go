@@ -505,6 +505,11 @@ func (n *Node) Observe(fn func(raft.Observation)) {
 // TransferLeadership asks raft to hand leadership to another voter.
 func (n *Node) TransferLeadership() error { return n.raft.LeadershipTransfer().Error() }
 
+// TransferLeadershipTo hands leadership to the member id at addr.
+func (n *Node) TransferLeadershipTo(id, addr string) error {
+	return n.raft.LeadershipTransferToServer(raft.ServerID(id), raft.ServerAddress(addr)).Error()
+}
+
 // LastContact is when a follower last heard from the leader.
 func (n *Node) LastContact() time.Time { return n.raft.LastContact() }
 
