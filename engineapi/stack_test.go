@@ -63,7 +63,15 @@ func stackSpecs(t *testing.T, d *daemon, ns string) map[string]map[string]any {
 		t.Fatalf("no service in stack %s", ns)
 	}
 	out := d.ok(append([]string{"service", "inspect", "--format", "{{json .Spec}}"}, ids...)...)
-	// Each stack has its own networks: name them instead of their IDs.
+	// Each stack has its own networks, secrets and configs: name them
+	// instead of their IDs.
+	for _, kind := range []string{"network", "secret", "config"} {
+		for _, l := range strings.Split(strings.TrimSpace(d.ok(kind, "ls", "--format", "{{.ID}} {{.Name}}")), "\n") {
+			if id, name, ok := strings.Cut(l, " "); ok && len(id) == 25 {
+				out = strings.ReplaceAll(out, `"`+id+`"`, `"`+name+`"`)
+			}
+		}
+	}
 	for _, l := range strings.Split(strings.TrimSpace(d.ok("network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}")), "\n") {
 		if id, name, ok := strings.Cut(l, " "); ok {
 			out = strings.ReplaceAll(out, `"`+id+`"`, `"`+name+`"`)
@@ -80,6 +88,70 @@ func stackSpecs(t *testing.T, d *daemon, ns string) map[string]map[string]any {
 		specs[name] = spec
 	}
 	return specs
+}
+
+// compareStacks fails t for every service whose spec differs between the
+// two stacks (the namespace and network IDs normalised).
+func compareStacks(t *testing.T, d *daemon, nsDocker, nsMinsw string) {
+	t.Helper()
+	byDocker, byMinsw := stackSpecs(t, d, nsDocker), stackSpecs(t, d, nsMinsw)
+	for name, ds := range byDocker {
+		ms, ok := byMinsw[name]
+		if !ok {
+			t.Errorf("service %s: docker's stack has it, minsw's does not", name)
+			continue
+		}
+		dj, _ := json.Marshal(ds)
+		mj, _ := json.Marshal(ms)
+		dn := strings.ReplaceAll(string(dj), nsDocker, "NS")
+		mn := strings.ReplaceAll(string(mj), nsMinsw, "NS")
+		var dv, mv any
+		json.Unmarshal([]byte(dn), &dv)
+		json.Unmarshal([]byte(mn), &mv)
+		if !reflect.DeepEqual(dv, mv) {
+			t.Errorf("service %s differs:\ndocker: %s\nminsw:  %s", name, dn, mn)
+		}
+	}
+	if len(byMinsw) != len(byDocker) {
+		t.Errorf("docker's stack has %d services, minsw's %d", len(byDocker), len(byMinsw))
+	}
+}
+
+// TestEveryComposeKeyTheSameThroughBothCLIs deploys the stack package's
+// file that sets every key a stack maps (deploy section, mounts, secrets,
+// configs, health check, container options, job and global modes, dnsrr)
+// with both CLIs and compares what the daemon stored.
+func TestEveryComposeKeyTheSameThroughBothCLIs(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	dir := t.TempDir()
+	for _, f := range []string{"full.yml", "web.env", "db_password.txt", "nginx.conf"} {
+		b, err := os.ReadFile(filepath.Join("..", "stack", "testdata", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Published ports would clash between the two stacks.
+		b = []byte(strings.NewReplacer(`"8080:80"`, `"80"`, "published: 5353", "").Replace(string(b)))
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.ok("network", "create", "-d", "overlay", "outside")
+	if out, code := d.minsw("secret", "create", "api_key", filepath.Join(dir, "nginx.conf")); code != 0 {
+		t.Fatalf("secret create: %s", out)
+	}
+	// Two subnets cannot overlap either: minsw's copy asks for another.
+	full, _ := os.ReadFile(filepath.Join(dir, "full.yml"))
+	other := filepath.Join(dir, "full-minsw.yml")
+	if err := os.WriteFile(other, []byte(strings.Replace(string(full), "10.20.0.0/24", "10.21.0.0/24", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := d.ok("stack", "deploy", "--detach=true", "--resolve-image", "never", "-c", filepath.Join(dir, "full.yml"), "viadocker")
+	contains(t, out, "Creating service viadocker_web")
+	if out, code := d.minsw("stack", "deploy", "-c", other, "viaminsw"); code != 0 {
+		t.Fatalf("minsw stack deploy: exit %d\n%s", code, out)
+	}
+	compareStacks(t, d, "viadocker", "viaminsw")
 }
 
 // TestDockerAndMinswStacksAreTheSame deploys one compose file with `docker
@@ -100,28 +172,7 @@ func TestDockerAndMinswStacksAreTheSame(t *testing.T) {
 		t.Fatalf("minsw stack deploy: exit %d\n%s", code, out)
 	}
 
-	byDocker, byMinsw := stackSpecs(t, d, "viadocker"), stackSpecs(t, d, "viaminsw")
-	for name, ds := range byDocker {
-		ms, ok := byMinsw[name]
-		if !ok {
-			t.Errorf("service %s: docker's stack has it, minsw's does not", name)
-			continue
-		}
-		// The namespace is in the labels and in network targets: normalise.
-		dj, _ := json.Marshal(ds)
-		mj, _ := json.Marshal(ms)
-		dn := strings.ReplaceAll(string(dj), "viadocker", "NS")
-		mn := strings.ReplaceAll(string(mj), "viaminsw", "NS")
-		var dv, mv any
-		json.Unmarshal([]byte(dn), &dv)
-		json.Unmarshal([]byte(mn), &mv)
-		if !reflect.DeepEqual(dv, mv) {
-			t.Errorf("service %s differs:\ndocker: %s\nminsw:  %s", name, dn, mn)
-		}
-	}
-	if len(byMinsw) != len(byDocker) {
-		t.Errorf("docker's stack has %d services, minsw's %d", len(byDocker), len(byMinsw))
-	}
+	compareStacks(t, d, "viadocker", "viaminsw")
 
 	// Each lists the other's: the same objects, the same labels.
 	ls := d.ok("stack", "ls")

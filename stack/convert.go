@@ -257,6 +257,9 @@ func convertService(p *composetypes.Project, ns string, svc composetypes.Service
 	if err != nil {
 		return swarm.ServiceSpec{}, err
 	}
+	// Sorted by name, the order docker's CLI sends them in (it reads them
+	// back from the daemon's list).
+	sort.Slice(secrets, func(i, j int) bool { return secrets[i].name < secrets[j].name })
 	var secretRefs []*swarm.SecretReference
 	for _, r := range secrets {
 		secretRefs = append(secretRefs, &swarm.SecretReference{SecretName: r.name, File: r.file})
@@ -265,6 +268,7 @@ func convertService(p *composetypes.Project, ns string, svc composetypes.Service
 	if err != nil {
 		return swarm.ServiceSpec{}, err
 	}
+	sort.Slice(configs, func(i, j int) bool { return configs[i].name < configs[j].name })
 	var configRefs []*swarm.ConfigReference
 	for _, r := range configs {
 		configRefs = append(configRefs, &swarm.ConfigReference{ConfigName: r.name, File: &swarm.ConfigReferenceFileTarget{
@@ -293,8 +297,8 @@ func convertService(p *composetypes.Project, ns string, svc composetypes.Service
 		Healthcheck:     convertHealthcheck(svc.HealthCheck),
 		Hosts:           convertExtraHosts(svc.ExtraHosts),
 		Sysctls:         map[string]string(svc.Sysctls),
-		CapabilityAdd:   svc.CapAdd,
-		CapabilityDrop:  svc.CapDrop,
+		CapabilityAdd:   capabilities(svc.CapAdd),
+		CapabilityDrop:  capabilities(svc.CapDrop),
 		Ulimits:         convertUlimits(svc.Ulimits),
 		OomScoreAdj:     svc.OomScoreAdj,
 		Groups:          svc.GroupAdd,
@@ -346,6 +350,20 @@ func convertService(p *composetypes.Project, ns string, svc composetypes.Service
 	}
 	spec.TaskTemplate.Networks = nets
 	return spec, nil
+}
+
+// capabilities writes capability names as docker's CLI sends them: upper
+// case with the CAP_ prefix ("net_admin" -> "CAP_NET_ADMIN"), ALL as is.
+func capabilities(caps []string) []string {
+	var out []string
+	for _, c := range caps {
+		c = strings.ToUpper(c)
+		if c != "ALL" && !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func envList(env composetypes.MappingWithEquals) []string {
@@ -571,7 +589,6 @@ func convertEndpoint(mode string, ports []composetypes.ServicePortConfig) (*swar
 		}
 		out.Ports = append(out.Ports, pc)
 	}
-	sort.SliceStable(out.Ports, func(i, j int) bool { return out.Ports[i].TargetPort < out.Ports[j].TargetPort })
 	if out.Mode == "" && len(out.Ports) == 0 {
 		return nil, nil
 	}

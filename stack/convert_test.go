@@ -59,8 +59,8 @@ func TestEveryKeyOfAFullFileMapsAsDockersStackDeploy(t *testing.T) {
 		{"user", cs.User, "1000:1000"},
 		{"working_dir", cs.Dir, "/srv"},
 		{"hostname", cs.Hostname, "web-host"},
-		{"cap_add", cs.CapabilityAdd, []string{"NET_ADMIN"}},
-		{"cap_drop", cs.CapabilityDrop, []string{"MKNOD"}},
+		{"cap_add, with docker's CAP_ prefix", cs.CapabilityAdd, []string{"CAP_NET_ADMIN"}},
+		{"cap_drop", cs.CapabilityDrop, []string{"CAP_MKNOD"}},
 		{"sysctls", cs.Sysctls, map[string]string{"net.core.somaxconn": "1024"}},
 		{"ulimits, single and soft/hard", len(cs.Ulimits), 2},
 		{"init", cs.Init != nil && *cs.Init, true},
@@ -77,9 +77,9 @@ func TestEveryKeyOfAFullFileMapsAsDockersStackDeploy(t *testing.T) {
 		{"logging", *web.TaskTemplate.LogDriver, swarm.Driver{Name: "json-file", Options: map[string]string{"max-size": "10m"}}},
 		{"replicas", *web.Mode.Replicated.Replicas, uint64(4)},
 		{"endpoint mode vip", web.EndpointSpec.Mode, swarm.ResolutionModeVIP},
-		{"ports, short and long syntax", web.EndpointSpec.Ports, []swarm.PortConfig{
-			{TargetPort: 53, PublishedPort: 5353, Protocol: swarm.PortConfigProtocolUDP, PublishMode: swarm.PortConfigPublishModeHost},
+		{"ports, short and long syntax, in the file's order", web.EndpointSpec.Ports, []swarm.PortConfig{
 			{TargetPort: 80, PublishedPort: 8080, Protocol: swarm.PortConfigProtocolTCP, PublishMode: swarm.PortConfigPublishModeIngress},
+			{TargetPort: 53, PublishedPort: 5353, Protocol: swarm.PortConfigProtocolUDP, PublishMode: swarm.PortConfigPublishModeHost},
 		}},
 		{"constraints", web.TaskTemplate.Placement.Constraints, []string{"node.role==worker"}},
 		{"preferences", web.TaskTemplate.Placement.Preferences, []swarm.PlacementPreference{{Spread: &swarm.SpreadOver{SpreadDescriptor: "node.labels.zone"}}}},
@@ -97,8 +97,8 @@ func TestEveryKeyOfAFullFileMapsAsDockersStackDeploy(t *testing.T) {
 			VolumeOptions: &mount.VolumeOptions{Labels: map[string]string{NamespaceLabel: "app", "backup": "daily"}}}},
 		{"bind with its path resolved", web.TaskTemplate.ContainerSpec.Mounts[1], mount.Mount{Type: mount.TypeBind, Source: filepath.Join(abs, "html"), Target: "/html", ReadOnly: true}},
 		{"tmpfs", web.TaskTemplate.ContainerSpec.Mounts[2], mount.Mount{Type: mount.TypeTmpfs, Target: "/cache", TmpfsOptions: &mount.TmpfsOptions{SizeBytes: 1048576}}},
-		{"a secret by its short form", *cs.Secrets[0], swarm.SecretReference{SecretName: "app_db_password", File: &swarm.SecretReferenceFileTarget{Name: "db_password", UID: "0", GID: "0", Mode: 0o444}}},
-		{"an external secret with target, uid, gid and mode", *cs.Secrets[1], swarm.SecretReference{SecretName: "api_key", File: &swarm.SecretReferenceFileTarget{Name: "api.key", UID: "101", GID: "102", Mode: 0o400}}},
+		{"a secret by its short form", *cs.Secrets[1], swarm.SecretReference{SecretName: "app_db_password", File: &swarm.SecretReferenceFileTarget{Name: "db_password", UID: "0", GID: "0", Mode: 0o444}}},
+		{"an external secret with target, uid, gid and mode, sorted first by name", *cs.Secrets[0], swarm.SecretReference{SecretName: "api_key", File: &swarm.SecretReferenceFileTarget{Name: "api.key", UID: "101", GID: "102", Mode: 0o400}}},
 		{"a config at its target", *cs.Configs[0], swarm.ConfigReference{ConfigName: "app_nginx_conf", File: &swarm.ConfigReferenceFileTarget{Name: "/etc/nginx/nginx.conf", UID: "0", GID: "0", Mode: 0o444}}},
 		{"keys a stack ignores", st.Unsupported, []string{"build", "container_name", "depends_on", "restart"}},
 	}

@@ -157,7 +157,7 @@ func TestFirstDeployCreatesInDependencyOrderAndRedeployChangesNothing(t *testing
 			continue
 		}
 		cs := spec.TaskTemplate.ContainerSpec
-		if cs.Secrets[0].SecretID == "" || cs.Secrets[1].SecretID != "sec2" || cs.Configs[0].ConfigID == "" {
+		if cs.Secrets[1].SecretID == "" || cs.Secrets[0].SecretID != "sec2" || cs.Configs[0].ConfigID == "" {
 			t.Errorf("service %s: secret and config references carry no IDs: %+v %+v", id, cs.Secrets, cs.Configs)
 		}
 	}
