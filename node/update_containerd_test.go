@@ -32,14 +32,14 @@ func TestUpdatesWithHealthChecksOnRealContainers(t *testing.T) {
 	d.ok("swarm", "init", "--advertise-addr", "127.0.0.1")
 
 	// v1: healthy. Its tasks run only once their check passed.
-	out := d.ok("service", "create", "--name", "web", "--replicas", "2", "--stop-grace-period", "1s",
+	out := d.ok("service", "create", "--name", "web", "--replicas", "4", "--stop-grace-period", "1s",
 		"--health-cmd", "true", "--health-interval", "300ms", "--health-retries", "1",
-		"--update-failure-action", "rollback", "--update-monitor", "3s", "busybox", "sleep", "3600")
+		"--update-failure-action", "rollback", "--update-monitor", "5s", "busybox", "sleep", "3600")
 	if !strings.Contains(out, "verify: Service converged") {
 		t.Fatalf("service create:\n%s", out)
 	}
 	eventually(t, 10*time.Second, func() string {
-		if out := d.ok("container", "ls"); len(rows(out, `Up .* \(healthy\)\s+web\.\d\.`)) != 2 {
+		if out := d.ok("container", "ls"); len(rows(out, `Up .* \(healthy\)\s+web\.\d\.`)) != 4 {
 			return "container ls:\n" + out
 		}
 		return ""
@@ -57,7 +57,7 @@ func TestUpdatesWithHealthChecksOnRealContainers(t *testing.T) {
 		!strings.Contains(out, "service rolled back: rollback completed") {
 		t.Fatalf("update to a bad v2: exit %d\n%s", code, out)
 	}
-	t.Logf("bad update detected and rolled back (2 replicas, monitor 3s): %.1fs", took.Seconds())
+	t.Logf("bad update detected and rolled back (4 replicas, monitor 5s): %.1fs", took.Seconds())
 	out = d.ok("service", "inspect", "--pretty", "web")
 	if !regexp.MustCompile(`UpdateStatus:\n State:\s+rollback_completed\n Started:.*\n Completed:.*\n Message:\s+rollback completed`).MatchString(out) {
 		t.Fatalf("inspect after rollback:\n%s", out)
@@ -66,7 +66,7 @@ func TestUpdatesWithHealthChecksOnRealContainers(t *testing.T) {
 		t.Fatalf("spec not rolled back:\n%s", out)
 	}
 	eventually(t, 10*time.Second, func() string {
-		if out := d.ok("container", "ls"); len(rows(out, `\(healthy\)\s+web\.\d\.`)) != 2 {
+		if out := d.ok("container", "ls"); len(rows(out, `\(healthy\)\s+web\.\d\.`)) != 4 {
 			return "container ls after rollback:\n" + out
 		}
 		return ""
