@@ -3,8 +3,6 @@ package engineapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -27,66 +25,81 @@ func parseEventTime(v string) (time.Time, error) {
 }
 
 // events streams the cluster's changes as docker's JSON messages, one per
-// line, until until passes or the client hangs up. minsw keeps no event
-// history: a since in the past replays nothing, events start now.
+// line: those kept since `since` (the last eventLogSize this daemon saw
+// while a manager), then the live ones, until `until` passes or the client
+// hangs up.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	args, err := convert.ParseFilters(r.URL.Query().Get("filters"), convert.EventFilterKeys...)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	var until time.Time
-	if v := r.URL.Query().Get("until"); v != "" {
-		if until, err = parseEventTime(v); err != nil {
-			return err
-		}
-	}
-	var since time.Time
+	var since, until time.Time
 	if v := r.URL.Query().Get("since"); v != "" {
 		if since, err = parseEventTime(v); err != nil {
 			return err
 		}
 	}
-	stream, err := s.b.Control.Watch(ctx, &api.WatchRequest{})
-	if err != nil {
-		return err
+	if v := r.URL.Query().Get("until"); v != "" {
+		if until, err = parseEventTime(v); err != nil {
+			return err
+		}
+		if until.Nanosecond() == 0 {
+			// A whole second (the docker CLI sends --until 0s so) takes in
+			// the events of that second.
+			until = until.Add(time.Second - time.Nanosecond)
+		}
 	}
+	if msg, ok := s.notManager(r.Context()); ok {
+		return &statusError{status: http.StatusServiceUnavailable, msg: msg}
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	past, live, unsubscribe := s.eventLog.subscribe(since)
+	defer unsubscribe()
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	f, _ := w.(http.Flusher)
 	if f != nil {
 		f.Flush()
 	}
-	if !until.IsZero() {
-		if d := time.Until(until); d <= 0 {
-			return nil
-		} else {
-			t := time.AfterFunc(d, cancel)
-			defer t.Stop()
-		}
-	}
 	enc := json.NewEncoder(w)
-	for {
-		ev, err := stream.Recv()
-		if err != nil {
-			if !errors.Is(err, io.EOF) && ctx.Err() == nil {
-				s.log.Debug("events stream ended", "err", err)
-			}
-			return nil
-		}
+	send := func(ev *api.WatchEvent) bool {
 		msg, objLabels, ok := convert.Event(ev)
 		if !ok || !convert.MatchEvent(args, msg, objLabels) {
-			continue
+			return true
 		}
 		if t := time.Unix(0, msg.TimeNano); (!since.IsZero() && t.Before(since)) || (!until.IsZero() && t.After(until)) {
-			continue
+			return true
 		}
 		if err := enc.Encode(msg); err != nil {
-			return nil
+			return false
 		}
 		if f != nil {
 			f.Flush()
+		}
+		return true
+	}
+	for _, ev := range past {
+		if !send(ev) {
+			return nil
+		}
+	}
+	if !until.IsZero() {
+		d := time.Until(until)
+		if d <= 0 {
+			return nil
+		}
+		t := time.AfterFunc(d, cancel)
+		defer t.Stop()
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev, ok := <-live:
+			if !ok || !send(ev) {
+				return nil
+			}
 		}
 	}
 }

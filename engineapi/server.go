@@ -65,7 +65,8 @@ type Server struct {
 	log *slog.Logger
 	mux *http.ServeMux
 
-	execs execStore
+	execs    execStore
+	eventLog *eventLog
 	// base is the context Serve runs under: hijacked streams outlive their
 	// request's context (net/http cancels it when the client half-closes).
 	base context.Context
@@ -76,7 +77,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, b: cfg.Backend, log: cfg.Logger.With("api", "engine"), mux: http.NewServeMux(), base: context.Background()}
+	s := &Server{cfg: cfg, b: cfg.Backend, log: cfg.Logger.With("api", "engine"), mux: http.NewServeMux(), base: context.Background(), eventLog: newEventLog()}
 	s.routes()
 	return s
 }
@@ -275,6 +276,7 @@ func ListenUnix(path string) (net.Listener, error) {
 // with it.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.base = ctx
+	go s.eventLog.run(ctx, s.b.Control)
 	srv := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,

@@ -46,6 +46,12 @@ func (s *endlessStream[T]) RecvMsg(any) error            { return nil }
 
 type fakeControl struct{ api.ControlClient }
 
+type fakeSwarm struct{ api.SwarmClient }
+
+func (fakeSwarm) Info(context.Context, *api.InfoRequest, ...grpc.CallOption) (*api.InfoResponse, error) {
+	return &api.InfoResponse{LocalNodeState: "active", ControlAvailable: true}, nil
+}
+
 func (fakeControl) GetService(_ context.Context, r *api.GetServiceRequest, _ ...grpc.CallOption) (*api.GetServiceResponse, error) {
 	return &api.GetServiceResponse{Service: &api.Service{Id: "svc1", Spec: &api.ServiceSpec{Name: r.GetRef()}}}, nil
 }
@@ -68,8 +74,19 @@ func serveFake(t *testing.T) (sock string, stop func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	s := New(Config{Backend: Backend{Control: fakeControl{}}, EngineVersion: "test"})
+	s := New(Config{Backend: Backend{Control: fakeControl{}, Swarm: fakeSwarm{}}, EngineVersion: "test"})
 	go func() { defer close(done); _ = s.Serve(ctx, l) }()
+	// Wait for the event log's watch to have its first event.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		past, _, unsub := s.eventLog.subscribe(time.Unix(1, 0))
+		unsub()
+		if len(past) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the event log never got the fake's event")
+		}
+	}
 	return sock, func() { cancel(); <-done }
 }
 
@@ -79,7 +96,7 @@ func TestStreamsEndWithTheirClient(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for _, c := range []struct{ path, first string }{
 		{"/v1.47/services/web/logs?stdout=1&follow=1&details=1", "com.docker.swarm.task.id=t1 hello"},
-		{"/v1.47/events", `"Action":"create"`},
+		{"/v1.47/events?since=1", `"Action":"create"`},
 	} {
 		conn, err := net.Dial("unix", sock)
 		if err != nil {
