@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/minsw/minsw/manager/ca"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -203,6 +204,71 @@ func TestServiceLogsFromTheNodesRunningTheTasks(t *testing.T) {
 		waitFor(t, func() bool { return subscriptions(leader) == 0 })
 	})
 
+	t.Run("follow of a service picks up a task started after it began", func(t *testing.T) {
+		fctx, fcancel := context.WithCancel(ctx)
+		defer fcancel()
+		stream, err := lctl.ServiceLogs(fctx, &api.ServiceLogsRequest{Ref: "web", Follow: true, Tail: 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur, err := lctl.GetService(ctx, &api.GetServiceRequest{Ref: "web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := proto.Clone(cur.Service.Spec).(*api.ServiceSpec)
+		spec.Mode = &api.ServiceSpec_Replicated{Replicated: &api.ReplicatedService{Replicas: 3}}
+		if _, err := lctl.UpdateService(ctx, &api.UpdateServiceRequest{Ref: "web", Version: cur.Service.Meta.Version, Spec: spec}); err != nil {
+			t.Fatal(err)
+		}
+		var t3 *api.Task
+		waitFor(t, func() bool {
+			ts, err := lctl.ListTasks(ctx, &api.ListTasksRequest{ServiceIds: []string{svc.Service.Id}})
+			if err != nil {
+				return false
+			}
+			for _, tk := range ts.Tasks {
+				if tk.Slot == 3 && tk.GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING {
+					t3 = tk
+					return true
+				}
+			}
+			return false
+		})
+		// Written until the follow's new subscription reaches the worker.
+		w := workers[t3.NodeId]
+		got := make(chan *api.LogLine, 1)
+		go func() {
+			for {
+				l, err := stream.Recv()
+				if err != nil {
+					close(got)
+					return
+				}
+				if l.TaskId == t3.Id && strings.Contains(string(l.Data), "from the new task") {
+					got <- l
+					return
+				}
+			}
+		}()
+		for i := 0; ; i++ {
+			if err := w.ex.WriteLog(agent.ContainerID(t3.Id), "from the new task\n"); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case l, ok := <-got:
+				if !ok || formatLine(l) != agent.TaskName(t3)+"@"+w.name+" | from the new task" {
+					t.Fatalf("followed %v", l)
+				}
+				fcancel()
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			if i > 100 {
+				t.Fatal("the follow never showed the task started after it began")
+			}
+		}
+	})
+
 	t.Run("a worker may not read logs, nor publish or listen as another node", func(t *testing.T) {
 		w1 := workers[t1.NodeId]
 		conn := dialAs(t, leader.cfg.AdvertiseAddr, w1.creds)
@@ -248,7 +314,8 @@ func TestServiceLogsFromTheNodesRunningTheTasks(t *testing.T) {
 		}
 		got := readLogs(t, stream)
 		all := strings.Join(got, "\n")
-		if len(got) != 2 || !strings.Contains(all, name[t1.Id]+" | written after the call") ||
+		// Three tasks since the follow subtest scaled web up.
+		if len(got) != 3 || !strings.Contains(all, name[t1.Id]+" | written after the call") ||
 			!strings.Contains(all, name[t2.Id]+" ! node unavailable: node "+t2.NodeId) {
 			t.Fatalf("got %q", got)
 		}

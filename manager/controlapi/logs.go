@@ -6,6 +6,9 @@ import (
 	"errors"
 	"sort"
 	"strconv"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/logbroker"
@@ -39,6 +42,7 @@ func (m *Server) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, sen
 		info  = map[string]logTask{}
 		down  []*api.LogLine
 		tasks []*api.Task
+		svcID string
 		err   error
 	)
 	m.st.View(func(tx store.ReadTx) {
@@ -46,6 +50,7 @@ func (m *Server) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, sen
 		switch {
 		case serr == nil:
 			tasks = tx.TasksByService(svc.GetId())
+			svcID = svc.GetId()
 		case errdefs.Is(serr, errdefs.KindNotFound):
 			t, terr := tx.ResolveTask(r.GetRef())
 			if terr != nil {
@@ -91,7 +96,12 @@ func (m *Server) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, sen
 			return err
 		}
 	}
-	err = m.logs.Logs(ctx, req, func(msg logbroker.Message) error {
+	// Lines of several subscriptions (a follow picks up tasks started
+	// after it began) go out one at a time.
+	var mu sync.Mutex
+	handler := func(msg logbroker.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
 		lt := info[msg.TaskID]
 		line := &api.LogLine{TaskId: msg.TaskID, NodeId: msg.NodeID, TaskName: lt.name, NodeName: lt.nodeName}
 		if msg.Err != nil {
@@ -108,11 +118,69 @@ func (m *Server) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, sen
 			}
 		}
 		return nil
-	})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return m.logs.Logs(gctx, req, handler) })
+	if r.GetFollow() && svcID != "" {
+		known := map[string]bool{}
+		for _, t := range req.Tasks {
+			known[t.ID] = true
+		}
+		for id := range info {
+			known[id] = true
+		}
+		g.Go(func() error {
+			return m.followNewTasks(gctx, svcID, known, func(t *api.Task, nodeName string) {
+				mu.Lock()
+				info[t.GetId()] = logTask{name: taskName(t), nodeName: nodeName}
+				mu.Unlock()
+				g.Go(func() error {
+					return m.logs.Logs(gctx, logbroker.Request{Follow: true, Tail: -1, Tasks: []logbroker.Task{{ID: t.GetId(), NodeID: t.GetNodeId()}}}, handler)
+				})
+			})
+		})
+	}
+	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil // the reader went: a follow's normal end
 	}
 	return err
+}
+
+// followNewTasks calls start for each task of the service placed on a
+// node after the follow began (a scale-up, a replaced task), until ctx ends.
+func (m *Server) followNewTasks(ctx context.Context, svcID string, known map[string]bool, start func(t *api.Task, nodeName string)) error {
+	w := m.st.Watch(store.ForTables(store.TableTask))
+	defer w.Close()
+	for {
+		var fresh []*api.Task
+		names := map[string]string{}
+		m.st.View(func(tx store.ReadTx) {
+			for _, t := range tx.TasksByService(svcID) {
+				// From when its container runs: a subscription to a task
+				// still being prepared would end at once, with no log yet.
+				if known[t.GetId()] || t.GetNodeId() == "" || t.GetStatus().GetState() < api.TaskState_TASK_STATE_RUNNING {
+					continue
+				}
+				known[t.GetId()] = true
+				fresh = append(fresh, t)
+				names[t.GetId()] = tx.Node(t.GetNodeId()).GetDescription().GetHostname()
+			}
+		})
+		for _, t := range fresh {
+			n := names[t.GetId()]
+			if n == "" {
+				n = t.GetNodeId()
+			}
+			start(t, n)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.C:
+			w.Drain()
+		}
+	}
 }
 
 // taskName is Swarm's container name for a task: <service>.<slot>.<id>,
