@@ -81,6 +81,9 @@ func TestStackDeployThroughTheCLI(t *testing.T) {
 		}
 		return ""
 	})
+	if out := mgr.ok("stack", "services", "--filter", "name=app_web", "app"); len(rows(out, `app_`)) != 1 || len(rows(out, `app_web`)) != 1 {
+		t.Fatalf("stack services --filter name=app_web app:\n%s", out)
+	}
 	if out := mgr.ok("stack", "ls"); len(rows(out, `^app\s+2$`)) != 1 || !strings.HasPrefix(out, "NAME") {
 		t.Fatalf("stack ls:\n%s", out)
 	}

@@ -475,26 +475,45 @@ func newServiceListCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var tasks []*minswv1.Task
-			var nodes []*minswv1.Node
-			if !quiet {
-				t, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{DesiredStates: []minswv1.TaskState{minswv1.TaskState_TASK_STATE_RUNNING, minswv1.TaskState_TASK_STATE_COMPLETE}})
-				if err != nil {
-					return err
-				}
-				n, err := cl.Control.ListNodes(ctx, &minswv1.ListNodesRequest{})
-				if err != nil {
-					return err
-				}
-				tasks, nodes = t.GetTasks(), n.GetNodes()
-			}
-			return serviceTable.Write(c.out, tmpl, quiet, serviceRows(services.GetServices(), tasks, nodes))
+			return writeServiceTable(ctx, c, cl, services.GetServices(), quiet, tmpl)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print services using a Go template")
 	filter.add(cmd)
 	return cmd
+}
+
+// writeServiceTable prints services as `service ls` does, with their
+// running task counts (unless quiet).
+func writeServiceTable(ctx context.Context, c *cli, cl *client.Client, services []*minswv1.Service, quiet bool, tmpl string) error {
+	var tasks []*minswv1.Task
+	var nodes []*minswv1.Node
+	if !quiet {
+		t, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{DesiredStates: []minswv1.TaskState{minswv1.TaskState_TASK_STATE_RUNNING, minswv1.TaskState_TASK_STATE_COMPLETE}})
+		if err != nil {
+			return err
+		}
+		n, err := cl.Control.ListNodes(ctx, &minswv1.ListNodesRequest{})
+		if err != nil {
+			return err
+		}
+		tasks, nodes = t.GetTasks(), n.GetNodes()
+	}
+	return serviceTable.Write(c.out, tmpl, quiet, serviceRows(services, tasks, nodes))
+}
+
+// writeTaskTable prints the tasks req selects as `service ps` does.
+func writeTaskTable(ctx context.Context, c *cli, cl *client.Client, req *minswv1.ListTasksRequest, quiet, noTrunc bool, tmpl string) error {
+	tasks, err := cl.Control.ListTasks(ctx, req)
+	if err != nil {
+		return err
+	}
+	names, err := hostnames(ctx, cl)
+	if err != nil {
+		return err
+	}
+	return taskTable.Write(c.out, tmpl, quiet, taskRows(tasks.GetTasks(), names, c.now(), noTrunc))
 }
 
 type taskRow struct {
@@ -621,15 +640,7 @@ func newServicePsCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tasks, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{ServiceIds: ids, Filters: fs})
-			if err != nil {
-				return err
-			}
-			names, err := hostnames(ctx, cl)
-			if err != nil {
-				return err
-			}
-			return taskTable.Write(c.out, tmpl, quiet, taskRows(tasks.GetTasks(), names, c.now(), noTrunc))
+			return writeTaskTable(ctx, c, cl, &minswv1.ListTasksRequest{ServiceIds: ids, Filters: fs}, quiet, noTrunc, tmpl)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display task IDs")

@@ -252,30 +252,42 @@ func newStackListCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-// stackServices returns the services of stack ns, or docker's error when
-// there are none.
-func stackServices(ctx context.Context, cl *client.Client, ns string) ([]*minswv1.Service, error) {
+// stackServices returns the services of stack ns that also pass the
+// user's filters, or docker's error when there are none.
+func stackServices(ctx context.Context, cl *client.Client, ns string, filter listFilter) ([]*minswv1.Service, error) {
 	if err := stack.ValidateName(ns); err != nil {
 		return nil, err
 	}
-	svcs, err := cl.Control.ListServices(ctx, &minswv1.ListServicesRequest{})
+	fs, err := filter.request()
 	if err != nil {
 		return nil, err
 	}
-	var out []*minswv1.Service
-	for _, s := range svcs.GetServices() {
-		if s.GetSpec().GetLabels()[stack.NamespaceLabel] == ns {
-			out = append(out, s)
-		}
+	fs = withLabelFilter(fs, stack.NamespaceLabel+"="+ns)
+	svcs, err := cl.Control.ListServices(ctx, &minswv1.ListServicesRequest{Filters: fs})
+	if err != nil {
+		return nil, err
 	}
-	if len(out) == 0 {
+	if len(svcs.GetServices()) == 0 {
 		return nil, errdefs.NotFound("nothing found in stack: %s", ns)
 	}
-	return out, nil
+	return svcs.GetServices(), nil
+}
+
+// withLabelFilter adds label to the label filter of fs (all labels of one
+// filter must hold).
+func withLabelFilter(fs []*minswv1.ListFilter, label string) []*minswv1.ListFilter {
+	for _, f := range fs {
+		if f.GetKey() == "label" {
+			f.Values = append(f.Values, label)
+			return fs
+		}
+	}
+	return append(fs, &minswv1.ListFilter{Key: "label", Values: []string{label}})
 }
 
 func newStackServicesCommand(c *cli) *cobra.Command {
 	var quiet bool
+	var filter listFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:   "services [OPTIONS] STACK",
@@ -286,34 +298,22 @@ func newStackServicesCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			svcs, err := stackServices(ctx, cl, args[0])
+			svcs, err := stackServices(cmd.Context(), cl, args[0], filter)
 			if err != nil {
 				return err
 			}
-			var tasks []*minswv1.Task
-			var nodes []*minswv1.Node
-			if !quiet {
-				t, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{DesiredStates: []minswv1.TaskState{minswv1.TaskState_TASK_STATE_RUNNING}})
-				if err != nil {
-					return err
-				}
-				n, err := cl.Control.ListNodes(ctx, &minswv1.ListNodesRequest{})
-				if err != nil {
-					return err
-				}
-				tasks, nodes = t.GetTasks(), n.GetNodes()
-			}
-			return serviceTable.Write(c.out, tmpl, quiet, serviceRows(svcs, tasks, nodes))
+			return writeServiceTable(cmd.Context(), c, cl, svcs, quiet, tmpl)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print services using a Go template")
+	filter.add(cmd)
 	return cmd
 }
 
 func newStackPsCommand(c *cli) *cobra.Command {
 	var quiet, noTrunc bool
+	var filter listFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS] STACK",
@@ -324,8 +324,7 @@ func newStackPsCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			svcs, err := stackServices(ctx, cl, args[0])
+			svcs, err := stackServices(cmd.Context(), cl, args[0], listFilter{})
 			if err != nil {
 				return err
 			}
@@ -333,20 +332,17 @@ func newStackPsCommand(c *cli) *cobra.Command {
 			for _, s := range svcs {
 				ids = append(ids, s.GetId())
 			}
-			tasks, err := cl.Control.ListTasks(ctx, &minswv1.ListTasksRequest{ServiceIds: ids})
+			fs, err := filter.request()
 			if err != nil {
 				return err
 			}
-			names, err := hostnames(ctx, cl)
-			if err != nil {
-				return err
-			}
-			return taskTable.Write(c.out, tmpl, quiet, taskRows(tasks.GetTasks(), names, c.now(), noTrunc))
+			return writeTaskTable(cmd.Context(), c, cl, &minswv1.ListTasksRequest{ServiceIds: ids, Filters: fs}, quiet, noTrunc, tmpl)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display task IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate output")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print tasks using a Go template")
+	filter.add(cmd)
 	return cmd
 }
 
