@@ -413,3 +413,28 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("explicit zero lost: %+v", c)
 	}
 }
+
+func TestDecideGlobalUpdatesNodeByNode(t *testing.T) {
+	u := cfg(nil)
+	v1, v2 := spec("agent:1", u), spec("agent:2", u)
+	v1.Mode, v2.Mode = &api.ServiceSpec_Global{Global: &api.GlobalService{}}, &api.ServiceSpec_Global{Global: &api.GlobalService{}}
+	w := &world{since: map[string]time.Time{}}
+	w.svc = &api.Service{Id: "svc", Spec: v2, PreviousSpec: v1, SpecVersion: 2}
+	for _, n := range []string{"n1", "n2"} {
+		tk := w.add("old-"+n+"-", 0, 1, v1.Task, api.TaskState_TASK_STATE_RUNNING, t0.Add(-time.Hour))
+		tk.NodeId = n
+	}
+	p := w.decide(t0)
+	if len(p.Start) != 1 || p.Start[0] != (Slot{Node: "n1"}) || len(p.Shutdown) != 1 || p.Shutdown[0] != "old-n1-0" {
+		t.Fatalf("first step: %s (start %v)", summary(p), p.Start)
+	}
+	// n1 runs v2: n2 goes next.
+	w.status(api.UpdateState_UPDATE_STATE_UPDATING, t0)
+	w.tasks[0].DesiredState, w.tasks[0].Status.State = api.TaskState_TASK_STATE_SHUTDOWN, api.TaskState_TASK_STATE_SHUTDOWN
+	nt := w.newTask(0, api.TaskState_TASK_STATE_RUNNING, t0.Add(time.Second))
+	nt.NodeId = "n1"
+	p = w.decide(t0.Add(2 * time.Second))
+	if len(p.Start) != 1 || p.Start[0] != (Slot{Node: "n2"}) {
+		t.Fatalf("second step: %s (start %v)", summary(p), p.Start)
+	}
+}
