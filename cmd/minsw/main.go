@@ -146,6 +146,7 @@ func newRootCommand(c *cli) *cobra.Command {
 	)
 	root.AddCommand(newDaemonCommand())
 	addVersion(c, root)
+	addInspectFormats(c, root)
 	refuseUnknownSubcommands(root)
 	return root
 }
