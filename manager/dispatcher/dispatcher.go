@@ -263,7 +263,12 @@ func (d *Dispatcher) Session(req *api.SessionRequest, stream api.Dispatcher_Sess
 		}
 		last = fp
 		m.SessionId = s.id
-		return stream.Send(m)
+		for _, part := range splitMessage(m, messageBudget) {
+			if err := stream.Send(part); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	if err := send(true); err != nil {
 		return err

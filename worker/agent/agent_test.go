@@ -663,3 +663,35 @@ func TestFinishedTasksHoldNoGoroutine(t *testing.T) {
 	deleteTask(t, st, "done008")
 	waitFor(t, "runner of a deleted task forgotten", func() bool { return len(a.Tasks()) == n-1 })
 }
+
+// An assignment set larger than gRPC's 4 MiB message limit reaches the
+// worker whole (the dispatcher sends it in parts), instead of ending every
+// session with "received message larger than max".
+func TestAssignmentSetOverOneMessageArrivesWhole(t *testing.T) {
+	const n = 2500
+	st := newStore(t, "worker1")
+	m := newManager(t, st, nil)
+	m.run()
+	pad := []string{"PAD=" + strings.Repeat("p", 2000)}
+	ids := make([]string, n)
+	err := st.Update(context.Background(), func(tx *store.Tx) error {
+		for i := range ids {
+			ids[i] = fmt.Sprintf("big%04d", i)
+			if err := tx.Create(&api.Task{Id: ids[i], Meta: &api.Meta{}, ServiceId: "svc1", ServiceName: "web", Slot: uint64(i + 1), NodeId: "worker1",
+				DesiredState: api.TaskState_TASK_STATE_RUNNING,
+				Spec:         &api.TaskSpec{Container: &api.ContainerSpec{Image: "busybox-exit0", Env: pad}},
+				Status:       &api.TaskStatus{State: api.TaskState_TASK_STATE_ASSIGNED}}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := startAgent(t, "worker1", []string{m.addr}, fake.New())
+	waitFor(t, "all tasks known to the worker", func() bool { return len(a.Tasks()) == n })
+	if err := a.SessionError(); err != nil {
+		t.Fatalf("session: %v", err)
+	}
+}

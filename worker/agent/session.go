@@ -115,7 +115,7 @@ func (a *Agent) session(ctx context.Context, addr string) (established bool, err
 	if err != nil {
 		return false, err
 	}
-	msg, err := stream.Recv()
+	msg, err := recvWhole(stream)
 	if err != nil {
 		return false, err
 	}
@@ -133,7 +133,7 @@ func (a *Agent) session(ctx context.Context, addr string) (established bool, err
 	go func() { defer close(logsDone); a.logLoop(sctx, s) }()
 	defer func() { <-logsDone }()
 	for {
-		msg, err := stream.Recv()
+		msg, err := recvWhole(stream)
 		if err != nil {
 			if cause := context.Cause(sctx); cause != nil && sctx.Err() != nil && ctx.Err() == nil {
 				err = cause
@@ -143,6 +143,30 @@ func (a *Agent) session(ctx context.Context, addr string) (established bool, err
 		}
 		a.apply(msg)
 	}
+}
+
+// recvWhole receives one whole session message: an assignment set sent in
+// parts (assignments_more) is put back together before it is applied, so
+// the agent never takes the first part for the whole set.
+func recvWhole(stream interface {
+	Recv() (*api.SessionMessage, error)
+}) (*api.SessionMessage, error) {
+	msg, err := stream.Recv()
+	if err != nil {
+		return nil, err
+	}
+	for msg.GetAssignmentsMore() {
+		next, err := stream.Recv()
+		if err != nil {
+			return nil, err
+		}
+		if msg.Assignments == nil {
+			msg.Assignments = &api.Assignments{}
+		}
+		msg.Assignments.Tasks = append(msg.Assignments.Tasks, next.GetAssignments().GetTasks()...)
+		msg.AssignmentsMore = next.GetAssignmentsMore()
+	}
+	return msg, nil
 }
 
 // apply takes in a session message: node, managers, assignments.

@@ -165,9 +165,14 @@ type SessionMessage struct {
 	GossipKeys      [][]byte               `protobuf:"bytes,6,rep,name=gossip_keys,json=gossipKeys,proto3" json:"gossip_keys,omitempty"`
 	// manager_ids are the node IDs of the current managers (raft members):
 	// the node dials as a manager only a certificate naming one of them.
-	ManagerIds    []string `protobuf:"bytes,290,rep,name=manager_ids,json=managerIds,proto3" json:"manager_ids,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ManagerIds []string `protobuf:"bytes,290,rep,name=manager_ids,json=managerIds,proto3" json:"manager_ids,omitempty"`
+	// assignments_more says the next message carries more tasks of this
+	// assignment set: a set too large for one message (gRPC's 4 MiB) is sent
+	// in parts, the first with everything else, and the worker applies it
+	// once the last part (assignments_more false) has come.
+	AssignmentsMore bool `protobuf:"varint,100,opt,name=assignments_more,json=assignmentsMore,proto3" json:"assignments_more,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *SessionMessage) Reset() {
@@ -247,6 +252,13 @@ func (x *SessionMessage) GetManagerIds() []string {
 		return x.ManagerIds
 	}
 	return nil
+}
+
+func (x *SessionMessage) GetAssignmentsMore() bool {
+	if x != nil {
+		return x.AssignmentsMore
+	}
+	return false
 }
 
 type HeartbeatRequest struct {
@@ -760,7 +772,7 @@ const file_minsw_v1_dispatcher_proto_rawDesc = "" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12-\n" +
 	"\bnetworks\x18\x02 \x03(\v2\x11.minsw.v1.NetworkR\bnetworks\x12+\n" +
 	"\asecrets\x18\xaa\x01 \x03(\v2\x10.minsw.v1.SecretR\asecrets\x12+\n" +
-	"\aconfigs\x18\xab\x01 \x03(\v2\x10.minsw.v1.ConfigR\aconfigs\"\xb1\x02\n" +
+	"\aconfigs\x18\xab\x01 \x03(\v2\x10.minsw.v1.ConfigR\aconfigs\"\xdc\x02\n" +
 	"\x0eSessionMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\"\n" +
@@ -771,7 +783,8 @@ const file_minsw_v1_dispatcher_proto_rawDesc = "" +
 	"\vgossip_keys\x18\x06 \x03(\fR\n" +
 	"gossipKeys\x12 \n" +
 	"\vmanager_ids\x18\xa2\x02 \x03(\tR\n" +
-	"managerIds\"J\n" +
+	"managerIds\x12)\n" +
+	"\x10assignments_more\x18d \x01(\bR\x0fassignmentsMore\"J\n" +
 	"\x10HeartbeatRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
 	"\n" +
