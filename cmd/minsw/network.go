@@ -268,7 +268,7 @@ func fillEndpoints(out *networkInspect, n *minswv1.Network, self string, nodes [
 					mac = macFromIP(a.GetAddresses()[0])
 				}
 				out.Containers["lb-"+n.GetSpec().GetName()] = endpointInfo{
-					Name: n.GetSpec().GetName() + "-endpoint", MacAddress: mac, IPv4Address: a.GetAddresses()[0],
+					Name: n.GetSpec().GetName() + "-endpoint", EndpointID: a.GetEndpointId(), MacAddress: mac, IPv4Address: a.GetAddresses()[0],
 				}
 			}
 		}
@@ -286,7 +286,7 @@ func fillEndpoints(out *networkInspect, n *minswv1.Network, self string, nodes [
 			if mac == "" {
 				mac = macFromIP(a.GetAddresses()[0])
 			}
-			out.Containers[cid] = endpointInfo{Name: taskName(t), MacAddress: mac, IPv4Address: a.GetAddresses()[0]}
+			out.Containers[cid] = endpointInfo{Name: taskName(t), EndpointID: a.GetEndpointId(), MacAddress: mac, IPv4Address: a.GetAddresses()[0]}
 		}
 	}
 }

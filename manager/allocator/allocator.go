@@ -7,6 +7,8 @@
 package allocator
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -163,7 +165,15 @@ func (a *Allocator) allocateAttachment(tx store.ReadTx, netID string, aliases []
 		Addresses:  []string{netip.PrefixFrom(ip, p.Subnet().Bits()).String()},
 		MacAddress: MACFromIP(ip),
 		Aliases:    aliases,
+		EndpointId: NewEndpointID(),
 	}, nil
+}
+
+// NewEndpointID is a docker-style endpoint ID: 64 random hex digits.
+func NewEndpointID() string {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // ReleaseAttachments frees the addresses of attachments.

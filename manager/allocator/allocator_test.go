@@ -3,6 +3,7 @@ package allocator
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -147,6 +148,12 @@ func TestTasksAndNodesGetAddresses(t *testing.T) {
 		for _, tk := range tx.Tasks() {
 			if tk.Status.State != api.TaskState_TASK_STATE_PENDING || len(tk.Networks) != 1 {
 				t.Fatalf("task %s: %v", tk.Id, tk)
+			}
+			// docker's EndpointID: 64 hex digits, one per endpoint.
+			if id := tk.Networks[0].EndpointId; len(id) != 64 || strings.Trim(id, "0123456789abcdef") != "" || seen["ep/"+id] {
+				t.Fatalf("task %s endpoint ID %q", tk.Id, id)
+			} else {
+				seen["ep/"+id] = true
 			}
 			addr := tk.Networks[0].Addresses[0]
 			if seen[addr] {

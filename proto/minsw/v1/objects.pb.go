@@ -1062,9 +1062,12 @@ type NetworkAttachment struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	NetworkId string                 `protobuf:"bytes,1,opt,name=network_id,json=networkId,proto3" json:"network_id,omitempty"`
 	// addresses in CIDR form, e.g. 10.0.1.37/24.
-	Addresses     []string `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
-	MacAddress    string   `protobuf:"bytes,3,opt,name=mac_address,json=macAddress,proto3" json:"mac_address,omitempty"`
-	Aliases       []string `protobuf:"bytes,4,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	Addresses  []string `protobuf:"bytes,2,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	MacAddress string   `protobuf:"bytes,3,opt,name=mac_address,json=macAddress,proto3" json:"mac_address,omitempty"`
+	Aliases    []string `protobuf:"bytes,4,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	// endpoint_id names the endpoint as docker's network inspect shows it
+	// (64 hex digits), chosen once by the allocator and kept in the store.
+	EndpointId    string `protobuf:"bytes,120,opt,name=endpoint_id,json=endpointId,proto3" json:"endpoint_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1125,6 +1128,13 @@ func (x *NetworkAttachment) GetAliases() []string {
 		return x.Aliases
 	}
 	return nil
+}
+
+func (x *NetworkAttachment) GetEndpointId() string {
+	if x != nil {
+		return x.EndpointId
+	}
+	return ""
 }
 
 type Node struct {
@@ -3960,14 +3970,16 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\araft_id\x18\x01 \x01(\x04R\x06raftId\x12\x12\n" +
 	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x16\n" +
 	"\x06leader\x18\x03 \x01(\bR\x06leader\x12:\n" +
-	"\freachability\x18\x04 \x01(\x0e2\x16.minsw.v1.ReachabilityR\freachability\"\x8b\x01\n" +
+	"\freachability\x18\x04 \x01(\x0e2\x16.minsw.v1.ReachabilityR\freachability\"\xac\x01\n" +
 	"\x11NetworkAttachment\x12\x1d\n" +
 	"\n" +
 	"network_id\x18\x01 \x01(\tR\tnetworkId\x12\x1c\n" +
 	"\taddresses\x18\x02 \x03(\tR\taddresses\x12\x1f\n" +
 	"\vmac_address\x18\x03 \x01(\tR\n" +
 	"macAddress\x12\x18\n" +
-	"\aaliases\x18\x04 \x03(\tR\aaliases\"\x9b\x03\n" +
+	"\aaliases\x18\x04 \x03(\tR\aaliases\x12\x1f\n" +
+	"\vendpoint_id\x18x \x01(\tR\n" +
+	"endpointId\"\x9b\x03\n" +
 	"\x04Node\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.minsw.v1.MetaR\x04meta\x12&\n" +

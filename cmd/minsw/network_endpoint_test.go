@@ -1,0 +1,28 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// network inspect shows each endpoint's ID as the store keeps it.
+func TestNetworkInspectEndpointID(t *testing.T) {
+	d := seedDaemon()
+	id := strings.Repeat("ab", 32)
+	d.nodes[1].LbAttachments[0].EndpointId = id
+	sock := d.serve(t)
+	out, errOut, code := runCLI(t, sock, "", "network", "inspect", "mynet")
+	if code != 0 {
+		t.Fatalf("inspect: %d %s", code, errOut)
+	}
+	var got []struct {
+		Containers map[string]struct{ Name, EndpointID string }
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if ep := got[0].Containers["lb-mynet"]; ep.EndpointID != id {
+		t.Errorf("lb endpoint %+v, want EndpointID %s", ep, id)
+	}
+}
