@@ -56,7 +56,7 @@ func freePort(t testing.TB) string {
 }
 
 // startDaemon starts a daemon named name in a temp dir of its own.
-func startDaemon(t testing.TB, name string) *daemon {
+func startDaemon(t testing.TB, name string, extra ...string) *daemon {
 	t.Helper()
 	if _, err := exec.LookPath("docker"); err != nil {
 		t.Fatal("the docker CLI is not on PATH (scripts/deps.sh installs Debian's docker.io)")
@@ -69,6 +69,7 @@ func startDaemon(t testing.TB, name string) *daemon {
 	d.cmd = exec.Command(binPath, "daemon", "--executor", "fake", "--node-name", name,
 		"--data-root", filepath.Join(d.dir, "data"), "--exec-root", filepath.Join(d.dir, "run"),
 		"--listen-addr", d.listen, "--heartbeat-period", "300ms", "--raft-heartbeat", "300ms", "--log-level", "warn")
+	d.cmd.Args = append(d.cmd.Args, extra...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

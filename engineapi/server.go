@@ -8,6 +8,8 @@ package engineapi
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -272,9 +274,9 @@ func ListenUnix(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// Serve answers on l until ctx ends; open streams (logs, events, exec) end
-// with it.
-func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+// Serve answers on every listener until ctx ends; open streams (logs,
+// events, exec) end with it.
+func (s *Server) Serve(ctx context.Context, ls ...net.Listener) error {
 	s.base = ctx
 	go s.eventLog.run(ctx, s.b.Control)
 	srv := &http.Server{
@@ -283,20 +285,49 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	errc := make(chan error, len(ls))
+	for _, l := range ls {
+		go func() { errc <- srv.Serve(l) }()
+	}
+	var first error
 	select {
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		_ = srv.Close()
-		<-errc
-		return nil
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
+	case first = <-errc:
 	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	_ = srv.Close()
+	for range ls[:len(ls)-1+boolInt(first == nil)] {
+		<-errc
+	}
+	if first != nil && !errors.Is(first, http.ErrServerClosed) {
+		return first
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// ServerTLS is the TLS configuration of a TCP listener: the server's
+// certificate, and only clients with a certificate signed by the CA.
+func ServerTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("engine API: loading the TLS certificate: %w", err)
+	}
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("engine API: reading the CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		return nil, fmt.Errorf("engine API: no certificate in %s", caFile)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}, nil
 }

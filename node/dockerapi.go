@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
 
 	"github.com/minsw/minsw/client"
 	"github.com/minsw/minsw/engineapi"
@@ -25,6 +28,24 @@ func (n *Node) serveEngineAPI(ctx context.Context) (stopped <-chan struct{}, err
 		cl.Close()
 		return nil, err
 	}
+	ls := []net.Listener{l}
+	if n.cfg.DockerTCP != "" {
+		// TCP only with TLS client certificates: the socket's 0660 is the
+		// only other gate.
+		if n.cfg.DockerTLS == nil || n.cfg.DockerTLS.ClientAuth != tls.RequireAndVerifyClientCert {
+			l.Close()
+			cl.Close()
+			return nil, fmt.Errorf("node: the Engine API listens on TCP only with TLS client certificates")
+		}
+		tl, err := tls.Listen("tcp", n.cfg.DockerTCP, n.cfg.DockerTLS)
+		if err != nil {
+			l.Close()
+			cl.Close()
+			return nil, fmt.Errorf("node: engine API on %s: %w", n.cfg.DockerTCP, err)
+		}
+		ls = append(ls, tl)
+		n.log.Info("docker engine API on TCP with TLS client certificates", "addr", tl.Addr().String())
+	}
 	srv := engineapi.New(engineapi.Config{
 		Backend:       engineapi.Backend{Control: cl.Control, Swarm: cl.Swarm, Containers: cl.Containers, Networks: cl.Networks},
 		EngineVersion: Version,
@@ -36,7 +57,7 @@ func (n *Node) serveEngineAPI(ctx context.Context) (stopped <-chan struct{}, err
 	go func() {
 		defer close(done)
 		defer cl.Close()
-		if err := srv.Serve(ctx, l); err != nil {
+		if err := srv.Serve(ctx, ls...); err != nil {
 			n.log.Error("docker engine API stopped", "err", err)
 		}
 	}()

@@ -7,6 +7,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,7 +73,11 @@ type Config struct {
 	// DockerSocket is where the Docker Engine API listens; "" switches it
 	// off (dockerapi.go).
 	DockerSocket string
-	Logger       *slog.Logger
+	// DockerTCP, when set, also serves it on this TCP address, with
+	// DockerTLS (client certificates required).
+	DockerTCP string
+	DockerTLS *tls.Config
+	Logger    *slog.Logger
 }
 
 // state is what the node keeps on disk across restarts.

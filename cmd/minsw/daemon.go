@@ -36,6 +36,7 @@ type daemonOptions struct {
 	gossipPort                   int
 	dnsUpstreams                 []string
 	dockerSocket                 string
+	docker                       dockerTCPOptions
 	engine                       engineOptions
 	raftSnapshot                 raftSnapshotOptions
 }
@@ -123,6 +124,10 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		AdvertiseAddr: o.advertiseAddr, ListenAddr: o.listenAddr,
 		Executor: exec, HeartbeatPeriod: o.heartbeat, Logger: log,
 		DockerSocket: o.dockerSocket,
+	}
+	var err error
+	if cfg.DockerTCP, cfg.DockerTLS, err = dockerTCP(o); err != nil {
+		return err
 	}
 	if err := o.engine.apply(&cfg); err != nil {
 		return err
