@@ -91,6 +91,7 @@ func containerRows(cts []*minswv1.Container, now time.Time, noTrunc bool) []any 
 
 func newContainerListCommand(c *cli, use string) *cobra.Command {
 	var all, quiet, noTrunc bool
+	var filter listFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:   use + " [OPTIONS]",
@@ -105,7 +106,11 @@ func newContainerListCommand(c *cli, use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return containerTable.Write(c.out, tmpl, quiet, containerRows(resp.GetContainers(), c.now(), noTrunc))
+			cs, err := filterContainers(resp.GetContainers(), &filter)
+			if err != nil {
+				return err
+			}
+			return containerTable.Write(c.out, tmpl, quiet, containerRows(cs, c.now(), noTrunc))
 		},
 	}
 	if use == "ls" {
@@ -116,6 +121,7 @@ func newContainerListCommand(c *cli, use string) *cobra.Command {
 	f.BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
 	f.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
 	f.StringVar(&tmpl, "format", "", "Pretty-print containers using a Go template")
+	filter.add(cmd)
 	return cmd
 }
 
