@@ -2,7 +2,6 @@ package netagent
 
 import (
 	"cmp"
-	"hash/fnv"
 	"net/netip"
 	"slices"
 
@@ -158,12 +157,11 @@ func (p *egressPool) get(containerID string) (netip.Prefix, bool) {
 	if n < 4 {
 		return netip.Prefix{}, false
 	}
+	// The lowest free address, as docker hands out docker_gwbridge's
+	// (172.18.0.2 is the ingress sandbox's, so containers start at .3).
 	usable := n - 3 // network, gateway, broadcast
-	h := fnv.New32a()
-	h.Write([]byte(containerID))
-	start := h.Sum32() % usable
 	for i := range usable {
-		a := p.nth(2 + (start+i)%usable)
+		a := p.nth(2 + i)
 		if _, taken := p.used[a]; !taken {
 			p.used[a], p.byCtr[containerID] = containerID, a
 			return netip.PrefixFrom(a, p.subnet.Bits()), true

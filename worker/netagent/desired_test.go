@@ -166,6 +166,15 @@ func TestEgressPool(t *testing.T) {
 	if p.reserve("g", ip("172.18.0.1")) {
 		t.Fatal("reserved the gateway")
 	}
+	// Sequential, as docker's: with the ingress sandbox on .2, containers
+	// get .3, .4, ...
+	seq := newEgressPool(netip.MustParsePrefix("172.18.0.0/16"))
+	seq.reserve("ingress_sbox", ip("172.18.0.2"))
+	for i, want := range []string{"172.18.0.3/16", "172.18.0.4/16", "172.18.0.5/16"} {
+		if a, _ := seq.get(string(rune('p' + i))); a.String() != want {
+			t.Fatalf("container %d got %v, want %s", i, a, want)
+		}
+	}
 	q := newEgressPool(netip.MustParsePrefix("172.18.0.0/16"))
 	x, _ := q.get("container-x")
 	r := newEgressPool(netip.MustParsePrefix("172.18.0.0/16"))
