@@ -447,16 +447,16 @@ func checkReplayNetworking(t *testing.T, l *lab.Lab, tr *lab.Transcript, nets []
 		t.Errorf("curl web answers do not alternate between two tasks: %v", seen)
 	}
 
-	// ping -c 2 web: the VIP, two replies.
+	// ping web -c 2: the VIP, two replies.
 	pings := tr.Pings()
 	if len(pings) != 1 {
 		t.Errorf("no ping web in the session")
 	} else if m := pingHeadRE.FindStringSubmatch(pings[0].Out); m == nil || len(webVIPs) == 0 || m[1] != webVIPs[0] || !strings.Contains(pings[0].Out, twoReceived) {
-		t.Errorf("ping -c 2 web: want the VIP %v and 2 replies:\n%s", webVIPs, pings[0].Out)
+		t.Errorf("ping web -c 2: want the VIP %v and 2 replies:\n%s", webVIPs, pings[0].Out)
 	} else if !strings.Contains(pings[0].Out, "ttl=64") {
 		// As in the seed (and under IPVS, which balances only TCP and UDP):
 		// the lb namespace answers for its VIP itself, one hop away.
-		t.Errorf("ping -c 2 web: want replies from the lb namespace itself (ttl=64):\n%s", pings[0].Out)
+		t.Errorf("ping web -c 2: want replies from the lb namespace itself (ttl=64):\n%s", pings[0].Out)
 	}
 
 	// netns listing: 1-<id[:10]> and lb_<id[:9]>.

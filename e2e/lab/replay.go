@@ -32,8 +32,8 @@ type Transcript struct {
 // Curls are the outputs of the three `curl web` typed in the client.
 func (t *Transcript) Curls() []Typed { return t.typed("curl web") }
 
-// Pings are the outputs of `ping -c 2 web`.
-func (t *Transcript) Pings() []Typed { return t.typed("ping -c 2 web") }
+// Pings are the outputs of `ping web -c 2`.
+func (t *Transcript) Pings() []Typed { return t.typed("ping web -c 2") }
 
 func (t *Transcript) typed(in string) []Typed {
 	var out []Typed
@@ -88,7 +88,7 @@ func (l *Lab) Replay(ctx context.Context) (*Transcript, error) {
 	} else {
 		short := t.ClientContainer[:4]
 		fmt.Fprintf(l.Log, "[%s] $ minsw container exec -it %s sh\n", cn.Name, short)
-		t.Exec = l.ExecSession(ctx, cn, short, 15*time.Second, "curl web", "curl web", "curl web", "ping -c 2 web")
+		t.Exec = l.ExecSession(ctx, cn, short, 15*time.Second, "curl web", "curl web", "curl web", "ping web -c 2")
 		for _, ty := range t.Exec.Typed {
 			fmt.Fprintf(l.Log, "%s%s\n%s", t.Exec.Prompt, ty.Input, ty.Out)
 			if ty.TimedOut {
