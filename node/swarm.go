@@ -12,8 +12,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/minsw/minsw/client/join"
+	"github.com/minsw/minsw/internal/dialerr"
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager"
 	"github.com/minsw/minsw/manager/ca"
@@ -431,6 +433,9 @@ func (s *swarmAPI) Info(ctx context.Context, _ *api.InfoRequest) (*api.InfoRespo
 			if err := a.SessionError(); err != nil {
 				resp.LocalNodeState = "pending"
 				resp.Error = err.Error()
+				if st, ok := status.FromError(err); ok && !dialerr.IsUnreachable(err) {
+					resp.Error = st.Message() // the manager's words, not gRPC's
+				}
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/minsw/minsw/internal/dialerr"
 	"github.com/minsw/minsw/internal/errdefs"
 )
 
@@ -59,25 +60,4 @@ func checkFor(fullMethod string) string {
 	return "service ls"
 }
 
-// dialCause is the one-line cause of a failed dial, in a user's words,
-// from gRPC's transport message ("connection error: desc = \"transport:
-// Error while dialing: dial tcp 10.0.0.1:2377: connect: connection
-// refused\"" -> "connection refused").
-func dialCause(msg string) string {
-	for _, c := range []struct{ in, out string }{
-		{"connection refused", "connection refused"},
-		{"no route to host", "no route to host"},
-		{"network is unreachable", "network is unreachable"},
-		{"connection reset", "connection reset"},
-		{"i/o timeout", "timed out"},
-		{"deadline exceeded", "timed out"},
-		{"no such host", "unknown host"},
-		{"EOF", "connection closed"},
-		{"certificate", "its certificate was refused"},
-	} {
-		if strings.Contains(msg, c.in) {
-			return c.out
-		}
-	}
-	return "unreachable"
-}
+func dialCause(msg string) string { return dialerr.Cause(msg) }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/minsw/minsw/internal/dialerr"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -61,7 +62,8 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 			return
 		}
 		a.mu.Lock()
-		a.lastErr = err
+		a.lastErr = dialerr.Unreachable(addr, err)
+		others := len(a.managers) > 1
 		a.notifyLocked()
 		a.mu.Unlock()
 		if established {
@@ -76,7 +78,12 @@ func (a *Agent) sessionLoop(ctx context.Context) {
 			continue
 		}
 		redirects = 0
-		a.log.Warn("session ended", "manager", addr, "err", err, "retry_in", delay)
+		if dialerr.IsUnreachable(dialerr.Unreachable(addr, err)) && others {
+			// The next turn of the loop tries the next manager it knows.
+			a.log.Warn(dialerr.Unreachable(addr, err).Error()+"; retrying another manager", "retry_in", delay)
+		} else {
+			a.log.Warn("session ended", "manager", addr, "err", err, "retry_in", delay)
+		}
 		if !sleep(ctx, a.clock, delay) {
 			return
 		}
