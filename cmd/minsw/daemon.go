@@ -155,6 +155,9 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 // networkingConfig is the template of the daemon's task networking.
 func networkingConfig(o *daemonOptions, log *slog.Logger) (*netagent.Config, error) {
 	nc := netagent.DefaultConfig()
+	if err := netdriver.CheckBackendChoice(o.lbBackend); err != nil {
+		return nil, fmt.Errorf("--lb-backend: %w", err)
+	}
 	switch o.lbBackend {
 	case "auto", "":
 		if netdriver.KernelHasIPVS() {
@@ -162,10 +165,8 @@ func networkingConfig(o *daemonOptions, log *slog.Logger) (*netagent.Config, err
 		} else {
 			log.Info("lb backend", "backend", netdriver.BackendNFTables, "reason", "auto: the kernel lacks IPVS (no /proc/net/ip_vs, no ip_vs module)")
 		}
-	case netdriver.BackendIPVS, netdriver.BackendNFTables:
-		log.Info("lb backend", "backend", o.lbBackend, "reason", "forced by --lb-backend")
 	default:
-		return nil, fmt.Errorf("invalid --lb-backend %q: want ipvs, nftables or auto", o.lbBackend)
+		log.Info("lb backend", "backend", o.lbBackend, "reason", "forced by --lb-backend")
 	}
 	nc.LBBackend = o.lbBackend
 	if o.gossipPort <= 0 || o.gossipPort > 65535 {

@@ -120,10 +120,8 @@ func (c *Config) Validate() error {
 	case c.LBAddrWait <= 0 || c.JoinInterval <= 0 || c.Coalesce < 0 || c.RetryDelay <= 0:
 		return errors.New("netagent: waits and intervals must be positive")
 	}
-	switch c.LBBackend {
-	case "", "auto", netdriver.BackendIPVS, netdriver.BackendNFTables:
-	default:
-		return fmt.Errorf("netagent: unknown lb backend %q (want ipvs, nftables or auto)", c.LBBackend)
+	if err := netdriver.CheckBackendChoice(c.LBBackend); err != nil {
+		return fmt.Errorf("netagent: %w", err)
 	}
 	return nil
 }
