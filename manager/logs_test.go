@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/minsw/minsw/internal/eventually"
 	"github.com/minsw/minsw/manager/ca"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/agent"
@@ -327,10 +328,5 @@ func subscriptions(m *Manager) int { return m.logs.Subscriptions() }
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	eventually.True(t, "the condition", cond)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/minsw/minsw/internal/eventually"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/raftnode"
@@ -133,14 +134,14 @@ func TestRaftAttacks(t *testing.T) {
 	m1, c := oneManager(t)
 	m2, resp := joinManager(t, ctx, m1, c.JoinTokens.Manager)
 	oldMgr := m2.cfg.Credentials
-	eventually(t, 10*time.Second, func() bool {
+	waitWithin(t, 10*time.Second, func() bool {
 		ms, _ := m1.raft.Members()
 		return len(ms) == 2
 	})
 
 	// Demoted: out of raft, role worker in the store; its daemon stops.
 	demote(t, ctx, m1, resp.NodeId)
-	eventually(t, 10*time.Second, func() bool {
+	waitWithin(t, 10*time.Second, func() bool {
 		ms, _ := m1.raft.Members()
 		var n *api.Node
 		m1.st.View(func(tx store.ReadTx) { n = tx.Node(resp.NodeId) })
@@ -207,16 +208,10 @@ func TestRaftAttacks(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, cond func() bool) {
+// waitWithin polls cond until it holds or d passes.
+func waitWithin(t *testing.T, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	eventually.Within(t, d, "the condition", cond)
 }
 
 // TestStaleManagerFollowsALeaderItsLogDoesNotKnow: a manager is down while
@@ -273,7 +268,7 @@ func TestStaleManagerFollowsALeaderItsLogDoesNotKnow(t *testing.T) {
 	if _, err := api.NewControlClient(dial(t, m4)).CreateService(ctx, &api.CreateServiceRequest{Spec: service("after-return")}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() bool {
+	waitWithin(t, 30*time.Second, func() bool {
 		var n *api.Node
 		var svcs int
 		back.st.View(func(tx store.ReadTx) {
