@@ -62,6 +62,9 @@ type Orchestrator struct {
 	mu       sync.Mutex
 	timers   map[string]func() bool // task ID -> stop of its delayed start
 	restarts map[string][]time.Time // slot key -> restart times, for max attempts
+	// stopped: Run has ended, so no timer may be armed (a delayed start
+	// re-arming itself would outlive the leader term).
+	stopped bool
 }
 
 // New returns an orchestrator over st.
@@ -86,6 +89,9 @@ func New(st *store.Store, cfg Config) *Orchestrator {
 func (o *Orchestrator) Run(ctx context.Context) error {
 	w := o.st.Watch(store.ForTables(store.TableService, store.TableTask, store.TableNode, store.TableCluster))
 	defer w.Close()
+	o.mu.Lock()
+	o.stopped = false
+	o.mu.Unlock()
 	defer o.stopTimers()
 	o.resumeDelayed()
 	o.ReconcileAll(ctx)
@@ -640,6 +646,9 @@ func (o *Orchestrator) reapOrphans(ctx context.Context) {
 func (o *Orchestrator) armTimers(ds []delayedStart) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.stopped {
+		return
+	}
 	for _, d := range ds {
 		id := d.taskID
 		o.timers[id] = o.cfg.Clock.AfterFunc(d.after, func() {
@@ -687,19 +696,34 @@ func (o *Orchestrator) startDelayed(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ended := ""
-	_ = o.st.Update(ctx, func(tx *store.Tx) error {
-		t := tx.Task(id)
-		if t == nil || t.GetDesiredState() != api.TaskState_TASK_STATE_READY {
-			return nil
+	var err error
+	// The task's own status reports (it is being prepared while it waits)
+	// race with this write; a write that lost the race is tried again, and
+	// one that still fails is re-armed, so no task is left waiting for good.
+	for attempt := 0; attempt < 5; attempt++ {
+		ended = ""
+		err = o.st.Update(ctx, func(tx *store.Tx) error {
+			t := tx.Task(id)
+			if t == nil || t.GetDesiredState() != api.TaskState_TASK_STATE_READY {
+				return nil
+			}
+			if isTerminal(t.GetStatus().GetState()) {
+				ended = t.GetServiceId() // rejected while waiting: replace it now
+				return nil
+			}
+			nt := proto.Clone(t).(*api.Task)
+			nt.DesiredState = api.TaskState_TASK_STATE_RUNNING
+			return tx.Update(nt)
+		})
+		if err == nil || ctx.Err() != nil {
+			break
 		}
-		if isTerminal(t.GetStatus().GetState()) {
-			ended = t.GetServiceId() // rejected while waiting: replace it now
-			return nil
-		}
-		nt := proto.Clone(t).(*api.Task)
-		nt.DesiredState = api.TaskState_TASK_STATE_RUNNING
-		return tx.Update(nt)
-	})
+	}
+	if err != nil {
+		o.cfg.Logger.Warn("a delayed task could not be started yet; trying again", "task", id, "err", err)
+		o.armTimers([]delayedStart{{taskID: id, after: time.Second}})
+		return
+	}
 	if ended != "" {
 		o.Reconcile(ctx, []string{ended})
 	}
@@ -708,6 +732,7 @@ func (o *Orchestrator) startDelayed(id string) {
 func (o *Orchestrator) stopTimers() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.stopped = true
 	for id, stop := range o.timers {
 		stop()
 		delete(o.timers, id)

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -406,4 +407,41 @@ func (o *Orchestrator) restartsOf(key string) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.restarts[key])
+}
+
+// racingProposer applies writes to its store as raft would, except that it
+// refuses the next `lose` writes as lost races (the task's own status report
+// landed first).
+type racingProposer struct {
+	st   *store.Store
+	idx  uint64
+	lose int
+}
+
+func (p *racingProposer) Propose(_ context.Context, cmd *api.RaftCommand) error {
+	if p.lose > 0 {
+		p.lose--
+		return errdefs.Conflict("task changed meanwhile")
+	}
+	p.idx++
+	return p.st.Apply(p.idx, cmd)
+}
+
+// A delayed start whose write loses a race with the task's own status
+// report is tried again: the task still starts, and never waits for good.
+func TestADelayedStartThatLosesARaceStillStarts(t *testing.T) {
+	h := newHarness(t, "n1")
+	rp := &racingProposer{st: h.st}
+	h.st.SetProposer(rp)
+	h.service("web", func(s *api.ServiceSpec) {
+		s.Task.Restart = &api.RestartPolicy{Delay: durationpb.New(3 * time.Second)}
+	})
+	h.report(h.tasks("web")[0].Id, api.TaskState_TASK_STATE_FAILED, "n1")
+	h.reconcile()
+	eq(t, h.live("web"), "1:READY@")
+	rp.lose = 7 // more than one attempt's worth: the start is re-armed
+	h.clock.Advance(3 * time.Second)
+	eq(t, h.live("web"), "1:READY@")
+	h.clock.Advance(time.Second)
+	eq(t, h.live("web"), "1:RUNNING@")
 }
