@@ -77,9 +77,15 @@ func (e *Executor) Logs(ctx context.Context, id string, opts executor.LogsOption
 			return nil
 		case <-exited:
 			// The shim has written everything by the time it reports the
-			// exit.
-			f, err = followRotation(w, f, path)
-			return err
+			// exit. The log may have been rotated since the last look:
+			// go on to the newest file and copy it too.
+			for {
+				nf, err := followRotation(w, f, path)
+				if err != nil || nf == f {
+					return err
+				}
+				f = nf
+			}
 		case <-t.C:
 			if f, err = followRotation(w, f, path); err != nil {
 				return fmt.Errorf("logs of %s: %w", short(id), err)
