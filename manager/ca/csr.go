@@ -70,12 +70,14 @@ func ParseCSR(in []byte) (*x509.CertificateRequest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid certificate request: %w", err)
 	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("invalid certificate request: bad signature: %w", err)
-	}
+	// The key type first: a request with another key (a huge RSA one, say)
+	// is refused before the CA spends time checking its signature.
 	pub, ok := csr.PublicKey.(*ecdsa.PublicKey)
 	if !ok || pub.Curve != elliptic.P256() {
 		return nil, errors.New("invalid certificate request: the key must be ECDSA P-256")
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("invalid certificate request: bad signature: %w", err)
 	}
 	return csr, nil
 }
