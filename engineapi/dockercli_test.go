@@ -364,6 +364,23 @@ func TestDockerServiceLogsAndSecrets(t *testing.T) {
 	if out := d.ok("secret", "ls", "-q"); strings.TrimSpace(out) != "" {
 		t.Fatalf("secret ls after rm: %q", out)
 	}
+
+	// Configs are served by the same handlers with their own types: their
+	// data is shown, unlike a secret's.
+	d.ok("config", "create", "--label", "team=b", "app.conf", secret)
+	d.ok("config", "create", "other.conf", secret)
+	out = d.ok("config", "ls", "--filter", "label=team=b", "--format", "{{.Name}}")
+	if strings.TrimSpace(out) != "app.conf" {
+		t.Fatalf("config ls --filter label=team=b: %q", out)
+	}
+	out = d.ok("config", "inspect", "--format", "{{.Spec.Name}} {{.Spec.Labels}} {{printf \"%s\" .Spec.Data}}", "app.conf")
+	contains(t, out, "app.conf map[team:b] hunter2")
+	out = d.fails("config", "create", "app.conf", secret)
+	contains(t, out, "app.conf")
+	d.ok("config", "rm", "app.conf", "other.conf")
+	if out := d.ok("config", "ls", "-q"); strings.TrimSpace(out) != "" {
+		t.Fatalf("config ls after rm: %q", out)
+	}
 }
 
 const stackCompose = `services:

@@ -131,17 +131,8 @@ func (s *Server) routes() {
 	s.handle("POST /networks/create", s.networkCreate)
 	s.handle("DELETE /networks/{id}", s.networkRemove)
 
-	s.handle("GET /secrets", s.secretList)
-	s.handle("POST /secrets/create", s.secretCreate)
-	s.handle("GET /secrets/{id}", s.secretInspect)
-	s.handle("POST /secrets/{id}/update", s.secretUpdate)
-	s.handle("DELETE /secrets/{id}", s.secretRemove)
-
-	s.handle("GET /configs", s.configList)
-	s.handle("POST /configs/create", s.configCreate)
-	s.handle("GET /configs/{id}", s.configInspect)
-	s.handle("POST /configs/{id}/update", s.configUpdate)
-	s.handle("DELETE /configs/{id}", s.configRemove)
+	s.secretKind().routes(s)
+	s.configKind().routes(s)
 
 	s.handle("GET /containers/json", s.containerList)
 	s.handle("GET /containers/{id}/json", s.containerInspect)
