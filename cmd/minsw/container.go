@@ -10,12 +10,14 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
+	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-func newContainerCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "container", Short: "Manage containers", Args: noArgs}
+func newContainerCommand(c *cli.CLI) *cobra.Command {
+	cmd := &cobra.Command{Use: "container", Short: "Manage containers", Args: cli.NoArgs}
 	cmd.AddCommand(
 		newContainerListCommand(c, "ls"),
 		newContainerInspectCommand(c),
@@ -89,14 +91,14 @@ func containerRows(cts []*minswv1.Container, now time.Time, noTrunc bool) []any 
 	return rows
 }
 
-func newContainerListCommand(c *cli, use string) *cobra.Command {
+func newContainerListCommand(c *cli.CLI, use string) *cobra.Command {
 	var all, quiet, noTrunc bool
-	var filter listFilter
+	var filter cli.ListFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:   use + " [OPTIONS]",
 		Short: "List containers",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -110,7 +112,7 @@ func newContainerListCommand(c *cli, use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return containerTable.Write(c.out, tmpl, quiet, containerRows(cs, c.now(), noTrunc))
+			return containerTable.Write(c.Out, tmpl, quiet, containerRows(cs, c.Now(), noTrunc))
 		},
 	}
 	if use == "ls" {
@@ -121,7 +123,7 @@ func newContainerListCommand(c *cli, use string) *cobra.Command {
 	f.BoolVarP(&quiet, "quiet", "q", false, "Only display container IDs")
 	f.BoolVar(&noTrunc, "no-trunc", false, "Don't truncate output")
 	f.StringVar(&tmpl, "format", "", "Pretty-print containers using a Go template")
-	filter.add(cmd)
+	filter.Add(cmd)
 	return cmd
 }
 
@@ -181,17 +183,17 @@ func inspectContainer(ct *minswv1.Container) containerInspect {
 	return out
 }
 
-func newContainerInspectCommand(c *cli) *cobra.Command {
+func newContainerInspectCommand(c *cli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Display detailed information on one or more containers",
-		Args:  minArgs(1),
+		Args:  cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			objs, errs := eachRef(args, func(ref string) (any, error) {
+			objs, errs := cli.EachRef(args, func(ref string) (any, error) {
 				resp, err := cl.Containers.InspectContainer(cmd.Context(), &minswv1.InspectContainerRequest{Ref: ref})
 				if err != nil {
 					return nil, err
@@ -201,7 +203,7 @@ func newContainerInspectCommand(c *cli) *cobra.Command {
 			if objs == nil {
 				objs = []any{}
 			}
-			if err := writeJSON(c.out, objs); err != nil {
+			if err := inspect.WriteJSON(c.Out, objs); err != nil {
 				return err
 			}
 			return errs
@@ -209,13 +211,13 @@ func newContainerInspectCommand(c *cli) *cobra.Command {
 	}
 }
 
-func newContainerLogsCommand(c *cli, use string) *cobra.Command {
+func newContainerLogsCommand(c *cli.CLI, use string) *cobra.Command {
 	var follow bool
 	var tail string
 	cmd := &cobra.Command{
 		Use:   use + " [OPTIONS] CONTAINER",
 		Short: "Fetch the logs of a container",
-		Args:  exactArgs(1),
+		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n := int64(-1)
 			if tail != "all" {
@@ -244,7 +246,7 @@ func newContainerLogsCommand(c *cli, use string) *cobra.Command {
 					}
 					return err
 				}
-				if _, err := c.out.Write(msg.GetData()); err != nil {
+				if _, err := c.Out.Write(msg.GetData()); err != nil {
 					return err
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -13,8 +14,8 @@ var containerFilterKeys = map[string]bool{"id": true, "name": true, "label": tru
 
 // filterContainers keeps the containers that pass every key given (any
 // value of a key); an unknown key is refused as docker refuses it.
-func filterContainers(cs []*minswv1.Container, f *listFilter) ([]*minswv1.Container, error) {
-	fs, err := f.request()
+func filterContainers(cs []*minswv1.Container, f *cli.ListFilter) ([]*minswv1.Container, error) {
+	fs, err := f.Request()
 	if err != nil || len(fs) == 0 {
 		return cs, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -21,12 +22,12 @@ type execOptions struct {
 	env              []string
 }
 
-func newContainerExecCommand(c *cli, use string) *cobra.Command {
+func newContainerExecCommand(c *cli.CLI, use string) *cobra.Command {
 	var o execOptions
 	cmd := &cobra.Command{
 		Use:   use + " [OPTIONS] CONTAINER COMMAND [ARG...]",
 		Short: "Execute a command in a running container",
-		Args:  minArgs(2),
+		Args:  cli.MinArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runExec(cmd.Context(), c, args[0], args[1:], o)
 		},
@@ -42,9 +43,9 @@ func newContainerExecCommand(c *cli, use string) *cobra.Command {
 // runExec streams a process in a container: stdin up, output down, window
 // resizes when attached to a terminal; the process's exit status becomes
 // the CLI's.
-func runExec(ctx context.Context, c *cli, container string, argv []string, o execOptions) error {
-	inFd, inTTY := isTerminal(c.in)
-	outFd, outTTY := isTerminal(c.out)
+func runExec(ctx context.Context, c *cli.CLI, container string, argv []string, o execOptions) error {
+	inFd, inTTY := cli.IsTerminal(c.In)
+	outFd, outTTY := cli.IsTerminal(c.Out)
 	if o.interactive && o.tty && !inTTY {
 		return errors.New("the input device is not a TTY")
 	}
@@ -104,7 +105,7 @@ func runExec(ctx context.Context, c *cli, container string, argv []string, o exe
 		go func() {
 			buf := make([]byte, 32*1024)
 			for {
-				n, err := c.in.Read(buf)
+				n, err := c.In.Read(buf)
 				if n > 0 {
 					if send(&minswv1.ExecRequest{Stdin: append([]byte(nil), buf[:n]...)}) != nil {
 						return
@@ -122,7 +123,7 @@ func runExec(ctx context.Context, c *cli, container string, argv []string, o exe
 		resp, err := stream.Recv()
 		if err != nil {
 			if ctx.Err() != nil {
-				return exitError{130}
+				return cli.ExitError{Code: 130}
 			}
 			if errors.Is(err, io.EOF) {
 				return errors.New("exec: the daemon closed the stream before the process exited")
@@ -130,18 +131,18 @@ func runExec(ctx context.Context, c *cli, container string, argv []string, o exe
 			return err
 		}
 		if len(resp.GetStdout()) > 0 {
-			if _, err := c.out.Write(resp.GetStdout()); err != nil {
+			if _, err := c.Out.Write(resp.GetStdout()); err != nil {
 				return err
 			}
 		}
 		if len(resp.GetStderr()) > 0 {
-			if _, err := c.err.Write(resp.GetStderr()); err != nil {
+			if _, err := c.Err.Write(resp.GetStderr()); err != nil {
 				return err
 			}
 		}
 		if resp.GetExited() {
 			if code := resp.GetExitCode(); code != 0 {
-				return exitError{int(code)}
+				return cli.ExitError{Code: int(code)}
 			}
 			return nil
 		}

@@ -10,24 +10,25 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/node"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
 // newInfoCommand is docker's `info`: the client, this node's containers
 // and engine, and a Swarm section as docker's.
-func newInfoCommand(c *cli) *cobra.Command {
+func newInfoCommand(c *cli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "info",
 		Short: "Display system-wide information",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(c.out, "Client:\n Version:    %s\n\n", node.Version)
+			fmt.Fprintf(c.Out, "Client:\n Version:    %s\n\n", node.Version)
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			return writeInfo(cmd.Context(), c.out, cl)
+			return writeInfo(cmd.Context(), c.Out, cl)
 		},
 	}
 }

@@ -7,19 +7,21 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
+	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
 	"github.com/minsw/minsw/netdriver"
 	"github.com/minsw/minsw/netdriver/ingress"
 	"github.com/minsw/minsw/netdriver/lb"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-func newLBCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "lb", Short: "Inspect this node's load balancers", Args: noArgs}
+func newLBCommand(c *cli.CLI) *cobra.Command {
+	cmd := &cobra.Command{Use: "lb", Short: "Inspect this node's load balancers", Args: cli.NoArgs}
 	cmd.AddCommand(newLBInspectCommand(c))
 	return cmd
 }
 
-func newLBInspectCommand(c *cli) *cobra.Command {
+func newLBInspectCommand(c *cli.CLI) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] [NETWORK]",
@@ -29,7 +31,7 @@ func newLBInspectCommand(c *cli) *cobra.Command {
 			"load balancer backend in use (ipvs or nftables). The ingress network (every node of\n" +
 			"the swarm holds it) also shows the routing mesh: each published port, the mark\n" +
 			"ingress_sbox gives it and its backends, and host-mode ports with their local task.",
-		Args: maxArgs(1),
+		Args: cli.MaxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -44,19 +46,19 @@ func newLBInspectCommand(c *cli) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(c.out, struct {
+				return inspect.WriteJSON(c.Out, struct {
 					Backend, BackendReason string
 					Networks               []netdriver.NetworkInfo
 					GossipMembers          []string
 				}{resp.GetBackend(), resp.GetBackendReason(), lbInfos(resp.GetNetworks()), resp.GetGossipMembers()})
 			}
-			fmt.Fprintf(c.out, "Backend: %s (%s)\n", resp.GetBackend(), resp.GetBackendReason())
+			fmt.Fprintf(c.Out, "Backend: %s (%s)\n", resp.GetBackend(), resp.GetBackendReason())
 			if len(resp.GetNetworks()) == 0 {
-				fmt.Fprintln(c.out, "No lb namespace on this node: no task attached to an overlay network runs here.")
+				fmt.Fprintln(c.Out, "No lb namespace on this node: no task attached to an overlay network runs here.")
 				return nil
 			}
-			fmt.Fprintln(c.out)
-			return netdriver.WriteTable(c.out, lbInfos(resp.GetNetworks()))
+			fmt.Fprintln(c.Out)
+			return netdriver.WriteTable(c.Out, lbInfos(resp.GetNetworks()))
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "Print the raw view as JSON")
@@ -98,15 +100,6 @@ func lbInfos(nets []*minswv1.LBNetwork) []netdriver.NetworkInfo {
 		out = append(out, in)
 	}
 	return out
-}
-
-func maxArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) <= n {
-			return nil
-		}
-		return fmt.Errorf("%q accepts at most %d %s.\nSee '%s --help'.", cmd.CommandPath(), n, plural(n, "argument"), cmd.CommandPath())
-	}
 }
 
 // ingressInfo turns the API's routing mesh back into the netdriver's.

@@ -1,6 +1,7 @@
 // Command minsw is both the node daemon (`minsw daemon`) and the docker-like
-// CLI that talks to it over its unix socket. The CLI commands here are thin:
-// parse flags, call the gRPC API through package client, print.
+// CLI that talks to it over its unix socket. The CLI commands are thin:
+// parse flags, call the gRPC API through package client, print. This file
+// only builds the root command from the command packages, one per noun.
 package main
 
 import (
@@ -10,15 +11,14 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/minsw/minsw/client"
-	"github.com/minsw/minsw/cmd/minsw/internal/progress"
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
+	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
+	"github.com/minsw/minsw/cmd/minsw/node"
 	"github.com/minsw/minsw/worker/executor/containerd"
 )
 
@@ -31,58 +31,20 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// cli is what every command shares: the streams, the daemon address and
-// the connection, made on first use.
-type cli struct {
-	in       io.Reader
-	out, err io.Writer
-	host     string
-	now      func() time.Time
-	// progress tunes the convergence display of service create/update/scale.
-	progress progress.Options
-
-	c *client.Client
-}
-
-// Client connects to the daemon chosen by --host / $MINSW_HOST.
-func (c *cli) Client() (*client.Client, error) {
-	if c.c == nil {
-		cl, err := client.New(client.ResolveHost(c.host))
-		if err != nil {
-			return nil, err
-		}
-		c.c = cl
-	}
-	return c.c, nil
-}
-
-// isTerminal says whether f (one of the streams) is a terminal, and its fd.
-func isTerminal(f any) (int, bool) {
-	if fd, ok := f.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(fd.Fd())) {
-		return int(fd.Fd()), true
-	}
-	return 0, false
-}
-
-// exitError ends the CLI with a status and no message: `container exec`
-// passes the process's exit code through.
-type exitError struct{ code int }
-
-func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
-
 // run executes the CLI and returns its exit status.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	c := &cli{in: stdin, out: stdout, err: stderr, now: time.Now, progress: progressOptions()}
-	defer func() {
-		if c.c != nil {
-			c.c.Close()
-		}
-	}()
+	return execute(cli.New(stdin, stdout, stderr), args)
+}
+
+// execute runs the root command over c and maps its error, once, to a
+// one-line message and an exit status.
+func execute(c *cli.CLI, args []string) int {
+	defer c.Close()
 	root := newRootCommand(c)
 	root.SetArgs(args)
-	root.SetIn(stdin)
-	root.SetOut(stdout)
-	root.SetErr(stderr)
+	root.SetIn(c.In)
+	root.SetOut(c.Out)
+	root.SetErr(c.Err)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -90,28 +52,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	var ee exitError
+	var ee cli.ExitError
 	if errors.As(err, &ee) {
-		return ee.code
+		return ee.Code
 	}
-	fmt.Fprintln(stderr, client.Message(err))
+	fmt.Fprintln(c.Err, client.Message(err))
 	return 1
 }
 
-// progressOptions reads the hidden knobs tests use to avoid waiting:
-// MINSW_VERIFY_SECONDS (docker waits 5) and MINSW_STALL_SECONDS.
-func progressOptions() progress.Options {
-	o := progress.DefaultOptions()
-	if v, err := strconv.ParseFloat(os.Getenv("MINSW_VERIFY_SECONDS"), 64); err == nil && v >= 0 {
-		o.Verify = time.Duration(v * float64(time.Second))
-	}
-	if v, err := strconv.ParseFloat(os.Getenv("MINSW_STALL_SECONDS"), 64); err == nil && v >= 0 {
-		o.Stall = time.Duration(v * float64(time.Second))
-	}
-	return o
-}
-
-func newRootCommand(c *cli) *cobra.Command {
+func newRootCommand(c *cli.CLI) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "minsw [OPTIONS] COMMAND",
 		Short:         "A Docker Swarm equivalent: one binary that is the node daemon and its CLI",
@@ -124,13 +73,13 @@ func newRootCommand(c *cli) *cobra.Command {
 			DisableDefaultCmd: true,
 		},
 	}
-	root.PersistentFlags().StringVarP(&c.host, "host", "H", "", "Daemon socket to connect to (default $"+client.HostEnv+" or "+client.DefaultHost+")")
+	root.PersistentFlags().StringVarP(&c.Host, "host", "H", "", "Daemon socket to connect to (default $"+client.HostEnv+" or "+client.DefaultHost+")")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nSee '%s --help'.", err, cmd.CommandPath())
 	})
 	root.AddCommand(
 		newSwarmCommand(c),
-		newNodeCommand(c),
+		node.NewCommand(c),
 		newNetworkCommand(c),
 		newServiceCommand(c),
 		newContainerCommand(c),
@@ -146,56 +95,7 @@ func newRootCommand(c *cli) *cobra.Command {
 	)
 	root.AddCommand(newDaemonCommand())
 	addVersion(c, root)
-	addInspectFormats(c, root)
-	refuseUnknownSubcommands(root)
+	inspect.AddFormats(&c.Out, root)
+	cli.RefuseUnknownSubcommands(root)
 	return root
 }
-
-// Argument checks with docker's wording.
-
-func noArgs(cmd *cobra.Command, args []string) error {
-	if len(args) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%q accepts no arguments.\nSee '%s --help'.", cmd.CommandPath(), cmd.CommandPath())
-}
-
-func exactArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) == n {
-			return nil
-		}
-		return fmt.Errorf("%q requires exactly %d %s.\nSee '%s --help'.", cmd.CommandPath(), n, plural(n, "argument"), cmd.CommandPath())
-	}
-}
-
-func minArgs(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, args []string) error {
-		if len(args) >= n {
-			return nil
-		}
-		return fmt.Errorf("%q requires at least %d %s.\nSee '%s --help'.", cmd.CommandPath(), n, plural(n, "argument"), cmd.CommandPath())
-	}
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
-}
-
-// multiError reports the failures of a command applied to several objects
-// (docker goes on after a failure and exits 1 at the end).
-func multiError(errs []error) error {
-	if len(errs) == 0 {
-		return nil
-	}
-	msgs := make([]error, len(errs))
-	for i, e := range errs {
-		msgs[i] = errors.New(client.Message(e))
-	}
-	return errors.Join(msgs...)
-}
-
-func asErr[T error](err error, target *T) bool { return errors.As(err, target) }

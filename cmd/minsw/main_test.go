@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -513,8 +514,9 @@ func TestServiceCreateInterruptedDetaches(t *testing.T) {
 	d.unschedulable = "no suitable node (1 node not available for new tasks)"
 	sock := d.serve(t)
 	var out, errb strings.Builder
-	c := &cli{in: strings.NewReader(""), out: &out, err: &errb, host: sock, now: time.Now, progress: progressOptions()}
-	c.progress.Stall = time.Hour
+	c := cli.New(strings.NewReader(""), &out, &errb)
+	c.Host = sock
+	c.Progress.Stall = time.Hour
 	cl, err := c.Client()
 	if err != nil {
 		t.Fatal(err)

@@ -3,22 +3,24 @@ package main
 import (
 	"context"
 	"fmt"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
+	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-func newNetworkCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "network", Short: "Manage networks", Args: noArgs}
+func newNetworkCommand(c *cli.CLI) *cobra.Command {
+	cmd := &cobra.Command{Use: "network", Short: "Manage networks", Args: cli.NoArgs}
 	cmd.AddCommand(newNetworkCreateCommand(c), newNetworkListCommand(c), newNetworkInspectCommand(c), newNetworkRemoveCommand(c))
 	return cmd
 }
@@ -36,13 +38,13 @@ func parseKV(list []string) map[string]string {
 	return m
 }
 
-func newNetworkCreateCommand(c *cli) *cobra.Command {
+func newNetworkCreateCommand(c *cli.CLI) *cobra.Command {
 	var spec minswv1.NetworkSpec
 	var labels, opts []string
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] NETWORK",
 		Short: "Create a network",
-		Args:  exactArgs(1),
+		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -51,14 +53,14 @@ func newNetworkCreateCommand(c *cli) *cobra.Command {
 			spec.Name = args[0]
 			spec.Labels = parseKV(labels)
 			spec.DriverOpts = parseKV(opts)
-			req := &minswv1.CreateNetworkRequest{Spec: &spec, IdempotencyKey: newIdempotencyKey()}
-			resp, err := retryUnknown(cmd.Context(), func(ctx context.Context) (*minswv1.CreateNetworkResponse, error) {
+			req := &minswv1.CreateNetworkRequest{Spec: &spec, IdempotencyKey: cli.NewIdempotencyKey()}
+			resp, err := cli.RetryUnknown(cmd.Context(), func(ctx context.Context) (*minswv1.CreateNetworkResponse, error) {
 				return cl.Control.CreateNetwork(ctx, req)
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.out, resp.GetNetwork().GetId())
+			fmt.Fprintln(c.Out, resp.GetNetwork().GetId())
 			return nil
 		},
 	}
@@ -89,7 +91,7 @@ var networkTable = format.Table{
 
 func labelString(m map[string]string) string {
 	var parts []string
-	for _, k := range sortedKeys(m) {
+	for _, k := range cli.SortedKeys(m) {
 		parts = append(parts, k+"="+m[k])
 	}
 	return strings.Join(parts, ",")
@@ -133,21 +135,21 @@ func sortNetworkRows(rows []any) {
 	slices.SortStableFunc(rows, func(a, b any) int { return strings.Compare(a.(networkRow).Name, b.(networkRow).Name) })
 }
 
-func newNetworkListCommand(c *cli) *cobra.Command {
+func newNetworkListCommand(c *cli.CLI) *cobra.Command {
 	var quiet, noTrunc bool
-	var filter listFilter
+	var filter cli.ListFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
 		Short:   "List networks",
-		Args:    noArgs,
+		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			fs, err := filter.request()
+			fs, err := filter.Request()
 			if err != nil {
 				return err
 			}
@@ -162,13 +164,13 @@ func newNetworkListCommand(c *cli) *cobra.Command {
 				rows = append(rows, localNetworkRows(local.GetNetworks(), noTrunc)...)
 				sortNetworkRows(rows)
 			}
-			return networkTable.Write(c.out, tmpl, quiet, rows)
+			return networkTable.Write(c.Out, tmpl, quiet, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display network IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate the output")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print networks using a Go template")
-	filter.add(cmd)
+	filter.Add(cmd)
 	return cmd
 }
 
@@ -238,7 +240,7 @@ func taskName(t *minswv1.Task) string {
 // this node's running tasks on the network and its lb endpoint, and the
 // nodes that take part in the network.
 func localEndpoints(ctx context.Context, cl *client.Client, n *minswv1.Network, out *networkInspect) {
-	self := localNodeID(ctx, cl)
+	self := cli.LocalNodeID(ctx, cl)
 	nodes, err := cl.Control.ListNodes(ctx, &minswv1.ListNodesRequest{})
 	if err != nil {
 		return
@@ -342,17 +344,17 @@ func networkFields(n *minswv1.Network) networkInspect {
 	return out
 }
 
-func newNetworkInspectCommand(c *cli) *cobra.Command {
+func newNetworkInspectCommand(c *cli.CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NETWORK [NETWORK...]",
 		Short: "Display detailed information on one or more networks",
-		Args:  minArgs(1),
+		Args:  cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			objs, errs := eachRef(args, func(ref string) (any, error) {
+			objs, errs := cli.EachRef(args, func(ref string) (any, error) {
 				resp, err := cl.Control.GetNetwork(cmd.Context(), &minswv1.GetNetworkRequest{Ref: ref})
 				if err != nil && status.Code(err) == codes.FailedPrecondition && strings.Contains(err.Error(), "not a swarm manager") {
 					// A worker: show its own view, as docker does.
@@ -366,7 +368,7 @@ func newNetworkInspectCommand(c *cli) *cobra.Command {
 			if objs == nil {
 				objs = []any{}
 			}
-			if err := writeJSON(c.out, objs); err != nil {
+			if err := inspect.WriteJSON(c.Out, objs); err != nil {
 				return err
 			}
 			return errs
@@ -375,13 +377,13 @@ func newNetworkInspectCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-func newNetworkRemoveCommand(c *cli) *cobra.Command {
+func newNetworkRemoveCommand(c *cli.CLI) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:     "rm NETWORK [NETWORK...]",
 		Aliases: []string{"remove"},
 		Short:   "Remove one or more networks",
-		Args:    minArgs(1),
+		Args:    cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -390,11 +392,11 @@ func newNetworkRemoveCommand(c *cli) *cobra.Command {
 			if args, err = confirmIngressRemoval(cmd.Context(), c, cl, args, force); err != nil || len(args) == 0 {
 				return err
 			}
-			_, err = eachRef(args, func(ref string) (string, error) {
+			_, err = cli.EachRef(args, func(ref string) (string, error) {
 				if _, err := cl.Control.RemoveNetwork(cmd.Context(), &minswv1.RemoveNetworkRequest{Ref: ref}); err != nil {
 					return "", err
 				}
-				fmt.Fprintln(c.out, ref)
+				fmt.Fprintln(c.Out, ref)
 				return ref, nil
 			})
 			return err

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -25,7 +26,7 @@ func addIngressRemovalFlag(cmd *cobra.Command, force *bool) {
 // removed, and drops the ingress network from refs unless the user says
 // yes (or --force). The manager still refuses while services publish ports
 // through it.
-func confirmIngressRemoval(ctx context.Context, c *cli, cl *client.Client, refs []string, force bool) ([]string, error) {
+func confirmIngressRemoval(ctx context.Context, c *cli.CLI, cl *client.Client, refs []string, force bool) ([]string, error) {
 	if force {
 		return refs, nil
 	}
@@ -37,9 +38,9 @@ func confirmIngressRemoval(ctx context.Context, c *cli, cl *client.Client, refs 
 			out = append(out, ref) // rm itself reports a network it cannot find
 			continue
 		}
-		fmt.Fprint(c.out, ingressWarning)
+		fmt.Fprint(c.Out, ingressWarning)
 		if in == nil {
-			in = bufio.NewReader(c.in)
+			in = bufio.NewReader(c.In)
 		}
 		line, _ := in.ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(line)); a == "y" || a == "yes" {

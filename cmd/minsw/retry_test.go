@@ -4,13 +4,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 )
 
 // service create whose first attempt committed but came back "unknown"
 // retries with the same request ID and gets the service that attempt made:
 // exit 0, one service, no "name in use".
 func TestServiceCreateRetriesAnUnknownOutcomeWithItsKey(t *testing.T) {
-	unknownRetries = []time.Duration{time.Millisecond, time.Millisecond}
+	cli.UnknownRetries = []time.Duration{time.Millisecond, time.Millisecond}
 	d := seedDaemon()
 	d.unsure = 1
 	sock := d.serve(t)
@@ -38,7 +40,7 @@ func TestServiceCreateRetriesAnUnknownOutcomeWithItsKey(t *testing.T) {
 // When every attempt's outcome is unknown, the CLI says so and exits 1: it
 // does not claim the create failed.
 func TestServiceCreateReportsAnUnknownOutcome(t *testing.T) {
-	unknownRetries = []time.Duration{time.Millisecond, time.Millisecond}
+	cli.UnknownRetries = []time.Duration{time.Millisecond, time.Millisecond}
 	d := seedDaemon()
 	d.unknown = true
 	sock := d.serve(t)

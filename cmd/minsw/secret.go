@@ -12,7 +12,9 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
+	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -31,10 +33,10 @@ type blobKind[T interface {
 	get     func(cl *client.Client, cmd *cobra.Command, ref string) (T, error)
 	remove  func(cl *client.Client, cmd *cobra.Command, ref string) error
 	name    func(T) string
-	inspect func(T) object
+	inspect func(T) inspect.Object
 }
 
-func newSecretCommand(c *cli) *cobra.Command {
+func newSecretCommand(c *cli.CLI) *cobra.Command {
 	k := blobKind[*minswv1.Secret]{
 		word: "secret", title: "Secret", driver: true,
 		create: func(cl *client.Client, cmd *cobra.Command, name string, labels map[string]string, data []byte) (*minswv1.Secret, error) {
@@ -54,12 +56,12 @@ func newSecretCommand(c *cli) *cobra.Command {
 			return err
 		},
 		name:    func(s *minswv1.Secret) string { return s.GetSpec().GetName() },
-		inspect: func(s *minswv1.Secret) object { return dockerObject(s.ProtoReflect()) },
+		inspect: func(s *minswv1.Secret) inspect.Object { return inspect.DockerObject(s.ProtoReflect()) },
 	}
 	return k.command(c, "Manage Swarm secrets")
 }
 
-func newConfigCommand(c *cli) *cobra.Command {
+func newConfigCommand(c *cli.CLI) *cobra.Command {
 	k := blobKind[*minswv1.Config]{
 		word: "config", title: "Config",
 		create: func(cl *client.Client, cmd *cobra.Command, name string, labels map[string]string, data []byte) (*minswv1.Config, error) {
@@ -79,20 +81,20 @@ func newConfigCommand(c *cli) *cobra.Command {
 			return err
 		},
 		name: func(s *minswv1.Config) string { return s.GetSpec().GetName() },
-		inspect: func(s *minswv1.Config) object {
+		inspect: func(s *minswv1.Config) inspect.Object {
 			// docker shows a config's data base64-encoded, as JSON does []byte.
-			o := dockerObject(s.ProtoReflect())
+			o := inspect.DockerObject(s.ProtoReflect())
 			for i, f := range o {
-				if f.key != "Spec" {
+				if f.Key != "Spec" {
 					continue
 				}
-				spec := f.value.(object)
+				spec := f.Value.(inspect.Object)
 				for j, sf := range spec {
-					if sf.key == "Data" {
-						spec[j].value = base64.StdEncoding.EncodeToString(s.GetSpec().GetData())
+					if sf.Key == "Data" {
+						spec[j].Value = base64.StdEncoding.EncodeToString(s.GetSpec().GetData())
 					}
 				}
-				o[i].value = spec
+				o[i].Value = spec
 			}
 			return o
 		},
@@ -100,17 +102,17 @@ func newConfigCommand(c *cli) *cobra.Command {
 	return k.command(c, "Manage Swarm configs")
 }
 
-func (k blobKind[T]) command(c *cli, short string) *cobra.Command {
-	cmd := &cobra.Command{Use: k.word, Short: short, Args: noArgs}
+func (k blobKind[T]) command(c *cli.CLI, short string) *cobra.Command {
+	cmd := &cobra.Command{Use: k.word, Short: short, Args: cli.NoArgs}
 	cmd.AddCommand(k.createCommand(c), k.listCommand(c), k.inspectCommand(c), k.removeCommand(c))
 	return cmd
 }
 
 // readBlob reads a create command's data from a file, or stdin for "-".
-func readBlob(c *cli, word, file string, limit int) ([]byte, error) {
+func readBlob(c *cli.CLI, word, file string, limit int) ([]byte, error) {
 	var r io.Reader
 	if file == "-" {
-		r = c.in
+		r = c.In
 	} else {
 		f, err := os.Open(file)
 		if err != nil {
@@ -135,13 +137,13 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-func (k blobKind[T]) createCommand(c *cli) *cobra.Command {
+func (k blobKind[T]) createCommand(c *cli.CLI) *cobra.Command {
 	var labels []string
 	var driver, templateDriver string
 	cmd := &cobra.Command{
 		Use:   fmt.Sprintf("create [OPTIONS] %s file|-", strings.ToUpper(k.word)),
 		Short: fmt.Sprintf("Create a %s from a file or STDIN as content", k.word),
-		Args:  exactArgs(2),
+		Args:  cli.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if driver != "" {
 				return fmt.Errorf("--driver is not supported: minsw keeps %ss in the swarm's raft store, sealed at rest; there are no %s drivers", k.word, k.word)
@@ -165,7 +167,7 @@ func (k blobKind[T]) createCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.out, obj.GetId())
+			fmt.Fprintln(c.Out, obj.GetId())
 			return nil
 		},
 	}
@@ -194,14 +196,14 @@ func (k blobKind[T]) table() format.Table {
 	}
 }
 
-func (k blobKind[T]) listCommand(c *cli) *cobra.Command {
+func (k blobKind[T]) listCommand(c *cli.CLI) *cobra.Command {
 	var quiet bool
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
 		Short:   fmt.Sprintf("List %ss", k.word),
-		Args:    noArgs,
+		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -211,7 +213,7 @@ func (k blobKind[T]) listCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			now := c.now()
+			now := c.Now()
 			rows := make([]any, len(objs))
 			for i, o := range objs {
 				var labels map[string]string
@@ -227,7 +229,7 @@ func (k blobKind[T]) listCommand(c *cli) *cobra.Command {
 					Labels:    labelString(labels),
 				}
 			}
-			return k.table().Write(c.out, tmpl, quiet, rows)
+			return k.table().Write(c.Out, tmpl, quiet, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
@@ -235,31 +237,31 @@ func (k blobKind[T]) listCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-func (k blobKind[T]) inspectCommand(c *cli) *cobra.Command {
+func (k blobKind[T]) inspectCommand(c *cli.CLI) *cobra.Command {
 	var pretty bool
 	cmd := &cobra.Command{
 		Use:   fmt.Sprintf("inspect [OPTIONS] %s [%s...]", k.word, k.word),
 		Short: fmt.Sprintf("Display detailed information on one or more %ss", k.word),
-		Args:  minArgs(1),
+		Args:  cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			objs, errs := eachRef(args, func(ref string) (T, error) { return k.get(cl, cmd, ref) })
+			objs, errs := cli.EachRef(args, func(ref string) (T, error) { return k.get(cl, cmd, ref) })
 			if pretty {
 				for i, o := range objs {
 					if i > 0 {
-						fmt.Fprintln(c.out)
+						fmt.Fprintln(c.Out)
 					}
-					fmt.Fprintf(c.out, "ID:              %s\nName:              %s\n", o.GetId(), k.name(o))
+					fmt.Fprintf(c.Out, "ID:              %s\nName:              %s\n", o.GetId(), k.name(o))
 					if k.driver {
-						fmt.Fprintln(c.out, "Driver:")
+						fmt.Fprintln(c.Out, "Driver:")
 					}
-					fmt.Fprintf(c.out, "Created at:        %s\nUpdated at:        %s\n",
+					fmt.Fprintf(c.Out, "Created at:        %s\nUpdated at:        %s\n",
 						ts(o.GetMeta().GetCreatedAt()).Format(time.RFC3339Nano), ts(o.GetMeta().GetUpdatedAt()).Format(time.RFC3339Nano))
 					if cfg, ok := any(o).(*minswv1.Config); ok {
-						fmt.Fprintf(c.out, "Data:\n%s\n", cfg.GetSpec().GetData())
+						fmt.Fprintf(c.Out, "Data:\n%s\n", cfg.GetSpec().GetData())
 					}
 				}
 				return errs
@@ -268,7 +270,7 @@ func (k blobKind[T]) inspectCommand(c *cli) *cobra.Command {
 			for i, o := range objs {
 				out[i] = k.inspect(o)
 			}
-			if err := writeJSON(c.out, out); err != nil {
+			if err := inspect.WriteJSON(c.Out, out); err != nil {
 				return err
 			}
 			return errs
@@ -278,22 +280,22 @@ func (k blobKind[T]) inspectCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-func (k blobKind[T]) removeCommand(c *cli) *cobra.Command {
+func (k blobKind[T]) removeCommand(c *cli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:     fmt.Sprintf("rm %s [%s...]", strings.ToUpper(k.word), k.word),
 		Aliases: []string{"remove"},
 		Short:   fmt.Sprintf("Remove one or more %ss", k.word),
-		Args:    minArgs(1),
+		Args:    cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			_, err = eachRef(args, func(ref string) (string, error) {
+			_, err = cli.EachRef(args, func(ref string) (string, error) {
 				if err := k.remove(cl, cmd, ref); err != nil {
 					return "", err
 				}
-				fmt.Fprintln(c.out, ref)
+				fmt.Fprintln(c.Out, ref)
 				return ref, nil
 			})
 			return err

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"io"
 	"slices"
 	"strconv"
@@ -13,17 +11,22 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
+	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
 	"github.com/minsw/minsw/cmd/minsw/internal/progress"
+	"github.com/minsw/minsw/cmd/minsw/internal/task"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-func newServiceCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "service", Short: "Manage Swarm services", Args: noArgs}
+func newServiceCommand(c *cli.CLI) *cobra.Command {
+	cmd := &cobra.Command{Use: "service", Short: "Manage Swarm services", Args: cli.NoArgs}
 	cmd.AddCommand(
 		newServiceCreateCommand(c),
 		newServiceListCommand(c),
@@ -53,26 +56,26 @@ func (w *waitFlags) register(cmd *cobra.Command) {
 
 // waitForService shows the service converging unless detached. Ctrl-C
 // stops following; the service carries on.
-func waitForService(ctx context.Context, c *cli, cl *client.Client, id, name string, w waitFlags) error {
+func waitForService(ctx context.Context, c *cli.CLI, cl *client.Client, id, name string, w waitFlags) error {
 	if w.detach {
 		return nil
 	}
 	var d progress.Display
-	switch _, tty := isTerminal(c.out); {
+	switch _, tty := cli.IsTerminal(c.Out); {
 	case w.quiet:
 		d = discard{}
 	case tty:
-		d = progress.NewTerminal(c.out)
+		d = progress.NewTerminal(c.Out)
 	default:
-		d = &progress.Plain{Out: c.out}
+		d = &progress.Plain{Out: c.Out}
 	}
-	opts := c.progress
+	opts := c.Progress
 	opts.Rollback = w.rollback
 	err := progress.Wait(ctx, cl.Control, id, d, opts)
 	// An RPC cut by the caller's deadline can report DeadlineExceeded a
 	// moment before ctx itself says so.
 	if err != nil && (ctx.Err() != nil || status.Code(err) == codes.Canceled || status.Code(err) == codes.DeadlineExceeded) {
-		fmt.Fprintf(c.err, "\nOperation continuing in background.\nUse `minsw service ps --no-trunc %s` to check progress.\n", name)
+		fmt.Fprintf(c.Err, "\nOperation continuing in background.\nUse `minsw service ps --no-trunc %s` to check progress.\n", name)
 		return nil
 	}
 	return err
@@ -226,7 +229,7 @@ func parsePort(s string) (*minswv1.PortConfig, error) {
 	return p, nil
 }
 
-func newServiceCreateCommand(c *cli) *cobra.Command {
+func newServiceCreateCommand(c *cli.CLI) *cobra.Command {
 	var sf specFlags
 	var stf storageFlags
 	var uf updateConfigFlags
@@ -237,7 +240,7 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create a new service",
-		Args:  minArgs(1),
+		Args:  cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec := &minswv1.ServiceSpec{
 				Name:   name,
@@ -318,15 +321,15 @@ func newServiceCreateCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := &minswv1.CreateServiceRequest{Spec: spec, IdempotencyKey: newIdempotencyKey()}
-			resp, err := retryUnknown(cmd.Context(), func(ctx context.Context) (*minswv1.CreateServiceResponse, error) {
+			req := &minswv1.CreateServiceRequest{Spec: spec, IdempotencyKey: cli.NewIdempotencyKey()}
+			resp, err := cli.RetryUnknown(cmd.Context(), func(ctx context.Context) (*minswv1.CreateServiceResponse, error) {
 				return cl.Control.CreateService(ctx, req)
 			})
 			if err != nil {
 				return err
 			}
 			svc := resp.GetService()
-			fmt.Fprintln(c.out, svc.GetId())
+			fmt.Fprintln(c.Out, svc.GetId())
 			if isJobSpec(svc.GetSpec()) {
 				return waitForJob(cmd.Context(), c, cl, svc.GetId(), w)
 			}
@@ -398,19 +401,6 @@ func countTasks(services []*minswv1.Service, tasks []*minswv1.Task, nodes []*min
 }
 
 // portsString shows published ports as "*:8080->80/tcp".
-func portsString(ports []*minswv1.PortConfig) string {
-	var out []string
-	for _, p := range ports {
-		proto := strings.ToLower(strings.TrimPrefix(p.GetProtocol().String(), "PORT_PROTOCOL_"))
-		if p.GetPublishedPort() == 0 {
-			out = append(out, fmt.Sprintf("%d/%s", p.GetTargetPort(), proto))
-			continue
-		}
-		out = append(out, fmt.Sprintf("*:%d->%d/%s", p.GetPublishedPort(), p.GetTargetPort(), proto))
-	}
-	return strings.Join(out, ", ")
-}
-
 type serviceRow struct {
 	ID, Name, Mode, Replicas, Image, Ports string
 }
@@ -446,28 +436,28 @@ func serviceRows(services []*minswv1.Service, tasks []*minswv1.Task, nodes []*mi
 			Mode:     mode,
 			Replicas: replicas,
 			Image:    format.Image(s.GetSpec().GetTask().GetContainer().GetImage()),
-			Ports:    portsString(ports),
+			Ports:    task.PortsString(ports),
 		}
 	}
 	return rows
 }
 
-func newServiceListCommand(c *cli) *cobra.Command {
+func newServiceListCommand(c *cli.CLI) *cobra.Command {
 	var quiet bool
-	var filter listFilter
+	var filter cli.ListFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
 		Short:   "List services",
-		Args:    noArgs,
+		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			fs, err := filter.request()
+			fs, err := filter.Request()
 			if err != nil {
 				return err
 			}
@@ -480,13 +470,13 @@ func newServiceListCommand(c *cli) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print services using a Go template")
-	filter.add(cmd)
+	filter.Add(cmd)
 	return cmd
 }
 
 // writeServiceTable prints services as `service ls` does, with their
 // running task counts (unless quiet).
-func writeServiceTable(ctx context.Context, c *cli, cl *client.Client, services []*minswv1.Service, quiet bool, tmpl string) error {
+func writeServiceTable(ctx context.Context, c *cli.CLI, cl *client.Client, services []*minswv1.Service, quiet bool, tmpl string) error {
 	var tasks []*minswv1.Task
 	var nodes []*minswv1.Node
 	if !quiet {
@@ -500,128 +490,18 @@ func writeServiceTable(ctx context.Context, c *cli, cl *client.Client, services 
 		}
 		tasks, nodes = t.GetTasks(), n.GetNodes()
 	}
-	return serviceTable.Write(c.out, tmpl, quiet, serviceRows(services, tasks, nodes))
+	return serviceTable.Write(c.Out, tmpl, quiet, serviceRows(services, tasks, nodes))
 }
 
 // writeTaskTable prints the tasks req selects as `service ps` does.
-func writeTaskTable(ctx context.Context, c *cli, cl *client.Client, req *minswv1.ListTasksRequest, quiet, noTrunc bool, tmpl string) error {
-	tasks, err := cl.Control.ListTasks(ctx, req)
-	if err != nil {
-		return err
-	}
-	names, err := hostnames(ctx, cl)
-	if err != nil {
-		return err
-	}
-	return taskTable.Write(c.out, tmpl, quiet, taskRows(tasks.GetTasks(), names, c.now(), noTrunc))
-}
-
-type taskRow struct {
-	ID, Name, Image, Node, DesiredState, CurrentState, Error, Ports string
-}
-
-var taskTable = format.Table{
-	Default: "table {{.ID}}\t{{.Name}}\t{{.Image}}\t{{.Node}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}\t{{.Ports}}",
-	Quiet:   "{{.ID}}",
-	Headers: map[string]string{
-		"ID": "ID", "Name": "NAME", "Image": "IMAGE", "Node": "NODE", "DesiredState": "DESIRED STATE",
-		"CurrentState": "CURRENT STATE", "Error": "ERROR", "Ports": "PORTS",
-	},
-}
-
-// maxErrLength is how much of a task's error service ps shows.
-const maxErrLength = 30
-
-// taskRows lays out tasks as docker's service ps: grouped by slot (or node
-// for global services), newest first, older tasks of a slot as " \_ name".
-func taskRows(tasks []*minswv1.Task, hostnames map[string]string, now time.Time, noTrunc bool) []any {
-	type named struct {
-		t    *minswv1.Task
-		name string
-	}
-	list := make([]named, len(tasks))
-	for i, t := range tasks {
-		name := fmt.Sprintf("%s.%d", t.GetServiceName(), t.GetSlot())
-		if t.GetSlot() == 0 {
-			name = t.GetServiceName() + "." + t.GetNodeId()
-		}
-		list[i] = named{t, name}
-	}
-	slices.SortStableFunc(list, func(a, b named) int {
-		if a.t.GetServiceName() != b.t.GetServiceName() {
-			return strings.Compare(a.t.GetServiceName(), b.t.GetServiceName())
-		}
-		if a.t.GetSlot() != b.t.GetSlot() {
-			return int(a.t.GetSlot()) - int(b.t.GetSlot())
-		}
-		if a.name != b.name {
-			return strings.Compare(a.name, b.name)
-		}
-		return b.t.GetMeta().GetCreatedAt().AsTime().Compare(a.t.GetMeta().GetCreatedAt().AsTime())
-	})
-	rows := make([]any, len(list))
-	prev := ""
-	for i, n := range list {
-		t := n.t
-		name := n.name
-		if noTrunc {
-			name += "." + t.GetId()
-		}
-		if n.name == prev {
-			name = ` \_ ` + name
-		}
-		prev = n.name
-		id, image, errText := t.GetId(), t.GetSpec().GetContainer().GetImage(), t.GetStatus().GetErr()
-		if !noTrunc {
-			id = format.TruncateID(id)
-			image = format.Image(image)
-			errText = format.Ellipsis(errText, maxErrLength)
-		}
-		if errText != "" {
-			errText = `"` + errText + `"`
-		}
-		node := hostnames[t.GetNodeId()]
-		if node == "" {
-			node = t.GetNodeId()
-		}
-		current := format.Title(progress.StateName(t.GetStatus().GetState()))
-		if ts := t.GetStatus().GetTimestamp(); ts != nil {
-			current += " " + strings.ToLower(format.Ago(now, ts.AsTime()))
-		}
-		rows[i] = taskRow{
-			ID:           id,
-			Name:         name,
-			Image:        image,
-			Node:         node,
-			DesiredState: format.Title(progress.StateName(t.GetDesiredState())),
-			CurrentState: current,
-			Error:        errText,
-			Ports:        portsString(t.GetStatus().GetPorts()),
-		}
-	}
-	return rows
-}
-
-func hostnames(ctx context.Context, cl *client.Client) (map[string]string, error) {
-	nodes, err := cl.Control.ListNodes(ctx, &minswv1.ListNodesRequest{})
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]string{}
-	for _, n := range nodes.GetNodes() {
-		m[n.GetId()] = n.GetDescription().GetHostname()
-	}
-	return m, nil
-}
-
-func newServicePsCommand(c *cli) *cobra.Command {
+func newServicePsCommand(c *cli.CLI) *cobra.Command {
 	var quiet, noTrunc bool
-	var psFilter listFilter
+	var psFilter cli.ListFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS] SERVICE [SERVICE...]",
 		Short: "List the tasks of one or more services",
-		Args:  minArgs(1),
+		Args:  cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -636,32 +516,32 @@ func newServicePsCommand(c *cli) *cobra.Command {
 				}
 				ids = append(ids, s.GetService().GetId())
 			}
-			fs, err := psFilter.request()
+			fs, err := psFilter.Request()
 			if err != nil {
 				return err
 			}
-			return writeTaskTable(ctx, c, cl, &minswv1.ListTasksRequest{ServiceIds: ids, Filters: fs}, quiet, noTrunc, tmpl)
+			return task.WriteTable(ctx, c, cl, &minswv1.ListTasksRequest{ServiceIds: ids, Filters: fs}, quiet, noTrunc, tmpl)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display task IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate output")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print tasks using a Go template")
-	psFilter.add(cmd)
+	psFilter.Add(cmd)
 	return cmd
 }
 
-func newServiceInspectCommand(c *cli) *cobra.Command {
+func newServiceInspectCommand(c *cli.CLI) *cobra.Command {
 	var pretty bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] SERVICE [SERVICE...]",
 		Short: "Display detailed information on one or more services",
-		Args:  minArgs(1),
+		Args:  cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			services, errs := eachRef(args, func(ref string) (*minswv1.Service, error) {
+			services, errs := cli.EachRef(args, func(ref string) (*minswv1.Service, error) {
 				resp, err := cl.Control.GetService(cmd.Context(), &minswv1.GetServiceRequest{Ref: ref})
 				return resp.GetService(), err
 			})
@@ -669,7 +549,7 @@ func newServiceInspectCommand(c *cli) *cobra.Command {
 			if pretty {
 				nets = networkNames(cmd.Context(), cl)
 			}
-			if err := writeInspect(c, services, pretty, func(s *minswv1.Service) { printServicePretty(c, s, nets) }); err != nil {
+			if err := inspect.Write(c.Out, services, pretty, func(s *minswv1.Service) { printServicePretty(c, s, nets) }); err != nil {
 				return err
 			}
 			return errs
@@ -691,16 +571,16 @@ func networkNames(ctx context.Context, cl *client.Client) map[string]string {
 	return m
 }
 
-func printServicePretty(c *cli, s *minswv1.Service, nets map[string]string) {
+func printServicePretty(c *cli.CLI, s *minswv1.Service, nets map[string]string) {
 	var w strings.Builder
-	defer func() { io.WriteString(c.out, tabAlign(w.String(), 16)) }()
+	defer func() { io.WriteString(c.Out, cli.TabAlign(w.String(), 16)) }()
 	spec := s.GetSpec()
 	ct := spec.GetTask().GetContainer()
 	fmt.Fprintf(&w, "\nID:\t%s\n", s.GetId())
 	fmt.Fprintf(&w, "Name:\t%s\n", spec.GetName())
 	if len(spec.GetLabels()) > 0 {
 		fmt.Fprintln(&w, "Labels:")
-		for _, k := range sortedKeys(spec.GetLabels()) {
+		for _, k := range cli.SortedKeys(spec.GetLabels()) {
 			fmt.Fprintf(&w, " %s=%s\n", k, spec.GetLabels()[k])
 		}
 	}
@@ -780,12 +660,12 @@ func updateService(ctx context.Context, cl *client.Client, ref string, change fu
 	return up.GetService(), nil
 }
 
-func newServiceScaleCommand(c *cli) *cobra.Command {
+func newServiceScaleCommand(c *cli.CLI) *cobra.Command {
 	var w waitFlags
 	cmd := &cobra.Command{
 		Use:   "scale SERVICE=REPLICAS [SERVICE=REPLICAS...]",
 		Short: "Scale one or multiple replicated services",
-		Args:  minArgs(1),
+		Args:  cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			type target struct {
 				ref      string
@@ -818,7 +698,7 @@ func newServiceScaleCommand(c *cli) *cobra.Command {
 					errs = append(errs, err)
 					continue
 				}
-				fmt.Fprintf(c.out, "%s scaled to %d\n", t.ref, t.replicas)
+				fmt.Fprintf(c.Out, "%s scaled to %d\n", t.ref, t.replicas)
 				scaled = append(scaled, svc)
 			}
 			for _, svc := range scaled {
@@ -826,14 +706,14 @@ func newServiceScaleCommand(c *cli) *cobra.Command {
 					errs = append(errs, err)
 				}
 			}
-			return multiError(errs)
+			return cli.MultiError(errs)
 		},
 	}
 	w.register(cmd)
 	return cmd
 }
 
-func newServiceUpdateCommand(c *cli) *cobra.Command {
+func newServiceUpdateCommand(c *cli.CLI) *cobra.Command {
 	var sf specFlags
 	var stf storageFlags
 	var uf updateConfigFlags
@@ -847,7 +727,7 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS] SERVICE",
 		Short: "Update a service",
-		Args:  exactArgs(1),
+		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, posArgs []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -963,7 +843,7 @@ func newServiceUpdateCommand(c *cli) *cobra.Command {
 			} else if svc, err = updateService(cmd.Context(), cl, posArgs[0], change); err != nil {
 				return err
 			}
-			fmt.Fprintln(c.out, posArgs[0])
+			fmt.Fprintln(c.Out, posArgs[0])
 			w.rollback = rollback
 			if isJobSpec(svc.GetSpec()) {
 				return waitForJob(cmd.Context(), c, cl, svc.GetId(), w)
@@ -1017,22 +897,22 @@ func addKeyed(list, add []string) []string {
 	return list
 }
 
-func newServiceRemoveCommand(c *cli) *cobra.Command {
+func newServiceRemoveCommand(c *cli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:     "rm SERVICE [SERVICE...]",
 		Aliases: []string{"remove"},
 		Short:   "Remove one or more services",
-		Args:    minArgs(1),
+		Args:    cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			_, err = eachRef(args, func(ref string) (string, error) {
+			_, err = cli.EachRef(args, func(ref string) (string, error) {
 				if _, err := cl.Control.RemoveService(cmd.Context(), &minswv1.RemoveServiceRequest{Ref: ref}); err != nil {
 					return "", err
 				}
-				fmt.Fprintln(c.out, ref)
+				fmt.Fprintln(c.Out, ref)
 				return ref, nil
 			})
 			return err
@@ -1040,7 +920,7 @@ func newServiceRemoveCommand(c *cli) *cobra.Command {
 	}
 }
 
-func newServiceLogsCommand(c *cli) *cobra.Command {
+func newServiceLogsCommand(c *cli.CLI) *cobra.Command {
 	var (
 		follow bool
 		tail   string
@@ -1049,7 +929,7 @@ func newServiceLogsCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs [OPTIONS] SERVICE|TASK",
 		Short: "Fetch the logs of a service or task",
-		Args:  exactArgs(1),
+		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n, err := parseTail(tail)
 			if err != nil {
@@ -1084,15 +964,15 @@ func newServiceLogsCommand(c *cli) *cobra.Command {
 				}
 				if e := line.GetError(); e != "" {
 					failed++
-					fmt.Fprintf(c.err, "error from %s: %s\n", logPrefix(line, opts), e)
+					fmt.Fprintf(c.Err, "error from %s: %s\n", logPrefix(line, opts), e)
 					continue
 				}
-				if _, err := io.WriteString(c.out, formatLogLine(line, opts)); err != nil {
+				if _, err := io.WriteString(c.Out, formatLogLine(line, opts)); err != nil {
 					return err
 				}
 			}
 			if failed > 0 {
-				return fmt.Errorf("the logs of %d %s could not be read", failed, plural(failed, "task"))
+				return fmt.Errorf("the logs of %d %s could not be read", failed, cli.Plural(failed, "task"))
 			}
 			return nil
 		},

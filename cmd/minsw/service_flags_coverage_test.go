@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 )
 
 // flagsOfOtherIssues are docker service create flags that other issues add
@@ -68,7 +70,7 @@ func TestServiceCreateCoversDockerFlags(t *testing.T) {
 	if len(names) < 70 {
 		t.Fatalf("parsed only %d flags from docker's help", len(names))
 	}
-	cmd := newServiceCreateCommand(&cli{out: &bytes.Buffer{}, err: &bytes.Buffer{}})
+	cmd := newServiceCreateCommand(cli.New(nil, &bytes.Buffer{}, &bytes.Buffer{}))
 	ours := cmd.Flags()
 	honoured, refused, elsewhere := 0, 0, 0
 	for _, n := range names {

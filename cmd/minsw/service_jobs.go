@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/internal/containeropts"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -73,12 +74,12 @@ func jobColumns(s *minswv1.Service, tasks []*minswv1.Task, nodes []*minswv1.Node
 
 // waitForJob follows a job until all its completions are done, as docker
 // does for jobs: "job progress: 2 out of 3 complete", then "job complete".
-func waitForJob(ctx context.Context, c *cli, cl *client.Client, id string, w waitFlags) error {
+func waitForJob(ctx context.Context, c *cli.CLI, cl *client.Client, id string, w waitFlags) error {
 	if w.detach {
 		return nil
 	}
 	last := ""
-	tick := time.NewTicker(c.progress.Interval)
+	tick := time.NewTicker(c.Progress.Interval)
 	defer tick.Stop()
 	for {
 		svc, err := cl.Control.GetService(ctx, &minswv1.GetServiceRequest{Ref: id})
@@ -96,18 +97,18 @@ func waitForJob(ctx context.Context, c *cli, cl *client.Client, id string, w wai
 		p := jobStatus(svc.GetService(), tasks.GetTasks(), nodes.GetNodes())
 		line := fmt.Sprintf("job progress: %d out of %d complete\nactive tasks: %d out of %d tasks", p.completed, p.total, p.running, p.desired)
 		if line != last && !w.quiet {
-			fmt.Fprintln(c.out, line)
+			fmt.Fprintln(c.Out, line)
 			last = line
 		}
 		if p.total > 0 && p.completed >= p.total {
 			if !w.quiet {
-				fmt.Fprintln(c.out, "job complete")
+				fmt.Fprintln(c.Out, "job complete")
 			}
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			fmt.Fprintf(c.err, "\nOperation continuing in background.\nUse `minsw service ps --no-trunc %s` to check progress.\n", svc.GetService().GetSpec().GetName())
+			fmt.Fprintf(c.Err, "\nOperation continuing in background.\nUse `minsw service ps --no-trunc %s` to check progress.\n", svc.GetService().GetSpec().GetName())
 			return nil
 		case <-tick.C:
 		}
@@ -171,7 +172,7 @@ func printServiceOptions(w io.Writer, spec *minswv1.ServiceSpec) {
 		fmt.Fprintf(w, " Name:\t%s\n", d.GetName())
 		if len(d.GetOptions()) > 0 {
 			fmt.Fprintln(w, " LogOpts:")
-			for _, k := range sortedKeys(d.GetOptions()) {
+			for _, k := range cli.SortedKeys(d.GetOptions()) {
 				fmt.Fprintf(w, "  %s:\t%s\n", k, d.GetOptions()[k])
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -192,12 +193,12 @@ func UpdateStateName(s minswv1.UpdateState) string {
 
 // newServiceRollbackCommand is `service rollback SERVICE`: back to the
 // previous spec, followed as an update is.
-func newServiceRollbackCommand(c *cli) *cobra.Command {
+func newServiceRollbackCommand(c *cli.CLI) *cobra.Command {
 	var w waitFlags
 	cmd := &cobra.Command{
 		Use:   "rollback [OPTIONS] SERVICE",
 		Short: "Revert changes to a service's configuration",
-		Args:  exactArgs(1),
+		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -213,7 +214,7 @@ func newServiceRollbackCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.out, args[0])
+			fmt.Fprintln(c.Out, args[0])
 			w.rollback = true
 			return waitForService(cmd.Context(), c, cl, up.GetService().GetId(), up.GetService().GetSpec().GetName(), w)
 		},

@@ -13,15 +13,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
+	"github.com/minsw/minsw/cmd/minsw/internal/task"
 	"github.com/minsw/minsw/engineapi/convert"
 	"github.com/minsw/minsw/internal/errdefs"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/stack"
 )
 
-func newStackCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "stack", Short: "Manage Swarm stacks", Args: noArgs}
+func newStackCommand(c *cli.CLI) *cobra.Command {
+	cmd := &cobra.Command{Use: "stack", Short: "Manage Swarm stacks", Args: cli.NoArgs}
 	cmd.AddCommand(
 		newStackDeployCommand(c),
 		newStackListCommand(c),
@@ -144,7 +146,7 @@ func (a clusterAPI) current(ctx context.Context) (stack.Current, []*minswv1.Serv
 	return cur, svcs.GetServices(), nil
 }
 
-func newStackDeployCommand(c *cli) *cobra.Command {
+func newStackDeployCommand(c *cli.CLI) *cobra.Command {
 	var files []string
 	var prune, detach bool
 	var resolveImage string
@@ -152,7 +154,7 @@ func newStackDeployCommand(c *cli) *cobra.Command {
 		Use:     "deploy [OPTIONS] STACK",
 		Aliases: []string{"up"},
 		Short:   "Deploy a new stack or update an existing stack",
-		Args:    exactArgs(1),
+		Args:    cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch resolveImage {
 			case "always", "changed", "never":
@@ -169,7 +171,7 @@ func newStackDeployCommand(c *cli) *cobra.Command {
 				return err
 			}
 			if len(st.Unsupported) > 0 {
-				fmt.Fprintf(c.err, "Ignoring unsupported options: %s\n\n", strings.Join(st.Unsupported, ", "))
+				fmt.Fprintf(c.Err, "Ignoring unsupported options: %s\n\n", strings.Join(st.Unsupported, ", "))
 			}
 			// Everything a stack needs that minsw cannot do is refused
 			// here, before anything is made.
@@ -191,7 +193,7 @@ func newStackDeployCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := stack.Apply(ctx, api, plan, c.out); err != nil {
+			if err := stack.Apply(ctx, api, plan, c.Out); err != nil {
 				return stackError(err)
 			}
 			if detach {
@@ -205,7 +207,7 @@ func newStackDeployCommand(c *cli) *cobra.Command {
 				if s.GetSpec().GetLabels()[stack.NamespaceLabel] != st.Namespace {
 					continue
 				}
-				fmt.Fprintf(c.out, "%s\n", s.GetSpec().GetName())
+				fmt.Fprintf(c.Out, "%s\n", s.GetSpec().GetName())
 				if err := waitForService(ctx, c, cl, s.GetId(), s.GetSpec().GetName(), waitFlags{}); err != nil {
 					return err
 				}
@@ -225,13 +227,13 @@ type stackRow struct {
 	Name, Services string
 }
 
-func newStackListCommand(c *cli) *cobra.Command {
+func newStackListCommand(c *cli.CLI) *cobra.Command {
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
 		Short:   "List stacks",
-		Args:    noArgs,
+		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -245,7 +247,7 @@ func newStackListCommand(c *cli) *cobra.Command {
 			for _, s := range stack.Names(cur) {
 				rows = append(rows, stackRow{Name: s.Name, Services: fmt.Sprint(s.Services)})
 			}
-			return stackTable.Write(c.out, tmpl, false, rows)
+			return stackTable.Write(c.Out, tmpl, false, rows)
 		},
 	}
 	cmd.Flags().StringVar(&tmpl, "format", "", "Format output using a custom template")
@@ -254,11 +256,11 @@ func newStackListCommand(c *cli) *cobra.Command {
 
 // stackServices returns the services of stack ns that also pass the
 // user's filters, or docker's error when there are none.
-func stackServices(ctx context.Context, cl *client.Client, ns string, filter listFilter) ([]*minswv1.Service, error) {
+func stackServices(ctx context.Context, cl *client.Client, ns string, filter cli.ListFilter) ([]*minswv1.Service, error) {
 	if err := stack.ValidateName(ns); err != nil {
 		return nil, err
 	}
-	fs, err := filter.request()
+	fs, err := filter.Request()
 	if err != nil {
 		return nil, err
 	}
@@ -285,14 +287,14 @@ func withLabelFilter(fs []*minswv1.ListFilter, label string) []*minswv1.ListFilt
 	return append(fs, &minswv1.ListFilter{Key: "label", Values: []string{label}})
 }
 
-func newStackServicesCommand(c *cli) *cobra.Command {
+func newStackServicesCommand(c *cli.CLI) *cobra.Command {
 	var quiet bool
-	var filter listFilter
+	var filter cli.ListFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:   "services [OPTIONS] STACK",
 		Short: "List the services in the stack",
-		Args:  exactArgs(1),
+		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -307,24 +309,24 @@ func newStackServicesCommand(c *cli) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print services using a Go template")
-	filter.add(cmd)
+	filter.Add(cmd)
 	return cmd
 }
 
-func newStackPsCommand(c *cli) *cobra.Command {
+func newStackPsCommand(c *cli.CLI) *cobra.Command {
 	var quiet, noTrunc bool
-	var filter listFilter
+	var filter cli.ListFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS] STACK",
 		Short: "List the tasks in the stack",
-		Args:  exactArgs(1),
+		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			svcs, err := stackServices(cmd.Context(), cl, args[0], listFilter{})
+			svcs, err := stackServices(cmd.Context(), cl, args[0], cli.ListFilter{})
 			if err != nil {
 				return err
 			}
@@ -332,27 +334,27 @@ func newStackPsCommand(c *cli) *cobra.Command {
 			for _, s := range svcs {
 				ids = append(ids, s.GetId())
 			}
-			fs, err := filter.request()
+			fs, err := filter.Request()
 			if err != nil {
 				return err
 			}
-			return writeTaskTable(cmd.Context(), c, cl, &minswv1.ListTasksRequest{ServiceIds: ids, Filters: fs}, quiet, noTrunc, tmpl)
+			return task.WriteTable(cmd.Context(), c, cl, &minswv1.ListTasksRequest{ServiceIds: ids, Filters: fs}, quiet, noTrunc, tmpl)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display task IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate output")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print tasks using a Go template")
-	filter.add(cmd)
+	filter.Add(cmd)
 	return cmd
 }
 
-func newStackRemoveCommand(c *cli) *cobra.Command {
+func newStackRemoveCommand(c *cli.CLI) *cobra.Command {
 	var detach bool
 	cmd := &cobra.Command{
 		Use:     "rm [OPTIONS] STACK [STACK...]",
 		Aliases: []string{"remove", "down"},
 		Short:   "Remove one or more stacks",
-		Args:    minArgs(1),
+		Args:    cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -372,10 +374,10 @@ func newStackRemoveCommand(c *cli) *cobra.Command {
 				}
 				m := stack.Of(ns, cur)
 				if len(m.Services)+len(m.Networks)+len(m.Secrets)+len(m.Configs) == 0 {
-					fmt.Fprintf(c.err, "Nothing found in stack: %s\n", ns)
+					fmt.Fprintf(c.Err, "Nothing found in stack: %s\n", ns)
 					continue
 				}
-				if err := stack.Remove(ctx, api, m, c.out); err != nil {
+				if err := stack.Remove(ctx, api, m, c.Out); err != nil {
 					errs = append(errs, stackError(err))
 					continue
 				}
@@ -385,7 +387,7 @@ func newStackRemoveCommand(c *cli) *cobra.Command {
 					}
 				}
 			}
-			return multiError(errs)
+			return cli.MultiError(errs)
 		},
 	}
 	cmd.Flags().BoolVarP(&detach, "detach", "d", true, "Do not wait for stack removal")

@@ -7,21 +7,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/spf13/cobra"
-
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-func newSwarmCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "swarm", Short: "Manage Swarm", Args: noArgs}
+func newSwarmCommand(c *cli.CLI) *cobra.Command {
+	cmd := &cobra.Command{Use: "swarm", Short: "Manage Swarm", Args: cli.NoArgs}
 	cmd.AddCommand(newSwarmInitCommand(c), newSwarmJoinCommand(c), newSwarmJoinTokenCommand(c), newSwarmLeaveCommand(c),
 		newSwarmUpdateCommand(c), newSwarmCACommand(c), newSwarmUnlockCommand(c), newSwarmUnlockKeyCommand(c))
 	return cmd
 }
 
-func newSwarmInitCommand(c *cli) *cobra.Command {
+func newSwarmInitCommand(c *cli.CLI) *cobra.Command {
 	var req minswv1.InitRequest
 	cmd := &cobra.Command{
 		Use:   "init [OPTIONS]",
@@ -31,7 +31,7 @@ func newSwarmInitCommand(c *cli) *cobra.Command {
 			"drive the swarm too:\n\n" +
 			"    export DOCKER_HOST=unix:///var/run/minsw/docker.sock   # <exec-root>/docker.sock\n" +
 			"    docker service ls",
-		Args: noArgs,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -49,11 +49,11 @@ func newSwarmInitCommand(c *cli) *cobra.Command {
 					return err
 				}
 			}
-			fmt.Fprintf(c.out, "Swarm initialized: current node (%s) is now a manager.\n\n", resp.GetNodeId())
-			fmt.Fprintf(c.out, "To add a worker to this swarm, run the following command:\n\n    %s\n\n", join)
-			fmt.Fprintf(c.out, "To add a manager to this swarm, run 'minsw swarm join-token manager' and follow the instructions.\n\n")
+			fmt.Fprintf(c.Out, "Swarm initialized: current node (%s) is now a manager.\n\n", resp.GetNodeId())
+			fmt.Fprintf(c.Out, "To add a worker to this swarm, run the following command:\n\n    %s\n\n", join)
+			fmt.Fprintf(c.Out, "To add a manager to this swarm, run 'minsw swarm join-token manager' and follow the instructions.\n\n")
 			if key := resp.GetUnlockKey(); key != "" {
-				printUnlockKey(c.out, key)
+				printUnlockKey(c.Out, key)
 			}
 			return nil
 		},
@@ -66,12 +66,12 @@ func newSwarmInitCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-func newSwarmJoinCommand(c *cli) *cobra.Command {
+func newSwarmJoinCommand(c *cli.CLI) *cobra.Command {
 	var req minswv1.JoinRequest
 	cmd := &cobra.Command{
 		Use:   "join [OPTIONS] HOST:PORT",
 		Short: "Join a swarm as a node and/or manager",
-		Args:  exactArgs(1),
+		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -86,7 +86,7 @@ func newSwarmJoinCommand(c *cli) *cobra.Command {
 			if resp.GetRole() == minswv1.NodeRole_NODE_ROLE_MANAGER {
 				role = "manager"
 			}
-			fmt.Fprintf(c.out, "This node joined a swarm as a %s.\n", role)
+			fmt.Fprintf(c.Out, "This node joined a swarm as a %s.\n", role)
 			return nil
 		},
 	}
@@ -97,12 +97,12 @@ func newSwarmJoinCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-func newSwarmJoinTokenCommand(c *cli) *cobra.Command {
+func newSwarmJoinTokenCommand(c *cli.CLI) *cobra.Command {
 	var quiet, rotate bool
 	cmd := &cobra.Command{
 		Use:   "join-token [OPTIONS] (worker|manager)",
 		Short: "Manage join tokens",
-		Args:  exactArgs(1),
+		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			role := args[0]
 			if role != "worker" && role != "manager" {
@@ -128,7 +128,7 @@ func newSwarmJoinTokenCommand(c *cli) *cobra.Command {
 					return err
 				}
 				if !quiet {
-					fmt.Fprintf(c.out, "Successfully rotated %s join token.\n\n", role)
+					fmt.Fprintf(c.Out, "Successfully rotated %s join token.\n\n", role)
 				}
 			}
 			cluster, err := cl.Control.GetCluster(ctx, &minswv1.GetClusterRequest{})
@@ -140,14 +140,14 @@ func newSwarmJoinTokenCommand(c *cli) *cobra.Command {
 				token = cluster.GetCluster().GetJoinTokens().GetManager()
 			}
 			if quiet {
-				fmt.Fprintln(c.out, token)
+				fmt.Fprintln(c.Out, token)
 				return nil
 			}
 			join, err := joinCommand(cmd, c, role, token)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.out, "To add a %s to this swarm, run the following command:\n\n    %s\n\n", role, join)
+			fmt.Fprintf(c.Out, "To add a %s to this swarm, run the following command:\n\n    %s\n\n", role, join)
 			return nil
 		},
 	}
@@ -158,7 +158,7 @@ func newSwarmJoinTokenCommand(c *cli) *cobra.Command {
 
 // joinCommand builds "minsw swarm join --token T ADDR" with this manager's
 // address. An empty token is fetched from the cluster.
-func joinCommand(cmd *cobra.Command, c *cli, role, token string) (string, error) {
+func joinCommand(cmd *cobra.Command, c *cli.CLI, role, token string) (string, error) {
 	cl, err := c.Client()
 	if err != nil {
 		return "", err
@@ -191,12 +191,12 @@ func joinCommand(cmd *cobra.Command, c *cli, role, token string) (string, error)
 	return fmt.Sprintf("minsw swarm join --token %s %s", token, addr), nil
 }
 
-func newSwarmLeaveCommand(c *cli) *cobra.Command {
+func newSwarmLeaveCommand(c *cli.CLI) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "leave [OPTIONS]",
 		Short: "Leave the swarm",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -205,7 +205,7 @@ func newSwarmLeaveCommand(c *cli) *cobra.Command {
 			if _, err := cl.Swarm.Leave(cmd.Context(), &minswv1.LeaveRequest{Force: force}); err != nil {
 				return err
 			}
-			fmt.Fprintln(c.out, "Node left the swarm.")
+			fmt.Fprintln(c.Out, "Node left the swarm.")
 			return nil
 		},
 	}
@@ -213,7 +213,7 @@ func newSwarmLeaveCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-func newSwarmUpdateCommand(c *cli) *cobra.Command {
+func newSwarmUpdateCommand(c *cli.CLI) *cobra.Command {
 	var (
 		certExpiry time.Duration
 		autolock   bool
@@ -221,7 +221,7 @@ func newSwarmUpdateCommand(c *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS]",
 		Short: "Update the swarm",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -243,13 +243,13 @@ func newSwarmUpdateCommand(c *cli) *cobra.Command {
 			if _, err := cl.Control.UpdateCluster(ctx, &minswv1.UpdateClusterRequest{Version: cur.GetCluster().GetMeta().GetVersion(), Spec: spec}); err != nil {
 				return err
 			}
-			fmt.Fprintln(c.out, "Swarm updated.")
+			fmt.Fprintln(c.Out, "Swarm updated.")
 			if spec.GetAutolock() && !wasLocked {
 				key, err := cl.Control.GetUnlockKey(ctx, &minswv1.GetUnlockKeyRequest{})
 				if err != nil {
 					return err
 				}
-				printUnlockKey(c.out, key.GetUnlockKey())
+				printUnlockKey(c.Out, key.GetUnlockKey())
 			}
 			return nil
 		},
@@ -259,12 +259,12 @@ func newSwarmUpdateCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-func newSwarmCACommand(c *cli) *cobra.Command {
+func newSwarmCACommand(c *cli.CLI) *cobra.Command {
 	var rotate, detach, quiet bool
 	cmd := &cobra.Command{
 		Use:   "ca [OPTIONS]",
 		Short: "Display and rotate the root CA",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -276,7 +276,7 @@ func newSwarmCACommand(c *cli) *cobra.Command {
 					return err
 				}
 				if !quiet {
-					fmt.Fprintln(c.out, "Root CA rotation started: every node renews its certificate onto the new root.")
+					fmt.Fprintln(c.Out, "Root CA rotation started: every node renews its certificate onto the new root.")
 				}
 				// Wait until every node holds a certificate from the new
 				// root and the new root has replaced the old one.
@@ -300,9 +300,9 @@ func newSwarmCACommand(c *cli) *cobra.Command {
 				return err
 			}
 			if rotate && detach && !quiet {
-				fmt.Fprintln(c.out, "Rotation continues in the background; run `minsw swarm ca` to see the root.")
+				fmt.Fprintln(c.Out, "Rotation continues in the background; run `minsw swarm ca` to see the root.")
 			}
-			fmt.Fprint(c.out, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cur.GetCluster().GetRootCaCert()})))
+			fmt.Fprint(c.Out, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cur.GetCluster().GetRootCaCert()})))
 			return nil
 		},
 	}

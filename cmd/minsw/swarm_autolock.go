@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -19,11 +20,11 @@ func printUnlockKey(w io.Writer, key string) {
 		"Please remember to store this key in a password manager, since without it you\nwill not be able to restart the manager.\n", key)
 }
 
-func newSwarmUnlockCommand(c *cli) *cobra.Command {
+func newSwarmUnlockCommand(c *cli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "unlock",
 		Short: "Unlock swarm",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -54,29 +55,29 @@ func newSwarmUnlockCommand(c *cli) *cobra.Command {
 
 // readUnlockKey reads the key from stdin: without echo from a terminal,
 // else its first line (scripts: echo $KEY | minsw swarm unlock).
-func readUnlockKey(c *cli) (string, error) {
-	if fd, ok := isTerminal(c.in); ok {
-		fmt.Fprint(c.out, "Please enter unlock key: ")
+func readUnlockKey(c *cli.CLI) (string, error) {
+	if fd, ok := cli.IsTerminal(c.In); ok {
+		fmt.Fprint(c.Out, "Please enter unlock key: ")
 		b, err := term.ReadPassword(fd)
-		fmt.Fprintln(c.out)
+		fmt.Fprintln(c.Out)
 		if err != nil {
 			return "", err
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
-	line, err := bufio.NewReader(c.in).ReadString('\n')
+	line, err := bufio.NewReader(c.In).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", err
 	}
 	return strings.TrimSpace(line), nil
 }
 
-func newSwarmUnlockKeyCommand(c *cli) *cobra.Command {
+func newSwarmUnlockKeyCommand(c *cli.CLI) *cobra.Command {
 	var quiet, rotate bool
 	cmd := &cobra.Command{
 		Use:   "unlock-key [OPTIONS]",
 		Short: "Manage the unlock key",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -97,7 +98,7 @@ func newSwarmUnlockKeyCommand(c *cli) *cobra.Command {
 					return err
 				}
 				if !quiet {
-					fmt.Fprint(c.out, "Successfully rotated manager unlock key.\n\n")
+					fmt.Fprint(c.Out, "Successfully rotated manager unlock key.\n\n")
 				}
 			}
 			resp, err := cl.Control.GetUnlockKey(ctx, &minswv1.GetUnlockKeyRequest{})
@@ -108,10 +109,10 @@ func newSwarmUnlockKeyCommand(c *cli) *cobra.Command {
 				return errors.New("no unlock key is set")
 			}
 			if quiet {
-				fmt.Fprintln(c.out, resp.GetUnlockKey())
+				fmt.Fprintln(c.Out, resp.GetUnlockKey())
 				return nil
 			}
-			printUnlockKey(c.out, resp.GetUnlockKey())
+			printUnlockKey(c.Out, resp.GetUnlockKey())
 			return nil
 		},
 	}

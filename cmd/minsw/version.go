@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/node"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -16,13 +17,13 @@ const apiVersion = "minsw.v1"
 // versionLine is `minsw --version`'s answer, as `docker --version`'s.
 func versionLine() string { return "minsw version " + node.Version + "\n" }
 
-func newVersionCommand(c *cli) *cobra.Command {
+func newVersionCommand(c *cli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Show the minsw version information",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(c.out, "Client:\n Version:           %s\n API version:       %s\n Go version:        %s\n OS/Arch:           %s/%s\n",
+			fmt.Fprintf(c.Out, "Client:\n Version:           %s\n API version:       %s\n Go version:        %s\n OS/Arch:           %s/%s\n",
 				node.Version, apiVersion, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			cl, err := c.Client()
 			if err != nil {
@@ -32,10 +33,10 @@ func newVersionCommand(c *cli) *cobra.Command {
 			if err != nil {
 				// docker prints the client half, then why the server half
 				// is missing, and exits 1.
-				fmt.Fprintln(c.out)
+				fmt.Fprintln(c.Out)
 				return err
 			}
-			fmt.Fprintf(c.out, "\nServer: minsw daemon\n Engine:\n  Version:          %s\n  API version:      %s\n  OS/Arch:          %s/%s\n  Swarm:            %s\n",
+			fmt.Fprintf(c.Out, "\nServer: minsw daemon\n Engine:\n  Version:          %s\n  API version:      %s\n  OS/Arch:          %s/%s\n  Swarm:            %s\n",
 				serverVersion(info), apiVersion, runtime.GOOS, runtime.GOARCH, info.GetLocalNodeState())
 			return nil
 		},
@@ -47,7 +48,7 @@ func newVersionCommand(c *cli) *cobra.Command {
 func serverVersion(*api.InfoResponse) string { return node.Version }
 
 // addVersion adds `minsw version` and the root's --version flag.
-func addVersion(c *cli, root *cobra.Command) {
+func addVersion(c *cli.CLI, root *cobra.Command) {
 	root.AddCommand(newVersionCommand(c), newInfoCommand(c))
 	root.Version = node.Version
 	root.SetVersionTemplate(versionLine())

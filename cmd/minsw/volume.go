@@ -7,26 +7,28 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
+	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
 // Volumes are the local node's (the "local" driver), so these commands
 // talk to the daemon itself, never to the managers.
-func newVolumeCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "volume", Short: "Manage volumes", Args: noArgs}
+func newVolumeCommand(c *cli.CLI) *cobra.Command {
+	cmd := &cobra.Command{Use: "volume", Short: "Manage volumes", Args: cli.NoArgs}
 	cmd.AddCommand(newVolumeCreateCommand(c), newVolumeListCommand(c), newVolumeInspectCommand(c),
 		newVolumeRemoveCommand(c), newVolumePruneCommand(c))
 	return cmd
 }
 
-func newVolumeCreateCommand(c *cli) *cobra.Command {
+func newVolumeCreateCommand(c *cli.CLI) *cobra.Command {
 	var driver string
 	var labels, opts []string
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] [VOLUME]",
 		Short: "Create a volume",
-		Args:  maxArgs(1),
+		Args:  cli.MaxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -40,7 +42,7 @@ func newVolumeCreateCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.out, resp.GetVolume().GetName())
+			fmt.Fprintln(c.Out, resp.GetVolume().GetName())
 			return nil
 		},
 	}
@@ -59,14 +61,14 @@ var volumeTable = format.Table{
 	Headers: map[string]string{"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Scope": "SCOPE"},
 }
 
-func newVolumeListCommand(c *cli) *cobra.Command {
+func newVolumeListCommand(c *cli.CLI) *cobra.Command {
 	var quiet bool
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
 		Short:   "List volumes",
-		Args:    noArgs,
+		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -80,7 +82,7 @@ func newVolumeListCommand(c *cli) *cobra.Command {
 			for i, v := range resp.GetVolumes() {
 				rows[i] = volumeRow{Driver: v.GetDriver(), Name: v.GetName(), Mountpoint: v.GetMountpoint(), Labels: labelString(v.GetLabels()), Scope: "local"}
 			}
-			return volumeTable.Write(c.out, tmpl, quiet, rows)
+			return volumeTable.Write(c.Out, tmpl, quiet, rows)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display volume names")
@@ -99,17 +101,17 @@ type volumeInspect struct {
 	Scope      string
 }
 
-func newVolumeInspectCommand(c *cli) *cobra.Command {
+func newVolumeInspectCommand(c *cli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect [OPTIONS] VOLUME [VOLUME...]",
 		Short: "Display detailed information on one or more volumes",
-		Args:  minArgs(1),
+		Args:  cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			objs, errs := eachRef(args, func(ref string) (any, error) {
+			objs, errs := cli.EachRef(args, func(ref string) (any, error) {
 				resp, err := cl.Volumes.InspectVolume(cmd.Context(), &minswv1.InspectVolumeRequest{Name: ref})
 				if err != nil {
 					return nil, err
@@ -124,7 +126,7 @@ func newVolumeInspectCommand(c *cli) *cobra.Command {
 			if objs == nil {
 				objs = []any{}
 			}
-			if err := writeJSON(c.out, objs); err != nil {
+			if err := inspect.WriteJSON(c.Out, objs); err != nil {
 				return err
 			}
 			return errs
@@ -132,23 +134,23 @@ func newVolumeInspectCommand(c *cli) *cobra.Command {
 	}
 }
 
-func newVolumeRemoveCommand(c *cli) *cobra.Command {
+func newVolumeRemoveCommand(c *cli.CLI) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:     "rm [OPTIONS] VOLUME [VOLUME...]",
 		Aliases: []string{"remove"},
 		Short:   "Remove one or more volumes",
-		Args:    minArgs(1),
+		Args:    cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			_, err = eachRef(args, func(ref string) (string, error) {
+			_, err = cli.EachRef(args, func(ref string) (string, error) {
 				if _, err := cl.Volumes.RemoveVolume(cmd.Context(), &minswv1.RemoveVolumeRequest{Name: ref, Force: force}); err != nil {
 					return "", err
 				}
-				fmt.Fprintln(c.out, ref)
+				fmt.Fprintln(c.Out, ref)
 				return ref, nil
 			})
 			return err
@@ -158,20 +160,20 @@ func newVolumeRemoveCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-func newVolumePruneCommand(c *cli) *cobra.Command {
+func newVolumePruneCommand(c *cli.CLI) *cobra.Command {
 	var force, all bool
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",
 		Short: "Remove unused local volumes",
-		Args:  noArgs,
+		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !force {
 				what := "anonymous local volumes"
 				if all {
 					what = "all local volumes"
 				}
-				fmt.Fprintf(c.out, "WARNING! This will remove %s not used by at least one container.\nAre you sure you want to continue? [y/N] ", what)
-				line, _ := bufio.NewReader(c.in).ReadString('\n')
+				fmt.Fprintf(c.Out, "WARNING! This will remove %s not used by at least one container.\nAre you sure you want to continue? [y/N] ", what)
+				line, _ := bufio.NewReader(c.In).ReadString('\n')
 				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
 					return nil
 				}
@@ -185,13 +187,13 @@ func newVolumePruneCommand(c *cli) *cobra.Command {
 				return err
 			}
 			if len(resp.GetVolumesDeleted()) > 0 {
-				fmt.Fprintln(c.out, "Deleted Volumes:")
+				fmt.Fprintln(c.Out, "Deleted Volumes:")
 				for _, v := range resp.GetVolumesDeleted() {
-					fmt.Fprintln(c.out, v)
+					fmt.Fprintln(c.Out, v)
 				}
-				fmt.Fprintln(c.out)
+				fmt.Fprintln(c.Out)
 			}
-			fmt.Fprintf(c.out, "Total reclaimed space: %s\n", humanSize(resp.GetSpaceReclaimed()))
+			fmt.Fprintf(c.Out, "Total reclaimed space: %s\n", humanSize(resp.GetSpaceReclaimed()))
 			return nil
 		},
 	}

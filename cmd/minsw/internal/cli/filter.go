@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"errors"
@@ -9,17 +9,17 @@ import (
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-// listFilter is a list command's --filter flag (docker's keys; the manager
+// ListFilter is a list command's --filter flag (docker's keys; the manager
 // applies them, so the Engine API's filters behave the same).
-type listFilter struct{ args []string }
+type ListFilter struct{ args []string }
 
-func (f *listFilter) add(cmd *cobra.Command) {
+func (f *ListFilter) Add(cmd *cobra.Command) {
 	cmd.Flags().StringArrayVarP(&f.args, "filter", "f", nil, "Filter output based on conditions provided")
 }
 
-// request turns the --filter key=value arguments into the request's
+// Request turns the --filter key=value arguments into the request's
 // filters: one per key, its values in the order given.
-func (f *listFilter) request() ([]*minswv1.ListFilter, error) {
+func (f *ListFilter) Request() ([]*minswv1.ListFilter, error) {
 	var out []*minswv1.ListFilter
 	idx := map[string]int{}
 	for _, a := range f.args {

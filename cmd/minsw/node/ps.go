@@ -1,16 +1,18 @@
-package main
+package node
 
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
+	"github.com/minsw/minsw/cmd/minsw/internal/task"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-// newNodePsCommand is docker's `node ps [NODE...]`: the tasks on one or
+// newPsCommand is docker's `node ps [NODE...]`: the tasks on one or
 // more nodes, this node when none is named ("self" names it too).
-func newNodePsCommand(c *cli) *cobra.Command {
+func newPsCommand(c *cli.CLI) *cobra.Command {
 	var quiet, noTrunc bool
-	var filter listFilter
+	var filter cli.ListFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:   "ps [OPTIONS] [NODE...]",
@@ -39,7 +41,7 @@ func newNodePsCommand(c *cli) *cobra.Command {
 				}
 				ids = append(ids, n.GetNode().GetId())
 			}
-			fs, err := filter.request()
+			fs, err := filter.Request()
 			if err != nil {
 				return err
 			}
@@ -47,16 +49,16 @@ func newNodePsCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			names, err := hostnames(ctx, cl)
+			names, err := task.Hostnames(ctx, cl)
 			if err != nil {
 				return err
 			}
-			return taskTable.Write(c.out, tmpl, quiet, taskRows(tasks.GetTasks(), names, c.now(), noTrunc))
+			return task.Table.Write(c.Out, tmpl, quiet, task.Rows(tasks.GetTasks(), names, c.Now(), noTrunc))
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display task IDs")
 	cmd.Flags().BoolVar(&noTrunc, "no-trunc", false, "Do not truncate output")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print tasks using a Go template")
-	filter.add(cmd)
+	filter.Add(cmd)
 	return cmd
 }

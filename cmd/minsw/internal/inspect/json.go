@@ -1,4 +1,7 @@
-package main
+// Package inspect prints objects as docker's inspect does: the stored
+// protobuf object in docker's JSON shape (keys, enums, times), or through
+// a --format template.
+package inspect
 
 import (
 	"bytes"
@@ -13,28 +16,30 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// object is a JSON object that keeps its keys in the order they were added,
+// Object is a JSON object that keeps its keys in the order they were added,
 // so inspect output reads top-down like docker's (ID, Version, CreatedAt, Spec...).
-type object []field
+type Object []Field
 
-type field struct {
-	key   string
-	value any
+// Field is one key of an Object.
+type Field struct {
+	Key   string
+	Value any
 }
 
-func (o *object) set(key string, value any) { *o = append(*o, field{key, value}) }
+func (o *Object) set(key string, value any) { *o = append(*o, Field{key, value}) }
 
-func (o object) MarshalJSON() ([]byte, error) {
+// MarshalJSON writes the keys in their order.
+func (o Object) MarshalJSON() ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteByte('{')
 	for i, f := range o {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		k, _ := json.Marshal(f.key)
+		k, _ := json.Marshal(f.Key)
 		b.Write(k)
 		b.WriteByte(':')
-		v, err := json.Marshal(f.value)
+		v, err := json.Marshal(f.Value)
 		if err != nil {
 			return nil, err
 		}
@@ -44,8 +49,8 @@ func (o object) MarshalJSON() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// writeJSON prints v as docker's inspect does: indented, HTML not escaped.
-func writeJSON(out io.Writer, v any) error {
+// WriteJSON prints v as docker's inspect does: indented, HTML not escaped.
+func WriteJSON(out io.Writer, v any) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -131,11 +136,11 @@ func upperSnake(s string) string {
 	return strings.ToUpper(b.String())
 }
 
-// dockerObject renders a stored object with docker's shape: Meta flattened
+// DockerObject renders a stored object with docker's shape: Meta flattened
 // into Version/CreatedAt/UpdatedAt, a service's mode under "Mode", times
 // as RFC 3339, durations in nanoseconds, enums in lower case.
-func dockerObject(m protoreflect.Message) object {
-	var o object
+func DockerObject(m protoreflect.Message) Object {
+	var o Object
 	fields := m.Descriptor().Fields()
 	for i := 0; i < fields.Len(); i++ {
 		fd := fields.Get(i)
@@ -144,7 +149,7 @@ func dockerObject(m protoreflect.Message) object {
 				continue
 			}
 			// ServiceSpec.mode: {"Mode": {"Replicated": {"Replicas": 2}}}
-			o.set(upperFirst(string(oneof.Name())), object{{dockerKey(m, fd), value(m, fd, m.Get(fd))}})
+			o.set(upperFirst(string(oneof.Name())), Object{{dockerKey(m, fd), value(m, fd, m.Get(fd))}})
 			continue
 		}
 		if fd.Message() != nil && fd.Message().FullName() == "minsw.v1.Meta" && !fd.IsList() {
@@ -152,7 +157,7 @@ func dockerObject(m protoreflect.Message) object {
 			get := func(name string) protoreflect.Value {
 				return meta.Get(meta.Descriptor().Fields().ByName(protoreflect.Name(name)))
 			}
-			o.set("Version", object{{"Index", get("version").Uint()}})
+			o.set("Version", Object{{"Index", get("version").Uint()}})
 			for _, n := range []string{"created_at", "updated_at"} {
 				if ts := get(n).Message(); ts.IsValid() {
 					o.set(dockerKey(meta, meta.Descriptor().Fields().ByName(protoreflect.Name(n))), timeString(ts))
@@ -212,7 +217,7 @@ func scalar(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
 		case "google.protobuf.Duration":
 			return msg.Interface().(*durationpb.Duration).AsDuration().Nanoseconds()
 		}
-		return dockerObject(msg)
+		return DockerObject(msg)
 	case protoreflect.EnumKind:
 		return enumName(fd, v.Enum())
 	case protoreflect.BytesKind:
@@ -221,29 +226,13 @@ func scalar(fd protoreflect.FieldDescriptor, v protoreflect.Value) any {
 	return v.Interface()
 }
 
-// eachRef runs fn for every ref, as docker's multi-argument commands do:
-// one ref's failure is reported at the end without hiding the others.
-func eachRef[T any](refs []string, fn func(ref string) (T, error)) ([]T, error) {
-	var out []T
-	var errs []error
-	for _, ref := range refs {
-		v, err := fn(ref)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		out = append(out, v)
-	}
-	return out, multiError(errs)
-}
-
-// writeInspect prints objects as docker's inspect JSON, or, with pretty,
+// Write prints objects as docker's inspect JSON, or, with pretty,
 // each through printPretty with a blank line between them.
-func writeInspect[T interface{ ProtoReflect() protoreflect.Message }](c *cli, items []T, pretty bool, printPretty func(T)) error {
+func Write[T interface{ ProtoReflect() protoreflect.Message }](out io.Writer, items []T, pretty bool, printPretty func(T)) error {
 	if pretty {
 		for i, it := range items {
 			if i > 0 {
-				fmt.Fprintln(c.out)
+				fmt.Fprintln(out)
 			}
 			printPretty(it)
 		}
@@ -251,7 +240,7 @@ func writeInspect[T interface{ ProtoReflect() protoreflect.Message }](c *cli, it
 	}
 	objs := make([]any, len(items))
 	for i, it := range items {
-		objs[i] = dockerObject(it.ProtoReflect())
+		objs[i] = DockerObject(it.ProtoReflect())
 	}
-	return writeJSON(c.out, objs)
+	return WriteJSON(out, objs)
 }

@@ -1,7 +1,10 @@
-package main
+// Package node holds `minsw node`: ls, ps, inspect, promote, demote, update
+// and rm, as docker's node commands, over the Control API.
+package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -10,20 +13,23 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
+	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-func newNodeCommand(c *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "node", Short: "Manage Swarm nodes", Args: noArgs}
+// NewCommand is `minsw node`.
+func NewCommand(c *cli.CLI) *cobra.Command {
+	cmd := &cobra.Command{Use: "node", Short: "Manage Swarm nodes", Args: cli.NoArgs}
 	cmd.AddCommand(
-		newNodeListCommand(c),
-		newNodePsCommand(c),
-		newNodeInspectCommand(c),
-		newNodeRoleCommand(c, "promote", minswv1.NodeRole_NODE_ROLE_MANAGER),
-		newNodeRoleCommand(c, "demote", minswv1.NodeRole_NODE_ROLE_WORKER),
-		newNodeUpdateCommand(c),
-		newNodeRemoveCommand(c),
+		newListCommand(c),
+		newPsCommand(c),
+		newInspectCommand(c),
+		newRoleCommand(c, "promote", minswv1.NodeRole_NODE_ROLE_MANAGER),
+		newRoleCommand(c, "demote", minswv1.NodeRole_NODE_ROLE_WORKER),
+		newUpdateCommand(c),
+		newRemoveCommand(c),
 	)
 	return cmd
 }
@@ -49,11 +55,6 @@ var nodeTable = format.Table{
 	},
 }
 
-// enumWord is the last word(s) of an enum value, capitalised: NODE_STATE_READY -> "Ready".
-func enumWord(s, prefix string) string {
-	return format.Title(strings.ToLower(strings.TrimPrefix(s, prefix)))
-}
-
 func managerStatus(n *minswv1.Node) string {
 	ms := n.GetManagerStatus()
 	if ms == nil {
@@ -62,7 +63,7 @@ func managerStatus(n *minswv1.Node) string {
 	if ms.GetLeader() {
 		return "Leader"
 	}
-	return enumWord(ms.GetReachability().String(), "REACHABILITY_")
+	return cli.EnumWord(ms.GetReachability().String(), "REACHABILITY_")
 }
 
 func nodeRows(nodes []*minswv1.Node, self string) []any {
@@ -76,8 +77,8 @@ func nodeRows(nodes []*minswv1.Node, self string) []any {
 			ID:            n.GetId(),
 			Self:          n.GetId() == self,
 			Hostname:      n.GetDescription().GetHostname(),
-			Status:        enumWord(n.GetStatus().GetState().String(), "NODE_STATE_"),
-			Availability:  enumWord(n.GetSpec().GetAvailability().String(), "NODE_AVAILABILITY_"),
+			Status:        cli.EnumWord(n.GetStatus().GetState().String(), "NODE_STATE_"),
+			Availability:  cli.EnumWord(n.GetSpec().GetAvailability().String(), "NODE_AVAILABILITY_"),
 			ManagerStatus: managerStatus(n),
 			EngineVersion: n.GetDescription().GetEngineVersion(),
 			TLSStatus:     "Ready",
@@ -86,30 +87,21 @@ func nodeRows(nodes []*minswv1.Node, self string) []any {
 	return rows
 }
 
-// localNodeID is this daemon's node ID, "" if it cannot tell.
-func localNodeID(ctx context.Context, cl *client.Client) string {
-	info, err := cl.Swarm.Info(ctx, &minswv1.InfoRequest{})
-	if err != nil {
-		return ""
-	}
-	return info.GetNodeId()
-}
-
-func newNodeListCommand(c *cli) *cobra.Command {
+func newListCommand(c *cli.CLI) *cobra.Command {
 	var quiet bool
-	var filter listFilter
+	var filter cli.ListFilter
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
 		Aliases: []string{"list"},
 		Short:   "List nodes in the swarm",
-		Args:    noArgs,
+		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			fs, err := filter.request()
+			fs, err := filter.Request()
 			if err != nil {
 				return err
 			}
@@ -117,40 +109,40 @@ func newNodeListCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := nodeTable.Write(c.out, tmpl, quiet, nodeRows(resp.GetNodes(), localNodeID(cmd.Context(), cl))); err != nil {
+			if err := nodeTable.Write(c.Out, tmpl, quiet, nodeRows(resp.GetNodes(), cli.LocalNodeID(cmd.Context(), cl))); err != nil {
 				return err
 			}
 			if !quiet {
-				writeDuplicateHostnames(c.err, resp.GetNodes())
+				writeDuplicateHostnames(c.Err, resp.GetNodes())
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
 	cmd.Flags().StringVar(&tmpl, "format", "", "Pretty-print nodes using a Go template")
-	filter.add(cmd)
+	filter.Add(cmd)
 	return cmd
 }
 
-func newNodeInspectCommand(c *cli) *cobra.Command {
+func newInspectCommand(c *cli.CLI) *cobra.Command {
 	var pretty bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] self|NODE [NODE...]",
 		Short: "Display detailed information on one or more nodes",
-		Args:  minArgs(1),
+		Args:  cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			nodes, errs := eachRef(args, func(ref string) (*minswv1.Node, error) {
+			nodes, errs := cli.EachRef(args, func(ref string) (*minswv1.Node, error) {
 				if ref == "self" {
-					ref = localNodeID(cmd.Context(), cl)
+					ref = cli.LocalNodeID(cmd.Context(), cl)
 				}
 				resp, err := cl.Control.GetNode(cmd.Context(), &minswv1.GetNodeRequest{Ref: ref})
 				return resp.GetNode(), err
 			})
-			if err := writeInspect(c, nodes, pretty, func(n *minswv1.Node) { printNodePretty(c, n) }); err != nil {
+			if err := inspect.Write(c.Out, nodes, pretty, func(n *minswv1.Node) { printNodePretty(c, n) }); err != nil {
 				return err
 			}
 			return errs
@@ -160,13 +152,13 @@ func newNodeInspectCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-func printNodePretty(c *cli, n *minswv1.Node) {
+func printNodePretty(c *cli.CLI, n *minswv1.Node) {
 	var w strings.Builder
-	defer func() { io.WriteString(c.out, tabAlign(w.String(), 24)) }()
+	defer func() { io.WriteString(c.Out, cli.TabAlign(w.String(), 24)) }()
 	fmt.Fprintf(&w, "ID:\t%s\n", n.GetId())
 	if len(n.GetSpec().GetLabels()) > 0 {
 		fmt.Fprintln(&w, "Labels:")
-		for _, k := range sortedKeys(n.GetSpec().GetLabels()) {
+		for _, k := range cli.SortedKeys(n.GetSpec().GetLabels()) {
 			fmt.Fprintf(&w, " - %s=%s\n", k, n.GetSpec().GetLabels()[k])
 		}
 	}
@@ -175,16 +167,16 @@ func printNodePretty(c *cli, n *minswv1.Node) {
 		fmt.Fprintf(&w, "Joined at:\t%s\n", t.AsTime().Local())
 	}
 	fmt.Fprintln(&w, "Status:")
-	fmt.Fprintf(&w, " State:\t%s\n", enumWord(n.GetStatus().GetState().String(), "NODE_STATE_"))
+	fmt.Fprintf(&w, " State:\t%s\n", cli.EnumWord(n.GetStatus().GetState().String(), "NODE_STATE_"))
 	if m := n.GetStatus().GetMessage(); m != "" {
 		fmt.Fprintf(&w, " Message:\t%s\n", m)
 	}
-	fmt.Fprintf(&w, " Availability:\t%s\n", enumWord(n.GetSpec().GetAvailability().String(), "NODE_AVAILABILITY_"))
+	fmt.Fprintf(&w, " Availability:\t%s\n", cli.EnumWord(n.GetSpec().GetAvailability().String(), "NODE_AVAILABILITY_"))
 	fmt.Fprintf(&w, " Address:\t%s\n", n.GetStatus().GetAddr())
 	if ms := n.GetManagerStatus(); ms != nil {
 		fmt.Fprintln(&w, "Manager Status:")
 		fmt.Fprintf(&w, " Address:\t%s\n", ms.GetAddr())
-		fmt.Fprintf(&w, " Raft Status:\t%s\n", enumWord(ms.GetReachability().String(), "REACHABILITY_"))
+		fmt.Fprintf(&w, " Raft Status:\t%s\n", cli.EnumWord(ms.GetReachability().String(), "REACHABILITY_"))
 		leader := "No"
 		if ms.GetLeader() {
 			leader = "Yes"
@@ -195,15 +187,6 @@ func printNodePretty(c *cli, n *minswv1.Node) {
 	fmt.Fprintf(&w, " Operating System:\t%s\n", n.GetDescription().GetOs())
 	fmt.Fprintf(&w, " Architecture:\t%s\n", n.GetDescription().GetArchitecture())
 	printNodeEngine(&w, n)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // updateNode reads a node, lets change edit its spec, and writes it back
@@ -229,7 +212,7 @@ type errAlready struct{ msg string }
 
 func (e errAlready) Error() string { return e.msg }
 
-func newNodeRoleCommand(c *cli, verb string, role minswv1.NodeRole) *cobra.Command {
+func newRoleCommand(c *cli.CLI, verb string, role minswv1.NodeRole) *cobra.Command {
 	short := "Promote one or more nodes to manager in the swarm"
 	if verb == "demote" {
 		short = "Demote one or more nodes from manager in the swarm"
@@ -237,7 +220,7 @@ func newNodeRoleCommand(c *cli, verb string, role minswv1.NodeRole) *cobra.Comma
 	return &cobra.Command{
 		Use:   verb + " NODE [NODE...]",
 		Short: short,
-		Args:  minArgs(1),
+		Args:  cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -258,27 +241,27 @@ func newNodeRoleCommand(c *cli, verb string, role minswv1.NodeRole) *cobra.Comma
 				var already errAlready
 				switch {
 				case err == nil && role == minswv1.NodeRole_NODE_ROLE_MANAGER:
-					fmt.Fprintf(c.out, "Node %s promoted to a manager in the swarm.\n", ref)
+					fmt.Fprintf(c.Out, "Node %s promoted to a manager in the swarm.\n", ref)
 				case err == nil:
-					fmt.Fprintf(c.out, "Manager %s demoted in the swarm.\n", ref)
-				case asErr(err, &already):
-					fmt.Fprintln(c.out, already.msg)
+					fmt.Fprintf(c.Out, "Manager %s demoted in the swarm.\n", ref)
+				case errors.As(err, &already):
+					fmt.Fprintln(c.Out, already.msg)
 				default:
 					errs = append(errs, err)
 				}
 			}
-			return multiError(errs)
+			return cli.MultiError(errs)
 		},
 	}
 }
 
-func newNodeUpdateCommand(c *cli) *cobra.Command {
+func newUpdateCommand(c *cli.CLI) *cobra.Command {
 	var availability, role string
 	var labelAdd, labelRm []string
 	cmd := &cobra.Command{
 		Use:   "update [OPTIONS] NODE",
 		Short: "Update a node",
-		Args:  exactArgs(1),
+		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
@@ -317,7 +300,7 @@ func newNodeUpdateCommand(c *cli) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(c.out, args[0])
+			fmt.Fprintln(c.Out, args[0])
 			return nil
 		},
 	}
@@ -329,23 +312,23 @@ func newNodeUpdateCommand(c *cli) *cobra.Command {
 	return cmd
 }
 
-func newNodeRemoveCommand(c *cli) *cobra.Command {
+func newRemoveCommand(c *cli.CLI) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:     "rm [OPTIONS] NODE [NODE...]",
 		Aliases: []string{"remove"},
 		Short:   "Remove one or more nodes from the swarm",
-		Args:    minArgs(1),
+		Args:    cli.MinArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.Client()
 			if err != nil {
 				return err
 			}
-			_, err = eachRef(args, func(ref string) (string, error) {
+			_, err = cli.EachRef(args, func(ref string) (string, error) {
 				if _, err := cl.Control.RemoveNode(cmd.Context(), &minswv1.RemoveNodeRequest{Ref: ref, Force: force}); err != nil {
 					return "", err
 				}
-				fmt.Fprintln(c.out, ref)
+				fmt.Fprintln(c.Out, ref)
 				return ref, nil
 			})
 			return err
@@ -353,20 +336,4 @@ func newNodeRemoveCommand(c *cli) *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force remove a node from the swarm")
 	return cmd
-}
-
-// tabAlign pads each "Label:\tvalue" line with tabs (8 columns each) so
-// values start at column col, as docker's --pretty templates are written;
-// a tabwriter would split its columns at every line without a value.
-func tabAlign(text string, col int) string {
-	lines := strings.Split(text, "\n")
-	for i, l := range lines {
-		label, value, ok := strings.Cut(l, "\t")
-		if !ok {
-			continue
-		}
-		tabs := max(1, (col-len(label)+7)/8)
-		lines[i] = label + strings.Repeat("\t", tabs) + value
-	}
-	return strings.Join(lines, "\n")
 }

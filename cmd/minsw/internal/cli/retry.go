@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -9,32 +9,32 @@ import (
 	"github.com/minsw/minsw/internal/errdefs"
 )
 
-// newIdempotencyKey is the request ID a create carries: the CLI reuses it
+// NewIdempotencyKey is the request ID a create carries: the CLI reuses it
 // when it retries, so the manager answers a retry with the object the
 // first attempt made instead of a duplicate or "name in use".
-func newIdempotencyKey() string {
+func NewIdempotencyKey() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-// unknownRetries is how often a create whose outcome is unknown is tried
+// UnknownRetries is how often a create whose outcome is unknown is tried
 // again (with its key) before the CLI says it does not know.
-var unknownRetries = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
+var UnknownRetries = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
 
-// retryUnknown calls create until it gets an answer that is not an unknown
+// RetryUnknown calls create until it gets an answer that is not an unknown
 // outcome, or runs out of retries; create must carry the same idempotency
 // key each time, which makes the retry safe.
-func retryUnknown[T any](ctx context.Context, create func(context.Context) (T, error)) (T, error) {
+func RetryUnknown[T any](ctx context.Context, create func(context.Context) (T, error)) (T, error) {
 	for i := 0; ; i++ {
 		out, err := create(ctx)
-		if err == nil || !errdefs.Is(err, errdefs.KindOutcomeUnknown) || i == len(unknownRetries) {
+		if err == nil || !errdefs.Is(err, errdefs.KindOutcomeUnknown) || i == len(UnknownRetries) {
 			return out, err
 		}
 		select {
 		case <-ctx.Done():
 			return out, err
-		case <-time.After(unknownRetries[i]):
+		case <-time.After(UnknownRetries[i]):
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -7,13 +7,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// refuseUnknownSubcommands makes every command group (service, node, ...)
+// RefuseUnknownSubcommands makes every command group (service, node, ...)
 // answer an unknown subcommand as docker does, "unknown command" and exit
 // status 1, instead of printing its help and succeeding; a group given no
 // subcommand still prints its help.
-func refuseUnknownSubcommands(cmd *cobra.Command) {
+func RefuseUnknownSubcommands(cmd *cobra.Command) {
 	for _, sub := range cmd.Commands() {
-		refuseUnknownSubcommands(sub)
+		RefuseUnknownSubcommands(sub)
 	}
 	if !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil {
 		return

@@ -1,4 +1,4 @@
-package main
+package inspect
 
 import (
 	"bytes"
@@ -11,13 +11,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// addInspectFormats gives every inspect command docker's -f/--format: a Go
+// AddFormats gives every inspect command docker's -f/--format: a Go
 // template run over each object of the inspect JSON (so `{{.Spec.Name}}`
 // and `{{json .Endpoint}}` read the fields docker's do), one line each.
 // The commands themselves print the JSON; the template is applied to it.
-func addInspectFormats(c *cli, cmd *cobra.Command) {
+func AddFormats(out *io.Writer, cmd *cobra.Command) {
 	for _, sub := range cmd.Commands() {
-		addInspectFormats(c, sub)
+		AddFormats(out, sub)
 	}
 	if cmd.Name() != "inspect" || cmd.RunE == nil || cmd.Flags().Lookup("format") != nil {
 		return
@@ -37,12 +37,12 @@ func addInspectFormats(c *cli, cmd *cobra.Command) {
 		if err != nil {
 			return fmt.Errorf("template parsing error: %v", err)
 		}
-		out := c.out
+		w := *out
 		var buf bytes.Buffer
-		c.out = &buf
+		*out = &buf
 		runErr := run(cmd, args)
-		c.out = out
-		if err := applyInspectFormat(out, buf.Bytes(), tmpl); err != nil {
+		*out = w
+		if err := applyInspectFormat(w, buf.Bytes(), tmpl); err != nil {
 			return err
 		}
 		return runErr
