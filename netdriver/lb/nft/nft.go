@@ -129,6 +129,7 @@ func bigBuffers(c *netlink.Conn) error {
 
 func (b *Backend) objects() {
 	b.table = &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
+	// Made by makeVIPMarkMap; this value names it for element updates and reads.
 	b.vipMark = &nftables.Set{Table: b.table, Name: mapVIPMark, IsMap: true,
 		KeyType: nftables.TypeIPAddr, DataType: nftables.TypeMark}
 	b.svc = &nftables.Set{Table: b.table, Name: mapSvc, IsMap: true, KeyByteOrder: binaryutil.NativeEndian,
@@ -183,12 +184,15 @@ func (b *Backend) adopt() error {
 			b.haveShard = [shards]bool{}
 		}
 	}
+	// The VIP map first, in a transaction of its own: it carries the data
+	// byte order that makes `nft list ruleset` print the true marks.
+	if err := b.makeVIPMarkMap(); err != nil {
+		return err
+	}
 	c := b.conn
 	c.AddTable(b.table)
-	for _, s := range []*nftables.Set{b.vipMark, b.svc} {
-		if err := c.AddSet(s, nil); err != nil {
-			return fmt.Errorf("nft: set %s: %w", s.Name, err)
-		}
+	if err := c.AddSet(b.svc, nil); err != nil {
+		return fmt.Errorf("nft: set %s: %w", b.svc.Name, err)
 	}
 	for _, ch := range []*nftables.Chain{b.markCh, b.dnatCh, b.snatCh} {
 		c.AddChain(ch)
@@ -201,7 +205,7 @@ func (b *Backend) adopt() error {
 		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{unix.IPPROTO_ICMP}},
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
-		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: mapVIPMark, SetID: b.vipMark.ID},
+		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: mapVIPMark},
 		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
 	}})
 	// meta mark vmap @svc

@@ -82,6 +82,8 @@ func TestTwoServicesAsTheSeedShowsThem(t *testing.T) {
 	for _, want := range []string{
 		"0x00000106 : jump svc_0x106", "0x00000106 . 0x00000001 : 10.0.1.32", "numgen inc mod 2", "snat to 10.0.1.37",
 		"meta mark set ip daddr map @vip_mark", "meta mark vmap @svc",
+		// The kernel's own listing shows the marks lb inspect shows.
+		"elements = { 10.0.1.30 : 0x00000106, 10.0.1.35 : 0x00000107 }",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("nft list lacks %q:\n%s", want, out)
