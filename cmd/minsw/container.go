@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
@@ -40,22 +39,15 @@ var containerTable = format.Table{
 	},
 }
 
-func ts(t *timestamppb.Timestamp) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.AsTime()
-}
-
 // containerStatus is docker's STATUS column: "Up 19 minutes",
 // "Exited (0) 2 minutes ago", "Created".
 func containerStatus(ct *minswv1.Container, now time.Time) string {
 	switch ct.GetState() {
 	case "running":
-		return "Up " + format.HumanDuration(now.Sub(ts(ct.GetStartedAt()))) + healthSuffix(ct)
+		return "Up " + format.HumanDuration(now.Sub(cli.AsTime(ct.GetStartedAt()))) + healthSuffix(ct)
 	case "exited", "stopped":
 		s := fmt.Sprintf("Exited (%d)", ct.GetExitCode())
-		if f := ts(ct.GetFinishedAt()); !f.IsZero() {
+		if f := cli.AsTime(ct.GetFinishedAt()); !f.IsZero() {
 			s += " " + format.Ago(now, f)
 		}
 		return s
@@ -73,7 +65,7 @@ func containerRows(cts []*minswv1.Container, now time.Time, noTrunc bool) []any 
 			id = format.TruncateID(id)
 		}
 		created := ""
-		if t := ts(ct.GetCreatedAt()); !t.IsZero() {
+		if t := cli.AsTime(ct.GetCreatedAt()); !t.IsZero() {
 			created = t.Local().Format("2006-01-02 15:04:05 -0700 MST")
 		}
 		rows[i] = containerRow{
@@ -81,11 +73,11 @@ func containerRows(cts []*minswv1.Container, now time.Time, noTrunc bool) []any 
 			Image:      ct.GetImage(),
 			Command:    format.Command(ct.GetCommand(), !noTrunc),
 			CreatedAt:  created,
-			RunningFor: format.Ago(now, ts(ct.GetCreatedAt())),
+			RunningFor: format.Ago(now, cli.AsTime(ct.GetCreatedAt())),
 			State:      ct.GetState(),
 			Status:     containerStatus(ct, now),
 			Names:      ct.GetName(),
-			Labels:     labelString(ct.GetLabels()),
+			Labels:     cli.LabelString(ct.GetLabels()),
 		}
 	}
 	return rows
@@ -156,21 +148,14 @@ type containerConfig struct {
 	Labels   map[string]string
 }
 
-func rfc3339(t *timestamppb.Timestamp) string {
-	if t == nil {
-		return "0001-01-01T00:00:00Z"
-	}
-	return t.AsTime().UTC().Format(time.RFC3339Nano)
-}
-
 func inspectContainer(ct *minswv1.Container) containerInspect {
 	out := containerInspect{
 		ID:      ct.GetId(),
-		Created: rfc3339(ct.GetCreatedAt()),
+		Created: inspect.Time(ct.GetCreatedAt()),
 		Args:    []string{},
 		State: containerState{
 			Status: ct.GetState(), Running: ct.GetState() == "running", Pid: ct.GetPid(), ExitCode: ct.GetExitCode(),
-			StartedAt: rfc3339(ct.GetStartedAt()), FinishedAt: rfc3339(ct.GetFinishedAt()),
+			StartedAt: inspect.Time(ct.GetStartedAt()), FinishedAt: inspect.Time(ct.GetFinishedAt()),
 		},
 		Image:  ct.GetImage(),
 		Name:   "/" + ct.GetName(),

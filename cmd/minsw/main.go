@@ -18,6 +18,7 @@ import (
 	"github.com/minsw/minsw/client"
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
+	"github.com/minsw/minsw/cmd/minsw/network"
 	"github.com/minsw/minsw/cmd/minsw/node"
 	"github.com/minsw/minsw/worker/executor/containerd"
 )
@@ -80,7 +81,7 @@ func newRootCommand(c *cli.CLI) *cobra.Command {
 	root.AddCommand(
 		newSwarmCommand(c),
 		node.NewCommand(c),
-		newNetworkCommand(c),
+		network.NewCommand(c),
 		newServiceCommand(c),
 		newContainerCommand(c),
 		newLBCommand(c),

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/minsw/minsw/cmd/minsw/network"
 )
 
 // Removing the routing mesh asks first, as docker does; no (or no answer)
@@ -24,8 +26,8 @@ func TestNetworkRmIngressAsksFirst(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := runCLI(t, sock, tc.stdin, tc.args...)
-			asked := strings.HasPrefix(out, ingressWarning)
-			if code != 0 || errOut != "" || asked != tc.asked || strings.TrimPrefix(out, ingressWarning) != tc.removed {
+			asked := strings.HasPrefix(out, network.IngressWarning)
+			if code != 0 || errOut != "" || asked != tc.asked || strings.TrimPrefix(out, network.IngressWarning) != tc.removed {
 				t.Errorf("exit %d, stdout %q, stderr %q; want asked=%v and %q", code, out, errOut, tc.asked, tc.removed)
 			}
 		})

@@ -163,7 +163,7 @@ func (k blobKind[T]) createCommand(c *cli.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			obj, err := k.create(cl, cmd, args[0], parseKV(labels), data)
+			obj, err := k.create(cl, cmd, args[0], cli.ParseKV(labels), data)
 			if err != nil {
 				return err
 			}
@@ -224,9 +224,9 @@ func (k blobKind[T]) listCommand(c *cli.CLI) *cobra.Command {
 				}
 				rows[i] = blobRow{
 					ID: o.GetId(), Name: k.name(o),
-					CreatedAt: format.Ago(now, ts(o.GetMeta().GetCreatedAt())),
-					UpdatedAt: format.Ago(now, ts(o.GetMeta().GetUpdatedAt())),
-					Labels:    labelString(labels),
+					CreatedAt: format.Ago(now, cli.AsTime(o.GetMeta().GetCreatedAt())),
+					UpdatedAt: format.Ago(now, cli.AsTime(o.GetMeta().GetUpdatedAt())),
+					Labels:    cli.LabelString(labels),
 				}
 			}
 			return k.table().Write(c.Out, tmpl, quiet, rows)
@@ -259,7 +259,7 @@ func (k blobKind[T]) inspectCommand(c *cli.CLI) *cobra.Command {
 						fmt.Fprintln(c.Out, "Driver:")
 					}
 					fmt.Fprintf(c.Out, "Created at:        %s\nUpdated at:        %s\n",
-						ts(o.GetMeta().GetCreatedAt()).Format(time.RFC3339Nano), ts(o.GetMeta().GetUpdatedAt()).Format(time.RFC3339Nano))
+						cli.AsTime(o.GetMeta().GetCreatedAt()).Format(time.RFC3339Nano), cli.AsTime(o.GetMeta().GetUpdatedAt()).Format(time.RFC3339Nano))
 					if cfg, ok := any(o).(*minswv1.Config); ok {
 						fmt.Fprintf(c.Out, "Data:\n%s\n", cfg.GetSpec().GetData())
 					}

@@ -244,7 +244,7 @@ func newServiceCreateCommand(c *cli.CLI) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec := &minswv1.ServiceSpec{
 				Name:   name,
-				Labels: parseKV(sf.labels),
+				Labels: cli.ParseKV(sf.labels),
 				Task: &minswv1.TaskSpec{
 					Container: &minswv1.ContainerSpec{
 						Image:    args[0],
@@ -253,7 +253,7 @@ func newServiceCreateCommand(c *cli.CLI) *cobra.Command {
 						Hostname: sf.hostname,
 						Dir:      sf.workdir,
 						User:     sf.user,
-						Labels:   parseKV(sf.containerLabels),
+						Labels:   cli.ParseKV(sf.containerLabels),
 					},
 					Restart: &minswv1.RestartPolicy{MaxAttempts: sf.restartMaxAttempt},
 				},
@@ -777,7 +777,7 @@ func newServiceUpdateCommand(c *cli.CLI) *cobra.Command {
 				if len(labelAdd) > 0 && spec.Labels == nil {
 					spec.Labels = map[string]string{}
 				}
-				for k, v := range parseKV(labelAdd) {
+				for k, v := range cli.ParseKV(labelAdd) {
 					spec.Labels[k] = v
 				}
 				spec.Task.Networks = slices.DeleteFunc(spec.Task.Networks, func(n *minswv1.NetworkAttachmentConfig) bool {

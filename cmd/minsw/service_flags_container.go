@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/internal/containeropts"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -480,7 +481,7 @@ func (f *containerFlags) applyUpdate(cmd *cobra.Command, spec *minswv1.ServiceSp
 	for _, k := range f.ctrLabelRm {
 		delete(ct.Labels, k)
 	}
-	for k, v := range parseKV(f.ctrLabelAdd) {
+	for k, v := range cli.ParseKV(f.ctrLabelAdd) {
 		if ct.Labels == nil {
 			ct.Labels = map[string]string{}
 		}

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/task"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -23,7 +24,7 @@ func (d *fakeDaemon) ServiceLogs(r *minswv1.ServiceLogsRequest, s grpc.ServerStr
 	tasks := d.tasks
 	d.mu.Unlock()
 	for i, t := range tasks {
-		base := &minswv1.LogLine{TaskId: t.Id, NodeId: t.NodeId, TaskName: taskName(t), NodeName: hosts[t.NodeId]}
+		base := &minswv1.LogLine{TaskId: t.Id, NodeId: t.NodeId, TaskName: task.ContainerName(t), NodeName: hosts[t.NodeId]}
 		if r.GetRef() == "web-down" && i == 1 {
 			base.Error = "node swarm-worker2 is down: its logs cannot be read"
 			if err := s.Send(base); err != nil {

@@ -34,7 +34,7 @@ func newVolumeCreateCommand(c *cli.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := &minswv1.CreateVolumeRequest{Driver: driver, Labels: parseKV(labels), DriverOpts: parseKV(opts)}
+			req := &minswv1.CreateVolumeRequest{Driver: driver, Labels: cli.ParseKV(labels), DriverOpts: cli.ParseKV(opts)}
 			if len(args) == 1 {
 				req.Name = args[0]
 			}
@@ -80,7 +80,7 @@ func newVolumeListCommand(c *cli.CLI) *cobra.Command {
 			}
 			rows := make([]any, len(resp.GetVolumes()))
 			for i, v := range resp.GetVolumes() {
-				rows[i] = volumeRow{Driver: v.GetDriver(), Name: v.GetName(), Mountpoint: v.GetMountpoint(), Labels: labelString(v.GetLabels()), Scope: "local"}
+				rows[i] = volumeRow{Driver: v.GetDriver(), Name: v.GetName(), Mountpoint: v.GetMountpoint(), Labels: cli.LabelString(v.GetLabels()), Scope: "local"}
 			}
 			return volumeTable.Write(c.Out, tmpl, quiet, rows)
 		},
@@ -119,7 +119,7 @@ func newVolumeInspectCommand(c *cli.CLI) *cobra.Command {
 				v := resp.GetVolume()
 				out := volumeInspect{Driver: v.GetDriver(), Labels: v.GetLabels(), Mountpoint: v.GetMountpoint(), Name: v.GetName(), Options: v.GetOptions(), Scope: "local"}
 				if t := v.GetCreatedAt(); t != nil {
-					out.CreatedAt = rfc3339(t)
+					out.CreatedAt = inspect.Time(t)
 				}
 				return out, nil
 			})

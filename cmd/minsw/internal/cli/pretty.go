@@ -4,6 +4,9 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/minsw/minsw/client"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
@@ -48,4 +51,21 @@ func LocalNodeID(ctx context.Context, cl *client.Client) string {
 		return ""
 	}
 	return info.GetNodeId()
+}
+
+// LabelString shows labels as docker's tables do: k=v,k2=v2, sorted.
+func LabelString(m map[string]string) string {
+	var parts []string
+	for _, k := range SortedKeys(m) {
+		parts = append(parts, k+"="+m[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+// AsTime is t, or the zero time when t is unset.
+func AsTime(t *timestamppb.Timestamp) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.AsTime()
 }

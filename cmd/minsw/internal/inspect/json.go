@@ -244,3 +244,11 @@ func Write[T interface{ ProtoReflect() protoreflect.Message }](out io.Writer, it
 	}
 	return WriteJSON(out, objs)
 }
+
+// Time is t as inspect shows times; docker's zero time when t is unset.
+func Time(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return "0001-01-01T00:00:00Z"
+	}
+	return t.AsTime().UTC().Format(time.RFC3339Nano)
+}

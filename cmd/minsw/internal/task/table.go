@@ -142,3 +142,12 @@ func PortsString(ports []*minswv1.PortConfig) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// ContainerName is the container name of a task: <service>.<slot>.<id>, or
+// <service>.<node>.<id> for a global task.
+func ContainerName(t *minswv1.Task) string {
+	if t.GetSlot() == 0 {
+		return fmt.Sprintf("%s.%s.%s", t.GetServiceName(), t.GetNodeId(), t.GetId())
+	}
+	return fmt.Sprintf("%s.%d.%s", t.GetServiceName(), t.GetSlot(), t.GetId())
+}

@@ -1,4 +1,4 @@
-package main
+package network
 
 import (
 	"bufio"
@@ -13,8 +13,8 @@ import (
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-// ingressWarning is docker's, with minsw's name.
-const ingressWarning = "WARNING! Before removing the routing-mesh network, make sure all the nodes in your swarm run the same minsw version. " +
+// IngressWarning is docker's, with minsw's name.
+const IngressWarning = "WARNING! Before removing the routing-mesh network, make sure all the nodes in your swarm run the same minsw version. " +
 	"Otherwise, removal may not be effective and functionality of newly created ingress networks will be impaired.\n" +
 	"Are you sure you want to continue? [y/N] "
 
@@ -38,7 +38,7 @@ func confirmIngressRemoval(ctx context.Context, c *cli.CLI, cl *client.Client, r
 			out = append(out, ref) // rm itself reports a network it cannot find
 			continue
 		}
-		fmt.Fprint(c.Out, ingressWarning)
+		fmt.Fprint(c.Out, IngressWarning)
 		if in == nil {
 			in = bufio.NewReader(c.In)
 		}

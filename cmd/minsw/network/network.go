@@ -1,4 +1,7 @@
-package main
+// Package network holds `minsw network`: create, ls (with the node's local
+// networks), inspect (endpoints and peers as docker shows them) and rm
+// (asking before the routing mesh goes).
+package network
 
 import (
 	"context"
@@ -16,29 +19,18 @@ import (
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
 	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
+	"github.com/minsw/minsw/cmd/minsw/internal/task"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-func newNetworkCommand(c *cli.CLI) *cobra.Command {
+// NewCommand is `minsw network`.
+func NewCommand(c *cli.CLI) *cobra.Command {
 	cmd := &cobra.Command{Use: "network", Short: "Manage networks", Args: cli.NoArgs}
-	cmd.AddCommand(newNetworkCreateCommand(c), newNetworkListCommand(c), newNetworkInspectCommand(c), newNetworkRemoveCommand(c))
+	cmd.AddCommand(newCreateCommand(c), newListCommand(c), newInspectCommand(c), newRemoveCommand(c))
 	return cmd
 }
 
-// parseKV turns ["k=v", "k2"] into a map, as docker's --label and --opt do.
-func parseKV(list []string) map[string]string {
-	if len(list) == 0 {
-		return nil
-	}
-	m := make(map[string]string, len(list))
-	for _, kv := range list {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
-}
-
-func newNetworkCreateCommand(c *cli.CLI) *cobra.Command {
+func newCreateCommand(c *cli.CLI) *cobra.Command {
 	var spec minswv1.NetworkSpec
 	var labels, opts []string
 	cmd := &cobra.Command{
@@ -51,8 +43,8 @@ func newNetworkCreateCommand(c *cli.CLI) *cobra.Command {
 				return err
 			}
 			spec.Name = args[0]
-			spec.Labels = parseKV(labels)
-			spec.DriverOpts = parseKV(opts)
+			spec.Labels = cli.ParseKV(labels)
+			spec.DriverOpts = cli.ParseKV(opts)
 			req := &minswv1.CreateNetworkRequest{Spec: &spec, IdempotencyKey: cli.NewIdempotencyKey()}
 			resp, err := cli.RetryUnknown(cmd.Context(), func(ctx context.Context) (*minswv1.CreateNetworkResponse, error) {
 				return cl.Control.CreateNetwork(ctx, req)
@@ -89,14 +81,6 @@ var networkTable = format.Table{
 	},
 }
 
-func labelString(m map[string]string) string {
-	var parts []string
-	for _, k := range cli.SortedKeys(m) {
-		parts = append(parts, k+"="+m[k])
-	}
-	return strings.Join(parts, ",")
-}
-
 func networkRows(nets []*minswv1.Network, noTrunc bool) []any {
 	nets = slices.Clone(nets)
 	slices.SortStableFunc(nets, func(a, b *minswv1.Network) int { return strings.Compare(a.GetSpec().GetName(), b.GetSpec().GetName()) })
@@ -112,7 +96,7 @@ func networkRows(nets []*minswv1.Network, noTrunc bool) []any {
 		}
 		rows[i] = networkRow{
 			ID: id, Name: n.GetSpec().GetName(), Driver: n.GetSpec().GetDriver(), Scope: "swarm",
-			IPv6: "false", Internal: fmt.Sprint(n.GetSpec().GetInternal()), Labels: labelString(n.GetSpec().GetLabels()), CreatedAt: created,
+			IPv6: "false", Internal: fmt.Sprint(n.GetSpec().GetInternal()), Labels: cli.LabelString(n.GetSpec().GetLabels()), CreatedAt: created,
 		}
 	}
 	return rows
@@ -135,7 +119,7 @@ func sortNetworkRows(rows []any) {
 	slices.SortStableFunc(rows, func(a, b any) int { return strings.Compare(a.(networkRow).Name, b.(networkRow).Name) })
 }
 
-func newNetworkListCommand(c *cli.CLI) *cobra.Command {
+func newListCommand(c *cli.CLI) *cobra.Command {
 	var quiet, noTrunc bool
 	var filter cli.ListFilter
 	var tmpl string
@@ -227,15 +211,6 @@ func macFromIP(cidr string) string {
 	return fmt.Sprintf("02:42:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
 }
 
-// taskName is the container name of a task: <service>.<slot>.<id>, or
-// <service>.<node>.<id> for a global task.
-func taskName(t *minswv1.Task) string {
-	if t.GetSlot() == 0 {
-		return fmt.Sprintf("%s.%s.%s", t.GetServiceName(), t.GetNodeId(), t.GetId())
-	}
-	return fmt.Sprintf("%s.%d.%s", t.GetServiceName(), t.GetSlot(), t.GetId())
-}
-
 // localEndpoints fills Containers and Peers from what the managers know:
 // this node's running tasks on the network and its lb endpoint, and the
 // nodes that take part in the network.
@@ -288,7 +263,7 @@ func fillEndpoints(out *networkInspect, n *minswv1.Network, self string, nodes [
 			if mac == "" {
 				mac = macFromIP(a.GetAddresses()[0])
 			}
-			out.Containers[cid] = endpointInfo{Name: taskName(t), EndpointID: a.GetEndpointId(), MacAddress: mac, IPv4Address: a.GetAddresses()[0]}
+			out.Containers[cid] = endpointInfo{Name: task.ContainerName(t), EndpointID: a.GetEndpointId(), MacAddress: mac, IPv4Address: a.GetAddresses()[0]}
 		}
 	}
 }
@@ -344,7 +319,7 @@ func networkFields(n *minswv1.Network) networkInspect {
 	return out
 }
 
-func newNetworkInspectCommand(c *cli.CLI) *cobra.Command {
+func newInspectCommand(c *cli.CLI) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] NETWORK [NETWORK...]",
 		Short: "Display detailed information on one or more networks",
@@ -377,7 +352,7 @@ func newNetworkInspectCommand(c *cli.CLI) *cobra.Command {
 	return cmd
 }
 
-func newNetworkRemoveCommand(c *cli.CLI) *cobra.Command {
+func newRemoveCommand(c *cli.CLI) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:     "rm NETWORK [NETWORK...]",
