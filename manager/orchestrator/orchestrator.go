@@ -667,8 +667,8 @@ func (o *Orchestrator) resumeDelayed() {
 	now := o.cfg.Clock.Now()
 	o.st.View(func(tx store.ReadTx) {
 		for _, t := range tx.Tasks() {
-			if t.GetDesiredState() != api.TaskState_TASK_STATE_READY {
-				continue
+			if t.GetDesiredState() != api.TaskState_TASK_STATE_READY || len(t.GetStartAfterStop()) > 0 {
+				continue // (a task held by a stop-first update is the updater's)
 			}
 			delay := DefaultRestartDelay
 			if d := t.GetSpec().GetRestart().GetDelay(); d != nil {

@@ -49,6 +49,9 @@ type Input struct {
 	// RunningSince holds when the updater first saw each task running; a
 	// running task missing from it counts as running since Now.
 	RunningSince map[string]time.Time
+	// NodeDown says a node is gone or down, so its tasks will never report
+	// that they stopped (nil: every node is up).
+	NodeDown func(nodeID string) bool
 }
 
 // Slot names one slot: a replica number, or a node for a global service.
@@ -70,6 +73,13 @@ type Plan struct {
 	Shutdown []string
 	// Start are slots that get a task on the current spec now.
 	Start []Slot
+	// Hold gives, for a slot of Start, the tasks its new task must wait
+	// for (stop-first: the old ones, told to stop in this plan): the new
+	// task is made desired ready and released when they have stopped.
+	Hold map[Slot][]string
+	// Release are held tasks whose predecessors have stopped: their
+	// desired state goes from ready to running.
+	Release []string
 	// Wake is when to decide again though nothing changed (delay or
 	// monitor running out); zero: only on a change.
 	Wake time.Time
@@ -77,7 +87,8 @@ type Plan struct {
 
 // Empty says the plan changes nothing.
 func (p Plan) Empty() bool {
-	return p.Status == nil && !p.Rollback && len(p.Adopt) == 0 && len(p.Shutdown) == 0 && len(p.Start) == 0
+	return p.Status == nil && !p.Rollback && len(p.Adopt) == 0 && len(p.Shutdown) == 0 && len(p.Start) == 0 &&
+		len(p.Release) == 0
 }
 
 // Rollout is an UpdateConfig with Swarm's defaults filled in.
@@ -159,17 +170,29 @@ func Decide(in Input) Plan {
 
 	// Group live tasks by slot; adopt old tasks that already match.
 	global := svc.GetSpec().GetGlobal() != nil
+	slotOf := func(t *api.Task) Slot {
+		if global {
+			return Slot{Node: t.GetNodeId()}
+		}
+		return Slot{Slot: t.GetSlot()}
+	}
 	slots := map[Slot]*slotState{}
 	var order []Slot
 	adopted := map[string]bool{}
+	// stopping are the tasks told to stop that have not stopped yet.
+	stopping := map[Slot][]string{}
+	byID := make(map[string]*api.Task, len(in.Tasks))
+	for _, t := range in.Tasks {
+		byID[t.GetId()] = t
+		if !isLive(t) && !isTerminal(t) {
+			stopping[slotOf(t)] = append(stopping[slotOf(t)], t.GetId())
+		}
+	}
 	for _, t := range in.Tasks {
 		if !isLive(t) {
 			continue
 		}
-		k := Slot{Slot: t.GetSlot()}
-		if global {
-			k = Slot{Node: t.GetNodeId()}
-		}
+		k := slotOf(t)
 		s := slots[k]
 		if s == nil {
 			s = &slotState{key: k}
@@ -218,6 +241,9 @@ func Decide(in Input) Plan {
 			inFlight = append(inFlight, s) // waiting for the orchestrator's restart
 		case !isRunning(s.cur):
 			inFlight = append(inFlight, s)
+			if held(s.cur) && stopped(s.cur.GetStartAfterStop(), byID, in.NodeDown) {
+				plan.Release = append(plan.Release, s.cur.GetId())
+			}
 			// start-first: an old task that died meanwhile is stopped.
 			for _, o := range s.old {
 				if isTerminal(o) {
@@ -316,10 +342,24 @@ func Decide(in Input) Plan {
 	}
 	for _, s := range dirty[:min(free, len(dirty))] {
 		plan.Start = append(plan.Start, s.key)
-		if !cfg.StartFirst {
-			for _, o := range s.old {
-				plan.Shutdown = append(plan.Shutdown, o.GetId())
+		if cfg.StartFirst {
+			continue
+		}
+		// stop-first, as Swarm's: the new task starts only once the old
+		// ones have stopped.
+		wait := slices.Clone(stopping[s.key])
+		for _, o := range s.old {
+			plan.Shutdown = append(plan.Shutdown, o.GetId())
+			if !isTerminal(o) {
+				wait = append(wait, o.GetId())
 			}
+		}
+		if len(wait) > 0 {
+			if plan.Hold == nil {
+				plan.Hold = map[Slot][]string{}
+			}
+			slices.Sort(wait)
+			plan.Hold[s.key] = wait
 		}
 	}
 
@@ -348,6 +388,27 @@ func Decide(in Input) Plan {
 		}
 	}
 	return plan
+}
+
+// held says t waits at ready for other tasks to stop (Plan.Hold).
+func held(t *api.Task) bool {
+	return t.GetDesiredState() == api.TaskState_TASK_STATE_READY && len(t.GetStartAfterStop()) > 0
+}
+
+// stopped says every task of ids has stopped, is gone, or is on a node
+// that is down (it will never say it stopped).
+func stopped(ids []string, byID map[string]*api.Task, nodeDown func(string) bool) bool {
+	for _, id := range ids {
+		t := byID[id]
+		if t == nil || isTerminal(t) {
+			continue
+		}
+		if nodeDown != nil && t.GetNodeId() != "" && nodeDown(t.GetNodeId()) {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // newer orders tasks by creation, then ID (both stable in the store).

@@ -21,6 +21,7 @@ type world struct {
 	svc   *api.Service
 	tasks []*api.Task
 	since map[string]time.Time
+	down  map[string]bool // nodes that are down
 	n     int
 }
 
@@ -80,12 +81,31 @@ func (w *world) retire(slot uint64) {
 	}
 }
 
+// stopping marks the old task of slot told to stop, on node-a, still
+// running.
+func stopping(w *world, slot uint64) {
+	for _, t := range w.tasks {
+		if t.Slot == slot && t.SpecVersion != w.svc.SpecVersion {
+			t.DesiredState = api.TaskState_TASK_STATE_SHUTDOWN
+			t.NodeId = "node-a"
+		}
+	}
+}
+
+// heldTask adds slot's new task, prepared and held at ready for the old one.
+func heldTask(w *world, slot uint64) {
+	t := w.newTask(slot, api.TaskState_TASK_STATE_READY, t0)
+	t.DesiredState = api.TaskState_TASK_STATE_READY
+	t.StartAfterStop = []string{fmt.Sprintf("old%d", slot)}
+}
+
 func (w *world) status(state api.UpdateState, started time.Time) {
 	w.svc.UpdateStatus = &api.UpdateStatus{State: state, SpecVersion: w.svc.SpecVersion, StartedAt: timestamppb.New(started)}
 }
 
 func (w *world) decide(now time.Time) Plan {
-	return Decide(Input{Service: w.svc, Tasks: w.tasks, Now: now, RunningSince: w.since})
+	return Decide(Input{Service: w.svc, Tasks: w.tasks, Now: now, RunningSince: w.since,
+		NodeDown: func(id string) bool { return w.down[id] }})
 }
 
 // summary renders a plan as one line a test can compare.
@@ -114,9 +134,16 @@ func summary(p Plan) string {
 	if len(p.Start) > 0 {
 		var s []string
 		for _, sl := range p.Start {
-			s = append(s, fmt.Sprint(sl.Slot))
+			one := fmt.Sprint(sl.Slot)
+			if w := p.Hold[sl]; len(w) > 0 {
+				one += " after " + strings.Join(w, "+")
+			}
+			s = append(s, one)
 		}
 		parts = append(parts, "start "+strings.Join(s, ","))
+	}
+	if len(p.Release) > 0 {
+		parts = append(parts, "release "+strings.Join(p.Release, ","))
 	}
 	if !p.Wake.IsZero() {
 		parts = append(parts, fmt.Sprintf("wake +%s", p.Wake.Sub(t0)))
@@ -146,22 +173,22 @@ func TestDecide(t *testing.T) {
 	}{
 		{
 			name: "a new spec starts an update: stop-first replaces slot 1",
-			want: "status updating; stop old1; start 1",
+			want: "status updating; stop old1; start 1 after old1",
 		},
 		{
 			name: "an unset update config is Swarm's default: one at a time",
 			cfg:  nil,
-			want: "status updating; stop old1; start 1",
+			want: "status updating; stop old1; start 1 after old1",
 		},
 		{
 			name: "parallelism 0 replaces every slot at once",
 			cfg:  cfg(func(c *api.UpdateConfig) { c.Parallelism = 0 }),
-			want: "status updating; stop old1,old2,old3,old4; start 1,2,3,4",
+			want: "status updating; stop old1,old2,old3,old4; start 1 after old1,2 after old2,3 after old3,4 after old4",
 		},
 		{
 			name: "parallelism 2 replaces two slots",
 			cfg:  cfg(func(c *api.UpdateConfig) { c.Parallelism = 2 }),
-			want: "status updating; stop old1,old2; start 1,2",
+			want: "status updating; stop old1,old2; start 1 after old1,2 after old2",
 		},
 		{
 			name: "nothing more while the new task is not running",
@@ -180,7 +207,7 @@ func TestDecide(t *testing.T) {
 				w.newTask(1, running, t0.Add(time.Second))
 			},
 			now:  2 * time.Second,
-			want: "stop old2; start 2",
+			want: "stop old2; start 2 after old2",
 		},
 		{
 			name: "delay holds the next slot, and says when to look again",
@@ -192,6 +219,34 @@ func TestDecide(t *testing.T) {
 			},
 			now:  3 * time.Second,
 			want: "wake +11s",
+		},
+		{
+			name: "stop-first: the new task waits at ready while the old one stops",
+			setup: func(w *world) {
+				w.status(api.UpdateState_UPDATE_STATE_UPDATING, t0)
+				stopping(w, 1)
+				heldTask(w, 1)
+			},
+			want: "nothing",
+		},
+		{
+			name: "stop-first: the new task starts once the old one has stopped",
+			setup: func(w *world) {
+				w.status(api.UpdateState_UPDATE_STATE_UPDATING, t0)
+				w.retire(1)
+				heldTask(w, 1)
+			},
+			want: "release new1",
+		},
+		{
+			name: "stop-first: an old task on a node that is down never says it stopped",
+			setup: func(w *world) {
+				w.status(api.UpdateState_UPDATE_STATE_UPDATING, t0)
+				stopping(w, 1)
+				w.down = map[string]bool{"node-a": true}
+				heldTask(w, 1)
+			},
+			want: "release new1",
 		},
 		{
 			name: "start-first starts the new task beside the old one",
@@ -255,7 +310,7 @@ func TestDecide(t *testing.T) {
 				w.newTask(1, running, t0.Add(time.Second))
 			},
 			now:  2 * time.Second,
-			want: "stop old2; start 2",
+			want: "stop old2; start 2 after old2",
 		},
 		{
 			name: "max failure ratio 0.25 tolerates one failure in four slots",
@@ -267,7 +322,7 @@ func TestDecide(t *testing.T) {
 				w.newTask(1, running, t0.Add(time.Second))
 			},
 			now:  2 * time.Second,
-			want: "stop old2; start 2",
+			want: "stop old2; start 2 after old2",
 		},
 		{
 			name: "max failure ratio 0.25 pauses at the second failure",
@@ -291,7 +346,7 @@ func TestDecide(t *testing.T) {
 				w.newTask(1, running, t0.Add(21*time.Second))
 			},
 			now:  22 * time.Second,
-			want: "stop old2; start 2",
+			want: "stop old2; start 2 after old2",
 		},
 		{
 			name: "done: every slot new and the monitor window passed",
@@ -347,7 +402,7 @@ func TestDecide(t *testing.T) {
 				w.svc.SpecVersion = 3
 				w.status(api.UpdateState_UPDATE_STATE_ROLLBACK_STARTED, t0)
 			},
-			want: "adopt old2,old3,old4; stop new1; start 1",
+			want: "adopt old2,old3,old4; stop new1; start 1 after new1",
 		},
 		{
 			name: "a failing rollback pauses",
@@ -383,7 +438,7 @@ func TestDecide(t *testing.T) {
 				w.svc.SpecVersion = 3
 			},
 			now:  time.Second,
-			want: "status updating; stop new1; start 1",
+			want: "status updating; stop new1; start 1 after new1",
 		},
 	}
 	for _, c := range cases {

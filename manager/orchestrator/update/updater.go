@@ -72,19 +72,7 @@ func (u *Updater) Run(ctx context.Context) error {
 		}
 		u.mu.Unlock()
 	}()
-	var all []string
-	u.st.View(func(tx store.ReadTx) {
-		now := u.cfg.Clock.Now()
-		for _, t := range tx.Tasks() {
-			if isRunning(t) {
-				u.seeRunning(t.GetId(), now)
-			}
-		}
-		for _, s := range tx.Services() {
-			all = append(all, s.GetId())
-		}
-	})
-	for _, id := range all {
+	for _, id := range u.takeOver() {
 		u.Reconcile(ctx, id)
 	}
 	for {
@@ -130,6 +118,40 @@ func (u *Updater) Run(ctx context.Context) error {
 	}
 }
 
+// takeOver notes the tasks already running when this leader's updater
+// starts and returns every service ID.
+func (u *Updater) takeOver() []string {
+	var all []string
+	u.st.View(func(tx store.ReadTx) {
+		now := u.cfg.Clock.Now()
+		for _, t := range tx.Tasks() {
+			if isRunning(t) {
+				u.seeRunning(t.GetId(), runningAt(t, now))
+			}
+		}
+		for _, s := range tx.Services() {
+			all = append(all, s.GetId())
+		}
+	})
+	return all
+}
+
+// runningAt is when a task already running at the start of Run began to:
+// the time of its running report, which raft keeps, so a new leader goes
+// on with the monitor window and the delay of an update in flight instead
+// of starting them again. A report from a node whose clock is ahead counts
+// as now.
+func runningAt(t *api.Task, now time.Time) time.Time {
+	ts := t.GetStatus().GetTimestamp()
+	if ts == nil || !ts.IsValid() {
+		return now
+	}
+	if at := ts.AsTime(); at.Before(now) {
+		return at
+	}
+	return now
+}
+
 // taskMoved filters the task updates a decision may depend on.
 func taskMoved(old, t *api.Task) bool {
 	return old.GetStatus().GetState() != t.GetStatus().GetState() ||
@@ -168,7 +190,10 @@ func (u *Updater) Reconcile(ctx context.Context, serviceID string) {
 					u.seeRunning(t.GetId(), now)
 				}
 			}
-			plan = Decide(Input{Service: svc, Tasks: tasks, Now: now, RunningSince: since})
+			plan = Decide(Input{Service: svc, Tasks: tasks, Now: now, RunningSince: since, NodeDown: func(id string) bool {
+				n := tx.Node(id)
+				return n == nil || n.GetStatus().GetState() == api.NodeState_NODE_STATE_DOWN
+			}})
 			return u.apply(tx, svc, plan, now)
 		})
 		if err == nil {
@@ -212,7 +237,23 @@ func (u *Updater) apply(tx *store.Tx, svc *api.Service, plan Plan, now time.Time
 		}
 	}
 	for _, s := range plan.Start {
-		if err := tx.Create(orchestrator.NewTask(svc, u.cfg.NewID(), s.Slot, s.Node, now)); err != nil {
+		t := orchestrator.NewTask(svc, u.cfg.NewID(), s.Slot, s.Node, now)
+		if wait := plan.Hold[s]; len(wait) > 0 {
+			t.DesiredState = api.TaskState_TASK_STATE_READY
+			t.StartAfterStop = wait
+		}
+		if err := tx.Create(t); err != nil {
+			return err
+		}
+	}
+	for _, id := range plan.Release {
+		cur := tx.Task(id)
+		if cur == nil || cur.GetDesiredState() != api.TaskState_TASK_STATE_READY {
+			continue
+		}
+		t := proto.Clone(cur).(*api.Task)
+		t.DesiredState = api.TaskState_TASK_STATE_RUNNING
+		if err := tx.Update(t); err != nil {
 			return err
 		}
 	}

@@ -257,3 +257,95 @@ func TestBadUpdatePauses(t *testing.T) {
 		t.Fatalf("after the fix: %v (%v)", r, cl.service().GetUpdateStatus())
 	}
 }
+
+// tasks returns the service's tasks.
+func (c *cluster) tasks() []*api.Task {
+	var ts []*api.Task
+	c.st.View(func(tx store.ReadTx) { ts = tx.TasksByService("web") })
+	return ts
+}
+
+func TestStopFirstStartsTheNewTaskOnlyOnceTheOldHasStopped(t *testing.T) {
+	cl := newCluster(t)
+	cl.create(&api.UpdateConfig{Parallelism: 2, Monitor: durationpb.New(time.Second)})
+	cl.setImage("web:2")
+	held := 0
+	check := func() {
+		ts := cl.tasks()
+		for _, n := range ts {
+			if n.GetSpecVersion() != 2 || n.GetDesiredState() != api.TaskState_TASK_STATE_READY {
+				continue
+			}
+			held++
+			if len(n.GetStartAfterStop()) != 1 {
+				t.Fatalf("held task %s waits for %v", n.GetId(), n.GetStartAfterStop())
+			}
+		}
+		for _, n := range ts {
+			if n.GetSpecVersion() != 2 || n.GetDesiredState() != api.TaskState_TASK_STATE_RUNNING {
+				continue
+			}
+			for _, o := range ts {
+				if o.GetSlot() == n.GetSlot() && o.GetSpecVersion() == 1 && o.GetStatus().GetState() < api.TaskState_TASK_STATE_COMPLETE {
+					t.Fatalf("slot %d: %s may run while %s is %v", n.GetSlot(), n.GetId(), o.GetId(), o.GetStatus().GetState())
+				}
+			}
+		}
+	}
+	ctx := context.Background()
+	for i := 0; i < 40 && cl.service().GetUpdateStatus().GetState() != api.UpdateState_UPDATE_STATE_COMPLETED; i++ {
+		// One step at a time, checked after each write.
+		cl.orch.ReconcileAll(ctx)
+		cl.upd.Reconcile(ctx, "web")
+		check()
+		cl.agent()
+		check()
+		cl.clock.Advance(500 * time.Millisecond)
+	}
+	if st := cl.service().GetUpdateStatus().GetState(); st != api.UpdateState_UPDATE_STATE_COMPLETED {
+		t.Fatalf("status %v", st)
+	}
+	if r := cl.running(); r["web:2"] != 4 || len(r) != 1 {
+		t.Fatalf("after the update: %v", r)
+	}
+	if held == 0 {
+		t.Fatal("no new task was ever held at ready")
+	}
+}
+
+func TestNewLeaderGoesOnWithTheMonitorWindow(t *testing.T) {
+	cl := newCluster(t)
+	cl.create(&api.UpdateConfig{Parallelism: 0, Monitor: durationpb.New(10 * time.Second),
+		Order: api.UpdateOrder_UPDATE_ORDER_START_FIRST})
+	cl.setImage("web:2")
+	for i := 0; i < 10 && cl.running()["web:2"] < 4; i++ {
+		cl.tick(time.Second)
+	}
+	var last time.Time
+	for _, n := range cl.tasks() {
+		if n.GetSpecVersion() == 2 && n.GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING {
+			if at := n.GetStatus().GetTimestamp().AsTime(); at.After(last) {
+				last = at
+			}
+		}
+	}
+	if cl.running()["web:2"] != 4 || cl.service().GetUpdateStatus().GetState() != api.UpdateState_UPDATE_STATE_UPDATING {
+		t.Fatalf("not mid-window: %v, %v", cl.running(), cl.service().GetUpdateStatus())
+	}
+	// A new leader 4 s into the window: its updater starts from the store.
+	cl.clock.Advance(last.Add(4 * time.Second).Sub(cl.clock.Now()))
+	cl.upd = New(cl.st, Config{Clock: cl.clock, NewID: cl.upd.cfg.NewID})
+	cl.upd.takeOver()
+	for i := 0; i < 20 && cl.service().GetUpdateStatus().GetState() == api.UpdateState_UPDATE_STATE_UPDATING; i++ {
+		cl.tick(500 * time.Millisecond)
+	}
+	st := cl.service().GetUpdateStatus()
+	if st.GetState() != api.UpdateState_UPDATE_STATE_COMPLETED {
+		t.Fatalf("status %v", st)
+	}
+	// Done when the first leader's window ended (+10 s), not 10 s after
+	// the new leader came (+14 s).
+	if took := st.GetCompletedAt().AsTime().Sub(last); took < 10*time.Second || took > 11*time.Second {
+		t.Fatalf("completed %v after the last task ran; want the 10 s window", took)
+	}
+}

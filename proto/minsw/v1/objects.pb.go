@@ -3480,9 +3480,14 @@ type Task struct {
 	ServiceName  string               `protobuf:"bytes,10,opt,name=service_name,json=serviceName,proto3" json:"service_name,omitempty"`
 	SpecVersion  uint64               `protobuf:"varint,11,opt,name=spec_version,json=specVersion,proto3" json:"spec_version,omitempty"`
 	// endpoint is a copy of the service's, so a worker knows the VIPs.
-	Endpoint      *Endpoint `protobuf:"bytes,12,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Endpoint *Endpoint `protobuf:"bytes,12,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// start_after_stop lists the tasks that must have stopped before this
+	// one starts (a stop-first update's old task of the slot): it is made
+	// desired ready, so it is placed and prepared meanwhile, and the updater
+	// raises it to running once they have stopped.
+	StartAfterStop []string `protobuf:"bytes,140,rep,name=start_after_stop,json=startAfterStop,proto3" json:"start_after_stop,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
@@ -3595,6 +3600,13 @@ func (x *Task) GetSpecVersion() uint64 {
 func (x *Task) GetEndpoint() *Endpoint {
 	if x != nil {
 		return x.Endpoint
+	}
+	return nil
+}
+
+func (x *Task) GetStartAfterStop() []string {
+	if x != nil {
+		return x.StartAfterStop
 	}
 	return nil
 }
@@ -4186,7 +4198,7 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\x03err\x18\x04 \x01(\tR\x03err\x127\n" +
 	"\tcontainer\x18\x05 \x01(\v2\x19.minsw.v1.ContainerStatusR\tcontainer\x12*\n" +
 	"\x05ports\x18\x06 \x03(\v2\x14.minsw.v1.PortConfigR\x05ports\x12.\n" +
-	"\x06health\x18\x8c\x01 \x01(\x0e2\x15.minsw.v1.HealthStateR\x06health\"\xc5\x03\n" +
+	"\x06health\x18\x8c\x01 \x01(\x0e2\x15.minsw.v1.HealthStateR\x06health\"\xf0\x03\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
 	"\x04meta\x18\x02 \x01(\v2\x0e.minsw.v1.MetaR\x04meta\x12&\n" +
@@ -4201,7 +4213,8 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\fservice_name\x18\n" +
 	" \x01(\tR\vserviceName\x12!\n" +
 	"\fspec_version\x18\v \x01(\x04R\vspecVersion\x12.\n" +
-	"\bendpoint\x18\f \x01(\v2\x12.minsw.v1.EndpointR\bendpoint\">\n" +
+	"\bendpoint\x18\f \x01(\v2\x12.minsw.v1.EndpointR\bendpoint\x12)\n" +
+	"\x10start_after_stop\x18\x8c\x01 \x03(\tR\x0estartAfterStop\">\n" +
 	"\n" +
 	"JoinTokens\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\tR\x06worker\x12\x18\n" +
