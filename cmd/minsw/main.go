@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/cmd/minsw/container"
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
 	"github.com/minsw/minsw/cmd/minsw/network"
@@ -83,16 +84,16 @@ func newRootCommand(c *cli.CLI) *cobra.Command {
 		node.NewCommand(c),
 		network.NewCommand(c),
 		newServiceCommand(c),
-		newContainerCommand(c),
+		container.NewCommand(c),
 		newLBCommand(c),
 		newSecretCommand(c),
 		newConfigCommand(c),
 		newVolumeCommand(c),
 		newStackCommand(c),
 		// docker's top-level shortcuts
-		newContainerListCommand(c, "ps"),
-		newContainerExecCommand(c, "exec"),
-		newContainerLogsCommand(c, "logs"),
+		container.NewListCommand(c, "ps"),
+		container.NewExecCommand(c, "exec"),
+		container.NewLogsCommand(c, "logs"),
 	)
 	root.AddCommand(newDaemonCommand())
 	addVersion(c, root)

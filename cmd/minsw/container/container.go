@@ -1,4 +1,7 @@
-package main
+// Package container holds `minsw container` (ls, inspect, logs, exec) and
+// docker's top-level shortcuts to them (ps, logs, exec): this node's
+// containers, as the daemon's Containers API shows them.
+package container
 
 import (
 	"errors"
@@ -15,13 +18,14 @@ import (
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-func newContainerCommand(c *cli.CLI) *cobra.Command {
+// NewCommand is `minsw container`.
+func NewCommand(c *cli.CLI) *cobra.Command {
 	cmd := &cobra.Command{Use: "container", Short: "Manage containers", Args: cli.NoArgs}
 	cmd.AddCommand(
-		newContainerListCommand(c, "ls"),
-		newContainerInspectCommand(c),
-		newContainerLogsCommand(c, "logs"),
-		newContainerExecCommand(c, "exec"),
+		NewListCommand(c, "ls"),
+		newInspectCommand(c),
+		NewLogsCommand(c, "logs"),
+		NewExecCommand(c, "exec"),
 	)
 	return cmd
 }
@@ -83,7 +87,8 @@ func containerRows(cts []*minswv1.Container, now time.Time, noTrunc bool) []any 
 	return rows
 }
 
-func newContainerListCommand(c *cli.CLI, use string) *cobra.Command {
+// NewListCommand is `container ls`, named use (docker's `ps` too).
+func NewListCommand(c *cli.CLI, use string) *cobra.Command {
 	var all, quiet, noTrunc bool
 	var filter cli.ListFilter
 	var tmpl string
@@ -168,7 +173,7 @@ func inspectContainer(ct *minswv1.Container) containerInspect {
 	return out
 }
 
-func newContainerInspectCommand(c *cli.CLI) *cobra.Command {
+func newInspectCommand(c *cli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect [OPTIONS] CONTAINER [CONTAINER...]",
 		Short: "Display detailed information on one or more containers",
@@ -196,7 +201,8 @@ func newContainerInspectCommand(c *cli.CLI) *cobra.Command {
 	}
 }
 
-func newContainerLogsCommand(c *cli.CLI, use string) *cobra.Command {
+// NewLogsCommand is `container logs`, named use (docker's `logs` too).
+func NewLogsCommand(c *cli.CLI, use string) *cobra.Command {
 	var follow bool
 	var tail string
 	cmd := &cobra.Command{

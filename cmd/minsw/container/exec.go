@@ -1,4 +1,4 @@
-package main
+package container
 
 import (
 	"context"
@@ -22,7 +22,8 @@ type execOptions struct {
 	env              []string
 }
 
-func newContainerExecCommand(c *cli.CLI, use string) *cobra.Command {
+// NewExecCommand is `container exec`, named use (docker's `exec` too).
+func NewExecCommand(c *cli.CLI, use string) *cobra.Command {
 	var o execOptions
 	cmd := &cobra.Command{
 		Use:   use + " [OPTIONS] CONTAINER COMMAND [ARG...]",
