@@ -44,6 +44,7 @@ type daemon struct {
 	listen string
 	extra  []string // more daemon flags (later ones win: --executor containerd)
 	cmd    *exec.Cmd
+	gossip string // the daemon's own gossip port, kept across restarts
 }
 
 func freePort(t testing.TB) string {
@@ -77,6 +78,12 @@ func (d *daemon) start() {
 	d.cmd = exec.Command(binPath, "daemon", "--executor", "fake", "--node-name", d.name,
 		"--data-root", filepath.Join(d.dir, "data"), "--exec-root", filepath.Join(d.dir, "run"),
 		"--listen-addr", d.listen, "--heartbeat-period", "300ms", "--raft-heartbeat", "300ms", "--log-level", "warn")
+	// Each daemon gossips on a free port of its own: two daemons (or two
+	// tests) on 127.0.0.1 would otherwise both want 7946.
+	if d.gossip == "" {
+		_, d.gossip, _ = net.SplitHostPort(freePort(d.t))
+	}
+	d.cmd.Args = append(d.cmd.Args, "--gossip-port", d.gossip)
 	d.cmd.Args = append(d.cmd.Args, d.extra...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
