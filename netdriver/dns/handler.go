@@ -64,11 +64,12 @@ func (h *handler) handle(q []byte, scope Scope, udp bool, buf []byte) ([]byte, v
 		return h.pack(new(mdns.Msg).SetRcode(&req, mdns.RcodeRefused), &req, udp, buf)
 	}
 	name := canonical(qq.Name)
+	fwd := h.canForward || len(scope.Upstreams) > 0
 
 	if qq.Qtype == mdns.TypePTR {
 		if addr, ok := ptrAddr(name); ok {
 			if names := h.records.LookupAddr(addr, scope); len(names) > 0 {
-				resp := h.reply(&req)
+				resp := h.reply(&req, fwd)
 				for _, n := range names {
 					resp.Answer = append(resp.Answer, &mdns.PTR{
 						Hdr: mdns.RR_Header{Name: qq.Name, Rrtype: mdns.TypePTR, Class: mdns.ClassINET, Ttl: h.ttl},
@@ -78,13 +79,13 @@ func (h *handler) handle(q []byte, scope Scope, udp bool, buf []byte) ([]byte, v
 				return h.pack(resp, &req, udp, buf)
 			}
 		}
-		return h.elsewhere(&req, name, udp, buf)
+		return h.elsewhere(&req, name, udp, buf, fwd)
 	}
 
 	addrs, known := h.records.LookupHost(name, scope)
 	switch {
 	case len(addrs) > 0:
-		resp := h.reply(&req)
+		resp := h.reply(&req, fwd)
 		if qq.Qtype == mdns.TypeA || qq.Qtype == mdns.TypeANY {
 			start := 0
 			if len(addrs) > 1 {
@@ -104,19 +105,20 @@ func (h *handler) handle(q []byte, scope Scope, udp bool, buf []byte) ([]byte, v
 		return h.pack(resp, &req, udp, buf)
 	case known:
 		// A swarm name, but on none of this container's networks.
-		return h.pack(h.reply(&req).SetRcode(&req, mdns.RcodeNameError), &req, udp, buf)
+		return h.pack(h.reply(&req, fwd).SetRcode(&req, mdns.RcodeNameError), &req, udp, buf)
 	}
-	return h.elsewhere(&req, name, udp, buf)
+	return h.elsewhere(&req, name, udp, buf, fwd)
 }
 
 // elsewhere handles a name the swarm does not hold: names shaped like swarm
-// names get NXDOMAIN at once, the rest go to the upstream resolvers.
-func (h *handler) elsewhere(req *mdns.Msg, name string, udp bool, buf []byte) ([]byte, verdict) {
+// names get NXDOMAIN at once, the rest go to the upstream resolvers (fwd
+// says whether the container has any).
+func (h *handler) elsewhere(req *mdns.Msg, name string, udp bool, buf []byte, fwd bool) ([]byte, verdict) {
 	if swarmShaped(name) {
-		return h.pack(h.reply(req).SetRcode(req, mdns.RcodeNameError), req, udp, buf)
+		return h.pack(h.reply(req, fwd).SetRcode(req, mdns.RcodeNameError), req, udp, buf)
 	}
-	if !h.canForward {
-		return h.pack(h.reply(req).SetRcode(req, mdns.RcodeServerFailure), req, udp, buf)
+	if !fwd {
+		return h.pack(h.reply(req, fwd).SetRcode(req, mdns.RcodeServerFailure), req, udp, buf)
 	}
 	return nil, vForward
 }
@@ -134,11 +136,11 @@ func swarmShaped(name string) bool {
 	return !strings.Contains(name, ".")
 }
 
-func (h *handler) reply(req *mdns.Msg) *mdns.Msg {
+func (h *handler) reply(req *mdns.Msg, fwd bool) *mdns.Msg {
 	resp := new(mdns.Msg)
 	resp.SetReply(req)
 	resp.Authoritative = true
-	resp.RecursionAvailable = h.canForward
+	resp.RecursionAvailable = fwd
 	return resp
 }
 

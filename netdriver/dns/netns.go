@@ -9,6 +9,8 @@ import (
 	"runtime"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/minsw/minsw/netdriver/netns"
 )
 
 // listenIn opens the UDP and TCP sockets at addr inside the network
@@ -72,4 +74,27 @@ func hintLo(err error) error {
 		return fmt.Errorf("%w (is lo up in the namespace?)", err)
 	}
 	return err
+}
+
+// dialFrom connects to addr from inside the network namespace at netnsPath,
+// or from the daemon's own namespace when netnsPath is empty. The socket
+// stays in the namespace it was made in; only the dial needs the thread.
+func dialFrom(ctx context.Context, netnsPath, network string, addr netip.AddrPort) (net.Conn, error) {
+	var d net.Dialer
+	if netnsPath == "" {
+		return d.DialContext(ctx, network, addr.String())
+	}
+	var c net.Conn
+	err := netns.Do(netnsPath, func() error {
+		var err error
+		c, err = d.DialContext(ctx, network, addr.String())
+		return err
+	})
+	if err != nil {
+		if c != nil { // dialled, but the thread could not be put back
+			c.Close()
+		}
+		return nil, fmt.Errorf("from %s: %w", netnsPath, err)
+	}
+	return c, nil
 }

@@ -11,6 +11,12 @@ import (
 // to. A swarm name resolves only through one of these networks.
 type Scope struct {
 	Networks []string
+	// Upstreams are the container's own resolvers (docker's --dns): names
+	// outside the swarm go to them, asked from inside the container's
+	// namespace as the container itself would reach them (over its overlay
+	// or its gateway bridge). Empty: the server's upstreams, the node's,
+	// asked from the daemon's namespace.
+	Upstreams []netip.AddrPort
 }
 
 // Resolver is the source of swarm names the server answers from. The agent

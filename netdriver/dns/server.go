@@ -2,8 +2,8 @@
 // answers at 127.0.0.11:53 inside every container's network namespace.
 // <service> resolves to the service VIP, tasks.<service> to the task IPs, a
 // container or task name to its IP, each only through the networks the
-// asking container is on; other names are relayed to the node's upstream
-// resolvers. It opens sockets in container namespaces but must not touch
+// asking container is on; other names are relayed to the container's own
+// resolvers (--dns) or else to the node's. It opens sockets in container namespaces but must not touch
 // links, addresses or firewall rules there: the overlay package owns those.
 package dns
 
@@ -167,7 +167,7 @@ func (s *Server) Stats() Stats {
 // attached container with the same namespace only updates its scope, so the
 // agent can reconcile by calling Attach again.
 func (s *Server) Attach(ctx context.Context, netnsPath, containerID string, scope Scope) error {
-	scope.Networks = append([]string(nil), scope.Networks...)
+	scope = s.ownScope(scope)
 	s.mu.Lock()
 	if s.close {
 		s.mu.Unlock()
@@ -209,7 +209,7 @@ func (s *Server) Attach(ctx context.Context, netnsPath, containerID string, scop
 
 // SetScope changes the networks an attached container sees.
 func (s *Server) SetScope(containerID string, scope Scope) error {
-	scope.Networks = append([]string(nil), scope.Networks...)
+	scope = s.ownScope(scope)
 	s.mu.Lock()
 	a := s.ctrs[containerID]
 	s.mu.Unlock()
@@ -218,6 +218,21 @@ func (s *Server) SetScope(containerID string, scope Scope) error {
 	}
 	a.scope.Store(&scope)
 	return nil
+}
+
+// ownScope copies the caller's scope and drops container upstreams that are
+// this server's own address: relaying to it would send each query round and
+// round until the relay slots ran out.
+func (s *Server) ownScope(scope Scope) Scope {
+	scope.Networks = append([]string(nil), scope.Networks...)
+	var ups []netip.AddrPort
+	for _, u := range scope.Upstreams {
+		if u != s.cfg.Listen {
+			ups = append(ups, u)
+		}
+	}
+	scope.Upstreams = ups
+	return scope
 }
 
 // ErrNotAttached is returned for a container the server does not serve.
@@ -290,7 +305,8 @@ func (s *Server) serveUDP(a *attachment) {
 			continue // e.g. ICMP-induced errors on the socket: keep serving
 		}
 		s.queries.Add(1)
-		resp, v := s.h.handle(in[:n], *a.scope.Load(), true, out)
+		scope := a.scope.Load()
+		resp, v := s.h.handle(in[:n], *scope, true, out)
 		switch v {
 		case vReply:
 			s.answered.Add(1)
@@ -298,12 +314,21 @@ func (s *Server) serveUDP(a *attachment) {
 		case vDrop:
 			s.dropped.Add(1)
 		case vForward:
-			s.relayUDP(a, append([]byte(nil), in[:n]...), from)
+			s.relayUDP(a, scope, append([]byte(nil), in[:n]...), from)
 		}
 	}
 }
 
-func (s *Server) relayUDP(a *attachment, q []byte, from netip.AddrPort) {
+// upstreams are where a's queries for outside names go: the container's own
+// resolvers, asked from its namespace, else the node's, asked from ours.
+func (s *Server) upstreams(a *attachment, scope *Scope) ([]netip.AddrPort, string) {
+	if len(scope.Upstreams) > 0 {
+		return scope.Upstreams, a.netns
+	}
+	return s.fwd.upstreams, ""
+}
+
+func (s *Server) relayUDP(a *attachment, scope *Scope, q []byte, from netip.AddrPort) {
 	select {
 	case s.sem <- struct{}{}:
 	default:
@@ -313,7 +338,8 @@ func (s *Server) relayUDP(a *attachment, q []byte, from netip.AddrPort) {
 	}
 	go func() {
 		defer func() { <-s.sem }()
-		resp, err := s.fwd.exchange(s.ctx, q, true)
+		ups, netns := s.upstreams(a, scope)
+		resp, err := s.fwd.exchange(s.ctx, q, true, ups, netns)
 		if err != nil {
 			s.failed.Add(1)
 			s.cfg.Logger.Debug("dns: relay failed", "container", a.id, "err", err)
@@ -380,13 +406,15 @@ func (s *Server) serveConn(a *attachment, c net.Conn) {
 			return
 		}
 		s.queries.Add(1)
-		resp, v := s.h.handle(in[:n], *a.scope.Load(), false, out)
+		scope := a.scope.Load()
+		resp, v := s.h.handle(in[:n], *scope, false, out)
 		switch v {
 		case vDrop:
 			s.dropped.Add(1)
 			return
 		case vForward:
-			r, err := s.fwd.exchange(s.ctx, in[:n], false)
+			ups, netns := s.upstreams(a, scope)
+			r, err := s.fwd.exchange(s.ctx, in[:n], false, ups, netns)
 			if err != nil {
 				s.failed.Add(1)
 				r = headerReply(in[:n], 2, nil)

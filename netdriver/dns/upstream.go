@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -49,7 +48,7 @@ func parseResolvConf(r io.Reader) ([]netip.AddrPort, error) {
 // transport the client used; a truncated UDP answer is relayed as is so the
 // client retries over TCP, which is then forwarded over TCP.
 type forwarder struct {
-	upstreams []netip.AddrPort
+	upstreams []netip.AddrPort // the node's
 	timeout   time.Duration
 }
 
@@ -59,24 +58,26 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 65535); return &b }}
 
 var errNoAnswer = errors.New("dns: no upstream answered")
 
-// exchange sends q to each upstream in turn until one answers within the
-// timeout. It runs in the daemon's network namespace, so upstreams are the
-// node's resolvers, reachable whether or not the container has egress.
-func (f *forwarder) exchange(ctx context.Context, q []byte, udp bool) ([]byte, error) {
+// exchange sends q to each of ups in turn until one answers within the
+// timeout. With netnsPath empty it runs in the daemon's network namespace,
+// where the node's resolvers are reachable whether or not the container has
+// egress; a container's own resolvers are asked from its namespace
+// (netnsPath), over its routes, as docker does.
+func (f *forwarder) exchange(ctx context.Context, q []byte, udp bool, ups []netip.AddrPort, netnsPath string) ([]byte, error) {
 	if len(q) < headerLen {
 		return nil, errNoAnswer
 	}
 	err := errNoAnswer
-	for _, up := range f.upstreams {
+	for _, up := range ups {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		var resp []byte
 		var e error
 		if udp {
-			resp, e = f.udp(ctx, up, q)
+			resp, e = f.udp(ctx, up, q, netnsPath)
 		} else {
-			resp, e = f.tcp(ctx, up, q)
+			resp, e = f.tcp(ctx, up, q, netnsPath)
 		}
 		if e == nil {
 			return resp, nil
@@ -86,11 +87,10 @@ func (f *forwarder) exchange(ctx context.Context, q []byte, udp bool) ([]byte, e
 	return nil, err
 }
 
-func (f *forwarder) udp(ctx context.Context, up netip.AddrPort, q []byte) ([]byte, error) {
+func (f *forwarder) udp(ctx context.Context, up netip.AddrPort, q []byte, netnsPath string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", up.String())
+	c, err := dialFrom(ctx, netnsPath, "udp", up)
 	if err != nil {
 		return nil, err
 	}
@@ -117,11 +117,10 @@ func (f *forwarder) udp(ctx context.Context, up netip.AddrPort, q []byte) ([]byt
 	return nil, errNoAnswer
 }
 
-func (f *forwarder) tcp(ctx context.Context, up netip.AddrPort, q []byte) ([]byte, error) {
+func (f *forwarder) tcp(ctx context.Context, up netip.AddrPort, q []byte, netnsPath string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", up.String())
+	c, err := dialFrom(ctx, netnsPath, "tcp", up)
 	if err != nil {
 		return nil, err
 	}

@@ -370,7 +370,7 @@ func (a *Agent) Prepare(ctx context.Context, t *api.Task, networks []*api.Networ
 		a.tasks[t.GetId()] = lt
 	}
 	lt.eps = lt.eps[:0]
-	var scope dns.Scope
+	scope := dns.Scope{Upstreams: taskResolvers(t)}
 	for i, at := range atts {
 		err := a.drv.Attach(ctx, netdriver.Endpoint{NetworkID: at.net.ID, ContainerID: cid, NetnsPath: path,
 			Addr: netip.PrefixFrom(at.ep.IP, at.net.Subnet.Bits()), IfName: fmt.Sprintf("eth%d", i)})
