@@ -19,8 +19,13 @@ import (
 	"github.com/minsw/minsw/cmd/minsw/container"
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
+	"github.com/minsw/minsw/cmd/minsw/lb"
 	"github.com/minsw/minsw/cmd/minsw/network"
 	"github.com/minsw/minsw/cmd/minsw/node"
+	"github.com/minsw/minsw/cmd/minsw/secret"
+	"github.com/minsw/minsw/cmd/minsw/swarm"
+	"github.com/minsw/minsw/cmd/minsw/system"
+	"github.com/minsw/minsw/cmd/minsw/volume"
 	"github.com/minsw/minsw/worker/executor/containerd"
 )
 
@@ -80,15 +85,15 @@ func newRootCommand(c *cli.CLI) *cobra.Command {
 		return fmt.Errorf("%w\nSee '%s --help'.", err, cmd.CommandPath())
 	})
 	root.AddCommand(
-		newSwarmCommand(c),
+		swarm.NewCommand(c),
 		node.NewCommand(c),
 		network.NewCommand(c),
 		newServiceCommand(c),
 		container.NewCommand(c),
-		newLBCommand(c),
-		newSecretCommand(c),
-		newConfigCommand(c),
-		newVolumeCommand(c),
+		lb.NewCommand(c),
+		secret.NewSecretCommand(c),
+		secret.NewConfigCommand(c),
+		volume.NewCommand(c),
 		newStackCommand(c),
 		// docker's top-level shortcuts
 		container.NewListCommand(c, "ps"),
@@ -96,7 +101,7 @@ func newRootCommand(c *cli.CLI) *cobra.Command {
 		container.NewLogsCommand(c, "logs"),
 	)
 	root.AddCommand(newDaemonCommand())
-	addVersion(c, root)
+	system.AddCommands(c, root)
 	inspect.AddFormats(&c.Out, root)
 	cli.RefuseUnknownSubcommands(root)
 	return root

@@ -1,4 +1,5 @@
-package main
+// Package volume holds `minsw volume`: this node's named volumes.
+package volume
 
 import (
 	"bufio"
@@ -15,14 +16,15 @@ import (
 
 // Volumes are the local node's (the "local" driver), so these commands
 // talk to the daemon itself, never to the managers.
-func newVolumeCommand(c *cli.CLI) *cobra.Command {
+// NewCommand is `minsw volume`.
+func NewCommand(c *cli.CLI) *cobra.Command {
 	cmd := &cobra.Command{Use: "volume", Short: "Manage volumes", Args: cli.NoArgs}
-	cmd.AddCommand(newVolumeCreateCommand(c), newVolumeListCommand(c), newVolumeInspectCommand(c),
-		newVolumeRemoveCommand(c), newVolumePruneCommand(c))
+	cmd.AddCommand(newCreateCommand(c), newListCommand(c), newInspectCommand(c),
+		newRemoveCommand(c), newPruneCommand(c))
 	return cmd
 }
 
-func newVolumeCreateCommand(c *cli.CLI) *cobra.Command {
+func newCreateCommand(c *cli.CLI) *cobra.Command {
 	var driver string
 	var labels, opts []string
 	cmd := &cobra.Command{
@@ -61,7 +63,7 @@ var volumeTable = format.Table{
 	Headers: map[string]string{"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "Labels": "LABELS", "Scope": "SCOPE"},
 }
 
-func newVolumeListCommand(c *cli.CLI) *cobra.Command {
+func newListCommand(c *cli.CLI) *cobra.Command {
 	var quiet bool
 	var tmpl string
 	cmd := &cobra.Command{
@@ -101,7 +103,7 @@ type volumeInspect struct {
 	Scope      string
 }
 
-func newVolumeInspectCommand(c *cli.CLI) *cobra.Command {
+func newInspectCommand(c *cli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect [OPTIONS] VOLUME [VOLUME...]",
 		Short: "Display detailed information on one or more volumes",
@@ -134,7 +136,7 @@ func newVolumeInspectCommand(c *cli.CLI) *cobra.Command {
 	}
 }
 
-func newVolumeRemoveCommand(c *cli.CLI) *cobra.Command {
+func newRemoveCommand(c *cli.CLI) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:     "rm [OPTIONS] VOLUME [VOLUME...]",
@@ -160,7 +162,7 @@ func newVolumeRemoveCommand(c *cli.CLI) *cobra.Command {
 	return cmd
 }
 
-func newVolumePruneCommand(c *cli.CLI) *cobra.Command {
+func newPruneCommand(c *cli.CLI) *cobra.Command {
 	var force, all bool
 	cmd := &cobra.Command{
 		Use:   "prune [OPTIONS]",

@@ -1,4 +1,4 @@
-package main
+package swarm
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ func printUnlockKey(w io.Writer, key string) {
 		"Please remember to store this key in a password manager, since without it you\nwill not be able to restart the manager.\n", key)
 }
 
-func newSwarmUnlockCommand(c *cli.CLI) *cobra.Command {
+func newUnlockCommand(c *cli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:   "unlock",
 		Short: "Unlock swarm",
@@ -72,7 +72,7 @@ func readUnlockKey(c *cli.CLI) (string, error) {
 	return strings.TrimSpace(line), nil
 }
 
-func newSwarmUnlockKeyCommand(c *cli.CLI) *cobra.Command {
+func newUnlockKeyCommand(c *cli.CLI) *cobra.Command {
 	var quiet, rotate bool
 	cmd := &cobra.Command{
 		Use:   "unlock-key [OPTIONS]",

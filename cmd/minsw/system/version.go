@@ -1,4 +1,5 @@
-package main
+// Package system holds `minsw version`, `minsw --version` and `minsw info`.
+package system
 
 import (
 	"fmt"
@@ -47,8 +48,8 @@ func newVersionCommand(c *cli.CLI) *cobra.Command {
 // unless it was upgraded apart; the Info call does not carry it yet).
 func serverVersion(*api.InfoResponse) string { return node.Version }
 
-// addVersion adds `minsw version` and the root's --version flag.
-func addVersion(c *cli.CLI, root *cobra.Command) {
+// AddCommands adds `minsw version` and the root's --version flag.
+func AddCommands(c *cli.CLI, root *cobra.Command) {
 	root.AddCommand(newVersionCommand(c), newInfoCommand(c))
 	root.Version = node.Version
 	root.SetVersionTemplate(versionLine())

@@ -1,4 +1,6 @@
-package main
+// Package swarm holds `minsw swarm`: init, join, join-token, leave, update,
+// ca, unlock and unlock-key.
+package swarm
 
 import (
 	"encoding/pem"
@@ -14,14 +16,15 @@ import (
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-func newSwarmCommand(c *cli.CLI) *cobra.Command {
+// NewCommand is `minsw swarm`.
+func NewCommand(c *cli.CLI) *cobra.Command {
 	cmd := &cobra.Command{Use: "swarm", Short: "Manage Swarm", Args: cli.NoArgs}
-	cmd.AddCommand(newSwarmInitCommand(c), newSwarmJoinCommand(c), newSwarmJoinTokenCommand(c), newSwarmLeaveCommand(c),
-		newSwarmUpdateCommand(c), newSwarmCACommand(c), newSwarmUnlockCommand(c), newSwarmUnlockKeyCommand(c))
+	cmd.AddCommand(newInitCommand(c), newJoinCommand(c), newJoinTokenCommand(c), newLeaveCommand(c),
+		newUpdateCommand(c), newCACommand(c), newUnlockCommand(c), newUnlockKeyCommand(c))
 	return cmd
 }
 
-func newSwarmInitCommand(c *cli.CLI) *cobra.Command {
+func newInitCommand(c *cli.CLI) *cobra.Command {
 	var req minswv1.InitRequest
 	cmd := &cobra.Command{
 		Use:   "init [OPTIONS]",
@@ -66,7 +69,7 @@ func newSwarmInitCommand(c *cli.CLI) *cobra.Command {
 	return cmd
 }
 
-func newSwarmJoinCommand(c *cli.CLI) *cobra.Command {
+func newJoinCommand(c *cli.CLI) *cobra.Command {
 	var req minswv1.JoinRequest
 	cmd := &cobra.Command{
 		Use:   "join [OPTIONS] HOST:PORT",
@@ -97,7 +100,7 @@ func newSwarmJoinCommand(c *cli.CLI) *cobra.Command {
 	return cmd
 }
 
-func newSwarmJoinTokenCommand(c *cli.CLI) *cobra.Command {
+func newJoinTokenCommand(c *cli.CLI) *cobra.Command {
 	var quiet, rotate bool
 	cmd := &cobra.Command{
 		Use:   "join-token [OPTIONS] (worker|manager)",
@@ -191,7 +194,7 @@ func joinCommand(cmd *cobra.Command, c *cli.CLI, role, token string) (string, er
 	return fmt.Sprintf("minsw swarm join --token %s %s", token, addr), nil
 }
 
-func newSwarmLeaveCommand(c *cli.CLI) *cobra.Command {
+func newLeaveCommand(c *cli.CLI) *cobra.Command {
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "leave [OPTIONS]",
@@ -213,7 +216,7 @@ func newSwarmLeaveCommand(c *cli.CLI) *cobra.Command {
 	return cmd
 }
 
-func newSwarmUpdateCommand(c *cli.CLI) *cobra.Command {
+func newUpdateCommand(c *cli.CLI) *cobra.Command {
 	var (
 		certExpiry time.Duration
 		autolock   bool
@@ -259,7 +262,7 @@ func newSwarmUpdateCommand(c *cli.CLI) *cobra.Command {
 	return cmd
 }
 
-func newSwarmCACommand(c *cli.CLI) *cobra.Command {
+func newCACommand(c *cli.CLI) *cobra.Command {
 	var rotate, detach, quiet bool
 	cmd := &cobra.Command{
 		Use:   "ca [OPTIONS]",

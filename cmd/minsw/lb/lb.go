@@ -1,4 +1,6 @@
-package main
+// Package lb holds `minsw lb inspect`: the load balancer of each overlay
+// network on this node, as ipvsadm lays it out.
+package lb
 
 import (
 	"fmt"
@@ -15,13 +17,14 @@ import (
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-func newLBCommand(c *cli.CLI) *cobra.Command {
+// NewCommand is `minsw lb`.
+func NewCommand(c *cli.CLI) *cobra.Command {
 	cmd := &cobra.Command{Use: "lb", Short: "Inspect this node's load balancers", Args: cli.NoArgs}
-	cmd.AddCommand(newLBInspectCommand(c))
+	cmd.AddCommand(newInspectCommand(c))
 	return cmd
 }
 
-func newLBInspectCommand(c *cli.CLI) *cobra.Command {
+func newInspectCommand(c *cli.CLI) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] [NETWORK]",

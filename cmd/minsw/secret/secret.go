@@ -1,4 +1,6 @@
-package main
+// Package secret holds `minsw secret` and `minsw config`: one set of
+// commands over the two kinds of small blobs the managers keep.
+package secret
 
 import (
 	"encoding/base64"
@@ -36,7 +38,8 @@ type blobKind[T interface {
 	inspect func(T) inspect.Object
 }
 
-func newSecretCommand(c *cli.CLI) *cobra.Command {
+// NewSecretCommand is `minsw secret`.
+func NewSecretCommand(c *cli.CLI) *cobra.Command {
 	k := blobKind[*minswv1.Secret]{
 		word: "secret", title: "Secret", driver: true,
 		create: func(cl *client.Client, cmd *cobra.Command, name string, labels map[string]string, data []byte) (*minswv1.Secret, error) {
@@ -61,7 +64,8 @@ func newSecretCommand(c *cli.CLI) *cobra.Command {
 	return k.command(c, "Manage Swarm secrets")
 }
 
-func newConfigCommand(c *cli.CLI) *cobra.Command {
+// NewConfigCommand is `minsw config`.
+func NewConfigCommand(c *cli.CLI) *cobra.Command {
 	k := blobKind[*minswv1.Config]{
 		word: "config", title: "Config",
 		create: func(cl *client.Client, cmd *cobra.Command, name string, labels map[string]string, data []byte) (*minswv1.Config, error) {
