@@ -17,6 +17,7 @@ import (
 
 	"github.com/minsw/minsw/client"
 	"github.com/minsw/minsw/cmd/minsw/container"
+	"github.com/minsw/minsw/cmd/minsw/daemon"
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
 	"github.com/minsw/minsw/cmd/minsw/lb"
@@ -100,7 +101,7 @@ func newRootCommand(c *cli.CLI) *cobra.Command {
 		container.NewExecCommand(c, "exec"),
 		container.NewLogsCommand(c, "logs"),
 	)
-	root.AddCommand(newDaemonCommand())
+	root.AddCommand(daemon.NewCommand())
 	system.AddCommands(c, root)
 	inspect.AddFormats(&c.Out, root)
 	cli.RefuseUnknownSubcommands(root)

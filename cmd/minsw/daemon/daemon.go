@@ -1,4 +1,6 @@
-package main
+// Package daemon holds `minsw daemon`: its flags, validated once into the
+// node's configuration, and the run of the node until a signal.
+package daemon
 
 import (
 	"context"
@@ -41,7 +43,8 @@ type daemonOptions struct {
 	raftSnapshot                 raftSnapshotOptions
 }
 
-func newDaemonCommand() *cobra.Command {
+// NewCommand is `minsw daemon`.
+func NewCommand() *cobra.Command {
 	o := &daemonOptions{}
 	cmd := &cobra.Command{
 		Use:   "daemon",
