@@ -547,10 +547,12 @@ func DiffServices(cur map[uint32]lb.Service, want []lb.Service) (set []lb.Servic
 	keep := make(map[uint32]bool, len(want))
 	for _, s := range want {
 		keep[s.Mark] = true
-		if old, ok := cur[s.Mark]; ok && old.VIP == s.VIP && slices.Equal(old.Backends, s.Backends) {
+		if old, ok := cur[s.Mark]; ok && old.VIP == s.VIP && slices.Equal(old.Backends, s.Backends) &&
+			slices.Equal(old.Draining, s.Draining) {
 			continue
 		}
 		s.Backends = slices.Clone(s.Backends)
+		s.Draining = slices.Clone(s.Draining)
 		set = append(set, s)
 	}
 	for m := range cur {
@@ -648,6 +650,10 @@ func WriteTable(w io.Writer, infos []NetworkInfo) error {
 			fmt.Fprintf(&b, "FWM  %d rr                        (VIP %v, mark %#x%s)\n", s.Mark, s.VIP, s.Mark, publishedBy(n.Ingress, s.Mark))
 			for _, be := range s.Backends {
 				fmt.Fprintf(&b, "  -> %-28s Masq    1      0          0\n", be.String()+":0")
+			}
+			// Draining: no new connection, established ones kept.
+			for _, be := range s.Draining {
+				fmt.Fprintf(&b, "  -> %-28s Masq    0      0          0\n", be.String()+":0")
 			}
 		}
 	}

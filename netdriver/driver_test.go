@@ -1,14 +1,19 @@
 package netdriver_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -425,6 +430,8 @@ func TestDiffServices(t *testing.T) {
 	b := lb.Service{VIP: addr("10.0.1.35"), Mark: 2, Backends: addrs("10.0.1.36")}
 	b2 := b
 	b2.Backends = addrs("10.0.1.36", "10.0.1.40")
+	b3 := b
+	b3.Backends, b3.Draining = nil, addrs("10.0.1.36")
 	cur := map[uint32]lb.Service{1: a, 2: b}
 	for _, tc := range []struct {
 		name string
@@ -434,6 +441,7 @@ func TestDiffServices(t *testing.T) {
 	}{
 		{"nothing changes", []lb.Service{a, b}, nil, nil},
 		{"a backend is added", []lb.Service{a, b2}, []lb.Service{b2}, nil},
+		{"a backend starts draining", []lb.Service{a, b3}, []lb.Service{b3}, nil},
 		{"a service goes", []lb.Service{a}, nil, []uint32{2}},
 		{"all go", nil, nil, []uint32{1, 2}},
 	} {
@@ -496,5 +504,106 @@ func BenchmarkDriverSetServices10000FromEmpty(bm *testing.B) {
 			bm.Fatal(err)
 		}
 		bm.StartTimer()
+	}
+}
+
+// keepAlive is one persistent HTTP/1.1 connection from a container.
+type keepAlive struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func dialKeepAlive(t *testing.T, from, hostport string) *keepAlive {
+	t.Helper()
+	c, err := labtest.Dialer(from, 5*time.Second)(context.Background(), "tcp4", hostport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &keepAlive{Conn: c, r: bufio.NewReader(c)}
+}
+
+// ask sends one request on the connection and returns who answered.
+func (k *keepAlive) ask() (string, error) {
+	if err := k.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return "", err
+	}
+	if _, err := io.WriteString(k, "GET / HTTP/1.1\r\nHost: web\r\n\r\n"); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(k.r, nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return labtest.Field(string(body), "Hostname"), err
+}
+
+// A task told to stop drains: new connections to the VIP go to the other
+// task at once, while a keep-alive connection already on the draining one
+// is still answered by it (nftables: it left the selection map, conntrack
+// keeps its DNAT). `lb inspect` shows it with weight 0 until it is removed.
+func TestDrainingBackendKeepsItsConnections(t *testing.T) {
+	l := newLab(t)
+	ctx := context.Background()
+	l.n1.do(t, func() error { return l.n1.d.EnsureNetwork(ctx, mynet1) })
+	l.container(t, l.n1, mynetID, "6039865a1e5d0000aaaa", "10.0.1.31", true)
+	l.container(t, l.n1, mynetID, "c3b3e99b9bb10000bbbb", "10.0.1.32", true)
+	client := l.container(t, l.n1, mynetID, "36dce35d56e80000cccc", "10.0.1.36", false)
+	web1, web2 := netns.ContainerName("6039865a1e5d0000aaaa"), netns.ContainerName("c3b3e99b9bb10000bbbb")
+	set := func(s lb.Service) {
+		t.Helper()
+		l.n1.do(t, func() error { return l.n1.d.SetServices(ctx, mynetID, []lb.Service{s}) })
+	}
+	set(lb.Service{VIP: addr("10.0.1.30"), Mark: 0x106, Backends: addrs("10.0.1.31", "10.0.1.32")})
+
+	var onWeb2 *keepAlive
+	for range 2 {
+		c := dialKeepAlive(t, client, "10.0.1.30:80")
+		h, err := c.ask()
+		if err != nil {
+			t.Fatalf("first request on a keep-alive connection: %v", err)
+		}
+		if h == web2 {
+			onWeb2 = c
+		}
+	}
+	if onWeb2 == nil {
+		t.Fatal("no keep-alive connection landed on the second task")
+	}
+
+	drain := lb.Service{VIP: addr("10.0.1.30"), Mark: 0x106, Backends: addrs("10.0.1.31"), Draining: addrs("10.0.1.32")}
+	set(drain)
+	if hosts, _ := curl(t, client, "http://10.0.1.30/", 4); !reflect.DeepEqual(hosts, []string{web1, web1, web1, web1}) {
+		t.Errorf("new connections while %s drains went to %v", web2, hosts)
+	}
+	for i := range 3 {
+		if h, err := onWeb2.ask(); err != nil || h != web2 {
+			t.Fatalf("request %d on the established connection to the draining task: %q, %v", i+1, h, err)
+		}
+	}
+	infos, err := l.n1.d.Inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != 1 || len(infos[0].Services) != 1 || !reflect.DeepEqual(infos[0].Services[0], drain) {
+		t.Fatalf("inspect while draining: %+v", infos)
+	}
+	var table strings.Builder
+	if err := netdriver.WriteTable(&table, infos); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "  -> 10.0.1.32:0                  Masq    0") {
+		t.Errorf("lb inspect does not show the draining task at weight 0:\n%s", table.String())
+	}
+
+	set(lb.Service{VIP: addr("10.0.1.30"), Mark: 0x106, Backends: addrs("10.0.1.31")})
+	infos, err = l.n1.d.Inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := infos[0].Services[0]; len(s.Draining) != 0 || !slices.Equal(s.Backends, addrs("10.0.1.31")) {
+		t.Fatalf("after removal: %+v", s)
 	}
 }

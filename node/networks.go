@@ -182,6 +182,9 @@ func lbNetwork(in netdriver.NetworkInfo) *api.LBNetwork {
 		for _, b := range s.Backends {
 			ls.Backends = append(ls.Backends, b.String())
 		}
+		for _, b := range s.Draining {
+			ls.Draining = append(ls.Draining, b.String())
+		}
 		out.Services = append(out.Services, ls)
 	}
 	for _, p := range in.Peers {

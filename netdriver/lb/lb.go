@@ -7,6 +7,7 @@ package lb
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // Service is one virtual IP as the kernel balances it: packets to VIP get
@@ -16,6 +17,11 @@ type Service struct {
 	VIP      netip.Addr
 	Mark     uint32
 	Backends []netip.Addr
+	// Draining are backends that get no new connection but keep the ones
+	// they have: a task told to stop, until its container has stopped.
+	// IPVS holds them as destinations of weight 0; nftables leaves them out
+	// of the selection map, their connections following conntrack.
+	Draining []netip.Addr
 }
 
 // Backend programs Services into the kernel of one namespace. Both
@@ -43,6 +49,14 @@ func (s Service) Validate() error {
 	for _, b := range s.Backends {
 		if !b.Is4() {
 			return fmt.Errorf("lb: service %v: backend %v is not an IPv4 address", s.VIP, b)
+		}
+	}
+	for _, b := range s.Draining {
+		if !b.Is4() {
+			return fmt.Errorf("lb: service %v: draining backend %v is not an IPv4 address", s.VIP, b)
+		}
+		if slices.Contains(s.Backends, b) {
+			return fmt.Errorf("lb: service %v: backend %v is both serving and draining", s.VIP, b)
 		}
 	}
 	return nil

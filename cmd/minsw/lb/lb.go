@@ -90,6 +90,11 @@ func lbInfos(nets []*minswv1.LBNetwork) []netdriver.NetworkInfo {
 					svc.Backends = append(svc.Backends, a)
 				}
 			}
+			for _, b := range s.GetDraining() {
+				if a, err := netip.ParseAddr(b); err == nil {
+					svc.Draining = append(svc.Draining, a)
+				}
+			}
 			in.Services = append(in.Services, svc)
 		}
 		for _, p := range n.GetPeers() {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/google/nftables"
 	mobyipvs "github.com/moby/ipvs"
@@ -30,6 +31,13 @@ var ErrNoIPVS = errors.New("kernel has no IPVS (needs CONFIG_IP_VS and module ip
 
 // Scheduler is the IPVS scheduler of every service, as Swarm uses it.
 const Scheduler = mobyipvs.RoundRobin
+
+// IdleTCPTimeout is how long IPVS keeps an established TCP connection
+// that carries no packet: conntrack's own default (5 days) instead of
+// IPVS's 15 minutes. With IPVS's, an idle connection through a VIP (a
+// database pool's) outlives its IPVS entry and then hangs for good, which
+// is moby#31208; Swarm leaves it to users to set keepalives below 15 min.
+const IdleTCPTimeout = 5 * 24 * time.Hour
 
 // Backend is an lb.Backend on IPVS. Its methods may be called from several
 // goroutines.
@@ -85,6 +93,9 @@ func New(nsPath string, lbAddr netip.Addr) (*Backend, error) {
 	b.ipvs = h
 	if err := writeSysctls(b.ns, lbSysctls); err != nil {
 		return nil, err
+	}
+	if err := h.SetConfig(&mobyipvs.Config{TimeoutTCP: IdleTCPTimeout}); err != nil {
+		return nil, ipvsErr("set the idle TCP connection timeout", err)
 	}
 	opts := []nftables.ConnOption{nftables.AsLasting()}
 	if b.ns.IsOpen() {
@@ -148,12 +159,17 @@ func (b *Backend) exec(p plan) error {
 		}
 	}
 	for _, d := range p.AddDests {
-		if err := b.ipvs.NewDestination(fwmarkService(d.Mark), destination(d.Addr)); err != nil {
+		if err := b.ipvs.NewDestination(fwmarkService(d.Mark), destination(d.Addr, d.Weight)); err != nil {
 			return ipvsErr(fmt.Sprintf("add %v to FWM %d", d.Addr, d.Mark), err)
 		}
 	}
+	for _, d := range p.SetWeights {
+		if err := b.ipvs.UpdateDestination(fwmarkService(d.Mark), destination(d.Addr, d.Weight)); err != nil {
+			return ipvsErr(fmt.Sprintf("set weight %d of %v in FWM %d", d.Weight, d.Addr, d.Mark), err)
+		}
+	}
 	for _, d := range p.DelDests {
-		if err := b.ipvs.DelDestination(fwmarkService(d.Mark), destination(d.Addr)); err != nil {
+		if err := b.ipvs.DelDestination(fwmarkService(d.Mark), destination(d.Addr, d.Weight)); err != nil {
 			return ipvsErr(fmt.Sprintf("remove %v from FWM %d", d.Addr, d.Mark), err)
 		}
 	}
@@ -218,11 +234,17 @@ func (b *Backend) load() (map[uint32]entry, error) {
 		}
 		e := entry{Service: true}
 		for _, d := range dsts {
-			if a, ok := netip.AddrFromSlice(d.Address.To4()); ok {
+			a, ok := netip.AddrFromSlice(d.Address.To4())
+			switch {
+			case !ok:
+			case d.Weight == 0:
+				e.Draining = append(e.Draining, a)
+			default:
 				e.Backends = append(e.Backends, a)
 			}
 		}
 		slices.SortFunc(e.Backends, netip.Addr.Compare)
+		slices.SortFunc(e.Draining, netip.Addr.Compare)
 		st[s.FWMark] = e
 	}
 	vips, marks, err := b.obj.read(b.nft)
@@ -293,9 +315,9 @@ func fwmarkService(mark uint32) *mobyipvs.Service {
 	return &mobyipvs.Service{FWMark: mark, AddressFamily: syscall.AF_INET, SchedName: Scheduler}
 }
 
-func destination(a netip.Addr) *mobyipvs.Destination {
+func destination(a netip.Addr, weight int) *mobyipvs.Destination {
 	return &mobyipvs.Destination{Address: net.IP(a.AsSlice()), AddressFamily: syscall.AF_INET,
-		ConnectionFlags: mobyipvs.ConnectionFlagMasq, Weight: 1}
+		ConnectionFlags: mobyipvs.ConnectionFlagMasq, Weight: weight}
 }
 
 // ipvsErr gives an IPVS netlink error its context.

@@ -15,13 +15,16 @@ type entry struct {
 	Service  bool         // an IPVS fwmark service exists
 	VIP      netip.Addr   // the VIP→mark map points VIP at this mark (invalid: no element)
 	Snat     bool         // the mark is in the SNAT mark set
-	Backends []netip.Addr // IPVS destinations, sorted
+	Backends []netip.Addr // IPVS destinations of weight 1, sorted
+	Draining []netip.Addr // IPVS destinations of weight 0, sorted
 }
 
-// dest is one IPVS destination of the service with Mark.
+// dest is one IPVS destination of the service with Mark: weight 1 takes
+// new connections, weight 0 (draining) only keeps its own.
 type dest struct {
-	Mark uint32
-	Addr netip.Addr
+	Mark   uint32
+	Addr   netip.Addr
+	Weight int
 }
 
 // vipMark is one element of the VIP→mark map.
@@ -36,6 +39,7 @@ type vipMark struct {
 type plan struct {
 	NewServices []uint32
 	AddDests    []dest
+	SetWeights  []dest // destinations kept, their weight changed
 	DelDests    []dest
 	DelVIPs     []netip.Addr
 	AddVIPs     []vipMark
@@ -46,7 +50,7 @@ type plan struct {
 
 // empty reports whether the plan changes nothing.
 func (p plan) empty() bool {
-	return len(p.NewServices)+len(p.AddDests)+len(p.DelDests)+len(p.DelVIPs)+
+	return len(p.NewServices)+len(p.AddDests)+len(p.SetWeights)+len(p.DelDests)+len(p.DelVIPs)+
 		len(p.AddVIPs)+len(p.DelMarks)+len(p.AddMarks)+len(p.DelServices) == 0
 }
 
@@ -93,9 +97,7 @@ func desired(cur map[uint32]entry, owner map[netip.Addr]uint32, set []lb.Service
 			return nil, twoMarks(s.VIP, o, s.Mark)
 		}
 		vips[s.VIP] = s.Mark
-		b := slices.Clone(s.Backends)
-		slices.SortFunc(b, netip.Addr.Compare)
-		change[s.Mark] = &entry{Service: true, VIP: s.VIP, Snat: true, Backends: slices.Compact(b)}
+		change[s.Mark] = &entry{Service: true, VIP: s.VIP, Snat: true, Backends: sorted(s.Backends), Draining: sorted(s.Draining)}
 	}
 	// A VIP may move to another mark only if its old mark lets go of it
 	// in the same call: removed, or given another VIP.
@@ -107,6 +109,16 @@ func desired(cur map[uint32]entry, owner map[netip.Addr]uint32, set []lb.Service
 		}
 	}
 	return change, nil
+}
+
+// sorted returns a sorted copy of a without duplicates (nil when empty).
+func sorted(a []netip.Addr) []netip.Addr {
+	if len(a) == 0 {
+		return nil
+	}
+	b := slices.Clone(a)
+	slices.SortFunc(b, netip.Addr.Compare)
+	return slices.Compact(b)
 }
 
 func twoMarks(vip netip.Addr, a, b uint32) error {
@@ -166,12 +178,21 @@ func diff(cur map[uint32]entry, change map[uint32]*entry) plan {
 		if !c.Service {
 			p.NewServices = append(p.NewServices, m)
 		}
-		add, del := sortedDiff(c.Backends, w.Backends)
-		for _, a := range add {
-			p.AddDests = append(p.AddDests, dest{m, a})
+		// A backend that moves between serving and draining keeps its
+		// destination (and so its connections): only its weight changes.
+		have, want := weights(c), weights(*w)
+		for a, wt := range want {
+			switch cw, ok := have[a]; {
+			case !ok:
+				p.AddDests = append(p.AddDests, dest{m, a, wt})
+			case cw != wt:
+				p.SetWeights = append(p.SetWeights, dest{m, a, wt})
+			}
 		}
-		for _, d := range del {
-			p.DelDests = append(p.DelDests, dest{m, d})
+		for a, cw := range have {
+			if _, ok := want[a]; !ok {
+				p.DelDests = append(p.DelDests, dest{m, a, cw})
+			}
 		}
 		if c.VIP != w.VIP {
 			if c.VIP.IsValid() {
@@ -196,28 +217,21 @@ func diff(cur map[uint32]entry, change map[uint32]*entry) plan {
 		return a.Addr.Compare(b.Addr)
 	}
 	slices.SortFunc(p.AddDests, byDest)
+	slices.SortFunc(p.SetWeights, byDest)
 	slices.SortFunc(p.DelDests, byDest)
 	return p
 }
 
-// sortedDiff returns what is in want but not in have, and the reverse;
-// both inputs are sorted and free of duplicates.
-func sortedDiff(have, want []netip.Addr) (add, del []netip.Addr) {
-	i, j := 0, 0
-	for i < len(have) || j < len(want) {
-		switch {
-		case j == len(want) || (i < len(have) && have[i].Less(want[j])):
-			del = append(del, have[i])
-			i++
-		case i == len(have) || want[j].Less(have[i]):
-			add = append(add, want[j])
-			j++
-		default:
-			i++
-			j++
-		}
+// weights maps each destination of e to its IPVS weight.
+func weights(e entry) map[netip.Addr]int {
+	w := make(map[netip.Addr]int, len(e.Backends)+len(e.Draining))
+	for _, a := range e.Draining {
+		w[a] = 0
 	}
-	return add, del
+	for _, a := range e.Backends {
+		w[a] = 1
+	}
+	return w
 }
 
 // services turns a state into what lb.Backend.Services returns, sorted by
@@ -228,7 +242,7 @@ func services(st map[uint32]entry) []lb.Service {
 		if !e.Service {
 			continue
 		}
-		out = append(out, lb.Service{VIP: e.VIP, Mark: m, Backends: slices.Clone(e.Backends)})
+		out = append(out, lb.Service{VIP: e.VIP, Mark: m, Backends: slices.Clone(e.Backends), Draining: slices.Clone(e.Draining)})
 	}
 	slices.SortFunc(out, func(a, b lb.Service) int { return int(int64(a.Mark) - int64(b.Mark)) })
 	return out

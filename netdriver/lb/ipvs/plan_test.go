@@ -42,7 +42,7 @@ func TestPlan(t *testing.T) {
 			set:  []lb.Service{client, web},
 			want: plan{
 				NewServices: []uint32{262, 263},
-				AddDests:    []dest{{262, ip("10.0.1.31")}, {262, ip("10.0.1.32")}, {263, ip("10.0.1.36")}},
+				AddDests:    []dest{{262, ip("10.0.1.31"), 1}, {262, ip("10.0.1.32"), 1}, {263, ip("10.0.1.36"), 1}},
 				AddVIPs:     []vipMark{{ip("10.0.1.30"), 262}, {ip("10.0.1.35"), 263}},
 				AddMarks:    []uint32{262, 263},
 			},
@@ -56,13 +56,37 @@ func TestPlan(t *testing.T) {
 			name: "a third web task adds one destination only",
 			cur:  seed,
 			set:  []lb.Service{{VIP: web.VIP, Mark: 262, Backends: ips("10.0.1.31", "10.0.1.32", "10.0.1.33")}},
-			want: plan{AddDests: []dest{{262, ip("10.0.1.33")}}},
+			want: plan{AddDests: []dest{{262, ip("10.0.1.33"), 1}}},
 		},
 		{
 			name: "a stopped web task removes one destination only",
 			cur:  seed,
 			set:  []lb.Service{{VIP: web.VIP, Mark: 262, Backends: ips("10.0.1.31")}},
-			want: plan{DelDests: []dest{{262, ip("10.0.1.32")}}},
+			want: plan{DelDests: []dest{{262, ip("10.0.1.32"), 1}}},
+		},
+		{
+			name: "a task told to stop drains: weight 0, its destination and connections kept",
+			cur:  seed,
+			set:  []lb.Service{{VIP: web.VIP, Mark: 262, Backends: ips("10.0.1.31"), Draining: ips("10.0.1.32")}},
+			want: plan{SetWeights: []dest{{262, ip("10.0.1.32"), 0}}},
+		},
+		{
+			name: "a drained task that stopped leaves",
+			cur: map[uint32]entry{262: {Service: true, VIP: ip("10.0.1.30"), Snat: true,
+				Backends: ips("10.0.1.31"), Draining: ips("10.0.1.32")}},
+			set:  []lb.Service{{VIP: web.VIP, Mark: 262, Backends: ips("10.0.1.31")}},
+			want: plan{DelDests: []dest{{262, ip("10.0.1.32"), 0}}},
+		},
+		{
+			name: "a draining task seen first (a node that missed its running days) is added at weight 0",
+			cur:  map[uint32]entry{},
+			set:  []lb.Service{{VIP: web.VIP, Mark: 262, Backends: ips("10.0.1.31"), Draining: ips("10.0.1.32")}},
+			want: plan{
+				NewServices: []uint32{262},
+				AddDests:    []dest{{262, ip("10.0.1.31"), 1}, {262, ip("10.0.1.32"), 0}},
+				AddVIPs:     []vipMark{{ip("10.0.1.30"), 262}},
+				AddMarks:    []uint32{262},
+			},
 		},
 		{
 			name: "service client removed",
@@ -88,7 +112,7 @@ func TestPlan(t *testing.T) {
 			del:  []uint32{262},
 			want: plan{
 				NewServices: []uint32{300},
-				AddDests:    []dest{{300, ip("10.0.1.31")}},
+				AddDests:    []dest{{300, ip("10.0.1.31"), 1}},
 				DelVIPs:     ips("10.0.1.30"),
 				AddVIPs:     []vipMark{{ip("10.0.1.30"), 300}},
 				DelMarks:    []uint32{262},
@@ -105,7 +129,7 @@ func TestPlan(t *testing.T) {
 			set: []lb.Service{web, client},
 			want: plan{
 				NewServices: []uint32{263},
-				AddDests:    []dest{{262, ip("10.0.1.32")}, {263, ip("10.0.1.36")}},
+				AddDests:    []dest{{262, ip("10.0.1.32"), 1}, {263, ip("10.0.1.36"), 1}},
 				AddVIPs:     []vipMark{{ip("10.0.1.30"), 262}},
 				AddMarks:    []uint32{262},
 			},

@@ -347,6 +347,110 @@ func TestScaleWebKeepsOtherBackendsConnections(t *testing.T) {
 	ipvsadm(t, l.lb)
 }
 
+// TestDrainingBackendKeepsItsConnections withdraws web.2 as a task told to
+// stop is withdrawn: new connections all go to web.1, while a keep-alive
+// connection already on web.2 goes on being answered by web.2 until the
+// backend is removed (its container stopped). IPVS's idle TCP timeout is
+// conntrack's, not 15 minutes (moby#31208).
+func TestDrainingBackendKeepsItsConnections(t *testing.T) {
+	l := newLab(t)
+	b, err := New(l.lb, lbEndpoint)
+	must(t, err)
+	defer b.Close()
+	must(t, b.Apply(seedServices(), nil))
+
+	// Two keep-alive connections: round robin puts one on each task.
+	var onWeb2 *keepAlive
+	for range 2 {
+		c := l.dialKeepAlive(t, "10.0.1.30:80")
+		defer c.Close()
+		if h, err := c.ask(); err != nil {
+			t.Fatalf("first request on a keep-alive connection: %v", err)
+		} else if h == "web.2" {
+			onWeb2 = c
+		}
+	}
+	if onWeb2 == nil {
+		t.Fatal("no keep-alive connection landed on web.2")
+	}
+
+	drain := []lb.Service{{VIP: webVIP, Mark: 0x106, Backends: []netip.Addr{web1}, Draining: []netip.Addr{web2}},
+		{VIP: clientVIP, Mark: 0x107, Backends: []netip.Addr{clientIP}}}
+	must(t, b.Apply(drain, nil))
+	got, err := b.Services()
+	must(t, err)
+	if !reflect.DeepEqual(got, drain) {
+		t.Errorf("Services() = %v, want %v", got, drain)
+	}
+	for range 4 {
+		if w := l.get(t, "http://10.0.1.30/"); w.Hostname != "web.1" {
+			t.Errorf("a new connection while web.2 drains was answered by %q", w.Hostname)
+		}
+	}
+	for i := range 3 {
+		h, err := onWeb2.ask()
+		if err != nil || h != "web.2" {
+			t.Fatalf("request %d on the established connection to draining web.2: %q, %v", i+1, h, err)
+		}
+	}
+	ipvsadm(t, l.lb)
+
+	must(t, b.Apply([]lb.Service{{VIP: webVIP, Mark: 0x106, Backends: []netip.Addr{web1}}}, nil))
+	got, err = b.Services()
+	must(t, err)
+	if len(got) != 2 || len(got[0].Draining) != 0 || !slices.Equal(got[0].Backends, []netip.Addr{web1}) {
+		t.Errorf("after removal Services() = %v", got)
+	}
+
+	h, err := mobyipvs.New(l.lb)
+	must(t, err)
+	defer h.Close()
+	cfg, err := h.GetConfig()
+	must(t, err)
+	if cfg.TimeoutTCP != IdleTCPTimeout {
+		t.Errorf("IPVS idle TCP timeout %v, want %v", cfg.TimeoutTCP, IdleTCPTimeout)
+	}
+	t.Logf("# ipvsadm -l --timeout\nTimeout (tcp tcpfin udp): %.0f %.0f %.0f",
+		cfg.TimeoutTCP.Seconds(), cfg.TimeoutTCPFin.Seconds(), cfg.TimeoutUDP.Seconds())
+}
+
+// keepAlive is one persistent HTTP/1.1 connection from the client.
+type keepAlive struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (l *lab) dialKeepAlive(t *testing.T, addr string) *keepAlive {
+	t.Helper()
+	var c net.Conn
+	must(t, inNS(l.client, func() error {
+		var err error
+		c, err = net.DialTimeout("tcp4", addr, 5*time.Second)
+		return err
+	}))
+	return &keepAlive{Conn: c, r: bufio.NewReader(c)}
+}
+
+// ask sends one request on the connection and returns who answered.
+func (k *keepAlive) ask() (string, error) {
+	if err := k.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return "", err
+	}
+	if _, err := io.WriteString(k, "GET / HTTP/1.1\r\nHost: web\r\n\r\n"); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(k.r, nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	return parseWhoami(string(body)).Hostname, nil
+}
+
 // TestRestartAdoptsWithoutDuplicates opens a second backend on a namespace
 // a first one programmed and never closed, as a restarted daemon does.
 func TestRestartAdoptsWithoutDuplicates(t *testing.T) {

@@ -323,7 +323,10 @@ func (b *Backend) Apply(set []lb.Service, del []uint32) error {
 		}
 	}
 	for _, s := range set {
+		// Draining backends leave the selection map; their established
+		// connections keep their conntrack entry, and so their backend.
 		s.Backends = slices.Clone(s.Backends)
+		s.Draining = slices.Clone(s.Draining)
 		old, had := b.cur[s.Mark]
 		if had && gone[s.Mark] {
 			return fmt.Errorf("nft: mark %#x both set and deleted", s.Mark)
@@ -473,13 +476,24 @@ func chunked(op func(*nftables.Set, []nftables.SetElement) error, s *nftables.Se
 }
 
 // Services implements lb.Backend: it reads the maps back from the kernel.
+// Draining backends have no kernel object here (their connections live in
+// conntrack, which keeps their DNAT): they are the ones last applied.
 func (b *Backend) Services() ([]lb.Service, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.conn == nil {
 		return nil, errors.New("nft: backend closed")
 	}
-	return b.readKernel()
+	out, err := b.readKernel()
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range out {
+		if c, ok := b.cur[s.Mark]; ok && c.VIP == s.VIP {
+			out[i].Draining = slices.Clone(c.Draining)
+		}
+	}
+	return out, nil
 }
 
 // resync reloads the state after a failed transaction; the kernel rolled

@@ -377,10 +377,13 @@ func (x *LBInspectRequest) GetNetwork() string {
 
 // LBService is one VIP of an lb namespace, read back from the kernel.
 type LBService struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Vip           string                 `protobuf:"bytes,1,opt,name=vip,proto3" json:"vip,omitempty"`
-	Fwmark        uint32                 `protobuf:"varint,2,opt,name=fwmark,proto3" json:"fwmark,omitempty"`
-	Backends      []string               `protobuf:"bytes,3,rep,name=backends,proto3" json:"backends,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Vip      string                 `protobuf:"bytes,1,opt,name=vip,proto3" json:"vip,omitempty"`
+	Fwmark   uint32                 `protobuf:"varint,2,opt,name=fwmark,proto3" json:"fwmark,omitempty"`
+	Backends []string               `protobuf:"bytes,3,rep,name=backends,proto3" json:"backends,omitempty"`
+	// draining are backends that take no new connection but keep theirs
+	// (tasks told to stop, until they have): weight 0 in `lb inspect`.
+	Draining      []string `protobuf:"bytes,140,rep,name=draining,proto3" json:"draining,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -432,6 +435,13 @@ func (x *LBService) GetFwmark() uint32 {
 func (x *LBService) GetBackends() []string {
 	if x != nil {
 		return x.Backends
+	}
+	return nil
+}
+
+func (x *LBService) GetDraining() []string {
+	if x != nil {
+		return x.Draining
 	}
 	return nil
 }
@@ -869,11 +879,12 @@ const file_minsw_v1_networks_proto_rawDesc = "" +
 	"\x19ListLocalNetworksResponse\x122\n" +
 	"\bnetworks\x18\x01 \x03(\v2\x16.minsw.v1.LocalNetworkR\bnetworks\",\n" +
 	"\x10LBInspectRequest\x12\x18\n" +
-	"\anetwork\x18\x01 \x01(\tR\anetwork\"Q\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\"n\n" +
 	"\tLBService\x12\x10\n" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x12\x16\n" +
 	"\x06fwmark\x18\x02 \x01(\rR\x06fwmark\x12\x1a\n" +
-	"\bbackends\x18\x03 \x03(\tR\bbackends\"B\n" +
+	"\bbackends\x18\x03 \x03(\tR\bbackends\x12\x1b\n" +
+	"\bdraining\x18\x8c\x01 \x03(\tR\bdraining\"B\n" +
 	"\x06LBPeer\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x12\n" +
