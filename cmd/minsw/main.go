@@ -24,6 +24,8 @@ import (
 	"github.com/minsw/minsw/cmd/minsw/network"
 	"github.com/minsw/minsw/cmd/minsw/node"
 	"github.com/minsw/minsw/cmd/minsw/secret"
+	"github.com/minsw/minsw/cmd/minsw/service"
+	"github.com/minsw/minsw/cmd/minsw/stack"
 	"github.com/minsw/minsw/cmd/minsw/swarm"
 	"github.com/minsw/minsw/cmd/minsw/system"
 	"github.com/minsw/minsw/cmd/minsw/volume"
@@ -89,13 +91,13 @@ func newRootCommand(c *cli.CLI) *cobra.Command {
 		swarm.NewCommand(c),
 		node.NewCommand(c),
 		network.NewCommand(c),
-		newServiceCommand(c),
+		service.NewCommand(c),
 		container.NewCommand(c),
 		lb.NewCommand(c),
 		secret.NewSecretCommand(c),
 		secret.NewConfigCommand(c),
 		volume.NewCommand(c),
-		newStackCommand(c),
+		stack.NewCommand(c),
 		// docker's top-level shortcuts
 		container.NewListCommand(c, "ps"),
 		container.NewExecCommand(c, "exec"),

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
+	"github.com/minsw/minsw/cmd/minsw/service"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -524,7 +525,7 @@ func TestServiceCreateInterruptedDetaches(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if err := waitForService(ctx, c, cl, "web", "web", waitFlags{}); err != nil {
+	if err := service.Wait(ctx, c, cl, "web", "web", service.WaitFlags{}); err != nil {
 		t.Fatalf("interrupt is not an error: %v", err)
 	}
 	if want := "\nOperation continuing in background.\nUse `minsw service ps --no-trunc web` to check progress.\n"; errb.String() != want {

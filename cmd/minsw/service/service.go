@@ -1,4 +1,7 @@
-package main
+// Package service holds `minsw service`: create, ls, ps, inspect, scale,
+// update, rollback, rm and logs; the option parsers that turn docker's
+// flags into a ServiceSpec; the convergence display that follows them.
+package service
 
 import (
 	"context"
@@ -25,38 +28,39 @@ import (
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-func newServiceCommand(c *cli.CLI) *cobra.Command {
+// NewCommand is `minsw service`.
+func NewCommand(c *cli.CLI) *cobra.Command {
 	cmd := &cobra.Command{Use: "service", Short: "Manage Swarm services", Args: cli.NoArgs}
 	cmd.AddCommand(
-		newServiceCreateCommand(c),
-		newServiceListCommand(c),
-		newServicePsCommand(c),
-		newServiceInspectCommand(c),
-		newServiceScaleCommand(c),
-		newServiceUpdateCommand(c),
-		newServiceRollbackCommand(c),
-		newServiceRemoveCommand(c),
-		newServiceLogsCommand(c),
+		newCreateCommand(c),
+		newListCommand(c),
+		newPsCommand(c),
+		newInspectCommand(c),
+		newScaleCommand(c),
+		newUpdateCommand(c),
+		newRollbackCommand(c),
+		newRemoveCommand(c),
+		newLogsCommand(c),
 	)
 	return cmd
 }
 
-// waitFlags are the flags of the commands that may follow convergence.
-type waitFlags struct {
+// WaitFlags are the flags of the commands that may follow convergence.
+type WaitFlags struct {
 	detach, quiet bool
 	// rollback is set (not a flag) when the user asked for the rollback,
 	// so its completion is a success, not a failed update.
 	rollback bool
 }
 
-func (w *waitFlags) register(cmd *cobra.Command) {
+func (w *WaitFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVarP(&w.detach, "detach", "d", false, "Exit immediately instead of waiting for the service to converge")
 	cmd.Flags().BoolVarP(&w.quiet, "quiet", "q", false, "Suppress progress output")
 }
 
-// waitForService shows the service converging unless detached. Ctrl-C
+// Wait shows the service converging unless detached. Ctrl-C
 // stops following; the service carries on.
-func waitForService(ctx context.Context, c *cli.CLI, cl *client.Client, id, name string, w waitFlags) error {
+func Wait(ctx context.Context, c *cli.CLI, cl *client.Client, id, name string, w WaitFlags) error {
 	if w.detach {
 		return nil
 	}
@@ -229,14 +233,14 @@ func parsePort(s string) (*minswv1.PortConfig, error) {
 	return p, nil
 }
 
-func newServiceCreateCommand(c *cli.CLI) *cobra.Command {
+func newCreateCommand(c *cli.CLI) *cobra.Command {
 	var sf specFlags
 	var stf storageFlags
 	var uf updateConfigFlags
 	var cf containerFlags
 	var hf healthFlags
 	var name string
-	var w waitFlags
+	var w WaitFlags
 	cmd := &cobra.Command{
 		Use:   "create [OPTIONS] IMAGE [COMMAND] [ARG...]",
 		Short: "Create a new service",
@@ -333,7 +337,7 @@ func newServiceCreateCommand(c *cli.CLI) *cobra.Command {
 			if isJobSpec(svc.GetSpec()) {
 				return waitForJob(cmd.Context(), c, cl, svc.GetId(), w)
 			}
-			return waitForService(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w)
+			return Wait(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w)
 		},
 	}
 	f := cmd.Flags()
@@ -442,7 +446,7 @@ func serviceRows(services []*minswv1.Service, tasks []*minswv1.Task, nodes []*mi
 	return rows
 }
 
-func newServiceListCommand(c *cli.CLI) *cobra.Command {
+func newListCommand(c *cli.CLI) *cobra.Command {
 	var quiet bool
 	var filter cli.ListFilter
 	var tmpl string
@@ -465,7 +469,7 @@ func newServiceListCommand(c *cli.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeServiceTable(ctx, c, cl, services.GetServices(), quiet, tmpl)
+			return WriteTable(ctx, c, cl, services.GetServices(), quiet, tmpl)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
@@ -474,9 +478,9 @@ func newServiceListCommand(c *cli.CLI) *cobra.Command {
 	return cmd
 }
 
-// writeServiceTable prints services as `service ls` does, with their
+// WriteTable prints services as `service ls` does, with their
 // running task counts (unless quiet).
-func writeServiceTable(ctx context.Context, c *cli.CLI, cl *client.Client, services []*minswv1.Service, quiet bool, tmpl string) error {
+func WriteTable(ctx context.Context, c *cli.CLI, cl *client.Client, services []*minswv1.Service, quiet bool, tmpl string) error {
 	var tasks []*minswv1.Task
 	var nodes []*minswv1.Node
 	if !quiet {
@@ -494,7 +498,7 @@ func writeServiceTable(ctx context.Context, c *cli.CLI, cl *client.Client, servi
 }
 
 // writeTaskTable prints the tasks req selects as `service ps` does.
-func newServicePsCommand(c *cli.CLI) *cobra.Command {
+func newPsCommand(c *cli.CLI) *cobra.Command {
 	var quiet, noTrunc bool
 	var psFilter cli.ListFilter
 	var tmpl string
@@ -530,7 +534,7 @@ func newServicePsCommand(c *cli.CLI) *cobra.Command {
 	return cmd
 }
 
-func newServiceInspectCommand(c *cli.CLI) *cobra.Command {
+func newInspectCommand(c *cli.CLI) *cobra.Command {
 	var pretty bool
 	cmd := &cobra.Command{
 		Use:   "inspect [OPTIONS] SERVICE [SERVICE...]",
@@ -660,8 +664,8 @@ func updateService(ctx context.Context, cl *client.Client, ref string, change fu
 	return up.GetService(), nil
 }
 
-func newServiceScaleCommand(c *cli.CLI) *cobra.Command {
-	var w waitFlags
+func newScaleCommand(c *cli.CLI) *cobra.Command {
+	var w WaitFlags
 	cmd := &cobra.Command{
 		Use:   "scale SERVICE=REPLICAS [SERVICE=REPLICAS...]",
 		Short: "Scale one or multiple replicated services",
@@ -702,7 +706,7 @@ func newServiceScaleCommand(c *cli.CLI) *cobra.Command {
 				scaled = append(scaled, svc)
 			}
 			for _, svc := range scaled {
-				if err := waitForService(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w); err != nil {
+				if err := Wait(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w); err != nil {
 					errs = append(errs, err)
 				}
 			}
@@ -713,13 +717,13 @@ func newServiceScaleCommand(c *cli.CLI) *cobra.Command {
 	return cmd
 }
 
-func newServiceUpdateCommand(c *cli.CLI) *cobra.Command {
+func newUpdateCommand(c *cli.CLI) *cobra.Command {
 	var sf specFlags
 	var stf storageFlags
 	var uf updateConfigFlags
 	var cf containerFlags
 	var hf healthFlags
-	var w waitFlags
+	var w WaitFlags
 	var image string
 	var envAdd, envRm, conAdd, conRm, labelAdd, labelRm, netAdd, netRm, pubAdd, pubRm []string
 	var args []string
@@ -848,7 +852,7 @@ func newServiceUpdateCommand(c *cli.CLI) *cobra.Command {
 			if isJobSpec(svc.GetSpec()) {
 				return waitForJob(cmd.Context(), c, cl, svc.GetId(), w)
 			}
-			return waitForService(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w)
+			return Wait(cmd.Context(), c, cl, svc.GetId(), svc.GetSpec().GetName(), w)
 		},
 	}
 	f := cmd.Flags()
@@ -897,7 +901,7 @@ func addKeyed(list, add []string) []string {
 	return list
 }
 
-func newServiceRemoveCommand(c *cli.CLI) *cobra.Command {
+func newRemoveCommand(c *cli.CLI) *cobra.Command {
 	return &cobra.Command{
 		Use:     "rm SERVICE [SERVICE...]",
 		Aliases: []string{"remove"},
@@ -920,7 +924,7 @@ func newServiceRemoveCommand(c *cli.CLI) *cobra.Command {
 	}
 }
 
-func newServiceLogsCommand(c *cli.CLI) *cobra.Command {
+func newLogsCommand(c *cli.CLI) *cobra.Command {
 	var (
 		follow bool
 		tail   string

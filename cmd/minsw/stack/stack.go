@@ -1,4 +1,6 @@
-package main
+// Package stack holds `minsw stack`: deploy a compose file, ls, services,
+// ps and rm, over the stack package's plan and the Control API.
+package stack
 
 import (
 	"context"
@@ -16,20 +18,22 @@ import (
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
 	"github.com/minsw/minsw/cmd/minsw/internal/task"
+	"github.com/minsw/minsw/cmd/minsw/service"
 	"github.com/minsw/minsw/engineapi/convert"
 	"github.com/minsw/minsw/internal/errdefs"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/stack"
 )
 
-func newStackCommand(c *cli.CLI) *cobra.Command {
+// NewCommand is `minsw stack`.
+func NewCommand(c *cli.CLI) *cobra.Command {
 	cmd := &cobra.Command{Use: "stack", Short: "Manage Swarm stacks", Args: cli.NoArgs}
 	cmd.AddCommand(
-		newStackDeployCommand(c),
-		newStackListCommand(c),
-		newStackServicesCommand(c),
-		newStackPsCommand(c),
-		newStackRemoveCommand(c),
+		newDeployCommand(c),
+		newListCommand(c),
+		newServicesCommand(c),
+		newPsCommand(c),
+		newRemoveCommand(c),
 	)
 	return cmd
 }
@@ -146,7 +150,7 @@ func (a clusterAPI) current(ctx context.Context) (stack.Current, []*minswv1.Serv
 	return cur, svcs.GetServices(), nil
 }
 
-func newStackDeployCommand(c *cli.CLI) *cobra.Command {
+func newDeployCommand(c *cli.CLI) *cobra.Command {
 	var files []string
 	var prune, detach bool
 	var resolveImage string
@@ -208,7 +212,7 @@ func newStackDeployCommand(c *cli.CLI) *cobra.Command {
 					continue
 				}
 				fmt.Fprintf(c.Out, "%s\n", s.GetSpec().GetName())
-				if err := waitForService(ctx, c, cl, s.GetId(), s.GetSpec().GetName(), waitFlags{}); err != nil {
+				if err := service.Wait(ctx, c, cl, s.GetId(), s.GetSpec().GetName(), service.WaitFlags{}); err != nil {
 					return err
 				}
 			}
@@ -227,7 +231,7 @@ type stackRow struct {
 	Name, Services string
 }
 
-func newStackListCommand(c *cli.CLI) *cobra.Command {
+func newListCommand(c *cli.CLI) *cobra.Command {
 	var tmpl string
 	cmd := &cobra.Command{
 		Use:     "ls [OPTIONS]",
@@ -287,7 +291,7 @@ func withLabelFilter(fs []*minswv1.ListFilter, label string) []*minswv1.ListFilt
 	return append(fs, &minswv1.ListFilter{Key: "label", Values: []string{label}})
 }
 
-func newStackServicesCommand(c *cli.CLI) *cobra.Command {
+func newServicesCommand(c *cli.CLI) *cobra.Command {
 	var quiet bool
 	var filter cli.ListFilter
 	var tmpl string
@@ -304,7 +308,7 @@ func newStackServicesCommand(c *cli.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return writeServiceTable(cmd.Context(), c, cl, svcs, quiet, tmpl)
+			return service.WriteTable(cmd.Context(), c, cl, svcs, quiet, tmpl)
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "Only display IDs")
@@ -313,7 +317,7 @@ func newStackServicesCommand(c *cli.CLI) *cobra.Command {
 	return cmd
 }
 
-func newStackPsCommand(c *cli.CLI) *cobra.Command {
+func newPsCommand(c *cli.CLI) *cobra.Command {
 	var quiet, noTrunc bool
 	var filter cli.ListFilter
 	var tmpl string
@@ -348,7 +352,7 @@ func newStackPsCommand(c *cli.CLI) *cobra.Command {
 	return cmd
 }
 
-func newStackRemoveCommand(c *cli.CLI) *cobra.Command {
+func newRemoveCommand(c *cli.CLI) *cobra.Command {
 	var detach bool
 	cmd := &cobra.Command{
 		Use:     "rm [OPTIONS] STACK [STACK...]",

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -74,7 +74,7 @@ func jobColumns(s *minswv1.Service, tasks []*minswv1.Task, nodes []*minswv1.Node
 
 // waitForJob follows a job until all its completions are done, as docker
 // does for jobs: "job progress: 2 out of 3 complete", then "job complete".
-func waitForJob(ctx context.Context, c *cli.CLI, cl *client.Client, id string, w waitFlags) error {
+func waitForJob(ctx context.Context, c *cli.CLI, cl *client.Client, id string, w WaitFlags) error {
 	if w.detach {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -70,7 +70,7 @@ func TestServiceCreateCoversDockerFlags(t *testing.T) {
 	if len(names) < 70 {
 		t.Fatalf("parsed only %d flags from docker's help", len(names))
 	}
-	cmd := newServiceCreateCommand(cli.New(nil, &bytes.Buffer{}, &bytes.Buffer{}))
+	cmd := newCreateCommand(cli.New(nil, &bytes.Buffer{}, &bytes.Buffer{}))
 	ours := cmd.Flags()
 	honoured, refused, elsewhere := 0, 0, 0
 	for _, n := range names {

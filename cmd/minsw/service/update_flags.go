@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"errors"
@@ -191,10 +191,10 @@ func UpdateStateName(s minswv1.UpdateState) string {
 	return strings.ToLower(strings.TrimPrefix(s.String(), "UPDATE_STATE_"))
 }
 
-// newServiceRollbackCommand is `service rollback SERVICE`: back to the
+// newRollbackCommand is `service rollback SERVICE`: back to the
 // previous spec, followed as an update is.
-func newServiceRollbackCommand(c *cli.CLI) *cobra.Command {
-	var w waitFlags
+func newRollbackCommand(c *cli.CLI) *cobra.Command {
+	var w WaitFlags
 	cmd := &cobra.Command{
 		Use:   "rollback [OPTIONS] SERVICE",
 		Short: "Revert changes to a service's configuration",
@@ -216,7 +216,7 @@ func newServiceRollbackCommand(c *cli.CLI) *cobra.Command {
 			}
 			fmt.Fprintln(c.Out, args[0])
 			w.rollback = true
-			return waitForService(cmd.Context(), c, cl, up.GetService().GetId(), up.GetService().GetSpec().GetName(), w)
+			return Wait(cmd.Context(), c, cl, up.GetService().GetId(), up.GetService().GetSpec().GetName(), w)
 		},
 	}
 	w.register(cmd)
