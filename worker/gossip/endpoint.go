@@ -36,6 +36,14 @@ type Endpoint struct {
 	// Aliases are the service's other names on this network (the task's
 	// network attachment aliases): they resolve as the service name does.
 	Aliases []string
+	// Draining is set on a task told to stop: every lb keeps its
+	// established connections but gives it no new one, and DNS no longer
+	// names it, until the entry goes when its container has stopped.
+	Draining bool
+	// Withdrawn, on a node's lb endpoint, lists the draining task keys
+	// whose withdrawal that node's lb and DNS have applied: the stopping
+	// task's node waits for every lb's word before the stop signal.
+	Withdrawn []string
 }
 
 // IngressPort is one port published through the routing mesh.
@@ -68,6 +76,8 @@ type endpointJSON struct {
 	Mark        uint32        `json:"mark,omitempty"`
 	Ingress     []IngressPort `json:"ingress_ports,omitempty"`
 	Aliases     []string      `json:"aliases,omitempty"`
+	Draining    bool          `json:"draining,omitempty"`
+	Withdrawn   []string      `json:"withdrawn,omitempty"`
 }
 
 // MarshalEndpoint encodes ep as a table value.
@@ -78,7 +88,7 @@ func MarshalEndpoint(ep Endpoint) ([]byte, error) {
 	j := endpointJSON{
 		NetworkID: ep.NetworkID, ContainerID: ep.ContainerID, TaskID: ep.TaskID, Name: ep.Name,
 		ServiceID: ep.ServiceID, ServiceName: ep.ServiceName, IP: ep.IP, VTEP: ep.VTEP, VIP: ep.VIP, Mark: ep.Mark,
-		Ingress: ep.IngressPorts, Aliases: ep.Aliases,
+		Ingress: ep.IngressPorts, Aliases: ep.Aliases, Draining: ep.Draining, Withdrawn: ep.Withdrawn,
 	}
 	if len(ep.MAC) > 0 {
 		j.MAC = ep.MAC.String()
@@ -95,7 +105,7 @@ func UnmarshalEndpoint(b []byte) (Endpoint, error) {
 	ep := Endpoint{
 		NetworkID: j.NetworkID, ContainerID: j.ContainerID, TaskID: j.TaskID, Name: j.Name,
 		ServiceID: j.ServiceID, ServiceName: j.ServiceName, IP: j.IP, VTEP: j.VTEP, VIP: j.VIP, Mark: j.Mark,
-		IngressPorts: j.Ingress, Aliases: j.Aliases,
+		IngressPorts: j.Ingress, Aliases: j.Aliases, Draining: j.Draining, Withdrawn: j.Withdrawn,
 	}
 	if j.MAC != "" {
 		mac, err := net.ParseMAC(j.MAC)

@@ -21,13 +21,18 @@ type desired struct {
 	// conflicts counts services left out because their VIP or mark was
 	// already taken by another service (a table caught mid-update).
 	conflicts int
+	// withdrawn are the keys of the draining task endpoints: once the
+	// services and names above are applied, no new connection and no name
+	// lookup on this node reaches them.
+	withdrawn []string
 }
 
 // compute derives a network's desired state from its table entries alone.
 // Every published endpoint is a running task (the publisher only publishes
 // those) or a node's lb endpoint (no name, no service), so the backends of
-// a service are exactly its endpoints on the network. It is pure: the
-// reconciler applies its result as diffs.
+// a service are exactly its endpoints on the network; a draining one (told
+// to stop) stays a peer and a draining backend, but has no name. It is
+// pure: the reconciler applies its result as diffs.
 func compute(network string, eps []gossip.Endpoint, localVTEP netip.Addr) desired {
 	eps = slices.Clone(eps)
 	slices.SortFunc(eps, func(a, b gossip.Endpoint) int { return cmp.Compare(a.Key(), b.Key()) })
@@ -38,7 +43,7 @@ func compute(network string, eps []gossip.Endpoint, localVTEP netip.Addr) desire
 		id       string
 		vip      netip.Addr
 		mark     uint32
-		backends map[netip.Addr]bool
+		backends map[netip.Addr]bool // serving (true) or draining (false)
 	}
 	svcs := map[string]*svc{}
 	for _, ep := range eps {
@@ -48,7 +53,10 @@ func compute(network string, eps []gossip.Endpoint, localVTEP netip.Addr) desire
 		if ep.VTEP.IsValid() && ep.VTEP != localVTEP {
 			peerByIP[ep.IP] = netdriver.Peer{Addr: ep.IP, MAC: ep.MAC, VTEP: ep.VTEP}
 		}
-		if ep.Name != "" || ep.ServiceName != "" {
+		if ep.Draining {
+			d.withdrawn = append(d.withdrawn, ep.Key())
+		}
+		if (ep.Name != "" || ep.ServiceName != "") && !ep.Draining {
 			var names []string
 			if ep.Name != "" {
 				names = append(names, ep.Name)
@@ -68,7 +76,9 @@ func compute(network string, eps []gossip.Endpoint, localVTEP netip.Addr) desire
 			s = &svc{id: sid, vip: ep.VIP, mark: ep.Mark, backends: map[netip.Addr]bool{}}
 			svcs[sid] = s
 		}
-		s.backends[ep.IP] = true
+		// One IP published twice (a stale entry beside a new one) serves
+		// if either says so.
+		s.backends[ep.IP] = s.backends[ep.IP] || !ep.Draining
 	}
 	for _, p := range peerByIP {
 		d.peers = append(d.peers, p)
@@ -89,10 +99,15 @@ func compute(network string, eps []gossip.Endpoint, localVTEP netip.Addr) desire
 		}
 		vipTaken[s.vip], markTaken[s.mark] = true, true
 		out := lb.Service{VIP: s.vip, Mark: s.mark}
-		for b := range s.backends {
-			out.Backends = append(out.Backends, b)
+		for b, serving := range s.backends {
+			if serving {
+				out.Backends = append(out.Backends, b)
+			} else {
+				out.Draining = append(out.Draining, b)
+			}
 		}
 		slices.SortFunc(out.Backends, netip.Addr.Compare)
+		slices.SortFunc(out.Draining, netip.Addr.Compare)
 		d.services = append(d.services, out)
 	}
 	slices.SortFunc(d.services, func(a, b lb.Service) int { return cmp.Compare(a.Mark, b.Mark) })

@@ -39,6 +39,7 @@ func TestCompute(t *testing.T) {
 		services  []lb.Service
 		names     []string
 		conflicts int
+		withdrawn []string
 	}{
 		{
 			name:  "seed: two web tasks on two nodes and a client on this one",
@@ -49,6 +50,19 @@ func TestCompute(t *testing.T) {
 				{VIP: ip("10.0.1.35"), Mark: 0x107, Backends: []netip.Addr{ip("10.0.1.36")}},
 			},
 			names: []string{"c1", "w1", "w2"},
+		},
+		{
+			name: "a web task told to stop drains: still a peer and a backend at weight 0, no longer a name",
+			eps: []gossip.Endpoint{lbA, lbB, webEP("w1", "10.0.1.31", vtepA), func() gossip.Endpoint {
+				e := webEP("w2", "10.0.1.32", vtepB)
+				e.Draining = true
+				return e
+			}()},
+			peers: []string{"10.0.1.32", "10.0.1.38"},
+			services: []lb.Service{{VIP: ip("10.0.1.30"), Mark: 0x106, Backends: []netip.Addr{ip("10.0.1.31")},
+				Draining: []netip.Addr{ip("10.0.1.32")}}},
+			names:     []string{"w1"},
+			withdrawn: []string{"w2"},
 		},
 		{
 			name:  "only lb endpoints: peers but no service and no name",
@@ -94,6 +108,9 @@ func TestCompute(t *testing.T) {
 			}
 			if d.conflicts != tc.conflicts {
 				t.Errorf("conflicts = %d, want %d", d.conflicts, tc.conflicts)
+			}
+			if !reflect.DeepEqual(d.withdrawn, tc.withdrawn) {
+				t.Errorf("withdrawn = %v, want %v", d.withdrawn, tc.withdrawn)
 			}
 		})
 	}

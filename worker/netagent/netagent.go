@@ -79,10 +79,11 @@ type Config struct {
 	// LBAddrWait bounds how long Prepare waits for the leader to allocate
 	// the node's lb endpoint on a network.
 	LBAddrWait time.Duration
-	// WithdrawDelay is how long a stopping task's container waits, once
-	// its endpoints are withdrawn, for every node's load balancer to drop
-	// it before the stop signal (gossip spreads in a few 100 ms rounds).
-	WithdrawDelay time.Duration
+	// WithdrawTimeout bounds how long a stopping task's container waits,
+	// once its endpoints drain, for every node's lb to confirm it gives
+	// them no new connection before the stop signal (gossip spreads in
+	// rounds of 100 ms; a node that does not answer is one that is dying).
+	WithdrawTimeout time.Duration
 	// Coalesce is how long the reconciler lets table events gather before
 	// it programs a network.
 	Coalesce time.Duration
@@ -95,14 +96,14 @@ type Config struct {
 // DefaultConfig is the daemon's setting; set NodeID, ExecRoot and VTEP.
 func DefaultConfig() Config {
 	return Config{
-		Gossip:        gossip.DefaultConfig(""),
-		JoinInterval:  5 * time.Second,
-		ResolvConf:    "/etc/resolv.conf",
-		Egress:        gwbridge.DefaultSubnet,
-		LBAddrWait:    30 * time.Second,
-		WithdrawDelay: time.Second,
-		Coalesce:      10 * time.Millisecond,
-		RetryDelay:    time.Second,
+		Gossip:          gossip.DefaultConfig(""),
+		JoinInterval:    5 * time.Second,
+		ResolvConf:      "/etc/resolv.conf",
+		Egress:          gwbridge.DefaultSubnet,
+		LBAddrWait:      30 * time.Second,
+		WithdrawTimeout: 3 * time.Second,
+		Coalesce:        10 * time.Millisecond,
+		RetryDelay:      time.Second,
 	}
 }
 
@@ -167,6 +168,8 @@ type localTask struct {
 	eps            []gossip.Endpoint // one per network, as published
 	egress         netip.Prefix
 	published      bool
+	// draining: its published endpoints say so (withdraw.go).
+	draining bool
 	// withdrawn is set once the task is told to stop: it is never
 	// published again (withdraw.go).
 	withdrawn bool

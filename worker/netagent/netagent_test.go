@@ -1,6 +1,7 @@
 package netagent_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -300,6 +301,64 @@ func (n *node) backends(t *testing.T, mark uint32) []string {
 	return nil
 }
 
+// draining reads the lb's draining backends of a mark.
+func (n *node) draining(t *testing.T, mark uint32) []string {
+	infos, err := n.agent.Inspect(context.Background())
+	if err != nil {
+		t.Logf("%s: inspect: %v", n.name, err)
+	}
+	var out []string
+	for _, in := range infos {
+		for _, s := range in.Services {
+			if s.Mark == mark {
+				for _, b := range s.Draining {
+					out = append(out, b.String())
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// keepAlive is one persistent HTTP/1.1 connection from a container.
+type keepAlive struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func dialKeepAlive(t *testing.T, from, hostport string) *keepAlive {
+	t.Helper()
+	var c net.Conn
+	err := netns.Do(from, func() error {
+		var err error
+		c, err = net.DialTimeout("tcp4", hostport, 3*time.Second)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &keepAlive{Conn: c, r: bufio.NewReader(c)}
+}
+
+// ask sends one request on the connection and returns who answered.
+func (k *keepAlive) ask() (string, error) {
+	if err := k.SetDeadline(time.Now().Add(3 * time.Second)); err != nil {
+		return "", err
+	}
+	if _, err := io.WriteString(k, "GET / HTTP/1.1\r\nHost: web\r\n\r\n"); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(k.r, nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return field(string(b), "Hostname"), err
+}
+
 // waitBackends waits for the node's lb to hold exactly want for mark and
 // returns how long it took.
 func (n *node) waitBackends(t *testing.T, mark uint32, want ...string) time.Duration {
@@ -485,6 +544,64 @@ func TestTwoNodesSeed(t *testing.T) {
 		slices.Sort(peers)
 		if !slices.Equal(peers, []string{"10.0.1.31", "10.0.1.38"}) {
 			t.Errorf("node A peers %v", peers)
+		}
+	})
+
+	t.Run("a task told to stop drains on every node before Withdraw returns; its connections carry on", func(t *testing.T) {
+		web4 := task("web4taskaaaaaaaaaaaaaaaaa", "nodeB", "web", 4, "10.0.1.34", "10.0.1.30", 0x106)
+		l.b.run(t, web4, true)
+		l.a.waitBackends(t, 0x106, "10.0.1.31", "10.0.1.32", "10.0.1.34")
+		l.b.waitBackends(t, 0x106, "10.0.1.31", "10.0.1.32", "10.0.1.34")
+		var held *keepAlive
+		for i := 0; i < 6 && held == nil; i++ {
+			c := dialKeepAlive(t, cpath, "10.0.1.30:80")
+			if h, err := c.ask(); err == nil && h == agent.TaskName(web4) {
+				held = c
+			}
+		}
+		if held == nil {
+			t.Fatal("no keep-alive connection landed on web4")
+		}
+		stopping := proto.Clone(web4).(*api.Task)
+		stopping.DesiredState = api.TaskState_TASK_STATE_SHUTDOWN
+		l.b.view.put(stopping, api.TaskState_TASK_STATE_RUNNING)
+		start := time.Now()
+		l.b.agent.Withdraw(context.Background(), web4.GetId())
+		took := time.Since(start)
+		// Withdraw returned on both lbs' word: no waiting here.
+		for _, n := range []*node{l.a, l.b} {
+			if got, dr := n.backends(t, 0x106), n.draining(t, 0x106); !slices.Equal(got, []string{"10.0.1.31", "10.0.1.32"}) ||
+				!slices.Equal(dr, []string{"10.0.1.34"}) {
+				t.Fatalf("%s when Withdraw returned (after %v): backends %v draining %v", n.name, took, got, dr)
+			}
+		}
+		t.Logf("FIGURE withdraw on B confirmed by both nodes' lbs in %v", took)
+		if took > 2*time.Second {
+			t.Errorf("Withdraw waited %v: it timed out instead of hearing both lbs", took)
+		}
+		if got, _ := lookup(t, cpath, "tasks.web"); !slices.Equal(got, []string{"10.0.1.31", "10.0.1.32"}) {
+			t.Errorf("tasks.web while web4 drains -> %v", got)
+		}
+		for _, h := range func() []string { h, _ := curl(t, cpath, "http://10.0.1.30/", 4); return h }() {
+			if h == agent.TaskName(web4) {
+				t.Errorf("a new connection went to the draining task")
+			}
+		}
+		for i := range 2 {
+			if h, err := held.ask(); err != nil || h != agent.TaskName(web4) {
+				t.Fatalf("request %d on the established connection to draining web4: %q %v", i+1, h, err)
+			}
+		}
+		l.b.release(t, web4)
+		for _, n := range []*node{l.a, l.b} {
+			deadline := time.Now().Add(15 * time.Second)
+			for len(n.draining(t, 0x106)) > 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %v still draining after release", n.name, n.draining(t, 0x106))
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			n.waitBackends(t, 0x106, "10.0.1.31", "10.0.1.32")
 		}
 	})
 

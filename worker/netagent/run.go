@@ -275,24 +275,32 @@ func (a *Agent) sweep(ctx context.Context, lo *leftovers) {
 	}
 }
 
-// syncPublished publishes the endpoints of tasks that run and withdraws
-// those of tasks that stopped or are going to (draining): only running
-// tasks are lb backends.
+// syncPublished publishes the endpoints of tasks that run, drains those of
+// running tasks told to stop, and withdraws those of tasks that stopped:
+// only running tasks are lb backends, and only those not told to stop take
+// new connections.
 func (a *Agent) syncPublished() {
 	a.kmu.Lock()
 	defer a.kmu.Unlock()
 	if !a.isReady() {
 		return
 	}
-	running := map[string]bool{}
+	running := map[string]bool{} // task ID -> not told to stop
 	for _, t := range a.view.Tasks() {
-		if t.GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING && t.GetDesiredState() <= api.TaskState_TASK_STATE_RUNNING {
-			running[t.GetId()] = true
+		if t.GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING {
+			running[t.GetId()] = t.GetDesiredState() <= api.TaskState_TASK_STATE_RUNNING
 		}
 	}
 	for _, lt := range a.tasks {
-		switch want := running[lt.id]; {
-		case want && !lt.published && !lt.withdrawn:
+		serve, run := running[lt.id]
+		want := serve && !lt.withdrawn
+		switch {
+		case run && !want && lt.published && !lt.draining:
+			a.drainLocked(lt)
+		case !run && lt.published:
+			a.unpublishLocked(lt)
+			a.markDirty(publishKey)
+		case want && !lt.published:
 			var errs []error
 			for _, ep := range lt.eps {
 				errs = append(errs, a.db.PutEndpoint(ep))
@@ -302,9 +310,6 @@ func (a *Agent) syncPublished() {
 				a.log.Warn("publishing task endpoints", "task", lt.id, "err", err)
 			}
 			lt.published = true
-			a.markDirty(publishKey)
-		case !want && lt.published:
-			a.unpublishLocked(lt)
 			a.markDirty(publishKey)
 		}
 	}
@@ -321,7 +326,7 @@ func (a *Agent) unpublishLocked(lt *localTask) {
 		}
 		a.markDirty(ep.NetworkID)
 	}
-	lt.published = false
+	lt.published, lt.draining = false, false
 }
 
 func (a *Agent) markDirty(network string) {
@@ -397,6 +402,19 @@ func (a *Agent) applyLocked(ctx context.Context, id string) error {
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	// Tell the stopping tasks' nodes that this lb gives them no new
+	// connection any more (withdraw.go waits for every lb's word).
+	if !slices.Equal(ln.lbEP.Withdrawn, d.withdrawn) {
+		ep := ln.lbEP
+		ep.Withdrawn = d.withdrawn
+		if err := a.db.PutEndpoint(ep); err != nil {
+			return fmt.Errorf("netagent: gossip: %w", err)
+		}
+		ln.lbEP = ep
+		if len(d.withdrawn) > 0 {
+			a.log.Debug("lb confirms draining tasks", "network", id, "tasks", d.withdrawn)
+		}
 	}
 	if !ln.programmed {
 		ln.programmed = true
