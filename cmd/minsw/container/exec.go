@@ -60,24 +60,16 @@ func runExec(ctx context.Context, c *cli.CLI, container string, argv []string, o
 	if err != nil {
 		return err
 	}
-	// gRPC allows one sender at a time; stdin and resizes share the stream.
-	var sendMu sync.Mutex
-	send := func(req *minswv1.ExecRequest) error {
-		sendMu.Lock()
-		defer sendMu.Unlock()
-		return stream.Send(req)
-	}
-
+	s := &execSession{stream: stream}
 	start := &minswv1.ExecStart{Container: container, Cmd: argv, Tty: o.tty, Stdin: o.interactive, Env: o.env}
 	if o.tty && outTTY {
 		if w, h, err := term.GetSize(outFd); err == nil {
 			start.Cols, start.Rows = uint32(w), uint32(h)
 		}
 	}
-	if err := send(&minswv1.ExecRequest{Start: start}); err != nil {
+	if err := s.send(&minswv1.ExecRequest{Start: start}); err != nil {
 		return execStreamError(stream, err)
 	}
-
 	if o.tty && o.interactive && inTTY {
 		old, err := term.MakeRaw(inFd)
 		if err != nil {
@@ -89,39 +81,63 @@ func runExec(ctx context.Context, c *cli.CLI, container string, argv []string, o
 		winch := make(chan os.Signal, 1)
 		signal.Notify(winch, syscall.SIGWINCH)
 		defer signal.Stop(winch)
-		go func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-winch:
-					if w, h, err := term.GetSize(outFd); err == nil {
-						_ = send(&minswv1.ExecRequest{Resize: &minswv1.ExecResize{Rows: uint32(h), Cols: uint32(w)}})
-					}
-				}
-			}
-		}()
+		go s.forwardResizes(ctx, winch, outFd)
 	}
 	if o.interactive {
-		go func() {
-			buf := make([]byte, 32*1024)
-			for {
-				n, err := c.In.Read(buf)
-				if n > 0 {
-					if send(&minswv1.ExecRequest{Stdin: append([]byte(nil), buf[:n]...)}) != nil {
-						return
-					}
-				}
-				if err != nil {
-					_ = send(&minswv1.ExecRequest{CloseStdin: true})
-					return
-				}
-			}
-		}()
+		go s.forwardStdin(c.In)
 	}
+	return s.receive(ctx, c.Out, c.Err)
+}
 
+// execSession is one exec stream. gRPC allows one sender at a time; stdin
+// and resizes share the stream.
+type execSession struct {
+	stream minswv1.Containers_ExecClient
+	mu     sync.Mutex
+}
+
+func (s *execSession) send(req *minswv1.ExecRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stream.Send(req)
+}
+
+// forwardResizes sends the terminal's size at every SIGWINCH until ctx ends.
+func (s *execSession) forwardResizes(ctx context.Context, winch <-chan os.Signal, fd int) {
 	for {
-		resp, err := stream.Recv()
+		select {
+		case <-ctx.Done():
+			return
+		case <-winch:
+			if w, h, err := term.GetSize(fd); err == nil {
+				_ = s.send(&minswv1.ExecRequest{Resize: &minswv1.ExecResize{Rows: uint32(h), Cols: uint32(w)}})
+			}
+		}
+	}
+}
+
+// forwardStdin copies in to the process, then closes its stdin.
+func (s *execSession) forwardStdin(in io.Reader) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			if s.send(&minswv1.ExecRequest{Stdin: append([]byte(nil), buf[:n]...)}) != nil {
+				return
+			}
+		}
+		if err != nil {
+			_ = s.send(&minswv1.ExecRequest{CloseStdin: true})
+			return
+		}
+	}
+}
+
+// receive copies the process's output until it exits; its exit status
+// becomes an ExitError, Ctrl-C docker's 130.
+func (s *execSession) receive(ctx context.Context, stdout, stderr io.Writer) error {
+	for {
+		resp, err := s.stream.Recv()
 		if err != nil {
 			if ctx.Err() != nil {
 				return cli.ExitError{Code: 130}
@@ -132,12 +148,12 @@ func runExec(ctx context.Context, c *cli.CLI, container string, argv []string, o
 			return err
 		}
 		if len(resp.GetStdout()) > 0 {
-			if _, err := c.Out.Write(resp.GetStdout()); err != nil {
+			if _, err := stdout.Write(resp.GetStdout()); err != nil {
 				return err
 			}
 		}
 		if len(resp.GetStderr()) > 0 {
-			if _, err := c.Err.Write(resp.GetStderr()); err != nil {
+			if _, err := stderr.Write(resp.GetStderr()); err != nil {
 				return err
 			}
 		}
