@@ -188,7 +188,12 @@ func (s *Store) Restore(snap *api.StoreSnapshot) error {
 			return err
 		}
 	}
+	services := make(map[string]*api.Service, len(snap.GetServices()))
+	for _, o := range snap.GetServices() {
+		services[o.GetId()] = o
+	}
 	for _, o := range snap.GetTasks() {
+		shareTask(o, nil, services[o.GetServiceId()])
 		if err := insert(TableTask, o); err != nil {
 			return err
 		}
@@ -463,6 +468,9 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		}
 		n := o
 		n.GetMeta().Version = tx.index
+		if t, ok := n.(*api.Task); ok && tx.index != 0 {
+			shareTask(t, nil, tx.Service(t.GetServiceId()))
+		}
 		if err := tx.txn.Insert(table, n); err != nil {
 			return err
 		}
@@ -482,6 +490,9 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		n := o
 		n.GetMeta().Version = tx.index
 		n.GetMeta().CreatedAt = old.GetMeta().GetCreatedAt()
+		if t, ok := n.(*api.Task); ok && tx.index != 0 {
+			shareTask(t, old.(*api.Task), tx.Service(t.GetServiceId()))
+		}
 		if err := tx.txn.Insert(table, n); err != nil {
 			return err
 		}
