@@ -112,7 +112,7 @@ func (e encryptedSnapshots) Create(version raft.SnapshotVersion, index, term uin
 func (e encryptedSnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, error) {
 	if e.opened != nil {
 		if m, b := e.opened.take(id); m != nil {
-			return m, io.NopCloser(bytes.NewReader(b)), nil
+			return m, newPlainSnapshot(b), nil
 		}
 	}
 	meta, rc, err := e.SnapshotStore.Open(id)
@@ -131,8 +131,21 @@ func (e encryptedSnapshots) Open(id string) (*raft.SnapshotMeta, io.ReadCloser, 
 	}
 	m := *meta
 	m.Size = int64(len(b))
-	return &m, io.NopCloser(bytes.NewReader(b)), nil
+	return &m, newPlainSnapshot(b), nil
 }
+
+// plainSnapshot is an opened snapshot held in memory; the FSM's Restore
+// decodes its bytes as they are instead of reading them into another copy.
+type plainSnapshot struct {
+	*bytes.Reader
+	b []byte
+}
+
+func newPlainSnapshot(b []byte) *plainSnapshot {
+	return &plainSnapshot{Reader: bytes.NewReader(b), b: b}
+}
+
+func (*plainSnapshot) Close() error { return nil }
 
 // sealingSink buffers a snapshot and seals it whole on Close. Close (and
 // Cancel) may be called more than once: hashicorp/raft closes the sink
@@ -142,6 +155,7 @@ type sealingSink struct {
 	raft.SnapshotSink
 	c      Cipher
 	buf    bytes.Buffer
+	whole  []byte // a whole snapshot handed over by writeWhole
 	closed bool
 	err    error // the first Close's (or Cancel's) outcome
 }
@@ -150,7 +164,25 @@ func (s *sealingSink) Write(p []byte) (int, error) {
 	if s.closed {
 		return 0, errors.New("raftnode: write to a closed snapshot sink")
 	}
+	if s.whole != nil {
+		s.buf.Write(s.whole)
+		s.whole = nil
+	}
 	return s.buf.Write(p)
+}
+
+// writeWhole takes a whole snapshot at once: it is sealed from p itself
+// on Close, not from a buffered copy of it. p must not change until then.
+func (s *sealingSink) writeWhole(p []byte) error {
+	if s.closed {
+		return errors.New("raftnode: write to a closed snapshot sink")
+	}
+	if s.buf.Len() > 0 || s.whole != nil {
+		_, err := s.Write(p)
+		return err
+	}
+	s.whole = p
+	return nil
 }
 
 func (s *sealingSink) Close() error {
@@ -159,12 +191,16 @@ func (s *sealingSink) Close() error {
 	}
 	s.closed = true
 	s.err = s.seal()
-	s.buf = bytes.Buffer{}
+	s.buf, s.whole = bytes.Buffer{}, nil
 	return s.err
 }
 
 func (s *sealingSink) seal() error {
-	b, err := s.c.Seal(s.buf.Bytes())
+	plain := s.whole
+	if plain == nil {
+		plain = s.buf.Bytes()
+	}
+	b, err := s.c.Seal(plain)
 	if err != nil {
 		s.SnapshotSink.Cancel()
 		return err
@@ -181,7 +217,7 @@ func (s *sealingSink) Cancel() error {
 		return s.err
 	}
 	s.closed = true
-	s.buf = bytes.Buffer{}
+	s.buf, s.whole = bytes.Buffer{}, nil
 	s.err = s.SnapshotSink.Cancel()
 	return s.err
 }

@@ -236,3 +236,40 @@ func TestEncryptedSnapshotOfALargeStore(t *testing.T) {
 		t.Fatalf("newest snapshot at index %d, want >= 300", snaps[0].Index)
 	}
 }
+
+// A snapshot handed over whole (the FSM's Persist) is sealed from the
+// caller's bytes; writes around it still land in order.
+func TestSealingSinkWholeAndPieces(t *testing.T) {
+	for name, write := range map[string]func(s *sealingSink) error{
+		"whole":           func(s *sealingSink) error { return s.writeWhole([]byte("abcdef")) },
+		"pieces":          func(s *sealingSink) error { s.Write([]byte("abc")); _, err := s.Write([]byte("def")); return err },
+		"whole then more": func(s *sealingSink) error { s.writeWhole([]byte("abc")); _, err := s.Write([]byte("def")); return err },
+		"more then whole": func(s *sealingSink) error { s.Write([]byte("abc")); return s.writeWhole([]byte("def")) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			fs, err := raft.NewFileSnapshotStore(t.TempDir(), 1, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := encryptedSnapshots{SnapshotStore: fs, c: testCipher(t)}
+			_, tr := raft.NewInmemTransport("x")
+			sink, err := s.Create(1, 10, 1, raft.Configuration{}, 1, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := write(sink.(*sealingSink)); err != nil {
+				t.Fatal(err)
+			}
+			if err := sink.Close(); err != nil {
+				t.Fatal(err)
+			}
+			_, rc, err := s.Open(sink.ID())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := io.ReadAll(rc); string(got) != "abcdef" {
+				t.Fatalf("snapshot reads back %q", got)
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -546,38 +547,63 @@ func (f *fsm) Apply(l *raft.Log) any {
 	return nil
 }
 
+// Snapshot captures the store as it is now (a consistent read of
+// immutable objects, so taking it costs pointers, not copies) and leaves
+// the encoding to Persist, which raft runs off the FSM's goroutine: applying
+// entries does not wait while a large store is marshalled.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	b, err := proto.Marshal(f.store.Save())
-	if err != nil {
-		return nil, err
-	}
-	return snapshot(b), nil
+	return &snapshot{state: f.store.Save()}, nil
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		return err
+	var b []byte
+	if p, ok := rc.(*plainSnapshot); ok {
+		b = p.b // already in memory, opened: no second copy
+	} else {
+		var err error
+		if b, err = io.ReadAll(rc); err != nil {
+			return err
+		}
 	}
 	var snap api.StoreSnapshot
 	if err := proto.Unmarshal(b, &snap); err != nil {
 		return fmt.Errorf("raftnode: undecodable snapshot: %w", err)
 	}
-	return f.store.Restore(&snap)
+	b = nil
+	if err := f.store.Restore(&snap); err != nil {
+		return err
+	}
+	// A restore reads the snapshot file, opens it and decodes it: the
+	// transient copies are several times the store's size. Hand their
+	// pages back now rather than keep a restarted manager's resident size
+	// at that peak.
+	snap = api.StoreSnapshot{}
+	debug.FreeOSMemory()
+	return nil
 }
 
-type snapshot []byte
+type snapshot struct{ state *api.StoreSnapshot }
 
-func (s snapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s); err != nil {
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	b, err := proto.Marshal(s.state)
+	if err != nil {
+		sink.Cancel()
+		return err
+	}
+	if ss, ok := sink.(*sealingSink); ok {
+		err = ss.writeWhole(b) // sealed as it is, without a buffered copy
+	} else {
+		_, err = sink.Write(b)
+	}
+	if err != nil {
 		sink.Cancel()
 		return err
 	}
 	return sink.Close()
 }
 
-func (s snapshot) Release() {}
+func (s *snapshot) Release() { s.state = nil }
 
 // CaughtUp says whether every entry this member's log held when it started
 // has been applied (its store is no older than its disk): decisions taken
