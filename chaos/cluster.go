@@ -34,6 +34,11 @@ type Manager struct {
 	// packets by it (meta skgid), since all managers share 127.0.0.1.
 	Gid int
 
+	// Timings are the daemon's timing flags; nil: the chaos suite's short
+	// ones (500 ms dispatcher and raft heartbeats), empty: the daemon's
+	// defaults.
+	Timings []string
+
 	bin     string
 	cmd     *exec.Cmd
 	done    chan struct{}
@@ -102,9 +107,14 @@ func (m *Manager) Start(ctx context.Context) error {
 		return err
 	}
 	_ = os.Remove(m.Socket())
-	cmd := exec.Command(m.bin, "daemon", "--executor", "fake", "--node-name", m.Name,
+	timings := m.Timings
+	if timings == nil {
+		timings = []string{"--heartbeat-period", "500ms", "--raft-heartbeat", "500ms"}
+	}
+	args := append([]string{"daemon", "--executor", "fake", "--node-name", m.Name,
 		"--data-root", filepath.Join(m.Dir, "data"), "--exec-root", filepath.Join(m.Dir, "run"),
-		"--listen-addr", m.Listen, "--heartbeat-period", "500ms", "--raft-heartbeat", "500ms", "--log-level", "warn")
+		"--listen-addr", m.Listen, "--log-level", "warn"}, timings...)
+	cmd := exec.Command(m.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Root keeps its capabilities; only the group differs, for nftables.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(os.Getuid()), Gid: uint32(m.Gid), NoSetGroups: true}}

@@ -241,8 +241,10 @@ func checkSnapshots(path, dir string, snaps raft.SnapshotStore, first, last uint
 			return err
 		}
 		defer rc.Close()
-		b, err := io.ReadAll(rc)
-		if err != nil {
+		var b []byte
+		if p, ok := rc.(*plainSnapshot); ok {
+			b = p.b
+		} else if b, err = io.ReadAll(rc); err != nil {
 			return err
 		}
 		if e, ok := snaps.(encryptedSnapshots); ok && e.opened != nil {
