@@ -134,6 +134,10 @@ func TestTaskNetworkingContainerd(t *testing.T) {
 		t.Logf("minsw lb inspect mynet:\n%s", out)
 	})
 
+	t.Run("the node's own network view names its peers by hostname", func(t *testing.T) {
+		checkPeersByHostname(t, ctx, cl, "node1")
+	})
+
 	t.Run("a restarted daemon adopts the task's networking", func(t *testing.T) {
 		c.stop()
 		c.start()

@@ -39,6 +39,7 @@ func (n *Node) newNetworking(st *state) (*netagent.Agent, error) {
 	cfg.NodeID = st.NodeID
 	cfg.ExecRoot = n.cfg.ExecRoot
 	cfg.VTEP = vtep
+	cfg.Gossip.Hostname = n.cfg.Hostname
 	// Gossip binds to and advertises the node's advertise address: left to
 	// itself memberlist picks an interface address, and after a restart
 	// that can be the gateway bridge's (172.18.0.1), which no peer reaches.
@@ -254,10 +255,7 @@ func (s *networksAPI) InspectLocalNetwork(ctx context.Context, r *api.InspectLoc
 	resp := &api.InspectLocalNetworkResponse{Network: match[0], Node: a.Node(), Tasks: a.Tasks()}
 	if na != nil {
 		if db := na.Gossip(); db != nil {
-			for _, m := range db.Members() {
-				host, _, _ := net.SplitHostPort(m.Addr)
-				resp.Peers = append(resp.Peers, &api.GossipPeer{Name: m.Name, Addr: host})
-			}
+			resp.Peers = networkPeers(db.NetworkMembers(match[0].GetId()))
 		}
 	}
 	return resp, nil

@@ -28,6 +28,9 @@ import (
 type Config struct {
 	// NodeName is this node's unique name in the cluster.
 	NodeName string
+	// Hostname is the name other nodes show for this one (network
+	// inspect's Peers, as docker's); memberlist carries it as node metadata.
+	Hostname string
 	// BindAddr and BindPort are where memberlist listens (UDP and TCP).
 	BindAddr string
 	BindPort int
@@ -239,13 +242,16 @@ func (d *DB) Join(ctx context.Context, peers []string) (int, error) {
 type Member struct {
 	Name string
 	Addr string // host:port of its gossip endpoint
+	// Hostname is the node's own Config.Hostname ("" from a node that
+	// sends none).
+	Hostname string
 }
 
 // Members lists the live nodes, this one included.
 func (d *DB) Members() []Member {
 	var out []Member
 	for _, n := range d.ml.Members() {
-		out = append(out, Member{Name: n.Name, Addr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))})
+		out = append(out, Member{Name: n.Name, Addr: net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port))), Hostname: string(n.Meta)})
 	}
 	return out
 }
@@ -548,7 +554,7 @@ func (b broadcast) UniqueBroadcast()                      {}
 // delegate receives memberlist's user-data callbacks.
 type delegate struct{ d *DB }
 
-func (g *delegate) NodeMeta(int) []byte { return nil }
+func (g *delegate) NodeMeta(limit int) []byte { return hostnameMeta(g.d.cfg.Hostname, limit) }
 
 func (g *delegate) NotifyMsg(b []byte) {
 	g.d.receive(b)
