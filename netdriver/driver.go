@@ -582,6 +582,8 @@ type NetworkInfo struct {
 	// Ingress is set on the routing mesh's network: the ports the node
 	// publishes and the marks ingress_sbox gives them.
 	Ingress *IngressInfo `json:",omitempty"`
+	// Conns counts each backend's connections (ActiveConn, InActConn).
+	Conns []lb.Conns `json:",omitempty"`
 }
 
 // Inspect reads back from the kernel every network the driver holds.
@@ -606,6 +608,11 @@ func (d *Driver) Inspect(ctx context.Context) ([]NetworkInfo, error) {
 		if info.Services, err = st.lb.Services(); err != nil {
 			info.ServicesErrors = err.Error()
 			errs = append(errs, err)
+		}
+		if cc, ok := st.lb.(lb.ConnCounter); ok {
+			if info.Conns, err = cc.Conns(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if info.VIPs, err = st.ov.VIPs(); err != nil {
 			errs = append(errs, err)
@@ -649,7 +656,8 @@ func WriteTable(w io.Writer, infos []NetworkInfo) error {
 		for _, s := range n.Services {
 			fmt.Fprintf(&b, "FWM  %d rr                        (VIP %v, mark %#x%s)\n", s.Mark, s.VIP, s.Mark, publishedBy(n.Ingress, s.Mark))
 			for _, be := range s.Backends {
-				fmt.Fprintf(&b, "  -> %-28s Masq    1      0          0\n", be.String()+":0")
+				c := connsOf(n.Conns, s.Mark, be)
+				fmt.Fprintf(&b, "  -> %-28s Masq    1      %-10d %d\n", be.String()+":0", c.Active, c.Inactive)
 			}
 			// Draining: no new connection, established ones kept.
 			for _, be := range s.Draining {
@@ -659,6 +667,17 @@ func WriteTable(w io.Writer, infos []NetworkInfo) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// connsOf is the count of one backend of one service (zeros when the
+// backend could not count).
+func connsOf(all []lb.Conns, mark uint32, be netip.Addr) lb.Conns {
+	for _, c := range all {
+		if c.Mark == mark && c.Backend == be {
+			return c
+		}
+	}
+	return lb.Conns{}
 }
 
 func shortID(id string) string {

@@ -186,6 +186,7 @@ func lbNetwork(in netdriver.NetworkInfo) *api.LBNetwork {
 		for _, b := range s.Draining {
 			ls.Draining = append(ls.Draining, b.String())
 		}
+		lbConns(ls, s, in.Conns)
 		out.Services = append(out.Services, ls)
 	}
 	for _, p := range in.Peers {

@@ -26,7 +26,8 @@ func (fakeNetworks) LBInspect(_ context.Context, r *minswv1.LBInspectRequest) (*
 		LbNetns: "/var/run/minsw/netns/lb_lpirdge00", LbAddr: "10.0.1.37/24", Backend: "nftables",
 		Vips: []string{"10.0.1.30", "10.0.1.35"},
 		Services: []*minswv1.LBService{
-			{Vip: "10.0.1.30", Fwmark: 0x106, Backends: []string{"10.0.1.31", "10.0.1.32"}},
+			{Vip: "10.0.1.30", Fwmark: 0x106, Backends: []string{"10.0.1.31", "10.0.1.32"},
+				Conns: []*minswv1.LBConns{{Backend: "10.0.1.31", Active: 3, Inactive: 12}, {Backend: "10.0.1.32", Inactive: 1}}},
 			{Vip: "10.0.1.35", Fwmark: 0x107, Backends: []string{"10.0.1.36"}},
 		},
 	}
@@ -62,8 +63,8 @@ func TestLBInspect(t *testing.T) {
 		"Network mynet (lpirdge00y3j)  lb lb_lpirdge00  endpoint 10.0.1.37/24  backend nftables",
 		"FWM  262 rr",
 		"(VIP 10.0.1.30, mark 0x106)",
-		"  -> 10.0.1.31:0",
-		"  -> 10.0.1.32:0",
+		"  -> 10.0.1.31:0                  Masq    1      3          12\n",
+		"  -> 10.0.1.32:0                  Masq    1      0          1\n",
 		"FWM  263 rr",
 		"  -> 10.0.1.36:0",
 	} {

@@ -96,6 +96,7 @@ func lbInfos(nets []*minswv1.LBNetwork) []netdriver.NetworkInfo {
 				}
 			}
 			in.Services = append(in.Services, svc)
+			in.Conns = append(in.Conns, lbConns(s)...)
 		}
 		for _, p := range n.GetPeers() {
 			peer := netdriver.Peer{}

@@ -383,7 +383,10 @@ type LBService struct {
 	Backends []string               `protobuf:"bytes,3,rep,name=backends,proto3" json:"backends,omitempty"`
 	// draining are backends that take no new connection but keep theirs
 	// (tasks told to stop, until they have): weight 0 in `lb inspect`.
-	Draining      []string `protobuf:"bytes,140,rep,name=draining,proto3" json:"draining,omitempty"`
+	Draining []string `protobuf:"bytes,140,rep,name=draining,proto3" json:"draining,omitempty"`
+	// conns are the backends' connection counts (ipvsadm's ActiveConn and
+	// InActConn), in the order of backends.
+	Conns         []*LBConns `protobuf:"bytes,120,rep,name=conns,proto3" json:"conns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -446,6 +449,75 @@ func (x *LBService) GetDraining() []string {
 	return nil
 }
 
+func (x *LBService) GetConns() []*LBConns {
+	if x != nil {
+		return x.Conns
+	}
+	return nil
+}
+
+// LBConns counts one backend's connections: active are TCP connections
+// established, inactive every other one (opening, closing, UDP flows).
+type LBConns struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Backend       string                 `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
+	Active        uint32                 `protobuf:"varint,2,opt,name=active,proto3" json:"active,omitempty"`
+	Inactive      uint32                 `protobuf:"varint,3,opt,name=inactive,proto3" json:"inactive,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LBConns) Reset() {
+	*x = LBConns{}
+	mi := &file_minsw_v1_networks_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LBConns) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LBConns) ProtoMessage() {}
+
+func (x *LBConns) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_networks_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LBConns.ProtoReflect.Descriptor instead.
+func (*LBConns) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *LBConns) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *LBConns) GetActive() uint32 {
+	if x != nil {
+		return x.Active
+	}
+	return 0
+}
+
+func (x *LBConns) GetInactive() uint32 {
+	if x != nil {
+		return x.Inactive
+	}
+	return 0
+}
+
 // LBPeer is a remote endpoint programmed on the network's vxlan.
 type LBPeer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -458,7 +530,7 @@ type LBPeer struct {
 
 func (x *LBPeer) Reset() {
 	*x = LBPeer{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[8]
+	mi := &file_minsw_v1_networks_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +542,7 @@ func (x *LBPeer) String() string {
 func (*LBPeer) ProtoMessage() {}
 
 func (x *LBPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[8]
+	mi := &file_minsw_v1_networks_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +555,7 @@ func (x *LBPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBPeer.ProtoReflect.Descriptor instead.
 func (*LBPeer) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{8}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LBPeer) GetAddr() string {
@@ -534,7 +606,7 @@ type LBNetwork struct {
 
 func (x *LBNetwork) Reset() {
 	*x = LBNetwork{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[9]
+	mi := &file_minsw_v1_networks_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +618,7 @@ func (x *LBNetwork) String() string {
 func (*LBNetwork) ProtoMessage() {}
 
 func (x *LBNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[9]
+	mi := &file_minsw_v1_networks_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +631,7 @@ func (x *LBNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBNetwork.ProtoReflect.Descriptor instead.
 func (*LBNetwork) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{9}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LBNetwork) GetId() string {
@@ -672,7 +744,7 @@ type LBIngress struct {
 
 func (x *LBIngress) Reset() {
 	*x = LBIngress{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[10]
+	mi := &file_minsw_v1_networks_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +756,7 @@ func (x *LBIngress) String() string {
 func (*LBIngress) ProtoMessage() {}
 
 func (x *LBIngress) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[10]
+	mi := &file_minsw_v1_networks_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +769,7 @@ func (x *LBIngress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBIngress.ProtoReflect.Descriptor instead.
 func (*LBIngress) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{10}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LBIngress) GetSboxAddr() string {
@@ -729,7 +801,7 @@ type LBPublishedPort struct {
 
 func (x *LBPublishedPort) Reset() {
 	*x = LBPublishedPort{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[11]
+	mi := &file_minsw_v1_networks_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +813,7 @@ func (x *LBPublishedPort) String() string {
 func (*LBPublishedPort) ProtoMessage() {}
 
 func (x *LBPublishedPort) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[11]
+	mi := &file_minsw_v1_networks_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +826,7 @@ func (x *LBPublishedPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBPublishedPort.ProtoReflect.Descriptor instead.
 func (*LBPublishedPort) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{11}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LBPublishedPort) GetProtocol() string {
@@ -799,7 +871,7 @@ type LBInspectResponse struct {
 
 func (x *LBInspectResponse) Reset() {
 	*x = LBInspectResponse{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[12]
+	mi := &file_minsw_v1_networks_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +883,7 @@ func (x *LBInspectResponse) String() string {
 func (*LBInspectResponse) ProtoMessage() {}
 
 func (x *LBInspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[12]
+	mi := &file_minsw_v1_networks_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +896,7 @@ func (x *LBInspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBInspectResponse.ProtoReflect.Descriptor instead.
 func (*LBInspectResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{12}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LBInspectResponse) GetBackend() string {
@@ -879,12 +951,17 @@ const file_minsw_v1_networks_proto_rawDesc = "" +
 	"\x19ListLocalNetworksResponse\x122\n" +
 	"\bnetworks\x18\x01 \x03(\v2\x16.minsw.v1.LocalNetworkR\bnetworks\",\n" +
 	"\x10LBInspectRequest\x12\x18\n" +
-	"\anetwork\x18\x01 \x01(\tR\anetwork\"n\n" +
+	"\anetwork\x18\x01 \x01(\tR\anetwork\"\x97\x01\n" +
 	"\tLBService\x12\x10\n" +
 	"\x03vip\x18\x01 \x01(\tR\x03vip\x12\x16\n" +
 	"\x06fwmark\x18\x02 \x01(\rR\x06fwmark\x12\x1a\n" +
 	"\bbackends\x18\x03 \x03(\tR\bbackends\x12\x1b\n" +
-	"\bdraining\x18\x8c\x01 \x03(\tR\bdraining\"B\n" +
+	"\bdraining\x18\x8c\x01 \x03(\tR\bdraining\x12'\n" +
+	"\x05conns\x18x \x03(\v2\x11.minsw.v1.LBConnsR\x05conns\"W\n" +
+	"\aLBConns\x12\x18\n" +
+	"\abackend\x18\x01 \x01(\tR\abackend\x12\x16\n" +
+	"\x06active\x18\x02 \x01(\rR\x06active\x12\x1a\n" +
+	"\binactive\x18\x03 \x01(\rR\binactive\"B\n" +
 	"\x06LBPeer\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x12\n" +
@@ -935,7 +1012,7 @@ func file_minsw_v1_networks_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_networks_proto_rawDescData
 }
 
-var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_minsw_v1_networks_proto_goTypes = []any{
 	(*InspectLocalNetworkRequest)(nil),  // 0: minsw.v1.InspectLocalNetworkRequest
 	(*GossipPeer)(nil),                  // 1: minsw.v1.GossipPeer
@@ -945,37 +1022,39 @@ var file_minsw_v1_networks_proto_goTypes = []any{
 	(*ListLocalNetworksResponse)(nil),   // 5: minsw.v1.ListLocalNetworksResponse
 	(*LBInspectRequest)(nil),            // 6: minsw.v1.LBInspectRequest
 	(*LBService)(nil),                   // 7: minsw.v1.LBService
-	(*LBPeer)(nil),                      // 8: minsw.v1.LBPeer
-	(*LBNetwork)(nil),                   // 9: minsw.v1.LBNetwork
-	(*LBIngress)(nil),                   // 10: minsw.v1.LBIngress
-	(*LBPublishedPort)(nil),             // 11: minsw.v1.LBPublishedPort
-	(*LBInspectResponse)(nil),           // 12: minsw.v1.LBInspectResponse
-	(*Network)(nil),                     // 13: minsw.v1.Network
-	(*Node)(nil),                        // 14: minsw.v1.Node
-	(*Task)(nil),                        // 15: minsw.v1.Task
+	(*LBConns)(nil),                     // 8: minsw.v1.LBConns
+	(*LBPeer)(nil),                      // 9: minsw.v1.LBPeer
+	(*LBNetwork)(nil),                   // 10: minsw.v1.LBNetwork
+	(*LBIngress)(nil),                   // 11: minsw.v1.LBIngress
+	(*LBPublishedPort)(nil),             // 12: minsw.v1.LBPublishedPort
+	(*LBInspectResponse)(nil),           // 13: minsw.v1.LBInspectResponse
+	(*Network)(nil),                     // 14: minsw.v1.Network
+	(*Node)(nil),                        // 15: minsw.v1.Node
+	(*Task)(nil),                        // 16: minsw.v1.Task
 }
 var file_minsw_v1_networks_proto_depIdxs = []int32{
-	13, // 0: minsw.v1.InspectLocalNetworkResponse.network:type_name -> minsw.v1.Network
-	14, // 1: minsw.v1.InspectLocalNetworkResponse.node:type_name -> minsw.v1.Node
-	15, // 2: minsw.v1.InspectLocalNetworkResponse.tasks:type_name -> minsw.v1.Task
+	14, // 0: minsw.v1.InspectLocalNetworkResponse.network:type_name -> minsw.v1.Network
+	15, // 1: minsw.v1.InspectLocalNetworkResponse.node:type_name -> minsw.v1.Node
+	16, // 2: minsw.v1.InspectLocalNetworkResponse.tasks:type_name -> minsw.v1.Task
 	1,  // 3: minsw.v1.InspectLocalNetworkResponse.peers:type_name -> minsw.v1.GossipPeer
 	4,  // 4: minsw.v1.ListLocalNetworksResponse.networks:type_name -> minsw.v1.LocalNetwork
-	7,  // 5: minsw.v1.LBNetwork.services:type_name -> minsw.v1.LBService
-	8,  // 6: minsw.v1.LBNetwork.peers:type_name -> minsw.v1.LBPeer
-	10, // 7: minsw.v1.LBNetwork.ingress:type_name -> minsw.v1.LBIngress
-	11, // 8: minsw.v1.LBIngress.published:type_name -> minsw.v1.LBPublishedPort
-	9,  // 9: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
-	6,  // 10: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
-	3,  // 11: minsw.v1.Networks.ListLocalNetworks:input_type -> minsw.v1.ListLocalNetworksRequest
-	0,  // 12: minsw.v1.Networks.InspectLocalNetwork:input_type -> minsw.v1.InspectLocalNetworkRequest
-	12, // 13: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
-	5,  // 14: minsw.v1.Networks.ListLocalNetworks:output_type -> minsw.v1.ListLocalNetworksResponse
-	2,  // 15: minsw.v1.Networks.InspectLocalNetwork:output_type -> minsw.v1.InspectLocalNetworkResponse
-	13, // [13:16] is the sub-list for method output_type
-	10, // [10:13] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	8,  // 5: minsw.v1.LBService.conns:type_name -> minsw.v1.LBConns
+	7,  // 6: minsw.v1.LBNetwork.services:type_name -> minsw.v1.LBService
+	9,  // 7: minsw.v1.LBNetwork.peers:type_name -> minsw.v1.LBPeer
+	11, // 8: minsw.v1.LBNetwork.ingress:type_name -> minsw.v1.LBIngress
+	12, // 9: minsw.v1.LBIngress.published:type_name -> minsw.v1.LBPublishedPort
+	10, // 10: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
+	6,  // 11: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
+	3,  // 12: minsw.v1.Networks.ListLocalNetworks:input_type -> minsw.v1.ListLocalNetworksRequest
+	0,  // 13: minsw.v1.Networks.InspectLocalNetwork:input_type -> minsw.v1.InspectLocalNetworkRequest
+	13, // 14: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
+	5,  // 15: minsw.v1.Networks.ListLocalNetworks:output_type -> minsw.v1.ListLocalNetworksResponse
+	2,  // 16: minsw.v1.Networks.InspectLocalNetwork:output_type -> minsw.v1.InspectLocalNetworkResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_networks_proto_init() }
@@ -990,7 +1069,7 @@ func file_minsw_v1_networks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_networks_proto_rawDesc), len(file_minsw_v1_networks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
