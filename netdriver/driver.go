@@ -661,7 +661,8 @@ func WriteTable(w io.Writer, infos []NetworkInfo) error {
 			}
 			// Draining: no new connection, established ones kept.
 			for _, be := range s.Draining {
-				fmt.Fprintf(&b, "  -> %-28s Masq    0      0          0\n", be.String()+":0")
+				c := connsOf(n.Conns, s.Mark, be)
+				fmt.Fprintf(&b, "  -> %-28s Masq    0      %-10d %d\n", be.String()+":0", c.Active, c.Inactive)
 			}
 		}
 	}

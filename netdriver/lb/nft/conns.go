@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -28,6 +29,11 @@ func (b *Backend) Conns() ([]lb.Conns, error) {
 	svcs, err := b.readKernel()
 	if err != nil {
 		return nil, err
+	}
+	for i, s := range svcs {
+		if c, ok := b.cur[s.Mark]; ok && c.VIP == s.VIP {
+			svcs[i].Draining = c.Draining
+		}
 	}
 	h, err := netlink.NewHandleAt(vnetns.NsHandle(b.nsFd), unix.NETLINK_NETFILTER)
 	if err != nil {
@@ -57,7 +63,7 @@ type flow struct {
 	tcp, established  bool
 }
 
-// countConns counts, for every backend of svcs, the flows that were
+// countConns counts, for every backend of svcs (draining ones too), the flows that were
 // destination-NATed to it (the reply comes from another address than the
 // one the client sent to): TCP established ones as active, the others
 // (opening, closing, TIME_WAIT, UDP) as inactive, as IPVS counts. A task's
@@ -68,7 +74,7 @@ func countConns(svcs []lb.Service, flows []flow) []lb.Conns {
 	type counts struct{ active, inactive uint32 }
 	byBackend := map[netip.Addr]*counts{}
 	for _, s := range svcs {
-		for _, be := range s.Backends {
+		for _, be := range slices.Concat(s.Backends, s.Draining) {
 			byBackend[be] = &counts{}
 		}
 	}
@@ -85,7 +91,7 @@ func countConns(svcs []lb.Service, flows []flow) []lb.Conns {
 	}
 	var out []lb.Conns
 	for _, s := range svcs {
-		for _, be := range s.Backends {
+		for _, be := range slices.Concat(s.Backends, s.Draining) {
 			c := byBackend[be]
 			out = append(out, lb.Conns{Mark: s.Mark, Backend: be, Active: c.active, Inactive: c.inactive})
 		}

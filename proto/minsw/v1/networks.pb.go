@@ -385,7 +385,7 @@ type LBService struct {
 	// (tasks told to stop, until they have): weight 0 in `lb inspect`.
 	Draining []string `protobuf:"bytes,140,rep,name=draining,proto3" json:"draining,omitempty"`
 	// conns are the backends' connection counts (ipvsadm's ActiveConn and
-	// InActConn), in the order of backends.
+	// InActConn): the serving backends', then the draining ones'.
 	Conns         []*LBConns `protobuf:"bytes,120,rep,name=conns,proto3" json:"conns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
