@@ -44,8 +44,8 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	return writeJSON(w, http.StatusOK, convert.ContainerInspect(resp.GetContainer()))
 }
 
-// containerLogs streams a container's output; minsw keeps stdout and
-// stderr as one stream, sent as stdout frames.
+// containerLogs streams a container's output, each line on its stream
+// (a log that keeps no records is all stdout).
 func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	o, err := parseLogOptions(r)
 	if err != nil {
@@ -55,7 +55,7 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.b.Containers.InspectContainer(r.Context(), &api.InspectContainerRequest{Ref: ref}); err != nil {
 		return err
 	}
-	stream, err := s.b.Containers.Logs(r.Context(), &api.LogsRequest{Container: ref, Follow: o.follow, Tail: o.tail})
+	stream, err := s.b.Containers.Logs(r.Context(), &api.LogsRequest{Container: ref, Follow: o.follow, Tail: o.tail, Since: o.since, Until: o.until})
 	if err != nil {
 		return err
 	}
@@ -76,8 +76,21 @@ func (s *Server) containerLogs(w http.ResponseWriter, r *http.Request) error {
 			}
 			return nil
 		}
-		if err := mw.frame(streamStdout, m.GetData()); err != nil {
-			return nil
+		if len(m.GetData()) > 0 && o.stdout {
+			if err := mw.frame(streamStdout, m.GetData()); err != nil {
+				return nil
+			}
+		}
+		for _, rec := range m.GetRecords() {
+			// A task container's log has no attributes of its own here:
+			// --details adds an empty field, as docker's without log-opts.
+			line, stream, ok := o.logLine(rec.GetTime(), rec.GetStderr(), "", rec.GetData())
+			if !ok {
+				continue
+			}
+			if err := mw.frame(stream, line); err != nil {
+				return nil
+			}
 		}
 	}
 }

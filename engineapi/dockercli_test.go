@@ -332,8 +332,41 @@ func TestDockerServiceLogsAndSecrets(t *testing.T) {
 	}
 	out = d.fails("service", "logs", "nosuch")
 	contains(t, out, "no such task or service: nosuch")
-	out = d.fails("service", "logs", "--timestamps", "web")
-	contains(t, out, "minsw does not keep log timestamps")
+	// Times travel with every line from the node that wrote it.
+	out = d.ok("service", "logs", "--timestamps", "web")
+	matches(t, out, `(?m)^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z web\.1\.[a-z0-9]{12}@swarm-manager\s+\| started web\.1\.`)
+	stamp, err := time.Parse(time.RFC3339Nano, strings.Fields(out)[0])
+	if err != nil || time.Since(stamp) > 10*time.Minute || time.Until(stamp) > time.Minute {
+		t.Fatalf("--timestamps: %q is not a time of this run (%v)", strings.Fields(out)[0], err)
+	}
+	if out := d.ok("service", "logs", "--since", "10m", "web"); strings.Count(out, "started web.") != 2 {
+		t.Fatalf("--since 10m: want both lines:\n%s", out)
+	}
+	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if out := d.ok("service", "logs", "--since", future, "web"); strings.Contains(out, "started") {
+		t.Fatalf("--since an hour ahead: want nothing:\n%s", out)
+	}
+	// --details shows the attributes the service's --log-opt labels= names.
+	d.ok("service", "create", "--detach", "--name", "tagged", "--container-label", "tier=front", "--log-driver", "json-file", "--log-opt", "labels=tier", "--no-resolve-image", "containous/whoami")
+	eventually(t, 30*time.Second, func() string {
+		if out, _ := d.docker("service", "logs", "--details", "tagged"); !strings.Contains(out, "| tier=front started tagged.1.") {
+			return "service logs --details did not show tier=front:\n" + out
+		}
+		return ""
+	})
+	// minsw's own CLI shows the same: time first, attributes after the bar.
+	mout, code := d.minsw("service", "logs", "--timestamps", "--details", "--since", "10m", "tagged")
+	if code != 0 {
+		t.Fatalf("minsw service logs --timestamps --details --since 10m: exit %d\n%s", code, mout)
+	}
+	matches(t, mout, `(?m)^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\.[0-9]{9}Z tagged\.1\.[a-z0-9]{12}@swarm-manager\s+\| tier=front started tagged\.1\.`)
+	if mout, _ := d.minsw("service", "logs", "--since", future, "tagged"); strings.Contains(mout, "started") {
+		t.Fatalf("minsw service logs --since an hour ahead: want nothing:\n%s", mout)
+	}
+	if mout, code := d.minsw("service", "logs", "--since", "yesterday-ish", "tagged"); code == 0 || !strings.Contains(mout, `invalid value for --since "yesterday-ish"`) {
+		t.Fatalf("a bad --since: exit %d\n%s", code, mout)
+	}
+	d.ok("service", "rm", "tagged")
 
 	// A follower that hangs up leaves the daemon serving.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -7,7 +7,12 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
+
+	timetypes "github.com/docker/docker/api/types/time"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/minsw/minsw/internal/errdefs"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -53,24 +58,25 @@ func (m *muxWriter) frame(stream byte, p []byte) error {
 
 // logOptions are a logs request's query parameters.
 type logOptions struct {
-	follow, details bool
-	tail            int32
+	follow, details, timestamps bool
+	stdout, stderr              bool
+	tail                        int32
+	since, until                *timestamppb.Timestamp
 }
 
 func parseLogOptions(r *http.Request) (logOptions, error) {
 	q := r.URL.Query()
-	o := logOptions{follow: boolValue(r, "follow"), details: boolValue(r, "details"), tail: -1}
-	if !boolValue(r, "stdout") && !boolValue(r, "stderr") {
+	o := logOptions{follow: boolValue(r, "follow"), details: boolValue(r, "details"), timestamps: boolValue(r, "timestamps"),
+		stdout: boolValue(r, "stdout"), stderr: boolValue(r, "stderr"), tail: -1}
+	if !o.stdout && !o.stderr {
 		return o, errdefs.InvalidArgument("Bad parameters: you must choose at least one stream")
 	}
-	if boolValue(r, "timestamps") {
-		return o, errdefs.Unimplemented("minsw does not keep log timestamps (--timestamps)")
+	var err error
+	if o.since, err = logTime(q.Get("since"), "since"); err != nil {
+		return o, err
 	}
-	if v := q.Get("since"); v != "" && v != "0" {
-		return o, errdefs.Unimplemented("minsw does not keep log timestamps (--since)")
-	}
-	if v := q.Get("until"); v != "" && v != "0" {
-		return o, errdefs.Unimplemented("minsw does not keep log timestamps (--until)")
+	if o.until, err = logTime(q.Get("until"), "until"); err != nil {
+		return o, err
 	}
 	switch v := q.Get("tail"); v {
 	case "", "all":
@@ -84,12 +90,60 @@ func parseLogOptions(r *http.Request) (logOptions, error) {
 	return o, nil
 }
 
+// logTime reads since or until as docker's clients send them (seconds
+// since the epoch, with an optional .nanoseconds); "" and "0" are unset.
+func logTime(v, key string) (*timestamppb.Timestamp, error) {
+	if v == "" || v == "0" {
+		return nil, nil
+	}
+	sec, nsec, err := timetypes.ParseTimestamps(v, 0)
+	if err != nil {
+		return nil, errdefs.InvalidArgument("invalid %s %q: want seconds since the epoch, such as 1733227200.5", key, v)
+	}
+	return timestamppb.New(time.Unix(sec, nsec)), nil
+}
+
+// rfc3339NanoFixed is the time layout docker's --timestamps print: always
+// nine digits of fraction, so the columns line up.
+const rfc3339NanoFixed = "2006-01-02T15:04:05.000000000Z07:00"
+
+// logLine is one line as docker's daemon writes it in a logs stream:
+// [time ][details ]data. It reports false for a line of a stream the
+// request did not ask for.
+func (o logOptions) logLine(ts *timestamppb.Timestamp, stderr bool, details string, data []byte) ([]byte, byte, bool) {
+	stream := byte(streamStdout)
+	if stderr {
+		stream = streamStderr
+	}
+	if (stderr && !o.stderr) || (!stderr && !o.stdout) {
+		return nil, stream, false
+	}
+	var line []byte
+	if o.timestamps {
+		var t time.Time
+		if ts != nil {
+			t = ts.AsTime()
+		}
+		line = append(t.UTC().AppendFormat(line, rfc3339NanoFixed), ' ')
+	}
+	if o.details {
+		line = append(append(line, details...), ' ')
+	}
+	return append(line, data...), stream, true
+}
+
 // logDetails is the details field docker's CLI parses to print
-// `task@node |`: comma-separated, URL-escaped key=value pairs.
+// `task@node |` and, with --details, the log's attributes: comma-separated,
+// URL-escaped key=value pairs, the task's attributes then swarm's.
 func logDetails(l *api.LogLine, serviceID string) string {
-	return "com.docker.swarm.node.id=" + url.QueryEscape(l.GetNodeId()) +
+	var b strings.Builder
+	for _, a := range l.GetAttrs() {
+		b.WriteString(url.QueryEscape(a.GetKey()) + "=" + url.QueryEscape(a.GetValue()) + ",")
+	}
+	b.WriteString("com.docker.swarm.node.id=" + url.QueryEscape(l.GetNodeId()) +
 		",com.docker.swarm.service.id=" + url.QueryEscape(serviceID) +
-		",com.docker.swarm.task.id=" + url.QueryEscape(l.GetTaskId())
+		",com.docker.swarm.task.id=" + url.QueryEscape(l.GetTaskId()))
+	return b.String()
 }
 
 func (s *Server) serviceLogs(w http.ResponseWriter, r *http.Request) error {
@@ -119,7 +173,7 @@ func (s *Server) taskLogs(w http.ResponseWriter, r *http.Request) error {
 // streamLogs relays the logs of ref (a service or task ID) until they end
 // or the client hangs up (its request context then ends the gRPC stream).
 func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, ref, serviceID string, o logOptions) error {
-	stream, err := s.b.Control.ServiceLogs(r.Context(), &api.ServiceLogsRequest{Ref: ref, Follow: o.follow, Tail: o.tail})
+	stream, err := s.b.Control.ServiceLogs(r.Context(), &api.ServiceLogsRequest{Ref: ref, Follow: o.follow, Tail: o.tail, Since: o.since, Until: o.until})
 	if err != nil {
 		return err
 	}
@@ -140,16 +194,16 @@ func (s *Server) streamLogs(w http.ResponseWriter, r *http.Request, ref, service
 			}
 			return nil
 		}
-		var line []byte
-		if o.details {
-			line = append([]byte(logDetails(l, serviceID)), ' ')
-		}
-		stream := byte(streamStdout)
+		line, stream, ok := o.logLine(l.GetTime(), l.GetStderr(), logDetails(l, serviceID), l.GetData())
 		if e := l.GetError(); e != "" {
-			stream = streamStderr
-			line = append(line, []byte("minsw: logs of task "+l.GetTaskName()+" unavailable: "+e+"\n")...)
-		} else {
-			line = append(line, l.GetData()...)
+			// On stderr whatever was asked, in a line docker's CLI parses
+			// like the others (its prefix names the task).
+			oe := o
+			oe.stderr = true
+			line, stream, ok = oe.logLine(timestamppb.Now(), true, logDetails(l, serviceID), []byte("minsw: logs of task "+l.GetTaskName()+" unavailable: "+e+"\n"))
+		}
+		if !ok {
+			continue
 		}
 		if err := mw.frame(stream, line); err != nil {
 			return nil

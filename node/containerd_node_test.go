@@ -81,6 +81,8 @@ func startContainerdNode(t *testing.T, nsName string) *ctrdNode {
 	ecfg.RegistryMirror = reg.URL
 	ecfg.InsecureRegistries = []string{reg.Host}
 	ecfg.StateDir = filepath.Join(dir, "containers")
+	// The minsw binary is the log writer, as the daemon makes itself.
+	ecfg.LogBinary = binPath
 	c.ex, err = containerd.New(ctx, ecfg)
 	if err != nil {
 		t.Fatal(err)

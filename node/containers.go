@@ -187,13 +187,19 @@ func (c *containersAPI) Exec(stream api.Containers_ExecServer) error {
 	return stream.Send(&api.ExecResponse{Exited: true, ExitCode: int32(code)})
 }
 
-type logWriter struct{ stream api.Containers_LogsServer }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	if err := w.stream.Send(&api.LogsResponse{Data: append([]byte(nil), p...)}); err != nil {
-		return 0, err
+// sendLogs sends a batch of log entries as one message of records.
+func sendLogs(stream api.Containers_LogsServer) func([]executor.LogEntry) error {
+	return func(es []executor.LogEntry) error {
+		m := &api.LogsResponse{Records: make([]*api.LogRecord, 0, len(es))}
+		for _, e := range es {
+			r := &api.LogRecord{Stderr: e.Stderr, Data: e.Line}
+			if !e.Time.IsZero() {
+				r.Time = timestamppb.New(e.Time)
+			}
+			m.Records = append(m.Records, r)
+		}
+		return stream.Send(m)
 	}
-	return len(p), nil
 }
 
 func (c *containersAPI) Logs(r *api.LogsRequest, stream api.Containers_LogsServer) error {
@@ -202,7 +208,14 @@ func (c *containersAPI) Logs(r *api.LogsRequest, stream api.Containers_LogsServe
 	if err != nil {
 		return err
 	}
-	err = c.n.cfg.Executor.Logs(ctx, s.ID, executor.LogsOptions{Follow: r.GetFollow(), Tail: int(r.GetTail())}, logWriter{stream})
+	opts := executor.LogsOptions{Follow: r.GetFollow(), Tail: int(r.GetTail())}
+	if r.GetSince() != nil {
+		opts.Since = r.GetSince().AsTime()
+	}
+	if r.GetUntil() != nil {
+		opts.Until = r.GetUntil().AsTime()
+	}
+	err = c.n.cfg.Executor.Logs(ctx, s.ID, opts, sendLogs(stream))
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -34,7 +34,7 @@ func TestDockerCLIContainerd(t *testing.T) {
 		}
 		return string(out), 0
 	}
-	if out, code := docker("service", "create", "--detach", "--name", "client", "--no-resolve-image", "busybox", "sh", "-c", "echo client-up; exec sleep 3600"); code != 0 {
+	if out, code := docker("service", "create", "--detach", "--name", "client", "--no-resolve-image", "busybox", "sh", "-c", "echo client-up; echo client-err >&2; exec sleep 3600"); code != 0 {
 		t.Fatalf("service create: %d\n%s", code, out)
 	}
 	var id string
@@ -52,6 +52,31 @@ func TestDockerCLIContainerd(t *testing.T) {
 	if out, _ := docker("container", "logs", id); !strings.Contains(out, "client-up") {
 		t.Fatalf("container logs: %q", out)
 	}
+	// Each line keeps when it was written and its stream, through the
+	// node's log writer: --timestamps, --since/--until, stderr apart.
+	out, _ := docker("container", "logs", "--timestamps", id)
+	var stamp time.Time
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[1] == "client-up" {
+			stamp, _ = time.Parse(time.RFC3339Nano, f[0])
+		}
+	}
+	if stamp.IsZero() || time.Since(stamp) > 10*time.Minute {
+		t.Fatalf("container logs --timestamps: %q", out)
+	}
+	if out, _ := docker("container", "logs", "--since", stamp.Add(time.Hour).Format(time.RFC3339), id); strings.Contains(out, "client-up") {
+		t.Fatalf("container logs --since an hour after the line: %q", out)
+	}
+	if out, _ := docker("container", "logs", "--until", stamp.Add(-time.Hour).Format(time.RFC3339), id); strings.Contains(out, "client-up") {
+		t.Fatalf("container logs --until an hour before the line: %q", out)
+	}
+	cmd := exec.Command("docker", "container", "logs", id)
+	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+filepath.Join(c.execRoot, "docker.sock"), "DOCKER_CONFIG="+filepath.Join(c.dir, "docker-config"))
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || stdout.String() != "client-up\n" || stderr.String() != "client-err\n" {
+		t.Fatalf("container logs, streams apart: %v stdout %q stderr %q", err, stdout.String(), stderr.String())
+	}
 	// No terminal: the hostname is the container ID's first 12 characters.
 	if out, code := docker("container", "exec", id, "hostname"); code != 0 || strings.TrimSpace(out) != id[:12] {
 		t.Fatalf("exec hostname: %d %q, want %s", code, out, id[:12])
@@ -61,9 +86,9 @@ func TestDockerCLIContainerd(t *testing.T) {
 	script := exec.Command("script", "-qec", "docker container exec -it "+id+" sh -c 'tty; echo $((6*7)); exit 3'", "/dev/null")
 	script.Env = append(os.Environ(), "DOCKER_HOST=unix://"+filepath.Join(c.execRoot, "docker.sock"), "DOCKER_CONFIG="+filepath.Join(c.dir, "docker-config"))
 	script.Stdin = strings.NewReader("")
-	out, err := script.CombinedOutput()
+	tout, err := script.CombinedOutput()
 	ee, _ := err.(*exec.ExitError)
-	if ee == nil || ee.ExitCode() != 3 || !strings.Contains(string(out), "42") || !strings.Contains(string(out), "/dev/pts/") {
-		t.Fatalf("exec -it: %v\n%q", err, out)
+	if ee == nil || ee.ExitCode() != 3 || !strings.Contains(string(tout), "42") || !strings.Contains(string(tout), "/dev/pts/") {
+		t.Fatalf("exec -it: %v\n%q", err, tout)
 	}
 }

@@ -1,14 +1,15 @@
 package controlapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/logbroker"
@@ -28,6 +29,8 @@ func (s *Server) ServiceLogs(r *api.ServiceLogsRequest, stream api.Control_Servi
 type logTask struct {
 	name     string
 	nodeName string
+	// attrs are the task's log attributes, sent with its first lines.
+	attrs []*api.LogAttr
 }
 
 func (m *Server) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, send func(*api.LogLine) error) error {
@@ -38,7 +41,7 @@ func (m *Server) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, sen
 		return errdefs.FailedPrecondition("this manager serves no logs")
 	}
 	var (
-		req   = logbroker.Request{Follow: r.GetFollow(), Tail: int(r.GetTail())}
+		req   = logbroker.Request{Follow: r.GetFollow(), Tail: int(r.GetTail()), Since: optTime(r.GetSince()), Until: optTime(r.GetUntil())}
 		info  = map[string]logTask{}
 		down  []*api.LogLine
 		tasks []*api.Task
@@ -103,16 +106,16 @@ func (m *Server) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, sen
 		mu.Lock()
 		defer mu.Unlock()
 		lt := info[msg.TaskID]
-		line := &api.LogLine{TaskId: msg.TaskID, NodeId: msg.NodeID, TaskName: lt.name, NodeName: lt.nodeName}
-		if msg.Err != nil {
-			line.Error = msg.Err.Error()
-			return send(line)
+		if msg.Attrs != nil {
+			lt.attrs = msg.Attrs
+			info[msg.TaskID] = lt
 		}
-		for _, l := range bytes.SplitAfter(msg.Data, []byte("\n")) {
-			if len(l) == 0 {
-				continue
-			}
-			line.Data = l
+		if msg.Err != nil {
+			return send(&api.LogLine{TaskId: msg.TaskID, NodeId: msg.NodeID, TaskName: lt.name, NodeName: lt.nodeName, Error: msg.Err.Error()})
+		}
+		for _, rec := range msg.Records {
+			line := &api.LogLine{TaskId: msg.TaskID, NodeId: msg.NodeID, TaskName: lt.name, NodeName: lt.nodeName,
+				Data: rec.GetData(), Time: rec.GetTime(), Stderr: rec.GetStderr(), Attrs: lt.attrs}
 			if err := send(line); err != nil {
 				return err
 			}
@@ -130,12 +133,12 @@ func (m *Server) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, sen
 			known[id] = true
 		}
 		g.Go(func() error {
-			return m.followNewTasks(gctx, svcID, known, func(t *api.Task, nodeName string) {
+			return m.followNewTasks(gctx, svcID, req.Until, known, func(t *api.Task, nodeName string) {
 				mu.Lock()
 				info[t.GetId()] = logTask{name: taskName(t), nodeName: nodeName}
 				mu.Unlock()
 				g.Go(func() error {
-					return m.logs.Logs(gctx, logbroker.Request{Follow: true, Tail: -1, Tasks: []logbroker.Task{{ID: t.GetId(), NodeID: t.GetNodeId()}}}, handler)
+					return m.logs.Logs(gctx, logbroker.Request{Follow: true, Tail: -1, Until: req.Until, Tasks: []logbroker.Task{{ID: t.GetId(), NodeID: t.GetNodeId()}}}, handler)
 				})
 			})
 		})
@@ -147,11 +150,26 @@ func (m *Server) serviceLogs(ctx context.Context, r *api.ServiceLogsRequest, sen
 	return err
 }
 
+// optTime is ts as a time, zero when unset.
+func optTime(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
+
 // followNewTasks calls start for each task of the service placed on a
-// node after the follow began (a scale-up, a replaced task), until ctx ends.
-func (m *Server) followNewTasks(ctx context.Context, svcID string, known map[string]bool, start func(t *api.Task, nodeName string)) error {
+// node after the follow began (a scale-up, a replaced task), until ctx ends
+// or until (when set) has passed.
+func (m *Server) followNewTasks(ctx context.Context, svcID string, until time.Time, known map[string]bool, start func(t *api.Task, nodeName string)) error {
 	w := m.st.Watch(store.ForTables(store.TableTask))
 	defer w.Close()
+	var untilC <-chan time.Time
+	if !until.IsZero() {
+		t := time.NewTimer(time.Until(until))
+		defer t.Stop()
+		untilC = t.C
+	}
 	for {
 		var fresh []*api.Task
 		names := map[string]string{}
@@ -177,6 +195,8 @@ func (m *Server) followNewTasks(ctx context.Context, svcID string, known map[str
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-untilC:
+			return nil
 		case <-w.C:
 			w.Drain()
 		}

@@ -3,6 +3,7 @@ package controlapi
 import (
 	"encoding/base64"
 	"errors"
+	"regexp"
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
@@ -140,8 +141,15 @@ func validateLogDriver(d *api.LogDriver) error {
 			}
 		case "compress", "mode", "max-buffer-size":
 			// accepted by docker's drivers; minsw keeps plain files.
+		case "labels", "env":
+			// names of the container labels / env vars whose values the
+			// log's lines carry as attributes (logs --details).
+		case "labels-regex", "env-regex":
+			if _, err := regexp.Compile(v); err != nil {
+				return errdefs.InvalidArgument("invalid log-opt %s=%s: not a regular expression", k, v)
+			}
 		default:
-			return errdefs.InvalidArgument("unknown log-opt %q for log driver %s (minsw's take max-size and max-file)", k, d.GetName())
+			return errdefs.InvalidArgument("unknown log-opt %q for log driver %s (minsw's take max-size, max-file, labels, labels-regex, env and env-regex)", k, d.GetName())
 		}
 	}
 	return nil

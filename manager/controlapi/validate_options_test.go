@@ -46,6 +46,9 @@ func TestBadServiceOptionsAreRefused(t *testing.T) {
 		{"bad log max-size", func(s *api.ServiceSpec) {
 			s.Task.LogDriver = &api.LogDriver{Name: "json-file", Options: map[string]string{"max-size": "10XB"}}
 		}, "invalid log-opt max-size=10XB"},
+		{"bad log labels-regex", func(s *api.ServiceSpec) {
+			s.Task.LogDriver = &api.LogDriver{Name: "json-file", Options: map[string]string{"labels-regex": "("}}
+		}, "invalid log-opt labels-regex=(: not a regular expression"},
 		{"unknown placement preference", func(s *api.ServiceSpec) {
 			s.Task.Placement = &api.Placement{Preferences: []*api.PlacementPreference{{SpreadDescriptor: "zone"}}}
 		}, "placement preference spread=zone"},

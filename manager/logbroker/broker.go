@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/minsw/minsw/internal/errdefs"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -81,15 +83,19 @@ type Request struct {
 	Follow bool
 	// Tail < 0 means all lines, else the last Tail lines of each task.
 	Tail int
+	// Since and Until keep the lines written in [Since, Until]; zero is
+	// open.
+	Since, Until time.Time
 }
 
-// Message is what a reader gets: whole lines of one task's log, or, with
-// Err set, why that task's log ends unread.
+// Message is what a reader gets: lines of one task's log (with the log's
+// attributes, once), or, with Err set, why that task's log ends unread.
 type Message struct {
-	TaskID string
-	NodeID string
-	Data   []byte
-	Err    error
+	TaskID  string
+	NodeID  string
+	Records []*api.LogRecord
+	Attrs   []*api.LogAttr
+	Err     error
 }
 
 // Broker implements the routing; one per manager, used while it leads.
@@ -123,11 +129,12 @@ type subscription struct {
 }
 
 type event struct {
-	taskID string
-	nodeID string
-	data   []byte
-	done   bool
-	err    error
+	taskID  string
+	nodeID  string
+	records []*api.LogRecord
+	attrs   []*api.LogAttr
+	done    bool
+	err     error
 }
 
 // New returns a broker.
@@ -238,8 +245,8 @@ func (b *Broker) Logs(ctx context.Context, req Request, fn func(Message) error) 
 			if _, ok := pending[ev.taskID]; !ok {
 				continue // after its end: a late duplicate
 			}
-			if len(ev.data) > 0 {
-				if err := fn(Message{TaskID: ev.taskID, NodeID: ev.nodeID, Data: ev.data}); err != nil {
+			if len(ev.records) > 0 || len(ev.attrs) > 0 {
+				if err := fn(Message{TaskID: ev.taskID, NodeID: ev.nodeID, Records: ev.records, Attrs: ev.attrs}); err != nil {
 					return err
 				}
 			}
@@ -267,6 +274,12 @@ func (b *Broker) Subscriptions() int {
 // handLocked queues s for node's stream l; false when l's backlog is full.
 func (b *Broker) handLocked(s *subscription, nodeID string, l *listener) bool {
 	m := &api.LogSubscription{Id: s.id, TaskIds: s.byNode[nodeID], Follow: s.req.Follow, Tail: int32(s.req.Tail)}
+	if !s.req.Since.IsZero() {
+		m.Since = timestamppb.New(s.req.Since)
+	}
+	if !s.req.Until.IsZero() {
+		m.Until = timestamppb.New(s.req.Until)
+	}
 	select {
 	case l.queue <- m:
 		s.sentTo[nodeID] = l
@@ -398,7 +411,7 @@ func (b *Broker) Publish(ctx context.Context, nodeID string, recv func() (*api.P
 		if s.tasks[m.GetTaskId()] != nodeID || nodeID == "" {
 			return fmt.Errorf("%w: node %s may not publish logs of task %s: it was not asked for them", ErrNotPermitted, nodeID, m.GetTaskId())
 		}
-		ev := event{taskID: m.GetTaskId(), nodeID: nodeID, data: m.GetData(), done: m.GetDone()}
+		ev := event{taskID: m.GetTaskId(), nodeID: nodeID, records: m.GetRecords(), attrs: m.GetAttrs(), done: m.GetDone()}
 		if e := m.GetError(); e != "" {
 			ev.err = fmt.Errorf("node %s: %s", nodeID, e)
 		}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/minsw/minsw/internal/errdefs"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -67,7 +69,7 @@ func (n *node) answer(b *Broker, sub *api.LogSubscription) error {
 		}
 		for _, l := range lines {
 			if l != "" {
-				msgs = append(msgs, &api.PublishLogsMessage{NodeId: n.id, SubscriptionId: sub.GetId(), TaskId: id, Data: []byte(l)})
+				msgs = append(msgs, &api.PublishLogsMessage{NodeId: n.id, SubscriptionId: sub.GetId(), TaskId: id, Records: []*api.LogRecord{{Data: []byte(l)}}})
 			}
 		}
 		msgs = append(msgs, &api.PublishLogsMessage{NodeId: n.id, SubscriptionId: sub.GetId(), TaskId: id, Done: true})
@@ -123,7 +125,9 @@ func collect(t *testing.T, ctx context.Context, b *Broker, req Request) ([]strin
 			got = append(got, m.TaskID+": error: "+m.Err.Error())
 			return nil
 		}
-		got = append(got, m.TaskID+": "+string(m.Data))
+		for _, r := range m.Records {
+			got = append(got, m.TaskID+": "+string(r.GetData()))
+		}
 		return nil
 	})
 	return got, err
@@ -256,7 +260,7 @@ func TestReaderGoneStopsTheNodes(t *testing.T) {
 		t.Fatalf("node got %v, want close of %s", m, sub.GetId())
 	}
 	err := b.Publish(context.Background(), "n1", func() (*api.PublishLogsMessage, error) {
-		return &api.PublishLogsMessage{NodeId: "n1", SubscriptionId: sub.GetId(), TaskId: "t1", Data: []byte("late\n")}, nil
+		return &api.PublishLogsMessage{NodeId: "n1", SubscriptionId: sub.GetId(), TaskId: "t1", Records: []*api.LogRecord{{Data: []byte("late\n")}}}, nil
 	})
 	if !errdefs.Is(err, errdefs.KindNotFound) {
 		t.Fatalf("publish after the reader went: %v", err)
@@ -295,7 +299,7 @@ func TestSlowReaderHoldsBackOnlyItsPublisher(t *testing.T) {
 				return nil, io.EOF
 			}
 			sent++
-			return &api.PublishLogsMessage{NodeId: "n1", SubscriptionId: sub.GetId(), TaskId: "t1", Data: []byte("x\n")}, nil
+			return &api.PublishLogsMessage{NodeId: "n1", SubscriptionId: sub.GetId(), TaskId: "t1", Records: []*api.LogRecord{{Data: []byte("x\n")}}}, nil
 		})
 	}()
 	select {
@@ -309,5 +313,45 @@ func TestSlowReaderHoldsBackOnlyItsPublisher(t *testing.T) {
 	}
 	if c := <-got; c != lines {
 		t.Fatalf("reader got %d lines, want %d", c, lines)
+	}
+}
+
+func TestSubscriptionCarriesTimesAndAttrs(t *testing.T) {
+	b := newBroker(t, time.Second)
+	n := listen(t, b, "n1", nil)
+	since := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	until := since.Add(time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	go func() {
+		sub := <-n.subs
+		if !sub.GetSince().AsTime().Equal(since) || !sub.GetUntil().AsTime().Equal(until) {
+			t.Errorf("subscription since %v until %v", sub.GetSince(), sub.GetUntil())
+		}
+		msgs := []*api.PublishLogsMessage{
+			{SubscriptionId: sub.GetId(), TaskId: "t1", Attrs: []*api.LogAttr{{Key: "tier", Value: "front"}},
+				Records: []*api.LogRecord{{Time: timestamppb.New(since.Add(time.Minute)), Stderr: true, Data: []byte("oops\n")}}},
+			{SubscriptionId: sub.GetId(), TaskId: "t1", Done: true},
+		}
+		_ = b.Publish(ctx, "n1", func() (*api.PublishLogsMessage, error) {
+			if len(msgs) == 0 {
+				return nil, io.EOF
+			}
+			m := msgs[0]
+			msgs = msgs[1:]
+			return m, nil
+		})
+	}()
+	var got []Message
+	err := b.Logs(ctx, Request{Tasks: []Task{{"t1", "n1"}}, Tail: -1, Since: since, Until: until}, func(m Message) error {
+		got = append(got, m)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || len(got[0].Attrs) != 1 || got[0].Attrs[0].GetKey() != "tier" || len(got[0].Records) != 1 ||
+		!got[0].Records[0].GetStderr() || !got[0].Records[0].GetTime().AsTime().Equal(since.Add(time.Minute)) {
+		t.Fatalf("reader got %v", got)
 	}
 }

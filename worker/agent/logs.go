@@ -1,21 +1,21 @@
 package agent
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/executor"
 )
 
 // Bounds of the log path: a node answers at most maxLogSubscriptions
-// readers at once, and a message carries at most maxLogChunk bytes: whole
-// lines, or a piece of a line longer than that, cut and ended with a newline.
+// readers at once, and a message carries at most maxLogChunk bytes of
+// lines.
 const (
 	maxLogSubscriptions = 64
 	maxLogChunk         = 32 << 10
@@ -169,11 +169,33 @@ func (a *Agent) readTaskLogs(ctx context.Context, sub *api.LogSubscription, task
 		_ = send(&api.PublishLogsMessage{Done: true, Error: refuse})
 		return
 	}
-	w := &lineWriter{emit: func(b []byte) error { return send(&api.PublishLogsMessage{Data: b}) }}
-	err := a.cfg.Executor.Logs(ctx, ContainerID(taskID), executor.LogsOptions{Follow: sub.GetFollow(), Tail: int(sub.GetTail())}, w)
-	if ferr := w.flush(); err == nil {
-		err = ferr
+	var attrs []*api.LogAttr
+	a.mu.Lock()
+	if r := a.runners[taskID]; r != nil {
+		r.mu.Lock()
+		attrs = LogAttrs(r.task)
+		r.mu.Unlock()
 	}
+	a.mu.Unlock()
+	opts := executor.LogsOptions{Follow: sub.GetFollow(), Tail: int(sub.GetTail())}
+	if ts := sub.GetSince(); ts != nil {
+		opts.Since = ts.AsTime()
+	}
+	if ts := sub.GetUntil(); ts != nil {
+		opts.Until = ts.AsTime()
+	}
+	first := true
+	err := a.cfg.Executor.Logs(ctx, ContainerID(taskID), opts, func(es []executor.LogEntry) error {
+		for _, m := range logMessages(es) {
+			if first {
+				m.Attrs, first = attrs, false
+			}
+			if err := send(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if ctx.Err() != nil {
 		return
 	}
@@ -184,44 +206,25 @@ func (a *Agent) readTaskLogs(ctx context.Context, sub *api.LogSubscription, task
 	_ = send(done)
 }
 
-// lineWriter turns the executor's writes into messages of whole lines, at
-// most maxLogChunk bytes each; a longer line is cut into lines of that
-// length, so it never holds more than a chunk and a write.
-type lineWriter struct {
-	buf  []byte
-	emit func([]byte) error
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.buf = append(w.buf, p...)
-	for {
-		end := bytes.LastIndexByte(w.buf[:min(len(w.buf), maxLogChunk)], '\n') + 1
-		if end == 0 {
-			if len(w.buf) < maxLogChunk {
-				return len(p), nil
-			}
-			// One overlong line: cut it.
-			chunk := append(append([]byte(nil), w.buf[:maxLogChunk-1]...), '\n')
-			w.buf = append(w.buf[:0], w.buf[maxLogChunk-1:]...)
-			if err := w.emit(chunk); err != nil {
-				return 0, err
-			}
-			continue
+// logMessages packs entries into messages of at most maxLogChunk bytes of
+// lines (a longer entry goes alone: the log writer cuts lines at 16 KiB).
+func logMessages(es []executor.LogEntry) []*api.PublishLogsMessage {
+	var (
+		out  []*api.PublishLogsMessage
+		cur  *api.PublishLogsMessage
+		size int
+	)
+	for _, e := range es {
+		if cur == nil || size+len(e.Line) > maxLogChunk {
+			cur, size = &api.PublishLogsMessage{}, 0
+			out = append(out, cur)
 		}
-		chunk := append([]byte(nil), w.buf[:end]...)
-		w.buf = append(w.buf[:0], w.buf[end:]...)
-		if err := w.emit(chunk); err != nil {
-			return 0, err
+		r := &api.LogRecord{Stderr: e.Stderr, Data: e.Line}
+		if !e.Time.IsZero() {
+			r.Time = timestamppb.New(e.Time)
 		}
+		cur.Records = append(cur.Records, r)
+		size += len(e.Line)
 	}
-}
-
-// flush sends a last line that had no newline.
-func (w *lineWriter) flush() error {
-	if len(w.buf) == 0 {
-		return nil
-	}
-	chunk := append([]byte(nil), w.buf...)
-	w.buf = w.buf[:0]
-	return w.emit(chunk)
+	return out
 }

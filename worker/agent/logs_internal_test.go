@@ -2,51 +2,53 @@ package agent
 
 import (
 	"bytes"
-	"strings"
 	"testing"
+	"time"
+
+	"github.com/minsw/minsw/worker/executor"
 )
 
-func TestLineWriterSendsWholeLines(t *testing.T) {
-	long := strings.Repeat("x", maxLogChunk+10)
-	for _, tc := range []struct {
-		name   string
-		writes []string
-		want   []string
-	}{
-		{"lines split across writes", []string{"a\nb", "c\nd"}, []string{"a\n", "bc\n", "d"}},
-		{"several lines in one message", []string{"a\nb\nc\n"}, []string{"a\nb\nc\n"}},
-		{"an overlong line is cut", []string{long + "\n"}, []string{strings.Repeat("x", maxLogChunk-1) + "\n", "xxxxxxxxxxx\n"}},
-		{"nothing written, nothing sent", nil, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var got []string
-			w := &lineWriter{emit: func(b []byte) error { got = append(got, string(b)); return nil }}
-			for _, s := range tc.writes {
-				if n, err := w.Write([]byte(s)); err != nil || n != len(s) {
-					t.Fatalf("write: %d %v", n, err)
-				}
-			}
-			if err := w.flush(); err != nil {
-				t.Fatal(err)
-			}
-			if g, w := strings.Join(got, "|"), strings.Join(tc.want, "|"); g != w {
-				t.Errorf("got %d messages (%.60q...), want %d (%.60q...)", len(got), g, len(tc.want), w)
-			}
-		})
+func TestLogMessagesKeepTimesAndStreams(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 5, time.UTC)
+	ms := logMessages([]executor.LogEntry{
+		{Time: t0, Line: []byte("out\n")},
+		{Time: t0.Add(time.Second), Stderr: true, Line: []byte("err\n")},
+		{Line: []byte("untimed\n")},
+	})
+	if len(ms) != 1 || len(ms[0].GetRecords()) != 3 {
+		t.Fatalf("messages %v", ms)
+	}
+	rs := ms[0].GetRecords()
+	if !rs[0].GetTime().AsTime().Equal(t0) || rs[0].GetStderr() || string(rs[0].GetData()) != "out\n" {
+		t.Errorf("record 0: %v", rs[0])
+	}
+	if !rs[1].GetStderr() || !rs[1].GetTime().AsTime().Equal(t0.Add(time.Second)) {
+		t.Errorf("record 1: %v", rs[1])
+	}
+	if rs[2].GetTime() != nil {
+		t.Errorf("an untimed line got a time: %v", rs[2])
+	}
+	if logMessages(nil) != nil {
+		t.Error("no entries, yet messages")
 	}
 }
 
-func TestLineWriterBoundsMessages(t *testing.T) {
-	var sizes []int
-	w := &lineWriter{emit: func(b []byte) error { sizes = append(sizes, len(b)); return nil }}
+func TestLogMessagesBoundSize(t *testing.T) {
 	line := append(bytes.Repeat([]byte("y"), 99), '\n')
-	_, _ = w.Write(bytes.Repeat(line, 1000)) // 100 KB of 100-byte lines
+	var es []executor.LogEntry
+	for range 1000 { // 100 KB of 100-byte lines
+		es = append(es, executor.LogEntry{Line: line})
+	}
 	total := 0
-	for _, s := range sizes {
-		if s > maxLogChunk || s%100 != 0 {
-			t.Fatalf("message of %d bytes", s)
+	for _, m := range logMessages(es) {
+		size := 0
+		for _, r := range m.GetRecords() {
+			size += len(r.GetData())
 		}
-		total += s
+		if size > maxLogChunk || size%100 != 0 {
+			t.Fatalf("message of %d bytes", size)
+		}
+		total += size
 	}
 	if total != 100000 {
 		t.Fatalf("sent %d bytes of 100000", total)

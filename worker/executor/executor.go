@@ -9,6 +9,8 @@ import (
 	"errors"
 	"io"
 	"time"
+
+	"github.com/minsw/minsw/worker/executor/logfile"
 )
 
 // Kinds of executor errors the agent reacts to differently.
@@ -93,7 +95,14 @@ type WindowSize struct{ Rows, Cols uint16 }
 type LogsOptions struct {
 	Follow bool
 	Tail   int // <0: all
+	// Since and Until keep the lines written in [Since, Until]; a zero
+	// bound is open. A follow ends once Until has passed.
+	Since, Until time.Time
 }
+
+// LogEntry is one line of a container's output with when it was written
+// and on which stream (a zero Time: a log that keeps no times).
+type LogEntry = logfile.Entry
 
 // Event tells the agent that a container changed state on its own (exited).
 type Event struct {
@@ -121,8 +130,9 @@ type Executor interface {
 	List(ctx context.Context) ([]Status, error)
 	// Exec runs cfg in the container and returns the process's exit status.
 	Exec(ctx context.Context, id string, cfg ExecConfig) (int, error)
-	// Logs writes the container's output (stdout and stderr merged) to w.
-	Logs(ctx context.Context, id string, opts LogsOptions, w io.Writer) error
+	// Logs hands the container's output to emit, line by line in
+	// batches (what one read of its log gave).
+	Logs(ctx context.Context, id string, opts LogsOptions, emit func([]LogEntry) error) error
 	// Events delivers state changes until ctx ends.
 	Events(ctx context.Context) (<-chan Event, error)
 	Close() error

@@ -240,6 +240,9 @@ func NewLogsCommand(c *cli.CLI, use string) *cobra.Command {
 				if _, err := c.Out.Write(msg.GetData()); err != nil {
 					return err
 				}
+				if err := writeLogRecords(c, msg.GetRecords()); err != nil {
+					return err
+				}
 			}
 		},
 	}

@@ -950,7 +950,11 @@ func newLogsCommand(c *cli.CLI) *cobra.Command {
 					opts.slotWidth = len(strconv.FormatUint(r.GetReplicas(), 10))
 				}
 			}
-			stream, err := cl.Control.ServiceLogs(ctx, &minswv1.ServiceLogsRequest{Ref: args[0], Follow: follow, Tail: int32(n)})
+			req := &minswv1.ServiceLogsRequest{Ref: args[0], Follow: follow, Tail: int32(n)}
+			if err := opts.times.request(req, c.Now()); err != nil {
+				return err
+			}
+			stream, err := cl.Control.ServiceLogs(ctx, req)
 			if err != nil {
 				return err
 			}
@@ -971,7 +975,11 @@ func newLogsCommand(c *cli.CLI) *cobra.Command {
 					fmt.Fprintf(c.Err, "error from %s: %s\n", logPrefix(line, opts), e)
 					continue
 				}
-				if _, err := io.WriteString(c.Out, formatLogLine(line, opts)); err != nil {
+				out := c.Out
+				if line.GetStderr() {
+					out = c.Err
+				}
+				if _, err := io.WriteString(out, formatLogLine(line, opts)); err != nil {
 					return err
 				}
 			}
@@ -986,6 +994,7 @@ func newLogsCommand(c *cli.CLI) *cobra.Command {
 	cmd.Flags().BoolVar(&opts.noTaskIDs, "no-task-ids", false, "Do not include task IDs in output")
 	cmd.Flags().BoolVar(&opts.noTrunc, "no-trunc", false, "Do not truncate output")
 	cmd.Flags().BoolVar(&opts.raw, "raw", false, "Do not neatly format logs")
+	addLogTimeFlags(cmd, &opts.times)
 	return cmd
 }
 
@@ -1007,6 +1016,7 @@ type logPrefixOptions struct {
 	// slotWidth is the digits of the service's replica count: shorter
 	// slots are padded so the columns line up, as docker does.
 	slotWidth int
+	times     logTimeOptions
 }
 
 // logPrefix is docker's task context: <service>.<slot>.<id12>@<node>,
@@ -1037,7 +1047,7 @@ func formatLogLine(l *minswv1.LogLine, o logPrefixOptions) string {
 		data += "\n"
 	}
 	if o.raw {
-		return data
+		return o.times.decorate(l, "", data)
 	}
-	return logPrefix(l, o) + "    | " + data
+	return o.times.decorate(l, logPrefix(l, o)+"    | ", data)
 }

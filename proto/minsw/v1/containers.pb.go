@@ -703,7 +703,10 @@ type LogsRequest struct {
 	Container string                 `protobuf:"bytes,1,opt,name=container,proto3" json:"container,omitempty"`
 	Follow    bool                   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
 	// tail < 0 means all lines.
-	Tail          int32 `protobuf:"varint,3,opt,name=tail,proto3" json:"tail,omitempty"`
+	Tail int32 `protobuf:"varint,3,opt,name=tail,proto3" json:"tail,omitempty"`
+	// since and until, when set, keep the lines written in [since, until].
+	Since         *timestamppb.Timestamp `protobuf:"bytes,250,opt,name=since,proto3" json:"since,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,251,opt,name=until,proto3" json:"until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -759,9 +762,25 @@ func (x *LogsRequest) GetTail() int32 {
 	return 0
 }
 
+func (x *LogsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *LogsRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
 type LogsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// data is the output of a container whose log keeps no records.
+	Data          []byte       `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Records       []*LogRecord `protobuf:"bytes,250,rep,name=records,proto3" json:"records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -803,11 +822,18 @@ func (x *LogsResponse) GetData() []byte {
 	return nil
 }
 
+func (x *LogsResponse) GetRecords() []*LogRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
 var File_minsw_v1_containers_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19minsw/v1/containers.proto\x12\bminsw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/objects.proto\"\xda\x04\n" +
+	"\x19minsw/v1/containers.proto\x12\bminsw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/objects.proto\x1a\x13minsw/v1/logs.proto\"\xda\x04\n" +
 	"\tContainer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -868,13 +894,16 @@ const file_minsw_v1_containers_proto_rawDesc = "" +
 	"\x06stdout\x18\x01 \x01(\fR\x06stdout\x12\x16\n" +
 	"\x06stderr\x18\x02 \x01(\fR\x06stderr\x12\x16\n" +
 	"\x06exited\x18\x03 \x01(\bR\x06exited\x12\x1b\n" +
-	"\texit_code\x18\x04 \x01(\x05R\bexitCode\"W\n" +
+	"\texit_code\x18\x04 \x01(\x05R\bexitCode\"\xbd\x01\n" +
 	"\vLogsRequest\x12\x1c\n" +
 	"\tcontainer\x18\x01 \x01(\tR\tcontainer\x12\x16\n" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\x12\n" +
-	"\x04tail\x18\x03 \x01(\x05R\x04tail\"\"\n" +
+	"\x04tail\x18\x03 \x01(\x05R\x04tail\x121\n" +
+	"\x05since\x18\xfa\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x121\n" +
+	"\x05until\x18\xfb\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"R\n" +
 	"\fLogsResponse\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xb0\x02\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12.\n" +
+	"\arecords\x18\xfa\x01 \x03(\v2\x13.minsw.v1.LogRecordR\arecords2\xb0\x02\n" +
 	"\n" +
 	"Containers\x12S\n" +
 	"\x0eListContainers\x12\x1f.minsw.v1.ListContainersRequest\x1a .minsw.v1.ListContainersResponse\x12Y\n" +
@@ -911,6 +940,7 @@ var file_minsw_v1_containers_proto_goTypes = []any{
 	nil,                              // 12: minsw.v1.Container.LabelsEntry
 	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
 	(HealthState)(0),                 // 14: minsw.v1.HealthState
+	(*LogRecord)(nil),                // 15: minsw.v1.LogRecord
 }
 var file_minsw_v1_containers_proto_depIdxs = []int32{
 	13, // 0: minsw.v1.Container.created_at:type_name -> google.protobuf.Timestamp
@@ -925,19 +955,22 @@ var file_minsw_v1_containers_proto_depIdxs = []int32{
 	0,  // 9: minsw.v1.InspectContainerResponse.container:type_name -> minsw.v1.Container
 	6,  // 10: minsw.v1.ExecRequest.start:type_name -> minsw.v1.ExecStart
 	7,  // 11: minsw.v1.ExecRequest.resize:type_name -> minsw.v1.ExecResize
-	2,  // 12: minsw.v1.Containers.ListContainers:input_type -> minsw.v1.ListContainersRequest
-	4,  // 13: minsw.v1.Containers.InspectContainer:input_type -> minsw.v1.InspectContainerRequest
-	8,  // 14: minsw.v1.Containers.Exec:input_type -> minsw.v1.ExecRequest
-	10, // 15: minsw.v1.Containers.Logs:input_type -> minsw.v1.LogsRequest
-	3,  // 16: minsw.v1.Containers.ListContainers:output_type -> minsw.v1.ListContainersResponse
-	5,  // 17: minsw.v1.Containers.InspectContainer:output_type -> minsw.v1.InspectContainerResponse
-	9,  // 18: minsw.v1.Containers.Exec:output_type -> minsw.v1.ExecResponse
-	11, // 19: minsw.v1.Containers.Logs:output_type -> minsw.v1.LogsResponse
-	16, // [16:20] is the sub-list for method output_type
-	12, // [12:16] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	13, // 12: minsw.v1.LogsRequest.since:type_name -> google.protobuf.Timestamp
+	13, // 13: minsw.v1.LogsRequest.until:type_name -> google.protobuf.Timestamp
+	15, // 14: minsw.v1.LogsResponse.records:type_name -> minsw.v1.LogRecord
+	2,  // 15: minsw.v1.Containers.ListContainers:input_type -> minsw.v1.ListContainersRequest
+	4,  // 16: minsw.v1.Containers.InspectContainer:input_type -> minsw.v1.InspectContainerRequest
+	8,  // 17: minsw.v1.Containers.Exec:input_type -> minsw.v1.ExecRequest
+	10, // 18: minsw.v1.Containers.Logs:input_type -> minsw.v1.LogsRequest
+	3,  // 19: minsw.v1.Containers.ListContainers:output_type -> minsw.v1.ListContainersResponse
+	5,  // 20: minsw.v1.Containers.InspectContainer:output_type -> minsw.v1.InspectContainerResponse
+	9,  // 21: minsw.v1.Containers.Exec:output_type -> minsw.v1.ExecResponse
+	11, // 22: minsw.v1.Containers.Logs:output_type -> minsw.v1.LogsResponse
+	19, // [19:23] is the sub-list for method output_type
+	15, // [15:19] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_containers_proto_init() }
@@ -946,6 +979,7 @@ func file_minsw_v1_containers_proto_init() {
 		return
 	}
 	file_minsw_v1_objects_proto_init()
+	file_minsw_v1_logs_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -1611,7 +1611,10 @@ type ServiceLogsRequest struct {
 	Ref    string `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
 	Follow bool   `protobuf:"varint,2,opt,name=follow,proto3" json:"follow,omitempty"`
 	// tail < 0 means all lines; otherwise the last tail lines of each task.
-	Tail          int32 `protobuf:"varint,3,opt,name=tail,proto3" json:"tail,omitempty"`
+	Tail int32 `protobuf:"varint,3,opt,name=tail,proto3" json:"tail,omitempty"`
+	// since and until, when set, keep the lines written in [since, until].
+	Since         *timestamppb.Timestamp `protobuf:"bytes,250,opt,name=since,proto3" json:"since,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,251,opt,name=until,proto3" json:"until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1667,6 +1670,20 @@ func (x *ServiceLogsRequest) GetTail() int32 {
 	return 0
 }
 
+func (x *ServiceLogsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ServiceLogsRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
 type LogLine struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	TaskId string                 `protobuf:"bytes,1,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
@@ -1680,7 +1697,13 @@ type LogLine struct {
 	Data []byte `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
 	// error says why this task's logs could not be read (node down or
 	// unreachable, the node's runtime failed); data is then empty.
-	Error         string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	// time is when the container wrote the line (unset for a log that keeps
+	// no times); stderr that it came from its standard error.
+	Time   *timestamppb.Timestamp `protobuf:"bytes,250,opt,name=time,proto3" json:"time,omitempty"`
+	Stderr bool                   `protobuf:"varint,251,opt,name=stderr,proto3" json:"stderr,omitempty"`
+	// attrs are the log's attributes (docker's --details), sorted by key.
+	Attrs         []*LogAttr `protobuf:"bytes,252,rep,name=attrs,proto3" json:"attrs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1755,6 +1778,27 @@ func (x *LogLine) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *LogLine) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *LogLine) GetStderr() bool {
+	if x != nil {
+		return x.Stderr
+	}
+	return false
+}
+
+func (x *LogLine) GetAttrs() []*LogAttr {
+	if x != nil {
+		return x.Attrs
+	}
+	return nil
 }
 
 type GetClusterRequest struct {
@@ -3245,7 +3289,7 @@ var File_minsw_v1_control_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_control_proto_rawDesc = "" +
 	"\n" +
-	"\x16minsw/v1/control.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\"\n" +
+	"\x16minsw/v1/control.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\x1a\x13minsw/v1/logs.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\"\n" +
 	"\x0eGetNodeRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"5\n" +
 	"\x0fGetNodeResponse\x12\"\n" +
@@ -3336,18 +3380,23 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\afilters\x18x \x03(\v2\x14.minsw.v1.ListFilterR\afilters\"a\n" +
 	"\x11ListTasksResponse\x12$\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12&\n" +
-	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"R\n" +
+	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"\xb8\x01\n" +
 	"\x12ServiceLogsRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\x12\n" +
-	"\x04tail\x18\x03 \x01(\x05R\x04tail\"\x9f\x01\n" +
+	"\x04tail\x18\x03 \x01(\x05R\x04tail\x121\n" +
+	"\x05since\x18\xfa\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x121\n" +
+	"\x05until\x18\xfb\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\x93\x02\n" +
 	"\aLogLine\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x1b\n" +
 	"\ttask_name\x18\x03 \x01(\tR\btaskName\x12\x1b\n" +
 	"\tnode_name\x18\x04 \x01(\tR\bnodeName\x12\x12\n" +
 	"\x04data\x18\x05 \x01(\fR\x04data\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error\"\x13\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\x12/\n" +
+	"\x04time\x18\xfa\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x17\n" +
+	"\x06stderr\x18\xfb\x01 \x01(\bR\x06stderr\x12(\n" +
+	"\x05attrs\x18\xfc\x01 \x03(\v2\x11.minsw.v1.LogAttrR\x05attrs\"\x13\n" +
 	"\x11GetClusterRequest\"A\n" +
 	"\x12GetClusterResponse\x12+\n" +
 	"\acluster\x18\x01 \x01(\v2\x11.minsw.v1.ClusterR\acluster\"\xe9\x01\n" +
@@ -3549,13 +3598,14 @@ var file_minsw_v1_control_proto_goTypes = []any{
 	(*ServiceSpec)(nil),           // 69: minsw.v1.ServiceSpec
 	(*Task)(nil),                  // 70: minsw.v1.Task
 	(TaskState)(0),                // 71: minsw.v1.TaskState
-	(*Cluster)(nil),               // 72: minsw.v1.Cluster
-	(*ClusterSpec)(nil),           // 73: minsw.v1.ClusterSpec
-	(*Secret)(nil),                // 74: minsw.v1.Secret
-	(*SecretSpec)(nil),            // 75: minsw.v1.SecretSpec
-	(*Config)(nil),                // 76: minsw.v1.Config
-	(*ConfigSpec)(nil),            // 77: minsw.v1.ConfigSpec
-	(*timestamppb.Timestamp)(nil), // 78: google.protobuf.Timestamp
+	(*timestamppb.Timestamp)(nil), // 72: google.protobuf.Timestamp
+	(*LogAttr)(nil),               // 73: minsw.v1.LogAttr
+	(*Cluster)(nil),               // 74: minsw.v1.Cluster
+	(*ClusterSpec)(nil),           // 75: minsw.v1.ClusterSpec
+	(*Secret)(nil),                // 76: minsw.v1.Secret
+	(*SecretSpec)(nil),            // 77: minsw.v1.SecretSpec
+	(*Config)(nil),                // 78: minsw.v1.Config
+	(*ConfigSpec)(nil),            // 79: minsw.v1.ConfigSpec
 }
 var file_minsw_v1_control_proto_depIdxs = []int32{
 	63, // 0: minsw.v1.GetNodeResponse.node:type_name -> minsw.v1.Node
@@ -3580,95 +3630,99 @@ var file_minsw_v1_control_proto_depIdxs = []int32{
 	71, // 19: minsw.v1.ListTasksRequest.desired_states:type_name -> minsw.v1.TaskState
 	2,  // 20: minsw.v1.ListTasksRequest.filters:type_name -> minsw.v1.ListFilter
 	70, // 21: minsw.v1.ListTasksResponse.tasks:type_name -> minsw.v1.Task
-	72, // 22: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	73, // 23: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
-	72, // 24: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
-	72, // 25: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
-	74, // 26: minsw.v1.GetSecretResponse.secret:type_name -> minsw.v1.Secret
-	74, // 27: minsw.v1.ListSecretsResponse.secrets:type_name -> minsw.v1.Secret
-	75, // 28: minsw.v1.CreateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
-	74, // 29: minsw.v1.CreateSecretResponse.secret:type_name -> minsw.v1.Secret
-	75, // 30: minsw.v1.UpdateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
-	74, // 31: minsw.v1.UpdateSecretResponse.secret:type_name -> minsw.v1.Secret
-	76, // 32: minsw.v1.GetConfigResponse.config:type_name -> minsw.v1.Config
-	76, // 33: minsw.v1.ListConfigsResponse.configs:type_name -> minsw.v1.Config
-	77, // 34: minsw.v1.CreateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
-	76, // 35: minsw.v1.CreateConfigResponse.config:type_name -> minsw.v1.Config
-	77, // 36: minsw.v1.UpdateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
-	76, // 37: minsw.v1.UpdateConfigResponse.config:type_name -> minsw.v1.Config
-	63, // 38: minsw.v1.WatchEvent.node:type_name -> minsw.v1.Node
-	68, // 39: minsw.v1.WatchEvent.service:type_name -> minsw.v1.Service
-	66, // 40: minsw.v1.WatchEvent.network:type_name -> minsw.v1.Network
-	74, // 41: minsw.v1.WatchEvent.secret:type_name -> minsw.v1.Secret
-	76, // 42: minsw.v1.WatchEvent.config:type_name -> minsw.v1.Config
-	78, // 43: minsw.v1.WatchEvent.time:type_name -> google.protobuf.Timestamp
-	0,  // 44: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
-	3,  // 45: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
-	5,  // 46: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
-	7,  // 47: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
-	9,  // 48: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
-	11, // 49: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
-	13, // 50: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
-	15, // 51: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
-	17, // 52: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
-	19, // 53: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
-	21, // 54: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
-	23, // 55: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
-	25, // 56: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
-	27, // 57: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
-	29, // 58: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
-	31, // 59: minsw.v1.Control.ServiceLogs:input_type -> minsw.v1.ServiceLogsRequest
-	33, // 60: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
-	35, // 61: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
-	37, // 62: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
-	39, // 63: minsw.v1.Control.GetUnlockKey:input_type -> minsw.v1.GetUnlockKeyRequest
-	41, // 64: minsw.v1.Control.GetSecret:input_type -> minsw.v1.GetSecretRequest
-	43, // 65: minsw.v1.Control.ListSecrets:input_type -> minsw.v1.ListSecretsRequest
-	45, // 66: minsw.v1.Control.CreateSecret:input_type -> minsw.v1.CreateSecretRequest
-	47, // 67: minsw.v1.Control.UpdateSecret:input_type -> minsw.v1.UpdateSecretRequest
-	49, // 68: minsw.v1.Control.RemoveSecret:input_type -> minsw.v1.RemoveSecretRequest
-	51, // 69: minsw.v1.Control.GetConfig:input_type -> minsw.v1.GetConfigRequest
-	53, // 70: minsw.v1.Control.ListConfigs:input_type -> minsw.v1.ListConfigsRequest
-	55, // 71: minsw.v1.Control.CreateConfig:input_type -> minsw.v1.CreateConfigRequest
-	57, // 72: minsw.v1.Control.UpdateConfig:input_type -> minsw.v1.UpdateConfigRequest
-	59, // 73: minsw.v1.Control.RemoveConfig:input_type -> minsw.v1.RemoveConfigRequest
-	61, // 74: minsw.v1.Control.Watch:input_type -> minsw.v1.WatchRequest
-	1,  // 75: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
-	4,  // 76: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
-	6,  // 77: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
-	8,  // 78: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
-	10, // 79: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
-	12, // 80: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
-	14, // 81: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
-	16, // 82: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
-	18, // 83: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
-	20, // 84: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
-	22, // 85: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
-	24, // 86: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
-	26, // 87: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
-	28, // 88: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
-	30, // 89: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
-	32, // 90: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
-	34, // 91: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
-	36, // 92: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
-	38, // 93: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
-	40, // 94: minsw.v1.Control.GetUnlockKey:output_type -> minsw.v1.GetUnlockKeyResponse
-	42, // 95: minsw.v1.Control.GetSecret:output_type -> minsw.v1.GetSecretResponse
-	44, // 96: minsw.v1.Control.ListSecrets:output_type -> minsw.v1.ListSecretsResponse
-	46, // 97: minsw.v1.Control.CreateSecret:output_type -> minsw.v1.CreateSecretResponse
-	48, // 98: minsw.v1.Control.UpdateSecret:output_type -> minsw.v1.UpdateSecretResponse
-	50, // 99: minsw.v1.Control.RemoveSecret:output_type -> minsw.v1.RemoveSecretResponse
-	52, // 100: minsw.v1.Control.GetConfig:output_type -> minsw.v1.GetConfigResponse
-	54, // 101: minsw.v1.Control.ListConfigs:output_type -> minsw.v1.ListConfigsResponse
-	56, // 102: minsw.v1.Control.CreateConfig:output_type -> minsw.v1.CreateConfigResponse
-	58, // 103: minsw.v1.Control.UpdateConfig:output_type -> minsw.v1.UpdateConfigResponse
-	60, // 104: minsw.v1.Control.RemoveConfig:output_type -> minsw.v1.RemoveConfigResponse
-	62, // 105: minsw.v1.Control.Watch:output_type -> minsw.v1.WatchEvent
-	75, // [75:106] is the sub-list for method output_type
-	44, // [44:75] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	72, // 22: minsw.v1.ServiceLogsRequest.since:type_name -> google.protobuf.Timestamp
+	72, // 23: minsw.v1.ServiceLogsRequest.until:type_name -> google.protobuf.Timestamp
+	72, // 24: minsw.v1.LogLine.time:type_name -> google.protobuf.Timestamp
+	73, // 25: minsw.v1.LogLine.attrs:type_name -> minsw.v1.LogAttr
+	74, // 26: minsw.v1.GetClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	75, // 27: minsw.v1.UpdateClusterRequest.spec:type_name -> minsw.v1.ClusterSpec
+	74, // 28: minsw.v1.UpdateClusterResponse.cluster:type_name -> minsw.v1.Cluster
+	74, // 29: minsw.v1.RotateRootCAResponse.cluster:type_name -> minsw.v1.Cluster
+	76, // 30: minsw.v1.GetSecretResponse.secret:type_name -> minsw.v1.Secret
+	76, // 31: minsw.v1.ListSecretsResponse.secrets:type_name -> minsw.v1.Secret
+	77, // 32: minsw.v1.CreateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
+	76, // 33: minsw.v1.CreateSecretResponse.secret:type_name -> minsw.v1.Secret
+	77, // 34: minsw.v1.UpdateSecretRequest.spec:type_name -> minsw.v1.SecretSpec
+	76, // 35: minsw.v1.UpdateSecretResponse.secret:type_name -> minsw.v1.Secret
+	78, // 36: minsw.v1.GetConfigResponse.config:type_name -> minsw.v1.Config
+	78, // 37: minsw.v1.ListConfigsResponse.configs:type_name -> minsw.v1.Config
+	79, // 38: minsw.v1.CreateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
+	78, // 39: minsw.v1.CreateConfigResponse.config:type_name -> minsw.v1.Config
+	79, // 40: minsw.v1.UpdateConfigRequest.spec:type_name -> minsw.v1.ConfigSpec
+	78, // 41: minsw.v1.UpdateConfigResponse.config:type_name -> minsw.v1.Config
+	63, // 42: minsw.v1.WatchEvent.node:type_name -> minsw.v1.Node
+	68, // 43: minsw.v1.WatchEvent.service:type_name -> minsw.v1.Service
+	66, // 44: minsw.v1.WatchEvent.network:type_name -> minsw.v1.Network
+	76, // 45: minsw.v1.WatchEvent.secret:type_name -> minsw.v1.Secret
+	78, // 46: minsw.v1.WatchEvent.config:type_name -> minsw.v1.Config
+	72, // 47: minsw.v1.WatchEvent.time:type_name -> google.protobuf.Timestamp
+	0,  // 48: minsw.v1.Control.GetNode:input_type -> minsw.v1.GetNodeRequest
+	3,  // 49: minsw.v1.Control.ListNodes:input_type -> minsw.v1.ListNodesRequest
+	5,  // 50: minsw.v1.Control.UpdateNode:input_type -> minsw.v1.UpdateNodeRequest
+	7,  // 51: minsw.v1.Control.RemoveNode:input_type -> minsw.v1.RemoveNodeRequest
+	9,  // 52: minsw.v1.Control.GetNetwork:input_type -> minsw.v1.GetNetworkRequest
+	11, // 53: minsw.v1.Control.ListNetworks:input_type -> minsw.v1.ListNetworksRequest
+	13, // 54: minsw.v1.Control.CreateNetwork:input_type -> minsw.v1.CreateNetworkRequest
+	15, // 55: minsw.v1.Control.RemoveNetwork:input_type -> minsw.v1.RemoveNetworkRequest
+	17, // 56: minsw.v1.Control.GetService:input_type -> minsw.v1.GetServiceRequest
+	19, // 57: minsw.v1.Control.ListServices:input_type -> minsw.v1.ListServicesRequest
+	21, // 58: minsw.v1.Control.CreateService:input_type -> minsw.v1.CreateServiceRequest
+	23, // 59: minsw.v1.Control.UpdateService:input_type -> minsw.v1.UpdateServiceRequest
+	25, // 60: minsw.v1.Control.RemoveService:input_type -> minsw.v1.RemoveServiceRequest
+	27, // 61: minsw.v1.Control.GetTask:input_type -> minsw.v1.GetTaskRequest
+	29, // 62: minsw.v1.Control.ListTasks:input_type -> minsw.v1.ListTasksRequest
+	31, // 63: minsw.v1.Control.ServiceLogs:input_type -> minsw.v1.ServiceLogsRequest
+	33, // 64: minsw.v1.Control.GetCluster:input_type -> minsw.v1.GetClusterRequest
+	35, // 65: minsw.v1.Control.UpdateCluster:input_type -> minsw.v1.UpdateClusterRequest
+	37, // 66: minsw.v1.Control.RotateRootCA:input_type -> minsw.v1.RotateRootCARequest
+	39, // 67: minsw.v1.Control.GetUnlockKey:input_type -> minsw.v1.GetUnlockKeyRequest
+	41, // 68: minsw.v1.Control.GetSecret:input_type -> minsw.v1.GetSecretRequest
+	43, // 69: minsw.v1.Control.ListSecrets:input_type -> minsw.v1.ListSecretsRequest
+	45, // 70: minsw.v1.Control.CreateSecret:input_type -> minsw.v1.CreateSecretRequest
+	47, // 71: minsw.v1.Control.UpdateSecret:input_type -> minsw.v1.UpdateSecretRequest
+	49, // 72: minsw.v1.Control.RemoveSecret:input_type -> minsw.v1.RemoveSecretRequest
+	51, // 73: minsw.v1.Control.GetConfig:input_type -> minsw.v1.GetConfigRequest
+	53, // 74: minsw.v1.Control.ListConfigs:input_type -> minsw.v1.ListConfigsRequest
+	55, // 75: minsw.v1.Control.CreateConfig:input_type -> minsw.v1.CreateConfigRequest
+	57, // 76: minsw.v1.Control.UpdateConfig:input_type -> minsw.v1.UpdateConfigRequest
+	59, // 77: minsw.v1.Control.RemoveConfig:input_type -> minsw.v1.RemoveConfigRequest
+	61, // 78: minsw.v1.Control.Watch:input_type -> minsw.v1.WatchRequest
+	1,  // 79: minsw.v1.Control.GetNode:output_type -> minsw.v1.GetNodeResponse
+	4,  // 80: minsw.v1.Control.ListNodes:output_type -> minsw.v1.ListNodesResponse
+	6,  // 81: minsw.v1.Control.UpdateNode:output_type -> minsw.v1.UpdateNodeResponse
+	8,  // 82: minsw.v1.Control.RemoveNode:output_type -> minsw.v1.RemoveNodeResponse
+	10, // 83: minsw.v1.Control.GetNetwork:output_type -> minsw.v1.GetNetworkResponse
+	12, // 84: minsw.v1.Control.ListNetworks:output_type -> minsw.v1.ListNetworksResponse
+	14, // 85: minsw.v1.Control.CreateNetwork:output_type -> minsw.v1.CreateNetworkResponse
+	16, // 86: minsw.v1.Control.RemoveNetwork:output_type -> minsw.v1.RemoveNetworkResponse
+	18, // 87: minsw.v1.Control.GetService:output_type -> minsw.v1.GetServiceResponse
+	20, // 88: minsw.v1.Control.ListServices:output_type -> minsw.v1.ListServicesResponse
+	22, // 89: minsw.v1.Control.CreateService:output_type -> minsw.v1.CreateServiceResponse
+	24, // 90: minsw.v1.Control.UpdateService:output_type -> minsw.v1.UpdateServiceResponse
+	26, // 91: minsw.v1.Control.RemoveService:output_type -> minsw.v1.RemoveServiceResponse
+	28, // 92: minsw.v1.Control.GetTask:output_type -> minsw.v1.GetTaskResponse
+	30, // 93: minsw.v1.Control.ListTasks:output_type -> minsw.v1.ListTasksResponse
+	32, // 94: minsw.v1.Control.ServiceLogs:output_type -> minsw.v1.LogLine
+	34, // 95: minsw.v1.Control.GetCluster:output_type -> minsw.v1.GetClusterResponse
+	36, // 96: minsw.v1.Control.UpdateCluster:output_type -> minsw.v1.UpdateClusterResponse
+	38, // 97: minsw.v1.Control.RotateRootCA:output_type -> minsw.v1.RotateRootCAResponse
+	40, // 98: minsw.v1.Control.GetUnlockKey:output_type -> minsw.v1.GetUnlockKeyResponse
+	42, // 99: minsw.v1.Control.GetSecret:output_type -> minsw.v1.GetSecretResponse
+	44, // 100: minsw.v1.Control.ListSecrets:output_type -> minsw.v1.ListSecretsResponse
+	46, // 101: minsw.v1.Control.CreateSecret:output_type -> minsw.v1.CreateSecretResponse
+	48, // 102: minsw.v1.Control.UpdateSecret:output_type -> minsw.v1.UpdateSecretResponse
+	50, // 103: minsw.v1.Control.RemoveSecret:output_type -> minsw.v1.RemoveSecretResponse
+	52, // 104: minsw.v1.Control.GetConfig:output_type -> minsw.v1.GetConfigResponse
+	54, // 105: minsw.v1.Control.ListConfigs:output_type -> minsw.v1.ListConfigsResponse
+	56, // 106: minsw.v1.Control.CreateConfig:output_type -> minsw.v1.CreateConfigResponse
+	58, // 107: minsw.v1.Control.UpdateConfig:output_type -> minsw.v1.UpdateConfigResponse
+	60, // 108: minsw.v1.Control.RemoveConfig:output_type -> minsw.v1.RemoveConfigResponse
+	62, // 109: minsw.v1.Control.Watch:output_type -> minsw.v1.WatchEvent
+	79, // [79:110] is the sub-list for method output_type
+	48, // [48:79] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_control_proto_init() }
@@ -3678,6 +3732,7 @@ func file_minsw_v1_control_proto_init() {
 	}
 	file_minsw_v1_objects_proto_init()
 	file_minsw_v1_secrets_proto_init()
+	file_minsw_v1_logs_proto_init()
 	file_minsw_v1_control_proto_msgTypes[62].OneofWrappers = []any{
 		(*WatchEvent_Node)(nil),
 		(*WatchEvent_Service)(nil),

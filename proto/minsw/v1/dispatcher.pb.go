@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -565,8 +566,11 @@ type LogSubscription struct {
 	TaskIds []string               `protobuf:"bytes,2,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
 	Follow  bool                   `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
 	// tail < 0 means all lines; otherwise the last tail lines of each task.
-	Tail          int32 `protobuf:"varint,4,opt,name=tail,proto3" json:"tail,omitempty"`
-	Close         bool  `protobuf:"varint,5,opt,name=close,proto3" json:"close,omitempty"`
+	Tail  int32 `protobuf:"varint,4,opt,name=tail,proto3" json:"tail,omitempty"`
+	Close bool  `protobuf:"varint,5,opt,name=close,proto3" json:"close,omitempty"`
+	// since and until, when set, keep the lines written in [since, until].
+	Since         *timestamppb.Timestamp `protobuf:"bytes,250,opt,name=since,proto3" json:"since,omitempty"`
+	Until         *timestamppb.Timestamp `protobuf:"bytes,251,opt,name=until,proto3" json:"until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -636,6 +640,20 @@ func (x *LogSubscription) GetClose() bool {
 	return false
 }
 
+func (x *LogSubscription) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *LogSubscription) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
 // PublishLogsMessage is one piece of a task's log: data holds whole lines
 // (a last partial line only when the log ends). done says the task's log
 // is over; error, if set, why it could not be read to the end.
@@ -647,8 +665,14 @@ type PublishLogsMessage struct {
 	Data           []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
 	Done           bool                   `protobuf:"varint,5,opt,name=done,proto3" json:"done,omitempty"`
 	Error          string                 `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// records are the lines of a log that keeps their times and streams;
+	// data then is empty.
+	Records []*LogRecord `protobuf:"bytes,250,rep,name=records,proto3" json:"records,omitempty"`
+	// attrs are the task's log attributes (docker's --details), sorted by
+	// key; sent with the task's first message.
+	Attrs         []*LogAttr `protobuf:"bytes,251,rep,name=attrs,proto3" json:"attrs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PublishLogsMessage) Reset() {
@@ -723,6 +747,20 @@ func (x *PublishLogsMessage) GetError() string {
 	return ""
 }
 
+func (x *PublishLogsMessage) GetRecords() []*LogRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
+func (x *PublishLogsMessage) GetAttrs() []*LogAttr {
+	if x != nil {
+		return x.Attrs
+	}
+	return nil
+}
+
 type PublishLogsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -763,7 +801,7 @@ var File_minsw_v1_dispatcher_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_dispatcher_proto_rawDesc = "" +
 	"\n" +
-	"\x19minsw/v1/dispatcher.proto\x12\bminsw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\"z\n" +
+	"\x19minsw/v1/dispatcher.proto\x12\bminsw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16minsw/v1/objects.proto\x1a\x13minsw/v1/logs.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/secrets.proto\"z\n" +
 	"\x0eSessionRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12;\n" +
 	"\vdescription\x18\x02 \x01(\v2\x19.minsw.v1.NodeDescriptionR\vdescription\x12\x12\n" +
@@ -803,20 +841,24 @@ const file_minsw_v1_dispatcher_proto_rawDesc = "" +
 	"\x17LogSubscriptionsRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
 	"\n" +
-	"session_id\x18\x02 \x01(\tR\tsessionId\"~\n" +
+	"session_id\x18\x02 \x01(\tR\tsessionId\"\xe4\x01\n" +
 	"\x0fLogSubscription\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\btask_ids\x18\x02 \x03(\tR\ataskIds\x12\x16\n" +
 	"\x06follow\x18\x03 \x01(\bR\x06follow\x12\x12\n" +
 	"\x04tail\x18\x04 \x01(\x05R\x04tail\x12\x14\n" +
-	"\x05close\x18\x05 \x01(\bR\x05close\"\xad\x01\n" +
+	"\x05close\x18\x05 \x01(\bR\x05close\x121\n" +
+	"\x05since\x18\xfa\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x121\n" +
+	"\x05until\x18\xfb\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\x87\x02\n" +
 	"\x12PublishLogsMessage\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12'\n" +
 	"\x0fsubscription_id\x18\x02 \x01(\tR\x0esubscriptionId\x12\x17\n" +
 	"\atask_id\x18\x03 \x01(\tR\x06taskId\x12\x12\n" +
 	"\x04data\x18\x04 \x01(\fR\x04data\x12\x12\n" +
 	"\x04done\x18\x05 \x01(\bR\x04done\x12\x14\n" +
-	"\x05error\x18\x06 \x01(\tR\x05error\"\x15\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\x12.\n" +
+	"\arecords\x18\xfa\x01 \x03(\v2\x13.minsw.v1.LogRecordR\arecords\x12(\n" +
+	"\x05attrs\x18\xfb\x01 \x03(\v2\x11.minsw.v1.LogAttrR\x05attrs\"\x15\n" +
 	"\x13PublishLogsResponse2\x90\x03\n" +
 	"\n" +
 	"Dispatcher\x12?\n" +
@@ -860,6 +902,9 @@ var file_minsw_v1_dispatcher_proto_goTypes = []any{
 	(*Node)(nil),                     // 17: minsw.v1.Node
 	(*durationpb.Duration)(nil),      // 18: google.protobuf.Duration
 	(*TaskStatus)(nil),               // 19: minsw.v1.TaskStatus
+	(*timestamppb.Timestamp)(nil),    // 20: google.protobuf.Timestamp
+	(*LogRecord)(nil),                // 21: minsw.v1.LogRecord
+	(*LogAttr)(nil),                  // 22: minsw.v1.LogAttr
 }
 var file_minsw_v1_dispatcher_proto_depIdxs = []int32{
 	12, // 0: minsw.v1.SessionRequest.description:type_name -> minsw.v1.NodeDescription
@@ -873,21 +918,25 @@ var file_minsw_v1_dispatcher_proto_depIdxs = []int32{
 	18, // 8: minsw.v1.HeartbeatResponse.period:type_name -> google.protobuf.Duration
 	19, // 9: minsw.v1.TaskStatusUpdate.status:type_name -> minsw.v1.TaskStatus
 	5,  // 10: minsw.v1.UpdateTaskStatusRequest.updates:type_name -> minsw.v1.TaskStatusUpdate
-	0,  // 11: minsw.v1.Dispatcher.Session:input_type -> minsw.v1.SessionRequest
-	3,  // 12: minsw.v1.Dispatcher.Heartbeat:input_type -> minsw.v1.HeartbeatRequest
-	6,  // 13: minsw.v1.Dispatcher.UpdateTaskStatus:input_type -> minsw.v1.UpdateTaskStatusRequest
-	8,  // 14: minsw.v1.Dispatcher.LogSubscriptions:input_type -> minsw.v1.LogSubscriptionsRequest
-	10, // 15: minsw.v1.Dispatcher.PublishLogs:input_type -> minsw.v1.PublishLogsMessage
-	2,  // 16: minsw.v1.Dispatcher.Session:output_type -> minsw.v1.SessionMessage
-	4,  // 17: minsw.v1.Dispatcher.Heartbeat:output_type -> minsw.v1.HeartbeatResponse
-	7,  // 18: minsw.v1.Dispatcher.UpdateTaskStatus:output_type -> minsw.v1.UpdateTaskStatusResponse
-	9,  // 19: minsw.v1.Dispatcher.LogSubscriptions:output_type -> minsw.v1.LogSubscription
-	11, // 20: minsw.v1.Dispatcher.PublishLogs:output_type -> minsw.v1.PublishLogsResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	20, // 11: minsw.v1.LogSubscription.since:type_name -> google.protobuf.Timestamp
+	20, // 12: minsw.v1.LogSubscription.until:type_name -> google.protobuf.Timestamp
+	21, // 13: minsw.v1.PublishLogsMessage.records:type_name -> minsw.v1.LogRecord
+	22, // 14: minsw.v1.PublishLogsMessage.attrs:type_name -> minsw.v1.LogAttr
+	0,  // 15: minsw.v1.Dispatcher.Session:input_type -> minsw.v1.SessionRequest
+	3,  // 16: minsw.v1.Dispatcher.Heartbeat:input_type -> minsw.v1.HeartbeatRequest
+	6,  // 17: minsw.v1.Dispatcher.UpdateTaskStatus:input_type -> minsw.v1.UpdateTaskStatusRequest
+	8,  // 18: minsw.v1.Dispatcher.LogSubscriptions:input_type -> minsw.v1.LogSubscriptionsRequest
+	10, // 19: minsw.v1.Dispatcher.PublishLogs:input_type -> minsw.v1.PublishLogsMessage
+	2,  // 20: minsw.v1.Dispatcher.Session:output_type -> minsw.v1.SessionMessage
+	4,  // 21: minsw.v1.Dispatcher.Heartbeat:output_type -> minsw.v1.HeartbeatResponse
+	7,  // 22: minsw.v1.Dispatcher.UpdateTaskStatus:output_type -> minsw.v1.UpdateTaskStatusResponse
+	9,  // 23: minsw.v1.Dispatcher.LogSubscriptions:output_type -> minsw.v1.LogSubscription
+	11, // 24: minsw.v1.Dispatcher.PublishLogs:output_type -> minsw.v1.PublishLogsResponse
+	20, // [20:25] is the sub-list for method output_type
+	15, // [15:20] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_dispatcher_proto_init() }
@@ -896,6 +945,7 @@ func file_minsw_v1_dispatcher_proto_init() {
 		return
 	}
 	file_minsw_v1_objects_proto_init()
+	file_minsw_v1_logs_proto_init()
 	file_minsw_v1_secrets_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -222,6 +222,7 @@ func (e *Executor) Create(ctx context.Context, spec executor.Spec) (err error) {
 	labels[labelName] = spec.Name
 	labels[labelImage] = spec.Image
 	optionLabels(spec.Options, labels)
+	e.recordLabels(spec.Options, labels)
 
 	ctr, err := e.client.NewContainer(ctx, spec.ID,
 		containerd.WithImage(img),

@@ -105,7 +105,7 @@ func TestContainerSeesItsHostnameDNSHostsAndEnv(t *testing.T) {
 		t.Errorf("exit code %d, want 7", st.ExitCode)
 	}
 	var out bytes.Buffer
-	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, &out); err != nil {
+	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, logsTo(&out)); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -168,7 +168,7 @@ func TestRestartAfterExit(t *testing.T) {
 	}
 	waitExited(t, e, id)
 	var out bytes.Buffer
-	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, &out); err != nil {
+	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, logsTo(&out)); err != nil {
 		t.Fatal(err)
 	}
 	if out.String() != "run\nrun\n" {
@@ -344,7 +344,7 @@ func TestLogsTailAndFollow(t *testing.T) {
 	var follow bytes.Buffer
 	followed := make(chan error, 1)
 	go func() {
-		followed <- e.Logs(ctx, id, executor.LogsOptions{Follow: true, Tail: -1}, &follow)
+		followed <- e.Logs(ctx, id, executor.LogsOptions{Follow: true, Tail: -1}, logsTo(&follow))
 	}()
 	select {
 	case err := <-followed:
@@ -373,7 +373,7 @@ func TestLogsTailAndFollow(t *testing.T) {
 		{100, all},
 	} {
 		var b bytes.Buffer
-		if err := e.Logs(ctx, id, executor.LogsOptions{Tail: tc.tail}, &b); err != nil {
+		if err := e.Logs(ctx, id, executor.LogsOptions{Tail: tc.tail}, logsTo(&b)); err != nil {
 			t.Fatal(err)
 		}
 		if got := sorted(b.String()); got != tc.want {
@@ -381,7 +381,7 @@ func TestLogsTailAndFollow(t *testing.T) {
 		}
 	}
 	var two bytes.Buffer
-	e.Logs(ctx, id, executor.LogsOptions{Tail: 2}, &two)
+	e.Logs(ctx, id, executor.LogsOptions{Tail: 2}, logsTo(&two))
 	if strings.Count(two.String(), "\n") != 2 || !strings.HasSuffix(two.String(), "\nlate\n") {
 		t.Errorf("tail 2: %q", two.String())
 	}
@@ -390,7 +390,7 @@ func TestLogsTailAndFollow(t *testing.T) {
 	long := run(t, e, `echo hi; sleep 1000`)
 	for i := 0; i < 250; i++ {
 		var b bytes.Buffer
-		e.Logs(ctx, long, executor.LogsOptions{Tail: -1}, &b)
+		e.Logs(ctx, long, executor.LogsOptions{Tail: -1}, logsTo(&b))
 		if b.String() == "hi\n" {
 			break
 		}
@@ -399,7 +399,7 @@ func TestLogsTailAndFollow(t *testing.T) {
 	fctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	var b bytes.Buffer
-	if err := e.Logs(fctx, long, executor.LogsOptions{Follow: true, Tail: 1}, &b); err != nil {
+	if err := e.Logs(fctx, long, executor.LogsOptions{Follow: true, Tail: 1}, logsTo(&b)); err != nil {
 		t.Fatal(err)
 	}
 	if b.String() != "hi\n" {
@@ -441,7 +441,7 @@ func TestNewExecutorAdoptsRunningContainers(t *testing.T) {
 		t.Errorf("exited: %+v", s)
 	}
 	var out bytes.Buffer
-	if err := e2.Logs(ctx, running, executor.LogsOptions{Tail: -1}, &out); err != nil || out.String() != "hello\n" {
+	if err := e2.Logs(ctx, running, executor.LogsOptions{Tail: -1}, logsTo(&out)); err != nil || out.String() != "hello\n" {
 		t.Errorf("logs after adoption: %q %v", out.String(), err)
 	}
 	if code, err := e2.Exec(ctx, running, executor.ExecConfig{Cmd: []string{"true"}}); err != nil || code != 0 {
@@ -600,7 +600,7 @@ func TestJoinsTheGivenNetworkNamespace(t *testing.T) {
 	id := run(t, e, `readlink /proc/self/ns/net; exit 0`, func(s *executor.Spec) { s.NetnsPath = path })
 	waitExited(t, e, id)
 	var out bytes.Buffer
-	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, &out); err != nil {
+	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, logsTo(&out)); err != nil {
 		t.Fatal(err)
 	}
 	want := "net:[" + inode + "]\n"
@@ -760,11 +760,59 @@ func TestNetBoxLikeImageRunsADynamicBinary(t *testing.T) {
 		t.Errorf("exit %d", st.ExitCode)
 	}
 	var out bytes.Buffer
-	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, &out); err != nil {
+	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, logsTo(&out)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(out.String(), "curl ") {
 		t.Errorf("curl --version: %q", out.String())
+	}
+	remove(t, e, id)
+}
+
+// logsTo collects the lines Logs hands over into b.
+func logsTo(b *bytes.Buffer) func([]executor.LogEntry) error {
+	return func(es []executor.LogEntry) error {
+		for _, e := range es {
+			b.Write(e.Line)
+		}
+		return nil
+	}
+}
+
+// TestLogTimesAndStreams: the log writer stamps each line when it was
+// written and keeps its stream, so since/until select by time and stderr
+// stays stderr.
+func TestLogTimesAndStreams(t *testing.T) {
+	e := newExecutor(t)
+	ctx := testCtx(t)
+	before := time.Now()
+	id := run(t, e, `echo early; echo oops >&2; sleep 1.5; echo late`)
+	waitExited(t, e, id)
+	var entries []executor.LogEntry
+	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, func(es []executor.LogEntry) error {
+		entries = append(entries, es...)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	at := map[string]executor.LogEntry{}
+	for _, le := range entries {
+		at[string(le.Line)] = le
+	}
+	early, oops, late := at["early\n"], at["oops\n"], at["late\n"]
+	if len(entries) != 3 || early.Time.Before(before.Add(-time.Second)) || early.Stderr || !oops.Stderr || late.Stderr {
+		t.Fatalf("entries %+v", entries)
+	}
+	if late.Time.Sub(early.Time) < time.Second {
+		t.Fatalf("late was stamped %v after early; the script slept 1.5 s", late.Time.Sub(early.Time))
+	}
+	var b bytes.Buffer
+	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1, Since: late.Time}, logsTo(&b)); err != nil || b.String() != "late\n" {
+		t.Fatalf("since late's time: %q %v", b.String(), err)
+	}
+	b.Reset()
+	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1, Until: early.Time}, logsTo(&b)); err != nil || !strings.Contains(b.String(), "early\n") || strings.Contains(b.String(), "late") {
+		t.Fatalf("until early's time: %q %v", b.String(), err)
 	}
 	remove(t, e, id)
 }

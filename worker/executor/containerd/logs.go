@@ -12,18 +12,42 @@ import (
 	"github.com/containerd/containerd"
 
 	"github.com/minsw/minsw/worker/executor"
+	"github.com/minsw/minsw/worker/executor/logfile"
 )
 
-// Logs writes the container's output, which the shim appends to one file
-// per container (stdout and stderr merged, so it keeps growing while the
-// agent is down). With Follow it keeps writing until the container's main
-// process exits or ctx ends.
-func (e *Executor) Logs(ctx context.Context, id string, opts executor.LogsOptions, w io.Writer) error {
+// Logs hands over the container's output, which the log writer (or, for
+// a container made before it stamped lines, the shim) appends to one file
+// per container, so it keeps growing while the agent is down. With Follow
+// it goes on until the container's main process exits, Until passes or
+// ctx ends.
+func (e *Executor) Logs(ctx context.Context, id string, opts executor.LogsOptions, emit func([]executor.LogEntry) error) error {
 	ctx = e.ns(ctx)
 	ctr, err := e.load(ctx, id)
 	if err != nil {
 		return err
 	}
+	labels, err := ctr.Labels(ctx)
+	if err != nil {
+		return fmt.Errorf("logs of %s: %w", short(id), err)
+	}
+	dec := &logfile.Decoder{Records: labels[labelLogRecords] == "true", Filter: logfile.Filter{Since: opts.Since, Until: opts.Until}, Emit: emit}
+	err = e.copyLogs(ctx, ctr, id, opts, dec)
+	if errors.Is(err, logfile.ErrPast) {
+		return nil
+	}
+	if err == nil {
+		err = dec.Flush()
+	}
+	if errors.Is(err, logfile.ErrPast) {
+		return nil
+	}
+	return err
+}
+
+// copyLogs copies the container's log file (and its rotated parts) to w,
+// following it as Logs says.
+func (e *Executor) copyLogs(ctx context.Context, ctr containerd.Container, id string, opts executor.LogsOptions, w io.Writer) error {
+	var err error
 	var exited <-chan containerd.ExitStatus
 	if opts.Follow {
 		if task, err := ctr.Task(ctx, nil); err == nil {
@@ -71,10 +95,19 @@ func (e *Executor) Logs(ctx context.Context, id string, opts executor.LogsOption
 	}
 	t := time.NewTicker(e.cfg.LogPollInterval)
 	defer t.Stop()
+	var until <-chan time.Time
+	if !opts.Until.IsZero() {
+		ut := time.NewTimer(time.Until(opts.Until))
+		defer ut.Stop()
+		until = ut.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-until:
+			f, err = followRotation(w, f, path)
+			return err
 		case <-exited:
 			// The shim has written everything by the time it reports the
 			// exit. The log may have been rotated since the last look:

@@ -10,11 +10,15 @@ import (
 	"sync"
 
 	"github.com/containerd/containerd/cio"
+
+	"github.com/minsw/minsw/worker/executor/logfile"
 )
 
-// The log writer is the containerd logging binary of containers whose log
-// rotates (--log-opt max-size/max-file) or that have a terminal (--tty,
-// which containerd's file logging cannot serve). The shim starts it with
+// The log writer is the containerd logging binary of every container of a
+// node that has one (the daemon's): it stamps each line with its time and
+// stream (logfile records, as docker's json-file driver keeps them),
+// rotates the log (--log-opt max-size/max-file) and serves terminals
+// (--tty, which containerd's file logging cannot). The shim starts it with
 // the container's stdout on fd 3, stderr on fd 4 and a pipe on fd 5 that it
 // closes once ready; it lives as long as the task, so a daemon restart
 // loses no output. The executor's binary (the minsw daemon itself) plays
@@ -23,6 +27,9 @@ const (
 	LogWriterFlag = "--minsw-log-writer"
 	argMaxSize    = "--max-size"
 	argMaxFile    = "--max-file"
+	// argRecords makes it write logfile records: each line stamped with
+	// its time and stream.
+	argRecords = "--records"
 )
 
 // IsLogWriter reports whether a process was started as the log writer.
@@ -54,17 +61,44 @@ func RunLogWriter(args []string) int {
 	}
 	defer w.close()
 	ready.Close()
+	records := opts[argRecords] == "true"
 	var wg sync.WaitGroup
 	for _, fd := range []uintptr{3, 4} {
 		f := os.NewFile(fd, "stdio")
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if records {
+				copyRecords(w, f, fd == 4)
+				return
+			}
 			_, _ = io.Copy(w, f)
 		}()
 	}
 	wg.Wait()
 	return 0
+}
+
+// copyRecords writes what r gives as records of one stream, each line
+// stamped when it was read, until r ends.
+func copyRecords(w io.Writer, r io.Reader, stderr bool) {
+	cut := logfile.Cutter{Stderr: stderr}
+	buf := make([]byte, 32<<10)
+	var out []byte
+	for {
+		n, err := r.Read(buf)
+		if out = cut.Write(out[:0], buf[:n]); len(out) > 0 {
+			if _, werr := w.Write(out); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if out = cut.Flush(out[:0]); len(out) > 0 {
+				_, _ = w.Write(out)
+			}
+			return
+		}
+	}
 }
 
 // rotating appends to path; when a write would take it past maxSize it
@@ -161,10 +195,13 @@ func (b *binaryLogIO) Cancel()            {}
 func (b *binaryLogIO) Wait()              {}
 func (b *binaryLogIO) Close() error       { return nil }
 
-func logWriterIO(binary, path string, maxSize int64, maxFile int, tty bool) cio.Creator {
+func logWriterIO(binary, path string, maxSize int64, maxFile int, tty, records bool) cio.Creator {
 	return func(string) (cio.IO, error) {
 		q := url.Values{}
 		q.Set(LogWriterFlag, path)
+		if records {
+			q.Set(argRecords, "true")
+		}
 		if maxSize > 0 {
 			q.Set(argMaxSize, strconv.FormatInt(maxSize, 10))
 		}

@@ -104,7 +104,7 @@ sleep 1000`, func(s *executor.Spec) {
 		t.Helper()
 		for i := 0; i < 500; i++ {
 			out.Reset()
-			if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, &out); err != nil {
+			if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, logsTo(&out)); err != nil {
 				t.Fatal(err)
 			}
 			if strings.Contains(out.String(), want) {

@@ -21,6 +21,9 @@ const (
 	labelTTY        = "io.minsw.executor.tty"
 	labelLogMaxSize = "io.minsw.executor.log-max-size"
 	labelLogMaxFile = "io.minsw.executor.log-max-file"
+	// labelLogRecords marks a container whose log is written as logfile
+	// records (times and streams kept); older containers' logs are plain.
+	labelLogRecords = "io.minsw.executor.log-records"
 )
 
 // optionLabels records what later calls need of the options.
@@ -57,17 +60,27 @@ func stopSignal(ctx context.Context, ctr containerd.Container) syscall.Signal {
 	return sig
 }
 
+// recordLabels marks a new container's log as records when the node has
+// the log writer that stamps them.
+func (e *Executor) recordLabels(o executor.Options, labels map[string]string) {
+	if e.cfg.LogBinary != "" && o.LogDriver != "none" {
+		labels[labelLogRecords] = "true"
+	}
+}
+
 // taskIO is where the container's output goes: nowhere with --log-driver
-// none; through the log writer with a terminal or a rotating log; else
-// appended to its log file by the shim.
+// none; through the log writer when its lines are stamped (records), with
+// a terminal or with a rotating log; else appended to its log file by the
+// shim.
 func (e *Executor) taskIO(id string, labels map[string]string) cio.Creator {
 	if labels[labelLogDriver] == "none" {
 		return cio.NullIO
 	}
 	tty := labels[labelTTY] == "true"
+	records := labels[labelLogRecords] == "true"
 	maxSize, _ := strconv.ParseInt(labels[labelLogMaxSize], 10, 64)
 	maxFile, _ := strconv.Atoi(labels[labelLogMaxFile])
-	if !tty && maxSize == 0 && maxFile == 0 {
+	if !tty && !records && maxSize == 0 && maxFile == 0 {
 		return cio.LogFile(e.files(id).log())
 	}
 	if e.cfg.LogBinary == "" {
@@ -75,5 +88,5 @@ func (e *Executor) taskIO(id string, labels map[string]string) cio.Creator {
 			return nil, errors.New("--tty and --log-opt max-size/max-file need the node's log writer, which this executor was not given")
 		}
 	}
-	return logWriterIO(e.cfg.LogBinary, e.files(id).log(), maxSize, maxFile, tty)
+	return logWriterIO(e.cfg.LogBinary, e.files(id).log(), maxSize, maxFile, tty, records)
 }

@@ -17,6 +17,7 @@ package fake
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -26,6 +27,7 @@ import (
 	"time"
 
 	"github.com/minsw/minsw/worker/executor"
+	"github.com/minsw/minsw/worker/executor/logfile"
 )
 
 // Hooks let a test change one operation's outcome. A hook returning a
@@ -61,7 +63,10 @@ type Executor struct {
 type container struct {
 	status executor.Status
 	spec   executor.Spec
-	logs   bytes.Buffer
+	// logs holds records (logfile's format) as the containerd executor's
+	// log writer makes them; out and errs cut the two streams.
+	logs      bytes.Buffer
+	out, errs logfile.Cutter
 	// changed is closed and replaced whenever logs grow or the state changes,
 	// so followers can wait without polling.
 	changed chan struct{}
@@ -194,7 +199,7 @@ func (e *Executor) Start(ctx context.Context, id string) error {
 	c.status.FinishedAt = time.Time{}
 	c.status.ExitCode = 0
 	e.counts.Starts++
-	fmt.Fprintf(&c.logs, "started %s\n", c.spec.Name)
+	c.writeLocked(e, "started "+c.spec.Name+"\n", false)
 	e.signal(c)
 	if code, ok := exitCode(c.spec.Image); ok {
 		e.exitLocked(c, code)
@@ -370,14 +375,37 @@ func (e *Executor) WriteLog(id, s string) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", executor.ErrNotFound, id)
 	}
-	c.logs.WriteString(s)
+	c.writeLocked(e, s, false)
 	e.signal(c)
 	return nil
 }
 
+// WriteErrLog appends s to a container's standard error.
+func (e *Executor) WriteErrLog(id, s string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.containers[id]
+	if !ok {
+		return fmt.Errorf("%w: %s", executor.ErrNotFound, id)
+	}
+	c.writeLocked(e, s, true)
+	e.signal(c)
+	return nil
+}
+
+// writeLocked appends s's records, stamped by the executor's clock.
+func (c *container) writeLocked(e *Executor, s string, stderr bool) {
+	cut := &c.out
+	if stderr {
+		cut = &c.errs
+	}
+	cut.Stderr, cut.Now = stderr, e.now
+	c.logs.Write(cut.Write(nil, []byte(s)))
+}
+
 // Logs writes the container's output; with Follow it keeps writing new
 // output until the container stops running or ctx ends.
-func (e *Executor) Logs(ctx context.Context, id string, opts executor.LogsOptions, w io.Writer) error {
+func (e *Executor) Logs(ctx context.Context, id string, opts executor.LogsOptions, emit func([]executor.LogEntry) error) error {
 	e.mu.Lock()
 	c, ok := e.containers[id]
 	if !ok {
@@ -390,12 +418,24 @@ func (e *Executor) Logs(ctx context.Context, id string, opts executor.LogsOption
 	changed := c.changed
 	e.mu.Unlock()
 
-	if _, err := w.Write(tail(data, opts.Tail)); err != nil {
+	dec := &logfile.Decoder{Records: true, Filter: logfile.Filter{Since: opts.Since, Until: opts.Until}, Emit: emit}
+	if _, err := dec.Write(tail(data, opts.Tail)); err != nil {
+		if errors.Is(err, logfile.ErrPast) {
+			return nil
+		}
 		return err
+	}
+	var until <-chan time.Time
+	if opts.Follow && !opts.Until.IsZero() {
+		t := time.NewTimer(time.Until(opts.Until))
+		defer t.Stop()
+		until = t.C
 	}
 	for opts.Follow && running {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-until:
 			return nil
 		case <-changed:
 		}
@@ -410,7 +450,10 @@ func (e *Executor) Logs(ctx context.Context, id string, opts executor.LogsOption
 		running = c.status.State == executor.StateRunning
 		changed = c.changed
 		e.mu.Unlock()
-		if _, err := w.Write(more); err != nil {
+		if _, err := dec.Write(more); err != nil {
+			if errors.Is(err, logfile.ErrPast) {
+				return nil
+			}
 			return err
 		}
 	}

@@ -95,15 +95,20 @@ func TestExecAndLogs(t *testing.T) {
 		t.Fatalf("exit code %d", code)
 	}
 	_ = e.WriteLog(id, "a\nb\nc\n")
-	out.Reset()
-	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: 2}, &out); err != nil || out.String() != "b\nc\n" {
-		t.Fatalf("logs: %v %q", err, out.String())
+	if got := readLogs(t, e, executor.LogsOptions{Tail: 2}); got != "b\nc\n" {
+		t.Fatalf("logs --tail 2: %q", got)
 	}
 	// Follow ends when the container stops.
-	out.Reset()
 	done := make(chan error, 1)
 	pr := &syncBuf{}
-	go func() { done <- e.Logs(ctx, id, executor.LogsOptions{Follow: true, Tail: -1}, pr) }()
+	go func() {
+		done <- e.Logs(ctx, id, executor.LogsOptions{Follow: true, Tail: -1}, func(es []executor.LogEntry) error {
+			for _, le := range es {
+				pr.Write(le.Line)
+			}
+			return nil
+		})
+	}()
 	_ = e.WriteLog(id, "d\n")
 	_ = e.Stop(ctx, id, 0)
 	select {
@@ -116,6 +121,61 @@ func TestExecAndLogs(t *testing.T) {
 	}
 	if !strings.Contains(pr.String(), "d\n") {
 		t.Fatalf("followed %q", pr.String())
+	}
+}
+
+// readLogs reads a container's log, stderr lines marked with "!".
+func readLogs(t *testing.T, e *Executor, o executor.LogsOptions) string {
+	t.Helper()
+	var b strings.Builder
+	err := e.Logs(context.Background(), id, o, func(es []executor.LogEntry) error {
+		for _, le := range es {
+			if le.Stderr {
+				b.WriteByte('!')
+			}
+			b.Write(le.Line)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestLogTimesAndStreams(t *testing.T) {
+	e := New()
+	t0 := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	now := t0
+	e.Now = func() time.Time { return now }
+	run(t, e, "net-box")
+	now = t0.Add(time.Minute)
+	_ = e.WriteLog(id, "out\n")
+	now = t0.Add(2 * time.Minute)
+	_ = e.WriteErrLog(id, "err\n")
+	var times []time.Time
+	_ = e.Logs(context.Background(), id, executor.LogsOptions{Tail: -1}, func(es []executor.LogEntry) error {
+		for _, le := range es {
+			times = append(times, le.Time)
+		}
+		return nil
+	})
+	if len(times) != 3 || !times[0].Equal(t0) || !times[2].Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("times %v", times)
+	}
+	for _, tc := range []struct {
+		name string
+		o    executor.LogsOptions
+		want string
+	}{
+		{"all", executor.LogsOptions{Tail: -1}, "started web.1.x\nout\n!err\n"},
+		{"since a minute in", executor.LogsOptions{Tail: -1, Since: t0.Add(time.Minute)}, "out\n!err\n"},
+		{"until a minute in", executor.LogsOptions{Tail: -1, Until: t0.Add(time.Minute)}, "started web.1.x\nout\n"},
+		{"tail then since", executor.LogsOptions{Tail: 1, Since: t0.Add(time.Minute)}, "!err\n"},
+	} {
+		if got := readLogs(t, e, tc.o); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
 
