@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"fmt"
@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -71,18 +70,4 @@ func (o logTimeOptions) decorate(l *minswv1.LogLine, prefix, data string) string
 	}
 	b.WriteString(data)
 	return b.String()
-}
-
-// writeLogRecords prints a container's log lines, each on its stream.
-func writeLogRecords(c *cli.CLI, recs []*minswv1.LogRecord) error {
-	for _, r := range recs {
-		out := c.Out
-		if r.GetStderr() {
-			out = c.Err
-		}
-		if _, err := out.Write(r.GetData()); err != nil {
-			return err
-		}
-	}
-	return nil
 }
