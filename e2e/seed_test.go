@@ -398,6 +398,15 @@ func checkReplayNetworking(t *testing.T, l *lab.Lab, tr *lab.Transcript, nets []
 	if tr.Exec.Err != nil || tr.Exec.Prompt != "/omd # " {
 		t.Errorf("exec session: prompt %q err %v\n%s", tr.Exec.Prompt, tr.Exec.Err, tr.Exec.Screen)
 	}
+	// What the user sees first, kept in the transcript: busybox's greeting.
+	if !strings.Contains(tr.Exec.Banner, "built-in shell (ash)") {
+		t.Errorf("exec session: no busybox banner before the prompt:\n%s", tr.Exec.Screen)
+	}
+	// `ip a` and `nft list ruleset` are typed in a shell inside the lb
+	// namespace, as the seed types them.
+	if tr.LBShell.Err != nil || len(tr.LBShell.Typed) != 2 || tr.LBShell.Typed[0].Input != "ip a" {
+		t.Errorf("shell in the lb namespace: prompt %q err %v typed %+v\n%s", tr.LBShell.Prompt, tr.LBShell.Err, tr.LBShell.Typed, tr.LBShell.Screen)
+	}
 	// The lb endpoint of the client's node: eth0's /24 in its lb namespace.
 	var lbIP string
 	var slash32 []string

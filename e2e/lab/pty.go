@@ -25,6 +25,9 @@ type Typed struct {
 // Session is an interactive `minsw container exec -it CONTAINER sh` driven
 // through a pseudo-terminal, as a person at the keyboard would.
 type Session struct {
+	// Banner is what the terminal showed before the first prompt (busybox
+	// sh greets with its version and "Enter 'help' ..."), as a user sees it.
+	Banner string
 	Prompt string  // the first prompt the shell showed ("/omd # ")
 	Typed  []Typed // in order
 	Screen string  // everything the terminal showed, escape sequences removed
@@ -43,6 +46,14 @@ var promptRE = regexp.MustCompile(`(^|\n)([^\n]*# )$`)
 // pty, types each of inputs at a prompt (waiting at most perCmd for the next
 // prompt, then sending ^C), then exits the shell.
 func (l *Lab) ExecSession(ctx context.Context, n Node, container string, perCmd time.Duration, inputs ...string) Session {
+	return l.ShellSession(ctx, n, perCmd, []string{l.Minsw, "container", "exec", "-it", container, "sh"}, inputs...)
+}
+
+// ShellSession runs argv, an interactive shell, in node n's network
+// namespace under a pty (as `sudo nsenter --net=... sh` in the seed), types
+// each of inputs at a prompt (waiting at most perCmd for the next prompt,
+// then sending ^C), then exits the shell.
+func (l *Lab) ShellSession(ctx context.Context, n Node, perCmd time.Duration, argv []string, inputs ...string) Session {
 	s := Session{Code: -1}
 	master, slave, err := openPTY()
 	if err != nil {
@@ -51,7 +62,7 @@ func (l *Lab) ExecSession(ctx context.Context, n Node, container string, perCmd 
 	}
 	defer master.Close()
 	_ = unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120})
-	cmd := exec.Command("nsenter", "--net="+NetnsPath(n), l.Minsw, "container", "exec", "-it", container, "sh")
+	cmd := exec.Command("nsenter", append([]string{"--net=" + NetnsPath(n)}, argv...)...)
 	cmd.Env = l.env(n)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
@@ -117,8 +128,9 @@ func (l *Lab) ExecSession(ctx context.Context, n Node, container string, perCmd 
 	if !ok {
 		s.Err = fmt.Errorf("no shell prompt")
 	} else {
-		m := promptRE.FindStringSubmatch(sc)
-		s.Prompt = m[2]
+		m := promptRE.FindStringSubmatchIndex(sc)
+		s.Prompt = sc[m[4]:m[5]]
+		s.Banner = strings.Trim(sc[:m[4]], "\n")
 		for _, in := range inputs {
 			from := len(sc)
 			master.Write([]byte(in + "\n"))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -24,9 +25,13 @@ type Transcript struct {
 	MynetID         string
 	NetnsLs         Result
 	LBNetns         string // <exec-root>/netns/lb_<mynet id[:9]> on the client's node
-	LBAddrs         Result
-	LBInspect       Result
-	LBRuleset       Result
+	// LBShell is the interactive shell in the lb namespace where `ip a`
+	// and `nft list ruleset` are typed; LBAddrs and LBRuleset are what
+	// each showed.
+	LBShell   Session
+	LBAddrs   Result
+	LBInspect Result
+	LBRuleset Result
 }
 
 // Curls are the outputs of the three `curl web` typed in the client.
@@ -89,6 +94,9 @@ func (l *Lab) Replay(ctx context.Context) (*Transcript, error) {
 		short := t.ClientContainer[:4]
 		fmt.Fprintf(l.Log, "[%s] $ minsw container exec -it %s sh\n", cn.Name, short)
 		t.Exec = l.ExecSession(ctx, cn, short, 15*time.Second, "curl web", "curl web", "curl web", "ping web -c 2")
+		if t.Exec.Banner != "" {
+			fmt.Fprintf(l.Log, "%s\n", t.Exec.Banner)
+		}
 		for _, ty := range t.Exec.Typed {
 			fmt.Fprintf(l.Log, "%s%s\n%s", t.Exec.Prompt, ty.Input, ty.Out)
 			if ty.TimedOut {
@@ -127,12 +135,58 @@ func (l *Lab) Replay(ctx context.Context) (*Transcript, error) {
 	}
 	t.LBNetns = filepath.Join(netnsDir, "lb_"+id9)
 
-	l.Section("6. Inside the lb namespace: the lb endpoint IP and one /32 per VIP")
-	t.LBAddrs = l.ShowRun(ctx, cn, 0, "nsenter", "--net="+t.LBNetns, "ip", "a")
+	l.Section("6. Inside the lb namespace: the lb endpoint IP and one /32 per VIP",
+		"(a shell entered with nsenter, as the seed does; the same shell shows the kernel's rules in 7)")
+	shArgv := []string{"nsenter", "--net=" + t.LBNetns, "sh"}
+	fmt.Fprintf(l.Log, "[%s] $ %s\n", cn.Name, shellJoin(shArgv))
+	t.LBShell = l.ShellSession(ctx, cn, 15*time.Second, shArgv, "ip a", "nft list ruleset")
+	if t.LBShell.Banner != "" {
+		fmt.Fprintf(l.Log, "%s\n", t.LBShell.Banner)
+	}
+	t.LBAddrs = typedResult(cn, shArgv, t.LBShell, 0)
+	t.LBRuleset = typedResult(cn, shArgv, t.LBShell, 1)
+	l.showTyped(t.LBShell, 0)
 
 	l.Section("7. Marks and backends",
-		"minsw lb inspect, then the kernel's own view: this kernel has no IPVS, so the nftables backend (nft list ruleset)")
+		"the kernel's own view in that shell: this kernel has no IPVS, so the nftables backend (nft list ruleset); then minsw lb inspect")
+	l.showTyped(t.LBShell, 1)
+	switch {
+	case t.LBShell.Err != nil:
+		fmt.Fprintf(l.Log, "(lab: shell in the lb namespace: %v; the terminal showed:)\n%s\n", t.LBShell.Err, t.LBShell.Screen)
+	default:
+		fmt.Fprintf(l.Log, "%sexit\n", t.LBShell.Prompt)
+	}
 	t.LBInspect = l.ShowCLI(ctx, cn, 0, "lb", "inspect")
-	t.LBRuleset = l.ShowRun(ctx, cn, 0, "nsenter", "--net="+t.LBNetns, "nft", "list", "ruleset")
 	return t, nil
+}
+
+// showTyped prints the i-th command typed in session s with what it showed.
+func (l *Lab) showTyped(s Session, i int) {
+	if i >= len(s.Typed) {
+		return
+	}
+	ty := s.Typed[i]
+	fmt.Fprintf(l.Log, "%s%s\n%s", s.Prompt, ty.Input, ty.Out)
+	if ty.TimedOut {
+		fmt.Fprintln(l.Log, "(lab: no answer within 15s; sent ^C)")
+	}
+}
+
+// typedResult is the i-th command typed in shell session s as a Result:
+// argv is the shell's, then the typed line; it ran (Code 0) when the shell
+// prompted again, and its status is the shell's own business.
+func typedResult(n Node, shell []string, s Session, i int) Result {
+	if i >= len(s.Typed) {
+		err := s.Err
+		if err == nil {
+			err = fmt.Errorf("not typed")
+		}
+		return Result{Node: n.Name, Argv: shell, Code: -1, Err: err}
+	}
+	ty := s.Typed[i]
+	r := Result{Node: n.Name, Argv: append(slices.Clone(shell), ty.Input), Out: ty.Out}
+	if ty.TimedOut {
+		r.Code, r.Interrupted = -1, true
+	}
+	return r
 }
