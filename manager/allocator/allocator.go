@@ -26,11 +26,13 @@ type Allocator struct {
 	st  *store.Store
 	log *slog.Logger
 
-	mu     sync.Mutex
-	pools  map[string]*Pool // network ID -> pool, built on first use
-	marks  *Counter
-	netMu  sync.Mutex // serialises network creation (subnet and VNI choice)
-	portMu sync.Mutex // serialises published port choice
+	mu    sync.Mutex
+	pools map[string]*Pool // network ID -> pool, built on first use
+	marks *Counter
+
+	// unallocated are services whose allocation write failed; every pass
+	// tries them again. Only the loop's goroutine touches it.
+	unallocated map[string]bool
 }
 
 // New returns an allocator over st; its state is read from st lazily.
@@ -38,7 +40,7 @@ func New(st *store.Store, log *slog.Logger) *Allocator {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &Allocator{st: st, log: log, pools: map[string]*Pool{}}
+	a := &Allocator{st: st, log: log, pools: map[string]*Pool{}, unallocated: map[string]bool{}}
 	a.marks = NewCounter(FirstMark, LastMark)
 	st.View(func(tx store.ReadTx) {
 		for _, s := range tx.Services() {
@@ -53,7 +55,9 @@ func New(st *store.Store, log *slog.Logger) *Allocator {
 // PlanNetwork chooses the subnet, gateway and VNI of a new network as tx
 // sees the store. A user subnet that overlaps an existing one is refused
 // (Swarm accepts it; two networks routing the same addresses is a trap).
-// Callers hold LockNetworks across the plan and the store write.
+// No lock is held across the write: the store refuses a second network
+// with the same VNI or an overlapping subnet (Conflict), and the writer
+// plans again.
 func PlanNetwork(tx store.ReadTx, spec *api.NetworkSpec) (subnet netip.Prefix, gw netip.Addr, vni uint32, err error) {
 	var used []NamedSubnet
 	vnis := NewCounter(FirstVNI, LastVNI)
@@ -88,12 +92,6 @@ func PlanNetwork(tx store.ReadTx, spec *api.NetworkSpec) (subnet netip.Prefix, g
 	}
 	vni, err = vnis.Allocate()
 	return
-}
-
-// LockNetworks serialises network creation; call the returned func to unlock.
-func (a *Allocator) LockNetworks() func() {
-	a.netMu.Lock()
-	return a.netMu.Unlock
 }
 
 // pool returns the network's pool, building it from the store on first use.
@@ -197,11 +195,11 @@ func (a *Allocator) releaseLocked(atts []*api.NetworkAttachment) {
 	}
 }
 
-// AllocateVIPs gives svc a VIP and a mark on each network it attaches to,
-// keeping those it already has on networks it still uses and releasing the
-// others. On error nothing stays allocated. It returns a release func that
-// undoes this call (for when the store write fails).
-func (a *Allocator) AllocateVIPs(tx store.ReadTx, svc *api.Service) (undo func(), err error) {
+// allocateVIPs gives svc a VIP and a mark on each network it attaches to,
+// keeping those it already has on networks it still uses. On error nothing
+// stays allocated. It returns a release func that undoes this call (for
+// when the store write fails for certain).
+func (a *Allocator) allocateVIPs(tx store.ReadTx, svc *api.Service) (undo func(), err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	nets := vipNetworks(tx, svc)
@@ -244,8 +242,8 @@ func (a *Allocator) AllocateVIPs(tx store.ReadTx, svc *api.Service) (undo func()
 		}
 		added = append(added, &api.VirtualIP{NetworkId: id, Addr: att.Addresses[0], Fwmark: mark})
 	}
-	// VIPs on networks the service left are released by the caller once the
-	// write has landed: ReleaseVIPs(DroppedVIPs(old, svc)).
+	// VIPs on networks the service left are released once the write has
+	// landed: ReleaseVIPs(DroppedVIPs(old, svc)).
 	svc.Endpoint.VirtualIps = append(kept, added...)
 	return func() {
 		a.mu.Lock()

@@ -36,11 +36,15 @@ func (a *Allocator) Pass(ctx context.Context) { a.pass(ctx, nil, true) }
 
 func (a *Allocator) pass(ctx context.Context, events []store.Event, full bool) {
 	reset := false
+	touched := map[string]bool{} // services created or updated
 	for _, e := range events {
 		switch e.Kind {
 		case store.EventCreate, store.EventUpdate:
-			if svc, ok := e.Object.(*api.Service); ok {
-				a.reserveVIPs(svc.GetEndpoint().GetVirtualIps())
+			switch o := e.Object.(type) {
+			case *api.Service:
+				touched[o.GetId()] = true
+			case *api.Network:
+				full = true // a new ingress network: publishing services need a VIP on it
 			}
 		case store.EventReset:
 			full, reset = true, true
@@ -62,6 +66,19 @@ func (a *Allocator) pass(ctx context.Context, events []store.Event, full bool) {
 		a.pools = map[string]*Pool{}
 		a.mu.Unlock()
 	}
+	// What the log holds is taken, even when the write that put it there
+	// was reported to its caller as failed (an unknown outcome). Read from
+	// the store, not the events: an old event may carry a VIP this loop has
+	// since dropped and freed.
+	a.st.View(func(tx store.ReadTx) {
+		for id := range touched {
+			if svc := tx.Service(id); svc != nil {
+				a.reserveVIPs(svc.GetEndpoint().GetVirtualIps())
+			}
+		}
+	})
+	allocated := a.allocateServices(ctx, touched, full)
+
 	var newTasks []*api.Task
 	nodeNets := map[string]map[string]bool{}
 	a.st.View(func(tx store.ReadTx) {
@@ -92,6 +109,15 @@ func (a *Allocator) pass(ctx context.Context, events []store.Event, full bool) {
 				seen[t.GetId()] = true
 				if cur := tx.Task(t.GetId()); cur != nil {
 					consider(cur)
+				}
+			}
+		}
+		// Tasks that waited for their service's addresses.
+		for _, id := range allocated {
+			for _, t := range tx.TasksByService(id) {
+				if !seen[t.GetId()] && t.GetStatus().GetState() == api.TaskState_TASK_STATE_NEW {
+					seen[t.GetId()] = true
+					consider(t)
 				}
 			}
 		}
@@ -135,6 +161,9 @@ func (a *Allocator) allocateTasks(ctx context.Context, tasks []*api.Task) {
 				cur := tx.Task(t.GetId())
 				if cur == nil || cur.GetStatus().GetState() != api.TaskState_TASK_STATE_NEW {
 					continue
+				}
+				if svc := tx.Service(cur.GetServiceId()); svc != nil && !ServiceAllocated(tx.ReadTx, svc) {
+					continue // its VIPs first: the task carries the service's endpoint
 				}
 				nt, err := a.allocateTask(tx.ReadTx, cur)
 				if err != nil {
@@ -189,9 +218,7 @@ func (a *Allocator) allocateNodes(ctx context.Context, nodeNets map[string]map[s
 	}
 }
 
-// reserveVIPs marks the VIPs and marks of a committed service as taken:
-// what the log holds is what is taken, even when the write that put it
-// there was reported to its caller as failed (an unknown outcome).
+// reserveVIPs marks the VIPs and marks of a committed service as taken.
 func (a *Allocator) reserveVIPs(vips []*api.VirtualIP) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -3,6 +3,8 @@ package allocator
 import (
 	"sort"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -24,14 +26,17 @@ type portKey struct {
 // port (ingress mode) must not be held by another service; a port given
 // only as a target gets the lowest free port of 30000-32767, or keeps the one
 // it had if the service already held it. Host-mode ports are per node and
-// are kept as given. Callers hold LockPorts across the plan and the write.
+// are kept as given. A port another service asks for in its spec counts
+// as held even before the allocator has given it: the store refuses a
+// second holder either way. Only the allocator loop stores the plan; the
+// Control API calls CheckPorts to refuse a taken port at once.
 func PlanPorts(tx store.ReadTx, svc *api.Service) error {
 	held := map[portKey]string{}
 	for _, o := range tx.Services() {
 		if o.GetId() == svc.GetId() {
 			continue
 		}
-		for _, p := range o.GetEndpoint().GetPorts() {
+		for _, p := range append(append([]*api.PortConfig(nil), o.GetEndpoint().GetPorts()...), o.GetSpec().GetEndpoint().GetPorts()...) {
 			if p.GetPublishMode() == api.PublishMode_PUBLISH_MODE_INGRESS && p.GetPublishedPort() != 0 {
 				held[portKey{p.GetProtocol(), p.GetPublishedPort()}] = o.GetSpec().GetName()
 			}
@@ -118,8 +123,10 @@ func IngressNetwork(tx store.ReadTx) *api.Network {
 	return nil
 }
 
-// LockPorts serialises port planning; call the returned func to unlock.
-func (a *Allocator) LockPorts() func() {
-	a.portMu.Lock()
-	return a.portMu.Unlock
+// CheckPorts refuses svc's published ports as PlanPorts would (a port
+// another service holds or asks for, a port given twice, no dynamic port
+// left), changing nothing: the Control API's synchronous answer to a user
+// who publishes a taken port. The store stays the final arbiter of a race.
+func CheckPorts(tx store.ReadTx, svc *api.Service) error {
+	return PlanPorts(tx, proto.Clone(svc).(*api.Service))
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/minsw/minsw/internal/eventually"
 	"github.com/minsw/minsw/manager/allocator"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -20,7 +21,7 @@ func (f fakeRaft) Reachable(id string) bool { return true }
 
 func newServer(t *testing.T) (*Server, *store.Store) {
 	st := store.New(nil, nil)
-	a := allocator.New(st, nil)
+	a := runAllocator(t, st)
 	s := New(Config{Store: st, Allocator: func() *allocator.Allocator { return a }, Raft: fakeRaft{leader: "mgr"}})
 	ctx := context.Background()
 	if err := st.Update(ctx, func(tx *store.Tx) error {
@@ -48,6 +49,17 @@ func newServer(t *testing.T) (*Server, *store.Store) {
 	if _, err := s.CreateService(ctx, &api.CreateServiceRequest{Spec: webSpec("web")}); err != nil {
 		t.Fatal(err)
 	}
+	// The allocator loop's last write: each node's ingress endpoint. Tests
+	// that compare the store before and after a refused call start after it.
+	eventually.True(t, "every node's ingress endpoint", func() bool {
+		ok := true
+		st.View(func(tx store.ReadTx) {
+			for _, n := range tx.Nodes() {
+				ok = ok && len(n.GetLbAttachments()) > 0
+			}
+		})
+		return ok
+	})
 	return s, st
 }
 
@@ -201,7 +213,7 @@ func TestBadInputIsRefusedAndLeavesStoreUntouched(t *testing.T) {
 func TestAmbiguousPrefixIsRefused(t *testing.T) {
 	st := store.New(nil, nil)
 	ids := []string{"abc1", "abc2"}
-	a := allocator.New(st, nil)
+	a := runAllocator(t, st)
 	s := New(Config{Store: st, Allocator: func() *allocator.Allocator { return a }, NewID: func() string { id := ids[0]; ids = ids[1:]; return id }})
 	ctx := context.Background()
 	for _, n := range []string{"a", "b"} {
@@ -280,7 +292,7 @@ func TestRemoveServiceRetriesAfterLosingARace(t *testing.T) {
 		}
 	}
 	st.SetProposer(p)
-	a := allocator.New(st, nil)
+	a := runAllocator(t, st)
 	s := New(Config{Store: st, Allocator: func() *allocator.Allocator { return a }})
 	if _, err := s.RemoveService(ctx, &api.RemoveServiceRequest{Ref: "web"}); err != nil {
 		t.Fatalf("service rm lost to a status report: %v", err)
@@ -362,4 +374,16 @@ func nodeVersion(s *Server, ref string) uint64 {
 		return 0
 	}
 	return r.Node.Meta.Version
+}
+
+// runAllocator starts st's allocator loop, as the leader runs it, until the
+// test ends.
+func runAllocator(t *testing.T, st *store.Store) *allocator.Allocator {
+	t.Helper()
+	a := allocator.New(st, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return a
 }

@@ -47,7 +47,7 @@ func newReplicatedServer(t *testing.T) *Server {
 	p := &raftLike{idx: 100}
 	st := store.New(p, nil)
 	p.st = st
-	a := allocator.New(st, nil)
+	a := runAllocator(t, st)
 	s := New(Config{Store: st, Allocator: func() *allocator.Allocator { return a }, Raft: fakeRaft{leader: "mgr1"}})
 	ctx := context.Background()
 	if err := st.Update(ctx, func(tx *store.Tx) error {

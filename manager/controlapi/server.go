@@ -370,14 +370,14 @@ func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest)
 			return nil, err
 		}
 	}
-	alloc, err := s.allocator()
-	if err != nil {
+	if _, err := s.allocator(); err != nil {
 		return nil, err
 	}
-	unlock := alloc.LockNetworks()
-	defer unlock()
+	// No lock across the write: two creates at once may plan the same
+	// subnet or VNI; the store lets the first have it and the second plans
+	// again (s.update retries a Conflict).
 	var id string
-	err = s.update(ctx, func(tx *store.Tx) error {
+	err := s.update(ctx, func(tx *store.Tx) error {
 		if prior, err := priorNetwork(tx.ReadTx, r); prior != nil || err != nil {
 			id = prior.GetId() // a retry: the earlier attempt made it
 			return err

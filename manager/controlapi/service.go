@@ -3,8 +3,8 @@ package controlapi
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"math/big"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -87,14 +87,14 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 	if c := spec.GetTask().GetContainer(); c != nil {
 		c.Image = NormaliseImage(c.GetImage())
 	}
-	ea, done, err := s.endpointAllocation()
+	alloc, err := s.allocator()
 	if err != nil {
-		return nil, err
+		return nil, err // not the leader of a term: no allocator to answer with VIPs
 	}
-	defer done()
+	w := s.st.Watch(store.ForTables(store.TableService))
+	defer w.Close()
 	var id string
 	err = s.update(ctx, func(tx *store.Tx) error {
-		ea.release() // a previous attempt lost a race: give back what it took
 		if prior, err := priorService(tx.ReadTx, r); prior != nil || err != nil {
 			id = prior.GetId() // a retry: the earlier attempt made it
 			return err
@@ -113,20 +113,19 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 			return err
 		}
 		svc := &api.Service{Id: s.newID(), Meta: &api.Meta{IdempotencyKey: r.GetIdempotencyKey()}, Spec: spec, SpecVersion: 1}
-		if err := ea.allocate(tx.ReadTx, svc); err != nil {
+		if err := checkAddresses(tx.ReadTx, alloc, svc); err != nil {
 			return err
 		}
 		id = svc.GetId()
 		return tx.Create(svc)
 	})
 	if err != nil {
-		ea.releaseUnlessCommitted(err)
 		if prior := s.racedService(r, err); prior != nil {
 			return &api.CreateServiceResponse{Service: prior}, nil
 		}
 		return nil, err
 	}
-	return &api.CreateServiceResponse{Service: redactService(s.storedService(id))}, nil
+	return &api.CreateServiceResponse{Service: redactService(s.allocatedService(ctx, w, id))}, nil
 }
 
 // specChanged reports whether an update needs new tasks: anything but the
@@ -171,15 +170,14 @@ func (s *Server) RollbackService(ctx context.Context, serviceID string, status *
 // status the rollback starts with; sequenced says r must carry the version
 // it read.
 func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest, rollback *api.UpdateStatus, sequenced bool) (*api.UpdateServiceResponse, error) {
-	ea, done, err := s.endpointAllocation()
+	alloc, err := s.allocator()
 	if err != nil {
 		return nil, err
 	}
-	defer done()
+	w := s.st.Watch(store.ForTables(store.TableService))
+	defer w.Close()
 	var id string
-	var dropped []*api.VirtualIP
 	err = s.update(ctx, func(tx *store.Tx) error {
-		ea.release()
 		cur, err := tx.ResolveService(r.GetRef())
 		if err != nil {
 			return err
@@ -240,19 +238,16 @@ func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest,
 			st.SpecVersion = svc.GetSpecVersion()
 			svc.UpdateStatus = st
 		}
-		if err := ea.allocate(tx.ReadTx, svc); err != nil {
+		if err := checkAddresses(tx.ReadTx, alloc, svc); err != nil {
 			return err
 		}
-		dropped = allocator.DroppedVIPs(cur, svc)
 		id = svc.GetId()
 		return tx.Update(svc)
 	})
 	if err != nil {
-		ea.releaseUnlessCommitted(err)
 		return nil, err
 	}
-	ea.alloc.ReleaseVIPs(dropped)
-	return &api.UpdateServiceResponse{Service: redactService(s.storedService(id))}, nil
+	return &api.UpdateServiceResponse{Service: redactService(s.allocatedService(ctx, w, id))}, nil
 }
 
 func (s *Server) RemoveService(ctx context.Context, r *api.RemoveServiceRequest) (*api.RemoveServiceResponse, error) {
@@ -298,61 +293,48 @@ func randomName() string {
 	return pick(adjectives) + "_" + pick(nouns)
 }
 
-// endpointAlloc gives a service its published ports, VIPs and marks inside a
-// store write that may be re-run after losing a race: allocate first gives
-// back what the previous run took, and release gives it back when the
-// write did not land.
-type endpointAlloc struct {
-	alloc *allocator.Allocator
-	undo  func()
-}
-
-// endpointAllocation returns the leader's allocator with port planning
-// locked; call done when the write is over.
-func (s *Server) endpointAllocation() (ea *endpointAlloc, done func(), err error) {
-	alloc, err := s.allocator()
-	if err != nil {
-		return nil, nil, err
-	}
-	return &endpointAlloc{alloc: alloc}, alloc.LockPorts(), nil
-}
-
-func (e *endpointAlloc) allocate(tx store.ReadTx, svc *api.Service) error {
-	e.release()
-	if err := allocator.PlanPorts(tx, svc); err != nil {
+// checkAddresses refuses, at once and in the user's words, a service the
+// allocator loop could not give its addresses: a published port another
+// service holds or asks for, a network with no address left. It hands out
+// nothing; the loop does, and the store refuses a second holder of a port
+// should two users race past this check.
+func checkAddresses(tx store.ReadTx, alloc *allocator.Allocator, svc *api.Service) error {
+	if err := allocator.CheckPorts(tx, svc); err != nil {
 		return err
 	}
-	undo, err := e.alloc.AllocateVIPs(tx, svc)
-	if err != nil {
-		return err
-	}
-	e.undo = undo
-	return nil
+	return alloc.CheckVIPs(tx, svc)
 }
 
-// releaseUnlessCommitted gives back what the write took when it failed
-// for certain. A write whose outcome is unknown (the caller's context ended,
-// leadership was lost mid-commit) may still commit, and then the service
-// holds these addresses: they stay taken. If it never commits they are
-// lost only until the next leader rebuilds its pools from the store, which
-// is the safe side (the store refuses a second holder anyway).
-func (e *endpointAlloc) releaseUnlessCommitted(err error) {
-	if mayHaveCommitted(err) {
-		e.undo = nil
-		return
-	}
-	e.release()
-}
+// allocationWait bounds how long a create or update waits for the
+// allocator loop to give the service its VIPs and ports before answering
+// with the service as stored.
+const allocationWait = 10 * time.Second
 
-// mayHaveCommitted reports whether a failed write's entry may still be
-// applied.
-func mayHaveCommitted(err error) bool {
-	return errdefs.Is(err, errdefs.KindOutcomeUnknown) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}
-
-func (e *endpointAlloc) release() {
-	if e.undo != nil {
-		e.undo()
-		e.undo = nil
+// allocatedService reads a service back after a write, once the allocator
+// loop has given it its addresses (so `service create` prints its VIP and
+// inspect shows it at once), or as it is when ctx ends or allocationWait
+// passes: the write itself succeeded either way. w watches the service
+// table from before the write, so no allocation is missed.
+func (s *Server) allocatedService(ctx context.Context, w *store.Watcher, id string) *api.Service {
+	timer := time.NewTimer(allocationWait)
+	defer timer.Stop()
+	for {
+		var out *api.Service
+		done := false
+		s.st.View(func(tx store.ReadTx) {
+			out = tx.Service(id)
+			done = out == nil || allocator.ServiceAllocated(tx, out)
+		})
+		if done {
+			return out
+		}
+		select {
+		case <-w.C:
+			w.Drain()
+		case <-timer.C:
+			return out
+		case <-ctx.Done():
+			return out
+		}
 	}
 }

@@ -35,7 +35,11 @@ func holdsOf(s *api.Service) []holdKey {
 			out = append(out, holdKey{key: fmt.Sprintf("mark/%d", m), what: fmt.Sprintf("firewall mark %#x", m)})
 		}
 	}
-	for _, p := range s.GetEndpoint().GetPorts() {
+	// A port the spec asks for is held from the moment the service is
+	// written, before the allocator copies it into the endpoint, so two
+	// users asking for one port at once cannot both be accepted.
+	ports := append(append([]*api.PortConfig(nil), s.GetEndpoint().GetPorts()...), s.GetSpec().GetEndpoint().GetPorts()...)
+	for _, p := range ports {
 		if p.GetPublishMode() == api.PublishMode_PUBLISH_MODE_INGRESS && p.GetPublishedPort() != 0 {
 			out = append(out, holdKey{key: fmt.Sprintf("port/%d/%d", p.GetProtocol(), p.GetPublishedPort()),
 				what: fmt.Sprintf("published port %d", p.GetPublishedPort())})
@@ -83,6 +87,31 @@ func (tx *Tx) checkHolders(s *api.Service) error {
 			if other.GetId() != s.GetId() {
 				return errdefs.Conflict("%s is already held by service %s", h.what, other.GetSpec().GetName())
 			}
+		}
+	}
+	return nil
+}
+
+// checkNetwork refuses a new network whose VNI another network has or
+// whose subnet overlaps another's: the network's creator plans both
+// without a lock, so two creates at once may choose alike, and the log
+// lets the first have them (Conflict: the second plans again).
+func (tx *Tx) checkNetwork(n *api.Network) error {
+	sub, subErr := netip.ParsePrefix(n.GetSubnet())
+	it, err := tx.txn.Get(TableNetwork, indexID)
+	if err != nil {
+		return err
+	}
+	for o := it.Next(); o != nil; o = it.Next() {
+		other := o.(*api.Network)
+		if other.GetId() == n.GetId() {
+			continue
+		}
+		if n.GetVni() != 0 && other.GetVni() == n.GetVni() {
+			return errdefs.Conflict("VNI %d is already held by network %s", n.GetVni(), other.GetSpec().GetName())
+		}
+		if os, err := netip.ParsePrefix(other.GetSubnet()); err == nil && subErr == nil && os.Overlaps(sub) {
+			return errdefs.Conflict("subnet %s overlaps with network %s (%s)", sub, other.GetSpec().GetName(), os)
 		}
 	}
 	return nil

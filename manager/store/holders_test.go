@@ -31,6 +31,11 @@ func TestStoreRefusesASecondHolder(t *testing.T) {
 		{"same VIP on the same network", holder("b", "b", "10.0.1.2/24", 0x101, 0), "VIP 10.0.1.2 on network net1 is already held by service web"},
 		{"same mark", holder("b", "b", "10.0.1.3/24", 0x100, 0), "firewall mark 0x100 is already held by service web"},
 		{"same published port", holder("b", "b", "10.0.1.3/24", 0x101, 8080), "published port 8080 is already held by service web"},
+		{"same published port asked for, not yet allocated", func() *api.Service {
+			s := &api.Service{Id: "b", Meta: &api.Meta{}, Spec: &api.ServiceSpec{Name: "b"}}
+			s.Spec.Endpoint = &api.EndpointSpec{Ports: []*api.PortConfig{{Protocol: api.PortProtocol_PORT_PROTOCOL_TCP, TargetPort: 81, PublishedPort: 8080}}}
+			return s
+		}(), "published port 8080 is already held by service web"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := New(nil, nil)
@@ -67,5 +72,33 @@ func TestStoreRefusesASecondHolder(t *testing.T) {
 	}
 	if err := st.Update(ctx, func(tx *Tx) error { return tx.Create(holder("b", "api", "10.0.1.3/24", 0x101, 8081)) }); err != nil {
 		t.Fatalf("a distinct holder: %v", err)
+	}
+}
+
+// Two networks planned at once (no lock is held across the write) may
+// choose the same VNI or subnet: the store lets the first have them.
+func TestStoreRefusesASecondNetworkWithTheSameVNIOrSubnet(t *testing.T) {
+	ctx := context.Background()
+	st := New(nil, nil)
+	nw := func(id, subnet string, vni uint32) *api.Network {
+		return &api.Network{Id: id, Meta: &api.Meta{}, Spec: &api.NetworkSpec{Name: id}, Subnet: subnet, Vni: vni}
+	}
+	if err := st.Update(ctx, func(tx *Tx) error { return tx.Create(nw("mynet", "10.0.1.0/24", 4097)) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		second *api.Network
+		want   string
+	}{
+		{nw("b", "10.0.2.0/24", 4097), "VNI 4097 is already held by network mynet"},
+		{nw("c", "10.0.0.0/16", 4098), "subnet 10.0.0.0/16 overlaps with network mynet (10.0.1.0/24)"},
+	} {
+		err := st.Apply(100, &api.RaftCommand{Actions: []*api.StoreAction{newAction(api.StoreActionKind_STORE_ACTION_CREATE, tc.second)}})
+		if !errdefs.Is(err, errdefs.KindConflict) || err.Error() != tc.want {
+			t.Errorf("%s: %v, want a conflict saying %q", tc.second.Id, err, tc.want)
+		}
+	}
+	if err := st.Update(ctx, func(tx *Tx) error { return tx.Create(nw("d", "10.0.2.0/24", 4098)) }); err != nil {
+		t.Fatalf("a distinct network: %v", err)
 	}
 }

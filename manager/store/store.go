@@ -466,6 +466,11 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 				return err
 			}
 		}
+		if nw, ok := o.(*api.Network); ok {
+			if err := tx.checkNetwork(nw); err != nil {
+				return err
+			}
+		}
 		n := o
 		n.GetMeta().Version = tx.index
 		if t, ok := n.(*api.Task); ok && tx.index != 0 {
