@@ -141,7 +141,9 @@ func TestServiceCreateProgressTTY(t *testing.T) {
 			t.Fatalf("exit %d: %s", code, errb.String())
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("service create did not end")
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("service create did not end; terminal: %q", screen.String())
 	}
 	select {
 	case <-readDone:

@@ -81,27 +81,51 @@ func NewCommand() *cobra.Command {
 	return cmd
 }
 
+// runDaemon builds the node from the flags and runs it until a signal.
 func runDaemon(ctx context.Context, o *daemonOptions) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("invalid --log-level %q", o.logLevel)
+	log, err := newLogger(o.logLevel)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	hostname := o.nodeName
 	if hostname == "" {
-		h, err := os.Hostname()
-		if err != nil {
+		if hostname, err = os.Hostname(); err != nil {
 			return err
 		}
-		hostname = h
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var exec executor.Executor
+	exec, err := newExecutor(ctx, o, hostname, log)
+	if err != nil {
+		return err
+	}
+	defer exec.Close()
+	cfg, err := nodeConfig(o, hostname, exec, log)
+	if err != nil {
+		return err
+	}
+	n, err := node.New(cfg)
+	if err != nil {
+		return err
+	}
+	return n.Run(ctx)
+}
+
+// newLogger is the daemon's structured log on stderr at --log-level.
+func newLogger(logLevel string) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q", logLevel)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+// newExecutor is the task runtime --executor names.
+func newExecutor(ctx context.Context, o *daemonOptions, hostname string, log *slog.Logger) (executor.Executor, error) {
 	switch o.executor {
 	case "fake":
-		exec = fake.New()
+		return fake.New(), nil
 	case "containerd":
 		cfg := containerd.DefaultConfig("minsw-" + hostname)
 		cfg.Address = o.containerdAddr
@@ -114,14 +138,16 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		cfg.Logger = log
 		e, err := containerd.New(ctx, cfg)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		exec = e
+		return e, nil
 	default:
-		return fmt.Errorf("invalid --executor %q: want containerd or fake", o.executor)
+		return nil, fmt.Errorf("invalid --executor %q: want containerd or fake", o.executor)
 	}
-	defer exec.Close()
+}
 
+// nodeConfig is the node's configuration from the flags, validated once.
+func nodeConfig(o *daemonOptions, hostname string, exec executor.Executor, log *slog.Logger) (node.Config, error) {
 	cfg := node.Config{
 		Hostname: hostname, DataRoot: o.dataRoot, ExecRoot: o.execRoot,
 		AdvertiseAddr: o.advertiseAddr, ListenAddr: o.listenAddr,
@@ -130,15 +156,15 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	}
 	var err error
 	if cfg.DockerTCP, cfg.DockerTLS, err = dockerTCP(o); err != nil {
-		return err
+		return cfg, err
 	}
 	if err := o.engine.apply(&cfg); err != nil {
-		return err
+		return cfg, err
 	}
 	if o.executor != "fake" {
 		nc, err := networkingConfig(o, log)
 		if err != nil {
-			return err
+			return cfg, err
 		}
 		cfg.Networking = nc
 	} else {
@@ -148,11 +174,7 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 		cfg.Raft = raftnode.Config{HeartbeatTimeout: o.raftHeartbeat, ElectionTimeout: o.raftHeartbeat, LeaderLeaseTimeout: o.raftHeartbeat / 2}
 	}
 	o.raftSnapshot.apply(&cfg.Raft)
-	n, err := node.New(cfg)
-	if err != nil {
-		return err
-	}
-	return n.Run(ctx)
+	return cfg, nil
 }
 
 // networkingConfig is the template of the daemon's task networking.

@@ -168,67 +168,86 @@ func applyPublishChanges(spec *minswv1.ServiceSpec, add, rm []string) error {
 // parsePort reads -p in docker's short (8080:80[/udp]) or long
 // (published=8080,target=80,protocol=udp,mode=host) syntax.
 func parsePort(s string) (*minswv1.PortConfig, error) {
-	p := &minswv1.PortConfig{}
 	bad := fmt.Errorf("invalid port %q: use published:target[/protocol] or published=P,target=T[,protocol=tcp|udp][,mode=ingress|host]", s)
-	num := func(v string) (uint32, error) {
-		n, err := strconv.ParseUint(v, 10, 16)
-		if err != nil || n == 0 {
-			return 0, bad
-		}
-		return uint32(n), nil
-	}
-	var err error
+	parse := parseShortPort
 	if strings.Contains(s, "=") {
-		for _, kv := range strings.Split(s, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			switch k {
-			case "published":
-				p.PublishedPort, err = num(v)
-			case "target":
-				p.TargetPort, err = num(v)
-			case "protocol":
-				if v == "udp" {
-					p.Protocol = minswv1.PortProtocol_PORT_PROTOCOL_UDP
-				} else if v != "tcp" {
-					err = bad
-				}
-			case "mode":
-				if v == "host" {
-					p.PublishMode = minswv1.PublishMode_PUBLISH_MODE_HOST
-				} else if v != "ingress" {
-					err = bad
-				}
-			default:
-				err = bad
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		ports, proto, _ := strings.Cut(s, "/")
-		switch proto {
-		case "", "tcp":
-		case "udp":
-			p.Protocol = minswv1.PortProtocol_PORT_PROTOCOL_UDP
-		default:
-			return nil, bad
-		}
-		pub, target, ok := strings.Cut(ports, ":")
-		if !ok {
-			target, pub = pub, ""
-		}
-		if p.TargetPort, err = num(target); err != nil {
-			return nil, err
-		}
-		if pub != "" {
-			if p.PublishedPort, err = num(pub); err != nil {
-				return nil, err
-			}
-		}
+		parse = parseLongPort
+	}
+	p, err := parse(s, bad)
+	if err != nil {
+		return nil, err
 	}
 	if p.TargetPort == 0 {
 		return nil, bad
+	}
+	return p, nil
+}
+
+// portNumber is a port of -p: 1 to 65535.
+func portNumber(v string, bad error) (uint32, error) {
+	n, err := strconv.ParseUint(v, 10, 16)
+	if err != nil || n == 0 {
+		return 0, bad
+	}
+	return uint32(n), nil
+}
+
+// parseLongPort reads published=P,target=T[,protocol=...][,mode=...].
+func parseLongPort(s string, bad error) (*minswv1.PortConfig, error) {
+	p := &minswv1.PortConfig{}
+	for _, kv := range strings.Split(s, ",") {
+		var err error
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "published":
+			p.PublishedPort, err = portNumber(v, bad)
+		case "target":
+			p.TargetPort, err = portNumber(v, bad)
+		case "protocol":
+			if v == "udp" {
+				p.Protocol = minswv1.PortProtocol_PORT_PROTOCOL_UDP
+			} else if v != "tcp" {
+				err = bad
+			}
+		case "mode":
+			if v == "host" {
+				p.PublishMode = minswv1.PublishMode_PUBLISH_MODE_HOST
+			} else if v != "ingress" {
+				err = bad
+			}
+		default:
+			err = bad
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// parseShortPort reads [published:]target[/protocol].
+func parseShortPort(s string, bad error) (*minswv1.PortConfig, error) {
+	p := &minswv1.PortConfig{}
+	ports, proto, _ := strings.Cut(s, "/")
+	switch proto {
+	case "", "tcp":
+	case "udp":
+		p.Protocol = minswv1.PortProtocol_PORT_PROTOCOL_UDP
+	default:
+		return nil, bad
+	}
+	pub, target, ok := strings.Cut(ports, ":")
+	if !ok {
+		target, pub = pub, ""
+	}
+	var err error
+	if p.TargetPort, err = portNumber(target, bad); err != nil {
+		return nil, err
+	}
+	if pub != "" {
+		if p.PublishedPort, err = portNumber(pub, bad); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -575,11 +594,11 @@ func networkNames(ctx context.Context, cl *client.Client) map[string]string {
 	return m
 }
 
+// printServicePretty is service inspect --pretty, as docker's template.
 func printServicePretty(c *cli.CLI, s *minswv1.Service, nets map[string]string) {
 	var w strings.Builder
 	defer func() { io.WriteString(c.Out, cli.TabAlign(w.String(), 16)) }()
 	spec := s.GetSpec()
-	ct := spec.GetTask().GetContainer()
 	fmt.Fprintf(&w, "\nID:\t%s\n", s.GetId())
 	fmt.Fprintf(&w, "Name:\t%s\n", spec.GetName())
 	if len(spec.GetLabels()) > 0 {
@@ -588,60 +607,84 @@ func printServicePretty(c *cli.CLI, s *minswv1.Service, nets map[string]string) 
 			fmt.Fprintf(&w, " %s=%s\n", k, spec.GetLabels()[k])
 		}
 	}
-	switch {
-	case printJobMode(&w, spec):
-	case spec.GetGlobal() != nil:
-		fmt.Fprintln(&w, "Service Mode:\tGlobal")
-	default:
-		fmt.Fprintln(&w, "Service Mode:\tReplicated")
-		fmt.Fprintf(&w, " Replicas:\t%d\n", spec.GetReplicated().GetReplicas())
-	}
+	printMode(&w, spec)
 	printUpdateStatus(&w, s, time.Now())
 	fmt.Fprintln(&w, "Placement:")
 	if cs := spec.GetTask().GetPlacement().GetConstraints(); len(cs) > 0 {
 		fmt.Fprintf(&w, " Constraints:\t%s\n", strings.Join(cs, ", "))
 	}
 	printUpdateConfigs(&w, spec)
-	if r := spec.GetTask().GetRestart(); r != nil {
-		fmt.Fprintln(&w, "RestartPolicy:")
-		fmt.Fprintf(&w, " Condition:\t%s\n", strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(r.GetCondition().String(), "RESTART_CONDITION_")), "_", "-"))
-		if r.GetDelay() != nil {
-			fmt.Fprintf(&w, " Delay:\t%s\n", r.GetDelay().AsDuration())
-		}
-		if r.GetMaxAttempts() > 0 {
-			fmt.Fprintf(&w, " Max Attempts:\t%d\n", r.GetMaxAttempts())
-		}
+	printRestartPolicy(&w, spec.GetTask().GetRestart())
+	printContainerSpec(&w, spec.GetTask().GetContainer())
+	printNetworks(&w, spec.GetTask().GetNetworks(), nets)
+	printServiceOptions(&w, spec)
+	printPorts(&w, s.GetEndpoint().GetPorts())
+}
+
+func printMode(w io.Writer, spec *minswv1.ServiceSpec) {
+	switch {
+	case printJobMode(w, spec):
+	case spec.GetGlobal() != nil:
+		fmt.Fprintln(w, "Service Mode:\tGlobal")
+	default:
+		fmt.Fprintln(w, "Service Mode:\tReplicated")
+		fmt.Fprintf(w, " Replicas:\t%d\n", spec.GetReplicated().GetReplicas())
 	}
-	fmt.Fprintln(&w, "ContainerSpec:")
-	fmt.Fprintf(&w, " Image:\t%s\n", ct.GetImage())
+}
+
+func printRestartPolicy(w io.Writer, r *minswv1.RestartPolicy) {
+	if r == nil {
+		return
+	}
+	fmt.Fprintln(w, "RestartPolicy:")
+	fmt.Fprintf(w, " Condition:\t%s\n", strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(r.GetCondition().String(), "RESTART_CONDITION_")), "_", "-"))
+	if r.GetDelay() != nil {
+		fmt.Fprintf(w, " Delay:\t%s\n", r.GetDelay().AsDuration())
+	}
+	if r.GetMaxAttempts() > 0 {
+		fmt.Fprintf(w, " Max Attempts:\t%d\n", r.GetMaxAttempts())
+	}
+}
+
+func printContainerSpec(w io.Writer, ct *minswv1.ContainerSpec) {
+	fmt.Fprintln(w, "ContainerSpec:")
+	fmt.Fprintf(w, " Image:\t%s\n", ct.GetImage())
 	if len(ct.GetCommand()) > 0 {
-		fmt.Fprintf(&w, " Command:\t%s\n", strings.Join(ct.GetCommand(), " "))
+		fmt.Fprintf(w, " Command:\t%s\n", strings.Join(ct.GetCommand(), " "))
 	}
 	if len(ct.GetArgs()) > 0 {
-		fmt.Fprintf(&w, " Args:\t%s\n", strings.Join(ct.GetArgs(), " "))
+		fmt.Fprintf(w, " Args:\t%s\n", strings.Join(ct.GetArgs(), " "))
 	}
 	if len(ct.GetEnv()) > 0 {
-		fmt.Fprintf(&w, " Env:\t%s\n", strings.Join(ct.GetEnv(), " "))
+		fmt.Fprintf(w, " Env:\t%s\n", strings.Join(ct.GetEnv(), " "))
 	}
-	printStoragePretty(&w, ct)
-	if len(spec.GetTask().GetNetworks()) > 0 {
-		var names []string
-		for _, n := range spec.GetTask().GetNetworks() {
-			name := nets[n.GetTarget()]
-			if name == "" {
-				name = n.GetTarget()
-			}
-			names = append(names, name)
-		}
-		fmt.Fprintf(&w, "Networks:\t%s\n", strings.Join(names, " "))
+	printStoragePretty(w, ct)
+}
+
+// printNetworks names the attachments' networks (nets: ID to name).
+func printNetworks(w io.Writer, attachments []*minswv1.NetworkAttachmentConfig, nets map[string]string) {
+	if len(attachments) == 0 {
+		return
 	}
-	printServiceOptions(&w, spec)
-	if ports := s.GetEndpoint().GetPorts(); len(ports) > 0 {
-		fmt.Fprintln(&w, "Ports:")
-		for _, p := range ports {
-			fmt.Fprintf(&w, " PublishedPort = %d\n  Protocol = %s\n  TargetPort = %d\n", p.GetPublishedPort(),
-				strings.ToLower(strings.TrimPrefix(p.GetProtocol().String(), "PORT_PROTOCOL_")), p.GetTargetPort())
+	var names []string
+	for _, n := range attachments {
+		name := nets[n.GetTarget()]
+		if name == "" {
+			name = n.GetTarget()
 		}
+		names = append(names, name)
+	}
+	fmt.Fprintf(w, "Networks:\t%s\n", strings.Join(names, " "))
+}
+
+func printPorts(w io.Writer, ports []*minswv1.PortConfig) {
+	if len(ports) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "Ports:")
+	for _, p := range ports {
+		fmt.Fprintf(w, " PublishedPort = %d\n  Protocol = %s\n  TargetPort = %d\n", p.GetPublishedPort(),
+			strings.ToLower(strings.TrimPrefix(p.GetProtocol().String(), "PORT_PROTOCOL_")), p.GetTargetPort())
 	}
 }
 

@@ -93,55 +93,70 @@ func (t *Terminal) Update(v View) {
 	}
 	t.mu.Unlock()
 
-	style := mpb.BarStyle().Lbound("[").Filler("=").Tip(">").TipOnComplete().Padding(" ").Rbound("]")
 	for _, label := range added {
-		t.order++
-		b := t.p.New(TotalSteps, style, mpb.BarPriority(t.order), mpb.BarWidth(53), mpb.BarFillerTrim(),
-			mpb.BarFillerMiddleware(func(base mpb.BarFiller) mpb.BarFiller {
-				return mpb.BarFillerFunc(func(w io.Writer, st decor.Statistics) error {
-					t.mu.Lock()
-					s, _ := t.slot(label)
-					t.mu.Unlock()
-					if s.Err != "" || s.State == "" {
-						return nil // the decorator says it all
-					}
-					return base.Fill(w, st)
-				})
-			}),
-			mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
-				t.mu.Lock()
-				defer t.mu.Unlock()
-				s, ok := t.slot(label)
-				switch {
-				case !ok:
-					return label + ":"
-				case s.Err != "":
-					return s.Line()
-				}
-				return fmt.Sprintf("%s: %-*s ", s.Label, stateWidth, s.State)
-			})))
+		b := t.slotBar(label)
 		t.mu.Lock()
 		t.slots[label] = b
 		t.mu.Unlock()
 	}
+	// mpb draws in its own goroutines, through decorators that take t.mu:
+	// a bar is moved, and a line added, without holding it, or a redraw
+	// waiting for t.mu and SetCurrent waiting for the redraw deadlock.
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	steps := make(map[*mpb.Bar]int64, len(t.slots))
 	for label, b := range t.slots {
 		s, _ := t.slot(label)
-		b.SetCurrent(s.Step)
+		steps[b] = s.Step
 	}
-	if v.Rollback != "" && t.rollbk == nil {
-		t.rollbk = t.textLocked(1<<19, func(v View) string { return v.Rollback })
+	addRollback := v.Rollback != "" && t.rollbk == nil
+	addVerify := v.Verify != "" && t.verify == nil
+	t.mu.Unlock()
+	for b, step := range steps {
+		b.SetCurrent(step)
 	}
-	if v.Verify != "" && t.verify == nil {
-		t.verify = t.textLocked(1<<20, func(v View) string { return v.Verify })
+	if addRollback {
+		b := t.text(1<<19, func(v View) string { return v.Rollback })
+		t.mu.Lock()
+		t.rollbk = b
+		t.mu.Unlock()
+	}
+	if addVerify {
+		b := t.text(1<<20, func(v View) string { return v.Verify })
+		t.mu.Lock()
+		t.verify = b
+		t.mu.Unlock()
 	}
 }
 
-func (t *Terminal) textLocked(priority int, f func(View) string) *mpb.Bar {
-	t.mu.Unlock()
-	defer t.mu.Lock()
-	return t.text(priority, f)
+// slotBar adds the line of a slot: its label and state, then its bar
+// (or its error instead).
+func (t *Terminal) slotBar(label string) *mpb.Bar {
+	t.order++
+	style := mpb.BarStyle().Lbound("[").Filler("=").Tip(">").TipOnComplete().Padding(" ").Rbound("]")
+	return t.p.New(TotalSteps, style, mpb.BarPriority(t.order), mpb.BarWidth(53), mpb.BarFillerTrim(),
+		mpb.BarFillerMiddleware(func(base mpb.BarFiller) mpb.BarFiller {
+			return mpb.BarFillerFunc(func(w io.Writer, st decor.Statistics) error {
+				t.mu.Lock()
+				s, _ := t.slot(label)
+				t.mu.Unlock()
+				if s.Err != "" || s.State == "" {
+					return nil // the decorator says it all
+				}
+				return base.Fill(w, st)
+			})
+		}),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			s, ok := t.slot(label)
+			switch {
+			case !ok:
+				return label + ":"
+			case s.Err != "":
+				return s.Line()
+			}
+			return fmt.Sprintf("%s: %-*s ", s.Label, stateWidth, s.State)
+		})))
 }
 
 // Close draws the last view and stops redrawing.

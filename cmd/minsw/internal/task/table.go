@@ -49,19 +49,42 @@ const maxErrLength = 30
 // Rows lays out tasks as docker's service ps: grouped by slot (or node
 // for global services), newest first, older tasks of a slot as " \_ name".
 func Rows(tasks []*minswv1.Task, hostnames map[string]string, now time.Time, noTrunc bool) []any {
-	type named struct {
-		t    *minswv1.Task
-		name string
+	list := bySlot(tasks)
+	rows := make([]any, len(list))
+	prev := ""
+	for i, n := range list {
+		name := n.name
+		if noTrunc {
+			name += "." + n.t.GetId()
+		}
+		if n.name == prev {
+			name = ` \_ ` + name
+		}
+		prev = n.name
+		rows[i] = newRow(n.t, name, hostnames, now, noTrunc)
 	}
-	list := make([]named, len(tasks))
+	return rows
+}
+
+// slotTask is a task with its slot's name: <service>.<slot>, or
+// <service>.<node> for a global service.
+type slotTask struct {
+	t    *minswv1.Task
+	name string
+}
+
+// bySlot names the tasks by slot and sorts them by service, slot and
+// name, the newest first within a slot.
+func bySlot(tasks []*minswv1.Task) []slotTask {
+	list := make([]slotTask, len(tasks))
 	for i, t := range tasks {
 		name := fmt.Sprintf("%s.%d", t.GetServiceName(), t.GetSlot())
 		if t.GetSlot() == 0 {
 			name = t.GetServiceName() + "." + t.GetNodeId()
 		}
-		list[i] = named{t, name}
+		list[i] = slotTask{t, name}
 	}
-	slices.SortStableFunc(list, func(a, b named) int {
+	slices.SortStableFunc(list, func(a, b slotTask) int {
 		if a.t.GetServiceName() != b.t.GetServiceName() {
 			return strings.Compare(a.t.GetServiceName(), b.t.GetServiceName())
 		}
@@ -73,47 +96,38 @@ func Rows(tasks []*minswv1.Task, hostnames map[string]string, now time.Time, noT
 		}
 		return b.t.GetMeta().GetCreatedAt().AsTime().Compare(a.t.GetMeta().GetCreatedAt().AsTime())
 	})
-	rows := make([]any, len(list))
-	prev := ""
-	for i, n := range list {
-		t := n.t
-		name := n.name
-		if noTrunc {
-			name += "." + t.GetId()
-		}
-		if n.name == prev {
-			name = ` \_ ` + name
-		}
-		prev = n.name
-		id, image, errText := t.GetId(), t.GetSpec().GetContainer().GetImage(), t.GetStatus().GetErr()
-		if !noTrunc {
-			id = format.TruncateID(id)
-			image = format.Image(image)
-			errText = format.Ellipsis(errText, maxErrLength)
-		}
-		if errText != "" {
-			errText = `"` + errText + `"`
-		}
-		node := hostnames[t.GetNodeId()]
-		if node == "" {
-			node = t.GetNodeId()
-		}
-		current := format.Title(progress.StateName(t.GetStatus().GetState()))
-		if ts := t.GetStatus().GetTimestamp(); ts != nil {
-			current += " " + strings.ToLower(format.Ago(now, ts.AsTime()))
-		}
-		rows[i] = row{
-			ID:           id,
-			Name:         name,
-			Image:        image,
-			Node:         node,
-			DesiredState: format.Title(progress.StateName(t.GetDesiredState())),
-			CurrentState: current,
-			Error:        errText,
-			Ports:        PortsString(t.GetStatus().GetPorts()),
-		}
+	return list
+}
+
+// newRow is one task's line, named name.
+func newRow(t *minswv1.Task, name string, hostnames map[string]string, now time.Time, noTrunc bool) row {
+	id, image, errText := t.GetId(), t.GetSpec().GetContainer().GetImage(), t.GetStatus().GetErr()
+	if !noTrunc {
+		id = format.TruncateID(id)
+		image = format.Image(image)
+		errText = format.Ellipsis(errText, maxErrLength)
 	}
-	return rows
+	if errText != "" {
+		errText = `"` + errText + `"`
+	}
+	node := hostnames[t.GetNodeId()]
+	if node == "" {
+		node = t.GetNodeId()
+	}
+	current := format.Title(progress.StateName(t.GetStatus().GetState()))
+	if ts := t.GetStatus().GetTimestamp(); ts != nil {
+		current += " " + strings.ToLower(format.Ago(now, ts.AsTime()))
+	}
+	return row{
+		ID:           id,
+		Name:         name,
+		Image:        image,
+		Node:         node,
+		DesiredState: format.Title(progress.StateName(t.GetDesiredState())),
+		CurrentState: current,
+		Error:        errText,
+		Ports:        PortsString(t.GetStatus().GetPorts()),
+	}
 }
 
 // Hostnames maps node IDs to hostnames.
