@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/minsw/minsw/internal/clock"
 )
 
 // Config tunes the dispatcher. Start from DefaultConfig.
@@ -39,7 +41,7 @@ type Config struct {
 	// Clock drives heartbeat deadlines (time.Now and real timers when nil).
 	// Status batching always uses real time: it bounds latency, not
 	// liveness.
-	Clock  Clock
+	Clock  clock.Clock
 	Logger *slog.Logger
 }
 
@@ -71,25 +73,3 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
-
-// Clock is the time source for heartbeat deadlines.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) Timer
-}
-
-// Timer is the part of *time.Timer the dispatcher uses.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                 { return time.Now() }
-func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool          { return t.t.Stop() }

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/minsw/minsw/internal/clock"
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -48,7 +49,7 @@ type Dispatcher struct {
 
 	st    *store.Store
 	cfg   Config
-	clock Clock
+	clock clock.Clock
 	log   *slog.Logger
 
 	mu     sync.Mutex
@@ -75,7 +76,7 @@ func New(st *store.Store, cfg Config) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{st: st, cfg: cfg, clock: cfg.Clock, log: cfg.Logger}
 	if d.clock == nil {
-		d.clock = realClock{}
+		d.clock = clock.Real()
 	}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)

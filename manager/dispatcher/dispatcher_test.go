@@ -16,70 +16,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/minsw/minsw/internal/clock"
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/internal/eventually"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
-
-// fakeClock fires timers only when Advance moves time past them.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	c    chan time.Time
-	at   time.Time
-	done bool
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.c }
-func (t *fakeTimer) Stop() bool {
-	was := !t.done
-	t.done = true
-	return was
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{c: make(chan time.Time, 1), at: c.now.Add(d)}
-	if d <= 0 {
-		t.c <- c.now
-		t.done = true
-		return t
-	}
-	c.timers = append(c.timers, t)
-	return t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.timers[:0]
-	for _, t := range c.timers {
-		switch {
-		case t.done:
-		case !t.at.After(c.now):
-			t.done = true
-			t.c <- c.now
-		default:
-			keep = append(keep, t)
-		}
-	}
-	c.timers = keep
-}
 
 // harness is a store, a running dispatcher and a client over a unix socket.
 type harness struct {
@@ -87,14 +29,14 @@ type harness struct {
 	st     *store.Store
 	d      *Dispatcher
 	client api.DispatcherClient
-	clock  *fakeClock
+	clock  *clock.Fake
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
 func newHarness(t *testing.T, mutate func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, st: store.New(nil, nil), clock: newFakeClock()}
+	h := &harness{t: t, st: store.New(nil, nil), clock: clock.NewFake(time.Unix(1_700_000_000, 0))}
 	cfg := DefaultConfig()
 	cfg.Clock = h.clock
 	cfg.Managers = func() []string { return []string{"10.0.0.1:2377"} }

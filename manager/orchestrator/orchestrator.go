@@ -18,25 +18,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/minsw/minsw/internal/clock"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/scheduler"
 )
-
-// Clock is the time the orchestrator reads and waits on (injected so tests
-// of restart delays don't sleep).
-type Clock interface {
-	Now() time.Time
-	AfterFunc(d time.Duration, f func()) (stop func() bool)
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
-}
 
 // Defaults as Swarm's.
 const (
@@ -46,7 +33,7 @@ const (
 
 // Config configures the orchestrator.
 type Config struct {
-	Clock  Clock
+	Clock  clock.Clock // the time it reads and waits on: restart delays (clock.Fake in tests)
 	NewID  func() string
 	Logger *slog.Logger
 	// TaskHistoryLimit is how many tasks a slot keeps (the current one
@@ -70,7 +57,7 @@ type Orchestrator struct {
 // New returns an orchestrator over st.
 func New(st *store.Store, cfg Config) *Orchestrator {
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = clock.Real()
 	}
 	if cfg.NewID == nil {
 		cfg.NewID = identity.NewID
@@ -656,7 +643,7 @@ func (o *Orchestrator) armTimers(ds []delayedStart) {
 			delete(o.timers, id)
 			o.mu.Unlock()
 			o.startDelayed(id)
-		})
+		}).Stop
 	}
 }
 

@@ -4,69 +4,28 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/minsw/minsw/internal/clock"
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	at      time.Time
-	f       func()
-	stopped bool
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return func() bool { t.stopped = true; return true }
-}
-
-// Advance moves time on and runs the timers that fell due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []*fakeTimer
-	rest := c.timers[:0]
-	for _, t := range c.timers {
-		if !t.stopped && !t.at.After(c.now) {
-			due = append(due, t)
-		} else if !t.stopped {
-			rest = append(rest, t)
-		}
-	}
-	c.timers = rest
-	c.mu.Unlock()
-	for _, t := range due {
-		t.f()
-	}
-}
-
 type harness struct {
 	t     *testing.T
 	st    *store.Store
 	o     *Orchestrator
-	clock *fakeClock
+	clock *clock.Fake
 	ids   int
 }
 
 func newHarness(t *testing.T, nodes ...string) *harness {
-	h := &harness{t: t, st: store.New(nil, nil), clock: &fakeClock{now: time.Unix(1_700_000_000, 0)}}
+	h := &harness{t: t, st: store.New(nil, nil), clock: clock.NewFake(time.Unix(1_700_000_000, 0))}
 	h.o = New(h.st, Config{Clock: h.clock, NewID: func() string { h.ids++; return fmt.Sprintf("task%03d", h.ids) }})
 	for _, n := range nodes {
 		h.update(func(tx *store.Tx) error {

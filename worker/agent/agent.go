@@ -18,6 +18,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/minsw/minsw/internal/clock"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/executor"
 )
@@ -25,7 +26,7 @@ import (
 // Agent runs one node's tasks. Create it with New and call Run once.
 type Agent struct {
 	cfg   Config
-	clock Clock
+	clock clock.Clock
 	log   *slog.Logger
 	rep   *reporter
 
@@ -79,7 +80,7 @@ func New(cfg Config) (*Agent, error) {
 		byCtr:    map[string]*taskRunner{},
 	}
 	if a.clock == nil {
-		a.clock = realClock{}
+		a.clock = clock.Real()
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

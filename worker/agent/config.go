@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/minsw/minsw/internal/clock"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/executor"
 )
@@ -68,7 +69,7 @@ type Config struct {
 	// case the executor missed an exit event.
 	ResyncInterval time.Duration
 
-	Clock  Clock
+	Clock  clock.Clock
 	Logger *slog.Logger
 }
 
@@ -112,32 +113,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Clock is the agent's time source: heartbeats, back-off and status time
-// stamps.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) Timer
-}
-
-// Timer is the part of *time.Timer the agent uses.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time                 { return time.Now() }
-func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (t realTimer) C() <-chan time.Time { return t.t.C }
-func (t realTimer) Stop() bool          { return t.t.Stop() }
-
 // sleep waits d on clock, or until ctx ends (false).
-func sleep(ctx context.Context, clock Clock, d time.Duration) bool {
-	t := clock.NewTimer(d)
+func sleep(ctx context.Context, c clock.Clock, d time.Duration) bool {
+	t := c.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -8,6 +8,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/minsw/minsw/internal/clock"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/orchestrator"
 	"github.com/minsw/minsw/manager/store"
@@ -20,7 +21,7 @@ type RollbackFunc func(ctx context.Context, serviceID string, status *api.Update
 
 // Config configures the updater.
 type Config struct {
-	Clock  orchestrator.Clock
+	Clock  clock.Clock
 	NewID  func() string
 	Logger *slog.Logger
 	// Rollback, when nil, swaps the specs in the store directly (enough
@@ -43,7 +44,7 @@ type Updater struct {
 // New returns an updater over st.
 func New(st *store.Store, cfg Config) *Updater {
 	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
+		cfg.Clock = clock.Real()
 	}
 	if cfg.NewID == nil {
 		cfg.NewID = identity.NewID
@@ -52,13 +53,6 @@ func New(st *store.Store, cfg Config) *Updater {
 		cfg.Logger = slog.Default()
 	}
 	return &Updater{st: st, cfg: cfg, runningSince: map[string]time.Time{}, wakes: map[string]time.Time{}, poke: make(chan struct{}, 1)}
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-func (realClock) AfterFunc(d time.Duration, f func()) func() bool {
-	return time.AfterFunc(d, f).Stop
 }
 
 // Run follows services and their tasks until ctx ends.
@@ -304,5 +298,5 @@ func (u *Updater) armLocked() {
 		case u.poke <- struct{}{}:
 		default:
 		}
-	})
+	}).Stop
 }

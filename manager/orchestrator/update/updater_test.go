@@ -3,7 +3,6 @@ package update
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,50 +10,11 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/minsw/minsw/internal/clock"
 	"github.com/minsw/minsw/manager/orchestrator"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
-
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	at      time.Time
-	f       func()
-	stopped bool
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) AfterFunc(d time.Duration, f func()) func() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{at: c.now.Add(d), f: f}
-	c.timers = append(c.timers, t)
-	return func() bool { c.mu.Lock(); defer c.mu.Unlock(); t.stopped = true; return true }
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	var due []*fakeTimer
-	rest := c.timers[:0]
-	for _, t := range c.timers {
-		if !t.stopped && !t.at.After(c.now) {
-			due = append(due, t)
-		} else if !t.stopped {
-			rest = append(rest, t)
-		}
-	}
-	c.timers = rest
-	c.mu.Unlock()
-	for _, t := range due {
-		t.f()
-	}
-}
 
 // cluster is a store with the orchestrator and the updater on a fake
 // clock, and a make-believe agent that runs tasks at once: images named
@@ -62,14 +22,14 @@ func (c *fakeClock) Advance(d time.Duration) {
 type cluster struct {
 	t     *testing.T
 	st    *store.Store
-	clock *fakeClock
+	clock *clock.Fake
 	orch  *orchestrator.Orchestrator
 	upd   *Updater
 	ids   int
 }
 
 func newCluster(t *testing.T) *cluster {
-	c := &cluster{t: t, clock: &fakeClock{now: t0}}
+	c := &cluster{t: t, clock: clock.NewFake(t0)}
 	c.st = store.New(nil, c.clock.Now)
 	newID := func() string { c.ids++; return fmt.Sprintf("task%03d", c.ids) }
 	c.orch = orchestrator.New(c.st, orchestrator.Config{Clock: c.clock, NewID: newID})
