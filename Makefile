@@ -5,7 +5,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 BIN := bin/minsw
 
-.PHONY: all build deps test unit ipvs-vm fuzz bench bench-control lab lab-down vet proto chaos
+.PHONY: all build deps test unit ipvs-vm fuzz bench bench-control lab lab-down lab-updates vet proto chaos
 
 all: build
 
@@ -66,6 +66,14 @@ lab: deps build
 
 lab-down:
 	@if [ -x e2e/lab/lab.sh ]; then e2e/lab/lab.sh down; fi
+
+# The rolling-update figures: a three-node lab of its own (beside any `make
+# lab`), `service update --image minsw/web:v1 -> v2` of 4 replicas under four
+# load loops (VIP and routing mesh, new and keep-alive connections), for
+# start-first and stop-first with and without a health check, then how long
+# an unhealthy task stays in the lbs. A few minutes; prints one table.
+lab-updates: deps
+	MINSW_E2E_UPDATES=1 $(GO) test -count=1 -v -run '^TestRollingUpdateLoad$$' -timeout 20m ./e2e/
 
 proto:
 	proto/gen.sh

@@ -774,7 +774,9 @@ func backendsOf(listing, vip string) int {
 		trim := strings.TrimSpace(line)
 		switch {
 		case strings.HasPrefix(trim, "->"):
-			if in {
+			// "-> 10.0.1.31:0  Masq  1 ...": weight 0 is a task that
+			// drains (told to stop), no longer taking connections.
+			if f := strings.Fields(trim); in && (len(f) < 4 || f[3] != "0") {
 				k++
 			}
 		default:

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
@@ -11,27 +12,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minsw/minsw/e2e/images"
 	"github.com/minsw/minsw/e2e/lab"
 )
 
-// TestRollingUpdateLoad measures what clients see during a rolling update
-// of a 4-replica service on the three-node lab: a bounded load loop (20 s,
-// one new connection per request, at most 20000 requests) through the
-// service's VIP from a client container, and one through the routing mesh
-// from outside the swarm (the registry's namespace to the manager's
-// published port), while `service update` rolls the tasks over. It prints
-// requests sent and failed for start-first with a health check, stop-first
-// with a health check, and start-first without one. It is a measurement
-// (minutes of lab time), run on demand: MINSW_E2E_UPDATES=1.
+// TestRollingUpdateLoad measures what clients see during `service update
+// --image minsw/web:v1 -> v2` of a 4-replica service on the three-node lab:
+// four bounded load loops (20 s each, at most 20000 requests, 2 s per
+// request) run while the update rolls the tasks over: through the service's
+// VIP from a client container and through the routing mesh from outside the
+// swarm (the registry's namespace to the manager's published port), each
+// once with a new connection per request and once over keep-alive
+// connections (curl reusing one connection for 25 requests). It prints
+// requests sent and failed for start-first and stop-first, with and without
+// a health check, then how long an unhealthy task stays in the lbs. It takes
+// minutes of lab time: `make lab-updates` runs it (MINSW_E2E_UPDATES=1).
 func TestRollingUpdateLoad(t *testing.T) {
 	if os.Getenv("MINSW_E2E_UPDATES") != "1" {
-		t.Skip("a measurement of minutes: set MINSW_E2E_UPDATES=1 to run it")
+		t.Skip("a measurement of minutes: `make lab-updates` (MINSW_E2E_UPDATES=1) runs it")
 	}
 	if os.Geteuid() != 0 {
 		t.Fatal("the lab needs root")
 	}
 	l := startLab(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	m := l.Manager()
 	must := func(args ...string) string {
@@ -43,14 +47,13 @@ func TestRollingUpdateLoad(t *testing.T) {
 		return r.Out
 	}
 	must("network", "create", "-d", "overlay", "mynet")
-	must("service", "create", "--name", "client", "--network", "mynet", "xiaopeng163/net-box", "sleep", "100000")
+	must("service", "create", "--name", "client", "--network", "mynet", images.NetBox, "sleep", "100000")
 	clientNode, clientCtr := findContainer(ctx, t, l, "client.1.")
 
-	// The backend: busybox httpd in net-box (it has a shell for the check,
-	// which the lab's whoami image has not), answering its hostname.
-	serve := []string{"sh", "-c", "hostname > /tmp/index.html; exec httpd -f -p 80 -h /tmp"}
-	check := []string{"--health-cmd", "wget -q -O /dev/null http://127.0.0.1/", "--health-interval", "500ms",
-		"--health-retries", "2", "--health-start-interval", "200ms", "--health-start-period", "10s"}
+	// minsw/web is whoami (keep-alive, graceful stop) with busybox for the
+	// check. The probe service's check fails once /tmp/broken exists.
+	check := []string{"--health-cmd", "test ! -e /tmp/broken && wget -q -O /dev/null http://127.0.0.1/",
+		"--health-interval", "500ms", "--health-retries", "2", "--health-start-interval", "200ms", "--health-start-period", "10s"}
 	cases := []struct {
 		name   string
 		port   int
@@ -62,7 +65,9 @@ func TestRollingUpdateLoad(t *testing.T) {
 		{"start-first, no health check", 8083, "start-first", false},
 		{"stop-first, no health check", 8084, "stop-first", false},
 	}
-	var table []string
+	table := []string{fmt.Sprintf("| %-30s | %-22s | %-22s | %-22s | %-22s | %-7s |", "4 replicas, parallelism 1",
+		"VIP, new connections", "VIP, keep-alive", "mesh, new connections", "mesh, keep-alive", "update")}
+	cell := func(r loadResult) string { return fmt.Sprintf("%5d sent, %3d failed", r.sent, r.failed) }
 	for i, c := range cases {
 		svc := fmt.Sprintf("web%d", i+1)
 		args := []string{"service", "create", "--name", svc, "--network", "mynet", "--replicas", "4",
@@ -71,107 +76,240 @@ func TestRollingUpdateLoad(t *testing.T) {
 		if c.health {
 			args = append(args, check...)
 		}
-		must(append(append(args, "xiaopeng163/net-box"), serve...)...)
+		must(append(args, images.WebV1)...)
 
+		vipURL, meshURL := "http://"+svc+"/", fmt.Sprintf("http://%s:%d/", m.IP, c.port)
+		exec := []string{l.Minsw, "container", "exec", clientCtr}
+		loops := []struct {
+			n         lab.Node
+			prefix    []string
+			url       string
+			keepAlive bool
+		}{
+			{clientNode, exec, vipURL, false}, {clientNode, exec, vipURL, true},
+			{l.Registry, nil, meshURL, false}, {l.Registry, nil, meshURL, true},
+		}
+		res := make([]loadResult, len(loops))
 		var wg sync.WaitGroup
-		var vip, mesh loadResult
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			vip = loadLoop(ctx, l, clientNode, []string{l.Minsw, "container", "exec", clientCtr},
-				"http://"+svc+"/")
-		}()
-		go func() {
-			defer wg.Done()
-			mesh = loadLoop(ctx, l, l.Registry, nil, fmt.Sprintf("http://%s:%d/", m.IP, c.port))
-		}()
+		for j, lp := range loops {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res[j] = loadLoop(ctx, l, lp.n, lp.prefix, lp.url, lp.keepAlive)
+			}()
+		}
 		time.Sleep(2 * time.Second) // the loops are under way
 		t0 := time.Now()
-		up := l.CLI(ctx, m, 3*time.Minute, "service", "update", "--env-add", "VERSION=2", svc)
+		up := l.CLI(ctx, m, 3*time.Minute, "service", "update", "--image", images.WebV2, svc)
 		took := time.Since(t0)
 		wg.Wait()
 		if !up.OK() {
 			t.Errorf("%s: update: exit %d\n%s", c.name, up.Code, up.Out)
 		}
-		line := fmt.Sprintf("| %-30s | VIP %5d sent %4d failed | mesh %5d sent %4d failed | update %.1fs |",
-			c.name, vip.sent, vip.failed, mesh.sent, mesh.failed, took.Seconds())
+		if img := strings.TrimSpace(must("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", svc)); !strings.HasPrefix(img, images.WebV2) {
+			t.Errorf("%s: after the update the service runs %q", c.name, img)
+		}
+		line := fmt.Sprintf("| %-30s | %s | %s | %s | %s | %5.1f s |", c.name, cell(res[0]), cell(res[1]), cell(res[2]), cell(res[3]), took.Seconds())
 		t.Log(line)
 		table = append(table, line)
-		if vip.sent == 0 || mesh.sent == 0 {
-			t.Errorf("%s: a load loop sent nothing (vip %+v, mesh %+v)", c.name, vip, mesh)
+		for j, r := range res {
+			if r.sent == 0 {
+				t.Errorf("%s: load loop %d sent nothing (%+v)", c.name, j, r)
+			}
 		}
 		must("service", "rm", svc)
 	}
-	t.Log("rolling update of 4 replicas, parallelism 1, 20 s load loops:\n" + strings.Join(table, "\n"))
+	t.Log("rolling update --image minsw/web:v1 -> v2, 20 s load loops (requests failing to get a 200 within 2 s):\n" +
+		strings.Join(table, "\n"))
 
-	// An unhealthy task leaves every node's lb: break one task's check
-	// (its page goes) and time until no lb lists it.
-	must(append(append(append([]string{"service", "create", "--name", "probe", "--network", "mynet", "--replicas", "2",
-		"--restart-delay", "60s"}, check...), "xiaopeng163/net-box"), serve...)...)
+	// An unhealthy task leaves every node's lb: break one task's check and
+	// time until no lb takes new connections to it.
+	must(append(append([]string{"service", "create", "--name", "probe", "--network", "mynet", "--replicas", "2",
+		"--restart-delay", "60s"}, check...), images.WebV1)...)
 	vip := vips(ctx, t, l, "probe")
 	if len(vip) != 1 {
 		t.Fatalf("probe VIPs %v", vip)
 	}
-	counts := func() map[string]int {
-		out := map[string]int{}
+	// Each node is polled on its own, so a slow CLI call on one does not
+	// hide when another dropped the task.
+	served := func(n lab.Node) int {
+		r := l.CLI(ctx, n, 10*time.Second, "lb", "inspect", "mynet")
+		if !strings.Contains(r.Out, vip[0]) {
+			return -1
+		}
+		return backendsOf(r.Out, vip[0])
+	}
+	// The nodes with an lb on mynet (a node with no task there has none).
+	var lbNodes []lab.Node
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		lbNodes = lbNodes[:0]
+		all := true
 		for _, n := range l.Nodes {
-			r := l.CLI(ctx, n, 10*time.Second, "lb", "inspect", "mynet")
-			if strings.Contains(r.Out, vip[0]) {
-				out[n.Name] = backendsOf(r.Out, vip[0])
+			switch served(n) {
+			case -1:
+			case 2:
+				lbNodes = append(lbNodes, n)
+			default:
+				all = false
 			}
 		}
-		return out
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for c := counts(); ; c = counts() {
-		all := len(c) > 0
-		for _, k := range c {
-			all = all && k == 2
-		}
-		if all {
+		if all && len(lbNodes) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("probe never had 2 backends everywhere: %v", c)
+			t.Fatal("probe never had 2 backends in every lb")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	pn, pc := findContainer(ctx, t, l, "probe.1.")
 	t0 := time.Now()
-	if r := l.CLI(ctx, pn, 10*time.Second, "container", "exec", pc, "rm", "/tmp/index.html"); !r.OK() {
+	if r := l.CLI(ctx, pn, 10*time.Second, "container", "exec", pc, "touch", "/tmp/broken"); !r.OK() {
 		t.Fatalf("breaking the check: %s", r.Out)
 	}
-	var gone time.Duration
-	for time.Since(t0) < 30*time.Second {
-		c := counts()
-		all := len(c) > 0
-		for _, k := range c {
-			all = all && k == 1
-		}
-		if all {
-			gone = time.Since(t0)
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
+	gone := make([]time.Duration, len(lbNodes))
+	var wg sync.WaitGroup
+	for i, n := range lbNodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Since(t0) < 30*time.Second {
+				if served(n) == 1 {
+					gone[i] = time.Since(t0)
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}()
 	}
-	if gone == 0 {
-		t.Fatalf("the unhealthy task stayed in some lb: %v", counts())
+	wg.Wait()
+	var last time.Duration
+	for i, g := range gone {
+		if g == 0 {
+			t.Fatalf("the unhealthy task stayed in %s's lb", lbNodes[i].Name)
+		}
+		last = max(last, g)
 	}
-	t.Logf("unhealthy task out of every node's lb %.2fs after its check began to fail "+
-		"(of which detection: 2 failed probes 500 ms apart, each up to its timeout)", gone.Seconds())
+	verdict, confirmed, err := withdrawTimes(l.DaemonLog(pn), taskIDOf(ctx, l, pn, pc))
+	if err != nil {
+		t.Errorf("reading %s's daemon log: %v", pn.Name, err)
+	}
+	t.Logf("unhealthy task out of every node's lb (%d nodes hold one) %.2f s after its check began to fail (polled with "+
+		"lb inspect; detection is 2 failed probes 500 ms apart); from the unhealthy verdict to every lb's confirmation: %v "+
+		"(verdict %s, confirmed %s, from %s's daemon log)", len(lbNodes), last.Seconds(), confirmed.Sub(verdict).Round(time.Millisecond),
+		verdict.Format("15:04:05.000"), confirmed.Format("15:04:05.000"), pn.Name)
+	must("service", "rm", "probe")
+
+	// A bad update rolls back by itself: v2's check fails at once.
+	must(append(append([]string{"service", "create", "--name", "rb", "--network", "mynet", "--replicas", "4",
+		"--update-failure-action", "rollback", "--update-monitor", "5s"}, check...), images.WebV1)...)
+	t0 = time.Now()
+	up := l.CLI(ctx, m, 3*time.Minute, "service", "update", "--image", images.WebV2,
+		"--health-cmd", "false", "--health-start-period", "0s", "rb")
+	state := ""
+	for deadline := time.Now().Add(2 * time.Minute); state != "rollback_completed" && time.Now().Before(deadline); {
+		state = strings.TrimSpace(l.CLI(ctx, m, 10*time.Second, "service", "inspect", "--format", "{{.UpdateStatus.State}}", "rb").Out)
+		if state != "rollback_completed" {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	rolled := time.Since(t0)
+	if state != "rollback_completed" || up.OK() {
+		t.Errorf("bad update: state %q, update exit %d\n%s", state, up.Code, up.Out)
+	}
+	if img := strings.TrimSpace(must("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", "rb")); !strings.HasPrefix(img, images.WebV1) {
+		t.Errorf("after the rollback the service runs %q", img)
+	}
+	t.Logf("bad update (4 replicas, monitor 5 s, v2 unhealthy) to rollback_completed: %.1f s", rolled.Seconds())
+	must("service", "rm", "rb")
+
+	// An image that is not there: one rejected task per slot per restart
+	// delay (5 s), counted over a minute by the task IDs service ps lists.
+	must("service", "create", "--detach", "--name", "nope", "minsw/nope:v9")
+	seen := map[string]bool{}
+	for start := time.Now(); time.Since(start) < time.Minute; time.Sleep(2 * time.Second) {
+		for _, id := range strings.Fields(l.CLI(ctx, m, 10*time.Second, "service", "ps", "-q", "nope").Out) {
+			seen[id] = true
+		}
+	}
+	errs := l.CLI(ctx, m, 10*time.Second, "service", "ps", "--no-trunc", "--format", "{{.Error}}", "nope").Out
+	if !strings.Contains(errs, "No such image") {
+		t.Errorf("service ps nope shows no 'No such image' error:\n%s", errs)
+	}
+	t.Logf("image missing: %d tasks made for the one slot in 60 s (restart delay 5 s)", len(seen))
+}
+
+// taskIDOf is the task ID of a container on n: the last part of its name
+// (<service>.<slot>.<task ID>).
+func taskIDOf(ctx context.Context, l *lab.Lab, n lab.Node, container string) string {
+	tb := containers(ctx, l, n, true)
+	for _, row := range tb.Rows {
+		if tb.Col(row, "CONTAINER ID") == container {
+			name := tb.Col(row, "NAMES")
+			return name[strings.LastIndexByte(name, '.')+1:]
+		}
+	}
+	return ""
+}
+
+var (
+	logTime  = regexp.MustCompile(`^time=(\S+) `)
+	logTask  = regexp.MustCompile(` task=(\S+)`)
+	verdictR = regexp.MustCompile(`msg="task health" .*health=HEALTH_STATE_UNHEALTHY`)
+)
+
+// withdrawTimes reads from a daemon log when task was found unhealthy
+// and when every lb confirmed it withdrawn.
+func withdrawTimes(path, task string) (verdict, confirmed time.Time, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return verdict, confirmed, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		tm, tk := logTime.FindStringSubmatch(line), logTask.FindStringSubmatch(line)
+		if tm == nil || tk == nil || tk[1] != task {
+			continue
+		}
+		at, perr := time.Parse(time.RFC3339Nano, tm[1])
+		if perr != nil {
+			continue
+		}
+		switch {
+		case verdictR.MatchString(line) && verdict.IsZero():
+			verdict = at
+		case strings.Contains(line, `msg="task withdrawn from every lb"`) && confirmed.IsZero():
+			confirmed = at
+		}
+	}
+	if verdict.IsZero() || confirmed.IsZero() {
+		return verdict, confirmed, fmt.Errorf("task %s: verdict %v, confirmation %v not both found", task, verdict, confirmed)
+	}
+	return verdict, confirmed, sc.Err()
 }
 
 type loadResult struct{ sent, failed int }
 
 var loadRE = regexp.MustCompile(`sent=(\d+) failed=(\d+)`)
 
-// loadLoop runs a shell loop of curl requests for 20 s (at most 20000)
-// on node n, inside a container when prefix is the exec command, and
-// counts the requests that did not get a 200 within 2 s.
-func loadLoop(ctx context.Context, l *lab.Lab, n lab.Node, prefix []string, url string) loadResult {
+// loadLoop runs a shell loop of curl requests for 20 s (at most 20000) on
+// node n, inside a container when prefix is the exec command, and counts
+// the requests that did not get a 200 within 2 s. With keepAlive, each curl
+// asks 25 times over one connection (curl reuses it, and opens a new one
+// when the server has closed it); without, one request per connection.
+func loadLoop(ctx context.Context, l *lab.Lab, n lab.Node, prefix []string, url string, keepAlive bool) loadResult {
+	batch := 1
+	if keepAlive {
+		batch = 25
+	}
+	urls := strings.TrimSpace(strings.Repeat(url+" ", batch))
 	script := `i=0; f=0; end=$(( $(date +%s) + 20 )); ` +
-		`while [ $(date +%s) -lt $end ] && [ $i -lt 20000 ]; do i=$((i+1)); ` +
-		`curl -s -f -m 2 -o /dev/null ` + url + ` || f=$((f+1)); done; echo sent=$i failed=$f`
+		`while [ $(date +%s) -lt $end ] && [ $i -lt 20000 ]; do ` +
+		`ok=$(curl -s -m 2 -w '\nCODE=%{http_code}\n' ` + urls + ` | grep -c '^CODE=200$'); ` +
+		`i=$((i+` + strconv.Itoa(batch) + `)); f=$((f+` + strconv.Itoa(batch) + `-ok)); done; echo sent=$i failed=$f`
 	argv := append(append([]string(nil), prefix...), "sh", "-c", script)
 	r := l.Run(ctx, n, 90*time.Second, argv...)
 	m := loadRE.FindStringSubmatch(r.Out)

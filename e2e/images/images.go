@@ -21,6 +21,14 @@ const (
 	NetBox = "xiaopeng163/net-box:latest"
 )
 
+// WebV1 and WebV2 are two versions of one web app for rolling updates
+// (`service update --image minsw/web:v2`): whoami with busybox beside it,
+// so a health check can run wget, and VERSION in its environment.
+const (
+	WebV1 = "minsw/web:v1"
+	WebV2 = "minsw/web:v2"
+)
+
 // Host binaries the images are made from (Debian's busybox-static and curl).
 const (
 	BusyboxBinary = "/bin/busybox"
@@ -83,16 +91,40 @@ func NetBoxSpec(ctx context.Context) (ociimage.Spec, error) {
 	return spec, nil
 }
 
-// Push builds both images and pushes them to the registry at host
-// ("192.168.56.5:5000") under the seed's names.
+// WebSpec is minsw/web at version: net-box's files plus whoami as the
+// entrypoint, VERSION=version in the environment.
+func WebSpec(ctx context.Context, whoamiBinary, version string) (ociimage.Spec, error) {
+	spec, err := NetBoxSpec(ctx)
+	if err != nil {
+		return ociimage.Spec{}, err
+	}
+	spec.Files = append(spec.Files, ociimage.HostFile("/whoami", whoamiBinary, 0o755))
+	spec.Config.Entrypoint = []string{"/whoami"}
+	spec.Config.ExposedPorts = []string{"80/tcp"}
+	spec.Config.Env = append(spec.Config.Env, "VERSION="+version)
+	return spec, nil
+}
+
+// Push builds the images and pushes them to the registry at host
+// ("192.168.56.5:5000"): the seed's two under their names, and minsw/web.
 func Push(ctx context.Context, host, whoamiBinary string) error {
 	nb, err := NetBoxSpec(ctx)
+	if err != nil {
+		return err
+	}
+	v1, err := WebSpec(ctx, whoamiBinary, "v1")
+	if err != nil {
+		return err
+	}
+	v2, err := WebSpec(ctx, whoamiBinary, "v2")
 	if err != nil {
 		return err
 	}
 	for ref, spec := range map[string]ociimage.Spec{
 		host + "/" + Whoami: WhoamiSpec(whoamiBinary),
 		host + "/" + NetBox: nb,
+		host + "/" + WebV1:  v1,
+		host + "/" + WebV2:  v2,
 	} {
 		if _, err := ociimage.BuildAndPush(ctx, ref, spec, ociimage.Insecure()); err != nil {
 			return err

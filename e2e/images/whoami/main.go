@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -13,8 +14,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -23,8 +26,24 @@ func main() {
 	flag.Parse()
 	http.HandleFunc("/", handle)
 	srv := &http.Server{Addr: ":" + *addr, ReadHeaderTimeout: 10 * time.Second}
+	// On the stop signal, stop as a well-behaved server does: no new
+	// connection, idle keep-alive ones closed, requests in flight answered.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		log.Printf("whoami: stop signal, shutting down")
+		srv.Shutdown(sctx)
+	}()
 	log.Printf("whoami listening on %s", srv.Addr)
-	log.Fatal(srv.ListenAndServe())
+	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
+	<-done
 }
 
 func handle(w http.ResponseWriter, r *http.Request) {
