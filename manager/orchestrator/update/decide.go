@@ -395,12 +395,13 @@ func held(t *api.Task) bool {
 	return t.GetDesiredState() == api.TaskState_TASK_STATE_READY && len(t.GetStartAfterStop()) > 0
 }
 
-// stopped says every task of ids has stopped, is gone, or is on a node
-// that is down (it will never say it stopped).
+// stopped says every task of ids has stopped, is gone, never reached a
+// node (no container of it ever ran, and no agent will report on it), or
+// is on a node that is down (it will never say it stopped).
 func stopped(ids []string, byID map[string]*api.Task, nodeDown func(string) bool) bool {
 	for _, id := range ids {
 		t := byID[id]
-		if t == nil || isTerminal(t) {
+		if t == nil || isTerminal(t) || t.GetNodeId() == "" || t.GetStatus().GetState() < api.TaskState_TASK_STATE_ASSIGNED {
 			continue
 		}
 		if nodeDown != nil && t.GetNodeId() != "" && nodeDown(t.GetNodeId()) {

@@ -239,6 +239,20 @@ func TestDecide(t *testing.T) {
 			want: "release new1",
 		},
 		{
+			name: "stop-first: an old task that never reached a node holds nothing back",
+			setup: func(w *world) {
+				w.status(api.UpdateState_UPDATE_STATE_UPDATING, t0)
+				stopping(w, 1)
+				for _, t := range w.tasks {
+					if t.Id == "old1" {
+						t.NodeId, t.Status.State = "", api.TaskState_TASK_STATE_NEW
+					}
+				}
+				heldTask(w, 1)
+			},
+			want: "release new1",
+		},
+		{
 			name: "stop-first: an old task on a node that is down never says it stopped",
 			setup: func(w *world) {
 				w.status(api.UpdateState_UPDATE_STATE_UPDATING, t0)

@@ -65,6 +65,9 @@ func (c *cluster) agent() {
 			var next api.TaskState
 			switch {
 			case t.GetDesiredState() >= api.TaskState_TASK_STATE_SHUTDOWN && st < api.TaskState_TASK_STATE_COMPLETE:
+				if t.GetNodeId() == "" {
+					continue // never placed: no agent will ever report on it
+				}
 				next = api.TaskState_TASK_STATE_SHUTDOWN
 			case t.GetDesiredState() == api.TaskState_TASK_STATE_RUNNING && st < api.TaskState_TASK_STATE_RUNNING:
 				next = api.TaskState_TASK_STATE_RUNNING
