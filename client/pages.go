@@ -39,6 +39,10 @@ func FollowPages(ctx context.Context, method string, req, reply any, cc *grpc.Cl
 		return nil
 	}
 	pageReq := proto.Clone(rq).ProtoReflect()
+	// Pages read at different store versions are not one reading of the
+	// store: the whole list then has no version.
+	versionFD := all.Descriptor().Fields().ByName("store_version")
+	consistent := true
 	seen := map[string]bool{}
 	for pages := 1; next != ""; pages++ {
 		if seen[next] || pages > maxPages {
@@ -60,7 +64,13 @@ func FollowPages(ctx context.Context, method string, req, reply any, cc *grpc.Cl
 			return true
 		})
 		next = page.Get(nextFD).String()
+		if versionFD != nil && page.Get(versionFD).Uint() != all.Get(versionFD).Uint() {
+			consistent = false
+		}
 	}
 	all.Clear(nextFD)
+	if !consistent {
+		all.Clear(versionFD)
+	}
 	return nil
 }

@@ -79,3 +79,36 @@ func TestListsLargerThanOneMessageComeBackWhole(t *testing.T) {
 		t.Fatalf("filtered list: %d tasks, %v", len(f.Tasks), err)
 	}
 }
+
+// Pages read at different store versions make a list with no version; pages
+// of one version keep it.
+func TestFollowPagesKeepsOnlyOneVersion(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		versions []uint64
+		want     uint64
+	}{
+		{"one version", []uint64{7, 7, 7}, 7},
+		{"a write between pages", []uint64{7, 7, 8}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page := 0
+			invoker := func(_ context.Context, _ string, _, reply any, _ *grpc.ClientConn, _ ...grpc.CallOption) error {
+				r := reply.(*minswv1.ListServicesResponse)
+				r.Services = []*minswv1.Service{{Id: fmt.Sprint(page)}}
+				r.StoreVersion = tc.versions[page]
+				if page++; page < len(tc.versions) {
+					r.NextPageToken = fmt.Sprint(page)
+				}
+				return nil
+			}
+			var got minswv1.ListServicesResponse
+			if err := FollowPages(context.Background(), "/minsw.v1.Control/ListServices", &minswv1.ListServicesRequest{}, &got, nil, invoker); err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Services) != len(tc.versions) || got.StoreVersion != tc.want {
+				t.Fatalf("%d services at version %d, want %d at %d", len(got.Services), got.StoreVersion, len(tc.versions), tc.want)
+			}
+		})
+	}
+}

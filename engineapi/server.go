@@ -69,6 +69,7 @@ type Server struct {
 
 	execs    execStore
 	eventLog *eventLog
+	lists    listCache
 	// base is the context Serve runs under: hijacked streams outlive their
 	// request's context (net/http cancels it when the client half-closes).
 	base context.Context

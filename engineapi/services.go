@@ -15,10 +15,20 @@ func (s *Server) serviceList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.b.Control.ListServices(r.Context(), &api.ListServicesRequest{})
+	key := requestVersion(r) + "?" + r.URL.RawQuery
+	req := &api.ListServicesRequest{}
+	cached, ok := s.lists.get(key)
+	if ok {
+		req.UnlessStoreVersion = cached.version
+	}
+	resp, err := s.b.Control.ListServices(r.Context(), req)
 	if err != nil {
 		return err
 	}
+	if ok && resp.GetUnchanged() && resp.GetStoreVersion() == cached.version {
+		return writeBody(w, http.StatusOK, cached.body)
+	}
+	version := resp.GetStoreVersion()
 	var matched []*api.Service
 	for _, svc := range resp.GetServices() {
 		if convert.MatchService(args, svc) {
@@ -37,13 +47,21 @@ func (s *Server) serviceList(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		if tasks.GetStoreVersion() != version {
+			version = 0 // services and tasks of two states: keep neither
+		}
 		status = convert.ServiceStatuses(matched, tasks.GetTasks())
 	}
 	out := make([]swarm.Service, 0, len(matched))
 	for _, svc := range matched {
 		out = append(out, convert.Service(svc, status[svc.GetId()]))
 	}
-	return writeJSON(w, http.StatusOK, out)
+	body, err := encodeJSON(out)
+	if err != nil {
+		return err
+	}
+	s.lists.put(key, version, body)
+	return writeBody(w, http.StatusOK, body)
 }
 
 func (s *Server) serviceInspect(w http.ResponseWriter, r *http.Request) error {

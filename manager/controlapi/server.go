@@ -511,8 +511,12 @@ func (s *Server) ListTasks(_ context.Context, r *api.ListTasksRequest) (*api.Lis
 		}
 		return len(desired) == 0 || desired[t.GetDesiredState()]
 	}
-	var all []*api.Task
-	s.st.View(func(tx store.ReadTx) {
+	var (
+		all     []*api.Task
+		version uint64
+	)
+	s.st.ViewVersion(func(tx store.ReadTx, v uint64) {
+		version = v
 		var ts []*api.Task
 		switch {
 		case len(r.GetServiceIds()) > 0:
@@ -536,7 +540,7 @@ func (s *Server) ListTasks(_ context.Context, r *api.ListTasksRequest) (*api.Lis
 	if err != nil {
 		return nil, err
 	}
-	return &api.ListTasksResponse{Tasks: redactTasks(out), NextPageToken: next}, nil
+	return &api.ListTasksResponse{Tasks: redactTasks(out), NextPageToken: next, StoreVersion: version}, nil
 }
 
 func contains(s []string, v string) bool {

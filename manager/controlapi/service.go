@@ -34,14 +34,24 @@ func (s *Server) ListServices(_ context.Context, r *api.ListServicesRequest) (*a
 	if err != nil {
 		return nil, err
 	}
-	var all []*api.Service
-	s.st.View(func(tx store.ReadTx) { all = tx.Services() })
+	var (
+		all     []*api.Service
+		version uint64
+	)
+	s.st.ViewVersion(func(tx store.ReadTx, v uint64) {
+		if version = v; v == 0 || v != r.GetUnlessStoreVersion() {
+			all = tx.Services()
+		}
+	})
+	if version != 0 && version == r.GetUnlessStoreVersion() {
+		return &api.ListServicesResponse{StoreVersion: version, Unchanged: true}, nil
+	}
 	all = filterList(all, func(sv *api.Service) bool { return MatchService(sv, f) })
 	out, next, err := listPage(all, func(s *api.Service) string { return s.GetSpec().GetName() }, r.GetPageSize(), r.GetPageToken())
 	if err != nil {
 		return nil, err
 	}
-	return &api.ListServicesResponse{Services: redactServices(out), NextPageToken: next}, nil
+	return &api.ListServicesResponse{Services: redactServices(out), NextPageToken: next, StoreVersion: version}, nil
 }
 
 // resolveNetworks replaces each attachment's target (name, ID or prefix)

@@ -10,6 +10,7 @@ import (
 
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -33,6 +34,10 @@ type Store struct {
 
 	mu      sync.Mutex // serialises local-mode commits and Apply
 	applied uint64     // last applied index (raft index, or a local counter)
+	// version is the index of the last write that changed the store (the
+	// same state on every member at that index), 0 while unknown (after a
+	// snapshot restore, until the next write): see ViewVersion.
+	version atomic.Uint64
 
 	watchMu  sync.Mutex
 	watchers map[*Watcher]struct{}
@@ -73,6 +78,16 @@ func (s *Store) View(fn func(tx ReadTx)) {
 	fn(ReadTx{txn: s.db.Txn(false)})
 }
 
+// ViewVersion is View with the store's version: a reader that kept what it
+// derived from an earlier read at the same non-zero version may reuse it,
+// since no write has been acknowledged since (a write's version is set
+// before it is acknowledged). The snapshot may be newer than version, never
+// older.
+func (s *Store) ViewVersion(fn func(tx ReadTx, version uint64)) {
+	v := s.version.Load()
+	fn(ReadTx{txn: s.db.Txn(false)}, v)
+}
+
 // Update runs fn in a write transaction whose reads see its own writes. The
 // actions fn records are then committed as one batch: replicated through the
 // proposer, or applied locally. If fn returns an error, nothing is written.
@@ -94,6 +109,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 		}
 		s.applied++
 		txn.Commit()
+		s.version.Store(s.applied)
 		s.publish(tx.events)
 		return nil
 	}
@@ -144,6 +160,7 @@ func (s *Store) Apply(idx uint64, cmd *api.RaftCommand) error {
 	}
 	txn.Commit()
 	s.applied = idx
+	s.version.Store(idx)
 	s.publish(tx.events)
 	return nil
 }
@@ -216,6 +233,7 @@ func (s *Store) Restore(snap *api.StoreSnapshot) error {
 	txn.Commit()
 	s.mu.Lock()
 	s.db = db
+	s.version.Store(0) // the snapshot's index is not known here
 	s.mu.Unlock()
 	s.publish([]Event{{Kind: EventReset}})
 	return nil

@@ -244,3 +244,41 @@ func TestIdempotencyKeyMakesOneObject(t *testing.T) {
 		t.Fatalf("a request without a key: %v", err)
 	}
 }
+
+// The store's version moves with every write, in both modes, and is
+// unknown (0) after a restore, whose index the store is not told.
+func TestViewVersion(t *testing.T) {
+	version := func(s *Store) (v uint64) {
+		s.ViewVersion(func(_ ReadTx, got uint64) { v = got })
+		return v
+	}
+	for name, s := range stores() {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			if err := s.Update(ctx, func(tx *Tx) error { return tx.Create(svc("s1", "web")) }); err != nil {
+				t.Fatal(err)
+			}
+			v1 := version(s)
+			if v1 == 0 || version(s) != v1 {
+				t.Fatalf("version after a write: %d, then %d", v1, version(s))
+			}
+			// A refused write changes nothing, not even the version.
+			_ = s.Update(ctx, func(tx *Tx) error { return tx.Create(svc("s2", "web")) })
+			if v := version(s); v != v1 {
+				t.Fatalf("version after a refused write: %d, was %d", v, v1)
+			}
+			if err := s.Update(ctx, func(tx *Tx) error { return tx.Create(svc("s3", "api")) }); err != nil {
+				t.Fatal(err)
+			}
+			if v := version(s); v <= v1 {
+				t.Fatalf("version after a second write: %d, was %d", v, v1)
+			}
+			if err := s.Restore(s.Save()); err != nil {
+				t.Fatal(err)
+			}
+			if v := version(s); v != 0 {
+				t.Fatalf("version after a restore: %d, want 0 (unknown)", v)
+			}
+		})
+	}
+}

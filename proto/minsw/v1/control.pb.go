@@ -972,9 +972,13 @@ type ListServicesRequest struct {
 	PageToken string `protobuf:"bytes,111,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Docker's list filters (--filter key=value): the values of one key
 	// match any, all keys must match. Unknown keys are refused.
-	Filters       []*ListFilter `protobuf:"bytes,120,rep,name=filters,proto3" json:"filters,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Filters []*ListFilter `protobuf:"bytes,120,rep,name=filters,proto3" json:"filters,omitempty"`
+	// unless_store_version: when the store is still at this (non-zero)
+	// version, the answer is unchanged, without the services: the caller
+	// may reuse what it derived from the list it read at that version.
+	UnlessStoreVersion uint64 `protobuf:"varint,250,opt,name=unless_store_version,json=unlessStoreVersion,proto3" json:"unless_store_version,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *ListServicesRequest) Reset() {
@@ -1028,11 +1032,24 @@ func (x *ListServicesRequest) GetFilters() []*ListFilter {
 	return nil
 }
 
+func (x *ListServicesRequest) GetUnlessStoreVersion() uint64 {
+	if x != nil {
+		return x.UnlessStoreVersion
+	}
+	return 0
+}
+
 type ListServicesResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Services []*Service             `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
 	// next_page_token is "" on the last page.
 	NextPageToken string `protobuf:"bytes,110,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// store_version is the version of the store the list was read at (0:
+	// unknown); every page of one list has the same, or the list is not one
+	// reading of the store.
+	StoreVersion uint64 `protobuf:"varint,250,opt,name=store_version,json=storeVersion,proto3" json:"store_version,omitempty"`
+	// unchanged answers unless_store_version: no write since.
+	Unchanged     bool `protobuf:"varint,251,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1079,6 +1096,20 @@ func (x *ListServicesResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListServicesResponse) GetStoreVersion() uint64 {
+	if x != nil {
+		return x.StoreVersion
+	}
+	return 0
+}
+
+func (x *ListServicesResponse) GetUnchanged() bool {
+	if x != nil {
+		return x.Unchanged
+	}
+	return false
 }
 
 type CreateServiceRequest struct {
@@ -1557,6 +1588,8 @@ type ListTasksResponse struct {
 	Tasks []*Task                `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
 	// next_page_token is "" on the last page.
 	NextPageToken string `protobuf:"bytes,110,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// store_version: as ListServicesResponse's.
+	StoreVersion  uint64 `protobuf:"varint,250,opt,name=store_version,json=storeVersion,proto3" json:"store_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1603,6 +1636,13 @@ func (x *ListTasksResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListTasksResponse) GetStoreVersion() uint64 {
+	if x != nil {
+		return x.StoreVersion
+	}
+	return 0
 }
 
 type ServiceLogsRequest struct {
@@ -3341,15 +3381,18 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\x11GetServiceRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"A\n" +
 	"\x12GetServiceResponse\x12+\n" +
-	"\aservice\x18\x01 \x01(\v2\x11.minsw.v1.ServiceR\aservice\"\x81\x01\n" +
+	"\aservice\x18\x01 \x01(\v2\x11.minsw.v1.ServiceR\aservice\"\xb4\x01\n" +
 	"\x13ListServicesRequest\x12\x1b\n" +
 	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18o \x01(\tR\tpageToken\x12.\n" +
-	"\afilters\x18x \x03(\v2\x14.minsw.v1.ListFilterR\afilters\"m\n" +
+	"\afilters\x18x \x03(\v2\x14.minsw.v1.ListFilterR\afilters\x121\n" +
+	"\x14unless_store_version\x18\xfa\x01 \x01(\x04R\x12unlessStoreVersion\"\xb2\x01\n" +
 	"\x14ListServicesResponse\x12-\n" +
 	"\bservices\x18\x01 \x03(\v2\x11.minsw.v1.ServiceR\bservices\x12&\n" +
-	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"j\n" +
+	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\x12$\n" +
+	"\rstore_version\x18\xfa\x01 \x01(\x04R\fstoreVersion\x12\x1d\n" +
+	"\tunchanged\x18\xfb\x01 \x01(\bR\tunchanged\"j\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.minsw.v1.ServiceSpecR\x04spec\x12'\n" +
 	"\x0fidempotency_key\x18d \x01(\tR\x0eidempotencyKey\"D\n" +
@@ -3377,10 +3420,11 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\tpage_size\x18n \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18o \x01(\tR\tpageToken\x12.\n" +
-	"\afilters\x18x \x03(\v2\x14.minsw.v1.ListFilterR\afilters\"a\n" +
+	"\afilters\x18x \x03(\v2\x14.minsw.v1.ListFilterR\afilters\"\x87\x01\n" +
 	"\x11ListTasksResponse\x12$\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12&\n" +
-	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\"\xb8\x01\n" +
+	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\x12$\n" +
+	"\rstore_version\x18\xfa\x01 \x01(\x04R\fstoreVersion\"\xb8\x01\n" +
 	"\x12ServiceLogsRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x16\n" +
 	"\x06follow\x18\x02 \x01(\bR\x06follow\x12\x12\n" +
