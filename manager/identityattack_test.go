@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/minsw/minsw/client/join"
+	"github.com/minsw/minsw/internal/eventually"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/raftnode"
@@ -274,19 +275,13 @@ func TestFakeManagerAtAStoppedManagersAddress(t *testing.T) {
 func fakeRaftPeer(t *testing.T, addr string, creds *ca.Credentials, d time.Duration) (tried, completed int, seen string) {
 	t.Helper()
 	var l net.Listener
-	var err error
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if l, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("taking over %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually.Succeeds(t, eventually.DefaultWithin, "taking over "+addr, func() (err error) {
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
 	defer l.Close()
 	cfg := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{tlsPair(t, creds)}, ClientAuth: tls.RequestClientCert}
-	var nTried, nDone atomic.Int64
+	var nTried, nDone, nEnded atomic.Int64
 	var lastErr atomic.Value
 	lastErr.Store("")
 	go func() {
@@ -303,6 +298,7 @@ func fakeRaftPeer(t *testing.T, addr string, creds *ca.Credentials, d time.Durat
 					return
 				}
 				nTried.Add(1)
+				defer nEnded.Add(1)
 				tc := tls.Server(c, cfg)
 				if err := tc.Handshake(); err != nil {
 					lastErr.Store(err.Error())
@@ -320,10 +316,11 @@ func fakeRaftPeer(t *testing.T, addr string, creds *ca.Credentials, d time.Durat
 	}()
 	// Raft backs off from a failing peer (up to tens of seconds): wait for
 	// a few attempts, or d at most.
-	for deadline := time.Now().Add(d); nTried.Load() < 3 && time.Now().Before(deadline); {
-		time.Sleep(50 * time.Millisecond)
-	}
-	time.Sleep(500 * time.Millisecond) // let the last handshake finish
+	deadline := time.Now().Add(d)
+	eventually.Within(t, d+eventually.DefaultWithin, "a few raft connection attempts, or the time given", func() bool {
+		return nTried.Load() >= 3 || time.Now().After(deadline)
+	})
+	eventually.True(t, "the last handshake finished", func() bool { return nEnded.Load() == nTried.Load() })
 	return int(nTried.Load()), int(nDone.Load()), lastErr.Load().(string)
 }
 

@@ -122,7 +122,7 @@ func TestServiceLogsFromTheNodesRunningTheTasks(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tasks []*api.Task
-	for deadline := time.Now().Add(20 * time.Second); ; {
+	eventually.True(t, "tasks running on both workers", func() bool {
 		ts, err := lctl.ListTasks(ctx, &api.ListTasksRequest{ServiceIds: []string{svc.Service.Id}})
 		if err != nil {
 			t.Fatal(err)
@@ -133,15 +133,9 @@ func TestServiceLogsFromTheNodesRunningTheTasks(t *testing.T) {
 				running[tk.GetNodeId()] = true
 			}
 		}
-		if len(running) == 2 {
-			tasks = ts.Tasks
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tasks not running on both workers: %v", ts.Tasks)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		tasks = ts.Tasks
+		return len(running) == 2
+	})
 	name := map[string]string{} // task ID -> "web.N.ID@swarm-workerN"
 	for _, tk := range tasks {
 		w := workers[tk.NodeId]

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/minsw/minsw/client/join"
+	"github.com/minsw/minsw/internal/eventually"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/raftnode"
@@ -191,17 +192,10 @@ func TestThreeManagersForwardAndFailOver(t *testing.T) {
 		t.Fatalf("%d leaders in node ls", leaders)
 	}
 	// Orchestrator made the tasks on the leader; followers see them.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	eventually.True(t, "the orchestrator's two tasks seen on a follower", func() bool {
 		ts, err := ctl.ListTasks(ctx, &api.ListTasksRequest{})
-		if err == nil && len(ts.Tasks) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tasks not created: %v %v", ts, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil && len(ts.Tasks) == 2
+	})
 	// Kill the leader.
 	var leader *Manager
 	var rest []*Manager
@@ -215,19 +209,13 @@ func TestThreeManagersForwardAndFailOver(t *testing.T) {
 	leader.Stop()
 	start := time.Now()
 	ctl2 := api.NewControlClient(dial(t, rest[0]))
-	for {
+	eventually.Succeeds(t, eventually.DefaultWithin, "a write accepted after the leader died", func() error {
 		_, err := ctl2.CreateService(ctx, &api.CreateServiceRequest{Spec: service("after")})
-		if err == nil {
-			break
-		}
-		if status.Code(err) != codes.Unavailable && !strings.Contains(err.Error(), "leader") {
+		if err != nil && status.Code(err) != codes.Unavailable && !strings.Contains(err.Error(), "leader") {
 			t.Fatalf("unexpected error during failover: %v", err)
 		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("no write accepted 10s after the leader died: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 	t.Logf("leader killed -> writes accepted again after %v", time.Since(start))
 	svcs, err := ctl2.ListServices(ctx, &api.ListServicesRequest{})
 	if err != nil || len(svcs.Services) != 2 {
@@ -285,21 +273,16 @@ func TestFiveManagersSurviveTwoLosses(t *testing.T) {
 	rest[0].Stop()
 	live := rest[1:]
 	ctl := api.NewControlClient(dial(t, live[0]))
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	eventually.Succeeds(t, eventually.DefaultWithin, "three of five managers accepting a write", func() error {
 		_, err := ctl.CreateService(ctx, &api.CreateServiceRequest{Spec: service("with-three-of-five")})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("three of five managers did not accept a write: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 	live[1].Stop()
 	// Two of five left: no quorum. Wait until the survivors notice, then a
 	// write must fail within 5 s with the no-leader message.
-	time.Sleep(time.Second)
+	eventually.True(t, "the two survivors knowing no leader", func() bool {
+		return live[0].LeaderID() == "" && live[2].LeaderID() == ""
+	})
 	start := time.Now()
 	_, err := ctl.CreateService(ctx, &api.CreateServiceRequest{Spec: service("with-two-of-five")})
 	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "does not have a leader") {

@@ -162,10 +162,9 @@ func TestRaftAttacks(t *testing.T) {
 			at.try(err, func(err error) bool { return err != nil && !ok })
 		}
 		at.done()
-		time.Sleep(300 * time.Millisecond) // anything applied would show by now
-		if after := storeDigest(m1); after != before {
-			t.Fatalf("store changed:\nbefore %s\nafter  %s", before, after)
-		}
+		eventually.Stays(t, 300*time.Millisecond, "the store unchanged by the injected entries", func() bool {
+			return storeDigest(m1) == before
+		})
 		var n *api.Node
 		m1.st.View(func(tx store.ReadTx) { n = tx.Node(injected) })
 		if n != nil {
@@ -237,29 +236,23 @@ func TestStaleManagerFollowsALeaderItsLogDoesNotKnow(t *testing.T) {
 	victim.Stop()
 	m4, _ := joinManager(t, ctx, leader, c.GetJoinTokens().GetManager())
 	// Hand leadership around until the newcomer holds it.
-	for i := 0; !m4.IsLeader(); i++ {
-		if i > 40 {
-			t.Fatal("the new manager never became leader")
+	eventually.True(t, "the new manager leading", func() bool {
+		if m4.IsLeader() {
+			return true
 		}
 		for _, m := range append([]*Manager{m4}, ms...) {
 			if m != victim && m.IsLeader() {
 				_ = m.raft.TransferLeadershipTo(m4.cfg.NodeID, m4.cfg.AdvertiseAddr)
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return false
+	})
 	// The stale manager comes back on its address with its data.
 	var l net.Listener
-	var err error
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if l, err = net.Listen("tcp", vcfg.AdvertiseAddr); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually.Succeeds(t, eventually.DefaultWithin, "the stale manager's address free", func() (err error) {
+		l, err = net.Listen("tcp", vcfg.AdvertiseAddr)
+		return err
+	})
 	back, err := New(Config{NodeID: vcfg.NodeID, Listener: l, Raft: fastRaft(), DataDir: vcfg.DataDir, Credentials: vcfg.Credentials})
 	if err != nil {
 		t.Fatal(err)

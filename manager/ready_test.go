@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/minsw/minsw/internal/eventually"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -21,16 +22,10 @@ import (
 func restartManager(t testing.TB, old *Manager) *Manager {
 	t.Helper()
 	var l net.Listener
-	var err error
-	for i := 0; i < 50; i++ { // the old listener's port is free again once it closed
-		if l, err = net.Listen("tcp", old.cfg.AdvertiseAddr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	eventually.Succeeds(t, eventually.DefaultWithin, "the old listener's port free again", func() (err error) {
+		l, err = net.Listen("tcp", old.cfg.AdvertiseAddr)
+		return err
+	})
 	m, err := New(Config{NodeID: old.cfg.NodeID, Listener: l, AdvertiseAddr: old.cfg.AdvertiseAddr, Raft: old.cfg.Raft,
 		DataDir: old.cfg.DataDir, Credentials: old.cfg.Credentials})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/minsw/minsw/client/join"
+	"github.com/minsw/minsw/internal/eventually"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/identity"
 	"github.com/minsw/minsw/manager/jointoken"
@@ -505,28 +507,28 @@ func TestRootRotationWhileServing(t *testing.T) {
 		if err := join.RenewCertificate(ctx, conn, creds); err != nil {
 			t.Fatalf("renewal %d: %v", i, err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		// A write goes through between each node's renewal and the next.
+		renewed := writes.Load()
+		eventually.True(t, fmt.Sprintf("a write after renewal %d", i), func() bool { return writes.Load() > renewed })
 	}
 	// The leader finishes the rotation once all hold new certificates.
 	var after *api.Cluster
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	eventually.True(t, "the rotation finished", func() bool {
 		c, err := ctl.GetCluster(ctx, &api.GetClusterRequest{})
 		if err == nil && c.Cluster.RootRotation == nil && string(c.Cluster.RootCaCert) == string(newRoot) {
 			after = c.Cluster
-			break
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("rotation did not finish: %v %v", c, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false
+	})
 	// Nodes drop the old root.
 	for _, creds := range nodes {
 		if err := creds.SetRoots(ca.EncodeCertificates(mustParse(t, newRoot))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(300 * time.Millisecond) // writes keep going on the new root only
+	onOldAndNew := writes.Load()
+	eventually.True(t, "writes going on with the new root only", func() bool { return writes.Load() >= onOldAndNew+5 })
 	close(stop)
 	<-writerDone
 	if failures.Load() != 0 || writes.Load() < 10 {

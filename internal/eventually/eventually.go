@@ -34,3 +34,38 @@ func Within(t testing.TB, d time.Duration, what string, cond func() bool) {
 		time.Sleep(interval)
 	}
 }
+
+// Stays checks that cond keeps holding for d, failing t the first time it
+// does not: the test of something that must not happen (a heartbeating
+// node is never marked down). It polls, so a break shows at once.
+func Stays(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if !cond() {
+			t.Fatalf("%s stopped holding within %v", what, d)
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(interval)
+	}
+}
+
+// Succeeds calls f until it returns nil, failing t with f's last error
+// after d. f may stop the test itself on an error that is not worth
+// retrying.
+func Succeeds(t testing.TB, d time.Duration, what string, f func() error) {
+	t.Helper()
+	var err error
+	deadline := time.Now().Add(d)
+	for {
+		if err = f(); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %v", d, what, err)
+		}
+		time.Sleep(interval)
+	}
+}

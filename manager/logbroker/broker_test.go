@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/internal/eventually"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -41,18 +42,12 @@ func listen(t *testing.T, b *Broker, id string, logs map[string]string) *node {
 
 func waitListening(t *testing.T, b *Broker, id string) {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	eventually.True(t, "node "+id+" listening", func() bool {
 		b.mu.Lock()
+		defer b.mu.Unlock()
 		_, ok := b.nodes[id]
-		b.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %s never listened", id)
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return ok
+	})
 }
 
 // answer publishes sub's tasks' logs, each done; it returns Publish's error.
@@ -186,7 +181,16 @@ func TestNodeConnectingLateIsHandedTheSubscription(t *testing.T) {
 		got, _ := collect(t, ctx, b, Request{Tasks: []Task{{"t1", "n1"}}, Tail: -1})
 		res <- got
 	}()
-	time.Sleep(20 * time.Millisecond) // the subscription waits for n1
+	eventually.True(t, "the subscription waiting for n1", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, s := range b.subs {
+			if s.waiting["n1"] {
+				return true
+			}
+		}
+		return false
+	})
 	listen(t, b, "n1", map[string]string{"t1": "late\n"}).serve(t, b)
 	if got := <-res; len(got) != 1 || got[0] != "t1: late\n" {
 		t.Fatalf("%q", got)

@@ -150,17 +150,12 @@ func nodeState(st *store.Store, id string) api.NodeState {
 
 func waitState(t testing.TB, st *store.Store, id string, want api.TaskState) *api.Task {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		tk := task(st, id)
-		if tk.GetStatus().GetState() == want {
-			return tk
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for task %s %v; it is %v desired %v", id, want, tk.GetStatus(), tk.GetDesiredState())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	var tk *api.Task
+	eventually.True(t, fmt.Sprintf("task %s %v", id, want), func() bool {
+		tk = task(st, id)
+		return tk.GetStatus().GetState() == want
+	})
+	return tk
 }
 
 // assign creates tasks as the scheduler leaves them: assigned to node.
@@ -330,10 +325,9 @@ func TestHeldAtReadyUntilDesiredRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, st, "task2", api.TaskState_TASK_STATE_READY)
-	time.Sleep(50 * time.Millisecond)
-	if s := task(st, "task2").GetStatus().GetState(); s != api.TaskState_TASK_STATE_READY {
-		t.Fatalf("task held at ready went to %v", s)
-	}
+	eventually.Stays(t, 100*time.Millisecond, "the task held at ready", func() bool {
+		return task(st, "task2").GetStatus().GetState() == api.TaskState_TASK_STATE_READY
+	})
 	setDesired(t, st, "task2", api.TaskState_TASK_STATE_RUNNING)
 	waitState(t, st, "task2", api.TaskState_TASK_STATE_RUNNING)
 }
@@ -492,10 +486,9 @@ func TestHeartbeatsKeepTheNodeUpUntilTheAgentStops(t *testing.T) {
 	m.run()
 	_, stop := startAgent(t, "worker1", []string{m.addr}, fake.New())
 	waitFor(t, "node ready", func() bool { return nodeState(st, "worker1") == api.NodeState_NODE_STATE_READY })
-	time.Sleep(300 * time.Millisecond) // over twice the 120 ms grace
-	if s := nodeState(st, "worker1"); s != api.NodeState_NODE_STATE_READY {
-		t.Fatalf("heartbeating node is %v", s)
-	}
+	eventually.Stays(t, 300*time.Millisecond, "the heartbeating node ready for over twice the 120 ms grace", func() bool {
+		return nodeState(st, "worker1") == api.NodeState_NODE_STATE_READY
+	})
 	stop()
 	waitFor(t, "node down", func() bool { return nodeState(st, "worker1") == api.NodeState_NODE_STATE_DOWN })
 }
@@ -627,18 +620,9 @@ func TestFinishedTasksHoldNoGoroutine(t *testing.T) {
 		waitState(t, st, id, api.TaskState_TASK_STATE_COMPLETE)
 	}
 	// Runners park once their task has finished and is reported.
-	var g int
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		g = runtime.NumGoroutine()
-		if g < base+n/10 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if g >= base+n/10 {
-		t.Fatalf("%d goroutines with %d finished tasks, %d before them: one goroutine per finished task", g, n, base)
-	}
+	eventually.True(t, fmt.Sprintf("fewer than %d goroutines with %d finished tasks (%d before them), not one per finished task", base+n/10, n, base), func() bool {
+		return runtime.NumGoroutine() < base+n/10
+	})
 	// The tasks are still this node's and still shown.
 	if got := len(a.Tasks()); got != n {
 		t.Fatalf("agent shows %d tasks, want %d", got, n)

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/minsw/minsw/internal/eventually"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/agent"
@@ -82,10 +83,9 @@ func TestNoHealthcheckTurnsTheImagesOff(t *testing.T) {
 	if tk.GetStatus().GetHealth() != api.HealthState_HEALTH_STATE_NONE {
 		t.Fatalf("health %v", tk.GetStatus().GetHealth())
 	}
-	time.Sleep(300 * time.Millisecond) // two would-be probe periods
-	if s := task(st, "task1").GetStatus().GetState(); s != api.TaskState_TASK_STATE_RUNNING {
-		t.Fatalf("task went %v", s)
-	}
+	eventually.Stays(t, 300*time.Millisecond, "the task running for two would-be probe periods", func() bool {
+		return task(st, "task1").GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING
+	})
 }
 
 // withdrawNet records the order of withdrawals and container stops.
