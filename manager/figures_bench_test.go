@@ -17,7 +17,7 @@ import (
 )
 
 // The control plane's figures (issue 11's table), on three managers over
-// loopback TCP with the daemon's own raft settings (700 ms heartbeat and
+// loopback TCP with the daemon's own raft settings (500 ms heartbeat and
 // election timeouts, raft data encrypted on disk):
 //
 //	go test -run - -bench 'LeaderKilled|WholeClusterRestart' ./manager/

@@ -1,0 +1,49 @@
+package raftnode
+
+import (
+	"testing"
+	"time"
+)
+
+// When the leader dies, the followers' watch makes raft look at its
+// heartbeat timer early: a new leader is elected, and the heartbeat
+// timeout each survivor runs with is the configured one again (the nudge
+// lowers it for an instant only).
+func TestLeaderGoneSurvivorsElectAndKeepTheirTimeout(t *testing.T) {
+	ms := cluster(t, 3, nil)
+	old := waitLeader(t, ms)
+	want := old.node.raft.ReloadableConfig().HeartbeatTimeout
+	var survivors []*member
+	for _, m := range ms {
+		if m != old {
+			survivors = append(survivors, m)
+		}
+	}
+	if err := old.node.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	old.node = nil
+	nl := waitLeader(t, survivors)
+	if err := createService(nl.st, "after"); err != nil {
+		t.Fatalf("write on the new leader: %v", err)
+	}
+	for _, m := range survivors {
+		if got := m.node.raft.ReloadableConfig().HeartbeatTimeout; got != want {
+			t.Errorf("%s runs with a heartbeat timeout of %v, want %v", m.id, got, want)
+		}
+	}
+}
+
+// A nudge leaves raft's reloadable settings as they were.
+func TestNudgeRestoresTheHeartbeatTimeout(t *testing.T) {
+	ms := cluster(t, 1, nil)
+	n := ms[0].node
+	before := n.raft.ReloadableConfig()
+	n.nudgeHeartbeatTimer()
+	if after := n.raft.ReloadableConfig(); after != before {
+		t.Fatalf("settings after a nudge %+v, before %+v", after, before)
+	}
+	if before.HeartbeatTimeout != 300*time.Millisecond {
+		t.Fatalf("test cluster runs with %v", before.HeartbeatTimeout)
+	}
+}
