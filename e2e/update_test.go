@@ -194,10 +194,11 @@ func TestRollingUpdateLoad(t *testing.T) {
 	if err != nil {
 		t.Errorf("reading %s's daemon log: %v", pn.Name, err)
 	}
-	t.Logf("unhealthy task out of every node's lb (%d nodes hold one) %.2f s after its check began to fail (polled with "+
-		"lb inspect; detection is 2 failed probes 500 ms apart); from the unhealthy verdict to every lb's confirmation: %v "+
-		"(verdict %s, confirmed %s, from %s's daemon log)", len(lbNodes), last.Seconds(), confirmed.Sub(verdict).Round(time.Millisecond),
-		verdict.Format("15:04:05.000"), confirmed.Format("15:04:05.000"), pn.Name)
+	t.Logf("unhealthy task out of every node's lb (%d nodes hold one): from the unhealthy verdict to every lb's "+
+		"confirmation %v (verdict %s, confirmed %s, in %s's daemon log); from the check broken to the verdict %v "+
+		"(2 failed probes 500 ms apart); to every lb inspect showing it gone %.2f s (polled)",
+		len(lbNodes), confirmed.Sub(verdict).Round(time.Millisecond), verdict.Format("15:04:05.000"),
+		confirmed.Format("15:04:05.000"), pn.Name, verdict.Sub(t0).Round(time.Millisecond), last.Seconds())
 	must("service", "rm", "probe")
 
 	// A bad update rolls back by itself: v2's check fails at once.
