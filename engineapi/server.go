@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/versions"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/minsw/minsw/internal/errdefs"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -57,7 +58,16 @@ type Config struct {
 	Hostname string
 	// ExecRoot is shown as /info's DockerRootDir.
 	ExecRoot string
-	Logger   *slog.Logger
+	// Images looks images up in their registries (GET /distribution);
+	// nil answers that this node does not.
+	Images ImageResolver
+	Logger *slog.Logger
+}
+
+// ImageResolver looks an image up in its registry: the descriptor its
+// name points to now, and the platforms it is built for.
+type ImageResolver interface {
+	Resolve(ctx context.Context, image string) (ocispec.Descriptor, []ocispec.Platform, error)
 }
 
 // Server is the Engine API's HTTP handler.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/api/types/system"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
 
 	"github.com/minsw/minsw/engineapi/convert"
@@ -138,9 +140,26 @@ func callCtx(r *http.Request) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(r.Context(), callTimeout)
 }
 
-// distributionInspect answers docker's image digest lookup at once: minsw
-// does not query registries from the manager, each node pulls the image
-// itself (the docker CLI then prints its usual warning and goes on).
+// distributionInspect answers docker's image lookup (the digest its tag
+// names, its platforms) from the image's registry, Docker Hub names from
+// the node's mirror, so `docker service create` pins the image as with
+// dockerd. A node without a way to look images up says so: the docker CLI
+// then prints its usual warning and goes on.
 func (s *Server) distributionInspect(w http.ResponseWriter, r *http.Request) error {
-	return errdefs.Unimplemented("minsw does not resolve image digests on the manager: each node pulls %s itself", r.PathValue("name"))
+	image, ok := strings.CutSuffix(r.PathValue("name"), "/json")
+	if !ok || image == "" {
+		return errdefs.NotFound("no such endpoint: %s", r.URL.Path)
+	}
+	if s.cfg.Images == nil {
+		return errdefs.Unimplemented("this minsw node looks no images up in registries: each node pulls %s itself", image)
+	}
+	desc, _, err := s.cfg.Images.Resolve(r.Context(), image)
+	if err != nil {
+		return err
+	}
+	// The platforms are not handed on: docker's CLI would make them the
+	// service's placement platforms, which minsw does not schedule by
+	// (TaskTemplate.Placement.Platforms is refused), so the digest alone
+	// pins the image.
+	return writeJSON(w, http.StatusOK, registry.DistributionInspect{Descriptor: desc, Platforms: []ocispec.Platform{}})
 }

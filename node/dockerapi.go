@@ -8,6 +8,7 @@ import (
 
 	"github.com/minsw/minsw/client"
 	"github.com/minsw/minsw/engineapi"
+	"github.com/minsw/minsw/internal/registryresolve"
 )
 
 // serveEngineAPI serves the Docker Engine API on cfg.DockerSocket until ctx
@@ -46,11 +47,20 @@ func (n *Node) serveEngineAPI(ctx context.Context) (stopped <-chan struct{}, err
 		ls = append(ls, tl)
 		n.log.Info("docker engine API on TCP with TLS client certificates", "addr", tl.Addr().String())
 	}
+	images, err := registryresolve.New(registryresolve.Config{Mirror: n.cfg.RegistryMirror, Insecure: n.cfg.InsecureRegistries})
+	if err != nil {
+		for _, l := range ls {
+			l.Close()
+		}
+		cl.Close()
+		return nil, fmt.Errorf("node: engine API: %w", err)
+	}
 	srv := engineapi.New(engineapi.Config{
 		Backend:       engineapi.Backend{Control: cl.Control, Swarm: cl.Swarm, Containers: cl.Containers, Networks: cl.Networks},
 		EngineVersion: Version,
 		Hostname:      n.cfg.Hostname,
 		ExecRoot:      n.cfg.ExecRoot,
+		Images:        images,
 		Logger:        n.cfg.Logger,
 	})
 	n.log.Info("docker engine API ready", "socket", n.cfg.DockerSocket, "DOCKER_HOST", "unix://"+n.cfg.DockerSocket)

@@ -73,6 +73,10 @@ type Config struct {
 	// DockerSocket is where the Docker Engine API listens; "" switches it
 	// off (dockerapi.go).
 	DockerSocket string
+	// RegistryMirror and InsecureRegistries are where the Engine API looks
+	// images up (GET /distribution), as the executor pulls them.
+	RegistryMirror     string
+	InsecureRegistries []string
 	// DockerTCP, when set, also serves it on this TCP address, with
 	// DockerTLS (client certificates required).
 	DockerTCP string

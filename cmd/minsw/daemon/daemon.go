@@ -152,7 +152,8 @@ func nodeConfig(o *daemonOptions, hostname string, exec executor.Executor, log *
 		Hostname: hostname, DataRoot: o.dataRoot, ExecRoot: o.execRoot,
 		AdvertiseAddr: o.advertiseAddr, ListenAddr: o.listenAddr,
 		Executor: exec, HeartbeatPeriod: o.heartbeat, Logger: log,
-		DockerSocket: o.dockerSocket,
+		DockerSocket:   o.dockerSocket,
+		RegistryMirror: o.registryMirror, InsecureRegistries: o.insecureRegistries,
 	}
 	var err error
 	if cfg.DockerTCP, cfg.DockerTLS, err = dockerTCP(o); err != nil {
