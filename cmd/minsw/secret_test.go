@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/base64"
 	"net"
 	"os"
@@ -21,7 +22,13 @@ import (
 func serveControl(t *testing.T) (string, *store.Store) {
 	t.Helper()
 	st := store.New(nil, nil)
+	// The allocator loop runs as on the leader: a create waits for it to
+	// give the service its addresses (up to 10 s without it).
 	a := allocator.New(st, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 	srv := grpc.NewServer()
 	minswv1.RegisterControlServer(srv, controlapi.New(controlapi.Config{Store: st, Allocator: func() *allocator.Allocator { return a }}))
 	path := filepath.Join(t.TempDir(), "minsw.sock")

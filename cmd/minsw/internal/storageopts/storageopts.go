@@ -45,123 +45,169 @@ func Mount(value string) (*minswv1.Mount, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &minswv1.Mount{Type: minswv1.MountType_MOUNT_TYPE_VOLUME}
-	typ := "volume"
-	var volOpts, bindOpts, tmpfsOpts bool
-	volume := func() *minswv1.VolumeOptions {
-		volOpts = true
-		if m.VolumeOptions == nil {
-			m.VolumeOptions = &minswv1.VolumeOptions{}
-		}
-		return m.VolumeOptions
-	}
-	driver := func() *minswv1.Driver {
-		v := volume()
-		if v.DriverConfig == nil {
-			v.DriverConfig = &minswv1.Driver{}
-		}
-		return v.DriverConfig
-	}
-	tmpfs := func() *minswv1.TmpfsOptions {
-		tmpfsOpts = true
-		if m.TmpfsOptions == nil {
-			m.TmpfsOptions = &minswv1.TmpfsOptions{}
-		}
-		return m.TmpfsOptions
-	}
+	p := &mountParser{m: &minswv1.Mount{Type: minswv1.MountType_MOUNT_TYPE_VOLUME}, typ: "volume"}
 	for _, f := range fs {
-		key, val, hasVal := strings.Cut(f, "=")
-		key = strings.ToLower(strings.TrimSpace(key))
-		switch key {
-		case "readonly", "ro", "volume-nocopy":
-			b, err := parseBool(key, val, hasVal)
-			if err != nil {
-				return nil, err
-			}
-			if key == "volume-nocopy" {
-				volume().Nocopy = b
-			} else {
-				m.Readonly = b
-			}
-			continue
-		}
-		if !hasVal {
-			return nil, fmt.Errorf("invalid field '%s' must be a key=value pair", Printable(f))
-		}
-		switch key {
-		case "type":
-			typ = strings.ToLower(val)
-			switch typ {
-			case "volume":
-				m.Type = minswv1.MountType_MOUNT_TYPE_VOLUME
-			case "bind":
-				m.Type = minswv1.MountType_MOUNT_TYPE_BIND
-			case "tmpfs":
-				m.Type = minswv1.MountType_MOUNT_TYPE_TMPFS
-			default:
-				return nil, fmt.Errorf("invalid mount type %s: minsw supports volume, bind and tmpfs", strconv.Quote(val))
-			}
-		case "source", "src":
-			m.Source = val
-		case "target", "dst", "destination":
-			m.Target = val
-		case "consistency":
-			// Docker Desktop's hint; meaningless on Linux, accepted as docker does.
-		case "bind-propagation":
-			bindOpts = true
-			p, ok := minswv1.MountPropagation_value["MOUNT_PROPAGATION_"+strings.ToUpper(val)]
-			if !ok {
-				return nil, fmt.Errorf("invalid bind propagation %s: want one of rprivate, private, rshared, shared, rslave, slave", strconv.Quote(val))
-			}
-			m.BindOptions = &minswv1.BindOptions{Propagation: minswv1.MountPropagation(p)}
-		case "volume-label":
-			k, v, _ := strings.Cut(val, "=")
-			vo := volume()
-			if vo.Labels == nil {
-				vo.Labels = map[string]string{}
-			}
-			vo.Labels[k] = v
-		case "volume-driver":
-			driver().Name = val
-		case "volume-opt":
-			k, v, ok := strings.Cut(val, "=")
-			if !ok {
-				return nil, fmt.Errorf("invalid volume-opt %s: want key=value", strconv.Quote(val))
-			}
-			d := driver()
-			if d.Options == nil {
-				d.Options = map[string]string{}
-			}
-			d.Options[k] = v
-		case "tmpfs-size":
-			n, err := RAMInBytes(val)
-			if err != nil {
-				return nil, fmt.Errorf("invalid value for %s: %s", key, Printable(val))
-			}
-			tmpfs().SizeBytes = n
-		case "tmpfs-mode":
-			n, err := strconv.ParseUint(val, 8, 32)
-			if err != nil {
-				return nil, fmt.Errorf("invalid value for %s: %s", key, Printable(val))
-			}
-			tmpfs().Mode = uint32(n)
-		default:
-			return nil, fmt.Errorf("unexpected key '%s' in '%s'", Printable(key), Printable(f))
+		if err := p.field(f); err != nil {
+			return nil, err
 		}
 	}
-	if m.Target == "" {
-		return nil, fmt.Errorf("target is required")
+	if err := p.check(); err != nil {
+		return nil, err
 	}
-	if volOpts && typ != "volume" {
-		return nil, fmt.Errorf("cannot mix 'volume-*' options with mount type '%s'", typ)
+	return p.m, nil
+}
+
+// mountParser is a --mount value being read: the mount so far, its type,
+// and which type's options were given (checked against the type at the end).
+type mountParser struct {
+	m                            *minswv1.Mount
+	typ                          string
+	volOpts, bindOpts, tmpfsOpts bool
+}
+
+func (p *mountParser) volume() *minswv1.VolumeOptions {
+	p.volOpts = true
+	if p.m.VolumeOptions == nil {
+		p.m.VolumeOptions = &minswv1.VolumeOptions{}
 	}
-	if bindOpts && typ != "bind" {
-		return nil, fmt.Errorf("cannot mix 'bind-*' options with mount type '%s'", typ)
+	return p.m.VolumeOptions
+}
+
+func (p *mountParser) driver() *minswv1.Driver {
+	v := p.volume()
+	if v.DriverConfig == nil {
+		v.DriverConfig = &minswv1.Driver{}
 	}
-	if tmpfsOpts && typ != "tmpfs" {
-		return nil, fmt.Errorf("cannot mix 'tmpfs-*' options with mount type '%s'", typ)
+	return v.DriverConfig
+}
+
+func (p *mountParser) tmpfs() *minswv1.TmpfsOptions {
+	p.tmpfsOpts = true
+	if p.m.TmpfsOptions == nil {
+		p.m.TmpfsOptions = &minswv1.TmpfsOptions{}
 	}
-	return m, nil
+	return p.m.TmpfsOptions
+}
+
+// field reads one key[=value] of the mount.
+func (p *mountParser) field(f string) error {
+	key, val, hasVal := strings.Cut(f, "=")
+	key = strings.ToLower(strings.TrimSpace(key))
+	switch key {
+	case "readonly", "ro", "volume-nocopy":
+		b, err := parseBool(key, val, hasVal)
+		if err != nil {
+			return err
+		}
+		if key == "volume-nocopy" {
+			p.volume().Nocopy = b
+		} else {
+			p.m.Readonly = b
+		}
+		return nil
+	}
+	if !hasVal {
+		return fmt.Errorf("invalid field '%s' must be a key=value pair", Printable(f))
+	}
+	switch key {
+	case "type":
+		return p.setType(val)
+	case "source", "src":
+		p.m.Source = val
+	case "target", "dst", "destination":
+		p.m.Target = val
+	case "consistency":
+		// Docker Desktop's hint; meaningless on Linux, accepted as docker does.
+	case "bind-propagation":
+		p.bindOpts = true
+		prop, ok := minswv1.MountPropagation_value["MOUNT_PROPAGATION_"+strings.ToUpper(val)]
+		if !ok {
+			return fmt.Errorf("invalid bind propagation %s: want one of rprivate, private, rshared, shared, rslave, slave", strconv.Quote(val))
+		}
+		p.m.BindOptions = &minswv1.BindOptions{Propagation: minswv1.MountPropagation(prop)}
+	case "volume-label", "volume-driver", "volume-opt":
+		return p.volumeField(key, val)
+	case "tmpfs-size", "tmpfs-mode":
+		return p.tmpfsField(key, val)
+	default:
+		return fmt.Errorf("unexpected key '%s' in '%s'", Printable(key), Printable(f))
+	}
+	return nil
+}
+
+func (p *mountParser) setType(val string) error {
+	p.typ = strings.ToLower(val)
+	switch p.typ {
+	case "volume":
+		p.m.Type = minswv1.MountType_MOUNT_TYPE_VOLUME
+	case "bind":
+		p.m.Type = minswv1.MountType_MOUNT_TYPE_BIND
+	case "tmpfs":
+		p.m.Type = minswv1.MountType_MOUNT_TYPE_TMPFS
+	default:
+		return fmt.Errorf("invalid mount type %s: minsw supports volume, bind and tmpfs", strconv.Quote(val))
+	}
+	return nil
+}
+
+func (p *mountParser) volumeField(key, val string) error {
+	switch key {
+	case "volume-label":
+		k, v, _ := strings.Cut(val, "=")
+		vo := p.volume()
+		if vo.Labels == nil {
+			vo.Labels = map[string]string{}
+		}
+		vo.Labels[k] = v
+	case "volume-driver":
+		p.driver().Name = val
+	case "volume-opt":
+		k, v, ok := strings.Cut(val, "=")
+		if !ok {
+			return fmt.Errorf("invalid volume-opt %s: want key=value", strconv.Quote(val))
+		}
+		d := p.driver()
+		if d.Options == nil {
+			d.Options = map[string]string{}
+		}
+		d.Options[k] = v
+	}
+	return nil
+}
+
+func (p *mountParser) tmpfsField(key, val string) error {
+	switch key {
+	case "tmpfs-size":
+		n, err := RAMInBytes(val)
+		if err != nil {
+			return fmt.Errorf("invalid value for %s: %s", key, Printable(val))
+		}
+		p.tmpfs().SizeBytes = n
+	case "tmpfs-mode":
+		n, err := strconv.ParseUint(val, 8, 32)
+		if err != nil {
+			return fmt.Errorf("invalid value for %s: %s", key, Printable(val))
+		}
+		p.tmpfs().Mode = uint32(n)
+	}
+	return nil
+}
+
+// check refuses a mount without a target, or with another type's options.
+func (p *mountParser) check() error {
+	if p.m.Target == "" {
+		return fmt.Errorf("target is required")
+	}
+	if p.volOpts && p.typ != "volume" {
+		return fmt.Errorf("cannot mix 'volume-*' options with mount type '%s'", p.typ)
+	}
+	if p.bindOpts && p.typ != "bind" {
+		return fmt.Errorf("cannot mix 'bind-*' options with mount type '%s'", p.typ)
+	}
+	if p.tmpfsOpts && p.typ != "tmpfs" {
+		return fmt.Errorf("cannot mix 'tmpfs-*' options with mount type '%s'", p.typ)
+	}
+	return nil
 }
 
 // file parses the shared grammar of --secret and --config: NAME, or
