@@ -349,12 +349,11 @@ func (d *Driver) EnsureNetwork(ctx context.Context, n Network) error {
 // checkSubnetClash refuses a subnet that overlaps an address of the node's
 // own (underlay) namespace: its traffic would be routed into the overlay.
 func (d *Driver) checkSubnetClash(n Network) error {
-	h, err := netlink.NewHandleAt(d.underlay)
-	if err != nil {
-		return fmt.Errorf("netdriver: underlay netlink: %w", err)
-	}
-	defer h.Close()
-	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	var addrs []netlink.Addr
+	err := netns.WithNsHandle(d.underlay, func(h *netlink.Handle) (err error) {
+		addrs, err = h.AddrList(nil, netlink.FAMILY_V4)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("netdriver: underlay addresses: %w", err)
 	}
@@ -737,11 +736,10 @@ func (d *Driver) Reconcile(ctx context.Context, want []Network) error {
 }
 
 func (d *Driver) deleteTempVxlans(ids []string) error {
-	h, err := netlink.NewHandleAt(d.underlay)
-	if err != nil {
-		return fmt.Errorf("netdriver: underlay netlink: %w", err)
-	}
-	defer h.Close()
+	return netns.WithNsHandle(d.underlay, func(h *netlink.Handle) error { return d.deleteTempVxlansWith(h, ids) })
+}
+
+func (d *Driver) deleteTempVxlansWith(h *netlink.Handle, ids []string) error {
 	links, err := h.LinkList()
 	if err != nil {
 		return fmt.Errorf("netdriver: underlay links: %w", err)
@@ -785,26 +783,18 @@ func (d *Driver) removeStale(names ...string) error {
 // deleteLinks removes every link but lo in a namespace, so that a vxlan's
 // VNI is free at once rather than when the namespace is finally freed.
 func deleteLinks(path string) error {
-	ns, err := netns.Open(path)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	links, err := h.LinkList()
-	if err != nil {
-		return err
-	}
-	for _, l := range links {
-		if l.Attrs().Name != "lo" {
-			h.LinkDel(l)
+	return netns.WithHandle(path, func(h *netlink.Handle) error {
+		links, err := h.LinkList()
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		for _, l := range links {
+			if l.Attrs().Name != "lo" {
+				h.LinkDel(l)
+			}
+		}
+		return nil
+	})
 }
 
 // EgressEndpoint is a container's leg on the gateway bridge.

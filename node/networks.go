@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"github.com/minsw/minsw/netdriver/gwbridge"
-	"github.com/vishvananda/netlink"
 	"net"
 	"net/netip"
 	"sort"
@@ -214,7 +213,7 @@ func (s *networksAPI) ListLocalNetworks(ctx context.Context, _ *api.ListLocalNet
 		return hex.EncodeToString(sum[:])
 	}
 	resp := &api.ListLocalNetworksResponse{}
-	if _, err := netlink.LinkByName(gwbridge.DefaultName); err == nil {
+	if gwbridge.Present("", gwbridge.DefaultName) {
 		resp.Networks = append(resp.Networks, &api.LocalNetwork{Id: id(gwbridge.DefaultName), Name: gwbridge.DefaultName, Driver: "bridge"})
 	}
 	resp.Networks = append(resp.Networks, &api.LocalNetwork{Id: id("none"), Name: "none", Driver: "null"})

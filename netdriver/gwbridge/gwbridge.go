@@ -101,12 +101,7 @@ func Ensure(ns vnetns.NsHandle, cfg Config) (*Bridge, error) {
 }
 
 func (b *Bridge) handle(fn func(h *netlink.Handle) error) error {
-	h, err := netlink.NewHandleAt(b.ns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	return fn(h)
+	return netns.WithNsHandle(b.ns, fn)
 }
 
 func ifname(s string) []byte {
@@ -200,12 +195,12 @@ func (b *Bridge) Attach(containerID, nsPath string, addr netip.Prefix) error {
 		return err
 	}
 	defer cns.Close()
-	ch, err := netlink.NewHandleAt(cns)
-	if err != nil {
-		return err
-	}
-	defer ch.Close()
 	host := VethName(containerID)
+	return netns.WithNsHandle(cns, func(ch *netlink.Handle) error { return b.attach(ch, cns, containerID, host, addr) })
+}
+
+// attach is Attach with a handle ch in the container's namespace cns.
+func (b *Bridge) attach(ch *netlink.Handle, cns vnetns.NsHandle, containerID, host string, addr netip.Prefix) error {
 	return b.handle(func(h *netlink.Handle) error {
 		br, err := h.LinkByName(b.cfg.Name)
 		if err != nil {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
+
+	"github.com/minsw/minsw/netdriver/netns"
 )
 
 // Probe asks the kernel: it adds ESP states to the xfrm database of a
@@ -55,18 +57,16 @@ func probeXfrm() (Features, error) {
 			return
 		}
 		defer ns.Close()
-		h, herr := netlink.NewHandleAt(ns)
 		if serr := vnetns.Set(orig); serr != nil {
 			ch <- result{err: serr}
 			return
 		}
 		runtime.UnlockOSThread()
-		if herr != nil {
-			ch <- result{err: herr}
-			return
-		}
-		defer h.Close()
-		f, err := classify(h.XfrmStateAdd)
+		var f Features
+		err = netns.WithNsHandle(ns, func(h *netlink.Handle) (err error) {
+			f, err = classify(h.XfrmStateAdd)
+			return err
+		})
 		ch <- result{f, err}
 	}()
 	r := <-ch

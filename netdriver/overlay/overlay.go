@@ -157,32 +157,12 @@ func ensureNetns(path string) error {
 	return err
 }
 
-// withHandle runs fn with a netlink handle whose sockets live in the
-// namespace at path.
-func withHandle(path string, fn func(h *netlink.Handle) error) error {
-	ns, err := netns.Open(path)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	return withNsHandle(ns, fn)
-}
-
-func withNsHandle(ns vnetns.NsHandle, fn func(h *netlink.Handle) error) error {
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink socket: %w", err)
-	}
-	defer h.Close()
-	return fn(h)
-}
-
 func (n *Network) ensureSandbox() error {
 	path := n.SandboxPath()
 	if err := ensureNetns(path); err != nil {
 		return err
 	}
-	return withHandle(path, func(h *netlink.Handle) error {
+	return netns.WithHandle(path, func(h *netlink.Handle) error {
 		if err := linkUp(h, "lo"); err != nil {
 			return err
 		}
@@ -260,7 +240,7 @@ func (n *Network) ensureVxlan(h *netlink.Handle, br netlink.Link, sandbox string
 	defer sbFd.Close()
 	// vxlan0 is made in the underlay namespace so that its UDP socket is
 	// bound there, then moved into the sandbox.
-	err = withNsHandle(n.underlay, func(u *netlink.Handle) error {
+	err = netns.WithNsHandle(n.underlay, func(u *netlink.Handle) error {
 		if stale, err := u.LinkByName(tmp); err == nil {
 			if err := u.LinkDel(stale); err != nil {
 				return fmt.Errorf("delete stale %s: %w", tmp, err)
@@ -369,7 +349,7 @@ func (n *Network) SetVIPs(vips []netip.Addr) error {
 		}
 		want = append(want, netip.PrefixFrom(v, 32))
 	}
-	return withHandle(n.LBPath(), func(h *netlink.Handle) error {
+	return netns.WithHandle(n.LBPath(), func(h *netlink.Handle) error {
 		l, err := h.LinkByName(LBLinkName)
 		if err != nil {
 			return fmt.Errorf("overlay: network %s: lb %s: %w", n.cfg.ID, LBLinkName, err)
@@ -414,7 +394,7 @@ func (n *Network) VIPs() ([]netip.Addr, error) {
 		return nil, nil
 	}
 	var out []netip.Addr
-	err := withHandle(n.LBPath(), func(h *netlink.Handle) error {
+	err := netns.WithHandle(n.LBPath(), func(h *netlink.Handle) error {
 		l, err := h.LinkByName(LBLinkName)
 		if err != nil {
 			return err
@@ -488,7 +468,7 @@ func (n *Network) Remove() error {
 	var errs []error
 	sb := n.SandboxPath()
 	if netns.IsNetns(sb) {
-		err := withHandle(sb, func(h *netlink.Handle) error {
+		err := netns.WithHandle(sb, func(h *netlink.Handle) error {
 			links, err := h.LinkList()
 			if err != nil {
 				return err
@@ -508,7 +488,7 @@ func (n *Network) Remove() error {
 	errs = append(errs, netns.Delete(sb))
 	errs = append(errs, netns.Delete(filepath.Join(n.dir, n.lbName())))
 	// A temporary vxlan left in the underlay by a crash mid-create.
-	errs = append(errs, withNsHandle(n.underlay, func(u *netlink.Handle) error {
+	errs = append(errs, netns.WithNsHandle(n.underlay, func(u *netlink.Handle) error {
 		if l, err := u.LinkByName(VxlanTempName(n.cfg.VNI, n.cfg.ID)); err == nil {
 			return u.LinkDel(l)
 		}
@@ -562,12 +542,12 @@ func (n *Network) Attach(ep Endpoint) error {
 	mtu := n.cfg.mtu()
 	mac := MACFromIP(ep.Addr.Addr())
 
-	return withHandle(n.SandboxPath(), func(h *netlink.Handle) error {
+	return netns.WithHandle(n.SandboxPath(), func(h *netlink.Handle) error {
 		br, err := h.LinkByName(BridgeName)
 		if err != nil {
 			return fmt.Errorf("overlay: network %s not ensured: %w", n.cfg.ID, err)
 		}
-		return withNsHandle(cns, func(c *netlink.Handle) error {
+		return netns.WithNsHandle(cns, func(c *netlink.Handle) error {
 			ifName, err := n.endpointIfName(h, c, hostName, ep.IfName)
 			if err != nil {
 				return err
@@ -663,7 +643,7 @@ func (n *Network) Detach(containerID string) error {
 	if !netns.IsNetns(n.SandboxPath()) {
 		return nil
 	}
-	return withHandle(n.SandboxPath(), func(h *netlink.Handle) error {
+	return netns.WithHandle(n.SandboxPath(), func(h *netlink.Handle) error {
 		l, err := h.LinkByName(VethName(containerID))
 		if isNotFound(err) {
 			return nil
@@ -682,7 +662,7 @@ func (n *Network) Detach(containerID string) error {
 // from the veth aliases.
 func (n *Network) Endpoints() ([]string, error) {
 	var out []string
-	err := withHandle(n.SandboxPath(), func(h *netlink.Handle) error {
+	err := netns.WithHandle(n.SandboxPath(), func(h *netlink.Handle) error {
 		links, err := h.LinkList()
 		if err != nil {
 			return err
@@ -713,7 +693,7 @@ func (n *Network) SetPeers(peers []Peer) error {
 			return fmt.Errorf("overlay: network %s: malformed peer %v/%v/%v", n.cfg.ID, p.Addr, p.MAC, p.VTEP)
 		}
 	}
-	return withHandle(n.SandboxPath(), func(h *netlink.Handle) error {
+	return netns.WithHandle(n.SandboxPath(), func(h *netlink.Handle) error {
 		vx, err := h.LinkByName(VxlanName)
 		if err != nil {
 			return fmt.Errorf("overlay: network %s: %w", n.cfg.ID, err)
@@ -764,7 +744,7 @@ func (n *Network) SetPeers(peers []Peer) error {
 // Peers reads back vxlan0's static peers, sorted by address.
 func (n *Network) Peers() ([]Peer, error) {
 	var out []Peer
-	err := withHandle(n.SandboxPath(), func(h *netlink.Handle) error {
+	err := netns.WithHandle(n.SandboxPath(), func(h *netlink.Handle) error {
 		vx, err := h.LinkByName(VxlanName)
 		if err != nil {
 			return err

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 
 	"github.com/minsw/minsw/netdriver"
@@ -459,6 +457,9 @@ func (a *Agent) Teardown(ctx context.Context) error {
 // removeGatewayBridge deletes a gateway bridge this run did not make (the
 // driver removes its own): one left by a previous run of the daemon.
 func (a *Agent) removeGatewayBridge() error {
+	if !gwbridge.Present(a.cfg.UnderlayNetns, gwbridge.DefaultName) {
+		return nil // not there
+	}
 	var ns vnetns.NsHandle
 	var err error
 	if a.cfg.UnderlayNetns != "" {
@@ -470,15 +471,6 @@ func (a *Agent) removeGatewayBridge() error {
 		return err
 	}
 	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return err
-	}
-	_, err = h.LinkByName(gwbridge.DefaultName)
-	h.Close()
-	if err != nil {
-		return nil // not there
-	}
 	b, err := gwbridge.Ensure(ns, gwbridge.Config{Subnet: a.cfg.Egress})
 	if err != nil {
 		return err
@@ -489,31 +481,7 @@ func (a *Agent) removeGatewayBridge() error {
 // egressAddr reads the gateway bridge address a container namespace
 // already has (after a restart), if any.
 func egressAddr(path string, subnet netip.Prefix) (netip.Prefix, bool) {
-	if _, err := os.Stat(path); err != nil {
-		return netip.Prefix{}, false
-	}
-	ns, err := netns.Open(path)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	defer h.Close()
-	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	for _, ad := range addrs {
-		ip, ok := netip.AddrFromSlice(ad.IP.To4())
-		if ok && subnet.Contains(ip) {
-			ones, _ := ad.Mask.Size()
-			return netip.PrefixFrom(ip, ones), true
-		}
-	}
-	return netip.Prefix{}, false
+	return gwbridge.ContainerAddr(path, subnet)
 }
 
 func parseMAC(s string) (net.HardwareAddr, error) {

@@ -322,16 +322,10 @@ func build(dir string) (*lab, error) {
 // underlay plugs each namespace into a bridge in sw, with ul0 inside
 // carrying its address.
 func underlay(sw string, nss, addrs []string) error {
-	h, err := netns.Open(sw)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	sh, err := netlink.NewHandleAt(h)
-	if err != nil {
-		return err
-	}
-	defer sh.Close()
+	return netns.WithHandle(sw, func(sh *netlink.Handle) error { return underlayWith(sh, sw, nss, addrs) })
+}
+
+func underlayWith(sh *netlink.Handle, sw string, nss, addrs []string) error {
 	la := netlink.NewLinkAttrs()
 	la.Name = "sw0"
 	if err := sh.LinkAdd(&netlink.Bridge{LinkAttrs: la}); err != nil {

@@ -63,17 +63,7 @@ func (l *Lab) Close() error {
 }
 
 func inNs(path string, fn func(h *netlink.Handle) error) error {
-	ns, err := netns.Open(path)
-	if err != nil {
-		return err
-	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	return fn(h)
+	return netns.WithHandle(path, fn)
 }
 
 // Wire joins namespaces a and b with a veth (names ifA in a, ifB in b) and

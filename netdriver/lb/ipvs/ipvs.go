@@ -23,6 +23,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/minsw/minsw/netdriver/lb"
+	minswns "github.com/minsw/minsw/netdriver/netns"
 )
 
 // ErrNoIPVS is returned by New when the kernel has no IPVS, so the
@@ -69,7 +70,7 @@ func New(nsPath string, lbAddr netip.Addr) (*Backend, error) {
 	}
 	// The IPVS generic netlink family is global; asking for it also makes
 	// the kernel load ip_vs when it is a module.
-	if _, err := netlink.GenlFamilyGet("IPVS"); err != nil {
+	if err := minswns.WithHandle("", func(h *netlink.Handle) error { _, err := h.GenlFamilyGet("IPVS"); return err }); err != nil {
 		return nil, fmt.Errorf("lb/ipvs: %w: generic netlink family IPVS: %v", ErrNoIPVS, err)
 	}
 	b := &Backend{ns: netns.None(), lbAddr: lbAddr, obj: newNFTObjects()}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/minsw/minsw/netdriver/lb"
+	"github.com/minsw/minsw/netdriver/netns"
 )
 
 var _ lb.ConnCounter = (*Backend)(nil)
@@ -35,12 +36,11 @@ func (b *Backend) Conns() ([]lb.Conns, error) {
 			svcs[i].Draining = c.Draining
 		}
 	}
-	h, err := netlink.NewHandleAt(vnetns.NsHandle(b.nsFd), unix.NETLINK_NETFILTER)
-	if err != nil {
-		return nil, fmt.Errorf("nft: conntrack in %s: %w", b.nsPath, err)
-	}
-	defer h.Close()
-	entries, err := h.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
+	var entries []*netlink.ConntrackFlow
+	err = netns.WithNsHandle(vnetns.NsHandle(b.nsFd), func(h *netlink.Handle) (err error) {
+		entries, err = h.ConntrackTableList(netlink.ConntrackTable, unix.AF_INET)
+		return err
+	}, unix.NETLINK_NETFILTER)
 	if err != nil {
 		return nil, fmt.Errorf("nft: conntrack in %s: %w", b.nsPath, err)
 	}
