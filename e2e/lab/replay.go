@@ -12,6 +12,9 @@ import (
 
 // Transcript is what the replay saw, for the end-to-end test to check.
 type Transcript struct {
+	// Tool is the CLI the seed's commands were typed with (ToolMinsw,
+	// ToolDocker).
+	Tool                               string
 	NetworkCreate, NetworkLs           Result
 	WebCreate, ServiceLs, WebPs        Result
 	ClientCreate, ServiceLs2, ClientPs Result
@@ -55,22 +58,30 @@ func (t *Transcript) typed(in string) []Typed {
 // command that fails is shown with its real output and the replay goes on,
 // so the transcript shows how far the tutorial gets.
 func (l *Lab) Replay(ctx context.Context) (*Transcript, error) {
-	t := &Transcript{}
+	return l.ReplayWith(ctx, ToolMinsw)
+}
+
+// ReplayWith is Replay typing the seed's commands with tool: ToolDocker
+// types them verbatim with the real docker CLI, through each node's Engine
+// API. The steps that are not docker commands (ls, nsenter, lb inspect)
+// are the same in both.
+func (l *Lab) ReplayWith(ctx context.Context, tool string) (*Transcript, error) {
+	t := &Transcript{Tool: tool}
 	m := l.Manager()
 
 	l.Section("1. An overlay network mynet and a service web with two replicas",
 		"(the seed's `network ls` already lists mynet, so it is created first)")
-	t.NetworkCreate = l.ShowCLI(ctx, m, 0, "network", "create", "-d", "overlay", "mynet")
-	t.NetworkLs = l.ShowCLI(ctx, m, 0, "network", "ls")
-	t.WebCreate = l.ShowCLI(ctx, m, 60*time.Second, "service", "create", "--name", "web", "--network", "mynet", "--replicas", "2", "containous/whoami")
-	t.ServiceLs = l.ShowCLI(ctx, m, 0, "service", "ls")
-	t.WebPs = l.ShowCLI(ctx, m, 0, "service", "ps", "web")
+	t.NetworkCreate = l.ShowTool(ctx, tool, m, 0, "network", "create", "-d", "overlay", "mynet")
+	t.NetworkLs = l.ShowTool(ctx, tool, m, 0, "network", "ls")
+	t.WebCreate = l.ShowTool(ctx, tool, m, 60*time.Second, "service", "create", "--name", "web", "--network", "mynet", "--replicas", "2", "containous/whoami")
+	t.ServiceLs = l.ShowTool(ctx, tool, m, 0, "service", "ls")
+	t.WebPs = l.ShowTool(ctx, tool, m, 0, "service", "ps", "web")
 
 	l.Section("2. A client service on mynet",
 		"(ping 8.8.8.8 goes nowhere: the lab has no route out)")
-	t.ClientCreate = l.ShowCLI(ctx, m, 20*time.Second, "service", "create", "--name", "client", "--network", "mynet", "xiaopeng163/net-box:latest", "ping", "8.8.8.8")
-	t.ServiceLs2 = l.ShowCLI(ctx, m, 0, "service", "ls")
-	t.ClientPs = l.ShowCLI(ctx, m, 0, "service", "ps", "client")
+	t.ClientCreate = l.ShowTool(ctx, tool, m, 20*time.Second, "service", "create", "--name", "client", "--network", "mynet", "xiaopeng163/net-box:latest", "ping", "8.8.8.8")
+	t.ServiceLs2 = l.ShowTool(ctx, tool, m, 0, "service", "ls")
+	t.ClientPs = l.ShowTool(ctx, tool, m, 0, "service", "ps", "client")
 
 	t.ClientNode = m
 	ps := ParseTable(t.ClientPs.Out)
@@ -83,7 +94,7 @@ func (l *Lab) Replay(ctx context.Context) (*Transcript, error) {
 
 	l.Section("3. Into the client container: curl web, ping web (the VIP)",
 		fmt.Sprintf("(on %s, where client.1 runs; `container exec -it` through a pseudo-terminal)", cn.Name))
-	t.ContainerLs = l.ShowCLI(ctx, cn, 0, "container", "ls")
+	t.ContainerLs = l.ShowTool(ctx, tool, cn, 0, "container", "ls")
 	cl := ParseTable(t.ContainerLs.Out)
 	if row := cl.Find("NAMES", func(s string) bool { return strings.HasPrefix(s, "client.1.") }); row != nil {
 		t.ClientContainer = cl.Col(row, "CONTAINER ID")
@@ -92,8 +103,12 @@ func (l *Lab) Replay(ctx context.Context) (*Transcript, error) {
 		fmt.Fprintf(l.Log, "(lab: no running client.1 container on %s, so there is nothing to exec into)\n", cn.Name)
 	} else {
 		short := t.ClientContainer[:4]
-		fmt.Fprintf(l.Log, "[%s] $ minsw container exec -it %s sh\n", cn.Name, short)
-		t.Exec = l.ExecSession(ctx, cn, short, 15*time.Second, "curl web", "curl web", "curl web", "ping web -c 2")
+		fmt.Fprintf(l.Log, "[%s] $ %s container exec -it %s sh\n", cn.Name, tool, short)
+		if tool == ToolDocker {
+			t.Exec = l.ShellSession(ctx, cn, 15*time.Second, []string{"docker", "container", "exec", "-it", short, "sh"}, "curl web", "curl web", "curl web", "ping web -c 2")
+		} else {
+			t.Exec = l.ExecSession(ctx, cn, short, 15*time.Second, "curl web", "curl web", "curl web", "ping web -c 2")
+		}
 		if t.Exec.Banner != "" {
 			fmt.Fprintf(l.Log, "%s\n", t.Exec.Banner)
 		}
@@ -112,12 +127,12 @@ func (l *Lab) Replay(ctx context.Context) (*Transcript, error) {
 	}
 
 	l.Section("4. The VIP lives in a load-balancer namespace on mynet: network inspect shows lb-mynet")
-	t.NetworkInspect = l.ShowCLI(ctx, cn, 0, "network", "inspect", "mynet")
+	t.NetworkInspect = l.ShowTool(ctx, tool, cn, 0, "network", "inspect", "mynet")
 	if !t.NetworkInspect.OK() && cn.Name != m.Name {
 		// The seed runs this on the manager, where its client ran; here the
 		// client is on a worker. Show the manager's view as well.
 		fmt.Fprintf(l.Log, "(lab: and on the manager:)\n")
-		t.NetworkInspect = l.ShowCLI(ctx, m, 0, "network", "inspect", "mynet")
+		t.NetworkInspect = l.ShowTool(ctx, tool, m, 0, "network", "inspect", "mynet")
 	}
 	var nets []struct {
 		ID string `json:"Id"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -27,9 +28,10 @@ type Result struct {
 // OK says the command ran and exited 0.
 func (r Result) OK() bool { return r.Err == nil && r.Code == 0 && !r.Interrupted }
 
-// env is what the CLI run on node n sees.
+// env is what the CLI run on node n sees: MINSW_HOST for minsw's,
+// DOCKER_HOST (and a docker config of the lab's own) for docker's.
 func (l *Lab) env(n Node) []string {
-	env := append(os.Environ(), "MINSW_HOST="+l.Host(n))
+	env := append(os.Environ(), "MINSW_HOST="+l.Host(n), "DOCKER_HOST="+l.DockerHost(n), "DOCKER_CONFIG="+filepath.Join(l.Dir, "docker-config"))
 	if l.VerifySeconds != "" {
 		env = append(env, "MINSW_VERIFY_SECONDS="+l.VerifySeconds)
 	}
@@ -99,6 +101,21 @@ func (l *Lab) Show(r Result, display string) Result {
 // ShowCLI runs and shows `minsw args...` on node n.
 func (l *Lab) ShowCLI(ctx context.Context, n Node, limit time.Duration, args ...string) Result {
 	return l.Show(l.CLI(ctx, n, limit, args...), "minsw "+shellJoin(args))
+}
+
+// The CLIs a replay can type the seed's commands with.
+const (
+	ToolMinsw  = "minsw"
+	ToolDocker = "docker" // the real docker CLI, through the node's Engine API
+)
+
+// ShowTool runs and shows `<tool> args...` on node n: minsw's CLI, or the
+// docker CLI on PATH against the node's docker.sock.
+func (l *Lab) ShowTool(ctx context.Context, tool string, n Node, limit time.Duration, args ...string) Result {
+	if tool == ToolDocker {
+		return l.Show(l.Run(ctx, n, limit, append([]string{"docker"}, args...)...), "docker "+shellJoin(args))
+	}
+	return l.ShowCLI(ctx, n, limit, args...)
 }
 
 // ShowRun runs and shows any command on node n.

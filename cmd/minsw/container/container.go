@@ -74,7 +74,7 @@ func containerRows(cts []*minswv1.Container, now time.Time, noTrunc bool) []any 
 		}
 		rows[i] = containerRow{
 			ID:         id,
-			Image:      ct.GetImage(),
+			Image:      listImage(ct.GetImage(), noTrunc),
 			Command:    format.Command(ct.GetCommand(), !noTrunc),
 			CreatedAt:  created,
 			RunningFor: format.Ago(now, cli.AsTime(ct.GetCreatedAt())),

@@ -47,7 +47,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: labctl up [--repo DIR] [--dir DIR] [--minsw BIN] | down [--dir DIR] | shell NODE [--dir DIR] | registry --addr IP:PORT --whoami BIN --ready FILE")
+	fmt.Fprintln(os.Stderr, "usage: labctl up [--repo DIR] [--dir DIR] [--minsw BIN] [--tool minsw|docker] | down [--dir DIR] | shell NODE [--dir DIR] | registry --addr IP:PORT --whoami BIN --ready FILE")
 	os.Exit(2)
 }
 
@@ -57,7 +57,11 @@ func up(args []string) error {
 	dir := fs.String("dir", lab.DefaultDir, "lab directory")
 	minsw := fs.String("minsw", "", "minsw binary (default <repo>/bin/minsw)")
 	transcript := fs.String("transcript", "", "also write the transcript here (default <dir>/transcript.txt)")
+	tool := fs.String("tool", lab.ToolMinsw, "the CLI that types the tutorial's commands: minsw, or docker (the real docker CLI through each node's Engine API)")
 	fs.Parse(args)
+	if *tool != lab.ToolMinsw && *tool != lab.ToolDocker {
+		return fmt.Errorf("invalid --tool %q: want minsw or docker", *tool)
+	}
 	t0 := time.Now()
 	root, err := filepath.Abs(*repo)
 	if err != nil {
@@ -95,7 +99,7 @@ func up(args []string) error {
 	}
 	defer f.Close()
 	l.Log = io.MultiWriter(os.Stdout, f)
-	if _, err := l.Replay(ctx); err != nil {
+	if _, err := l.ReplayWith(ctx, *tool); err != nil {
 		return err
 	}
 	fmt.Printf("\n== Done: lab up in %.1fs, replay %.1fs (labctl total %.1fs). Transcript: %s\n",
