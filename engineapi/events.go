@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/docker/docker/api/types/events"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/minsw/minsw/engineapi/convert"
 	"github.com/minsw/minsw/internal/errdefs"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -56,6 +59,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	defer cancel()
 	past, live, unsubscribe := s.eventLog.subscribe(since)
 	defer unsubscribe()
+	// This node's task containers' events, kept and live, come on a
+	// stream of their own.
+	ctrs := s.containerEvents(ctx, since, until)
+	var sendMsg func(events.Message, map[string]string) bool
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	f, _ := w.(http.Flusher)
@@ -65,7 +72,13 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	enc := json.NewEncoder(w)
 	send := func(ev *api.WatchEvent) bool {
 		msg, objLabels, ok := convert.Event(ev)
-		if !ok || !convert.MatchEvent(args, msg, objLabels) {
+		if !ok {
+			return true
+		}
+		return sendMsg(msg, objLabels)
+	}
+	sendMsg = func(msg events.Message, objLabels map[string]string) bool {
+		if !convert.MatchEvent(args, msg, objLabels) {
 			return true
 		}
 		if t := time.Unix(0, msg.TimeNano); (!since.IsZero() && t.Before(since)) || (!until.IsZero() && t.After(until)) {
@@ -87,6 +100,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if !until.IsZero() {
 		d := time.Until(until)
 		if d <= 0 {
+			// The node's kept container events end their stream too.
+			for ev := range ctrs {
+				if msg, labels := convert.ContainerEvent(ev); !sendMsg(msg, labels) {
+					return nil
+				}
+			}
 			return nil
 		}
 		t := time.AfterFunc(d, cancel)
@@ -100,6 +119,53 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			if !ok || !send(ev) {
 				return nil
 			}
+		case ev, ok := <-ctrs:
+			if !ok {
+				ctrs = nil // the node's stream ended: the cluster's goes on
+				continue
+			}
+			if msg, labels := convert.ContainerEvent(ev); !sendMsg(msg, labels) {
+				return nil
+			}
 		}
 	}
+}
+
+// containerEvents relays this node's container events (those kept since
+// since first) until ctx ends; the channel closes when the stream ends.
+func (s *Server) containerEvents(ctx context.Context, since, until time.Time) <-chan *api.ContainerEvent {
+	out := make(chan *api.ContainerEvent, 64)
+	req := &api.ContainerEventsRequest{}
+	if !since.IsZero() {
+		req.Since = timestamppb.New(since)
+	}
+	if !until.IsZero() {
+		req.Until = timestamppb.New(until)
+	}
+	if s.b.Containers == nil {
+		close(out)
+		return out
+	}
+	go func() {
+		defer close(out)
+		stream, err := s.b.Containers.Events(ctx, req)
+		if err != nil {
+			return
+		}
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				if ctx.Err() == nil {
+					s.log.Debug("container events ended", "err", err)
+				}
+				return
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }

@@ -123,6 +123,8 @@ var _ clusterManager = (*manager.Manager)(nil)
 type Node struct {
 	cfg Config
 	log *slog.Logger
+	// ctrEvents are this node's container events (containerevents.go).
+	ctrEvents *containerEvents
 
 	local *grpc.Server
 
@@ -152,6 +154,10 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Executor == nil {
 		return nil, errors.New("node: no executor")
 	}
+	// Every part of the node drives containers through this one, so each
+	// change is a container event (containerevents.go).
+	ctrEvents := newContainerEvents()
+	cfg.Executor = &eventingExecutor{Executor: cfg.Executor, events: ctrEvents}
 	if cfg.Hostname == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -171,7 +177,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.CertCheckInterval <= 0 {
 		cfg.CertCheckInterval = DefaultCertCheckInterval
 	}
-	return &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Hostname), ipsec: ipsec.NewChecker()}, nil
+	return &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.Hostname), ipsec: ipsec.NewChecker(), ctrEvents: ctrEvents}, nil
 }
 
 // SocketPath is where the local API listens.

@@ -1,6 +1,8 @@
 package convert
 
 import (
+	"strconv"
+
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 
@@ -8,7 +10,7 @@ import (
 )
 
 // EventFilterKeys are the keys GET /events accepts.
-var EventFilterKeys = []string{"config", "event", "label", "network", "node", "scope", "secret", "service", "type"}
+var EventFilterKeys = []string{"config", "container", "event", "label", "network", "node", "scope", "secret", "service", "type"}
 
 // Event is a committed change as `docker events` shows it, with the
 // object's labels (for the label filter); ok is false for what docker's
@@ -37,6 +39,26 @@ func Event(ev *api.WatchEvent) (msg events.Message, objLabels map[string]string,
 	return msg, objLabels, true
 }
 
+// ContainerEvent is a change of one of this node's task containers as
+// `docker events` shows it: its attributes are the container's labels,
+// name and image (and exitCode on die), and its labels for the label
+// filter.
+func ContainerEvent(ev *api.ContainerEvent) (msg events.Message, objLabels map[string]string) {
+	attrs := make(map[string]string, len(ev.GetLabels())+3)
+	for k, v := range ev.GetLabels() {
+		attrs[k] = v
+	}
+	attrs["name"], attrs["image"] = ev.GetName(), ev.GetImage()
+	if ev.GetAction() == "die" {
+		attrs["exitCode"] = strconv.Itoa(int(ev.GetExitCode()))
+	}
+	msg.Type, msg.Action, msg.Scope = events.ContainerEventType, events.Action(ev.GetAction()), "local"
+	msg.Actor = events.Actor{ID: ev.GetId(), Attributes: attrs}
+	t := ev.GetTime().AsTime()
+	msg.Time, msg.TimeNano = t.Unix(), t.UnixNano()
+	return msg, ev.GetLabels()
+}
+
 // MatchEvent says whether msg passes the event filters: type, event
 // (action), scope, labels, and per type the object's name or ID.
 func MatchEvent(args filters.Args, msg events.Message, objLabels map[string]string) bool {
@@ -44,7 +66,7 @@ func MatchEvent(args filters.Args, msg events.Message, objLabels map[string]stri
 		!anyExact(args, "scope", msg.Scope) || !args.MatchKVList("label", objLabels) {
 		return false
 	}
-	for _, key := range []events.Type{events.ServiceEventType, events.NodeEventType, events.NetworkEventType, events.SecretEventType, events.ConfigEventType} {
+	for _, key := range []events.Type{events.ServiceEventType, events.NodeEventType, events.NetworkEventType, events.SecretEventType, events.ConfigEventType, events.ContainerEventType} {
 		vals := args.Get(string(key))
 		if len(vals) == 0 {
 			continue

@@ -22,6 +22,157 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ContainerEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// since, when set, replays the kept events from then on.
+	Since *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
+	// until, when set, ends the stream once it has passed (at once, after
+	// the kept events, for a time already past).
+	Until         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerEventsRequest) Reset() {
+	*x = ContainerEventsRequest{}
+	mi := &file_minsw_v1_containers_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerEventsRequest) ProtoMessage() {}
+
+func (x *ContainerEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_containers_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerEventsRequest.ProtoReflect.Descriptor instead.
+func (*ContainerEventsRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ContainerEventsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ContainerEventsRequest) GetUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Until
+	}
+	return nil
+}
+
+// ContainerEvent is one change of a container, as docker's events name
+// them.
+type ContainerEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// action is create, start, kill, die or destroy.
+	Action string                 `protobuf:"bytes,2,opt,name=action,proto3" json:"action,omitempty"`
+	Time   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	Name   string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Image  string                 `protobuf:"bytes,5,opt,name=image,proto3" json:"image,omitempty"`
+	Labels map[string]string      `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// exit_code is the process's, on die.
+	ExitCode      int32 `protobuf:"varint,7,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ContainerEvent) Reset() {
+	*x = ContainerEvent{}
+	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ContainerEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ContainerEvent) ProtoMessage() {}
+
+func (x *ContainerEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ContainerEvent.ProtoReflect.Descriptor instead.
+func (*ContainerEvent) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ContainerEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ContainerEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ContainerEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *ContainerEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ContainerEvent) GetImage() string {
+	if x != nil {
+		return x.Image
+	}
+	return ""
+}
+
+func (x *ContainerEvent) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *ContainerEvent) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
 type Container struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -47,7 +198,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[0]
+	mi := &file_minsw_v1_containers_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -59,7 +210,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[0]
+	mi := &file_minsw_v1_containers_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -72,7 +223,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{0}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Container) GetId() string {
@@ -186,7 +337,7 @@ type HealthProbe struct {
 
 func (x *HealthProbe) Reset() {
 	*x = HealthProbe{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	mi := &file_minsw_v1_containers_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -198,7 +349,7 @@ func (x *HealthProbe) String() string {
 func (*HealthProbe) ProtoMessage() {}
 
 func (x *HealthProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	mi := &file_minsw_v1_containers_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -211,7 +362,7 @@ func (x *HealthProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthProbe.ProtoReflect.Descriptor instead.
 func (*HealthProbe) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{1}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *HealthProbe) GetStart() *timestamppb.Timestamp {
@@ -251,7 +402,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[2]
+	mi := &file_minsw_v1_containers_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -263,7 +414,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[2]
+	mi := &file_minsw_v1_containers_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -276,7 +427,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{2}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListContainersRequest) GetAll() bool {
@@ -295,7 +446,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[3]
+	mi := &file_minsw_v1_containers_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +458,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[3]
+	mi := &file_minsw_v1_containers_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +471,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{3}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListContainersResponse) GetContainers() []*Container {
@@ -339,7 +490,7 @@ type InspectContainerRequest struct {
 
 func (x *InspectContainerRequest) Reset() {
 	*x = InspectContainerRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[4]
+	mi := &file_minsw_v1_containers_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +502,7 @@ func (x *InspectContainerRequest) String() string {
 func (*InspectContainerRequest) ProtoMessage() {}
 
 func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[4]
+	mi := &file_minsw_v1_containers_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +515,7 @@ func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerRequest.ProtoReflect.Descriptor instead.
 func (*InspectContainerRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{4}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *InspectContainerRequest) GetRef() string {
@@ -383,7 +534,7 @@ type InspectContainerResponse struct {
 
 func (x *InspectContainerResponse) Reset() {
 	*x = InspectContainerResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[5]
+	mi := &file_minsw_v1_containers_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +546,7 @@ func (x *InspectContainerResponse) String() string {
 func (*InspectContainerResponse) ProtoMessage() {}
 
 func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[5]
+	mi := &file_minsw_v1_containers_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +559,7 @@ func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerResponse.ProtoReflect.Descriptor instead.
 func (*InspectContainerResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{5}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *InspectContainerResponse) GetContainer() *Container {
@@ -433,7 +584,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[6]
+	mi := &file_minsw_v1_containers_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +596,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[6]
+	mi := &file_minsw_v1_containers_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +609,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{6}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExecStart) GetContainer() string {
@@ -520,7 +671,7 @@ type ExecResize struct {
 
 func (x *ExecResize) Reset() {
 	*x = ExecResize{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[7]
+	mi := &file_minsw_v1_containers_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -532,7 +683,7 @@ func (x *ExecResize) String() string {
 func (*ExecResize) ProtoMessage() {}
 
 func (x *ExecResize) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[7]
+	mi := &file_minsw_v1_containers_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -545,7 +696,7 @@ func (x *ExecResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResize.ProtoReflect.Descriptor instead.
 func (*ExecResize) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{7}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExecResize) GetRows() uint32 {
@@ -574,7 +725,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[8]
+	mi := &file_minsw_v1_containers_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -586,7 +737,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[8]
+	mi := &file_minsw_v1_containers_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -599,7 +750,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{8}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExecRequest) GetStart() *ExecStart {
@@ -642,7 +793,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[9]
+	mi := &file_minsw_v1_containers_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +805,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[9]
+	mi := &file_minsw_v1_containers_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +818,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{9}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ExecResponse) GetStdout() []byte {
@@ -713,7 +864,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[10]
+	mi := &file_minsw_v1_containers_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -725,7 +876,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[10]
+	mi := &file_minsw_v1_containers_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -738,7 +889,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{10}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LogsRequest) GetContainer() string {
@@ -787,7 +938,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[11]
+	mi := &file_minsw_v1_containers_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -799,7 +950,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[11]
+	mi := &file_minsw_v1_containers_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -812,7 +963,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{11}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LogsResponse) GetData() []byte {
@@ -833,7 +984,21 @@ var File_minsw_v1_containers_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19minsw/v1/containers.proto\x12\bminsw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/objects.proto\x1a\x13minsw/v1/logs.proto\"\xda\x04\n" +
+	"\x19minsw/v1/containers.proto\x12\bminsw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/objects.proto\x1a\x13minsw/v1/logs.proto\"|\n" +
+	"\x16ContainerEventsRequest\x120\n" +
+	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
+	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xa8\x02\n" +
+	"\x0eContainerEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
+	"\x06action\x18\x02 \x01(\tR\x06action\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x14\n" +
+	"\x05image\x18\x05 \x01(\tR\x05image\x12<\n" +
+	"\x06labels\x18\x06 \x03(\v2$.minsw.v1.ContainerEvent.LabelsEntryR\x06labels\x12\x1b\n" +
+	"\texit_code\x18\a \x01(\x05R\bexitCode\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xda\x04\n" +
 	"\tContainer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -903,13 +1068,14 @@ const file_minsw_v1_containers_proto_rawDesc = "" +
 	"\x05until\x18\xfb\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"R\n" +
 	"\fLogsResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12.\n" +
-	"\arecords\x18\xfa\x01 \x03(\v2\x13.minsw.v1.LogRecordR\arecords2\xb0\x02\n" +
+	"\arecords\x18\xfa\x01 \x03(\v2\x13.minsw.v1.LogRecordR\arecords2\xf8\x02\n" +
 	"\n" +
 	"Containers\x12S\n" +
 	"\x0eListContainers\x12\x1f.minsw.v1.ListContainersRequest\x1a .minsw.v1.ListContainersResponse\x12Y\n" +
 	"\x10InspectContainer\x12!.minsw.v1.InspectContainerRequest\x1a\".minsw.v1.InspectContainerResponse\x129\n" +
 	"\x04Exec\x12\x15.minsw.v1.ExecRequest\x1a\x16.minsw.v1.ExecResponse(\x010\x01\x127\n" +
-	"\x04Logs\x12\x15.minsw.v1.LogsRequest\x1a\x16.minsw.v1.LogsResponse0\x01B/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
+	"\x04Logs\x12\x15.minsw.v1.LogsRequest\x1a\x16.minsw.v1.LogsResponse0\x01\x12F\n" +
+	"\x06Events\x12 .minsw.v1.ContainerEventsRequest\x1a\x18.minsw.v1.ContainerEvent0\x01B/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
 var (
 	file_minsw_v1_containers_proto_rawDescOnce sync.Once
@@ -923,54 +1089,63 @@ func file_minsw_v1_containers_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_containers_proto_rawDescData
 }
 
-var file_minsw_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_minsw_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_minsw_v1_containers_proto_goTypes = []any{
-	(*Container)(nil),                // 0: minsw.v1.Container
-	(*HealthProbe)(nil),              // 1: minsw.v1.HealthProbe
-	(*ListContainersRequest)(nil),    // 2: minsw.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),   // 3: minsw.v1.ListContainersResponse
-	(*InspectContainerRequest)(nil),  // 4: minsw.v1.InspectContainerRequest
-	(*InspectContainerResponse)(nil), // 5: minsw.v1.InspectContainerResponse
-	(*ExecStart)(nil),                // 6: minsw.v1.ExecStart
-	(*ExecResize)(nil),               // 7: minsw.v1.ExecResize
-	(*ExecRequest)(nil),              // 8: minsw.v1.ExecRequest
-	(*ExecResponse)(nil),             // 9: minsw.v1.ExecResponse
-	(*LogsRequest)(nil),              // 10: minsw.v1.LogsRequest
-	(*LogsResponse)(nil),             // 11: minsw.v1.LogsResponse
-	nil,                              // 12: minsw.v1.Container.LabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 13: google.protobuf.Timestamp
-	(HealthState)(0),                 // 14: minsw.v1.HealthState
-	(*LogRecord)(nil),                // 15: minsw.v1.LogRecord
+	(*ContainerEventsRequest)(nil),   // 0: minsw.v1.ContainerEventsRequest
+	(*ContainerEvent)(nil),           // 1: minsw.v1.ContainerEvent
+	(*Container)(nil),                // 2: minsw.v1.Container
+	(*HealthProbe)(nil),              // 3: minsw.v1.HealthProbe
+	(*ListContainersRequest)(nil),    // 4: minsw.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),   // 5: minsw.v1.ListContainersResponse
+	(*InspectContainerRequest)(nil),  // 6: minsw.v1.InspectContainerRequest
+	(*InspectContainerResponse)(nil), // 7: minsw.v1.InspectContainerResponse
+	(*ExecStart)(nil),                // 8: minsw.v1.ExecStart
+	(*ExecResize)(nil),               // 9: minsw.v1.ExecResize
+	(*ExecRequest)(nil),              // 10: minsw.v1.ExecRequest
+	(*ExecResponse)(nil),             // 11: minsw.v1.ExecResponse
+	(*LogsRequest)(nil),              // 12: minsw.v1.LogsRequest
+	(*LogsResponse)(nil),             // 13: minsw.v1.LogsResponse
+	nil,                              // 14: minsw.v1.ContainerEvent.LabelsEntry
+	nil,                              // 15: minsw.v1.Container.LabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 16: google.protobuf.Timestamp
+	(HealthState)(0),                 // 17: minsw.v1.HealthState
+	(*LogRecord)(nil),                // 18: minsw.v1.LogRecord
 }
 var file_minsw_v1_containers_proto_depIdxs = []int32{
-	13, // 0: minsw.v1.Container.created_at:type_name -> google.protobuf.Timestamp
-	13, // 1: minsw.v1.Container.started_at:type_name -> google.protobuf.Timestamp
-	13, // 2: minsw.v1.Container.finished_at:type_name -> google.protobuf.Timestamp
-	12, // 3: minsw.v1.Container.labels:type_name -> minsw.v1.Container.LabelsEntry
-	14, // 4: minsw.v1.Container.health:type_name -> minsw.v1.HealthState
-	1,  // 5: minsw.v1.Container.health_log:type_name -> minsw.v1.HealthProbe
-	13, // 6: minsw.v1.HealthProbe.start:type_name -> google.protobuf.Timestamp
-	13, // 7: minsw.v1.HealthProbe.end:type_name -> google.protobuf.Timestamp
-	0,  // 8: minsw.v1.ListContainersResponse.containers:type_name -> minsw.v1.Container
-	0,  // 9: minsw.v1.InspectContainerResponse.container:type_name -> minsw.v1.Container
-	6,  // 10: minsw.v1.ExecRequest.start:type_name -> minsw.v1.ExecStart
-	7,  // 11: minsw.v1.ExecRequest.resize:type_name -> minsw.v1.ExecResize
-	13, // 12: minsw.v1.LogsRequest.since:type_name -> google.protobuf.Timestamp
-	13, // 13: minsw.v1.LogsRequest.until:type_name -> google.protobuf.Timestamp
-	15, // 14: minsw.v1.LogsResponse.records:type_name -> minsw.v1.LogRecord
-	2,  // 15: minsw.v1.Containers.ListContainers:input_type -> minsw.v1.ListContainersRequest
-	4,  // 16: minsw.v1.Containers.InspectContainer:input_type -> minsw.v1.InspectContainerRequest
-	8,  // 17: minsw.v1.Containers.Exec:input_type -> minsw.v1.ExecRequest
-	10, // 18: minsw.v1.Containers.Logs:input_type -> minsw.v1.LogsRequest
-	3,  // 19: minsw.v1.Containers.ListContainers:output_type -> minsw.v1.ListContainersResponse
-	5,  // 20: minsw.v1.Containers.InspectContainer:output_type -> minsw.v1.InspectContainerResponse
-	9,  // 21: minsw.v1.Containers.Exec:output_type -> minsw.v1.ExecResponse
-	11, // 22: minsw.v1.Containers.Logs:output_type -> minsw.v1.LogsResponse
-	19, // [19:23] is the sub-list for method output_type
-	15, // [15:19] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	16, // 0: minsw.v1.ContainerEventsRequest.since:type_name -> google.protobuf.Timestamp
+	16, // 1: minsw.v1.ContainerEventsRequest.until:type_name -> google.protobuf.Timestamp
+	16, // 2: minsw.v1.ContainerEvent.time:type_name -> google.protobuf.Timestamp
+	14, // 3: minsw.v1.ContainerEvent.labels:type_name -> minsw.v1.ContainerEvent.LabelsEntry
+	16, // 4: minsw.v1.Container.created_at:type_name -> google.protobuf.Timestamp
+	16, // 5: minsw.v1.Container.started_at:type_name -> google.protobuf.Timestamp
+	16, // 6: minsw.v1.Container.finished_at:type_name -> google.protobuf.Timestamp
+	15, // 7: minsw.v1.Container.labels:type_name -> minsw.v1.Container.LabelsEntry
+	17, // 8: minsw.v1.Container.health:type_name -> minsw.v1.HealthState
+	3,  // 9: minsw.v1.Container.health_log:type_name -> minsw.v1.HealthProbe
+	16, // 10: minsw.v1.HealthProbe.start:type_name -> google.protobuf.Timestamp
+	16, // 11: minsw.v1.HealthProbe.end:type_name -> google.protobuf.Timestamp
+	2,  // 12: minsw.v1.ListContainersResponse.containers:type_name -> minsw.v1.Container
+	2,  // 13: minsw.v1.InspectContainerResponse.container:type_name -> minsw.v1.Container
+	8,  // 14: minsw.v1.ExecRequest.start:type_name -> minsw.v1.ExecStart
+	9,  // 15: minsw.v1.ExecRequest.resize:type_name -> minsw.v1.ExecResize
+	16, // 16: minsw.v1.LogsRequest.since:type_name -> google.protobuf.Timestamp
+	16, // 17: minsw.v1.LogsRequest.until:type_name -> google.protobuf.Timestamp
+	18, // 18: minsw.v1.LogsResponse.records:type_name -> minsw.v1.LogRecord
+	4,  // 19: minsw.v1.Containers.ListContainers:input_type -> minsw.v1.ListContainersRequest
+	6,  // 20: minsw.v1.Containers.InspectContainer:input_type -> minsw.v1.InspectContainerRequest
+	10, // 21: minsw.v1.Containers.Exec:input_type -> minsw.v1.ExecRequest
+	12, // 22: minsw.v1.Containers.Logs:input_type -> minsw.v1.LogsRequest
+	0,  // 23: minsw.v1.Containers.Events:input_type -> minsw.v1.ContainerEventsRequest
+	5,  // 24: minsw.v1.Containers.ListContainers:output_type -> minsw.v1.ListContainersResponse
+	7,  // 25: minsw.v1.Containers.InspectContainer:output_type -> minsw.v1.InspectContainerResponse
+	11, // 26: minsw.v1.Containers.Exec:output_type -> minsw.v1.ExecResponse
+	13, // 27: minsw.v1.Containers.Logs:output_type -> minsw.v1.LogsResponse
+	1,  // 28: minsw.v1.Containers.Events:output_type -> minsw.v1.ContainerEvent
+	24, // [24:29] is the sub-list for method output_type
+	19, // [19:24] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_containers_proto_init() }
@@ -986,7 +1161,7 @@ func file_minsw_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_containers_proto_rawDesc), len(file_minsw_v1_containers_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ const (
 	Containers_InspectContainer_FullMethodName = "/minsw.v1.Containers/InspectContainer"
 	Containers_Exec_FullMethodName             = "/minsw.v1.Containers/Exec"
 	Containers_Logs_FullMethodName             = "/minsw.v1.Containers/Logs"
+	Containers_Events_FullMethodName           = "/minsw.v1.Containers/Events"
 )
 
 // ContainersClient is the client API for Containers service.
@@ -39,6 +40,9 @@ type ContainersClient interface {
 	// carries the exit code.
 	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecRequest, ExecResponse], error)
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogsResponse], error)
+	// Events streams what happens to this node's task containers (create,
+	// start, die, kill, destroy), those kept since since first.
+	Events(ctx context.Context, in *ContainerEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ContainerEvent], error)
 }
 
 type containersClient struct {
@@ -101,6 +105,25 @@ func (c *containersClient) Logs(ctx context.Context, in *LogsRequest, opts ...gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Containers_LogsClient = grpc.ServerStreamingClient[LogsResponse]
 
+func (c *containersClient) Events(ctx context.Context, in *ContainerEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ContainerEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Containers_ServiceDesc.Streams[2], Containers_Events_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ContainerEventsRequest, ContainerEvent]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Containers_EventsClient = grpc.ServerStreamingClient[ContainerEvent]
+
 // ContainersServer is the server API for Containers service.
 // All implementations must embed UnimplementedContainersServer
 // for forward compatibility.
@@ -115,6 +138,9 @@ type ContainersServer interface {
 	// carries the exit code.
 	Exec(grpc.BidiStreamingServer[ExecRequest, ExecResponse]) error
 	Logs(*LogsRequest, grpc.ServerStreamingServer[LogsResponse]) error
+	// Events streams what happens to this node's task containers (create,
+	// start, die, kill, destroy), those kept since since first.
+	Events(*ContainerEventsRequest, grpc.ServerStreamingServer[ContainerEvent]) error
 	mustEmbedUnimplementedContainersServer()
 }
 
@@ -136,6 +162,9 @@ func (UnimplementedContainersServer) Exec(grpc.BidiStreamingServer[ExecRequest, 
 }
 func (UnimplementedContainersServer) Logs(*LogsRequest, grpc.ServerStreamingServer[LogsResponse]) error {
 	return status.Error(codes.Unimplemented, "method Logs not implemented")
+}
+func (UnimplementedContainersServer) Events(*ContainerEventsRequest, grpc.ServerStreamingServer[ContainerEvent]) error {
+	return status.Error(codes.Unimplemented, "method Events not implemented")
 }
 func (UnimplementedContainersServer) mustEmbedUnimplementedContainersServer() {}
 func (UnimplementedContainersServer) testEmbeddedByValue()                    {}
@@ -212,6 +241,17 @@ func _Containers_Logs_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Containers_LogsServer = grpc.ServerStreamingServer[LogsResponse]
 
+func _Containers_Events_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ContainerEventsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ContainersServer).Events(m, &grpc.GenericServerStream[ContainerEventsRequest, ContainerEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Containers_EventsServer = grpc.ServerStreamingServer[ContainerEvent]
+
 // Containers_ServiceDesc is the grpc.ServiceDesc for Containers service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -238,6 +278,11 @@ var Containers_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Logs",
 			Handler:       _Containers_Logs_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Events",
+			Handler:       _Containers_Events_Handler,
 			ServerStreams: true,
 		},
 	},
