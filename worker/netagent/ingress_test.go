@@ -16,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	ev "github.com/minsw/minsw/internal/eventually"
 	"github.com/minsw/minsw/netdriver"
 	"github.com/minsw/minsw/netdriver/ingress"
 	"github.com/minsw/minsw/netdriver/netns"
@@ -271,20 +272,10 @@ func get(ns, url string) (host, remote string, err error) {
 	return field(string(b[:k]), "Hostname"), r, nil
 }
 
-// eventually retries fn for up to 15 s.
+// eventually retries fn until it succeeds (internal/eventually's deadline).
 func eventually(t *testing.T, what string, fn func() error) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	ev.Succeeds(t, ev.DefaultWithin, what, fn)
 }
 
 func (n *node) published(t *testing.T) []ingress.Publish {

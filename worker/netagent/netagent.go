@@ -91,6 +91,13 @@ type Config struct {
 	// failure.
 	RetryDelay time.Duration
 	Logger     *slog.Logger
+
+	// Dataplane, Sandboxes and Resolver replace the kernel (the netdriver,
+	// netns, the embedded DNS server) in unit tests; nil means the real
+	// ones.
+	Dataplane Dataplane
+	Sandboxes Sandboxes
+	Resolver  Resolver
 }
 
 // DefaultConfig is the daemon's setting; set NodeID, ExecRoot and VTEP.
@@ -133,9 +140,10 @@ func (c *Config) Validate() error {
 type Agent struct {
 	cfg   Config
 	log   *slog.Logger
-	drv   *netdriver.Driver
+	drv   Dataplane
+	sbx   Sandboxes
 	table *dns.Table
-	dns   *dns.Server
+	dns   Resolver
 	dir   string
 
 	ready   chan struct{} // closed once Run has gossip going
@@ -219,36 +227,48 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Gossip.Logger == nil {
 		cfg.Gossip.Logger = log
 	}
-	dcfg := netdriver.DefaultConfig()
-	dcfg.ExecRoot = cfg.ExecRoot
-	dcfg.VTEP = cfg.VTEP
-	dcfg.UnderlayNetns = cfg.UnderlayNetns
-	dcfg.Logger = log
-	dcfg.HasIPVS = cfg.HasIPVS
-	dcfg.Egress = gwbridge.Config{Subnet: cfg.Egress}
-	dcfg.Backends = map[string]netdriver.BackendFactory{
-		netdriver.BackendIPVS: func(nsPath string, lbAddr netip.Addr) (lb.Backend, error) { return ipvs.New(nsPath, lbAddr) },
+	drv := cfg.Dataplane
+	if drv == nil {
+		dcfg := netdriver.DefaultConfig()
+		dcfg.ExecRoot = cfg.ExecRoot
+		dcfg.VTEP = cfg.VTEP
+		dcfg.UnderlayNetns = cfg.UnderlayNetns
+		dcfg.Logger = log
+		dcfg.HasIPVS = cfg.HasIPVS
+		dcfg.Egress = gwbridge.Config{Subnet: cfg.Egress}
+		dcfg.Backends = map[string]netdriver.BackendFactory{
+			netdriver.BackendIPVS: func(nsPath string, lbAddr netip.Addr) (lb.Backend, error) { return ipvs.New(nsPath, lbAddr) },
+		}
+		if cfg.LBBackend != "auto" {
+			dcfg.LBBackend = cfg.LBBackend
+		}
+		d, err := netdriver.New(context.Background(), dcfg)
+		if err != nil {
+			return nil, err
+		}
+		drv = d
 	}
-	if cfg.LBBackend != "auto" {
-		dcfg.LBBackend = cfg.LBBackend
-	}
-	drv, err := netdriver.New(context.Background(), dcfg)
-	if err != nil {
-		return nil, err
+	sbx := cfg.Sandboxes
+	if sbx == nil {
+		sbx = kernelSandboxes{}
 	}
 	table := dns.NewTable()
-	dc := dns.DefaultConfig(table)
-	dc.Upstreams = cfg.DNSUpstreams
-	if cfg.ResolvConf != "" {
-		dc.ResolvConf = cfg.ResolvConf
-	}
-	dc.Logger = log
-	srv, err := dns.New(dc)
-	if err != nil {
-		return nil, fmt.Errorf("netagent: dns: %w", err)
+	srv := cfg.Resolver
+	if srv == nil {
+		dc := dns.DefaultConfig(table)
+		dc.Upstreams = cfg.DNSUpstreams
+		if cfg.ResolvConf != "" {
+			dc.ResolvConf = cfg.ResolvConf
+		}
+		dc.Logger = log
+		s, err := dns.New(dc)
+		if err != nil {
+			return nil, fmt.Errorf("netagent: dns: %w", err)
+		}
+		srv = s
 	}
 	a := &Agent{
-		cfg: cfg, log: log, drv: drv, table: table, dns: srv, dir: drv.NetnsDir(),
+		cfg: cfg, log: log, drv: drv, sbx: sbx, table: table, dns: srv, dir: drv.NetnsDir(),
 		ready: make(chan struct{}), stopped: make(chan struct{}),
 		wakeRec: make(chan struct{}, 1), wakePub: make(chan struct{}, 1), wakeIngress: make(chan struct{}, 1),
 		tasks: map[string]*localTask{}, nets: map[string]*localNet{},
@@ -358,14 +378,9 @@ func (a *Agent) Prepare(ctx context.Context, t *api.Task, networks []*api.Networ
 			return "", err
 		}
 	}
-	path := filepath.Join(a.dir, netns.ContainerName(cid))
-	if !netns.IsNetns(path) {
-		if _, err := netns.Create(a.dir, netns.ContainerName(cid)); err != nil && !errors.Is(err, os.ErrExist) {
-			return "", fmt.Errorf("netagent: container namespace: %w", err)
-		}
-		if err := netns.Do(path, disableIPv6); err != nil {
-			return "", fmt.Errorf("netagent: container namespace: %w", err)
-		}
+	path, err := a.sbx.Ensure(a.dir, netns.ContainerName(cid))
+	if err != nil {
+		return "", err
 	}
 	lt := a.tasks[t.GetId()]
 	if lt == nil {
@@ -393,7 +408,7 @@ func (a *Agent) Prepare(ctx context.Context, t *api.Task, networks []*api.Networ
 	}
 	lt.host = hostPorts(t)
 	if !lt.egress.IsValid() {
-		if old, ok := egressAddr(path, a.cfg.Egress); ok && a.egress.reserve(cid, old.Addr()) {
+		if old, ok := a.sbx.EgressAddr(path, a.cfg.Egress); ok && a.egress.reserve(cid, old.Addr()) {
 			lt.egress = old
 		} else if p, ok := a.egress.get(cid); ok {
 			lt.egress = p
@@ -437,7 +452,7 @@ func (a *Agent) Release(ctx context.Context, t *api.Task) error {
 		errs = append(errs, a.drv.Detach(ctx, ep.NetworkID, cid))
 	}
 	errs = append(errs, a.drv.DetachEgress(ctx, cid))
-	errs = append(errs, netns.Delete(lt.netns))
+	errs = append(errs, a.sbx.Delete(lt.netns))
 	a.egress.release(cid)
 	delete(a.tasks, t.GetId())
 	a.markDirty(publishKey)

@@ -205,7 +205,7 @@ type leftovers struct {
 func (a *Agent) adopt(ctx context.Context) *leftovers {
 	a.kmu.Lock()
 	defer a.kmu.Unlock()
-	names, _ := netns.List(a.dir)
+	names, _ := a.sbx.List(a.dir)
 	have := map[string]bool{}
 	lo := &leftovers{}
 	for _, n := range names {
@@ -260,7 +260,7 @@ func (a *Agent) sweep(ctx context.Context, lo *leftovers) {
 	for _, name := range lo.containers {
 		if !claimed[name] {
 			a.log.Info("removing unclaimed container namespace", "netns", name)
-			_ = netns.Delete(filepath.Join(a.dir, name))
+			_ = a.sbx.Delete(filepath.Join(a.dir, name))
 		}
 	}
 	for _, id := range lo.nets {
@@ -431,7 +431,7 @@ func (a *Agent) Teardown(ctx context.Context) error {
 	var errs []error
 	a.closeDNS()
 	for id, lt := range a.tasks {
-		errs = append(errs, a.drv.DetachEgress(ctx, lt.cid), netns.Delete(lt.netns))
+		errs = append(errs, a.drv.DetachEgress(ctx, lt.cid), a.sbx.Delete(lt.netns))
 		a.egress.release(lt.cid)
 		delete(a.tasks, id)
 	}
@@ -439,13 +439,15 @@ func (a *Agent) Teardown(ctx context.Context) error {
 		delete(a.nets, id)
 	}
 	a.ingressID = ""
-	names, _ := netns.List(a.dir)
+	names, _ := a.sbx.List(a.dir)
 	for _, n := range names {
 		if containerNetnsName.MatchString(n) {
-			errs = append(errs, netns.Delete(filepath.Join(a.dir, n)))
+			errs = append(errs, a.sbx.Delete(filepath.Join(a.dir, n)))
 		}
 	}
-	errs = append(errs, a.removeGatewayBridge())
+	if a.cfg.Dataplane == nil { // a fake dataplane made no bridge to remove
+		errs = append(errs, a.removeGatewayBridge())
+	}
 	errs = append(errs, a.drv.Close())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("netagent: teardown: %w", err)
