@@ -97,16 +97,14 @@ func (c *Config) Validate() error {
 	case c.MTU < 0 || c.MTU > 65535:
 		return fmt.Errorf("netdriver: %w: MTU %d", ErrInvalid, c.MTU)
 	}
-	switch c.LBBackend {
-	case "", BackendNFTables:
-	case BackendIPVS:
-		if c.Backends[BackendIPVS] == nil {
-			return fmt.Errorf("netdriver: %w: lb backend ipvs forced but not registered", ErrInvalid)
-		}
-	default:
-		if c.Backends[c.LBBackend] == nil {
-			return fmt.Errorf("netdriver: %w: unknown lb backend %q (want nftables or ipvs)", ErrInvalid, c.LBBackend)
-		}
+	if c.LBBackend == "auto" {
+		return fmt.Errorf("netdriver: %w: lb backend \"auto\" is the empty choice here", ErrInvalid)
+	}
+	if err := CheckBackendChoice(c.LBBackend); err != nil {
+		return fmt.Errorf("netdriver: %w: %w", ErrInvalid, err)
+	}
+	if c.LBBackend == BackendIPVS && c.Backends[BackendIPVS] == nil {
+		return fmt.Errorf("netdriver: %w: lb backend ipvs forced but not registered", ErrInvalid)
 	}
 	return nil
 }
