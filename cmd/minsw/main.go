@@ -1,34 +1,15 @@
 // Command minsw is both the node daemon (`minsw daemon`) and the docker-like
-// CLI that talks to it over its unix socket. The CLI commands are thin:
-// parse flags, call the gRPC API through package client, print. This file
-// only builds the root command from the command packages, one per noun.
+// CLI that talks to it over its unix socket. The commands live in a package
+// per noun (node, network, service, ...), put together by
+// internal/commands; they are thin: parse flags, call the gRPC API through
+// package client, print.
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/spf13/cobra"
-
-	"github.com/minsw/minsw/client"
-	"github.com/minsw/minsw/cmd/minsw/container"
-	"github.com/minsw/minsw/cmd/minsw/daemon"
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
-	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
-	"github.com/minsw/minsw/cmd/minsw/lb"
-	"github.com/minsw/minsw/cmd/minsw/network"
-	"github.com/minsw/minsw/cmd/minsw/node"
-	"github.com/minsw/minsw/cmd/minsw/secret"
-	"github.com/minsw/minsw/cmd/minsw/service"
-	"github.com/minsw/minsw/cmd/minsw/stack"
-	"github.com/minsw/minsw/cmd/minsw/swarm"
-	"github.com/minsw/minsw/cmd/minsw/system"
-	"github.com/minsw/minsw/cmd/minsw/volume"
+	"github.com/minsw/minsw/cmd/minsw/internal/commands"
 	"github.com/minsw/minsw/worker/executor/containerd"
 )
 
@@ -38,74 +19,5 @@ func main() {
 	if containerd.IsLogWriter(os.Args[1:]) {
 		os.Exit(containerd.RunLogWriter(os.Args[1:]))
 	}
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-}
-
-// run executes the CLI and returns its exit status.
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	return execute(cli.New(stdin, stdout, stderr), args)
-}
-
-// execute runs the root command over c and maps its error, once, to a
-// one-line message and an exit status.
-func execute(c *cli.CLI, args []string) int {
-	defer c.Close()
-	root := newRootCommand(c)
-	root.SetArgs(args)
-	root.SetIn(c.In)
-	root.SetOut(c.Out)
-	root.SetErr(c.Err)
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return 0
-	}
-	var ee cli.ExitError
-	if errors.As(err, &ee) {
-		return ee.Code
-	}
-	fmt.Fprintln(c.Err, client.Message(err))
-	return 1
-}
-
-func newRootCommand(c *cli.CLI) *cobra.Command {
-	root := &cobra.Command{
-		Use:           "minsw [OPTIONS] COMMAND",
-		Short:         "A Docker Swarm equivalent: one binary that is the node daemon and its CLI",
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		// Global flags before the command are the root's, as docker's:
-		// `minsw --host SOCK service create --host db:10.0.0.9` has both.
-		TraverseChildren: true,
-		CompletionOptions: cobra.CompletionOptions{
-			DisableDefaultCmd: true,
-		},
-	}
-	root.PersistentFlags().StringVarP(&c.Host, "host", "H", "", "Daemon socket to connect to (default $"+client.HostEnv+" or "+client.DefaultHost+")")
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%w\nSee '%s --help'.", err, cmd.CommandPath())
-	})
-	root.AddCommand(
-		swarm.NewCommand(c),
-		node.NewCommand(c),
-		network.NewCommand(c),
-		service.NewCommand(c),
-		container.NewCommand(c),
-		lb.NewCommand(c),
-		secret.NewSecretCommand(c),
-		secret.NewConfigCommand(c),
-		volume.NewCommand(c),
-		stack.NewCommand(c),
-		// docker's top-level shortcuts
-		container.NewListCommand(c, "ps"),
-		container.NewExecCommand(c, "exec"),
-		container.NewLogsCommand(c, "logs"),
-	)
-	root.AddCommand(daemon.NewCommand())
-	system.AddCommands(c, root)
-	inspect.AddFormats(&c.Out, root)
-	cli.RefuseUnknownSubcommands(root)
-	return root
+	os.Exit(commands.Execute(cli.New(os.Stdin, os.Stdout, os.Stderr), os.Args[1:]))
 }

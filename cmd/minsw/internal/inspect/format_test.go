@@ -1,10 +1,14 @@
-package main
+package inspect_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
+)
 
 // Every inspect takes docker's --format over its JSON.
 func TestInspectFormat(t *testing.T) {
-	sock := seedDaemon().serve(t)
+	sock := clitest.Seed().Serve(t)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -15,12 +19,12 @@ func TestInspectFormat(t *testing.T) {
 		{[]string{"node", "inspect", "--format", "{{.Description.Hostname}}", "self"}, "swarm-manager\n"},
 		{[]string{"container", "inspect", "--format", "{{.Name}}", "36dce35d56e8"}, "/client.1.sg9b3dqrgru4f14k2tpxzg2ei\n"},
 	} {
-		out, errOut, code := runCLI(t, sock, "", tc.args...)
+		out, errOut, code := clitest.Run(t, sock, "", tc.args...)
 		if code != 0 || out != tc.want {
 			t.Errorf("%v: %d %q %q, want %q", tc.args, code, out, errOut, tc.want)
 		}
 	}
-	_, errOut, code := runCLI(t, sock, "", "service", "inspect", "--format", "{{.Spec.Name", "web")
+	_, errOut, code := clitest.Run(t, sock, "", "service", "inspect", "--format", "{{.Spec.Name", "web")
 	if code != 1 || errOut == "" {
 		t.Errorf("bad template: %d %q", code, errOut)
 	}

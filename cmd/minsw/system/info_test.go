@@ -1,14 +1,15 @@
-package main
+package system_test
 
 import (
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"strings"
 	"testing"
 )
 
 // info has docker's Swarm section.
 func TestInfoSwarmSection(t *testing.T) {
-	sock := seedDaemon().serve(t)
-	out, errOut, code := runCLI(t, sock, "", "info")
+	sock := clitest.Seed().Serve(t)
+	out, errOut, code := clitest.Run(t, sock, "", "info")
 	if code != 0 {
 		t.Fatalf("info: %d %s", code, errOut)
 	}

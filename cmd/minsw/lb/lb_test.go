@@ -1,4 +1,4 @@
-package main
+package lb_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -54,7 +55,7 @@ func serveNetworks(t *testing.T) string {
 
 func TestLBInspect(t *testing.T) {
 	sock := serveNetworks(t)
-	out, errOut, code := runCLI(t, sock, "", "lb", "inspect", "mynet")
+	out, errOut, code := clitest.Run(t, sock, "", "lb", "inspect", "mynet")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -74,15 +75,15 @@ func TestLBInspect(t *testing.T) {
 	}
 	t.Log("\n" + out)
 
-	_, errOut, code = runCLI(t, sock, "", "lb", "inspect", "nosuchnet")
+	_, errOut, code = clitest.Run(t, sock, "", "lb", "inspect", "nosuchnet")
 	if code == 0 || !strings.Contains(errOut, "Error response from daemon: network nosuchnet has no lb namespace on this node") {
 		t.Errorf("unknown network: exit %d, %q", code, errOut)
 	}
-	out, _, code = runCLI(t, sock, "", "lb", "inspect", "--json")
+	out, _, code = clitest.Run(t, sock, "", "lb", "inspect", "--json")
 	if code != 0 || !strings.Contains(out, `"Mark": 262`) {
 		t.Errorf("json: exit %d\n%s", code, out)
 	}
-	if _, errOut, code = runCLI(t, sock, "", "lb", "inspect", "a", "b"); code == 0 || !strings.Contains(errOut, "accepts at most 1 argument") {
+	if _, errOut, code = clitest.Run(t, sock, "", "lb", "inspect", "a", "b"); code == 0 || !strings.Contains(errOut, "accepts at most 1 argument") {
 		t.Errorf("two networks: exit %d %q", code, errOut)
 	}
 }

@@ -1,4 +1,7 @@
-package main
+// Package clitest is what the command packages' tests share: an in-memory
+// minsw daemon serving the seed tutorial's cluster on a unix socket, and
+// the CLI run against it as a user runs it.
+package clitest
 
 import (
 	"bytes"
@@ -18,53 +21,56 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/task"
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/controlapi"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-// fakeDaemon is an in-memory minsw daemon for the CLI's tests: canned
+// Daemon is an in-memory minsw daemon for the CLI's tests: canned
 // objects, refs resolved by ID, name or unique prefix, and a toy
 // orchestrator that moves tasks one state forward on every ListTasks.
-type fakeDaemon struct {
+type Daemon struct {
 	minswv1.UnimplementedControlServer
 	minswv1.UnimplementedSwarmServer
 	minswv1.UnimplementedContainersServer
 
-	mu         sync.Mutex
-	self       string
-	nodes      []*minswv1.Node
-	networks   []*minswv1.Network
-	services   []*minswv1.Service
-	tasks      []*minswv1.Task
-	cluster    *minswv1.Cluster
-	containers []*minswv1.Container
-	logs       map[string]string
-	// unschedulable makes new tasks stay pending with this error.
-	unschedulable string
+	// Mu guards the fields below; tests take it to read or change them.
+	Mu            sync.Mutex
+	Self          string
+	Nodes         []*minswv1.Node
+	Networks      []*minswv1.Network
+	Services      []*minswv1.Service
+	Tasks         []*minswv1.Task
+	Cluster       *minswv1.Cluster
+	Containers    []*minswv1.Container
+	ContainerLogs map[string]string
+	// Unschedulable makes new tasks stay pending with this error.
+	Unschedulable string
 	nextID        int
-	lastInit      *minswv1.InitRequest
-	lastJoin      *minswv1.JoinRequest
-	// unsure makes that many creates commit and then answer that their
-	// outcome is unknown (a leader lost mid-commit); createKeys records
+	LastInit      *minswv1.InitRequest
+	LastJoin      *minswv1.JoinRequest
+	// Unsure makes that many creates commit and then answer that their
+	// outcome is unknown (a leader lost mid-commit); CreateKeys records
 	// the idempotency key of every create.
-	unsure     int
-	createKeys []string
-	// unknown makes every create answer that its outcome is unknown,
+	Unsure     int
+	CreateKeys []string
+	// Unknown makes every create answer that its outcome is unknown,
 	// before doing anything (the leader is out of reach).
-	unknown bool
+	Unknown bool
 }
 
-func ago(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(time.Now().Add(-d)) }
+// Ago is a timestamp d before now.
+func Ago(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(time.Now().Add(-d)) }
 
-// seedDaemon is the cluster of the seed tutorial: three nodes, ingress and
+// Seed is the cluster of the seed tutorial: three nodes, ingress and
 // mynet, the web service with two running tasks.
-func seedDaemon() *fakeDaemon {
-	d := &fakeDaemon{self: "m1anager0000000000000000a", logs: map[string]string{}}
+func Seed() *Daemon {
+	d := &Daemon{Self: "m1anager0000000000000000a", ContainerLogs: map[string]string{}}
 	node := func(id, host string, mgr *minswv1.ManagerStatus, addr string) *minswv1.Node {
 		n := &minswv1.Node{
 			Id:            id,
-			Meta:          &minswv1.Meta{Version: 3, CreatedAt: ago(time.Hour)},
+			Meta:          &minswv1.Meta{Version: 3, CreatedAt: Ago(time.Hour)},
 			Spec:          &minswv1.NodeSpec{},
 			Description:   &minswv1.NodeDescription{Hostname: host, Os: "linux", Architecture: "x86_64", EngineVersion: "0.1.0"},
 			Status:        &minswv1.NodeStatus{State: minswv1.NodeState_NODE_STATE_READY, Addr: addr},
@@ -75,21 +81,21 @@ func seedDaemon() *fakeDaemon {
 		}
 		return n
 	}
-	d.nodes = []*minswv1.Node{
+	d.Nodes = []*minswv1.Node{
 		node("w2orker000000000000000002", "swarm-worker2", nil, "192.168.56.12"),
-		node(d.self, "swarm-manager", &minswv1.ManagerStatus{Leader: true, Addr: "192.168.56.10:2377", Reachability: minswv1.Reachability_REACHABILITY_REACHABLE}, "192.168.56.10"),
+		node(d.Self, "swarm-manager", &minswv1.ManagerStatus{Leader: true, Addr: "192.168.56.10:2377", Reachability: minswv1.Reachability_REACHABILITY_REACHABLE}, "192.168.56.10"),
 		node("w1orker000000000000000001", "swarm-worker1", nil, "192.168.56.11"),
 	}
-	d.networks = []*minswv1.Network{
-		{Id: "lpirdge00y3jqagzhq9psqu6f", Meta: &minswv1.Meta{CreatedAt: ago(time.Hour)}, Spec: &minswv1.NetworkSpec{Name: "mynet", Driver: "overlay"}, Subnet: "10.0.1.0/24", Gateway: "10.0.1.1", Vni: 4097},
-		{Id: "14fy2l7a4mcicc2kfoyxtw2nu", Meta: &minswv1.Meta{CreatedAt: ago(time.Hour)}, Spec: &minswv1.NetworkSpec{Name: "ingress", Driver: "overlay", Ingress: true}, Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", Vni: 4096},
+	d.Networks = []*minswv1.Network{
+		{Id: "lpirdge00y3jqagzhq9psqu6f", Meta: &minswv1.Meta{CreatedAt: Ago(time.Hour)}, Spec: &minswv1.NetworkSpec{Name: "mynet", Driver: "overlay"}, Subnet: "10.0.1.0/24", Gateway: "10.0.1.1", Vni: 4097},
+		{Id: "14fy2l7a4mcicc2kfoyxtw2nu", Meta: &minswv1.Meta{CreatedAt: Ago(time.Hour)}, Spec: &minswv1.NetworkSpec{Name: "ingress", Driver: "overlay", Ingress: true}, Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", Vni: 4096},
 	}
-	d.nodes[1].LbAttachments = []*minswv1.NetworkAttachment{{NetworkId: "lpirdge00y3jqagzhq9psqu6f", Addresses: []string{"10.0.1.37/24"}}}
-	d.cluster = &minswv1.Cluster{Id: "c1", Meta: &minswv1.Meta{Version: 7}, Spec: &minswv1.ClusterSpec{Name: "default"},
+	d.Nodes[1].LbAttachments = []*minswv1.NetworkAttachment{{NetworkId: "lpirdge00y3jqagzhq9psqu6f", Addresses: []string{"10.0.1.37/24"}}}
+	d.Cluster = &minswv1.Cluster{Id: "c1", Meta: &minswv1.Meta{Version: 7}, Spec: &minswv1.ClusterSpec{Name: "default"},
 		JoinTokens: &minswv1.JoinTokens{Worker: "SWMTKN-1-worker", Manager: "SWMTKN-1-manager"}}
 	web := &minswv1.Service{
 		Id:          "jozc1x1c1zpyjl9b5j5abzm0g",
-		Meta:        &minswv1.Meta{Version: 10, CreatedAt: ago(time.Minute)},
+		Meta:        &minswv1.Meta{Version: 10, CreatedAt: Ago(time.Minute)},
 		SpecVersion: 1,
 		Spec: &minswv1.ServiceSpec{
 			Name: "web",
@@ -101,45 +107,45 @@ func seedDaemon() *fakeDaemon {
 		},
 		Endpoint: &minswv1.Endpoint{VirtualIps: []*minswv1.VirtualIP{{NetworkId: "lpirdge00y3jqagzhq9psqu6f", Addr: "10.0.1.30/24", Fwmark: 0x106}}},
 	}
-	d.services = []*minswv1.Service{web}
+	d.Services = []*minswv1.Service{web}
 	running := func(id string, slot uint64, node string, age time.Duration, ip string) *minswv1.Task {
 		return &minswv1.Task{
 			Id: id, ServiceId: web.Id, ServiceName: "web", Slot: slot, NodeId: node, SpecVersion: 1,
-			Meta:         &minswv1.Meta{CreatedAt: ago(age + time.Second)},
+			Meta:         &minswv1.Meta{CreatedAt: Ago(age + time.Second)},
 			Spec:         web.Spec.Task,
 			DesiredState: minswv1.TaskState_TASK_STATE_RUNNING,
-			Status:       &minswv1.TaskStatus{State: minswv1.TaskState_TASK_STATE_RUNNING, Timestamp: ago(age)},
+			Status:       &minswv1.TaskStatus{State: minswv1.TaskState_TASK_STATE_RUNNING, Timestamp: Ago(age)},
 			Networks:     []*minswv1.NetworkAttachment{{NetworkId: "lpirdge00y3jqagzhq9psqu6f", Addresses: []string{ip}}},
 		}
 	}
-	d.tasks = []*minswv1.Task{
+	d.Tasks = []*minswv1.Task{
 		running("pwi87g86kbxdq8wzfs1lkbgqc", 1, "w1orker000000000000000001", 47*time.Second, "10.0.1.31/24"),
 		running("xbri2akxy2e8yol8rfinx9s2d", 2, "w2orker000000000000000002", 44*time.Second, "10.0.1.32/24"),
 	}
-	d.containers = []*minswv1.Container{{
+	d.Containers = []*minswv1.Container{{
 		Id:        "36dce35d56e87d43d08c5b9a94678fe789659cb3b1a5c9ddccd7de4b26e8d588",
 		Name:      "client.1.sg9b3dqrgru4f14k2tpxzg2ei",
 		Image:     "xiaopeng163/net-box:latest",
 		Command:   []string{"ping", "8.8.8.8"},
-		CreatedAt: ago(19*time.Minute + 10*time.Second),
-		StartedAt: ago(19*time.Minute + 5*time.Second),
+		CreatedAt: Ago(19*time.Minute + 10*time.Second),
+		StartedAt: Ago(19*time.Minute + 5*time.Second),
 		State:     "running",
 	}, {
 		Id:         "0b1d2f3e4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f",
 		Name:       "web.1.old0000000000000000000000",
 		Image:      "containous/whoami:latest",
 		Command:    []string{"/whoami"},
-		CreatedAt:  ago(time.Hour),
-		StartedAt:  ago(time.Hour),
-		FinishedAt: ago(2*time.Minute + 3*time.Second),
+		CreatedAt:  Ago(time.Hour),
+		StartedAt:  Ago(time.Hour),
+		FinishedAt: Ago(2*time.Minute + 3*time.Second),
 		State:      "exited",
 	}}
-	d.logs["36dce35d56e8"] = "line1\nline2\nline3\n"
+	d.ContainerLogs["36dce35d56e8"] = "line1\nline2\nline3\n"
 	return d
 }
 
-// serve starts the fake on a unix socket in a temp dir and returns its path.
-func (d *fakeDaemon) serve(t *testing.T) string {
+// Serve starts the fake on a unix socket in a temp dir and returns its path.
+func (d *Daemon) Serve(t *testing.T) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "minsw.sock")
 	l, err := net.Listen("unix", path)
@@ -155,15 +161,15 @@ func (d *fakeDaemon) serve(t *testing.T) string {
 	return path
 }
 
-// runCLI runs the CLI against sock and returns what a user sees.
-func runCLI(t *testing.T, sock string, stdin string, args ...string) (stdout, stderr string, code int) {
+// Run runs the CLI against sock and returns what a user sees.
+func Run(t *testing.T, sock string, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code = run(append([]string{"--host", "unix://" + sock}, args...), strings.NewReader(stdin), &out, &errb)
+	code = Exec(append([]string{"--host", "unix://" + sock}, args...), strings.NewReader(stdin), &out, &errb)
 	return out.String(), errb.String(), code
 }
 
-func (d *fakeDaemon) newID() string {
+func (d *Daemon) newID() string {
 	d.nextID++
 	return fmt.Sprintf("n%024d", d.nextID)
 }
@@ -189,21 +195,21 @@ func resolve[T any](kind, ref string, items []T, id, name func(T) string) (T, er
 	return zero, status.Errorf(codes.FailedPrecondition, "%s %s is ambiguous (%d matches found)", kind, ref, len(byPrefix))
 }
 
-func (d *fakeDaemon) node(ref string) (*minswv1.Node, error) {
-	return resolve("node", ref, d.nodes, (*minswv1.Node).GetId, func(n *minswv1.Node) string { return n.GetDescription().GetHostname() })
+func (d *Daemon) node(ref string) (*minswv1.Node, error) {
+	return resolve("node", ref, d.Nodes, (*minswv1.Node).GetId, func(n *minswv1.Node) string { return n.GetDescription().GetHostname() })
 }
 
-func (d *fakeDaemon) service(ref string) (*minswv1.Service, error) {
-	return resolve("service", ref, d.services, (*minswv1.Service).GetId, func(s *minswv1.Service) string { return s.GetSpec().GetName() })
+func (d *Daemon) service(ref string) (*minswv1.Service, error) {
+	return resolve("service", ref, d.Services, (*minswv1.Service).GetId, func(s *minswv1.Service) string { return s.GetSpec().GetName() })
 }
 
-func (d *fakeDaemon) network(ref string) (*minswv1.Network, error) {
-	return resolve("network", ref, d.networks, (*minswv1.Network).GetId, func(n *minswv1.Network) string { return n.GetSpec().GetName() })
+func (d *Daemon) network(ref string) (*minswv1.Network, error) {
+	return resolve("network", ref, d.Networks, (*minswv1.Network).GetId, func(n *minswv1.Network) string { return n.GetSpec().GetName() })
 }
 
-func (d *fakeDaemon) GetNode(_ context.Context, r *minswv1.GetNodeRequest) (*minswv1.GetNodeResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) GetNode(_ context.Context, r *minswv1.GetNodeRequest) (*minswv1.GetNodeResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	n, err := d.node(r.Ref)
 	if err != nil {
 		return nil, err
@@ -211,15 +217,15 @@ func (d *fakeDaemon) GetNode(_ context.Context, r *minswv1.GetNodeRequest) (*min
 	return &minswv1.GetNodeResponse{Node: proto.Clone(n).(*minswv1.Node)}, nil
 }
 
-func (d *fakeDaemon) ListNodes(context.Context, *minswv1.ListNodesRequest) (*minswv1.ListNodesResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return &minswv1.ListNodesResponse{Nodes: d.nodes}, nil
+func (d *Daemon) ListNodes(context.Context, *minswv1.ListNodesRequest) (*minswv1.ListNodesResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
+	return &minswv1.ListNodesResponse{Nodes: d.Nodes}, nil
 }
 
-func (d *fakeDaemon) UpdateNode(_ context.Context, r *minswv1.UpdateNodeRequest) (*minswv1.UpdateNodeResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) UpdateNode(_ context.Context, r *minswv1.UpdateNodeRequest) (*minswv1.UpdateNodeResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	n, err := d.node(r.Ref)
 	if err != nil {
 		return nil, err
@@ -232,9 +238,9 @@ func (d *fakeDaemon) UpdateNode(_ context.Context, r *minswv1.UpdateNodeRequest)
 	return &minswv1.UpdateNodeResponse{Node: n}, nil
 }
 
-func (d *fakeDaemon) RemoveNode(_ context.Context, r *minswv1.RemoveNodeRequest) (*minswv1.RemoveNodeResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) RemoveNode(_ context.Context, r *minswv1.RemoveNodeRequest) (*minswv1.RemoveNodeResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	n, err := d.node(r.Ref)
 	if err != nil {
 		return nil, err
@@ -245,9 +251,9 @@ func (d *fakeDaemon) RemoveNode(_ context.Context, r *minswv1.RemoveNodeRequest)
 	return &minswv1.RemoveNodeResponse{}, nil
 }
 
-func (d *fakeDaemon) GetNetwork(_ context.Context, r *minswv1.GetNetworkRequest) (*minswv1.GetNetworkResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) GetNetwork(_ context.Context, r *minswv1.GetNetworkRequest) (*minswv1.GetNetworkResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	n, err := d.network(r.Ref)
 	if err != nil {
 		return nil, err
@@ -255,35 +261,35 @@ func (d *fakeDaemon) GetNetwork(_ context.Context, r *minswv1.GetNetworkRequest)
 	return &minswv1.GetNetworkResponse{Network: n}, nil
 }
 
-func (d *fakeDaemon) ListNetworks(context.Context, *minswv1.ListNetworksRequest) (*minswv1.ListNetworksResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return &minswv1.ListNetworksResponse{Networks: d.networks}, nil
+func (d *Daemon) ListNetworks(context.Context, *minswv1.ListNetworksRequest) (*minswv1.ListNetworksResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
+	return &minswv1.ListNetworksResponse{Networks: d.Networks}, nil
 }
 
-func (d *fakeDaemon) CreateNetwork(_ context.Context, r *minswv1.CreateNetworkRequest) (*minswv1.CreateNetworkResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) CreateNetwork(_ context.Context, r *minswv1.CreateNetworkRequest) (*minswv1.CreateNetworkResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	if _, err := d.network(r.Spec.Name); err == nil {
 		return nil, status.Errorf(codes.AlreadyExists, "network with name %s already exists", r.Spec.Name)
 	}
 	n := &minswv1.Network{Id: "netw0rk" + d.newID()[7:], Spec: r.Spec, Subnet: r.Spec.Subnet, Vni: 4098}
-	d.networks = append(d.networks, n)
+	d.Networks = append(d.Networks, n)
 	return &minswv1.CreateNetworkResponse{Network: n}, nil
 }
 
-func (d *fakeDaemon) RemoveNetwork(_ context.Context, r *minswv1.RemoveNetworkRequest) (*minswv1.RemoveNetworkResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) RemoveNetwork(_ context.Context, r *minswv1.RemoveNetworkRequest) (*minswv1.RemoveNetworkResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	if _, err := d.network(r.Ref); err != nil {
 		return nil, err
 	}
 	return &minswv1.RemoveNetworkResponse{}, nil
 }
 
-func (d *fakeDaemon) GetService(_ context.Context, r *minswv1.GetServiceRequest) (*minswv1.GetServiceResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) GetService(_ context.Context, r *minswv1.GetServiceRequest) (*minswv1.GetServiceResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	s, err := d.service(r.Ref)
 	if err != nil {
 		return nil, err
@@ -291,16 +297,16 @@ func (d *fakeDaemon) GetService(_ context.Context, r *minswv1.GetServiceRequest)
 	return &minswv1.GetServiceResponse{Service: proto.Clone(s).(*minswv1.Service)}, nil
 }
 
-func (d *fakeDaemon) ListServices(_ context.Context, r *minswv1.ListServicesRequest) (*minswv1.ListServicesResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) ListServices(_ context.Context, r *minswv1.ListServicesRequest) (*minswv1.ListServicesResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	// The manager's own filter code, so --filter is tested end to end.
 	f, err := controlapi.ParseFilters(r.GetFilters(), []string{"id", "name", "label", "mode"})
 	if err != nil {
 		return nil, errdefs.ToGRPC(err)
 	}
 	var out []*minswv1.Service
-	for _, s := range d.services {
+	for _, s := range d.Services {
 		if controlapi.MatchService(s, f) {
 			out = append(out, s)
 		}
@@ -308,14 +314,14 @@ func (d *fakeDaemon) ListServices(_ context.Context, r *minswv1.ListServicesRequ
 	return &minswv1.ListServicesResponse{Services: out}, nil
 }
 
-func (d *fakeDaemon) CreateService(_ context.Context, r *minswv1.CreateServiceRequest) (*minswv1.CreateServiceResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.createKeys = append(d.createKeys, r.IdempotencyKey)
-	if d.unknown {
+func (d *Daemon) CreateService(_ context.Context, r *minswv1.CreateServiceRequest) (*minswv1.CreateServiceResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
+	d.CreateKeys = append(d.CreateKeys, r.IdempotencyKey)
+	if d.Unknown {
 		return nil, status.Error(codes.Unknown, "the request may or may not have been applied: check with service ls")
 	}
-	for _, s := range d.services {
+	for _, s := range d.Services {
 		if r.IdempotencyKey != "" && s.GetMeta().GetIdempotencyKey() == r.IdempotencyKey {
 			return &minswv1.CreateServiceResponse{Service: s}, nil
 		}
@@ -324,20 +330,20 @@ func (d *fakeDaemon) CreateService(_ context.Context, r *minswv1.CreateServiceRe
 		return nil, status.Errorf(codes.AlreadyExists, "service %s already exists", r.Spec.Name)
 	}
 	s := &minswv1.Service{Id: "skbcdfvgidwafbm4nciq82env", Spec: r.Spec, SpecVersion: 1, Meta: &minswv1.Meta{Version: 1, CreatedAt: timestamppb.Now(), IdempotencyKey: r.IdempotencyKey}}
-	d.services = append(d.services, s)
+	d.Services = append(d.Services, s)
 	d.reconcile(s)
-	if d.unsure > 0 {
-		d.unsure--
+	if d.Unsure > 0 {
+		d.Unsure--
 		return nil, status.Error(codes.Unknown, "the request may or may not have been applied: check with service ls")
 	}
 	return &minswv1.CreateServiceResponse{Service: s}, nil
 }
 
 // reconcile makes the service's missing tasks, as an orchestrator would.
-func (d *fakeDaemon) reconcile(s *minswv1.Service) {
+func (d *Daemon) reconcile(s *minswv1.Service) {
 	want := s.GetSpec().GetReplicated().GetReplicas()
 	have := map[uint64]bool{}
-	for _, t := range d.tasks {
+	for _, t := range d.Tasks {
 		if t.ServiceId != s.Id {
 			continue
 		}
@@ -353,7 +359,7 @@ func (d *fakeDaemon) reconcile(s *minswv1.Service) {
 		if have[slot] {
 			continue
 		}
-		d.tasks = append(d.tasks, &minswv1.Task{
+		d.Tasks = append(d.Tasks, &minswv1.Task{
 			Id: "t" + d.newID(), ServiceId: s.Id, ServiceName: s.Spec.Name, Slot: slot, SpecVersion: s.SpecVersion,
 			Meta: &minswv1.Meta{CreatedAt: timestamppb.Now()}, Spec: s.Spec.Task,
 			DesiredState: minswv1.TaskState_TASK_STATE_RUNNING,
@@ -362,9 +368,9 @@ func (d *fakeDaemon) reconcile(s *minswv1.Service) {
 	}
 }
 
-func (d *fakeDaemon) UpdateService(_ context.Context, r *minswv1.UpdateServiceRequest) (*minswv1.UpdateServiceResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) UpdateService(_ context.Context, r *minswv1.UpdateServiceRequest) (*minswv1.UpdateServiceResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	s, err := d.service(r.Ref)
 	if err != nil {
 		return nil, err
@@ -378,16 +384,16 @@ func (d *fakeDaemon) UpdateService(_ context.Context, r *minswv1.UpdateServiceRe
 	return &minswv1.UpdateServiceResponse{Service: s}, nil
 }
 
-func (d *fakeDaemon) RemoveService(_ context.Context, r *minswv1.RemoveServiceRequest) (*minswv1.RemoveServiceResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) RemoveService(_ context.Context, r *minswv1.RemoveServiceRequest) (*minswv1.RemoveServiceResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	s, err := d.service(r.Ref)
 	if err != nil {
 		return nil, err
 	}
-	for i, x := range d.services {
+	for i, x := range d.Services {
 		if x == s {
-			d.services = append(d.services[:i], d.services[i+1:]...)
+			d.Services = append(d.Services[:i], d.Services[i+1:]...)
 			break
 		}
 	}
@@ -402,19 +408,19 @@ var progression = map[minswv1.TaskState]minswv1.TaskState{
 	minswv1.TaskState_TASK_STATE_STARTING:  minswv1.TaskState_TASK_STATE_RUNNING,
 }
 
-func (d *fakeDaemon) ListTasks(_ context.Context, r *minswv1.ListTasksRequest) (*minswv1.ListTasksResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) ListTasks(_ context.Context, r *minswv1.ListTasksRequest) (*minswv1.ListTasksResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	var out []*minswv1.Task
-	for _, t := range d.tasks {
+	for _, t := range d.Tasks {
 		if t.DesiredState == minswv1.TaskState_TASK_STATE_RUNNING {
 			if next, ok := progression[t.Status.State]; ok {
-				if t.Status.State == minswv1.TaskState_TASK_STATE_PENDING && d.unschedulable != "" {
-					t.Status.Err = d.unschedulable
+				if t.Status.State == minswv1.TaskState_TASK_STATE_PENDING && d.Unschedulable != "" {
+					t.Status.Err = d.Unschedulable
 				} else {
 					t.Status.State = next
 					if t.NodeId == "" {
-						t.NodeId = d.nodes[int(t.Slot)%len(d.nodes)].Id
+						t.NodeId = d.Nodes[int(t.Slot)%len(d.Nodes)].Id
 					}
 				}
 			}
@@ -442,63 +448,63 @@ func contains[T comparable](list []T, v T) bool {
 	return false
 }
 
-func (d *fakeDaemon) GetCluster(context.Context, *minswv1.GetClusterRequest) (*minswv1.GetClusterResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return &minswv1.GetClusterResponse{Cluster: proto.Clone(d.cluster).(*minswv1.Cluster)}, nil
+func (d *Daemon) GetCluster(context.Context, *minswv1.GetClusterRequest) (*minswv1.GetClusterResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
+	return &minswv1.GetClusterResponse{Cluster: proto.Clone(d.Cluster).(*minswv1.Cluster)}, nil
 }
 
-func (d *fakeDaemon) UpdateCluster(_ context.Context, r *minswv1.UpdateClusterRequest) (*minswv1.UpdateClusterResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if r.Version != d.cluster.Meta.Version {
+func (d *Daemon) UpdateCluster(_ context.Context, r *minswv1.UpdateClusterRequest) (*minswv1.UpdateClusterResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
+	if r.Version != d.Cluster.Meta.Version {
 		return nil, status.Error(codes.FailedPrecondition, "update out of sequence")
 	}
 	if r.RotateWorkerToken {
-		d.cluster.JoinTokens.Worker = "SWMTKN-1-worker-rotated"
+		d.Cluster.JoinTokens.Worker = "SWMTKN-1-worker-rotated"
 	}
 	if r.RotateManagerToken {
-		d.cluster.JoinTokens.Manager = "SWMTKN-1-manager-rotated"
+		d.Cluster.JoinTokens.Manager = "SWMTKN-1-manager-rotated"
 	}
-	d.cluster.Meta.Version++
-	return &minswv1.UpdateClusterResponse{Cluster: d.cluster}, nil
+	d.Cluster.Meta.Version++
+	return &minswv1.UpdateClusterResponse{Cluster: d.Cluster}, nil
 }
 
-func (d *fakeDaemon) Init(_ context.Context, r *minswv1.InitRequest) (*minswv1.InitResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.lastInit = r
-	return &minswv1.InitResponse{NodeId: d.self, ClusterId: "c1",
+func (d *Daemon) Init(_ context.Context, r *minswv1.InitRequest) (*minswv1.InitResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
+	d.LastInit = r
+	return &minswv1.InitResponse{NodeId: d.Self, ClusterId: "c1",
 		WorkerJoinCommand: "minsw swarm join --token SWMTKN-1-worker 192.168.56.10:2377"}, nil
 }
 
-func (d *fakeDaemon) Join(_ context.Context, r *minswv1.JoinRequest) (*minswv1.JoinResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.lastJoin = r
+func (d *Daemon) Join(_ context.Context, r *minswv1.JoinRequest) (*minswv1.JoinResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
+	d.LastJoin = r
 	if r.JoinToken != "SWMTKN-1-worker" {
 		return nil, status.Error(codes.InvalidArgument, "invalid join token")
 	}
 	return &minswv1.JoinResponse{NodeId: "w1orker000000000000000001"}, nil
 }
 
-func (d *fakeDaemon) Leave(context.Context, *minswv1.LeaveRequest) (*minswv1.LeaveResponse, error) {
+func (d *Daemon) Leave(context.Context, *minswv1.LeaveRequest) (*minswv1.LeaveResponse, error) {
 	return &minswv1.LeaveResponse{}, nil
 }
 
-func (d *fakeDaemon) Info(context.Context, *minswv1.InfoRequest) (*minswv1.InfoResponse, error) {
-	return &minswv1.InfoResponse{LocalNodeState: "active", NodeId: d.self, NodeAddr: "192.168.56.10", ControlAvailable: true}, nil
+func (d *Daemon) Info(context.Context, *minswv1.InfoRequest) (*minswv1.InfoResponse, error) {
+	return &minswv1.InfoResponse{LocalNodeState: "active", NodeId: d.Self, NodeAddr: "192.168.56.10", ControlAvailable: true}, nil
 }
 
-func (d *fakeDaemon) container(ref string) (*minswv1.Container, error) {
-	return resolve("container", ref, d.containers, (*minswv1.Container).GetId, (*minswv1.Container).GetName)
+func (d *Daemon) container(ref string) (*minswv1.Container, error) {
+	return resolve("container", ref, d.Containers, (*minswv1.Container).GetId, (*minswv1.Container).GetName)
 }
 
-func (d *fakeDaemon) ListContainers(_ context.Context, r *minswv1.ListContainersRequest) (*minswv1.ListContainersResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) ListContainers(_ context.Context, r *minswv1.ListContainersRequest) (*minswv1.ListContainersResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	var out []*minswv1.Container
-	for _, c := range d.containers {
+	for _, c := range d.Containers {
 		if r.All || c.State == "running" {
 			out = append(out, c)
 		}
@@ -506,9 +512,9 @@ func (d *fakeDaemon) ListContainers(_ context.Context, r *minswv1.ListContainers
 	return &minswv1.ListContainersResponse{Containers: out}, nil
 }
 
-func (d *fakeDaemon) InspectContainer(_ context.Context, r *minswv1.InspectContainerRequest) (*minswv1.InspectContainerResponse, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+func (d *Daemon) InspectContainer(_ context.Context, r *minswv1.InspectContainerRequest) (*minswv1.InspectContainerResponse, error) {
+	d.Mu.Lock()
+	defer d.Mu.Unlock()
 	c, err := d.container(r.Ref)
 	if err != nil {
 		return nil, err
@@ -516,14 +522,14 @@ func (d *fakeDaemon) InspectContainer(_ context.Context, r *minswv1.InspectConta
 	return &minswv1.InspectContainerResponse{Container: c}, nil
 }
 
-func (d *fakeDaemon) Logs(r *minswv1.LogsRequest, s grpc.ServerStreamingServer[minswv1.LogsResponse]) error {
-	d.mu.Lock()
+func (d *Daemon) Logs(r *minswv1.LogsRequest, s grpc.ServerStreamingServer[minswv1.LogsResponse]) error {
+	d.Mu.Lock()
 	c, err := d.container(r.Container)
-	d.mu.Unlock()
+	d.Mu.Unlock()
 	if err != nil {
 		return err
 	}
-	lines := strings.SplitAfter(d.logs[c.Id[:12]], "\n")
+	lines := strings.SplitAfter(d.ContainerLogs[c.Id[:12]], "\n")
 	lines = lines[:len(lines)-1]
 	if r.Tail >= 0 && int(r.Tail) < len(lines) {
 		lines = lines[len(lines)-int(r.Tail):]
@@ -538,15 +544,15 @@ func (d *fakeDaemon) Logs(r *minswv1.LogsRequest, s grpc.ServerStreamingServer[m
 
 // Exec runs a toy shell: "cat" echoes stdin until it closes, "exit N"
 // exits with N, "tty" reports the terminal settings it was started with.
-func (d *fakeDaemon) Exec(s grpc.BidiStreamingServer[minswv1.ExecRequest, minswv1.ExecResponse]) error {
+func (d *Daemon) Exec(s grpc.BidiStreamingServer[minswv1.ExecRequest, minswv1.ExecResponse]) error {
 	first, err := s.Recv()
 	if err != nil {
 		return err
 	}
 	start := first.GetStart()
-	d.mu.Lock()
+	d.Mu.Lock()
 	_, err = d.container(start.GetContainer())
-	d.mu.Unlock()
+	d.Mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -601,4 +607,38 @@ func (d *fakeDaemon) Exec(s grpc.BidiStreamingServer[minswv1.ExecRequest, minswv
 		return exit(0)
 	}
 	return status.Errorf(codes.InvalidArgument, "exec: %q: executable file not found in $PATH", start.Cmd[0])
+}
+
+// ServiceLogs answers for the seed's web service: three lines per task, the
+// last tail of them; "web-down" has its second task's node down.
+func (d *Daemon) ServiceLogs(r *minswv1.ServiceLogsRequest, s grpc.ServerStreamingServer[minswv1.LogLine]) error {
+	if r.GetRef() != "web" && r.GetRef() != "web-down" {
+		return status.Errorf(codes.NotFound, "no such task or service: %s", r.GetRef())
+	}
+	hosts := map[string]string{"w1orker000000000000000001": "swarm-worker1", "w2orker000000000000000002": "swarm-worker2"}
+	d.Mu.Lock()
+	tasks := d.Tasks
+	d.Mu.Unlock()
+	for i, t := range tasks {
+		base := &minswv1.LogLine{TaskId: t.Id, NodeId: t.NodeId, TaskName: task.ContainerName(t), NodeName: hosts[t.NodeId]}
+		if r.GetRef() == "web-down" && i == 1 {
+			base.Error = "node swarm-worker2 is down: its logs cannot be read"
+			if err := s.Send(base); err != nil {
+				return err
+			}
+			continue
+		}
+		lines := []string{"GET / 200\n", "GET /health 200\n", "no newline"}
+		if n := int(r.GetTail()); n >= 0 && n < len(lines) {
+			lines = lines[len(lines)-n:]
+		}
+		for _, l := range lines {
+			m := proto.Clone(base).(*minswv1.LogLine)
+			m.Data = []byte(l)
+			if err := s.Send(m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

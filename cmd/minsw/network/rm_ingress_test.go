@@ -1,6 +1,7 @@
-package main
+package network_test
 
 import (
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"strings"
 	"testing"
 
@@ -10,7 +11,7 @@ import (
 // Removing the routing mesh asks first, as docker does; no (or no answer)
 // keeps it; --force is for scripts. Other networks are not asked about.
 func TestNetworkRmIngressAsksFirst(t *testing.T) {
-	sock := seedDaemon().serve(t)
+	sock := clitest.Seed().Serve(t)
 	for _, tc := range []struct {
 		name    string
 		stdin   string
@@ -25,7 +26,7 @@ func TestNetworkRmIngressAsksFirst(t *testing.T) {
 		{"another network", "", []string{"network", "rm", "mynet"}, "mynet\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, errOut, code := runCLI(t, sock, tc.stdin, tc.args...)
+			out, errOut, code := clitest.Run(t, sock, tc.stdin, tc.args...)
 			asked := strings.HasPrefix(out, network.IngressWarning)
 			if code != 0 || errOut != "" || asked != tc.asked || strings.TrimPrefix(out, network.IngressWarning) != tc.removed {
 				t.Errorf("exit %d, stdout %q, stderr %q; want asked=%v and %q", code, out, errOut, tc.asked, tc.removed)

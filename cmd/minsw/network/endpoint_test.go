@@ -1,18 +1,20 @@
-package main
+package network_test
 
 import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 )
 
 // network inspect shows each endpoint's ID as the store keeps it.
 func TestNetworkInspectEndpointID(t *testing.T) {
-	d := seedDaemon()
+	d := clitest.Seed()
 	id := strings.Repeat("ab", 32)
-	d.nodes[1].LbAttachments[0].EndpointId = id
-	sock := d.serve(t)
-	out, errOut, code := runCLI(t, sock, "", "network", "inspect", "mynet")
+	d.Nodes[1].LbAttachments[0].EndpointId = id
+	sock := d.Serve(t)
+	out, errOut, code := clitest.Run(t, sock, "", "network", "inspect", "mynet")
 	if code != 0 {
 		t.Fatalf("inspect: %d %s", code, errOut)
 	}

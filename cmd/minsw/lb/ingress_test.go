@@ -1,4 +1,4 @@
-package main
+package lb_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -42,7 +43,7 @@ func TestLBInspectIngress(t *testing.T) {
 	minswv1.RegisterNetworksServer(srv, fakeMesh{})
 	go srv.Serve(l)
 	t.Cleanup(srv.Stop)
-	out, errOut, code := runCLI(t, path, "", "lb", "inspect", "ingress")
+	out, errOut, code := clitest.Run(t, path, "", "lb", "inspect", "ingress")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

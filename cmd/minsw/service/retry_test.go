@@ -1,6 +1,7 @@
-package main
+package service_test
 
 import (
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"strings"
 	"testing"
 	"time"
@@ -13,18 +14,18 @@ import (
 // exit 0, one service, no "name in use".
 func TestServiceCreateRetriesAnUnknownOutcomeWithItsKey(t *testing.T) {
 	cli.UnknownRetries = []time.Duration{time.Millisecond, time.Millisecond}
-	d := seedDaemon()
-	d.unsure = 1
-	sock := d.serve(t)
-	out, errOut, code := runCLI(t, sock, "", "service", "create", "--name", "api", "-d", "containous/whoami")
+	d := clitest.Seed()
+	d.Unsure = 1
+	sock := d.Serve(t)
+	out, errOut, code := clitest.Run(t, sock, "", "service", "create", "--name", "api", "-d", "containous/whoami")
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
-	if len(d.createKeys) != 2 || d.createKeys[0] == "" || d.createKeys[0] != d.createKeys[1] {
-		t.Fatalf("request IDs sent: %q, want one ID sent twice", d.createKeys)
+	if len(d.CreateKeys) != 2 || d.CreateKeys[0] == "" || d.CreateKeys[0] != d.CreateKeys[1] {
+		t.Fatalf("request IDs sent: %q, want one ID sent twice", d.CreateKeys)
 	}
 	n := 0
-	for _, s := range d.services {
+	for _, s := range d.Services {
 		if s.GetSpec().GetName() == "api" {
 			n++
 		}
@@ -41,22 +42,22 @@ func TestServiceCreateRetriesAnUnknownOutcomeWithItsKey(t *testing.T) {
 // does not claim the create failed.
 func TestServiceCreateReportsAnUnknownOutcome(t *testing.T) {
 	cli.UnknownRetries = []time.Duration{time.Millisecond, time.Millisecond}
-	d := seedDaemon()
-	d.unknown = true
-	sock := d.serve(t)
-	_, errOut, code := runCLI(t, sock, "", "service", "create", "--name", "api", "-d", "containous/whoami")
+	d := clitest.Seed()
+	d.Unknown = true
+	sock := d.Serve(t)
+	_, errOut, code := clitest.Run(t, sock, "", "service", "create", "--name", "api", "-d", "containous/whoami")
 	if code != 1 {
 		t.Fatalf("exit %d", code)
 	}
 	if want := "Error response from daemon: the request may or may not have been applied: check with service ls\n"; errOut != want {
 		t.Fatalf("stderr %q, want %q", errOut, want)
 	}
-	if len(d.createKeys) != 3 {
-		t.Fatalf("%d attempts, want 3", len(d.createKeys))
+	if len(d.CreateKeys) != 3 {
+		t.Fatalf("%d attempts, want 3", len(d.CreateKeys))
 	}
 	// Two CLI runs are two requests: they do not share a key.
-	_, _, _ = runCLI(t, sock, "", "service", "create", "--name", "other", "-d", "containous/whoami")
-	if d.createKeys[3] == d.createKeys[0] {
+	_, _, _ = clitest.Run(t, sock, "", "service", "create", "--name", "other", "-d", "containous/whoami")
+	if d.CreateKeys[3] == d.CreateKeys[0] {
 		t.Fatal("a second service create reused the first one's request ID")
 	}
 }

@@ -1,6 +1,7 @@
-package main
+package service_test
 
 import (
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,9 +21,9 @@ func TestServiceCreateOptionsReachTheSpec(t *testing.T) {
 	if err := os.WriteFile(env, []byte("# comment\nFROM_FILE=1\nBOTH=file\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := seedDaemon()
-	sock := d.serve(t)
-	_, errOut, code := runCLI(t, sock, "", "service", "create", "-d", "--name", "opts",
+	d := clitest.Seed()
+	sock := d.Serve(t)
+	_, errOut, code := clitest.Run(t, sock, "", "service", "create", "-d", "--name", "opts",
 		"--cap-add", "NET_ADMIN", "--cap-drop", "CHOWN", "--dns", "10.9.9.9", "--dns-option", "timeout:2", "--dns-search", "corp.example",
 		"--entrypoint", "/bin/sh -c", "--env-file", env, "-e", "BOTH=flag", "--group", "500", "--host", "db:10.0.0.9",
 		"--hostname", "{{.Service.Name}}-{{.Task.Slot}}", "--init", "--read-only", "-t", "--sysctl", "net.ipv4.ip_forward=1",
@@ -35,7 +36,7 @@ func TestServiceCreateOptionsReachTheSpec(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	spec := d.services[len(d.services)-1].Spec
+	spec := d.Services[len(d.Services)-1].Spec
 	ts, ct := spec.Task, spec.Task.Container
 	want := &minswv1.ContainerSpec{
 		Image: "busybox", Command: []string{"/bin/sh", "-c"}, Args: []string{"sleep 1"},
@@ -72,7 +73,7 @@ func TestServiceCreateOptionsReachTheSpec(t *testing.T) {
 	}
 
 	// service update: the --X-add/--X-rm and plain counterparts.
-	_, errOut, code = runCLI(t, sock, "", "service", "update", "-d",
+	_, errOut, code = clitest.Run(t, sock, "", "service", "update", "-d",
 		"--cap-add", "CHOWN", "--cap-drop", "NET_ADMIN", "--dns-rm", "10.9.9.9", "--dns-add", "10.8.8.8",
 		"--dns-search-add", "b.example", "--dns-option-rm", "timeout:2", "--group-add", "600", "--group-rm", "500",
 		"--host-rm", "db:10.0.0.9", "--host-add", "cache:10.0.0.7", "--sysctl-rm", "net.ipv4.ip_forward", "--sysctl-add", "net.core.somaxconn=512",
@@ -84,7 +85,7 @@ func TestServiceCreateOptionsReachTheSpec(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("update exit %d: %s", code, errOut)
 	}
-	spec = d.services[len(d.services)-1].Spec
+	spec = d.Services[len(d.Services)-1].Spec
 	ts, ct = spec.Task, spec.Task.Container
 	checks := map[string]bool{
 		"caps":       slices.Equal(ct.CapAdd, []string{"CHOWN"}) && slices.Equal(ct.CapDrop, []string{"NET_ADMIN"}),
@@ -133,14 +134,14 @@ func TestServiceCreateBadOptions(t *testing.T) {
 		{[]string{"--env-file", "/nonexistent/env"}, "--env-file: open /nonexistent/env"},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
-			d := seedDaemon()
-			sock := d.serve(t)
-			before := len(d.services)
-			_, errOut, code := runCLI(t, sock, "", append(append([]string{"service", "create", "-d"}, c.args...), "busybox")...)
+			d := clitest.Seed()
+			sock := d.Serve(t)
+			before := len(d.Services)
+			_, errOut, code := clitest.Run(t, sock, "", append(append([]string{"service", "create", "-d"}, c.args...), "busybox")...)
 			if code == 0 || !strings.Contains(errOut, c.msg) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
 				t.Errorf("exit %d, stderr %q; want one line containing %q", code, errOut, c.msg)
 			}
-			if len(d.services) != before {
+			if len(d.Services) != before {
 				t.Error("a refused create made a service")
 			}
 		})
