@@ -83,7 +83,8 @@ func (s *Server) serviceCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	// --with-registry-auth: the credentials reach only the pulling node.
 	ms.GetTask().GetContainer().RegistryAuth = r.Header.Get("X-Registry-Auth")
-	resp, err := s.b.Control.CreateService(r.Context(), &api.CreateServiceRequest{Spec: ms})
+	// docker's answer is the ID alone: no need to wait for the VIPs.
+	resp, err := s.b.Control.CreateService(r.Context(), &api.CreateServiceRequest{Spec: ms, CommittedOnly: true})
 	if err != nil {
 		return err
 	}

@@ -135,6 +135,11 @@ func (s *Server) CreateService(ctx context.Context, r *api.CreateServiceRequest)
 		}
 		return nil, err
 	}
+	if r.GetCommittedOnly() {
+		var out *api.Service
+		s.st.View(func(tx store.ReadTx) { out = tx.Service(id) })
+		return &api.CreateServiceResponse{Service: redactService(out)}, nil
+	}
 	return &api.CreateServiceResponse{Service: redactService(s.allocatedService(ctx, w, id))}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -31,5 +32,19 @@ func TestListServicesUnlessStoreVersion(t *testing.T) {
 	if err != nil || after.GetUnchanged() || after.GetStoreVersion() <= first.GetStoreVersion() || len(after.GetServices()) != len(first.GetServices())+1 {
 		t.Fatalf("after a write: unchanged=%v version %d (was %d), %d services (was %d), %v",
 			after.GetUnchanged(), after.GetStoreVersion(), first.GetStoreVersion(), len(after.GetServices()), len(first.GetServices()), err)
+	}
+}
+
+// committed_only answers with the service as committed, ID included.
+func TestCreateServiceCommittedOnly(t *testing.T) {
+	s, st := newServer(t)
+	resp, err := s.CreateService(context.Background(), &api.CreateServiceRequest{Spec: webSpec("fast"), CommittedOnly: true})
+	if err != nil || resp.GetService().GetId() == "" || resp.GetService().GetSpec().GetName() != "fast" {
+		t.Fatalf("create: %v %v", resp, err)
+	}
+	var stored *api.Service
+	st.View(func(tx store.ReadTx) { stored = tx.Service(resp.GetService().GetId()) })
+	if stored == nil {
+		t.Fatal("the answered service is not in the store")
 	}
 }

@@ -1117,8 +1117,11 @@ type CreateServiceRequest struct {
 	Spec  *ServiceSpec           `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
 	// idempotency_key: as CreateNetworkRequest's.
 	IdempotencyKey string `protobuf:"bytes,100,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// committed_only answers as soon as the service is committed, without
+	// waiting for the allocator's VIPs (what docker's API answers: the ID).
+	CommittedOnly bool `protobuf:"varint,250,opt,name=committed_only,json=committedOnly,proto3" json:"committed_only,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateServiceRequest) Reset() {
@@ -1163,6 +1166,13 @@ func (x *CreateServiceRequest) GetIdempotencyKey() string {
 		return x.IdempotencyKey
 	}
 	return ""
+}
+
+func (x *CreateServiceRequest) GetCommittedOnly() bool {
+	if x != nil {
+		return x.CommittedOnly
+	}
+	return false
 }
 
 type CreateServiceResponse struct {
@@ -3392,10 +3402,11 @@ const file_minsw_v1_control_proto_rawDesc = "" +
 	"\bservices\x18\x01 \x03(\v2\x11.minsw.v1.ServiceR\bservices\x12&\n" +
 	"\x0fnext_page_token\x18n \x01(\tR\rnextPageToken\x12$\n" +
 	"\rstore_version\x18\xfa\x01 \x01(\x04R\fstoreVersion\x12\x1d\n" +
-	"\tunchanged\x18\xfb\x01 \x01(\bR\tunchanged\"j\n" +
+	"\tunchanged\x18\xfb\x01 \x01(\bR\tunchanged\"\x92\x01\n" +
 	"\x14CreateServiceRequest\x12)\n" +
 	"\x04spec\x18\x01 \x01(\v2\x15.minsw.v1.ServiceSpecR\x04spec\x12'\n" +
-	"\x0fidempotency_key\x18d \x01(\tR\x0eidempotencyKey\"D\n" +
+	"\x0fidempotency_key\x18d \x01(\tR\x0eidempotencyKey\x12&\n" +
+	"\x0ecommitted_only\x18\xfa\x01 \x01(\bR\rcommittedOnly\"D\n" +
 	"\x15CreateServiceResponse\x12+\n" +
 	"\aservice\x18\x01 \x01(\v2\x11.minsw.v1.ServiceR\aservice\"\x89\x01\n" +
 	"\x14UpdateServiceRequest\x12\x10\n" +
