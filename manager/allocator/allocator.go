@@ -30,9 +30,9 @@ type Allocator struct {
 	pools map[string]*Pool // network ID -> pool, built on first use
 	marks *Counter
 
-	// unallocated are services whose allocation write failed; every pass
-	// tries them again. Only the loop's goroutine touches it.
-	unallocated map[string]bool
+	// unallocated are services whose allocation failed, with why; every
+	// pass tries them again. Only the loop's goroutine touches it.
+	unallocated map[string]string
 }
 
 // New returns an allocator over st; its state is read from st lazily.
@@ -40,7 +40,7 @@ func New(st *store.Store, log *slog.Logger) *Allocator {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &Allocator{st: st, log: log, pools: map[string]*Pool{}, unallocated: map[string]bool{}}
+	a := &Allocator{st: st, log: log, pools: map[string]*Pool{}, unallocated: map[string]string{}}
 	a.marks = NewCounter(FirstMark, LastMark)
 	st.View(func(tx store.ReadTx) {
 		for _, s := range tx.Services() {

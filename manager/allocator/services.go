@@ -81,14 +81,17 @@ func (a *Allocator) allocateServices(ctx context.Context, ids map[string]bool, a
 			}
 		}
 	})
-	clear(a.unallocated)
+	before := a.unallocated
+	a.unallocated = map[string]string{}
 	for _, id := range todo {
 		if ctx.Err() != nil {
 			return done
 		}
 		if err := a.allocateService(ctx, id); err != nil {
-			a.unallocated[id] = true
-			a.log.Warn("allocating service addresses", "service", id, "err", err)
+			a.unallocated[id] = err.Error()
+			if before[id] != err.Error() { // once per reason, not every pass
+				a.log.Warn("allocating service addresses", "service", id, "err", err)
+			}
 			continue
 		}
 		done = append(done, id)

@@ -262,6 +262,11 @@ func (s *Server) updateService(ctx context.Context, r *api.UpdateServiceRequest,
 	if err != nil {
 		return nil, err
 	}
+	if !sequenced {
+		// The updater's own rollback: nobody prints the answer, so it does
+		// not wait for the allocator (which runs beside the updater).
+		return &api.UpdateServiceResponse{Service: redactService(s.storedService(id))}, nil
+	}
 	return &api.UpdateServiceResponse{Service: redactService(s.allocatedService(ctx, w, id))}, nil
 }
 
