@@ -25,7 +25,7 @@ func TestRunAndStop(t *testing.T) {
 	if err := e.Pull(ctx, "busybox"); err != nil {
 		t.Fatal(err)
 	}
-	id := run(t, e, `trap "exit 3" TERM; echo up; while true; do sleep 0.05; done`, func(s *executor.Spec) {
+	id := runReady(t, e, `trap "exit 3" TERM; echo ready; while true; do sleep 0.05; done`, func(s *executor.Spec) {
 		s.Labels = map[string]string{"minsw.task.id": "abc"}
 	})
 	st, err := e.Inspect(ctx, id)
@@ -78,7 +78,7 @@ func TestStopKillsAProcessIgnoringTERM(t *testing.T) {
 	e := newExecutor(t)
 	ctx := testCtx(t)
 	// PID 1 without a handler ignores SIGTERM.
-	id := run(t, e, `exec sleep 1000`)
+	id := runReady(t, e, `echo ready; exec sleep 1000`)
 	if err := e.Stop(ctx, id, 200*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,18 @@
 package containerd
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/minsw/minsw/internal/eventually"
 	"github.com/minsw/minsw/internal/ociimage"
 	"github.com/minsw/minsw/internal/testenv"
 	"github.com/minsw/minsw/worker/executor"
@@ -154,6 +157,22 @@ func remove(t testing.TB, e *Executor, id string) {
 	if err := e.Remove(testCtx(t), id); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// runReady runs sh, which must print "ready" once it has set itself up, and
+// waits for that line: until then PID 1 may still be runc's init (a Go
+// program that exits 2 on SIGTERM), so a test that signals the container
+// must not do it sooner.
+func runReady(t testing.TB, e *Executor, sh string, adjust ...func(*executor.Spec)) string {
+	t.Helper()
+	id := run(t, e, sh, adjust...)
+	ctx := testCtx(t)
+	eventually.True(t, "the container printed ready", func() bool {
+		var out bytes.Buffer
+		err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, logsTo(&out))
+		return err == nil && strings.Contains(out.String(), "ready\n")
+	})
+	return id
 }
 
 // waitExited polls until the container has exited.
