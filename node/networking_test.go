@@ -138,6 +138,10 @@ func TestTaskNetworkingContainerd(t *testing.T) {
 		checkPeersByHostname(t, ctx, cl, "node1")
 	})
 
+	t.Run("a service on --network host runs in the node's namespace", func(t *testing.T) {
+		checkHostNetwork(t, c)
+	})
+
 	t.Run("a restarted daemon adopts the task's networking", func(t *testing.T) {
 		c.stop()
 		c.start()

@@ -2,10 +2,7 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"github.com/minsw/minsw/netdriver/gwbridge"
 	"net"
 	"net/netip"
 	"sort"
@@ -200,24 +197,20 @@ func lbNetwork(in netdriver.NetworkInfo) *api.LBNetwork {
 }
 
 // ListLocalNetworks reports the node's scope-local networks: the gateway
-// bridge when this node has made it, and "none".
+// bridge when this node has made it, "host" (the node's own stack, for
+// `--network host`) and "none". Docker's "bridge" is not listed: minsw runs
+// no standalone containers, so nothing could attach to it.
 func (s *networksAPI) ListLocalNetworks(ctx context.Context, _ *api.ListLocalNetworksRequest) (*api.ListLocalNetworksResponse, error) {
 	s.n.mu.Lock()
-	var nodeID string
+	var nodeID, underlay string
 	if s.n.st != nil {
 		nodeID = s.n.st.NodeID
 	}
+	if s.n.net != nil {
+		underlay = s.n.net.UnderlayNetns()
+	}
 	s.n.mu.Unlock()
-	id := func(name string) string {
-		sum := sha256.Sum256([]byte("minsw local network/" + nodeID + "/" + name))
-		return hex.EncodeToString(sum[:])
-	}
-	resp := &api.ListLocalNetworksResponse{}
-	if gwbridge.Present("", gwbridge.DefaultName) {
-		resp.Networks = append(resp.Networks, &api.LocalNetwork{Id: id(gwbridge.DefaultName), Name: gwbridge.DefaultName, Driver: "bridge"})
-	}
-	resp.Networks = append(resp.Networks, &api.LocalNetwork{Id: id("none"), Name: "none", Driver: "null"})
-	return resp, nil
+	return &api.ListLocalNetworksResponse{Networks: localNetworks(nodeID, underlay)}, nil
 }
 
 // InspectLocalNetwork answers `network inspect` on a node that has no

@@ -260,6 +260,9 @@ func vipNetworks(tx store.ReadTx, svc *api.Service) []string {
 	}
 	var ids []string
 	for _, n := range svc.GetSpec().GetTask().GetNetworks() {
+		if n.GetTarget() == api.HostNetwork {
+			continue // the node's own stack: no VIP
+		}
 		ids = append(ids, n.GetTarget())
 	}
 	if UsesIngress(svc.GetSpec().GetEndpoint().GetPorts()) {
@@ -321,6 +324,9 @@ func (a *Allocator) allocateTask(tx store.ReadTx, t *api.Task) (*api.Task, error
 		}
 	}
 	for _, n := range targets {
+		if n.GetTarget() == api.HostNetwork {
+			continue // the node's own stack: no address to hand out
+		}
 		att, err := a.allocateAttachment(tx, n.GetTarget(), n.GetAliases())
 		if err != nil {
 			a.releaseLocked(atts)

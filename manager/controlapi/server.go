@@ -352,6 +352,9 @@ func (s *Server) CreateNetwork(ctx context.Context, r *api.CreateNetworkRequest)
 	if err := ValidateName("network", spec.GetName()); err != nil {
 		return nil, err
 	}
+	if err := checkPredefinedName(spec.GetName()); err != nil { // hostnet.go
+		return nil, err
+	}
 	switch spec.GetDriver() {
 	case "":
 		spec.Driver = "overlay"

@@ -59,7 +59,14 @@ func (s *Server) ListServices(_ context.Context, r *api.ListServicesRequest) (*a
 func resolveNetworks(tx store.ReadTx, spec *api.ServiceSpec) error {
 	seen := map[string]bool{}
 	var out []*api.NetworkAttachmentConfig
+	if err := checkHostNetwork(spec); err != nil {
+		return err
+	}
 	for _, a := range spec.GetTask().GetNetworks() {
+		if a.GetTarget() == api.HostNetwork {
+			out = append(out, &api.NetworkAttachmentConfig{Target: api.HostNetwork})
+			continue
+		}
 		n, err := tx.ResolveNetwork(a.GetTarget())
 		if err != nil {
 			if errdefs.Is(err, errdefs.KindNotFound) {

@@ -415,6 +415,7 @@ func (r *taskRunner) prepare(ctx context.Context, t *api.Task) error {
 	if err != nil {
 		return err
 	}
+	onHostNetwork(&spec, t, r.a.cfg.Description) // hostnet.go
 	if err := r.a.addStorage(&spec, t); err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func BuildSpec(t *api.Task, nodeID, netnsPath string) executor.Spec {
 	if s.Hostname == "" {
 		s.Hostname = id[:12]
 	}
-	if len(t.GetNetworks()) > 0 || len(t.GetSpec().GetNetworks()) > 0 {
+	if (len(t.GetNetworks()) > 0 || len(t.GetSpec().GetNetworks()) > 0) && !t.GetSpec().OnHostNetwork() {
 		s.DNS = []string{embeddedDNS}
 	}
 	return s

@@ -22,22 +22,25 @@ var (
 
 // Spec is everything needed to create one task's container.
 type Spec struct {
-	ID        string            // container ID, 64 hex chars
-	Name      string            // task name <service>.<slot>.<taskid>
-	Image     string            // reference as the user gave it
-	Command   []string          // entrypoint override (empty: image's)
-	Args      []string          // args (empty: image's cmd)
-	Env       []string          // K=V
-	Hostname  string            // container ID[:12] unless set
-	NetnsPath string            // network namespace to join; "" = a new empty one
-	DNS       []string          // nameservers for /etc/resolv.conf (127.0.0.11 on overlays)
-	DNSSearch []string          // search domains
-	DNSOpts   []string          // options lines
-	Hosts     []string          // extra "IP name..." lines for /etc/hosts
-	Labels    map[string]string // minsw.task.id, minsw.service.id, ...
-	Mounts    []Mount           // volumes, binds and tmpfs (storage.go)
-	Files     []File            // secrets and configs, on a tmpfs (storage.go)
-	Options   Options           // the rest of docker's container options
+	ID        string   // container ID, 64 hex chars
+	Name      string   // task name <service>.<slot>.<taskid>
+	Image     string   // reference as the user gave it
+	Command   []string // entrypoint override (empty: image's)
+	Args      []string // args (empty: image's cmd)
+	Env       []string // K=V
+	Hostname  string   // container ID[:12] unless set
+	NetnsPath string   // network namespace to join; "" = a new empty one
+	// HostNetwork: NetnsPath is the node's own namespace (`--network
+	// host`); /etc/resolv.conf is the node's as it is.
+	HostNetwork bool
+	DNS         []string          // nameservers for /etc/resolv.conf (127.0.0.11 on overlays)
+	DNSSearch   []string          // search domains
+	DNSOpts     []string          // options lines
+	Hosts       []string          // extra "IP name..." lines for /etc/hosts
+	Labels      map[string]string // minsw.task.id, minsw.service.id, ...
+	Mounts      []Mount           // volumes, binds and tmpfs (storage.go)
+	Files       []File            // secrets and configs, on a tmpfs (storage.go)
+	Options     Options           // the rest of docker's container options
 }
 
 // State is a container's life stage as the executor sees it.

@@ -329,6 +329,9 @@ func (a *Agent) isReady() bool {
 // it, and publishes the task in gossip once it runs. Calling it again (an
 // adopted container after a restart) repairs and returns the same path.
 func (a *Agent) Prepare(ctx context.Context, t *api.Task, networks []*api.Network) (string, error) {
+	if t.GetSpec().OnHostNetwork() {
+		return a.hostNetns(), nil // hostnet.go
+	}
 	if len(t.GetNetworks()) == 0 && len(hostPorts(t)) == 0 {
 		return "", nil
 	}

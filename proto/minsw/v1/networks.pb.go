@@ -227,9 +227,12 @@ func (*ListLocalNetworksRequest) Descriptor() ([]byte, []int) {
 type LocalNetwork struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id is stable for the node: derived from the node ID and the name.
-	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Driver        string `protobuf:"bytes,3,opt,name=driver,proto3" json:"driver,omitempty"`
+	Id     string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name   string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Driver string `protobuf:"bytes,3,opt,name=driver,proto3" json:"driver,omitempty"`
+	// subnet and gateway of the gateway bridge ("" for host and none).
+	Subnet        string `protobuf:"bytes,120,opt,name=subnet,proto3" json:"subnet,omitempty"`
+	Gateway       string `protobuf:"bytes,121,opt,name=gateway,proto3" json:"gateway,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -281,6 +284,20 @@ func (x *LocalNetwork) GetName() string {
 func (x *LocalNetwork) GetDriver() string {
 	if x != nil {
 		return x.Driver
+	}
+	return ""
+}
+
+func (x *LocalNetwork) GetSubnet() string {
+	if x != nil {
+		return x.Subnet
+	}
+	return ""
+}
+
+func (x *LocalNetwork) GetGateway() string {
+	if x != nil {
+		return x.Gateway
 	}
 	return ""
 }
@@ -943,11 +960,13 @@ const file_minsw_v1_networks_proto_rawDesc = "" +
 	"\x04node\x18\x02 \x01(\v2\x0e.minsw.v1.NodeR\x04node\x12$\n" +
 	"\x05tasks\x18\x03 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12*\n" +
 	"\x05peers\x18\x04 \x03(\v2\x14.minsw.v1.GossipPeerR\x05peers\"\x1a\n" +
-	"\x18ListLocalNetworksRequest\"J\n" +
+	"\x18ListLocalNetworksRequest\"|\n" +
 	"\fLocalNetwork\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
-	"\x06driver\x18\x03 \x01(\tR\x06driver\"O\n" +
+	"\x06driver\x18\x03 \x01(\tR\x06driver\x12\x16\n" +
+	"\x06subnet\x18x \x01(\tR\x06subnet\x12\x18\n" +
+	"\agateway\x18y \x01(\tR\agateway\"O\n" +
 	"\x19ListLocalNetworksResponse\x122\n" +
 	"\bnetworks\x18\x01 \x03(\v2\x16.minsw.v1.LocalNetworkR\bnetworks\",\n" +
 	"\x10LBInspectRequest\x12\x18\n" +

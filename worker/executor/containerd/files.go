@@ -17,6 +17,9 @@ import (
 // the container itself), as dockerd does.
 func resolvConf(spec executor.Spec, host []byte) []byte {
 	var b bytes.Buffer
+	if len(spec.DNS) == 0 && len(spec.DNSSearch) == 0 && len(spec.DNSOpts) == 0 && spec.HostNetwork {
+		return host // its loopback resolvers are the node's own
+	}
 	if len(spec.DNS) == 0 && len(spec.DNSSearch) == 0 && len(spec.DNSOpts) == 0 {
 		sc := bufio.NewScanner(bytes.NewReader(host))
 		for sc.Scan() {
