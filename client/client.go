@@ -39,6 +39,7 @@ type Client struct {
 	Containers minswv1.ContainersClient
 	Networks   minswv1.NetworksClient
 	Volumes    minswv1.VolumesClient
+	Images     minswv1.ImagesClient
 }
 
 // ResolveHost picks the daemon address: the flag if set, else $MINSW_HOST,
@@ -102,6 +103,7 @@ func New(host string) (*Client, error) {
 	c.Containers = minswv1.NewContainersClient(conn)
 	c.Networks = minswv1.NewNetworksClient(conn)
 	c.Volumes = minswv1.NewVolumesClient(conn)
+	c.Images = minswv1.NewImagesClient(conn)
 	return c, nil
 }
 

@@ -37,6 +37,7 @@ type ctrdNode struct {
 	cancel   context.CancelFunc
 	done     chan error
 	cl       *client.Client
+	reg      *testenv.Registry // the registry mirror, holding library/busybox:latest
 }
 
 func startContainerdNode(t *testing.T, nsName string) *ctrdNode {
@@ -51,7 +52,7 @@ func startContainerdNode(t *testing.T, nsName string) *ctrdNode {
 	reg := testenv.NewRegistry(t)
 	testenv.PushBusybox(t, reg, "library/busybox:latest")
 
-	c := &ctrdNode{t: t}
+	c := &ctrdNode{t: t, reg: reg}
 	dir, err := os.MkdirTemp("", "mnet")
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +104,7 @@ func startContainerdNode(t *testing.T, nsName string) *ctrdNode {
 		HeartbeatPeriod: 300 * time.Millisecond,
 		Raft:            raftnode.Config{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond},
 		DockerSocket:    filepath.Join(dir, "run", "docker.sock"),
+		RegistryMirror:  reg.URL,
 	}
 	c.start()
 	t.Cleanup(c.stop)

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/internal/registryresolve"
 	"github.com/minsw/minsw/manager"
 	"github.com/minsw/minsw/manager/ca"
 	"github.com/minsw/minsw/manager/dispatcher"
@@ -213,6 +214,11 @@ func (n *Node) Run(ctx context.Context) error {
 		l.Close()
 		return err
 	}
+	images, err := registryresolve.New(registryresolve.Config{Mirror: n.cfg.RegistryMirror, Insecure: n.cfg.InsecureRegistries})
+	if err != nil {
+		l.Close()
+		return fmt.Errorf("node: %w", err)
+	}
 	n.ctx = ctx
 	// Errors become gRPC statuses here, once, for the node's own APIs
 	// (Swarm, Containers, Networks); relayed manager answers pass as they are.
@@ -224,6 +230,7 @@ func (n *Node) Run(ctx context.Context) error {
 	api.RegisterContainersServer(n.local, newContainersAPI(n))
 	api.RegisterNetworksServer(n.local, &networksAPI{n: n})
 	api.RegisterVolumesServer(n.local, &volumesAPI{n: n})
+	api.RegisterImagesServer(n.local, &imagesAPI{r: images})
 	reflection.Register(n.local)
 
 	if st, err := n.loadState(); err != nil {

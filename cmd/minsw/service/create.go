@@ -34,7 +34,7 @@ func newCreateCommand(c *cli.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return createService(cmd.Context(), c, spec, o.w)
+			return createService(cmd.Context(), c, spec, o.w, o.cf.noResolveImage)
 		},
 	}
 	f := cmd.Flags()
@@ -81,13 +81,16 @@ func (o *createOptions) spec(cmd *cobra.Command, args []string) (*minswv1.Servic
 	return spec, nil
 }
 
-// createService creates the service, retrying an unknown outcome with the
-// same request ID, prints its ID and follows it unless detached.
-func createService(ctx context.Context, c *cli.CLI, spec *minswv1.ServiceSpec, w WaitFlags) error {
+// createService pins the image to its digest (unless noResolve), creates
+// the service, retrying an unknown outcome with the same request ID, prints
+// its ID and follows it unless detached.
+func createService(ctx context.Context, c *cli.CLI, spec *minswv1.ServiceSpec, w WaitFlags, noResolve bool) error {
 	cl, err := c.Client()
 	if err != nil {
 		return err
 	}
+	ct := spec.Task.Container
+	ct.Image = pinImage(ctx, c.Err, cl.Images, ct.Image, noResolve)
 	req := &minswv1.CreateServiceRequest{Spec: spec, IdempotencyKey: cli.NewIdempotencyKey()}
 	resp, err := cli.RetryUnknown(ctx, func(ctx context.Context) (*minswv1.CreateServiceResponse, error) {
 		return cl.Control.CreateService(ctx, req)

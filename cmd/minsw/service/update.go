@@ -87,6 +87,9 @@ func runUpdate(ctx context.Context, c *cli.CLI, ref string, o *updateOptions) er
 	if err != nil {
 		return err
 	}
+	if o.changed("image") {
+		o.image = pinImage(ctx, c.Err, cl.Images, o.image, o.cf.noResolveImage)
+	}
 	var svc *minswv1.Service
 	if o.rollback {
 		svc, err = rollbackService(ctx, cl, ref)
