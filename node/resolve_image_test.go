@@ -99,6 +99,15 @@ func TestImageResolutionContainerd(t *testing.T) {
 		t.Errorf("service ls:\n%s", out)
 	}
 	t.Logf("minsw service ls:\n%s", out)
+	if out, _ := minsw("container", "ls"); strings.Count(out, "busybox:latest ") != 3 || strings.Contains(out, "sha256:") {
+		t.Errorf("container ls shows the digest, or not the tag:\n%s", out)
+	}
+	if out, _ := minsw("container", "ls", "--no-trunc"); strings.Count(out, want) != 2 {
+		t.Errorf("container ls --no-trunc does not show the two pinned images:\n%s", out)
+	}
+	if out, _ := minsw("container", "ls", "-q", "--filter", "ancestor=busybox"); strings.Count(out, "\n") != 3 {
+		t.Errorf("container ls --filter ancestor=busybox does not list the three tasks:\n%s", out)
+	}
 
 	// update --image pins the new reference; with the flag it stays a tag.
 	minsw("service", "update", "-d", "--image", "busybox:latest", "tagged")

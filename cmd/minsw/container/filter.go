@@ -50,7 +50,8 @@ func matchContainer(c *minswv1.Container, fs []*minswv1.ListFilter) bool {
 			case "status":
 				ok = v == c.GetState()
 			case "ancestor":
-				ok = c.GetImage() == v || strings.TrimSuffix(c.GetImage(), ":latest") == strings.TrimSuffix(v, ":latest")
+				img := listImage(c.GetImage(), false) // a pinned image matches its tag
+				ok = c.GetImage() == v || strings.TrimSuffix(img, ":latest") == strings.TrimSuffix(v, ":latest")
 			}
 			if ok {
 				break
