@@ -333,7 +333,18 @@ func newInspectCommand(c *cli.CLI) *cobra.Command {
 				resp, err := cl.Control.GetNetwork(cmd.Context(), &minswv1.GetNetworkRequest{Ref: ref})
 				if err != nil && status.Code(err) == codes.FailedPrecondition && strings.Contains(err.Error(), "not a swarm manager") {
 					// A worker: show its own view, as docker does.
-					return inspectLocalNetwork(cmd.Context(), cl, ref)
+					n, err := inspectLocalNetwork(cmd.Context(), cl, ref)
+					if isNotFound(err) {
+						if local, ok := inspectLocal(cmd.Context(), cl, ref); ok {
+							return local, nil
+						}
+					}
+					return n, err
+				}
+				if isNotFound(err) { // one of the node's own networks (local.go)?
+					if n, ok := inspectLocal(cmd.Context(), cl, ref); ok {
+						return n, nil
+					}
 				}
 				if err != nil {
 					return nil, err
