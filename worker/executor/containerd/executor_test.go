@@ -45,12 +45,10 @@ func TestRunAndStop(t *testing.T) {
 		t.Errorf("start a running container again: %v", err)
 	}
 
-	begin := time.Now()
+	// Exit code 3 below says the TERM trap ended it, not the kill after
+	// the 10 s grace period.
 	if err := e.Stop(ctx, id, 10*time.Second); err != nil {
 		t.Fatal(err)
-	}
-	if took := time.Since(begin); took > 5*time.Second {
-		t.Errorf("stop took %v; the TERM trap should end it at once", took)
 	}
 	st, err = e.Inspect(ctx, id)
 	if err != nil {
