@@ -46,7 +46,7 @@ func newCreateCommand(c *cli.CLI) *cobra.Command {
 			spec.Labels = cli.ParseKV(labels)
 			spec.DriverOpts = cli.ParseKV(opts)
 			req := &minswv1.CreateNetworkRequest{Spec: &spec, IdempotencyKey: cli.NewIdempotencyKey()}
-			resp, err := cli.RetryUnknown(cmd.Context(), func(ctx context.Context) (*minswv1.CreateNetworkResponse, error) {
+			resp, err := cli.RetryUnknown(cmd.Context(), c.UnknownRetries, func(ctx context.Context) (*minswv1.CreateNetworkResponse, error) {
 				return cl.Control.CreateNetwork(ctx, req)
 			})
 			if err != nil {

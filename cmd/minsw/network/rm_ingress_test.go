@@ -1,10 +1,10 @@
 package network_test
 
 import (
-	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"strings"
 	"testing"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"github.com/minsw/minsw/cmd/minsw/network"
 )
 

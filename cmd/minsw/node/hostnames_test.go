@@ -1,9 +1,10 @@
 package node_test
 
 import (
-	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"strings"
 	"testing"
+
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 )
 
 // Two nodes reporting one hostname are flagged under node ls (on stderr,

@@ -1,9 +1,10 @@
 package node_test
 
 import (
-	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"strings"
 	"testing"
+
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 )
 
 // node ps lists the tasks on a node, this one when none is named.

@@ -92,7 +92,7 @@ func createService(ctx context.Context, c *cli.CLI, spec *minswv1.ServiceSpec, w
 	ct := spec.Task.Container
 	ct.Image = pinImage(ctx, c.Err, cl.Images, ct.Image, noResolve)
 	req := &minswv1.CreateServiceRequest{Spec: spec, IdempotencyKey: cli.NewIdempotencyKey()}
-	resp, err := cli.RetryUnknown(ctx, func(ctx context.Context) (*minswv1.CreateServiceResponse, error) {
+	resp, err := cli.RetryUnknown(ctx, c.UnknownRetries, func(ctx context.Context) (*minswv1.CreateServiceResponse, error) {
 		return cl.Control.CreateService(ctx, req)
 	})
 	if err != nil {

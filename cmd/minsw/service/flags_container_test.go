@@ -1,7 +1,6 @@
 package service_test
 
 import (
-	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 

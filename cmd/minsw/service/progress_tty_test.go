@@ -1,13 +1,14 @@
 package service_test
 
 import (
-	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 )
 
 func TestServiceCreateProgressTTY(t *testing.T) {

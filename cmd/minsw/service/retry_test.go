@@ -1,23 +1,22 @@
 package service_test
 
 import (
-	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 )
 
 // service create whose first attempt committed but came back "unknown"
 // retries with the same request ID and gets the service that attempt made:
 // exit 0, one service, no "name in use".
 func TestServiceCreateRetriesAnUnknownOutcomeWithItsKey(t *testing.T) {
-	cli.UnknownRetries = []time.Duration{time.Millisecond, time.Millisecond}
 	d := clitest.Seed()
 	d.Unsure = 1
 	sock := d.Serve(t)
-	out, errOut, code := clitest.Run(t, sock, "", "service", "create", "--name", "api", "-d", "containous/whoami")
+	out, errOut, code := clitest.RunWith(t, sock, "", fastRetries, "service", "create", "--name", "api", "-d", "containous/whoami")
 	if code != 0 {
 		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
@@ -41,11 +40,10 @@ func TestServiceCreateRetriesAnUnknownOutcomeWithItsKey(t *testing.T) {
 // When every attempt's outcome is unknown, the CLI says so and exits 1: it
 // does not claim the create failed.
 func TestServiceCreateReportsAnUnknownOutcome(t *testing.T) {
-	cli.UnknownRetries = []time.Duration{time.Millisecond, time.Millisecond}
 	d := clitest.Seed()
 	d.Unknown = true
 	sock := d.Serve(t)
-	_, errOut, code := clitest.Run(t, sock, "", "service", "create", "--name", "api", "-d", "containous/whoami")
+	_, errOut, code := clitest.RunWith(t, sock, "", fastRetries, "service", "create", "--name", "api", "-d", "containous/whoami")
 	if code != 1 {
 		t.Fatalf("exit %d", code)
 	}
@@ -56,8 +54,13 @@ func TestServiceCreateReportsAnUnknownOutcome(t *testing.T) {
 		t.Fatalf("%d attempts, want 3", len(d.CreateKeys))
 	}
 	// Two CLI runs are two requests: they do not share a key.
-	_, _, _ = clitest.Run(t, sock, "", "service", "create", "--name", "other", "-d", "containous/whoami")
+	_, _, _ = clitest.RunWith(t, sock, "", fastRetries, "service", "create", "--name", "other", "-d", "containous/whoami")
 	if d.CreateKeys[3] == d.CreateKeys[0] {
 		t.Fatal("a second service create reused the first one's request ID")
 	}
+}
+
+// fastRetries retries an unknown outcome twice, without waiting long.
+func fastRetries(c *cli.CLI) {
+	c.UnknownRetries = []time.Duration{time.Millisecond, time.Millisecond}
 }

@@ -1,13 +1,13 @@
 package service_test
 
 import (
-	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 

@@ -1,9 +1,10 @@
 package system_test
 
 import (
-	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 	"strings"
 	"testing"
+
+	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
 )
 
 // info has docker's Swarm section.

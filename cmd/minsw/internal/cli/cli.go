@@ -27,6 +27,9 @@ type CLI struct {
 	Now  func() time.Time
 	// Progress tunes the convergence display of service create/update/scale.
 	Progress progress.Options
+	// UnknownRetries are the waits before retrying a create whose outcome
+	// is unknown (RetryUnknown).
+	UnknownRetries []time.Duration
 
 	c *client.Client
 }
@@ -34,7 +37,7 @@ type CLI struct {
 // New is a CLI over the given streams with the real clock and the
 // progress knobs of the environment.
 func New(in io.Reader, out, err io.Writer) *CLI {
-	return &CLI{In: in, Out: out, Err: err, Now: time.Now, Progress: progressOptions()}
+	return &CLI{In: in, Out: out, Err: err, Now: time.Now, Progress: progressOptions(), UnknownRetries: DefaultUnknownRetries()}
 }
 
 // Client connects to the daemon chosen by --host / $MINSW_HOST.

@@ -18,23 +18,26 @@ func NewIdempotencyKey() string {
 	return hex.EncodeToString(b)
 }
 
-// UnknownRetries is how often a create whose outcome is unknown is tried
-// again (with its key) before the CLI says it does not know.
-var UnknownRetries = []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
+// DefaultUnknownRetries are the waits before each new try of a create
+// whose outcome is unknown (with its key), before the CLI says it does not
+// know.
+func DefaultUnknownRetries() []time.Duration {
+	return []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second}
+}
 
 // RetryUnknown calls create until it gets an answer that is not an unknown
-// outcome, or runs out of retries; create must carry the same idempotency
-// key each time, which makes the retry safe.
-func RetryUnknown[T any](ctx context.Context, create func(context.Context) (T, error)) (T, error) {
+// outcome, or runs out of retries (one per wait); create must carry the
+// same idempotency key each time, which makes the retry safe.
+func RetryUnknown[T any](ctx context.Context, waits []time.Duration, create func(context.Context) (T, error)) (T, error) {
 	for i := 0; ; i++ {
 		out, err := create(ctx)
-		if err == nil || !errdefs.Is(err, errdefs.KindOutcomeUnknown) || i == len(UnknownRetries) {
+		if err == nil || !errdefs.Is(err, errdefs.KindOutcomeUnknown) || i == len(waits) {
 			return out, err
 		}
 		select {
 		case <-ctx.Done():
 			return out, err
-		case <-time.After(UnknownRetries[i]):
+		case <-time.After(waits[i]):
 		}
 	}
 }

@@ -21,6 +21,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/minsw/minsw/cmd/minsw/internal/cli"
+	"github.com/minsw/minsw/cmd/minsw/internal/commands"
 	"github.com/minsw/minsw/cmd/minsw/internal/task"
 	"github.com/minsw/minsw/internal/errdefs"
 	"github.com/minsw/minsw/manager/controlapi"
@@ -164,8 +166,18 @@ func (d *Daemon) Serve(t *testing.T) string {
 // Run runs the CLI against sock and returns what a user sees.
 func Run(t *testing.T, sock string, stdin string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	return RunWith(t, sock, stdin, nil, args...)
+}
+
+// RunWith is Run with the CLI's settings changed by tune first (nil: none).
+func RunWith(t *testing.T, sock string, stdin string, tune func(*cli.CLI), args ...string) (stdout, stderr string, code int) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code = Exec(append([]string{"--host", "unix://" + sock}, args...), strings.NewReader(stdin), &out, &errb)
+	c := cli.New(strings.NewReader(stdin), &out, &errb)
+	if tune != nil {
+		tune(c)
+	}
+	code = commands.Execute(c, append([]string{"--host", "unix://" + sock}, args...))
 	return out.String(), errb.String(), code
 }
 
