@@ -111,7 +111,7 @@ func (p *pass) replicatedJob(svc *api.Service, tasks []*api.Task) error {
 		if uint64(busy) >= j.GetMaxConcurrent() {
 			break
 		}
-		if err := p.create(svc, slot, "", 0); err != nil {
+		if err := p.create(svc, slot, "", 0, nil); err != nil {
 			return err
 		}
 		busy++
@@ -144,7 +144,7 @@ func (p *pass) globalJob(svc *api.Service, tasks []*api.Task) error {
 			return err
 		}
 		if st == slotFree && eligible[id] {
-			if err := p.create(svc, 0, id, 0); err != nil {
+			if err := p.create(svc, 0, id, 0, nil); err != nil {
 				return err
 			}
 		}

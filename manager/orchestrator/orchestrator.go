@@ -279,7 +279,7 @@ func (p *pass) replicated(svc *api.Service, tasks []*api.Task) error {
 		}
 		if len(live) == 0 {
 			if !p.slotDone(svc, slots[slot]) {
-				if err := p.create(svc, slot, "", 0); err != nil {
+				if err := p.create(svc, slot, "", 0, nil); err != nil {
 					return err
 				}
 			}
@@ -298,7 +298,7 @@ func (p *pass) replicated(svc *api.Service, tasks []*api.Task) error {
 			if err := p.setDesired(t, api.TaskState_TASK_STATE_SHUTDOWN, "node is down or drained"); err != nil {
 				return err
 			}
-			if err := p.create(svc, slot, "", 0); err != nil {
+			if err := p.create(svc, slot, "", 0, holdOf(t)); err != nil {
 				return err
 			}
 		}
@@ -357,7 +357,7 @@ func (p *pass) global(svc *api.Service, tasks []*api.Task) error {
 		switch {
 		case live == nil && eligible[id]:
 			if !p.slotDone(svc, byNode[id]) {
-				if err := p.create(svc, 0, id, 0); err != nil {
+				if err := p.create(svc, 0, id, 0, nil); err != nil {
 					return err
 				}
 			}
@@ -508,17 +508,32 @@ func (p *pass) restart(svc *api.Service, t *api.Task) error {
 	if t.GetSlot() == 0 {
 		node = t.GetNodeId()
 	}
-	return p.create(svc, t.GetSlot(), node, delay)
+	return p.create(svc, t.GetSlot(), node, delay, holdOf(t))
 }
 
-// create adds a task for slot (or, for a global service, node).
-func (p *pass) create(svc *api.Service, slot uint64, nodeID string, delay time.Duration) error {
+// holdOf is what a replacement for t must wait for: the tasks t itself
+// was held for by a stop-first update (nil when t was not held). A task
+// replaced before it was released (its node went down, or it was rejected
+// while held) hands its hold on, so its successor does not start next to
+// the old task that is still stopping.
+func holdOf(t *api.Task) []string {
+	if t.GetDesiredState() != api.TaskState_TASK_STATE_READY || len(t.GetStartAfterStop()) == 0 {
+		return nil
+	}
+	return append([]string(nil), t.GetStartAfterStop()...)
+}
+
+// create adds a task for slot (or, for a global service, node). With a
+// hold, the task waits at ready for those tasks to stop; the updater
+// releases it (package update).
+func (p *pass) create(svc *api.Service, slot uint64, nodeID string, delay time.Duration, hold []string) error {
 	desired := api.TaskState_TASK_STATE_RUNNING
-	if delay > 0 {
+	if delay > 0 || len(hold) > 0 {
 		desired = api.TaskState_TASK_STATE_READY
 	}
 	t := NewTask(svc, p.o.cfg.NewID(), slot, nodeID, p.now)
 	t.DesiredState = desired
+	t.StartAfterStop = hold
 	if err := p.tx.Create(t); err != nil {
 		return err
 	}
@@ -698,6 +713,9 @@ func (o *Orchestrator) startDelayed(id string) {
 				ended = t.GetServiceId() // rejected while waiting: replace it now
 				return nil
 			}
+			if !HoldOver(tx.ReadTx, t.GetStartAfterStop()) {
+				return nil // still held by a stop-first update: the updater releases it
+			}
 			nt := proto.Clone(t).(*api.Task)
 			nt.DesiredState = api.TaskState_TASK_STATE_RUNNING
 			return tx.Update(nt)
@@ -724,4 +742,23 @@ func (o *Orchestrator) stopTimers() {
 		stop()
 		delete(o.timers, id)
 	}
+}
+
+// HoldOver says a task held for ids (Task.start_after_stop) may start:
+// every one of them has stopped, is gone, never reached a node (no
+// container of it ever ran, and no agent will report on it), or is on a
+// node that is gone or down (it will never say it stopped).
+func HoldOver(tx store.ReadTx, ids []string) bool {
+	for _, id := range ids {
+		t := tx.Task(id)
+		if t == nil || isTerminal(t.GetStatus().GetState()) || t.GetNodeId() == "" ||
+			t.GetStatus().GetState() < api.TaskState_TASK_STATE_ASSIGNED {
+			continue
+		}
+		if n := tx.Node(t.GetNodeId()); n == nil || n.GetStatus().GetState() == api.NodeState_NODE_STATE_DOWN {
+			continue
+		}
+		return false
+	}
+	return true
 }
