@@ -86,14 +86,18 @@ func BenchmarkStoreMemory10kServices100kTasks(b *testing.B) {
 		st = nil
 		entries = nil
 		base = heapMiB()
+		began := time.Now()
 		restored := New(nil, nil)
 		var s api.StoreSnapshot
 		if err := proto.Unmarshal(snap, &s); err != nil {
 			b.Fatal(err)
 		}
+		decoded := time.Since(began)
 		if err := restored.Restore(&s); err != nil {
 			b.Fatal(err)
 		}
+		b.ReportMetric(decoded.Seconds(), "decode-s")
+		b.ReportMetric(time.Since(began).Seconds()-decoded.Seconds(), "restore-s")
 		size := len(snap)
 		snap = nil
 		s = api.StoreSnapshot{}
