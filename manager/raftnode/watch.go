@@ -22,7 +22,12 @@ import (
 func (n *Node) watchLeader(ht time.Duration) {
 	t := time.NewTicker(ht / 10)
 	defer t.Stop()
-	var seen time.Time
+	// seen is the leader contact the current limit was drawn for; nudged
+	// the contact whose silence was already reported to raft: a member
+	// nudges once per silence, and again only after it has heard from a
+	// leader since (a follower that just voted for a candidate must leave
+	// it its election, not start its own at once).
+	var seen, nudged time.Time
 	var limit time.Duration
 	for {
 		select {
@@ -34,8 +39,8 @@ func (n *Node) watchLeader(ht time.Duration) {
 			continue
 		}
 		last := n.raft.LastContact()
-		if last.IsZero() {
-			continue // no leader heard since start: raft's own timer elects one
+		if last.IsZero() || last.Equal(nudged) {
+			continue // no leader heard since start (raft's own timer elects one), or this silence is raft's already
 		}
 		if !last.Equal(seen) {
 			seen, limit = last, ht+rand.N(ht/3)
@@ -44,7 +49,7 @@ func (n *Node) watchLeader(ht time.Duration) {
 			continue
 		}
 		n.nudgeHeartbeatTimer()
-		seen = time.Time{} // once per silence: raft's timer takes it from here
+		nudged = last
 	}
 }
 

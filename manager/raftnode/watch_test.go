@@ -12,6 +12,20 @@ import (
 func TestLeaderGoneSurvivorsElectAndKeepTheirTimeout(t *testing.T) {
 	ms := cluster(t, 3, nil)
 	old := waitLeader(t, ms)
+	// Every member holds the whole configuration before the leader goes
+	// (one that lacks the last member's addition would refuse its vote).
+	if err := createService(old.st, "before"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, m := range ms {
+		for !serviceNames(m.st)["before"] {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never applied the write made before the leader went", m.id)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	want := old.node.raft.ReloadableConfig().HeartbeatTimeout
 	var survivors []*member
 	for _, m := range ms {
@@ -23,6 +37,9 @@ func TestLeaderGoneSurvivorsElectAndKeepTheirTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	old.node = nil
+	for _, m := range survivors { // a dead process refuses connections
+		m.trans.Disconnect(old.trans.LocalAddr())
+	}
 	nl := waitLeader(t, survivors)
 	if err := createService(nl.st, "after"); err != nil {
 		t.Fatalf("write on the new leader: %v", err)
