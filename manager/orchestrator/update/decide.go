@@ -128,6 +128,22 @@ func isRunning(t *api.Task) bool {
 	return t.GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING
 }
 
+// serving says t runs and, if it has a health check, its check passed: it
+// is a load balancer backend, so the task it replaces may go (start-first)
+// and the slot is done. The agent reports running only once healthy, but
+// a task that runs while its check is starting or failing (an agent that
+// reports otherwise, a task turning unhealthy) must not take over a slot.
+func serving(t *api.Task) bool {
+	if !isRunning(t) {
+		return false
+	}
+	switch t.GetStatus().GetHealth() {
+	case api.HealthState_HEALTH_STATE_NONE, api.HealthState_HEALTH_STATE_HEALTHY:
+		return true
+	}
+	return false
+}
+
 // failed says t ended on its own (not stopped by us): a failure for the
 // update, as swarmkit counts early termination.
 func failed(t *api.Task) bool {
@@ -239,7 +255,7 @@ func Decide(in Input) Plan {
 			dirty = append(dirty, s)
 		case s.cur == nil:
 			inFlight = append(inFlight, s) // waiting for the orchestrator's restart
-		case !isRunning(s.cur):
+		case !serving(s.cur):
 			inFlight = append(inFlight, s)
 			if held(s.cur) && stopped(s.cur.GetStartAfterStop(), byID, in.NodeDown) {
 				plan.Release = append(plan.Release, s.cur.GetId())
@@ -251,7 +267,8 @@ func Decide(in Input) Plan {
 				}
 			}
 		default:
-			// The new task runs: the old ones (start-first) may go.
+			// The new task runs and is healthy, so it is in the load
+			// balancer: the old ones (start-first) may go.
 			for _, o := range s.old {
 				plan.Shutdown = append(plan.Shutdown, o.GetId())
 			}

@@ -278,6 +278,36 @@ func TestDecide(t *testing.T) {
 			want: "stop old1; start 2",
 		},
 		{
+			name: "start-first keeps the old task while the new one runs but its health check is starting",
+			cfg:  cfg(func(c *api.UpdateConfig) { c.Order = api.UpdateOrder_UPDATE_ORDER_START_FIRST }),
+			setup: func(w *world) {
+				w.status(api.UpdateState_UPDATE_STATE_UPDATING, t0)
+				w.newTask(1, running, t0).Status.Health = api.HealthState_HEALTH_STATE_STARTING
+			},
+			now:  time.Second,
+			want: "nothing",
+		},
+		{
+			name: "start-first keeps the old task while the new one runs unhealthy",
+			cfg:  cfg(func(c *api.UpdateConfig) { c.Order = api.UpdateOrder_UPDATE_ORDER_START_FIRST }),
+			setup: func(w *world) {
+				w.status(api.UpdateState_UPDATE_STATE_UPDATING, t0)
+				w.newTask(1, running, t0).Status.Health = api.HealthState_HEALTH_STATE_UNHEALTHY
+			},
+			now:  time.Second,
+			want: "nothing",
+		},
+		{
+			name: "start-first stops the old task once the new one runs healthy",
+			cfg:  cfg(func(c *api.UpdateConfig) { c.Order = api.UpdateOrder_UPDATE_ORDER_START_FIRST }),
+			setup: func(w *world) {
+				w.status(api.UpdateState_UPDATE_STATE_UPDATING, t0)
+				w.newTask(1, running, t0.Add(time.Second)).Status.Health = api.HealthState_HEALTH_STATE_HEALTHY
+			},
+			now:  time.Second,
+			want: "stop old1; start 2",
+		},
+		{
 			name: "start-first keeps the old task while the new one starts",
 			cfg:  cfg(func(c *api.UpdateConfig) { c.Order = api.UpdateOrder_UPDATE_ORDER_START_FIRST }),
 			setup: func(w *world) {

@@ -146,9 +146,11 @@ func runningAt(t *api.Task, now time.Time) time.Time {
 	return now
 }
 
-// taskMoved filters the task updates a decision may depend on.
+// taskMoved filters the task updates a decision may depend on (health
+// too: a running task whose check passes lets a start-first slot go on).
 func taskMoved(old, t *api.Task) bool {
 	return old.GetStatus().GetState() != t.GetStatus().GetState() ||
+		old.GetStatus().GetHealth() != t.GetStatus().GetHealth() ||
 		old.GetDesiredState() != t.GetDesiredState() || old.GetSpecVersion() != t.GetSpecVersion()
 }
 

@@ -26,6 +26,9 @@ type cluster struct {
 	orch  *orchestrator.Orchestrator
 	upd   *Updater
 	ids   int
+	// checked are images with a health check: their tasks run with their
+	// check starting, and pass it at the agent's next round.
+	checked map[string]bool
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -63,7 +66,14 @@ func (c *cluster) agent() {
 		for _, t := range tx.Tasks() {
 			st := t.GetStatus().GetState()
 			var next api.TaskState
+			health := api.HealthState_HEALTH_STATE_NONE
+			if c.checked[t.GetSpec().GetContainer().GetImage()] {
+				health = api.HealthState_HEALTH_STATE_STARTING
+			}
 			switch {
+			case st == api.TaskState_TASK_STATE_RUNNING && t.GetStatus().GetHealth() == api.HealthState_HEALTH_STATE_STARTING &&
+				t.GetDesiredState() == api.TaskState_TASK_STATE_RUNNING:
+				next, health = st, api.HealthState_HEALTH_STATE_HEALTHY
 			case t.GetDesiredState() >= api.TaskState_TASK_STATE_SHUTDOWN && st < api.TaskState_TASK_STATE_COMPLETE:
 				if t.GetNodeId() == "" {
 					continue // never placed: no agent will ever report on it
@@ -80,6 +90,9 @@ func (c *cluster) agent() {
 			nt := proto.Clone(t).(*api.Task)
 			nt.NodeId = "n1"
 			nt.Status = &api.TaskStatus{State: next, Timestamp: timestamppb.New(c.clock.Now())}
+			if next == api.TaskState_TASK_STATE_RUNNING {
+				nt.Status.Health = health
+			}
 			if err := tx.Update(nt); err != nil {
 				return err
 			}
@@ -310,5 +323,72 @@ func TestNewLeaderGoesOnWithTheMonitorWindow(t *testing.T) {
 	// the new leader came (+14 s).
 	if took := st.GetCompletedAt().AsTime().Sub(last); took < 10*time.Second || took > 11*time.Second {
 		t.Fatalf("completed %v after the last task ran; want the 10 s window", took)
+	}
+}
+
+func TestStartFirstStopsTheOldTaskOnlyOnceTheNewIsHealthy(t *testing.T) {
+	cl := newCluster(t)
+	cl.checked = map[string]bool{"web:2": true}
+	cl.create(&api.UpdateConfig{Parallelism: 1, Monitor: durationpb.New(time.Second), Order: api.UpdateOrder_UPDATE_ORDER_START_FIRST})
+	cl.setImage("web:2")
+	sawStarting := false
+	check := func() {
+		ts := cl.tasks()
+		for _, o := range ts {
+			if o.GetSpecVersion() != 1 || o.GetDesiredState() < api.TaskState_TASK_STATE_SHUTDOWN {
+				continue
+			}
+			// o was told to stop: its slot's new task must serve.
+			ok := false
+			for _, n := range ts {
+				if n.GetSlot() == o.GetSlot() && n.GetSpecVersion() == 2 && n.GetDesiredState() == api.TaskState_TASK_STATE_RUNNING &&
+					n.GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING &&
+					n.GetStatus().GetHealth() == api.HealthState_HEALTH_STATE_HEALTHY {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Fatalf("slot %d: old task %s told to stop before its successor is running and healthy", o.GetSlot(), o.GetId())
+			}
+		}
+		for _, n := range ts {
+			if n.GetSpecVersion() == 2 && n.GetStatus().GetState() == api.TaskState_TASK_STATE_RUNNING &&
+				n.GetStatus().GetHealth() == api.HealthState_HEALTH_STATE_STARTING {
+				sawStarting = true
+			}
+		}
+	}
+	ctx := context.Background()
+	for i := 0; i < 40 && cl.service().GetUpdateStatus().GetState() != api.UpdateState_UPDATE_STATE_COMPLETED; i++ {
+		cl.orch.ReconcileAll(ctx)
+		cl.upd.Reconcile(ctx, "web")
+		check()
+		cl.agent()
+		check()
+		cl.upd.Reconcile(ctx, "web")
+		check()
+		cl.clock.Advance(500 * time.Millisecond)
+	}
+	if st := cl.service().GetUpdateStatus().GetState(); st != api.UpdateState_UPDATE_STATE_COMPLETED {
+		t.Fatalf("status %v", st)
+	}
+	if r := cl.running(); r["web:2"] != 4 || len(r) != 1 {
+		t.Fatalf("after the update: %v", r)
+	}
+	if !sawStarting {
+		t.Fatal("no new task was ever seen running with its check starting")
+	}
+}
+
+func TestTaskMovedSeesHealth(t *testing.T) {
+	run := func(h api.HealthState) *api.Task {
+		return &api.Task{DesiredState: api.TaskState_TASK_STATE_RUNNING,
+			Status: &api.TaskStatus{State: api.TaskState_TASK_STATE_RUNNING, Health: h}}
+	}
+	if !taskMoved(run(api.HealthState_HEALTH_STATE_STARTING), run(api.HealthState_HEALTH_STATE_HEALTHY)) {
+		t.Fatal("a running task passing its health check must wake the updater")
+	}
+	if taskMoved(run(api.HealthState_HEALTH_STATE_HEALTHY), run(api.HealthState_HEALTH_STATE_HEALTHY)) {
+		t.Fatal("an unchanged task woke the updater")
 	}
 }
