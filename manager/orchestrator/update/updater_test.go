@@ -29,6 +29,12 @@ type cluster struct {
 	// checked are images with a health check: their tasks run with their
 	// check starting, and pass it at the agent's next round.
 	checked map[string]bool
+	// slowStop makes the agent as a node does: a held task is placed and
+	// prepared (ready on n1), and a task told to stop takes stopRounds
+	// agent rounds to stop.
+	slowStop   bool
+	stopRounds int
+	stopSeen   map[string]int
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -78,7 +84,14 @@ func (c *cluster) agent() {
 				if t.GetNodeId() == "" {
 					continue // never placed: no agent will ever report on it
 				}
+				if c.slowStop {
+					if c.stopSeen[t.GetId()]++; c.stopSeen[t.GetId()] < c.stopRounds {
+						continue
+					}
+				}
 				next = api.TaskState_TASK_STATE_SHUTDOWN
+			case c.slowStop && t.GetDesiredState() == api.TaskState_TASK_STATE_READY && st < api.TaskState_TASK_STATE_READY:
+				next = api.TaskState_TASK_STATE_READY
 			case t.GetDesiredState() == api.TaskState_TASK_STATE_RUNNING && st < api.TaskState_TASK_STATE_RUNNING:
 				next = api.TaskState_TASK_STATE_RUNNING
 				if t.GetSpec().GetContainer().GetImage() == "bad" {
@@ -390,5 +403,82 @@ func TestTaskMovedSeesHealth(t *testing.T) {
 	}
 	if taskMoved(run(api.HealthState_HEALTH_STATE_HEALTHY), run(api.HealthState_HEALTH_STATE_HEALTHY)) {
 		t.Fatal("an unchanged task woke the updater")
+	}
+}
+
+// overlap names a stop-first slot where a task may start (desired running)
+// while another task of the slot still runs its container.
+func overlap(ts []*api.Task) string {
+	for _, n := range ts {
+		if n.GetDesiredState() != api.TaskState_TASK_STATE_RUNNING || n.GetStatus().GetState() >= api.TaskState_TASK_STATE_COMPLETE {
+			continue
+		}
+		for _, o := range ts {
+			st := o.GetStatus().GetState()
+			if o.GetId() != n.GetId() && o.GetSlot() == n.GetSlot() &&
+				(st == api.TaskState_TASK_STATE_STARTING || st == api.TaskState_TASK_STATE_RUNNING) {
+				return fmt.Sprintf("slot %d: %s (v%d) may start while %s (v%d) is %v", n.GetSlot(), n.GetId(), n.GetSpecVersion(),
+					o.GetId(), o.GetSpecVersion(), st)
+			}
+		}
+	}
+	return ""
+}
+
+func TestStopFirstNeverOverlapsASlot(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		image        string
+		leaderChange bool
+		want         api.UpdateState
+		wantImage    string
+	}{
+		{"a bad update rolled back (stop-first both ways)", "bad", false, api.UpdateState_UPDATE_STATE_ROLLBACK_COMPLETED, "web:1"},
+		{"a new leader mid-update", "web:2", true, api.UpdateState_UPDATE_STATE_COMPLETED, "web:2"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cl := newCluster(t)
+			cl.create(&api.UpdateConfig{Parallelism: 2, Monitor: durationpb.New(2 * time.Second),
+				FailureAction: api.UpdateFailureAction_UPDATE_FAILURE_ACTION_ROLLBACK})
+			cl.slowStop, cl.stopRounds, cl.stopSeen = true, 3, map[string]int{}
+			cl.setImage(c.image)
+			ctx := context.Background()
+			check := func(step string) {
+				if o := overlap(cl.tasks()); o != "" {
+					t.Fatalf("after %s: %s", step, o)
+				}
+			}
+			held := false
+			for i := 0; i < 80 && cl.service().GetUpdateStatus().GetState() != c.want; i++ {
+				cl.orch.ReconcileAll(ctx)
+				check("the orchestrator")
+				cl.upd.Reconcile(ctx, "web")
+				check("the updater")
+				cl.agent()
+				check("the agent")
+				for _, n := range cl.tasks() {
+					if n.GetDesiredState() == api.TaskState_TASK_STATE_READY && len(n.GetStartAfterStop()) > 0 {
+						held = true
+					}
+				}
+				if c.leaderChange && i == 4 {
+					// The leader's loops start again from the store.
+					newID := cl.upd.cfg.NewID
+					cl.orch = orchestrator.New(cl.st, orchestrator.Config{Clock: cl.clock, NewID: newID})
+					cl.upd = New(cl.st, Config{Clock: cl.clock, NewID: newID})
+					cl.upd.takeOver()
+				}
+				cl.clock.Advance(500 * time.Millisecond)
+			}
+			if st := cl.service().GetUpdateStatus().GetState(); st != c.want {
+				t.Fatalf("status %v, want %v", st, c.want)
+			}
+			if r := cl.running(); r[c.wantImage] != 4 || len(r) != 1 {
+				t.Fatalf("at the end: %v", r)
+			}
+			if !held {
+				t.Fatal("no task was ever held for a stopping one")
+			}
+		})
 	}
 }
