@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/minsw/minsw/manager/orchestrator"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -258,7 +259,11 @@ func Decide(in Input) Plan {
 		case !serving(s.cur):
 			inFlight = append(inFlight, s)
 			if held(s.cur) && stopped(s.cur.GetStartAfterStop(), byID, in.NodeDown) {
-				plan.Release = append(plan.Release, s.cur.GetId())
+				if at := restartDue(s.cur, in.Tasks, slotOf); in.Now.Before(at) {
+					plan.Wake = earliest(plan.Wake, at)
+				} else {
+					plan.Release = append(plan.Release, s.cur.GetId())
+				}
 			}
 			// start-first: an old task that died meanwhile is stopped.
 			for _, o := range s.old {
@@ -410,6 +415,34 @@ func Decide(in Input) Plan {
 // held says t waits at ready for other tasks to stop (Plan.Hold).
 func held(t *api.Task) bool {
 	return t.GetDesiredState() == api.TaskState_TASK_STATE_READY && len(t.GetStartAfterStop()) > 0
+}
+
+// restartDue is when a held task may start at the earliest: a task the
+// orchestrator made to restart one of the same version that ended on its
+// own while held (it hands the hold on) waits out the restart delay too,
+// as any restarted task does; the updater's own held tasks wait for
+// nothing more (zero).
+func restartDue(t *api.Task, tasks []*api.Task, slotOf func(*api.Task) Slot) time.Time {
+	created := t.GetMeta().GetCreatedAt().AsTime()
+	for _, o := range tasks {
+		if o.GetId() == t.GetId() || o.GetSpecVersion() != t.GetSpecVersion() || slotOf(o) != slotOf(t) ||
+			!failed(o) || o.GetMeta().GetCreatedAt().AsTime().After(created) {
+			continue
+		}
+		delay := orchestrator.DefaultRestartDelay
+		if d := t.GetSpec().GetRestart().GetDelay(); d != nil {
+			delay = d.AsDuration()
+		}
+		return created.Add(delay)
+	}
+	return time.Time{}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // stopped says every task of ids has stopped, is gone, never reached a

@@ -99,6 +99,19 @@ func heldTask(w *world, slot uint64) {
 	t.StartAfterStop = []string{fmt.Sprintf("old%d", slot)}
 }
 
+// restartedHeld has slot 1's held task rejected after the old one has
+// stopped, and the orchestrator's restart of it, held in its stead.
+func restartedHeld(w *world) {
+	w.status(api.UpdateState_UPDATE_STATE_UPDATING, t0)
+	w.retire(1)
+	heldTask(w, 1)
+	r := w.tasks[len(w.tasks)-1]
+	r.DesiredState, r.Status.State = api.TaskState_TASK_STATE_SHUTDOWN, api.TaskState_TASK_STATE_REJECTED
+	r.Meta.CreatedAt = timestamppb.New(t0.Add(-time.Second))
+	heldTask(w, 1)
+	w.tasks[len(w.tasks)-1].Meta.CreatedAt = timestamppb.New(t0)
+}
+
 func (w *world) status(state api.UpdateState, started time.Time) {
 	w.svc.UpdateStatus = &api.UpdateStatus{State: state, SpecVersion: w.svc.SpecVersion, StartedAt: timestamppb.New(started)}
 }
@@ -237,6 +250,24 @@ func TestDecide(t *testing.T) {
 				heldTask(w, 1)
 			},
 			want: "release new1",
+		},
+		{
+			name: "stop-first: a held task's restart waits out the restart delay once the old one has stopped",
+			cfg: cfg(func(c *api.UpdateConfig) {
+				c.FailureAction = api.UpdateFailureAction_UPDATE_FAILURE_ACTION_CONTINUE
+			}),
+			setup: restartedHeld,
+			now:   time.Second,
+			want:  "wake +5s",
+		},
+		{
+			name: "stop-first: a held task's restart starts when the restart delay is over",
+			cfg: cfg(func(c *api.UpdateConfig) {
+				c.FailureAction = api.UpdateFailureAction_UPDATE_FAILURE_ACTION_CONTINUE
+			}),
+			setup: restartedHeld,
+			now:   5 * time.Second,
+			want:  "release new1.6",
 		},
 		{
 			name: "stop-first: an old task that never reached a node holds nothing back",
