@@ -108,13 +108,17 @@ type Manager struct {
 	// local serves the same gRPC server in memory, for this node's own
 	// socket: it never competes with the cluster port's load.
 	local *bufconn.Listener
-	disp  *dispatcher.Dispatcher
-	logs  *logbroker.Broker
-	peers *peerHealth
-	ca    *caserver.Server
-	keys  *keymanager.KeyManager
-	auth  *auth.Authorizer
-	fwd   *forward.Forwarder
+	// unary and unaryChain serve CallLocal: the Control and Membership
+	// methods behind the same interceptors as the gRPC server's.
+	unary      map[string]unaryMethod
+	unaryChain grpc.UnaryServerInterceptor
+	disp       *dispatcher.Dispatcher
+	logs       *logbroker.Broker
+	peers      *peerHealth
+	ca         *caserver.Server
+	keys       *keymanager.KeyManager
+	auth       *auth.Authorizer
+	fwd        *forward.Forwarder
 
 	control    *controlapi.Server
 	membership *membershipapi.Server
@@ -243,6 +247,8 @@ func New(cfg Config) (*Manager, error) {
 		grpc.ChainUnaryInterceptor(errdefs.UnaryServerInterceptor, m.auth.Unary, m.fwd.Unary),
 		grpc.ChainStreamInterceptor(errdefs.StreamServerInterceptor, m.auth.Stream, m.fwd.Stream))
 	m.Register(m.grpc)
+	m.unaryChain = chainUnary(errdefs.UnaryServerInterceptor, m.auth.Unary, m.fwd.Unary)
+	m.unary = m.inMemoryMethods()
 	api.RegisterDispatcherServer(m.grpc, m.disp)
 	reflection.Register(m.grpc)
 

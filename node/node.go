@@ -106,6 +106,9 @@ type clusterManager interface {
 	Stop()
 	Done() <-chan struct{}
 	LocalConn(creds *ca.Credentials) (*grpc.ClientConn, error)
+	// CallLocal makes a unary Control or Membership call in memory,
+	// through the manager's edge (the local socket's fast path).
+	CallLocal(ctx context.Context, creds *ca.Credentials, fullMethod string, req any) (any, error)
 	WaitLeader(ctx context.Context) error
 	InitCluster(ctx context.Context, desc *api.NodeDescription, nodeAddr string, root *ca.RootCA) (*api.Cluster, error)
 	SetAutolock(ctx context.Context, on bool) (unlockKey string, err error)

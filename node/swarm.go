@@ -34,7 +34,7 @@ func (n *Node) toManager(ctx context.Context, req any, info *grpc.UnaryServerInf
 		return handler(ctx, req)
 	}
 	n.mu.Lock()
-	conn, inSwarm, locked := n.mgrConn, n.st != nil, n.locked
+	mgr, conn, inSwarm, locked := n.mgr, n.mgrConn, n.st != nil, n.locked
 	n.mu.Unlock()
 	if locked {
 		return nil, errdefs.FailedPrecondition(lockedMessage)
@@ -44,6 +44,11 @@ func (n *Node) toManager(ctx context.Context, req any, info *grpc.UnaryServerInf
 			return nil, errdefs.FailedPrecondition("This node is not part of a swarm")
 		}
 		return nil, errdefs.FailedPrecondition(notManager)
+	}
+	if mgr != nil {
+		// In memory, through the manager's own edge: no marshalling, no
+		// TLS hop (the answer is marshalled once, by this socket).
+		return mgr.CallLocal(ctx, n.credentials(), info.FullMethod, req)
 	}
 	reply, err := forward.NewReply(info.FullMethod)
 	if err != nil {
