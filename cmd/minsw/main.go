@@ -14,8 +14,8 @@ import (
 )
 
 func main() {
-	// containerd starts the daemon's binary as the log writer of containers
-	// with a terminal or a rotating log.
+	// containerd starts the daemon's binary as the log writer of its
+	// containers (it stamps each line with its time and stream).
 	if containerd.IsLogWriter(os.Args[1:]) {
 		os.Exit(containerd.RunLogWriter(os.Args[1:]))
 	}
