@@ -21,6 +21,7 @@ import (
 	mobyipvs "github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/minsw/minsw/netdriver/lb"
 	minswns "github.com/minsw/minsw/netdriver/netns"
@@ -70,7 +71,7 @@ func New(nsPath string, lbAddr netip.Addr) (*Backend, error) {
 	}
 	// The IPVS generic netlink family is global; asking for it also makes
 	// the kernel load ip_vs when it is a module.
-	if err := minswns.WithHandle("", func(h *netlink.Handle) error { _, err := h.GenlFamilyGet("IPVS"); return err }); err != nil {
+	if err := minswns.WithHandle("", func(h *netlink.Handle) error { _, err := h.GenlFamilyGet("IPVS"); return err }, unix.NETLINK_GENERIC); err != nil {
 		return nil, fmt.Errorf("lb/ipvs: %w: generic netlink family IPVS: %v", ErrNoIPVS, err)
 	}
 	b := &Backend{ns: netns.None(), lbAddr: lbAddr, obj: newNFTObjects()}
@@ -105,7 +106,11 @@ func New(nsPath string, lbAddr netip.Addr) (*Backend, error) {
 	if b.nft, err = nftables.New(opts...); err != nil {
 		return nil, nftErr("netlink connection", err)
 	}
-	if err := b.obj.ensure(b.nft, lbAddr); err != nil {
+	nsFd := 0 // the caller's namespace
+	if b.ns.IsOpen() {
+		nsFd = int(b.ns)
+	}
+	if err := b.obj.ensure(b.nft, nsFd, lbAddr); err != nil {
 		return nil, err
 	}
 	st, err := b.load()
