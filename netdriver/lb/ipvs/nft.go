@@ -9,6 +9,8 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/minsw/minsw/netdriver/lb/internal/nftmap"
 )
 
 // TableName is the nftables table (family ip) that holds the backend's
@@ -53,7 +55,7 @@ func newNFTObjects() nftObjects {
 		table: t,
 		vipMap: &nftables.Set{Table: t, Name: vipMapName, IsMap: true,
 			KeyType: nftables.TypeIPAddr, DataType: nftables.TypeMark},
-		marks: &nftables.Set{Table: t, Name: markSetName, KeyType: nftables.TypeMark},
+		marks: &nftables.Set{Table: t, Name: markSetName, KeyType: nftables.TypeMark, KeyByteOrder: binaryutil.NativeEndian},
 		input: &nftables.Chain{Table: t, Name: inputChain, Type: nftables.ChainTypeFilter,
 			Hooknum: nftables.ChainHookInput, Priority: nftables.ChainPriorityMangle},
 		post: &nftables.Chain{Table: t, Name: postChain, Type: nftables.ChainTypeNAT,
@@ -64,11 +66,13 @@ func newNFTObjects() nftObjects {
 // ensure makes the table, its sets and chains if missing and replaces the
 // two rules, in one transaction: a table left by a crashed daemon is
 // adopted with its map elements, and its rules are never duplicated.
-func (o nftObjects) ensure(c *nftables.Conn, lbAddr netip.Addr) error {
-	c.AddTable(o.table)
-	if err := c.AddSet(o.vipMap, nil); err != nil {
-		return err
+func (o nftObjects) ensure(c *nftables.Conn, nsFd int, lbAddr netip.Addr) error {
+	// The VIP map first, in a transaction of its own: it carries the data
+	// byte order that makes `nft list ruleset` print the true marks.
+	if err := nftmap.MakeVIPMarkMap(nsFd, TableName, vipMapName); err != nil {
+		return nftErr("create table "+TableName, err)
 	}
+	c.AddTable(o.table)
 	if err := c.AddSet(o.marks, nil); err != nil {
 		return err
 	}
@@ -80,7 +84,7 @@ func (o nftObjects) ensure(c *nftables.Conn, lbAddr netip.Addr) error {
 	c.AddRule(&nftables.Rule{Table: o.table, Chain: o.input, Exprs: []expr.Any{
 		// meta mark set ip daddr map @vip_marks
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: ipv4DaddrOff, Len: 4},
-		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: o.vipMap.Name, SetID: o.vipMap.ID},
+		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: o.vipMap.Name},
 		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
 	}})
 	c.AddRule(&nftables.Rule{Table: o.table, Chain: o.post, Exprs: []expr.Any{
