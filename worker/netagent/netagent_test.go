@@ -371,17 +371,10 @@ func (k *keepAlive) ask() (string, error) {
 func (n *node) waitBackends(t *testing.T, mark uint32, want ...string) time.Duration {
 	t.Helper()
 	start := time.Now()
-	deadline := start.Add(15 * time.Second)
-	for {
-		got := n.backends(t, mark)
-		if slices.Equal(got, want) {
-			return time.Since(start)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: mark %#x backends %v, want %v", n.name, mark, got, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	ev.True(t, fmt.Sprintf("%s: mark %#x backends %v", n.name, mark, want), func() bool {
+		return slices.Equal(n.backends(t, mark), want)
+	})
+	return time.Since(start)
 }
 
 func startWhoami(t *testing.T, path, name string) {
@@ -506,17 +499,10 @@ func TestTwoNodesSeed(t *testing.T) {
 	})
 
 	t.Run("DNS from inside the client task", func(t *testing.T) {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		ev.True(t, "web resolving to the VIP 10.0.1.30", func() bool {
 			got, _ := lookup(t, cpath, "web")
-			if slices.Equal(got, []string{"10.0.1.30"}) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("web -> %v, want the VIP 10.0.1.30", got)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return slices.Equal(got, []string{"10.0.1.30"})
+		})
 		if got, _ := lookup(t, cpath, "tasks.web"); !slices.Equal(got, []string{"10.0.1.31", "10.0.1.32"}) {
 			t.Errorf("tasks.web -> %v", got)
 		}
@@ -601,13 +587,7 @@ func TestTwoNodesSeed(t *testing.T) {
 		}
 		l.b.release(t, web4)
 		for _, n := range []*node{l.a, l.b} {
-			deadline := time.Now().Add(15 * time.Second)
-			for len(n.draining(t, 0x106)) > 0 {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s: %v still draining after release", n.name, n.draining(t, 0x106))
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+			ev.True(t, n.name+": nothing draining after the release", func() bool { return len(n.draining(t, 0x106)) == 0 })
 			n.waitBackends(t, 0x106, "10.0.1.31", "10.0.1.32")
 		}
 	})
