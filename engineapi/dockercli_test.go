@@ -548,6 +548,18 @@ func TestWorkerAskedAManagerCall(t *testing.T) {
 	if out := w.ok("network", "ls"); strings.Contains(out, "Error") {
 		t.Fatalf("network ls on a worker: %s", out)
 	}
+	// A worker's docker events shows its own containers, not the cluster's.
+	m.ok("service", "create", "--detach", "--mode", "global", "--name", "everywhere", "--no-resolve-image", "busybox", "sleep", "1000")
+	eventually(t, 30*time.Second, func() string {
+		out := w.ok("events", "--since", "10m", "--until", "0s", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}")
+		if !regexp.MustCompile(`(?m)^container start everywhere\.`).MatchString(out) {
+			return "worker's events lack its container's start:\n" + out
+		}
+		if strings.Contains(out, "service ") {
+			return "a worker showed the cluster's service events:\n" + out
+		}
+		return ""
+	})
 }
 
 func TestDockerContainersOfThisNode(t *testing.T) {

@@ -52,13 +52,18 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			until = until.Add(time.Second - time.Nanosecond)
 		}
 	}
-	if msg, ok := s.notManager(r.Context()); ok {
-		return &statusError{status: http.StatusServiceUnavailable, msg: msg}
-	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	past, live, unsubscribe := s.eventLog.subscribe(since)
-	defer unsubscribe()
+	// A worker has no cluster events to give, only its own containers', as
+	// a docker worker's `docker events` shows its own.
+	_, worker := s.notManager(r.Context())
+	var past []*api.WatchEvent
+	var live <-chan *api.WatchEvent
+	if !worker {
+		var unsubscribe func()
+		past, live, unsubscribe = s.eventLog.subscribe(since)
+		defer unsubscribe()
+	}
 	// This node's task containers' events, kept and live, come on a
 	// stream of their own.
 	ctrs := s.containerEvents(ctx, since, until)
@@ -121,6 +126,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 			}
 		case ev, ok := <-ctrs:
 			if !ok {
+				if worker {
+					return nil // a worker's only stream ended
+				}
 				ctrs = nil // the node's stream ended: the cluster's goes on
 				continue
 			}
