@@ -68,7 +68,7 @@ func startDaemon(t testing.TB, name string, extra ...string) *daemon {
 	}
 	d.cmd = exec.Command(binPath, "daemon", "--executor", "fake", "--node-name", name,
 		"--data-root", filepath.Join(d.dir, "data"), "--exec-root", filepath.Join(d.dir, "run"),
-		"--listen-addr", d.listen, "--heartbeat-period", "300ms", "--raft-heartbeat", "300ms", "--log-level", "warn")
+		"--listen-addr", d.listen, "--heartbeat-period", "300ms", "--log-level", "warn")
 	d.cmd.Args = append(d.cmd.Args, extra...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {

@@ -23,8 +23,13 @@ import (
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
+// fastRaft is the daemon's raft timing (a leader's lease shorter than
+// that, 150 ms once, lost leadership mid-test whenever the machine was
+// loaded, turning a test's write into an unknown outcome), with a shorter
+// apply timeout.
 func fastRaft() raftnode.Config {
-	return raftnode.Config{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond, ApplyTimeout: 3 * time.Second}
+	d := raftnode.DefaultConfig()
+	return raftnode.Config{HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout, ApplyTimeout: 3 * time.Second}
 }
 
 func startManager(t testing.TB, id string, bootstrap bool) *Manager {

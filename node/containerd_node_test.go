@@ -102,7 +102,7 @@ func startContainerdNode(t *testing.T, nsName string) *ctrdNode {
 		Hostname: "node1", DataRoot: filepath.Join(dir, "data"), ExecRoot: c.execRoot,
 		AdvertiseAddr: "127.0.0.1", ListenAddr: freePort(t), Executor: c.ex, Networking: &tmpl,
 		HeartbeatPeriod: 300 * time.Millisecond,
-		Raft:            raftnode.Config{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond},
+		Raft:            testRaft(),
 		DockerSocket:    filepath.Join(dir, "run", "docker.sock"),
 		RegistryMirror:  reg.URL,
 	}
@@ -150,4 +150,11 @@ func (c *ctrdNode) minsw(args ...string) (string, int) {
 	d := &daemon{t: c.t, dir: c.dir}
 	cmdArgs := append([]string{"--host", "unix://" + c.n.SocketPath()}, args...)
 	return d.minsw(cmdArgs...)
+}
+
+// testRaft is the daemon's raft timing: the tests' former 150 ms lease lost
+// leadership whenever the machine was loaded.
+func testRaft() raftnode.Config {
+	d := raftnode.DefaultConfig()
+	return raftnode.Config{HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout}
 }

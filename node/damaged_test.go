@@ -145,7 +145,7 @@ func TestDamagedRaftDataRefusesToStart(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, binPath, append([]string{"daemon", "--executor", "fake", "--node-name", "mgr",
 				"--data-root", filepath.Join(dir, "data"), "--exec-root", filepath.Join(dir, "run"),
-				"--listen-addr", listen, "--raft-heartbeat", "300ms", "--log-level", "warn"}, raftFlags...)...)
+				"--listen-addr", listen, "--log-level", "warn"}, raftFlags...)...)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			err := cmd.Run()

@@ -77,7 +77,7 @@ func (d *daemon) start() {
 	}
 	d.cmd = exec.Command(binPath, "daemon", "--executor", "fake", "--node-name", d.name,
 		"--data-root", filepath.Join(d.dir, "data"), "--exec-root", filepath.Join(d.dir, "run"),
-		"--listen-addr", d.listen, "--heartbeat-period", "300ms", "--raft-heartbeat", "300ms", "--log-level", "warn")
+		"--listen-addr", d.listen, "--heartbeat-period", "300ms", "--log-level", "warn")
 	// Each daemon gossips on a free port of its own: two daemons (or two
 	// tests) on 127.0.0.1 would otherwise both want 7946.
 	if d.gossip == "" {

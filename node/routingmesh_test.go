@@ -19,7 +19,6 @@ import (
 
 	"github.com/minsw/minsw/client"
 	"github.com/minsw/minsw/internal/testenv"
-	"github.com/minsw/minsw/manager/raftnode"
 	"github.com/minsw/minsw/netdriver/netns"
 	"github.com/minsw/minsw/node"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
@@ -84,7 +83,7 @@ func TestRoutingMeshContainerd(t *testing.T) {
 		Hostname: "node1", DataRoot: filepath.Join(dir, "data"), ExecRoot: execRoot,
 		AdvertiseAddr: "127.0.0.1", ListenAddr: freePort(t), Executor: ex, Networking: &tmpl,
 		HeartbeatPeriod: 300 * time.Millisecond,
-		Raft:            raftnode.Config{HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond, LeaderLeaseTimeout: 150 * time.Millisecond},
+		Raft:            testRaft(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -69,7 +69,7 @@ func NewCommand() *cobra.Command {
 	f.StringVar(&o.registryMirror, "registry-mirror", "", "Registry mirror for Docker Hub images (http://HOST:PORT)")
 	f.StringSliceVar(&o.insecureRegistries, "insecure-registry", nil, "Registry reached over plain HTTP (HOST:PORT)")
 	f.DurationVar(&o.heartbeat, "heartbeat-period", 0, "Worker heartbeat period (default 5s)")
-	f.DurationVar(&o.raftHeartbeat, "raft-heartbeat", 0, "Raft heartbeat/election timeout (default 700ms)")
+	f.DurationVar(&o.raftHeartbeat, "raft-heartbeat", 0, fmt.Sprintf("Raft heartbeat/election timeout (default %v)", raftnode.DefaultConfig().HeartbeatTimeout))
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.lbBackend, "lb-backend", "auto", "Load balancer in the lb namespaces: ipvs, nftables, or auto (ipvs where the kernel has it)")
 	f.IntVar(&o.gossipPort, "gossip-port", netagent.DefaultGossipPort, "Port of the gossip (memberlist) endpoint table, TCP and UDP")
@@ -172,7 +172,7 @@ func nodeConfig(o *daemonOptions, hostname string, exec executor.Executor, log *
 		log.Info("task networking off: the fake executor runs no containers to network")
 	}
 	if o.raftHeartbeat > 0 {
-		cfg.Raft = raftnode.Config{HeartbeatTimeout: o.raftHeartbeat, ElectionTimeout: o.raftHeartbeat, LeaderLeaseTimeout: o.raftHeartbeat / 2}
+		cfg.Raft = raftnode.Config{HeartbeatTimeout: o.raftHeartbeat, ElectionTimeout: o.raftHeartbeat, LeaderLeaseTimeout: o.raftHeartbeat * 4 / 5}
 	}
 	o.raftSnapshot.apply(&cfg.Raft)
 	return cfg, nil
