@@ -19,6 +19,8 @@ build:
 # indirect that the code imports, fails the build here.
 vet:
 	$(GO) mod tidy -diff
+	@unformatted=$$($$($(GO) env GOROOT)/bin/gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:" $$unformatted; exit 1; fi
 	$(GO) vet ./...
 
 # Unit and integration tests. -p 1: many tests build kernel objects and run

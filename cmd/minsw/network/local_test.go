@@ -65,8 +65,10 @@ func TestLocalNetworksListedAndInspected(t *testing.T) {
 	}
 	var got []struct {
 		Name, Scope, Driver string
-		IPAM                struct{ Config []struct{ Subnet, Gateway string } }
-		Options, Labels     map[string]string
+		IPAM                struct {
+			Config []struct{ Subnet, Gateway string }
+		}
+		Options, Labels map[string]string
 	}
 	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 2 {
 		t.Fatalf("%v\n%s", err, out)
