@@ -378,14 +378,10 @@ func newRemoveCommand(c *cli.CLI) *cobra.Command {
 			if args, err = confirmIngressRemoval(cmd.Context(), c, cl, args, force); err != nil || len(args) == 0 {
 				return err
 			}
-			_, err = cli.EachRef(args, func(ref string) (string, error) {
-				if _, err := cl.Control.RemoveNetwork(cmd.Context(), &minswv1.RemoveNetworkRequest{Ref: ref}); err != nil {
-					return "", err
-				}
-				fmt.Fprintln(c.Out, ref)
-				return ref, nil
+			return c.RemoveEach(args, func(ref string) error {
+				_, err := cl.Control.RemoveNetwork(cmd.Context(), &minswv1.RemoveNetworkRequest{Ref: ref})
+				return err
 			})
-			return err
 		},
 	}
 	addIngressRemovalFlag(cmd, &force)

@@ -324,14 +324,10 @@ func newRemoveCommand(c *cli.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = cli.EachRef(args, func(ref string) (string, error) {
-				if _, err := cl.Control.RemoveNode(cmd.Context(), &minswv1.RemoveNodeRequest{Ref: ref, Force: force}); err != nil {
-					return "", err
-				}
-				fmt.Fprintln(c.Out, ref)
-				return ref, nil
+			return c.RemoveEach(args, func(ref string) error {
+				_, err := cl.Control.RemoveNode(cmd.Context(), &minswv1.RemoveNodeRequest{Ref: ref, Force: force})
+				return err
 			})
-			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force remove a node from the swarm")

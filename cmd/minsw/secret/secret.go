@@ -295,14 +295,7 @@ func (k blobKind[T]) removeCommand(c *cli.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = cli.EachRef(args, func(ref string) (string, error) {
-				if err := k.remove(cl, cmd, ref); err != nil {
-					return "", err
-				}
-				fmt.Fprintln(c.Out, ref)
-				return ref, nil
-			})
-			return err
+			return c.RemoveEach(args, func(ref string) error { return k.remove(cl, cmd, ref) })
 		},
 	}
 }

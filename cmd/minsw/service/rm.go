@@ -1,8 +1,6 @@
 package service
 
 import (
-	"fmt"
-
 	"github.com/spf13/cobra"
 
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
@@ -20,14 +18,10 @@ func newRemoveCommand(c *cli.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = cli.EachRef(args, func(ref string) (string, error) {
-				if _, err := cl.Control.RemoveService(cmd.Context(), &minswv1.RemoveServiceRequest{Ref: ref}); err != nil {
-					return "", err
-				}
-				fmt.Fprintln(c.Out, ref)
-				return ref, nil
+			return c.RemoveEach(args, func(ref string) error {
+				_, err := cl.Control.RemoveService(cmd.Context(), &minswv1.RemoveServiceRequest{Ref: ref})
+				return err
 			})
-			return err
 		},
 	}
 }

@@ -148,14 +148,10 @@ func newRemoveCommand(c *cli.CLI) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = cli.EachRef(args, func(ref string) (string, error) {
-				if _, err := cl.Volumes.RemoveVolume(cmd.Context(), &minswv1.RemoveVolumeRequest{Name: ref, Force: force}); err != nil {
-					return "", err
-				}
-				fmt.Fprintln(c.Out, ref)
-				return ref, nil
+			return c.RemoveEach(args, func(ref string) error {
+				_, err := cl.Volumes.RemoveVolume(cmd.Context(), &minswv1.RemoveVolumeRequest{Name: ref, Force: force})
+				return err
 			})
-			return err
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "Force the removal of one or more volumes")

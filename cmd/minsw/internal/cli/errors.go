@@ -41,3 +41,16 @@ func EachRef[T any](refs []string, fn func(ref string) (T, error)) ([]T, error) 
 	}
 	return out, MultiError(errs)
 }
+
+// RemoveEach removes every ref with rm, printing each one removed as
+// docker's rm commands do, and returns the failures together.
+func (c *CLI) RemoveEach(refs []string, rm func(ref string) error) error {
+	_, err := EachRef(refs, func(ref string) (string, error) {
+		if err := rm(ref); err != nil {
+			return "", err
+		}
+		fmt.Fprintln(c.Out, ref)
+		return ref, nil
+	})
+	return err
+}
