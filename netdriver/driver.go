@@ -632,59 +632,6 @@ func (d *Driver) Inspect(ctx context.Context) ([]NetworkInfo, error) {
 	return out, errors.Join(errs...)
 }
 
-// WriteTable prints infos as ipvsadm does, one block per network.
-func WriteTable(w io.Writer, infos []NetworkInfo) error {
-	var b strings.Builder
-	for i, n := range infos {
-		if i > 0 {
-			b.WriteString("\n")
-		}
-		name := n.Name
-		if name == "" {
-			name = n.ID
-		}
-		fmt.Fprintf(&b, "Network %s (%s)  lb %s  endpoint %v  backend %s\n", name, shortID(n.ID),
-			filepath.Base(n.LBNetns), n.LBAddr, n.Backend)
-		if n.Ingress != nil {
-			writeIngress(&b, n)
-		}
-		b.WriteString("Prot LocalAddress:Port Scheduler Flags\n")
-		b.WriteString("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
-		for _, s := range n.Services {
-			fmt.Fprintf(&b, "FWM  %d rr                        (VIP %v, mark %#x%s)\n", s.Mark, s.VIP, s.Mark, publishedBy(n.Ingress, s.Mark))
-			for _, be := range s.Backends {
-				c := connsOf(n.Conns, s.Mark, be)
-				fmt.Fprintf(&b, "  -> %-28s Masq    1      %-10d %d\n", be.String()+":0", c.Active, c.Inactive)
-			}
-			// Draining: no new connection, established ones kept.
-			for _, be := range s.Draining {
-				c := connsOf(n.Conns, s.Mark, be)
-				fmt.Fprintf(&b, "  -> %-28s Masq    0      %-10d %d\n", be.String()+":0", c.Active, c.Inactive)
-			}
-		}
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// connsOf is the count of one backend of one service (zeros when the
-// backend could not count).
-func connsOf(all []lb.Conns, mark uint32, be netip.Addr) lb.Conns {
-	for _, c := range all {
-		if c.Mark == mark && c.Backend == be {
-			return c
-		}
-	}
-	return lb.Conns{}
-}
-
-func shortID(id string) string {
-	if len(id) > 12 {
-		return id[:12]
-	}
-	return id
-}
-
 // Reconcile makes the node hold exactly the networks in want: each is
 // adopted (or rebuilt) with EnsureNetwork, and sandbox and lb namespaces of
 // any other network under the exec root — left by a crashed daemon — are

@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/minsw/minsw/netdriver/gwbridge"
 	"github.com/minsw/minsw/netdriver/ingress"
@@ -246,40 +244,3 @@ func withFd(path string, fn func(fd int) error) error {
 	return fn(int(h))
 }
 
-// writeIngress prints the published ports of the ingress network's block.
-func writeIngress(b *strings.Builder, n NetworkInfo) {
-	in := n.Ingress
-	fmt.Fprintf(b, "Routing mesh: %s  gateway leg %v\n", filepath.Base(n.LBNetns), in.SboxAddr)
-	mark := map[ingress.Port]uint32{}
-	for _, m := range in.Marks {
-		mark[m.Port] = m.Mark
-	}
-	if len(in.Published) == 0 {
-		b.WriteString("  (no published ports)\n")
-	}
-	for _, p := range in.Published {
-		if m, ok := mark[p.Port]; ok {
-			fmt.Fprintf(b, "  *:%-14s -> %s mark %#x\n", p.Port, IngressSbox, m)
-		} else {
-			fmt.Fprintf(b, "  *:%-14s -> %v (host mode)\n", p.Port, p.To)
-		}
-	}
-}
-
-// publishedBy lists the published ports that carry mark, for a service
-// line of the ingress network.
-func publishedBy(in *IngressInfo, mark uint32) string {
-	if in == nil {
-		return ""
-	}
-	var ps []string
-	for _, m := range in.Marks {
-		if m.Mark == mark {
-			ps = append(ps, m.Port.String())
-		}
-	}
-	if len(ps) == 0 {
-		return ""
-	}
-	return ", published " + strings.Join(ps, " ")
-}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
+	"github.com/minsw/minsw/cmd/minsw/internal/format"
 	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
 	"github.com/minsw/minsw/netdriver"
 	"github.com/minsw/minsw/netdriver/ingress"
@@ -61,7 +62,7 @@ func newInspectCommand(c *cli.CLI) *cobra.Command {
 				return nil
 			}
 			fmt.Fprintln(c.Out)
-			return netdriver.WriteTable(c.Out, lbInfos(resp.GetNetworks()))
+			return format.LBTable(c.Out, lbInfos(resp.GetNetworks()))
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "Print the raw view as JSON")
