@@ -243,4 +243,3 @@ func withFd(path string, fn func(fd int) error) error {
 	defer h.Close()
 	return fn(int(h))
 }
-
