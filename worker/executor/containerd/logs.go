@@ -61,7 +61,18 @@ func (e *Executor) copyLogs(ctx context.Context, ctr containerd.Container, id st
 		}
 	}
 	path := e.files(id).log()
+	if opts.Follow && exited == nil {
+		// Followed after the task's end: its log writer may still be
+		// writing the last of it.
+		waitWriterDone(path, rotationWait)
+	}
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) && len(rotatedLogs(path)) > 0 {
+		// Between the log writer's rename of the full file and its
+		// creation of the next one: look again (seen in CI as a follow
+		// that copied nothing).
+		f, err = openDuringRotation(ctx, path, e.cfg.LogPollInterval)
+	}
 	if errors.Is(err, fs.ErrNotExist) && exited != nil {
 		// Not written yet: the task has not started.
 		f, err = waitForFile(ctx, path, exited, e.cfg.LogPollInterval)
@@ -109,16 +120,12 @@ func (e *Executor) copyLogs(ctx context.Context, ctr containerd.Container, id st
 			f, err = followRotation(w, f, path)
 			return err
 		case <-exited:
-			// The shim has written everything by the time it reports the
-			// exit. The log may have been rotated since the last look:
-			// go on to the newest file and copy it too.
-			for {
-				nf, err := followRotation(w, f, path)
-				if err != nil || nf == f {
-					return err
-				}
-				f = nf
-			}
+			// The log writer is a process of its own: it may still be
+			// writing (and rotating) the task's last output when the exit
+			// is reported. Once it is done, copy the rest of this file and
+			// every newer one.
+			waitWriterDone(path, rotationWait)
+			return copyNewer(w, f, path)
 		case <-t.C:
 			if f, err = followRotation(w, f, path); err != nil {
 				return fmt.Errorf("logs of %s: %w", short(id), err)
@@ -126,6 +133,61 @@ func (e *Executor) copyLogs(ctx context.Context, ctr containerd.Container, id st
 		}
 	}
 }
+
+// copyNewer copies the rest of f, then every file of the log newer than f
+// (rotated parts, oldest first, then path itself): the rotations since the
+// follower's last look.
+func copyNewer(w io.Writer, f *os.File, path string) error {
+	if _, err := io.Copy(w, f); err != nil {
+		return err
+	}
+	was, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	files := append(rotatedLogs(path), path)
+	newer := files
+	for i, p := range files {
+		if st, err := os.Stat(p); err == nil && os.SameFile(st, was) {
+			newer = files[i+1:]
+			break
+		}
+	}
+	for _, p := range newer {
+		nf, err := os.Open(p)
+		if err != nil {
+			continue // rotated out meanwhile
+		}
+		_, err = io.Copy(w, nf)
+		nf.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openDuringRotation opens path, which a rotation has just renamed away,
+// once the log writer has made it again; it gives up after rotationWait,
+// since a writer that has died makes no new file.
+func openDuringRotation(ctx context.Context, path string, every time.Duration) (*os.File, error) {
+	deadline := time.Now().Add(rotationWait)
+	for {
+		f, err := os.Open(path)
+		if !errors.Is(err, fs.ErrNotExist) || time.Now().After(deadline) {
+			return f, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(min(every, 10*time.Millisecond)):
+		}
+	}
+}
+
+// rotationWait bounds openDuringRotation: a rename and a create take
+// microseconds, even on a loaded machine far less than this.
+const rotationWait = 2 * time.Second
 
 func waitForFile(ctx context.Context, path string, exited <-chan containerd.ExitStatus, every time.Duration) (*os.File, error) {
 	t := time.NewTicker(every)

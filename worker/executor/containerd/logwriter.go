@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/containerd/containerd/cio"
 
@@ -52,6 +54,13 @@ func RunLogWriter(args []string) int {
 	path := opts[LogWriterFlag]
 	maxSize, _ := strconv.ParseInt(opts[argMaxSize], 10, 64)
 	maxFile, _ := strconv.Atoi(opts[argMaxFile])
+	// The writer holds its lock for as long as it lives: a follower that
+	// sees the task exit waits for it to let go, then reads everything.
+	lock, lerr := os.OpenFile(writerLock(path), os.O_CREATE|os.O_RDWR, 0o600)
+	if lerr == nil {
+		defer lock.Close()
+		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
+	}
 	w, err := openRotating(path, maxSize, maxFile)
 	ready := os.NewFile(5, "ready")
 	if err != nil {
@@ -185,6 +194,23 @@ func (r *rotating) close() {
 }
 
 func rotatedName(path string, i int) string { return path + "." + strconv.Itoa(i) }
+
+// writerLock is the file the log writer of path holds locked while it runs.
+func writerLock(path string) string { return path + ".writer" }
+
+// waitWriterDone waits until the log writer of path has let go of its lock
+// (it has written everything and exited), for at most d.
+func waitWriterDone(path string, d time.Duration) {
+	f, err := os.Open(writerLock(path))
+	if err != nil {
+		return // no writer of ours (a log written before it had a lock)
+	}
+	defer f.Close()
+	deadline := time.Now().Add(d)
+	for syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB) != nil && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
 
 // binaryLogIO hands the task's output to the log writer; Terminal says
 // whether the task has a TTY (the shim then passes the console's output).

@@ -158,10 +158,18 @@ func (f Filter) Keep(e Entry) bool {
 	return f.Until.IsZero() || !e.Time.After(f.Until)
 }
 
-// Past reports whether e was written after Until: a follower can stop.
+// Past reports whether e was written so long after Until that no entry
+// at or before Until can follow it: a reader can stop. stdout and stderr
+// are stamped as each is read, so their records can reach the file a
+// little out of order; an entry just past Until is only dropped (Keep),
+// and reading goes on for StreamSkew.
 func (f Filter) Past(e Entry) bool {
-	return !f.Until.IsZero() && !e.Time.IsZero() && e.Time.After(f.Until)
+	return !f.Until.IsZero() && !e.Time.IsZero() && e.Time.After(f.Until.Add(StreamSkew))
 }
+
+// StreamSkew bounds how far out of time order the log writer can put
+// the records of a task's two streams.
+const StreamSkew = time.Second
 
 // ErrPast ends a Decoder's writes once an entry written after the
 // filter's Until has been read: a follower has nothing more to give.

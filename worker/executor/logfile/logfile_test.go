@@ -85,6 +85,11 @@ func TestDecoder(t *testing.T) {
 	for i, l := range []string{"a\n", "b\n", "c\n", "d\n"} {
 		log = Append(log, Entry{Time: t0.Add(time.Duration(i) * time.Second), Stderr: i == 1, Line: []byte(l)})
 	}
+	// stderr's record reached the file before stdout's older one.
+	var skewed []byte
+	for _, e := range []Entry{{Time: t0, Line: []byte("a\n")}, {Time: t0.Add(500 * time.Millisecond), Stderr: true, Line: []byte("x\n")}, {Time: t0.Add(300 * time.Millisecond), Line: []byte("b\n")}} {
+		skewed = Append(skewed, e)
+	}
 	for _, tc := range []struct {
 		name    string
 		records bool
@@ -96,6 +101,7 @@ func TestDecoder(t *testing.T) {
 		{"all records", true, log, Filter{}, "a\n!b\nc\nd\n", false},
 		{"since the second", true, log, Filter{Since: t0.Add(time.Second)}, "!b\nc\nd\n", false},
 		{"until the second, inclusive", true, log, Filter{Until: t0.Add(time.Second)}, "a\n!b\n", true},
+		{"until reads on past a record of the other stream stamped a little later", true, skewed, Filter{Until: t0.Add(400 * time.Millisecond)}, "a\nb\n", false},
 		{"a plain log passes every filter", false, []byte("x\ny"), Filter{Since: t0.Add(time.Hour)}, "x\ny", false},
 		{"a bad record is a plain line", true, []byte("garbage\n"), Filter{}, "garbage\n", false},
 	} {
