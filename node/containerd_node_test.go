@@ -53,12 +53,9 @@ func startContainerdNode(t *testing.T, nsName string) *ctrdNode {
 	testenv.PushBusybox(t, reg, "library/busybox:latest")
 
 	c := &ctrdNode{t: t, reg: reg}
-	dir, err := os.MkdirTemp("", "mnet")
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := testenv.TempDir(t, "mnet")
 	c.dir = dir
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	var err error
 	c.underlay, err = netns.Create(filepath.Join(dir, "ul"), "node1")
 	if err != nil {
 		t.Fatal(err)

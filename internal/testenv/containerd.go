@@ -506,3 +506,24 @@ func NewContainerd(t testing.TB) *Containerd {
 	})
 	return c
 }
+
+// TempDir makes a directory for the test that is removed when the test
+// ends together with every mount left below it (network namespace files a
+// node bind-mounts there, the shared mount of its netns directory), which
+// a plain RemoveAll cannot remove.
+func TempDir(t testing.TB, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := unmountUnder(dir); err != nil {
+			t.Errorf("cleaning up %s: %v", dir, err)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("cleaning up %s: %v", dir, err)
+		}
+	})
+	return dir
+}
