@@ -2,8 +2,11 @@ package chaos
 
 import (
 	"fmt"
-	"os/exec"
-	"strings"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/binaryutil"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 )
 
 // Partition cuts TCP between managers with nftables. All managers share
@@ -16,35 +19,56 @@ type Partition struct {
 	Table string
 }
 
-func (p Partition) nft(script string) error {
-	cmd := exec.Command("nft", "-f", "-")
-	cmd.Stdin = strings.NewReader(script)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("nft: %v: %s", err, out)
-	}
-	return nil
-}
-
 // Isolate cuts m from every other manager of c, both ways.
 func (p Partition) Isolate(c *Cluster, m *Manager) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "table inet %s {\n chain output {\n  type filter hook output priority 0; policy accept;\n", p.Table)
+	if err := p.Heal(); err != nil {
+		return err
+	}
+	conn := &nftables.Conn{}
+	t := conn.AddTable(&nftables.Table{Family: nftables.TableFamilyINet, Name: p.Table})
+	accept := nftables.ChainPolicyAccept
+	ch := conn.AddChain(&nftables.Chain{Name: "output", Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookOutput, Priority: nftables.ChainPriorityFilter, Policy: &accept})
 	for _, o := range c.Managers {
 		if o == m {
 			continue
 		}
-		fmt.Fprintf(&b, "  meta skgid %d tcp dport %d drop\n", m.Gid, o.Port)
-		fmt.Fprintf(&b, "  meta skgid %d tcp dport %d drop\n", o.Gid, m.Port)
+		conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: dropTCP(m.Gid, o.Port)})
+		conn.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: dropTCP(o.Gid, m.Port)})
 	}
-	b.WriteString(" }\n}\n")
-	_ = p.Heal()
-	return p.nft(b.String())
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("partition: table inet %s: %w", p.Table, err)
+	}
+	return nil
+}
+
+// dropTCP is `meta skgid <gid> tcp dport <port> drop`.
+func dropTCP(gid, port int) []expr.Any {
+	return []expr.Any{
+		&expr.Meta{Key: expr.MetaKeySKGID, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(uint32(gid))},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.BigEndian.PutUint16(uint16(port))},
+		&expr.Verdict{Kind: expr.VerdictDrop},
+	}
 }
 
 // Heal removes the partition (and the table).
 func (p Partition) Heal() error {
-	if err := exec.Command("nft", "list", "table", "inet", p.Table).Run(); err != nil {
-		return nil // no table: nothing cut
+	conn := &nftables.Conn{}
+	tables, err := conn.ListTablesOfFamily(nftables.TableFamilyINet)
+	if err != nil {
+		return fmt.Errorf("partition: list tables: %w", err)
 	}
-	return p.nft(fmt.Sprintf("delete table inet %s\n", p.Table))
+	for _, t := range tables {
+		if t.Name == p.Table {
+			conn.DelTable(t)
+			if err := conn.Flush(); err != nil {
+				return fmt.Errorf("partition: delete table inet %s: %w", p.Table, err)
+			}
+		}
+	}
+	return nil // no table: nothing cut
 }
