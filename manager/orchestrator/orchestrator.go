@@ -744,18 +744,28 @@ func (o *Orchestrator) stopTimers() {
 	}
 }
 
-// HoldOver says a task held for ids (Task.start_after_stop) may start:
-// every one of them has stopped, is gone, never reached a node (no
-// container of it ever ran, and no agent will report on it), or is on a
-// node that is gone or down (it will never say it stopped).
+// HoldOver says a task held for ids (Task.start_after_stop) may start,
+// reading the tasks and their nodes from tx (see HoldOverBy).
 func HoldOver(tx store.ReadTx, ids []string) bool {
+	return HoldOverBy(ids, tx.Task, func(nodeID string) bool {
+		n := tx.Node(nodeID)
+		return n == nil || n.GetStatus().GetState() == api.NodeState_NODE_STATE_DOWN
+	})
+}
+
+// HoldOverBy is the rule of a stop-first hold, for the orchestrator and the
+// updater alike: every task of ids has stopped, is gone, never reached a
+// node (no container of it ever ran, and no agent will report on it), or
+// is on a node that is gone or down (it will never say it stopped).
+// nodeDown nil knows of no node down.
+func HoldOverBy(ids []string, task func(id string) *api.Task, nodeDown func(nodeID string) bool) bool {
 	for _, id := range ids {
-		t := tx.Task(id)
+		t := task(id)
 		if t == nil || isTerminal(t.GetStatus().GetState()) || t.GetNodeId() == "" ||
 			t.GetStatus().GetState() < api.TaskState_TASK_STATE_ASSIGNED {
 			continue
 		}
-		if n := tx.Node(t.GetNodeId()); n == nil || n.GetStatus().GetState() == api.NodeState_NODE_STATE_DOWN {
+		if nodeDown != nil && nodeDown(t.GetNodeId()) {
 			continue
 		}
 		return false

@@ -445,21 +445,10 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
-// stopped says every task of ids has stopped, is gone, never reached a
-// node (no container of it ever ran, and no agent will report on it), or
-// is on a node that is down (it will never say it stopped).
+// stopped is the stop-first hold's rule (orchestrator.HoldOverBy) over
+// the tasks Decide was given.
 func stopped(ids []string, byID map[string]*api.Task, nodeDown func(string) bool) bool {
-	for _, id := range ids {
-		t := byID[id]
-		if t == nil || isTerminal(t) || t.GetNodeId() == "" || t.GetStatus().GetState() < api.TaskState_TASK_STATE_ASSIGNED {
-			continue
-		}
-		if nodeDown != nil && t.GetNodeId() != "" && nodeDown(t.GetNodeId()) {
-			continue
-		}
-		return false
-	}
-	return true
+	return orchestrator.HoldOverBy(ids, func(id string) *api.Task { return byID[id] }, nodeDown)
 }
 
 // newer orders tasks by creation, then ID (both stable in the store).
