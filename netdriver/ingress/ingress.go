@@ -38,6 +38,8 @@ import (
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"github.com/minsw/minsw/netdriver/internal/nftmap"
 )
 
 // TableName is the table this package keeps in each namespace.
@@ -310,19 +312,55 @@ func SetSboxTable(nsFd int, addr netip.Addr, marks []PortMark) error {
 		seen[m.Port] = true
 		elems = append(elems, nftables.SetElement{Key: key(m.Port), Val: binaryutil.NativeEndian.PutUint32(m.Mark)})
 	}
-	set := &nftables.Set{Name: mapPortMark, IsMap: true, Concatenation: true, KeyType: keyType, DataType: nftables.TypeMark}
-	return program(nsFd, set, elems, func(c *nftables.Conn, t *nftables.Table) {
-		accept := nftables.ChainPolicyAccept
-		ch := c.AddChain(&nftables.Chain{Table: t, Name: "prerouting", Type: nftables.ChainTypeFilter,
-			Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle, Policy: &accept})
-		ex := daddrIs(addr)
-		ex = append(ex, portKeyExprs()...)
-		ex = append(ex,
-			&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: set.Name, SetID: set.ID},
-			&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
-		)
-		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: ex})
-	})
+	return programSbox(nsFd, addr, elems)
+}
+
+// programSbox rewrites the sbox table in place: its map port_mark is made
+// by nftmap (google/nftables cannot give it the mark's byte order, without
+// which nft lists 0x106 as 0x06010000), so unlike program the table is not
+// remade in the transaction. A table of another kind is removed first; then
+// the map is made if missing, and one transaction replaces its elements and
+// the chain's rule.
+func programSbox(nsFd int, addr netip.Addr, elems []nftables.SetElement) error {
+	c, err := conn(nsFd)
+	if err != nil {
+		return err
+	}
+	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
+	if ok, err := hasTable(c); err != nil {
+		return err
+	} else if ok {
+		if _, err := c.GetSetByName(t, mapPortMark); err != nil {
+			if err := DeleteTable(nsFd); err != nil {
+				return err
+			}
+		}
+	}
+	if err := nftmap.MakeMarkMap(nsFd, TableName, mapPortMark, nftmap.ProtoDotService); err != nil {
+		return fmt.Errorf("ingress: %w", err)
+	}
+	set := &nftables.Set{Table: t, Name: mapPortMark, IsMap: true, Concatenation: true, KeyType: keyType, DataType: nftables.TypeMark}
+	c.FlushSet(set)
+	for i := 0; i < len(elems); i += elemsPerMsg {
+		if err := c.SetAddElements(set, elems[i:min(i+elemsPerMsg, len(elems))]); err != nil {
+			return fmt.Errorf("ingress: map %s: %w", set.Name, err)
+		}
+	}
+	accept := nftables.ChainPolicyAccept
+	ch := c.AddChain(&nftables.Chain{Table: t, Name: "prerouting", Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookPrerouting, Priority: nftables.ChainPriorityMangle, Policy: &accept})
+	c.FlushChain(ch)
+	ex := daddrIs(addr)
+	ex = append(ex, portKeyExprs()...)
+	ex = append(ex,
+		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: set.Name},
+		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1},
+	)
+	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: ex})
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("ingress: table ip %s: %w", TableName, err)
+	}
+	return nil
 }
 
 // SetRedirects makes a task namespace map published ports arriving at

@@ -65,8 +65,20 @@ func TestTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	out = nft(t, path)
-	if !strings.Contains(out, "tcp . 8080 : 0x") || !strings.Contains(out, "ip daddr 172.18.0.2 meta mark set meta l4proto . th dport map @port_mark") {
+	if !strings.Contains(out, "tcp . 8080 : 0x00000106") || !strings.Contains(out, "ip daddr 172.18.0.2 meta mark set meta l4proto . th dport map @port_mark") {
 		t.Errorf("sbox table:\n%s", out)
+	}
+	if got, err := ingress.SboxMarks(fd); err != nil || !slices.Equal(got, marks) {
+		t.Errorf("marks read back %v %v", got, err)
+	}
+	// Programmed again in place: the old element goes, the rule is not doubled.
+	marks = []ingress.PortMark{{Port: ingress.Port{Proto: ingress.UDP, Port: 53}, Mark: 0x10a}}
+	if err := ingress.SetSboxTable(fd, netip.MustParseAddr("172.18.0.2"), marks); err != nil {
+		t.Fatal(err)
+	}
+	out = nft(t, path)
+	if !strings.Contains(out, "udp . 53 : 0x0000010a") || strings.Contains(out, "8080") || strings.Count(out, "map @port_mark") != 1 {
+		t.Errorf("sbox table programmed again:\n%s", out)
 	}
 	if got, err := ingress.SboxMarks(fd); err != nil || !slices.Equal(got, marks) {
 		t.Errorf("marks read back %v %v", got, err)

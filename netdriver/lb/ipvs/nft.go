@@ -10,7 +10,7 @@ import (
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
 
-	"github.com/minsw/minsw/netdriver/lb/internal/nftmap"
+	"github.com/minsw/minsw/netdriver/internal/nftmap"
 )
 
 // TableName is the nftables table (family ip) that holds the backend's

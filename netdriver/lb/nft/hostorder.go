@@ -3,7 +3,7 @@ package nft
 import (
 	"fmt"
 
-	"github.com/minsw/minsw/netdriver/lb/internal/nftmap"
+	"github.com/minsw/minsw/netdriver/internal/nftmap"
 )
 
 // makeVIPMarkMap makes map vip_mark with the data byte order nft needs to
