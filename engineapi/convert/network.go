@@ -72,13 +72,18 @@ func Network(n *api.Network) network.Inspect {
 	return out
 }
 
-// LocalNetwork is one of the node's own networks (docker_gwbridge...).
+// LocalNetwork is one of the node's own networks (docker_gwbridge...),
+// with its subnet and the options and labels the node gives it.
 func LocalNetwork(n *api.LocalNetwork) network.Inspect {
-	return network.Inspect{
+	out := network.Inspect{
 		Name: n.GetName(), ID: n.GetId(), Scope: "local", Driver: n.GetDriver(), EnableIPv4: true,
 		IPAM:       network.IPAM{Driver: "default", Config: []network.IPAMConfig{}},
-		Containers: map[string]network.EndpointResource{}, Options: map[string]string{}, Labels: map[string]string{},
+		Containers: map[string]network.EndpointResource{}, Options: labels(n.GetOptions()), Labels: labels(n.GetLabels()),
 	}
+	if n.GetSubnet() != "" {
+		out.IPAM.Config = append(out.IPAM.Config, network.IPAMConfig{Subnet: n.GetSubnet(), Gateway: n.GetGateway()})
+	}
+	return out
 }
 
 // NetworkSpecFrom is the minsw spec for `docker network create`'s request.

@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"maps"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -10,10 +11,6 @@ import (
 	"github.com/minsw/minsw/client"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
-
-// gwbridgeOf names the Docker network the gateway bridge stands for, so
-// a user who knows docker_gwbridge finds it.
-const gwbridgeOf = "minsw.network.docker-equivalent"
 
 // inspectLocal is `network inspect` of one of the node's own networks
 // (minsw_gwbridge, host, none) when ref names no swarm network: docker's
@@ -31,25 +28,23 @@ func inspectLocal(ctx context.Context, cl *client.Client, ref string) (networkIn
 	return networkInspect{}, false
 }
 
-// localFields is docker's inspect of a local network: the gateway bridge
-// reads as docker_gwbridge does (bridge driver, no inter-container traffic,
-// masquerade), and says which Docker network it is.
+// localFields is docker's inspect of a local network, with the options
+// and labels the node gives it (the gateway bridge reads as
+// docker_gwbridge does).
 func localFields(n *minswv1.LocalNetwork) networkInspect {
 	out := networkInspect{
 		Name: n.GetName(), ID: n.GetId(), Scope: "local", Driver: n.GetDriver(),
 		IPAM:       ipam{Driver: "default", Config: []ipamConfig{}},
-		Containers: map[string]endpointInfo{}, Options: map[string]string{}, Labels: map[string]string{},
+		Containers: map[string]endpointInfo{}, Options: maps.Clone(n.GetOptions()), Labels: maps.Clone(n.GetLabels()),
+	}
+	if out.Options == nil {
+		out.Options = map[string]string{}
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
 	}
 	if n.GetSubnet() != "" {
 		out.IPAM.Config = append(out.IPAM.Config, ipamConfig{Subnet: n.GetSubnet(), Gateway: n.GetGateway()})
-	}
-	if n.GetDriver() == "bridge" {
-		out.Options = map[string]string{
-			"com.docker.network.bridge.name":                 n.GetName(),
-			"com.docker.network.bridge.enable_icc":           "false",
-			"com.docker.network.bridge.enable_ip_masquerade": "true",
-		}
-		out.Labels[gwbridgeOf] = "docker_gwbridge"
 	}
 	return out
 }

@@ -14,14 +14,16 @@ import (
 )
 
 // localNets answers ListLocalNetworks as a node that made its gateway
-// bridge.
+// bridge (its options and labels as the node gives them).
 type localNets struct {
 	minswv1.UnimplementedNetworksServer
 }
 
 func (localNets) ListLocalNetworks(context.Context, *minswv1.ListLocalNetworksRequest) (*minswv1.ListLocalNetworksResponse, error) {
 	return &minswv1.ListLocalNetworksResponse{Networks: []*minswv1.LocalNetwork{
-		{Id: "128fd1cb0fae4a5e" + "0000000000000000000000000000000000000000000000", Name: "minsw_gwbridge", Driver: "bridge", Subnet: "172.18.0.0/16", Gateway: "172.18.0.1"},
+		{Id: "128fd1cb0fae4a5e" + "0000000000000000000000000000000000000000000000", Name: "minsw_gwbridge", Driver: "bridge", Subnet: "172.18.0.0/16", Gateway: "172.18.0.1",
+			Options: map[string]string{"com.docker.network.bridge.name": "minsw_gwbridge", "com.docker.network.bridge.enable_icc": "false"},
+			Labels:  map[string]string{minswv1.LabelDockerEquivalent: "docker_gwbridge"}},
 		{Id: "0ea68b0d28b9" + "0000000000000000000000000000000000000000000000000000", Name: "host", Driver: "host"},
 		{Id: "a8edf1804fb6" + "0000000000000000000000000000000000000000000000000000", Name: "none", Driver: "null"},
 	}}, nil

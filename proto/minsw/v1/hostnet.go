@@ -14,3 +14,8 @@ func (x *TaskSpec) OnHostNetwork() bool {
 	}
 	return false
 }
+
+// LabelDockerEquivalent is the label a node's own network carries to name
+// the Docker network it stands for (minsw_gwbridge: docker_gwbridge), so a
+// user who knows Docker's name finds it.
+const LabelDockerEquivalent = "minsw.network.docker-equivalent"

@@ -231,8 +231,12 @@ type LocalNetwork struct {
 	Name   string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Driver string `protobuf:"bytes,3,opt,name=driver,proto3" json:"driver,omitempty"`
 	// subnet and gateway of the gateway bridge ("" for host and none).
-	Subnet        string `protobuf:"bytes,120,opt,name=subnet,proto3" json:"subnet,omitempty"`
-	Gateway       string `protobuf:"bytes,121,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	Subnet  string `protobuf:"bytes,120,opt,name=subnet,proto3" json:"subnet,omitempty"`
+	Gateway string `protobuf:"bytes,121,opt,name=gateway,proto3" json:"gateway,omitempty"`
+	// options and labels as docker's inspect shows them (the gateway
+	// bridge's are docker_gwbridge's, and a label names that network).
+	Options       map[string]string `protobuf:"bytes,122,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels        map[string]string `protobuf:"bytes,123,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -300,6 +304,20 @@ func (x *LocalNetwork) GetGateway() string {
 		return x.Gateway
 	}
 	return ""
+}
+
+func (x *LocalNetwork) GetOptions() map[string]string {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *LocalNetwork) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
 }
 
 type ListLocalNetworksResponse struct {
@@ -960,13 +978,21 @@ const file_minsw_v1_networks_proto_rawDesc = "" +
 	"\x04node\x18\x02 \x01(\v2\x0e.minsw.v1.NodeR\x04node\x12$\n" +
 	"\x05tasks\x18\x03 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12*\n" +
 	"\x05peers\x18\x04 \x03(\v2\x14.minsw.v1.GossipPeerR\x05peers\"\x1a\n" +
-	"\x18ListLocalNetworksRequest\"|\n" +
+	"\x18ListLocalNetworksRequest\"\xee\x02\n" +
 	"\fLocalNetwork\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
 	"\x06driver\x18\x03 \x01(\tR\x06driver\x12\x16\n" +
 	"\x06subnet\x18x \x01(\tR\x06subnet\x12\x18\n" +
-	"\agateway\x18y \x01(\tR\agateway\"O\n" +
+	"\agateway\x18y \x01(\tR\agateway\x12=\n" +
+	"\aoptions\x18z \x03(\v2#.minsw.v1.LocalNetwork.OptionsEntryR\aoptions\x12:\n" +
+	"\x06labels\x18{ \x03(\v2\".minsw.v1.LocalNetwork.LabelsEntryR\x06labels\x1a:\n" +
+	"\fOptionsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
 	"\x19ListLocalNetworksResponse\x122\n" +
 	"\bnetworks\x18\x01 \x03(\v2\x16.minsw.v1.LocalNetworkR\bnetworks\",\n" +
 	"\x10LBInspectRequest\x12\x18\n" +
@@ -1031,7 +1057,7 @@ func file_minsw_v1_networks_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_networks_proto_rawDescData
 }
 
-var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_minsw_v1_networks_proto_goTypes = []any{
 	(*InspectLocalNetworkRequest)(nil),  // 0: minsw.v1.InspectLocalNetworkRequest
 	(*GossipPeer)(nil),                  // 1: minsw.v1.GossipPeer
@@ -1047,33 +1073,37 @@ var file_minsw_v1_networks_proto_goTypes = []any{
 	(*LBIngress)(nil),                   // 11: minsw.v1.LBIngress
 	(*LBPublishedPort)(nil),             // 12: minsw.v1.LBPublishedPort
 	(*LBInspectResponse)(nil),           // 13: minsw.v1.LBInspectResponse
-	(*Network)(nil),                     // 14: minsw.v1.Network
-	(*Node)(nil),                        // 15: minsw.v1.Node
-	(*Task)(nil),                        // 16: minsw.v1.Task
+	nil,                                 // 14: minsw.v1.LocalNetwork.OptionsEntry
+	nil,                                 // 15: minsw.v1.LocalNetwork.LabelsEntry
+	(*Network)(nil),                     // 16: minsw.v1.Network
+	(*Node)(nil),                        // 17: minsw.v1.Node
+	(*Task)(nil),                        // 18: minsw.v1.Task
 }
 var file_minsw_v1_networks_proto_depIdxs = []int32{
-	14, // 0: minsw.v1.InspectLocalNetworkResponse.network:type_name -> minsw.v1.Network
-	15, // 1: minsw.v1.InspectLocalNetworkResponse.node:type_name -> minsw.v1.Node
-	16, // 2: minsw.v1.InspectLocalNetworkResponse.tasks:type_name -> minsw.v1.Task
+	16, // 0: minsw.v1.InspectLocalNetworkResponse.network:type_name -> minsw.v1.Network
+	17, // 1: minsw.v1.InspectLocalNetworkResponse.node:type_name -> minsw.v1.Node
+	18, // 2: minsw.v1.InspectLocalNetworkResponse.tasks:type_name -> minsw.v1.Task
 	1,  // 3: minsw.v1.InspectLocalNetworkResponse.peers:type_name -> minsw.v1.GossipPeer
-	4,  // 4: minsw.v1.ListLocalNetworksResponse.networks:type_name -> minsw.v1.LocalNetwork
-	8,  // 5: minsw.v1.LBService.conns:type_name -> minsw.v1.LBConns
-	7,  // 6: minsw.v1.LBNetwork.services:type_name -> minsw.v1.LBService
-	9,  // 7: minsw.v1.LBNetwork.peers:type_name -> minsw.v1.LBPeer
-	11, // 8: minsw.v1.LBNetwork.ingress:type_name -> minsw.v1.LBIngress
-	12, // 9: minsw.v1.LBIngress.published:type_name -> minsw.v1.LBPublishedPort
-	10, // 10: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
-	6,  // 11: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
-	3,  // 12: minsw.v1.Networks.ListLocalNetworks:input_type -> minsw.v1.ListLocalNetworksRequest
-	0,  // 13: minsw.v1.Networks.InspectLocalNetwork:input_type -> minsw.v1.InspectLocalNetworkRequest
-	13, // 14: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
-	5,  // 15: minsw.v1.Networks.ListLocalNetworks:output_type -> minsw.v1.ListLocalNetworksResponse
-	2,  // 16: minsw.v1.Networks.InspectLocalNetwork:output_type -> minsw.v1.InspectLocalNetworkResponse
-	14, // [14:17] is the sub-list for method output_type
-	11, // [11:14] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	14, // 4: minsw.v1.LocalNetwork.options:type_name -> minsw.v1.LocalNetwork.OptionsEntry
+	15, // 5: minsw.v1.LocalNetwork.labels:type_name -> minsw.v1.LocalNetwork.LabelsEntry
+	4,  // 6: minsw.v1.ListLocalNetworksResponse.networks:type_name -> minsw.v1.LocalNetwork
+	8,  // 7: minsw.v1.LBService.conns:type_name -> minsw.v1.LBConns
+	7,  // 8: minsw.v1.LBNetwork.services:type_name -> minsw.v1.LBService
+	9,  // 9: minsw.v1.LBNetwork.peers:type_name -> minsw.v1.LBPeer
+	11, // 10: minsw.v1.LBNetwork.ingress:type_name -> minsw.v1.LBIngress
+	12, // 11: minsw.v1.LBIngress.published:type_name -> minsw.v1.LBPublishedPort
+	10, // 12: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
+	6,  // 13: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
+	3,  // 14: minsw.v1.Networks.ListLocalNetworks:input_type -> minsw.v1.ListLocalNetworksRequest
+	0,  // 15: minsw.v1.Networks.InspectLocalNetwork:input_type -> minsw.v1.InspectLocalNetworkRequest
+	13, // 16: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
+	5,  // 17: minsw.v1.Networks.ListLocalNetworks:output_type -> minsw.v1.ListLocalNetworksResponse
+	2,  // 18: minsw.v1.Networks.InspectLocalNetwork:output_type -> minsw.v1.InspectLocalNetworkResponse
+	16, // [16:19] is the sub-list for method output_type
+	13, // [13:16] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_networks_proto_init() }
@@ -1088,7 +1118,7 @@ func file_minsw_v1_networks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_networks_proto_rawDesc), len(file_minsw_v1_networks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
