@@ -41,6 +41,7 @@ type daemonOptions struct {
 	docker                       dockerTCPOptions
 	engine                       engineOptions
 	raftSnapshot                 raftSnapshotOptions
+	pprof                        pprofOptions
 }
 
 // NewCommand is `minsw daemon`.
@@ -78,6 +79,7 @@ func NewCommand() *cobra.Command {
 	_ = f.MarkHidden("heartbeat-period")
 	_ = f.MarkHidden("raft-heartbeat")
 	o.raftSnapshot.register(f)
+	o.pprof.register(f)
 	return cmd
 }
 
@@ -95,6 +97,9 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if err := o.pprof.serve(ctx, o.execRoot, log); err != nil {
+		return err
+	}
 
 	exec, err := newExecutor(ctx, o, hostname, log)
 	if err != nil {
