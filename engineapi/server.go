@@ -47,6 +47,7 @@ type Backend struct {
 	Swarm      api.SwarmClient
 	Containers api.ContainersClient
 	Networks   api.NetworksClient
+	Volumes    api.VolumesClient
 }
 
 // Config configures a Server.
@@ -154,9 +155,17 @@ func (s *Server) routes() {
 	s.handle("POST /exec/{id}/resize", s.execResize)
 	s.handle("GET /exec/{id}/json", s.execInspect)
 
+	s.handle("GET /volumes", s.volumeList)
+	s.handle("GET /volumes/{name}", s.volumeInspect)
+	s.handle("POST /volumes/create", s.volumeCreate)
+	s.handle("DELETE /volumes/{name}", s.volumeRemove)
+	s.handle("POST /volumes/prune", s.volumePrune)
+
 	s.handle("GET /events", s.events)
 
 	s.handle("GET /distribution/{name...}", s.distributionInspect)
+	s.handle("GET /images/{name...}", s.imageInspect)
+	s.handle("GET /plugins/{name...}", s.pluginInspect)
 
 	// Anything else is a part of docker minsw does not serve.
 	s.handle("/", s.notImplemented)
@@ -205,7 +214,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) notImplemented(w http.ResponseWriter, r *http.Request) error {
-	return errdefs.Unimplemented("minsw does not implement %s %s of the Docker Engine API (minsw serves the swarm subset: swarm, nodes, services, tasks, networks, secrets, configs, this node's containers)", r.Method, r.URL.Path)
+	return errdefs.Unimplemented("minsw does not implement %s %s of the Docker Engine API (minsw serves the swarm subset: swarm, nodes, services, tasks, networks, secrets, configs, this node's containers and volumes)", r.Method, r.URL.Path)
 }
 
 // ---- request helpers ----

@@ -56,7 +56,7 @@ func (n *Node) serveEngineAPI(ctx context.Context) (stopped <-chan struct{}, err
 		return nil, fmt.Errorf("node: engine API: %w", err)
 	}
 	srv := engineapi.New(engineapi.Config{
-		Backend:       engineapi.Backend{Control: cl.Control, Swarm: cl.Swarm, Containers: cl.Containers, Networks: cl.Networks},
+		Backend:       engineapi.Backend{Control: cl.Control, Swarm: cl.Swarm, Containers: cl.Containers, Networks: cl.Networks, Volumes: cl.Volumes},
 		EngineVersion: Version,
 		Hostname:      n.cfg.Hostname,
 		ExecRoot:      n.cfg.ExecRoot,

@@ -97,7 +97,7 @@ func ContainerSummary(c *api.Container, now time.Time) container.Summary {
 		Command: command(c),
 		Created: ts(c.GetCreatedAt()).Unix(),
 		Ports:   []container.Port{},
-		Labels:  labels(c.GetLabels()),
+		Labels:  ContainerLabels(c.GetLabels()),
 		State:   containerState(c),
 		Status:  ContainerStatus(c, now),
 		Mounts:  []container.MountPoint{},
@@ -148,7 +148,7 @@ func ContainerInspect(c *api.Container) container.InspectResponse {
 	return container.InspectResponse{
 		ContainerJSONBase: base,
 		Mounts:            []container.MountPoint{},
-		Config:            &container.Config{Image: c.GetImage(), Cmd: c.GetCommand(), Labels: labels(c.GetLabels())},
+		Config:            &container.Config{Image: c.GetImage(), Cmd: c.GetCommand(), Labels: ContainerLabels(c.GetLabels())},
 	}
 }
 
@@ -170,5 +170,5 @@ func MatchContainer(args filters.Args, c *api.Container) bool {
 		}
 	}
 	return anyPrefix(args, "id", c.GetId()) && anyExact(args, "status", string(containerState(c))) &&
-		args.MatchKVList("label", c.GetLabels())
+		args.MatchKVList("label", ContainerLabels(c.GetLabels()))
 }

@@ -102,7 +102,7 @@ func Node(n *api.Node) swarm.Node {
 		Description: swarm.NodeDescription{
 			Hostname: n.GetDescription().GetHostname(),
 			Platform: swarm.Platform{Architecture: n.GetDescription().GetArchitecture(), OS: n.GetDescription().GetOs()},
-			Engine:   swarm.EngineDescription{EngineVersion: n.GetDescription().GetEngineVersion()},
+			Engine:   swarm.EngineDescription{EngineVersion: n.GetDescription().GetEngineVersion(), Labels: labels(n.GetDescription().GetEngineLabels())},
 		},
 		Status: swarm.NodeStatus{
 			State:   nodeStates[n.GetStatus().GetState()],

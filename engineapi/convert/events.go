@@ -44,8 +44,9 @@ func Event(ev *api.WatchEvent) (msg events.Message, objLabels map[string]string,
 // name and image (and exitCode on die), and its labels for the label
 // filter.
 func ContainerEvent(ev *api.ContainerEvent) (msg events.Message, objLabels map[string]string) {
-	attrs := make(map[string]string, len(ev.GetLabels())+3)
-	for k, v := range ev.GetLabels() {
+	objLabels = ContainerLabels(ev.GetLabels())
+	attrs := make(map[string]string, len(objLabels)+3)
+	for k, v := range objLabels {
 		attrs[k] = v
 	}
 	attrs["name"], attrs["image"] = ev.GetName(), ev.GetImage()
@@ -56,7 +57,7 @@ func ContainerEvent(ev *api.ContainerEvent) (msg events.Message, objLabels map[s
 	msg.Actor = events.Actor{ID: ev.GetId(), Attributes: attrs}
 	t := ev.GetTime().AsTime()
 	msg.Time, msg.TimeNano = t.Unix(), t.UnixNano()
-	return msg, ev.GetLabels()
+	return msg, objLabels
 }
 
 // MatchEvent says whether msg passes the event filters: type, event

@@ -76,15 +76,14 @@ func MatchService(args filters.Args, s *api.Service) bool {
 // NodeFilterKeys are the keys GET /nodes accepts.
 var NodeFilterKeys = []string{"id", "label", "membership", "name", "node.label", "role"}
 
-// MatchNode says whether n passes the node filters. minsw nodes have no
-// engine labels, so a "label" filter matches none; every listed node is
-// an accepted member.
+// MatchNode says whether n passes the node filters: "label" is the
+// engine's labels (the daemon's --label), "node.label" the node's own, and
+// "name" a prefix of the hostname, as swarmkit's; every listed node is an
+// accepted member.
 func MatchNode(args filters.Args, n *api.Node) bool {
-	if len(args.Get("label")) > 0 {
-		return false
-	}
 	return anyPrefix(args, "id", n.GetId()) &&
-		anyExact(args, "name", n.GetDescription().GetHostname()) &&
+		anyPrefix(args, "name", n.GetDescription().GetHostname()) &&
+		args.MatchKVList("label", n.GetDescription().GetEngineLabels()) &&
 		anyExact(args, "role", string(nodeRoles[n.GetRole()])) &&
 		anyExact(args, "membership", "accepted") &&
 		args.MatchKVList("node.label", n.GetSpec().GetLabels())

@@ -1,0 +1,140 @@
+package engineapi_test
+
+import (
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// What a Swarm user's everyday commands print, found different from
+// docker's in an acceptance sweep with the real docker CLI and Python SDK.
+
+// TestDockerInspectAnyObject: `docker inspect NAME` tries a container, an
+// image, a network, a volume, then the swarm objects, and moves on only
+// when the daemon says "not found"; an image lookup answered 501 stopped it
+// at the second kind, so it found nothing but containers.
+func TestDockerInspectAnyObject(t *testing.T) {
+	d := startDaemon(t, "swarm-manager", "--label", "dc=east")
+	d.initSwarm()
+	d.ok("network", "create", "-d", "overlay", "backnet")
+	d.ok("service", "create", "--detach", "--name", "web", "--no-resolve-image", "--mount", "type=volume,source=webdata,target=/data", "busybox", "sleep", "1000")
+	d.ok("volume", "create", "--label", "team=a", "keep")
+	for _, c := range []struct{ ref, format, want string }{
+		{"web", "{{.Spec.Name}}", "web"},
+		{"backnet", "{{.Name}} {{.Driver}}", "backnet overlay"},
+		{"keep", "{{.Name}} {{.Driver}} {{.Scope}}", "keep local local"},
+		{"swarm-manager", "{{.Description.Hostname}} {{.Description.Engine.Labels}}", "swarm-manager map[dc:east]"},
+	} {
+		if out := strings.TrimSpace(d.ok("inspect", "--format", c.format, c.ref)); out != c.want {
+			t.Errorf("docker inspect %s: %q, want %q", c.ref, out, c.want)
+		}
+	}
+	out := d.fails("inspect", "nosuch")
+	contains(t, out, "No such object: nosuch")
+	out = d.fails("image", "inspect", "busybox")
+	contains(t, out, "No such image: busybox")
+}
+
+// TestDockerVolumes: docker volume ls|create|inspect|rm|prune on this
+// node's volumes (they were answered 501).
+func TestDockerVolumes(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	d.ok("service", "create", "--detach", "--name", "db", "--no-resolve-image", "--mount", "type=volume,source=dbdata,target=/data", "busybox", "sleep", "1000")
+	eventually(t, 30*time.Second, func() string {
+		if out := d.ok("volume", "ls"); !regexp.MustCompile(`(?m)^local\s+dbdata$`).MatchString(out) {
+			return "the task's volume is not listed:\n" + out
+		}
+		return ""
+	})
+	out := d.ok("volume", "ls")
+	matches(t, out, `(?m)^DRIVER\s+VOLUME NAME$`)
+	if got := strings.TrimSpace(d.ok("volume", "create", "--label", "team=a", "keep")); got != "keep" {
+		t.Fatalf("volume create printed %q", got)
+	}
+	anon := strings.TrimSpace(d.ok("volume", "create"))
+	matches(t, anon, `^[0-9a-f]{64}$`)
+	if got := strings.Fields(d.ok("volume", "ls", "-q", "--filter", "label=team=a")); strings.Join(got, " ") != "keep" {
+		t.Fatalf("label filter: %q", got)
+	}
+	if got := strings.Fields(d.ok("volume", "ls", "-q", "--filter", "dangling=true")); strings.Join(got, " ") != anon+" keep" {
+		t.Fatalf("dangling=true: %q (dbdata is in use)", got)
+	}
+	if got := strings.Fields(d.ok("volume", "ls", "-q", "--filter", "name=db")); strings.Join(got, " ") != "dbdata" {
+		t.Fatalf("name filter: %q", got)
+	}
+	out = d.ok("volume", "inspect", "--format", "{{.Name}} {{.Driver}} {{.Scope}} {{.Labels}} {{.Mountpoint}}", "keep")
+	matches(t, out, `^keep local local map\[team:a\] /\S+/keep/_data`)
+	out = d.fails("volume", "inspect", "nosuch")
+	contains(t, out, "nosuch")
+	out = d.fails("volume", "ls", "--filter", "bogus=1")
+	contains(t, out, "invalid filter 'bogus'")
+
+	// prune removes unused anonymous volumes; -a every unused one.
+	out = d.ok("volume", "prune", "-f")
+	contains(t, out, "Deleted Volumes:\n"+anon+"\n")
+	out = d.fails("volume", "rm", "dbdata")
+	contains(t, out, "dbdata")
+	d.ok("volume", "rm", "keep")
+	if got := strings.Fields(d.ok("volume", "ls", "-q")); strings.Join(got, " ") != "dbdata" {
+		t.Fatalf("after prune and rm: %q", got)
+	}
+
+	script := `
+import docker
+c = docker.DockerClient(base_url="unix://` + d.dockerSock() + `")
+v = c.volumes.create(name="pyvol", labels={"k": "v"})
+print("created", v.name, v.attrs["Driver"], v.attrs["Labels"])
+print("listed", sorted(x.name for x in c.volumes.list()))
+print("got", c.volumes.get("pyvol").attrs["Scope"])
+v.remove()
+try:
+    c.volumes.get("pyvol")
+except docker.errors.NotFound:
+    print("gone")
+`
+	b, err := exec.Command("python3", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python docker SDK: %v\n%s", err, b)
+	}
+	contains(t, string(b), "created pyvol local {'k': 'v'}", "listed ['dbdata', 'pyvol']", "got local", "gone")
+}
+
+// TestDockerSwarmLabelsAndNodeFilters: task containers carry docker's
+// com.docker.swarm.* labels, which scripts filter on; node ls filters
+// name by prefix and label by the engine's labels, as swarmkit's.
+func TestDockerSwarmLabelsAndNodeFilters(t *testing.T) {
+	d := startDaemon(t, "swarm-manager", "--label", "dc=east")
+	d.initSwarm()
+	d.ok("service", "create", "--detach", "--name", "web", "--replicas", "2", "--no-resolve-image", "busybox", "sleep", "1000")
+	d.ok("service", "create", "--detach", "--name", "other", "--no-resolve-image", "busybox", "sleep", "1000")
+	svcID := strings.TrimSpace(d.ok("service", "inspect", "--format", "{{.ID}}", "web"))
+	eventually(t, 30*time.Second, func() string {
+		out := d.ok("ps", "--filter", "label=com.docker.swarm.service.name=web", "--format", "{{.Names}}")
+		if len(strings.Fields(out)) != 2 || strings.Contains(out, "other") {
+			return "ps --filter label=com.docker.swarm.service.name=web:\n" + out
+		}
+		return ""
+	})
+	out := d.ok("ps", "--filter", "label=com.docker.swarm.service.id="+svcID, "--format",
+		`{{.Label "com.docker.swarm.service.name"}} {{.Label "com.docker.swarm.task.name"}} {{.Label "com.docker.swarm.node.id"}}`)
+	matches(t, out, `(?m)^web web\.[12]\.[a-z0-9]{25} [a-z0-9]{25}$`)
+	id := strings.Fields(d.ok("ps", "-q", "--filter", "label=com.docker.swarm.service.name=web"))[0]
+	out = d.ok("inspect", "--format", `{{index .Config.Labels "com.docker.swarm.task.id"}}`, id)
+	matches(t, out, `^[a-z0-9]{25}\s*$`)
+
+	for _, c := range []struct{ filter, want string }{
+		{"name=swarm-man", "swarm-manager"},
+		{"name=swarm-manager", "swarm-manager"},
+		{"name=worker", ""},
+		{"label=dc=east", "swarm-manager"},
+		{"label=dc", "swarm-manager"},
+		{"label=dc=west", ""},
+	} {
+		if got := strings.TrimSpace(d.ok("node", "ls", "--filter", c.filter, "--format", "{{.Hostname}}")); got != c.want {
+			t.Errorf("node ls --filter %s: %q, want %q", c.filter, got, c.want)
+		}
+	}
+}
