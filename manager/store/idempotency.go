@@ -13,12 +13,16 @@ func (tx *Tx) checkIdempotencyKey(table string, o Object) error {
 	if key == "" {
 		return nil
 	}
-	it, err := tx.txn.Get(table, indexID)
-	if err != nil {
-		return err
+	var all []Object
+	if table == TableTask {
+		for _, t := range tx.Tasks() {
+			all = append(all, t)
+		}
+	} else {
+		all = list[Object](tx.ReadTx, table, indexID)
 	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		if other := raw.(Object); other.GetMeta().GetIdempotencyKey() == key && other.GetId() != o.GetId() {
+	for _, other := range all {
+		if other.GetMeta().GetIdempotencyKey() == key && other.GetId() != o.GetId() {
 			return errdefs.AlreadyExists("%s %s was already created by this request (idempotency key %s)", table, other.GetId(), key)
 		}
 	}

@@ -19,7 +19,11 @@ func (tx ReadTx) Resolve(table, ref string) (Object, error) {
 	if ref == "" {
 		return nil, errdefs.InvalidArgument("no %s name or ID given", kind)
 	}
-	if raw, err := tx.txn.First(table, indexID, ref); err == nil && raw != nil {
+	if table == TableTask {
+		if t := tx.Task(ref); t != nil {
+			return t, nil
+		}
+	} else if raw, err := tx.txn.First(table, indexID, ref); err == nil && raw != nil {
 		return raw.(Object), nil
 	}
 	switch table {

@@ -21,10 +21,8 @@ const (
 
 // Index names.
 const (
-	indexID      = "id"
-	indexName    = "name"
-	indexService = "service"
-	indexNode    = "node"
+	indexID   = "id"
+	indexName = "name"
 )
 
 // Object is what every table holds.
@@ -89,15 +87,7 @@ func schema() *memdb.DBSchema {
 				return o.(*api.Service).GetSpec().GetName(), true
 			}}},
 		}},
-		TableTask: {Name: TableTask, Indexes: map[string]*memdb.IndexSchema{
-			indexID: idIndex(),
-			indexService: {Name: indexService, AllowMissing: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
-				return o.(*api.Task).GetServiceId(), true
-			}}},
-			indexNode: {Name: indexNode, AllowMissing: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
-				return o.(*api.Task).GetNodeId(), true
-			}}},
-		}},
+		// Tasks are kept in a taskTable, not here (see tasktable.go).
 		TableCluster: {Name: TableCluster, Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()}},
 		TableSecret: {Name: TableSecret, Indexes: map[string]*memdb.IndexSchema{
 			indexID: idIndex(),

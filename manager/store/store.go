@@ -28,12 +28,21 @@ type Proposer interface {
 
 // Store is the in-memory state, replicated by raft when it has a Proposer.
 type Store struct {
-	db       *memdb.MemDB
 	proposer Proposer
 	now      func() time.Time
 
-	mu      sync.Mutex // serialises local-mode commits and Apply
-	applied uint64     // last applied index (raft index, or a local counter)
+	// cur is the committed state readers see: a go-memdb snapshot and the
+	// task table of one commit, swapped as a pair so a reader never sees
+	// the tables of two different commits.
+	cur atomic.Pointer[state]
+
+	mu sync.Mutex // serialises write transactions, commits and Apply
+	// db and tasks are the writer's copies of the committed state (under
+	// mu); a transaction writes clones of them and, on commit, they become
+	// the committed state and cur a new snapshot of it.
+	db      *memdb.MemDB
+	tasks   *taskTable
+	applied uint64 // last applied index (raft index, or a local counter)
 	// version is the index of the last write that changed the store (the
 	// same state on every member at that index), 0 while unknown (after a
 	// snapshot restore, until the next write): see ViewVersion.
@@ -53,7 +62,41 @@ func New(proposer Proposer, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, proposer: proposer, now: now, watchers: map[*Watcher]struct{}{}}
+	s := &Store{db: db, tasks: newTaskTable(), proposer: proposer, now: now, watchers: map[*Watcher]struct{}{}}
+	s.publishState()
+	return s
+}
+
+// state is one committed state of the store; nothing in it is ever written.
+type state struct {
+	db    *memdb.MemDB
+	tasks *taskTable
+}
+
+// publishState makes the writer's committed copies the state readers see
+// (under mu, or before the store is shared). Both snapshots are O(1).
+func (s *Store) publishState() {
+	s.cur.Store(&state{db: s.db.Snapshot(), tasks: s.tasks.clone()})
+}
+
+func (st *state) read() ReadTx { return ReadTx{txn: st.db.Txn(false), tasks: st.tasks} }
+
+// begin opens a write transaction on clones of the committed state (under
+// mu). Only commit makes them the committed state.
+func (s *Store) begin(index uint64) (*Tx, *memdb.Txn) {
+	txn := s.db.Txn(true)
+	return s.newTx(txn, s.tasks.clone(), index), txn
+}
+
+// commit makes tx's writes the committed state at index idx (under mu) and
+// tells the watchers: readers woken by an event see the state it announces.
+func (s *Store) commit(tx *Tx, txn *memdb.Txn, idx uint64) {
+	txn.Commit()
+	s.tasks = tx.tasks
+	s.publishState()
+	s.applied = idx
+	s.version.Store(idx)
+	s.publish(tx.events)
 }
 
 // SetProposer sets the proposer after construction (the raft node needs the
@@ -75,7 +118,7 @@ func newDB() (*memdb.MemDB, error) {
 
 // View runs fn on a consistent read-only snapshot.
 func (s *Store) View(fn func(tx ReadTx)) {
-	fn(ReadTx{txn: s.db.Txn(false)})
+	fn(s.cur.Load().read())
 }
 
 // ViewVersion is View with the store's version: a reader that kept what it
@@ -85,7 +128,7 @@ func (s *Store) View(fn func(tx ReadTx)) {
 // older.
 func (s *Store) ViewVersion(fn func(tx ReadTx, version uint64)) {
 	v := s.version.Load()
-	fn(ReadTx{txn: s.db.Txn(false)}, v)
+	fn(s.cur.Load().read(), v)
 }
 
 // Update runs fn in a write transaction whose reads see its own writes. The
@@ -97,8 +140,7 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	if s.proposer == nil {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		txn := s.db.Txn(true)
-		tx := s.newTx(txn, s.applied+1)
+		tx, txn := s.begin(s.applied + 1)
 		if err := fn(tx); err != nil {
 			txn.Abort()
 			return err
@@ -107,16 +149,14 @@ func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 			txn.Abort()
 			return nil
 		}
-		s.applied++
-		txn.Commit()
-		s.version.Store(s.applied)
-		s.publish(tx.events)
+		s.commit(tx, txn, s.applied+1)
 		return nil
 	}
-	txn := s.db.Txn(true)
-	tx := s.newTx(txn, 0)
+	s.mu.Lock()
+	tx, txn := s.begin(0)
 	err := fn(tx)
 	txn.Abort() // the FSM applies the batch; this copy was for reading our own writes
+	s.mu.Unlock()
 	if err != nil || len(tx.actions) == 0 {
 		return err
 	}
@@ -149,8 +189,7 @@ func (s *Store) Batch(ctx context.Context, n, size int, fn func(tx *Tx, i int) e
 func (s *Store) Apply(idx uint64, cmd *api.RaftCommand) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	txn := s.db.Txn(true)
-	tx := s.newTx(txn, idx)
+	tx, txn := s.begin(idx)
 	for _, a := range cmd.GetActions() {
 		if err := tx.applyAction(a); err != nil {
 			txn.Abort()
@@ -158,10 +197,7 @@ func (s *Store) Apply(idx uint64, cmd *api.RaftCommand) error {
 			return err
 		}
 	}
-	txn.Commit()
-	s.applied = idx
-	s.version.Store(idx)
-	s.publish(tx.events)
+	s.commit(tx, txn, idx)
 	return nil
 }
 
@@ -189,6 +225,7 @@ func (s *Store) Restore(snap *api.StoreSnapshot) error {
 		return err
 	}
 	txn := db.Txn(true)
+	tasks := newTaskTable()
 	insert := func(table string, o Object) error { return txn.Insert(table, o) }
 	for _, o := range snap.GetNodes() {
 		if err := insert(TableNode, o); err != nil {
@@ -210,10 +247,11 @@ func (s *Store) Restore(snap *api.StoreSnapshot) error {
 		services[o.GetId()] = o
 	}
 	for _, o := range snap.GetTasks() {
-		shareTask(o, nil, services[o.GetServiceId()])
-		if err := insert(TableTask, o); err != nil {
-			return err
+		if o.GetId() == "" {
+			return errdefs.InvalidArgument("store: snapshot holds a task without an ID")
 		}
+		shareTask(o, nil, services[o.GetServiceId()])
+		tasks.put(o, tasks.get(o.GetId()))
 	}
 	for _, o := range snap.GetClusters() {
 		if err := insert(TableCluster, o); err != nil {
@@ -233,6 +271,8 @@ func (s *Store) Restore(snap *api.StoreSnapshot) error {
 	txn.Commit()
 	s.mu.Lock()
 	s.db = db
+	s.tasks = tasks
+	s.publishState()
 	s.version.Store(0) // the snapshot's index is not known here
 	s.mu.Unlock()
 	s.publish([]Event{{Kind: EventReset}})
@@ -241,7 +281,10 @@ func (s *Store) Restore(snap *api.StoreSnapshot) error {
 
 // ReadTx reads a consistent snapshot. Returned objects are shared: never
 // modify one, clone it (proto.Clone or the typed Clone helpers) first.
-type ReadTx struct{ txn *memdb.Txn }
+type ReadTx struct {
+	txn   *memdb.Txn
+	tasks *taskTable
+}
 
 func get[T Object](tx ReadTx, table, index string, arg string) T {
 	var zero T
@@ -280,13 +323,13 @@ func (tx ReadTx) ServiceByName(name string) *api.Service {
 	return get[*api.Service](tx, TableService, indexName, name)
 }
 func (tx ReadTx) Services() []*api.Service { return list[*api.Service](tx, TableService, indexID) }
-func (tx ReadTx) Task(id string) *api.Task { return get[*api.Task](tx, TableTask, indexID, id) }
-func (tx ReadTx) Tasks() []*api.Task       { return list[*api.Task](tx, TableTask, indexID) }
+func (tx ReadTx) Task(id string) *api.Task { return tx.tasks.get(id) }
+func (tx ReadTx) Tasks() []*api.Task       { return tx.tasks.all() }
 func (tx ReadTx) TasksByService(serviceID string) []*api.Task {
-	return list[*api.Task](tx, TableTask, indexService, serviceID)
+	return group(tx.tasks.byService, serviceID)
 }
 func (tx ReadTx) TasksByNode(nodeID string) []*api.Task {
-	return list[*api.Task](tx, TableTask, indexNode, nodeID)
+	return group(tx.tasks.byNode, nodeID)
 }
 
 // TasksBySlot returns a replicated service's tasks in one slot (old and
@@ -314,6 +357,9 @@ func (tx ReadTx) Cluster() *api.Cluster {
 
 // ByIDPrefix returns the objects of table whose ID starts with prefix.
 func (tx ReadTx) ByIDPrefix(table, prefix string) []Object {
+	if table == TableTask {
+		return tx.tasks.withIDPrefix(prefix)
+	}
 	return list[Object](tx, table, indexID+"_prefix", prefix)
 }
 
@@ -330,8 +376,8 @@ type Tx struct {
 	events  []Event
 }
 
-func (s *Store) newTx(txn *memdb.Txn, index uint64) *Tx {
-	return &Tx{ReadTx: ReadTx{txn: txn}, s: s, index: index, now: timestamppb.New(s.now()), pos: map[string]int{}}
+func (s *Store) newTx(txn *memdb.Txn, tasks *taskTable, index uint64) *Tx {
+	return &Tx{ReadTx: ReadTx{txn: txn, tasks: tasks}, s: s, index: index, now: timestamppb.New(s.now()), pos: map[string]int{}}
 }
 
 func (tx *Tx) actionList() []*api.StoreAction {
@@ -434,13 +480,9 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 	if id == "" {
 		return errdefs.InvalidArgument("store: %s without an ID", table)
 	}
-	cur, err := tx.txn.First(table, indexID, id)
+	old, err := tx.lookup(table, id)
 	if err != nil {
 		return err
-	}
-	var old Object
-	if cur != nil {
-		old = cur.(Object)
 	}
 	checkName := func() error {
 		name, ok := nameOf(o)
@@ -494,7 +536,7 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		if t, ok := n.(*api.Task); ok && tx.index != 0 {
 			shareTask(t, nil, tx.Service(t.GetServiceId()))
 		}
-		if err := tx.txn.Insert(table, n); err != nil {
+		if err := tx.insert(table, n, nil); err != nil {
 			return err
 		}
 		tx.events = append(tx.events, Event{Kind: EventCreate, Table: table, Object: n})
@@ -516,7 +558,7 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		if t, ok := n.(*api.Task); ok && tx.index != 0 {
 			shareTask(t, old.(*api.Task), tx.Service(t.GetServiceId()))
 		}
-		if err := tx.txn.Insert(table, n); err != nil {
+		if err := tx.insert(table, n, old); err != nil {
 			return err
 		}
 		tx.events = append(tx.events, Event{Kind: EventUpdate, Table: table, Object: n, Old: old})
@@ -524,7 +566,7 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		if err := checkVersion(); err != nil {
 			return err
 		}
-		if err := tx.txn.Delete(table, old); err != nil {
+		if err := tx.remove(table, old); err != nil {
 			return err
 		}
 		tx.events = append(tx.events, Event{Kind: EventDelete, Table: table, Object: old})
@@ -535,12 +577,47 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		// While proposing, keep the caller's view coherent: what it reads
 		// back carries the version it read, so a second write of the same
 		// object in this transaction passes the check above.
-		n, _ := tx.txn.First(table, indexID, id)
+		n, _ := tx.lookup(table, id)
 		if n != nil && old != nil {
-			n.(Object).GetMeta().Version = old.GetMeta().GetVersion()
+			n.GetMeta().Version = old.GetMeta().GetVersion()
 		}
 	}
 	return nil
+}
+
+// lookup returns the object of table with ID id in the transaction's
+// state, nil if there is none.
+func (tx *Tx) lookup(table, id string) (Object, error) {
+	if table == TableTask {
+		if t := tx.tasks.get(id); t != nil {
+			return t, nil
+		}
+		return nil, nil
+	}
+	cur, err := tx.txn.First(table, indexID, id)
+	if err != nil || cur == nil {
+		return nil, err
+	}
+	return cur.(Object), nil
+}
+
+// insert stores n in table, replacing old (nil for a new object).
+func (tx *Tx) insert(table string, n, old Object) error {
+	if table == TableTask {
+		ot, _ := old.(*api.Task)
+		tx.tasks.put(n.(*api.Task), ot)
+		return nil
+	}
+	return tx.txn.Insert(table, n)
+}
+
+// remove deletes the stored object old from table.
+func (tx *Tx) remove(table string, old Object) error {
+	if table == TableTask {
+		tx.tasks.remove(old.(*api.Task))
+		return nil
+	}
+	return tx.txn.Delete(table, old)
 }
 
 // ErrNotFound reports whether err says an object is missing.

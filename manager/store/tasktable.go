@@ -1,0 +1,146 @@
+package store
+
+import (
+	"strings"
+
+	"github.com/google/btree"
+
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+// taskTable holds the tasks outside go-memdb, in three copy-on-write
+// B-trees (by ID, by service, by node). Tasks are most of the store and
+// most of its writes: a scheduling pass rewrites 100,000 of them. In
+// go-memdb every task write inserts into three radix trees, and each radix
+// node copied allocates a node, an edge list, a mutation channel and an LRU
+// entry; that was three quarters of a 100,000-task pass and a third of its
+// CPU went to collecting them. A B-tree node holds up to 63 tasks, a write
+// copies the few nodes on its path once per transaction and changes them in
+// place after that, and a snapshot is an O(1) clone.
+//
+// A taskTable is either a snapshot (never written: readers share it) or a
+// transaction's own copy (written by one goroutine, then published as the
+// next snapshot by clone). The store pairs it with the go-memdb snapshot of
+// the same commit, so a reader sees one consistent state.
+type taskTable struct {
+	byID      *btree.BTreeG[taskKey]
+	byService *btree.BTreeG[taskKey]
+	byNode    *btree.BTreeG[taskKey]
+}
+
+// taskKey orders a task in one index: by group (its service or node ID;
+// empty in the ID index), then by task ID. The strings are the task's own.
+type taskKey struct {
+	group string
+	id    string
+	task  *api.Task
+}
+
+func lessTaskKey(a, b taskKey) bool {
+	if a.group != b.group {
+		return a.group < b.group
+	}
+	return a.id < b.id
+}
+
+// taskDegree gives nodes of 31 to 63 keys: a write copies at most a few
+// kilobytes per level, and a lookup in 100,000 tasks visits three levels.
+const taskDegree = 32
+
+func newTaskTable() *taskTable {
+	return &taskTable{
+		byID:      btree.NewG(taskDegree, lessTaskKey),
+		byService: btree.NewG(taskDegree, lessTaskKey),
+		byNode:    btree.NewG(taskDegree, lessTaskKey),
+	}
+}
+
+// clone returns a copy sharing every node with t; whichever of the two is
+// written copies the nodes it changes. Clone writes t's copy-on-write
+// context, so only the writer (under the store's lock) clones, and never a
+// published snapshot.
+func (t *taskTable) clone() *taskTable {
+	return &taskTable{byID: t.byID.Clone(), byService: t.byService.Clone(), byNode: t.byNode.Clone()}
+}
+
+func (t *taskTable) get(id string) *api.Task {
+	k, ok := t.byID.Get(taskKey{id: id})
+	if !ok {
+		return nil
+	}
+	return k.task
+}
+
+// put stores n, replacing old (the stored task with n's ID, nil if none):
+// an index entry moves only when the task's service or node changed.
+func (t *taskTable) put(n, old *api.Task) {
+	id := n.GetId()
+	t.byID.ReplaceOrInsert(taskKey{id: id, task: n})
+	movePut(t.byService, old.GetServiceId(), n.GetServiceId(), id, n, old != nil)
+	movePut(t.byNode, old.GetNodeId(), n.GetNodeId(), id, n, old != nil)
+}
+
+func movePut(tr *btree.BTreeG[taskKey], oldGroup, group, id string, n *api.Task, update bool) {
+	if update && oldGroup != "" && oldGroup != group {
+		tr.Delete(taskKey{group: oldGroup, id: id})
+	}
+	if group != "" {
+		tr.ReplaceOrInsert(taskKey{group: group, id: id, task: n})
+	}
+}
+
+// remove deletes old (the stored task) from every index.
+func (t *taskTable) remove(old *api.Task) {
+	id := old.GetId()
+	t.byID.Delete(taskKey{id: id})
+	if g := old.GetServiceId(); g != "" {
+		t.byService.Delete(taskKey{group: g, id: id})
+	}
+	if g := old.GetNodeId(); g != "" {
+		t.byNode.Delete(taskKey{group: g, id: id})
+	}
+}
+
+func (t *taskTable) len() int { return t.byID.Len() }
+
+// all returns every task in ID order.
+func (t *taskTable) all() []*api.Task {
+	if t.byID.Len() == 0 {
+		return nil
+	}
+	out := make([]*api.Task, 0, t.byID.Len())
+	t.byID.Ascend(func(k taskKey) bool {
+		out = append(out, k.task)
+		return true
+	})
+	return out
+}
+
+// group returns the tasks of one service or node, in ID order.
+func group(tr *btree.BTreeG[taskKey], g string) []*api.Task {
+	if g == "" {
+		return nil
+	}
+	var out []*api.Task
+	tr.AscendGreaterOrEqual(taskKey{group: g}, func(k taskKey) bool {
+		if k.group != g {
+			return false
+		}
+		out = append(out, k.task)
+		return true
+	})
+	return out
+}
+
+// withIDPrefix returns the tasks whose ID starts with prefix, in ID order.
+func (t *taskTable) withIDPrefix(prefix string) []Object {
+	var out []Object
+	t.byID.AscendGreaterOrEqual(taskKey{id: prefix}, func(k taskKey) bool {
+		if !strings.HasPrefix(k.id, prefix) {
+			return false
+		}
+		out = append(out, k.task)
+		return true
+	})
+	return out
+}
