@@ -4,7 +4,9 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/minsw/minsw/netdriver"
 	api "github.com/minsw/minsw/proto/minsw/v1"
+	"github.com/minsw/minsw/worker/netagent"
 )
 
 // The gateway bridge is described as docker_gwbridge is: its subnet and
@@ -26,5 +28,22 @@ func TestGatewayBridgeReadsAsDockerGwbridge(t *testing.T) {
 	}
 	if n.GetLabels()[api.LabelDockerEquivalent] != "docker_gwbridge" {
 		t.Errorf("labels: %v", n.GetLabels())
+	}
+}
+
+// Its endpoints are keyed and named as docker_gwbridge's Containers are.
+func TestGatewayBridgeEndpointsAsDockerNamesThem(t *testing.T) {
+	got := gwbridgeEndpoints([]netagent.EgressEndpoint{
+		{ContainerID: netdriver.IngressSbox, Addr: netip.MustParsePrefix("172.18.0.2/16")},
+		{ContainerID: "3f2a9c81d4e5b6a7c8d9e0f1", Addr: netip.MustParsePrefix("172.18.0.3/16")},
+	})
+	want := []string{"ingress-sbox gateway_ingress-sbox 172.18.0.2/16", "3f2a9c81d4e5b6a7c8d9e0f1 gateway_3f2a9c81d4e5 172.18.0.3/16"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i, e := range got {
+		if s := e.GetKey() + " " + e.GetName() + " " + e.GetIpv4Address(); s != want[i] {
+			t.Errorf("endpoint %d: %q, want %q", i, s, want[i])
+		}
 	}
 }

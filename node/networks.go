@@ -202,15 +202,18 @@ func lbNetwork(in netdriver.NetworkInfo) *api.LBNetwork {
 // no standalone containers, so nothing could attach to it.
 func (s *networksAPI) ListLocalNetworks(ctx context.Context, _ *api.ListLocalNetworksRequest) (*api.ListLocalNetworksResponse, error) {
 	s.n.mu.Lock()
-	var nodeID, underlay string
+	var nodeID string
 	if s.n.st != nil {
 		nodeID = s.n.st.NodeID
 	}
-	if s.n.net != nil {
-		underlay = s.n.net.UnderlayNetns()
-	}
+	na := s.n.net
 	s.n.mu.Unlock()
-	return &api.ListLocalNetworksResponse{Networks: localNetworks(nodeID, underlay)}, nil
+	var underlay string
+	var eps []netagent.EgressEndpoint
+	if na != nil {
+		underlay, eps = na.UnderlayNetns(), na.EgressEndpoints()
+	}
+	return &api.ListLocalNetworksResponse{Networks: localNetworks(nodeID, underlay, eps)}, nil
 }
 
 // InspectLocalNetwork answers `network inspect` on a node that has no

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -156,6 +157,25 @@ func TestRoutingMeshContainerd(t *testing.T) {
 			t.Errorf("lb inspect ingress: %v\n%s", err, out)
 		}
 		t.Logf("minsw lb inspect ingress:\n%s", out)
+	})
+
+	t.Run("network inspect minsw_gwbridge lists the ingress sandbox and the task", func(t *testing.T) {
+		out, err := minsw("network", "inspect", "minsw_gwbridge")
+		var got []struct {
+			Containers map[string]struct{ Name, IPv4Address string }
+		}
+		if err != nil || json.Unmarshal([]byte(out), &got) != nil || len(got) != 1 {
+			t.Fatalf("network inspect minsw_gwbridge: %v\n%s", err, out)
+		}
+		sbox, task := got[0].Containers["ingress-sbox"], 0
+		for k, c := range got[0].Containers {
+			if k != "ingress-sbox" && c.Name == "gateway_"+k[:12] && strings.HasPrefix(c.IPv4Address, "172.18.0.") {
+				task++
+			}
+		}
+		if sbox.Name != "gateway_ingress-sbox" || sbox.IPv4Address != "172.18.0.2/16" || task != 1 {
+			t.Errorf("minsw_gwbridge's containers: want the ingress sandbox at 172.18.0.2/16 and web's task:\n%s", out)
+		}
 	})
 
 	t.Run("service rm removes the rules", func(t *testing.T) {

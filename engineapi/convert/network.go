@@ -83,6 +83,9 @@ func LocalNetwork(n *api.LocalNetwork) network.Inspect {
 	if n.GetSubnet() != "" {
 		out.IPAM.Config = append(out.IPAM.Config, network.IPAMConfig{Subnet: n.GetSubnet(), Gateway: n.GetGateway()})
 	}
+	for _, e := range n.GetEndpoints() {
+		out.Containers[e.GetKey()] = network.EndpointResource{Name: e.GetName(), IPv4Address: e.GetIpv4Address()}
+	}
 	return out
 }
 

@@ -210,8 +210,14 @@ func TestTwoNodesProgramTheirLBsFromGossip(t *testing.T) {
 	if a.sbx.count() != 1 || a.dns.count() != 1 {
 		t.Fatalf("swarm-worker1: %d namespaces, %d DNS attachments; want one each", a.sbx.count(), a.dns.count())
 	}
-	if _, ok := a.drv.Egress(agent.ContainerID(web1.GetId())); !ok {
+	leg, ok := a.drv.Egress(agent.ContainerID(web1.GetId()))
+	if !ok {
 		t.Fatal("web1 has no leg on the gateway bridge")
+	}
+	// network inspect minsw_gwbridge lists that leg (no ingress network in
+	// this view, so no ingress sandbox).
+	if eps := a.agent.EgressEndpoints(); len(eps) != 1 || eps[0].ContainerID != agent.ContainerID(web1.GetId()) || eps[0].Addr != leg {
+		t.Errorf("swarm-worker1's gateway bridge endpoints %v, want web1's %v", eps, leg)
 	}
 
 	// web2 is told to stop: both lbs stop giving it new connections.
@@ -235,6 +241,9 @@ func TestTwoNodesProgramTheirLBsFromGossip(t *testing.T) {
 			serving, draining := n.backends("10.0.1.2")
 			return len(draining) == 0 && (n == b && serving == nil || n == a && slices.Equal(serving, []string{"10.0.1.3"}))
 		})
+	}
+	if eps := b.agent.EgressEndpoints(); len(eps) != 0 {
+		t.Errorf("swarm-worker2's gateway bridge endpoints after its last task: %v", eps)
 	}
 	if b.sbx.count() != 0 || b.dns.count() != 0 || b.drv.HasNetwork(mynetID) {
 		t.Fatalf("swarm-worker2 after its last task: %d namespaces, %d DNS attachments, network kept %v",

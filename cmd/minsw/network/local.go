@@ -46,6 +46,9 @@ func localFields(n *minswv1.LocalNetwork) networkInspect {
 	if n.GetSubnet() != "" {
 		out.IPAM.Config = append(out.IPAM.Config, ipamConfig{Subnet: n.GetSubnet(), Gateway: n.GetGateway()})
 	}
+	for _, e := range n.GetEndpoints() {
+		out.Containers[e.GetKey()] = endpointInfo{Name: e.GetName(), IPv4Address: e.GetIpv4Address()}
+	}
 	return out
 }
 

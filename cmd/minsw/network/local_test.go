@@ -22,8 +22,9 @@ type localNets struct {
 func (localNets) ListLocalNetworks(context.Context, *minswv1.ListLocalNetworksRequest) (*minswv1.ListLocalNetworksResponse, error) {
 	return &minswv1.ListLocalNetworksResponse{Networks: []*minswv1.LocalNetwork{
 		{Id: "128fd1cb0fae4a5e" + "0000000000000000000000000000000000000000000000", Name: "minsw_gwbridge", Driver: "bridge", Subnet: "172.18.0.0/16", Gateway: "172.18.0.1",
-			Options: map[string]string{"com.docker.network.bridge.name": "minsw_gwbridge", "com.docker.network.bridge.enable_icc": "false"},
-			Labels:  map[string]string{minswv1.LabelDockerEquivalent: "docker_gwbridge"}},
+			Options:   map[string]string{"com.docker.network.bridge.name": "minsw_gwbridge", "com.docker.network.bridge.enable_icc": "false"},
+			Labels:    map[string]string{minswv1.LabelDockerEquivalent: "docker_gwbridge"},
+			Endpoints: []*minswv1.LocalEndpoint{{Key: "ingress-sbox", Name: "gateway_ingress-sbox", Ipv4Address: "172.18.0.2/16"}}},
 		{Id: "0ea68b0d28b9" + "0000000000000000000000000000000000000000000000000000", Name: "host", Driver: "host"},
 		{Id: "a8edf1804fb6" + "0000000000000000000000000000000000000000000000000000", Name: "none", Driver: "null"},
 	}}, nil
@@ -71,6 +72,7 @@ func TestLocalNetworksListedAndInspected(t *testing.T) {
 			Config []struct{ Subnet, Gateway string }
 		}
 		Options, Labels map[string]string
+		Containers      map[string]struct{ Name, IPv4Address string }
 	}
 	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 2 {
 		t.Fatalf("%v\n%s", err, out)
@@ -79,7 +81,8 @@ func TestLocalNetworksListedAndInspected(t *testing.T) {
 	if gw.Name != "minsw_gwbridge" || gw.Scope != "local" || gw.Driver != "bridge" || len(gw.IPAM.Config) != 1 ||
 		gw.IPAM.Config[0].Subnet != "172.18.0.0/16" || gw.IPAM.Config[0].Gateway != "172.18.0.1" ||
 		gw.Options["com.docker.network.bridge.name"] != "minsw_gwbridge" || gw.Options["com.docker.network.bridge.enable_icc"] != "false" ||
-		gw.Labels["minsw.network.docker-equivalent"] != "docker_gwbridge" {
+		gw.Labels["minsw.network.docker-equivalent"] != "docker_gwbridge" ||
+		gw.Containers["ingress-sbox"].Name != "gateway_ingress-sbox" || gw.Containers["ingress-sbox"].IPv4Address != "172.18.0.2/16" {
 		t.Errorf("minsw_gwbridge: %+v", gw)
 	}
 	if host.Name != "host" || host.Driver != "host" || host.Scope != "local" || len(host.IPAM.Config) != 0 {

@@ -235,8 +235,11 @@ type LocalNetwork struct {
 	Gateway string `protobuf:"bytes,121,opt,name=gateway,proto3" json:"gateway,omitempty"`
 	// options and labels as docker's inspect shows them (the gateway
 	// bridge's are docker_gwbridge's, and a label names that network).
-	Options       map[string]string `protobuf:"bytes,122,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Labels        map[string]string `protobuf:"bytes,123,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Options map[string]string `protobuf:"bytes,122,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels  map[string]string `protobuf:"bytes,123,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// endpoints on the network (the gateway bridge's: each task container's
+	// and the ingress sandbox's), as docker's inspect lists Containers.
+	Endpoints     []*LocalEndpoint `protobuf:"bytes,124,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -320,6 +323,77 @@ func (x *LocalNetwork) GetLabels() map[string]string {
 	return nil
 }
 
+func (x *LocalNetwork) GetEndpoints() []*LocalEndpoint {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+// LocalEndpoint is one namespace's leg on a node's own network.
+type LocalEndpoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// key is what docker keys it by: the container ID, or "ingress-sbox".
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// name as docker's: gateway_<12 characters of the key>.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// ipv4_address with its prefix length (172.18.0.3/16).
+	Ipv4Address   string `protobuf:"bytes,3,opt,name=ipv4_address,json=ipv4Address,proto3" json:"ipv4_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LocalEndpoint) Reset() {
+	*x = LocalEndpoint{}
+	mi := &file_minsw_v1_networks_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LocalEndpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LocalEndpoint) ProtoMessage() {}
+
+func (x *LocalEndpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_networks_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LocalEndpoint.ProtoReflect.Descriptor instead.
+func (*LocalEndpoint) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LocalEndpoint) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *LocalEndpoint) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *LocalEndpoint) GetIpv4Address() string {
+	if x != nil {
+		return x.Ipv4Address
+	}
+	return ""
+}
+
 type ListLocalNetworksResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Networks      []*LocalNetwork        `protobuf:"bytes,1,rep,name=networks,proto3" json:"networks,omitempty"`
@@ -329,7 +403,7 @@ type ListLocalNetworksResponse struct {
 
 func (x *ListLocalNetworksResponse) Reset() {
 	*x = ListLocalNetworksResponse{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[5]
+	mi := &file_minsw_v1_networks_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -341,7 +415,7 @@ func (x *ListLocalNetworksResponse) String() string {
 func (*ListLocalNetworksResponse) ProtoMessage() {}
 
 func (x *ListLocalNetworksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[5]
+	mi := &file_minsw_v1_networks_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -354,7 +428,7 @@ func (x *ListLocalNetworksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLocalNetworksResponse.ProtoReflect.Descriptor instead.
 func (*ListLocalNetworksResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{5}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListLocalNetworksResponse) GetNetworks() []*LocalNetwork {
@@ -375,7 +449,7 @@ type LBInspectRequest struct {
 
 func (x *LBInspectRequest) Reset() {
 	*x = LBInspectRequest{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[6]
+	mi := &file_minsw_v1_networks_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -387,7 +461,7 @@ func (x *LBInspectRequest) String() string {
 func (*LBInspectRequest) ProtoMessage() {}
 
 func (x *LBInspectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[6]
+	mi := &file_minsw_v1_networks_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -400,7 +474,7 @@ func (x *LBInspectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBInspectRequest.ProtoReflect.Descriptor instead.
 func (*LBInspectRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{6}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LBInspectRequest) GetNetwork() string {
@@ -428,7 +502,7 @@ type LBService struct {
 
 func (x *LBService) Reset() {
 	*x = LBService{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[7]
+	mi := &file_minsw_v1_networks_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -440,7 +514,7 @@ func (x *LBService) String() string {
 func (*LBService) ProtoMessage() {}
 
 func (x *LBService) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[7]
+	mi := &file_minsw_v1_networks_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -453,7 +527,7 @@ func (x *LBService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBService.ProtoReflect.Descriptor instead.
 func (*LBService) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{7}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LBService) GetVip() string {
@@ -504,7 +578,7 @@ type LBConns struct {
 
 func (x *LBConns) Reset() {
 	*x = LBConns{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[8]
+	mi := &file_minsw_v1_networks_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +590,7 @@ func (x *LBConns) String() string {
 func (*LBConns) ProtoMessage() {}
 
 func (x *LBConns) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[8]
+	mi := &file_minsw_v1_networks_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +603,7 @@ func (x *LBConns) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBConns.ProtoReflect.Descriptor instead.
 func (*LBConns) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{8}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LBConns) GetBackend() string {
@@ -565,7 +639,7 @@ type LBPeer struct {
 
 func (x *LBPeer) Reset() {
 	*x = LBPeer{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[9]
+	mi := &file_minsw_v1_networks_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -577,7 +651,7 @@ func (x *LBPeer) String() string {
 func (*LBPeer) ProtoMessage() {}
 
 func (x *LBPeer) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[9]
+	mi := &file_minsw_v1_networks_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -590,7 +664,7 @@ func (x *LBPeer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBPeer.ProtoReflect.Descriptor instead.
 func (*LBPeer) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{9}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LBPeer) GetAddr() string {
@@ -641,7 +715,7 @@ type LBNetwork struct {
 
 func (x *LBNetwork) Reset() {
 	*x = LBNetwork{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[10]
+	mi := &file_minsw_v1_networks_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +727,7 @@ func (x *LBNetwork) String() string {
 func (*LBNetwork) ProtoMessage() {}
 
 func (x *LBNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[10]
+	mi := &file_minsw_v1_networks_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +740,7 @@ func (x *LBNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBNetwork.ProtoReflect.Descriptor instead.
 func (*LBNetwork) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{10}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LBNetwork) GetId() string {
@@ -779,7 +853,7 @@ type LBIngress struct {
 
 func (x *LBIngress) Reset() {
 	*x = LBIngress{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[11]
+	mi := &file_minsw_v1_networks_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -791,7 +865,7 @@ func (x *LBIngress) String() string {
 func (*LBIngress) ProtoMessage() {}
 
 func (x *LBIngress) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[11]
+	mi := &file_minsw_v1_networks_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -804,7 +878,7 @@ func (x *LBIngress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBIngress.ProtoReflect.Descriptor instead.
 func (*LBIngress) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{11}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LBIngress) GetSboxAddr() string {
@@ -836,7 +910,7 @@ type LBPublishedPort struct {
 
 func (x *LBPublishedPort) Reset() {
 	*x = LBPublishedPort{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[12]
+	mi := &file_minsw_v1_networks_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +922,7 @@ func (x *LBPublishedPort) String() string {
 func (*LBPublishedPort) ProtoMessage() {}
 
 func (x *LBPublishedPort) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[12]
+	mi := &file_minsw_v1_networks_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +935,7 @@ func (x *LBPublishedPort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBPublishedPort.ProtoReflect.Descriptor instead.
 func (*LBPublishedPort) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{12}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LBPublishedPort) GetProtocol() string {
@@ -906,7 +980,7 @@ type LBInspectResponse struct {
 
 func (x *LBInspectResponse) Reset() {
 	*x = LBInspectResponse{}
-	mi := &file_minsw_v1_networks_proto_msgTypes[13]
+	mi := &file_minsw_v1_networks_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +992,7 @@ func (x *LBInspectResponse) String() string {
 func (*LBInspectResponse) ProtoMessage() {}
 
 func (x *LBInspectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_networks_proto_msgTypes[13]
+	mi := &file_minsw_v1_networks_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1005,7 @@ func (x *LBInspectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LBInspectResponse.ProtoReflect.Descriptor instead.
 func (*LBInspectResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{13}
+	return file_minsw_v1_networks_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LBInspectResponse) GetBackend() string {
@@ -978,7 +1052,7 @@ const file_minsw_v1_networks_proto_rawDesc = "" +
 	"\x04node\x18\x02 \x01(\v2\x0e.minsw.v1.NodeR\x04node\x12$\n" +
 	"\x05tasks\x18\x03 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12*\n" +
 	"\x05peers\x18\x04 \x03(\v2\x14.minsw.v1.GossipPeerR\x05peers\"\x1a\n" +
-	"\x18ListLocalNetworksRequest\"\xee\x02\n" +
+	"\x18ListLocalNetworksRequest\"\xa5\x03\n" +
 	"\fLocalNetwork\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
@@ -986,13 +1060,18 @@ const file_minsw_v1_networks_proto_rawDesc = "" +
 	"\x06subnet\x18x \x01(\tR\x06subnet\x12\x18\n" +
 	"\agateway\x18y \x01(\tR\agateway\x12=\n" +
 	"\aoptions\x18z \x03(\v2#.minsw.v1.LocalNetwork.OptionsEntryR\aoptions\x12:\n" +
-	"\x06labels\x18{ \x03(\v2\".minsw.v1.LocalNetwork.LabelsEntryR\x06labels\x1a:\n" +
+	"\x06labels\x18{ \x03(\v2\".minsw.v1.LocalNetwork.LabelsEntryR\x06labels\x125\n" +
+	"\tendpoints\x18| \x03(\v2\x17.minsw.v1.LocalEndpointR\tendpoints\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"O\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"X\n" +
+	"\rLocalEndpoint\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
+	"\fipv4_address\x18\x03 \x01(\tR\vipv4Address\"O\n" +
 	"\x19ListLocalNetworksResponse\x122\n" +
 	"\bnetworks\x18\x01 \x03(\v2\x16.minsw.v1.LocalNetworkR\bnetworks\",\n" +
 	"\x10LBInspectRequest\x12\x18\n" +
@@ -1057,53 +1136,55 @@ func file_minsw_v1_networks_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_networks_proto_rawDescData
 }
 
-var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_minsw_v1_networks_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_minsw_v1_networks_proto_goTypes = []any{
 	(*InspectLocalNetworkRequest)(nil),  // 0: minsw.v1.InspectLocalNetworkRequest
 	(*GossipPeer)(nil),                  // 1: minsw.v1.GossipPeer
 	(*InspectLocalNetworkResponse)(nil), // 2: minsw.v1.InspectLocalNetworkResponse
 	(*ListLocalNetworksRequest)(nil),    // 3: minsw.v1.ListLocalNetworksRequest
 	(*LocalNetwork)(nil),                // 4: minsw.v1.LocalNetwork
-	(*ListLocalNetworksResponse)(nil),   // 5: minsw.v1.ListLocalNetworksResponse
-	(*LBInspectRequest)(nil),            // 6: minsw.v1.LBInspectRequest
-	(*LBService)(nil),                   // 7: minsw.v1.LBService
-	(*LBConns)(nil),                     // 8: minsw.v1.LBConns
-	(*LBPeer)(nil),                      // 9: minsw.v1.LBPeer
-	(*LBNetwork)(nil),                   // 10: minsw.v1.LBNetwork
-	(*LBIngress)(nil),                   // 11: minsw.v1.LBIngress
-	(*LBPublishedPort)(nil),             // 12: minsw.v1.LBPublishedPort
-	(*LBInspectResponse)(nil),           // 13: minsw.v1.LBInspectResponse
-	nil,                                 // 14: minsw.v1.LocalNetwork.OptionsEntry
-	nil,                                 // 15: minsw.v1.LocalNetwork.LabelsEntry
-	(*Network)(nil),                     // 16: minsw.v1.Network
-	(*Node)(nil),                        // 17: minsw.v1.Node
-	(*Task)(nil),                        // 18: minsw.v1.Task
+	(*LocalEndpoint)(nil),               // 5: minsw.v1.LocalEndpoint
+	(*ListLocalNetworksResponse)(nil),   // 6: minsw.v1.ListLocalNetworksResponse
+	(*LBInspectRequest)(nil),            // 7: minsw.v1.LBInspectRequest
+	(*LBService)(nil),                   // 8: minsw.v1.LBService
+	(*LBConns)(nil),                     // 9: minsw.v1.LBConns
+	(*LBPeer)(nil),                      // 10: minsw.v1.LBPeer
+	(*LBNetwork)(nil),                   // 11: minsw.v1.LBNetwork
+	(*LBIngress)(nil),                   // 12: minsw.v1.LBIngress
+	(*LBPublishedPort)(nil),             // 13: minsw.v1.LBPublishedPort
+	(*LBInspectResponse)(nil),           // 14: minsw.v1.LBInspectResponse
+	nil,                                 // 15: minsw.v1.LocalNetwork.OptionsEntry
+	nil,                                 // 16: minsw.v1.LocalNetwork.LabelsEntry
+	(*Network)(nil),                     // 17: minsw.v1.Network
+	(*Node)(nil),                        // 18: minsw.v1.Node
+	(*Task)(nil),                        // 19: minsw.v1.Task
 }
 var file_minsw_v1_networks_proto_depIdxs = []int32{
-	16, // 0: minsw.v1.InspectLocalNetworkResponse.network:type_name -> minsw.v1.Network
-	17, // 1: minsw.v1.InspectLocalNetworkResponse.node:type_name -> minsw.v1.Node
-	18, // 2: minsw.v1.InspectLocalNetworkResponse.tasks:type_name -> minsw.v1.Task
+	17, // 0: minsw.v1.InspectLocalNetworkResponse.network:type_name -> minsw.v1.Network
+	18, // 1: minsw.v1.InspectLocalNetworkResponse.node:type_name -> minsw.v1.Node
+	19, // 2: minsw.v1.InspectLocalNetworkResponse.tasks:type_name -> minsw.v1.Task
 	1,  // 3: minsw.v1.InspectLocalNetworkResponse.peers:type_name -> minsw.v1.GossipPeer
-	14, // 4: minsw.v1.LocalNetwork.options:type_name -> minsw.v1.LocalNetwork.OptionsEntry
-	15, // 5: minsw.v1.LocalNetwork.labels:type_name -> minsw.v1.LocalNetwork.LabelsEntry
-	4,  // 6: minsw.v1.ListLocalNetworksResponse.networks:type_name -> minsw.v1.LocalNetwork
-	8,  // 7: minsw.v1.LBService.conns:type_name -> minsw.v1.LBConns
-	7,  // 8: minsw.v1.LBNetwork.services:type_name -> minsw.v1.LBService
-	9,  // 9: minsw.v1.LBNetwork.peers:type_name -> minsw.v1.LBPeer
-	11, // 10: minsw.v1.LBNetwork.ingress:type_name -> minsw.v1.LBIngress
-	12, // 11: minsw.v1.LBIngress.published:type_name -> minsw.v1.LBPublishedPort
-	10, // 12: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
-	6,  // 13: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
-	3,  // 14: minsw.v1.Networks.ListLocalNetworks:input_type -> minsw.v1.ListLocalNetworksRequest
-	0,  // 15: minsw.v1.Networks.InspectLocalNetwork:input_type -> minsw.v1.InspectLocalNetworkRequest
-	13, // 16: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
-	5,  // 17: minsw.v1.Networks.ListLocalNetworks:output_type -> minsw.v1.ListLocalNetworksResponse
-	2,  // 18: minsw.v1.Networks.InspectLocalNetwork:output_type -> minsw.v1.InspectLocalNetworkResponse
-	16, // [16:19] is the sub-list for method output_type
-	13, // [13:16] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	15, // 4: minsw.v1.LocalNetwork.options:type_name -> minsw.v1.LocalNetwork.OptionsEntry
+	16, // 5: minsw.v1.LocalNetwork.labels:type_name -> minsw.v1.LocalNetwork.LabelsEntry
+	5,  // 6: minsw.v1.LocalNetwork.endpoints:type_name -> minsw.v1.LocalEndpoint
+	4,  // 7: minsw.v1.ListLocalNetworksResponse.networks:type_name -> minsw.v1.LocalNetwork
+	9,  // 8: minsw.v1.LBService.conns:type_name -> minsw.v1.LBConns
+	8,  // 9: minsw.v1.LBNetwork.services:type_name -> minsw.v1.LBService
+	10, // 10: minsw.v1.LBNetwork.peers:type_name -> minsw.v1.LBPeer
+	12, // 11: minsw.v1.LBNetwork.ingress:type_name -> minsw.v1.LBIngress
+	13, // 12: minsw.v1.LBIngress.published:type_name -> minsw.v1.LBPublishedPort
+	11, // 13: minsw.v1.LBInspectResponse.networks:type_name -> minsw.v1.LBNetwork
+	7,  // 14: minsw.v1.Networks.LBInspect:input_type -> minsw.v1.LBInspectRequest
+	3,  // 15: minsw.v1.Networks.ListLocalNetworks:input_type -> minsw.v1.ListLocalNetworksRequest
+	0,  // 16: minsw.v1.Networks.InspectLocalNetwork:input_type -> minsw.v1.InspectLocalNetworkRequest
+	14, // 17: minsw.v1.Networks.LBInspect:output_type -> minsw.v1.LBInspectResponse
+	6,  // 18: minsw.v1.Networks.ListLocalNetworks:output_type -> minsw.v1.ListLocalNetworksResponse
+	2,  // 19: minsw.v1.Networks.InspectLocalNetwork:output_type -> minsw.v1.InspectLocalNetworkResponse
+	17, // [17:20] is the sub-list for method output_type
+	14, // [14:17] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_networks_proto_init() }
@@ -1118,7 +1199,7 @@ func file_minsw_v1_networks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_networks_proto_rawDesc), len(file_minsw_v1_networks_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
