@@ -129,7 +129,7 @@ func (l *Loop) Once(ctx context.Context) (int, error) {
 func shallowTask(t *api.Task) *api.Task {
 	return &api.Task{
 		Id:             t.Id,
-		Meta:           proto.Clone(t.GetMeta()).(*api.Meta),
+		Meta:           shallowMeta(t.GetMeta()),
 		Spec:           t.Spec,
 		ServiceId:      t.ServiceId,
 		Slot:           t.Slot,
@@ -142,4 +142,15 @@ func shallowTask(t *api.Task) *api.Task {
 		Endpoint:       t.Endpoint,
 		StartAfterStop: t.StartAfterStop,
 	}
+}
+
+// shallowMeta copies m's fields, sharing the timestamps (the store replaces
+// them, never changes them in place); a proto.Clone of every task's meta was
+// a tenth of a 100,000-task pass. TestShallowMetaCopiesEveryField fails when
+// Meta gains a field this does not copy.
+func shallowMeta(m *api.Meta) *api.Meta {
+	if m == nil {
+		return nil
+	}
+	return &api.Meta{Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, IdempotencyKey: m.IdempotencyKey}
 }

@@ -326,10 +326,10 @@ func (tx ReadTx) Services() []*api.Service { return list[*api.Service](tx, Table
 func (tx ReadTx) Task(id string) *api.Task { return tx.tasks.get(id) }
 func (tx ReadTx) Tasks() []*api.Task       { return tx.tasks.all() }
 func (tx ReadTx) TasksByService(serviceID string) []*api.Task {
-	return group(tx.tasks.byService, serviceID)
+	return tx.tasks.group(tx.tasks.byService, serviceID)
 }
 func (tx ReadTx) TasksByNode(nodeID string) []*api.Task {
-	return group(tx.tasks.byNode, nodeID)
+	return tx.tasks.group(tx.tasks.byNode, nodeID)
 }
 
 // TasksBySlot returns a replicated service's tasks in one slot (old and
@@ -374,6 +374,18 @@ type Tx struct {
 	pos     map[string]int // table/id -> position in actions
 	local   int            // writes applied directly (no proposer)
 	events  []Event
+	// read is the task Task last returned, while no task was written
+	// since: read-modify-write of a task then looks it up once.
+	read *api.Task
+}
+
+// Task returns the task with ID id as the transaction sees it.
+func (tx *Tx) Task(id string) *api.Task {
+	if tx.read != nil && tx.read.Id == id {
+		return tx.read
+	}
+	tx.read = tx.tasks.get(id)
+	return tx.read
 }
 
 func (s *Store) newTx(txn *memdb.Txn, tasks *taskTable, index uint64) *Tx {
@@ -556,7 +568,14 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 		n.GetMeta().Version = tx.index
 		n.GetMeta().CreatedAt = old.GetMeta().GetCreatedAt()
 		if t, ok := n.(*api.Task); ok && tx.index != 0 {
-			shareTask(t, old.(*api.Task), tx.Service(t.GetServiceId()))
+			ot := old.(*api.Task)
+			var svc *api.Service
+			if t.Spec != ot.Spec || t.Endpoint != ot.Endpoint {
+				// A task keeping the stored version's spec and endpoint
+				// already shares what its service holds (through it).
+				svc = tx.Service(t.GetServiceId())
+			}
+			shareTask(t, ot, svc)
 		}
 		if err := tx.insert(table, n, old); err != nil {
 			return err
@@ -589,7 +608,7 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 // state, nil if there is none.
 func (tx *Tx) lookup(table, id string) (Object, error) {
 	if table == TableTask {
-		if t := tx.tasks.get(id); t != nil {
+		if t := tx.Task(id); t != nil {
 			return t, nil
 		}
 		return nil, nil
@@ -606,6 +625,7 @@ func (tx *Tx) insert(table string, n, old Object) error {
 	if table == TableTask {
 		ot, _ := old.(*api.Task)
 		tx.tasks.put(n.(*api.Task), ot)
+		tx.read = nil
 		return nil
 	}
 	return tx.txn.Insert(table, n)
@@ -615,6 +635,7 @@ func (tx *Tx) insert(table string, n, old Object) error {
 func (tx *Tx) remove(table string, old Object) error {
 	if table == TableTask {
 		tx.tasks.remove(old.(*api.Task))
+		tx.read = nil
 		return nil
 	}
 	return tx.txn.Delete(table, old)

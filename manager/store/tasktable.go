@@ -30,6 +30,9 @@ type taskTable struct {
 
 // taskKey orders a task in one index: by group (its service or node ID;
 // empty in the ID index), then by task ID. The strings are the task's own.
+// Only the ID index holds the task; the service and node indexes hold keys,
+// so a write that keeps a task's service and node (a status report, a
+// placement's service) leaves them alone.
 type taskKey struct {
 	group string
 	id    string
@@ -76,16 +79,20 @@ func (t *taskTable) get(id string) *api.Task {
 func (t *taskTable) put(n, old *api.Task) {
 	id := n.GetId()
 	t.byID.ReplaceOrInsert(taskKey{id: id, task: n})
-	movePut(t.byService, old.GetServiceId(), n.GetServiceId(), id, n, old != nil)
-	movePut(t.byNode, old.GetNodeId(), n.GetNodeId(), id, n, old != nil)
+	move(t.byService, old.GetServiceId(), n.GetServiceId(), id)
+	move(t.byNode, old.GetNodeId(), n.GetNodeId(), id)
 }
 
-func movePut(tr *btree.BTreeG[taskKey], oldGroup, group, id string, n *api.Task, update bool) {
-	if update && oldGroup != "" && oldGroup != group {
+// move moves id's entry in a group index from oldGroup to group ("": none).
+func move(tr *btree.BTreeG[taskKey], oldGroup, group, id string) {
+	if oldGroup == group {
+		return
+	}
+	if oldGroup != "" {
 		tr.Delete(taskKey{group: oldGroup, id: id})
 	}
 	if group != "" {
-		tr.ReplaceOrInsert(taskKey{group: group, id: id, task: n})
+		tr.ReplaceOrInsert(taskKey{group: group, id: id})
 	}
 }
 
@@ -116,8 +123,9 @@ func (t *taskTable) all() []*api.Task {
 	return out
 }
 
-// group returns the tasks of one service or node, in ID order.
-func group(tr *btree.BTreeG[taskKey], g string) []*api.Task {
+// group returns the tasks of one service or node (an index of t), in ID
+// order.
+func (t *taskTable) group(tr *btree.BTreeG[taskKey], g string) []*api.Task {
 	if g == "" {
 		return nil
 	}
@@ -126,7 +134,7 @@ func group(tr *btree.BTreeG[taskKey], g string) []*api.Task {
 		if k.group != g {
 			return false
 		}
-		out = append(out, k.task)
+		out = append(out, t.get(k.id))
 		return true
 	})
 	return out
