@@ -158,12 +158,22 @@ func (m *Manager) Signal(sig syscall.Signal) error {
 // Kill ends the daemon with SIGKILL (a crash) and waits for it.
 func (m *Manager) Kill() { m.end(syscall.SIGKILL) }
 
-// Stop ends the daemon with SIGTERM (an orderly restart) and waits for it.
+// Stop ends the daemon with SIGTERM (an orderly restart) and waits for it
+// (SIGKILL after 20 s).
 func (m *Manager) Stop() { m.end(syscall.SIGTERM) }
 
-func (m *Manager) end(sig syscall.Signal) {
+// StopTimed is Stop, saying how long the daemon took to exit and whether
+// it had to be killed.
+func (m *Manager) StopTimed() (took time.Duration, killed bool) {
+	began := time.Now()
+	killed = m.end(syscall.SIGTERM)
+	return time.Since(began), killed
+}
+
+// end sends sig and waits for the exit; true when SIGKILL had to follow.
+func (m *Manager) end(sig syscall.Signal) (killed bool) {
 	if !m.Running() {
-		return
+		return false
 	}
 	if m.paused {
 		_ = m.cmd.Process.Signal(syscall.SIGCONT)
@@ -175,10 +185,12 @@ func (m *Manager) end(sig syscall.Signal) {
 	case <-time.After(20 * time.Second):
 		_ = m.cmd.Process.Signal(syscall.SIGKILL)
 		<-m.done
+		killed = sig != syscall.SIGKILL
 	}
 	if m.logFile != nil {
 		m.logFile.Close()
 	}
+	return killed
 }
 
 // Client is a client of the manager's local socket (one per manager, kept).
