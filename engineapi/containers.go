@@ -1,6 +1,7 @@
 package engineapi
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -28,9 +29,13 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := time.Now()
 	out := []container.Summary{}
+	if len(resp.GetContainers()) == 0 {
+		return writeJSON(w, http.StatusOK, out)
+	}
+	view := s.taskView(r.Context(), "")
 	for _, c := range resp.GetContainers() {
-		if convert.MatchContainer(args, c) {
-			out = append(out, convert.ContainerSummary(c, now))
+		if convert.MatchContainer(args, c, view) {
+			out = append(out, convert.ContainerSummary(c, now, view))
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
@@ -41,7 +46,43 @@ func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, convert.ContainerInspect(resp.GetContainer()))
+	c := resp.GetContainer()
+	return writeJSON(w, http.StatusOK, convert.ContainerInspect(c, s.taskView(r.Context(), c.GetLabels()["minsw.task.id"])))
+}
+
+// taskView reads what the swarm knows of one task (taskID) or of every
+// task on this node (""), with the names of networks and where volumes
+// live. Each part is best effort: a worker cannot read the store, and its
+// containers are then shown without networks and mounts.
+func (s *Server) taskView(ctx context.Context, taskID string) *convert.TaskView {
+	v := &convert.TaskView{Tasks: map[string]*api.Task{}, Networks: map[string]string{}, Volumes: map[string]string{}}
+	if taskID != "" {
+		if resp, err := s.b.Control.GetTask(ctx, &api.GetTaskRequest{Ref: taskID}); err == nil {
+			v.Tasks[resp.GetTask().GetId()] = resp.GetTask()
+		}
+	} else if info, err := s.b.Swarm.Info(ctx, &api.InfoRequest{}); err == nil && info.GetNodeId() != "" {
+		if resp, err := s.b.Control.ListTasks(ctx, &api.ListTasksRequest{NodeIds: []string{info.GetNodeId()}}); err == nil {
+			for _, t := range resp.GetTasks() {
+				v.Tasks[t.GetId()] = t
+			}
+		}
+	}
+	if len(v.Tasks) == 0 {
+		return v
+	}
+	if resp, err := s.b.Control.ListNetworks(ctx, &api.ListNetworksRequest{}); err == nil {
+		for _, n := range resp.GetNetworks() {
+			v.Networks[n.GetId()] = n.GetSpec().GetName()
+		}
+	}
+	if s.b.Volumes != nil {
+		if resp, err := s.b.Volumes.ListVolumes(ctx, &api.ListVolumesRequest{}); err == nil {
+			for _, vol := range resp.GetVolumes() {
+				v.Volumes[vol.GetName()] = vol.GetMountpoint()
+			}
+		}
+	}
+	return v
 }
 
 // containerLogs streams a container's output, each line on its stream

@@ -62,7 +62,8 @@ func TestDockerVolumes(t *testing.T) {
 	if got := strings.Fields(d.ok("volume", "ls", "-q", "--filter", "dangling=true")); strings.Join(got, " ") != anon+" keep" {
 		t.Fatalf("dangling=true: %q (dbdata is in use)", got)
 	}
-	if got := strings.Fields(d.ok("volume", "ls", "-q", "--filter", "name=db")); strings.Join(got, " ") != "dbdata" {
+	// A pattern, as docker's: "data" has a letter no anonymous (hex) name holds.
+	if got := strings.Fields(d.ok("volume", "ls", "-q", "--filter", "name=data")); strings.Join(got, " ") != "dbdata" {
 		t.Fatalf("name filter: %q", got)
 	}
 	out = d.ok("volume", "inspect", "--format", "{{.Name}} {{.Driver}} {{.Scope}} {{.Labels}} {{.Mountpoint}}", "keep")
@@ -137,4 +138,68 @@ func TestDockerSwarmLabelsAndNodeFilters(t *testing.T) {
 			t.Errorf("node ls --filter %s: %q, want %q", c.filter, got, c.want)
 		}
 	}
+}
+
+// TestDockerContainerNetworksAndMounts: a task's container shows its
+// networks and mounts as docker's (ps NETWORKS/MOUNTS, inspect's
+// NetworkSettings, which scripts template over and which was null), with
+// docker's ps filters on them, and network inspect names each endpoint.
+func TestDockerContainerNetworksAndMounts(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	d.ok("network", "create", "-d", "overlay", "--subnet", "10.77.0.0/24", "backnet")
+	d.ok("service", "create", "--detach", "--name", "app", "--network", "backnet", "--no-resolve-image",
+		"--mount", "type=volume,source=appdata,target=/data", "busybox", "sleep", "1000")
+	d.ok("service", "create", "--detach", "--name", "lone", "--no-resolve-image", "busybox", "sleep", "1000")
+	var id string
+	eventually(t, 30*time.Second, func() string {
+		id = strings.TrimSpace(d.ok("ps", "-q", "--filter", "network=backnet"))
+		if id == "" || strings.Contains(id, "\n") {
+			return "ps --filter network=backnet: " + id
+		}
+		return ""
+	})
+	out := d.ok("ps", "--filter", "name=app", "--format", "{{.Networks}} {{.Mounts}}")
+	if strings.TrimSpace(out) != "backnet appdata" {
+		t.Fatalf("ps NETWORKS MOUNTS: %q", out)
+	}
+	out = d.ok("inspect", "--format", `{{range $n, $e := .NetworkSettings.Networks}}{{$n}} {{$e.IPAddress}} {{$e.EndpointID}}{{end}}`, id)
+	matches(t, out, `^backnet 10\.77\.0\.\d+ [0-9a-f]{64}`)
+	out = d.ok("inspect", "--format", `{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}} {{.Source}}{{end}}`, id)
+	matches(t, out, `^volume appdata /data true /\S+/appdata/_data`)
+	for _, c := range []struct{ filter, want string }{
+		{"volume=appdata", id},
+		{"volume=/data", id},
+		{"ancestor=busybox", ""}, // set below: both run busybox
+		{"is-task=false", ""},
+		{"health=healthy", ""},
+	} {
+		got := strings.Fields(d.ok("ps", "-q", "--no-trunc", "--filter", c.filter))
+		if c.filter == "ancestor=busybox" {
+			if len(got) != 2 {
+				t.Errorf("ps --filter ancestor=busybox: %q, want both containers", got)
+			}
+			continue
+		}
+		if strings.Join(got, " ") != c.want && !(c.want != "" && len(got) == 1 && strings.HasPrefix(got[0], c.want)) {
+			t.Errorf("ps --filter %s: %q, want %q", c.filter, got, c.want)
+		}
+	}
+	out = d.ok("network", "inspect", "--format", `{{range $id, $c := .Containers}}{{$c.Name}} {{$c.EndpointID}};{{end}}`, "backnet")
+	matches(t, out, `app\.1\.[a-z0-9]{25} [0-9a-f]{64};`, `backnet-endpoint [0-9a-f]{64};`)
+
+	script := `
+import docker
+c = docker.DockerClient(base_url="unix://` + d.dockerSock() + `")
+ct = c.containers.get("` + id + `")
+nets = ct.attrs["NetworkSettings"]["Networks"]
+print("networks", sorted(nets), nets["backnet"]["IPAddress"].startswith("10.77.0."))
+print("labels", ct.labels["com.docker.swarm.service.name"])
+print("by label", [x.name.split(".")[0] for x in c.containers.list(filters={"label": "com.docker.swarm.service.name=lone"})])
+`
+	b, err := exec.Command("python3", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python docker SDK: %v\n%s", err, b)
+	}
+	contains(t, string(b), "networks ['backnet'] True", "labels app", "by label ['lone']")
 }

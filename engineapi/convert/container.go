@@ -3,11 +3,14 @@ package convert
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -88,8 +91,9 @@ func ContainerStatus(c *api.Container, now time.Time) string {
 
 func command(c *api.Container) string { return strings.Join(c.GetCommand(), " ") }
 
-// ContainerSummary is one row of GET /containers/json.
-func ContainerSummary(c *api.Container, now time.Time) container.Summary {
+// ContainerSummary is one row of GET /containers/json; v (nil on a
+// worker) adds its task's networks and mounts.
+func ContainerSummary(c *api.Container, now time.Time, v *TaskView) container.Summary {
 	out := container.Summary{
 		ID:      c.GetId(),
 		Names:   []string{"/" + c.GetName()},
@@ -103,6 +107,10 @@ func ContainerSummary(c *api.Container, now time.Time) container.Summary {
 		Mounts:  []container.MountPoint{},
 	}
 	out.HostConfig.NetworkMode = "default"
+	if t := v.task(c); t != nil {
+		out.NetworkSettings = &container.NetworkSettingsSummary{Networks: containerNetworks(v, t)}
+		out.Mounts = containerMounts(v, t)
+	}
 	return out
 }
 
@@ -113,8 +121,9 @@ func rfc3339(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// ContainerInspect is GET /containers/{id}/json for a task's container.
-func ContainerInspect(c *api.Container) container.InspectResponse {
+// ContainerInspect is GET /containers/{id}/json for a task's container;
+// v (nil on a worker) adds its task's networks and mounts.
+func ContainerInspect(c *api.Container, v *TaskView) container.InspectResponse {
 	st := containerState(c)
 	state := &container.State{
 		Status:     st,
@@ -145,19 +154,29 @@ func ContainerInspect(c *api.Container) container.InspectResponse {
 	if cmd := c.GetCommand(); len(cmd) > 0 {
 		base.Path, base.Args = cmd[0], cmd[1:]
 	}
-	return container.InspectResponse{
+	out := container.InspectResponse{
 		ContainerJSONBase: base,
 		Mounts:            []container.MountPoint{},
 		Config:            &container.Config{Image: c.GetImage(), Cmd: c.GetCommand(), Labels: ContainerLabels(c.GetLabels())},
+		NetworkSettings:   &container.NetworkSettings{Networks: map[string]*network.EndpointSettings{}},
 	}
+	if t := v.task(c); t != nil {
+		out.NetworkSettings.Networks = containerNetworks(v, t)
+		out.Mounts = containerMounts(v, t)
+		out.Config.Env = t.GetSpec().GetContainer().GetEnv()
+		out.Config.Hostname = t.GetSpec().GetContainer().GetHostname()
+	}
+	return out
 }
 
 // ContainerFilterKeys are the keys GET /containers/json accepts.
-var ContainerFilterKeys = []string{"id", "label", "name", "status"}
+var ContainerFilterKeys = []string{"ancestor", "exited", "health", "id", "is-task", "label", "name", "network", "status", "volume"}
 
 // MatchContainer says whether c passes the container filters: id prefix,
-// name substring (as docker), labels, status.
-func MatchContainer(args filters.Args, c *api.Container) bool {
+// name substring (as docker), labels, status, exit code, health, the image
+// it runs (ancestor), whether it is a task's, and (from its task in v) the
+// networks it is on and the volumes or paths it mounts.
+func MatchContainer(args filters.Args, c *api.Container, v *TaskView) bool {
 	if names := args.Get("name"); len(names) > 0 {
 		ok := false
 		for _, n := range names {
@@ -169,6 +188,68 @@ func MatchContainer(args filters.Args, c *api.Container) bool {
 			return false
 		}
 	}
-	return anyPrefix(args, "id", c.GetId()) && anyExact(args, "status", string(containerState(c))) &&
-		args.MatchKVList("label", ContainerLabels(c.GetLabels()))
+	if !anyPrefix(args, "id", c.GetId()) || !anyExact(args, "status", string(containerState(c))) ||
+		!args.MatchKVList("label", ContainerLabels(c.GetLabels())) {
+		return false
+	}
+	if args.Contains("exited") && (containerState(c) != container.StateExited || !anyExact(args, "exited", strconv.Itoa(int(c.GetExitCode())))) {
+		return false
+	}
+	health := healthWords[c.GetHealth()]
+	if health == "" {
+		health = container.NoHealthcheck
+	}
+	if !anyExact(args, "health", health) {
+		return false
+	}
+	_, isTask := c.GetLabels()["minsw.task.id"]
+	if !anyExact(args, "is-task", strconv.FormatBool(isTask)) {
+		return false
+	}
+	if vals := args.Get("ancestor"); len(vals) > 0 && !slices.ContainsFunc(vals, func(a string) bool { return sameImage(a, c.GetImage()) }) {
+		return false
+	}
+	t := v.task(c)
+	if vals := args.Get("network"); len(vals) > 0 {
+		ok := false
+		for _, a := range t.GetNetworks() {
+			id := a.GetNetworkId()
+			if slices.ContainsFunc(vals, func(n string) bool {
+				return n == id || n == v.Networks[id] || (len(n) >= 12 && strings.HasPrefix(id, n))
+			}) {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if vals := args.Get("volume"); len(vals) > 0 {
+		ok := false
+		for _, m := range t.GetSpec().GetContainer().GetMounts() {
+			if slices.Contains(vals, m.GetTarget()) || (m.GetSource() != "" && slices.Contains(vals, m.GetSource())) {
+				ok = true
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// sameImage says whether the ancestor filter's image names the one a
+// container runs: the same reference, with or without its :latest tag or
+// @digest.
+func sameImage(filter, image string) bool {
+	norm := func(ref string) string {
+		if i := strings.Index(ref, "@"); i >= 0 {
+			ref = ref[:i]
+		}
+		if i := strings.LastIndex(ref, ":"); i < 0 || strings.Contains(ref[i:], "/") {
+			ref += ":latest"
+		}
+		return strings.TrimPrefix(strings.TrimPrefix(ref, "docker.io/"), "library/")
+	}
+	return filter == image || norm(filter) == norm(image)
 }

@@ -34,11 +34,11 @@ func TestContainerStatus(t *testing.T) {
 func TestContainerBothShapes(t *testing.T) {
 	c := &api.Container{Id: "36dce35d56e8", Name: "client.1.sg9b", Image: "net-box", Command: []string{"ping", "8.8.8.8"}, State: "running",
 		Labels: map[string]string{"com.docker.swarm.service.name": "client"}, Pid: 42}
-	s := ContainerSummary(c, time.Now())
+	s := ContainerSummary(c, time.Now(), nil)
 	if s.Names[0] != "/client.1.sg9b" || s.Command != "ping 8.8.8.8" || s.State != "running" {
 		t.Fatalf("summary %+v", s)
 	}
-	in := ContainerInspect(c)
+	in := ContainerInspect(c, nil)
 	if in.Name != "/client.1.sg9b" || in.Path != "ping" || in.Args[0] != "8.8.8.8" || !in.State.Running || in.State.Pid != 42 {
 		t.Fatalf("inspect %+v %+v", in.ContainerJSONBase, in.State)
 	}
@@ -53,7 +53,7 @@ func TestContainerBothShapes(t *testing.T) {
 		{filters.NewArgs(filters.Arg("status", "exited")), false},
 		{filters.NewArgs(filters.Arg("id", "36dc")), true},
 	} {
-		if MatchContainer(f.args, c) != f.want {
+		if MatchContainer(f.args, c, nil) != f.want {
 			t.Errorf("filter %v: want %v", f.args, f.want)
 		}
 	}

@@ -45,14 +45,17 @@ func NetworkEndpoints(out *network.Inspect, n *api.Network, self string, nodes [
 					mac = MACFromIP(a.GetAddresses()[0])
 				}
 				out.Containers["lb-"+n.GetSpec().GetName()] = network.EndpointResource{
-					Name: n.GetSpec().GetName() + "-endpoint", MacAddress: mac, IPv4Address: a.GetAddresses()[0],
+					Name: n.GetSpec().GetName() + "-endpoint", EndpointID: a.GetEndpointId(), MacAddress: mac, IPv4Address: a.GetAddresses()[0],
 				}
 			}
 		}
 	}
 	for _, t := range tasks {
 		cid := t.GetStatus().GetContainer().GetContainerId()
-		if cid == "" || t.GetStatus().GetState() != api.TaskState_TASK_STATE_RUNNING || t.GetNodeId() != self {
+		// A container is on its networks from its start (a health-checked
+		// task stays starting until healthy) until it stops.
+		st := t.GetStatus().GetState()
+		if cid == "" || (st != api.TaskState_TASK_STATE_RUNNING && st != api.TaskState_TASK_STATE_STARTING) || t.GetNodeId() != self {
 			continue
 		}
 		for _, a := range t.GetNetworks() {
@@ -63,7 +66,7 @@ func NetworkEndpoints(out *network.Inspect, n *api.Network, self string, nodes [
 			if mac == "" {
 				mac = MACFromIP(a.GetAddresses()[0])
 			}
-			out.Containers[cid] = network.EndpointResource{Name: ContainerName(t), MacAddress: mac, IPv4Address: a.GetAddresses()[0]}
+			out.Containers[cid] = network.EndpointResource{Name: ContainerName(t), EndpointID: a.GetEndpointId(), MacAddress: mac, IPv4Address: a.GetAddresses()[0]}
 		}
 	}
 }
