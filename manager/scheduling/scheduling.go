@@ -94,7 +94,7 @@ func (l *Loop) Once(ctx context.Context) (int, error) {
 				if !d.Placed() && cur.GetStatus().GetErr() == d.Reason {
 					continue
 				}
-				nt := shallowTask(cur)
+				nt := store.ShallowTask(cur)
 				if d.Placed() {
 					nt.NodeId = d.NodeID
 					nt.Status = &api.TaskStatus{State: api.TaskState_TASK_STATE_ASSIGNED, Message: "scheduler assigned task to node", Timestamp: now}
@@ -116,41 +116,4 @@ func (l *Loop) Once(ctx context.Context) (int, error) {
 		assigned += n
 	}
 	return assigned, nil
-}
-
-// shallowTask is a new Task holding t's fields, sharing its sub-messages
-// and lists (spec, networks, endpoint) except the meta, which the store
-// stamps. The scheduler only replaces the node and the status, and the store
-// never changes a stored object in place, so sharing is safe; a deep clone
-// of every spec was a sixth of a 100,000-task pass (and the store then
-// compared the copied spec field by field to share it again), and a copy
-// through protoreflect costs as much. TestShallowTaskCopiesEveryField fails
-// when Task gains a field this does not copy.
-func shallowTask(t *api.Task) *api.Task {
-	return &api.Task{
-		Id:             t.Id,
-		Meta:           shallowMeta(t.GetMeta()),
-		Spec:           t.Spec,
-		ServiceId:      t.ServiceId,
-		Slot:           t.Slot,
-		NodeId:         t.NodeId,
-		Status:         t.Status,
-		DesiredState:   t.DesiredState,
-		Networks:       t.Networks,
-		ServiceName:    t.ServiceName,
-		SpecVersion:    t.SpecVersion,
-		Endpoint:       t.Endpoint,
-		StartAfterStop: t.StartAfterStop,
-	}
-}
-
-// shallowMeta copies m's fields, sharing the timestamps (the store replaces
-// them, never changes them in place); a proto.Clone of every task's meta was
-// a tenth of a 100,000-task pass. TestShallowMetaCopiesEveryField fails when
-// Meta gains a field this does not copy.
-func shallowMeta(m *api.Meta) *api.Meta {
-	if m == nil {
-		return nil
-	}
-	return &api.Meta{Version: m.Version, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt, IdempotencyKey: m.IdempotencyKey}
 }

@@ -104,3 +104,30 @@ func BenchmarkSchedule100kTasks1kNodes(b *testing.B) { benchSchedule(b, 1000, 10
 func BenchmarkSchedule10kTasks100Nodes(b *testing.B) { benchSchedule(b, 100, 10_000) }
 
 func cloneNode(n *api.Node) *api.Node { return proto.Clone(n).(*api.Node) }
+
+// A scheduling pass leaves the tasks it read as they were: readers of an
+// older snapshot still see them pending, unversioned by the pass.
+func TestSchedulingLeavesStoredTasksUntouched(t *testing.T) {
+	st := seedReserved(t, 4, 40)
+	var before []*api.Task
+	st.View(func(tx store.ReadTx) { before = tx.Tasks() })
+	versions := map[string]uint64{}
+	for _, tk := range before {
+		versions[tk.Id] = tk.GetMeta().GetVersion()
+	}
+	if n, err := New(st, nil).Once(context.Background()); err != nil || n != 40 {
+		t.Fatalf("assigned %d, err %v", n, err)
+	}
+	for _, tk := range before {
+		if tk.NodeId != "" || tk.GetStatus().GetState() != api.TaskState_TASK_STATE_PENDING || tk.GetMeta().GetVersion() != versions[tk.Id] {
+			t.Fatalf("task %s read before the pass changed: node %q state %v version %d", tk.Id, tk.NodeId, tk.GetStatus().GetState(), tk.GetMeta().GetVersion())
+		}
+	}
+	st.View(func(tx store.ReadTx) {
+		for _, tk := range tx.Tasks() {
+			if tk.NodeId == "" || tk.GetStatus().GetState() != api.TaskState_TASK_STATE_ASSIGNED {
+				t.Fatalf("task %s after the pass: node %q state %v", tk.Id, tk.NodeId, tk.GetStatus().GetState())
+			}
+		}
+	})
+}

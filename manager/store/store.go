@@ -449,6 +449,11 @@ func (tx *Tx) record(a *api.StoreAction, o Object) error {
 		// The object's in-transaction version is the tentative one; the
 		// check against the transaction's state uses that.
 	}
+	t, isTask := o.(*api.Task)
+	var before *api.Task // the task as the transaction held it
+	if isTask && a.Kind == api.StoreActionKind_STORE_ACTION_UPDATE && tx.s.proposer != nil {
+		before = tx.Task(t.GetId())
+	}
 	if err := tx.applyAction(a); err != nil {
 		return err
 	}
@@ -470,6 +475,13 @@ func (tx *Tx) record(a *api.StoreAction, o Object) error {
 		kind = api.StoreActionKind_STORE_ACTION_CREATE
 	}
 	na := newAction(kind, rec)
+	if isTask && kind == api.StoreActionKind_STORE_ACTION_UPDATE && before != nil {
+		var pa *api.StoreAction
+		if seen {
+			pa = tx.actions[prev]
+		}
+		na = keepStored(t, before, pa)
+	}
 	if seen {
 		tx.actions[prev] = na
 		return nil
@@ -522,6 +534,9 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 	// The object is stored as it is: callers hand it over (Create/Update
 	// document that they must not touch it afterwards), and the FSM owns
 	// what it decoded. Not cloning here halves the cost of a large write.
+	if a.Kind != api.StoreActionKind_STORE_ACTION_UPDATE && keepsAny(a) {
+		return errdefs.InvalidArgument("store: only a task update may keep parts of the stored version")
+	}
 	switch a.Kind {
 	case api.StoreActionKind_STORE_ACTION_CREATE:
 		if old != nil {
@@ -563,6 +578,9 @@ func (tx *Tx) applyAction(a *api.StoreAction) error {
 			if err := tx.checkHolders(svc); err != nil {
 				return err
 			}
+		}
+		if err := takeKept(a, o, old); err != nil {
+			return err
 		}
 		n := o
 		n.GetMeta().Version = tx.index

@@ -86,7 +86,15 @@ type StoreAction struct {
 	//	*StoreAction_Cluster
 	//	*StoreAction_Secret
 	//	*StoreAction_Config
-	Target        isStoreAction_Target `protobuf_oneof:"target"`
+	Target isStoreAction_Target `protobuf_oneof:"target"`
+	// A task update that keeps the spec, endpoint or network attachments of
+	// the version it replaces is sent without them (most task writes, and
+	// every placement, change only the node and status): the FSM takes them
+	// from the stored version, which the version check makes the one the
+	// writer read. Only for STORE_ACTION_UPDATE of a task.
+	KeepsSpec     bool `protobuf:"varint,200,opt,name=keeps_spec,json=keepsSpec,proto3" json:"keeps_spec,omitempty"`
+	KeepsEndpoint bool `protobuf:"varint,201,opt,name=keeps_endpoint,json=keepsEndpoint,proto3" json:"keeps_endpoint,omitempty"`
+	KeepsNetworks bool `protobuf:"varint,202,opt,name=keeps_networks,json=keepsNetworks,proto3" json:"keeps_networks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -196,6 +204,27 @@ func (x *StoreAction) GetConfig() *Config {
 		}
 	}
 	return nil
+}
+
+func (x *StoreAction) GetKeepsSpec() bool {
+	if x != nil {
+		return x.KeepsSpec
+	}
+	return false
+}
+
+func (x *StoreAction) GetKeepsEndpoint() bool {
+	if x != nil {
+		return x.KeepsEndpoint
+	}
+	return false
+}
+
+func (x *StoreAction) GetKeepsNetworks() bool {
+	if x != nil {
+		return x.KeepsNetworks
+	}
+	return false
 }
 
 type isStoreAction_Target interface {
@@ -387,7 +416,7 @@ var File_minsw_v1_raft_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_raft_proto_rawDesc = "" +
 	"\n" +
-	"\x13minsw/v1/raft.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\"\xf9\x02\n" +
+	"\x13minsw/v1/raft.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\x1a\x16minsw/v1/secrets.proto\"\xe9\x03\n" +
 	"\vStoreAction\x12-\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x19.minsw.v1.StoreActionKindR\x04kind\x12$\n" +
 	"\x04node\x18\x02 \x01(\v2\x0e.minsw.v1.NodeH\x00R\x04node\x12-\n" +
@@ -396,7 +425,11 @@ const file_minsw_v1_raft_proto_rawDesc = "" +
 	"\x04task\x18\x05 \x01(\v2\x0e.minsw.v1.TaskH\x00R\x04task\x12-\n" +
 	"\acluster\x18\x06 \x01(\v2\x11.minsw.v1.ClusterH\x00R\acluster\x12+\n" +
 	"\x06secret\x18\xaa\x01 \x01(\v2\x10.minsw.v1.SecretH\x00R\x06secret\x12+\n" +
-	"\x06config\x18\xab\x01 \x01(\v2\x10.minsw.v1.ConfigH\x00R\x06configB\b\n" +
+	"\x06config\x18\xab\x01 \x01(\v2\x10.minsw.v1.ConfigH\x00R\x06config\x12\x1e\n" +
+	"\n" +
+	"keeps_spec\x18\xc8\x01 \x01(\bR\tkeepsSpec\x12&\n" +
+	"\x0ekeeps_endpoint\x18\xc9\x01 \x01(\bR\rkeepsEndpoint\x12&\n" +
+	"\x0ekeeps_networks\x18\xca\x01 \x01(\bR\rkeepsNetworksB\b\n" +
 	"\x06target\">\n" +
 	"\vRaftCommand\x12/\n" +
 	"\aactions\x18\x01 \x03(\v2\x15.minsw.v1.StoreActionR\aactions\"\xc2\x02\n" +

@@ -1,18 +1,16 @@
-package scheduling
+package store
 
 import (
-	"context"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
 // TestShallowTaskCopiesEveryField sets every field of a Task and checks
-// that shallowTask's copy equals it, sharing the spec but not the meta.
+// that ShallowTask's copy equals it, sharing the spec but not the meta.
 func TestShallowTaskCopiesEveryField(t *testing.T) {
 	task := &api.Task{}
 	m := task.ProtoReflect()
@@ -28,7 +26,7 @@ func TestShallowTaskCopiesEveryField(t *testing.T) {
 				l.Append(protoreflect.ValueOfString("x"))
 			}
 		case fd.IsMap():
-			t.Fatalf("Task has a map field %s: teach shallowTask and this test about it", fd.Name())
+			t.Fatalf("Task has a map field %s: teach ShallowTask and this test about it", fd.Name())
 		case fd.Kind() == protoreflect.MessageKind:
 			m.Mutable(fd)
 		case fd.Kind() == protoreflect.StringKind:
@@ -41,9 +39,9 @@ func TestShallowTaskCopiesEveryField(t *testing.T) {
 			t.Fatalf("field %s of kind %v: teach this test to set it", fd.Name(), fd.Kind())
 		}
 	}
-	got := shallowTask(task)
+	got := ShallowTask(task)
 	if !proto.Equal(got, task) {
-		t.Fatalf("shallowTask dropped a field:\n got %v\nwant %v", got, task)
+		t.Fatalf("ShallowTask dropped a field:\n got %v\nwant %v", got, task)
 	}
 	if got.Spec != task.Spec {
 		t.Error("the spec is copied, not shared")
@@ -51,33 +49,6 @@ func TestShallowTaskCopiesEveryField(t *testing.T) {
 	if got.Meta == task.Meta {
 		t.Error("the meta is shared: the store's stamp would change the stored task")
 	}
-}
-
-// A scheduling pass leaves the tasks it read as they were: readers of an
-// older snapshot still see them pending, unversioned by the pass.
-func TestSchedulingLeavesStoredTasksUntouched(t *testing.T) {
-	st := seedReserved(t, 4, 40)
-	var before []*api.Task
-	st.View(func(tx store.ReadTx) { before = tx.Tasks() })
-	versions := map[string]uint64{}
-	for _, tk := range before {
-		versions[tk.Id] = tk.GetMeta().GetVersion()
-	}
-	if n, err := New(st, nil).Once(context.Background()); err != nil || n != 40 {
-		t.Fatalf("assigned %d, err %v", n, err)
-	}
-	for _, tk := range before {
-		if tk.NodeId != "" || tk.GetStatus().GetState() != api.TaskState_TASK_STATE_PENDING || tk.GetMeta().GetVersion() != versions[tk.Id] {
-			t.Fatalf("task %s read before the pass changed: node %q state %v version %d", tk.Id, tk.NodeId, tk.GetStatus().GetState(), tk.GetMeta().GetVersion())
-		}
-	}
-	st.View(func(tx store.ReadTx) {
-		for _, tk := range tx.Tasks() {
-			if tk.NodeId == "" || tk.GetStatus().GetState() != api.TaskState_TASK_STATE_ASSIGNED {
-				t.Fatalf("task %s after the pass: node %q state %v", tk.Id, tk.NodeId, tk.GetStatus().GetState())
-			}
-		}
-	})
 }
 
 // TestShallowMetaCopiesEveryField sets every field of a Meta and checks
