@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +56,8 @@ type Config struct {
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	// Compaction: every SnapshotInterval (checked at a random point
 	// between it and twice it) raft snapshots the store once
-	// SnapshotThreshold entries are past the last snapshot, and keeps
+	// SnapshotThreshold entries are past the last snapshot and they hold
+	// half the last snapshot's size in bytes (snapshots.go), and keeps
 	// TrailingLogs entries behind it, so a follower that falls further
 	// behind catches up by InstallSnapshot instead of replaying the log.
 	SnapshotThreshold, TrailingLogs uint64
@@ -115,6 +117,9 @@ type Node struct {
 
 	// readyTerm is the leader term whose barrier has been applied here:
 	// from then on this leader's store holds every acknowledged write.
+	// policy says when to snapshot (snapshots.go).
+	policy snapshotPolicy
+
 	readyTerm atomic.Uint64
 	readyMu   sync.Mutex
 	barrier   *barrierCall // the barrier in flight, nil when none
@@ -136,6 +141,7 @@ func New(cfg Config, st *store.Store) (*Node, error) {
 	}
 	began := time.Now()
 	n := &Node{cfg: cfg, store: st, log: cfg.Logger, done: make(chan struct{})}
+	n.policy.threshold = cfg.SnapshotThreshold
 	logs, stable, snaps, err := n.openStores(rc)
 	if err != nil {
 		return nil, err
@@ -161,6 +167,10 @@ func New(cfg Config, st *store.Store) (*Node, error) {
 		return nil, fmt.Errorf("raftnode: %w", err)
 	}
 	n.raft = r
+	if i, err := strconv.ParseUint(r.Stats()["last_snapshot_index"], 10, 64); err == nil {
+		n.policy.began(i)
+	}
+	go n.snapshotLoop()
 	st.SetProposer(n)
 	if rc.HeartbeatTimeout > rc.LeaderLeaseTimeout {
 		go n.watchLeader(rc.HeartbeatTimeout)
@@ -182,7 +192,7 @@ func (cfg *Config) raftConfig() (*raft.Config, error) {
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
-	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.SnapshotThreshold = raftThreshold // snapshotLoop decides, with cfg.SnapshotThreshold
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.TrailingLogs = cfg.TrailingLogs
 	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
@@ -199,7 +209,7 @@ func (n *Node) openStores(rc *raft.Config) (logs raft.LogStore, stable raft.Stab
 	cfg := n.cfg
 	if cfg.DataDir == "" {
 		mem := raft.NewInmemStore()
-		return mem, mem, raft.NewInmemSnapshotStore(), nil
+		return countingLogs{LogStore: mem, p: &n.policy}, mem, raft.NewInmemSnapshotStore(), nil
 	}
 	dir := filepath.Join(cfg.DataDir, "raft")
 	// raft makes its snapshots directory 0755; both are made (or put back)
@@ -250,7 +260,7 @@ func (n *Node) openStores(rc *raft.Config) (logs raft.LogStore, stable raft.Stab
 		}
 		n.log.Info("raft data checked", "entries", fmt.Sprintf("%d..%d", first, last), "took", time.Since(began).Round(time.Millisecond))
 	}
-	return logs, stable, snaps, nil
+	return countingLogs{LogStore: logs, p: &n.policy}, stable, snaps, nil
 }
 
 // ForceNewCluster rewrites the raft configuration in cfg.DataDir to this
@@ -562,7 +572,10 @@ func (f *fsm) Apply(l *raft.Log) any {
 // the encoding to Persist, which raft runs off the FSM's goroutine: applying
 // entries does not wait while a large store is marshalled.
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
-	return &snapshot{state: f.store.Save()}, nil
+	if f.raft != nil {
+		f.policy.began(f.raft.AppliedIndex())
+	}
+	return &snapshot{state: f.store.Save(), policy: &f.policy}, nil
 }
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
@@ -580,6 +593,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := proto.Unmarshal(b, &snap); err != nil {
 		return fmt.Errorf("raftnode: undecodable snapshot: %w", err)
 	}
+	f.policy.taken(uint64(len(b)))
 	b = nil
 	if err := f.store.Restore(&snap); err != nil {
 		return err
@@ -593,7 +607,10 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	return nil
 }
 
-type snapshot struct{ state *api.StoreSnapshot }
+type snapshot struct {
+	state  *api.StoreSnapshot
+	policy *snapshotPolicy
+}
 
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 	b, err := proto.Marshal(s.state)
@@ -601,6 +618,7 @@ func (s *snapshot) Persist(sink raft.SnapshotSink) error {
 		sink.Cancel()
 		return err
 	}
+	s.policy.taken(uint64(len(b)))
 	if ss, ok := sink.(*sealingSink); ok {
 		err = ss.writeWhole(b) // sealed as it is, without a buffered copy
 	} else {
