@@ -31,6 +31,17 @@ type statusBatcher struct {
 	cur     *batch
 	stopped bool
 	kick    chan struct{}
+
+	// What the writes cost (written by run's goroutine only): raft
+	// entries, task updates in them, and their tasks' encoded bytes.
+	written  writeStats
+	lastLog  time.Time
+	loggedAt writeStats
+}
+
+// writeStats counts the task status writes of one leadership term.
+type writeStats struct {
+	Entries, Tasks, Bytes int64
 }
 
 type batch struct {
@@ -76,6 +87,7 @@ func (b *statusBatcher) add(nodeID string, updates []*api.TaskStatusUpdate) (*ba
 
 func (b *statusBatcher) run(ctx context.Context) {
 	defer func() {
+		b.logStats(true)
 		b.mu.Lock()
 		b.stopped = true
 		cur := b.cur
@@ -85,10 +97,23 @@ func (b *statusBatcher) run(ctx context.Context) {
 	}()
 	var last time.Time
 	for {
+		// Totals not logged yet are logged once the writes pause.
+		var idle <-chan time.Time
+		var it *time.Timer
+		if b.written != b.loggedAt {
+			it = time.NewTimer(2 * time.Second)
+			idle = it.C
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-idle:
+			b.logStats(true)
+			continue
 		case <-b.kick:
+		}
+		if it != nil {
+			it.Stop()
 		}
 		// Wait out the rest of the interval unless the batch fills up.
 		for {
@@ -123,7 +148,19 @@ func (b *statusBatcher) run(ctx context.Context) {
 			b.log.Error("write task status", "tasks", len(full.updates), "err", full.err)
 		}
 		close(full.done)
+		b.logStats(false)
 	}
+}
+
+// logStats logs the term's running totals at most every 10 s (and at the
+// end of the term), so an operator or a benchmark sees what the status
+// reports cost in raft.
+func (b *statusBatcher) logStats(final bool) {
+	if b.written == b.loggedAt || (!final && time.Since(b.lastLog) < 10*time.Second) {
+		return
+	}
+	b.lastLog, b.loggedAt = time.Now(), b.written
+	b.log.Info("task status writes", "entries", b.written.Entries, "tasks", b.written.Tasks, "bytes", b.written.Bytes)
 }
 
 // write applies the batch, in chunks, never moving a task backwards and
@@ -136,7 +173,9 @@ func (b *statusBatcher) write(ctx context.Context, updates map[string]pendingSta
 	sort.Strings(ids)
 	for start := 0; start < len(ids); start += writeChunk {
 		chunk := ids[start:min(start+writeChunk, len(ids))]
+		var tasks, bytes int64
 		err := retryConflict(func() error {
+			tasks, bytes = 0, 0
 			return b.st.Update(ctx, func(tx *store.Tx) error {
 				for _, id := range chunk {
 					u := updates[id]
@@ -149,12 +188,19 @@ func (b *statusBatcher) write(ctx context.Context, updates map[string]pendingSta
 					if err := tx.Update(t); err != nil {
 						return err
 					}
+					tasks++
+					bytes += int64(proto.Size(t))
 				}
 				return nil
 			})
 		})
 		if err != nil {
 			return err
+		}
+		if tasks > 0 {
+			b.written.Entries++
+			b.written.Tasks += tasks
+			b.written.Bytes += bytes
 		}
 	}
 	return nil
