@@ -24,7 +24,11 @@ func assigned(t *api.Task) bool {
 // every session (networks, the cluster object, a store reset, managers).
 type affected struct {
 	all   bool
+	reset bool // the store was replaced: every session needs its whole set
 	nodes map[string]struct{}
+	// tasks are, by node, the tasks whose change the node must hear of (an
+	// incremental set carries only those).
+	tasks map[string]map[string]struct{}
 }
 
 func (a *affected) add(nodeID string) {
@@ -37,11 +41,26 @@ func (a *affected) add(nodeID string) {
 	a.nodes[nodeID] = struct{}{}
 }
 
+// addTask records that node nodeID must hear of task taskID's change.
+func (a *affected) addTask(nodeID, taskID string) {
+	if nodeID == "" {
+		return
+	}
+	a.add(nodeID)
+	if a.tasks == nil {
+		a.tasks = map[string]map[string]struct{}{}
+	}
+	if a.tasks[nodeID] == nil {
+		a.tasks[nodeID] = map[string]struct{}{}
+	}
+	a.tasks[nodeID][taskID] = struct{}{}
+}
+
 // collect records which sessions must resend after e. A worker's own status
 // reports change nothing it needs to hear back, so they wake nobody.
 func (a *affected) collect(e store.Event) {
 	if e.Kind == store.EventReset {
-		a.all = true
+		a.all, a.reset = true, true
 		return
 	}
 	switch e.Table {
@@ -63,21 +82,21 @@ func (a *affected) collect(e store.Event) {
 		switch e.Kind {
 		case store.EventCreate, store.EventDelete:
 			if assigned(n) {
-				a.add(n.GetNodeId())
+				a.addTask(n.GetNodeId(), n.GetId())
 			}
 		case store.EventUpdate:
 			o, _ := e.Old.(*api.Task)
 			if assigned(o) != assigned(n) || o.GetNodeId() != n.GetNodeId() {
 				if assigned(o) {
-					a.add(o.GetNodeId())
+					a.addTask(o.GetNodeId(), o.GetId())
 				}
 				if assigned(n) {
-					a.add(n.GetNodeId())
+					a.addTask(n.GetNodeId(), n.GetId())
 				}
 				return
 			}
 			if assigned(n) && taskChanged(o, n) {
-				a.add(n.GetNodeId())
+				a.addTask(n.GetNodeId(), n.GetId())
 			}
 		}
 	}
@@ -142,14 +161,17 @@ func assignments(tx store.ReadTx, node *api.Node) *api.Assignments {
 }
 
 // fingerprint identifies a session message's content by object versions, so
-// a wake-up that changed nothing sends nothing.
-func fingerprint(m *api.SessionMessage) uint64 {
+// a wake-up that changed nothing sends nothing. Without withTasks it leaves
+// the tasks out (an incremental set's tasks are changes, sent anyway).
+func fingerprint(m *api.SessionMessage, withTasks bool) uint64 {
 	h := fnv.New64a()
 	put := func(s string) { h.Write([]byte(s)); h.Write([]byte{0}) }
 	putV := func(id string, v uint64) { put(id); put(strconv.FormatUint(v, 36)) }
 	putV(m.GetNode().GetId(), m.GetNode().GetMeta().GetVersion())
-	for _, t := range m.GetAssignments().GetTasks() {
-		putV(t.GetId(), t.GetMeta().GetVersion())
+	if withTasks {
+		for _, t := range m.GetAssignments().GetTasks() {
+			putV(t.GetId(), t.GetMeta().GetVersion())
+		}
 	}
 	put("|")
 	for _, n := range m.GetAssignments().GetNetworks() {

@@ -103,6 +103,14 @@ type session struct {
 	notify chan struct{} // cap 1: the node's assignments may have changed
 	cancel context.CancelCauseFunc
 	done   <-chan struct{} // closed when the session ends
+
+	// incremental: the worker takes incremental sets; then changed (the
+	// tasks that changed since the last message) and complete (the store
+	// was reset: send the whole set) are kept for it, guarded by
+	// runState.mu.
+	incremental bool
+	changed     map[string]struct{}
+	complete    bool
 }
 
 // Run serves sessions until ctx ends or Stop is called; then every session
@@ -239,7 +247,8 @@ func (d *Dispatcher) Session(req *api.SessionRequest, stream api.Dispatcher_Sess
 
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
-	s := &session{id: newSessionID(), nodeID: nodeID, notify: make(chan struct{}, 1), cancel: cancel, done: ctx.Done()}
+	s := &session{id: newSessionID(), nodeID: nodeID, notify: make(chan struct{}, 1), cancel: cancel, done: ctx.Done(),
+		incremental: req.GetIncrementalAssignments(), changed: map[string]struct{}{}}
 	// Register before the node write so no change after it is missed; the
 	// fingerprint drops the duplicate message this may cause.
 	if err := r.addSession(s); err != nil {
@@ -253,13 +262,29 @@ func (d *Dispatcher) Session(req *api.SessionRequest, stream api.Dispatcher_Sess
 	log.Info("session opened", "addr", addr)
 
 	var last uint64
+	var held *holding
+	if s.incremental {
+		held = newHolding(0)
+	}
 	send := func(first bool) error {
-		m, err := d.message(nodeID)
+		var m *api.SessionMessage
+		var err error
+		if held != nil {
+			r.mu.Lock()
+			changed, complete := s.changed, first || s.complete
+			s.changed, s.complete = map[string]struct{}{}, false
+			r.mu.Unlock()
+			m, err = d.incrementalMessage(nodeID, held, complete, changed)
+		} else {
+			m, err = d.message(nodeID, assignments)
+		}
 		if err != nil {
 			return err
 		}
-		fp := fingerprint(m)
-		if !first && fp == last {
+		// An incremental set with task changes always goes; otherwise a
+		// message identical to the last (by object versions) is not sent.
+		fp := fingerprint(m, held == nil)
+		if !first && fp == last && (held == nil || len(m.GetAssignments().GetTasks())+len(m.GetAssignments().GetRemovedTasks()) == 0) {
 			return nil
 		}
 		last = fp
@@ -311,8 +336,9 @@ func sessionEnd(ctx context.Context, log *slog.Logger) error {
 	return status.FromContextError(ctx.Err()).Err()
 }
 
-// message reads the node's current session message (without session ID).
-func (d *Dispatcher) message(nodeID string) (*api.SessionMessage, error) {
+// message reads the node's current session message (without session ID),
+// its assignments made by build.
+func (d *Dispatcher) message(nodeID string, build func(tx store.ReadTx, node *api.Node) *api.Assignments) (*api.SessionMessage, error) {
 	m := &api.SessionMessage{HeartbeatPeriod: durationpb.New(d.period())}
 	var err error
 	d.st.View(func(tx store.ReadTx) {
@@ -322,7 +348,7 @@ func (d *Dispatcher) message(nodeID string) (*api.SessionMessage, error) {
 			return
 		}
 		m.Node = node
-		m.Assignments = assignments(tx, node)
+		m.Assignments = build(tx, node)
 		if c := tx.Cluster(); c != nil {
 			m.GossipKeys = c.GetGossipKeys()
 		}
@@ -546,6 +572,12 @@ func (r *runState) watchLoop(ctx context.Context, w *store.Watcher) {
 		r.mu.Lock()
 		for nodeID, s := range r.sessions {
 			if _, ok := a.nodes[nodeID]; ok || a.all {
+				if s.incremental {
+					s.complete = s.complete || a.reset
+					for id := range a.tasks[nodeID] {
+						s.changed[id] = struct{}{}
+					}
+				}
 				select {
 				case s.notify <- struct{}{}:
 				default:

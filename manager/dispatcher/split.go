@@ -15,14 +15,19 @@ const messageBudget = 2 << 20
 // splitMessage cuts m into messages of at most budget bytes (a single task
 // larger than that travels alone): the first carries everything but the
 // tasks that did not fit, the others only tasks, and all but the last say
-// assignments_more. A message that fits is returned as is.
+// assignments_more. A message that fits is returned as is. The parts share
+// m's tasks; m is unchanged when splitMessage returns.
 func splitMessage(m *api.SessionMessage, budget int) []*api.SessionMessage {
 	if proto.Size(m) <= budget || len(m.GetAssignments().GetTasks()) == 0 {
 		return []*api.SessionMessage{m}
 	}
-	tasks := m.GetAssignments().GetTasks()
+	// The first part is m without its tasks: they are left out of the
+	// copy rather than copied and dropped (a deep copy of every task of a
+	// large set was most of what sending it allocated).
+	tasks := m.Assignments.Tasks
+	m.Assignments.Tasks = nil
 	first := proto.Clone(m).(*api.SessionMessage)
-	first.Assignments.Tasks = nil
+	m.Assignments.Tasks = tasks
 	var parts []*api.SessionMessage
 	cur := first
 	size := proto.Size(first)

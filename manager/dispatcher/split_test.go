@@ -2,6 +2,7 @@ package dispatcher
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -64,5 +65,33 @@ func TestSplitMessageKeepsEveryTaskUnderTheBudget(t *testing.T) {
 				t.Fatalf("the first part lost the node or the networks: %v", parts[0].GetNode())
 			}
 		})
+	}
+}
+
+// TestSplitMessageDoesNotCopyTheTasks: cutting a 20,000-task set into
+// parts must not copy the tasks (it did: a deep copy of the whole set,
+// for every set sent to a large node).
+func TestSplitMessageDoesNotCopyTheTasks(t *testing.T) {
+	m := &api.SessionMessage{SessionId: "s1", Node: &api.Node{Id: "n1"}, Assignments: &api.Assignments{}}
+	for i := 0; i < 20_000; i++ {
+		m.Assignments.Tasks = append(m.Assignments.Tasks, &api.Task{Id: fmt.Sprintf("t%05d", i), ServiceName: "web",
+			Spec: &api.TaskSpec{Container: &api.ContainerSpec{Image: "busybox", Env: []string{strings.Repeat("e", 100)}}}})
+	}
+	size := proto.Size(m)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	parts := splitMessage(m, 2<<20)
+	runtime.ReadMemStats(&after)
+	if len(parts) < 2 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("split %d bytes of tasks into %d parts, allocating %d bytes", size, len(parts), alloc)
+	if alloc > uint64(size) {
+		t.Errorf("splitting a %d-byte set allocated %d bytes: the tasks were copied", size, alloc)
+	}
+	if parts[0].GetAssignments().GetTasks()[0] != m.Assignments.Tasks[0] || len(m.Assignments.Tasks) != 20_000 {
+		t.Errorf("the parts do not share m's tasks, or m lost them")
 	}
 }

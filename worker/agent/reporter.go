@@ -10,11 +10,17 @@ import (
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
+// maxReportsPerCall bounds one UpdateTaskStatus call: a node that starts
+// (or lost its manager while running) 25,000 tasks has as many reports
+// queued, and one call carrying them all passed gRPC's 4 MiB message limit,
+// was refused, and was tried again whole, for ever.
+const maxReportsPerCall = 1000
+
 // reporter sends task status to the dispatcher: one call at a time, each
-// carrying the latest status of every task that changed since the last, so
-// a task racing through accepted…running costs one call. What a call could
-// not deliver stays queued (unless a newer status replaced it) and goes
-// with the next session.
+// carrying the latest status of up to maxReportsPerCall tasks that changed
+// since the last, so a task racing through accepted…running costs one call.
+// What a call could not deliver stays queued (unless a newer status
+// replaced it) and goes with the next session.
 type reporter struct {
 	a       *Agent
 	mu      sync.Mutex
@@ -53,9 +59,12 @@ func (r *reporter) run(ctx context.Context) {
 				r.mu.Unlock()
 				break
 			}
-			batch := make(map[string]*api.TaskStatus, len(r.pending))
+			batch := make(map[string]*api.TaskStatus, min(len(r.pending), maxReportsPerCall))
 			req := &api.UpdateTaskStatusRequest{NodeId: a.cfg.NodeID}
 			for id, st := range r.pending {
+				if len(batch) == maxReportsPerCall {
+					break // the rest go in the next call, at once
+				}
 				batch[id] = st
 				req.Updates = append(req.Updates, &api.TaskStatusUpdate{TaskId: id, Status: st})
 			}

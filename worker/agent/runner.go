@@ -67,8 +67,10 @@ func (r *taskRunner) poke() {
 }
 
 // update hands the runner a newer assignment of its task and reports
-// whether it differs from the one the runner had (a full assignment set
-// repeats every task; a finished one need not wake for its own copy).
+// whether it differs from the one the runner had. Only a change wakes the
+// runner: a complete assignment set repeats every task, and 25,000 running
+// tasks each inspecting its container for its own unchanged copy was a
+// thundering herd on every set.
 func (r *taskRunner) update(t *api.Task) bool {
 	r.mu.Lock()
 	changed := r.dropped || t.GetMeta().GetVersion() != r.task.GetMeta().GetVersion() || !proto.Equal(t.GetStatus(), r.task.GetStatus())
@@ -81,7 +83,9 @@ func (r *taskRunner) update(t *api.Task) bool {
 		r.opCancel() // stop pulling for a task that is going away
 	}
 	r.mu.Unlock()
-	r.poke()
+	if changed {
+		r.poke()
+	}
 	return changed
 }
 

@@ -118,6 +118,7 @@ func (a *Agent) session(ctx context.Context, addr string) (established bool, err
 	defer end(nil)
 	stream, err := client.Session(sctx, &api.SessionRequest{
 		NodeId: a.cfg.NodeID, Description: a.cfg.Description, Addr: a.cfg.Addr,
+		IncrementalAssignments: true,
 	})
 	if err != nil {
 		return false, err
@@ -171,6 +172,7 @@ func recvWhole(stream interface {
 			msg.Assignments = &api.Assignments{}
 		}
 		msg.Assignments.Tasks = append(msg.Assignments.Tasks, next.GetAssignments().GetTasks()...)
+		msg.Assignments.RemovedTasks = append(msg.Assignments.RemovedTasks, next.GetAssignments().GetRemovedTasks()...)
 		msg.AssignmentsMore = next.GetAssignmentsMore()
 	}
 	return msg, nil
@@ -196,7 +198,11 @@ func (a *Agent) apply(msg *api.SessionMessage) {
 	a.mu.Unlock()
 	if as := msg.GetAssignments(); as != nil {
 		a.files.set(as)
-		a.assign(as.GetTasks())
+		if msg.GetAssignmentsIncremental() {
+			a.assignChanges(as.GetTasks(), as.GetRemovedTasks())
+		} else {
+			a.assign(as.GetTasks())
+		}
 	}
 }
 

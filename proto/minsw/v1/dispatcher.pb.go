@@ -24,12 +24,16 @@ const (
 )
 
 type SessionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeId        string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
-	Description   *NodeDescription       `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	Addr          string                 `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	NodeId      string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Description *NodeDescription       `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Addr        string                 `protobuf:"bytes,3,opt,name=addr,proto3" json:"addr,omitempty"`
+	// incremental_assignments: the worker applies incremental assignment
+	// sets (SessionMessage.assignments_incremental); a worker that does not
+	// say so gets the complete set in every message.
+	IncrementalAssignments bool `protobuf:"varint,100,opt,name=incremental_assignments,json=incrementalAssignments,proto3" json:"incremental_assignments,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *SessionRequest) Reset() {
@@ -83,6 +87,13 @@ func (x *SessionRequest) GetAddr() string {
 	return ""
 }
 
+func (x *SessionRequest) GetIncrementalAssignments() bool {
+	if x != nil {
+		return x.IncrementalAssignments
+	}
+	return false
+}
+
 type Assignments struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// tasks assigned to the node with desired state up to running (and those
@@ -92,8 +103,11 @@ type Assignments struct {
 	Networks []*Network `protobuf:"bytes,2,rep,name=networks,proto3" json:"networks,omitempty"`
 	// secrets and configs the tasks reference, and only those: the worker
 	// keeps them in memory while a task needs them.
-	Secrets       []*Secret `protobuf:"bytes,170,rep,name=secrets,proto3" json:"secrets,omitempty"`
-	Configs       []*Config `protobuf:"bytes,171,rep,name=configs,proto3" json:"configs,omitempty"`
+	Secrets []*Secret `protobuf:"bytes,170,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	Configs []*Config `protobuf:"bytes,171,rep,name=configs,proto3" json:"configs,omitempty"`
+	// removed_tasks, in an incremental set only: the IDs of tasks that left
+	// the node's set since the last message.
+	RemovedTasks  []string `protobuf:"bytes,100,rep,name=removed_tasks,json=removedTasks,proto3" json:"removed_tasks,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -156,6 +170,13 @@ func (x *Assignments) GetConfigs() []*Config {
 	return nil
 }
 
+func (x *Assignments) GetRemovedTasks() []string {
+	if x != nil {
+		return x.RemovedTasks
+	}
+	return nil
+}
+
 type SessionMessage struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	SessionId       string                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
@@ -172,8 +193,14 @@ type SessionMessage struct {
 	// in parts, the first with everything else, and the worker applies it
 	// once the last part (assignments_more false) has come.
 	AssignmentsMore bool `protobuf:"varint,100,opt,name=assignments_more,json=assignmentsMore,proto3" json:"assignments_more,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// assignments_incremental: tasks holds only the tasks added to or changed
+	// in the set since the last message (a change the worker acts on: desired
+	// state, spec, networks, endpoint; not the status it reported itself) and
+	// removed_tasks those that left it; networks, secrets and configs are
+	// still complete. A session's first message is always complete.
+	AssignmentsIncremental bool `protobuf:"varint,101,opt,name=assignments_incremental,json=assignmentsIncremental,proto3" json:"assignments_incremental,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *SessionMessage) Reset() {
@@ -258,6 +285,13 @@ func (x *SessionMessage) GetManagerIds() []string {
 func (x *SessionMessage) GetAssignmentsMore() bool {
 	if x != nil {
 		return x.AssignmentsMore
+	}
+	return false
+}
+
+func (x *SessionMessage) GetAssignmentsIncremental() bool {
+	if x != nil {
+		return x.AssignmentsIncremental
 	}
 	return false
 }
@@ -801,16 +835,18 @@ var File_minsw_v1_dispatcher_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_dispatcher_proto_rawDesc = "" +
 	"\n" +
-	"\x19minsw/v1/dispatcher.proto\x12\bminsw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16minsw/v1/objects.proto\x1a\x13minsw/v1/logs.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/secrets.proto\"z\n" +
+	"\x19minsw/v1/dispatcher.proto\x12\bminsw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x16minsw/v1/objects.proto\x1a\x13minsw/v1/logs.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/secrets.proto\"\xb3\x01\n" +
 	"\x0eSessionRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12;\n" +
 	"\vdescription\x18\x02 \x01(\v2\x19.minsw.v1.NodeDescriptionR\vdescription\x12\x12\n" +
-	"\x04addr\x18\x03 \x01(\tR\x04addr\"\xbc\x01\n" +
+	"\x04addr\x18\x03 \x01(\tR\x04addr\x127\n" +
+	"\x17incremental_assignments\x18d \x01(\bR\x16incrementalAssignments\"\xe1\x01\n" +
 	"\vAssignments\x12$\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x0e.minsw.v1.TaskR\x05tasks\x12-\n" +
 	"\bnetworks\x18\x02 \x03(\v2\x11.minsw.v1.NetworkR\bnetworks\x12+\n" +
 	"\asecrets\x18\xaa\x01 \x03(\v2\x10.minsw.v1.SecretR\asecrets\x12+\n" +
-	"\aconfigs\x18\xab\x01 \x03(\v2\x10.minsw.v1.ConfigR\aconfigs\"\xdc\x02\n" +
+	"\aconfigs\x18\xab\x01 \x03(\v2\x10.minsw.v1.ConfigR\aconfigs\x12#\n" +
+	"\rremoved_tasks\x18d \x03(\tR\fremovedTasks\"\x95\x03\n" +
 	"\x0eSessionMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\tR\tsessionId\x12\"\n" +
@@ -822,7 +858,8 @@ const file_minsw_v1_dispatcher_proto_rawDesc = "" +
 	"gossipKeys\x12 \n" +
 	"\vmanager_ids\x18\xa2\x02 \x03(\tR\n" +
 	"managerIds\x12)\n" +
-	"\x10assignments_more\x18d \x01(\bR\x0fassignmentsMore\"J\n" +
+	"\x10assignments_more\x18d \x01(\bR\x0fassignmentsMore\x127\n" +
+	"\x17assignments_incremental\x18e \x01(\bR\x16assignmentsIncremental\"J\n" +
 	"\x10HeartbeatRequest\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
 	"\n" +

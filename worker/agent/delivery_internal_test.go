@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/minsw/minsw/internal/eventually"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+	"github.com/minsw/minsw/worker/executor/fake"
+)
+
+// TestUnchangedTaskDoesNotWakeItsRunner: a complete assignment set repeats
+// every task; a runner handed its own unchanged copy must stay asleep (each
+// woke and inspected its container, 25,000 of them on every set).
+func TestUnchangedTaskDoesNotWakeItsRunner(t *testing.T) {
+	tk := &api.Task{Id: "t1", NodeId: "n1", Meta: &api.Meta{Version: 3}, DesiredState: api.TaskState_TASK_STATE_RUNNING,
+		Status: &api.TaskStatus{State: api.TaskState_TASK_STATE_RUNNING, Message: "started"}}
+	r := newTaskRunner(&Agent{}, tk)
+	woken := func() bool {
+		select {
+		case <-r.wake:
+			return true
+		default:
+			return false
+		}
+	}
+	if r.update(proto.Clone(tk).(*api.Task)) || woken() {
+		t.Fatal("an unchanged copy of the task woke its runner")
+	}
+	newer := proto.Clone(tk).(*api.Task)
+	newer.Meta.Version = 4
+	newer.DesiredState = api.TaskState_TASK_STATE_SHUTDOWN
+	if !r.update(newer) || !woken() {
+		t.Fatal("a changed task did not wake its runner")
+	}
+}
+
+// statusRecorder is a DispatcherClient that takes every status report and
+// records each call's size.
+type statusRecorder struct {
+	api.DispatcherClient
+	mu    sync.Mutex
+	calls []int
+	got   map[string]bool
+}
+
+func (s *statusRecorder) UpdateTaskStatus(_ context.Context, req *api.UpdateTaskStatusRequest, _ ...grpc.CallOption) (*api.UpdateTaskStatusResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, len(req.GetUpdates()))
+	for _, u := range req.GetUpdates() {
+		s.got[u.GetTaskId()] = true
+	}
+	return &api.UpdateTaskStatusResponse{}, nil
+}
+
+// TestReportsAreSentInBoundedCalls: 2,500 queued reports (a node that
+// started its tasks while it had no manager) go in calls of at most
+// maxReportsPerCall, all of them delivered; one call with everything
+// passed gRPC's message limit at ~25,000 tasks and was refused for ever.
+func TestReportsAreSentInBoundedCalls(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.NodeID, cfg.Managers, cfg.Executor = "n1", []string{"m"}, fake.New()
+	cfg.Dial = func(context.Context, string) (grpc.ClientConnInterface, error) {
+		return nil, fmt.Errorf("no dialing here")
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &statusRecorder{got: map[string]bool{}}
+	const n = 2500
+	for i := range n {
+		a.rep.put(fmt.Sprintf("t%04d", i), &api.TaskStatus{State: api.TaskState_TASK_STATE_RUNNING})
+	}
+	a.setSession(&activeSession{client: rec, id: "s1", end: func(error) {}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.rep.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	eventually.Within(t, 30*time.Second, "every report delivered", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.got) == n
+	})
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i, c := range rec.calls {
+		if c > maxReportsPerCall {
+			t.Errorf("call %d carried %d reports, over %d", i, c, maxReportsPerCall)
+		}
+	}
+	if len(rec.calls) < n/maxReportsPerCall {
+		t.Errorf("%d calls for %d reports", len(rec.calls), n)
+	}
+}
