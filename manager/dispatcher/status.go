@@ -14,8 +14,14 @@ import (
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-// writeChunk bounds the tasks one store write (one raft entry) carries.
-const writeChunk = 200
+// One store write (one raft entry) of task status carries at most
+// entryTasks tasks and about entryBytes of them (a task is written whole,
+// spec included): few entries for a burst of 50,000 reports (each entry is
+// a raft round trip and an fsync), none of them huge.
+const (
+	entryTasks = 1000
+	entryBytes = 1 << 20
+)
 
 // statusBatcher gathers task status reports from all sessions and writes
 // them together: at once when the store has been idle for an interval
@@ -163,21 +169,24 @@ func (b *statusBatcher) logStats(final bool) {
 	b.log.Info("task status writes", "entries", b.written.Entries, "tasks", b.written.Tasks, "bytes", b.written.Bytes)
 }
 
-// write applies the batch, in chunks, never moving a task backwards and
-// skipping tasks that are gone or that another node now holds.
+// write applies the batch in entries bounded by entryTasks and entryBytes,
+// never moving a task backwards and skipping tasks that are gone, that
+// another node now holds, or whose status would not change (a report
+// repeated after a reconnect costs no write).
 func (b *statusBatcher) write(ctx context.Context, updates map[string]pendingStatus) error {
 	ids := make([]string, 0, len(updates))
 	for id := range updates {
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
-	for start := 0; start < len(ids); start += writeChunk {
-		chunk := ids[start:min(start+writeChunk, len(ids))]
+	for start := 0; start < len(ids); {
+		var end int
 		var tasks, bytes int64
 		err := retryConflict(func() error {
 			tasks, bytes = 0, 0
 			return b.st.Update(ctx, func(tx *store.Tx) error {
-				for _, id := range chunk {
+				for end = start; end < len(ids) && tasks < entryTasks && bytes < entryBytes; end++ {
+					id := ids[end]
 					u := updates[id]
 					cur := tx.Task(id)
 					if cur == nil || cur.GetNodeId() != u.nodeID || !advances(cur.GetStatus(), u.status) {
@@ -202,6 +211,7 @@ func (b *statusBatcher) write(ctx context.Context, updates map[string]pendingSta
 			b.written.Tasks += tasks
 			b.written.Bytes += bytes
 		}
+		start = end
 	}
 	return nil
 }

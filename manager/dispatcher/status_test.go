@@ -1,0 +1,89 @@
+package dispatcher
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/minsw/minsw/manager/store"
+	api "github.com/minsw/minsw/proto/minsw/v1"
+)
+
+func statusStore(t *testing.T, node string, n int, pad int) (*store.Store, []string) {
+	t.Helper()
+	st := store.New(nil, nil)
+	var ids []string
+	if err := st.Batch(context.Background(), n, 500, func(tx *store.Tx, i int) error {
+		tk := newTask(fmt.Sprintf("%s-%05d", node, i), node, api.TaskState_TASK_STATE_ASSIGNED)
+		if pad > 0 {
+			tk.Spec.Container.Env = []string{"PAD=" + strings.Repeat("p", pad)}
+		}
+		ids = append(ids, tk.Id)
+		return tx.Create(tk)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return st, ids
+}
+
+func reports(node string, ids []string, state api.TaskState, at time.Time) map[string]pendingStatus {
+	out := map[string]pendingStatus{}
+	for _, id := range ids {
+		out[id] = pendingStatus{nodeID: node, status: &api.TaskStatus{State: state, Message: "started", Timestamp: timestamppb.New(at)}}
+	}
+	return out
+}
+
+// TestStatusWritesAreFewBoundedEntries: 3,000 reports are 3 raft entries
+// (they were 15, of 200 tasks each), and big tasks are cut by size: no
+// entry carries much more than entryBytes.
+func TestStatusWritesAreFewBoundedEntries(t *testing.T) {
+	ctx := context.Background()
+	st, ids := statusStore(t, "n1", 3000, 0)
+	b := newStatusBatcher(st, 0, 100, slog.New(slog.DiscardHandler))
+	if err := b.write(ctx, reports("n1", ids, api.TaskState_TASK_STATE_RUNNING, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if w := taskWrites(st, ids); w != 3 || b.written.Entries != 3 || b.written.Tasks != 3000 {
+		t.Fatalf("3,000 reports: %d store writes, %+v counted; want 3 entries", w, b.written)
+	}
+
+	st, ids = statusStore(t, "n2", 10, 300_000)
+	b = newStatusBatcher(st, 0, 100, slog.New(slog.DiscardHandler))
+	if err := b.write(ctx, reports("n2", ids, api.TaskState_TASK_STATE_RUNNING, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if w := taskWrites(st, ids); w < 3 || int64(w) != b.written.Entries {
+		t.Fatalf("10 tasks of 300 kB: %d store writes (%d counted), want at least 3 of at most ~1 MiB", w, b.written.Entries)
+	}
+	if per := b.written.Bytes / b.written.Entries; per > entryBytes+400_000 {
+		t.Fatalf("entries of %d bytes on average, over %d", per, entryBytes)
+	}
+}
+
+// TestRepeatedStatusIsNotWritten: a worker resending what the store
+// already says (after a reconnect, with a new time stamp) costs no write.
+func TestRepeatedStatusIsNotWritten(t *testing.T) {
+	ctx := context.Background()
+	st, ids := statusStore(t, "n1", 500, 0)
+	b := newStatusBatcher(st, 0, 100, slog.New(slog.DiscardHandler))
+	if err := b.write(ctx, reports("n1", ids, api.TaskState_TASK_STATE_RUNNING, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	before, entries := taskWrites(st, ids), b.written.Entries
+	var v0 uint64
+	st.View(func(tx store.ReadTx) { v0 = tx.Task(ids[0]).GetMeta().GetVersion() })
+	if err := b.write(ctx, reports("n1", ids, api.TaskState_TASK_STATE_RUNNING, time.Now().Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	var v1 uint64
+	st.View(func(tx store.ReadTx) { v1 = tx.Task(ids[0]).GetMeta().GetVersion() })
+	if taskWrites(st, ids) != before || b.written.Entries != entries || v1 != v0 {
+		t.Fatalf("a repeated status was written: entries %d -> %d, version %d -> %d", entries, b.written.Entries, v0, v1)
+	}
+}
