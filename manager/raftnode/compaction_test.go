@@ -79,10 +79,9 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 		m.trans.Disconnect(raft.ServerAddress(behind.id))
 	}
 	downAt := lead.node.LastIndex()
+	up := []*member{{node: ms[0].node, st: ms[0].st}, {node: ms[1].node, st: ms[1].st}}
 	for i := 0; i < 200; i++ {
-		if err := createService(lead.st, fmt.Sprintf("while-down-%d", i)); err != nil {
-			t.Fatal(err)
-		}
+		createThroughLeader(t, up, fmt.Sprintf("while-down-%d", i))
 	}
 	// Both members that stayed up compact past the follower: whichever of
 	// them leads when it comes back (a leader change under load is

@@ -101,6 +101,29 @@ func createService(st *store.Store, name string) error {
 	})
 }
 
+// createThroughLeader creates the service through whichever of ms leads,
+// and again after a lost leadership or an unknown outcome until it is
+// there: for tests about something else (compaction, snapshots), in which a
+// leader change under load is allowed. A write whose outcome was unknown and
+// that did apply is found by its name, never written twice.
+func createThroughLeader(t *testing.T, ms []*member, name string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if l := leader(ms); l != nil {
+			if serviceNames(l.st)[name] {
+				return
+			}
+			if err = createService(l.st, name); err == nil {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("service %s not created within 60 s: %v", name, err)
+}
+
 func serviceNames(st *store.Store) map[string]bool {
 	out := map[string]bool{}
 	st.View(func(tx store.ReadTx) {
