@@ -51,14 +51,17 @@ func BenchmarkSchedule100kTasks1kNodesReservationsSpreadThroughLog(b *testing.B)
 		runtime.GC()
 		l := New(st, nil)
 		b.StartTimer()
+		cpu0 := cpuTime()
 		start := time.Now()
 		n, err := l.Once(context.Background())
 		el := time.Since(start)
+		cpu := cpuTime() - cpu0
 		b.StopTimer()
 		if err != nil || n != tasks {
 			b.Fatalf("assigned %d of %d: %v", n, tasks, err)
 		}
 		b.ReportMetric(el.Seconds(), "s/schedule")
 		b.ReportMetric(float64(p.bytes)/(1<<20), "log-MiB")
+		b.ReportMetric(cpu.Seconds(), "cpu-s")
 	}
 }

@@ -23,27 +23,54 @@ import (
 // next snapshot by clone). The store pairs it with the go-memdb snapshot of
 // the same commit, so a reader sees one consistent state.
 type taskTable struct {
-	byID      *btree.BTreeG[taskKey]
-	byService *btree.BTreeG[taskKey]
-	byNode    *btree.BTreeG[taskKey]
+	byID      *btree.BTreeG[idKey]
+	byService *btree.BTreeG[groupKey]
+	byNode    *btree.BTreeG[groupKey]
 }
 
-// taskKey orders a task in one index: by group (its service or node ID;
-// empty in the ID index), then by task ID. The strings are the task's own.
-// Only the ID index holds the task; the service and node indexes hold keys,
+// idKey orders the tasks by ID; the ID is the task's own string.
+type idKey struct {
+	id   string
+	task *api.Task
+}
+
+func lessID(a, b idKey) bool { return a.id < b.id }
+
+// groupKey orders a task in a group index: by its group (service or node
+// ID), then by task ID. Groups are ordered by a hash of the ID first (the
+// order between groups does not matter, only that a group's keys are
+// together and in task ID order), which settles most comparisons without
+// reading either string. The service and node indexes hold keys, not tasks,
 // so a write that keeps a task's service and node (a status report, a
 // placement's service) leaves them alone.
-type taskKey struct {
+type groupKey struct {
+	hash  uint64
 	group string
 	id    string
-	task  *api.Task
 }
 
-func lessTaskKey(a, b taskKey) bool {
+func lessGroup(a, b groupKey) bool {
+	if a.hash != b.hash {
+		return a.hash < b.hash
+	}
 	if a.group != b.group {
 		return a.group < b.group
 	}
 	return a.id < b.id
+}
+
+func groupOf(group, id string) groupKey {
+	return groupKey{hash: fnv64(group), group: group, id: id}
+}
+
+// fnv64 is FNV-1a: cheap for short IDs, and the same in every process.
+func fnv64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // taskDegree gives nodes of 31 to 63 keys: a write copies at most a few
@@ -52,9 +79,9 @@ const taskDegree = 32
 
 func newTaskTable() *taskTable {
 	return &taskTable{
-		byID:      btree.NewG(taskDegree, lessTaskKey),
-		byService: btree.NewG(taskDegree, lessTaskKey),
-		byNode:    btree.NewG(taskDegree, lessTaskKey),
+		byID:      btree.NewG(taskDegree, lessID),
+		byService: btree.NewG(taskDegree, lessGroup),
+		byNode:    btree.NewG(taskDegree, lessGroup),
 	}
 }
 
@@ -67,7 +94,7 @@ func (t *taskTable) clone() *taskTable {
 }
 
 func (t *taskTable) get(id string) *api.Task {
-	k, ok := t.byID.Get(taskKey{id: id})
+	k, ok := t.byID.Get(idKey{id: id})
 	if !ok {
 		return nil
 	}
@@ -78,34 +105,30 @@ func (t *taskTable) get(id string) *api.Task {
 // an index entry moves only when the task's service or node changed.
 func (t *taskTable) put(n, old *api.Task) {
 	id := n.GetId()
-	t.byID.ReplaceOrInsert(taskKey{id: id, task: n})
+	t.byID.ReplaceOrInsert(idKey{id: id, task: n})
 	move(t.byService, old.GetServiceId(), n.GetServiceId(), id)
 	move(t.byNode, old.GetNodeId(), n.GetNodeId(), id)
 }
 
 // move moves id's entry in a group index from oldGroup to group ("": none).
-func move(tr *btree.BTreeG[taskKey], oldGroup, group, id string) {
+func move(tr *btree.BTreeG[groupKey], oldGroup, group, id string) {
 	if oldGroup == group {
 		return
 	}
 	if oldGroup != "" {
-		tr.Delete(taskKey{group: oldGroup, id: id})
+		tr.Delete(groupOf(oldGroup, id))
 	}
 	if group != "" {
-		tr.ReplaceOrInsert(taskKey{group: group, id: id})
+		tr.ReplaceOrInsert(groupOf(group, id))
 	}
 }
 
 // remove deletes old (the stored task) from every index.
 func (t *taskTable) remove(old *api.Task) {
 	id := old.GetId()
-	t.byID.Delete(taskKey{id: id})
-	if g := old.GetServiceId(); g != "" {
-		t.byService.Delete(taskKey{group: g, id: id})
-	}
-	if g := old.GetNodeId(); g != "" {
-		t.byNode.Delete(taskKey{group: g, id: id})
-	}
+	t.byID.Delete(idKey{id: id})
+	move(t.byService, old.GetServiceId(), "", id)
+	move(t.byNode, old.GetNodeId(), "", id)
 }
 
 func (t *taskTable) len() int { return t.byID.Len() }
@@ -116,7 +139,7 @@ func (t *taskTable) all() []*api.Task {
 		return nil
 	}
 	out := make([]*api.Task, 0, t.byID.Len())
-	t.byID.Ascend(func(k taskKey) bool {
+	t.byID.Ascend(func(k idKey) bool {
 		out = append(out, k.task)
 		return true
 	})
@@ -125,12 +148,12 @@ func (t *taskTable) all() []*api.Task {
 
 // group returns the tasks of one service or node (an index of t), in ID
 // order.
-func (t *taskTable) group(tr *btree.BTreeG[taskKey], g string) []*api.Task {
+func (t *taskTable) group(tr *btree.BTreeG[groupKey], g string) []*api.Task {
 	if g == "" {
 		return nil
 	}
 	var out []*api.Task
-	tr.AscendGreaterOrEqual(taskKey{group: g}, func(k taskKey) bool {
+	tr.AscendGreaterOrEqual(groupOf(g, ""), func(k groupKey) bool {
 		if k.group != g {
 			return false
 		}
@@ -143,7 +166,7 @@ func (t *taskTable) group(tr *btree.BTreeG[taskKey], g string) []*api.Task {
 // withIDPrefix returns the tasks whose ID starts with prefix, in ID order.
 func (t *taskTable) withIDPrefix(prefix string) []Object {
 	var out []Object
-	t.byID.AscendGreaterOrEqual(taskKey{id: prefix}, func(k taskKey) bool {
+	t.byID.AscendGreaterOrEqual(idKey{id: prefix}, func(k idKey) bool {
 		if !strings.HasPrefix(k.id, prefix) {
 			return false
 		}
