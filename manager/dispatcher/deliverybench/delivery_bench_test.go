@@ -53,6 +53,12 @@ func BenchmarkDelivery(b *testing.B) {
 	defer c.Close()
 	m := c.Managers[0]
 	m.Timings = []string{"--log-level", "info"}
+	profiles := os.Getenv("MINSW_DELIVERY_PROFILE") // a directory: CPU and heap profiles go there
+	var wflags []string
+	if profiles != "" {
+		m.Timings = append(m.Timings, "--pprof")
+		wflags = []string{"--pprof"}
+	}
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := c.Start(sctx); err != nil {
@@ -61,7 +67,7 @@ func BenchmarkDelivery(b *testing.B) {
 	if err := c.DrainManagers(sctx); err != nil {
 		b.Fatal(err)
 	}
-	ws, err := c.AddWorkers(sctx, dir, workers, []string{})
+	ws, err := c.AddWorkers(sctx, dir, workers, append([]string{}, wflags...))
 	defer func() {
 		for _, w := range ws {
 			w.Kill()
@@ -79,12 +85,31 @@ func BenchmarkDelivery(b *testing.B) {
 	rss := newSampler(m)
 	v0 := storeVersion(ctx, cl)
 	start := time.Now()
+	var profWG sync.WaitGroup
+	if profiles != "" {
+		// 30 s of CPU of the manager and of one worker, from 10 s into the
+		// delivery, then the manager's heap.
+		for _, p := range []*chaos.Manager{m, ws[0]} {
+			profWG.Add(1)
+			go func() {
+				defer profWG.Done()
+				time.Sleep(10 * time.Second)
+				if err := p.Profile(ctx, "profile?seconds=30", filepath.Join(profiles, p.Name+"-cpu.pprof")); err != nil {
+					b.Log(err)
+				}
+				if err := p.Profile(ctx, "heap", filepath.Join(profiles, p.Name+"-heap.pprof")); err != nil {
+					b.Log(err)
+				}
+			}()
+		}
+	}
 	created := create(ctx, b, cl, services, replicas)
 	b.Logf("%d services created in %v", created.n, created.dur.Round(time.Millisecond))
 	if err := waitRunning(ctx, cl, want, 20*time.Minute, nil); err != nil {
 		b.Fatal(err)
 	}
 	delivered := time.Since(start)
+	profWG.Wait()
 	v1 := storeVersion(ctx, cl)
 	peak := rss.stop()
 	entries, tasks, bytes := statusWrites(m)
@@ -138,6 +163,14 @@ func BenchmarkDelivery(b *testing.B) {
 		want, wback.Round(time.Millisecond), w.Name, v3-v2, peak, rssMiB(m), load())
 	b.ReportMetric(delivered.Seconds(), "delivery-s")
 	b.ReportMetric(float64(peak), "peak-RSS-MiB")
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
 }
 
 var (
