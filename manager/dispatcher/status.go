@@ -15,9 +15,9 @@ import (
 )
 
 // One store write (one raft entry) of task status carries at most
-// entryTasks tasks and about entryBytes of them (a task is written whole,
-// spec included): few entries for a burst of 50,000 reports (each entry is
-// a raft round trip and an fsync), none of them huge.
+// entryTasks tasks and about entryBytes of them (each task without the
+// spec, endpoint and networks it keeps): few entries for a burst of 50,000
+// reports (each entry is a raft round trip and an fsync), none of them huge.
 const (
 	entryTasks = 1000
 	entryBytes = 1 << 20
@@ -192,13 +192,16 @@ func (b *statusBatcher) write(ctx context.Context, updates map[string]pendingSta
 					if cur == nil || cur.GetNodeId() != u.nodeID || !advances(cur.GetStatus(), u.status) {
 						continue
 					}
-					t := proto.Clone(cur).(*api.Task)
+					// A shallow copy: the entry then leaves out the spec,
+					// endpoint and networks it shares with the stored task
+					// (store.keepStored), and nothing is deep-copied.
+					t := store.ShallowTask(cur)
 					t.Status = u.status
 					if err := tx.Update(t); err != nil {
 						return err
 					}
 					tasks++
-					bytes += int64(proto.Size(t))
+					bytes += int64(entrySize(t))
 				}
 				return nil
 			})
@@ -214,6 +217,14 @@ func (b *statusBatcher) write(ctx context.Context, updates map[string]pendingSta
 		start = end
 	}
 	return nil
+}
+
+// entrySize is about what a status update of t costs in its raft entry:
+// the task without the parts the store keeps from the stored version.
+func entrySize(t *api.Task) int {
+	sent := store.ShallowTask(t)
+	sent.Spec, sent.Endpoint, sent.Networks = nil, nil, nil
+	return proto.Size(sent)
 }
 
 // advances says whether next may replace cur: a later state, or the same
