@@ -24,7 +24,7 @@ func (s *Server) networkList(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []network.Inspect{}
 	add := func(n network.Inspect) {
-		if convert.MatchNetwork(args, n.Name, n.ID, n.Driver, n.Scope, n.Ingress, n.Labels) {
+		if convert.MatchNetwork(args, n.Name, n.ID, n.Driver, n.Scope, n.Labels) {
 			out = append(out, n)
 		}
 	}

@@ -203,3 +203,51 @@ print("by label", [x.name.split(".")[0] for x in c.containers.list(filters={"lab
 	}
 	contains(t, string(b), "networks ['backnet'] True", "labels app", "by label ['lone']")
 }
+
+// TestNetworkLsFiltersAlikeInBothCLIs: minsw network ls applied --filter
+// to the swarm's networks only and listed host, none and the gateway
+// bridge whatever the filter; it now lists what docker network ls lists.
+func TestNetworkLsFiltersAlikeInBothCLIs(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	d.ok("network", "create", "-d", "overlay", "--label", "team=a", "backnet")
+	names := func(out string) string {
+		var ns []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			if f := strings.Fields(l); len(f) > 1 {
+				ns = append(ns, f[1])
+			}
+		}
+		return strings.Join(ns, " ")
+	}
+	for _, c := range []struct{ filter, want string }{
+		{"driver=overlay", "backnet ingress"},
+		{"scope=local", "host minsw_gwbridge none"},
+		{"type=builtin", "host none"},
+		{"type=custom", "backnet ingress minsw_gwbridge"},
+		{"name=ho", "host"},
+		{"label=team=a", "backnet"},
+	} {
+		out, code := d.minsw("network", "ls", "--filter", c.filter)
+		if code != 0 {
+			t.Fatalf("minsw network ls --filter %s: exit %d\n%s", c.filter, code, out)
+		}
+		docker := names(d.ok("network", "ls", "--filter", c.filter))
+		got := names(out)
+		// The gateway bridge exists once a task or the ingress sandbox
+		// needed it; compare with docker's answer on the same node.
+		if got != docker || withoutGateway(got) != withoutGateway(c.want) {
+			t.Errorf("network ls --filter %s: minsw %q, docker %q, want %q", c.filter, got, docker, c.want)
+		}
+	}
+}
+
+func withoutGateway(names string) string {
+	var out []string
+	for _, n := range strings.Fields(names) {
+		if n != "minsw_gwbridge" {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, " ")
+}

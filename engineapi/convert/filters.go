@@ -149,10 +149,13 @@ func MatchTask(args filters.Args, t *api.Task, svc *api.Service, serviceIDs, nod
 var NetworkFilterKeys = []string{"dangling", "driver", "id", "label", "name", "scope", "type"}
 
 // MatchNetwork says whether n (a network as docker shows it) passes the
-// network filters. Every minsw network is "custom" but ingress.
-func MatchNetwork(args filters.Args, name, id, driver, scope string, builtin bool, labels map[string]string) bool {
+// network filters. The type is docker's: "builtin" are the networks docker
+// predefines (bridge, host, none, default), every other one, ingress
+// included, is "custom".
+func MatchNetwork(args filters.Args, name, id, driver, scope string, labels map[string]string) bool {
 	typ := "custom"
-	if builtin {
+	switch name {
+	case "bridge", "host", "none", "default":
 		typ = "builtin"
 	}
 	if names := args.Get("name"); len(names) > 0 && !args.Match("name", name) {

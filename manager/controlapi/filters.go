@@ -104,7 +104,9 @@ func MatchNetwork(n *api.Network, f Filters) bool {
 		f.any("label", labelMatch(n.GetSpec().GetLabels())) &&
 		f.any("driver", func(v string) bool { return v == n.GetSpec().GetDriver() }) &&
 		f.any("scope", func(v string) bool { return v == "swarm" }) &&
-		f.any("type", func(v string) bool { return v == "custom" || (v == "builtin" && n.GetSpec().GetIngress()) })
+		// docker's "builtin" networks are the predefined bridge, host and
+		// none; every swarm network, ingress included, is "custom".
+		f.any("type", func(v string) bool { return v == "custom" })
 }
 
 // matchTask reports whether a task passes f (keys: id, name, node,

@@ -145,7 +145,7 @@ func newListCommand(c *cli.CLI) *cobra.Command {
 			// The node's own networks (scope local), as docker lists them;
 			// an older daemon without the call just shows the swarm's.
 			if local, err := cl.Networks.ListLocalNetworks(cmd.Context(), &minswv1.ListLocalNetworksRequest{}); err == nil {
-				rows = append(rows, localNetworkRows(local.GetNetworks(), noTrunc)...)
+				rows = append(rows, localNetworkRows(filterLocal(fs, local.GetNetworks()), noTrunc)...)
 				sortNetworkRows(rows)
 			}
 			return networkTable.Write(c.Out, tmpl, quiet, rows)
