@@ -12,7 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -357,7 +358,8 @@ func (a *Agent) Networks() []*api.Network {
 }
 
 // Tasks returns the node's own view: every task it holds, with the latest
-// status it knows (reported or about to be), sorted by ID.
+// status it knows (reported or about to be), sorted by ID. The tasks share
+// their parts with the agent's: read them, never change them.
 func (a *Agent) Tasks() []*api.Task {
 	a.mu.Lock()
 	rs := make([]*taskRunner, 0, len(a.runners))
@@ -369,7 +371,7 @@ func (a *Agent) Tasks() []*api.Task {
 	for _, r := range rs {
 		out = append(out, r.view())
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetId() < out[j].GetId() })
+	slices.SortFunc(out, func(x, y *api.Task) int { return strings.Compare(x.Id, y.Id) })
 	return out
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/minsw/minsw/internal/eventually"
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -98,5 +99,70 @@ func TestReportsAreSentInBoundedCalls(t *testing.T) {
 	}
 	if len(rec.calls) < n/maxReportsPerCall {
 		t.Errorf("%d calls for %d reports", len(rec.calls), n)
+	}
+}
+
+// BenchmarkTasksView25k: Tasks() on a node with 25,000 tasks, which the
+// netagent calls after every status change the node makes.
+func BenchmarkTasksView25k(b *testing.B) {
+	a := &Agent{runners: map[string]*taskRunner{}}
+	spec := &api.TaskSpec{Container: &api.ContainerSpec{Image: "busybox", Env: []string{"A=1", "B=2"}, Args: []string{"sleep", "1d"}}}
+	for i := range 25_000 {
+		tk := &api.Task{Id: fmt.Sprintf("t%05d", i), NodeId: "n1", Meta: &api.Meta{Version: 3}, Spec: spec, ServiceName: "web",
+			DesiredState: api.TaskState_TASK_STATE_RUNNING, Networks: []*api.NetworkAttachment{{NetworkId: "net1", Addresses: []string{"10.0.0.2/24"}}}}
+		r := newTaskRunner(a, tk)
+		r.status = &api.TaskStatus{State: api.TaskState_TASK_STATE_RUNNING, Message: "started", Container: &api.ContainerStatus{ContainerId: ContainerID(tk.Id)}}
+		a.runners[tk.Id] = r
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if n := len(a.Tasks()); n != 25_000 {
+			b.Fatal(n)
+		}
+	}
+}
+
+// TestTaskViewCopiesEveryField sets every field of a task and checks that
+// a runner's view holds them all, with the runner's status, sharing the
+// spec instead of copying it. It fails when Task gains a field view does
+// not copy.
+func TestTaskViewCopiesEveryField(t *testing.T) {
+	tk := &api.Task{}
+	m := tk.ProtoReflect()
+	fields := m.Descriptor().Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		switch {
+		case fd.IsList():
+			l := m.Mutable(fd).List()
+			if fd.Kind() == protoreflect.MessageKind {
+				l.Append(protoreflect.ValueOfMessage(l.NewElement().Message()))
+			} else {
+				l.Append(protoreflect.ValueOfString("x"))
+			}
+		case fd.IsMap():
+			t.Fatalf("Task has a map field %s: teach view and this test about it", fd.Name())
+		case fd.Kind() == protoreflect.MessageKind:
+			m.Mutable(fd)
+		case fd.Kind() == protoreflect.StringKind:
+			m.Set(fd, protoreflect.ValueOfString("x"))
+		case fd.Kind() == protoreflect.Uint64Kind:
+			m.Set(fd, protoreflect.ValueOfUint64(7))
+		case fd.Kind() == protoreflect.EnumKind:
+			m.Set(fd, protoreflect.ValueOfEnum(1))
+		default:
+			t.Fatalf("field %s of kind %v: teach this test to set it", fd.Name(), fd.Kind())
+		}
+	}
+	r := newTaskRunner(&Agent{}, tk)
+	r.status = &api.TaskStatus{State: api.TaskState_TASK_STATE_RUNNING, Message: "started"}
+	got := r.view()
+	want := proto.Clone(tk).(*api.Task)
+	want.Status = r.status
+	if !proto.Equal(got, want) {
+		t.Fatalf("view dropped a field:\n got %v\nwant %v", got, want)
+	}
+	if got.Spec != tk.Spec || got.Status != r.status {
+		t.Error("the view copies the spec or the status instead of sharing them")
 	}
 }
