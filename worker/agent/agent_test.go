@@ -670,7 +670,14 @@ func TestAssignmentSetOverOneMessageArrivesWhole(t *testing.T) {
 	}
 	a, _ := startAgent(t, "worker1", []string{m.addr}, fake.New())
 	waitFor(t, "all tasks known to the worker", func() bool { return len(a.Tasks()) == n })
-	if err := a.SessionError(); err != nil {
-		t.Fatalf("session: %v", err)
-	}
+	// The session stays up: under heavy load one may expire on a late
+	// heartbeat (200 ms period here) and be opened again, so only an error
+	// about the set's size fails the test.
+	waitFor(t, "session up", func() bool {
+		err := a.SessionError()
+		if err != nil && strings.Contains(err.Error(), "larger than max") {
+			t.Fatalf("session: %v", err)
+		}
+		return err == nil
+	})
 }
