@@ -129,6 +129,7 @@ func BenchmarkManagerRSSAfterRestart(b *testing.B) {
 		}()
 	}
 	stop.Wait()
+	termsBefore := leaderTerms(c.Managers)
 	// All three start at once, as after a power cut.
 	restart := time.Now()
 	errs := make(chan error, len(c.Managers))
@@ -180,6 +181,7 @@ func BenchmarkManagerRSSAfterRestart(b *testing.B) {
 		time.Sleep(5 * time.Second)
 	}
 	atSettled := snapshot("settled")
+	b.Logf("leaders elected since the restart: %d", leaderTerms(c.Managers)-termsBefore)
 	fmt.Printf("%d managers with %d services / %d tasks (on %d workers), after a restart of all: first current read %v, first write %v; all tasks reported running again after %v; manager RSS at first write: %s; 90 s after the restart: %s; settled: %s (max %d MiB) [load %s]\n",
 		managers, services, want, workers, firstRead.Round(time.Millisecond), firstWrite.Round(time.Millisecond), settled.Round(time.Second), atServe, at90, atSettled, peak, loadAvg())
 	if d, err := time.ParseDuration(os.Getenv("MINSW_SCALE_HOLD")); err == nil {
@@ -347,4 +349,17 @@ func rssMiB(m *Manager) int {
 		}
 	}
 	return -1
+}
+
+// leaderTerms counts the terms the managers' logs say they began leading
+// (all of their runs so far): elections that made a leader.
+func leaderTerms(ms []*Manager) int {
+	n := 0
+	for _, m := range ms {
+		b, err := os.ReadFile(filepath.Join(m.Dir, "daemon.log"))
+		if err == nil {
+			n += strings.Count(string(b), `msg="became leader"`)
+		}
+	}
+	return n
 }
