@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -164,5 +167,68 @@ func TestTaskViewCopiesEveryField(t *testing.T) {
 	}
 	if got.Spec != tk.Spec || got.Status != r.status {
 		t.Error("the view copies the spec or the status instead of sharing them")
+	}
+}
+
+// failingRecorder refuses every call as a manager that lost the
+// leadership does.
+type failingRecorder struct {
+	api.DispatcherClient
+	calls atomic.Int64
+}
+
+func (f *failingRecorder) UpdateTaskStatus(context.Context, *api.UpdateTaskStatusRequest, ...grpc.CallOption) (*api.UpdateTaskStatusResponse, error) {
+	f.calls.Add(1)
+	return nil, status.Error(codes.FailedPrecondition, "not the leader; the leader is at 10.0.0.2:2377")
+}
+
+// TestReportsFollowTheLeaderChange: reports refused by a manager that is
+// no longer the leader end that session and all go, none lost, to the next
+// session's manager.
+func TestReportsFollowTheLeaderChange(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.NodeID, cfg.Managers, cfg.Executor = "n1", []string{"m"}, fake.New()
+	cfg.Dial = func(context.Context, string) (grpc.ClientConnInterface, error) {
+		return nil, fmt.Errorf("no dialing here")
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 1500
+	for i := range n {
+		a.rep.put(fmt.Sprintf("t%04d", i), &api.TaskStatus{State: api.TaskState_TASK_STATE_RUNNING})
+	}
+	old := &failingRecorder{}
+	ended := make(chan error, 1)
+	s1 := &activeSession{client: old, id: "s1", end: func(err error) {
+		select {
+		case ended <- err:
+		default:
+		}
+	}}
+	a.setSession(s1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.rep.run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case err := <-ended:
+		if status.Code(err) != codes.FailedPrecondition {
+			t.Fatalf("session ended with %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the refused reports did not end the session")
+	}
+	a.clearSession(s1)
+	rec := &statusRecorder{got: map[string]bool{}}
+	a.setSession(&activeSession{client: rec, id: "s2", end: func(error) {}})
+	eventually.Within(t, 30*time.Second, "every report delivered to the new leader", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return len(rec.got) == n
+	})
+	if c := old.calls.Load(); c > 5 {
+		t.Errorf("the old leader was called %d times after refusing", c)
 	}
 }
