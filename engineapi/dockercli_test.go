@@ -272,7 +272,21 @@ func TestEngineAPIBadInput(t *testing.T) {
 	d := startDaemon(t, "swarm-manager")
 	d.initSwarm()
 	d.ok("service", "create", "--detach", "--name", "web", "--no-resolve-image", "containous/whoami")
-	before := d.ok("service", "inspect", "web")
+	// The manager goes on recording the new service's rollout on it for a
+	// moment after create: take "before" once it has settled, or the
+	// comparison below sees the manager's writes as the bad input's.
+	var before string
+	eventually(t, 60*time.Second, func() string {
+		if st := strings.TrimSpace(d.ok("service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", "web")); st != "" && st != "completed" {
+			return "the service's rollout is " + st
+		}
+		first := d.ok("service", "inspect", "web")
+		time.Sleep(time.Second)
+		if before = d.ok("service", "inspect", "web"); before != first {
+			return "the service is still changing"
+		}
+		return ""
+	})
 	version := strings.TrimSpace(d.ok("service", "inspect", "--format", "{{.Version.Index}}", "web"))
 	spec := strings.TrimSpace(d.ok("service", "inspect", "--format", "{{json .Spec}}", "web"))
 

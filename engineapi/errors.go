@@ -62,6 +62,10 @@ func (s *Server) httpError(ctx context.Context, err error) (int, string) {
 		return http.StatusServiceUnavailable, message(err)
 	case errdefs.KindUnimplemented:
 		return http.StatusNotImplemented, message(err)
+	case errdefs.KindUnauthenticated:
+		return http.StatusUnauthorized, message(err)
+	case errdefs.KindPermissionDenied:
+		return http.StatusForbidden, message(err)
 	case errdefs.KindOutcomeUnknown:
 		// Not a failure: the write may have been applied. The message says
 		// so and how to check.

@@ -27,6 +27,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/internal/registryresolve"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -65,10 +66,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// ImageResolver looks an image up in its registry: the descriptor its
-// name points to now, and the platforms it is built for.
+// ImageResolver looks an image up in its registry (the descriptor its name
+// points to now, and the platforms it is built for), with the user's
+// login when given one, and checks a login (docker login).
 type ImageResolver interface {
-	Resolve(ctx context.Context, image string) (ocispec.Descriptor, []ocispec.Platform, error)
+	Resolve(ctx context.Context, image string, creds *registryresolve.Credentials) (ocispec.Descriptor, []ocispec.Platform, error)
+	Login(ctx context.Context, creds registryresolve.Credentials) error
 }
 
 // Server is the Engine API's HTTP handler.
@@ -164,6 +167,7 @@ func (s *Server) routes() {
 	s.handle("GET /events", s.events)
 
 	s.handle("GET /distribution/{name...}", s.distributionInspect)
+	s.handle("POST /auth", s.registryLogin)
 	s.handle("GET /images/{name...}", s.imageInspect)
 	s.handle("GET /plugins/{name...}", s.pluginInspect)
 

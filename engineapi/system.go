@@ -15,6 +15,7 @@ import (
 
 	"github.com/minsw/minsw/engineapi/convert"
 	"github.com/minsw/minsw/internal/errdefs"
+	"github.com/minsw/minsw/internal/registryresolve"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -153,7 +154,13 @@ func (s *Server) distributionInspect(w http.ResponseWriter, r *http.Request) err
 	if s.cfg.Images == nil {
 		return errdefs.Unimplemented("this minsw node looks no images up in registries: each node pulls %s itself", image)
 	}
-	desc, _, err := s.cfg.Images.Resolve(r.Context(), image)
+	// --with-registry-auth: the CLI sends the user's login for the image's
+	// registry, which the lookup shows to that registry only.
+	creds, err := registryresolve.ParseAuth(r.Header.Get("X-Registry-Auth"))
+	if err != nil {
+		return err
+	}
+	desc, _, err := s.cfg.Images.Resolve(r.Context(), image, creds)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,11 @@ func (s *imagesAPI) DistributionInspect(ctx context.Context, r *api.Distribution
 	if r.GetImage() == "" {
 		return nil, errdefs.InvalidArgument("no image name given")
 	}
-	desc, _, err := s.r.Resolve(ctx, r.GetImage())
+	creds, err := registryresolve.ParseAuth(r.GetRegistryAuth())
+	if err != nil {
+		return nil, err
+	}
+	desc, _, err := s.r.Resolve(ctx, r.GetImage(), creds)
 	if err != nil {
 		return nil, err
 	}

@@ -104,16 +104,18 @@ func isLoopback(host string) bool {
 }
 
 // Resolve returns image's descriptor (the digest its tag names now) and
-// its platforms. A registry's refusal is reported in its words with an
-// errdefs kind (NotFound for an unknown image or tag, Unauthorized...).
-func (r *Resolver) Resolve(ctx context.Context, image string) (ocispec.Descriptor, []ocispec.Platform, error) {
+// its platforms, looked up with creds (--with-registry-auth; nil for
+// none), which go only to the registry they were given for. A registry's
+// refusal is reported in its words with an errdefs kind (NotFound for an
+// unknown image or tag, PermissionDenied...).
+func (r *Resolver) Resolve(ctx context.Context, image string, creds *Credentials) (ocispec.Descriptor, []ocispec.Platform, error) {
 	ref, err := r.where(image)
 	if err != nil {
 		return ocispec.Descriptor{}, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	desc, err := remote.Get(ref, remote.WithContext(ctx), remote.WithTransport(r.rt))
+	desc, err := remote.Get(ref, remote.WithContext(ctx), remote.WithTransport(r.rt), remote.WithAuth(creds.authenticator(ref.Context().RegistryStr())))
 	if err != nil {
 		return ocispec.Descriptor{}, nil, registryError(image, err)
 	}

@@ -54,7 +54,7 @@ func TestResolve(t *testing.T) {
 		{"a bad name", "UPPER/case", errdefs.KindInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			desc, platforms, err := r.Resolve(ctx, tc.image)
+			desc, platforms, err := r.Resolve(ctx, tc.image, nil)
 			if tc.kind != errdefs.KindUnknown {
 				if !errdefs.Is(err, tc.kind) {
 					t.Fatalf("err %v, want kind %d", err, tc.kind)
@@ -74,7 +74,7 @@ func TestResolve(t *testing.T) {
 	}
 	// Without a mirror, Docker Hub is never asked.
 	none, _ := New(Config{})
-	if _, _, err := none.Resolve(ctx, "busybox"); !errdefs.Is(err, errdefs.KindUnimplemented) {
+	if _, _, err := none.Resolve(ctx, "busybox", nil); !errdefs.Is(err, errdefs.KindUnimplemented) {
 		t.Fatalf("no mirror: %v", err)
 	}
 }

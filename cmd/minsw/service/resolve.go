@@ -19,7 +19,7 @@ import (
 // kept. When the registry cannot be asked, the tag is kept with docker's
 // warning; a daemon that does not look such names up at all (a Docker Hub
 // name on a node without --registry-mirror) keeps it silently.
-func pinImage(ctx context.Context, errOut io.Writer, images minswv1.ImagesClient, image string, noResolve bool) string {
+func pinImage(ctx context.Context, errOut io.Writer, images minswv1.ImagesClient, image, registryAuth string, noResolve bool) string {
 	if noResolve || image == "" {
 		return image
 	}
@@ -30,7 +30,7 @@ func pinImage(ctx context.Context, errOut io.Writer, images minswv1.ImagesClient
 	if _, ok := named.(reference.Canonical); ok {
 		return image
 	}
-	resp, err := images.DistributionInspect(ctx, &minswv1.DistributionInspectRequest{Image: image})
+	resp, err := images.DistributionInspect(ctx, &minswv1.DistributionInspectRequest{Image: image, RegistryAuth: registryAuth})
 	if status.Code(err) == codes.Unimplemented {
 		return image
 	}

@@ -18,10 +18,12 @@ const testDigest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef01234
 type fakeImages struct {
 	err   error
 	asked []string
+	auths []string
 }
 
 func (f *fakeImages) DistributionInspect(_ context.Context, r *minswv1.DistributionInspectRequest, _ ...grpc.CallOption) (*minswv1.DistributionInspectResponse, error) {
 	f.asked = append(f.asked, r.GetImage())
+	f.auths = append(f.auths, r.GetRegistryAuth())
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -48,7 +50,7 @@ func TestPinImage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeImages{err: tc.err}
 			var errOut bytes.Buffer
-			got := pinImage(context.Background(), &errOut, f, tc.image, tc.noResolve)
+			got := pinImage(context.Background(), &errOut, f, tc.image, "", tc.noResolve)
 			if got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
@@ -59,5 +61,18 @@ func TestPinImage(t *testing.T) {
 				t.Errorf("warning %q, want warned=%v", errOut.String(), tc.warns)
 			}
 		})
+	}
+}
+
+// --with-registry-auth: the lookup carries the user's login, as docker's
+// X-Registry-Auth on GET /distribution.
+func TestPinImageSendsTheLogin(t *testing.T) {
+	f := &fakeImages{}
+	var errOut bytes.Buffer
+	if got := pinImage(context.Background(), &errOut, f, "127.0.0.1:5000/app:v1", "eyJ1c2VybmFtZSI6InUifQ==", false); got != "127.0.0.1:5000/app:v1@"+testDigest {
+		t.Fatalf("got %q", got)
+	}
+	if len(f.auths) != 1 || f.auths[0] != "eyJ1c2VybmFtZSI6InUifQ==" {
+		t.Fatalf("the lookup carried %q", f.auths)
 	}
 }

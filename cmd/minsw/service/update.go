@@ -88,7 +88,13 @@ func runUpdate(ctx context.Context, c *cli.CLI, ref string, o *updateOptions) er
 		return err
 	}
 	if o.changed("image") {
-		o.image = pinImage(ctx, c.Err, cl.Images, o.image, o.cf.noResolveImage)
+		var auth string
+		if o.cf.withRegistryAuth && !o.cf.noResolveImage {
+			if auth, err = registryAuth(o.image); err != nil {
+				return err
+			}
+		}
+		o.image = pinImage(ctx, c.Err, cl.Images, o.image, auth, o.cf.noResolveImage)
 	}
 	var svc *minswv1.Service
 	if o.rollback {

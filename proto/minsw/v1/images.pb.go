@@ -24,7 +24,11 @@ const (
 type DistributionInspectRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// image as the user gave it (busybox, busybox:1.36, host:5000/app:v2).
-	Image         string `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	Image string `protobuf:"bytes,1,opt,name=image,proto3" json:"image,omitempty"`
+	// registry_auth is docker's X-Registry-Auth (base64url JSON of the
+	// user's login) when the CLI was given --with-registry-auth: the lookup
+	// shows it to the image's registry, and to no other (issue 15).
+	RegistryAuth  string `protobuf:"bytes,200,opt,name=registry_auth,json=registryAuth,proto3" json:"registry_auth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -62,6 +66,13 @@ func (*DistributionInspectRequest) Descriptor() ([]byte, []int) {
 func (x *DistributionInspectRequest) GetImage() string {
 	if x != nil {
 		return x.Image
+	}
+	return ""
+}
+
+func (x *DistributionInspectRequest) GetRegistryAuth() string {
+	if x != nil {
+		return x.RegistryAuth
 	}
 	return ""
 }
@@ -131,9 +142,10 @@ var File_minsw_v1_images_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_images_proto_rawDesc = "" +
 	"\n" +
-	"\x15minsw/v1/images.proto\x12\bminsw.v1\"2\n" +
+	"\x15minsw/v1/images.proto\x12\bminsw.v1\"X\n" +
 	"\x1aDistributionInspectRequest\x12\x14\n" +
-	"\x05image\x18\x01 \x01(\tR\x05image\"h\n" +
+	"\x05image\x18\x01 \x01(\tR\x05image\x12$\n" +
+	"\rregistry_auth\x18\xc8\x01 \x01(\tR\fregistryAuth\"h\n" +
 	"\x1bDistributionInspectResponse\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x1d\n" +
 	"\n" +
