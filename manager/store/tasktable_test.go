@@ -279,3 +279,81 @@ func TestTaskReadsAreSnapshots(t *testing.T) {
 		}
 	})
 }
+
+// Readers running while a writer moves every task from one node to the
+// other, commit after commit, each see one whole commit: all tasks on one
+// node, in every index, and the memdb tables of the same commit. Run with
+// -race, it also checks that readers and the writer share B-tree nodes
+// safely.
+func TestReadersDuringWritesSeeWholeCommits(t *testing.T) {
+	s := New(nil, nil)
+	ctx := context.Background()
+	const tasks = 300
+	if err := s.Update(ctx, func(tx *Tx) error {
+		if err := tx.Create(&api.Node{Id: "n1", Meta: &api.Meta{}, Spec: &api.NodeSpec{Labels: map[string]string{"holds": "n1"}}}); err != nil {
+			return err
+		}
+		for i := 0; i < tasks; i++ {
+			if err := tx.Create(&api.Task{Id: fmt.Sprintf("t%04d", i), Meta: &api.Meta{}, ServiceId: "svc", NodeId: "n1"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	errs := make(chan string, 4)
+	for r := 0; r < 2; r++ {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- ""
+					return
+				default:
+				}
+				s.View(func(tx ReadTx) {
+					holder := tx.Node("n1").GetSpec().GetLabels()["holds"]
+					n1, n2 := len(tx.TasksByNode("n1")), len(tx.TasksByNode("n2"))
+					all := tx.Tasks()
+					if len(all) != tasks || len(tx.TasksByService("svc")) != tasks {
+						errs <- fmt.Sprintf("a reader saw %d tasks", len(all))
+					}
+					want := map[string][2]int{"n1": {tasks, 0}, "n2": {0, tasks}}[holder]
+					if n1 != want[0] || n2 != want[1] || all[0].NodeId != holder || all[tasks-1].NodeId != holder {
+						errs <- fmt.Sprintf("a reader saw %d on n1 and %d on n2 while the node says %s", n1, n2, holder)
+					}
+				})
+			}
+		}()
+	}
+	for round := 0; round < 40; round++ {
+		to := []string{"n2", "n1"}[round%2]
+		if err := s.Update(ctx, func(tx *Tx) error {
+			nd := proto.Clone(tx.Node("n1")).(*api.Node)
+			nd.Spec.Labels["holds"] = to
+			if err := tx.Update(nd); err != nil {
+				return err
+			}
+			for _, tk := range tx.Tasks() {
+				nt := ShallowTask(tk)
+				nt.NodeId = to
+				if err := tx.Update(nt); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for finished := 0; finished < 2; {
+		if e := <-errs; e != "" {
+			t.Fatal(e)
+		} else {
+			finished++
+		}
+	}
+}
