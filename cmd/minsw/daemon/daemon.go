@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -42,6 +43,7 @@ type daemonOptions struct {
 	engine                       engineOptions
 	raftSnapshot                 raftSnapshotOptions
 	pprof                        pprofOptions
+	fakeState                    fakeStateOptions
 }
 
 // NewCommand is `minsw daemon`.
@@ -80,6 +82,7 @@ func NewCommand() *cobra.Command {
 	_ = f.MarkHidden("raft-heartbeat")
 	o.raftSnapshot.register(f)
 	o.pprof.register(f)
+	o.fakeState.register(f)
 	return cmd
 }
 
@@ -97,9 +100,11 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := o.pprof.serve(ctx, o.execRoot, log); err != nil {
+	stopPprof, err := o.pprof.serve(o.execRoot, log)
+	if err != nil {
 		return err
 	}
+	defer stopPprof()
 
 	exec, err := newExecutor(ctx, o, hostname, log)
 	if err != nil {
@@ -114,7 +119,8 @@ func runDaemon(ctx context.Context, o *daemonOptions) error {
 	if err != nil {
 		return err
 	}
-	return n.Run(ctx)
+	err = n.Run(ctx)
+	return errors.Join(err, o.fakeState.save(exec))
 }
 
 // newLogger is the daemon's structured log on stderr at --log-level.
@@ -130,7 +136,11 @@ func newLogger(logLevel string) (*slog.Logger, error) {
 func newExecutor(ctx context.Context, o *daemonOptions, hostname string, log *slog.Logger) (executor.Executor, error) {
 	switch o.executor {
 	case "fake":
-		return fake.New(), nil
+		e := fake.New()
+		if err := o.fakeState.load(e); err != nil {
+			return nil, err
+		}
+		return e, nil
 	case "containerd":
 		cfg := containerd.DefaultConfig("minsw-" + hostname)
 		cfg.Address = o.containerdAddr

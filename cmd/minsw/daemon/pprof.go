@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,23 +31,25 @@ func (p *pprofOptions) register(f *pflag.FlagSet) {
 // pprofSocket is where --pprof serves.
 func pprofSocket(execRoot string) string { return filepath.Join(execRoot, "pprof.sock") }
 
-// serve listens on the socket until ctx ends; off, it does nothing.
-func (p *pprofOptions) serve(ctx context.Context, execRoot string, log *slog.Logger) error {
+// serve listens on the socket until the returned stop is called (after
+// the node has stopped: a slow shutdown can be profiled too); off, it does
+// nothing.
+func (p *pprofOptions) serve(execRoot string, log *slog.Logger) (stop func(), err error) {
 	if !p.on {
-		return nil
+		return func() {}, nil
 	}
 	path := pprofSocket(execRoot)
 	if err := os.MkdirAll(execRoot, 0o755); err != nil {
-		return fmt.Errorf("--pprof: %w", err)
+		return nil, fmt.Errorf("--pprof: %w", err)
 	}
 	_ = os.Remove(path)
 	l, err := net.Listen("unix", path)
 	if err != nil {
-		return fmt.Errorf("--pprof: %w", err)
+		return nil, fmt.Errorf("--pprof: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		l.Close()
-		return fmt.Errorf("--pprof: %w", err)
+		return nil, fmt.Errorf("--pprof: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -62,11 +63,9 @@ func (p *pprofOptions) serve(ctx context.Context, execRoot string, log *slog.Log
 			log.Warn("pprof socket stopped", "err", err)
 		}
 	}()
-	go func() {
-		<-ctx.Done()
+	log.Info("serving runtime profiles", "socket", path)
+	return func() {
 		_ = srv.Close()
 		_ = os.Remove(path)
-	}()
-	log.Info("serving runtime profiles", "socket", path)
-	return nil
+	}, nil
 }

@@ -8,18 +8,14 @@ import (
 	"net/http"
 	"os"
 	"testing"
-
-	"github.com/minsw/minsw/internal/eventually"
 )
 
 func TestPprofSocketServesProfilesOnlyWhenAsked(t *testing.T) {
 	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 
 	off := &pprofOptions{}
-	if err := off.serve(ctx, dir, log); err != nil {
+	if _, err := off.serve(dir, log); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(pprofSocket(dir)); !os.IsNotExist(err) {
@@ -27,7 +23,8 @@ func TestPprofSocketServesProfilesOnlyWhenAsked(t *testing.T) {
 	}
 
 	on := &pprofOptions{on: true}
-	if err := on.serve(ctx, dir, log); err != nil {
+	stop, err := on.serve(dir, log)
+	if err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(pprofSocket(dir))
@@ -52,9 +49,8 @@ func TestPprofSocketServesProfilesOnlyWhenAsked(t *testing.T) {
 	}
 	hc.CloseIdleConnections()
 
-	cancel()
-	eventually.True(t, "the socket is removed when the daemon stops", func() bool {
-		_, err := os.Stat(pprofSocket(dir))
-		return os.IsNotExist(err)
-	})
+	stop()
+	if _, err := os.Stat(pprofSocket(dir)); !os.IsNotExist(err) {
+		t.Fatalf("the socket outlives the daemon (stat: %v)", err)
+	}
 }
