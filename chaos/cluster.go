@@ -38,6 +38,10 @@ type Manager struct {
 	// ones (500 ms dispatcher and raft heartbeats), empty: the daemon's
 	// defaults.
 	Timings []string
+	// KeepFakeTasks keeps the fake executor's containers across the
+	// daemon's restarts (in its data dir), as containerd's outlive their
+	// daemon; without it a restarted fake worker has lost every task.
+	KeepFakeTasks bool
 
 	bin     string
 	cmd     *exec.Cmd
@@ -50,7 +54,9 @@ type Manager struct {
 // Cluster is a set of managers on loopback.
 type Cluster struct {
 	Managers []*Manager
-	bin      string
+	// KeepWorkerTasks makes AddWorkers' workers KeepFakeTasks.
+	KeepWorkerTasks bool
+	bin             string
 }
 
 // NewCluster prepares n managers under dir (nothing runs yet). gidBase
@@ -114,6 +120,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	args := append([]string{"daemon", "--executor", "fake", "--node-name", m.Name,
 		"--data-root", filepath.Join(m.Dir, "data"), "--exec-root", filepath.Join(m.Dir, "run"),
 		"--listen-addr", m.Listen, "--log-level", "warn"}, timings...)
+	if m.KeepFakeTasks {
+		args = append(args, "--fake-executor-state", filepath.Join(m.Dir, "data", "fake-executor.json"))
+	}
 	cmd := exec.Command(m.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Root keeps its capabilities; only the group differs, for nftables.

@@ -122,6 +122,16 @@ func BenchmarkManagerRSSAfterRestart(b *testing.B) {
 	var stop sync.WaitGroup
 	for _, m := range c.Managers {
 		stop.Add(1)
+		if profDir != "" {
+			// A slow SIGTERM shows where it waits: the goroutines of a
+			// manager still up after 5 s.
+			go func() {
+				time.Sleep(5 * time.Second)
+				if m.Running() {
+					_ = m.Profile(ctx, "goroutine?debug=2", filepath.Join(profDir, "sigterm-goroutines-"+m.Name+".txt"))
+				}
+			}()
+		}
 		go func() {
 			defer stop.Done()
 			took, killed := m.StopTimed()
@@ -181,7 +191,7 @@ func BenchmarkManagerRSSAfterRestart(b *testing.B) {
 		time.Sleep(5 * time.Second)
 	}
 	atSettled := snapshot("settled")
-	b.Logf("leaders elected since the restart: %d", leaderTerms(c.Managers)-termsBefore)
+	b.Logf("leaders elected since the restart: %d; tasks in the store (all states): %d", leaderTerms(c.Managers)-termsBefore, storedTasks(ctx, c))
 	fmt.Printf("%d managers with %d services / %d tasks (on %d workers), after a restart of all: first current read %v, first write %v; all tasks reported running again after %v; manager RSS at first write: %s; 90 s after the restart: %s; settled: %s (max %d MiB) [load %s]\n",
 		managers, services, want, workers, firstRead.Round(time.Millisecond), firstWrite.Round(time.Millisecond), settled.Round(time.Second), atServe, at90, atSettled, peak, loadAvg())
 	if d, err := time.ParseDuration(os.Getenv("MINSW_SCALE_HOLD")); err == nil {
@@ -200,6 +210,7 @@ func fill(ctx context.Context, b *testing.B, dir string, managers, workers, serv
 	if err != nil {
 		b.Fatal(err)
 	}
+	c.KeepWorkerTasks = true // a seed's workers come back with their tasks
 	for _, m := range c.Managers {
 		m.Timings = managerFlags
 	}
@@ -296,6 +307,21 @@ func waitRunning(ctx context.Context, c *Cluster, want int, limit time.Duration)
 		time.Sleep(5 * time.Second)
 	}
 	return fmt.Errorf("only %d of %d tasks running after %v", n, want, limit)
+}
+
+// storedTasks counts every task the leader's store holds (any state):
+// replacements of lost tasks show as more than the services' replicas.
+func storedTasks(ctx context.Context, c *Cluster) int {
+	l, err := c.Leader(ctx)
+	if err != nil {
+		return -1
+	}
+	cl, _ := l.Client()
+	r, err := cl.Control.ListTasks(ctx, &api.ListTasksRequest{})
+	if err != nil {
+		return -1
+	}
+	return len(r.GetTasks())
 }
 
 // running counts the tasks reported running, asking the leader.

@@ -14,7 +14,8 @@ import (
 )
 
 // A seed is a whole cluster's data dirs (managers and workers, stopped
-// cleanly) saved with what starting it again needs: each member's name and
+// cleanly; the workers keep their fake executor's containers there,
+// KeepFakeTasks) saved with what starting it again needs: each member's name and
 // port, since the raft configuration, the workers' manager lists and the
 // certificates name them. Filling a cluster with 100,000 tasks through the
 // API takes a long while; a seed made once by that same fill starts again
@@ -107,7 +108,7 @@ func LoadSeed(bin, seedDir, dir string, services, replicas, gidBase int) (c *Clu
 		if err != nil {
 			return nil, nil, false, err
 		}
-		w.Timings = []string{}
+		w.Timings, w.KeepFakeTasks = []string{}, true
 		workers = append(workers, w)
 	}
 	return c, workers, true, nil

@@ -38,7 +38,8 @@ func (c *Cluster) AddWorkers(ctx context.Context, dir string, n int, timings []s
 			return out, err
 		}
 		w := &Manager{Index: len(c.Managers) + i, Name: fmt.Sprintf("w%d", i), Dir: filepath.Join(dir, fmt.Sprintf("w%d", i)),
-			Port: port, Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Gid: os.Getgid(), bin: c.bin, Timings: timings}
+			Port: port, Listen: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Gid: os.Getgid(), bin: c.bin, Timings: timings,
+			KeepFakeTasks: c.KeepWorkerTasks}
 		out = append(out, w)
 		if err := w.Start(ctx); err != nil {
 			return out, err
