@@ -501,6 +501,7 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *api.UpdateTaskSt
 		bad     error
 		known   []*api.TaskStatusUpdate
 		unknown []string
+		foreign []string
 	)
 	d.st.View(func(tx store.ReadTx) {
 		for _, u := range req.GetUpdates() {
@@ -514,8 +515,8 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *api.UpdateTaskSt
 				continue
 			}
 			if t.GetNodeId() != nodeID {
-				bad = errdefs.PermissionDenied("task %s is not assigned to node %s", u.GetTaskId(), nodeID)
-				return
+				foreign = append(foreign, u.GetTaskId())
+				continue
 			}
 			known = append(known, u)
 		}
@@ -523,15 +524,23 @@ func (d *Dispatcher) UpdateTaskStatus(ctx context.Context, req *api.UpdateTaskSt
 	if bad != nil {
 		return nil, bad
 	}
-	// Reports for tasks the store does not hold are refused and counted;
-	// the others in the same request are still recorded.
+	// Reports for tasks the store does not hold, or that another node
+	// holds, are refused (and counted); the others in the same request are
+	// still recorded: a worker sends up to 1,000 at a time and drops a
+	// refused request whole.
 	var refused error
+	if len(foreign) > 0 {
+		d.log.Warn("task status for another node's tasks refused", "node", nodeID, "tasks", len(foreign), "first", foreign[0])
+		refused = errdefs.PermissionDenied("task %s is not assigned to node %s", foreign[0], nodeID)
+	}
 	if len(unknown) > 0 {
 		d.unknownTaskReports.Add(int64(len(unknown)))
 		d.log.Warn("task status for unknown tasks refused", "node", nodeID, "tasks", len(unknown), "first", unknown[0])
 		// InvalidArgument: the agent drops what the manager will never take
 		// instead of resending it.
-		refused = errdefs.InvalidArgument("task %s is not known to this swarm (removed?): its status was not recorded", unknown[0])
+		if refused == nil {
+			refused = errdefs.InvalidArgument("task %s is not known to this swarm (removed?): its status was not recorded", unknown[0])
+		}
 	}
 	if len(known) == 0 {
 		if refused != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -145,5 +146,31 @@ func TestRepeatedStatusIsNotWritten(t *testing.T) {
 	st.View(func(tx store.ReadTx) { v1 = tx.Task(ids[0]).GetMeta().GetVersion() })
 	if taskWrites(st, ids) != before || b.written.Entries != entries || v1 != v0 {
 		t.Fatalf("a repeated status was written: entries %d -> %d, version %d -> %d", entries, b.written.Entries, v0, v1)
+	}
+}
+
+// TestForeignTaskRefusedAloneInARequest: a report for another node's task
+// is refused, but the node's own reports in the same request are recorded
+// (the worker drops a refused request whole, and sends up to 1,000 reports
+// in one).
+func TestForeignTaskRefusedAloneInARequest(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addNode("worker1")
+	h.addNode("worker2")
+	h.st.Update(context.Background(), func(tx *store.Tx) error {
+		tx.Create(newTask("own", "worker1", api.TaskState_TASK_STATE_ASSIGNED))
+		return tx.Create(newTask("theirs", "worker2", api.TaskState_TASK_STATE_ASSIGNED))
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, m := h.session(ctx, "worker1")
+	running := &api.TaskStatus{State: api.TaskState_TASK_STATE_RUNNING}
+	_, err := h.client.UpdateTaskStatus(ctx, &api.UpdateTaskStatusRequest{NodeId: "worker1", SessionId: m.GetSessionId(),
+		Updates: []*api.TaskStatusUpdate{{TaskId: "theirs", Status: running}, {TaskId: "own", Status: running}}})
+	if edgeCode(err) != codes.PermissionDenied {
+		t.Fatalf("another node's task: %v", err)
+	}
+	if h.task("own").GetStatus().GetState() != api.TaskState_TASK_STATE_RUNNING || h.task("theirs").GetStatus().GetState() != api.TaskState_TASK_STATE_ASSIGNED {
+		t.Fatalf("own %v, theirs %v", h.task("own").GetStatus().GetState(), h.task("theirs").GetStatus().GetState())
 	}
 }
