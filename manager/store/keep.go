@@ -23,6 +23,8 @@ func keepStored(t, before *api.Task, prev *api.StoreAction) *api.StoreAction {
 	sent := t
 	if spec || ep || nets {
 		sent = ShallowTask(t)
+		// The FSM gives an update the stored version's creation time.
+		sent.Meta.CreatedAt = nil
 		if spec {
 			sent.Spec = nil
 		}

@@ -85,7 +85,7 @@ func TestTaskUpdateSendsOnlyWhatChanged(t *testing.T) {
 		sent[a.GetTask().GetId()] = a
 	}
 	if a := sent["t1"]; a == nil || !a.KeepsSpec || !a.KeepsEndpoint || !a.KeepsNetworks ||
-		a.GetTask().Spec != nil || a.GetTask().Endpoint != nil || a.GetTask().Networks != nil {
+		a.GetTask().Spec != nil || a.GetTask().Endpoint != nil || a.GetTask().Networks != nil || a.GetTask().GetMeta().CreatedAt != nil {
 		t.Fatalf("t1's placement was sent as %v, want it without spec, endpoint and networks", a)
 	}
 	if a := sent["t2"]; a == nil || a.KeepsSpec || !proto.Equal(a.GetTask().Spec, newSpec) || !a.KeepsEndpoint || a.GetTask().NodeId != "n2" {
@@ -93,7 +93,7 @@ func TestTaskUpdateSendsOnlyWhatChanged(t *testing.T) {
 	}
 	s.View(func(tx ReadTx) {
 		t1, t2 := tx.Task("t1"), tx.Task("t2")
-		if t1.NodeId != "n1" || t1.Spec != stored1.Spec || t1.Endpoint != stored1.Endpoint || len(t1.Networks) != 1 || t1.Networks[0] != stored1.Networks[0] {
+		if t1.NodeId != "n1" || t1.Meta.CreatedAt != stored1.Meta.CreatedAt || t1.Spec != stored1.Spec || t1.Endpoint != stored1.Endpoint || len(t1.Networks) != 1 || t1.Networks[0] != stored1.Networks[0] {
 			t.Fatalf("t1 stored as %v, want the stored spec, endpoint and networks kept", t1)
 		}
 		if t2.NodeId != "n2" || !proto.Equal(t2.Spec, newSpec) || t2.Endpoint != stored2.Endpoint {
@@ -101,7 +101,7 @@ func TestTaskUpdateSendsOnlyWhatChanged(t *testing.T) {
 		}
 	})
 	for _, e := range w.Drain() {
-		if tk := e.Object.(*api.Task); tk.Spec == nil || tk.Endpoint == nil || len(tk.Networks) != 1 {
+		if tk := e.Object.(*api.Task); tk.Meta.CreatedAt == nil || tk.Spec == nil || tk.Endpoint == nil || len(tk.Networks) != 1 {
 			t.Fatalf("watchers saw task %s without a kept part: %v", tk.Id, tk)
 		}
 	}
