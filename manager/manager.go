@@ -379,10 +379,14 @@ func (m *Manager) leadership(ctx context.Context) {
 	var group *errgroup.Group
 	stopLoops := func() {
 		if cancel != nil {
+			began := time.Now()
 			cancel()
 			_ = group.Wait()
 			cancel = nil
 			m.disp.Stop()
+			if took := time.Since(began); took > time.Second {
+				m.log.Warn("leader loops were slow to stop", "took", took.Round(time.Millisecond))
+			}
 		}
 	}
 	defer stopLoops()
@@ -409,11 +413,11 @@ func (m *Manager) leadership(ctx context.Context) {
 			}
 			m.log.Info("became leader", "node", m.cfg.NodeID)
 		case !leading && cancel != nil:
+			m.log.Info("lost leadership", "node", m.cfg.NodeID)
 			stopLoops()
 			m.mu.Lock()
 			m.alloc = nil
 			m.mu.Unlock()
-			m.log.Info("lost leadership", "node", m.cfg.NodeID)
 		}
 		select {
 		case <-ctx.Done():
