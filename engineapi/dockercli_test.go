@@ -272,9 +272,10 @@ func TestEngineAPIBadInput(t *testing.T) {
 	d := startDaemon(t, "swarm-manager")
 	d.initSwarm()
 	d.ok("service", "create", "--detach", "--name", "web", "--no-resolve-image", "containous/whoami")
-	// The manager goes on recording the new service's rollout on it for a
+	// The manager goes on writing the new service (its endpoint) for a
 	// moment after create: take "before" once it has settled, or the
-	// comparison below sees the manager's writes as the bad input's.
+	// comparison below sees the manager's writes as the bad input's. A new
+	// service gets no UpdateStatus, as in Swarm (none is waited for here).
 	var before string
 	eventually(t, 60*time.Second, func() string {
 		if st := strings.TrimSpace(d.ok("service", "inspect", "--format", "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}", "web")); st != "" && st != "completed" {
@@ -287,6 +288,9 @@ func TestEngineAPIBadInput(t *testing.T) {
 		}
 		return ""
 	})
+	if st := strings.TrimSpace(d.ok("service", "inspect", "--format", "{{json .UpdateStatus}}", "web")); st != "null" {
+		t.Errorf("a new service's UpdateStatus is %s; Swarm's has none until an update", st)
+	}
 	version := strings.TrimSpace(d.ok("service", "inspect", "--format", "{{.Version.Index}}", "web"))
 	spec := strings.TrimSpace(d.ok("service", "inspect", "--format", "{{json .Spec}}", "web"))
 

@@ -282,8 +282,11 @@ func Decide(in Input) Plan {
 
 	st := svc.GetUpdateStatus()
 	if st == nil || st.GetSpecVersion() != v {
-		if len(dirty) == 0 && len(inFlight) == 0 {
-			return plan // nothing to roll out
+		if len(dirty) == 0 && !slices.ContainsFunc(inFlight, func(s *slotState) bool { return len(s.old) > 0 }) {
+			// Nothing to roll out: no slot holds a task of an older
+			// version. A new service's first tasks, or a scale-up's, are
+			// the orchestrator's and get no UpdateStatus, as in Swarm.
+			return plan
 		}
 		st = &api.UpdateStatus{
 			State: api.UpdateState_UPDATE_STATE_UPDATING, SpecVersion: v,

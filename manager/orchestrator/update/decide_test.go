@@ -204,6 +204,24 @@ func TestDecide(t *testing.T) {
 			want: "status updating; stop old1,old2; start 1 after old1,2 after old2",
 		},
 		{
+			name: "a new service's first tasks starting are no update (no UpdateStatus, as Swarm's)",
+			setup: func(w *world) {
+				w.svc.PreviousSpec, w.svc.SpecVersion, w.tasks = nil, 1, nil
+				for slot := uint64(1); slot <= 4; slot++ {
+					w.newTask(slot, api.TaskState_TASK_STATE_STARTING, t0)
+				}
+			},
+			want: "nothing",
+		},
+		{
+			name: "a scale-up's new tasks starting are no update either",
+			setup: func(w *world) {
+				w.svc.Spec, w.svc.PreviousSpec, w.svc.SpecVersion = w.svc.PreviousSpec, nil, 1
+				w.newTask(5, api.TaskState_TASK_STATE_STARTING, t0)
+			},
+			want: "nothing",
+		},
+		{
 			name: "nothing more while the new task is not running",
 			setup: func(w *world) {
 				w.status(api.UpdateState_UPDATE_STATE_UPDATING, t0)
