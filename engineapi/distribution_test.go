@@ -1,8 +1,11 @@
 package engineapi_test
 
 import (
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -26,7 +29,7 @@ func TestDockerServiceCreateResolvesTheDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	cf, _ := img.ConfigFile()
-	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +38,17 @@ func TestDockerServiceCreateResolvesTheDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	digest, _ := img.Digest()
+	// An image built for another OS only.
+	other, _ := random.Image(64, 1)
+	ocf, _ := other.ConfigFile()
+	ocf.OS, ocf.Architecture = "windows", "amd64"
+	if other, err = mutate.ConfigFile(other, ocf); err != nil {
+		t.Fatal(err)
+	}
+	oref, _ := name.ParseReference(reg.Host+"/team/winapp:latest", name.Insecure)
+	if err := remote.Write(oref, other); err != nil {
+		t.Fatal(err)
+	}
 
 	d := startDaemon(t, "swarm-manager", "--registry-mirror", reg.URL)
 	d.initSwarm()
@@ -47,9 +61,30 @@ func TestDockerServiceCreateResolvesTheDigest(t *testing.T) {
 		t.Fatalf("service image %q, want containous/whoami:latest@%s", img1, digest)
 	}
 	code, body := d.call("GET", "/v1.47/distribution/containous/whoami:latest/json", nil)
-	if code != 200 || !strings.Contains(body, `"digest":"`+digest.String()+`"`) {
+	if code != 200 || !strings.Contains(body, `"digest":"`+digest.String()+`"`) || !strings.Contains(body, `"Platforms":[{"architecture":"`+runtime.GOARCH+`","os":"linux"}]`) {
 		t.Fatalf("GET /distribution: %d %s", code, body)
 	}
+	// docker's CLI makes them the service's placement platforms, and the
+	// scheduler places by them: the task runs on this linux node, and an
+	// image built for windows only is not placed, with swarmkit's reason.
+	if got := strings.TrimSpace(d.ok("service", "inspect", "--format", "{{range .Spec.TaskTemplate.Placement.Platforms}}{{.OS}}/{{.Architecture}}{{end}}", "pinned")); got != "linux/"+runtime.GOARCH {
+		t.Fatalf("placement platforms %q", got)
+	}
+	// minsw's CLI pins and places the same way.
+	if out, code := d.minsw("service", "create", "--detach", "--name", "mpinned", "containous/whoami"); code != 0 {
+		t.Fatalf("minsw service create: exit %d\n%s", code, out)
+	}
+	if got := strings.TrimSpace(d.ok("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}} {{range .Spec.TaskTemplate.Placement.Platforms}}{{.OS}}/{{.Architecture}}{{end}}", "mpinned")); got != "containous/whoami:latest@"+digest.String()+" linux/"+runtime.GOARCH {
+		t.Fatalf("minsw's service: %q", got)
+	}
+	d.ok("service", "create", "--detach", "--name", "win", "team/winapp")
+	eventually(t, 30*time.Second, func() string {
+		out := d.ok("service", "ps", "--no-trunc", "--format", "{{.Name}} {{.CurrentState}} {{.Error}}", "pinned", "win")
+		if !regexp.MustCompile(`(?m)^pinned\.1 Running`).MatchString(out) || !strings.Contains(out, "no suitable node (unsupported platform on 1 node)") {
+			return "want pinned running and win unplaced for its platform:\n" + out
+		}
+		return ""
+	})
 	// An image the registry lacks: docker warns and goes on, as with dockerd.
 	out = d.ok("service", "create", "--detach", "--name", "unpinned", "containous/nosuch")
 	if !strings.Contains(out, "image containous/nosuch:latest could not be accessed on a registry to record") {

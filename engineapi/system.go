@@ -160,13 +160,15 @@ func (s *Server) distributionInspect(w http.ResponseWriter, r *http.Request) err
 	if err != nil {
 		return err
 	}
-	desc, _, err := s.cfg.Images.Resolve(r.Context(), image, creds)
+	desc, platforms, err := s.cfg.Images.Resolve(r.Context(), image, creds)
 	if err != nil {
 		return err
 	}
-	// The platforms are not handed on: docker's CLI would make them the
-	// service's placement platforms, which minsw does not schedule by
-	// (TaskTemplate.Placement.Platforms is refused), so the digest alone
-	// pins the image.
-	return writeJSON(w, http.StatusOK, registry.DistributionInspect{Descriptor: desc, Platforms: []ocispec.Platform{}})
+	// docker's CLI makes the platforms the service's placement platforms,
+	// which the scheduler honours: tasks go only to nodes of the image's
+	// OS and architecture.
+	if platforms == nil {
+		platforms = []ocispec.Platform{}
+	}
+	return writeJSON(w, http.StatusOK, registry.DistributionInspect{Descriptor: desc, Platforms: platforms})
 }

@@ -24,9 +24,13 @@ func (s *imagesAPI) DistributionInspect(ctx context.Context, r *api.Distribution
 	if err != nil {
 		return nil, err
 	}
-	desc, _, err := s.r.Resolve(ctx, r.GetImage(), creds)
+	desc, platforms, err := s.r.Resolve(ctx, r.GetImage(), creds)
 	if err != nil {
 		return nil, err
 	}
-	return &api.DistributionInspectResponse{Digest: desc.Digest.String(), MediaType: desc.MediaType, Size: desc.Size}, nil
+	out := &api.DistributionInspectResponse{Digest: desc.Digest.String(), MediaType: desc.MediaType, Size: desc.Size}
+	for _, p := range platforms {
+		out.Platforms = append(out.Platforms, &api.Platform{Os: p.OS, Architecture: p.Architecture})
+	}
+	return out, nil
 }

@@ -12,6 +12,7 @@ func (s *Scheduler) limitGroup(g *group, t *minswv1.Task) {
 		s.needFree = true
 	}
 	p := t.GetSpec().GetPlacement()
+	g.platforms = p.GetPlatforms()
 	g.maxPerNode = int32(min(p.GetMaxReplicas(), 1<<30))
 	if len(p.GetPreferences()) > 0 {
 		prefs, err := ParsePreferences(p.GetPreferences())

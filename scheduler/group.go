@@ -22,13 +22,14 @@ type group struct {
 	version     uint64
 	exprs       []string // constraints as written, to tell groups apart
 	constraints []Constraint
-	ports       []hostPort   // host-mode ports: one task of the group per node
-	res         reservation  // what each task reserves on its node
-	maxPerNode  int32        // --replicas-max-per-node; 0 = no limit
-	prefs       []Preference // --placement-pref, outermost first
-	err         error        // from parsing exprs or prefs: the group cannot be placed
-	next        int32        // next group of the same service, or -1
-	count       int32        // tasks to spread (bucket size, then end offset)
+	ports       []hostPort          // host-mode ports: one task of the group per node
+	res         reservation         // what each task reserves on its node
+	maxPerNode  int32               // --replicas-max-per-node; 0 = no limit
+	prefs       []Preference        // --placement-pref, outermost first
+	platforms   []*minswv1.Platform // the image's; none: any node
+	err         error               // from parsing exprs or prefs: the group cannot be placed
+	next        int32               // next group of the same service, or -1
+	count       int32               // tasks to spread (bucket size, then end offset)
 	start       int32
 }
 

@@ -32,6 +32,7 @@ type pipeline struct {
 	// constraints, resources, maxReplicas and hostPorts live here so that
 	// putting them in filters does not allocate.
 	constraints constraintFilter
+	platforms   platformFilter
 	resources   resourceFilter
 	maxReplicas maxReplicasFilter
 	hostPorts   hostPortFilter
@@ -57,6 +58,10 @@ func (p *pipeline) resetGroup(s *Scheduler, g *group, in *hostPortsIn) {
 	if len(g.constraints) > 0 {
 		p.constraints.cs = g.constraints
 		p.filters = append(p.filters, &p.constraints)
+	}
+	if len(g.platforms) > 0 {
+		p.platforms.platforms = g.platforms
+		p.filters = append(p.filters, &p.platforms)
 	}
 	if s != nil && g.res.any() {
 		p.resources = resourceFilter{s, g.res}

@@ -154,9 +154,6 @@ func TestServiceSpecRefusesWhatMinswCannotDo(t *testing.T) {
 			errdefs.KindInvalidArgument, `invalid endpoint mode "anycast"`},
 		"an unknown update order": {func(s *swarm.ServiceSpec) { s.UpdateConfig.Order = "sideways" },
 			errdefs.KindInvalidArgument, `invalid UpdateConfig.Order "sideways"`},
-		"a platform": {func(s *swarm.ServiceSpec) {
-			s.TaskTemplate.Placement.Platforms = []swarm.Platform{{OS: "windows"}}
-		}, errdefs.KindUnimplemented, "TaskTemplate.Placement.Platforms"},
 		"no container spec": {func(s *swarm.ServiceSpec) { s.TaskTemplate.ContainerSpec = nil },
 			errdefs.KindInvalidArgument, "ContainerSpec must be provided"},
 		"a bad restart condition": {func(s *swarm.ServiceSpec) { s.TaskTemplate.RestartPolicy.Condition = "sometimes" },

@@ -33,6 +33,7 @@ var optionFields = []string{
 	"TaskTemplate.LogDriver",
 	"TaskTemplate.Placement.Preferences",
 	"TaskTemplate.Placement.MaxReplicas",
+	"TaskTemplate.Placement.Platforms",
 	"Mode.ReplicatedJob",
 	"Mode.GlobalJob",
 	"EndpointSpec.Mode",
@@ -111,6 +112,9 @@ func taskOptions(in *api.TaskSpec, out *swarm.TaskSpec) {
 			out.Placement.Preferences = append(out.Placement.Preferences, swarm.PlacementPreference{Spread: &swarm.SpreadOver{SpreadDescriptor: pref.GetSpreadDescriptor()}})
 		}
 		out.Placement.MaxReplicas = p.GetMaxReplicas()
+		for _, pl := range p.GetPlatforms() {
+			out.Placement.Platforms = append(out.Placement.Platforms, swarm.Platform{OS: pl.GetOs(), Architecture: pl.GetArchitecture()})
+		}
 	}
 }
 
@@ -136,7 +140,7 @@ func taskOptionsFrom(in swarm.TaskSpec, out *api.TaskSpec) error {
 	if l := in.LogDriver; l != nil && l.Name != "" {
 		out.LogDriver = &api.LogDriver{Name: l.Name, Options: copyMap(l.Options)}
 	}
-	if p := in.Placement; p != nil && (len(p.Preferences) > 0 || p.MaxReplicas > 0) {
+	if p := in.Placement; p != nil && (len(p.Preferences) > 0 || p.MaxReplicas > 0 || len(p.Platforms) > 0) {
 		if out.Placement == nil {
 			out.Placement = &api.Placement{}
 		}
@@ -147,6 +151,9 @@ func taskOptionsFrom(in swarm.TaskSpec, out *api.TaskSpec) error {
 			out.Placement.Preferences = append(out.Placement.Preferences, &api.PlacementPreference{SpreadDescriptor: pref.Spread.SpreadDescriptor})
 		}
 		out.Placement.MaxReplicas = p.MaxReplicas
+		for _, pl := range p.Platforms {
+			out.Placement.Platforms = append(out.Placement.Platforms, &api.Platform{Os: pl.OS, Architecture: pl.Architecture})
+		}
 	}
 	return nil
 }

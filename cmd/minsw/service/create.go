@@ -90,7 +90,11 @@ func createService(ctx context.Context, c *cli.CLI, spec *minswv1.ServiceSpec, w
 		return err
 	}
 	ct := spec.Task.Container
-	ct.Image = pinImage(ctx, c.Err, cl.Images, ct.Image, ct.GetRegistryAuth(), noResolve)
+	var platforms []*minswv1.Platform
+	ct.Image, platforms = pinImage(ctx, c.Err, cl.Images, ct.Image, ct.GetRegistryAuth(), noResolve)
+	if len(platforms) > 0 {
+		placement(spec.Task).Platforms = platforms
+	}
 	req := &minswv1.CreateServiceRequest{Spec: spec, IdempotencyKey: cli.NewIdempotencyKey()}
 	resp, err := cli.RetryUnknown(ctx, c.UnknownRetries, func(ctx context.Context) (*minswv1.CreateServiceResponse, error) {
 		return cl.Control.CreateService(ctx, req)

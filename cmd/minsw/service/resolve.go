@@ -18,29 +18,31 @@ import (
 // that image even if the tag moves. A reference already carrying a digest is
 // kept. When the registry cannot be asked, the tag is kept with docker's
 // warning; a daemon that does not look such names up at all (a Docker Hub
-// name on a node without --registry-mirror) keeps it silently.
-func pinImage(ctx context.Context, errOut io.Writer, images minswv1.ImagesClient, image, registryAuth string, noResolve bool) string {
+// name on a node without --registry-mirror) keeps it silently. The
+// platforms the image is built for come back too, for the service's
+// placement, as docker's CLI sets them.
+func pinImage(ctx context.Context, errOut io.Writer, images minswv1.ImagesClient, image, registryAuth string, noResolve bool) (string, []*minswv1.Platform) {
 	if noResolve || image == "" {
-		return image
+		return image, nil
 	}
 	named, err := reference.ParseNormalizedNamed(image)
 	if err != nil {
-		return image // the API refuses it with its own message
+		return image, nil // the API refuses it with its own message
 	}
 	if _, ok := named.(reference.Canonical); ok {
-		return image
+		return image, nil
 	}
 	resp, err := images.DistributionInspect(ctx, &minswv1.DistributionInspectRequest{Image: image, RegistryAuth: registryAuth})
 	if status.Code(err) == codes.Unimplemented {
-		return image
+		return image, nil
 	}
 	if err == nil {
 		if pinned, perr := withDigest(named, resp.GetDigest()); perr == nil {
-			return pinned
+			return pinned, resp.GetPlatforms()
 		}
 	}
 	fmt.Fprintf(errOut, "image %s could not be accessed on a registry to record\nits digest. Each node will access %s independently,\npossibly leading to different nodes running different\nversions of the image.\n", image, image)
-	return image
+	return image, nil
 }
 
 // withDigest is named with its tag (latest when it has none) and dgst, as

@@ -27,7 +27,7 @@ func (f *fakeImages) DistributionInspect(_ context.Context, r *minswv1.Distribut
 	if f.err != nil {
 		return nil, f.err
 	}
-	return &minswv1.DistributionInspectResponse{Digest: testDigest}, nil
+	return &minswv1.DistributionInspectResponse{Digest: testDigest, Platforms: []*minswv1.Platform{{Os: "linux", Architecture: "amd64"}}}, nil
 }
 
 func TestPinImage(t *testing.T) {
@@ -50,7 +50,10 @@ func TestPinImage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := &fakeImages{err: tc.err}
 			var errOut bytes.Buffer
-			got := pinImage(context.Background(), &errOut, f, tc.image, "", tc.noResolve)
+			got, platforms := pinImage(context.Background(), &errOut, f, tc.image, "", tc.noResolve)
+			if pinned := strings.Contains(got, "@") && !strings.Contains(tc.image, "@"); pinned != (len(platforms) == 1) {
+				t.Errorf("platforms %v with image %q", platforms, got)
+			}
 			if got != tc.want {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
@@ -69,7 +72,7 @@ func TestPinImage(t *testing.T) {
 func TestPinImageSendsTheLogin(t *testing.T) {
 	f := &fakeImages{}
 	var errOut bytes.Buffer
-	if got := pinImage(context.Background(), &errOut, f, "127.0.0.1:5000/app:v1", "eyJ1c2VybmFtZSI6InUifQ==", false); got != "127.0.0.1:5000/app:v1@"+testDigest {
+	if got, _ := pinImage(context.Background(), &errOut, f, "127.0.0.1:5000/app:v1", "eyJ1c2VybmFtZSI6InUifQ==", false); got != "127.0.0.1:5000/app:v1@"+testDigest {
 		t.Fatalf("got %q", got)
 	}
 	if len(f.auths) != 1 || f.auths[0] != "eyJ1c2VybmFtZSI6InUifQ==" {

@@ -25,6 +25,7 @@ type updateOptions struct {
 	hf                healthFlags
 	w                 WaitFlags
 	image             string
+	platforms         []*minswv1.Platform // the new image's, from the registry
 	args              []string
 	envAdd, envRm     []string
 	conAdd, conRm     []string
@@ -94,7 +95,7 @@ func runUpdate(ctx context.Context, c *cli.CLI, ref string, o *updateOptions) er
 				return err
 			}
 		}
-		o.image = pinImage(ctx, c.Err, cl.Images, o.image, auth, o.cf.noResolveImage)
+		o.image, o.platforms = pinImage(ctx, c.Err, cl.Images, o.image, auth, o.cf.noResolveImage)
 	}
 	var svc *minswv1.Service
 	if o.rollback {
@@ -139,6 +140,9 @@ func (o *updateOptions) apply(spec *minswv1.ServiceSpec) error {
 		return err
 	}
 	o.applyContainer(spec.Task.Container)
+	if len(o.platforms) > 0 {
+		placement(spec.Task).Platforms = o.platforms
+	}
 	o.applyPlacement(spec)
 	if err := o.applyRestart(spec.Task); err != nil {
 		return err

@@ -80,9 +80,12 @@ func (x *DistributionInspectRequest) GetRegistryAuth() string {
 type DistributionInspectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// digest of the manifest (or index) the tag names: sha256:<64 hex>.
-	Digest        string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
-	MediaType     string `protobuf:"bytes,2,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
-	Size          int64  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Digest    string `protobuf:"bytes,1,opt,name=digest,proto3" json:"digest,omitempty"`
+	MediaType string `protobuf:"bytes,2,opt,name=media_type,json=mediaType,proto3" json:"media_type,omitempty"`
+	Size      int64  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	// platforms the image is built for: the CLI makes them the service's
+	// placement platforms, as docker's does (issue 15).
+	Platforms     []*Platform `protobuf:"bytes,200,rep,name=platforms,proto3" json:"platforms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -138,19 +141,27 @@ func (x *DistributionInspectResponse) GetSize() int64 {
 	return 0
 }
 
+func (x *DistributionInspectResponse) GetPlatforms() []*Platform {
+	if x != nil {
+		return x.Platforms
+	}
+	return nil
+}
+
 var File_minsw_v1_images_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_images_proto_rawDesc = "" +
 	"\n" +
-	"\x15minsw/v1/images.proto\x12\bminsw.v1\"X\n" +
+	"\x15minsw/v1/images.proto\x12\bminsw.v1\x1a\x16minsw/v1/objects.proto\"X\n" +
 	"\x1aDistributionInspectRequest\x12\x14\n" +
 	"\x05image\x18\x01 \x01(\tR\x05image\x12$\n" +
-	"\rregistry_auth\x18\xc8\x01 \x01(\tR\fregistryAuth\"h\n" +
+	"\rregistry_auth\x18\xc8\x01 \x01(\tR\fregistryAuth\"\x9b\x01\n" +
 	"\x1bDistributionInspectResponse\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\tR\x06digest\x12\x1d\n" +
 	"\n" +
 	"media_type\x18\x02 \x01(\tR\tmediaType\x12\x12\n" +
-	"\x04size\x18\x03 \x01(\x03R\x04size2l\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x121\n" +
+	"\tplatforms\x18\xc8\x01 \x03(\v2\x12.minsw.v1.PlatformR\tplatforms2l\n" +
 	"\x06Images\x12b\n" +
 	"\x13DistributionInspect\x12$.minsw.v1.DistributionInspectRequest\x1a%.minsw.v1.DistributionInspectResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
@@ -170,15 +181,17 @@ var file_minsw_v1_images_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_minsw_v1_images_proto_goTypes = []any{
 	(*DistributionInspectRequest)(nil),  // 0: minsw.v1.DistributionInspectRequest
 	(*DistributionInspectResponse)(nil), // 1: minsw.v1.DistributionInspectResponse
+	(*Platform)(nil),                    // 2: minsw.v1.Platform
 }
 var file_minsw_v1_images_proto_depIdxs = []int32{
-	0, // 0: minsw.v1.Images.DistributionInspect:input_type -> minsw.v1.DistributionInspectRequest
-	1, // 1: minsw.v1.Images.DistributionInspect:output_type -> minsw.v1.DistributionInspectResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	2, // 0: minsw.v1.DistributionInspectResponse.platforms:type_name -> minsw.v1.Platform
+	0, // 1: minsw.v1.Images.DistributionInspect:input_type -> minsw.v1.DistributionInspectRequest
+	1, // 2: minsw.v1.Images.DistributionInspect:output_type -> minsw.v1.DistributionInspectResponse
+	2, // [2:3] is the sub-list for method output_type
+	1, // [1:2] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_images_proto_init() }
@@ -186,6 +199,7 @@ func file_minsw_v1_images_proto_init() {
 	if File_minsw_v1_images_proto != nil {
 		return
 	}
+	file_minsw_v1_objects_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

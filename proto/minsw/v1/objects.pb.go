@@ -2263,7 +2263,11 @@ type Placement struct {
 	// values before the usual spread (issue 15).
 	Preferences []*PlacementPreference `protobuf:"bytes,200,rep,name=preferences,proto3" json:"preferences,omitempty"`
 	// max_replicas is the most tasks of the service on one node; 0 = no limit.
-	MaxReplicas   uint64 `protobuf:"varint,201,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"`
+	MaxReplicas uint64 `protobuf:"varint,201,opt,name=max_replicas,json=maxReplicas,proto3" json:"max_replicas,omitempty"`
+	// platforms the image is built for (docker's CLI sets them from the
+	// registry lookup at service create): a task goes only to a node whose
+	// OS and architecture match one of them; none means any node.
+	Platforms     []*Platform `protobuf:"bytes,202,rep,name=platforms,proto3" json:"platforms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2319,6 +2323,66 @@ func (x *Placement) GetMaxReplicas() uint64 {
 	return 0
 }
 
+func (x *Placement) GetPlatforms() []*Platform {
+	if x != nil {
+		return x.Platforms
+	}
+	return nil
+}
+
+// Platform is an OS and CPU architecture, as an image's manifest names it.
+type Platform struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Os            string                 `protobuf:"bytes,1,opt,name=os,proto3" json:"os,omitempty"`
+	Architecture  string                 `protobuf:"bytes,2,opt,name=architecture,proto3" json:"architecture,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Platform) Reset() {
+	*x = Platform{}
+	mi := &file_minsw_v1_objects_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Platform) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Platform) ProtoMessage() {}
+
+func (x *Platform) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_objects_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Platform.ProtoReflect.Descriptor instead.
+func (*Platform) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Platform) GetOs() string {
+	if x != nil {
+		return x.Os
+	}
+	return ""
+}
+
+func (x *Platform) GetArchitecture() string {
+	if x != nil {
+		return x.Architecture
+	}
+	return ""
+}
+
 type NetworkAttachmentConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// target is the network ID (the API resolves names and prefixes).
@@ -2330,7 +2394,7 @@ type NetworkAttachmentConfig struct {
 
 func (x *NetworkAttachmentConfig) Reset() {
 	*x = NetworkAttachmentConfig{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[20]
+	mi := &file_minsw_v1_objects_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2342,7 +2406,7 @@ func (x *NetworkAttachmentConfig) String() string {
 func (*NetworkAttachmentConfig) ProtoMessage() {}
 
 func (x *NetworkAttachmentConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[20]
+	mi := &file_minsw_v1_objects_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2355,7 +2419,7 @@ func (x *NetworkAttachmentConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NetworkAttachmentConfig.ProtoReflect.Descriptor instead.
 func (*NetworkAttachmentConfig) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{20}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *NetworkAttachmentConfig) GetTarget() string {
@@ -2387,7 +2451,7 @@ type TaskSpec struct {
 
 func (x *TaskSpec) Reset() {
 	*x = TaskSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[21]
+	mi := &file_minsw_v1_objects_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2399,7 +2463,7 @@ func (x *TaskSpec) String() string {
 func (*TaskSpec) ProtoMessage() {}
 
 func (x *TaskSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[21]
+	mi := &file_minsw_v1_objects_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2412,7 +2476,7 @@ func (x *TaskSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
 func (*TaskSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{21}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TaskSpec) GetContainer() *ContainerSpec {
@@ -2473,7 +2537,7 @@ type ReplicatedService struct {
 
 func (x *ReplicatedService) Reset() {
 	*x = ReplicatedService{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[22]
+	mi := &file_minsw_v1_objects_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2485,7 +2549,7 @@ func (x *ReplicatedService) String() string {
 func (*ReplicatedService) ProtoMessage() {}
 
 func (x *ReplicatedService) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[22]
+	mi := &file_minsw_v1_objects_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2498,7 +2562,7 @@ func (x *ReplicatedService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicatedService.ProtoReflect.Descriptor instead.
 func (*ReplicatedService) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{22}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReplicatedService) GetReplicas() uint64 {
@@ -2516,7 +2580,7 @@ type GlobalService struct {
 
 func (x *GlobalService) Reset() {
 	*x = GlobalService{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[23]
+	mi := &file_minsw_v1_objects_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +2592,7 @@ func (x *GlobalService) String() string {
 func (*GlobalService) ProtoMessage() {}
 
 func (x *GlobalService) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[23]
+	mi := &file_minsw_v1_objects_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +2605,7 @@ func (x *GlobalService) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalService.ProtoReflect.Descriptor instead.
 func (*GlobalService) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{23}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{24}
 }
 
 // ReplicatedJob runs total_completions tasks to completion, at most
@@ -2556,7 +2620,7 @@ type ReplicatedJob struct {
 
 func (x *ReplicatedJob) Reset() {
 	*x = ReplicatedJob{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[24]
+	mi := &file_minsw_v1_objects_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2568,7 +2632,7 @@ func (x *ReplicatedJob) String() string {
 func (*ReplicatedJob) ProtoMessage() {}
 
 func (x *ReplicatedJob) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[24]
+	mi := &file_minsw_v1_objects_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2581,7 +2645,7 @@ func (x *ReplicatedJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicatedJob.ProtoReflect.Descriptor instead.
 func (*ReplicatedJob) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{24}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReplicatedJob) GetMaxConcurrent() uint64 {
@@ -2607,7 +2671,7 @@ type GlobalJob struct {
 
 func (x *GlobalJob) Reset() {
 	*x = GlobalJob{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[25]
+	mi := &file_minsw_v1_objects_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2619,7 +2683,7 @@ func (x *GlobalJob) String() string {
 func (*GlobalJob) ProtoMessage() {}
 
 func (x *GlobalJob) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[25]
+	mi := &file_minsw_v1_objects_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2632,7 +2696,7 @@ func (x *GlobalJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlobalJob.ProtoReflect.Descriptor instead.
 func (*GlobalJob) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{25}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{26}
 }
 
 type PortConfig struct {
@@ -2648,7 +2712,7 @@ type PortConfig struct {
 
 func (x *PortConfig) Reset() {
 	*x = PortConfig{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[26]
+	mi := &file_minsw_v1_objects_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2660,7 +2724,7 @@ func (x *PortConfig) String() string {
 func (*PortConfig) ProtoMessage() {}
 
 func (x *PortConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[26]
+	mi := &file_minsw_v1_objects_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2673,7 +2737,7 @@ func (x *PortConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PortConfig.ProtoReflect.Descriptor instead.
 func (*PortConfig) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{26}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *PortConfig) GetName() string {
@@ -2722,7 +2786,7 @@ type EndpointSpec struct {
 
 func (x *EndpointSpec) Reset() {
 	*x = EndpointSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[27]
+	mi := &file_minsw_v1_objects_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2734,7 +2798,7 @@ func (x *EndpointSpec) String() string {
 func (*EndpointSpec) ProtoMessage() {}
 
 func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[27]
+	mi := &file_minsw_v1_objects_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2747,7 +2811,7 @@ func (x *EndpointSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointSpec.ProtoReflect.Descriptor instead.
 func (*EndpointSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{27}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *EndpointSpec) GetPorts() []*PortConfig {
@@ -2782,7 +2846,7 @@ type UpdateConfig struct {
 
 func (x *UpdateConfig) Reset() {
 	*x = UpdateConfig{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[28]
+	mi := &file_minsw_v1_objects_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2794,7 +2858,7 @@ func (x *UpdateConfig) String() string {
 func (*UpdateConfig) ProtoMessage() {}
 
 func (x *UpdateConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[28]
+	mi := &file_minsw_v1_objects_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2807,7 +2871,7 @@ func (x *UpdateConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateConfig.ProtoReflect.Descriptor instead.
 func (*UpdateConfig) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{28}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UpdateConfig) GetParallelism() uint64 {
@@ -2867,7 +2931,7 @@ type UpdateStatus struct {
 
 func (x *UpdateStatus) Reset() {
 	*x = UpdateStatus{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[29]
+	mi := &file_minsw_v1_objects_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2879,7 +2943,7 @@ func (x *UpdateStatus) String() string {
 func (*UpdateStatus) ProtoMessage() {}
 
 func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[29]
+	mi := &file_minsw_v1_objects_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2892,7 +2956,7 @@ func (x *UpdateStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateStatus.ProtoReflect.Descriptor instead.
 func (*UpdateStatus) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{29}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UpdateStatus) GetState() UpdateState {
@@ -2952,7 +3016,7 @@ type ServiceSpec struct {
 
 func (x *ServiceSpec) Reset() {
 	*x = ServiceSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[30]
+	mi := &file_minsw_v1_objects_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2964,7 +3028,7 @@ func (x *ServiceSpec) String() string {
 func (*ServiceSpec) ProtoMessage() {}
 
 func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[30]
+	mi := &file_minsw_v1_objects_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2977,7 +3041,7 @@ func (x *ServiceSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceSpec.ProtoReflect.Descriptor instead.
 func (*ServiceSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{30}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ServiceSpec) GetName() string {
@@ -3107,7 +3171,7 @@ type VirtualIP struct {
 
 func (x *VirtualIP) Reset() {
 	*x = VirtualIP{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[31]
+	mi := &file_minsw_v1_objects_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3119,7 +3183,7 @@ func (x *VirtualIP) String() string {
 func (*VirtualIP) ProtoMessage() {}
 
 func (x *VirtualIP) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[31]
+	mi := &file_minsw_v1_objects_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3132,7 +3196,7 @@ func (x *VirtualIP) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VirtualIP.ProtoReflect.Descriptor instead.
 func (*VirtualIP) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{31}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *VirtualIP) GetNetworkId() string {
@@ -3168,7 +3232,7 @@ type Endpoint struct {
 
 func (x *Endpoint) Reset() {
 	*x = Endpoint{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[32]
+	mi := &file_minsw_v1_objects_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3180,7 +3244,7 @@ func (x *Endpoint) String() string {
 func (*Endpoint) ProtoMessage() {}
 
 func (x *Endpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[32]
+	mi := &file_minsw_v1_objects_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3193,7 +3257,7 @@ func (x *Endpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
 func (*Endpoint) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{32}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Endpoint) GetSpec() *EndpointSpec {
@@ -3234,7 +3298,7 @@ type Service struct {
 
 func (x *Service) Reset() {
 	*x = Service{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[33]
+	mi := &file_minsw_v1_objects_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3246,7 +3310,7 @@ func (x *Service) String() string {
 func (*Service) ProtoMessage() {}
 
 func (x *Service) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[33]
+	mi := &file_minsw_v1_objects_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3259,7 +3323,7 @@ func (x *Service) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Service.ProtoReflect.Descriptor instead.
 func (*Service) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{33}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Service) GetId() string {
@@ -3322,7 +3386,7 @@ type ContainerStatus struct {
 
 func (x *ContainerStatus) Reset() {
 	*x = ContainerStatus{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[34]
+	mi := &file_minsw_v1_objects_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3334,7 +3398,7 @@ func (x *ContainerStatus) String() string {
 func (*ContainerStatus) ProtoMessage() {}
 
 func (x *ContainerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[34]
+	mi := &file_minsw_v1_objects_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3347,7 +3411,7 @@ func (x *ContainerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatus.ProtoReflect.Descriptor instead.
 func (*ContainerStatus) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{34}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ContainerStatus) GetContainerId() string {
@@ -3388,7 +3452,7 @@ type TaskStatus struct {
 
 func (x *TaskStatus) Reset() {
 	*x = TaskStatus{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[35]
+	mi := &file_minsw_v1_objects_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3400,7 +3464,7 @@ func (x *TaskStatus) String() string {
 func (*TaskStatus) ProtoMessage() {}
 
 func (x *TaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[35]
+	mi := &file_minsw_v1_objects_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3413,7 +3477,7 @@ func (x *TaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskStatus.ProtoReflect.Descriptor instead.
 func (*TaskStatus) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{35}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TaskStatus) GetTimestamp() *timestamppb.Timestamp {
@@ -3492,7 +3556,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[36]
+	mi := &file_minsw_v1_objects_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3504,7 +3568,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[36]
+	mi := &file_minsw_v1_objects_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3517,7 +3581,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{36}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Task) GetId() string {
@@ -3621,7 +3685,7 @@ type JoinTokens struct {
 
 func (x *JoinTokens) Reset() {
 	*x = JoinTokens{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[37]
+	mi := &file_minsw_v1_objects_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3633,7 +3697,7 @@ func (x *JoinTokens) String() string {
 func (*JoinTokens) ProtoMessage() {}
 
 func (x *JoinTokens) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[37]
+	mi := &file_minsw_v1_objects_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3646,7 +3710,7 @@ func (x *JoinTokens) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinTokens.ProtoReflect.Descriptor instead.
 func (*JoinTokens) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{37}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *JoinTokens) GetWorker() string {
@@ -3677,7 +3741,7 @@ type ClusterSpec struct {
 
 func (x *ClusterSpec) Reset() {
 	*x = ClusterSpec{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[38]
+	mi := &file_minsw_v1_objects_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3689,7 +3753,7 @@ func (x *ClusterSpec) String() string {
 func (*ClusterSpec) ProtoMessage() {}
 
 func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[38]
+	mi := &file_minsw_v1_objects_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3702,7 +3766,7 @@ func (x *ClusterSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterSpec.ProtoReflect.Descriptor instead.
 func (*ClusterSpec) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{38}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ClusterSpec) GetName() string {
@@ -3755,7 +3819,7 @@ type RootRotation struct {
 
 func (x *RootRotation) Reset() {
 	*x = RootRotation{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[39]
+	mi := &file_minsw_v1_objects_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3767,7 +3831,7 @@ func (x *RootRotation) String() string {
 func (*RootRotation) ProtoMessage() {}
 
 func (x *RootRotation) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[39]
+	mi := &file_minsw_v1_objects_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3780,7 +3844,7 @@ func (x *RootRotation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RootRotation.ProtoReflect.Descriptor instead.
 func (*RootRotation) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{39}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *RootRotation) GetCaCert() []byte {
@@ -3839,7 +3903,7 @@ type Cluster struct {
 
 func (x *Cluster) Reset() {
 	*x = Cluster{}
-	mi := &file_minsw_v1_objects_proto_msgTypes[40]
+	mi := &file_minsw_v1_objects_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3851,7 +3915,7 @@ func (x *Cluster) String() string {
 func (*Cluster) ProtoMessage() {}
 
 func (x *Cluster) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_objects_proto_msgTypes[40]
+	mi := &file_minsw_v1_objects_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3864,7 +3928,7 @@ func (x *Cluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cluster.ProtoReflect.Descriptor instead.
 func (*Cluster) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{40}
+	return file_minsw_v1_objects_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Cluster) GetId() string {
@@ -4101,11 +4165,15 @@ const file_minsw_v1_objects_proto_rawDesc = "" +
 	"\tcondition\x18\x01 \x01(\x0e2\x1a.minsw.v1.RestartConditionR\tcondition\x12/\n" +
 	"\x05delay\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x05delay\x12!\n" +
 	"\fmax_attempts\x18\x03 \x01(\x04R\vmaxAttempts\x121\n" +
-	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\"\x93\x01\n" +
+	"\x06window\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x06window\"\xc6\x01\n" +
 	"\tPlacement\x12 \n" +
 	"\vconstraints\x18\x01 \x03(\tR\vconstraints\x12@\n" +
 	"\vpreferences\x18\xc8\x01 \x03(\v2\x1d.minsw.v1.PlacementPreferenceR\vpreferences\x12\"\n" +
-	"\fmax_replicas\x18\xc9\x01 \x01(\x04R\vmaxReplicas\"K\n" +
+	"\fmax_replicas\x18\xc9\x01 \x01(\x04R\vmaxReplicas\x121\n" +
+	"\tplatforms\x18\xca\x01 \x03(\v2\x12.minsw.v1.PlatformR\tplatforms\">\n" +
+	"\bPlatform\x12\x0e\n" +
+	"\x02os\x18\x01 \x01(\tR\x02os\x12\"\n" +
+	"\farchitecture\x18\x02 \x01(\tR\farchitecture\"K\n" +
 	"\x17NetworkAttachmentConfig\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x18\n" +
 	"\aaliases\x18\x02 \x03(\tR\aaliases\"\xfd\x02\n" +
@@ -4325,7 +4393,7 @@ func file_minsw_v1_objects_proto_rawDescGZIP() []byte {
 }
 
 var file_minsw_v1_objects_proto_enumTypes = make([]protoimpl.EnumInfo, 13)
-var file_minsw_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_minsw_v1_objects_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_minsw_v1_objects_proto_goTypes = []any{
 	(NodeRole)(0),                   // 0: minsw.v1.NodeRole
 	(NodeAvailability)(0),           // 1: minsw.v1.NodeAvailability
@@ -4360,49 +4428,50 @@ var file_minsw_v1_objects_proto_goTypes = []any{
 	(*HealthConfig)(nil),            // 30: minsw.v1.HealthConfig
 	(*RestartPolicy)(nil),           // 31: minsw.v1.RestartPolicy
 	(*Placement)(nil),               // 32: minsw.v1.Placement
-	(*NetworkAttachmentConfig)(nil), // 33: minsw.v1.NetworkAttachmentConfig
-	(*TaskSpec)(nil),                // 34: minsw.v1.TaskSpec
-	(*ReplicatedService)(nil),       // 35: minsw.v1.ReplicatedService
-	(*GlobalService)(nil),           // 36: minsw.v1.GlobalService
-	(*ReplicatedJob)(nil),           // 37: minsw.v1.ReplicatedJob
-	(*GlobalJob)(nil),               // 38: minsw.v1.GlobalJob
-	(*PortConfig)(nil),              // 39: minsw.v1.PortConfig
-	(*EndpointSpec)(nil),            // 40: minsw.v1.EndpointSpec
-	(*UpdateConfig)(nil),            // 41: minsw.v1.UpdateConfig
-	(*UpdateStatus)(nil),            // 42: minsw.v1.UpdateStatus
-	(*ServiceSpec)(nil),             // 43: minsw.v1.ServiceSpec
-	(*VirtualIP)(nil),               // 44: minsw.v1.VirtualIP
-	(*Endpoint)(nil),                // 45: minsw.v1.Endpoint
-	(*Service)(nil),                 // 46: minsw.v1.Service
-	(*ContainerStatus)(nil),         // 47: minsw.v1.ContainerStatus
-	(*TaskStatus)(nil),              // 48: minsw.v1.TaskStatus
-	(*Task)(nil),                    // 49: minsw.v1.Task
-	(*JoinTokens)(nil),              // 50: minsw.v1.JoinTokens
-	(*ClusterSpec)(nil),             // 51: minsw.v1.ClusterSpec
-	(*RootRotation)(nil),            // 52: minsw.v1.RootRotation
-	(*Cluster)(nil),                 // 53: minsw.v1.Cluster
-	nil,                             // 54: minsw.v1.NodeSpec.LabelsEntry
-	nil,                             // 55: minsw.v1.NodeDescription.EngineLabelsEntry
-	nil,                             // 56: minsw.v1.NetworkSpec.LabelsEntry
-	nil,                             // 57: minsw.v1.NetworkSpec.DriverOptsEntry
-	nil,                             // 58: minsw.v1.ContainerSpec.LabelsEntry
-	nil,                             // 59: minsw.v1.ContainerSpec.SysctlsEntry
-	nil,                             // 60: minsw.v1.LogDriver.OptionsEntry
-	nil,                             // 61: minsw.v1.ServiceSpec.LabelsEntry
-	(*timestamppb.Timestamp)(nil),   // 62: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 63: google.protobuf.Duration
-	(*Mount)(nil),                   // 64: minsw.v1.Mount
-	(*SecretReference)(nil),         // 65: minsw.v1.SecretReference
-	(*ConfigReference)(nil),         // 66: minsw.v1.ConfigReference
+	(*Platform)(nil),                // 33: minsw.v1.Platform
+	(*NetworkAttachmentConfig)(nil), // 34: minsw.v1.NetworkAttachmentConfig
+	(*TaskSpec)(nil),                // 35: minsw.v1.TaskSpec
+	(*ReplicatedService)(nil),       // 36: minsw.v1.ReplicatedService
+	(*GlobalService)(nil),           // 37: minsw.v1.GlobalService
+	(*ReplicatedJob)(nil),           // 38: minsw.v1.ReplicatedJob
+	(*GlobalJob)(nil),               // 39: minsw.v1.GlobalJob
+	(*PortConfig)(nil),              // 40: minsw.v1.PortConfig
+	(*EndpointSpec)(nil),            // 41: minsw.v1.EndpointSpec
+	(*UpdateConfig)(nil),            // 42: minsw.v1.UpdateConfig
+	(*UpdateStatus)(nil),            // 43: minsw.v1.UpdateStatus
+	(*ServiceSpec)(nil),             // 44: minsw.v1.ServiceSpec
+	(*VirtualIP)(nil),               // 45: minsw.v1.VirtualIP
+	(*Endpoint)(nil),                // 46: minsw.v1.Endpoint
+	(*Service)(nil),                 // 47: minsw.v1.Service
+	(*ContainerStatus)(nil),         // 48: minsw.v1.ContainerStatus
+	(*TaskStatus)(nil),              // 49: minsw.v1.TaskStatus
+	(*Task)(nil),                    // 50: minsw.v1.Task
+	(*JoinTokens)(nil),              // 51: minsw.v1.JoinTokens
+	(*ClusterSpec)(nil),             // 52: minsw.v1.ClusterSpec
+	(*RootRotation)(nil),            // 53: minsw.v1.RootRotation
+	(*Cluster)(nil),                 // 54: minsw.v1.Cluster
+	nil,                             // 55: minsw.v1.NodeSpec.LabelsEntry
+	nil,                             // 56: minsw.v1.NodeDescription.EngineLabelsEntry
+	nil,                             // 57: minsw.v1.NetworkSpec.LabelsEntry
+	nil,                             // 58: minsw.v1.NetworkSpec.DriverOptsEntry
+	nil,                             // 59: minsw.v1.ContainerSpec.LabelsEntry
+	nil,                             // 60: minsw.v1.ContainerSpec.SysctlsEntry
+	nil,                             // 61: minsw.v1.LogDriver.OptionsEntry
+	nil,                             // 62: minsw.v1.ServiceSpec.LabelsEntry
+	(*timestamppb.Timestamp)(nil),   // 63: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 64: google.protobuf.Duration
+	(*Mount)(nil),                   // 65: minsw.v1.Mount
+	(*SecretReference)(nil),         // 66: minsw.v1.SecretReference
+	(*ConfigReference)(nil),         // 67: minsw.v1.ConfigReference
 }
 var file_minsw_v1_objects_proto_depIdxs = []int32{
-	62, // 0: minsw.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
-	62, // 1: minsw.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
-	54, // 2: minsw.v1.NodeSpec.labels:type_name -> minsw.v1.NodeSpec.LabelsEntry
+	63, // 0: minsw.v1.Meta.created_at:type_name -> google.protobuf.Timestamp
+	63, // 1: minsw.v1.Meta.updated_at:type_name -> google.protobuf.Timestamp
+	55, // 2: minsw.v1.NodeSpec.labels:type_name -> minsw.v1.NodeSpec.LabelsEntry
 	0,  // 3: minsw.v1.NodeSpec.desired_role:type_name -> minsw.v1.NodeRole
 	1,  // 4: minsw.v1.NodeSpec.availability:type_name -> minsw.v1.NodeAvailability
 	26, // 5: minsw.v1.NodeDescription.resources:type_name -> minsw.v1.Resources
-	55, // 6: minsw.v1.NodeDescription.engine_labels:type_name -> minsw.v1.NodeDescription.EngineLabelsEntry
+	56, // 6: minsw.v1.NodeDescription.engine_labels:type_name -> minsw.v1.NodeDescription.EngineLabelsEntry
 	2,  // 7: minsw.v1.NodeStatus.state:type_name -> minsw.v1.NodeState
 	3,  // 8: minsw.v1.ManagerStatus.reachability:type_name -> minsw.v1.Reachability
 	13, // 9: minsw.v1.Node.meta:type_name -> minsw.v1.Meta
@@ -4412,87 +4481,88 @@ var file_minsw_v1_objects_proto_depIdxs = []int32{
 	17, // 13: minsw.v1.Node.manager_status:type_name -> minsw.v1.ManagerStatus
 	0,  // 14: minsw.v1.Node.role:type_name -> minsw.v1.NodeRole
 	18, // 15: minsw.v1.Node.lb_attachments:type_name -> minsw.v1.NetworkAttachment
-	56, // 16: minsw.v1.NetworkSpec.labels:type_name -> minsw.v1.NetworkSpec.LabelsEntry
-	57, // 17: minsw.v1.NetworkSpec.driver_opts:type_name -> minsw.v1.NetworkSpec.DriverOptsEntry
+	57, // 16: minsw.v1.NetworkSpec.labels:type_name -> minsw.v1.NetworkSpec.LabelsEntry
+	58, // 17: minsw.v1.NetworkSpec.driver_opts:type_name -> minsw.v1.NetworkSpec.DriverOptsEntry
 	13, // 18: minsw.v1.Network.meta:type_name -> minsw.v1.Meta
 	20, // 19: minsw.v1.Network.spec:type_name -> minsw.v1.NetworkSpec
-	58, // 20: minsw.v1.ContainerSpec.labels:type_name -> minsw.v1.ContainerSpec.LabelsEntry
-	63, // 21: minsw.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
-	64, // 22: minsw.v1.ContainerSpec.mounts:type_name -> minsw.v1.Mount
-	65, // 23: minsw.v1.ContainerSpec.secrets:type_name -> minsw.v1.SecretReference
-	66, // 24: minsw.v1.ContainerSpec.configs:type_name -> minsw.v1.ConfigReference
+	59, // 20: minsw.v1.ContainerSpec.labels:type_name -> minsw.v1.ContainerSpec.LabelsEntry
+	64, // 21: minsw.v1.ContainerSpec.stop_grace_period:type_name -> google.protobuf.Duration
+	65, // 22: minsw.v1.ContainerSpec.mounts:type_name -> minsw.v1.Mount
+	66, // 23: minsw.v1.ContainerSpec.secrets:type_name -> minsw.v1.SecretReference
+	67, // 24: minsw.v1.ContainerSpec.configs:type_name -> minsw.v1.ConfigReference
 	30, // 25: minsw.v1.ContainerSpec.healthcheck:type_name -> minsw.v1.HealthConfig
-	59, // 26: minsw.v1.ContainerSpec.sysctls:type_name -> minsw.v1.ContainerSpec.SysctlsEntry
+	60, // 26: minsw.v1.ContainerSpec.sysctls:type_name -> minsw.v1.ContainerSpec.SysctlsEntry
 	23, // 27: minsw.v1.ContainerSpec.ulimits:type_name -> minsw.v1.Ulimit
 	24, // 28: minsw.v1.ContainerSpec.dns_config:type_name -> minsw.v1.DNSConfig
 	25, // 29: minsw.v1.Resources.generic:type_name -> minsw.v1.GenericResource
 	26, // 30: minsw.v1.ResourceRequirements.limits:type_name -> minsw.v1.Resources
 	26, // 31: minsw.v1.ResourceRequirements.reservations:type_name -> minsw.v1.Resources
-	60, // 32: minsw.v1.LogDriver.options:type_name -> minsw.v1.LogDriver.OptionsEntry
-	63, // 33: minsw.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
-	63, // 34: minsw.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
-	63, // 35: minsw.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
-	63, // 36: minsw.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
+	61, // 32: minsw.v1.LogDriver.options:type_name -> minsw.v1.LogDriver.OptionsEntry
+	64, // 33: minsw.v1.HealthConfig.interval:type_name -> google.protobuf.Duration
+	64, // 34: minsw.v1.HealthConfig.timeout:type_name -> google.protobuf.Duration
+	64, // 35: minsw.v1.HealthConfig.start_period:type_name -> google.protobuf.Duration
+	64, // 36: minsw.v1.HealthConfig.start_interval:type_name -> google.protobuf.Duration
 	5,  // 37: minsw.v1.RestartPolicy.condition:type_name -> minsw.v1.RestartCondition
-	63, // 38: minsw.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
-	63, // 39: minsw.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
+	64, // 38: minsw.v1.RestartPolicy.delay:type_name -> google.protobuf.Duration
+	64, // 39: minsw.v1.RestartPolicy.window:type_name -> google.protobuf.Duration
 	29, // 40: minsw.v1.Placement.preferences:type_name -> minsw.v1.PlacementPreference
-	22, // 41: minsw.v1.TaskSpec.container:type_name -> minsw.v1.ContainerSpec
-	31, // 42: minsw.v1.TaskSpec.restart:type_name -> minsw.v1.RestartPolicy
-	32, // 43: minsw.v1.TaskSpec.placement:type_name -> minsw.v1.Placement
-	33, // 44: minsw.v1.TaskSpec.networks:type_name -> minsw.v1.NetworkAttachmentConfig
-	27, // 45: minsw.v1.TaskSpec.resources:type_name -> minsw.v1.ResourceRequirements
-	28, // 46: minsw.v1.TaskSpec.log_driver:type_name -> minsw.v1.LogDriver
-	7,  // 47: minsw.v1.PortConfig.protocol:type_name -> minsw.v1.PortProtocol
-	8,  // 48: minsw.v1.PortConfig.publish_mode:type_name -> minsw.v1.PublishMode
-	39, // 49: minsw.v1.EndpointSpec.ports:type_name -> minsw.v1.PortConfig
-	6,  // 50: minsw.v1.EndpointSpec.mode:type_name -> minsw.v1.EndpointMode
-	63, // 51: minsw.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
-	63, // 52: minsw.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
-	9,  // 53: minsw.v1.UpdateConfig.failure_action:type_name -> minsw.v1.UpdateFailureAction
-	10, // 54: minsw.v1.UpdateConfig.order:type_name -> minsw.v1.UpdateOrder
-	11, // 55: minsw.v1.UpdateStatus.state:type_name -> minsw.v1.UpdateState
-	62, // 56: minsw.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
-	62, // 57: minsw.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
-	61, // 58: minsw.v1.ServiceSpec.labels:type_name -> minsw.v1.ServiceSpec.LabelsEntry
-	34, // 59: minsw.v1.ServiceSpec.task:type_name -> minsw.v1.TaskSpec
-	35, // 60: minsw.v1.ServiceSpec.replicated:type_name -> minsw.v1.ReplicatedService
-	36, // 61: minsw.v1.ServiceSpec.global:type_name -> minsw.v1.GlobalService
-	37, // 62: minsw.v1.ServiceSpec.replicated_job:type_name -> minsw.v1.ReplicatedJob
-	38, // 63: minsw.v1.ServiceSpec.global_job:type_name -> minsw.v1.GlobalJob
-	40, // 64: minsw.v1.ServiceSpec.endpoint:type_name -> minsw.v1.EndpointSpec
-	41, // 65: minsw.v1.ServiceSpec.update:type_name -> minsw.v1.UpdateConfig
-	41, // 66: minsw.v1.ServiceSpec.rollback:type_name -> minsw.v1.UpdateConfig
-	40, // 67: minsw.v1.Endpoint.spec:type_name -> minsw.v1.EndpointSpec
-	39, // 68: minsw.v1.Endpoint.ports:type_name -> minsw.v1.PortConfig
-	44, // 69: minsw.v1.Endpoint.virtual_ips:type_name -> minsw.v1.VirtualIP
-	13, // 70: minsw.v1.Service.meta:type_name -> minsw.v1.Meta
-	43, // 71: minsw.v1.Service.spec:type_name -> minsw.v1.ServiceSpec
-	43, // 72: minsw.v1.Service.previous_spec:type_name -> minsw.v1.ServiceSpec
-	45, // 73: minsw.v1.Service.endpoint:type_name -> minsw.v1.Endpoint
-	42, // 74: minsw.v1.Service.update_status:type_name -> minsw.v1.UpdateStatus
-	62, // 75: minsw.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
-	12, // 76: minsw.v1.TaskStatus.state:type_name -> minsw.v1.TaskState
-	47, // 77: minsw.v1.TaskStatus.container:type_name -> minsw.v1.ContainerStatus
-	39, // 78: minsw.v1.TaskStatus.ports:type_name -> minsw.v1.PortConfig
-	4,  // 79: minsw.v1.TaskStatus.health:type_name -> minsw.v1.HealthState
-	13, // 80: minsw.v1.Task.meta:type_name -> minsw.v1.Meta
-	34, // 81: minsw.v1.Task.spec:type_name -> minsw.v1.TaskSpec
-	48, // 82: minsw.v1.Task.status:type_name -> minsw.v1.TaskStatus
-	12, // 83: minsw.v1.Task.desired_state:type_name -> minsw.v1.TaskState
-	18, // 84: minsw.v1.Task.networks:type_name -> minsw.v1.NetworkAttachment
-	45, // 85: minsw.v1.Task.endpoint:type_name -> minsw.v1.Endpoint
-	63, // 86: minsw.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
-	63, // 87: minsw.v1.ClusterSpec.cert_expiry:type_name -> google.protobuf.Duration
-	13, // 88: minsw.v1.Cluster.meta:type_name -> minsw.v1.Meta
-	51, // 89: minsw.v1.Cluster.spec:type_name -> minsw.v1.ClusterSpec
-	50, // 90: minsw.v1.Cluster.join_tokens:type_name -> minsw.v1.JoinTokens
-	52, // 91: minsw.v1.Cluster.root_rotation:type_name -> minsw.v1.RootRotation
-	92, // [92:92] is the sub-list for method output_type
-	92, // [92:92] is the sub-list for method input_type
-	92, // [92:92] is the sub-list for extension type_name
-	92, // [92:92] is the sub-list for extension extendee
-	0,  // [0:92] is the sub-list for field type_name
+	33, // 41: minsw.v1.Placement.platforms:type_name -> minsw.v1.Platform
+	22, // 42: minsw.v1.TaskSpec.container:type_name -> minsw.v1.ContainerSpec
+	31, // 43: minsw.v1.TaskSpec.restart:type_name -> minsw.v1.RestartPolicy
+	32, // 44: minsw.v1.TaskSpec.placement:type_name -> minsw.v1.Placement
+	34, // 45: minsw.v1.TaskSpec.networks:type_name -> minsw.v1.NetworkAttachmentConfig
+	27, // 46: minsw.v1.TaskSpec.resources:type_name -> minsw.v1.ResourceRequirements
+	28, // 47: minsw.v1.TaskSpec.log_driver:type_name -> minsw.v1.LogDriver
+	7,  // 48: minsw.v1.PortConfig.protocol:type_name -> minsw.v1.PortProtocol
+	8,  // 49: minsw.v1.PortConfig.publish_mode:type_name -> minsw.v1.PublishMode
+	40, // 50: minsw.v1.EndpointSpec.ports:type_name -> minsw.v1.PortConfig
+	6,  // 51: minsw.v1.EndpointSpec.mode:type_name -> minsw.v1.EndpointMode
+	64, // 52: minsw.v1.UpdateConfig.delay:type_name -> google.protobuf.Duration
+	64, // 53: minsw.v1.UpdateConfig.monitor:type_name -> google.protobuf.Duration
+	9,  // 54: minsw.v1.UpdateConfig.failure_action:type_name -> minsw.v1.UpdateFailureAction
+	10, // 55: minsw.v1.UpdateConfig.order:type_name -> minsw.v1.UpdateOrder
+	11, // 56: minsw.v1.UpdateStatus.state:type_name -> minsw.v1.UpdateState
+	63, // 57: minsw.v1.UpdateStatus.started_at:type_name -> google.protobuf.Timestamp
+	63, // 58: minsw.v1.UpdateStatus.completed_at:type_name -> google.protobuf.Timestamp
+	62, // 59: minsw.v1.ServiceSpec.labels:type_name -> minsw.v1.ServiceSpec.LabelsEntry
+	35, // 60: minsw.v1.ServiceSpec.task:type_name -> minsw.v1.TaskSpec
+	36, // 61: minsw.v1.ServiceSpec.replicated:type_name -> minsw.v1.ReplicatedService
+	37, // 62: minsw.v1.ServiceSpec.global:type_name -> minsw.v1.GlobalService
+	38, // 63: minsw.v1.ServiceSpec.replicated_job:type_name -> minsw.v1.ReplicatedJob
+	39, // 64: minsw.v1.ServiceSpec.global_job:type_name -> minsw.v1.GlobalJob
+	41, // 65: minsw.v1.ServiceSpec.endpoint:type_name -> minsw.v1.EndpointSpec
+	42, // 66: minsw.v1.ServiceSpec.update:type_name -> minsw.v1.UpdateConfig
+	42, // 67: minsw.v1.ServiceSpec.rollback:type_name -> minsw.v1.UpdateConfig
+	41, // 68: minsw.v1.Endpoint.spec:type_name -> minsw.v1.EndpointSpec
+	40, // 69: minsw.v1.Endpoint.ports:type_name -> minsw.v1.PortConfig
+	45, // 70: minsw.v1.Endpoint.virtual_ips:type_name -> minsw.v1.VirtualIP
+	13, // 71: minsw.v1.Service.meta:type_name -> minsw.v1.Meta
+	44, // 72: minsw.v1.Service.spec:type_name -> minsw.v1.ServiceSpec
+	44, // 73: minsw.v1.Service.previous_spec:type_name -> minsw.v1.ServiceSpec
+	46, // 74: minsw.v1.Service.endpoint:type_name -> minsw.v1.Endpoint
+	43, // 75: minsw.v1.Service.update_status:type_name -> minsw.v1.UpdateStatus
+	63, // 76: minsw.v1.TaskStatus.timestamp:type_name -> google.protobuf.Timestamp
+	12, // 77: minsw.v1.TaskStatus.state:type_name -> minsw.v1.TaskState
+	48, // 78: minsw.v1.TaskStatus.container:type_name -> minsw.v1.ContainerStatus
+	40, // 79: minsw.v1.TaskStatus.ports:type_name -> minsw.v1.PortConfig
+	4,  // 80: minsw.v1.TaskStatus.health:type_name -> minsw.v1.HealthState
+	13, // 81: minsw.v1.Task.meta:type_name -> minsw.v1.Meta
+	35, // 82: minsw.v1.Task.spec:type_name -> minsw.v1.TaskSpec
+	49, // 83: minsw.v1.Task.status:type_name -> minsw.v1.TaskStatus
+	12, // 84: minsw.v1.Task.desired_state:type_name -> minsw.v1.TaskState
+	18, // 85: minsw.v1.Task.networks:type_name -> minsw.v1.NetworkAttachment
+	46, // 86: minsw.v1.Task.endpoint:type_name -> minsw.v1.Endpoint
+	64, // 87: minsw.v1.ClusterSpec.heartbeat_period:type_name -> google.protobuf.Duration
+	64, // 88: minsw.v1.ClusterSpec.cert_expiry:type_name -> google.protobuf.Duration
+	13, // 89: minsw.v1.Cluster.meta:type_name -> minsw.v1.Meta
+	52, // 90: minsw.v1.Cluster.spec:type_name -> minsw.v1.ClusterSpec
+	51, // 91: minsw.v1.Cluster.join_tokens:type_name -> minsw.v1.JoinTokens
+	53, // 92: minsw.v1.Cluster.root_rotation:type_name -> minsw.v1.RootRotation
+	93, // [93:93] is the sub-list for method output_type
+	93, // [93:93] is the sub-list for method input_type
+	93, // [93:93] is the sub-list for extension type_name
+	93, // [93:93] is the sub-list for extension extendee
+	0,  // [0:93] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_objects_proto_init() }
@@ -4501,7 +4571,7 @@ func file_minsw_v1_objects_proto_init() {
 		return
 	}
 	file_minsw_v1_storage_proto_init()
-	file_minsw_v1_objects_proto_msgTypes[30].OneofWrappers = []any{
+	file_minsw_v1_objects_proto_msgTypes[31].OneofWrappers = []any{
 		(*ServiceSpec_Replicated)(nil),
 		(*ServiceSpec_Global)(nil),
 		(*ServiceSpec_ReplicatedJob)(nil),
@@ -4513,7 +4583,7 @@ func file_minsw_v1_objects_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_objects_proto_rawDesc), len(file_minsw_v1_objects_proto_rawDesc)),
 			NumEnums:      13,
-			NumMessages:   49,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
