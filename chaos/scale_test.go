@@ -191,9 +191,9 @@ func BenchmarkManagerRSSAfterRestart(b *testing.B) {
 		time.Sleep(5 * time.Second)
 	}
 	atSettled := snapshot("settled")
-	b.Logf("leaders elected since the restart: %d; tasks in the store (all states): %d", leaderTerms(c.Managers)-termsBefore, storedTasks(ctx, c))
-	fmt.Printf("%d managers with %d services / %d tasks (on %d workers), after a restart of all: first current read %v, first write %v; all tasks reported running again after %v; manager RSS at first write: %s; 90 s after the restart: %s; settled: %s (max %d MiB) [load %s]\n",
-		managers, services, want, workers, firstRead.Round(time.Millisecond), firstWrite.Round(time.Millisecond), settled.Round(time.Second), atServe, at90, atSettled, peak, loadAvg())
+	elected, stored := leaderTerms(c.Managers)-termsBefore, storedTasks(ctx, c)
+	fmt.Printf("%d managers with %d services / %d tasks (on %d workers), after a restart of all: first current read %v, first write %v; all tasks reported running again after %v; manager RSS at first write: %s; 90 s after the restart: %s; settled: %s (max %d MiB); leaders elected since the restart: %d; tasks in the store: %d [load %s]\n",
+		managers, services, want, workers, firstRead.Round(time.Millisecond), firstWrite.Round(time.Millisecond), settled.Round(time.Second), atServe, at90, atSettled, peak, elected, stored, loadAvg())
 	if d, err := time.ParseDuration(os.Getenv("MINSW_SCALE_HOLD")); err == nil {
 		b.Logf("holding %v: data in %s", d, dir)
 		time.Sleep(d)
