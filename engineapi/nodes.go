@@ -19,13 +19,26 @@ func (s *Server) nodeList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	root := s.rootCA(r)
 	out := []swarm.Node{}
 	for _, n := range resp.GetNodes() {
 		if convert.MatchNode(args, n) {
-			out = append(out, convert.Node(n))
+			sn := convert.Node(n)
+			convert.NodeTLSInfo(&sn, n, root)
+			out = append(out, sn)
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// rootCA is the cluster's root certificate (DER), nil if it cannot be
+// read: nodes are then shown without their TLS info.
+func (s *Server) rootCA(r *http.Request) []byte {
+	resp, err := s.b.Control.GetCluster(r.Context(), &api.GetClusterRequest{})
+	if err != nil {
+		return nil
+	}
+	return resp.GetCluster().GetRootCaCert()
 }
 
 func (s *Server) nodeInspect(w http.ResponseWriter, r *http.Request) error {
@@ -33,7 +46,9 @@ func (s *Server) nodeInspect(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, convert.Node(resp.GetNode()))
+	sn := convert.Node(resp.GetNode())
+	convert.NodeTLSInfo(&sn, resp.GetNode(), s.rootCA(r))
+	return writeJSON(w, http.StatusOK, sn)
 }
 
 func (s *Server) nodeUpdate(w http.ResponseWriter, r *http.Request) error {

@@ -251,3 +251,24 @@ func withoutGateway(names string) string {
 	}
 	return strings.Join(out, " ")
 }
+
+// TestDockerNodeTLSStatusAndVersion: a node shows its certificate's issuer
+// and root as swarmkit's (node ls TLS STATUS Ready, node inspect --pretty's
+// TLS Info; it was Unknown and absent), and docker version says the
+// engine is not experimental (the field was empty).
+func TestDockerNodeTLSStatusAndVersion(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	if got := strings.TrimSpace(d.ok("node", "ls", "--format", "{{.Hostname}} {{.TLSStatus}}")); got != "swarm-manager Ready" {
+		t.Fatalf("node ls TLS status: %q", got)
+	}
+	out := d.ok("node", "inspect", "--pretty", "self")
+	matches(t, out, `(?m)^TLS Info:$`, `(?m)^ TrustRoot:$`, `-----BEGIN CERTIFICATE-----`, `(?m)^ Issuer Subject:\s+\S+`, `(?m)^ Issuer Public Key:\s+\S+`)
+	root := d.ok("info", "--format", "{{.Swarm.Cluster.TLSInfo.CertIssuerPublicKey}}")
+	node := d.ok("node", "inspect", "--format", "{{.Description.TLSInfo.CertIssuerPublicKey}}", "self")
+	if strings.TrimSpace(root) == "" || root != node {
+		t.Fatalf("issuer public key: cluster %q, node %q", root, node)
+	}
+	out = d.ok("version")
+	matches(t, out, `(?m)^\s+Experimental:\s+false$`)
+}

@@ -68,6 +68,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) error {
 	v.Platform.Name = "minsw"
 	v.Components = []types.ComponentVersion{{Name: "Engine", Version: s.cfg.EngineVersion, Details: map[string]string{
 		"ApiVersion": APIVersion, "MinAPIVersion": MinAPIVersion, "GoVersion": v.GoVersion, "Os": v.Os, "Arch": v.Arch, "KernelVersion": v.KernelVersion,
+		"Experimental": "false",
 	}}}
 	return writeJSON(w, http.StatusOK, v)
 }

@@ -1,7 +1,6 @@
 package convert
 
 import (
-	"encoding/pem"
 	"time"
 
 	"github.com/docker/docker/api/types/swarm"
@@ -40,9 +39,7 @@ func Swarm(c *api.Cluster) swarm.Swarm {
 		},
 		JoinTokens: swarm.JoinTokens{Worker: c.GetJoinTokens().GetWorker(), Manager: c.GetJoinTokens().GetManager()},
 	}
-	if der := c.GetRootCaCert(); len(der) > 0 {
-		out.TLSInfo.TrustRoot = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	}
+	out.TLSInfo = rootTLSInfo(c.GetRootCaCert())
 	return out
 }
 
