@@ -437,6 +437,13 @@ func (tx *Tx) Delete(o Object) error {
 // it for the batch, folding repeated writes of one object into one action so
 // the batch's version checks stay those of the state the caller read.
 func (tx *Tx) record(a *api.StoreAction, o Object) error {
+	if tx.s.proposer == nil {
+		if err := tx.applyAction(a); err != nil {
+			return err
+		}
+		tx.local++ // applied for real; nothing to replicate
+		return nil
+	}
 	key := tableOf(o) + "/" + o.GetId()
 	prev, seen := tx.pos[key]
 	var base uint64
@@ -451,15 +458,11 @@ func (tx *Tx) record(a *api.StoreAction, o Object) error {
 	}
 	t, isTask := o.(*api.Task)
 	var before *api.Task // the task as the transaction held it
-	if isTask && a.Kind == api.StoreActionKind_STORE_ACTION_UPDATE && tx.s.proposer != nil {
+	if isTask && a.Kind == api.StoreActionKind_STORE_ACTION_UPDATE {
 		before = tx.Task(t.GetId())
 	}
 	if err := tx.applyAction(a); err != nil {
 		return err
-	}
-	if tx.s.proposer == nil {
-		tx.local++ // applied for real; nothing to replicate
-		return nil
 	}
 	rec := o
 	if seen {
