@@ -490,6 +490,10 @@ func TestRootRotationWhileServing(t *testing.T) {
 		t.Fatalf("rotation answer: %+v", rot.Cluster.RootRotation)
 	}
 	newRoot := rot.Cluster.RootRotation.CaCert
+	// A write goes through while every node still holds the old root's
+	// certificate.
+	rotating := writes.Load()
+	eventually.True(t, "a write once the rotation began", func() bool { return writes.Load() > rotating })
 	// Each node's renewal loop: sees the signing root change, renews.
 	nodes := []*ca.Credentials{worker}
 	for _, m := range ms {
@@ -531,7 +535,9 @@ func TestRootRotationWhileServing(t *testing.T) {
 	eventually.True(t, "writes going on with the new root only", func() bool { return writes.Load() >= onOldAndNew+5 })
 	close(stop)
 	<-writerDone
-	if failures.Load() != 0 || writes.Load() < 10 {
+	// Every phase above waited for writes of its own; how many fit in
+	// between is the machine's speed, not the rotation's correctness.
+	if failures.Load() != 0 {
 		t.Fatalf("during rotation: %d writes, %d failures", writes.Load(), failures.Load())
 	}
 	t.Logf("rotation: %d writes during it, none failed", writes.Load())
