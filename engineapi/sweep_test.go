@@ -122,7 +122,15 @@ func TestDockerSwarmLabelsAndNodeFilters(t *testing.T) {
 	out := d.ok("ps", "--filter", "label=com.docker.swarm.service.id="+svcID, "--format",
 		`{{.Label "com.docker.swarm.service.name"}} {{.Label "com.docker.swarm.task.name"}} {{.Label "com.docker.swarm.node.id"}}`)
 	matches(t, out, `(?m)^web web\.[12]\.[a-z0-9]{25} [a-z0-9]{25}$`)
+	// minsw's own CLI shows and filters the same labels.
+	mout, code := d.minsw("container", "ls", "-q", "--filter", "label=com.docker.swarm.service.name=web")
+	if code != 0 || len(strings.Fields(mout)) != 2 {
+		t.Fatalf("minsw container ls --filter label=com.docker.swarm.service.name=web: exit %d\n%s", code, mout)
+	}
 	id := strings.Fields(d.ok("ps", "-q", "--filter", "label=com.docker.swarm.service.name=web"))[0]
+	if mout, _ := d.minsw("container", "inspect", "--format", `{{index .Config.Labels "com.docker.swarm.service.name"}}`, id); strings.TrimSpace(mout) != "web" {
+		t.Fatalf("minsw container inspect labels: %q", mout)
+	}
 	out = d.ok("inspect", "--format", `{{index .Config.Labels "com.docker.swarm.task.id"}}`, id)
 	matches(t, out, `^[a-z0-9]{25}\s*$`)
 

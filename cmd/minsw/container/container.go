@@ -15,6 +15,7 @@ import (
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/format"
 	"github.com/minsw/minsw/cmd/minsw/internal/inspect"
+	"github.com/minsw/minsw/internal/swarmlabels"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -81,7 +82,7 @@ func containerRows(cts []*minswv1.Container, now time.Time, noTrunc bool) []any 
 			State:      ct.GetState(),
 			Status:     containerStatus(ct, now),
 			Names:      ct.GetName(),
-			Labels:     cli.LabelString(ct.GetLabels()),
+			Labels:     cli.LabelString(swarmlabels.Container(ct.GetLabels())),
 		}
 	}
 	return rows
@@ -164,7 +165,7 @@ func inspectContainer(ct *minswv1.Container) containerInspect {
 		},
 		Image:  ct.GetImage(),
 		Name:   "/" + ct.GetName(),
-		Config: containerConfig{Hostname: format.TruncateID(ct.GetId()), Image: ct.GetImage(), Cmd: ct.GetCommand(), Labels: ct.GetLabels()},
+		Config: containerConfig{Hostname: format.TruncateID(ct.GetId()), Image: ct.GetImage(), Cmd: ct.GetCommand(), Labels: swarmlabels.Container(ct.GetLabels())},
 	}
 	if cmd := ct.GetCommand(); len(cmd) > 0 {
 		out.Path, out.Args = cmd[0], cmd[1:]

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
+	"github.com/minsw/minsw/internal/swarmlabels"
 	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -45,7 +46,7 @@ func matchContainer(c *minswv1.Container, fs []*minswv1.ListFilter) bool {
 				ok = strings.Contains(strings.TrimPrefix(c.GetName(), "/"), strings.TrimPrefix(v, "/"))
 			case "label":
 				k, want, hasValue := strings.Cut(v, "=")
-				got, present := c.GetLabels()[k]
+				got, present := swarmlabels.Container(c.GetLabels())[k]
 				ok = present && (!hasValue || got == want)
 			case "status":
 				ok = v == c.GetState()
