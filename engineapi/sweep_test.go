@@ -279,4 +279,9 @@ func TestDockerNodeTLSStatusAndVersion(t *testing.T) {
 	}
 	out = d.ok("version")
 	matches(t, out, `(?m)^\s+Experimental:\s+false$`)
+	// docker info: the managers with their node IDs, and the local volume driver.
+	id := strings.TrimSpace(d.ok("info", "--format", "{{.Swarm.NodeID}}"))
+	if got := strings.TrimSpace(d.ok("info", "--format", "{{range .Swarm.RemoteManagers}}{{.NodeID}}{{end}} {{.Plugins.Volume}}")); got != id+" [local]" {
+		t.Fatalf("info RemoteManagers and volume plugins: %q, want %q", got, id+" [local]")
+	}
 }

@@ -102,13 +102,27 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) error {
 		DockerRootDir:      s.cfg.ExecRoot,
 		IndexServerAddress: "https://index.docker.io/v1/",
 		RegistryConfig:     &registry.ServiceConfig{IndexConfigs: map[string]*registry.IndexInfo{}},
-		Plugins:            system.PluginsInfo{Network: []string{"overlay"}},
+		Plugins:            system.PluginsInfo{Network: []string{"overlay"}, Volume: []string{"local"}},
 		SystemTime:         time.Now().Format(time.RFC3339Nano),
 		Swarm:              convert.Info(info, cluster),
 		DefaultRuntime:     "runc",
 		Runtimes:           map[string]system.RuntimeWithStatus{"runc": {Runtime: system.Runtime{Path: "runc"}}},
 		SecurityOptions:    []string{},
 		Warnings:           []string{},
+	}
+	// Each manager's node ID beside its address, as docker's RemoteManagers.
+	if info.GetControlAvailable() && len(out.Swarm.RemoteManagers) > 0 {
+		if ns, err := s.b.Control.ListNodes(ctx, &api.ListNodesRequest{}); err == nil {
+			byAddr := map[string]string{}
+			for _, n := range ns.GetNodes() {
+				if a := n.GetManagerStatus().GetAddr(); a != "" {
+					byAddr[a] = n.GetId()
+				}
+			}
+			for i, m := range out.Swarm.RemoteManagers {
+				out.Swarm.RemoteManagers[i].NodeID = byAddr[m.Addr]
+			}
+		}
 	}
 	if cs, err := s.b.Containers.ListContainers(ctx, &api.ListContainersRequest{All: true}); err == nil {
 		for _, c := range cs.GetContainers() {
