@@ -56,9 +56,11 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 			waitLeader(t, []*member{{node: m.node}})
 			continue
 		}
-		if err := ms[0].node.AddVoter(m.id, m.id); err != nil {
-			t.Fatal(err)
+		var running []*member
+		for _, o := range ms[:i] {
+			running = append(running, &member{id: o.id, node: o.node, st: o.st})
 		}
+		addVoterThroughLeader(t, running, m.id, m.id)
 	}
 	t.Cleanup(func() {
 		for _, m := range ms {
@@ -68,9 +70,8 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 		}
 	})
 	lead, behind := ms[0], ms[2]
-	if err := createService(lead.st, "before"); err != nil {
-		t.Fatal(err)
-	}
+	all := []*member{{id: "m0", node: ms[0].node, st: ms[0].st}, {id: "m1", node: ms[1].node, st: ms[1].st}, {id: "m2", node: ms[2].node, st: ms[2].st}}
+	createThroughLeader(t, all, "before")
 
 	// The follower goes down; the leader writes and compacts well past it.
 	_ = behind.node.Shutdown()
@@ -127,13 +128,14 @@ func TestFollowerBehindCompactionCatchesUpBySnapshot(t *testing.T) {
 func TestForceNewClusterFromALoneManager(t *testing.T) {
 	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
 	ms := cluster(t, 3, func(i int) string { return dirs[i] })
-	l := waitLeader(t, ms)
+	var kept []string
 	for i := 0; i < 20; i++ {
-		if err := createService(l.st, fmt.Sprintf("kept-%d", i)); err != nil {
-			t.Fatal(err)
-		}
+		kept = append(kept, fmt.Sprintf("kept-%d", i))
+		createThroughLeader(t, ms, kept[i])
 	}
-	// Every member stops; only m1 will come back.
+	// m1 holds them all in its own log before every member stops (a
+	// commit needs only two of the three); only m1 will come back.
+	waitApplied(t, ms[1:2], kept)
 	for _, m := range ms {
 		_ = m.node.Shutdown()
 		m.node = nil

@@ -11,21 +11,11 @@ import (
 // lowers it for an instant only).
 func TestLeaderGoneSurvivorsElectAndKeepTheirTimeout(t *testing.T) {
 	ms := cluster(t, 3, nil)
-	old := waitLeader(t, ms)
 	// Every member holds the whole configuration before the leader goes
 	// (one that lacks the last member's addition would refuse its vote).
-	if err := createService(old.st, "before"); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for _, m := range ms {
-		for !serviceNames(m.st)["before"] {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never applied the write made before the leader went", m.id)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	createThroughLeader(t, ms, "before")
+	waitApplied(t, ms, []string{"before"})
+	old := waitLeader(t, ms)
 	want := old.node.raft.ReloadableConfig().HeartbeatTimeout
 	var survivors []*member
 	for _, m := range ms {
@@ -40,10 +30,7 @@ func TestLeaderGoneSurvivorsElectAndKeepTheirTimeout(t *testing.T) {
 	for _, m := range survivors { // a dead process refuses connections
 		m.trans.Disconnect(old.trans.LocalAddr())
 	}
-	nl := waitLeader(t, survivors)
-	if err := createService(nl.st, "after"); err != nil {
-		t.Fatalf("write on the new leader: %v", err)
-	}
+	createThroughLeader(t, survivors, "after")
 	for _, m := range survivors {
 		if got := m.node.raft.ReloadableConfig().HeartbeatTimeout; got != want {
 			t.Errorf("%s runs with a heartbeat timeout of %v, want %v", m.id, got, want)
