@@ -122,12 +122,14 @@ func BenchmarkManagerRSSAfterRestart(b *testing.B) {
 	var stop sync.WaitGroup
 	for _, m := range c.Managers {
 		stop.Add(1)
+		exited := make(chan struct{})
 		if profDir != "" {
 			// A slow SIGTERM shows where it waits: the goroutines of a
 			// manager still up after 5 s.
 			go func() {
-				time.Sleep(5 * time.Second)
-				if m.Running() {
+				select {
+				case <-exited:
+				case <-time.After(5 * time.Second):
 					_ = m.Profile(ctx, "goroutine?debug=2", filepath.Join(profDir, "sigterm-goroutines-"+m.Name+".txt"))
 				}
 			}()
@@ -135,6 +137,7 @@ func BenchmarkManagerRSSAfterRestart(b *testing.B) {
 		go func() {
 			defer stop.Done()
 			took, killed := m.StopTimed()
+			close(exited)
 			b.Logf("%s stopped by SIGTERM in %v (killed after 20 s: %v)", m.Name, took.Round(time.Millisecond), killed)
 		}()
 	}
