@@ -1,6 +1,8 @@
 package engineapi_test
 
 import (
+	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -92,5 +94,59 @@ func TestDockerServiceCreateResolvesTheDigest(t *testing.T) {
 	}
 	if img := strings.TrimSpace(d.ok("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", "unpinned")); img != "containous/nosuch:latest" {
 		t.Fatalf("unpinned image %q", img)
+	}
+}
+
+// minsw stack deploy resolves images as docker stack deploy does
+// (--resolve-image always by default; it accepted the flag and looked
+// nothing up): both pin the same digest and platforms, and redeploying the
+// file, resolving or not, updates nothing.
+func TestStackDeployResolvesImagesAsDockers(t *testing.T) {
+	reg, err := testenv.StartRegistry(testenv.RegistryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	img, _ := random.Image(64, 1)
+	cf, _ := img.ConfigFile()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(reg.Host+"/containous/whoami:latest", name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	digest, _ := img.Digest()
+	d := startDaemon(t, "swarm-manager", "--registry-mirror", reg.URL)
+	d.initSwarm()
+	file := filepath.Join(t.TempDir(), "compose.yml")
+	if err := os.WriteFile(file, []byte("services:\n  web:\n    image: containous/whoami\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.ok("stack", "deploy", "-c", file, "dk")
+	if out, code := d.minsw("stack", "deploy", "-c", file, "ms"); code != 0 {
+		t.Fatalf("minsw stack deploy: exit %d\n%s", code, out)
+	}
+	want := "containous/whoami:latest@" + digest.String() + " linux/" + runtime.GOARCH
+	format := "{{.Spec.TaskTemplate.ContainerSpec.Image}} {{range .Spec.TaskTemplate.Placement.Platforms}}{{.OS}}/{{.Architecture}}{{end}}"
+	for _, svc := range []string{"dk_web", "ms_web"} {
+		if got := strings.TrimSpace(d.ok("service", "inspect", "--format", format, svc)); got != want {
+			t.Fatalf("%s: %q, want %q", svc, got, want)
+		}
+	}
+	tasks := d.ok("service", "ps", "-q", "--filter", "desired-state=running", "ms_web")
+	for _, mode := range []string{"always", "changed", "never"} {
+		if out, code := d.minsw("stack", "deploy", "--resolve-image", mode, "-c", file, "ms"); code != 0 {
+			t.Fatalf("minsw stack deploy --resolve-image %s: exit %d\n%s", mode, code, out)
+		}
+		if got := strings.TrimSpace(d.ok("service", "inspect", "--format", format, "ms_web")); got != want {
+			t.Fatalf("after a redeploy with --resolve-image %s: %q, want %q", mode, got, want)
+		}
+	}
+	// Like docker's, a redeploy updates the service with the same spec:
+	// its task goes on, none is replaced.
+	if after := d.ok("service", "ps", "-q", "--filter", "desired-state=running", "ms_web"); after != tasks {
+		t.Fatalf("a redeploy replaced the task: %q, then %q", tasks, after)
 	}
 }

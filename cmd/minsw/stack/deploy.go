@@ -59,10 +59,11 @@ func runDeploy(ctx context.Context, c *cli.CLI, name string, o deployOptions) er
 		return err
 	}
 	api := clusterAPI{cl}
-	cur, _, err := api.current(ctx)
+	cur, svcs, err := api.current(ctx)
 	if err != nil {
 		return err
 	}
+	resolveImages(ctx, c.Err, cl.Images, st, svcs, o.resolveImage)
 	plan, err := stack.PlanDeploy(st, cur, o.prune)
 	if err != nil {
 		return err
