@@ -156,7 +156,7 @@ func TestDockerContainerNetworksAndMounts(t *testing.T) {
 	d := startDaemon(t, "swarm-manager")
 	d.initSwarm()
 	d.ok("network", "create", "-d", "overlay", "--subnet", "10.77.0.0/24", "backnet")
-	d.ok("service", "create", "--detach", "--name", "app", "--network", "backnet", "--no-resolve-image",
+	d.ok("service", "create", "--detach", "--name", "app", "--network", "backnet", "--no-resolve-image", "--limit-memory", "64m", "--read-only",
 		"--mount", "type=volume,source=appdata,target=/data", "busybox", "sleep", "1000")
 	d.ok("service", "create", "--detach", "--name", "lone", "--no-resolve-image", "busybox", "sleep", "1000")
 	var id string
@@ -175,6 +175,9 @@ func TestDockerContainerNetworksAndMounts(t *testing.T) {
 	matches(t, out, `^backnet 10\.77\.0\.\d+ [0-9a-f]{64}`)
 	out = d.ok("inspect", "--format", `{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}} {{.RW}} {{.Source}}{{end}}`, id)
 	matches(t, out, `^volume appdata /data true /\S+/appdata/_data`)
+	if got := strings.TrimSpace(d.ok("inspect", "--format", "{{.HostConfig.Memory}} {{.HostConfig.ReadonlyRootfs}}", id)); got != "67108864 true" {
+		t.Fatalf("HostConfig memory and read-only: %q", got)
+	}
 	for _, c := range []struct{ filter, want string }{
 		{"volume=appdata", id},
 		{"volume=/data", id},

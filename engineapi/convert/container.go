@@ -165,6 +165,8 @@ func ContainerInspect(c *api.Container, v *TaskView) container.InspectResponse {
 		out.Mounts = containerMounts(v, t)
 		out.Config.Env = t.GetSpec().GetContainer().GetEnv()
 		out.Config.Hostname = t.GetSpec().GetContainer().GetHostname()
+		out.Config.Tty = t.GetSpec().GetContainer().GetTty()
+		hostConfigOf(out.HostConfig, t)
 	}
 	return out
 }
@@ -252,4 +254,22 @@ func sameImage(filter, image string) bool {
 		return strings.TrimPrefix(strings.TrimPrefix(ref, "docker.io/"), "library/")
 	}
 	return filter == image || norm(filter) == norm(image)
+}
+
+// hostConfigOf fills what a task's spec says of its container's limits and
+// options, where docker's inspect shows them (HostConfig.Memory,
+// NanoCpus, PidsLimit, ReadonlyRootfs, Init, CapAdd, CapDrop).
+func hostConfigOf(hc *container.HostConfig, t *api.Task) {
+	l := t.GetSpec().GetResources().GetLimits()
+	hc.Memory, hc.NanoCPUs = l.GetMemoryBytes(), l.GetNanoCpus()
+	if p := l.GetPids(); p > 0 {
+		hc.PidsLimit = &p
+	}
+	ct := t.GetSpec().GetContainer()
+	hc.ReadonlyRootfs = ct.GetReadOnly()
+	if ct.GetInit() {
+		init := true
+		hc.Init = &init
+	}
+	hc.CapAdd, hc.CapDrop = ct.GetCapAdd(), ct.GetCapDrop()
 }

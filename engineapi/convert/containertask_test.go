@@ -12,6 +12,7 @@ func taskContainer() (*api.Container, *TaskView) {
 	c := &api.Container{Id: "0123456789ab", Name: "web.1.t1", Image: "nginx:alpine", State: "running",
 		Health: api.HealthState_HEALTH_STATE_HEALTHY, Labels: map[string]string{"minsw.task.id": "t1", "minsw.service.name": "web"}}
 	task := &api.Task{Id: "t1", Spec: &api.TaskSpec{
+		Resources: &api.ResourceRequirements{Limits: &api.Resources{MemoryBytes: 64 << 20, NanoCpus: 500_000_000, Pids: 100}},
 		Container: &api.ContainerSpec{Env: []string{"A=1"}, Mounts: []*api.Mount{
 			{Type: api.MountType_MOUNT_TYPE_VOLUME, Source: "data", Target: "/data"},
 			{Type: api.MountType_MOUNT_TYPE_BIND, Source: "/srv", Target: "/srv", Readonly: true},
@@ -42,6 +43,9 @@ func TestContainerShowsItsTasksNetworksAndMounts(t *testing.T) {
 	}
 	if in.Config.Env[0] != "A=1" {
 		t.Fatalf("env %v", in.Config.Env)
+	}
+	if hc := in.HostConfig; hc.Memory != 64<<20 || hc.NanoCPUs != 500_000_000 || hc.PidsLimit == nil || *hc.PidsLimit != 100 {
+		t.Fatalf("host config %+v", hc.Resources)
 	}
 	s := ContainerSummary(c, c.GetCreatedAt().AsTime(), v)
 	if len(s.NetworkSettings.Networks) != 2 || len(s.Mounts) != 2 {
