@@ -334,6 +334,14 @@ func TestClusterSpec(t *testing.T) {
 		t.Fatalf("a 1m cert expiry: %v", err)
 	}
 	shown.Spec.CAConfig.NodeCertExpiry = 0
+	if r := shown.Spec.Raft; r.SnapshotInterval != 2048 || r.LogEntriesForSlowFollowers != 1024 || r.KeepOldSnapshots == nil || *r.KeepOldSnapshots != 1 {
+		t.Errorf("raft settings shown: %+v", r)
+	}
+	shown.Spec.Raft.SnapshotInterval = 5000 // docker swarm update --snapshot-interval 5000
+	if _, err := ClusterSpecFrom(shown.Spec, c.Spec); !errdefs.Is(err, errdefs.KindUnimplemented) || !strings.Contains(err.Error(), "Raft.SnapshotInterval") {
+		t.Fatalf("a new snapshot interval: %v", err)
+	}
+	shown.Spec.Raft.SnapshotInterval = 0
 	shown.Spec.CAConfig.ExternalCAs = []*swarm.ExternalCA{{URL: "https://ca"}}
 	if _, err := ClusterSpecFrom(shown.Spec, c.Spec); !errdefs.Is(err, errdefs.KindUnimplemented) {
 		t.Fatalf("external CA: %v", err)

@@ -11,10 +11,42 @@ import (
 
 // Raft ticks as docker reports them: minsw's raft runs on hashicorp/raft
 // timeouts, not ticks, so these only fill the fields docker's CLI prints.
+// The log settings are the managers' (raftnode.DefaultConfig): a snapshot
+// every 2,048 entries (and half a snapshot's bytes), 1,024 entries kept
+// behind it for slow followers, and one older snapshot kept on disk.
 const (
-	electionTick  = 10
-	heartbeatTick = 1
+	electionTick               = 10
+	heartbeatTick              = 1
+	snapshotInterval           = 2048
+	logEntriesForSlowFollowers = 1024
+	keepOldSnapshots           = 1
 )
+
+// raftConfig is the managers' raft settings in docker's terms.
+func raftConfig() swarm.RaftConfig {
+	keep := uint64(keepOldSnapshots)
+	return swarm.RaftConfig{ElectionTick: electionTick, HeartbeatTick: heartbeatTick, SnapshotInterval: snapshotInterval,
+		LogEntriesForSlowFollowers: logEntriesForSlowFollowers, KeepOldSnapshots: &keep}
+}
+
+// raftChanged names the raft setting r changes from raftConfig's, if any
+// (zero fields are unset: docker sends what it showed, or nothing).
+func raftChanged(r swarm.RaftConfig) string {
+	cur := raftConfig()
+	switch {
+	case r.SnapshotInterval != 0 && r.SnapshotInterval != cur.SnapshotInterval:
+		return "Raft.SnapshotInterval"
+	case r.LogEntriesForSlowFollowers != 0 && r.LogEntriesForSlowFollowers != cur.LogEntriesForSlowFollowers:
+		return "Raft.LogEntriesForSlowFollowers"
+	case r.KeepOldSnapshots != nil && *r.KeepOldSnapshots != *cur.KeepOldSnapshots:
+		return "Raft.KeepOldSnapshots"
+	case r.ElectionTick != 0 && r.ElectionTick != cur.ElectionTick:
+		return "Raft.ElectionTick"
+	case r.HeartbeatTick != 0 && r.HeartbeatTick != cur.HeartbeatTick:
+		return "Raft.HeartbeatTick"
+	}
+	return ""
+}
 
 // Swarm is the cluster object as `GET /swarm` answers it.
 func Swarm(c *api.Cluster) swarm.Swarm {
@@ -27,7 +59,7 @@ func Swarm(c *api.Cluster) swarm.Swarm {
 			Spec: swarm.Spec{
 				Annotations:      swarm.Annotations{Name: s.GetName(), Labels: map[string]string{}},
 				Orchestration:    swarm.OrchestrationConfig{TaskHistoryRetentionLimit: &limit},
-				Raft:             swarm.RaftConfig{ElectionTick: electionTick, HeartbeatTick: heartbeatTick},
+				Raft:             raftConfig(),
 				Dispatcher:       swarm.DispatcherConfig{HeartbeatPeriod: s.GetHeartbeatPeriod().AsDuration()},
 				CAConfig:         swarm.CAConfig{NodeCertExpiry: s.GetCertExpiry().AsDuration()},
 				EncryptionConfig: swarm.EncryptionConfig{AutoLockManagers: s.GetAutolock()},
@@ -56,6 +88,8 @@ func ClusterSpecFrom(s swarm.Spec, cur *api.ClusterSpec) (*api.ClusterSpec, erro
 		return nil, unsupported("TaskDefaults.LogDriver", "log drivers")
 	case len(s.Labels) > 0:
 		return nil, unsupported("Labels", "swarm labels")
+	case raftChanged(s.Raft) != "":
+		return nil, unsupported(raftChanged(s.Raft), "changing the managers' raft settings (they are the daemon's)")
 	}
 	out := &api.ClusterSpec{
 		Name:             s.Name,
