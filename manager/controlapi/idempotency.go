@@ -25,16 +25,14 @@ func priorService(tx store.ReadTx, r *api.CreateServiceRequest) (*api.Service, e
 	if len(key) > maxIdempotencyKey {
 		return nil, errdefs.InvalidArgument("idempotency key is %d characters long, the limit is %d", len(key), maxIdempotencyKey)
 	}
-	for _, s := range tx.Services() {
-		if s.GetMeta().GetIdempotencyKey() != key {
-			continue
-		}
-		if name := r.GetSpec().GetName(); name != "" && name != s.GetSpec().GetName() {
-			return nil, errdefs.InvalidArgument("idempotency key %s was already used to create service %s", key, s.GetSpec().GetName())
-		}
-		return s, nil
+	s := tx.ServiceWithKey(key)
+	if s == nil {
+		return nil, nil
 	}
-	return nil, nil
+	if name := r.GetSpec().GetName(); name != "" && name != s.GetSpec().GetName() {
+		return nil, errdefs.InvalidArgument("idempotency key %s was already used to create service %s", key, s.GetSpec().GetName())
+	}
+	return s, nil
 }
 
 // priorNetwork is priorService for networks.
@@ -46,16 +44,14 @@ func priorNetwork(tx store.ReadTx, r *api.CreateNetworkRequest) (*api.Network, e
 	if len(key) > maxIdempotencyKey {
 		return nil, errdefs.InvalidArgument("idempotency key is %d characters long, the limit is %d", len(key), maxIdempotencyKey)
 	}
-	for _, n := range tx.Networks() {
-		if n.GetMeta().GetIdempotencyKey() != key {
-			continue
-		}
-		if name := r.GetSpec().GetName(); name != n.GetSpec().GetName() {
-			return nil, errdefs.InvalidArgument("idempotency key %s was already used to create network %s", key, n.GetSpec().GetName())
-		}
-		return n, nil
+	n := tx.NetworkWithKey(key)
+	if n == nil {
+		return nil, nil
 	}
-	return nil, nil
+	if name := r.GetSpec().GetName(); name != n.GetSpec().GetName() {
+		return nil, errdefs.InvalidArgument("idempotency key %s was already used to create network %s", key, n.GetSpec().GetName())
+	}
+	return n, nil
 }
 
 // racedService looks again for the object of an earlier attempt when a

@@ -23,6 +23,9 @@ const (
 const (
 	indexID   = "id"
 	indexName = "name"
+	// indexKey is the idempotency key of the create that made an object
+	// (Meta.idempotency_key), in the tables whose creates carry one.
+	indexKey = "idempotency"
 )
 
 // Object is what every table holds.
@@ -71,16 +74,24 @@ func idIndex() *memdb.IndexSchema {
 	}}}
 }
 
+func keyIndex() *memdb.IndexSchema {
+	return &memdb.IndexSchema{Name: indexKey, AllowMissing: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
+		return o.(Object).GetMeta().GetIdempotencyKey(), true
+	}}}
+}
+
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
 		TableNode: {Name: TableNode, Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()}},
 		TableNetwork: {Name: TableNetwork, Indexes: map[string]*memdb.IndexSchema{
-			indexID: idIndex(),
+			indexKey: keyIndex(),
+			indexID:  idIndex(),
 			indexName: {Name: indexName, Unique: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
 				return o.(*api.Network).GetSpec().GetName(), true
 			}}},
 		}},
 		TableService: {Name: TableService, Indexes: map[string]*memdb.IndexSchema{
+			indexKey:   keyIndex(),
 			indexID:    idIndex(),
 			indexHolds: {Name: indexHolds, AllowMissing: true, Indexer: holdsIndexer{}},
 			indexName: {Name: indexName, Unique: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
@@ -90,13 +101,15 @@ func schema() *memdb.DBSchema {
 		// Tasks are kept in a taskTable, not here (see tasktable.go).
 		TableCluster: {Name: TableCluster, Indexes: map[string]*memdb.IndexSchema{indexID: idIndex()}},
 		TableSecret: {Name: TableSecret, Indexes: map[string]*memdb.IndexSchema{
-			indexID: idIndex(),
+			indexKey: keyIndex(),
+			indexID:  idIndex(),
 			indexName: {Name: indexName, Unique: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
 				return o.(*api.Secret).GetSpec().GetName(), true
 			}}},
 		}},
 		TableConfig: {Name: TableConfig, Indexes: map[string]*memdb.IndexSchema{
-			indexID: idIndex(),
+			indexKey: keyIndex(),
+			indexID:  idIndex(),
 			indexName: {Name: indexName, Unique: true, Indexer: stringIndexer{get: func(o any) (string, bool) {
 				return o.(*api.Config).GetSpec().GetName(), true
 			}}},

@@ -243,6 +243,30 @@ func TestIdempotencyKeyMakesOneObject(t *testing.T) {
 	if err := create("s4", "kind_lovelace", ""); err != nil {
 		t.Fatalf("a request without a key: %v", err)
 	}
+	// The key finds its object by index, in this store and in one
+	// restored from its snapshot; a key no create used finds none.
+	restored := New(nil, nil)
+	if err := restored.Restore(st.Save()); err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*Store{"applied": st, "restored": restored} {
+		s.View(func(tx ReadTx) {
+			if got := tx.ServiceWithKey("req-2"); got.GetId() != "s3" {
+				t.Errorf("%s: req-2 finds %v, want s3", name, got)
+			}
+			if got := tx.ServiceWithKey("req-9"); got != nil {
+				t.Errorf("%s: an unused key finds %v", name, got)
+			}
+			if got := tx.ServiceWithKey(""); got != nil {
+				t.Errorf("%s: no key finds %v", name, got)
+			}
+		})
+	}
+	if err := restored.Update(ctx, func(tx *Tx) error {
+		return tx.Create(&api.Service{Id: "s5", Meta: &api.Meta{IdempotencyKey: "req-1"}, Spec: &api.ServiceSpec{Name: "late"}})
+	}); !errdefs.Is(err, errdefs.KindAlreadyExists) {
+		t.Fatalf("an attempt of req-1 on the restored store: %v", err)
+	}
 }
 
 // The store's version moves with every write, in both modes, and is
