@@ -2,6 +2,7 @@ package controlapi
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -15,8 +16,10 @@ import (
 // marked in unsure, then answers as a leader lost mid-commit does: the
 // outcome is unknown. Proposals marked in late are held back and commit
 // only just before the next proposal (an earlier attempt landing after its
-// retry has checked the store).
+// retry has checked the store). The API and the allocator propose from
+// goroutines of their own, so it takes them one at a time, as raft does.
 type unsureProposer struct {
+	mu     sync.Mutex
 	st     *store.Store
 	idx    uint64
 	n      int
@@ -26,6 +29,8 @@ type unsureProposer struct {
 }
 
 func (p *unsureProposer) Propose(_ context.Context, cmd *api.RaftCommand) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.n++
 	if p.held != nil {
 		p.idx++
