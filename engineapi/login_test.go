@@ -1,7 +1,6 @@
 package engineapi_test
 
 import (
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -24,15 +23,7 @@ import (
 // (the lookup ignored the login, so the tag was kept with docker's
 // warning). Without the flag the lookup is anonymous and refused.
 func TestDockerLoginAndWithRegistryAuth(t *testing.T) {
-	inner := testenv.RegistryHandler(testenv.RegistryOptions{})
-	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != "s3cret" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="private"`)
-			http.Error(w, "login required", http.StatusUnauthorized)
-			return
-		}
-		inner.ServeHTTP(w, r)
-	}))
+	reg := httptest.NewServer(testenv.RegistryHandler(testenv.RegistryOptions{User: "alice", Password: "s3cret"}))
 	defer reg.Close()
 	host := reg.Listener.Addr().String()
 	img, err := random.Image(64, 1)

@@ -3,7 +3,6 @@ package registryresolve
 import (
 	"context"
 	"encoding/base64"
-	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -17,15 +16,7 @@ import (
 )
 
 func TestLoginAndResolveWithCredentials(t *testing.T) {
-	inner := testenv.RegistryHandler(testenv.RegistryOptions{})
-	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != "alice" || p != "s3cret" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="private"`)
-			http.Error(w, "login required", http.StatusUnauthorized)
-			return
-		}
-		inner.ServeHTTP(w, r)
-	}))
+	reg := httptest.NewServer(testenv.RegistryHandler(testenv.RegistryOptions{User: "alice", Password: "s3cret"}))
 	defer reg.Close()
 	host := reg.Listener.Addr().String()
 	img, _ := random.Image(64, 1)

@@ -21,11 +21,30 @@ type RegistryOptions struct {
 	BlobDir string
 	// Log receives one line per request; nil discards them.
 	Log io.Writer
+	// User and Password, when User is set, make a private registry: a
+	// request without that basic-auth login is refused with 401 and a
+	// WWW-Authenticate challenge, as a registry wanting `docker login` does.
+	User, Password string
 }
 
 // RegistryHandler is go-containerregistry's registry (the OCI distribution
-// API, no auth) as an http.Handler.
+// API) as an http.Handler, behind a basic-auth login if opts names one.
 func RegistryHandler(opts RegistryOptions) http.Handler {
+	h := registryHandler(opts)
+	if opts.User == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != opts.User || p != opts.Password {
+			w.Header().Set("WWW-Authenticate", `Basic realm="private"`)
+			http.Error(w, "login required", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func registryHandler(opts RegistryOptions) http.Handler {
 	w := opts.Log
 	if w == nil {
 		w = io.Discard

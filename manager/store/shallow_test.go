@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/minsw/minsw/internal/prototest"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -13,32 +13,7 @@ import (
 // that ShallowTask's copy equals it, sharing the spec but not the meta.
 func TestShallowTaskCopiesEveryField(t *testing.T) {
 	task := &api.Task{}
-	m := task.ProtoReflect()
-	fields := m.Descriptor().Fields()
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		switch {
-		case fd.IsList():
-			l := m.Mutable(fd).List()
-			if fd.Kind() == protoreflect.MessageKind {
-				l.Append(protoreflect.ValueOfMessage(l.NewElement().Message()))
-			} else {
-				l.Append(protoreflect.ValueOfString("x"))
-			}
-		case fd.IsMap():
-			t.Fatalf("Task has a map field %s: teach ShallowTask and this test about it", fd.Name())
-		case fd.Kind() == protoreflect.MessageKind:
-			m.Mutable(fd)
-		case fd.Kind() == protoreflect.StringKind:
-			m.Set(fd, protoreflect.ValueOfString("x"))
-		case fd.Kind() == protoreflect.Uint64Kind:
-			m.Set(fd, protoreflect.ValueOfUint64(7))
-		case fd.Kind() == protoreflect.EnumKind:
-			m.Set(fd, protoreflect.ValueOfEnum(1))
-		default:
-			t.Fatalf("field %s of kind %v: teach this test to set it", fd.Name(), fd.Kind())
-		}
-	}
+	prototest.FillEveryField(t, task, "ShallowTask")
 	got := ShallowTask(task)
 	if !proto.Equal(got, task) {
 		t.Fatalf("ShallowTask dropped a field:\n got %v\nwant %v", got, task)
@@ -55,23 +30,13 @@ func TestShallowTaskCopiesEveryField(t *testing.T) {
 // that shallowMeta's copy equals it and is a message of its own.
 func TestShallowMetaCopiesEveryField(t *testing.T) {
 	meta := &api.Meta{}
-	m := meta.ProtoReflect()
-	fields := m.Descriptor().Fields()
+	fields := meta.ProtoReflect().Descriptor().Fields()
 	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		switch {
-		case fd.IsList() || fd.IsMap():
-			t.Fatalf("Meta has a repeated field %s: teach shallowMeta and this test about it", fd.Name())
-		case fd.Kind() == protoreflect.MessageKind:
-			m.Mutable(fd)
-		case fd.Kind() == protoreflect.StringKind:
-			m.Set(fd, protoreflect.ValueOfString("x"))
-		case fd.Kind() == protoreflect.Uint64Kind:
-			m.Set(fd, protoreflect.ValueOfUint64(7))
-		default:
-			t.Fatalf("field %s of kind %v: teach this test to set it", fd.Name(), fd.Kind())
+		if fd := fields.Get(i); fd.IsList() || fd.IsMap() {
+			t.Fatalf("Meta has a repeated field %s: teach shallowMeta (which would share it) and this test about it", fd.Name())
 		}
 	}
+	prototest.FillEveryField(t, meta, "shallowMeta")
 	got := shallowMeta(meta)
 	if !proto.Equal(got, meta) {
 		t.Fatalf("shallowMeta dropped a field:\n got %v\nwant %v", got, meta)

@@ -12,9 +12,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/minsw/minsw/internal/eventually"
+	"github.com/minsw/minsw/internal/prototest"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 	"github.com/minsw/minsw/worker/executor/fake"
 )
@@ -131,32 +131,7 @@ func BenchmarkTasksView25k(b *testing.B) {
 // not copy.
 func TestTaskViewCopiesEveryField(t *testing.T) {
 	tk := &api.Task{}
-	m := tk.ProtoReflect()
-	fields := m.Descriptor().Fields()
-	for i := 0; i < fields.Len(); i++ {
-		fd := fields.Get(i)
-		switch {
-		case fd.IsList():
-			l := m.Mutable(fd).List()
-			if fd.Kind() == protoreflect.MessageKind {
-				l.Append(protoreflect.ValueOfMessage(l.NewElement().Message()))
-			} else {
-				l.Append(protoreflect.ValueOfString("x"))
-			}
-		case fd.IsMap():
-			t.Fatalf("Task has a map field %s: teach view and this test about it", fd.Name())
-		case fd.Kind() == protoreflect.MessageKind:
-			m.Mutable(fd)
-		case fd.Kind() == protoreflect.StringKind:
-			m.Set(fd, protoreflect.ValueOfString("x"))
-		case fd.Kind() == protoreflect.Uint64Kind:
-			m.Set(fd, protoreflect.ValueOfUint64(7))
-		case fd.Kind() == protoreflect.EnumKind:
-			m.Set(fd, protoreflect.ValueOfEnum(1))
-		default:
-			t.Fatalf("field %s of kind %v: teach this test to set it", fd.Name(), fd.Kind())
-		}
-	}
+	prototest.FillEveryField(t, tk, "view")
 	r := newTaskRunner(&Agent{}, tk)
 	r.status = &api.TaskStatus{State: api.TaskState_TASK_STATE_RUNNING, Message: "started"}
 	got := r.view()
