@@ -476,7 +476,10 @@ func TestHeartbeatsKeepTheNodeUpUntilTheAgentStops(t *testing.T) {
 	st := newStore(t, "worker1")
 	err := st.Update(context.Background(), func(tx *store.Tx) error {
 		c := proto.Clone(tx.Cluster()).(*api.Cluster)
-		c.Spec.HeartbeatPeriod = durationpb.New(40 * time.Millisecond)
+		// 250 ms (a 750 ms grace): short enough for a test, long enough
+		// that a heartbeat late by a loaded machine's scheduling (40 ms
+		// with a 120 ms grace failed at load 17) is still in time.
+		c.Spec.HeartbeatPeriod = durationpb.New(250 * time.Millisecond)
 		return tx.Update(c)
 	})
 	if err != nil {
@@ -486,7 +489,7 @@ func TestHeartbeatsKeepTheNodeUpUntilTheAgentStops(t *testing.T) {
 	m.run()
 	_, stop := startAgent(t, "worker1", []string{m.addr}, fake.New())
 	waitFor(t, "node ready", func() bool { return nodeState(st, "worker1") == api.NodeState_NODE_STATE_READY })
-	eventually.Stays(t, 300*time.Millisecond, "the heartbeating node ready for over twice the 120 ms grace", func() bool {
+	eventually.Stays(t, 1600*time.Millisecond, "the heartbeating node ready for over twice the 750 ms grace", func() bool {
 		return nodeState(st, "worker1") == api.NodeState_NODE_STATE_READY
 	})
 	stop()
