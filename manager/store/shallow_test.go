@@ -10,7 +10,8 @@ import (
 )
 
 // TestShallowTaskCopiesEveryField sets every field of a Task and checks
-// that ShallowTask's copy equals it, sharing the spec but not the meta.
+// that ShallowTask's copy equals it, sharing the spec but not the meta
+// (Task.Shallow's own test guards the field list).
 func TestShallowTaskCopiesEveryField(t *testing.T) {
 	task := &api.Task{}
 	prototest.FillEveryField(t, task, "ShallowTask")

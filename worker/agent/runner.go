@@ -108,21 +108,9 @@ func (r *taskRunner) view() *api.Task {
 	r.mu.Lock()
 	t, st := r.task, r.status
 	r.mu.Unlock()
-	return &api.Task{
-		Id:             t.Id,
-		Meta:           t.Meta,
-		Spec:           t.Spec,
-		ServiceId:      t.ServiceId,
-		Slot:           t.Slot,
-		NodeId:         t.NodeId,
-		Status:         st,
-		DesiredState:   t.DesiredState,
-		Networks:       t.Networks,
-		ServiceName:    t.ServiceName,
-		SpecVersion:    t.SpecVersion,
-		Endpoint:       t.Endpoint,
-		StartAfterStop: t.StartAfterStop,
-	}
+	v := t.Shallow()
+	v.Status = st
+	return v
 }
 
 func (r *taskRunner) report(state api.TaskState, msg, errText string, ctr *api.ContainerStatus) {
