@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minsw/minsw/internal/procstat"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -367,17 +368,11 @@ func rssMiB(m *Manager) int {
 	if !m.Running() {
 		return -1
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", m.cmd.Process.Pid))
-	if err != nil {
+	kib, ok := procstat.RSSKiB(m.cmd.Process.Pid)
+	if !ok {
 		return -1
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.Atoi(f[1])
-			return kb / 1024
-		}
-	}
-	return -1
+	return int(kib / 1024)
 }
 
 // leaderTerms counts the terms the managers' logs say they began leading

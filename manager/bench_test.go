@@ -3,15 +3,13 @@ package manager
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/minsw/minsw/internal/procstat"
 	"github.com/minsw/minsw/manager/store"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -84,7 +82,7 @@ func BenchmarkStoreMemory10kServices100kTasks(b *testing.B) {
 		if err := st.Batch(ctx, 10_000, 2000, func(tx *store.Tx, n int) error {
 			s := spec(n)
 			if err := tx.Create(&api.Service{Id: fmt.Sprintf("s%024d", n), Meta: &api.Meta{}, Spec: s, SpecVersion: 1,
-				Endpoint: &api.Endpoint{VirtualIps: []*api.VirtualIP{{NetworkId: "net1", Addr: "10.0.1.2/24", Fwmark: uint32(0x100 + n)}}}}); err != nil {
+				Endpoint: &api.Endpoint{VirtualIps: []*api.VirtualIP{{NetworkId: "net1", Addr: fmt.Sprintf("10.1.%d.%d/16", n/250, n%250+2), Fwmark: uint32(0x100 + n)}}}}); err != nil {
 				return err
 			}
 			for slot := 1; slot <= 10; slot++ {
@@ -109,16 +107,6 @@ func BenchmarkStoreMemory10kServices100kTasks(b *testing.B) {
 }
 
 func rssKiB() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			f := strings.Fields(l)
-			v, _ := strconv.ParseInt(f[1], 10, 64)
-			return v
-		}
-	}
-	return 0
+	kib, _ := procstat.RSSKiB(0)
+	return kib
 }

@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/minsw/minsw/internal/procstat"
 	"github.com/minsw/minsw/internal/testenv"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -87,15 +86,6 @@ func BenchmarkContainerdTasks(b *testing.B) {
 }
 
 func rssOf(pid int) int64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			v, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
-			return v
-		}
-	}
-	return 0
+	kib, _ := procstat.RSSKiB(pid)
+	return kib
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/minsw/minsw/chaos"
 	"github.com/minsw/minsw/client"
+	"github.com/minsw/minsw/internal/procstat"
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
@@ -364,16 +365,11 @@ func rssMiB(m *chaos.Manager) int {
 		if err != nil || !strings.Contains(string(cmd), "\x00"+want+"\x00") {
 			continue
 		}
-		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
+		kib, ok := procstat.RSSKiB(pid)
+		if !ok {
 			return -1
 		}
-		for _, l := range strings.Split(string(st), "\n") {
-			if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-				kb, _ := strconv.Atoi(f[1])
-				return kb / 1024
-			}
-		}
+		return int(kib / 1024)
 	}
 	return -1
 }

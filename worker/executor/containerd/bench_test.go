@@ -2,14 +2,13 @@ package containerd
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/minsw/minsw/internal/procstat"
 	"github.com/minsw/minsw/internal/testenv"
 	"github.com/minsw/minsw/worker/executor"
 )
@@ -136,16 +135,6 @@ func BenchmarkRunning50(b *testing.B) {
 }
 
 func rssKiB(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			var n int
-			fmt.Sscanf(strings.TrimPrefix(l, "VmRSS:"), "%d", &n)
-			return n
-		}
-	}
-	return 0
+	kib, _ := procstat.RSSKiB(pid)
+	return int(kib)
 }
