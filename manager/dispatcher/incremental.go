@@ -43,23 +43,37 @@ func taskRefs(t *api.Task) []ref {
 }
 
 // holding is what a session's worker holds: the IDs of the tasks sent to it
-// (with what each references) and how many of them reference each network,
-// secret and config. It keeps no task: the store's objects are read again
-// when a task changes.
+// (with the version sent and what each references) and how many of them
+// reference each network, secret and config. It keeps no task: the store's
+// objects are read again when a task changes.
 type holding struct {
-	tasks map[string][]ref
+	tasks map[string]heldTask
 	refs  map[ref]int
 }
 
+type heldTask struct {
+	version uint64
+	refs    []ref
+}
+
 func newHolding(n int) *holding {
-	return &holding{tasks: make(map[string][]ref, n), refs: map[ref]int{}}
+	return &holding{tasks: make(map[string]heldTask, n), refs: map[ref]int{}}
+}
+
+// has reports whether the worker already holds t at its current version: a
+// change the watcher reports after the complete set that already carried
+// it (the session opened while the store's events were still queued) is
+// not sent twice.
+func (h *holding) has(t *api.Task) bool {
+	ht, ok := h.tasks[t.GetId()]
+	return ok && ht.version == t.GetMeta().GetVersion()
 }
 
 // put records t as sent (replacing an earlier version of it).
 func (h *holding) put(t *api.Task) {
 	h.remove(t.GetId())
 	rs := taskRefs(t)
-	h.tasks[t.GetId()] = rs
+	h.tasks[t.GetId()] = heldTask{version: t.GetMeta().GetVersion(), refs: rs}
 	for _, r := range rs {
 		if r.id != "" {
 			h.refs[r]++
@@ -69,12 +83,12 @@ func (h *holding) put(t *api.Task) {
 
 // remove forgets task id and reports whether the worker held it.
 func (h *holding) remove(id string) bool {
-	rs, ok := h.tasks[id]
+	ht, ok := h.tasks[id]
 	if !ok {
 		return false
 	}
 	delete(h.tasks, id)
-	for _, r := range rs {
+	for _, r := range ht.refs {
 		if r.id == "" {
 			continue
 		}
@@ -143,6 +157,9 @@ func (d *Dispatcher) incrementalMessage(nodeID string, h *holding, complete bool
 			for _, id := range ids {
 				t := tx.Task(id)
 				if assigned(t) && t.GetNodeId() == nodeID {
+					if h.has(t) {
+						continue
+					}
 					out.Tasks = append(out.Tasks, t)
 					h.put(t)
 				} else if h.remove(id) {

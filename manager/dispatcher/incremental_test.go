@@ -289,3 +289,43 @@ func TestManagerChangeResendsNoTasks(t *testing.T) {
 		}
 	}
 }
+
+// TestIncrementalMessageSkipsTasksHeldAtTheirVersion: a session can open
+// while the watcher still holds the events of writes its complete set
+// already carried; those tasks, reported as changed afterwards, are not
+// sent again (CI once saw all 1,000 of them resent with the next new task),
+// while a task changed since is.
+func TestIncrementalMessageSkipsTasksHeldAtTheirVersion(t *testing.T) {
+	h := newHarness(t, nil)
+	h.addNode("worker1")
+	ctx := context.Background()
+	for _, id := range []string{"a1", "a2"} {
+		if err := h.st.Update(ctx, func(tx *store.Tx) error {
+			return tx.Create(newTask(id, "worker1", api.TaskState_TASK_STATE_RUNNING))
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := newHolding(0)
+	first, err := h.d.incrementalMessage("worker1", held, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(first.GetAssignments().GetTasks()); !slices.Equal(got, []string{"a1", "a2"}) {
+		t.Fatalf("complete set %v, want [a1 a2]", got)
+	}
+	if err := h.st.Update(ctx, func(tx *store.Tx) error {
+		tk := proto.Clone(tx.Task("a2")).(*api.Task)
+		tk.DesiredState = api.TaskState_TASK_STATE_SHUTDOWN
+		return tx.Update(tk)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := h.d.incrementalMessage("worker1", held, false, map[string]struct{}{"a1": {}, "a2": {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(m.GetAssignments().GetTasks()); !slices.Equal(got, []string{"a2"}) || len(m.GetAssignments().GetRemovedTasks()) != 0 {
+		t.Fatalf("changed %v removed %v, want only [a2] (a1 is held at its version)", got, m.GetAssignments().GetRemovedTasks())
+	}
+}
