@@ -2,7 +2,9 @@ package registryresolve
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,22 +60,41 @@ func (c *Credentials) host() string {
 	return h
 }
 
+// isDockerHub says whether h is one of Docker Hub's hosts (its registry,
+// its index, or its token service).
 func isDockerHub(h string) bool {
 	switch h {
-	case "docker.io", "index.docker.io", "registry-1.docker.io":
+	case "docker.io", "index.docker.io", "registry-1.docker.io", "auth.docker.io":
 		return true
 	}
 	return false
 }
 
-// authenticator is what to show registry host: the credentials when they
-// are for it (or name no registry), else nothing, so a login to one
-// registry never reaches another.
-func (c *Credentials) authenticator(host string) authn.Authenticator {
+// For says whether the credentials may be shown to registry host: they
+// name it (any Docker Hub host counts as Docker Hub), or name no registry.
+// A login to one registry never reaches another.
+func (c *Credentials) For(host string) bool {
 	if c == nil {
-		return authn.Anonymous
+		return false
 	}
-	if h := c.host(); h != "" && h != host && !(isDockerHub(h) && isDockerHub(host)) {
+	h := c.host()
+	return h == "" || h == host || isDockerHub(h) && isDockerHub(host)
+}
+
+// Key tells lookups or pulls with different credentials apart, without
+// the secret ("" for none).
+func (c *Credentials) Key() string {
+	if c == nil {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(c.Username + "\x00" + c.Password + "\x00" + c.IdentityToken))
+	return "@" + hex.EncodeToString(sum[:8])
+}
+
+// authenticator is what to show registry host: the credentials when they
+// are for it, else nothing.
+func (c *Credentials) authenticator(host string) authn.Authenticator {
+	if !c.For(host) {
 		return authn.Anonymous
 	}
 	return authn.FromConfig(authn.AuthConfig{Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken})

@@ -2,71 +2,36 @@ package containerd
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"strings"
 
+	"github.com/minsw/minsw/internal/registryresolve"
 	"github.com/minsw/minsw/worker/executor"
 )
 
-// registryCreds are the credentials of docker's X-Registry-Auth, as the
-// CLI sends them with --with-registry-auth: base64url JSON of username,
-// password and the registry they are for.
-type registryCreds struct {
-	Username      string `json:"username"`
-	Password      string `json:"password"`
-	ServerAddress string `json:"serveraddress"`
-	IdentityToken string `json:"identitytoken"`
-}
-
-func parseRegistryAuth(s string) (*registryCreds, error) {
-	if s == "" {
-		return nil, nil
-	}
-	raw, err := base64.URLEncoding.DecodeString(s)
+// parseRegistryAuth decodes docker's X-Registry-Auth, as the CLI sends it
+// with --with-registry-auth, through the one decoder the node's registry
+// lookups use; a bad value is a pull error in its words.
+func parseRegistryAuth(s string) (*registryresolve.Credentials, error) {
+	c, err := registryresolve.ParseAuth(s)
 	if err != nil {
-		if raw, err = base64.StdEncoding.DecodeString(s); err != nil {
-			return nil, fmt.Errorf("%w: registry credentials are not base64", executor.ErrImagePull)
+		return nil, fmt.Errorf("%w: %w", executor.ErrImagePull, err)
+	}
+	return c, nil
+}
+
+// forHost answers a registry's challenge (containerd's WithAuthCreds): the
+// credentials go only to the registry they were given for (any, when the
+// CLI named none); an identity token is sent as the secret.
+func forHost(c *registryresolve.Credentials) func(host string) (string, string, error) {
+	return func(host string) (string, string, error) {
+		if !c.For(host) {
+			return "", "", nil
 		}
+		if c.IdentityToken != "" {
+			return "", c.IdentityToken, nil
+		}
+		return c.Username, c.Password, nil
 	}
-	var c registryCreds
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("%w: registry credentials are not JSON", executor.ErrImagePull)
-	}
-	return &c, nil
-}
-
-// forHost answers a registry's challenge: the credentials go only to the
-// registry they were given for (any, when the CLI named none).
-func (c *registryCreds) forHost(host string) (string, string, error) {
-	want := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSuffix(c.ServerAddress, "/"), "https://"), "http://")
-	if want != "" && want != host && !(isDockerHub(want) && isDockerHub(host)) {
-		return "", "", nil
-	}
-	if c.IdentityToken != "" {
-		return "", c.IdentityToken, nil
-	}
-	return c.Username, c.Password, nil
-}
-
-func isDockerHub(h string) bool {
-	switch strings.TrimSuffix(h, "/v1") {
-	case "docker.io", "index.docker.io", "registry-1.docker.io", "auth.docker.io":
-		return true
-	}
-	return false
-}
-
-// key tells pulls with different credentials apart, without the secret.
-func (c *registryCreds) key() string {
-	if c == nil {
-		return ""
-	}
-	sum := sha256.Sum256([]byte(c.Username + "\x00" + c.Password + "\x00" + c.IdentityToken))
-	return "@" + hex.EncodeToString(sum[:8])
 }
 
 // PullWithAuth is Pull with the task's registry credentials

@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/remotes/docker"
 	"github.com/distribution/reference"
 
+	"github.com/minsw/minsw/internal/registryresolve"
 	"github.com/minsw/minsw/worker/executor"
 )
 
@@ -85,17 +86,17 @@ func newRegistries(cfg Config) (*registries, error) {
 	return r, nil
 }
 
-func (r *registries) resolver(creds *registryCreds) remotes.Resolver {
+func (r *registries) resolver(creds *registryresolve.Credentials) remotes.Resolver {
 	return docker.NewResolver(docker.ResolverOptions{Hosts: func(host string) ([]docker.RegistryHost, error) { return r.hosts(host, creds) }})
 }
 
 // hosts lists where to fetch host's images from: the mirror alone for
 // Docker Hub when one is set, otherwise the registry itself. creds (from
 // --with-registry-auth) answer the registry's challenge, if given.
-func (r *registries) hosts(host string, creds *registryCreds) ([]docker.RegistryHost, error) {
+func (r *registries) hosts(host string, creds *registryresolve.Credentials) ([]docker.RegistryHost, error) {
 	authOpts := []docker.AuthorizerOpt{docker.WithAuthClient(r.client)}
 	if creds != nil {
-		authOpts = append(authOpts, docker.WithAuthCreds(creds.forHost))
+		authOpts = append(authOpts, docker.WithAuthCreds(forHost(creds)))
 	}
 	auth := docker.NewDockerAuthorizer(authOpts...)
 	if host == "docker.io" {
@@ -152,7 +153,7 @@ func (e *Executor) image(ctx context.Context, image string) (containerd.Image, e
 }
 
 // imageWithAuth is image pulling with creds, if any.
-func (e *Executor) imageWithAuth(ctx context.Context, image string, creds *registryCreds) (containerd.Image, error) {
+func (e *Executor) imageWithAuth(ctx context.Context, image string, creds *registryresolve.Credentials) (containerd.Image, error) {
 	ref, err := parseImageRef(image)
 	if err != nil {
 		return nil, err
@@ -160,7 +161,7 @@ func (e *Executor) imageWithAuth(ctx context.Context, image string, creds *regis
 	if img, err := e.localImage(ctx, ref); err == nil {
 		return img, nil
 	}
-	ch := e.pulls.DoChan(ref.full+creds.key(), func() (any, error) {
+	ch := e.pulls.DoChan(ref.full+creds.Key(), func() (any, error) {
 		// The fetch serves every waiter, so it does not end with the first
 		// caller's context, only with the executor or the pull timeout.
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.PullTimeout)

@@ -1,6 +1,7 @@
 package containerd
 
 import (
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -159,5 +160,33 @@ func TestPullErrorReadsLikeDocker(t *testing.T) {
 	err := newPullError(ref, errors.New("docker.io/containous/whoamix:latest: not found"))
 	if !errors.Is(err, executor.ErrImagePull) {
 		t.Error("not ErrImagePull")
+	}
+}
+
+// TestRegistryAuthForPulls: the executor decodes X-Registry-Auth through
+// registryresolve's decoder; a bad value is a pull error in one line, and
+// a registry's challenge gets the credentials only when they are for it,
+// an identity token as the secret.
+func TestRegistryAuthForPulls(t *testing.T) {
+	if _, err := parseRegistryAuth("%%%"); !errors.Is(err, executor.ErrImagePull) || !strings.Contains(err.Error(), "X-Registry-Auth): not base64") {
+		t.Fatalf("bad header: %v", err)
+	}
+	enc := func(s string) string { return base64.URLEncoding.EncodeToString([]byte(s)) }
+	c, err := parseRegistryAuth(enc(`{"username":"alice","password":"pw","serveraddress":"reg.example:5000"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, p, _ := forHost(c)("reg.example:5000"); u != "alice" || p != "pw" {
+		t.Errorf("own registry got %q/%q", u, p)
+	}
+	if u, p, _ := forHost(c)("other.example"); u != "" || p != "" {
+		t.Errorf("another registry got %q/%q", u, p)
+	}
+	c, _ = parseRegistryAuth(enc(`{"identitytoken":"tok"}`))
+	if u, p, _ := forHost(c)("reg.example"); u != "" || p != "tok" {
+		t.Errorf("identity token: %q/%q", u, p)
+	}
+	if c, err := parseRegistryAuth(""); c != nil || err != nil {
+		t.Errorf("no header: %v %v", c, err)
 	}
 }
