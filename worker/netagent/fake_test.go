@@ -96,6 +96,13 @@ type fakeNode struct {
 
 func startFakeNode(t *testing.T, name, vtep, lbAddr string, join *fakeNode) *fakeNode {
 	t.Helper()
+	return startFakeNodeWith(t, name, vtep, lbAddr, join, nil)
+}
+
+// startFakeNodeWith is startFakeNode with the agent's dataplane wrapped
+// by wrap (nil: the fake driver itself).
+func startFakeNodeWith(t *testing.T, name, vtep, lbAddr string, join *fakeNode, wrap func(*netfake.Driver) netagent.Dataplane) *fakeNode {
+	t.Helper()
 	root := t.TempDir()
 	n := &fakeNode{name: name, view: newView(name, lbAddr), drv: netfake.New(filepath.Join(root, "netns")),
 		sbx: &sandboxes{have: map[string]bool{}}, dns: &resolver{attached: map[string]dns.Scope{}}}
@@ -109,6 +116,9 @@ func startFakeNode(t *testing.T, name, vtep, lbAddr string, join *fakeNode) *fak
 	cfg.LBAddrWait = 5 * time.Second
 	cfg.Logger = testLogger().With("node", name)
 	cfg.Dataplane, cfg.Sandboxes, cfg.Resolver = n.drv, n.sbx, n.dns
+	if wrap != nil {
+		cfg.Dataplane = wrap(n.drv)
+	}
 	if join != nil {
 		cfg.Peers = func() []string {
 			if db := join.agent.Gossip(); db != nil {

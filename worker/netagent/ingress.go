@@ -53,6 +53,7 @@ func ingressOfView(v View) (netdriver.Network, bool) {
 func (a *Agent) syncIngress(ctx context.Context) {
 	a.kmu.Lock()
 	defer a.kmu.Unlock()
+	defer a.storeEgressLocked()
 	if !a.isReady() && a.db == nil {
 		return
 	}

@@ -168,6 +168,10 @@ type Agent struct {
 
 	dmu   sync.Mutex
 	dirty map[string]bool
+
+	// eview is the gateway bridge's endpoints for readers (kmu's holders
+	// keep it current: egress_endpoints.go).
+	eview egressView
 }
 
 // localTask is a task whose container namespace this node made.
@@ -373,6 +377,7 @@ func (a *Agent) Prepare(ctx context.Context, t *api.Task, networks []*api.Networ
 
 	a.kmu.Lock()
 	defer a.kmu.Unlock()
+	defer a.storeEgressLocked()
 	if !a.isReady() {
 		return "", errStopped
 	}
@@ -439,6 +444,7 @@ func (a *Agent) Release(ctx context.Context, t *api.Task) error {
 	}
 	a.kmu.Lock()
 	defer a.kmu.Unlock()
+	defer a.storeEgressLocked()
 	cid := agent.ContainerID(t.GetId())
 	lt := a.tasks[t.GetId()]
 	if lt == nil {

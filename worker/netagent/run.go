@@ -428,6 +428,7 @@ func (a *Agent) applyLocked(ctx context.Context, id string) error {
 func (a *Agent) Teardown(ctx context.Context) error {
 	a.kmu.Lock()
 	defer a.kmu.Unlock()
+	defer a.storeEgressLocked()
 	var errs []error
 	a.closeDNS()
 	for id, lt := range a.tasks {
