@@ -303,8 +303,13 @@ func TestNodesOfTheOldLeaderGetOneGracePeriod(t *testing.T) {
 
 // TestAssignmentBurstIsOneMessage: the scheduler placing 1000 tasks on a
 // node in one write, or in ten quick ones, must not become 1000 messages.
+// The session waits one AssignmentDelay after a change before it sends; the
+// test makes that a second (the default is 10 ms, which a write descheduled
+// on a loaded machine outlasts), so the ten writes fall within it however
+// slowly they run, and every "no further message" wait outlasts it.
 func TestAssignmentBurstIsOneMessage(t *testing.T) {
-	h := newHarness(t, nil)
+	const delay = time.Second
+	h := newHarness(t, func(c *Config) { c.AssignmentDelay = delay })
 	h.addNode("worker1")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -327,11 +332,12 @@ func TestAssignmentBurstIsOneMessage(t *testing.T) {
 			case m := <-msgs:
 				n++
 				if len(m.GetAssignments().GetTasks()) == want {
-					// drain anything trailing for a moment
+					// drain anything trailing (a message comes at the
+					// earliest one delay after the change it carries)
 					select {
 					case <-msgs:
 						n++
-					case <-time.After(50 * time.Millisecond):
+					case <-time.After(delay + delay/2):
 					}
 					return n
 				}
@@ -369,7 +375,7 @@ func TestAssignmentBurstIsOneMessage(t *testing.T) {
 	select {
 	case m := <-msgs:
 		t.Errorf("status change resent %d tasks", len(m.GetAssignments().GetTasks()))
-	case <-time.After(50 * time.Millisecond):
+	case <-time.After(delay + delay/2):
 	}
 	// Shutting a task down does.
 	h.st.Update(ctx, func(tx *store.Tx) error {
