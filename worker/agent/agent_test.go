@@ -84,7 +84,12 @@ func dial(ctx context.Context, addr string) (grpc.ClientConnInterface, error) {
 func newStore(t testing.TB, nodes ...string) *store.Store {
 	st := store.New(nil, nil)
 	err := st.Update(context.Background(), func(tx *store.Tx) error {
-		if err := tx.Create(&api.Cluster{Id: "cluster", Meta: &api.Meta{}, Spec: &api.ClusterSpec{HeartbeatPeriod: durationpb.New(200 * time.Millisecond)}}); err != nil {
+		// 2 s heartbeats (a 6 s grace): no test here waits for a heartbeat
+		// but TestHeartbeatsKeepTheNodeUpUntilTheAgentStops, which sets its
+		// own period; a shorter one lets a loaded machine end sessions
+		// behind the tests' backs (each heartbeat call may take at most one
+		// period, and a node silent for three is marked down).
+		if err := tx.Create(&api.Cluster{Id: "cluster", Meta: &api.Meta{}, Spec: &api.ClusterSpec{HeartbeatPeriod: durationpb.New(2 * time.Second)}}); err != nil {
 			return err
 		}
 		for _, n := range nodes {
