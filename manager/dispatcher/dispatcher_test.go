@@ -431,8 +431,12 @@ func taskWrites(st *store.Store, ids []string) int {
 	return len(versions)
 }
 
+// The batcher writes at once, then at most once per StatusBatchInterval:
+// the test makes that a second (the default is 50 ms, which 100 calls
+// outlast on a loaded machine, each write then carrying a few), so the
+// calls, however slowly they arrive, are a first write and one or two more.
 func TestStatusUpdatesFromTenNodesAreBatched(t *testing.T) {
-	h := newHarness(t, nil)
+	h := newHarness(t, func(c *Config) { c.StatusBatchInterval = time.Second })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var ids []string
