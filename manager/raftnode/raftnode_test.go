@@ -35,6 +35,23 @@ func fastConfig(id string, tr raft.Transport) Config {
 // added as voters, as `swarm join --token <manager token>` does.
 func cluster(t *testing.T, n int, dataDir func(i int) string) []*member {
 	t.Helper()
+	return clusterWith(t, n, dataDir, fastConfig)
+}
+
+// steadyConfig leads for a second after losing its quorum (1 s lease):
+// for the tests that cut a leader off and then write through it, which
+// must still find it leading however late a loaded machine runs the
+// write (with fastConfig's 150 ms lease it may have stepped down, and the
+// write is refused as on a follower).
+func steadyConfig(id string, tr raft.Transport) Config {
+	c := fastConfig(id, tr)
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = time.Second, time.Second, time.Second
+	return c
+}
+
+// clusterWith is cluster with each member's config made by config.
+func clusterWith(t *testing.T, n int, dataDir func(i int) string, config func(id string, tr raft.Transport) Config) []*member {
+	t.Helper()
 	var ms []*member
 	for i := 0; i < n; i++ {
 		id := fmt.Sprintf("m%d", i)
@@ -43,7 +60,7 @@ func cluster(t *testing.T, n int, dataDir func(i int) string) []*member {
 			tr.Connect(o.trans.LocalAddr(), o.trans)
 			o.trans.Connect(addr, tr)
 		}
-		cfg := fastConfig(id, tr)
+		cfg := config(id, tr)
 		cfg.Bootstrap = i == 0
 		if dataDir != nil {
 			cfg.DataDir = dataDir(i)
@@ -237,7 +254,7 @@ func TestFollowerCannotWrite(t *testing.T) {
 // back (it holds the longest log), so the write's outcome is unknown and
 // must be reported so, quickly, never as a failure.
 func TestQuorumLostWriteOutcomeUnknown(t *testing.T) {
-	ms := cluster(t, 3, nil)
+	ms := clusterWith(t, 3, nil, steadyConfig)
 	l := waitLeader(t, ms)
 	for _, m := range ms {
 		if m != l {
@@ -273,7 +290,7 @@ func TestQuorumLostWriteOutcomeUnknown(t *testing.T) {
 // A caller that gives up before its write commits is told the outcome is
 // unknown (DeadlineExceeded at the edge), not that it failed.
 func TestCallerDeadlineOutcomeUnknown(t *testing.T) {
-	ms := cluster(t, 3, nil)
+	ms := clusterWith(t, 3, nil, steadyConfig)
 	l := waitLeader(t, ms)
 	for _, m := range ms {
 		if m != l {
