@@ -66,9 +66,12 @@ func startDaemon(t testing.TB, name string, extra ...string) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// 1 s heartbeats: a node silent for 3 s is down. 300 ms (a 900 ms
+	// grace, each heartbeat call bounded by 300 ms) let a loaded machine
+	// mark a live node down, and its tasks were started again elsewhere.
 	d.cmd = exec.Command(binPath, "daemon", "--executor", "fake", "--node-name", name,
 		"--data-root", filepath.Join(d.dir, "data"), "--exec-root", filepath.Join(d.dir, "run"),
-		"--listen-addr", d.listen, "--heartbeat-period", "300ms", "--log-level", "warn")
+		"--listen-addr", d.listen, "--heartbeat-period", "1s", "--log-level", "warn")
 	d.cmd.Args = append(d.cmd.Args, extra...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {

@@ -98,7 +98,7 @@ func startContainerdNode(t *testing.T, nsName string) *ctrdNode {
 	c.cfg = node.Config{
 		Hostname: "node1", DataRoot: filepath.Join(dir, "data"), ExecRoot: c.execRoot,
 		AdvertiseAddr: "127.0.0.1", ListenAddr: freePort(t), Executor: c.ex, Networking: &tmpl,
-		HeartbeatPeriod: 300 * time.Millisecond,
+		HeartbeatPeriod: time.Second, // 300 ms let a loaded machine mark the node down
 		Raft:            testRaft(),
 		DockerSocket:    filepath.Join(dir, "run", "docker.sock"),
 		RegistryMirror:  reg.URL,

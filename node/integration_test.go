@@ -75,9 +75,12 @@ func (d *daemon) start() {
 	if err != nil {
 		d.t.Fatal(err)
 	}
+	// 1 s heartbeats: a node silent for 3 s is down. 300 ms (a 900 ms
+	// grace, each heartbeat call bounded by 300 ms) let a loaded machine
+	// mark a live node down, and its tasks were started again elsewhere.
 	d.cmd = exec.Command(binPath, "daemon", "--executor", "fake", "--node-name", d.name,
 		"--data-root", filepath.Join(d.dir, "data"), "--exec-root", filepath.Join(d.dir, "run"),
-		"--listen-addr", d.listen, "--heartbeat-period", "300ms", "--log-level", "warn")
+		"--listen-addr", d.listen, "--heartbeat-period", "1s", "--log-level", "warn")
 	// Each daemon gossips on a free port of its own: two daemons (or two
 	// tests) on 127.0.0.1 would otherwise both want 7946.
 	if d.gossip == "" {

@@ -83,7 +83,7 @@ func TestRoutingMeshContainerd(t *testing.T) {
 	n, err := node.New(node.Config{
 		Hostname: "node1", DataRoot: filepath.Join(dir, "data"), ExecRoot: execRoot,
 		AdvertiseAddr: "127.0.0.1", ListenAddr: freePort(t), Executor: ex, Networking: &tmpl,
-		HeartbeatPeriod: 300 * time.Millisecond,
+		HeartbeatPeriod: time.Second, // 300 ms let a loaded machine mark the node down
 		Raft:            testRaft(),
 	})
 	if err != nil {
