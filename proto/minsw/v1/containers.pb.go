@@ -984,7 +984,7 @@ var File_minsw_v1_containers_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19minsw/v1/containers.proto\x12\bminsw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/objects.proto\x1a\x13minsw/v1/logs.proto\"|\n" +
+	"\x19minsw/v1/containers.proto\x12\bminsw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/objects.proto\x1a\x13minsw/v1/logs.proto\x1a\x19minsw/v1/introspect.proto\"|\n" +
 	"\x16ContainerEventsRequest\x120\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
 	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xa8\x02\n" +
@@ -1068,14 +1068,17 @@ const file_minsw_v1_containers_proto_rawDesc = "" +
 	"\x05until\x18\xfb\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"R\n" +
 	"\fLogsResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12.\n" +
-	"\arecords\x18\xfa\x01 \x03(\v2\x13.minsw.v1.LogRecordR\arecords2\xf8\x02\n" +
+	"\arecords\x18\xfa\x01 \x03(\v2\x13.minsw.v1.LogRecordR\arecords2\xac\x04\n" +
 	"\n" +
 	"Containers\x12S\n" +
 	"\x0eListContainers\x12\x1f.minsw.v1.ListContainersRequest\x1a .minsw.v1.ListContainersResponse\x12Y\n" +
 	"\x10InspectContainer\x12!.minsw.v1.InspectContainerRequest\x1a\".minsw.v1.InspectContainerResponse\x129\n" +
 	"\x04Exec\x12\x15.minsw.v1.ExecRequest\x1a\x16.minsw.v1.ExecResponse(\x010\x01\x127\n" +
 	"\x04Logs\x12\x15.minsw.v1.LogsRequest\x1a\x16.minsw.v1.LogsResponse0\x01\x12F\n" +
-	"\x06Events\x12 .minsw.v1.ContainerEventsRequest\x1a\x18.minsw.v1.ContainerEvent0\x01B/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
+	"\x06Events\x12 .minsw.v1.ContainerEventsRequest\x1a\x18.minsw.v1.ContainerEvent0\x01\x122\n" +
+	"\x03Top\x12\x14.minsw.v1.TopRequest\x1a\x15.minsw.v1.TopResponse\x128\n" +
+	"\x05Stats\x12\x16.minsw.v1.StatsRequest\x1a\x17.minsw.v1.StatsResponse\x12D\n" +
+	"\tDiskUsage\x12\x1a.minsw.v1.DiskUsageRequest\x1a\x1b.minsw.v1.DiskUsageResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
 var (
 	file_minsw_v1_containers_proto_rawDescOnce sync.Once
@@ -1110,6 +1113,12 @@ var file_minsw_v1_containers_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),    // 16: google.protobuf.Timestamp
 	(HealthState)(0),                 // 17: minsw.v1.HealthState
 	(*LogRecord)(nil),                // 18: minsw.v1.LogRecord
+	(*TopRequest)(nil),               // 19: minsw.v1.TopRequest
+	(*StatsRequest)(nil),             // 20: minsw.v1.StatsRequest
+	(*DiskUsageRequest)(nil),         // 21: minsw.v1.DiskUsageRequest
+	(*TopResponse)(nil),              // 22: minsw.v1.TopResponse
+	(*StatsResponse)(nil),            // 23: minsw.v1.StatsResponse
+	(*DiskUsageResponse)(nil),        // 24: minsw.v1.DiskUsageResponse
 }
 var file_minsw_v1_containers_proto_depIdxs = []int32{
 	16, // 0: minsw.v1.ContainerEventsRequest.since:type_name -> google.protobuf.Timestamp
@@ -1136,13 +1145,19 @@ var file_minsw_v1_containers_proto_depIdxs = []int32{
 	10, // 21: minsw.v1.Containers.Exec:input_type -> minsw.v1.ExecRequest
 	12, // 22: minsw.v1.Containers.Logs:input_type -> minsw.v1.LogsRequest
 	0,  // 23: minsw.v1.Containers.Events:input_type -> minsw.v1.ContainerEventsRequest
-	5,  // 24: minsw.v1.Containers.ListContainers:output_type -> minsw.v1.ListContainersResponse
-	7,  // 25: minsw.v1.Containers.InspectContainer:output_type -> minsw.v1.InspectContainerResponse
-	11, // 26: minsw.v1.Containers.Exec:output_type -> minsw.v1.ExecResponse
-	13, // 27: minsw.v1.Containers.Logs:output_type -> minsw.v1.LogsResponse
-	1,  // 28: minsw.v1.Containers.Events:output_type -> minsw.v1.ContainerEvent
-	24, // [24:29] is the sub-list for method output_type
-	19, // [19:24] is the sub-list for method input_type
+	19, // 24: minsw.v1.Containers.Top:input_type -> minsw.v1.TopRequest
+	20, // 25: minsw.v1.Containers.Stats:input_type -> minsw.v1.StatsRequest
+	21, // 26: minsw.v1.Containers.DiskUsage:input_type -> minsw.v1.DiskUsageRequest
+	5,  // 27: minsw.v1.Containers.ListContainers:output_type -> minsw.v1.ListContainersResponse
+	7,  // 28: minsw.v1.Containers.InspectContainer:output_type -> minsw.v1.InspectContainerResponse
+	11, // 29: minsw.v1.Containers.Exec:output_type -> minsw.v1.ExecResponse
+	13, // 30: minsw.v1.Containers.Logs:output_type -> minsw.v1.LogsResponse
+	1,  // 31: minsw.v1.Containers.Events:output_type -> minsw.v1.ContainerEvent
+	22, // 32: minsw.v1.Containers.Top:output_type -> minsw.v1.TopResponse
+	23, // 33: minsw.v1.Containers.Stats:output_type -> minsw.v1.StatsResponse
+	24, // 34: minsw.v1.Containers.DiskUsage:output_type -> minsw.v1.DiskUsageResponse
+	27, // [27:35] is the sub-list for method output_type
+	19, // [19:27] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -1155,6 +1170,7 @@ func file_minsw_v1_containers_proto_init() {
 	}
 	file_minsw_v1_objects_proto_init()
 	file_minsw_v1_logs_proto_init()
+	file_minsw_v1_introspect_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -24,6 +24,9 @@ const (
 	Containers_Exec_FullMethodName             = "/minsw.v1.Containers/Exec"
 	Containers_Logs_FullMethodName             = "/minsw.v1.Containers/Logs"
 	Containers_Events_FullMethodName           = "/minsw.v1.Containers/Events"
+	Containers_Top_FullMethodName              = "/minsw.v1.Containers/Top"
+	Containers_Stats_FullMethodName            = "/minsw.v1.Containers/Stats"
+	Containers_DiskUsage_FullMethodName        = "/minsw.v1.Containers/DiskUsage"
 )
 
 // ContainersClient is the client API for Containers service.
@@ -43,6 +46,13 @@ type ContainersClient interface {
 	// Events streams what happens to this node's task containers (create,
 	// start, die, kill, destroy), those kept since since first.
 	Events(ctx context.Context, in *ContainerEventsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ContainerEvent], error)
+	// Top lists a running container's processes as ps would (docker top).
+	Top(ctx context.Context, in *TopRequest, opts ...grpc.CallOption) (*TopResponse, error)
+	// Stats samples a container's resource usage once (docker stats).
+	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
+	// DiskUsage reports the node's images, container layers and volumes
+	// with their sizes (docker system df).
+	DiskUsage(ctx context.Context, in *DiskUsageRequest, opts ...grpc.CallOption) (*DiskUsageResponse, error)
 }
 
 type containersClient struct {
@@ -124,6 +134,36 @@ func (c *containersClient) Events(ctx context.Context, in *ContainerEventsReques
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Containers_EventsClient = grpc.ServerStreamingClient[ContainerEvent]
 
+func (c *containersClient) Top(ctx context.Context, in *TopRequest, opts ...grpc.CallOption) (*TopResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TopResponse)
+	err := c.cc.Invoke(ctx, Containers_Top_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *containersClient) Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StatsResponse)
+	err := c.cc.Invoke(ctx, Containers_Stats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *containersClient) DiskUsage(ctx context.Context, in *DiskUsageRequest, opts ...grpc.CallOption) (*DiskUsageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DiskUsageResponse)
+	err := c.cc.Invoke(ctx, Containers_DiskUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ContainersServer is the server API for Containers service.
 // All implementations must embed UnimplementedContainersServer
 // for forward compatibility.
@@ -141,6 +181,13 @@ type ContainersServer interface {
 	// Events streams what happens to this node's task containers (create,
 	// start, die, kill, destroy), those kept since since first.
 	Events(*ContainerEventsRequest, grpc.ServerStreamingServer[ContainerEvent]) error
+	// Top lists a running container's processes as ps would (docker top).
+	Top(context.Context, *TopRequest) (*TopResponse, error)
+	// Stats samples a container's resource usage once (docker stats).
+	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
+	// DiskUsage reports the node's images, container layers and volumes
+	// with their sizes (docker system df).
+	DiskUsage(context.Context, *DiskUsageRequest) (*DiskUsageResponse, error)
 	mustEmbedUnimplementedContainersServer()
 }
 
@@ -165,6 +212,15 @@ func (UnimplementedContainersServer) Logs(*LogsRequest, grpc.ServerStreamingServ
 }
 func (UnimplementedContainersServer) Events(*ContainerEventsRequest, grpc.ServerStreamingServer[ContainerEvent]) error {
 	return status.Error(codes.Unimplemented, "method Events not implemented")
+}
+func (UnimplementedContainersServer) Top(context.Context, *TopRequest) (*TopResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Top not implemented")
+}
+func (UnimplementedContainersServer) Stats(context.Context, *StatsRequest) (*StatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedContainersServer) DiskUsage(context.Context, *DiskUsageRequest) (*DiskUsageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DiskUsage not implemented")
 }
 func (UnimplementedContainersServer) mustEmbedUnimplementedContainersServer() {}
 func (UnimplementedContainersServer) testEmbeddedByValue()                    {}
@@ -252,6 +308,60 @@ func _Containers_Events_Handler(srv interface{}, stream grpc.ServerStream) error
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Containers_EventsServer = grpc.ServerStreamingServer[ContainerEvent]
 
+func _Containers_Top_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TopRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContainersServer).Top(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Containers_Top_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContainersServer).Top(ctx, req.(*TopRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Containers_Stats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContainersServer).Stats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Containers_Stats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContainersServer).Stats(ctx, req.(*StatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Containers_DiskUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DiskUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContainersServer).DiskUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Containers_DiskUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContainersServer).DiskUsage(ctx, req.(*DiskUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Containers_ServiceDesc is the grpc.ServiceDesc for Containers service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -266,6 +376,18 @@ var Containers_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "InspectContainer",
 			Handler:    _Containers_InspectContainer_Handler,
+		},
+		{
+			MethodName: "Top",
+			Handler:    _Containers_Top_Handler,
+		},
+		{
+			MethodName: "Stats",
+			Handler:    _Containers_Stats_Handler,
+		},
+		{
+			MethodName: "DiskUsage",
+			Handler:    _Containers_DiskUsage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,156 @@
+package node_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// docker top, docker stats and docker system df, through the real docker
+// CLI and Python's docker SDK, on a node running a real container
+// (containerd + runc).
+func TestDockerTopStatsDFContainerd(t *testing.T) {
+	c := startContainerdNode(t, "minsw-dockertop")
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Fatal("the docker CLI is not on PATH (scripts/deps.sh installs Debian's docker.io)")
+	}
+	sock := filepath.Join(c.execRoot, "docker.sock")
+	env := append(os.Environ(), "DOCKER_HOST=unix://"+sock, "DOCKER_CONFIG="+filepath.Join(c.dir, "docker-config"))
+	docker := func(args ...string) (string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "docker", args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("docker %v: %v", args, err)
+		}
+		return string(out), 0
+	}
+	// A task that keeps two processes: its shell and a sleep.
+	if out, code := docker("service", "create", "--detach", "--name", "topper", "--no-resolve-image", "busybox", "sh", "-c", "sleep 3600 & wait"); code != 0 {
+		t.Fatalf("service create: %d\n%s", code, out)
+	}
+	var id string
+	if !within(90*time.Second, func() bool {
+		out, _ := docker("container", "ls", "-q", "--no-trunc", "--filter", "name=topper.1")
+		id = strings.TrimSpace(out)
+		return id != "" && !strings.Contains(id, "\n")
+	}) {
+		out, _ := docker("service", "ps", "--no-trunc", "topper")
+		t.Fatalf("no running container:\n%s", out)
+	}
+
+	t.Run("docker top", func(t *testing.T) {
+		var out string
+		if !within(30*time.Second, func() bool { out, _ = docker("top", id); return strings.Contains(out, "sleep 3600") }) {
+			t.Fatalf("docker top:\n%s", out)
+		}
+		t.Logf("docker top %s:\n%s", id[:12], out)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if f := strings.Fields(lines[0]); strings.Join(f, " ") != "UID PID PPID C STIME TTY TIME CMD" || len(lines) != 3 {
+			t.Fatalf("docker top: want ps -ef's titles and two processes:\n%s", out)
+		}
+		for _, l := range lines[1:] {
+			if f := strings.Fields(l); f[0] != "root" || (!strings.Contains(l, "sh -c sleep 3600 & wait") && !strings.Contains(l, "sleep 3600")) {
+				t.Errorf("docker top row %q", l)
+			}
+		}
+		if out, code := docker("top", id, "aux"); code != 0 || !strings.HasPrefix(strings.Join(strings.Fields(out), " "), "USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND") {
+			t.Errorf("docker top aux: %d\n%s", code, out)
+		}
+		if out, code := docker("top", id, "-o", "pid"); code == 0 || !strings.Contains(out, `knows the ps options`) || !strings.Contains(out, `"-o pid"`) {
+			t.Errorf("docker top -o pid: %d\n%s", code, out)
+		}
+		if out, code := docker("top", "nosuchcontainer"); code == 0 || !strings.Contains(out, "No such container: nosuchcontainer") {
+			t.Errorf("docker top of an unknown container: %d\n%s", code, out)
+		}
+	})
+
+	t.Run("docker stats --no-stream", func(t *testing.T) {
+		out, code := docker("stats", "--no-stream", "--format", "{{.ID}} {{.Name}} {{.MemUsage}} {{.PIDs}} {{.NetIO}} {{.CPUPerc}}", id)
+		f := strings.Fields(out)
+		// ID NAME USED / LIMIT PIDS RX / TX CPU%
+		if code != 0 || len(f) != 10 || f[0] != id[:12] || !strings.HasPrefix(f[1], "topper.1.") || f[5] != "2" || f[3] != "/" || !strings.HasSuffix(f[9], "%") {
+			t.Fatalf("docker stats --no-stream: %d\n%s", code, out)
+		}
+		if strings.HasPrefix(f[2], "0B") {
+			t.Errorf("docker stats: no memory in use: %s", out)
+		}
+		// The table as users see it: every running container of the node.
+		all, code := docker("stats", "--no-stream")
+		t.Log("docker stats --no-stream:\n" + all)
+		if out := all; code != 0 || !strings.Contains(out, "CONTAINER ID") || !strings.Contains(out, id[:12]) {
+			t.Errorf("docker stats --no-stream (all): %d\n%s", code, out)
+		}
+		if out, code := docker("stats", "--no-stream", "nosuchcontainer"); code == 0 || !strings.Contains(out, "No such container: nosuchcontainer") {
+			t.Errorf("docker stats of an unknown container: %d\n%s", code, out)
+		}
+	})
+
+	t.Run("docker system df", func(t *testing.T) {
+		out, code := docker("system", "df")
+		t.Log("docker system df:\n" + out)
+		if code != 0 {
+			t.Fatalf("docker system df: %d\n%s", code, out)
+		}
+		rows := map[string][]string{}
+		for _, l := range strings.Split(out, "\n")[1:] {
+			if f := strings.Fields(l); len(f) > 0 {
+				rows[f[0]] = f
+			}
+		}
+		// TYPE TOTAL ACTIVE SIZE RECLAIMABLE: the busybox image in use,
+		// the running container, no volume, no build cache.
+		if r := rows["Images"]; len(r) < 4 || r[1] != "1" || r[2] != "1" || r[3] == "0B" {
+			t.Errorf("docker system df, images:\n%s", out)
+		}
+		if r := rows["Containers"]; len(r) < 3 || r[1] != "1" || r[2] != "1" {
+			t.Errorf("docker system df, containers:\n%s", out)
+		}
+		if r := rows["Build"]; len(r) < 4 || r[2] != "0" || r[3] != "0" {
+			t.Errorf("docker system df, build cache:\n%s", out)
+		}
+		if out, code := docker("system", "df", "-v"); code != 0 || !strings.Contains(out, "busybox") || !strings.Contains(out, id[:12]) {
+			t.Errorf("docker system df -v: %d\n%s", code, out)
+		}
+	})
+
+	t.Run("python docker SDK", func(t *testing.T) {
+		script := `
+import docker
+c = docker.DockerClient(base_url="unix://` + sock + `")
+ct = c.containers.get("` + id + `")
+top = ct.top()
+print("titles", " ".join(top["Titles"]))
+print("cmds", sorted(p[-1] for p in top["Processes"]))
+s = ct.stats(stream=False)
+print("stats", s["id"] == ct.id, s["pids_stats"]["current"], s["memory_stats"]["usage"] > 0, s["cpu_stats"]["system_cpu_usage"] > s["precpu_stats"]["system_cpu_usage"] > 0)
+g = ct.stats(stream=True, decode=True)
+a, b = next(g), next(g)
+g.close()
+print("stream", b["precpu_stats"]["system_cpu_usage"] == a["cpu_stats"]["system_cpu_usage"], b["read"] > a["read"])
+try:
+    c.containers.get("nosuchcontainer").top()
+except docker.errors.NotFound as e:
+    print("not found:", e.explanation)
+`
+		out, err := exec.Command("python3", "-c", script).CombinedOutput()
+		if err != nil {
+			t.Fatalf("python docker SDK: %v\n%s", err, out)
+		}
+		t.Log("python docker SDK:\n" + string(out))
+		for _, want := range []string{"titles UID PID PPID C STIME TTY TIME CMD", "cmds ['sh -c sleep 3600 & wait', 'sleep 3600']", "stats True 2 True True", "stream True True", "not found: No such container: nosuchcontainer"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("python docker SDK: want %q in\n%s", want, out)
+			}
+		}
+	})
+}
