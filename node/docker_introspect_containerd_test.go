@@ -2,9 +2,13 @@ package node_test
 
 import (
 	"context"
+	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,8 +38,18 @@ func TestDockerTopStatsDFContainerd(t *testing.T) {
 		}
 		return string(out), 0
 	}
-	// A task that keeps two processes: its shell and a sleep.
-	if out, code := docker("service", "create", "--detach", "--name", "topper", "--no-resolve-image", "busybox", "sh", "-c", "sleep 3600 & wait"); code != 0 {
+	// A task that keeps two processes, its shell and a sleep, on an overlay
+	// network (eth0 in its namespace) with 100,000 bytes in a volume; and
+	// one that ran and exited.
+	if out, code := docker("network", "create", "-d", "overlay", "topnet"); code != 0 {
+		t.Fatalf("network create: %d\n%s", code, out)
+	}
+	if out, code := docker("service", "create", "--detach", "--name", "topper", "--no-resolve-image", "--network", "topnet",
+		"--mount", "type=volume,source=topdata,target=/data",
+		"busybox", "sh", "-c", "head -c 100000 /dev/zero >/data/f; sleep 3600 & wait"); code != 0 {
+		t.Fatalf("service create: %d\n%s", code, out)
+	}
+	if out, code := docker("service", "create", "--detach", "--name", "once", "--no-resolve-image", "--restart-condition", "none", "busybox", "true"); code != 0 {
 		t.Fatalf("service create: %d\n%s", code, out)
 	}
 	var id string
@@ -46,6 +60,16 @@ func TestDockerTopStatsDFContainerd(t *testing.T) {
 	}) {
 		out, _ := docker("service", "ps", "--no-trunc", "topper")
 		t.Fatalf("no running container:\n%s", out)
+	}
+
+	var exited string
+	if !within(90*time.Second, func() bool {
+		out, _ := docker("container", "ls", "-a", "-q", "--no-trunc", "--filter", "name=once.1", "--filter", "status=exited")
+		exited = strings.TrimSpace(out)
+		return exited != "" && !strings.Contains(exited, "\n")
+	}) {
+		out, _ := docker("container", "ls", "-a")
+		t.Fatalf("no exited container:\n%s", out)
 	}
 
 	t.Run("docker top", func(t *testing.T) {
@@ -72,6 +96,9 @@ func TestDockerTopStatsDFContainerd(t *testing.T) {
 		if out, code := docker("top", "nosuchcontainer"); code == 0 || !strings.Contains(out, "No such container: nosuchcontainer") {
 			t.Errorf("docker top of an unknown container: %d\n%s", code, out)
 		}
+		if out, code := docker("top", exited); code == 0 || !strings.Contains(out, "Container "+exited+" is not running") {
+			t.Errorf("docker top of an exited container: %d\n%s", code, out)
+		}
 	})
 
 	t.Run("docker stats --no-stream", func(t *testing.T) {
@@ -83,6 +110,9 @@ func TestDockerTopStatsDFContainerd(t *testing.T) {
 		}
 		if strings.HasPrefix(f[2], "0B") {
 			t.Errorf("docker stats: no memory in use: %s", out)
+		}
+		if out, code := docker("stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}} {{.PIDs}}", exited); code != 0 || !strings.Contains(out, "0B / 0B 0") {
+			t.Errorf("docker stats of an exited container: %d\n%s", code, out)
 		}
 		// The table as users see it: every running container of the node.
 		all, code := docker("stats", "--no-stream")
@@ -112,14 +142,40 @@ func TestDockerTopStatsDFContainerd(t *testing.T) {
 		if r := rows["Images"]; len(r) < 4 || r[1] != "1" || r[2] != "1" || r[3] == "0B" {
 			t.Errorf("docker system df, images:\n%s", out)
 		}
-		if r := rows["Containers"]; len(r) < 3 || r[1] != "1" || r[2] != "1" {
+		if r := rows["Containers"]; len(r) < 3 || r[1] != "2" || r[2] != "1" {
 			t.Errorf("docker system df, containers:\n%s", out)
+		}
+		if r := rows["Local"]; len(r) < 6 || r[2] != "1" || r[3] != "1" || r[4] != "100kB" {
+			t.Errorf("docker system df, volumes:\n%s", out)
 		}
 		if r := rows["Build"]; len(r) < 4 || r[2] != "0" || r[3] != "0" {
 			t.Errorf("docker system df, build cache:\n%s", out)
 		}
 		if out, code := docker("system", "df", "-v"); code != 0 || !strings.Contains(out, "busybox") || !strings.Contains(out, id[:12]) {
 			t.Errorf("docker system df -v: %d\n%s", code, out)
+		}
+	})
+
+	t.Run("bad input", func(t *testing.T) {
+		hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+		for path, want := range map[string]string{
+			"/v1.47/containers/" + id + "/stats?stream=1&one-shot=1": "400 cannot have stream=true and one-shot=true",
+			"/v1.47/system/df?type=layers":                           "400 unknown object type: layers",
+			"/v1.47/containers/nosuch/stats?stream=0":                "404 No such container: nosuch",
+			"/v1.47/containers/" + id + "/top?ps_args=--forest":      "400 docker top on minsw reads /proc itself",
+		} {
+			resp, err := hc.Get("http://docker" + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct{ Message string }
+			json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if got := strconv.Itoa(resp.StatusCode) + " " + body.Message; !strings.HasPrefix(got, want) {
+				t.Errorf("GET %s: %s, want %s...", path, got, want)
+			}
 		}
 	})
 
@@ -133,6 +189,7 @@ print("titles", " ".join(top["Titles"]))
 print("cmds", sorted(p[-1] for p in top["Processes"]))
 s = ct.stats(stream=False)
 print("stats", s["id"] == ct.id, s["pids_stats"]["current"], s["memory_stats"]["usage"] > 0, s["cpu_stats"]["system_cpu_usage"] > s["precpu_stats"]["system_cpu_usage"] > 0)
+print("networks", sorted(s["networks"]))
 g = ct.stats(stream=True, decode=True)
 a, b = next(g), next(g)
 g.close()
@@ -147,7 +204,7 @@ except docker.errors.NotFound as e:
 			t.Fatalf("python docker SDK: %v\n%s", err, out)
 		}
 		t.Log("python docker SDK:\n" + string(out))
-		for _, want := range []string{"titles UID PID PPID C STIME TTY TIME CMD", "cmds ['sh -c sleep 3600 & wait', 'sleep 3600']", "stats True 2 True True", "stream True True", "not found: No such container: nosuchcontainer"} {
+		for _, want := range []string{"titles UID PID PPID C STIME TTY TIME CMD", "cmds ['sh -c head -c 100000 /dev/zero >/data/f; sleep 3600 & wait', 'sleep 3600']", "stats True 2 True True", "stream True True", "networks ['eth0', 'eth1']", "not found: No such container: nosuchcontainer"} {
 			if !strings.Contains(string(out), want) {
 				t.Errorf("python docker SDK: want %q in\n%s", want, out)
 			}
