@@ -23,13 +23,18 @@ import (
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
 
-// fastRaft is the daemon's raft timing (a leader's lease shorter than
-// that, 150 ms once, lost leadership mid-test whenever the machine was
-// loaded, turning a test's write into an unknown outcome), with a shorter
-// apply timeout.
+// fastRaft is the daemon's raft timing stretched three times (1.5 s
+// heartbeat and election timeouts, a 1.2 s lease), with a shorter apply
+// timeout. A test runs three to five managers in one process on a loaded
+// machine, which no daemon does: with the daemon's own 400 ms lease (150 ms
+// before that) leadership changed mid-test at load 12-16 and turned the
+// tests' writes and reads into unknown outcomes, refusals and timeouts
+// (TestStaleManagerFollowsALeaderItsLogDoesNotKnow, TestRootRotationWhileServing,
+// TestFiveManagersSurviveTwoLosses, TestWholeClusterRestartServesNoStaleRead,
+// TestServiceLogsFromTheNodesRunningTheTasks, in one -count=5 run).
 func fastRaft() raftnode.Config {
 	d := raftnode.DefaultConfig()
-	return raftnode.Config{HeartbeatTimeout: d.HeartbeatTimeout, ElectionTimeout: d.ElectionTimeout, LeaderLeaseTimeout: d.LeaderLeaseTimeout, ApplyTimeout: 3 * time.Second}
+	return raftnode.Config{HeartbeatTimeout: 3 * d.HeartbeatTimeout, ElectionTimeout: 3 * d.ElectionTimeout, LeaderLeaseTimeout: 3 * d.LeaderLeaseTimeout, ApplyTimeout: 3 * time.Second}
 }
 
 func startManager(t testing.TB, id string, bootstrap bool) *Manager {
