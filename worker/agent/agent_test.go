@@ -481,10 +481,12 @@ func TestHeartbeatsKeepTheNodeUpUntilTheAgentStops(t *testing.T) {
 	st := newStore(t, "worker1")
 	err := st.Update(context.Background(), func(tx *store.Tx) error {
 		c := proto.Clone(tx.Cluster()).(*api.Cluster)
-		// 250 ms (a 750 ms grace): short enough for a test, long enough
+		// 500 ms (a 1.5 s grace): short enough for a test, long enough
 		// that a heartbeat late by a loaded machine's scheduling (40 ms
-		// with a 120 ms grace failed at load 17) is still in time.
-		c.Spec.HeartbeatPeriod = durationpb.New(250 * time.Millisecond)
+		// with a 120 ms grace failed at load 17) is still in time; the
+		// agent also gives each heartbeat call at most one period, and
+		// ends its session when one takes longer.
+		c.Spec.HeartbeatPeriod = durationpb.New(500 * time.Millisecond)
 		return tx.Update(c)
 	})
 	if err != nil {
@@ -494,7 +496,7 @@ func TestHeartbeatsKeepTheNodeUpUntilTheAgentStops(t *testing.T) {
 	m.run()
 	_, stop := startAgent(t, "worker1", []string{m.addr}, fake.New())
 	waitFor(t, "node ready", func() bool { return nodeState(st, "worker1") == api.NodeState_NODE_STATE_READY })
-	eventually.Stays(t, 1600*time.Millisecond, "the heartbeating node ready for over twice the 750 ms grace", func() bool {
+	eventually.Stays(t, 3200*time.Millisecond, "the heartbeating node ready for over twice the 1.5 s grace", func() bool {
 		return nodeState(st, "worker1") == api.NodeState_NODE_STATE_READY
 	})
 	stop()
