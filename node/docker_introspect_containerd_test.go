@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"net"
@@ -119,6 +120,30 @@ func TestDockerTopStatsDFContainerd(t *testing.T) {
 		t.Log("docker stats --no-stream:\n" + all)
 		if out := all; code != 0 || !strings.Contains(out, "CONTAINER ID") || !strings.Contains(out, id[:12]) {
 			t.Errorf("docker stats --no-stream (all): %d\n%s", code, out)
+		}
+		// Streamed: the CLI redraws its table from a sample a second; read
+		// until it has drawn the container twice with figures, then stop it.
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "docker", "stats", "--format", "{{.ID}} {{.PIDs}}", id)
+		cmd.Env = env
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc, drawn := bufio.NewScanner(stdout), 0
+		for drawn < 2 && sc.Scan() {
+			if strings.Contains(sc.Text(), id[:12]+" 2") {
+				drawn++
+			}
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if drawn < 2 {
+			t.Errorf("docker stats (streamed) drew the container %d times in a minute", drawn)
 		}
 		if out, code := docker("stats", "--no-stream", "nosuchcontainer"); code == 0 || !strings.Contains(out, "No such container: nosuchcontainer") {
 			t.Errorf("docker stats of an unknown container: %d\n%s", code, out)

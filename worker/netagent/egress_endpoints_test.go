@@ -63,7 +63,11 @@ func TestEgressEndpointsDoNotWaitForKernelWork(t *testing.T) {
 		_, err := n.agent.Prepare(context.Background(), web2, []*api.Network{mynet})
 		prepared <- err
 	}()
-	<-held.entered // web2's attach is under way, the agent's lock held
+	select {
+	case <-held.entered: // web2's attach is under way, the agent's lock held
+	case err := <-prepared:
+		t.Fatalf("web2 prepared without attaching to the gateway bridge: %v", err)
+	}
 	read := make(chan []netagent.EgressEndpoint, 1)
 	go func() { read <- n.agent.EgressEndpoints() }()
 	select {
