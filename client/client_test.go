@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -155,21 +154,22 @@ func TestDaemonUnavailableIsNotConnectError(t *testing.T) {
 }
 
 // dyingControl answers nothing: the daemon goes away mid-call, after the
-// request arrived.
+// request arrived. The handler returns only once the server's stop has
+// cancelled the call (a fixed sleep raced the stop on a loaded machine).
 type dyingControl struct {
 	minswv1.UnimplementedControlServer
 	die func()
 }
 
-func (d dyingControl) CreateService(context.Context, *minswv1.CreateServiceRequest) (*minswv1.CreateServiceResponse, error) {
+func (d dyingControl) CreateService(ctx context.Context, _ *minswv1.CreateServiceRequest) (*minswv1.CreateServiceResponse, error) {
 	d.die()
-	time.Sleep(time.Second)
+	<-ctx.Done()
 	return &minswv1.CreateServiceResponse{}, nil
 }
 
-func (d dyingControl) GetService(context.Context, *minswv1.GetServiceRequest) (*minswv1.GetServiceResponse, error) {
+func (d dyingControl) GetService(ctx context.Context, _ *minswv1.GetServiceRequest) (*minswv1.GetServiceResponse, error) {
 	d.die()
-	time.Sleep(time.Second)
+	<-ctx.Done()
 	return &minswv1.GetServiceResponse{}, nil
 }
 
