@@ -121,9 +121,9 @@ func (c *containersAPI) DiskUsage(ctx context.Context, _ *api.DiskUsageRequest) 
 	if err != nil {
 		return nil, err
 	}
-	out := &api.DiskUsageResponse{}
+	out := &api.DiskUsageResponse{LayersSize: du.LayersSize}
 	for _, img := range du.Images {
-		iu := &api.ImageUsage{Id: img.ID, RepoTags: img.RepoTags, RepoDigests: img.RepoDigests, Size: img.Size}
+		iu := &api.ImageUsage{Id: img.ID, RepoTags: img.RepoTags, RepoDigests: img.RepoDigests, Size: img.Size, SharedSize: img.SharedSize}
 		if !img.Created.IsZero() {
 			iu.Created = timestamppb.New(img.Created)
 		}

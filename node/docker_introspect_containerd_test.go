@@ -13,6 +13,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types"
+
+	"github.com/minsw/minsw/internal/ociimage"
+	"github.com/minsw/minsw/internal/testenv"
 )
 
 // docker top, docker stats and docker system df, through the real docker
@@ -50,7 +55,17 @@ func TestDockerTopStatsDFContainerd(t *testing.T) {
 		"busybox", "sh", "-c", "head -c 100000 /dev/zero >/data/f; sleep 3600 & wait"); code != 0 {
 		t.Fatalf("service create: %d\n%s", code, out)
 	}
-	if out, code := docker("service", "create", "--detach", "--name", "once", "--no-resolve-image", "--restart-condition", "none", "busybox", "true"); code != 0 {
+	// The exited one runs busybox with another config: an image of its own
+	// sharing busybox's layer.
+	spec, err := ociimage.Busybox(context.Background(), testenv.BusyboxBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Config.Labels = map[string]string{"minsw.test": "relabelled"}
+	if _, err := ociimage.BuildAndPush(context.Background(), c.reg.Host+"/library/busybox:relabelled", spec); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := docker("service", "create", "--detach", "--name", "once", "--no-resolve-image", "--restart-condition", "none", "busybox:relabelled", "true"); code != 0 {
 		t.Fatalf("service create: %d\n%s", code, out)
 	}
 	var id string
@@ -164,7 +179,7 @@ func TestDockerTopStatsDFContainerd(t *testing.T) {
 		}
 		// TYPE TOTAL ACTIVE SIZE RECLAIMABLE: the busybox image in use,
 		// the running container, no volume, no build cache.
-		if r := rows["Images"]; len(r) < 4 || r[1] != "1" || r[2] != "1" || r[3] == "0B" {
+		if r := rows["Images"]; len(r) < 4 || r[1] != "2" || r[2] != "2" || r[3] == "0B" {
 			t.Errorf("docker system df, images:\n%s", out)
 		}
 		if r := rows["Containers"]; len(r) < 3 || r[1] != "2" || r[2] != "1" {
@@ -181,10 +196,26 @@ func TestDockerTopStatsDFContainerd(t *testing.T) {
 		}
 	})
 
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}
+	t.Run("system df counts a shared layer once", func(t *testing.T) {
+		resp, err := hc.Get("http://docker/v1.47/system/df?type=image")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var du types.DiskUsage
+		if err := json.NewDecoder(resp.Body).Decode(&du); err != nil || len(du.Images) != 2 {
+			t.Fatalf("GET /system/df?type=image: %v %+v", err, du)
+		}
+		a, b := du.Images[0], du.Images[1]
+		if a.SharedSize == 0 || a.SharedSize != b.SharedSize || du.LayersSize != a.Size+b.Size-a.SharedSize || du.Containers != nil {
+			t.Errorf("images %d (%d shared) and %d (%d shared), layers %d: want the shared part once", a.Size, a.SharedSize, b.Size, b.SharedSize, du.LayersSize)
+		}
+	})
+
 	t.Run("bad input", func(t *testing.T) {
-		hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
-		}}}
 		for path, want := range map[string]string{
 			"/v1.47/containers/" + id + "/stats?stream=1&one-shot=1": "400 cannot have stream=true and one-shot=true",
 			"/v1.47/system/df?type=layers":                           "400 unknown object type: layers",

@@ -26,17 +26,17 @@ func DiskUsage(du *api.DiskUsageResponse, ctrs []*api.Container, vols []*api.Vol
 	out := types.DiskUsage{}
 	if all || want[types.ImageObject] {
 		out.Images = []*image.Summary{}
+		out.LayersSize = du.GetLayersSize()
 		for _, img := range du.GetImages() {
 			s := &image.Summary{
 				ID: img.GetId(), RepoTags: nonNil(img.GetRepoTags()), RepoDigests: nonNil(img.GetRepoDigests()),
-				Created: ts(img.GetCreated()).Unix(), Size: img.GetSize(), Labels: map[string]string{},
+				Created: ts(img.GetCreated()).Unix(), Size: img.GetSize(), SharedSize: img.GetSharedSize(), Labels: map[string]string{},
 			}
 			for _, c := range ctrs {
 				if imageOf(c.GetImage(), img) {
 					s.Containers++
 				}
 			}
-			out.LayersSize += img.GetSize()
 			out.Images = append(out.Images, s)
 		}
 	}

@@ -46,10 +46,11 @@ func TestContainerStats(t *testing.T) {
 
 func TestDiskUsage(t *testing.T) {
 	du := &api.DiskUsageResponse{
+		LayersSize: 17 << 20,
 		Images: []*api.ImageUsage{
 			{Id: "sha256:aaa", RepoTags: []string{"busybox:latest"}, RepoDigests: []string{"busybox@sha256:" + hex64("1")}, Size: 4 << 20},
 			{Id: "sha256:bbb", RepoTags: []string{"reg.example:5000/web:v2"}, RepoDigests: []string{"reg.example:5000/web@sha256:" + hex64("2")}, Size: 10 << 20},
-			{Id: "sha256:ccc", RepoTags: []string{"alpine:3"}, Size: 5 << 20},
+			{Id: "sha256:ccc", RepoTags: []string{"alpine:3"}, Size: 5 << 20, SharedSize: 2 << 20},
 		},
 		Containers: []*api.ContainerUsage{{Id: "c1", SizeRw: 8192}, {Id: "c2", SizeRw: -1}},
 		Volumes:    []*api.VolumeUsage{{Name: "data", Size: 12345}},
@@ -60,7 +61,7 @@ func TestDiskUsage(t *testing.T) {
 	}
 	vols := []*api.Volume{{Name: "data", Driver: "local", Users: []string{"a.1.x"}}, {Name: "spare", Driver: "local"}}
 	out := DiskUsage(du, ctrs, vols, time.Now(), nil, nil)
-	if len(out.Images) != 3 || out.Images[0].Containers != 1 || out.Images[1].Containers != 1 || out.Images[2].Containers != 0 || out.LayersSize != 19<<20 {
+	if len(out.Images) != 3 || out.Images[0].Containers != 1 || out.Images[1].Containers != 1 || out.Images[2].Containers != 0 || out.Images[2].SharedSize != 2<<20 || out.LayersSize != 17<<20 {
 		t.Errorf("images: %+v (layers %d)", out.Images, out.LayersSize)
 	}
 	if len(out.Containers) != 2 || out.Containers[0].SizeRw != 8192 || out.Containers[1].SizeRw != 0 {

@@ -65,6 +65,9 @@ type NetworkStats struct {
 type DiskUsage struct {
 	Images     []ImageUsage
 	Containers []ContainerUsage
+	// LayersSize is what the images take together, each blob and
+	// unpacked layer counted once.
+	LayersSize int64
 }
 
 // ImageUsage is one image of the node.
@@ -74,6 +77,7 @@ type ImageUsage struct {
 	RepoDigests []string
 	Created     time.Time
 	Size        int64 // content and unpacked layers
+	SharedSize  int64 // the part of Size other images use too
 }
 
 // ContainerUsage is one container's writable layer (-1: unknown).

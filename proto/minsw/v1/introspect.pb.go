@@ -707,10 +707,13 @@ func (*DiskUsageRequest) Descriptor() ([]byte, []int) {
 }
 
 type DiskUsageResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Images        []*ImageUsage          `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
-	Containers    []*ContainerUsage      `protobuf:"bytes,2,rep,name=containers,proto3" json:"containers,omitempty"`
-	Volumes       []*VolumeUsage         `protobuf:"bytes,3,rep,name=volumes,proto3" json:"volumes,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Images     []*ImageUsage          `protobuf:"bytes,1,rep,name=images,proto3" json:"images,omitempty"`
+	Containers []*ContainerUsage      `protobuf:"bytes,2,rep,name=containers,proto3" json:"containers,omitempty"`
+	Volumes    []*VolumeUsage         `protobuf:"bytes,3,rep,name=volumes,proto3" json:"volumes,omitempty"`
+	// layers_size is what all the images take together, each blob and
+	// unpacked layer counted once.
+	LayersSize    int64 `protobuf:"varint,4,opt,name=layers_size,json=layersSize,proto3" json:"layers_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -766,6 +769,13 @@ func (x *DiskUsageResponse) GetVolumes() []*VolumeUsage {
 	return nil
 }
 
+func (x *DiskUsageResponse) GetLayersSize() int64 {
+	if x != nil {
+		return x.LayersSize
+	}
+	return 0
+}
+
 type ImageUsage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id is the image's config digest (docker's image ID).
@@ -775,7 +785,9 @@ type ImageUsage struct {
 	Created     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created,proto3" json:"created,omitempty"`
 	// size is what the image takes on this node: its content and unpacked
 	// layers.
-	Size          int64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	Size int64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	// shared_size is the part of size other images use too.
+	SharedSize    int64 `protobuf:"varint,6,opt,name=shared_size,json=sharedSize,proto3" json:"shared_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -841,6 +853,13 @@ func (x *ImageUsage) GetCreated() *timestamppb.Timestamp {
 func (x *ImageUsage) GetSize() int64 {
 	if x != nil {
 		return x.Size
+	}
+	return 0
+}
+
+func (x *ImageUsage) GetSharedSize() int64 {
+	if x != nil {
+		return x.SharedSize
 	}
 	return 0
 }
@@ -1021,20 +1040,24 @@ const file_minsw_v1_introspect_proto_rawDesc = "" +
 	"\ttx_errors\x18\b \x01(\x04R\btxErrors\x12\x1d\n" +
 	"\n" +
 	"tx_dropped\x18\t \x01(\x04R\ttxDropped\"\x12\n" +
-	"\x10DiskUsageRequest\"\xac\x01\n" +
+	"\x10DiskUsageRequest\"\xcd\x01\n" +
 	"\x11DiskUsageResponse\x12,\n" +
 	"\x06images\x18\x01 \x03(\v2\x14.minsw.v1.ImageUsageR\x06images\x128\n" +
 	"\n" +
 	"containers\x18\x02 \x03(\v2\x18.minsw.v1.ContainerUsageR\n" +
 	"containers\x12/\n" +
-	"\avolumes\x18\x03 \x03(\v2\x15.minsw.v1.VolumeUsageR\avolumes\"\xa6\x01\n" +
+	"\avolumes\x18\x03 \x03(\v2\x15.minsw.v1.VolumeUsageR\avolumes\x12\x1f\n" +
+	"\vlayers_size\x18\x04 \x01(\x03R\n" +
+	"layersSize\"\xc7\x01\n" +
 	"\n" +
 	"ImageUsage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\trepo_tags\x18\x02 \x03(\tR\brepoTags\x12!\n" +
 	"\frepo_digests\x18\x03 \x03(\tR\vrepoDigests\x124\n" +
 	"\acreated\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x12\x12\n" +
-	"\x04size\x18\x05 \x01(\x03R\x04size\"9\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\x12\x1f\n" +
+	"\vshared_size\x18\x06 \x01(\x03R\n" +
+	"sharedSize\"9\n" +
 	"\x0eContainerUsage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\asize_rw\x18\x02 \x01(\x03R\x06sizeRw\"5\n" +

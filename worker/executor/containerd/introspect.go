@@ -17,6 +17,7 @@ import (
 	"github.com/containerd/containerd/errdefs"
 	"github.com/containerd/containerd/images"
 	"github.com/distribution/reference"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/minsw/minsw/worker/executor"
@@ -248,8 +249,10 @@ func netDev(s string) []executor.NetworkStats {
 	return out
 }
 
-// DiskUsage lists the images of the node's namespace (their content and
-// unpacked layers) and its containers' writable layers.
+// DiskUsage lists the images of the node's namespace and its containers'
+// writable layers. An image's size is its blobs and its unpacked layers
+// (each snapshot of its chain); what two images hold alike is counted in
+// each image's SharedSize and once in LayersSize, as docker reports them.
 func (e *Executor) DiskUsage(ctx context.Context) (executor.DiskUsage, error) {
 	ctx = e.ns(ctx)
 	var du executor.DiskUsage
@@ -258,6 +261,8 @@ func (e *Executor) DiskUsage(ctx context.Context) (executor.DiskUsage, error) {
 		return du, fmt.Errorf("list images: %w", err)
 	}
 	byID := map[string]int{}
+	var items []map[string]int64 // per image in du.Images
+	users := map[string]int{}    // item → how many images hold it
 	for _, img := range imgs {
 		ci := containerd.NewImage(e.client, img)
 		cfg, err := ci.Config(ctx)
@@ -267,8 +272,14 @@ func (e *Executor) DiskUsage(ctx context.Context) (executor.DiskUsage, error) {
 		id := cfg.Digest.String()
 		i, ok := byID[id]
 		if !ok {
-			size, _ := ci.Usage(ctx, containerd.WithSnapshotUsage())
+			its := e.imageItems(ctx, img)
+			var size int64
+			for k, n := range its {
+				size += n
+				users[k]++
+			}
 			du.Images = append(du.Images, executor.ImageUsage{ID: id, Created: img.CreatedAt, Size: size})
+			items = append(items, its)
 			i = len(du.Images) - 1
 			byID[id] = i
 		}
@@ -278,6 +289,18 @@ func (e *Executor) DiskUsage(ctx context.Context) (executor.DiskUsage, error) {
 		}
 		if dgst != "" {
 			du.Images[i].RepoDigests = append(du.Images[i].RepoDigests, dgst)
+		}
+	}
+	counted := map[string]bool{}
+	for i, its := range items {
+		for k, n := range its {
+			if users[k] > 1 {
+				du.Images[i].SharedSize += n
+			}
+			if !counted[k] {
+				counted[k] = true
+				du.LayersSize += n
+			}
 		}
 	}
 	ctrs, err := e.client.ContainerService().List(ctx)
@@ -294,6 +317,55 @@ func (e *Executor) DiskUsage(ctx context.Context) (executor.DiskUsage, error) {
 		du.Containers = append(du.Containers, cu)
 	}
 	return du, nil
+}
+
+// imageItems are what an image holds on this node, by a key two images
+// holding the same thing share: its blobs (index, manifest, config,
+// layers of this node's platform) and the snapshots of its unpacked chain.
+func (e *Executor) imageItems(ctx context.Context, img images.Image) map[string]int64 {
+	cs := e.client.ContentStore()
+	children := images.ChildrenHandler(cs)
+	items := map[string]int64{}
+	walk := images.HandlerFunc(func(ctx context.Context, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+		info, err := cs.Info(ctx, desc.Digest)
+		if err != nil {
+			return nil, nil // not on this node (another platform's)
+		}
+		items["blob "+desc.Digest.String()] = info.Size
+		for k, top := range info.Labels {
+			if sn, ok := strings.CutPrefix(k, "containerd.io/gc.ref.snapshot."); ok {
+				e.snapshotChain(ctx, sn, top, items)
+			}
+		}
+		next, err := children(ctx, desc)
+		if err != nil {
+			return nil, nil
+		}
+		return next, nil
+	})
+	_ = images.Walk(ctx, walk, img.Target)
+	return items
+}
+
+// snapshotChain adds the usage of snapshot key and of its parents.
+func (e *Executor) snapshotChain(ctx context.Context, snapshotter, key string, items map[string]int64) {
+	sn := e.client.SnapshotService(snapshotter)
+	for key != "" {
+		k := "snapshot " + snapshotter + "/" + key
+		if _, ok := items[k]; ok {
+			return
+		}
+		info, err := sn.Stat(ctx, key)
+		if err != nil {
+			return
+		}
+		u, err := sn.Usage(ctx, key)
+		if err != nil {
+			return
+		}
+		items[k] = u.Size
+		key = info.Parent
+	}
 }
 
 // imageNames is an image record's name as docker shows it: name:tag in
