@@ -328,8 +328,8 @@ func (a *attack) done() {
 // the key rotates on another manager, and is locked at its restart.
 func TestAutolockSecondManager(t *testing.T) {
 	base := t.TempDir()
-	m1 := startDaemon(t, "lock-m1", filepath.Join(base, "m1"), freePort(t))
-	m2 := startDaemon(t, "lock-m2", filepath.Join(base, "m2"), freePort(t))
+	m1 := startDaemonWith(t, "lock-m1", filepath.Join(base, "m1"), freePort(t), steadyRaft...)
+	m2 := startDaemonWith(t, "lock-m2", filepath.Join(base, "m2"), freePort(t), steadyRaft...)
 	key := unlockKeyRE.FindString(m1.ok("swarm", "init", "--advertise-addr", "127.0.0.1", "--autolock"))
 	token := strings.TrimSpace(m1.ok("swarm", "join-token", "-q", "manager"))
 	m2.ok("swarm", "join", "--token", token, m1.listen)

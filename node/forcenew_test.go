@@ -15,7 +15,7 @@ func TestForceNewClusterRecoversALoneManager(t *testing.T) {
 	base := t.TempDir()
 	ms := make([]*daemon, 3)
 	for i := range ms {
-		ms[i] = startDaemon(t, fmt.Sprintf("fnc-m%d", i+1), filepath.Join(base, fmt.Sprintf("m%d", i+1)), freePort(t))
+		ms[i] = startDaemonWith(t, fmt.Sprintf("fnc-m%d", i+1), filepath.Join(base, fmt.Sprintf("m%d", i+1)), freePort(t), steadyRaft...)
 	}
 	ms[0].ok("swarm", "init", "--advertise-addr", "127.0.0.1")
 	token := strings.TrimSpace(ms[0].ok("swarm", "join-token", "-q", "manager"))

@@ -58,7 +58,21 @@ func freePort(t testing.TB) string {
 
 func startDaemon(t testing.TB, name, dir, listen string) *daemon {
 	t.Helper()
-	d := &daemon{t: t, name: name, dir: dir, listen: listen}
+	return startDaemonWith(t, name, dir, listen)
+}
+
+// steadyRaft is for the daemons of a swarm of several managers: raft at
+// three times the default timings (1.5 s heartbeat, 1.2 s lease). With
+// the default 400 ms lease, two or three managers on a machine at load
+// 15-20 lose their leader mid-test, and the CLI's writes come back "may or
+// may not have been applied" or "no leader", which the tests are not about
+// (the same cause as the manager package's tests, see its fastRaft).
+var steadyRaft = []string{"--raft-heartbeat", "1500ms"}
+
+// startDaemonWith is startDaemon with more daemon flags.
+func startDaemonWith(t testing.TB, name, dir, listen string, extra ...string) *daemon {
+	t.Helper()
+	d := &daemon{t: t, name: name, dir: dir, listen: listen, extra: extra}
 	d.start()
 	t.Cleanup(d.kill)
 	return d
