@@ -93,6 +93,10 @@ func checkHostNetwork(t *testing.T, c *ctrdNode) {
 	if strings.Contains(out.String(), "eth0") {
 		t.Errorf("the task has an eth0 of its own:\n%s", out.String())
 	}
+	// docker stats shows no networks of its own for it, as docker's.
+	if st, err := c.ex.Stats(ctx, cid); err != nil || !st.Running || len(st.Networks) != 0 || st.PidsCurrent == 0 {
+		t.Errorf("stats of the hostnet task: %v running %v networks %v pids %d", err, st.Running, st.Networks, st.PidsCurrent)
+	}
 	if lines := strings.Fields(out.String()); lines[len(lines)-1] != "node1" {
 		t.Errorf("hostname %q, want the node's (node1)", lines[len(lines)-1])
 	}

@@ -37,6 +37,9 @@ const (
 	labelName      = "io.minsw.executor.name"
 	labelImage     = "io.minsw.executor.image"
 	labelStartedAt = "io.minsw.executor.started-at"
+	// labelHostNetwork marks a container in the node's own namespace
+	// (introspect.go: docker shows no networks of its own for it).
+	labelHostNetwork = "io.minsw.executor.host-network"
 )
 
 // Executor is executor.Executor on containerd.
@@ -221,6 +224,9 @@ func (e *Executor) Create(ctx context.Context, spec executor.Spec) (err error) {
 	}
 	labels[labelName] = spec.Name
 	labels[labelImage] = spec.Image
+	if spec.HostNetwork {
+		labels[labelHostNetwork] = "true"
+	}
 	optionLabels(spec.Options, labels)
 	e.recordLabels(spec.Options, labels)
 

@@ -32,6 +32,11 @@ func (e *Executor) runningTask(ctx context.Context, id string) (containerd.Task,
 	if err != nil {
 		return nil, err
 	}
+	return e.taskOf(ctx, ctr)
+}
+
+func (e *Executor) taskOf(ctx context.Context, ctr containerd.Container) (containerd.Task, error) {
+	id := ctr.ID()
 	task, err := ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		return nil, fmt.Errorf("%w: %s", executor.ErrNotRunning, short(id))
@@ -73,7 +78,11 @@ func (e *Executor) Pids(ctx context.Context, id string) ([]int, error) {
 // namespace (/proc/PID/net/dev) and the host's CPU time.
 func (e *Executor) Stats(ctx context.Context, id string) (executor.Stats, error) {
 	ctx = e.ns(ctx)
-	task, err := e.runningTask(ctx, id)
+	ctr, err := e.load(ctx, id)
+	if err != nil {
+		return executor.Stats{}, err
+	}
+	task, err := e.taskOf(ctx, ctr)
 	if errors.Is(err, executor.ErrNotRunning) {
 		return executor.Stats{Read: time.Now()}, nil
 	}
@@ -102,8 +111,12 @@ func (e *Executor) Stats(ctx context.Context, id string) (executor.Stats, error)
 			s.MemoryLimit = total
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(int(task.Pid())), "net", "dev")); err == nil {
-		s.Networks = netDev(string(b))
+	// A task on the host network has no interfaces of its own: docker
+	// lists none for it.
+	if labels, err := ctr.Labels(ctx); err == nil && labels[labelHostNetwork] == "" {
+		if b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(int(task.Pid())), "net", "dev")); err == nil {
+			s.Networks = netDev(string(b))
+		}
 	}
 	return s, nil
 }
