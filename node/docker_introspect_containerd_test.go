@@ -106,8 +106,11 @@ func TestDockerTopStatsDFContainerd(t *testing.T) {
 		if out, code := docker("top", id, "aux"); code != 0 || !strings.HasPrefix(strings.Join(strings.Fields(out), " "), "USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND") {
 			t.Errorf("docker top aux: %d\n%s", code, out)
 		}
-		if out, code := docker("top", id, "-o", "pid"); code == 0 || !strings.Contains(out, `knows the ps options`) || !strings.Contains(out, `"-o pid"`) {
-			t.Errorf("docker top -o pid: %d\n%s", code, out)
+		if out, code := docker("top", id, "-eo", "pid,comm"); code != 0 || !strings.HasPrefix(strings.Join(strings.Fields(out), " "), "PID COMMAND ") || !strings.Contains(out, " sleep\n") {
+			t.Errorf("docker top -eo pid,comm: %d\n%s", code, out)
+		}
+		if out, code := docker("top", id, "--forest"); code == 0 || !strings.Contains(out, `knows the ps options`) || !strings.Contains(out, `"--forest"`) {
+			t.Errorf("docker top --forest: %d\n%s", code, out)
 		}
 		if out, code := docker("top", "nosuchcontainer"); code == 0 || !strings.Contains(out, "No such container: nosuchcontainer") {
 			t.Errorf("docker top of an unknown container: %d\n%s", code, out)
@@ -220,7 +223,7 @@ func TestDockerTopStatsDFContainerd(t *testing.T) {
 			"/v1.47/containers/" + id + "/stats?stream=1&one-shot=1": "400 cannot have stream=true and one-shot=true",
 			"/v1.47/system/df?type=layers":                           "400 unknown object type: layers",
 			"/v1.47/containers/nosuch/stats?stream=0":                "404 No such container: nosuch",
-			"/v1.47/containers/" + id + "/top?ps_args=--forest":      "400 docker top on minsw reads /proc itself",
+			"/v1.47/containers/" + id + "/top?ps_args=-o+pid,wchan":  "400 docker top on minsw does not know the ps field \"wchan\"",
 		} {
 			resp, err := hc.Get("http://docker" + path)
 			if err != nil {

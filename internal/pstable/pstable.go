@@ -16,49 +16,90 @@ import (
 	"github.com/minsw/minsw/internal/errdefs"
 )
 
-// Format is one of the ps layouts served.
-type Format int
+// Format is a ps layout: its columns, each a field with its title.
+type Format struct{ cols []column }
 
-const (
-	// Full is ps -f (-ef is docker's default): UID PID PPID C STIME TTY TIME CMD.
-	Full Format = iota
-	// Plain is ps -e: PID TTY TIME CMD.
-	Plain
-	// BSDUser is ps aux: USER PID %CPU %MEM VSZ RSS TTY STAT START TIME COMMAND.
-	BSDUser
-	// BSD is ps ax: PID TTY STAT TIME COMMAND.
-	BSD
-)
+type column struct{ field, title string }
 
-// Titles are each format's column names, as ps prints them.
-var titles = map[Format][]string{
-	Full:    {"UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"},
-	Plain:   {"PID", "TTY", "TIME", "CMD"},
-	BSDUser: {"USER", "PID", "%CPU", "%MEM", "VSZ", "RSS", "TTY", "STAT", "START", "TIME", "COMMAND"},
-	BSD:     {"PID", "TTY", "STAT", "TIME", "COMMAND"},
+func layout(fieldTitles ...string) Format {
+	var f Format
+	for _, ft := range fieldTitles {
+		field, title, _ := strings.Cut(ft, "=")
+		f.cols = append(f.cols, column{field, title})
+	}
+	return f
 }
 
-// ParseArgs reads docker top's ps options ("" is docker's default, -ef).
-// Selection options (-e, -A, a, x) change nothing: the processes are the
-// container's. Anything else is refused in one line.
+// The layouts of ps's usual options.
+var (
+	// Full is ps -f (-ef is docker's default).
+	Full = layout("user=UID", "pid=PID", "ppid=PPID", "c=C", "stime=STIME", "tty=TTY", "time=TIME", "cmd=CMD")
+	// Plain is ps -e.
+	Plain = layout("pid=PID", "tty=TTY", "time=TIME", "comm=CMD")
+	// BSDUser is ps aux.
+	BSDUser = layout("user=USER", "pid=PID", "pcpu=%CPU", "pmem=%MEM", "vsz=VSZ", "rss=RSS", "tty=TTY", "stat=STAT", "start=START", "bsdtime=TIME", "cmd=COMMAND")
+	// BSD is ps ax.
+	BSD = layout("pid=PID", "tty=TTY", "stat=STAT", "bsdtime=TIME", "cmd=COMMAND")
+)
+
+// outputFields are the fields -o knows: ps's names for them, and the
+// field and title each stands for.
+var outputFields = map[string]column{
+	"pid": {"pid", "PID"}, "ppid": {"ppid", "PPID"}, "pgid": {"pgid", "PGID"}, "pgrp": {"pgid", "PGRP"},
+	"sid": {"sid", "SID"}, "sess": {"sid", "SESS"},
+	"user": {"user", "USER"}, "euser": {"user", "EUSER"}, "uname": {"user", "USER"},
+	"uid": {"uid", "UID"}, "euid": {"uid", "EUID"},
+	"comm": {"comm", "COMMAND"}, "ucomm": {"comm", "COMMAND"},
+	"args": {"cmd", "COMMAND"}, "command": {"cmd", "COMMAND"}, "cmd": {"cmd", "CMD"},
+	"etime": {"etime", "ELAPSED"}, "time": {"time", "TIME"}, "cputime": {"time", "TIME"},
+	"stat": {"stat", "STAT"}, "s": {"state", "S"}, "state": {"state", "S"},
+	"tty": {"tty", "TT"}, "tt": {"tty", "TT"}, "tname": {"tty", "TTY"},
+	"vsz": {"vsz", "VSZ"}, "vsize": {"vsz", "VSZ"}, "rss": {"rss", "RSS"}, "rssize": {"rss", "RSS"},
+	"pcpu": {"pcpu", "%CPU"}, "%cpu": {"pcpu", "%CPU"}, "pmem": {"pmem", "%MEM"}, "%mem": {"pmem", "%MEM"},
+	"nice": {"nice", "NI"}, "ni": {"nice", "NI"}, "c": {"c", "C"},
+	"stime": {"stime", "STIME"}, "start_time": {"stime", "START"}, "start": {"start", "STARTED"},
+	"nlwp": {"nlwp", "NLWP"}, "thcount": {"nlwp", "THCNT"},
+}
+
+// ParseArgs reads docker top's ps options ("" is docker's default, -ef):
+// -e, -A, -f and their combinations; aux, ax; -o/o with a list of fields
+// (name or name=TITLE), alone or as -eo (-o decides the columns). Selection options (-e, -A, a, x)
+// change nothing: the processes are the container's. Anything else is
+// refused in one line.
 func ParseArgs(args string) (Format, error) {
 	fields := strings.Fields(args)
 	if len(fields) == 0 {
 		return Full, nil
 	}
 	unix, bsd := "", ""
-	for _, f := range fields {
-		if rest, ok := strings.CutPrefix(f, "-"); ok && rest != "" && strings.Trim(rest, "eAf") == "" {
+	var out []string // -o lists
+	for i := 0; i < len(fields); i++ {
+		f := fields[i]
+		rest, dash := strings.CutPrefix(f, "-")
+		flags, list, hasO := strings.Cut(rest, "o")
+		switch {
+		case hasO && strings.Trim(flags, "eA") == "" && (dash || flags == ""):
+			if list == "" {
+				if i+1 == len(fields) {
+					return Format{}, errdefs.InvalidArgument("ps option -o needs a list of fields (docker top CONTAINER -o pid,comm)")
+				}
+				i++
+				list = fields[i]
+			}
+			out = append(out, list)
+		case dash && rest != "" && strings.Trim(rest, "eAf") == "":
 			unix += rest
-		} else if strings.Trim(f, "aux") == "" {
+		case !dash && strings.Trim(f, "aux") == "":
 			bsd += f
-		} else {
-			return 0, refuse(args)
+		default:
+			return Format{}, refuse(args)
 		}
 	}
 	switch {
+	case len(out) > 0:
+		return outputFormat(strings.Join(out, ","))
 	case unix != "" && bsd != "":
-		return 0, refuse(args)
+		return Format{}, refuse(args)
 	case bsd != "" && strings.Contains(bsd, "u"):
 		return BSDUser, nil
 	case bsd != "":
@@ -69,12 +110,41 @@ func ParseArgs(args string) (Format, error) {
 	return Plain, nil
 }
 
+// outputFormat reads -o's list: fields by ps's names, each maybe with its
+// own title (pid=NUMBER; unlike ps, a title ends at the next comma).
+func outputFormat(list string) (Format, error) {
+	var f Format
+	for _, item := range strings.Split(list, ",") {
+		name, title, custom := strings.Cut(item, "=")
+		c, ok := outputFields[strings.ToLower(name)]
+		if !ok {
+			known := make([]string, 0, len(outputFields))
+			for k := range outputFields {
+				known = append(known, k)
+			}
+			slices.Sort(known)
+			return Format{}, errdefs.InvalidArgument("docker top on minsw does not know the ps field %q (it knows %s)", name, strings.Join(known, ", "))
+		}
+		if custom {
+			c.title = title
+		}
+		f.cols = append(f.cols, c)
+	}
+	return f, nil
+}
+
 func refuse(args string) error {
-	return errdefs.InvalidArgument("docker top on minsw reads /proc itself and knows the ps options -ef (the default), -e, -f, -A, aux and ax; not %q", args)
+	return errdefs.InvalidArgument("docker top on minsw reads /proc itself and knows the ps options -ef (the default), -e, -f, -A, aux, ax and -o FIELDS; not %q", args)
 }
 
 // Titles are the column names of format f.
-func Titles(f Format) []string { return slices.Clone(titles[f]) }
+func Titles(f Format) []string {
+	out := make([]string, 0, len(f.cols))
+	for _, c := range f.cols {
+		out = append(out, c.title)
+	}
+	return out
+}
 
 // Reader reads processes under a /proc.
 type Reader struct {
@@ -132,23 +202,78 @@ func (r Reader) Table(pids []int, f Format) (rows [][]string, err error) {
 }
 
 func (r Reader) row(f Format, p proc, users map[int]string, now, start time.Time, age, cpu time.Duration, memTotal uint64) []string {
-	pid := strconv.Itoa(p.pid)
-	switch f {
-	case Full:
-		return []string{userName(users, p.uid), pid, strconv.Itoa(p.ppid), strconv.Itoa(int(percent(cpu, age)) /* C */),
-			stime(now, start), tty(p.ttyNr), longTime(cpu), p.command()}
-	case Plain:
-		return []string{pid, tty(p.ttyNr), longTime(cpu), p.comm}
-	case BSDUser:
-		rss := p.rssPages * r.PageSize
-		mem := 0.0
-		if memTotal > 0 {
-			mem = float64(rss) * 100 / float64(memTotal)
-		}
-		return []string{userName(users, p.uid), pid, fmt.Sprintf("%.1f", percent(cpu, age)), fmt.Sprintf("%.1f", mem),
-			strconv.FormatUint(p.vsize/1024, 10), strconv.FormatUint(rss/1024, 10), tty(p.ttyNr), p.stat(), stime(now, start), shortTime(cpu), p.command()}
+	row := make([]string, 0, len(f.cols))
+	for _, c := range f.cols {
+		row = append(row, r.value(c.field, p, users, now, start, age, cpu, memTotal))
 	}
-	return []string{pid, tty(p.ttyNr), p.stat(), shortTime(cpu), p.command()}
+	return row
+}
+
+// value is one field of p, as ps prints it.
+func (r Reader) value(field string, p proc, users map[int]string, now, start time.Time, age, cpu time.Duration, memTotal uint64) string {
+	switch field {
+	case "pid":
+		return strconv.Itoa(p.pid)
+	case "ppid":
+		return strconv.Itoa(p.ppid)
+	case "pgid":
+		return strconv.Itoa(p.pgrp)
+	case "sid":
+		return strconv.Itoa(p.session)
+	case "user":
+		return userName(users, p.uid)
+	case "uid":
+		return strconv.Itoa(p.uid)
+	case "comm":
+		return p.comm
+	case "cmd":
+		return p.command()
+	case "etime":
+		return elapsed(age)
+	case "time":
+		return longTime(cpu)
+	case "bsdtime":
+		return shortTime(cpu)
+	case "stat":
+		return p.stat()
+	case "state":
+		return string(p.state)
+	case "tty":
+		return tty(p.ttyNr)
+	case "vsz":
+		return strconv.FormatUint(p.vsize/1024, 10)
+	case "rss":
+		return strconv.FormatUint(p.rssPages*r.PageSize/1024, 10)
+	case "pcpu":
+		return fmt.Sprintf("%.1f", percent(cpu, age))
+	case "pmem":
+		if memTotal == 0 {
+			return "0.0"
+		}
+		return fmt.Sprintf("%.1f", float64(p.rssPages*r.PageSize)*100/float64(memTotal))
+	case "nice":
+		return strconv.FormatInt(p.nice, 10)
+	case "c":
+		return strconv.Itoa(int(percent(cpu, age)))
+	case "stime", "start":
+		return stime(now, start)
+	case "nlwp":
+		return strconv.FormatInt(p.threads, 10)
+	}
+	return "-"
+}
+
+// elapsed is ps's ETIME: [[DD-]hh:]mm:ss.
+func elapsed(d time.Duration) string {
+	s := int64(d / time.Second)
+	days, h, m := s/86400, s/3600%24, s/60%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%d-%02d:%02d:%02d", days, h, m, s%60)
+	case h > 0:
+		return fmt.Sprintf("%02d:%02d:%02d", h, m, s%60)
+	}
+	return fmt.Sprintf("%02d:%02d", m, s%60)
 }
 
 // percent is CPU time over the process's life, in percent.
