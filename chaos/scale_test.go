@@ -114,6 +114,12 @@ func BenchmarkManagerRSSAfterRestart(b *testing.B) {
 				if err := m.Profile(ctx, "heap", filepath.Join(profDir, point+"-heap-"+m.Name+".pprof")); err != nil {
 					b.Log(err)
 				}
+				// The text form ends with the runtime's MemStats: how much
+				// of the resident set is live heap, heap the collector has
+				// not yet handed back, or its next goal.
+				if err := m.Profile(ctx, "heap?debug=1", filepath.Join(profDir, point+"-memstats-"+m.Name+".txt")); err != nil {
+					b.Log(err)
+				}
 			}
 		}
 		return rssList(c.Managers)
