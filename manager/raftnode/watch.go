@@ -19,9 +19,19 @@ import (
 // once and split the vote), makes raft look at its timer now. Raft then
 // applies its own rule (no contact for a whole timeout starts an election):
 // this changes when raft looks, never what it decides.
+//
+// At start, before any leader has been heard, raft's first look comes one
+// to two timeouts after the member started: when every manager restarts at
+// once nobody can lead for 500 ms to a second however quickly the stores
+// open. A member that has neither heard a leader nor seen a newer term
+// (another's vote request) since it started looks once after a start
+// jitter of its own (startJitter); raft then finds no contact ever and
+// stands (a pre-vote first: with a leader alive, as when one manager
+// restarts, the others refuse it and nothing changes).
 func (n *Node) watchLeader(ht time.Duration) {
 	t := time.NewTicker(ht / 10)
 	defer t.Stop()
+	began, startTerm, atStart := time.Now(), n.raft.CurrentTerm(), startJitter(ht)
 	// seen is the leader contact the current limit was drawn for; nudged
 	// the contact whose silence was already reported to raft: a member
 	// nudges once per silence, and again only after it has heard from a
@@ -39,6 +49,13 @@ func (n *Node) watchLeader(ht time.Duration) {
 			continue
 		}
 		last := n.raft.LastContact()
+		if last.IsZero() && atStart > 0 && time.Since(began) >= atStart {
+			if n.raft.CurrentTerm() == startTerm {
+				n.nudgeHeartbeatTimer()
+			}
+			atStart = 0 // once: later silences are raft's own timer's, then this watch's
+			continue
+		}
 		if last.IsZero() || last.Equal(nudged) {
 			continue // no leader heard since start (raft's own timer elects one), or this silence is raft's already
 		}
@@ -67,4 +84,11 @@ func (n *Node) nudgeHeartbeatTimer() {
 	if err := n.raft.ReloadConfig(rc); err != nil {
 		n.log.Warn("raft: could not restore the heartbeat timeout", "err", err)
 	}
+}
+
+// startJitter is when a member that has heard no leader since it started
+// first looks for one: between a tenth and half a heartbeat timeout, drawn
+// per member so the managers of a restarted cluster rarely stand at once.
+func startJitter(ht time.Duration) time.Duration {
+	return ht/10 + rand.N(ht*2/5)
 }

@@ -3,6 +3,10 @@ package raftnode
 import (
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/minsw/minsw/manager/store"
 )
 
 // When the leader dies, the followers' watch makes raft look at its
@@ -56,5 +60,37 @@ func TestNudgeRestoresTheHeartbeatTimeout(t *testing.T) {
 	}
 	if before.HeartbeatTimeout != 300*time.Millisecond {
 		t.Fatalf("test cluster runs with %v", before.HeartbeatTimeout)
+	}
+}
+
+// A member that starts and hears no leader stands after its start jitter,
+// not after raft's own first look (one to two heartbeat timeouts): when
+// every manager restarts at once, that wait was most of the time before
+// the cluster could take a write. With a 10 s timeout raft alone cannot
+// elect before 10 s; the watch looks after 1 to 5 s.
+func TestAStartedMemberStandsBeforeItsHeartbeatTimeout(t *testing.T) {
+	_, tr := raft.NewInmemTransport("m0")
+	cfg := fastConfig("m0", tr)
+	cfg.Bootstrap = true
+	cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 10*time.Second, 10*time.Second, 5*time.Second
+	began := time.Now()
+	n, err := New(cfg, store.New(nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	for !n.IsLeader() && time.Since(began) < 2*cfg.HeartbeatTimeout {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if took := time.Since(began); !n.IsLeader() || took >= cfg.HeartbeatTimeout {
+		t.Fatalf("leader: %v after %v; raft's own timer looks only after %v", n.IsLeader(), took, cfg.HeartbeatTimeout)
+	}
+}
+
+func TestStartJitterIsWithinATenthToHalfATimeout(t *testing.T) {
+	for range 1000 {
+		if j := startJitter(time.Second); j < 100*time.Millisecond || j >= 500*time.Millisecond {
+			t.Fatalf("start jitter %v", j)
+		}
 	}
 }
