@@ -147,6 +147,17 @@ func newPlainSnapshot(b []byte) *plainSnapshot {
 
 func (*plainSnapshot) Close() error { return nil }
 
+// take hands the snapshot's bytes over and forgets them (reading it after
+// that reads nothing): the caller decodes them and drops them, and they
+// are garbage then, not held until raft lets go of the reader. A restore
+// collects right after decoding (fsm.Restore), and that collection found
+// a 100,000-task store's 25 MB still referenced here, on every manager.
+func (p *plainSnapshot) take() []byte {
+	b := p.b
+	p.b, p.Reader = nil, bytes.NewReader(nil)
+	return b
+}
+
 // sealingSink buffers a snapshot and seals it whole on Close. Close (and
 // Cancel) may be called more than once: hashicorp/raft closes the sink
 // again after the FSM snapshot's Persist closed it, and a second seal

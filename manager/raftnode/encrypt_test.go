@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/minsw/minsw/manager/encryption"
 	"github.com/minsw/minsw/manager/store"
@@ -271,5 +272,40 @@ func TestSealingSinkWholeAndPieces(t *testing.T) {
 				t.Fatalf("snapshot reads back %q", got)
 			}
 		})
+	}
+}
+
+// countingWrapper stands for the byte counter raft wraps a snapshot's
+// reader in before it hands it to the FSM.
+type countingWrapper struct {
+	io.ReadCloser
+}
+
+func (w countingWrapper) WrappedReadCloser() io.ReadCloser { return w.ReadCloser }
+
+// A restore decodes an opened snapshot's own bytes, through raft's
+// wrapper, and leaves none of them referenced by the reader raft still
+// holds: they are garbage by the collection that ends the restore.
+func TestRestoreTakesTheOpenedSnapshotsBytes(t *testing.T) {
+	src := store.New(nil, nil)
+	for i := 0; i < 3; i++ {
+		if err := createService(src, fmt.Sprintf("svc-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := proto.Marshal(src.Save())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPlainSnapshot(b)
+	n := &Node{store: store.New(nil, nil)}
+	if err := (*fsm)(n).Restore(countingWrapper{p}); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(serviceNames(n.store)); got != 3 {
+		t.Fatalf("%d services restored, want 3", got)
+	}
+	if p.b != nil || p.Len() != 0 {
+		t.Fatalf("the opened snapshot still holds %d bytes (%d unread) after the restore", len(p.b), p.Len())
 	}
 }

@@ -589,8 +589,8 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	var b []byte
-	if p, ok := rc.(*plainSnapshot); ok {
-		b = p.b // already in memory, opened: no second copy
+	if p, ok := unwrapSnapshot(rc).(*plainSnapshot); ok {
+		b = p.take() // already in memory, opened: no second copy
 	} else {
 		var err error
 		if b, err = io.ReadAll(rc); err != nil {
@@ -613,6 +613,20 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	snap = api.StoreSnapshot{}
 	debug.FreeOSMemory()
 	return nil
+}
+
+// unwrapSnapshot is the reader raft opened, under the wrappers raft puts
+// around it (a byte counter for its progress log): a restore that saw
+// only the wrapper copied an opened snapshot whole, and kept the opened
+// one alive until raft dropped it.
+func unwrapSnapshot(rc io.ReadCloser) io.ReadCloser {
+	for {
+		w, ok := rc.(raft.ReadCloserWrapper)
+		if !ok {
+			return rc
+		}
+		rc = w.WrappedReadCloser()
+	}
 }
 
 type snapshot struct {
