@@ -588,6 +588,8 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	resume := pauseGC() // see gcpause.go
+	defer resume()
 	var b []byte
 	if p, ok := unwrapSnapshot(rc).(*plainSnapshot); ok {
 		b = p.take() // already in memory, opened: no second copy
@@ -612,6 +614,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	// at that peak.
 	snap = api.StoreSnapshot{}
 	debug.FreeOSMemory()
+	resume()
 	return nil
 }
 
