@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -70,7 +69,7 @@ func printServicePretty(c *cli.CLI, s *minswv1.Service, nets map[string]string) 
 		}
 	}
 	printMode(&w, spec)
-	printUpdateStatus(&w, s, time.Now())
+	printUpdateStatus(&w, s, c.Now())
 	fmt.Fprintln(&w, "Placement:")
 	if cs := spec.GetTask().GetPlacement().GetConstraints(); len(cs) > 0 {
 		fmt.Fprintf(&w, " Constraints:\t%s\n", strings.Join(cs, ", "))

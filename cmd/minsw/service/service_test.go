@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/minsw/minsw/cmd/minsw/internal/cli"
 	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
@@ -48,12 +49,14 @@ func TestServicePs(t *testing.T) {
 	// A replaced task in slot 1 shows as history under the current one.
 	old := proto.Clone(d.Tasks[0]).(*minswv1.Task)
 	old.Id = "oldtask000000000000000001"
-	old.Meta = &minswv1.Meta{CreatedAt: clitest.Ago(10 * time.Minute)}
+	old.Meta = &minswv1.Meta{CreatedAt: timestamppb.New(d.Now.Add(-10 * time.Minute))}
 	old.DesiredState = minswv1.TaskState_TASK_STATE_SHUTDOWN
-	old.Status = &minswv1.TaskStatus{State: minswv1.TaskState_TASK_STATE_FAILED, Timestamp: clitest.Ago(3 * time.Minute), Err: "task: non-zero exit (1): a long reason for a crash"}
+	old.Status = &minswv1.TaskStatus{State: minswv1.TaskState_TASK_STATE_FAILED, Timestamp: timestamppb.New(d.Now.Add(-3 * time.Minute)), Err: "task: non-zero exit (1): a long reason for a crash"}
 	d.Tasks = append(d.Tasks, old)
 	sock := d.Serve(t)
-	out, errOut, code := clitest.Run(t, sock, "", "service", "ps", "web")
+	// The CLI's clock stays at the seed's instant: "47 seconds ago" on a
+	// real clock needs the call to finish within a second of Seed.
+	out, errOut, code := clitest.RunWith(t, sock, "", clitest.FrozenAt(d.Now), "service", "ps", "web")
 	if code != 0 {
 		t.Fatal(errOut)
 	}

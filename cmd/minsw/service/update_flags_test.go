@@ -82,7 +82,9 @@ func TestServiceInspectPrettyUpdateStatus(t *testing.T) {
 		CompletedAt: timestamppb.New(now.Add(-30 * time.Second)),
 		Message:     "rollback completed",
 	}
-	out, _, _ := clitest.Run(t, sock, "", "service", "inspect", "--pretty", "web")
+	// The CLI's clock stays at now: "30 seconds ago" on a real clock
+	// needs the call to finish within a second.
+	out, _, _ := clitest.RunWith(t, sock, "", clitest.FrozenAt(now), "service", "inspect", "--pretty", "web")
 	for _, want := range []string{
 		"UpdateStatus:\n State:\t\trollback_completed\n Started:\tAbout a minute ago\n Completed:\t30 seconds ago\n Message:\trollback completed\n",
 		"UpdateConfig:\n Parallelism:\t1\n On failure:\trollback\n Monitoring Period: 5s\n Max failure ratio: 0\n Update order:      start-first\n",

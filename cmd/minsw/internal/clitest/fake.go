@@ -60,6 +60,15 @@ type Daemon struct {
 	// Unknown makes every create answer that its outcome is unknown,
 	// before doing anything (the leader is out of reach).
 	Unknown bool
+	// Now is the instant Seed's timestamps are relative to: a test that
+	// checks "47 seconds ago" runs the CLI with this as its clock
+	// (FrozenAt), since a real clock may have moved on by a second.
+	Now time.Time
+}
+
+// FrozenAt returns a RunWith tune that makes the CLI's clock stop at now.
+func FrozenAt(now time.Time) func(*cli.CLI) {
+	return func(c *cli.CLI) { c.Now = func() time.Time { return now } }
 }
 
 // Ago is a timestamp d before now.
@@ -68,11 +77,12 @@ func Ago(d time.Duration) *timestamppb.Timestamp { return timestamppb.New(time.N
 // Seed is the cluster of the seed tutorial: three nodes, ingress and
 // mynet, the web service with two running tasks.
 func Seed() *Daemon {
-	d := &Daemon{Self: "m1anager0000000000000000a", ContainerLogs: map[string]string{}}
+	d := &Daemon{Self: "m1anager0000000000000000a", ContainerLogs: map[string]string{}, Now: time.Now()}
+	ago := func(age time.Duration) *timestamppb.Timestamp { return timestamppb.New(d.Now.Add(-age)) }
 	node := func(id, host string, mgr *minswv1.ManagerStatus, addr string) *minswv1.Node {
 		n := &minswv1.Node{
 			Id:            id,
-			Meta:          &minswv1.Meta{Version: 3, CreatedAt: Ago(time.Hour)},
+			Meta:          &minswv1.Meta{Version: 3, CreatedAt: ago(time.Hour)},
 			Spec:          &minswv1.NodeSpec{},
 			Description:   &minswv1.NodeDescription{Hostname: host, Os: "linux", Architecture: "x86_64", EngineVersion: "0.1.0"},
 			Status:        &minswv1.NodeStatus{State: minswv1.NodeState_NODE_STATE_READY, Addr: addr},
@@ -89,15 +99,15 @@ func Seed() *Daemon {
 		node("w1orker000000000000000001", "swarm-worker1", nil, "192.168.56.11"),
 	}
 	d.Networks = []*minswv1.Network{
-		{Id: "lpirdge00y3jqagzhq9psqu6f", Meta: &minswv1.Meta{CreatedAt: Ago(time.Hour)}, Spec: &minswv1.NetworkSpec{Name: "mynet", Driver: "overlay"}, Subnet: "10.0.1.0/24", Gateway: "10.0.1.1", Vni: 4097},
-		{Id: "14fy2l7a4mcicc2kfoyxtw2nu", Meta: &minswv1.Meta{CreatedAt: Ago(time.Hour)}, Spec: &minswv1.NetworkSpec{Name: "ingress", Driver: "overlay", Ingress: true}, Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", Vni: 4096},
+		{Id: "lpirdge00y3jqagzhq9psqu6f", Meta: &minswv1.Meta{CreatedAt: ago(time.Hour)}, Spec: &minswv1.NetworkSpec{Name: "mynet", Driver: "overlay"}, Subnet: "10.0.1.0/24", Gateway: "10.0.1.1", Vni: 4097},
+		{Id: "14fy2l7a4mcicc2kfoyxtw2nu", Meta: &minswv1.Meta{CreatedAt: ago(time.Hour)}, Spec: &minswv1.NetworkSpec{Name: "ingress", Driver: "overlay", Ingress: true}, Subnet: "10.0.0.0/24", Gateway: "10.0.0.1", Vni: 4096},
 	}
 	d.Nodes[1].LbAttachments = []*minswv1.NetworkAttachment{{NetworkId: "lpirdge00y3jqagzhq9psqu6f", Addresses: []string{"10.0.1.37/24"}}}
 	d.Cluster = &minswv1.Cluster{Id: "c1", Meta: &minswv1.Meta{Version: 7}, Spec: &minswv1.ClusterSpec{Name: "default"},
 		JoinTokens: &minswv1.JoinTokens{Worker: "SWMTKN-1-worker", Manager: "SWMTKN-1-manager"}}
 	web := &minswv1.Service{
 		Id:          "jozc1x1c1zpyjl9b5j5abzm0g",
-		Meta:        &minswv1.Meta{Version: 10, CreatedAt: Ago(time.Minute)},
+		Meta:        &minswv1.Meta{Version: 10, CreatedAt: ago(time.Minute)},
 		SpecVersion: 1,
 		Spec: &minswv1.ServiceSpec{
 			Name: "web",
@@ -113,10 +123,10 @@ func Seed() *Daemon {
 	running := func(id string, slot uint64, node string, age time.Duration, ip string) *minswv1.Task {
 		return &minswv1.Task{
 			Id: id, ServiceId: web.Id, ServiceName: "web", Slot: slot, NodeId: node, SpecVersion: 1,
-			Meta:         &minswv1.Meta{CreatedAt: Ago(age + time.Second)},
+			Meta:         &minswv1.Meta{CreatedAt: ago(age + time.Second)},
 			Spec:         web.Spec.Task,
 			DesiredState: minswv1.TaskState_TASK_STATE_RUNNING,
-			Status:       &minswv1.TaskStatus{State: minswv1.TaskState_TASK_STATE_RUNNING, Timestamp: Ago(age)},
+			Status:       &minswv1.TaskStatus{State: minswv1.TaskState_TASK_STATE_RUNNING, Timestamp: ago(age)},
 			Networks:     []*minswv1.NetworkAttachment{{NetworkId: "lpirdge00y3jqagzhq9psqu6f", Addresses: []string{ip}}},
 		}
 	}
@@ -129,17 +139,17 @@ func Seed() *Daemon {
 		Name:      "client.1.sg9b3dqrgru4f14k2tpxzg2ei",
 		Image:     "xiaopeng163/net-box:latest",
 		Command:   []string{"ping", "8.8.8.8"},
-		CreatedAt: Ago(19*time.Minute + 10*time.Second),
-		StartedAt: Ago(19*time.Minute + 5*time.Second),
+		CreatedAt: ago(19*time.Minute + 10*time.Second),
+		StartedAt: ago(19*time.Minute + 5*time.Second),
 		State:     "running",
 	}, {
 		Id:         "0b1d2f3e4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f",
 		Name:       "web.1.old0000000000000000000000",
 		Image:      "containous/whoami:latest",
 		Command:    []string{"/whoami"},
-		CreatedAt:  Ago(time.Hour),
-		StartedAt:  Ago(time.Hour),
-		FinishedAt: Ago(2*time.Minute + 3*time.Second),
+		CreatedAt:  ago(time.Hour),
+		StartedAt:  ago(time.Hour),
+		FinishedAt: ago(2*time.Minute + 3*time.Second),
 		State:      "exited",
 	}}
 	d.ContainerLogs["36dce35d56e8"] = "line1\nline2\nline3\n"
