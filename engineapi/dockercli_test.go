@@ -1,6 +1,7 @@
 package engineapi_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -391,14 +392,27 @@ func TestDockerServiceLogsAndSecrets(t *testing.T) {
 	}
 	d.ok("service", "rm", "tagged")
 
-	// A follower that hangs up leaves the daemon serving.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// A follower that hangs up leaves the daemon serving. It hangs up once
+	// it has shown both tasks' lines (at 2 s, a loaded machine had not
+	// always started docker and its stream by then).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	cmd := exec.CommandContext(ctx, "docker", "service", "logs", "-f", "web")
 	cmd.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSock())
-	fout, _ := cmd.Output()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var fout strings.Builder
+	for sc := bufio.NewScanner(stdout); strings.Count(fout.String(), "started web.") < 2 && sc.Scan(); {
+		fout.WriteString(sc.Text() + "\n")
+	}
 	cancel()
-	if strings.Count(string(fout), "started web.") != 2 {
-		t.Fatalf("follow: want both tasks' lines before the hang-up:\n%s", fout)
+	_ = cmd.Wait()
+	if strings.Count(fout.String(), "started web.") != 2 {
+		t.Fatalf("follow: want both tasks' lines before the hang-up:\n%s", fout.String())
 	}
 
 	secret := filepath.Join(t.TempDir(), "pw")
