@@ -233,12 +233,17 @@ func TestFilters(t *testing.T) {
 		{"name prefix", filters.NewArgs(filters.Arg("name", "demo_")), true},
 		{"id prefix", filters.NewArgs(filters.Arg("id", "abc")), true},
 		{"wrong mode", filters.NewArgs(filters.Arg("mode", "global")), false},
+		{"a job is not replicated", filters.NewArgs(filters.Arg("mode", "replicated-job")), false},
 		{"one of two names", filters.NewArgs(filters.Arg("name", "x"), filters.Arg("name", "demo_web")), true},
 	}
 	for _, c := range cases {
 		if got := MatchService(c.args, svc); got != c.want {
 			t.Errorf("service %s: got %v", c.name, got)
 		}
+	}
+	job := &api.Service{Spec: &api.ServiceSpec{Mode: &api.ServiceSpec_GlobalJob{GlobalJob: &api.GlobalJob{}}}}
+	if !MatchService(filters.NewArgs(filters.Arg("mode", "global-job")), job) || MatchService(filters.NewArgs(filters.Arg("mode", "global")), job) {
+		t.Error("a global job must pass mode=global-job and only that")
 	}
 	old := &api.Task{Id: "t1", ServiceId: "abc123", ServiceName: "demo_web", Slot: 1, SpecVersion: 1, DesiredState: api.TaskState_TASK_STATE_SHUTDOWN}
 	cur := &api.Task{Id: "t2", ServiceId: "abc123", ServiceName: "demo_web", Slot: 1, SpecVersion: 2, DesiredState: api.TaskState_TASK_STATE_RUNNING}

@@ -63,9 +63,15 @@ func anyExact(args filters.Args, key, s string) bool {
 
 // MatchService says whether s passes the service filters.
 func MatchService(args filters.Args, s *api.Service) bool {
+	// docker's names for the four modes, as its daemon filters them.
 	mode := "replicated"
-	if s.GetSpec().GetGlobal() != nil {
+	switch {
+	case s.GetSpec().GetGlobal() != nil:
 		mode = "global"
+	case s.GetSpec().GetReplicatedJob() != nil:
+		mode = "replicated-job"
+	case s.GetSpec().GetGlobalJob() != nil:
+		mode = "global-job"
 	}
 	return anyPrefix(args, "id", s.GetId()) &&
 		anyPrefix(args, "name", s.GetSpec().GetName()) &&
