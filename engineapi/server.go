@@ -145,6 +145,7 @@ func (s *Server) routes() {
 	s.handle("GET /networks/{id}", s.networkInspect)
 	s.handle("POST /networks/create", s.networkCreate)
 	s.handle("DELETE /networks/{id}", s.networkRemove)
+	s.handle("POST /networks/prune", s.networkPrune)
 
 	s.secretKind().routes(s)
 	s.configKind().routes(s)

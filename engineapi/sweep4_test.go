@@ -28,3 +28,30 @@ func TestDockerServiceLsModeFilterKnowsJobs(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerNetworkPrune: docker network prune removes the swarm networks
+// no service uses, keeping ingress and the node's own (it was a 501).
+func TestDockerNetworkPrune(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	d.ok("network", "create", "-d", "overlay", "used")
+	d.ok("network", "create", "-d", "overlay", "idle")
+	d.ok("network", "create", "-d", "overlay", "--label", "keep=yes", "kept")
+	d.ok("service", "create", "--detach", "--name", "web", "--network", "used", "--no-resolve-image", "busybox", "sleep", "1000")
+	out := d.ok("network", "prune", "--force", "--filter", "label!=keep")
+	if strings.TrimSpace(out) != "Deleted Networks:\nidle" {
+		t.Fatalf("network prune --filter label!=keep:\n%s", out)
+	}
+	if out := d.ok("network", "prune", "--force", "--filter", "until=1h"); strings.TrimSpace(out) != "" {
+		t.Fatalf("network prune --filter until=1h (kept is newer): %q", out)
+	}
+	out = d.ok("network", "ls", "--format", "{{.Name}}")
+	for _, n := range []string{"ingress", "used", "kept", "host"} {
+		contains(t, out, n+"\n")
+	}
+	if strings.Contains(out, "idle") {
+		t.Fatalf("idle is still listed:\n%s", out)
+	}
+	out = d.fails("network", "prune", "--force", "--filter", "until=yesterday")
+	contains(t, out, "invalid filter 'until=yesterday'")
+}
