@@ -18,6 +18,7 @@ import (
 const (
 	msgNotInSwarm = `This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.`
 	msgWorker     = `This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.`
+	msgNoSwarm    = `This node is not part of a swarm`
 	msgLocked     = `Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" to unlock it.`
 )
 

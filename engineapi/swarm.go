@@ -3,6 +3,8 @@ package engineapi
 import (
 	"net/http"
 
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/minsw/minsw/engineapi/convert"
@@ -19,15 +21,13 @@ func (s *Server) swarmInspect(w http.ResponseWriter, r *http.Request) error {
 }
 
 // checkJoinOptions refuses what docker's init/join may ask that minsw
-// does not do (a separate data path address, another address pool).
-func checkJoinOptions(dataPathAddr string, availability swarm.NodeAvailability) error {
+// does not do (a separate data path address), and reads the availability
+// the node starts with.
+func checkJoinOptions(dataPathAddr string, availability swarm.NodeAvailability) (api.NodeAvailability, error) {
 	if dataPathAddr != "" {
-		return errdefs.Unimplemented("minsw does not support a separate data path address (DataPathAddr): VXLAN uses the advertise address")
+		return 0, errdefs.Unimplemented("minsw does not support a separate data path address (DataPathAddr): VXLAN uses the advertise address")
 	}
-	if availability != "" && availability != swarm.NodeAvailabilityActive {
-		return errdefs.Unimplemented("minsw does not support joining with availability %q: join, then docker node update --availability", availability)
-	}
-	return nil
+	return convert.Availability(availability)
 }
 
 func (s *Server) swarmInit(w http.ResponseWriter, r *http.Request) error {
@@ -35,7 +35,8 @@ func (s *Server) swarmInit(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := checkJoinOptions(req.DataPathAddr, req.Availability); err != nil {
+	availability, err := checkJoinOptions(req.DataPathAddr, req.Availability)
+	if err != nil {
 		return err
 	}
 	switch {
@@ -60,6 +61,9 @@ func (s *Server) swarmInit(w http.ResponseWriter, r *http.Request) error {
 	if err := s.applyInitSpec(r, req.Spec); err != nil {
 		return err
 	}
+	if err := s.setOwnAvailability(r, resp.GetNodeId(), availability); err != nil {
+		return err
+	}
 	return writeJSON(w, http.StatusOK, resp.GetNodeId())
 }
 
@@ -82,17 +86,38 @@ func (s *Server) applyInitSpec(r *http.Request, spec swarm.Spec) error {
 	return err
 }
 
+// setOwnAvailability gives the node a new swarm was made on the
+// availability `docker swarm init --availability` asked for (a manager
+// that should run no tasks starts drained).
+func (s *Server) setOwnAvailability(r *http.Request, id string, a api.NodeAvailability) error {
+	if a == api.NodeAvailability_NODE_AVAILABILITY_ACTIVE {
+		return nil
+	}
+	n, err := s.b.Control.GetNode(r.Context(), &api.GetNodeRequest{Ref: id})
+	if err != nil {
+		return err
+	}
+	_, err = s.b.Control.UpdateNode(r.Context(), &api.UpdateNodeRequest{
+		Ref: id, Version: n.GetNode().GetMeta().GetVersion(),
+		Spec:       &api.NodeSpec{Availability: a},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"availability"}},
+	})
+	return err
+}
+
 func (s *Server) swarmJoin(w http.ResponseWriter, r *http.Request) error {
 	var req swarm.JoinRequest
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := checkJoinOptions(req.DataPathAddr, req.Availability); err != nil {
+	availability, err := checkJoinOptions(req.DataPathAddr, req.Availability)
+	if err != nil {
 		return err
 	}
 	if _, err := s.b.Swarm.Join(r.Context(), &api.JoinRequest{
 		RemoteAddrs: req.RemoteAddrs, JoinToken: req.JoinToken,
 		AdvertiseAddr: req.AdvertiseAddr, ListenAddr: req.ListenAddr,
+		Availability: availability,
 	}); err != nil {
 		return err
 	}
@@ -102,6 +127,10 @@ func (s *Server) swarmJoin(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) swarmLeave(w http.ResponseWriter, r *http.Request) error {
 	if _, err := s.b.Swarm.Leave(r.Context(), &api.LeaveRequest{Force: boolValue(r, "force")}); err != nil {
+		// docker's own answer to leaving no swarm, not its manager-call one.
+		if errdefs.Is(err, errdefs.KindFailedPrecondition) && message(err) == msgNoSwarm {
+			return &statusError{status: http.StatusServiceUnavailable, msg: msgNoSwarm}
+		}
 		return err
 	}
 	w.WriteHeader(http.StatusOK)

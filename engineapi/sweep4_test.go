@@ -55,3 +55,21 @@ func TestDockerNetworkPrune(t *testing.T) {
 	out = d.fails("network", "prune", "--force", "--filter", "until=yesterday")
 	contains(t, out, "invalid filter 'until=yesterday'")
 }
+
+// TestDockerSwarmInitAndJoinAvailability: docker swarm init|join
+// --availability drain start the node drained, as docker's (a manager
+// meant to run no tasks); both were refused. Leaving no swarm is docker's
+// "not part of a swarm", not its manager-call message.
+func TestDockerSwarmInitAndJoinAvailability(t *testing.T) {
+	m := startDaemon(t, "swarm-manager")
+	w := startDaemon(t, "swarm-worker1")
+	out := w.fails("swarm", "leave")
+	if strings.TrimSpace(out) != "Error response from daemon: This node is not part of a swarm" {
+		t.Fatalf("swarm leave outside a swarm:\n%s", out)
+	}
+	m.ok("swarm", "init", "--availability", "drain", "--advertise-addr", "127.0.0.1", "--listen-addr", m.listen)
+	token := strings.TrimSpace(m.ok("swarm", "join-token", "-q", "manager"))
+	w.ok("swarm", "join", "--availability", "pause", "--token", token, "--advertise-addr", "127.0.0.1", "--listen-addr", w.listen, m.listen)
+	out = m.ok("node", "ls", "--format", "{{.Hostname}} {{.Availability}}")
+	contains(t, out, "swarm-manager Drain\n", "swarm-worker1 Pause\n")
+}

@@ -289,6 +289,7 @@ func (s *swarmAPI) Join(ctx context.Context, r *api.JoinRequest) (*api.JoinRespo
 		if err == nil {
 			resp, err = join.JoinCluster(jctx, addr, creds, &api.JoinClusterRequest{
 				Token: r.GetJoinToken(), Description: n.description(), Addr: st.AdvertiseAddr,
+				Availability: r.GetAvailability(),
 			})
 		}
 		if err == nil {

@@ -117,6 +117,20 @@ func Node(n *api.Node) swarm.Node {
 	return out
 }
 
+// Availability is minsw's for docker's; "" (init and join requests
+// without --availability) is active.
+func Availability(a swarm.NodeAvailability) (api.NodeAvailability, error) {
+	switch a {
+	case swarm.NodeAvailabilityActive, "":
+		return api.NodeAvailability_NODE_AVAILABILITY_ACTIVE, nil
+	case swarm.NodeAvailabilityPause:
+		return api.NodeAvailability_NODE_AVAILABILITY_PAUSE, nil
+	case swarm.NodeAvailabilityDrain:
+		return api.NodeAvailability_NODE_AVAILABILITY_DRAIN, nil
+	}
+	return 0, invalid("invalid availability %q, only active, drain and pause are supported", a)
+}
+
 // NodeSpec is the minsw node spec for docker's.
 func NodeSpec(s swarm.NodeSpec) (*api.NodeSpec, error) {
 	out := &api.NodeSpec{Labels: copyMap(s.Labels)}
@@ -128,16 +142,14 @@ func NodeSpec(s swarm.NodeSpec) (*api.NodeSpec, error) {
 	default:
 		return nil, invalid("invalid role %q, only worker and manager are supported", s.Role)
 	}
-	switch s.Availability {
-	case swarm.NodeAvailabilityActive:
-		out.Availability = api.NodeAvailability_NODE_AVAILABILITY_ACTIVE
-	case swarm.NodeAvailabilityPause:
-		out.Availability = api.NodeAvailability_NODE_AVAILABILITY_PAUSE
-	case swarm.NodeAvailabilityDrain:
-		out.Availability = api.NodeAvailability_NODE_AVAILABILITY_DRAIN
-	default:
+	if s.Availability == "" {
 		return nil, invalid("invalid availability %q, only active, drain and pause are supported", s.Availability)
 	}
+	a, err := Availability(s.Availability)
+	if err != nil {
+		return nil, err
+	}
+	out.Availability = a
 	if s.Name != "" {
 		return nil, unsupported("Spec.Name", "node names")
 	}

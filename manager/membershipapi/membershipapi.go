@@ -88,6 +88,9 @@ func (s *Server) JoinCluster(ctx context.Context, r *api.JoinClusterRequest) (*a
 	if r.GetNodeId() != "" {
 		return nil, errdefs.InvalidArgument("a joining node may not choose its node ID (asked for %q): the swarm's CA chooses it", r.GetNodeId())
 	}
+	if _, ok := api.NodeAvailability_name[int32(r.GetAvailability())]; !ok {
+		return nil, errdefs.InvalidArgument("invalid availability %d: want active, pause or drain", r.GetAvailability())
+	}
 	hostname := r.GetDescription().GetHostname()
 	var resp *api.JoinClusterResponse
 	err = s.st.Update(ctx, func(tx *store.Tx) error {
@@ -118,7 +121,7 @@ func (s *Server) JoinCluster(ctx context.Context, r *api.JoinClusterRequest) (*a
 		n := &api.Node{
 			Id:          id,
 			Meta:        &api.Meta{},
-			Spec:        &api.NodeSpec{DesiredRole: role},
+			Spec:        &api.NodeSpec{DesiredRole: role, Availability: r.GetAvailability()},
 			Description: r.GetDescription(),
 			Status:      &api.NodeStatus{State: api.NodeState_NODE_STATE_UNKNOWN, Addr: host},
 			Role:        api.NodeRole_NODE_ROLE_WORKER,

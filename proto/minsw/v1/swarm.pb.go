@@ -245,6 +245,9 @@ type JoinRequest struct {
 	JoinToken     string                 `protobuf:"bytes,2,opt,name=join_token,json=joinToken,proto3" json:"join_token,omitempty"`
 	AdvertiseAddr string                 `protobuf:"bytes,3,opt,name=advertise_addr,json=advertiseAddr,proto3" json:"advertise_addr,omitempty"`
 	ListenAddr    string                 `protobuf:"bytes,4,opt,name=listen_addr,json=listenAddr,proto3" json:"listen_addr,omitempty"`
+	// availability is the node's at once, as docker swarm join
+	// --availability (a manager that should run no tasks joins drained).
+	Availability  NodeAvailability `protobuf:"varint,250,opt,name=availability,proto3,enum=minsw.v1.NodeAvailability" json:"availability,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -305,6 +308,13 @@ func (x *JoinRequest) GetListenAddr() string {
 		return x.ListenAddr
 	}
 	return ""
+}
+
+func (x *JoinRequest) GetAvailability() NodeAvailability {
+	if x != nil {
+		return x.Availability
+	}
+	return NodeAvailability_NODE_AVAILABILITY_ACTIVE
 }
 
 type JoinResponse struct {
@@ -801,7 +811,9 @@ type JoinClusterRequest struct {
 	// never by the joiner (kept so an old client is told, not ignored).
 	NodeId string `protobuf:"bytes,4,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	// csr is the PEM certificate request (security issue).
-	Csr           []byte `protobuf:"bytes,5,opt,name=csr,proto3" json:"csr,omitempty"`
+	Csr []byte `protobuf:"bytes,5,opt,name=csr,proto3" json:"csr,omitempty"`
+	// availability is the new node's spec availability (JoinRequest's).
+	Availability  NodeAvailability `protobuf:"varint,251,opt,name=availability,proto3,enum=minsw.v1.NodeAvailability" json:"availability,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -869,6 +881,13 @@ func (x *JoinClusterRequest) GetCsr() []byte {
 		return x.Csr
 	}
 	return nil
+}
+
+func (x *JoinClusterRequest) GetAvailability() NodeAvailability {
+	if x != nil {
+		return x.Availability
+	}
+	return NodeAvailability_NODE_AVAILABILITY_ACTIVE
 }
 
 type JoinClusterResponse struct {
@@ -1165,14 +1184,15 @@ const file_minsw_v1_swarm_proto_rawDesc = "" +
 	"cluster_id\x18\x02 \x01(\tR\tclusterId\x12.\n" +
 	"\x13worker_join_command\x18\x03 \x01(\tR\x11workerJoinCommand\x12\x1d\n" +
 	"\n" +
-	"unlock_key\x18\x04 \x01(\tR\tunlockKey\"\x97\x01\n" +
+	"unlock_key\x18\x04 \x01(\tR\tunlockKey\"\xd8\x01\n" +
 	"\vJoinRequest\x12!\n" +
 	"\fremote_addrs\x18\x01 \x03(\tR\vremoteAddrs\x12\x1d\n" +
 	"\n" +
 	"join_token\x18\x02 \x01(\tR\tjoinToken\x12%\n" +
 	"\x0eadvertise_addr\x18\x03 \x01(\tR\radvertiseAddr\x12\x1f\n" +
 	"\vlisten_addr\x18\x04 \x01(\tR\n" +
-	"listenAddr\"O\n" +
+	"listenAddr\x12?\n" +
+	"\favailability\x18\xfa\x01 \x01(\x0e2\x1a.minsw.v1.NodeAvailabilityR\favailability\"O\n" +
 	"\fJoinResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12&\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x12.minsw.v1.NodeRoleR\x04role\"$\n" +
@@ -1202,13 +1222,14 @@ const file_minsw_v1_swarm_proto_rawDesc = "" +
 	"\x03csr\x18\x01 \x01(\fR\x03csr\"_\n" +
 	"\x18RenewCertificateResponse\x12 \n" +
 	"\vcertificate\x18\x01 \x01(\fR\vcertificate\x12!\n" +
-	"\ftrust_bundle\x18\x02 \x01(\fR\vtrustBundle\"\xa6\x01\n" +
+	"\ftrust_bundle\x18\x02 \x01(\fR\vtrustBundle\"\xe7\x01\n" +
 	"\x12JoinClusterRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12;\n" +
 	"\vdescription\x18\x02 \x01(\v2\x19.minsw.v1.NodeDescriptionR\vdescription\x12\x12\n" +
 	"\x04addr\x18\x03 \x01(\tR\x04addr\x12\x17\n" +
 	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12\x10\n" +
-	"\x03csr\x18\x05 \x01(\fR\x03csr\"\x80\x02\n" +
+	"\x03csr\x18\x05 \x01(\fR\x03csr\x12?\n" +
+	"\favailability\x18\xfb\x01 \x01(\x0e2\x1a.minsw.v1.NodeAvailabilityR\favailability\"\x80\x02\n" +
 	"\x13JoinClusterResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
 	"\n" +
@@ -1276,38 +1297,41 @@ var file_minsw_v1_swarm_proto_goTypes = []any{
 	(*JoinRaftResponse)(nil),         // 17: minsw.v1.JoinRaftResponse
 	(*LeaveRaftRequest)(nil),         // 18: minsw.v1.LeaveRaftRequest
 	(*LeaveRaftResponse)(nil),        // 19: minsw.v1.LeaveRaftResponse
-	(NodeRole)(0),                    // 20: minsw.v1.NodeRole
-	(*NodeDescription)(nil),          // 21: minsw.v1.NodeDescription
+	(NodeAvailability)(0),            // 20: minsw.v1.NodeAvailability
+	(NodeRole)(0),                    // 21: minsw.v1.NodeRole
+	(*NodeDescription)(nil),          // 22: minsw.v1.NodeDescription
 }
 var file_minsw_v1_swarm_proto_depIdxs = []int32{
-	20, // 0: minsw.v1.JoinResponse.role:type_name -> minsw.v1.NodeRole
-	21, // 1: minsw.v1.JoinClusterRequest.description:type_name -> minsw.v1.NodeDescription
-	20, // 2: minsw.v1.JoinClusterResponse.role:type_name -> minsw.v1.NodeRole
-	2,  // 3: minsw.v1.Swarm.Init:input_type -> minsw.v1.InitRequest
-	4,  // 4: minsw.v1.Swarm.Join:input_type -> minsw.v1.JoinRequest
-	6,  // 5: minsw.v1.Swarm.Leave:input_type -> minsw.v1.LeaveRequest
-	8,  // 6: minsw.v1.Swarm.Info:input_type -> minsw.v1.InfoRequest
-	0,  // 7: minsw.v1.Swarm.Unlock:input_type -> minsw.v1.UnlockRequest
-	14, // 8: minsw.v1.Membership.JoinCluster:input_type -> minsw.v1.JoinClusterRequest
-	16, // 9: minsw.v1.Membership.JoinRaft:input_type -> minsw.v1.JoinRaftRequest
-	18, // 10: minsw.v1.Membership.LeaveRaft:input_type -> minsw.v1.LeaveRaftRequest
-	10, // 11: minsw.v1.Membership.GetRootCA:input_type -> minsw.v1.GetRootCARequest
-	12, // 12: minsw.v1.Membership.RenewCertificate:input_type -> minsw.v1.RenewCertificateRequest
-	3,  // 13: minsw.v1.Swarm.Init:output_type -> minsw.v1.InitResponse
-	5,  // 14: minsw.v1.Swarm.Join:output_type -> minsw.v1.JoinResponse
-	7,  // 15: minsw.v1.Swarm.Leave:output_type -> minsw.v1.LeaveResponse
-	9,  // 16: minsw.v1.Swarm.Info:output_type -> minsw.v1.InfoResponse
-	1,  // 17: minsw.v1.Swarm.Unlock:output_type -> minsw.v1.UnlockResponse
-	15, // 18: minsw.v1.Membership.JoinCluster:output_type -> minsw.v1.JoinClusterResponse
-	17, // 19: minsw.v1.Membership.JoinRaft:output_type -> minsw.v1.JoinRaftResponse
-	19, // 20: minsw.v1.Membership.LeaveRaft:output_type -> minsw.v1.LeaveRaftResponse
-	11, // 21: minsw.v1.Membership.GetRootCA:output_type -> minsw.v1.GetRootCAResponse
-	13, // 22: minsw.v1.Membership.RenewCertificate:output_type -> minsw.v1.RenewCertificateResponse
-	13, // [13:23] is the sub-list for method output_type
-	3,  // [3:13] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	20, // 0: minsw.v1.JoinRequest.availability:type_name -> minsw.v1.NodeAvailability
+	21, // 1: minsw.v1.JoinResponse.role:type_name -> minsw.v1.NodeRole
+	22, // 2: minsw.v1.JoinClusterRequest.description:type_name -> minsw.v1.NodeDescription
+	20, // 3: minsw.v1.JoinClusterRequest.availability:type_name -> minsw.v1.NodeAvailability
+	21, // 4: minsw.v1.JoinClusterResponse.role:type_name -> minsw.v1.NodeRole
+	2,  // 5: minsw.v1.Swarm.Init:input_type -> minsw.v1.InitRequest
+	4,  // 6: minsw.v1.Swarm.Join:input_type -> minsw.v1.JoinRequest
+	6,  // 7: minsw.v1.Swarm.Leave:input_type -> minsw.v1.LeaveRequest
+	8,  // 8: minsw.v1.Swarm.Info:input_type -> minsw.v1.InfoRequest
+	0,  // 9: minsw.v1.Swarm.Unlock:input_type -> minsw.v1.UnlockRequest
+	14, // 10: minsw.v1.Membership.JoinCluster:input_type -> minsw.v1.JoinClusterRequest
+	16, // 11: minsw.v1.Membership.JoinRaft:input_type -> minsw.v1.JoinRaftRequest
+	18, // 12: minsw.v1.Membership.LeaveRaft:input_type -> minsw.v1.LeaveRaftRequest
+	10, // 13: minsw.v1.Membership.GetRootCA:input_type -> minsw.v1.GetRootCARequest
+	12, // 14: minsw.v1.Membership.RenewCertificate:input_type -> minsw.v1.RenewCertificateRequest
+	3,  // 15: minsw.v1.Swarm.Init:output_type -> minsw.v1.InitResponse
+	5,  // 16: minsw.v1.Swarm.Join:output_type -> minsw.v1.JoinResponse
+	7,  // 17: minsw.v1.Swarm.Leave:output_type -> minsw.v1.LeaveResponse
+	9,  // 18: minsw.v1.Swarm.Info:output_type -> minsw.v1.InfoResponse
+	1,  // 19: minsw.v1.Swarm.Unlock:output_type -> minsw.v1.UnlockResponse
+	15, // 20: minsw.v1.Membership.JoinCluster:output_type -> minsw.v1.JoinClusterResponse
+	17, // 21: minsw.v1.Membership.JoinRaft:output_type -> minsw.v1.JoinRaftResponse
+	19, // 22: minsw.v1.Membership.LeaveRaft:output_type -> minsw.v1.LeaveRaftResponse
+	11, // 23: minsw.v1.Membership.GetRootCA:output_type -> minsw.v1.GetRootCAResponse
+	13, // 24: minsw.v1.Membership.RenewCertificate:output_type -> minsw.v1.RenewCertificateResponse
+	15, // [15:25] is the sub-list for method output_type
+	5,  // [5:15] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_swarm_proto_init() }
