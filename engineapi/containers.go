@@ -5,9 +5,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 
 	"github.com/minsw/minsw/engineapi/convert"
 	"github.com/minsw/minsw/internal/errdefs"
@@ -23,7 +27,23 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := s.b.Containers.ListContainers(r.Context(), &api.ListContainersRequest{All: boolValue(r, "all")})
+	// limit (docker ps -n N, -l) keeps the N newest containers, stopped
+	// ones included, as docker's.
+	limit := -1
+	if v := r.URL.Query().Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil {
+			return errdefs.InvalidArgument("invalid limit %q: want a whole number", v)
+		}
+	}
+	since, err := s.filterContainer(r, args, "since")
+	if err != nil {
+		return err
+	}
+	before, err := s.filterContainer(r, args, "before")
+	if err != nil {
+		return err
+	}
+	resp, err := s.b.Containers.ListContainers(r.Context(), &api.ListContainersRequest{All: boolValue(r, "all") || limit > 0})
 	if err != nil {
 		return err
 	}
@@ -32,13 +52,45 @@ func (s *Server) containerList(w http.ResponseWriter, r *http.Request) error {
 	if len(resp.GetContainers()) == 0 {
 		return writeJSON(w, http.StatusOK, out)
 	}
+	cs := slices.Clone(resp.GetContainers())
+	slices.SortStableFunc(cs, func(a, b *api.Container) int {
+		return b.GetCreatedAt().AsTime().Compare(a.GetCreatedAt().AsTime())
+	})
 	view := s.taskView(r.Context(), "")
-	for _, c := range resp.GetContainers() {
+	for _, c := range cs {
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		created := c.GetCreatedAt().AsTime()
+		if since != nil && (c.GetId() == since.GetId() || !created.After(since.GetCreatedAt().AsTime())) {
+			continue
+		}
+		if before != nil && (c.GetId() == before.GetId() || !created.Before(before.GetCreatedAt().AsTime())) {
+			continue
+		}
 		if convert.MatchContainer(args, c, view) {
 			out = append(out, convert.ContainerSummary(c, now, view))
 		}
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// filterContainer finds the container a since= or before= filter names
+// (an ID, a prefix of one, or a name); nil when the filter is not given.
+func (s *Server) filterContainer(r *http.Request, args filters.Args, key string) (*api.Container, error) {
+	vals := args.Get(key)
+	switch len(vals) {
+	case 0:
+		return nil, nil
+	case 1:
+	default:
+		return nil, errdefs.InvalidArgument("invalid filter '%s': only one value is expected", key)
+	}
+	resp, err := s.b.Containers.InspectContainer(r.Context(), &api.InspectContainerRequest{Ref: strings.TrimPrefix(vals[0], "/")})
+	if err != nil {
+		return nil, err
+	}
+	return resp.GetContainer(), nil
 }
 
 func (s *Server) containerInspect(w http.ResponseWriter, r *http.Request) error {

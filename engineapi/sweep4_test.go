@@ -3,6 +3,7 @@ package engineapi_test
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // Found different from docker's in a fourth sweep with the real docker
@@ -72,4 +73,41 @@ func TestDockerSwarmInitAndJoinAvailability(t *testing.T) {
 	w.ok("swarm", "join", "--availability", "pause", "--token", token, "--advertise-addr", "127.0.0.1", "--listen-addr", w.listen, m.listen)
 	out = m.ok("node", "ls", "--format", "{{.Hostname}} {{.Availability}}")
 	contains(t, out, "swarm-manager Drain\n", "swarm-worker1 Pause\n")
+}
+
+// TestDockerPsLastSinceBefore: docker ps -n N and -l show the N newest
+// containers, and --filter since=|before= those made after or before one
+// (ps listed every container for -n and -l, and refused since and before).
+func TestDockerPsLastSinceBefore(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	ids := map[string]string{}
+	for _, name := range []string{"first", "second", "third"} {
+		d.ok("service", "create", "--detach", "--name", name, "--no-resolve-image", "busybox", "sleep", "1000")
+		eventually(t, 30*time.Second, func() string {
+			if ids[name] = strings.TrimSpace(d.ok("ps", "-q", "--filter", "name="+name)); ids[name] == "" {
+				return name + " has no container yet"
+			}
+			return ""
+		})
+	}
+	names := func(args ...string) string {
+		out := d.ok(append([]string{"ps", "--format", "{{.Label \"com.docker.swarm.service.name\"}}"}, args...)...)
+		return strings.Join(strings.Fields(out), " ")
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "third second first"},
+		{[]string{"-n", "2"}, "third second"},
+		{[]string{"-l"}, "third"},
+		{[]string{"--filter", "since=" + ids["first"]}, "third second"},
+		{[]string{"--filter", "before=" + ids["third"]}, "second first"},
+		{[]string{"--filter", "since=" + ids["first"], "--filter", "before=" + ids["third"]}, "second"},
+	} {
+		if got := names(c.args...); got != c.want {
+			t.Errorf("docker ps %v: %q, want %q", c.args, got, c.want)
+		}
+	}
 }

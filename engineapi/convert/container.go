@@ -172,7 +172,7 @@ func ContainerInspect(c *api.Container, v *TaskView) container.InspectResponse {
 }
 
 // ContainerFilterKeys are the keys GET /containers/json accepts.
-var ContainerFilterKeys = []string{"ancestor", "exited", "health", "id", "is-task", "label", "name", "network", "status", "volume"}
+var ContainerFilterKeys = []string{"ancestor", "before", "exited", "health", "id", "is-task", "label", "name", "network", "since", "status", "volume"}
 
 // MatchContainer says whether c passes the container filters: id prefix,
 // name substring (as docker), labels, status, exit code, health, the image
