@@ -553,6 +553,7 @@ func (n *Node) Shutdown() error {
 	default:
 		close(n.done)
 	}
+	n.snapshotAtStop()
 	err := n.raft.Shutdown().Error()
 	n.closeStores()
 	return err
