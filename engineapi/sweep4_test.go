@@ -111,3 +111,45 @@ func TestDockerPsLastSinceBefore(t *testing.T) {
 		}
 	}
 }
+
+// TestDockerStopKillRmTaskContainer: docker stop, kill and rm -f on a
+// task's container end it, and the swarm replaces the task, as a Swarm
+// user checks a service heals (all three were 501).
+func TestDockerStopKillRmTaskContainer(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	d.ok("service", "create", "--detach", "--name", "web", "--restart-delay", "100ms", "--no-resolve-image", "busybox", "sleep", "1000")
+	running := func(not string) string {
+		var id string
+		eventually(t, 60*time.Second, func() string {
+			id = strings.TrimSpace(d.ok("ps", "-q", "--filter", "label=com.docker.swarm.service.name=web"))
+			if id == "" || id == not || strings.Contains(id, "\n") {
+				return "no single new container of web: " + id
+			}
+			return ""
+		})
+		return id
+	}
+	first := running("")
+	if out := strings.TrimSpace(d.ok("stop", "-t", "1", first)); out != first {
+		t.Fatalf("docker stop printed %q", out)
+	}
+	second := running(first)
+	out := d.fails("kill", "-s", "HUP", second)
+	contains(t, out, "minsw can send a task's container only SIGKILL")
+	d.ok("kill", second)
+	out = d.fails("kill", second)
+	contains(t, out, "is not running")
+	third := running(second)
+	out = d.fails("rm", third)
+	contains(t, out, "container is running: stop the container before removing or force remove")
+	d.ok("rm", "-f", third)
+	running(third)
+	d.ok("rm", first)
+	if out := d.ok("ps", "-aq", "--no-trunc"); strings.Contains(out, first) {
+		t.Fatalf("%s still listed after docker rm:\n%s", first, out)
+	}
+	out = d.ok("service", "ps", "--format", "{{.CurrentState}} {{.Error}}", "web")
+	contains(t, out, "(143)")
+	matches(t, out, `(?m)^Running `)
+}

@@ -91,4 +91,20 @@ func TestDockerCLIContainerd(t *testing.T) {
 	if ee == nil || ee.ExitCode() != 3 || !strings.Contains(string(tout), "42") || !strings.Contains(string(tout), "/dev/pts/") {
 		t.Fatalf("exec -it: %v\n%q", err, tout)
 	}
+	// docker kill ends the real task (runc's SIGKILL) and the swarm
+	// starts another in its place.
+	if out, code := docker("kill", id); code != 0 {
+		t.Fatalf("docker kill: %d\n%s", code, out)
+	}
+	if !within(90*time.Second, func() bool {
+		out, _ := docker("container", "ls", "-q", "--filter", "label=com.docker.swarm.service.name=client")
+		next := strings.TrimSpace(out)
+		return next != "" && !strings.HasPrefix(id, next)
+	}) {
+		out, _ := docker("service", "ps", "--no-trunc", "client")
+		t.Fatalf("no new client container after docker kill:\n%s", out)
+	}
+	if out, _ := docker("service", "ps", "--format", "{{.Error}}", "client"); !strings.Contains(out, "(137)") {
+		t.Fatalf("the killed task's error: %q, want its exit 137", out)
+	}
 }

@@ -9,6 +9,7 @@ package minswv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -21,6 +22,202 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+type StopContainerRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ref   string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// timeout is how long the container has after its stop signal before
+	// it is killed; unset is docker's 10 s.
+	Timeout *durationpb.Duration `protobuf:"bytes,2,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	// kill ends it at once (docker kill's SIGKILL).
+	Kill          bool `protobuf:"varint,3,opt,name=kill,proto3" json:"kill,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopContainerRequest) Reset() {
+	*x = StopContainerRequest{}
+	mi := &file_minsw_v1_containers_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopContainerRequest) ProtoMessage() {}
+
+func (x *StopContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_containers_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopContainerRequest.ProtoReflect.Descriptor instead.
+func (*StopContainerRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *StopContainerRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *StopContainerRequest) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *StopContainerRequest) GetKill() bool {
+	if x != nil {
+		return x.Kill
+	}
+	return false
+}
+
+type StopContainerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// was_running is false when the container had already stopped.
+	WasRunning    bool `protobuf:"varint,1,opt,name=was_running,json=wasRunning,proto3" json:"was_running,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopContainerResponse) Reset() {
+	*x = StopContainerResponse{}
+	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopContainerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopContainerResponse) ProtoMessage() {}
+
+func (x *StopContainerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopContainerResponse.ProtoReflect.Descriptor instead.
+func (*StopContainerResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *StopContainerResponse) GetWasRunning() bool {
+	if x != nil {
+		return x.WasRunning
+	}
+	return false
+}
+
+type RemoveContainerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Force         bool                   `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveContainerRequest) Reset() {
+	*x = RemoveContainerRequest{}
+	mi := &file_minsw_v1_containers_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveContainerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveContainerRequest) ProtoMessage() {}
+
+func (x *RemoveContainerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_containers_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveContainerRequest.ProtoReflect.Descriptor instead.
+func (*RemoveContainerRequest) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RemoveContainerRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *RemoveContainerRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+type RemoveContainerResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveContainerResponse) Reset() {
+	*x = RemoveContainerResponse{}
+	mi := &file_minsw_v1_containers_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveContainerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveContainerResponse) ProtoMessage() {}
+
+func (x *RemoveContainerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_minsw_v1_containers_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveContainerResponse.ProtoReflect.Descriptor instead.
+func (*RemoveContainerResponse) Descriptor() ([]byte, []int) {
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{3}
+}
 
 type ContainerEventsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -35,7 +232,7 @@ type ContainerEventsRequest struct {
 
 func (x *ContainerEventsRequest) Reset() {
 	*x = ContainerEventsRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[0]
+	mi := &file_minsw_v1_containers_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +244,7 @@ func (x *ContainerEventsRequest) String() string {
 func (*ContainerEventsRequest) ProtoMessage() {}
 
 func (x *ContainerEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[0]
+	mi := &file_minsw_v1_containers_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +257,7 @@ func (x *ContainerEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerEventsRequest.ProtoReflect.Descriptor instead.
 func (*ContainerEventsRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{0}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ContainerEventsRequest) GetSince() *timestamppb.Timestamp {
@@ -96,7 +293,7 @@ type ContainerEvent struct {
 
 func (x *ContainerEvent) Reset() {
 	*x = ContainerEvent{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	mi := &file_minsw_v1_containers_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -108,7 +305,7 @@ func (x *ContainerEvent) String() string {
 func (*ContainerEvent) ProtoMessage() {}
 
 func (x *ContainerEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[1]
+	mi := &file_minsw_v1_containers_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -121,7 +318,7 @@ func (x *ContainerEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerEvent.ProtoReflect.Descriptor instead.
 func (*ContainerEvent) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{1}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ContainerEvent) GetId() string {
@@ -198,7 +395,7 @@ type Container struct {
 
 func (x *Container) Reset() {
 	*x = Container{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[2]
+	mi := &file_minsw_v1_containers_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -210,7 +407,7 @@ func (x *Container) String() string {
 func (*Container) ProtoMessage() {}
 
 func (x *Container) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[2]
+	mi := &file_minsw_v1_containers_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -223,7 +420,7 @@ func (x *Container) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Container.ProtoReflect.Descriptor instead.
 func (*Container) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{2}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Container) GetId() string {
@@ -337,7 +534,7 @@ type HealthProbe struct {
 
 func (x *HealthProbe) Reset() {
 	*x = HealthProbe{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[3]
+	mi := &file_minsw_v1_containers_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -349,7 +546,7 @@ func (x *HealthProbe) String() string {
 func (*HealthProbe) ProtoMessage() {}
 
 func (x *HealthProbe) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[3]
+	mi := &file_minsw_v1_containers_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -362,7 +559,7 @@ func (x *HealthProbe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthProbe.ProtoReflect.Descriptor instead.
 func (*HealthProbe) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{3}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HealthProbe) GetStart() *timestamppb.Timestamp {
@@ -402,7 +599,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[4]
+	mi := &file_minsw_v1_containers_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +611,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[4]
+	mi := &file_minsw_v1_containers_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +624,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{4}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListContainersRequest) GetAll() bool {
@@ -446,7 +643,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[5]
+	mi := &file_minsw_v1_containers_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +655,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[5]
+	mi := &file_minsw_v1_containers_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +668,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{5}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListContainersResponse) GetContainers() []*Container {
@@ -490,7 +687,7 @@ type InspectContainerRequest struct {
 
 func (x *InspectContainerRequest) Reset() {
 	*x = InspectContainerRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[6]
+	mi := &file_minsw_v1_containers_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -502,7 +699,7 @@ func (x *InspectContainerRequest) String() string {
 func (*InspectContainerRequest) ProtoMessage() {}
 
 func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[6]
+	mi := &file_minsw_v1_containers_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -515,7 +712,7 @@ func (x *InspectContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerRequest.ProtoReflect.Descriptor instead.
 func (*InspectContainerRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{6}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *InspectContainerRequest) GetRef() string {
@@ -534,7 +731,7 @@ type InspectContainerResponse struct {
 
 func (x *InspectContainerResponse) Reset() {
 	*x = InspectContainerResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[7]
+	mi := &file_minsw_v1_containers_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +743,7 @@ func (x *InspectContainerResponse) String() string {
 func (*InspectContainerResponse) ProtoMessage() {}
 
 func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[7]
+	mi := &file_minsw_v1_containers_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +756,7 @@ func (x *InspectContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InspectContainerResponse.ProtoReflect.Descriptor instead.
 func (*InspectContainerResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{7}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *InspectContainerResponse) GetContainer() *Container {
@@ -584,7 +781,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[8]
+	mi := &file_minsw_v1_containers_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +793,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[8]
+	mi := &file_minsw_v1_containers_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +806,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{8}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ExecStart) GetContainer() string {
@@ -671,7 +868,7 @@ type ExecResize struct {
 
 func (x *ExecResize) Reset() {
 	*x = ExecResize{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[9]
+	mi := &file_minsw_v1_containers_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -683,7 +880,7 @@ func (x *ExecResize) String() string {
 func (*ExecResize) ProtoMessage() {}
 
 func (x *ExecResize) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[9]
+	mi := &file_minsw_v1_containers_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -696,7 +893,7 @@ func (x *ExecResize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResize.ProtoReflect.Descriptor instead.
 func (*ExecResize) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{9}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExecResize) GetRows() uint32 {
@@ -725,7 +922,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[10]
+	mi := &file_minsw_v1_containers_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -737,7 +934,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[10]
+	mi := &file_minsw_v1_containers_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -750,7 +947,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{10}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExecRequest) GetStart() *ExecStart {
@@ -793,7 +990,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[11]
+	mi := &file_minsw_v1_containers_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -805,7 +1002,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[11]
+	mi := &file_minsw_v1_containers_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -818,7 +1015,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{11}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExecResponse) GetStdout() []byte {
@@ -864,7 +1061,7 @@ type LogsRequest struct {
 
 func (x *LogsRequest) Reset() {
 	*x = LogsRequest{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[12]
+	mi := &file_minsw_v1_containers_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -876,7 +1073,7 @@ func (x *LogsRequest) String() string {
 func (*LogsRequest) ProtoMessage() {}
 
 func (x *LogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[12]
+	mi := &file_minsw_v1_containers_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -889,7 +1086,7 @@ func (x *LogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsRequest.ProtoReflect.Descriptor instead.
 func (*LogsRequest) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{12}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LogsRequest) GetContainer() string {
@@ -938,7 +1135,7 @@ type LogsResponse struct {
 
 func (x *LogsResponse) Reset() {
 	*x = LogsResponse{}
-	mi := &file_minsw_v1_containers_proto_msgTypes[13]
+	mi := &file_minsw_v1_containers_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1147,7 @@ func (x *LogsResponse) String() string {
 func (*LogsResponse) ProtoMessage() {}
 
 func (x *LogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_minsw_v1_containers_proto_msgTypes[13]
+	mi := &file_minsw_v1_containers_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1160,7 @@ func (x *LogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogsResponse.ProtoReflect.Descriptor instead.
 func (*LogsResponse) Descriptor() ([]byte, []int) {
-	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{13}
+	return file_minsw_v1_containers_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LogsResponse) GetData() []byte {
@@ -984,7 +1181,18 @@ var File_minsw_v1_containers_proto protoreflect.FileDescriptor
 
 const file_minsw_v1_containers_proto_rawDesc = "" +
 	"\n" +
-	"\x19minsw/v1/containers.proto\x12\bminsw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/objects.proto\x1a\x13minsw/v1/logs.proto\x1a\x19minsw/v1/introspect.proto\"|\n" +
+	"\x19minsw/v1/containers.proto\x12\bminsw.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16minsw/v1/objects.proto\x1a\x13minsw/v1/logs.proto\x1a\x19minsw/v1/introspect.proto\"q\n" +
+	"\x14StopContainerRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x123\n" +
+	"\atimeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12\x12\n" +
+	"\x04kill\x18\x03 \x01(\bR\x04kill\"8\n" +
+	"\x15StopContainerResponse\x12\x1f\n" +
+	"\vwas_running\x18\x01 \x01(\bR\n" +
+	"wasRunning\"@\n" +
+	"\x16RemoveContainerRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x14\n" +
+	"\x05force\x18\x02 \x01(\bR\x05force\"\x19\n" +
+	"\x17RemoveContainerResponse\"|\n" +
 	"\x16ContainerEventsRequest\x120\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x120\n" +
 	"\x05until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"\xa8\x02\n" +
@@ -1068,7 +1276,7 @@ const file_minsw_v1_containers_proto_rawDesc = "" +
 	"\x05until\x18\xfb\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05until\"R\n" +
 	"\fLogsResponse\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12.\n" +
-	"\arecords\x18\xfa\x01 \x03(\v2\x13.minsw.v1.LogRecordR\arecords2\xac\x04\n" +
+	"\arecords\x18\xfa\x01 \x03(\v2\x13.minsw.v1.LogRecordR\arecords2\xc4\x05\n" +
 	"\n" +
 	"Containers\x12S\n" +
 	"\x0eListContainers\x12\x1f.minsw.v1.ListContainersRequest\x1a .minsw.v1.ListContainersResponse\x12Y\n" +
@@ -1078,7 +1286,9 @@ const file_minsw_v1_containers_proto_rawDesc = "" +
 	"\x06Events\x12 .minsw.v1.ContainerEventsRequest\x1a\x18.minsw.v1.ContainerEvent0\x01\x122\n" +
 	"\x03Top\x12\x14.minsw.v1.TopRequest\x1a\x15.minsw.v1.TopResponse\x128\n" +
 	"\x05Stats\x12\x16.minsw.v1.StatsRequest\x1a\x17.minsw.v1.StatsResponse\x12D\n" +
-	"\tDiskUsage\x12\x1a.minsw.v1.DiskUsageRequest\x1a\x1b.minsw.v1.DiskUsageResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
+	"\tDiskUsage\x12\x1a.minsw.v1.DiskUsageRequest\x1a\x1b.minsw.v1.DiskUsageResponse\x12G\n" +
+	"\x04Stop\x12\x1e.minsw.v1.StopContainerRequest\x1a\x1f.minsw.v1.StopContainerResponse\x12M\n" +
+	"\x06Remove\x12 .minsw.v1.RemoveContainerRequest\x1a!.minsw.v1.RemoveContainerResponseB/Z-github.com/minsw/minsw/proto/minsw/v1;minswv1b\x06proto3"
 
 var (
 	file_minsw_v1_containers_proto_rawDescOnce sync.Once
@@ -1092,75 +1302,85 @@ func file_minsw_v1_containers_proto_rawDescGZIP() []byte {
 	return file_minsw_v1_containers_proto_rawDescData
 }
 
-var file_minsw_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_minsw_v1_containers_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_minsw_v1_containers_proto_goTypes = []any{
-	(*ContainerEventsRequest)(nil),   // 0: minsw.v1.ContainerEventsRequest
-	(*ContainerEvent)(nil),           // 1: minsw.v1.ContainerEvent
-	(*Container)(nil),                // 2: minsw.v1.Container
-	(*HealthProbe)(nil),              // 3: minsw.v1.HealthProbe
-	(*ListContainersRequest)(nil),    // 4: minsw.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),   // 5: minsw.v1.ListContainersResponse
-	(*InspectContainerRequest)(nil),  // 6: minsw.v1.InspectContainerRequest
-	(*InspectContainerResponse)(nil), // 7: minsw.v1.InspectContainerResponse
-	(*ExecStart)(nil),                // 8: minsw.v1.ExecStart
-	(*ExecResize)(nil),               // 9: minsw.v1.ExecResize
-	(*ExecRequest)(nil),              // 10: minsw.v1.ExecRequest
-	(*ExecResponse)(nil),             // 11: minsw.v1.ExecResponse
-	(*LogsRequest)(nil),              // 12: minsw.v1.LogsRequest
-	(*LogsResponse)(nil),             // 13: minsw.v1.LogsResponse
-	nil,                              // 14: minsw.v1.ContainerEvent.LabelsEntry
-	nil,                              // 15: minsw.v1.Container.LabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 16: google.protobuf.Timestamp
-	(HealthState)(0),                 // 17: minsw.v1.HealthState
-	(*LogRecord)(nil),                // 18: minsw.v1.LogRecord
-	(*TopRequest)(nil),               // 19: minsw.v1.TopRequest
-	(*StatsRequest)(nil),             // 20: minsw.v1.StatsRequest
-	(*DiskUsageRequest)(nil),         // 21: minsw.v1.DiskUsageRequest
-	(*TopResponse)(nil),              // 22: minsw.v1.TopResponse
-	(*StatsResponse)(nil),            // 23: minsw.v1.StatsResponse
-	(*DiskUsageResponse)(nil),        // 24: minsw.v1.DiskUsageResponse
+	(*StopContainerRequest)(nil),     // 0: minsw.v1.StopContainerRequest
+	(*StopContainerResponse)(nil),    // 1: minsw.v1.StopContainerResponse
+	(*RemoveContainerRequest)(nil),   // 2: minsw.v1.RemoveContainerRequest
+	(*RemoveContainerResponse)(nil),  // 3: minsw.v1.RemoveContainerResponse
+	(*ContainerEventsRequest)(nil),   // 4: minsw.v1.ContainerEventsRequest
+	(*ContainerEvent)(nil),           // 5: minsw.v1.ContainerEvent
+	(*Container)(nil),                // 6: minsw.v1.Container
+	(*HealthProbe)(nil),              // 7: minsw.v1.HealthProbe
+	(*ListContainersRequest)(nil),    // 8: minsw.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),   // 9: minsw.v1.ListContainersResponse
+	(*InspectContainerRequest)(nil),  // 10: minsw.v1.InspectContainerRequest
+	(*InspectContainerResponse)(nil), // 11: minsw.v1.InspectContainerResponse
+	(*ExecStart)(nil),                // 12: minsw.v1.ExecStart
+	(*ExecResize)(nil),               // 13: minsw.v1.ExecResize
+	(*ExecRequest)(nil),              // 14: minsw.v1.ExecRequest
+	(*ExecResponse)(nil),             // 15: minsw.v1.ExecResponse
+	(*LogsRequest)(nil),              // 16: minsw.v1.LogsRequest
+	(*LogsResponse)(nil),             // 17: minsw.v1.LogsResponse
+	nil,                              // 18: minsw.v1.ContainerEvent.LabelsEntry
+	nil,                              // 19: minsw.v1.Container.LabelsEntry
+	(*durationpb.Duration)(nil),      // 20: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 21: google.protobuf.Timestamp
+	(HealthState)(0),                 // 22: minsw.v1.HealthState
+	(*LogRecord)(nil),                // 23: minsw.v1.LogRecord
+	(*TopRequest)(nil),               // 24: minsw.v1.TopRequest
+	(*StatsRequest)(nil),             // 25: minsw.v1.StatsRequest
+	(*DiskUsageRequest)(nil),         // 26: minsw.v1.DiskUsageRequest
+	(*TopResponse)(nil),              // 27: minsw.v1.TopResponse
+	(*StatsResponse)(nil),            // 28: minsw.v1.StatsResponse
+	(*DiskUsageResponse)(nil),        // 29: minsw.v1.DiskUsageResponse
 }
 var file_minsw_v1_containers_proto_depIdxs = []int32{
-	16, // 0: minsw.v1.ContainerEventsRequest.since:type_name -> google.protobuf.Timestamp
-	16, // 1: minsw.v1.ContainerEventsRequest.until:type_name -> google.protobuf.Timestamp
-	16, // 2: minsw.v1.ContainerEvent.time:type_name -> google.protobuf.Timestamp
-	14, // 3: minsw.v1.ContainerEvent.labels:type_name -> minsw.v1.ContainerEvent.LabelsEntry
-	16, // 4: minsw.v1.Container.created_at:type_name -> google.protobuf.Timestamp
-	16, // 5: minsw.v1.Container.started_at:type_name -> google.protobuf.Timestamp
-	16, // 6: minsw.v1.Container.finished_at:type_name -> google.protobuf.Timestamp
-	15, // 7: minsw.v1.Container.labels:type_name -> minsw.v1.Container.LabelsEntry
-	17, // 8: minsw.v1.Container.health:type_name -> minsw.v1.HealthState
-	3,  // 9: minsw.v1.Container.health_log:type_name -> minsw.v1.HealthProbe
-	16, // 10: minsw.v1.HealthProbe.start:type_name -> google.protobuf.Timestamp
-	16, // 11: minsw.v1.HealthProbe.end:type_name -> google.protobuf.Timestamp
-	2,  // 12: minsw.v1.ListContainersResponse.containers:type_name -> minsw.v1.Container
-	2,  // 13: minsw.v1.InspectContainerResponse.container:type_name -> minsw.v1.Container
-	8,  // 14: minsw.v1.ExecRequest.start:type_name -> minsw.v1.ExecStart
-	9,  // 15: minsw.v1.ExecRequest.resize:type_name -> minsw.v1.ExecResize
-	16, // 16: minsw.v1.LogsRequest.since:type_name -> google.protobuf.Timestamp
-	16, // 17: minsw.v1.LogsRequest.until:type_name -> google.protobuf.Timestamp
-	18, // 18: minsw.v1.LogsResponse.records:type_name -> minsw.v1.LogRecord
-	4,  // 19: minsw.v1.Containers.ListContainers:input_type -> minsw.v1.ListContainersRequest
-	6,  // 20: minsw.v1.Containers.InspectContainer:input_type -> minsw.v1.InspectContainerRequest
-	10, // 21: minsw.v1.Containers.Exec:input_type -> minsw.v1.ExecRequest
-	12, // 22: minsw.v1.Containers.Logs:input_type -> minsw.v1.LogsRequest
-	0,  // 23: minsw.v1.Containers.Events:input_type -> minsw.v1.ContainerEventsRequest
-	19, // 24: minsw.v1.Containers.Top:input_type -> minsw.v1.TopRequest
-	20, // 25: minsw.v1.Containers.Stats:input_type -> minsw.v1.StatsRequest
-	21, // 26: minsw.v1.Containers.DiskUsage:input_type -> minsw.v1.DiskUsageRequest
-	5,  // 27: minsw.v1.Containers.ListContainers:output_type -> minsw.v1.ListContainersResponse
-	7,  // 28: minsw.v1.Containers.InspectContainer:output_type -> minsw.v1.InspectContainerResponse
-	11, // 29: minsw.v1.Containers.Exec:output_type -> minsw.v1.ExecResponse
-	13, // 30: minsw.v1.Containers.Logs:output_type -> minsw.v1.LogsResponse
-	1,  // 31: minsw.v1.Containers.Events:output_type -> minsw.v1.ContainerEvent
-	22, // 32: minsw.v1.Containers.Top:output_type -> minsw.v1.TopResponse
-	23, // 33: minsw.v1.Containers.Stats:output_type -> minsw.v1.StatsResponse
-	24, // 34: minsw.v1.Containers.DiskUsage:output_type -> minsw.v1.DiskUsageResponse
-	27, // [27:35] is the sub-list for method output_type
-	19, // [19:27] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	20, // 0: minsw.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	21, // 1: minsw.v1.ContainerEventsRequest.since:type_name -> google.protobuf.Timestamp
+	21, // 2: minsw.v1.ContainerEventsRequest.until:type_name -> google.protobuf.Timestamp
+	21, // 3: minsw.v1.ContainerEvent.time:type_name -> google.protobuf.Timestamp
+	18, // 4: minsw.v1.ContainerEvent.labels:type_name -> minsw.v1.ContainerEvent.LabelsEntry
+	21, // 5: minsw.v1.Container.created_at:type_name -> google.protobuf.Timestamp
+	21, // 6: minsw.v1.Container.started_at:type_name -> google.protobuf.Timestamp
+	21, // 7: minsw.v1.Container.finished_at:type_name -> google.protobuf.Timestamp
+	19, // 8: minsw.v1.Container.labels:type_name -> minsw.v1.Container.LabelsEntry
+	22, // 9: minsw.v1.Container.health:type_name -> minsw.v1.HealthState
+	7,  // 10: minsw.v1.Container.health_log:type_name -> minsw.v1.HealthProbe
+	21, // 11: minsw.v1.HealthProbe.start:type_name -> google.protobuf.Timestamp
+	21, // 12: minsw.v1.HealthProbe.end:type_name -> google.protobuf.Timestamp
+	6,  // 13: minsw.v1.ListContainersResponse.containers:type_name -> minsw.v1.Container
+	6,  // 14: minsw.v1.InspectContainerResponse.container:type_name -> minsw.v1.Container
+	12, // 15: minsw.v1.ExecRequest.start:type_name -> minsw.v1.ExecStart
+	13, // 16: minsw.v1.ExecRequest.resize:type_name -> minsw.v1.ExecResize
+	21, // 17: minsw.v1.LogsRequest.since:type_name -> google.protobuf.Timestamp
+	21, // 18: minsw.v1.LogsRequest.until:type_name -> google.protobuf.Timestamp
+	23, // 19: minsw.v1.LogsResponse.records:type_name -> minsw.v1.LogRecord
+	8,  // 20: minsw.v1.Containers.ListContainers:input_type -> minsw.v1.ListContainersRequest
+	10, // 21: minsw.v1.Containers.InspectContainer:input_type -> minsw.v1.InspectContainerRequest
+	14, // 22: minsw.v1.Containers.Exec:input_type -> minsw.v1.ExecRequest
+	16, // 23: minsw.v1.Containers.Logs:input_type -> minsw.v1.LogsRequest
+	4,  // 24: minsw.v1.Containers.Events:input_type -> minsw.v1.ContainerEventsRequest
+	24, // 25: minsw.v1.Containers.Top:input_type -> minsw.v1.TopRequest
+	25, // 26: minsw.v1.Containers.Stats:input_type -> minsw.v1.StatsRequest
+	26, // 27: minsw.v1.Containers.DiskUsage:input_type -> minsw.v1.DiskUsageRequest
+	0,  // 28: minsw.v1.Containers.Stop:input_type -> minsw.v1.StopContainerRequest
+	2,  // 29: minsw.v1.Containers.Remove:input_type -> minsw.v1.RemoveContainerRequest
+	9,  // 30: minsw.v1.Containers.ListContainers:output_type -> minsw.v1.ListContainersResponse
+	11, // 31: minsw.v1.Containers.InspectContainer:output_type -> minsw.v1.InspectContainerResponse
+	15, // 32: minsw.v1.Containers.Exec:output_type -> minsw.v1.ExecResponse
+	17, // 33: minsw.v1.Containers.Logs:output_type -> minsw.v1.LogsResponse
+	5,  // 34: minsw.v1.Containers.Events:output_type -> minsw.v1.ContainerEvent
+	27, // 35: minsw.v1.Containers.Top:output_type -> minsw.v1.TopResponse
+	28, // 36: minsw.v1.Containers.Stats:output_type -> minsw.v1.StatsResponse
+	29, // 37: minsw.v1.Containers.DiskUsage:output_type -> minsw.v1.DiskUsageResponse
+	1,  // 38: minsw.v1.Containers.Stop:output_type -> minsw.v1.StopContainerResponse
+	3,  // 39: minsw.v1.Containers.Remove:output_type -> minsw.v1.RemoveContainerResponse
+	30, // [30:40] is the sub-list for method output_type
+	20, // [20:30] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_containers_proto_init() }
@@ -1177,7 +1397,7 @@ func file_minsw_v1_containers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_minsw_v1_containers_proto_rawDesc), len(file_minsw_v1_containers_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

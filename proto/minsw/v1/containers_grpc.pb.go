@@ -27,6 +27,8 @@ const (
 	Containers_Top_FullMethodName              = "/minsw.v1.Containers/Top"
 	Containers_Stats_FullMethodName            = "/minsw.v1.Containers/Stats"
 	Containers_DiskUsage_FullMethodName        = "/minsw.v1.Containers/DiskUsage"
+	Containers_Stop_FullMethodName             = "/minsw.v1.Containers/Stop"
+	Containers_Remove_FullMethodName           = "/minsw.v1.Containers/Remove"
 )
 
 // ContainersClient is the client API for Containers service.
@@ -53,6 +55,12 @@ type ContainersClient interface {
 	// DiskUsage reports the node's images, container layers and volumes
 	// with their sizes (docker system df).
 	DiskUsage(ctx context.Context, in *DiskUsageRequest, opts ...grpc.CallOption) (*DiskUsageResponse, error)
+	// Stop stops a task's running container (docker stop, docker kill): the
+	// task then ends and the swarm replaces it as its restart policy says.
+	Stop(ctx context.Context, in *StopContainerRequest, opts ...grpc.CallOption) (*StopContainerResponse, error)
+	// Remove removes a task's container (docker rm), a running one only
+	// with force (its task fails and is replaced).
+	Remove(ctx context.Context, in *RemoveContainerRequest, opts ...grpc.CallOption) (*RemoveContainerResponse, error)
 }
 
 type containersClient struct {
@@ -164,6 +172,26 @@ func (c *containersClient) DiskUsage(ctx context.Context, in *DiskUsageRequest, 
 	return out, nil
 }
 
+func (c *containersClient) Stop(ctx context.Context, in *StopContainerRequest, opts ...grpc.CallOption) (*StopContainerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StopContainerResponse)
+	err := c.cc.Invoke(ctx, Containers_Stop_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *containersClient) Remove(ctx context.Context, in *RemoveContainerRequest, opts ...grpc.CallOption) (*RemoveContainerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveContainerResponse)
+	err := c.cc.Invoke(ctx, Containers_Remove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ContainersServer is the server API for Containers service.
 // All implementations must embed UnimplementedContainersServer
 // for forward compatibility.
@@ -188,6 +216,12 @@ type ContainersServer interface {
 	// DiskUsage reports the node's images, container layers and volumes
 	// with their sizes (docker system df).
 	DiskUsage(context.Context, *DiskUsageRequest) (*DiskUsageResponse, error)
+	// Stop stops a task's running container (docker stop, docker kill): the
+	// task then ends and the swarm replaces it as its restart policy says.
+	Stop(context.Context, *StopContainerRequest) (*StopContainerResponse, error)
+	// Remove removes a task's container (docker rm), a running one only
+	// with force (its task fails and is replaced).
+	Remove(context.Context, *RemoveContainerRequest) (*RemoveContainerResponse, error)
 	mustEmbedUnimplementedContainersServer()
 }
 
@@ -221,6 +255,12 @@ func (UnimplementedContainersServer) Stats(context.Context, *StatsRequest) (*Sta
 }
 func (UnimplementedContainersServer) DiskUsage(context.Context, *DiskUsageRequest) (*DiskUsageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DiskUsage not implemented")
+}
+func (UnimplementedContainersServer) Stop(context.Context, *StopContainerRequest) (*StopContainerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Stop not implemented")
+}
+func (UnimplementedContainersServer) Remove(context.Context, *RemoveContainerRequest) (*RemoveContainerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
 }
 func (UnimplementedContainersServer) mustEmbedUnimplementedContainersServer() {}
 func (UnimplementedContainersServer) testEmbeddedByValue()                    {}
@@ -362,6 +402,42 @@ func _Containers_DiskUsage_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Containers_Stop_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopContainerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContainersServer).Stop(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Containers_Stop_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContainersServer).Stop(ctx, req.(*StopContainerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Containers_Remove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveContainerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ContainersServer).Remove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Containers_Remove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ContainersServer).Remove(ctx, req.(*RemoveContainerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Containers_ServiceDesc is the grpc.ServiceDesc for Containers service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -388,6 +464,14 @@ var Containers_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DiskUsage",
 			Handler:    _Containers_DiskUsage_Handler,
+		},
+		{
+			MethodName: "Stop",
+			Handler:    _Containers_Stop_Handler,
+		},
+		{
+			MethodName: "Remove",
+			Handler:    _Containers_Remove_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
