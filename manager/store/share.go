@@ -1,6 +1,9 @@
 package store
 
 import (
+	"bytes"
+	"sync"
+
 	"google.golang.org/protobuf/proto"
 
 	api "github.com/minsw/minsw/proto/minsw/v1"
@@ -42,16 +45,41 @@ func shareTask(t, old *api.Task, svc *api.Service) {
 }
 
 func shareSpec(t *api.Task, held *api.TaskSpec) {
-	if held != nil && t.Spec != held && proto.Equal(t.Spec, held) {
+	if held != nil && t.Spec != held && t.Spec != nil && sameMessage(t.Spec, held) {
 		t.Spec = held
 	}
 }
 
 func shareEndpoint(t *api.Task, held *api.Endpoint) {
-	if held != nil && t.Endpoint != held && proto.Equal(t.Endpoint, held) {
+	if held != nil && t.Endpoint != held && t.Endpoint != nil && sameMessage(t.Endpoint, held) {
 		t.Endpoint = held
 	}
 }
+
+// sameMessage says whether a and b encode alike (deterministically: map
+// entries in key order): then either can stand for the other. It is what
+// the sharing asks, and ten times cheaper than proto.Equal's reflection
+// for a task spec (0.3 us against 3 us; a restore of 100,000 tasks
+// compared each task's spec and endpoint with its service's, a fifth of
+// its CPU). Messages that differ only in ways proto.Equal forgives (a
+// float's zero sign, unknown fields' order) are simply not shared.
+func sameMessage(a, b proto.Message) bool {
+	bufs := shareBufs.Get().(*[2][]byte)
+	defer shareBufs.Put(bufs)
+	var err error
+	if bufs[0], err = deterministic.MarshalAppend(bufs[0][:0], a); err != nil {
+		return false
+	}
+	if bufs[1], err = deterministic.MarshalAppend(bufs[1][:0], b); err != nil {
+		return false
+	}
+	return bytes.Equal(bufs[0], bufs[1])
+}
+
+var (
+	deterministic = proto.MarshalOptions{Deterministic: true}
+	shareBufs     = sync.Pool{New: func() any { return new([2][]byte) }}
+)
 
 // sameString returns held when it equals s, so s's own copy can be freed.
 func sameString(s, held string) string {

@@ -17,7 +17,10 @@ func TestTasksShareTheirServiceSpec(t *testing.T) {
 	s := New(nil, nil)
 	s.SetProposer(&loopback{s: s})
 	sv := svc("s1", "web")
-	sv.Spec.Task = &api.TaskSpec{Container: &api.ContainerSpec{Image: "busybox", Env: []string{"A=1"}}}
+	// Labels: map entries come out of a decode in any order, and the
+	// sharing must still see the specs as equal.
+	sv.Spec.Task = &api.TaskSpec{Container: &api.ContainerSpec{Image: "busybox", Env: []string{"A=1"},
+		Labels: map[string]string{"a": "1", "b": "2", "c": "3", "d": "4", "e": "5", "f": "6"}}}
 	sv.Endpoint = &api.Endpoint{VirtualIps: []*api.VirtualIP{{NetworkId: "n1", Addr: "10.0.1.2/24"}}}
 	task := func(id string, spec *api.TaskSpec) *api.Task {
 		return &api.Task{Id: id, Meta: &api.Meta{}, ServiceId: "s1", ServiceName: "web", NodeId: "node1",
