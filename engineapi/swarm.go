@@ -93,15 +93,23 @@ func (s *Server) setOwnAvailability(r *http.Request, id string, a api.NodeAvaila
 	if a == api.NodeAvailability_NODE_AVAILABILITY_ACTIVE {
 		return nil
 	}
-	n, err := s.b.Control.GetNode(r.Context(), &api.GetNodeRequest{Ref: id})
-	if err != nil {
-		return err
+	// The new node's record moves on by itself at first (its status, its
+	// description): read it again when it changed under the update.
+	var err error
+	for range 20 {
+		var n *api.GetNodeResponse
+		if n, err = s.b.Control.GetNode(r.Context(), &api.GetNodeRequest{Ref: id}); err != nil {
+			return err
+		}
+		_, err = s.b.Control.UpdateNode(r.Context(), &api.UpdateNodeRequest{
+			Ref: id, Version: n.GetNode().GetMeta().GetVersion(),
+			Spec:       &api.NodeSpec{Availability: a},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"availability"}},
+		})
+		if !errdefs.Is(err, errdefs.KindConflict) {
+			return err
+		}
 	}
-	_, err = s.b.Control.UpdateNode(r.Context(), &api.UpdateNodeRequest{
-		Ref: id, Version: n.GetNode().GetMeta().GetVersion(),
-		Spec:       &api.NodeSpec{Availability: a},
-		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"availability"}},
-	})
 	return err
 }
 
