@@ -11,7 +11,7 @@ import (
 
 // TestDockerServiceLsModeFilterKnowsJobs: docker service ls --filter
 // mode=replicated-job|global-job lists the job services (a job counted as
-// "replicated", so the filter listed none).
+// "replicated", so the filter listed none), and runtime= is served.
 func TestDockerServiceLsModeFilterKnowsJobs(t *testing.T) {
 	d := startDaemon(t, "swarm-manager")
 	d.initSwarm()
@@ -27,6 +27,17 @@ func TestDockerServiceLsModeFilterKnowsJobs(t *testing.T) {
 		if got := strings.TrimSpace(d.ok("service", "ls", "--filter", "mode="+c.mode, "--format", "{{.Name}}")); got != c.want {
 			t.Errorf("service ls --filter mode=%s: %q, want %q", c.mode, got, c.want)
 		}
+	}
+	// runtime=container is every minsw service and task (it was refused
+	// as an invalid filter); docker's other kinds are none of them.
+	if got := strings.Fields(d.ok("service", "ls", "-q", "--filter", "runtime=container")); len(got) != 3 {
+		t.Errorf("service ls --filter runtime=container: %q", got)
+	}
+	if got := strings.TrimSpace(d.ok("service", "ls", "-q", "--filter", "runtime=plugin")); got != "" {
+		t.Errorf("service ls --filter runtime=plugin: %q", got)
+	}
+	if got := strings.TrimSpace(d.ok("service", "ps", "--format", "{{.Name}}", "--filter", "runtime=container", "svc")); got != "svc.1" {
+		t.Errorf("service ps --filter runtime=container svc: %q", got)
 	}
 }
 

@@ -33,7 +33,12 @@ func ParseFilters(raw string, accepted ...string) (filters.Args, error) {
 }
 
 // ServiceFilterKeys are the keys GET /services accepts.
-var ServiceFilterKeys = []string{"id", "label", "mode", "name"}
+var ServiceFilterKeys = []string{"id", "label", "mode", "name", "runtime"}
+
+// runtime is the kind of every minsw task for docker's runtime filter:
+// minsw runs containers (docker's other kinds are plugins and network
+// attachments, which minsw does not make).
+const runtime = "container"
 
 func anyPrefix(args filters.Args, key, s string) bool {
 	vals := args.Get(key)
@@ -76,6 +81,7 @@ func MatchService(args filters.Args, s *api.Service) bool {
 	return anyPrefix(args, "id", s.GetId()) &&
 		anyPrefix(args, "name", s.GetSpec().GetName()) &&
 		anyExact(args, "mode", mode) &&
+		anyExact(args, "runtime", runtime) &&
 		args.MatchKVList("label", s.GetSpec().GetLabels())
 }
 
@@ -96,7 +102,7 @@ func MatchNode(args filters.Args, n *api.Node) bool {
 }
 
 // TaskFilterKeys are the keys GET /tasks accepts.
-var TaskFilterKeys = []string{"_up-to-date", "desired-state", "id", "label", "name", "node", "service"}
+var TaskFilterKeys = []string{"_up-to-date", "desired-state", "id", "label", "name", "node", "runtime", "service"}
 
 // TaskName is docker's name for a task: <service>.<slot> for replicated
 // tasks, <service>.<node id> for global ones.
@@ -148,6 +154,7 @@ func MatchTask(args filters.Args, t *api.Task, svc *api.Service, serviceIDs, nod
 	}
 	return anyPrefix(args, "id", t.GetId()) &&
 		anyPrefix(args, "name", TaskName(t)) &&
+		anyExact(args, "runtime", runtime) &&
 		args.MatchKVList("label", svc.GetSpec().GetLabels())
 }
 
