@@ -161,6 +161,7 @@ func (s *Server) routes() {
 	s.handle("POST /containers/{id}/stop", s.containerStop)
 	s.handle("POST /containers/{id}/kill", s.containerKill)
 	s.handle("DELETE /containers/{id}", s.containerRemove)
+	s.handle("POST /containers/prune", s.containerPrune)
 	s.handle("POST /exec/{id}/start", s.execStart)
 	s.handle("POST /exec/{id}/resize", s.execResize)
 	s.handle("GET /exec/{id}/json", s.execInspect)

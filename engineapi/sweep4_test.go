@@ -125,7 +125,8 @@ func TestDockerPsLastSinceBefore(t *testing.T) {
 
 // TestDockerStopKillRmTaskContainer: docker stop, kill and rm -f on a
 // task's container end it, and the swarm replaces the task, as a Swarm
-// user checks a service heals (all three were 501).
+// user checks a service heals (all three were 501); docker container
+// prune removes the stopped ones (it was 501 too).
 func TestDockerStopKillRmTaskContainer(t *testing.T) {
 	d := startDaemon(t, "swarm-manager")
 	d.initSwarm()
@@ -163,4 +164,14 @@ func TestDockerStopKillRmTaskContainer(t *testing.T) {
 	out = d.ok("service", "ps", "--format", "{{.CurrentState}} {{.Error}}", "web")
 	contains(t, out, "(143)")
 	matches(t, out, `(?m)^Running `)
+	// docker container prune removes the stopped ones (second's), keeps
+	// the running one, and leaves the tasks in the service's history.
+	out = d.ok("container", "prune", "--force")
+	contains(t, out, "Deleted Containers:\n"+second)
+	if got := strings.Fields(d.ok("ps", "-aq")); len(got) != 1 {
+		t.Fatalf("after container prune: %q, want the running container only", got)
+	}
+	if got := strings.Fields(d.ok("service", "ps", "-q", "web")); len(got) != 4 {
+		t.Fatalf("service ps after container prune: %q, want 4 tasks", got)
+	}
 }
