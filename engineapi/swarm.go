@@ -3,8 +3,6 @@ package engineapi
 import (
 	"net/http"
 
-	"google.golang.org/protobuf/types/known/fieldmaskpb"
-
 	"github.com/docker/docker/api/types/swarm"
 
 	"github.com/minsw/minsw/engineapi/convert"
@@ -54,14 +52,12 @@ func (s *Server) swarmInit(w http.ResponseWriter, r *http.Request) error {
 	resp, err := s.b.Swarm.Init(r.Context(), &api.InitRequest{
 		AdvertiseAddr: req.AdvertiseAddr, ListenAddr: req.ListenAddr,
 		ForceNewCluster: req.ForceNewCluster, Autolock: req.AutoLockManagers,
+		Availability: availability,
 	})
 	if err != nil {
 		return err
 	}
 	if err := s.applyInitSpec(r, req.Spec); err != nil {
-		return err
-	}
-	if err := s.setOwnAvailability(r, resp.GetNodeId(), availability); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, resp.GetNodeId())
@@ -83,33 +79,6 @@ func (s *Server) applyInitSpec(r *http.Request, spec swarm.Spec) error {
 		return err
 	}
 	_, err = s.b.Control.UpdateCluster(r.Context(), &api.UpdateClusterRequest{Version: cur.GetCluster().GetMeta().GetVersion(), Spec: next})
-	return err
-}
-
-// setOwnAvailability gives the node a new swarm was made on the
-// availability `docker swarm init --availability` asked for (a manager
-// that should run no tasks starts drained).
-func (s *Server) setOwnAvailability(r *http.Request, id string, a api.NodeAvailability) error {
-	if a == api.NodeAvailability_NODE_AVAILABILITY_ACTIVE {
-		return nil
-	}
-	// The new node's record moves on by itself at first (its status, its
-	// description): read it again when it changed under the update.
-	var err error
-	for range 20 {
-		var n *api.GetNodeResponse
-		if n, err = s.b.Control.GetNode(r.Context(), &api.GetNodeRequest{Ref: id}); err != nil {
-			return err
-		}
-		_, err = s.b.Control.UpdateNode(r.Context(), &api.UpdateNodeRequest{
-			Ref: id, Version: n.GetNode().GetMeta().GetVersion(),
-			Spec:       &api.NodeSpec{Availability: a},
-			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"availability"}},
-		})
-		if !errdefs.Is(err, errdefs.KindConflict) {
-			return err
-		}
-	}
 	return err
 }
 

@@ -23,9 +23,10 @@ import (
 // InitCluster writes a new swarm's first objects: the cluster with its root
 // CA (made by swarm init with ca.Bootstrap, which also issued this node's
 // certificate), its join tokens and first gossip key, this node as leader
-// and manager, and the ingress network. Called once, on the bootstrapped
+// and manager (with the availability swarm init gave it), and the ingress
+// network. Called once, on the bootstrapped
 // manager, after it leads.
-func (m *Manager) InitCluster(ctx context.Context, desc *api.NodeDescription, nodeAddr string, root *ca.RootCA) (*api.Cluster, error) {
+func (m *Manager) InitCluster(ctx context.Context, desc *api.NodeDescription, nodeAddr string, root *ca.RootCA, availability api.NodeAvailability) (*api.Cluster, error) {
 	for m.allocator() == nil {
 		select {
 		case <-ctx.Done():
@@ -86,7 +87,7 @@ func (m *Manager) InitCluster(ctx context.Context, desc *api.NodeDescription, no
 		return tx.Create(&api.Node{
 			Id:            m.cfg.NodeID,
 			Meta:          &api.Meta{},
-			Spec:          &api.NodeSpec{DesiredRole: api.NodeRole_NODE_ROLE_MANAGER},
+			Spec:          &api.NodeSpec{DesiredRole: api.NodeRole_NODE_ROLE_MANAGER, Availability: availability},
 			Description:   desc,
 			Role:          api.NodeRole_NODE_ROLE_MANAGER,
 			Status:        &api.NodeStatus{State: api.NodeState_NODE_STATE_UNKNOWN, Addr: host},

@@ -72,7 +72,7 @@ var testRoots sync.Map
 // initCluster is swarm init's InitCluster on a bootstrapped test manager.
 func initCluster(ctx context.Context, m *Manager) (*api.Cluster, error) {
 	root, _ := testRoots.Load(m)
-	return m.InitCluster(ctx, &api.NodeDescription{Hostname: m.cfg.NodeID}, m.cfg.AdvertiseAddr, root.(*ca.RootCA))
+	return m.InitCluster(ctx, &api.NodeDescription{Hostname: m.cfg.NodeID}, m.cfg.AdvertiseAddr, root.(*ca.RootCA), api.NodeAvailability_NODE_AVAILABILITY_ACTIVE)
 }
 
 // joinManager starts a manager that joins through via with a manager

@@ -110,7 +110,7 @@ type clusterManager interface {
 	// through the manager's edge (the local socket's fast path).
 	CallLocal(ctx context.Context, creds *ca.Credentials, fullMethod string, req any) (any, error)
 	WaitLeader(ctx context.Context) error
-	InitCluster(ctx context.Context, desc *api.NodeDescription, nodeAddr string, root *ca.RootCA) (*api.Cluster, error)
+	InitCluster(ctx context.Context, desc *api.NodeDescription, nodeAddr string, root *ca.RootCA, availability api.NodeAvailability) (*api.Cluster, error)
 	SetAutolock(ctx context.Context, on bool) (unlockKey string, err error)
 	FollowUnlockKey(fn func(unlockKey string))
 	KnownManager(id ca.Identity) error

@@ -180,6 +180,9 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	if r.GetForceNewCluster() && n.outsideSwarm() != nil {
 		return n.forceNewCluster(ctx)
 	}
+	if _, ok := api.NodeAvailability_name[int32(r.GetAvailability())]; !ok {
+		return nil, errdefs.InvalidArgument("invalid availability %d: want active, pause or drain", r.GetAvailability())
+	}
 	if err := n.outsideSwarm(); err != nil {
 		return nil, err
 	}
@@ -220,7 +223,7 @@ func (s *swarmAPI) Init(ctx context.Context, r *api.InitRequest) (*api.InitRespo
 	if err := m.WaitLeader(ictx); err != nil {
 		return fail(err)
 	}
-	c, err := m.InitCluster(ictx, n.description(), st.AdvertiseAddr, root)
+	c, err := m.InitCluster(ictx, n.description(), st.AdvertiseAddr, root, r.GetAvailability())
 	if err != nil {
 		return fail(err)
 	}

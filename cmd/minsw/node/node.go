@@ -269,11 +269,11 @@ func newUpdateCommand(c *cli.CLI) *cobra.Command {
 			}
 			err = updateNode(cmd.Context(), cl, args[0], func(n *minswv1.Node) error {
 				if cmd.Flags().Changed("availability") {
-					v, ok := minswv1.NodeAvailability_value["NODE_AVAILABILITY_"+strings.ToUpper(availability)]
-					if !ok {
-						return fmt.Errorf("invalid availability %q: must be one of active, pause, drain", availability)
+					v, err := cli.Availability(availability)
+					if err != nil {
+						return err
 					}
-					n.Spec.Availability = minswv1.NodeAvailability(v)
+					n.Spec.Availability = v
 				}
 				if cmd.Flags().Changed("role") {
 					v, ok := minswv1.NodeRole_value["NODE_ROLE_"+strings.ToUpper(role)]

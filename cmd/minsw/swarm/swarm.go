@@ -26,6 +26,7 @@ func NewCommand(c *cli.CLI) *cobra.Command {
 
 func newInitCommand(c *cli.CLI) *cobra.Command {
 	var req minswv1.InitRequest
+	var availability string
 	cmd := &cobra.Command{
 		Use:   "init [OPTIONS]",
 		Short: "Initialize a swarm",
@@ -36,6 +37,11 @@ func newInitCommand(c *cli.CLI) *cobra.Command {
 			"    docker service ls",
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			a, err := cli.Availability(availability)
+			if err != nil {
+				return err
+			}
+			req.Availability = a
 			cl, err := c.Client()
 			if err != nil {
 				return err
@@ -66,16 +72,23 @@ func newInitCommand(c *cli.CLI) *cobra.Command {
 	f.StringVar(&req.ListenAddr, "listen-addr", "", "Listen address (format: <ip|interface>[:port]) (default: the daemon's --listen-addr, 0.0.0.0:2377)")
 	f.BoolVar(&req.Autolock, "autolock", false, "Enable manager autolocking (requiring an unlock key to start a stopped manager)")
 	f.BoolVar(&req.ForceNewCluster, "force-new-cluster", false, "Force create a new cluster from current state")
+	f.StringVar(&availability, "availability", "active", `Availability of the node ("active", "pause", "drain")`)
 	return cmd
 }
 
 func newJoinCommand(c *cli.CLI) *cobra.Command {
 	var req minswv1.JoinRequest
+	var availability string
 	cmd := &cobra.Command{
 		Use:   "join [OPTIONS] HOST:PORT",
 		Short: "Join a swarm as a node and/or manager",
 		Args:  cli.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := cli.Availability(availability)
+			if err != nil {
+				return err
+			}
+			req.Availability = a
 			cl, err := c.Client()
 			if err != nil {
 				return err
@@ -97,6 +110,7 @@ func newJoinCommand(c *cli.CLI) *cobra.Command {
 	f.StringVar(&req.JoinToken, "token", "", "Token for entry into the swarm")
 	f.StringVar(&req.AdvertiseAddr, "advertise-addr", "", "Advertised address (format: <ip|interface>[:port])")
 	f.StringVar(&req.ListenAddr, "listen-addr", "", "Listen address (format: <ip|interface>[:port]) (default: the daemon's --listen-addr, 0.0.0.0:2377)")
+	f.StringVar(&availability, "availability", "active", `Availability of the node ("active", "pause", "drain")`)
 	return cmd
 }
 

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/minsw/minsw/cmd/minsw/internal/clitest"
+	minswv1 "github.com/minsw/minsw/proto/minsw/v1"
 )
 
 func TestSwarmInit(t *testing.T) {
@@ -61,5 +62,29 @@ func TestSwarmJoinToken(t *testing.T) {
 	_, errOut, code := clitest.Run(t, sock, "", "swarm", "join-token", "boss")
 	if code != 1 || errOut != "unknown role boss\n" {
 		t.Errorf("bad role: %d %q", code, errOut)
+	}
+}
+
+// TestSwarmInitJoinAvailability: --availability starts the node with it,
+// as docker's; a value docker does not know is refused before any call.
+func TestSwarmInitJoinAvailability(t *testing.T) {
+	d := clitest.Seed()
+	sock := d.Serve(t)
+	if _, errOut, code := clitest.Run(t, sock, "", "swarm", "init", "--availability", "drain"); code != 0 {
+		t.Fatalf("init --availability drain: exit %d: %s", code, errOut)
+	}
+	if got := d.LastInit.GetAvailability(); got != minswv1.NodeAvailability_NODE_AVAILABILITY_DRAIN {
+		t.Errorf("init request availability %v, want drain", got)
+	}
+	if _, errOut, code := clitest.Run(t, sock, "", "swarm", "join", "--availability", "Pause", "--token", "SWMTKN-1-worker", "192.168.56.10:2377"); code != 0 {
+		t.Fatalf("join --availability Pause: exit %d: %s", code, errOut)
+	}
+	if got := d.LastJoin.GetAvailability(); got != minswv1.NodeAvailability_NODE_AVAILABILITY_PAUSE {
+		t.Errorf("join request availability %v, want pause", got)
+	}
+	d.LastJoin = nil
+	_, errOut, code := clitest.Run(t, sock, "", "swarm", "join", "--availability", "off", "--token", "SWMTKN-1-worker", "192.168.56.10:2377")
+	if code == 0 || errOut != "invalid availability \"off\": must be one of active, pause, drain\n" || d.LastJoin != nil {
+		t.Errorf("join --availability off: exit %d %q, request %v", code, errOut, d.LastJoin)
 	}
 }

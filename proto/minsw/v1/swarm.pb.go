@@ -109,8 +109,11 @@ type InitRequest struct {
 	ListenAddr      string `protobuf:"bytes,2,opt,name=listen_addr,json=listenAddr,proto3" json:"listen_addr,omitempty"`
 	ForceNewCluster bool   `protobuf:"varint,3,opt,name=force_new_cluster,json=forceNewCluster,proto3" json:"force_new_cluster,omitempty"`
 	Autolock        bool   `protobuf:"varint,4,opt,name=autolock,proto3" json:"autolock,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// availability is this node's from the start, as docker swarm init
+	// --availability (a manager that should run no tasks starts drained).
+	Availability  NodeAvailability `protobuf:"varint,252,opt,name=availability,proto3,enum=minsw.v1.NodeAvailability" json:"availability,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InitRequest) Reset() {
@@ -169,6 +172,13 @@ func (x *InitRequest) GetAutolock() bool {
 		return x.Autolock
 	}
 	return false
+}
+
+func (x *InitRequest) GetAvailability() NodeAvailability {
+	if x != nil {
+		return x.Availability
+	}
+	return NodeAvailability_NODE_AVAILABILITY_ACTIVE
 }
 
 type InitResponse struct {
@@ -1171,13 +1181,14 @@ const file_minsw_v1_swarm_proto_rawDesc = "" +
 	"\rUnlockRequest\x12\x1d\n" +
 	"\n" +
 	"unlock_key\x18\x01 \x01(\tR\tunlockKey\"\x10\n" +
-	"\x0eUnlockResponse\"\x9d\x01\n" +
+	"\x0eUnlockResponse\"\xde\x01\n" +
 	"\vInitRequest\x12%\n" +
 	"\x0eadvertise_addr\x18\x01 \x01(\tR\radvertiseAddr\x12\x1f\n" +
 	"\vlisten_addr\x18\x02 \x01(\tR\n" +
 	"listenAddr\x12*\n" +
 	"\x11force_new_cluster\x18\x03 \x01(\bR\x0fforceNewCluster\x12\x1a\n" +
-	"\bautolock\x18\x04 \x01(\bR\bautolock\"\x95\x01\n" +
+	"\bautolock\x18\x04 \x01(\bR\bautolock\x12?\n" +
+	"\favailability\x18\xfc\x01 \x01(\x0e2\x1a.minsw.v1.NodeAvailabilityR\favailability\"\x95\x01\n" +
 	"\fInitResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x1d\n" +
 	"\n" +
@@ -1302,36 +1313,37 @@ var file_minsw_v1_swarm_proto_goTypes = []any{
 	(*NodeDescription)(nil),          // 22: minsw.v1.NodeDescription
 }
 var file_minsw_v1_swarm_proto_depIdxs = []int32{
-	20, // 0: minsw.v1.JoinRequest.availability:type_name -> minsw.v1.NodeAvailability
-	21, // 1: minsw.v1.JoinResponse.role:type_name -> minsw.v1.NodeRole
-	22, // 2: minsw.v1.JoinClusterRequest.description:type_name -> minsw.v1.NodeDescription
-	20, // 3: minsw.v1.JoinClusterRequest.availability:type_name -> minsw.v1.NodeAvailability
-	21, // 4: minsw.v1.JoinClusterResponse.role:type_name -> minsw.v1.NodeRole
-	2,  // 5: minsw.v1.Swarm.Init:input_type -> minsw.v1.InitRequest
-	4,  // 6: minsw.v1.Swarm.Join:input_type -> minsw.v1.JoinRequest
-	6,  // 7: minsw.v1.Swarm.Leave:input_type -> minsw.v1.LeaveRequest
-	8,  // 8: minsw.v1.Swarm.Info:input_type -> minsw.v1.InfoRequest
-	0,  // 9: minsw.v1.Swarm.Unlock:input_type -> minsw.v1.UnlockRequest
-	14, // 10: minsw.v1.Membership.JoinCluster:input_type -> minsw.v1.JoinClusterRequest
-	16, // 11: minsw.v1.Membership.JoinRaft:input_type -> minsw.v1.JoinRaftRequest
-	18, // 12: minsw.v1.Membership.LeaveRaft:input_type -> minsw.v1.LeaveRaftRequest
-	10, // 13: minsw.v1.Membership.GetRootCA:input_type -> minsw.v1.GetRootCARequest
-	12, // 14: minsw.v1.Membership.RenewCertificate:input_type -> minsw.v1.RenewCertificateRequest
-	3,  // 15: minsw.v1.Swarm.Init:output_type -> minsw.v1.InitResponse
-	5,  // 16: minsw.v1.Swarm.Join:output_type -> minsw.v1.JoinResponse
-	7,  // 17: minsw.v1.Swarm.Leave:output_type -> minsw.v1.LeaveResponse
-	9,  // 18: minsw.v1.Swarm.Info:output_type -> minsw.v1.InfoResponse
-	1,  // 19: minsw.v1.Swarm.Unlock:output_type -> minsw.v1.UnlockResponse
-	15, // 20: minsw.v1.Membership.JoinCluster:output_type -> minsw.v1.JoinClusterResponse
-	17, // 21: minsw.v1.Membership.JoinRaft:output_type -> minsw.v1.JoinRaftResponse
-	19, // 22: minsw.v1.Membership.LeaveRaft:output_type -> minsw.v1.LeaveRaftResponse
-	11, // 23: minsw.v1.Membership.GetRootCA:output_type -> minsw.v1.GetRootCAResponse
-	13, // 24: minsw.v1.Membership.RenewCertificate:output_type -> minsw.v1.RenewCertificateResponse
-	15, // [15:25] is the sub-list for method output_type
-	5,  // [5:15] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	20, // 0: minsw.v1.InitRequest.availability:type_name -> minsw.v1.NodeAvailability
+	20, // 1: minsw.v1.JoinRequest.availability:type_name -> minsw.v1.NodeAvailability
+	21, // 2: minsw.v1.JoinResponse.role:type_name -> minsw.v1.NodeRole
+	22, // 3: minsw.v1.JoinClusterRequest.description:type_name -> minsw.v1.NodeDescription
+	20, // 4: minsw.v1.JoinClusterRequest.availability:type_name -> minsw.v1.NodeAvailability
+	21, // 5: minsw.v1.JoinClusterResponse.role:type_name -> minsw.v1.NodeRole
+	2,  // 6: minsw.v1.Swarm.Init:input_type -> minsw.v1.InitRequest
+	4,  // 7: minsw.v1.Swarm.Join:input_type -> minsw.v1.JoinRequest
+	6,  // 8: minsw.v1.Swarm.Leave:input_type -> minsw.v1.LeaveRequest
+	8,  // 9: minsw.v1.Swarm.Info:input_type -> minsw.v1.InfoRequest
+	0,  // 10: minsw.v1.Swarm.Unlock:input_type -> minsw.v1.UnlockRequest
+	14, // 11: minsw.v1.Membership.JoinCluster:input_type -> minsw.v1.JoinClusterRequest
+	16, // 12: minsw.v1.Membership.JoinRaft:input_type -> minsw.v1.JoinRaftRequest
+	18, // 13: minsw.v1.Membership.LeaveRaft:input_type -> minsw.v1.LeaveRaftRequest
+	10, // 14: minsw.v1.Membership.GetRootCA:input_type -> minsw.v1.GetRootCARequest
+	12, // 15: minsw.v1.Membership.RenewCertificate:input_type -> minsw.v1.RenewCertificateRequest
+	3,  // 16: minsw.v1.Swarm.Init:output_type -> minsw.v1.InitResponse
+	5,  // 17: minsw.v1.Swarm.Join:output_type -> minsw.v1.JoinResponse
+	7,  // 18: minsw.v1.Swarm.Leave:output_type -> minsw.v1.LeaveResponse
+	9,  // 19: minsw.v1.Swarm.Info:output_type -> minsw.v1.InfoResponse
+	1,  // 20: minsw.v1.Swarm.Unlock:output_type -> minsw.v1.UnlockResponse
+	15, // 21: minsw.v1.Membership.JoinCluster:output_type -> minsw.v1.JoinClusterResponse
+	17, // 22: minsw.v1.Membership.JoinRaft:output_type -> minsw.v1.JoinRaftResponse
+	19, // 23: minsw.v1.Membership.LeaveRaft:output_type -> minsw.v1.LeaveRaftResponse
+	11, // 24: minsw.v1.Membership.GetRootCA:output_type -> minsw.v1.GetRootCAResponse
+	13, // 25: minsw.v1.Membership.RenewCertificate:output_type -> minsw.v1.RenewCertificateResponse
+	16, // [16:26] is the sub-list for method output_type
+	6,  // [6:16] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_minsw_v1_swarm_proto_init() }
