@@ -162,6 +162,7 @@ func (s *Server) routes() {
 	s.handle("POST /containers/{id}/kill", s.containerKill)
 	s.handle("DELETE /containers/{id}", s.containerRemove)
 	s.handle("POST /containers/prune", s.containerPrune)
+	s.handle("POST /containers/{id}/wait", s.containerWait)
 	s.handle("POST /exec/{id}/start", s.execStart)
 	s.handle("POST /exec/{id}/resize", s.execResize)
 	s.handle("GET /exec/{id}/json", s.execInspect)

@@ -1,6 +1,9 @@
 package engineapi_test
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -126,7 +129,8 @@ func TestDockerPsLastSinceBefore(t *testing.T) {
 // TestDockerStopKillRmTaskContainer: docker stop, kill and rm -f on a
 // task's container end it, and the swarm replaces the task, as a Swarm
 // user checks a service heals (all three were 501); docker container
-// prune removes the stopped ones (it was 501 too).
+// prune removes the stopped ones and docker wait waits for one to stop
+// (both were 501 too).
 func TestDockerStopKillRmTaskContainer(t *testing.T) {
 	d := startDaemon(t, "swarm-manager")
 	d.initSwarm()
@@ -143,8 +147,24 @@ func TestDockerStopKillRmTaskContainer(t *testing.T) {
 		return id
 	}
 	first := running("")
+	// docker wait answers once the container stops, with its exit code.
+	waited := make(chan string, 1)
+	wait := exec.Command("docker", "wait", first)
+	wait.Env = append(os.Environ(), "DOCKER_HOST=unix://"+d.dockerSock(), "DOCKER_CONFIG="+filepath.Join(d.dir, "docker-config"))
+	go func() { out, _ := wait.CombinedOutput(); waited <- string(out) }()
+	// Most likely the wait is under way before the stop; if not, it
+	// answers the same at once.
+	time.Sleep(500 * time.Millisecond)
 	if out := strings.TrimSpace(d.ok("stop", "-t", "1", first)); out != first {
 		t.Fatalf("docker stop printed %q", out)
+	}
+	select {
+	case out := <-waited:
+		if strings.TrimSpace(out) != "143" {
+			t.Fatalf("docker wait printed %q, want the exit code 143", out)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("docker wait did not answer after the stop")
 	}
 	second := running(first)
 	out := d.fails("kill", "-s", "HUP", second)
