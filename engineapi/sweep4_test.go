@@ -195,3 +195,32 @@ func TestDockerStopKillRmTaskContainer(t *testing.T) {
 		t.Fatalf("service ps after container prune: %q, want 4 tasks", got)
 	}
 }
+
+// TestDockerPsPortsAndPortFilters: docker ps shows the ports a task
+// publishes on its node (mode=host) as docker shows a container's
+// bindings, and filters on them (PORTS was always empty, and publish= and
+// expose= were refused as invalid filters).
+func TestDockerPsPortsAndPortFilters(t *testing.T) {
+	d := startDaemon(t, "swarm-manager")
+	d.initSwarm()
+	d.ok("service", "create", "--detach", "--name", "hostport", "--publish", "mode=host,published=18081,target=80", "--no-resolve-image", "busybox", "sleep", "1000")
+	d.ok("service", "create", "--detach", "--name", "meshport", "--publish", "18082:80", "--no-resolve-image", "busybox", "sleep", "1000")
+	eventually(t, 30*time.Second, func() string {
+		if out := d.ok("ps", "--format", "{{.Ports}}", "--filter", "label=com.docker.swarm.service.name=hostport"); strings.TrimSpace(out) != "0.0.0.0:18081->80/tcp" {
+			return "hostport's container ports: " + out
+		}
+		return ""
+	})
+	for _, c := range []struct{ filter, want string }{
+		{"publish=18081", "hostport"},
+		{"publish=18081/tcp", "hostport"},
+		{"publish=18080-18090", "hostport"},
+		{"publish=18081/udp", ""},
+		{"publish=18082", ""}, // the routing mesh's port, not the container's
+		{"expose=80", "hostport"},
+	} {
+		if got := strings.TrimSpace(d.ok("ps", "--format", `{{.Label "com.docker.swarm.service.name"}}`, "--filter", c.filter)); got != c.want {
+			t.Errorf("docker ps --filter %s: %q, want %q", c.filter, got, c.want)
+		}
+	}
+}

@@ -110,6 +110,7 @@ func ContainerSummary(c *api.Container, now time.Time, v *TaskView) container.Su
 	if t := v.task(c); t != nil {
 		out.NetworkSettings = &container.NetworkSettingsSummary{Networks: containerNetworks(v, t)}
 		out.Mounts = containerMounts(v, t)
+		out.Ports = containerPorts(t)
 	}
 	return out
 }
@@ -172,7 +173,7 @@ func ContainerInspect(c *api.Container, v *TaskView) container.InspectResponse {
 }
 
 // ContainerFilterKeys are the keys GET /containers/json accepts.
-var ContainerFilterKeys = []string{"ancestor", "before", "exited", "health", "id", "is-task", "label", "name", "network", "since", "status", "volume"}
+var ContainerFilterKeys = []string{"ancestor", "before", "exited", "expose", "health", "id", "is-task", "label", "name", "network", "publish", "since", "status", "volume"}
 
 // MatchContainer says whether c passes the container filters: id prefix,
 // name substring (as docker), labels, status, exit code, health, the image
@@ -212,6 +213,11 @@ func MatchContainer(args filters.Args, c *api.Container, v *TaskView) bool {
 		return false
 	}
 	t := v.task(c)
+	for key, public := range map[string]bool{"publish": true, "expose": false} {
+		if vals := args.Get(key); len(vals) > 0 && !slices.ContainsFunc(vals, func(p string) bool { return portMatches(containerPorts(t), p, public) }) {
+			return false
+		}
+	}
 	if vals := args.Get("network"); len(vals) > 0 {
 		ok := false
 		for _, a := range t.GetNetworks() {
