@@ -89,7 +89,6 @@ func TestStopKillsAProcessIgnoringTERM(t *testing.T) {
 
 func TestContainerSeesItsHostnameDNSHostsAndEnv(t *testing.T) {
 	e := newExecutor(t)
-	ctx := testCtx(t)
 	id := run(t, e, `echo "host=$(hostname)"; cat /etc/resolv.conf /etc/hosts; echo "foo=$FOO"; echo "path=$PATH"; exit 7`,
 		func(s *executor.Spec) {
 			s.DNS = []string{"127.0.0.11"}
@@ -102,10 +101,7 @@ func TestContainerSeesItsHostnameDNSHostsAndEnv(t *testing.T) {
 	if st.ExitCode != 7 {
 		t.Errorf("exit code %d, want 7", st.ExitCode)
 	}
-	var out bytes.Buffer
-	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, logsTo(&out)); err != nil {
-		t.Fatal(err)
-	}
+	out := exitedLogs(t, e, id, "path=") // the last line
 	for _, want := range []string{
 		"host=" + id[:12] + "\n",
 		"nameserver 127.0.0.11\nsearch example.org\noptions ndots:0\n",
@@ -115,8 +111,8 @@ func TestContainerSeesItsHostnameDNSHostsAndEnv(t *testing.T) {
 		"foo=bar\n",
 		"path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
 	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 	remove(t, e, id)
@@ -593,17 +589,12 @@ func TestConcurrentCreatesPullOnce(t *testing.T) {
 
 func TestJoinsTheGivenNetworkNamespace(t *testing.T) {
 	e := newExecutor(t)
-	ctx := testCtx(t)
 	path, inode := newNetns(t)
 	id := run(t, e, `readlink /proc/self/ns/net; exit 0`, func(s *executor.Spec) { s.NetnsPath = path })
 	waitExited(t, e, id)
-	var out bytes.Buffer
-	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, logsTo(&out)); err != nil {
-		t.Fatal(err)
-	}
 	want := "net:[" + inode + "]\n"
-	if out.String() != want {
-		t.Errorf("container netns %q, want %q", out.String(), want)
+	if out := exitedLogs(t, e, id, "\n"); out != want {
+		t.Errorf("container netns %q, want %q", out, want)
 	}
 	remove(t, e, id)
 }
@@ -757,12 +748,8 @@ func TestNetBoxLikeImageRunsADynamicBinary(t *testing.T) {
 	if st := waitExited(t, e, id); st.ExitCode != 0 {
 		t.Errorf("exit %d", st.ExitCode)
 	}
-	var out bytes.Buffer
-	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, logsTo(&out)); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(out.String(), "curl ") {
-		t.Errorf("curl --version: %q", out.String())
+	if out := exitedLogs(t, e, id, "curl "); !strings.HasPrefix(out, "curl ") {
+		t.Errorf("curl --version: %q", out)
 	}
 	remove(t, e, id)
 }
@@ -786,6 +773,7 @@ func TestLogTimesAndStreams(t *testing.T) {
 	before := time.Now()
 	id := run(t, e, `echo early; echo oops >&2; sleep 1.5; echo late`)
 	waitExited(t, e, id)
+	exitedLogs(t, e, id, "late\n")
 	var entries []executor.LogEntry
 	if err := e.Logs(ctx, id, executor.LogsOptions{Tail: -1}, func(es []executor.LogEntry) error {
 		entries = append(entries, es...)

@@ -176,6 +176,36 @@ func runReady(t testing.TB, e *Executor, sh string, adjust ...func(*executor.Spe
 }
 
 // waitExited polls until the container has exited.
+// exitedLogs reads the whole log of exited container id until it holds
+// every string of want, for 10 s at most, and returns it. The log writer
+// is a process of its own that lives as long as the task: it may not have
+// written the last of the output yet when the exit is reported (a log read
+// at once was empty, on a machine at load 15), and nothing says when it has.
+func exitedLogs(t testing.TB, e *Executor, id string, want ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	for range 500 {
+		out.Reset()
+		if err := e.Logs(testCtx(t), id, executor.LogsOptions{Tail: -1}, logsTo(&out)); err != nil {
+			t.Fatal(err)
+		}
+		if holdsAll(out.String(), want) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return out.String()
+}
+
+func holdsAll(s string, want []string) bool {
+	for _, w := range want {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
+}
+
 func waitExited(t testing.TB, e *Executor, id string) executor.Status {
 	t.Helper()
 	ctx := testCtx(t)

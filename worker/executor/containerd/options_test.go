@@ -133,7 +133,7 @@ func TestServiceOptionsSeenFromInside(t *testing.T) {
 			change: func(ts *api.TaskSpec) { ts.Container.OomScoreAdj = 500 }, want: []string{"500"}},
 		{name: "--init runs docker-init as PID 1", sh: `cat /proc/1/cmdline | tr '\0' ' '; echo; echo "me=$$"`,
 			change: func(ts *api.TaskSpec) { ts.Container.Init = true },
-			want:   []string{"/sbin/docker-init -- sh -c"}, absent: []string{"me=1\n"}},
+			want:   []string{"/sbin/docker-init -- sh -c", "me="}, absent: []string{"me=1\n"}},
 		{name: "--dns --dns-search --dns-option off the overlays", sh: `cat /etc/resolv.conf`,
 			change: func(ts *api.TaskSpec) {
 				ts.Container.DnsConfig = &api.DNSConfig{Nameservers: []string{"10.9.9.9"}, Search: []string{"corp.example"}, Options: []string{"timeout:2"}}
@@ -151,7 +151,7 @@ func TestServiceOptionsSeenFromInside(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := &api.TaskSpec{Container: &api.ContainerSpec{Image: "busybox", Command: []string{"sh", "-c", tc.sh}}}
 			tc.change(ts)
-			out, _ := runTask(t, e, ts)
+			out, _ := runTask(t, e, ts, tc.want...)
 			for _, w := range tc.want {
 				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
@@ -167,8 +167,9 @@ func TestServiceOptionsSeenFromInside(t *testing.T) {
 }
 
 // runTask runs task spec ts of service web, slot 3, on node node1
-// (swarm-worker1) to its end and returns its output and exit status.
-func runTask(t *testing.T, e *Executor, ts *api.TaskSpec) (string, executor.Status) {
+// (swarm-worker1) to its end and returns its output (once it holds every
+// string of want: see exitedLogs) and exit status.
+func runTask(t *testing.T, e *Executor, ts *api.TaskSpec, want ...string) (string, executor.Status) {
 	t.Helper()
 	ctx := testCtx(t)
 	task := &api.Task{Id: "task1", ServiceId: "svc1", ServiceName: "web", Slot: 3, Spec: ts}
@@ -185,11 +186,7 @@ func runTask(t *testing.T, e *Executor, ts *api.TaskSpec) (string, executor.Stat
 		t.Fatal(err)
 	}
 	st := waitExited(t, e, spec.ID)
-	var out bytes.Buffer
-	if err := e.Logs(ctx, spec.ID, executor.LogsOptions{Tail: -1}, logsTo(&out)); err != nil {
-		t.Fatal(err)
-	}
-	return out.String(), st
+	return exitedLogs(t, e, spec.ID, want...), st
 }
 
 // TestStopSignalAndGracePeriod: --stop-signal USR1 is what the process
