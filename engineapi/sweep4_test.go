@@ -199,7 +199,7 @@ func TestDockerStopKillRmTaskContainer(t *testing.T) {
 // TestDockerPsPortsAndPortFilters: docker ps shows the ports a task
 // publishes on its node (mode=host) as docker shows a container's
 // bindings, and filters on them (PORTS was always empty, and publish= and
-// expose= were refused as invalid filters).
+// expose= were refused as invalid filters); docker port lists them.
 func TestDockerPsPortsAndPortFilters(t *testing.T) {
 	d := startDaemon(t, "swarm-manager")
 	d.initSwarm()
@@ -222,5 +222,10 @@ func TestDockerPsPortsAndPortFilters(t *testing.T) {
 		if got := strings.TrimSpace(d.ok("ps", "--format", `{{.Label "com.docker.swarm.service.name"}}`, "--filter", c.filter)); got != c.want {
 			t.Errorf("docker ps --filter %s: %q, want %q", c.filter, got, c.want)
 		}
+	}
+	// docker port reads them from container inspect.
+	id := strings.TrimSpace(d.ok("ps", "-q", "--filter", "label=com.docker.swarm.service.name=hostport"))
+	if got := strings.TrimSpace(d.ok("port", id)); got != "80/tcp -> 0.0.0.0:18081" {
+		t.Errorf("docker port: %q", got)
 	}
 }

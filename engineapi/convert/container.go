@@ -168,6 +168,8 @@ func ContainerInspect(c *api.Container, v *TaskView) container.InspectResponse {
 		out.Config.Hostname = t.GetSpec().GetContainer().GetHostname()
 		out.Config.Tty = t.GetSpec().GetContainer().GetTty()
 		hostConfigOf(out.HostConfig, t)
+		out.NetworkSettings.Ports = portMap(containerPorts(t))
+		out.HostConfig.PortBindings = portMap(containerPorts(t))
 	}
 	return out
 }

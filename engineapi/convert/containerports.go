@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/go-connections/nat"
 
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -54,4 +55,18 @@ func portMatches(ports []container.Port, value string, public bool) bool {
 		}
 	}
 	return false
+}
+
+// portMap is ports as container inspect shows them (NetworkSettings.Ports,
+// HostConfig.PortBindings), what docker port reads; nil for none.
+func portMap(ports []container.Port) nat.PortMap {
+	if len(ports) == 0 {
+		return nil
+	}
+	m := nat.PortMap{}
+	for _, p := range ports {
+		k := nat.Port(strconv.Itoa(int(p.PrivatePort)) + "/" + p.Type)
+		m[k] = append(m[k], nat.PortBinding{HostIP: p.IP, HostPort: strconv.Itoa(int(p.PublicPort))})
+	}
+	return m
 }
