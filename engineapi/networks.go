@@ -19,12 +19,13 @@ func (s *Server) networkList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if args.Contains("dangling") {
-		return errdefs.Unimplemented("minsw does not support the dangling network filter")
+	dangling, err := danglingFilter(args.Get("dangling"))
+	if err != nil {
+		return err
 	}
 	out := []network.Inspect{}
 	add := func(n network.Inspect) {
-		if convert.MatchNetwork(args, n.Name, n.ID, n.Driver, n.Scope, n.Labels) {
+		if convert.MatchNetwork(args, n.Name, n.ID, n.Driver, n.Scope, n.Labels) && (dangling == nil || convert.NetworkDangling(n) == *dangling) {
 			out = append(out, n)
 		}
 	}
@@ -155,4 +156,22 @@ func (s *Server) networkRemove(w http.ResponseWriter, r *http.Request) error {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// danglingFilter reads the dangling filter's value: nil when not given.
+func danglingFilter(vals []string) (*bool, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	var d bool
+	for _, v := range vals {
+		switch v {
+		case "1", "true":
+			d = true
+		case "0", "false":
+		default:
+			return nil, errdefs.InvalidArgument(`invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")`)
+		}
+	}
+	return &d, nil
 }

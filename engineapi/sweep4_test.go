@@ -45,7 +45,8 @@ func TestDockerServiceLsModeFilterKnowsJobs(t *testing.T) {
 }
 
 // TestDockerNetworkPrune: docker network prune removes the swarm networks
-// no service uses, keeping ingress and the node's own (it was a 501).
+// no service uses, keeping ingress and the node's own (it was a 501), and
+// network ls takes docker's dangling filter.
 func TestDockerNetworkPrune(t *testing.T) {
 	d := startDaemon(t, "swarm-manager")
 	d.initSwarm()
@@ -69,6 +70,22 @@ func TestDockerNetworkPrune(t *testing.T) {
 	}
 	out = d.fails("network", "prune", "--force", "--filter", "until=yesterday")
 	contains(t, out, "invalid filter 'until=yesterday'")
+
+	// The dangling filter as docker's daemon applies it (it was refused):
+	// not predefined and nothing shown on it, which on a manager is every
+	// swarm network as listed.
+	out = d.ok("network", "ls", "--filter", "dangling=true", "--format", "{{.Name}}")
+	contains(t, out, "ingress\n", "used\n", "kept\n")
+	if strings.Contains(out, "host") || strings.Contains(out, "none") {
+		t.Fatalf("network ls --filter dangling=true lists a predefined network:\n%s", out)
+	}
+	out = d.ok("network", "ls", "--filter", "dangling=false", "--format", "{{.Name}}")
+	contains(t, out, "host\n", "none\n")
+	if strings.Contains(out, "used") {
+		t.Fatalf("network ls --filter dangling=false lists a swarm network:\n%s", out)
+	}
+	out = d.fails("network", "ls", "--filter", "dangling=maybe")
+	contains(t, out, `invalid value for filter 'dangling', must be "true" (or "1"), or "false" (or "0")`)
 }
 
 // TestDockerSwarmInitAndJoinAvailability: docker swarm init|join

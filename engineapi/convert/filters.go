@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
 
 	api "github.com/minsw/minsw/proto/minsw/v1"
 )
@@ -158,6 +159,22 @@ func MatchTask(args filters.Args, t *api.Task, svc *api.Service, serviceIDs, nod
 		args.MatchKVList("label", svc.GetSpec().GetLabels())
 }
 
+// NetworkDangling is docker's dangling filter's test on a listed network:
+// not one docker predefines, and no container or service shown on it. As
+// on a docker manager, a swarm network as listed shows none, so every
+// swarm network (ingress too) counts as dangling.
+func NetworkDangling(n network.Inspect) bool {
+	return networkType(n.Name) != "builtin" && len(n.Containers) == 0 && len(n.Services) == 0
+}
+
+func networkType(name string) string {
+	switch name {
+	case "bridge", "host", "none", "default":
+		return "builtin"
+	}
+	return "custom"
+}
+
 // NetworkFilterKeys are the keys GET /networks accepts.
 var NetworkFilterKeys = []string{"dangling", "driver", "id", "label", "name", "scope", "type"}
 
@@ -166,11 +183,7 @@ var NetworkFilterKeys = []string{"dangling", "driver", "id", "label", "name", "s
 // predefines (bridge, host, none, default), every other one, ingress
 // included, is "custom".
 func MatchNetwork(args filters.Args, name, id, driver, scope string, labels map[string]string) bool {
-	typ := "custom"
-	switch name {
-	case "bridge", "host", "none", "default":
-		typ = "builtin"
-	}
+	typ := networkType(name)
 	if names := args.Get("name"); len(names) > 0 && !args.Match("name", name) {
 		return false
 	}
