@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -184,6 +185,14 @@ func TestDockerStopKillRmTaskContainer(t *testing.T) {
 		t.Fatal("docker wait did not answer after the stop")
 	}
 	second := running(first)
+	// docker events says kill, die and stop, as docker's daemon.
+	eventually(t, 30*time.Second, func() string {
+		out := d.ok("events", "--since", "10m", "--until", "0s", "--filter", "type=container", "--filter", "container="+first, "--format", "{{.Action}}")
+		if a := strings.Fields(out); !slices.Contains(a, "kill") || !slices.Contains(a, "die") || !slices.Contains(a, "stop") {
+			return "events of the stopped container: " + out
+		}
+		return ""
+	})
 	out := d.fails("kill", "-s", "HUP", second)
 	contains(t, out, "minsw can send a task's container only SIGKILL")
 	d.ok("kill", second)

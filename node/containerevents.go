@@ -101,7 +101,8 @@ func (c *containerEvents) subscribe(since time.Time) (past []*api.ContainerEvent
 
 // eventingExecutor is the node's executor, recording what it does to
 // containers as docker's container events: create, start, kill (a stop
-// asked for), die (the process exited), destroy.
+// asked for), die (the process exited), stop (a stop asked for is done),
+// destroy.
 type eventingExecutor struct {
 	executor.Executor
 	events *containerEvents
@@ -124,8 +125,18 @@ func (e *eventingExecutor) Start(ctx context.Context, id string) error {
 }
 
 func (e *eventingExecutor) Stop(ctx context.Context, id string, timeout time.Duration) error {
-	e.events.record(id, "kill", 0, e.about(ctx, id))
-	return e.Executor.Stop(ctx, id, timeout)
+	about := e.about(ctx, id)
+	e.events.record(id, "kill", 0, about)
+	st, ierr := e.Executor.Inspect(ctx, id)
+	if err := e.Executor.Stop(ctx, id, timeout); err != nil {
+		return err
+	}
+	// docker's daemon says "stop" once a stop of a running container is
+	// done.
+	if ierr == nil && st.State == executor.StateRunning {
+		e.events.record(id, "stop", 0, about)
+	}
+	return nil
 }
 
 func (e *eventingExecutor) Remove(ctx context.Context, id string) error {

@@ -61,7 +61,8 @@ func ContainerEvent(ev *api.ContainerEvent) (msg events.Message, objLabels map[s
 }
 
 // MatchEvent says whether msg passes the event filters: type, event
-// (action), scope, labels, and per type the object's name or ID.
+// (action), scope, labels, and per type the object's name or ID (or a
+// prefix of either).
 func MatchEvent(args filters.Args, msg events.Message, objLabels map[string]string) bool {
 	if !anyExact(args, "type", string(msg.Type)) || !anyExact(args, "event", string(msg.Action)) ||
 		!anyExact(args, "scope", msg.Scope) || !args.MatchKVList("label", objLabels) {
@@ -75,13 +76,9 @@ func MatchEvent(args filters.Args, msg events.Message, objLabels map[string]stri
 		if msg.Type != key {
 			return false
 		}
-		hit := false
-		for _, v := range vals {
-			if v == msg.Actor.ID || v == msg.Actor.Attributes["name"] {
-				hit = true
-			}
-		}
-		if !hit {
+		// As docker's: the ID or the name, whole or a prefix of it (the
+		// short ID docker ps shows).
+		if !args.FuzzyMatch(string(key), msg.Actor.ID) && !args.FuzzyMatch(string(key), msg.Actor.Attributes["name"]) {
 			return false
 		}
 	}
