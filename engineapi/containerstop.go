@@ -20,7 +20,7 @@ import (
 
 // isKill says whether a signal docker's clients send is SIGKILL.
 func isKill(sig string) bool {
-	switch strings.ToUpper(strings.TrimPrefix(strings.ToUpper(sig), "SIG")) {
+	switch strings.TrimPrefix(strings.ToUpper(sig), "SIG") {
 	case "KILL", "9":
 		return true
 	}

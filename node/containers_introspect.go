@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"io/fs"
 	"path/filepath"
 
@@ -29,17 +28,6 @@ func (c *containersAPI) introspector() (executor.Introspector, error) {
 	return in, nil
 }
 
-// introspectError words the executor's answers as docker does.
-func introspectError(s executor.Status, err error) error {
-	switch {
-	case errors.Is(err, executor.ErrNotFound):
-		return errdefs.NotFound("No such container: %s", s.ID)
-	case errors.Is(err, executor.ErrNotRunning):
-		return errdefs.Conflict("Container %s is not running", s.ID)
-	}
-	return err
-}
-
 func (c *containersAPI) Top(ctx context.Context, r *api.TopRequest) (*api.TopResponse, error) {
 	s, err := c.resolve(ctx, r.GetRef())
 	if err != nil {
@@ -55,7 +43,7 @@ func (c *containersAPI) Top(ctx context.Context, r *api.TopRequest) (*api.TopRes
 	}
 	pids, err := in.Pids(ctx, s.ID)
 	if err != nil {
-		return nil, introspectError(s, err)
+		return nil, containerErr(err, s.ID)
 	}
 	rows, err := pstable.Host().Table(pids, format)
 	if err != nil {
@@ -79,7 +67,7 @@ func (c *containersAPI) Stats(ctx context.Context, r *api.StatsRequest) (*api.St
 	}
 	st, err := in.Stats(ctx, s.ID)
 	if err != nil {
-		return nil, introspectError(s, err)
+		return nil, containerErr(err, s.ID)
 	}
 	return &api.StatsResponse{Stats: statsProto(s, st)}, nil
 }

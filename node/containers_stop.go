@@ -57,11 +57,15 @@ func (c *containersAPI) Remove(ctx context.Context, r *api.RemoveContainerReques
 	return &api.RemoveContainerResponse{}, nil
 }
 
-// containerErr is an executor error in the words of docker's container
-// calls: a container gone in between is "No such container".
+// containerErr is an executor error about container ref in the words of
+// docker's container calls: one gone in between is "No such container",
+// one not running (for top and stats) docker's 409.
 func containerErr(err error, ref string) error {
-	if errors.Is(err, executor.ErrNotFound) {
+	switch {
+	case errors.Is(err, executor.ErrNotFound):
 		return errdefs.NotFound("No such container: %s", ref)
+	case errors.Is(err, executor.ErrNotRunning):
+		return errdefs.Conflict("Container %s is not running", ref)
 	}
 	return err
 }
